@@ -1,0 +1,129 @@
+/* cat.h — reading a FITS table into a feature matrix (prefix cat_).
+ *
+ * A catalog is read once, in chunks of CFITSIO's optimal row count, into a
+ * float32 row-major feature matrix plus the columns that travel with it (an
+ * ID and pass-through columns such as RA and Dec).  Peak memory is the
+ * result plus a buffer of one chunk, never a copy of the whole table.
+ *
+ * Paths go to CFITSIO untouched, so its extended filename syntax works:
+ *   cat.fits[SDSS][class=="GALAXY"]     rows filtered by an expression
+ *   cat.fits[1][col ug=u-g; gr=g-r]     derived columns
+ * (CFITSIO materialises filtered tables in memory; that copy is its own.)
+ *
+ * Column names are case-insensitive.  One element of a vector column is
+ * named NAME[k], k counting from 1 as in CFITSIO's expression syntax.
+ */
+#ifndef CAT_H
+#define CAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ody.h"
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum {
+    CAT_MISSING_FAIL = 0,   /* stop at the first null/NaN/Inf feature value */
+    CAT_MISSING_DROP = 1,   /* drop rows with any missing feature value */
+    CAT_MISSING_IMPUTE = 2  /* replace by the column's median of valid values */
+} cat_missing;
+
+typedef struct cat_opt {
+    const char *path;               /* required; CFITSIO syntax allowed */
+    const char *hdu;                /* NULL: first table HDU (or the one in path);
+                                       else a number (0 = primary) or an EXTNAME */
+    const char *const *features;    /* n_features names, NAME or NAME[k] */
+    int n_features;
+    const char *id_col;             /* NULL: the 1-based row number is the ID */
+    const char *const *passthru;    /* columns copied alongside, may be NULL */
+    int n_passthru;
+    cat_missing missing;            /* default CAT_MISSING_DROP */
+    long chunk_rows;                /* 0: CFITSIO's optimal row count */
+} cat_opt;
+
+/* Fills defaults.  The caller sets path and features. */
+void cat_opt_init(cat_opt *o);
+
+/* Parses "drop" / "impute" / "fail"; returns -1 for anything else. */
+int cat_missing_parse(const char *s);
+const char *cat_missing_name(cat_missing m);
+
+/* ---------------------------------------------------------------- catalog */
+
+typedef enum { CAT_COL_FLOAT = 0, CAT_COL_INT = 1, CAT_COL_STRING = 2 } cat_coltype;
+
+#define CAT_INT_NULL INT64_MIN   /* a null integer pass-through value */
+
+/* A column carried alongside the features, one value per kept row. */
+typedef struct cat_col {
+    char *name;        /* as written in the file */
+    char *unit;        /* TUNITn, "" when absent */
+    cat_coltype type;
+    int width;         /* CAT_COL_STRING: characters per value (without NUL) */
+    double *f;         /* CAT_COL_FLOAT: NaN marks a null */
+    int64_t *i;        /* CAT_COL_INT: CAT_INT_NULL marks a null */
+    char *s;           /* CAT_COL_STRING: n_rows slots of width+1 bytes */
+} cat_col;
+
+typedef struct cat {
+    char *path;           /* the path as given */
+    size_t n_rows;        /* rows kept */
+    size_t n_feat;
+    float *X;             /* n_rows x n_feat, row-major */
+    char **feat_names;    /* as requested, e.g. "FLUX[3]" */
+    char **feat_units;
+    cat_col id;           /* CAT_COL_INT row numbers when no ID column */
+    int n_pass;
+    cat_col *pass;
+    int64_t *row;         /* 1-based row in the (filtered) table of each kept row */
+    size_t n_table_rows;  /* rows in the (filtered) table */
+    size_t n_dropped;     /* rows dropped for missing values */
+    size_t n_imputed;     /* values replaced by a median */
+    size_t *n_missing;    /* per feature: missing values seen */
+} cat;
+
+/* Reads the catalog described by o.  On success *out owns a new catalog the
+ * caller frees with cat_destroy(); on error *out is unchanged and err says
+ * which file, column and row, and what to do. */
+int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
+void cat_destroy(cat *c);
+
+/* Writes the ID of row r into buf as text (integer, float or string). */
+void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- inspect */
+
+typedef struct cat_colinfo {
+    char name[72], tform[72], unit[72];
+    int typecode;       /* CFITSIO equivalent type code; negative: variable length */
+    long repeat, width;
+    long n_null;        /* rows with a null/NaN/Inf element; -1 if not counted */
+} cat_colinfo;
+
+typedef struct cat_hduinfo {
+    int num;            /* 0 = primary, as in the [n] syntax */
+    char extname[72];
+    int hdutype;        /* IMAGE_HDU, ASCII_TBL, BINARY_TBL */
+    int bitpix, naxis;
+    long naxes[9];
+    int compressed;     /* tile-compressed image */
+    long n_rows;
+    int n_cols;
+    cat_colinfo *cols;
+} cat_hduinfo;
+
+typedef struct cat_info {
+    int n_hdu;
+    cat_hduinfo *hdu;
+} cat_info;
+
+/* Describes every HDU of a file, counting nulls in numeric columns.  *out is
+ * owned by the caller (cat_info_destroy); unchanged on error. */
+int cat_inspect(const char *path, cat_info **out, ody_err *err);
+void cat_info_destroy(cat_info *info);
+
+/* Short type name for a CFITSIO type code ("int16", "float64", "string"...). */
+const char *cat_type_name(int typecode);
+
+#endif

@@ -1,0 +1,157 @@
+/* ody.c — errors, logging and small helpers shared by every module. */
+#define _POSIX_C_SOURCE 200809L
+#include "ody.h"
+
+#include <ctype.h>
+#include <fitsio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef ODY_VERSION_STRING
+#define ODY_VERSION_STRING "0.0.0-unknown"
+#endif
+
+/* ================================================================ errors */
+
+int ody_fail(ody_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+static const char *fits_default_hint(int status)
+{
+    switch (status) {
+    case FILE_NOT_OPENED:
+        return "check the path and that the file is readable";
+    case READ_ERROR: case END_OF_FILE: case BAD_FILEPTR:
+        return "the file is not FITS, or is empty, truncated or damaged; check it with "
+               "`fitsverify FILE`, re-download or regenerate it";
+    case UNKNOWN_REC: case NO_SIMPLE: case BAD_HEADER_FILL: case BAD_KEYCHAR:
+        return "this is not a valid FITS file; check it with `fitsverify FILE`";
+    case BAD_HDU_NUM: case URL_PARSE_ERROR:
+        return "run `oddsky inspect FILE` to list its HDUs";
+    case COL_NOT_FOUND: case BAD_COL_NUM:
+        return "run `oddsky inspect FILE` to list its columns";
+    case PARSE_SYNTAX_ERR: case PARSE_BAD_TYPE: case PARSE_LRG_VECTOR:
+    case PARSE_NO_OUTPUT: case PARSE_BAD_COL: case PARSE_BAD_OUTPUT:
+        return "check the CFITSIO filter expression in brackets";
+    case FILE_NOT_CREATED: case WRITE_ERROR:
+        return "check that the output directory exists, is writable and has space";
+    default:
+        return "run `fitsverify FILE` to see what is wrong with it";
+    }
+}
+
+int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
+                  const char *hint)
+{
+    char text[FLEN_STATUS] = "";
+    char stack[FLEN_ERRMSG] = "", first[FLEN_ERRMSG] = "";
+    fits_get_errstatus(status, text);
+    /* The first stacked message is usually the most specific one. */
+    if (fits_read_errmsg(stack)) {
+        snprintf(first, sizeof first, "%s", stack);
+        size_t n = strlen(first);
+        while (n && isspace((unsigned char)first[n - 1])) first[--n] = 0;
+    }
+    fits_clear_errmsg();
+    int code = ODY_EINPUT;
+    if (status == MEMORY_ALLOCATION) code = ODY_ENOMEM;
+    else if (status == FILE_NOT_CREATED || status == WRITE_ERROR) code = ODY_EIO;
+    if (!hint) hint = fits_default_hint(status);
+    /* Hints say FILE where the user's file name belongs. */
+    char hbuf[512];
+    const char *at = strstr(hint, "FILE");
+    if (at) {
+        /* ...without any extended-syntax suffix, which fitsverify would not take */
+        int flen = (int)strcspn(file, "[");
+        snprintf(hbuf, sizeof hbuf, "%.*s%.*s%s", (int)(at - hint), hint, flen, file, at + 4);
+        hint = hbuf;
+    }
+    if (first[0] && strcmp(first, text) != 0)
+        return ody_fail(err, code, "%s: %s (CFITSIO: %s; %s) — %s", file, what, text, first, hint);
+    return ody_fail(err, code, "%s: %s (CFITSIO: %s) — %s", file, what, text, hint);
+}
+
+int ody_exit_code(int code)
+{
+    return code == ODY_OK ? 0 : code == ODY_EINPUT ? 2 : 1;
+}
+
+/* ================================================================ logging */
+
+static const char *level_name[] = {"error", "warning", "info", "debug"};
+
+void ody_logf(const ody_log *log, int level, const char *fmt, ...)
+{
+    if (!log) return;
+    if (level < ODY_LOG_ERROR) level = ODY_LOG_ERROR;
+    if (level > ODY_LOG_DEBUG) level = ODY_LOG_DEBUG;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (log->err && level <= log->level) {
+        if (level <= ODY_LOG_WARN) fprintf(log->err, "oddsky: %s: %s\n", level_name[level], line);
+        else fprintf(log->err, "oddsky: %s\n", line);
+        fflush(log->err);
+    }
+    if (log->file) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char stamp[32];
+        gmtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(log->file, "%s %-7s %s\n", stamp, level_name[level], line);
+        fflush(log->file);
+    }
+}
+
+/* ================================================================ misc */
+
+const char *ody_version(void) { return ODY_VERSION_STRING; }
+
+int ody_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 255 || lb > 255) return 1 << 20;
+    int row[256], prev;
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        prev = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int best = prev + cost;
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            prev = row[j];
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+char *ody_strdup(const char *src)
+{
+    size_t n = strlen(src) + 1;
+    char *s = malloc(n);
+    if (s) memcpy(s, src, n);
+    return s;
+}
+
+double ody_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,77 @@
+/* ody.h — what every oddsky module shares: error reporting, logging, version.
+ *
+ * Contract used across the library:
+ *   - Functions that can fail return 0 on success or an ODY_E* code, and fill
+ *     the caller's ody_err with one human-readable line.  On failure, output
+ *     arguments are left untouched unless the function's comment says otherwise.
+ *   - Library code never prints to stdout, never calls exit() or abort();
+ *     diagnostics go through ody_log() to stderr / the run log only.
+ *   - There is no global mutable state: a logger is passed in by the caller.
+ */
+#ifndef ODY_H
+#define ODY_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    ODY_OK = 0,
+    ODY_EINPUT = 2,    /* bad input: file, column, config, parameter.  CLI exit 2 */
+    ODY_ENOMEM = 3,    /* allocation failed */
+    ODY_EIO = 4,       /* writing output failed (disk full, permissions) */
+    ODY_EINTERNAL = 5  /* a bug: please report */
+};
+
+#define ODY_ERR_LEN 1024
+
+typedef struct ody_err {
+    int code;
+    char msg[ODY_ERR_LEN];
+} ody_err;
+
+/* Sets err (if not NULL) to code + formatted message; returns code so callers
+ * can write `return ody_fail(err, ODY_EINPUT, "...")`. */
+int ody_fail(ody_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The one CFITSIO-status wrapper.  Builds "FILE: WHAT (CFITSIO: text) — HINT"
+ * from a nonzero CFITSIO status, clears CFITSIO's message stack, and returns
+ * ODY_EINPUT (or ODY_ENOMEM / ODY_EIO when the status says so).  hint may be
+ * NULL, in which case a default suggestion is chosen from the status. */
+int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
+                  const char *hint);
+
+/* CLI exit code for an error code: 2 for bad input, 1 for everything else. */
+int ody_exit_code(int code);
+
+/* ---------------------------------------------------------------- logging */
+
+enum { ODY_LOG_ERROR = 0, ODY_LOG_WARN = 1, ODY_LOG_INFO = 2, ODY_LOG_DEBUG = 3 };
+
+typedef struct ody_log {
+    int level;   /* messages above this level are dropped */
+    FILE *err;   /* console stream (stderr), may be NULL */
+    FILE *file;  /* run log file, may be NULL; gets every message <= DEBUG */
+} ody_log;
+
+/* Logs one line.  log may be NULL (silent). */
+void ody_logf(const ody_log *log, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------- misc */
+
+const char *ody_version(void);
+
+/* Case-insensitive edit distance, used to suggest the closest valid name. */
+int ody_edit_distance(const char *a, const char *b);
+
+/* Copies src into a malloc'd string; NULL on allocation failure. */
+char *ody_strdup(const char *src);
+
+/* Wall-clock seconds from an arbitrary origin (monotonic). */
+double ody_now(void);
+
+#endif

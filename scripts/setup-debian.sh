@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package oddsky's build, tests and benchmarks need.
+# Idempotent: packages already present are skipped, and apt is only asked
+# when something is missing.  Run as root (or with sudo available).
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config git
+            libcfitsio-dev libgsl-dev libyaml-dev libcmocka-dev
+            libopenblas-dev libomp-dev)
+check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" != "--build-only" ]; then want+=("${check_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup: all ${#want[@]} packages already installed"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"

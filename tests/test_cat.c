@@ -1,0 +1,537 @@
+/* test_cat.c — catalog ingest and inspect. */
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cat.h"
+#include "testutil.h"
+
+#define NR 23  /* rows in the generated table: not a multiple of small chunks */
+
+typedef struct fixture {
+    char *dir;
+    char *all;  /* table with every column type */
+} fixture;
+
+/* Expected values, computed the same way the writer fills them. */
+static double v_b(int r) { return (double)(r * 7 % 256); }
+static double v_i(int r) { return (double)(r * 100 - 1000); }
+static double v_j(int r) { return (double)(r * 100000 - 7); }
+static double v_k(int r) { return (double)((long long)r * 3000000000LL); }
+static double v_e(int r) { return (double)(float)(r * 0.25f - 1.5f); }
+static double v_d(int r) { return r * 1.0 / 3.0; }
+static double v_scaled(int r) { return 10.0 + 0.5 * (r - 5); }  /* TSCAL 0.5 TZERO 10 */
+static double v_u(int r) { return 40000.0 + r; }                /* uint16 via TZERO */
+static double v_vec(int r, int k) { return 100.0 * r + k; }
+/* Rows with a missing feature: I has TNULL at r=3; E NaN at r=5 and r=6. */
+static int i_null(int r) { return r == 3; }
+static int e_nan(int r) { return r == 5 || r == 6; }
+
+static void write_all_types(const char *path)
+{
+    int status = 0;
+    fitsfile *f;
+    char *ttype[] = {"OBJ", "NAME", "B", "I", "J", "K", "E", "D", "L", "SCALED", "U", "VEC", "RA"};
+    char *tform[] = {"K", "8A", "B", "I", "J", "K", "E", "D", "L", "I", "I", "3E", "D"};
+    char *tunit[] = {"", "", "", "adu", "", "", "mag", "", "", "Jy", "", "", "deg"};
+    char path2[512];
+    snprintf(path2, sizeof path2, "!%s", path);
+    fits_create_file(&f, path2, &status);
+    fits_create_img(f, BYTE_IMG, 0, NULL, &status);
+    long ax[2] = {4, 4};
+    fits_create_img(f, FLOAT_IMG, 2, ax, &status);  /* an image HDU before the table */
+    fits_write_key(f, TSTRING, "EXTNAME", "PIXELS", NULL, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 13, ttype, tform, tunit, "CAT", &status);
+    long tnull = -32768;
+    fits_write_key(f, TLONG, "TNULL4", &tnull, NULL, &status);
+    double sc = 0.5, z0 = 10.0, uz = 32768.0;
+    fits_write_key(f, TDOUBLE, "TSCAL10", &sc, NULL, &status);
+    fits_write_key(f, TDOUBLE, "TZERO10", &z0, NULL, &status);
+    fits_write_key(f, TDOUBLE, "TZERO11", &uz, NULL, &status);
+    fits_set_tscale(f, 10, sc, z0, &status);
+    fits_set_tscale(f, 11, 1.0, uz, &status);
+    fits_set_btblnull(f, 4, tnull, &status);
+    for (int r = 0; r < NR; r++) {
+        long long row = r + 1, id = 1000 + r, k = (long long)v_k(r);
+        char name[16], *np = name;
+        snprintf(name, sizeof name, "obj%02d", r);
+        unsigned char b = (unsigned char)v_b(r);
+        short iv = (short)v_i(r);
+        int j = (int)v_j(r);
+        float e = e_nan(r) ? NAN : (float)v_e(r);
+        double d = v_d(r), s = v_scaled(r), u = v_u(r), ra = 10.0 + r;
+        char l = (char)(r % 2);
+        float vec[3] = {(float)v_vec(r, 1), (float)v_vec(r, 2), (float)v_vec(r, 3)};
+        fits_write_col(f, TLONGLONG, 1, row, 1, 1, &id, &status);
+        fits_write_col(f, TSTRING, 2, row, 1, 1, &np, &status);
+        fits_write_col(f, TBYTE, 3, row, 1, 1, &b, &status);
+        if (i_null(r)) fits_write_col_null(f, 4, row, 1, 1, &status);
+        else fits_write_col(f, TSHORT, 4, row, 1, 1, &iv, &status);
+        fits_write_col(f, TINT, 5, row, 1, 1, &j, &status);
+        fits_write_col(f, TLONGLONG, 6, row, 1, 1, &k, &status);
+        fits_write_col(f, TFLOAT, 7, row, 1, 1, &e, &status);
+        fits_write_col(f, TDOUBLE, 8, row, 1, 1, &d, &status);
+        fits_write_col(f, TLOGICAL, 9, row, 1, 1, &l, &status);
+        fits_write_col(f, TDOUBLE, 10, row, 1, 1, &s, &status);
+        fits_write_col(f, TDOUBLE, 11, row, 1, 1, &u, &status);
+        fits_write_col(f, TFLOAT, 12, row, 1, 3, vec, &status);
+        fits_write_col(f, TDOUBLE, 13, row, 1, 1, &ra, &status);
+    }
+    /* A second table: empty, and one with a single row. */
+    char *t1[] = {"X"}, *f1[] = {"D"}, *u1[] = {""};
+    fits_create_tbl(f, BINARY_TBL, 0, 1, t1, f1, u1, "EMPTY", &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 1, t1, f1, u1, "ONE", &status);
+    double x = 42.0;
+    fits_write_col(f, TDOUBLE, 1, 1, 1, 1, &x, &status);
+    /* An ASCII table with a null string. */
+    char *ta[] = {"A", "B"}, *fa[] = {"F8.3", "I6"}, *ua[] = {"", ""};
+    fits_create_tbl(f, ASCII_TBL, 0, 2, ta, fa, ua, "ASC", &status);
+    fits_write_key(f, TSTRING, "TNULL2", "*", NULL, &status);
+    fits_set_atblnull(f, 2, "*", &status);
+    for (int r = 0; r < 4; r++) {
+        double a = r * 1.5;
+        int bi = r * 10;
+        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &a, &status);
+        if (r == 2) fits_write_col_null(f, 2, r + 1, 1, 1, &status);
+        else fits_write_col(f, TINT, 2, r + 1, 1, 1, &bi, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->dir = tu_tmpdir();
+    fx->all = tu_path(fx->dir, "all.fits");
+    write_all_types(fx->all);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    tu_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx->all);
+    free(fx);
+    return 0;
+}
+
+/* Reads `features` from the fixture table with the given policy. */
+static int read_feats(const fixture *fx, const char *const *feats, int n, cat_missing m, long chunk,
+                      cat **out, ody_err *err)
+{
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = fx->all;
+    o.features = feats;
+    o.n_features = n;
+    o.missing = m;
+    o.chunk_rows = chunk;
+    o.id_col = "obj";
+    return cat_read(&o, out, NULL, err);
+}
+
+/* ================================================================ values */
+
+static void test_every_type_read_back(void **state)
+{
+    fixture *fx = *state;
+    const char *feats[] = {"B", "j", "K", "D", "L", "SCALED", "U", "VEC[2]", "vec[3]"};
+    long chunks[] = {0, 1, 7, 1000};
+    for (int ci = 0; ci < 4; ci++) {
+        cat *c = NULL;
+        ody_err err = {0};
+        assert_ok(read_feats(fx, feats, 9, CAT_MISSING_FAIL, chunks[ci], &c, &err), err);
+        assert_int_equal(c->n_rows, NR);
+        assert_int_equal(c->n_feat, 9);
+        for (int r = 0; r < NR; r++) {
+            const float *x = c->X + (size_t)r * 9;
+            assert_true(x[0] == (float)v_b(r));
+            assert_true(x[1] == (float)v_j(r));
+            assert_true(x[2] == (float)v_k(r));
+            assert_true(x[3] == (float)v_d(r));
+            assert_true(x[4] == (float)(r % 2));
+            assert_true(x[5] == (float)v_scaled(r));
+            assert_true(x[6] == (float)v_u(r));
+            assert_true(x[7] == (float)v_vec(r, 2));
+            assert_true(x[8] == (float)v_vec(r, 3));
+            assert_int_equal(c->id.type, CAT_COL_INT);
+            assert_int_equal(c->id.i[r], 1000 + r);
+            assert_int_equal(c->row[r], r + 1);
+        }
+        assert_string_equal(c->feat_names[7], "VEC[2]");
+        cat_destroy(c);
+    }
+}
+
+static void test_missing_policies(void **state)
+{
+    fixture *fx = *state;
+    const char *feats[] = {"I", "E"};
+    cat *c = NULL;
+    ody_err err = {0};
+    /* drop: rows 3, 5, 6 go */
+    assert_ok(read_feats(fx, feats, 2, CAT_MISSING_DROP, 4, &c, &err), err);
+    assert_int_equal(c->n_rows, NR - 3);
+    assert_int_equal(c->n_dropped, 3);
+    assert_int_equal(c->n_missing[0], 1);
+    assert_int_equal(c->n_missing[1], 2);
+    for (size_t k = 0; k < c->n_rows; k++) {
+        int r = (int)c->row[k] - 1;
+        assert_false(i_null(r) || e_nan(r));
+        assert_true(c->X[k * 2] == (float)v_i(r));
+        assert_true(c->X[k * 2 + 1] == (float)v_e(r));
+        assert_int_equal(c->id.i[k], 1000 + r);
+    }
+    cat_destroy(c);
+
+    /* impute: medians of the valid values */
+    c = NULL;
+    assert_ok(read_feats(fx, feats, 2, CAT_MISSING_IMPUTE, 0, &c, &err), err);
+    assert_int_equal(c->n_rows, NR);
+    assert_int_equal(c->n_imputed, 3);
+    /* I valid for r != 3: values r*100-1000; 22 values, median of r in {..} */
+    double vi[NR], ve[NR];
+    int ni = 0, ne = 0;
+    for (int r = 0; r < NR; r++) {
+        if (!i_null(r)) vi[ni++] = v_i(r);
+        if (!e_nan(r)) ve[ne++] = v_e(r);
+    }
+    /* both already sorted ascending */
+    double mi = ni % 2 ? vi[ni / 2] : 0.5 * (vi[ni / 2 - 1] + vi[ni / 2]);
+    double me = ne % 2 ? ve[ne / 2] : 0.5 * (ve[ne / 2 - 1] + ve[ne / 2]);
+    assert_true(c->X[3 * 2] == (float)mi);
+    assert_true(c->X[5 * 2 + 1] == (float)me);
+    assert_true(c->X[6 * 2 + 1] == (float)me);
+    cat_destroy(c);
+
+    /* fail: names the column and the row */
+    c = NULL;
+    assert_int_equal(read_feats(fx, feats, 2, CAT_MISSING_FAIL, 0, &c, &err), ODY_EINPUT);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "'I', row 4"));
+    assert_non_null(strstr(err.msg, "all.fits"));
+}
+
+static void test_passthrough_and_string_id(void **state)
+{
+    fixture *fx = *state;
+    const char *feats[] = {"D"};
+    const char *pass[] = {"RA", "K", "NAME", "L"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = fx->all;
+    o.features = feats;
+    o.n_features = 1;
+    o.id_col = "name";
+    o.passthru = pass;
+    o.n_passthru = 4;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->id.type, CAT_COL_STRING);
+    char buf[64];
+    cat_col_format(&c->id, 7, buf, sizeof buf);
+    assert_string_equal(buf, "obj07");
+    assert_int_equal(c->pass[0].type, CAT_COL_FLOAT);
+    assert_true(c->pass[0].f[4] == 14.0);
+    assert_string_equal(c->pass[0].unit, "deg");
+    assert_int_equal(c->pass[1].type, CAT_COL_INT);
+    assert_true(c->pass[1].i[22] == 22LL * 3000000000LL);  /* int64 kept exactly */
+    assert_int_equal(c->pass[2].type, CAT_COL_STRING);
+    assert_int_equal(c->pass[3].type, CAT_COL_INT);
+    assert_int_equal(c->pass[3].i[3], 1);
+    cat_destroy(c);
+}
+
+/* ================================================================ HDUs and syntax */
+
+static void test_hdu_selection_and_filters(void **state)
+{
+    fixture *fx = *state;
+    const char *feats[] = {"X"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = fx->all;
+    o.features = feats;
+    o.n_features = 1;
+    cat *c = NULL;
+    ody_err err = {0};
+
+    o.hdu = "ONE";  /* by EXTNAME */
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 1);
+    assert_true(c->X[0] == 42.0f);
+    cat_destroy(c);
+    c = NULL;
+
+    o.hdu = "4";  /* by number, 0 = primary */
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 1);
+    cat_destroy(c);
+    c = NULL;
+
+    o.hdu = "EMPTY";
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "no rows"));
+
+    o.hdu = "PIXELS";
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "image, not a table"));
+
+    o.hdu = "NOPE";
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "no such HDU"));
+    assert_null(c);
+
+    /* The first table HDU is found past the image; a row filter and a
+     * derived column through CFITSIO's syntax. */
+    char path[600];
+    snprintf(path, sizeof path, "%s[CAT][col JD = J + D; B][JD > 1000000]", fx->all);
+    const char *f2[] = {"JD", "B"};
+    o.path = path;
+    o.hdu = NULL;
+    o.features = f2;
+    o.n_features = 2;
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, NR - 11);  /* v_j(r) > 1e6 for r >= 11 */
+    assert_true(c->X[0] == (float)(v_j(11) + v_d(11)));
+    assert_true(c->X[1] == (float)v_b(11));
+    cat_destroy(c);
+    c = NULL;
+
+    snprintf(path, sizeof path, "%s[CAT][J > 1e12]", fx->all);
+    o.features = feats + 0;
+    const char *f3[] = {"J"};
+    o.features = f3;
+    o.n_features = 1;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "after filtering"));
+
+    /* ASCII table with a TNULL string */
+    snprintf(path, sizeof path, "%s", fx->all);
+    o.path = path;
+    o.hdu = "ASC";
+    const char *f4[] = {"A", "B"};
+    o.features = f4;
+    o.n_features = 2;
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 3);
+    assert_int_equal(c->n_missing[1], 1);
+    assert_true(c->X[2 * 2] == 4.5f && c->X[2 * 2 + 1] == 30.0f);
+    cat_destroy(c);
+}
+
+static void test_column_errors(void **state)
+{
+    fixture *fx = *state;
+    cat *c = NULL;
+    ody_err err = {0};
+    const char *typo[] = {"SCALD"};
+    assert_int_equal(read_feats(fx, typo, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "no feature column named 'SCALD'; closest: SCALED"));
+    const char *str[] = {"NAME"};
+    assert_int_equal(read_feats(fx, str, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "holds strings"));
+    const char *vec[] = {"VEC"};
+    assert_int_equal(read_feats(fx, vec, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "vector of 3"));
+    const char *past[] = {"VEC[4]"};
+    assert_int_equal(read_feats(fx, past, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "past the end"));
+    const char *bad[] = {"VEC[x]"};
+    assert_int_equal(read_feats(fx, bad, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+    assert_null(c);
+
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = "/nonexistent/dir/cat.fits";
+    o.features = typo;
+    o.n_features = 1;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir/cat.fits"));
+}
+
+static void test_truncated_and_not_fits(void **state)
+{
+    fixture *fx = *state;
+    /* Cut the fixture in the middle of the table data. */
+    char *cut = tu_path(fx->dir, "cut.fits");
+    char *junk = tu_path(fx->dir, "junk.fits");
+    FILE *in = fopen(fx->all, "rb"), *out = fopen(cut, "wb");
+    char buf[2880];
+    for (int b = 0; b < 4; b++) {  /* primary, image header+data, table header */
+        size_t n = fread(buf, 1, sizeof buf, in);
+        fwrite(buf, 1, n, out);
+    }
+    fclose(in);
+    fclose(out);
+    out = fopen(junk, "wb");
+    fputs("this is a text file, not FITS\n", out);
+    fclose(out);
+    const char *feats[] = {"D"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.features = feats;
+    o.n_features = 1;
+    cat *c = NULL;
+    ody_err err = {0};
+    o.path = cut;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "cut.fits"));
+    o.path = junk;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "not FITS"));
+    cat_info *info = NULL;
+    assert_int_equal(cat_inspect(cut, &info, &err), ODY_EINPUT);
+    assert_null(info);
+    free(cut);
+    free(junk);
+}
+
+static void test_inspect_counts_nulls(void **state)
+{
+    fixture *fx = *state;
+    cat_info *info = NULL;
+    ody_err err = {0};
+    assert_ok(cat_inspect(fx->all, &info, &err), err);
+    assert_int_equal(info->n_hdu, 6);
+    assert_int_equal(info->hdu[1].hdutype, IMAGE_HDU);
+    const cat_hduinfo *t = &info->hdu[2];
+    assert_string_equal(t->extname, "CAT");
+    assert_int_equal(t->n_rows, NR);
+    assert_int_equal(t->n_cols, 13);
+    assert_string_equal(t->cols[3].name, "I");
+    assert_int_equal(t->cols[3].n_null, 1);
+    assert_int_equal(t->cols[6].n_null, 2);
+    assert_string_equal(t->cols[6].unit, "mag");
+    assert_int_equal(t->cols[11].repeat, 3);
+    assert_int_equal(t->cols[1].n_null, -1);  /* strings are not counted */
+    assert_int_equal(info->hdu[5].hdutype, ASCII_TBL);
+    assert_int_equal(info->hdu[5].cols[1].n_null, 1);
+    cat_info_destroy(info);
+}
+
+/* ================================================================ shared data */
+
+static void test_sdss_catalog(void **state)
+{
+    (void)state;
+    char *p = tu_shared("catalogs/sdss_dr14_10k.fits");
+    if (!p) skip();
+    const char *feats[] = {"u", "g", "r", "i", "z", "redshift"};
+    const char *pass[] = {"ra", "dec", "class"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = p;
+    o.features = feats;
+    o.n_features = 6;
+    o.id_col = "objid";
+    o.passthru = pass;
+    o.n_passthru = 3;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 10000);
+    assert_int_equal(c->id.i[0], 1);
+    assert_int_equal(c->pass[2].type, CAT_COL_STRING);
+    cat_destroy(c);
+    /* a filtered read through CFITSIO syntax */
+    char path[600];
+    snprintf(path, sizeof path, "%s[1][class==\"QSO\"]", p);
+    o.path = path;
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 850);
+    cat_destroy(c);
+    free(p);
+}
+
+static void test_fermi_catalog(void **state)
+{
+    (void)state;
+    char *p = tu_shared("catalogs/fermi_3fgl.fits.gz");
+    if (!p) skip();
+    const char *feats[] = {"Signif_Avg", "Spectral_Index", "Flux_History[3]", "Unc_Flux_History[2]"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = p;
+    o.hdu = "LAT_Point_Source_Catalog";
+    o.features = feats;
+    o.n_features = 4;
+    o.id_col = "Source_Name";
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_true(c->n_rows > 2900 && c->n_rows <= 3034);
+    assert_int_equal(c->n_rows + c->n_dropped, 3034);
+    char id[64];
+    cat_col_format(&c->id, 0, id, sizeof id);
+    assert_non_null(strstr(id, "3FGL"));
+    cat_destroy(c);
+    free(p);
+}
+
+static void test_zoo_broken_files(void **state)
+{
+    (void)state;
+    const char *broken[] = {"Astro_UIT.fits", "truncated_m13.fits", "truncated_fermi.fits",
+                            "not_fits.fits", "empty.fits"};
+    const char *good[] = {"m13.fits", "m13_rice.fits", "m13_hcomp.fits", "m13_plio.fits",
+                          "m13_gzip.fits", "bt12.fits", "bt12.fits.fz", "test.fits.gz",
+                          "test.fits.bz2", "ascii.fits", "tdim.fits", "variable_length_table.fits",
+                          "zerowidth.fits", "HST_FOS.fits", "IUE_LWP.fits", "rp600245n00_im1.fits.Z"};
+    char *dir = tu_shared("fits_zoo");
+    if (!dir) skip();
+    for (size_t k = 0; k < sizeof broken / sizeof *broken; k++) {
+        char *p = tu_path(dir, broken[k]);
+        cat_info *info = NULL;
+        ody_err err = {0};
+        int rc = cat_inspect(p, &info, &err);
+        if (rc != ODY_EINPUT) fail_msg("%s: expected an input error, got %d", broken[k], rc);
+        assert_null(info);
+        assert_non_null(strstr(err.msg, broken[k]));
+        /* and reading a table from it fails the same way */
+        const char *feats[] = {"X"};
+        cat_opt o;
+        cat_opt_init(&o);
+        o.path = p;
+        o.features = feats;
+        o.n_features = 1;
+        cat *c = NULL;
+        assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+        assert_null(c);
+        free(p);
+    }
+    for (size_t k = 0; k < sizeof good / sizeof *good; k++) {
+        char *p = tu_path(dir, good[k]);
+        cat_info *info = NULL;
+        ody_err err = {0};
+        int rc = cat_inspect(p, &info, &err);
+        if (rc) fail_msg("%s: %s", good[k], err.msg);
+        cat_info_destroy(info);
+        free(p);
+    }
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_type_read_back),
+        cmocka_unit_test(test_missing_policies),
+        cmocka_unit_test(test_passthrough_and_string_id),
+        cmocka_unit_test(test_hdu_selection_and_filters),
+        cmocka_unit_test(test_column_errors),
+        cmocka_unit_test(test_truncated_and_not_fits),
+        cmocka_unit_test(test_inspect_counts_nulls),
+        cmocka_unit_test(test_sdss_catalog),
+        cmocka_unit_test(test_fermi_catalog),
+        cmocka_unit_test(test_zoo_broken_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

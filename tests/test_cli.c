@@ -1,0 +1,101 @@
+/* test_cli.c — the oddsky executable: exit codes and messages. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static char out[1 << 16], err[1 << 14];
+
+static void test_help_and_version(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run("--version", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "oddsky "));
+    assert_int_equal(tu_run("--help", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "inspect"));
+    assert_int_equal(tu_run("simulate --help", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "[2000]"));  /* live defaults in the usage */
+    assert_int_equal(tu_run("", out, sizeof out, err, sizeof err), 2);
+    assert_int_equal(tu_run("frobnicate", out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "unknown command 'frobnicate'"));
+    assert_int_equal(tu_run("inspect", out, sizeof out, err, sizeof err), 2);
+}
+
+static void test_simulate_then_inspect(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char args[1024];
+    snprintf(args, sizeof args, "simulate -n 500 -s 3 -o '%s/a.fits'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    snprintf(args, sizeof args, "simulate -n 500 -s 3 -o '%s/b.fits'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    /* refuses to overwrite, leaves no temporary behind */
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "--overwrite"));
+    /* the same seed gives the same bytes */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s/a.fits' '%s/b.fits'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 2", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "inspect '%s/a.fits'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "500 rows x 12 columns"));
+    assert_non_null(strstr(out, "REDSHIFT"));
+    snprintf(args, sizeof args, "simulate -n 5 -o '%s/c.fits'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_broken_zoo_exit_2(void **state)
+{
+    (void)state;
+    char *dir = tu_shared("fits_zoo");
+    if (!dir) skip();
+    const char *broken[] = {"Astro_UIT.fits", "truncated_m13.fits", "truncated_fermi.fits",
+                            "not_fits.fits", "empty.fits"};
+    for (size_t k = 0; k < sizeof broken / sizeof *broken; k++) {
+        char args[1024];
+        snprintf(args, sizeof args, "inspect '%s/%s'", dir, broken[k]);
+        int rc = tu_run(args, out, sizeof out, err, sizeof err);
+        if (rc != 2) fail_msg("%s: exit %d, stderr: %s", broken[k], rc, err);
+        assert_non_null(strstr(err, "oddsky: error: "));
+        assert_non_null(strstr(err, broken[k]));
+        assert_non_null(strstr(err, " — "));
+        /* one line */
+        assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
+    }
+    free(dir);
+}
+
+static void test_inspect_real_catalogs(void **state)
+{
+    (void)state;
+    char *fermi = tu_shared("catalogs/fermi_3fgl.fits.gz");
+    char *sdss = tu_shared("catalogs/sdss_dr14_10k.fits");
+    if (!fermi || !sdss) { free(fermi); free(sdss); skip(); }
+    char args[1024];
+    snprintf(args, sizeof args, "inspect '%s'", fermi);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "LAT_Point_Source_Catalog  3034 rows x 77 columns"));
+    assert_non_null(strstr(out, "Flux_History"));
+    snprintf(args, sizeof args, "inspect '%s'", sdss);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "10000 rows x 18 columns"));
+    free(fermi);
+    free(sdss);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_simulate_then_inspect),
+        cmocka_unit_test(test_broken_zoo_exit_2),
+        cmocka_unit_test(test_inspect_real_catalogs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,76 @@
+/* test_ody.c — shared helpers: errors, CFITSIO wrapper, logging. */
+#include <fitsio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ody.h"
+#include "testutil.h"
+
+static void test_edit_distance(void **state)
+{
+    (void)state;
+    assert_int_equal(ody_edit_distance("redshift", "REDSHIFT"), 0);
+    assert_int_equal(ody_edit_distance("redshft", "redshift"), 1);
+    assert_int_equal(ody_edit_distance("", "abc"), 3);
+    assert_int_equal(ody_edit_distance("kitten", "sitting"), 3);
+}
+
+static void test_fail_and_fits_fail(void **state)
+{
+    (void)state;
+    ody_err e = {0};
+    assert_int_equal(ody_fail(&e, ODY_EINPUT, "x=%d", 3), ODY_EINPUT);
+    assert_string_equal(e.msg, "x=3");
+    assert_int_equal(ody_fail(NULL, ODY_ENOMEM, "ignored"), ODY_ENOMEM);
+    int rc = ody_fits_fail(&e, FILE_NOT_OPENED, "a.fits[2][x>1]", "cannot open", NULL);
+    assert_int_equal(rc, ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "a.fits[2][x>1]: cannot open (CFITSIO: "));
+    /* the hint names the file without the filter */
+    assert_non_null(strstr(e.msg, "check the path"));
+    rc = ody_fits_fail(&e, END_OF_FILE, "b.fits[1]", "short", NULL);
+    assert_non_null(strstr(e.msg, "`fitsverify b.fits`"));
+    assert_int_equal(ody_fits_fail(&e, WRITE_ERROR, "c.fits", "w", "h"), ODY_EIO);
+    assert_int_equal(ody_exit_code(ODY_OK), 0);
+    assert_int_equal(ody_exit_code(ODY_EINPUT), 2);
+    assert_int_equal(ody_exit_code(ODY_ENOMEM), 1);
+}
+
+static void test_logging_levels(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *p1 = tu_path(dir, "console"), *p2 = tu_path(dir, "run.log");
+    FILE *con = fopen(p1, "w+"), *lf = fopen(p2, "w+");
+    ody_log log = {ODY_LOG_WARN, con, lf};
+    ody_logf(&log, ODY_LOG_INFO, "quiet %d", 1);
+    ody_logf(&log, ODY_LOG_WARN, "loud %d", 2);
+    ody_logf(NULL, ODY_LOG_ERROR, "nowhere");
+    fflush(con);
+    fflush(lf);
+    char buf[512] = "";
+    rewind(con);
+    size_t n = fread(buf, 1, sizeof buf - 1, con);
+    buf[n] = 0;
+    assert_null(strstr(buf, "quiet"));
+    assert_non_null(strstr(buf, "oddsky: warning: loud 2"));
+    rewind(lf);
+    n = fread(buf, 1, sizeof buf - 1, lf);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "quiet 1"));  /* the run log keeps everything */
+    assert_non_null(strstr(buf, "loud 2"));
+    fclose(con);
+    fclose(lf);
+    tu_rmtree(dir);
+    free(p1); free(p2); free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_fail_and_fits_fail),
+        cmocka_unit_test(test_logging_levels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *tu_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl;
+    if (asprintf(&tmpl, "%s/oddsky-test-XXXXXX", base && *base ? base : "/tmp") < 0) return NULL;
+    if (!mkdtemp(tmpl)) { free(tmpl); return NULL; }
+    return tmpl;
+}
+
+void tu_rmtree(const char *dir)
+{
+    char *cmd;
+    if (!dir || strstr(dir, "oddsky-test-") == NULL) return; /* never anything else */
+    if (asprintf(&cmd, "rm -rf '%s'", dir) < 0) return;
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+    free(cmd);
+}
+
+char *tu_path(const char *dir, const char *name)
+{
+    char *p;
+    if (asprintf(&p, "%s/%s", dir, name) < 0) return NULL;
+    return p;
+}
+
+int tu_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+char *tu_shared(const char *rel)
+{
+    const char *base = getenv("ODDSKY_SHARED_DATA");
+    if (!base || !*base) base = "../shared/data";
+    char *p = tu_path(base, rel);
+    if (p && !tu_file_exists(p)) { free(p); return NULL; }
+    return p;
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+    if (!buf || !len) return;
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+int tu_run(const char *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+    const char *bin = getenv("ODDSKY_BIN");
+    if (!bin || !*bin) bin = "./oddsky";
+    char *dir = tu_tmpdir();
+    char *o = tu_path(dir, "out"), *e = tu_path(dir, "err"), *cmd;
+    if (asprintf(&cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bin, args, o, e) < 0) return -1;
+    int st = system(cmd);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    slurp(o, out, outlen);
+    slurp(e, err, errlen);
+    tu_rmtree(dir);
+    free(cmd); free(o); free(e); free(dir);
+    return rc;
+}
