@@ -61,6 +61,52 @@ typedef struct ody_log {
 void ody_logf(const ody_log *log, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---------------------------------------------------------------- RNG */
+
+/* xoshiro256** (Blackman & Vigna), seeded through splitmix64.  Small and
+ * fast for the hot loops of the forest; each tree / stream owns one, so
+ * results never depend on thread scheduling.  ody_rng_stream(seed, k) gives
+ * independent streams for k = 0, 1, 2, ... */
+typedef struct ody_rng { unsigned long long s[4]; } ody_rng;
+
+static inline unsigned long long ody_splitmix64(unsigned long long *x)
+{
+    unsigned long long z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline void ody_rng_stream(ody_rng *r, unsigned long long seed, unsigned long long k)
+{
+    unsigned long long x = seed ^ (0xD1B54A32D192ED03ULL * (k + 1));
+    for (int i = 0; i < 4; i++) r->s[i] = ody_splitmix64(&x);
+}
+
+static inline unsigned long long ody_rng_next(ody_rng *r)
+{
+    unsigned long long *s = r->s;
+    unsigned long long t = s[1] << 17, x = s[1] * 5;
+    unsigned long long res = ((x << 7) | (x >> 57)) * 9;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return res;
+}
+
+/* Uniform integer in [0, n), n >= 1 (Lemire's multiply-shift; the bias is
+ * below 2^-32 for the n used here). */
+static inline unsigned long long ody_rng_below(ody_rng *r, unsigned long long n)
+{
+    return (unsigned long long)(((unsigned __int128)ody_rng_next(r) * n) >> 64);
+}
+
+/* Uniform double in [0, 1). */
+static inline double ody_rng_uniform(ody_rng *r)
+{
+    return (double)(ody_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
 /* ---------------------------------------------------------------- misc */
 
 const char *ody_version(void);

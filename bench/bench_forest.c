@@ -1,0 +1,155 @@
+/* bench_forest.c — timing driver for the bench/ Python scripts: reads a FITS table and runs
+ * one forest task, printing one JSON line.  Not installed; not a user tool.
+ *
+ *   oddsky-bench train FILE LABEL TREES THREADS REPEATS [MAX_SAMPLES]
+ *       supervised forest on every numeric column but LABEL and ROW_ID
+ *   oddsky-bench weird FILE TREES THREADS MAX_SAMPLES TOPK [LABEL]
+ *       unsupervised: synthetic + forest + weirdness (+ top-k), on every
+ *       numeric column but LABEL and ROW_ID; writes scores to FILE.scores
+ */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cat.h"
+#include "rf.h"
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+static int die(const ody_err *e)
+{
+    fprintf(stderr, "oddsky-bench: %s\n", e->msg);
+    return 2;
+}
+
+/* Reads every numeric scalar column except `skip` (and ROW_ID) as features. */
+static int read_table(const char *path, const char *label, cat **c, ody_err *e)
+{
+    cat_info *info = NULL;
+    if (cat_inspect(path, &info, e)) return 1;
+    const cat_hduinfo *h = &info->hdu[1];
+    const char **feats = calloc((size_t)h->n_cols, sizeof *feats);
+    int nf = 0;
+    for (int k = 0; k < h->n_cols; k++) {
+        const cat_colinfo *ci = &h->cols[k];
+        if (ci->typecode == TSTRING || ci->repeat != 1) continue;
+        if ((label && !strcasecmp(ci->name, label)) || !strcasecmp(ci->name, "ROW_ID")) continue;
+        feats[nf++] = ci->name;
+    }
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = nf;
+    const char *pass[1] = {label};
+    if (label) { o.passthru = pass; o.n_passthru = 1; }
+    int rc = cat_read(&o, c, NULL, e);
+    free(feats);
+    cat_info_destroy(info);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ody_err e = {0};
+    if (argc >= 7 && !strcmp(argv[1], "train")) {
+        cat *c = NULL;
+        if (read_table(argv[2], argv[3], &c, &e)) return die(&e);
+        uint8_t *y = malloc(c->n_rows);
+        for (size_t i = 0; i < c->n_rows; i++)
+            y[i] = (uint8_t)(c->pass[0].type == CAT_COL_INT ? c->pass[0].i[i] : (int64_t)c->pass[0].f[i]);
+        rf_opt o;
+        rf_opt_init(&o);
+        o.n_trees = atoi(argv[4]);
+        o.n_threads = atoi(argv[5]);
+        int reps = atoi(argv[6]);
+        if (argc > 7) o.max_samples = (size_t)atoll(argv[7]);
+        double *oob = malloc(c->n_rows * sizeof *oob);
+        printf("{\"fit_s\": [");
+        double acc = NAN;
+        size_t nodes = 0;
+        for (int r = 0; r < reps; r++) {
+            rf_forest *f = NULL;
+            double t0 = ody_now();
+            if (rf_train(&o, c->X, y, c->n_rows, (int)c->n_feat, oob, c->n_rows, &f, NULL, &e)) return die(&e);
+            printf("%s%.4f", r ? ", " : "", ody_now() - t0);
+            acc = f->oob_accuracy;
+            nodes = f->tree_off[f->n_trees];
+            rf_destroy(f);
+        }
+        printf("], \"oob_accuracy\": %.5f, \"nodes\": %zu, \"n\": %zu, \"F\": %zu}\n", acc, nodes,
+               c->n_rows, c->n_feat);
+        free(oob);
+        free(y);
+        cat_destroy(c);
+        return 0;
+    }
+    if (argc >= 7 && !strcmp(argv[1], "weird")) {
+        const char *label = argc > 7 ? argv[7] : NULL;
+        cat *c = NULL;
+        double t0 = ody_now();
+        if (read_table(argv[2], label, &c, &e)) return die(&e);
+        double t_read = ody_now() - t0;
+        rf_opt o;
+        rf_opt_init(&o);
+        o.n_trees = atoi(argv[3]);
+        o.n_threads = atoi(argv[4]);
+        if (o.n_threads > 0) omp_set_num_threads(o.n_threads);
+        o.max_samples = (size_t)atoll(argv[5]);
+        int topk = atoi(argv[6]);
+        size_t n = c->n_rows, F = c->n_feat;
+        float *XS = malloc(2 * n * F * sizeof *XS);
+        uint8_t *y = malloc(2 * n);
+        memcpy(XS, c->X, n * F * sizeof *XS);
+        t0 = ody_now();
+        if (rf_synthesize(RF_SYNTH_MARGINAL, c->X, n, (int)F, o.seed, XS + n * F, &e)) return die(&e);
+        for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
+        double t_syn = ody_now() - t0;
+        rf_forest *f = NULL;
+        t0 = ody_now();
+        if (rf_train(&o, XS, y, 2 * n, (int)F, NULL, 0, &f, NULL, &e)) return die(&e);
+        double t_fit = ody_now() - t0;
+        rf_sim_ctx ctx;
+        double *W = malloc(n * sizeof *W);
+        t0 = ody_now();
+        if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, &e)) return die(&e);
+        if (rf_weirdness(&ctx, W, &e)) return die(&e);
+        double t_w = ody_now() - t0, t_k = 0;
+        if (topk > 0) {
+            int32_t *idx = malloc(n * (size_t)topk * sizeof *idx);
+            float *sim = malloc(n * (size_t)topk * sizeof *sim);
+            t0 = ody_now();
+            if (rf_topk(&ctx, topk, idx, sim, &e)) return die(&e);
+            t_k = ody_now() - t0;
+            free(idx);
+            free(sim);
+        }
+        char *out = NULL;
+        if (asprintf(&out, "%s.scores", argv[2]) > 0) {
+            FILE *fo = fopen(out, "w");
+            for (size_t i = 0; fo && i < n; i++) fprintf(fo, "%.17g\n", W[i]);
+            if (fo) fclose(fo);
+            free(out);
+        }
+        printf("{\"read_s\": %.3f, \"synth_s\": %.3f, \"fit_s\": %.3f, \"weird_s\": %.3f, \"topk_s\": %.3f, "
+               "\"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
+               t_read, t_syn, t_fit, t_w, t_k, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
+        rf_sim_ctx_free(&ctx);
+        rf_destroy(f);
+        free(W); free(XS); free(y);
+        cat_destroy(c);
+        return 0;
+    }
+    fprintf(stderr, "usage: see the comment at the top of bench/bench_forest.c\n");
+    return 2;
+}

@@ -1,0 +1,184 @@
+/* rf.h — random forest, unsupervised weirdness and forest similarity (prefix rf_).
+ *
+ * The unsupervised method of Baron & Poznanski (2017, MNRAS 465, 4530):
+ * real objects (label 0) against synthetic ones (label 1) drawn from the
+ * real marginals; then a forest proximity between real objects built from
+ * the leaves they share, and a weirdness score per object.
+ *
+ * Trees are CART classifiers (Gini) stored as flat arrays indexed by node id,
+ * both children adjacent (right = left + 1).  Each tree draws from its own RNG
+ * stream derived from (seed, tree index), and trees are concatenated in index
+ * order, so a forest is bit-identical for any number of threads.
+ *
+ * Split finding: each feature is rank-coded once (dense ranks of its distinct
+ * values) and also binned into at most 256 quantile bins.  Nodes with many
+ * samples find the best split among bin boundaries from class histograms
+ * (O(n) per feature); nodes with few samples, or whose samples all share one
+ * bin, sort exact ranks and consider every boundary.  Fully grown trees thus
+ * end in exactly pure leaves, as exact CART does; only the choice of split at
+ * large nodes is restricted to quantile boundaries.  Thresholds are midpoints
+ * between adjacent distinct values, and a sample goes left when x <= thr.
+ */
+#ifndef RF_H
+#define RF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ody.h"
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum {
+    RF_MAXF_SQRT = 0,  /* floor(sqrt(F)), at least 1 (default) */
+    RF_MAXF_LOG2 = 1,  /* floor(log2(F)), at least 1 */
+    RF_MAXF_INT = 2,   /* max_features_value features */
+    RF_MAXF_FRAC = 3,  /* max_features_value * F, at least 1 */
+    RF_MAXF_ALL = 4
+} rf_maxf;
+
+typedef struct rf_opt {
+    int n_trees;             /* default 500 */
+    rf_maxf max_features;    /* default RF_MAXF_SQRT */
+    double max_features_value;
+    int min_samples_leaf;    /* default 1; counted in bootstrap draws */
+    int max_depth;           /* 0: unlimited (default) */
+    int bootstrap;           /* 1 (default): draw with replacement */
+    size_t max_samples;      /* draws per tree; 0: the number of training rows */
+    uint64_t seed;           /* default 1 */
+    int n_threads;           /* 0: OpenMP's default */
+} rf_opt;
+
+void rf_opt_init(rf_opt *o);
+
+/* Checks o against a training set of n rows and F features.  Returns 0, or
+ * ODY_EINPUT with a message naming the option and its valid range. */
+int rf_opt_check(const rf_opt *o, size_t n, int F, ody_err *err);
+
+/* Candidate features per split for F features. */
+int rf_mtry(const rf_opt *o, int F);
+
+/* Parses "sqrt", "log2", "all", an integer ("8") or a fraction ("0.3"). */
+int rf_maxf_parse(const char *s, rf_maxf *kind, double *value);
+
+/* ---------------------------------------------------------------- forest */
+
+typedef struct rf_node {
+    float thr;      /* go left when x[feat] <= thr */
+    int32_t feat;   /* -1 for a leaf */
+    int32_t left;   /* index of the left child within the tree; right = left + 1 */
+} rf_node;
+
+typedef struct rf_forest {
+    int n_trees, n_feat;
+    size_t *tree_off;   /* n_trees + 1 offsets into node[] */
+    rf_node *node;      /* every tree's nodes, tree after tree */
+    uint32_t *cnt;      /* 2 per node: in-bag draws of class 0 and class 1 */
+    rf_opt opt;         /* the options it was trained with */
+    size_t n_train;     /* training rows */
+    double oob_accuracy;/* NaN when not computed */
+} rf_forest;
+
+/* Trains a forest on n rows of X (row-major, n x F, finite values) with
+ * labels y in {0, 1}.  If oob_p1 is not NULL it receives, for the first
+ * n_oob rows, the mean over the trees where the row was out of bag of the
+ * leaf's class-1 fraction (NaN where never out of bag), and
+ * forest->oob_accuracy is set over those rows.  On success *out is a new
+ * forest owned by the caller (rf_destroy). */
+int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
+             double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log, ody_err *err);
+void rf_destroy(rf_forest *f);
+
+/* Leaf (node index within tree t) reached by row x. */
+static inline int32_t rf_leaf(const rf_forest *f, int t, const float *x)
+{
+    const rf_node *nd = f->node + f->tree_off[t];
+    int32_t k = 0;
+    while (nd[k].feat >= 0) k = nd[k].left + (x[nd[k].feat] > nd[k].thr);
+    return k;
+}
+
+/* Class-1 fraction of each row's leaf averaged over trees (predict_proba). */
+int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err);
+
+/* Saves as a FITS binary table, one row per node (TREE, NODE, FEATURE,
+ * THRESH, LEFT, N_REAL, N_SYNTH) with the options as keywords, and loads it
+ * back.  feat_names (may be NULL) are written as FEATnnn keywords. */
+int rf_save(const rf_forest *f, const char *path, char *const *feat_names, int overwrite,
+            ody_err *err);
+int rf_load(const char *path, rf_forest **out, ody_err *err);
+
+/* ---------------------------------------------------------------- unsupervised */
+
+typedef enum {
+    RF_SYNTH_MARGINAL = 0,  /* each feature resampled with replacement (default) */
+    RF_SYNTH_UNIFORM = 1    /* each feature uniform over its range */
+} rf_synth;
+
+int rf_synth_parse(const char *s);
+const char *rf_synth_name(rf_synth m);
+
+/* Fills S (n x F) with synthetic rows drawn from X (n x F); seeded, and
+ * identical for any thread count. */
+int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, float *S,
+                  ody_err *err);
+
+typedef enum {
+    RF_LEAF_PURE_REAL = 0,     /* leaf holds no synthetic training draw (default) */
+    RF_LEAF_MAJORITY_REAL = 1, /* real draws outnumber synthetic ones */
+    RF_LEAF_ALL = 2            /* every leaf */
+} rf_leaf_filter;
+
+int rf_leaf_filter_parse(const char *s);
+const char *rf_leaf_filter_name(rf_leaf_filter m);
+
+/* Whether leaf k of tree t counts as "good" under the filter. */
+static inline int rf_leaf_good(const rf_forest *f, int t, int32_t k, rf_leaf_filter filt)
+{
+    const uint32_t *c = f->cnt + 2 * (f->tree_off[t] + (size_t)k);
+    return filt == RF_LEAF_ALL ? 1 : filt == RF_LEAF_PURE_REAL ? c[1] == 0 : c[0] > c[1];
+}
+
+/* Per-object forest statistics shared by the scores below. */
+typedef struct rf_sim_ctx {
+    const rf_forest *f;
+    const float *X;       /* n x F real objects */
+    size_t n;
+    rf_leaf_filter filt;
+    uint32_t *n_good;     /* per object: trees where its leaf is good */
+} rf_sim_ctx;
+
+/* Computes n_good for every object; ctx->n_good is allocated here and freed by
+ * rf_sim_ctx_free. */
+int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
+                    rf_leaf_filter filt, ody_err *err);
+void rf_sim_ctx_free(rf_sim_ctx *ctx);
+
+/* The faithful weirdness, in O(N*T) time and O(N + leaves) memory:
+ *   sim[i][j] = count[i][j] / n_good[j],  W[i] = (1/N) sum_j (1 - sim[i][j]),
+ * computed as W[i] = 1 - (1/N) sum_t good_t(i) * leafsum_t(leaf_t(i)) where
+ * leafsum is the sum of 1/n_good[j] over the good objects in the leaf.  An
+ * object good in no tree, or a column j with n_good[j] = 0, gives similarity
+ * 0 (the authors' code divides by zero there), so such an object has W = 1. */
+int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err);
+
+/* The explicit pairwise formula, O(N^2 T): for tests on small N only. */
+int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err);
+
+/* Top-k most similar objects of each object (self excluded), from per-tree
+ * leaf member lists: idx[i*k + m], sim[i*k + m] sorted by decreasing
+ * similarity (ties by increasing index); -1 / 0 pad when fewer exist.
+ * Memory O(N*k + N*trees_per_block). */
+int rf_topk(const rf_sim_ctx *ctx, int k, int32_t *idx, float *sim, ody_err *err);
+
+/* Mean distance (1 - sim) to the k most similar objects, from rf_topk output. */
+void rf_knn_distance(size_t n, int k, const float *sim, double *out);
+
+/* The dense similarity sim[i][j] for i, j < n as float32, written in row
+ * blocks to a FITS image at path.  Refuses (ODY_EINPUT, pointing to top-k)
+ * when the computation would need more than mem_budget bytes. */
+int rf_dense_limit(size_t mem_budget, size_t n_trees);
+int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, int overwrite,
+                   ody_err *err);
+
+#endif

@@ -1,0 +1,482 @@
+/* rf_score.c — synthetic data, weirdness, similarity.
+ *
+ * Determinism: every floating-point sum below runs in a fixed order (objects
+ * in index order within a tree, trees in index order within an object), and
+ * similarities are integer co-occurrence counts divided once, so results do
+ * not depend on the number of threads. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fitsout.h"
+#include "rf.h"
+
+/* ================================================================ names */
+
+int rf_synth_parse(const char *s)
+{
+    if (!s) return -1;
+    if (!strcmp(s, "marginal")) return RF_SYNTH_MARGINAL;
+    if (!strcmp(s, "uniform")) return RF_SYNTH_UNIFORM;
+    return -1;
+}
+
+const char *rf_synth_name(rf_synth m) { return m == RF_SYNTH_UNIFORM ? "uniform" : "marginal"; }
+
+int rf_leaf_filter_parse(const char *s)
+{
+    if (!s) return -1;
+    if (!strcmp(s, "pure_real")) return RF_LEAF_PURE_REAL;
+    if (!strcmp(s, "majority_real")) return RF_LEAF_MAJORITY_REAL;
+    if (!strcmp(s, "all")) return RF_LEAF_ALL;
+    return -1;
+}
+
+const char *rf_leaf_filter_name(rf_leaf_filter m)
+{
+    return m == RF_LEAF_MAJORITY_REAL ? "majority_real" : m == RF_LEAF_ALL ? "all" : "pure_real";
+}
+
+/* ================================================================ synthetic */
+
+int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, float *S,
+                  ody_err *err)
+{
+    if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
+    /* One stream per feature: the same numbers whatever the thread count. */
+#pragma omp parallel for schedule(static)
+    for (int f = 0; f < F; f++) {
+        ody_rng r;
+        ody_rng_stream(&r, seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)f);
+        if (mode == RF_SYNTH_UNIFORM) {
+            float lo = X[f], hi = X[f];
+            for (size_t i = 1; i < n; i++) {
+                float v = X[i * (size_t)F + f];
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+            }
+            for (size_t i = 0; i < n; i++) {
+                float v = (float)((double)lo + ((double)hi - (double)lo) * ody_rng_uniform(&r));
+                S[i * (size_t)F + f] = v > hi ? hi : v;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) S[i * (size_t)F + f] = X[ody_rng_below(&r, n) * (size_t)F + f];
+        }
+    }
+    return 0;
+}
+
+/* ================================================================ predict */
+
+int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err)
+{
+    (void)err;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float *x = X + i * (size_t)f->n_feat;
+        double s = 0;
+        for (int t = 0; t < f->n_trees; t++) {
+            int32_t k = rf_leaf(f, t, x);
+            const uint32_t *c = f->cnt + 2 * (f->tree_off[t] + (size_t)k);
+            s += (double)c[1] / (double)(c[0] + c[1]);
+        }
+        p1[i] = s / f->n_trees;
+    }
+    return 0;
+}
+
+/* ================================================================ n_good */
+
+int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
+                    rf_leaf_filter filt, ody_err *err)
+{
+    memset(ctx, 0, sizeof *ctx);
+    if (n < 1) return ody_fail(err, ODY_EINPUT, "no objects to score");
+    ctx->f = f;
+    ctx->X = X;
+    ctx->n = n;
+    ctx->filt = filt;
+    ctx->n_good = malloc(n * sizeof *ctx->n_good);
+    if (!ctx->n_good) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
+    /* Blocks of objects against every tree: a block's rows stay in cache. */
+    const size_t blk = 256;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t b0 = 0; b0 < n; b0 += blk) {
+        size_t b1 = b0 + blk < n ? b0 + blk : n;
+        uint32_t g[256] = {0};
+        for (int t = 0; t < f->n_trees; t++)
+            for (size_t i = b0; i < b1; i++)
+                g[i - b0] += (uint32_t)rf_leaf_good(f, t, rf_leaf(f, t, X + i * (size_t)f->n_feat), filt);
+        memcpy(ctx->n_good + b0, g, (b1 - b0) * sizeof *g);
+    }
+    return 0;
+}
+
+void rf_sim_ctx_free(rf_sim_ctx *ctx)
+{
+    free(ctx->n_good);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+/* ================================================================ weirdness */
+
+/* Trees per block: leaf ids of a block are kept (n x block int32). */
+static int tree_block(size_t n, int T)
+{
+    size_t b = (size_t)(256u << 20) / (n * sizeof(int32_t) + 1);  /* ~256 MB */
+    int nt = omp_get_max_threads();
+    if (b < (size_t)nt) b = (size_t)nt;
+    if (b > 64) b = 64;
+    return (int)(b > (size_t)T ? (size_t)T : b);
+}
+
+int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    int T = f->n_trees, B = tree_block(n, T);
+    size_t maxnodes = 0;
+    for (int t = 0; t < T; t++) {
+        size_t m = f->tree_off[t + 1] - f->tree_off[t];
+        if (m > maxnodes) maxnodes = m;
+    }
+    int32_t *leaf = malloc((size_t)B * n * sizeof *leaf);
+    double *leafsum = malloc((size_t)B * maxnodes * sizeof *leafsum);
+    double *acc = calloc(n, sizeof *acc);
+    double *inv = malloc(n * sizeof *inv);
+    if (!leaf || !leafsum || !acc || !inv) {
+        free(leaf); free(leafsum); free(acc); free(inv);
+        return ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n);
+    }
+    for (size_t i = 0; i < n; i++) inv[i] = ctx->n_good[i] ? 1.0 / ctx->n_good[i] : 0.0;
+    for (int t0 = 0; t0 < T; t0 += B) {
+        int nb = t0 + B <= T ? B : T - t0;
+        /* Per tree (one thread each): every object's leaf, and the leaf sums
+         * of 1/n_good over good objects, added in object order. */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int b = 0; b < nb; b++) {
+            int t = t0 + b;
+            int32_t *lf = leaf + (size_t)b * n;
+            double *ls = leafsum + (size_t)b * maxnodes;
+            size_t nn = f->tree_off[t + 1] - f->tree_off[t];
+            memset(ls, 0, nn * sizeof *ls);
+            for (size_t i = 0; i < n; i++) {
+                int32_t k = rf_leaf(f, t, ctx->X + i * (size_t)f->n_feat);
+                if (rf_leaf_good(f, t, k, ctx->filt)) {
+                    lf[i] = k;
+                    ls[k] += inv[i];
+                } else {
+                    lf[i] = -1;
+                }
+            }
+        }
+        /* Per object: trees added in index order. */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            double s = acc[i];
+            for (int b = 0; b < nb; b++) {
+                int32_t k = leaf[(size_t)b * n + i];
+                if (k >= 0) s += leafsum[(size_t)b * maxnodes + (size_t)k];
+            }
+            acc[i] = s;
+        }
+    }
+    for (size_t i = 0; i < n; i++) W[i] = 1.0 - acc[i] / (double)n;
+    free(leaf); free(leafsum); free(acc); free(inv);
+    return 0;
+}
+
+int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    int T = f->n_trees;
+    int32_t *leaf = malloc((size_t)T * n * sizeof *leaf);
+    uint32_t *count = calloc(n * n, sizeof *count);
+    if (!leaf || !count) {
+        free(leaf); free(count);
+        return ody_fail(err, ODY_ENOMEM, "pairwise weirdness: out of memory (n = %zu)", n);
+    }
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < n; i++) {
+            int32_t k = rf_leaf(f, t, ctx->X + i * (size_t)f->n_feat);
+            leaf[(size_t)t * n + i] = rf_leaf_good(f, t, k, ctx->filt) ? k : -1;
+        }
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < n; i++) {
+            int32_t a = leaf[(size_t)t * n + i];
+            if (a < 0) continue;
+            for (size_t j = 0; j < n; j++)
+                if (leaf[(size_t)t * n + j] == a) count[i * n + j]++;
+        }
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < n; j++) {
+            double sim = ctx->n_good[j] ? (double)count[i * n + j] / ctx->n_good[j] : 0.0;
+            s += 1.0 - sim;
+        }
+        W[i] = s / (double)n;
+    }
+    free(leaf);
+    free(count);
+    return 0;
+}
+
+/* ================================================================ leaf members */
+
+/* Good members of every leaf of trees [t0, t1): CSR per tree. */
+typedef struct members {
+    int t0, t1;
+    size_t n;
+    size_t *start;     /* per tree: offset of its leaf table in off[] */
+    uint32_t *off;     /* per tree: nodes+1 offsets into mem (relative to tree base) */
+    uint32_t *mem;     /* per tree: n slots, good objects grouped by leaf */
+} members;
+
+static void members_free(members *m)
+{
+    free(m->start);
+    free(m->off);
+    free(m->mem);
+    memset(m, 0, sizeof *m);
+}
+
+static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    int nt = t1 - t0;
+    memset(m, 0, sizeof *m);
+    m->t0 = t0;
+    m->t1 = t1;
+    m->n = n;
+    m->start = malloc(((size_t)nt + 1) * sizeof *m->start);
+    if (!m->start) return -1;
+    size_t tot = 0;
+    for (int b = 0; b < nt; b++) {
+        m->start[b] = tot;
+        tot += f->tree_off[t0 + b + 1] - f->tree_off[t0 + b] + 1;
+    }
+    m->start[nt] = tot;
+    m->off = calloc(tot, sizeof *m->off);
+    m->mem = malloc((size_t)nt * n * sizeof *m->mem);
+    int32_t *lf = malloc((size_t)nt * n * sizeof *lf);
+    if (!m->off || !m->mem || !lf) { free(lf); members_free(m); return -1; }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < nt; b++) {
+        int t = t0 + b;
+        uint32_t *off = m->off + m->start[b];
+        uint32_t *mem = m->mem + (size_t)b * n;
+        int32_t *l = lf + (size_t)b * n;
+        size_t nn = f->tree_off[t + 1] - f->tree_off[t];
+        for (size_t i = 0; i < n; i++) {
+            int32_t k = rf_leaf(f, t, ctx->X + i * (size_t)f->n_feat);
+            l[i] = rf_leaf_good(f, t, k, ctx->filt) ? k : -1;
+            if (l[i] >= 0) off[k + 1]++;
+        }
+        for (size_t k = 0; k < nn; k++) off[k + 1] += off[k];
+        /* fill in object order, using off[k] as a cursor, then restore */
+        for (size_t i = 0; i < n; i++)
+            if (l[i] >= 0) mem[off[l[i]]++] = (uint32_t)i;
+        for (size_t k = nn; k > 0; k--) off[k] = off[k - 1];
+        off[0] = 0;
+    }
+    free(lf);
+    return 0;
+}
+
+/* Trees whose member lists fit in about 1 GB for n objects (at least 1). */
+static int sim_trees(size_t n, int T)
+{
+    size_t per = n * sizeof(uint32_t) * 2 + 1;
+    size_t t = ((size_t)1 << 30) / per;
+    if (t < 1) t = 1;
+    return t >= (size_t)T ? T : (int)t;
+}
+
+/* Per-thread accumulator of co-occurrence counts over touched objects. */
+typedef struct accum {
+    uint32_t *cnt;
+    uint32_t *touched;
+    size_t nt;
+} accum;
+
+/* Counts, for object i, the trees among m's where each j shares its good leaf. */
+static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, accum *a)
+{
+    const rf_forest *f = ctx->f;
+    const float *x = ctx->X + i * (size_t)f->n_feat;
+    for (int t = m->t0; t < m->t1; t++) {
+        int32_t k = rf_leaf(f, t, x);
+        if (!rf_leaf_good(f, t, k, ctx->filt)) continue;
+        int b = t - m->t0;
+        const uint32_t *off = m->off + m->start[b];
+        const uint32_t *mem = m->mem + (size_t)b * m->n;
+        for (uint32_t q = off[k]; q < off[k + 1]; q++) {
+            uint32_t j = mem[q];
+            if (a->cnt[j]++ == 0) a->touched[a->nt++] = j;
+        }
+    }
+}
+
+/* ================================================================ top-k */
+
+/* (sim desc, index asc) ordering: 1 if (s1, j1) ranks before (s2, j2). */
+static inline int before(float s1, int32_t j1, float s2, int32_t j2)
+{
+    return s1 > s2 || (s1 == s2 && j1 < j2);
+}
+
+int rf_topk(const rf_sim_ctx *ctx, int k, int32_t *idx, float *sim, ody_err *err)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    if (k < 1) return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be at least 1", k);
+    int Ts = sim_trees(n, f->n_trees);
+    members m;
+    if (members_build(&m, ctx, 0, Ts))
+        return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n);
+    /* n_good over the trees used, so sim stays count / n_good in [0, 1]. */
+    uint32_t *ng = ctx->n_good;
+    uint32_t *ng_own = NULL;
+    if (Ts < f->n_trees) {
+        ng_own = calloc(n, sizeof *ng_own);
+        if (!ng_own) { members_free(&m); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+        for (int b = 0; b < Ts; b++) {
+            const uint32_t *off = m.off + m.start[b];
+            size_t nn = f->tree_off[b + 1] - f->tree_off[b];
+            for (uint32_t q = 0; q < off[nn]; q++) ng_own[m.mem[(size_t)b * n + q]]++;
+        }
+        ng = ng_own;
+    }
+    int fail = 0;
+#pragma omp parallel
+    {
+        accum a = {calloc(n, sizeof(uint32_t)), malloc(n * sizeof(uint32_t)), 0};
+        if (!a.cnt || !a.touched) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < n; i++) {
+            if (!a.cnt || !a.touched) continue;
+            int32_t *bi = idx + i * (size_t)k;
+            float *bs = sim + i * (size_t)k;
+            for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
+            a.nt = 0;
+            accumulate(ctx, &m, i, &a);
+            int filled = 0;
+            for (size_t q = 0; q < a.nt; q++) {
+                uint32_t j = a.touched[q];
+                float s = (float)((double)a.cnt[j] / ng[j]);
+                a.cnt[j] = 0;
+                if (j == i) continue;
+                if (filled == k && !before(s, (int32_t)j, bs[k - 1], bi[k - 1])) continue;
+                /* insertion into the sorted list (k is small) */
+                int p = filled < k ? filled++ : k - 1;
+                while (p > 0 && before(s, (int32_t)j, bs[p - 1], bi[p - 1])) {
+                    bs[p] = bs[p - 1];
+                    bi[p] = bi[p - 1];
+                    p--;
+                }
+                bs[p] = s;
+                bi[p] = (int32_t)j;
+            }
+        }
+        free(a.cnt);
+        free(a.touched);
+    }
+    free(ng_own);
+    members_free(&m);
+    if (fail) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory");
+    return 0;
+}
+
+void rf_knn_distance(size_t n, int k, const float *sim, double *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int q = 0; q < k; q++) s += 1.0 - (double)sim[i * (size_t)k + q];
+        out[i] = s / k;
+    }
+}
+
+/* ================================================================ dense */
+
+int rf_dense_limit(size_t mem_budget, size_t n_trees)
+{
+    (void)n_trees;
+    /* The matrix itself (n^2 float32) must fit in the budget: whoever asks
+     * for it will load it. */
+    double n = floor(sqrt((double)mem_budget / sizeof(float)));
+    return n > 2147483647.0 ? 2147483647 : (int)n;
+}
+
+int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, int overwrite,
+                   ody_err *err)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    size_t lim = (size_t)rf_dense_limit(mem_budget, (size_t)f->n_trees);
+    if (n > lim)
+        return ody_fail(err, ODY_EINPUT, "%s: a dense %zu x %zu similarity matrix needs %.1f GB, over "
+                        "the %.1f GB budget (limit %zu objects) — use similarity.top_k instead, or "
+                        "raise similarity.memory_gb", path, n, n, (double)n * n * 4 / 1e9,
+                        (double)mem_budget / 1e9, lim);
+    if (sim_trees(n, f->n_trees) < f->n_trees)
+        return ody_fail(err, ODY_EINPUT, "%s: the forest's leaf lists for %zu objects x %d trees do not "
+                        "fit in memory — use similarity.top_k instead", path, n, f->n_trees);
+    members m;
+    if (members_build(&m, ctx, 0, f->n_trees))
+        return ody_fail(err, ODY_ENOMEM, "dense similarity: out of memory for %zu objects", n);
+    fitsout w;
+    int rc = fitsout_open(&w, path, overwrite, err);
+    if (rc) { members_free(&m); return rc; }
+    int status = 0;
+    long naxes[2] = {(long)n, (long)n};
+    fits_create_img(w.f, FLOAT_IMG, 2, naxes, &status);
+    fits_write_key(w.f, TSTRING, "EXTNAME", "SIMILARITY", "sim[i][j] = count[i][j] / n_good[j]", &status);
+    fits_write_key(w.f, TSTRING, "LEAFFILT", (void *)rf_leaf_filter_name(ctx->filt), "good-leaf filter", &status);
+    int ntr = f->n_trees;
+    fits_write_key(w.f, TINT, "NTREES", &ntr, "trees used", &status);
+    const size_t rows = 64;
+    float *blk = malloc(rows * n * sizeof *blk);
+    if (!blk) { rc = ody_fail(err, ODY_ENOMEM, "dense similarity: out of memory"); goto fail; }
+    for (size_t r0 = 0; r0 < n && !status && !rc; r0 += rows) {
+        size_t r1 = r0 + rows < n ? r0 + rows : n;
+        int bad = 0;
+#pragma omp parallel
+        {
+            accum a = {calloc(n, sizeof(uint32_t)), malloc(n * sizeof(uint32_t)), 0};
+            if (!a.cnt || !a.touched) {
+#pragma omp atomic write
+                bad = 1;
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (size_t i = r0; i < r1; i++) {
+                if (!a.cnt || !a.touched) continue;
+                float *row = blk + (i - r0) * n;
+                memset(row, 0, n * sizeof *row);
+                a.nt = 0;
+                accumulate(ctx, &m, i, &a);
+                for (size_t q = 0; q < a.nt; q++) {
+                    uint32_t j = a.touched[q];
+                    row[j] = (float)((double)a.cnt[j] / ctx->n_good[j]);
+                    a.cnt[j] = 0;
+                }
+            }
+            free(a.cnt);
+            free(a.touched);
+        }
+        if (bad) { rc = ody_fail(err, ODY_ENOMEM, "dense similarity: out of memory"); break; }
+        fits_write_img(w.f, TFLOAT, (LONGLONG)(r0 * n + 1), (LONGLONG)((r1 - r0) * n), blk, &status);
+    }
+    if (status && !rc) rc = ody_fits_fail(err, status, path, "cannot write the similarity matrix", NULL);
+fail:
+    free(blk);
+    members_free(&m);
+    if (rc) fitsout_abort(&w);
+    else rc = fitsout_commit(&w, err);
+    return rc;
+}

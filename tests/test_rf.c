@@ -1,0 +1,400 @@
+/* test_rf.c — forest training, weirdness, similarity, save/load. */
+#include <fitsio.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rf.h"
+#include "testutil.h"
+
+/* Correlated Gaussian blob with a few planted outliers that break the
+ * correlation; real rows only. */
+static float *make_real(size_t n, int F, uint64_t seed)
+{
+    float *X = malloc(n * (size_t)F * sizeof *X);
+    ody_rng r;
+    ody_rng_stream(&r, seed, 0);
+    for (size_t i = 0; i < n; i++) {
+        double z = 0;
+        for (int k = 0; k < 12; k++) z += ody_rng_uniform(&r);
+        z -= 6;
+        for (int f = 0; f < F; f++) {
+            double e = 0;
+            for (int k = 0; k < 12; k++) e += ody_rng_uniform(&r);
+            e -= 6;
+            double v = z + 0.3 * e;
+            if (i % 50 == 7 && f == 1) v = -z + 0.3 * e;  /* breaks the correlation */
+            X[i * (size_t)F + f] = (float)(round(v * 1000) / 1000);  /* ties happen */
+        }
+    }
+    return X;
+}
+
+/* Real + marginal synthetic, labels 0 / 1. */
+static void make_train(const float *X, size_t n, int F, uint64_t seed, float **XS, uint8_t **y)
+{
+    ody_err e;
+    *XS = malloc(2 * n * (size_t)F * sizeof **XS);
+    *y = malloc(2 * n);
+    memcpy(*XS, X, n * (size_t)F * sizeof *X);
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, seed, *XS + n * (size_t)F, &e), e);
+    for (size_t i = 0; i < 2 * n; i++) (*y)[i] = i >= n;
+}
+
+static void test_tiny_hand_checked(void **state)
+{
+    (void)state;
+    /* One feature: 1 2 3 4 with labels 0 0 1 1 -> one split at 2.5. */
+    float X[] = {1, 2, 3, 4};
+    uint8_t y[] = {0, 0, 1, 1};
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 1;
+    o.bootstrap = 0;
+    rf_forest *f = NULL;
+    ody_err e;
+    assert_ok(rf_train(&o, X, y, 4, 1, NULL, 0, &f, NULL, &e), e);
+    assert_int_equal(f->tree_off[1], 3);
+    assert_int_equal(f->node[0].feat, 0);
+    assert_true(f->node[0].thr == 2.5f);
+    assert_int_equal(f->node[0].left, 1);
+    assert_int_equal(f->node[1].feat, -1);
+    assert_int_equal(f->cnt[0], 2);  /* root: 2 real, 2 synthetic */
+    assert_int_equal(f->cnt[1], 2);
+    assert_int_equal(f->cnt[2], 2);  /* left leaf: pure real */
+    assert_int_equal(f->cnt[3], 0);
+    assert_int_equal(f->cnt[4], 0);  /* right leaf: pure synthetic */
+    assert_int_equal(f->cnt[5], 2);
+    assert_true(rf_leaf_good(f, 0, 1, RF_LEAF_PURE_REAL));
+    assert_false(rf_leaf_good(f, 0, 2, RF_LEAF_PURE_REAL));
+    assert_true(rf_leaf_good(f, 0, 2, RF_LEAF_ALL));
+    rf_destroy(f);
+
+    /* XOR in two features needs depth 2; every leaf pure. */
+    float X2[] = {0, 0, 0, 1, 1, 0, 1, 1, 0.1f, 0.1f, 0.1f, 0.9f, 0.9f, 0.1f, 0.9f, 0.9f};
+    uint8_t y2[] = {0, 1, 1, 0, 0, 1, 1, 0};
+    o.max_features = RF_MAXF_ALL;
+    assert_ok(rf_train(&o, X2, y2, 8, 2, NULL, 0, &f, NULL, &e), e);
+    for (size_t k = 0; k < f->tree_off[1]; k++)
+        if (f->node[k].feat < 0) assert_true(f->cnt[2 * k] == 0 || f->cnt[2 * k + 1] == 0);
+    double p[8];
+    assert_ok(rf_predict(f, X2, 8, p, &e), e);
+    for (int i = 0; i < 8; i++) assert_true(p[i] == (double)y2[i]);
+    rf_destroy(f);
+
+    /* max_depth 1 stops at the root's children; identical rows cannot split. */
+    o.max_depth = 1;
+    assert_ok(rf_train(&o, X2, y2, 8, 2, NULL, 0, &f, NULL, &e), e);
+    assert_true(f->tree_off[1] <= 3);
+    rf_destroy(f);
+    float X3[] = {5, 5, 5, 5};
+    uint8_t y3[] = {0, 1, 0, 1};
+    o.max_depth = 0;
+    assert_ok(rf_train(&o, X3, y3, 4, 1, NULL, 0, &f, NULL, &e), e);
+    assert_int_equal(f->tree_off[1], 1);  /* a single impure leaf */
+    rf_destroy(f);
+}
+
+static void test_fully_grown_leaves_are_pure(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    int F = 5;
+    float *X = make_real(n, F, 11), *XS;
+    uint8_t *y;
+    make_train(X, n, F, 12, &XS, &y);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 8;
+    rf_forest *f = NULL;
+    ody_err e;
+    double *oob = malloc(2 * n * sizeof *oob);
+    assert_ok(rf_train(&o, XS, y, 2 * n, F, oob, 2 * n, &f, NULL, &e), e);
+    size_t impure = 0, leaves = 0;
+    for (size_t k = 0; k < f->tree_off[f->n_trees]; k++) {
+        if (f->node[k].feat >= 0) continue;
+        leaves++;
+        impure += f->cnt[2 * k] && f->cnt[2 * k + 1];
+    }
+    /* Impure leaves only where a real and a synthetic row are identical. */
+    assert_true(impure * 100 < leaves);
+    assert_true(f->oob_accuracy > 0.5 && f->oob_accuracy <= 1.0);
+    for (size_t i = 0; i < 2 * n; i++) assert_true(isnan(oob[i]) || (oob[i] >= 0 && oob[i] <= 1));
+    /* each training row falls in a leaf whose counts include its class */
+    for (int t = 0; t < f->n_trees; t++) {
+        int32_t k = rf_leaf(f, t, XS);
+        (void)k;
+    }
+    free(oob);
+    rf_destroy(f);
+    free(X); free(XS); free(y);
+}
+
+static void test_weirdness_matches_pairwise(void **state)
+{
+    (void)state;
+    size_t n = 160;
+    int F = 4;
+    float *X = make_real(n, F, 21), *XS;
+    uint8_t *y;
+    make_train(X, n, F, 22, &XS, &y);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 40;
+    rf_forest *f = NULL;
+    ody_err e;
+    assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &f, NULL, &e), e);
+    double W1[160], W2[160];
+    rf_leaf_filter filt[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
+    for (int q = 0; q < 3; q++) {
+        rf_sim_ctx ctx;
+        assert_ok(rf_sim_ctx_init(&ctx, f, X, n, filt[q], &e), e);
+        assert_ok(rf_weirdness(&ctx, W1, &e), e);
+        assert_ok(rf_weirdness_pairwise(&ctx, W2, &e), e);
+        int ones = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (fabs(W1[i] - W2[i]) > 1e-12) fail_msg("filter %d object %zu: %.17g vs %.17g", q, i, W1[i], W2[i]);
+            assert_true(W1[i] >= 0 && W1[i] <= 1);
+            if (ctx.n_good[i] == 0) { assert_true(W1[i] == 1.0); ones++; }
+        }
+        (void)ones;
+        rf_sim_ctx_free(&ctx);
+    }
+    rf_destroy(f);
+    free(X); free(XS); free(y);
+}
+
+static void test_deterministic_across_threads(void **state)
+{
+    (void)state;
+    size_t n = 2000;
+    int F = 6;
+    float *X = make_real(n, F, 31), *XS;
+    uint8_t *y;
+    make_train(X, n, F, 32, &XS, &y);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 24;
+    o.max_samples = 1500;
+    rf_forest *f[2] = {NULL, NULL};
+    double *W[2], *oob[2];
+    int32_t *idx[2];
+    float *sim[2];
+    ody_err e;
+    for (int r = 0; r < 2; r++) {
+        o.n_threads = r + 1;
+        omp_set_num_threads(r + 1);
+        oob[r] = malloc(n * sizeof(double));
+        assert_ok(rf_train(&o, XS, y, 2 * n, F, oob[r], n, &f[r], NULL, &e), e);
+        W[r] = malloc(n * sizeof(double));
+        idx[r] = malloc(n * 5 * sizeof(int32_t));
+        sim[r] = malloc(n * 5 * sizeof(float));
+        rf_sim_ctx ctx;
+        assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, &e), e);
+        assert_ok(rf_weirdness(&ctx, W[r], &e), e);
+        assert_ok(rf_topk(&ctx, 5, idx[r], sim[r], &e), e);
+        rf_sim_ctx_free(&ctx);
+    }
+    omp_set_num_threads(2);
+    size_t nn = f[0]->tree_off[f[0]->n_trees];
+    assert_int_equal(nn, f[1]->tree_off[f[1]->n_trees]);
+    assert_memory_equal(f[0]->node, f[1]->node, nn * sizeof(rf_node));
+    assert_memory_equal(f[0]->cnt, f[1]->cnt, 2 * nn * sizeof(uint32_t));
+    assert_memory_equal(W[0], W[1], n * sizeof(double));
+    assert_memory_equal(oob[0], oob[1], n * sizeof(double));
+    assert_memory_equal(idx[0], idx[1], n * 5 * sizeof(int32_t));
+    assert_memory_equal(sim[0], sim[1], n * 5 * sizeof(float));
+    assert_true(f[0]->oob_accuracy == f[1]->oob_accuracy);
+    /* another seed gives another forest */
+    o.seed = 2;
+    rf_forest *g = NULL;
+    assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &g, NULL, &e), e);
+    assert_true(g->tree_off[g->n_trees] != nn || memcmp(g->node, f[0]->node, nn * sizeof(rf_node)));
+    rf_destroy(g);
+    for (int r = 0; r < 2; r++) {
+        rf_destroy(f[r]);
+        free(W[r]); free(oob[r]); free(idx[r]); free(sim[r]);
+    }
+    free(X); free(XS); free(y);
+}
+
+static void test_save_load_round_trip(void **state)
+{
+    (void)state;
+    size_t n = 500;
+    int F = 3;
+    float *X = make_real(n, F, 41), *XS;
+    uint8_t *y;
+    make_train(X, n, F, 42, &XS, &y);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 12;
+    o.max_features = RF_MAXF_FRAC;
+    o.max_features_value = 0.5;
+    rf_forest *f = NULL, *g = NULL;
+    ody_err e;
+    assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &f, NULL, &e), e);
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "forest.fits");
+    char *names[] = {"u-g", "g-r", "redshift"};
+    assert_ok(rf_save(f, path, names, 0, &e), e);
+    assert_int_equal(rf_save(f, path, names, 0, &e), ODY_EINPUT);  /* no silent overwrite */
+    assert_ok(rf_load(path, &g, &e), e);
+    size_t nn = f->tree_off[f->n_trees];
+    assert_int_equal(g->n_trees, 12);
+    assert_int_equal(g->opt.max_features, RF_MAXF_FRAC);
+    assert_memory_equal(f->tree_off, g->tree_off, 13 * sizeof(size_t));
+    assert_memory_equal(f->node, g->node, nn * sizeof(rf_node));
+    assert_memory_equal(f->cnt, g->cnt, 2 * nn * sizeof(uint32_t));
+    double W1[500], W2[500];
+    rf_sim_ctx c1, c2;
+    assert_ok(rf_sim_ctx_init(&c1, f, X, n, RF_LEAF_PURE_REAL, &e), e);
+    assert_ok(rf_sim_ctx_init(&c2, g, X, n, RF_LEAF_PURE_REAL, &e), e);
+    assert_ok(rf_weirdness(&c1, W1, &e), e);
+    assert_ok(rf_weirdness(&c2, W2, &e), e);
+    assert_memory_equal(W1, W2, sizeof W1);
+    rf_sim_ctx_free(&c1);
+    rf_sim_ctx_free(&c2);
+    /* a file that is not a forest */
+    char *bad = tu_path(dir, "bad.fits");
+    FILE *fp = fopen(bad, "w");
+    fputs("nope", fp);
+    fclose(fp);
+    rf_forest *h = NULL;
+    assert_int_equal(rf_load(bad, &h, &e), ODY_EINPUT);
+    assert_null(h);
+    rf_destroy(f);
+    rf_destroy(g);
+    tu_rmtree(dir);
+    free(dir); free(path); free(bad);
+    free(X); free(XS); free(y);
+}
+
+static void test_topk_and_dense(void **state)
+{
+    (void)state;
+    size_t n = 200;
+    int F = 4, k = 6;
+    float *X = make_real(n, F, 51), *XS;
+    uint8_t *y;
+    make_train(X, n, F, 52, &XS, &y);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 30;
+    rf_forest *f = NULL;
+    ody_err e;
+    assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &f, NULL, &e), e);
+    rf_sim_ctx ctx;
+    assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, &e), e);
+    int32_t *idx = malloc(n * (size_t)k * sizeof *idx);
+    float *sim = malloc(n * (size_t)k * sizeof *sim);
+    assert_ok(rf_topk(&ctx, k, idx, sim, &e), e);
+
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "sim.fits");
+    assert_ok(rf_dense_write(&ctx, path, (size_t)1 << 30, 0, &e), e);
+    float *D = malloc(n * n * sizeof *D);
+    fitsfile *ff;
+    int status = 0, anynul;
+    fits_open_image(&ff, path, READONLY, &status);
+    fits_read_img(ff, TFLOAT, 1, (LONGLONG)(n * n), NULL, D, &anynul, &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    for (size_t i = 0; i < n; i++) {
+        /* count symmetry: sim[i][j] n_good[j] == sim[j][i] n_good[i] */
+        for (size_t j = 0; j < n; j++) {
+            double cij = (double)D[i * n + j] * ctx.n_good[j], cji = (double)D[j * n + i] * ctx.n_good[i];
+            assert_true(fabs(cij - cji) < 1e-3);
+            assert_true(D[i * n + j] >= 0 && D[i * n + j] <= 1);
+        }
+        /* top-k equals the k largest off-diagonal entries of the dense row */
+        for (int q = 0; q < k; q++) {
+            if (idx[i * k + q] < 0) { assert_true(sim[i * k + q] == 0); continue; }
+            assert_true(idx[i * k + q] != (int32_t)i);
+            assert_true(sim[i * k + q] == D[i * n + (size_t)idx[i * k + q]]);
+            if (q) assert_true(sim[i * k + q] <= sim[i * k + q - 1]);
+        }
+        int above = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && D[i * n + j] > sim[i * k + k - 1]) above++;
+        assert_true(above <= k);
+    }
+    /* the dense path refuses over budget, pointing to top-k */
+    char *path2 = tu_path(dir, "big.fits");
+    assert_int_equal(rf_dense_write(&ctx, path2, 1000, 0, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "top_k"));
+    assert_false(tu_file_exists(path2));
+    double knn[200];
+    rf_knn_distance(n, k, sim, knn);
+    for (size_t i = 0; i < n; i++) assert_true(knn[i] >= 0 && knn[i] <= 1);
+    rf_sim_ctx_free(&ctx);
+    rf_destroy(f);
+    tu_rmtree(dir);
+    free(dir); free(path); free(path2); free(D); free(idx); free(sim);
+    free(X); free(XS); free(y);
+}
+
+static void test_synthetic_and_options(void **state)
+{
+    (void)state;
+    size_t n = 300;
+    int F = 3;
+    float *X = make_real(n, F, 61);
+    float *S1 = malloc(n * F * sizeof *S1), *S2 = malloc(n * F * sizeof *S2);
+    ody_err e;
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, S1, &e), e);
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, S2, &e), e);
+    assert_memory_equal(S1, S2, n * F * sizeof *S1);
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < F; f++) {
+            int found = 0;
+            for (size_t j = 0; j < n && !found; j++) found = S1[i * F + f] == X[j * F + f];
+            assert_true(found);  /* every synthetic value is a real value of its column */
+        }
+    assert_ok(rf_synthesize(RF_SYNTH_UNIFORM, X, n, F, 7, S1, &e), e);
+    for (int f = 0; f < F; f++) {
+        float lo = X[f], hi = X[f];
+        for (size_t i = 0; i < n; i++) {
+            lo = fminf(lo, X[i * F + f]);
+            hi = fmaxf(hi, X[i * F + f]);
+        }
+        for (size_t i = 0; i < n; i++) assert_true(S1[i * F + f] >= lo && S1[i * F + f] <= hi);
+    }
+    rf_opt o;
+    rf_opt_init(&o);
+    assert_int_equal(rf_mtry(&o, 20), 4);
+    o.n_trees = 0;
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "n_trees"));
+    rf_opt_init(&o);
+    o.max_features = RF_MAXF_INT;
+    o.max_features_value = 9;
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
+    rf_opt_init(&o);
+    o.bootstrap = 0;
+    o.max_samples = 500;
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
+    rf_maxf kind;
+    double v;
+    assert_int_equal(rf_maxf_parse("0.3", &kind, &v), 0);
+    assert_int_equal(kind, RF_MAXF_FRAC);
+    assert_int_equal(rf_maxf_parse("8", &kind, &v), 0);
+    assert_int_equal(kind, RF_MAXF_INT);
+    assert_int_equal(rf_maxf_parse("1.5", &kind, &v), -1);
+    assert_int_equal(rf_maxf_parse("cube", &kind, &v), -1);
+    free(X); free(S1); free(S2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny_hand_checked),
+        cmocka_unit_test(test_fully_grown_leaves_are_pure),
+        cmocka_unit_test(test_weirdness_matches_pairwise),
+        cmocka_unit_test(test_deterministic_across_threads),
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_topk_and_dense),
+        cmocka_unit_test(test_synthetic_and_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
