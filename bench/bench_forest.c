@@ -116,8 +116,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
         double t_syn = ody_now() - t0;
         rf_forest *f = NULL;
+        double *oob = malloc(n * sizeof *oob);
         t0 = ody_now();
-        if (rf_train(&o, XS, y, 2 * n, (int)F, NULL, 0, &f, NULL, &e)) return die(&e);
+        if (rf_train(&o, XS, y, 2 * n, (int)F, oob, n, &f, NULL, &e)) return die(&e);
         double t_fit = ody_now() - t0;
         rf_sim_ctx ctx;
         double *W = malloc(n * sizeof *W);
@@ -134,19 +135,29 @@ int main(int argc, char **argv)
             free(idx);
             free(sim);
         }
+        rf_iso_opt io;
+        rf_iso_opt_init(&io);
+        rf_forest *iso = NULL;
+        double *I = malloc(n * sizeof *I), *A = malloc(n * sizeof *A);
+        t0 = ody_now();
+        if (rf_iso_train(&io, c->X, n, (int)F, &iso, &e) || rf_iso_score(iso, c->X, n, I, &e) ||
+            rf_anomaly_score(W, I, n, A, &e))
+            return die(&e);
+        double t_iso = ody_now() - t0;
+        rf_destroy(iso);
         char *out = NULL;
         if (asprintf(&out, "%s.scores", argv[2]) > 0) {
             FILE *fo = fopen(out, "w");
-            for (size_t i = 0; fo && i < n; i++) fprintf(fo, "%.17g\n", W[i]);
+            for (size_t i = 0; fo && i < n; i++) fprintf(fo, "%.17g %.17g %.17g %.17g\n", W[i], oob[i], I[i], A[i]);
             if (fo) fclose(fo);
             free(out);
         }
-        printf("{\"read_s\": %.3f, \"synth_s\": %.3f, \"fit_s\": %.3f, \"weird_s\": %.3f, \"topk_s\": %.3f, "
+        printf("{\"read_s\": %.3f, \"synth_s\": %.3f, \"fit_s\": %.3f, \"weird_s\": %.3f, \"topk_s\": %.3f, \"iso_s\": %.3f, "
                "\"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
-               t_read, t_syn, t_fit, t_w, t_k, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
+               t_read, t_syn, t_fit, t_w, t_k, t_iso, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
         rf_sim_ctx_free(&ctx);
         rf_destroy(f);
-        free(W); free(XS); free(y);
+        free(W); free(XS); free(y); free(oob); free(I); free(A);
         cat_destroy(c);
         return 0;
     }

@@ -181,4 +181,30 @@ int rf_dense_limit(size_t mem_budget, size_t n_trees);
 int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, int overwrite,
                    ody_err *err);
 
+/* ---------------------------------------------------------------- isolation + default score */
+
+/* An isolation forest (random feature, random threshold in the node's range,
+ * subsamples of max_samples rows, depth limit ceil(log2 max_samples)) stored
+ * in an rf_forest; a leaf's cnt[2k] is its subsample size. */
+typedef struct rf_iso_opt {
+    int n_trees;         /* default 200 */
+    size_t max_samples;  /* default 256 */
+    uint64_t seed;
+} rf_iso_opt;
+
+void rf_iso_opt_init(rf_iso_opt *o);
+int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest **out, ody_err *err);
+/* The standard score 2^(-E[h(x)] / c(max_samples)) in (0, 1]; higher = more isolated. */
+int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, ody_err *err);
+
+/* (v - median) / (1.4826 MAD), with a mean-deviation fallback when MAD is 0. */
+int rf_robust_z(const double *v, size_t n, double *z, ody_err *err);
+
+/* oddsky's default anomaly score: max(robust z of the weirdness, robust z of
+ * the isolation score).  An object is anomalous when either detector finds it
+ * far in its own tail: the weirdness catches objects that break the
+ * correlations between features, the isolation score objects in the tails of
+ * the marginals (where the faithful weirdness is blind, even inverted). */
+int rf_anomaly_score(const double *weird, const double *iso, size_t n, double *out, ody_err *err);
+
 #endif

@@ -1,0 +1,229 @@
+/* rf_iso.c — isolation forest (Liu, Ting & Zhou 2008) on the same flat node
+ * arrays as the classification forest, and the default anomaly score.
+ *
+ * A leaf's cnt[2k] holds the number of subsample rows that reached it (for
+ * the c(size) path-length correction); cnt[2k+1] is 0. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rf.h"
+
+/* Average path length of an unsuccessful BST search among m points. */
+static double c_factor(double m)
+{
+    if (m <= 1) return 0;
+    if (m == 2) return 1;
+    return 2.0 * (log(m - 1.0) + 0.5772156649015329) - 2.0 * (m - 1.0) / m;
+}
+
+typedef struct iso_task {
+    uint32_t start, end;
+    int32_t id, depth;
+} iso_task;
+
+int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest **out,
+                 ody_err *err)
+{
+    if (o->n_trees < 1 || o->n_trees > 100000)
+        return ody_fail(err, ODY_EINPUT, "isolation.n_trees = %d is out of range — use 1 to 100000", o->n_trees);
+    if (o->max_samples < 2)
+        return ody_fail(err, ODY_EINPUT, "isolation.max_samples = %zu must be at least 2", o->max_samples);
+    if (n < 2) return ody_fail(err, ODY_EINPUT, "the isolation forest needs at least 2 rows");
+    int T = o->n_trees;
+    uint32_t psi = (uint32_t)(o->max_samples < n ? o->max_samples : n);
+    int maxd = (int)ceil(log2((double)psi));
+    /* A tree of depth maxd has at most 2^(maxd+1) - 1 nodes: allocate flat. */
+    size_t per = ((size_t)2 << maxd) - 1;
+    if (per > 2 * (size_t)psi) per = 2 * (size_t)psi;
+    rf_forest *f = calloc(1, sizeof *f);
+    if (!f) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    f->n_trees = T;
+    f->n_feat = F;
+    rf_opt_init(&f->opt);
+    f->opt.n_trees = T;
+    f->opt.seed = o->seed;
+    f->opt.max_samples = psi;
+    f->opt.bootstrap = 0;
+    f->n_train = n;
+    f->oob_accuracy = NAN;
+    f->tree_off = malloc(((size_t)T + 1) * sizeof *f->tree_off);
+    rf_node *node = malloc((size_t)T * per * sizeof *node);
+    uint32_t *cnt = malloc(2 * (size_t)T * per * sizeof *cnt);
+    size_t *used = calloc((size_t)T, sizeof *used);
+    if (!f->tree_off || !node || !cnt || !used) {
+        free(node); free(cnt); free(used); rf_destroy(f);
+        return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
+    }
+#pragma omp parallel
+    {
+        uint32_t *s = malloc(psi * sizeof *s);
+        size_t setsz = 16;
+        while (setsz < 4 * (size_t)psi) setsz <<= 1;
+        uint32_t *set = malloc(setsz * sizeof *set);
+        int *ford = malloc((size_t)F * sizeof *ford);
+        iso_task *stack = malloc(((size_t)maxd + 2) * 2 * sizeof *stack);
+#pragma omp for schedule(dynamic, 4)
+        for (int t = 0; t < T; t++) {
+            if (!s || !stack || !set || !ford) continue;
+            ody_rng r;
+            ody_rng_stream(&r, o->seed ^ 0x150150150ULL, (unsigned long long)t);
+            /* subsample without replacement: rejection against an open-
+             * addressing set of 4 x psi slots (psi <= n). */
+            uint32_t m = 0;
+            if (psi == n) {
+                for (uint32_t k = 0; k < psi; k++) s[k] = k;
+                m = psi;
+            } else {
+                memset(set, 0xff, setsz * sizeof *set);
+                while (m < psi) {
+                    uint32_t c = (uint32_t)ody_rng_below(&r, n);
+                    size_t h = ((size_t)c * 0x9E3779B1u) & (setsz - 1);
+                    while (set[h] != UINT32_MAX && set[h] != c) h = (h + 1) & (setsz - 1);
+                    if (set[h] == c) continue;
+                    set[h] = c;
+                    s[m++] = c;
+                }
+            }
+            rf_node *nd = node + (size_t)t * per;
+            uint32_t *ct = cnt + 2 * (size_t)t * per;
+            size_t nn = 1, top = 0;
+            stack[top++] = (iso_task){0, m, 0, 0};
+            while (top) {
+                iso_task k = stack[--top];
+                uint32_t sz = k.end - k.start;
+                nd[k.id].feat = -1;
+                nd[k.id].left = -1;
+                nd[k.id].thr = 0;
+                ct[2 * k.id] = sz;
+                ct[2 * k.id + 1] = 0;
+                if (sz <= 1 || k.depth >= maxd) continue;
+                /* random feature with spread, drawn without replacement so a
+                 * non-constant one is found whenever one exists */
+                int f0 = -1;
+                float lo = 0, hi = 0;
+                for (int q = 0; q < F; q++) ford[q] = q;
+                for (int tries = 0; tries < F && f0 < 0; tries++) {
+                    int j = tries + (int)ody_rng_below(&r, (unsigned long long)(F - tries));
+                    int fq = ford[j];
+                    ford[j] = ford[tries];
+                    ford[tries] = fq;
+                    lo = hi = X[(size_t)s[k.start] * F + fq];
+                    for (uint32_t q = k.start + 1; q < k.end; q++) {
+                        float v = X[(size_t)s[q] * F + fq];
+                        if (v < lo) lo = v;
+                        if (v > hi) hi = v;
+                    }
+                    if (hi > lo) f0 = fq;
+                }
+                if (f0 < 0) continue;
+                float thr = (float)((double)lo + ((double)hi - (double)lo) * ody_rng_uniform(&r));
+                if (thr >= hi) thr = lo;
+                uint32_t a = k.start, b = k.end;
+                while (a < b) {
+                    if (X[(size_t)s[a] * F + f0] <= thr) a++;
+                    else { uint32_t tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
+                }
+                nd[k.id].feat = f0;
+                nd[k.id].thr = thr;
+                nd[k.id].left = (int32_t)nn;
+                stack[top++] = (iso_task){a, k.end, (int32_t)nn + 1, k.depth + 1};
+                stack[top++] = (iso_task){k.start, a, (int32_t)nn, k.depth + 1};
+                nn += 2;
+            }
+            used[t] = nn;
+        }
+        free(s);
+        free(set);
+        free(ford);
+        free(stack);
+    }
+    size_t total = 0;
+    for (int t = 0; t < T; t++) total += used[t];
+    f->node = malloc((total ? total : 1) * sizeof *f->node);
+    f->cnt = malloc(2 * (total ? total : 1) * sizeof *f->cnt);
+    if (!f->node || !f->cnt) {
+        free(node); free(cnt); free(used); rf_destroy(f);
+        return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
+    }
+    size_t at = 0;
+    for (int t = 0; t < T; t++) {
+        f->tree_off[t] = at;
+        memcpy(f->node + at, node + (size_t)t * per, used[t] * sizeof *node);
+        memcpy(f->cnt + 2 * at, cnt + 2 * (size_t)t * per, 2 * used[t] * sizeof *cnt);
+        at += used[t];
+    }
+    f->tree_off[T] = at;
+    free(node); free(cnt); free(used);
+    *out = f;
+    return 0;
+}
+
+void rf_iso_opt_init(rf_iso_opt *o)
+{
+    o->n_trees = 200;
+    o->max_samples = 256;
+    o->seed = 1;
+}
+
+int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, ody_err *err)
+{
+    (void)err;
+    double cn = c_factor((double)f->opt.max_samples);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float *x = X + i * (size_t)f->n_feat;
+        double h = 0;
+        for (int t = 0; t < f->n_trees; t++) {
+            const rf_node *nd = f->node + f->tree_off[t];
+            int32_t k = 0, depth = 0;
+            while (nd[k].feat >= 0) { k = nd[k].left + (x[nd[k].feat] > nd[k].thr); depth++; }
+            h += depth + c_factor((double)f->cnt[2 * (f->tree_off[t] + (size_t)k)]);
+        }
+        score[i] = pow(2.0, -(h / f->n_trees) / (cn > 0 ? cn : 1));
+    }
+    return 0;
+}
+
+/* ================================================================ combination */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int rf_robust_z(const double *v, size_t n, double *z, ody_err *err)
+{
+    double *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    memcpy(tmp, v, n * sizeof *tmp);
+    qsort(tmp, n, sizeof *tmp, cmp_double);
+    double med = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    for (size_t i = 0; i < n; i++) tmp[i] = fabs(v[i] - med);
+    qsort(tmp, n, sizeof *tmp, cmp_double);
+    double mad = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    double scale = 1.4826 * mad;
+    if (!(scale > 0)) {  /* over half the scores tie: fall back to the mean deviation */
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += tmp[i];
+        scale = 1.2533 * s / (double)n;
+    }
+    if (!(scale > 0)) scale = 1;
+    for (size_t i = 0; i < n; i++) z[i] = (v[i] - med) / scale;
+    free(tmp);
+    return 0;
+}
+
+int rf_anomaly_score(const double *weird, const double *iso, size_t n, double *out, ody_err *err)
+{
+    double *zi = malloc((n ? n : 1) * sizeof *zi);
+    if (!zi) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int rc = rf_robust_z(weird, n, out, err);
+    if (!rc) rc = rf_robust_z(iso, n, zi, err);
+    if (!rc)
+        for (size_t i = 0; i < n; i++) out[i] = out[i] > zi[i] ? out[i] : zi[i];
+    free(zi);
+    return rc;
+}
