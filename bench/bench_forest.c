@@ -126,11 +126,15 @@ int main(int argc, char **argv)
         if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, &e)) return die(&e);
         if (rf_weirdness(&ctx, W, &e)) return die(&e);
         double t_w = ody_now() - t0, t_k = 0;
+        int used = 0;
         if (topk > 0) {
             int32_t *idx = malloc(n * (size_t)topk * sizeof *idx);
             float *sim = malloc(n * (size_t)topk * sizeof *sim);
             t0 = ody_now();
-            if (rf_topk(&ctx, topk, idx, sim, &e)) return die(&e);
+            rf_topk_opt to;
+            rf_topk_opt_init(&to);
+            to.k = topk;
+            if (rf_topk(&ctx, &to, idx, sim, &used, &e)) return die(&e);
             t_k = ody_now() - t0;
             free(idx);
             free(sim);
@@ -153,8 +157,8 @@ int main(int argc, char **argv)
             free(out);
         }
         printf("{\"read_s\": %.3f, \"synth_s\": %.3f, \"fit_s\": %.3f, \"weird_s\": %.3f, \"topk_s\": %.3f, \"iso_s\": %.3f, "
-               "\"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
-               t_read, t_syn, t_fit, t_w, t_k, t_iso, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
+               "\"topk_trees\": %d, \"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
+               t_read, t_syn, t_fit, t_w, t_k, t_iso, used, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
         rf_sim_ctx_free(&ctx);
         rf_destroy(f);
         free(W); free(XS); free(y); free(oob); free(I); free(A);

@@ -98,6 +98,10 @@ static inline int32_t rf_leaf(const rf_forest *f, int t, const float *x)
     return k;
 }
 
+/* Leaves of n rows of X (row-major, n_feat columns) in the tree whose nodes
+ * start at nd: the batched form of rf_leaf, several times faster. */
+void rf_leaves(const rf_node *nd, int n_feat, const float *X, size_t n, int32_t *leaf);
+
 /* Class-1 fraction of each row's leaf averaged over trees (predict_proba). */
 int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err);
 
@@ -146,10 +150,11 @@ typedef struct rf_sim_ctx {
     size_t n;
     rf_leaf_filter filt;
     uint32_t *n_good;     /* per object: trees where its leaf is good */
+    uint32_t *leaf_n;     /* per node of the forest: good objects in that leaf */
 } rf_sim_ctx;
 
-/* Computes n_good for every object; ctx->n_good is allocated here and freed by
- * rf_sim_ctx_free. */
+/* Computes n_good for every object and leaf_n for every leaf; both are
+ * allocated here and freed by rf_sim_ctx_free. */
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
                     rf_leaf_filter filt, ody_err *err);
 void rf_sim_ctx_free(rf_sim_ctx *ctx);
@@ -165,11 +170,27 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err);
 /* The explicit pairwise formula, O(N^2 T): for tests on small N only. */
 int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err);
 
+/* Top-k similarity options.  The top-k lists are exact over the trees used:
+ * all of them when the work fits, else the leading trees whose leaf member
+ * lists fit in mem_budget bytes and whose pair updates (sum over good leaves
+ * of members^2) fit in max_pairs.  Large leaves (a forest trained on small
+ * subsamples of a large catalog) make pairs quadratic in the leaf size; the
+ * budget keeps the cost bounded and the count of trees used is returned. */
+typedef struct rf_topk_opt {
+    int k;               /* neighbours per object, default 10 */
+    size_t mem_budget;   /* default 1 GiB */
+    double max_pairs;    /* default 2e9 (about 10 s on 2 cores) */
+} rf_topk_opt;
+
+void rf_topk_opt_init(rf_topk_opt *o);
+
 /* Top-k most similar objects of each object (self excluded), from per-tree
  * leaf member lists: idx[i*k + m], sim[i*k + m] sorted by decreasing
  * similarity (ties by increasing index); -1 / 0 pad when fewer exist.
- * Memory O(N*k + N*trees_per_block). */
-int rf_topk(const rf_sim_ctx *ctx, int k, int32_t *idx, float *sim, ody_err *err);
+ * sim = count / n_good over the trees used.  *trees_used (may be NULL)
+ * receives how many leading trees were used. */
+int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
+            int *trees_used, ody_err *err);
 
 /* Mean distance (1 - sim) to the k most similar objects, from rf_topk output. */
 void rf_knn_distance(size_t n, int k, const float *sim, double *out);

@@ -169,20 +169,49 @@ void rf_iso_opt_init(rf_iso_opt *o)
 
 int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, ody_err *err)
 {
-    (void)err;
     double cn = c_factor((double)f->opt.max_samples);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float *x = X + i * (size_t)f->n_feat;
-        double h = 0;
-        for (int t = 0; t < f->n_trees; t++) {
-            const rf_node *nd = f->node + f->tree_off[t];
-            int32_t k = 0, depth = 0;
-            while (nd[k].feat >= 0) { k = nd[k].left + (x[nd[k].feat] > nd[k].thr); depth++; }
-            h += depth + c_factor((double)f->cnt[2 * (f->tree_off[t] + (size_t)k)]);
-        }
-        score[i] = pow(2.0, -(h / f->n_trees) / (cn > 0 ? cn : 1));
+    size_t nn = f->tree_off[f->n_trees];
+    /* Path length of every leaf (depth + c(leaf size)), computed once. */
+    double *plen = malloc((nn ? nn : 1) * sizeof *plen);
+    if (!plen) return ody_fail(err, ODY_ENOMEM, "out of memory scoring the isolation forest");
+    for (int t = 0; t < f->n_trees; t++) {
+        const rf_node *nd = f->node + f->tree_off[t];
+        double *pl = plen + f->tree_off[t];
+        pl[0] = 0;  /* depth, for inner nodes; children follow their parent */
+        size_t m = f->tree_off[t + 1] - f->tree_off[t];
+        for (size_t k = 0; k < m; k++)
+            if (nd[k].feat >= 0) pl[nd[k].left] = pl[nd[k].left + 1] = pl[k] + 1;
+        for (size_t k = 0; k < m; k++)
+            if (nd[k].feat < 0) pl[k] += c_factor((double)f->cnt[2 * (f->tree_off[t] + k)]);
     }
+    enum { BLK = 2048 };
+    int fail = 0;
+#pragma omp parallel
+    {
+        int32_t *lf = malloc(BLK * sizeof *lf);
+        double *h = malloc(BLK * sizeof *h);
+        if (!lf || !h) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b0 = 0; b0 < n; b0 += BLK) {
+            if (!lf || !h) continue;
+            size_t nb = b0 + BLK < n ? BLK : n - b0;
+            memset(h, 0, nb * sizeof *h);
+            for (int t = 0; t < f->n_trees; t++) {
+                rf_leaves(f->node + f->tree_off[t], f->n_feat, X + b0 * (size_t)f->n_feat, nb, lf);
+                const double *pl = plen + f->tree_off[t];
+                for (size_t q = 0; q < nb; q++) h[q] += pl[lf[q]];
+            }
+            for (size_t q = 0; q < nb; q++)
+                score[b0 + q] = pow(2.0, -(h[q] / f->n_trees) / (cn > 0 ? cn : 1));
+        }
+        free(lf);
+        free(h);
+    }
+    free(plen);
+    if (fail) return ody_fail(err, ODY_ENOMEM, "out of memory scoring the isolation forest");
     return 0;
 }
 

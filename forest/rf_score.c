@@ -6,6 +6,7 @@
  * not depend on the number of threads. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,58 @@ int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed,
     return 0;
 }
 
+/* ================================================================ traversal */
+
+/* Sixteen lanes walk the tree at once,
+ * so their dependent loads overlap; the step itself is branch-free, and a
+ * lane whose row reached its leaf takes the next row at once, so the only
+ * mispredicted branch is one per row instead of one per level. */
+void rf_leaves(const rf_node *nd, int n_feat, const float *X, size_t n, int32_t *leaf)
+{
+    const size_t F = (size_t)n_feat;
+    enum { G = 16 };
+    if (n < G) {
+        for (size_t i = 0; i < n; i++) {
+            const float *x = X + i * F;
+            int32_t kk = 0;
+            while (nd[kk].feat >= 0) kk = nd[kk].left + (x[nd[kk].feat] > nd[kk].thr);
+            leaf[i] = kk;
+        }
+        return;
+    }
+    int32_t k[G];
+    size_t row[G];
+    for (int q = 0; q < G; q++) { k[q] = 0; row[q] = (size_t)q; }
+    size_t next = G;
+    int live = G;
+    while (live == G) {
+        for (int q = 0; q < G; q++) {
+            rf_node c = nd[k[q]];
+            if (c.feat < 0) {
+                leaf[row[q]] = k[q];
+                if (next < n) { row[q] = next++; k[q] = 0; }
+                else { live--; k[q] = -1; row[q] = SIZE_MAX; }
+                if (live < G) break;
+                continue;
+            }
+            k[q] = c.left + (X[row[q] * F + (size_t)c.feat] > c.thr);
+        }
+    }
+    /* drain the remaining lanes one by one */
+    for (int q = 0; q < G; q++) {
+        if (row[q] == SIZE_MAX) continue;
+        int32_t kk = k[q];
+        const float *x = X + row[q] * F;
+        while (nd[kk].feat >= 0) kk = nd[kk].left + (x[nd[kk].feat] > nd[kk].thr);
+        leaf[row[q]] = kk;
+    }
+}
+
+static void tree_leaves(const rf_forest *f, int t, const float *X, size_t n, int32_t *leaf)
+{
+    rf_leaves(f->node + f->tree_off[t], f->n_feat, X, n, leaf);
+}
+
 /* ================================================================ predict */
 
 int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err)
@@ -98,17 +151,43 @@ int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
     ctx->n = n;
     ctx->filt = filt;
     ctx->n_good = malloc(n * sizeof *ctx->n_good);
-    if (!ctx->n_good) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
-    /* Blocks of objects against every tree: a block's rows stay in cache. */
-    const size_t blk = 256;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t b0 = 0; b0 < n; b0 += blk) {
-        size_t b1 = b0 + blk < n ? b0 + blk : n;
-        uint32_t g[256] = {0};
-        for (int t = 0; t < f->n_trees; t++)
-            for (size_t i = b0; i < b1; i++)
-                g[i - b0] += (uint32_t)rf_leaf_good(f, t, rf_leaf(f, t, X + i * (size_t)f->n_feat), filt);
-        memcpy(ctx->n_good + b0, g, (b1 - b0) * sizeof *g);
+    ctx->leaf_n = calloc(f->tree_off[f->n_trees] + 1, sizeof *ctx->leaf_n);
+    if (!ctx->n_good || !ctx->leaf_n) {
+        rf_sim_ctx_free(ctx);
+        return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
+    }
+    /* Blocks of objects against every tree: a block's rows stay in cache,
+     * and each tree is read once per block. */
+    enum { BLK = 2048 };
+#pragma omp parallel
+    {
+        int32_t *lf = malloc(BLK * sizeof *lf);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b0 = 0; b0 < n; b0 += BLK) {
+            size_t nb = b0 + BLK < n ? BLK : n - b0;
+            uint32_t *g = ctx->n_good + b0;
+            memset(g, 0, nb * sizeof *g);
+            if (!lf) continue;
+            for (int t = 0; t < f->n_trees; t++) {
+                tree_leaves(f, t, X + b0 * (size_t)f->n_feat, nb, lf);
+                uint32_t *ln = ctx->leaf_n + f->tree_off[t];
+                for (size_t q = 0; q < nb; q++) {
+                    if (!rf_leaf_good(f, t, lf[q], filt)) continue;
+                    g[q]++;
+#pragma omp atomic
+                    ln[lf[q]]++;
+                }
+            }
+        }
+        if (!lf) {
+#pragma omp atomic write
+            ctx->n = 0;
+        }
+        free(lf);
+    }
+    if (ctx->n == 0) {
+        rf_sim_ctx_free(ctx);
+        return ody_fail(err, ODY_ENOMEM, "out of memory scoring %zu objects", n);
     }
     return 0;
 }
@@ -116,6 +195,7 @@ int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
 void rf_sim_ctx_free(rf_sim_ctx *ctx)
 {
     free(ctx->n_good);
+    free(ctx->leaf_n);
     memset(ctx, 0, sizeof *ctx);
 }
 
@@ -161,14 +241,11 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
             double *ls = leafsum + (size_t)b * maxnodes;
             size_t nn = f->tree_off[t + 1] - f->tree_off[t];
             memset(ls, 0, nn * sizeof *ls);
+            tree_leaves(f, t, ctx->X, n, lf);
             for (size_t i = 0; i < n; i++) {
-                int32_t k = rf_leaf(f, t, ctx->X + i * (size_t)f->n_feat);
-                if (rf_leaf_good(f, t, k, ctx->filt)) {
-                    lf[i] = k;
-                    ls[k] += inv[i];
-                } else {
-                    lf[i] = -1;
-                }
+                int32_t k = lf[i];
+                if (rf_leaf_good(f, t, k, ctx->filt)) ls[k] += inv[i];
+                else lf[i] = -1;
             }
         }
         /* Per object: trees added in index order. */
@@ -270,8 +347,9 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
         uint32_t *mem = m->mem + (size_t)b * n;
         int32_t *l = lf + (size_t)b * n;
         size_t nn = f->tree_off[t + 1] - f->tree_off[t];
+        tree_leaves(f, t, ctx->X, n, l);
         for (size_t i = 0; i < n; i++) {
-            int32_t k = rf_leaf(f, t, ctx->X + i * (size_t)f->n_feat);
+            int32_t k = l[i];
             l[i] = rf_leaf_good(f, t, k, ctx->filt) ? k : -1;
             if (l[i] >= 0) off[k + 1]++;
         }
@@ -286,11 +364,11 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
     return 0;
 }
 
-/* Trees whose member lists fit in about 1 GB for n objects (at least 1). */
-static int sim_trees(size_t n, int T)
+/* Trees whose member lists fit in mem bytes for n objects (at least 1). */
+static int sim_trees(size_t n, int T, size_t mem)
 {
     size_t per = n * sizeof(uint32_t) * 2 + 1;
-    size_t t = ((size_t)1 << 30) / per;
+    size_t t = mem / per;
     if (t < 1) t = 1;
     return t >= (size_t)T ? T : (int)t;
 }
@@ -328,15 +406,36 @@ static inline int before(float s1, int32_t j1, float s2, int32_t j2)
     return s1 > s2 || (s1 == s2 && j1 < j2);
 }
 
-int rf_topk(const rf_sim_ctx *ctx, int k, int32_t *idx, float *sim, ody_err *err)
+void rf_topk_opt_init(rf_topk_opt *o)
+{
+    o->k = 10;
+    o->mem_budget = (size_t)1 << 30;
+    o->max_pairs = 2e9;
+}
+
+int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
+            int *trees_used, ody_err *err)
 {
     const rf_forest *f = ctx->f;
     size_t n = ctx->n;
+    int k = o->k;
     if (k < 1) return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be at least 1", k);
-    int Ts = sim_trees(n, f->n_trees);
+    if ((size_t)k >= n)
+        return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
+    int Ts = sim_trees(n, f->n_trees, o->mem_budget);
+    /* Keep the leading trees whose pair updates fit the work budget. */
+    double pairs = 0;
+    for (int t = 0; t < Ts; t++) {
+        double pt = 0;
+        for (size_t q = f->tree_off[t]; q < f->tree_off[t + 1]; q++)
+            pt += (double)ctx->leaf_n[q] * (double)ctx->leaf_n[q];
+        if (t > 0 && pairs + pt > o->max_pairs) { Ts = t; break; }
+        pairs += pt;
+    }
     members m;
     if (members_build(&m, ctx, 0, Ts))
         return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n);
+    if (trees_used) *trees_used = Ts;
     /* n_good over the trees used, so sim stays count / n_good in [0, 1]. */
     uint32_t *ng = ctx->n_good;
     uint32_t *ng_own = NULL;
@@ -424,7 +523,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
                         "the %.1f GB budget (limit %zu objects) — use similarity.top_k instead, or "
                         "raise similarity.memory_gb", path, n, n, (double)n * n * 4 / 1e9,
                         (double)mem_budget / 1e9, lim);
-    if (sim_trees(n, f->n_trees) < f->n_trees)
+    if (sim_trees(n, f->n_trees, mem_budget) < f->n_trees)
         return ody_fail(err, ODY_EINPUT, "%s: the forest's leaf lists for %zu objects x %d trees do not "
                         "fit in memory — use similarity.top_k instead", path, n, f->n_trees);
     members m;

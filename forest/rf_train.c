@@ -333,6 +333,10 @@ typedef struct workspace {
     int *feat_order;
     uint32_t hist[2 * RF_MAX_BINS];
     uint8_t *inbag;        /* n flags, for out-of-bag rows */
+    uint32_t *lrank;       /* F x m: ranks of the in-bag rows, when gathered */
+    uint8_t *lbin;         /* F x m */
+    uint32_t *gidx;        /* local row -> training row, when gathered */
+    int local;             /* s[].i are local indices into lrank / lbin */
 } workspace;
 
 typedef struct split {
@@ -478,6 +482,32 @@ static int build_tree(const rf_opt *o, const rankdata *rd, const uint8_t *y, int
         }
     }
     *n_inbag = ns;
+    /* A small sample of a large table: copy its ranks and bins into compact
+     * arrays so that every node touches cache-resident memory instead of
+     * missing the cache on each row of F columns of n. */
+    rankdata local;
+    ws->local = ws->lrank && (size_t)ns * 4 < n;
+    if (ws->local) {
+        for (int f = 0; f < F; f++) {
+            const uint32_t *rk = rd->rank + (size_t)f * n;
+            const uint8_t *bn = rd->bin + (size_t)f * n;
+            uint32_t *lr = ws->lrank + (size_t)f * ns;
+            uint8_t *lb = ws->lbin + (size_t)f * ns;
+            for (uint32_t k = 0; k < ns; k++) {
+                lr[k] = rk[ws->s[k].i];
+                lb[k] = bn[ws->s[k].i];
+            }
+        }
+        for (uint32_t k = 0; k < ns; k++) {
+            ws->gidx[k] = ws->s[k].i;
+            ws->s[k].i = k;
+        }
+        local = *rd;
+        local.n = ns;
+        local.rank = ws->lrank;
+        local.bin = ws->lbin;
+        rd = &local;
+    }
     uint32_t c0 = 0, c1 = 0;
     for (uint32_t k = 0; k < ns; k++) {
         if (ws->s[k].wc & 1) c1 += ws->s[k].wc >> 1;
@@ -553,6 +583,9 @@ static void workspace_free(workspace *ws)
     free(ws->stack);
     free(ws->feat_order);
     free(ws->inbag);
+    free(ws->lrank);
+    free(ws->lbin);
+    free(ws->gidx);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -566,6 +599,12 @@ static int workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstra
     ws->draws = bootstrap ? malloc(1) : malloc(n * sizeof *ws->draws);
     ws->feat_order = malloc((size_t)F * sizeof *ws->feat_order);
     ws->inbag = calloc(n, 1);
+    if (m * 4 < n) {  /* subsampled trees gather their rows (see build_tree) */
+        ws->lrank = malloc(m * (size_t)F * sizeof *ws->lrank);
+        ws->lbin = malloc(m * (size_t)F);
+        ws->gidx = malloc(m * sizeof *ws->gidx);
+        if (!ws->lrank || !ws->lbin || !ws->gidx) { workspace_free(ws); return -1; }
+    }
     if (!ws->s || !ws->keys || !ws->tmp || !ws->draws || !ws->feat_order || !ws->inbag) {
         workspace_free(ws);
         return -1;
@@ -573,6 +612,7 @@ static int workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstra
     return 0;
 }
 
+#define OOB_CHUNK 4096
 #define OOB_SCALE 1099511627776.0 /* 2^40: fixed point makes the sums order-free */
 
 int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
@@ -604,7 +644,8 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
 #pragma omp parallel num_threads(nthr)
     {
         workspace ws;
-        int ok = workspace_init(&ws, n, m, F, o->bootstrap) == 0;
+        int32_t *oob_leaf = malloc(OOB_CHUNK * sizeof *oob_leaf);
+        int ok = workspace_init(&ws, n, m, F, o->bootstrap) == 0 && oob_leaf;
         if (!ok) {
 #pragma omp atomic write
             fail = 1;
@@ -624,20 +665,23 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
             if (oob_p1 && n_oob) {
                 /* ws.s[0..ns) still holds this tree's in-bag rows. */
                 const tbuild *tb = &trees[t];
-                for (uint32_t k = 0; k < ns; k++) ws.inbag[ws.s[k].i] = 1;
-                for (size_t i = 0; i < n_oob; i++) {
-                    if (ws.inbag[i]) continue;
-                    const float *x = X + i * (size_t)F;
-                    int32_t q = 0;
-                    while (tb->node[q].feat >= 0) q = tb->node[q].left + (x[tb->node[q].feat] > tb->node[q].thr);
-                    double p = (double)tb->cnt[2 * q + 1] / (double)(tb->cnt[2 * q] + tb->cnt[2 * q + 1]);
-                    int64_t v = (int64_t)llround(p * OOB_SCALE);
+                for (uint32_t k = 0; k < ns; k++) ws.inbag[ws.local ? ws.gidx[k] : ws.s[k].i] = 1;
+                for (size_t c0 = 0; c0 < n_oob; c0 += OOB_CHUNK) {
+                    size_t nc = c0 + OOB_CHUNK < n_oob ? OOB_CHUNK : n_oob - c0;
+                    rf_leaves(tb->node, F, X + c0 * (size_t)F, nc, oob_leaf);
+                    for (size_t q = 0; q < nc; q++) {
+                        size_t i = c0 + q;
+                        if (ws.inbag[i]) continue;
+                        const uint32_t *cq = tb->cnt + 2 * (size_t)oob_leaf[q];
+                        double p = (double)cq[1] / (double)(cq[0] + cq[1]);
+                        int64_t v = (int64_t)llround(p * OOB_SCALE);
 #pragma omp atomic
-                    oob_sum[i] += v;
+                        oob_sum[i] += v;
 #pragma omp atomic
-                    oob_cnt[i]++;
+                        oob_cnt[i]++;
+                    }
                 }
-                for (uint32_t k = 0; k < ns; k++) ws.inbag[ws.s[k].i] = 0;
+                for (uint32_t k = 0; k < ns; k++) ws.inbag[ws.local ? ws.gidx[k] : ws.s[k].i] = 0;
             }
 #pragma omp atomic
             done_trees++;
@@ -647,6 +691,7 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
             }
         }
         workspace_free(&ws);
+        free(oob_leaf);
     }
     if (fail) {
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory growing %d trees on %zu rows — "

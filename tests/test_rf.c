@@ -194,7 +194,10 @@ static void test_deterministic_across_threads(void **state)
         rf_sim_ctx ctx;
         assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, &e), e);
         assert_ok(rf_weirdness(&ctx, W[r], &e), e);
-        assert_ok(rf_topk(&ctx, 5, idx[r], sim[r], &e), e);
+        rf_topk_opt to;
+        rf_topk_opt_init(&to);
+        to.k = 5;
+        assert_ok(rf_topk(&ctx, &to, idx[r], sim[r], NULL, &e), e);
         rf_sim_ctx_free(&ctx);
     }
     omp_set_num_threads(2);
@@ -289,7 +292,12 @@ static void test_topk_and_dense(void **state)
     assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, &e), e);
     int32_t *idx = malloc(n * (size_t)k * sizeof *idx);
     float *sim = malloc(n * (size_t)k * sizeof *sim);
-    assert_ok(rf_topk(&ctx, k, idx, sim, &e), e);
+    rf_topk_opt to;
+    rf_topk_opt_init(&to);
+    to.k = k;
+    int used = 0;
+    assert_ok(rf_topk(&ctx, &to, idx, sim, &used, &e), e);
+    assert_int_equal(used, 30);
 
     char *dir = tu_tmpdir(), *path = tu_path(dir, "sim.fits");
     assert_ok(rf_dense_write(&ctx, path, (size_t)1 << 30, 0, &e), e);
