@@ -1,0 +1,193 @@
+/* test_nn.c — MLP training, save/load, determinism, bad parameters. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+#include "testutil.h"
+
+void openblas_set_num_threads(int num_threads);
+
+static void test_xor(void **state)
+{
+    (void)state;
+    float X[] = {0, 0, 0, 1, 1, 0, 1, 1};
+    int y[] = {0, 1, 1, 0};
+    /* replicate so a batch of 4 sees every pattern */
+    float Xr[64 * 2];
+    float T[64];
+    int yr[64];
+    for (int i = 0; i < 64; i++) { Xr[2 * i] = X[2 * (i % 4)]; Xr[2 * i + 1] = X[2 * (i % 4) + 1]; yr[i] = y[i % 4]; }
+    assert_int_equal(nn_targets(yr, 64, 1, T), 0);
+    nn_arch a = {2, 2, {8, 1}, {NN_TANH, NN_SIGMOID}, NN_BCE};
+    nn_model *m = NULL;
+    ody_err e;
+    nn_train_opt o;
+    nn_train_opt_init(&o);
+    o.lr = 0.1;
+    o.batch = 8;
+    o.max_epochs = 300;
+    o.val_frac = 0;
+    o.patience = 300;
+    o.standardize = 0;
+    assert_ok(nn_create(&a, o.init, 3, &m, &e), e);
+    nn_history h;
+    assert_ok(nn_train(m, &o, Xr, T, 64, &h, NULL, &e), e);
+    float P[4];
+    assert_ok(nn_predict(m, X, 4, P, &e), e);
+    for (int i = 0; i < 4; i++) assert_int_equal(P[i] > 0.5f, y[i]);
+    nn_destroy(m);
+}
+
+/* Two interleaved half circles with noise. */
+static void moons(size_t n, uint64_t seed, float *X, int *y)
+{
+    ody_rng r;
+    ody_rng_stream(&r, seed, 0);
+    for (size_t i = 0; i < n; i++) {
+        double t = M_PI * ody_rng_uniform(&r);
+        int c = (int)(i % 2);
+        double x0 = c ? 1 - cos(t) : cos(t), x1 = c ? 0.5 - sin(t) : sin(t);
+        double g1 = 0, g2 = 0;
+        for (int k = 0; k < 6; k++) { g1 += ody_rng_uniform(&r) - 0.5; g2 += ody_rng_uniform(&r) - 0.5; }
+        X[2 * i] = (float)(x0 + 0.1 * g1);
+        X[2 * i + 1] = (float)(x1 + 0.1 * g2);
+        y[i] = c;
+    }
+}
+
+static void test_two_moons_and_round_trip(void **state)
+{
+    (void)state;
+    size_t n = 2000, nt = 1000;
+    float *X = malloc(n * 2 * sizeof *X), *Xt = malloc(nt * 2 * sizeof *Xt);
+    float *T = malloc(n * 2 * sizeof *T), *Tt = malloc(nt * 2 * sizeof *Tt);
+    int *y = malloc(n * sizeof *y), *yt = malloc(nt * sizeof *yt);
+    moons(n, 1, X, y);
+    moons(nt, 2, Xt, yt);
+    nn_targets(y, n, 2, T);
+    nn_targets(yt, nt, 2, Tt);
+    nn_arch a = {2, 3, {32, 32, 2}, {NN_RELU, NN_RELU, NN_SOFTMAX}, NN_CCE};
+    nn_model *m = NULL, *m2 = NULL;
+    ody_err e;
+    nn_train_opt o;
+    nn_train_opt_init(&o);
+    o.lr = 0.05;
+    o.init = NN_HE;
+    assert_ok(nn_create(&a, o.init, 7, &m, &e), e);
+    nn_history h;
+    assert_ok(nn_train(m, &o, X, T, n, &h, NULL, &e), e);
+    float *P = malloc(nt * 2 * sizeof *P), *P2 = malloc(nt * 2 * sizeof *P2);
+    assert_ok(nn_predict(m, Xt, nt, P, &e), e);
+    double acc = nn_accuracy(P, Tt, nt, 2);
+    if (acc < 0.97) fail_msg("two moons held-out accuracy %.4f < 0.97", acc);
+    assert_true(h.best_epoch >= 1 && h.best_epoch <= h.epochs);
+
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "mlp.fits");
+    assert_ok(nn_save(m, &o, path, 0, &e), e);
+    assert_ok(nn_load(path, &m2, &e), e);
+    assert_ok(nn_predict(m2, Xt, nt, P2, &e), e);
+    assert_memory_equal(P, P2, nt * 2 * sizeof *P);
+    assert_int_equal(m2->arch.n_layers, 3);
+    assert_int_equal(m2->arch.act[2], NN_SOFTMAX);
+    nn_model *bad = NULL;
+    assert_int_equal(nn_load(dir, &bad, &e), ODY_EINPUT);
+    tu_rmtree(dir);
+    free(dir); free(path);
+    nn_destroy(m); nn_destroy(m2);
+    free(X); free(Xt); free(T); free(Tt); free(y); free(yt); free(P); free(P2);
+}
+
+static void test_same_weights_for_1_and_2_threads(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    int d = 40;
+    float *X = malloc(n * d * sizeof *X), *T = malloc(n * sizeof *T);
+    ody_rng r;
+    ody_rng_stream(&r, 4, 0);
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) { X[i * d + j] = (float)(ody_rng_uniform(&r) - 0.5); s += X[i * d + j] * (j % 3 - 1); }
+        T[i] = s > 0;
+    }
+    nn_arch a = {d, 3, {128, 128, 1}, {NN_RELU, NN_TANH, NN_SIGMOID}, NN_BCE};
+    nn_model *m[2];
+    ody_err e;
+    for (int t = 0; t < 2; t++) {
+        nn_train_opt o;
+        nn_train_opt_init(&o);
+        o.max_epochs = 3;
+        o.batch = 256;
+        o.n_threads = t + 1;
+        assert_ok(nn_create(&a, o.init, 11, &m[t], &e), e);
+        assert_ok(nn_train(m[t], &o, X, T, n, NULL, NULL, &e), e);
+    }
+    assert_memory_equal(m[0]->w, m[1]->w, m[0]->n_par * sizeof(float));
+    nn_destroy(m[0]);
+    nn_destroy(m[1]);
+    openblas_set_num_threads(2);
+    free(X); free(T);
+}
+
+static void test_bad_parameters(void **state)
+{
+    (void)state;
+    ody_err e;
+    nn_model *m = NULL;
+    nn_arch zero = {3, 0, {0}, {0}, NN_MSE};
+    assert_int_equal(nn_create(&zero, NN_HE, 1, &m, &e), ODY_EINPUT);
+    nn_arch bce = {3, 1, {2}, {NN_SOFTMAX}, NN_BCE};
+    assert_int_equal(nn_create(&bce, NN_HE, 1, &m, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "sigmoid"));
+    nn_arch mid = {3, 2, {4, 2}, {NN_SOFTMAX, NN_SOFTMAX}, NN_CCE};
+    assert_int_equal(nn_create(&mid, NN_HE, 1, &m, &e), ODY_EINPUT);
+    assert_null(m);
+
+    float X[20 * 2], T[20];
+    for (int i = 0; i < 20; i++) { X[2 * i] = (float)i; X[2 * i + 1] = (float)(i % 3); T[i] = i % 2; }
+    nn_arch a = {2, 1, {1}, {NN_SIGMOID}, NN_BCE};
+    assert_ok(nn_create(&a, NN_HE, 1, &m, &e), e);
+    nn_train_opt o;
+    nn_train_opt_init(&o);
+    o.lr = -1;
+    assert_int_equal(nn_train(m, &o, X, T, 20, NULL, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "learning_rate"));
+    nn_train_opt_init(&o);
+    o.batch = 100;
+    assert_int_equal(nn_train(m, &o, X, T, 20, NULL, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "batch"));
+    nn_train_opt_init(&o);
+    o.batch = 4;
+    X[7] = NAN;
+    assert_int_equal(nn_train(m, &o, X, T, 20, NULL, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "NaN"));
+    X[7] = 1;
+    nn_destroy(m);
+
+    /* a diverging run stops with advice instead of NaN weights */
+    nn_arch lin = {2, 2, {16, 1}, {NN_LINEAR, NN_LINEAR}, NN_MSE};
+    assert_ok(nn_create(&lin, NN_HE, 1, &m, &e), e);
+    nn_train_opt_init(&o);
+    o.lr = 10;
+    o.standardize = 0;
+    o.batch = 4;
+    for (int i = 0; i < 20; i++) T[i] = 1000.0f * i;
+    int rc = nn_train(m, &o, X, T, 20, NULL, NULL, &e);
+    assert_int_equal(rc, ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "diverged"));
+    for (size_t k = 0; k < m->n_par; k++) assert_true(isfinite(m->w[k]));
+    nn_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xor),
+        cmocka_unit_test(test_two_moons_and_round_trip),
+        cmocka_unit_test(test_same_weights_for_1_and_2_threads),
+        cmocka_unit_test(test_bad_parameters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
