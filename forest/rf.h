@@ -107,9 +107,10 @@ int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err
 
 /* Saves as a FITS binary table, one row per node (TREE, NODE, FEATURE,
  * THRESH, LEFT, N_REAL, N_SYNTH) with the options as keywords, and loads it
- * back.  feat_names (may be NULL) are written as FEATnnn keywords. */
-int rf_save(const rf_forest *f, const char *path, char *const *feat_names, int overwrite,
-            ody_err *err);
+ * back.  feat_names (may be NULL) are written as FEATnnn keywords and
+ * history (may be NULL) as HISTORY cards, one per line. */
+int rf_save(const rf_forest *f, const char *path, char *const *feat_names, const char *history,
+            int overwrite, ody_err *err);
 int rf_load(const char *path, rf_forest **out, ody_err *err);
 
 /* ---------------------------------------------------------------- unsupervised */

@@ -13,13 +13,14 @@ static const char *maxf_name(rf_maxf m)
     return (unsigned)m < 5 ? names[m] : "sqrt";
 }
 
-int rf_save(const rf_forest *f, const char *path, char *const *feat_names, int overwrite,
-            ody_err *err)
+int rf_save(const rf_forest *f, const char *path, char *const *feat_names, const char *history,
+            int overwrite, ody_err *err)
 {
     fitsout w;
     int rc = fitsout_open(&w, path, overwrite, err);
     if (rc) return rc;
     int status = 0;
+    if (history) fitsout_history(w.f, history, &status);
     char *ttype[] = {"TREE", "NODE", "FEATURE", "THRESH", "LEFT", "N_REAL", "N_SYNTH"};
     char *tform[] = {"J", "J", "J", "E", "J", "J", "J"};
     char *tunit[] = {"", "", "", "", "", "", ""};

@@ -648,7 +648,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
             monitor = va_loss;
         }
         eval_rows(m, Xs, T, tr, n_tr < 4096 ? n_tr : 4096, xb, tb, &w, &tr_acc);
-        ody_logf(log, ODY_LOG_INFO, "mlp: epoch %d  loss %.5f  acc %.4f  val_loss %.5f  val_acc %.4f  %.0f samples/s",
+        ody_logf(log, ODY_LOG_DEBUG, "mlp: epoch %d  loss %.5f  acc %.4f  val_loss %.5f  val_acc %.4f  %.0f samples/s",
                  epoch, tr_loss, tr_acc, va_loss, va_acc, sps);
         if (monitor < best_loss - o->epsilon) {
             best_loss = monitor;
@@ -682,12 +682,14 @@ done:
 
 /* ================================================================ files */
 
-int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, int overwrite, ody_err *err)
+int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const char *history,
+            int overwrite, ody_err *err)
 {
     fitsout w;
     int rc = fitsout_open(&w, path, overwrite, err);
     if (rc) return rc;
     int status = 0;
+    if (history) fitsout_history(w.f, history, &status);
     const nn_arch *a = &m->arch;
     fits_write_key(w.f, TSTRING, "CREATOR", (void *)"oddsky", "software", &status);
     fits_write_key(w.f, TSTRING, "ODYVERS", (void *)ody_version(), "oddsky version", &status);

@@ -127,9 +127,10 @@ double nn_accuracy(const nn_real *P, const nn_real *T, size_t n, int n_out);
 
 /* FITS: primary header with the architecture and training options as
  * keywords; one image HDU per layer (LAYERn, n_out x (n_in + 1): W then b as
- * the last column); NORM (2 x n_in: mean, std) when standardised. */
-int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, int overwrite,
-            ody_err *err);
+ * the last column); NORM (2 x n_in: mean, std) when standardised.
+ * history (may be NULL) goes into the primary header as HISTORY cards. */
+int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const char *history,
+            int overwrite, ody_err *err);
 int nn_load(const char *path, nn_model **out, ody_err *err);
 
 #endif

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cat.h"
+#include "cfg.h"
 #include "ody.h"
+#include "run.h"
 #include "sim.h"
 
 static int fail(const ody_err *e)
@@ -155,6 +158,122 @@ static int cmd_simulate(int argc, char **argv, const ody_log *log)
     return 0;
 }
 
+/* ================================================================ run / check */
+
+static void print_run_help(void)
+{
+    printf("Usage: oddsky run CONFIG.yaml [options]\n"
+           "       oddsky check CONFIG.yaml [options]\n\n"
+           "run: ingest -> synthesize -> forest -> weirdness -> similarity -> mlp -> export,\n"
+           "into the config's output directory, skipping stages whose settings and inputs\n"
+           "have not changed since they last completed there.  check: validate only.\n\n"
+           "  --set KEY=VALUE   override a key, e.g. --set forest.n_trees=200 (repeatable)\n"
+           "  --from STAGE      redo STAGE and every later one\n"
+           "  --force           redo every stage\n"
+           "  --print-config    print the effective configuration (defaults filled in) and exit\n"
+           "  --top N           rows of the ranked list to print at the end [10]\n\n"
+           "Every key, its default and meaning: configs/README.md, or `oddsky check --reference`.\n");
+}
+
+static int cmd_run(int argc, char **argv, const ody_log *log, int check_only)
+{
+    static const struct option lo[] = {
+        {"set", required_argument, 0, 's'}, {"from", required_argument, 0, 'f'},
+        {"force", no_argument, 0, 'F'},     {"print-config", no_argument, 0, 'p'},
+        {"top", required_argument, 0, 't'}, {"reference", no_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+    const char *cmd = check_only ? "check" : "run";
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    int nsets = 0, c, print = 0, top = 10, rc = 0;
+    run_opt ro;
+    run_opt_init(&ro);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': sets[nsets++] = optarg; break;
+        case 'f': ro.from_stage = optarg; break;
+        case 'F': ro.force = 1; break;
+        case 'p': print = 1; break;
+        case 't': top = atoi(optarg); break;
+        case 'r': {
+            char *md = cfg_reference_markdown();
+            if (md) fputs(md, stdout);
+            free(md);
+            free(sets);
+            return 0;
+        }
+        case 'h': print_run_help(); free(sets); return 0;
+        default: free(sets); return usage_error(cmd, "unknown option");
+        }
+    }
+    if (optind != argc - 1) { free(sets); return usage_error(cmd, "give exactly one CONFIG.yaml"); }
+    cfg *conf = NULL;
+    ody_err e = {0};
+    if (cfg_load(argv[optind], sets, nsets, &conf, &e)) { free(sets); return fail(&e); }
+    free(sets);
+    if (print) {
+        char *d = cfg_dump(conf);
+        if (d) fputs(d, stdout);
+        free(d);
+        cfg_destroy(conf);
+        return 0;
+    }
+    if (check_only) {
+        printf("%s: ok (%d features, output %s)\n", argv[optind], conf->n_features, conf->output);
+        cfg_destroy(conf);
+        return 0;
+    }
+    run_summary sum;
+    if (run_pipeline(conf, &ro, &sum, log, &e)) {
+        cfg_destroy(conf);
+        return fail(&e);
+    }
+    cfg_destroy(conf);
+    if (top > 0) {
+        char *table = NULL;
+        if (run_top_table(sum.out_dir, top, &table, &e) == 0) {
+            printf("Top %d of %zu objects (%s/anomalies.fits):\n%s", top, sum.n_objects, sum.out_dir, table);
+            free(table);
+        }
+    }
+    fflush(stdout);
+    fprintf(stderr, "oddsky: %zu objects, %d stages run, %d up to date, %.1f s; results in %s/\n",
+            sum.n_objects, sum.stages_run, sum.stages_skipped, sum.wall_s, sum.out_dir);
+    return rc;
+}
+
+/* ================================================================ batch */
+
+static int cmd_batch(int argc, char **argv, const ody_log *log)
+{
+    static const struct option lo[] = {{"jobs", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    run_batch_opt o = {0, NULL, NULL};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
+        if (c == 'j') o.jobs = atoi(optarg);
+        else if (c == 'h') {
+            printf("Usage: oddsky batch BATCH.yaml [--jobs N]\n\n"
+                   "Runs every run of a batch file (explicit runs and/or a grid over keys), N at a\n"
+                   "time [the file's jobs:, else 1].  A failing run does not stop the others; the\n"
+                   "summary table is printed and written as batch_summary.csv beside the batch file.\n"
+                   "Exit code 1 if any run failed.  Format: configs/README.md.\n");
+            return 0;
+        } else return usage_error("batch", "unknown option");
+    }
+    if (optind != argc - 1) return usage_error("batch", "give exactly one BATCH.yaml");
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return usage_error("batch", "cannot find the oddsky executable");
+    self[len] = 0;
+    o.exe = self;
+    int failed = 0;
+    ody_err e = {0};
+    if (run_batch(argv[optind], &o, stdout, &failed, log, &e)) return fail(&e);
+    return failed ? 1 : 0;
+}
+
 /* ================================================================ main */
 
 static void print_help(void)
@@ -162,11 +281,14 @@ static void print_help(void)
     printf("oddsky %s — find the weirdest objects in a survey catalog\n\n"
            "Usage: oddsky [-v|-q] COMMAND [options]\n\n"
            "Commands:\n"
+           "  run CONFIG.yaml     run the pipeline (see `oddsky run --help`)\n"
+           "  check CONFIG.yaml   validate a config; --print-config shows every key\n"
+           "  batch BATCH.yaml    run many configs / a grid, N at a time\n"
            "  inspect FILE        list HDUs, columns, types, units and null counts\n"
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
-           "  -v, --verbose       more log lines on stderr (repeat for debug)\n"
-           "  -q, --quiet         errors only\n"
+           "  -v, --verbose       debug log lines on stderr\n"
+           "  -q, --quiet         errors only (the run log in the output directory keeps all)\n"
            "  -h, --help          this help; `oddsky COMMAND --help` for a command\n"
            "  -V, --version       print the version\n\n"
            "Exit codes: 0 success, 2 bad input (file, column, config), 1 other failure.\n",
@@ -175,13 +297,13 @@ static void print_help(void)
 
 int main(int argc, char **argv)
 {
-    ody_log log = {ODY_LOG_WARN, stderr, NULL};
+    ody_log log = {ODY_LOG_INFO, stderr, NULL};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { print_help(); return 0; }
         if (!strcmp(a, "-V") || !strcmp(a, "--version")) { printf("oddsky %s\n", ody_version()); return 0; }
-        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { log.level = log.level < ODY_LOG_INFO ? ODY_LOG_INFO : ODY_LOG_DEBUG; continue; }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { log.level = ODY_LOG_DEBUG; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { log.level = ODY_LOG_ERROR; continue; }
         fprintf(stderr, "oddsky: error: unknown option '%s' — run `oddsky --help`\n", a);
         return 2;
@@ -194,6 +316,9 @@ int main(int argc, char **argv)
     int sub_argc = argc - i;
     char **sub_argv = argv + i;
     if (!strcmp(cmd, "inspect")) return cmd_inspect(sub_argc, sub_argv);
+    if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv, &log, 0);
+    if (!strcmp(cmd, "check")) return cmd_run(sub_argc, sub_argv, &log, 1);
+    if (!strcmp(cmd, "batch")) return cmd_batch(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "simulate")) return cmd_simulate(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "help")) { print_help(); return 0; }
     fprintf(stderr, "oddsky: error: unknown command '%s' — run `oddsky --help`\n", cmd);

@@ -85,7 +85,7 @@ static void test_two_moons_and_round_trip(void **state)
     assert_true(h.best_epoch >= 1 && h.best_epoch <= h.epochs);
 
     char *dir = tu_tmpdir(), *path = tu_path(dir, "mlp.fits");
-    assert_ok(nn_save(m, &o, path, 0, &e), e);
+    assert_ok(nn_save(m, &o, path, NULL, 0, &e), e);
     assert_ok(nn_load(path, &m2, &e), e);
     assert_ok(nn_predict(m2, Xt, nt, P2, &e), e);
     assert_memory_equal(P, P2, nt * 2 * sizeof *P);

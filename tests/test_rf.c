@@ -241,8 +241,8 @@ static void test_save_load_round_trip(void **state)
     assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &f, NULL, &e), e);
     char *dir = tu_tmpdir(), *path = tu_path(dir, "forest.fits");
     char *names[] = {"u-g", "g-r", "redshift"};
-    assert_ok(rf_save(f, path, names, 0, &e), e);
-    assert_int_equal(rf_save(f, path, names, 0, &e), ODY_EINPUT);  /* no silent overwrite */
+    assert_ok(rf_save(f, path, names, "test history", 0, &e), e);
+    assert_int_equal(rf_save(f, path, names, "test history", 0, &e), ODY_EINPUT);  /* no silent overwrite */
     assert_ok(rf_load(path, &g, &e), e);
     size_t nn = f->tree_off[f->n_trees];
     assert_int_equal(g->n_trees, 12);

@@ -1,0 +1,75 @@
+/* run.h — the pipeline: stages, run directory, manifest, exports (prefix run_).
+ *
+ * Stages, in order:
+ *   ingest      catalog -> catalog.fits (ID, pass-through, clean features)
+ *   synthesize  synthetic.fits (seeded, same shape as the features)
+ *   forest      forest_<r>.fits for r < weirdness.repeats, oob.fits
+ *   weirdness   weirdness.fits (faithful W, n_good, isolation, default score)
+ *   similarity  neighbours.fits (top-k IDs and similarities, kNN distance)
+ *               [+ similarity.fits, the dense matrix, when asked]
+ *   mlp         mlp.fits (model) and mlp_scores.fits (P(synthetic))
+ *   export      anomalies.fits / anomalies.csv, ranked
+ *
+ * Every artifact is written to a temporary name and renamed into place, and
+ * a stage is recorded in manifest.txt (with a hash of its settings, of the
+ * stages it reads and of the input file's bytes) only after its artifacts
+ * are in place.  A later run skips recorded stages whose hash is unchanged
+ * and reads their artifacts instead; a run killed at any moment redoes at
+ * most the stage it was in, and results are deterministic, so the outputs
+ * are the same as those of an uninterrupted run.
+ */
+#ifndef RUN_H
+#define RUN_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+#include "ody.h"
+
+typedef struct run_opt {
+    const char *from_stage;  /* redo this stage and every later one; NULL: none */
+    int force;               /* redo every stage */
+    int progress;            /* progress lines on the console */
+} run_opt;
+
+void run_opt_init(run_opt *o);
+
+/* Stage names in order; index of a name or -1. */
+int run_stage_index(const char *name);
+const char *run_stage_name(int k);
+int run_n_stages(void);
+
+typedef struct run_summary {
+    size_t n_objects;
+    char top_id[128];        /* the highest-ranked object */
+    double top_score;
+    int stages_run, stages_skipped;
+    double wall_s;
+    char out_dir[1024];
+} run_summary;
+
+/* Runs the configured pipeline into c->output.  The run log is appended to
+ * <output>/oddsky.log besides `log`.  On error nothing half-written is left
+ * under an artifact's final name. */
+int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log, ody_err *err);
+
+/* The first n rows of <dir>/anomalies.fits as an aligned text table
+ * (malloc'd, caller frees).  ODY_EINPUT if the run has no FITS export. */
+int run_top_table(const char *dir, int n, char **text, ody_err *err);
+
+/* ---------------------------------------------------------------- batch */
+
+typedef struct run_batch_opt {
+    int jobs;                /* runs at once, default 1 */
+    const char *summary_csv; /* NULL: <batch dir>/batch_summary.csv */
+    const char *exe;         /* the oddsky executable that runs each job */
+} run_batch_opt;
+
+/* Runs every entry of a batch file (see configs/README.md): each as a child
+ * `oddsky run` process, jobs at a time.  A failing run does not stop the
+ * others.  Prints the summary table to `out` and writes it as CSV.
+ * *n_failed receives how many runs failed. */
+int run_batch(const char *batch_file, const run_batch_opt *o, FILE *out, int *n_failed,
+              const ody_log *log, ody_err *err);
+
+#endif
