@@ -93,7 +93,8 @@ typedef struct node {
     nkind kind;
     char *key;           /* in a map */
     char *val;           /* scalar */
-    int line, col;       /* 1-based; 0 for --set */
+    int line, col;       /* of the value, 1-based; 0 for --set */
+    int kline, kcol;     /* of its key, in a map */
     const char *src;     /* file name or "--set" */
     struct node *child, *next;
 } node;
@@ -159,7 +160,7 @@ static node *convert(yaml_document_t *doc, yaml_node_t *y, const char *src, int 
         c->key = k && k->type == YAML_SCALAR_NODE
                      ? strndup((const char *)k->data.scalar.value, k->data.scalar.length)
                      : strdup("?");
-        if (k) { c->line = (int)k->start_mark.line + 1; c->col = (int)k->start_mark.column + 1; }
+        if (k) { c->kline = (int)k->start_mark.line + 1; c->kcol = (int)k->start_mark.column + 1; }
         *tail = c;
         tail = &c->next;
     }
@@ -209,6 +210,13 @@ static int where(char *buf, size_t len, const node *n)
 {
     if (n->line) return snprintf(buf, len, "%s:%d:%d", n->src, n->line, n->col);
     return snprintf(buf, len, "%s", n->src);
+}
+
+/* Where a map entry's key is (for unknown keys and misplaced sections). */
+static int where_key(char *buf, size_t len, const node *n)
+{
+    if (n->kline) return snprintf(buf, len, "%s:%d:%d", n->src, n->kline, n->kcol);
+    return where(buf, len, n);
 }
 
 static int parse_bool(const char *s, int *v)
@@ -281,7 +289,7 @@ static int set_value(cfg *c, const key *k, const node *n, ody_err *err)
                 long x = q->kind == N_SCALAR ? strtol(q->val, &end, 10) : 0;
                 if (q->kind != N_SCALAR || end == q->val || *end || x < k->lo || x > k->hi) {
                     free(v);
-                    return ody_fail(err, ODY_EINPUT, "%s: %s: items must be whole numbers from %g to %g", qa,
+                    return ody_fail(err, ODY_EINPUT, "%s: %s: items must be whole numbers from %.0f to %.0f", qa,
                                     k->path, k->lo, k->hi);
                 }
                 v[i++] = (int)x;
@@ -379,7 +387,7 @@ static int check_unknown(const node *root, ody_err *err)
     for (const node *c = root->child; c; c = c->next) {
         int is_section = 0;
         for (int s = 0; s < NSECT; s++) is_section |= !strcmp(c->key, sections[s]);
-        where(at, sizeof at, c);
+        where_key(at, sizeof at, c);
         if (is_section) {
             if (c->kind != N_MAP)
                 return ody_fail(err, ODY_EINPUT, "%s: '%s' must be a section of keys (key: value on indented lines)",
@@ -389,7 +397,7 @@ static int check_unknown(const node *root, ody_err *err)
                 snprintf(path, sizeof path, "%s.%s", c->key, q->key);
                 if (find_key(path)) continue;
                 char qa[600];
-                where(qa, sizeof qa, q);
+                where_key(qa, sizeof qa, q);
                 const char *nb = nearest(c->key, q->key, near, sizeof near);
                 return ody_fail(err, ODY_EINPUT, "%s: unknown key '%s' in %s%s%s%s — see configs/README.md for "
                                 "every key", qa, q->key, c->key, nb ? " (did you mean '" : "", nb ? nb : "", nb ? "'?)" : "");
@@ -674,7 +682,15 @@ char *cfg_reference_markdown(void)
     for (int k = 0; k < NKEYS && at < cap; k++) {
         const key *s = &schema[k];
         char type[128];
-        if (s->type == T_ENUM) snprintf(type, sizeof type, "one of %s", s->choices);
+        if (s->type == T_ENUM) {
+            /* '|' would split a Markdown table cell */
+            size_t t = (size_t)snprintf(type, sizeof type, "one of ");
+            for (const char *p = s->choices; *p && t + 4 < sizeof type; p++) {
+                if (*p == '|') t += (size_t)snprintf(type + t, sizeof type - t, " / ");
+                else type[t++] = *p;
+            }
+            type[t] = 0;
+        }
         else if ((s->type == T_INT || s->type == T_INT64 || s->type == T_REAL) && s->hi > s->lo)
             snprintf(type, sizeof type, "%s, %g to %g", tn[s->type], s->lo, s->hi);
         else snprintf(type, sizeof type, "%s", tn[s->type]);
@@ -759,7 +775,7 @@ int cfg_batch_load(const char *path, cfg_batch **out, ody_err *err)
         goto done;
     }
     for (node *c = root->child; c && !rc; c = c->next) {
-        where(at, sizeof at, c);
+        where_key(at, sizeof at, c);
         if (!strcmp(c->key, "jobs")) {
             char *end;
             long v = c->kind == N_SCALAR ? strtol(c->val, &end, 10) : 0;
@@ -775,7 +791,7 @@ int cfg_batch_load(const char *path, cfg_batch **out, ody_err *err)
                 for (node *q = r->kind == N_MAP ? r->child : NULL; q && !rc; q = q->next)
                     if (strcmp(q->key, "config") && strcmp(q->key, "name") && strcmp(q->key, "set")) {
                         char qa[600];
-                        where(qa, sizeof qa, q);
+                        where_key(qa, sizeof qa, q);
                         rc = ody_fail(err, ODY_EINPUT, "%s: unknown key '%s' in a run — use config, name, set", qa, q->key);
                     }
                 if (rc) break;

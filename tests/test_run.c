@@ -1,0 +1,276 @@
+/* test_run.c — the pipeline end to end through the CLI: the demo config,
+ * stage skipping, --set, thread-independence, resume after a kill, batch
+ * with a failing run, bad configs, and fitsverify / astropy checks. */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char out[1 << 16], err[1 << 16];
+
+/* A small, fast copy of the demo config writing into dir. */
+static char *small_config(const char *dir, const char *extra)
+{
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *p = tu_path(dir, "run.yaml");
+    FILE *f = fopen(p, "w");
+    fprintf(f,
+            "catalog:\n"
+            "  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
+            "  id: ID\n"
+            "  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
+            "  passthrough: [RA, DEC, CLASS, ANOMALY]\n"
+            "forest:\n  n_trees: 40\n"
+            "mlp:\n  hidden: [16]\n  max_epochs: 8\n"
+            "similarity:\n  top_k: 4\n"
+            "output: out\n"
+            "seed: 5\n%s",
+            src, extra ? extra : "");
+    fclose(f);
+    return p;
+}
+
+/* The bytes of table HDU 2 of a FITS file (data only: headers carry dates). */
+static unsigned char *table_bytes(const char *path, size_t *n)
+{
+    fitsfile *f;
+    int status = 0;
+    long nrows = 0, rowlen = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_num_rows(f, &nrows, &status);
+    fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &status);
+    *n = (size_t)(nrows * rowlen);
+    unsigned char *b = malloc(*n ? *n : 1);
+    fits_read_tblbytes(f, 1, 1, (LONGLONG)*n, b, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return b;
+}
+
+static void assert_same_table(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *x = table_bytes(a, &na), *y = table_bytes(b, &nb);
+    assert_int_equal(na, nb);
+    if (memcmp(x, y, na)) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+static int have(const char *cmd)
+{
+    char *c;
+    if (asprintf(&c, "command -v %s >/dev/null 2>&1", cmd) < 0) return 0;
+    int ok = system(c) == 0;
+    free(c);
+    return ok;
+}
+
+static void test_demo_end_to_end_and_skipping(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[2048];
+    snprintf(args, sizeof args, "run '%s'", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, "Top 10 of 5000 objects"));
+    assert_non_null(strstr(err, "7 stages run, 0 up to date"));
+    const char *files[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
+                           "neighbours.fits", "mlp.fits", "mlp_scores.fits", "anomalies.fits", "anomalies.csv",
+                           "manifest.txt", "oddsky.log", "summary.txt"};
+    char path[4096];
+    for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[k]);
+        if (!tu_file_exists(path)) fail_msg("missing %s", files[k]);
+    }
+    /* no temporary left behind */
+    snprintf(path, sizeof path, "ls '%s/out' | grep -q tmp-", dir);
+    assert_int_not_equal(system(path), 0);
+    /* everything up to date on a second run */
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "0 stages run, 7 up to date"));
+    /* --set of a similarity key redoes similarity and export only */
+    snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3", conf);
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "2 stages run, 5 up to date"));
+    /* --from forest redoes four stages; --force all of them */
+    snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from weirdness", conf);
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    assert_non_null(strstr(err, "4 stages run, 3 up to date"));
+    snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from nowhere", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* every FITS output passes fitsverify and loads in astropy */
+    if (have("fitsverify")) {
+        for (size_t k = 0; k < 9; k++) {
+            char cmd[4300];
+            snprintf(cmd, sizeof cmd, "fitsverify -q '%s/out/%s' | grep -q 'verification OK'", dir, files[k]);
+            if (system(cmd) != 0) fail_msg("fitsverify fails on %s", files[k]);
+        }
+    }
+    if (system("/usr/bin/python3 -c 'import astropy' >/dev/null 2>&1") == 0) {
+        char cmd[4300];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"from astropy.table import Table; t = Table.read('%s/out/anomalies.fits'); "
+                 "assert len(t) == 5000 and t['RANK'][0] == 1 and 'ANOMALY_SCORE' in t.colnames; "
+                 "assert (t['ANOMALY_SCORE'][:-1] >= t['ANOMALY_SCORE'][1:]).all(); "
+                 "from astropy.io import fits; h = fits.open('%s/out/mlp.fits'); assert h['LAYER1'].data.shape == (16, 7)\"",
+                 dir, dir);
+        if (system(cmd) != 0) fail_msg("astropy cannot read the outputs as expected");
+    }
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+static void test_threads_do_not_change_results(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, "threads: 1\n"), args[2048];
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set threads=2 --set output=out2", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    char a[4096], b[4096];
+    const char *cmp[] = {"anomalies.fits", "weirdness.fits", "neighbours.fits", "mlp_scores.fits", "oob.fits"};
+    for (int k = 0; k < 5; k++) {
+        snprintf(a, sizeof a, "%s/out/%s", dir, cmp[k]);
+        snprintf(b, sizeof b, "%s/out2/%s", dir, cmp[k]);
+        assert_same_table(a, b);
+    }
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+static void test_resume_after_kill(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[2048];
+    /* the reference: an uninterrupted run */
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=400 --set output=ref", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    /* killed at several moments, then finished */
+    const char *bin = getenv("ODDSKY_BIN");
+    int delays_ms[] = {150, 400, 900};
+    for (int d = 0; d < 3; d++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char ov[64];
+            snprintf(ov, sizeof ov, "output=killed");
+            int fd = open("/dev/null", 1);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(bin, bin, "-q", "run", conf, "--top", "0", "--set", "forest.n_trees=400", "--set", ov, (char *)NULL);
+            _exit(127);
+        }
+        struct timespec ts = {0, delays_ms[d] * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=400 --set output=killed", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("resume failed: %s", err);
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/ref/anomalies.fits", dir);
+    snprintf(b, sizeof b, "%s/killed/anomalies.fits", dir);
+    assert_same_table(a, b);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+static void test_bad_input_gives_exit_2(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[2048];
+    snprintf(args, sizeof args, "run '%s' --set 'catalog.features=[UG, NOPE]'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "no feature column named 'NOPE'"));
+    snprintf(args, sizeof args, "check '%s' --set forest.n_tree=3", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "did you mean"));
+    snprintf(args, sizeof args, "run '%s' --print-config --set seed=9", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "seed: 9"));
+    assert_non_null(strstr(out, "n_trees: 40"));
+    snprintf(args, sizeof args, "run '%s/nothere.yaml'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* a failed ingest leaves no ranked list */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
+    assert_false(tu_file_exists(path));
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+static void test_batch_with_a_failing_run(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL);
+    char *b = tu_path(dir, "batch.yaml");
+    FILE *f = fopen(b, "w");
+    fprintf(f, "jobs: 2\nruns:\n  - config: run.yaml\n    name: good\n"
+               "  - config: run.yaml\n    name: bad\n    set: {catalog.path: missing.fits}\n"
+               "  - config: run.yaml\n    name: good2\n    set: {seed: 6}\n");
+    fclose(f);
+    char args[2048];
+    snprintf(args, sizeof args, "batch '%s'", b);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "good "));
+    assert_non_null(strstr(out, "FAILED"));
+    assert_non_null(strstr(out, "1 of 3 runs failed"));
+    char p[4096];
+    snprintf(p, sizeof p, "%s/batch_summary.csv", dir);
+    assert_true(tu_file_exists(p));
+    snprintf(p, sizeof p, "%s/batch_runs/good2/anomalies.fits", dir);
+    assert_true(tu_file_exists(p));
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+    free(b);
+}
+
+static void test_sdss_config(void **state)
+{
+    (void)state;
+    char *sdss = tu_shared("catalogs/sdss_dr14_10k.fits");
+    if (!sdss) skip();
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), args[4096];
+    snprintf(args, sizeof args,
+             "-q run '%s/configs/sdss.yaml' --top 5 --set catalog.path='%s[1][col *; ug = u - g; gr = g - r; ri = r - i; iz = i - z]' "
+             "--set forest.n_trees=60 --set mlp.max_epochs=5 --set output='%s/sdss'",
+             src, sdss, dir);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, "of 10000 objects"));
+    tu_rmtree(dir);
+    free(dir);
+    free(sdss);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_demo_end_to_end_and_skipping),
+        cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_bad_input_gives_exit_2),
+        cmocka_unit_test(test_batch_with_a_failing_run),
+        cmocka_unit_test(test_sdss_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
