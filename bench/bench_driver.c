@@ -6,6 +6,9 @@
  *   oddsky-bench weird FILE TREES THREADS MAX_SAMPLES TOPK [LABEL]
  *       unsupervised: synthetic + forest + weirdness (+ top-k), on every
  *       numeric column but LABEL and ROW_ID; writes scores to FILE.scores
+ *   oddsky-bench read FILE
+ *       catalog ingest of every numeric column: time, peak RSS and the size
+ *       of the feature matrix it holds
  *   oddsky-bench mlp FILE LABEL EPOCHS H1 H2 BATCH LR
  *       MLP (relu, relu, sigmoid + BCE, SGD + Nesterov momentum 0.9) for a
  *       fixed number of epochs; samples/s, validation accuracy, GFLOP/s and
@@ -171,6 +174,15 @@ int main(int argc, char **argv)
         rf_sim_ctx_free(&ctx);
         rf_destroy(f);
         free(W); free(XS); free(y); free(oob); free(I); free(A);
+        cat_destroy(c);
+        return 0;
+    }
+    if (argc >= 3 && !strcmp(argv[1], "read")) {
+        cat *c = NULL;
+        double t0 = ody_now();
+        if (read_table(argv[2], NULL, &c, &e)) return die(&e);
+        printf("{\"read_s\": %.3f, \"rows\": %zu, \"features\": %zu, \"matrix_mb\": %.1f, \"peak_rss_mb\": %.1f}\n",
+               ody_now() - t0, c->n_rows, c->n_feat, c->n_rows * c->n_feat * 4 / 1048576.0, peak_rss_mb());
         cat_destroy(c);
         return 0;
     }

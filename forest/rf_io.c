@@ -71,9 +71,7 @@ int rf_save(const rf_forest *f, const char *path, char *const *feat_names, const
 done:
     free(col);
     free(thr);
-    if (rc) fitsout_abort(&w);
-    else rc = fitsout_commit(&w, err);
-    return rc;
+    return fitsout_finish(&w, rc, err);
 }
 
 int rf_load(const char *path, rf_forest **out, ody_err *err)

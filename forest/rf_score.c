@@ -380,6 +380,21 @@ typedef struct accum {
     size_t nt;
 } accum;
 
+/* A zeroed accumulator for n objects; 0 on success. */
+static int accum_init(accum *a, size_t n)
+{
+    a->cnt = calloc(n, sizeof *a->cnt);
+    a->touched = malloc(n * sizeof *a->touched);
+    a->nt = 0;
+    return a->cnt && a->touched ? 0 : -1;
+}
+
+static void accum_free(accum *a)
+{
+    free(a->cnt);
+    free(a->touched);
+}
+
 /* Counts, for object i, the trees among m's where each j shares its good leaf. */
 static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, accum *a)
 {
@@ -452,14 +467,15 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
     int fail = 0;
 #pragma omp parallel
     {
-        accum a = {calloc(n, sizeof(uint32_t)), malloc(n * sizeof(uint32_t)), 0};
-        if (!a.cnt || !a.touched) {
+        accum a;
+        int ok = accum_init(&a, n) == 0;
+        if (!ok) {
 #pragma omp atomic write
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 64)
         for (size_t i = 0; i < n; i++) {
-            if (!a.cnt || !a.touched) continue;
+            if (!ok) continue;
             int32_t *bi = idx + i * (size_t)k;
             float *bs = sim + i * (size_t)k;
             for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
@@ -483,8 +499,7 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
                 bi[p] = (int32_t)j;
             }
         }
-        free(a.cnt);
-        free(a.touched);
+        accum_free(&a);
     }
     free(ng_own);
     members_free(&m);
@@ -547,14 +562,15 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
         int bad = 0;
 #pragma omp parallel
         {
-            accum a = {calloc(n, sizeof(uint32_t)), malloc(n * sizeof(uint32_t)), 0};
-            if (!a.cnt || !a.touched) {
+            accum a;
+            int ok = accum_init(&a, n) == 0;
+            if (!ok) {
 #pragma omp atomic write
                 bad = 1;
             }
 #pragma omp for schedule(dynamic, 1)
             for (size_t i = r0; i < r1; i++) {
-                if (!a.cnt || !a.touched) continue;
+                if (!ok) continue;
                 float *row = blk + (i - r0) * n;
                 memset(row, 0, n * sizeof *row);
                 a.nt = 0;
@@ -565,8 +581,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
                     a.cnt[j] = 0;
                 }
             }
-            free(a.cnt);
-            free(a.touched);
+            accum_free(&a);
         }
         if (bad) { rc = ody_fail(err, ODY_ENOMEM, "dense similarity: out of memory"); break; }
         fits_write_img(w.f, TFLOAT, (LONGLONG)(r0 * n + 1), (LONGLONG)((r1 - r0) * n), blk, &status);
@@ -575,7 +590,5 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
 fail:
     free(blk);
     members_free(&m);
-    if (rc) fitsout_abort(&w);
-    else rc = fitsout_commit(&w, err);
-    return rc;
+    return fitsout_finish(&w, rc, err);
 }

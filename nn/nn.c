@@ -744,9 +744,7 @@ int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const ch
         fits_write_img(w.f, RTYPE, 1 + (LONGLONG)a->n_in, a->n_in, m->sd, &status);
     }
     if (status && !rc) rc = ody_fits_fail(err, status, path, "cannot write the model", NULL);
-    if (rc) fitsout_abort(&w);
-    else rc = fitsout_commit(&w, err);
-    return rc;
+    return fitsout_finish(&w, rc, err);
 }
 
 int nn_load(const char *path, nn_model **out, ody_err *err)

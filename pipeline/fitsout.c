@@ -70,6 +70,15 @@ void fitsout_abort(fitsout *w)
     memset(w, 0, sizeof *w);
 }
 
+int fitsout_finish(fitsout *w, int rc, ody_err *err)
+{
+    if (rc) {
+        fitsout_abort(w);
+        return rc;
+    }
+    return fitsout_commit(w, err);
+}
+
 int fitsout_history(fitsfile *f, const char *text, int *status)
 {
     const char *p = text;

@@ -24,6 +24,10 @@ int fitsout_open(fitsout *w, const char *path, int overwrite, ody_err *err);
 int fitsout_commit(fitsout *w, ody_err *err);
 void fitsout_abort(fitsout *w);
 
+/* Ends a write: aborts when rc is an error (and returns rc), else commits
+ * (and returns the commit's result). */
+int fitsout_finish(fitsout *w, int rc, ody_err *err);
+
 /* Writes long text as HISTORY cards, one line per card (split at 70 chars). */
 int fitsout_history(fitsfile *f, const char *text, int *status);
 

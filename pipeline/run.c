@@ -180,12 +180,7 @@ static int save_table(const state *st, const char *name, const char *extname, co
         int status = 0;
         provenance(st, w.f, &status);
         write_table(w.f, extname, cols, ncol, nrows, &status);
-        if (status) {
-            rc = ody_fits_fail(err, status, path, "cannot write", NULL);
-            fitsout_abort(&w);
-        } else {
-            rc = fitsout_commit(&w, err);
-        }
+        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
     }
     free(path);
     return rc;

@@ -63,6 +63,16 @@ static double distmod(double z)
     return 5 * log10(dl / 10);
 }
 
+/* r-band magnitude and colours to the five magnitudes (u g r i z). */
+static void set_mags(obj *o, double rmag, double ug, double gr, double ri, double iz)
+{
+    o->mag[2] = rmag;
+    o->mag[1] = rmag + gr;
+    o->mag[0] = o->mag[1] + ug;
+    o->mag[3] = rmag - ri;
+    o->mag[4] = o->mag[3] - iz;
+}
+
 static void galaxy(gsl_rng *r, obj *o)
 {
     int red = gsl_rng_uniform(r) < 0.45;
@@ -75,11 +85,7 @@ static void galaxy(gsl_rng *r, obj *o)
     double ri = red ? 0.40 + 0.6 * z + gsl_ran_gaussian(r, 0.04) : 0.28 + 0.35 * z + gsl_ran_gaussian(r, 0.07);
     double iz = red ? 0.33 + 0.3 * z + gsl_ran_gaussian(r, 0.05) : 0.20 + 0.2 * z + gsl_ran_gaussian(r, 0.08);
     o->z = z;
-    o->mag[2] = rmag;
-    o->mag[1] = rmag + gr;
-    o->mag[0] = o->mag[1] + ug;
-    o->mag[3] = rmag - ri;
-    o->mag[4] = o->mag[3] - iz;
+    set_mags(o, rmag, ug, gr, ri, iz);
 }
 
 static void star(gsl_rng *r, obj *o)
@@ -92,11 +98,7 @@ static void star(gsl_rng *r, obj *o)
     double iz = -0.05 + 0.25 * t + 0.6 * t * t * t + gsl_ran_gaussian(r, 0.03);
     double rmag = 14.5 + 6.5 * gsl_ran_beta(r, 2.5, 1.5);
     o->z = gsl_ran_gaussian(r, 0.0002);
-    o->mag[2] = rmag;
-    o->mag[1] = rmag + gr;
-    o->mag[0] = o->mag[1] + ug;
-    o->mag[3] = rmag - ri;
-    o->mag[4] = o->mag[3] - iz;
+    set_mags(o, rmag, ug, gr, ri, iz);
 }
 
 static void quasar(gsl_rng *r, obj *o)
@@ -110,11 +112,7 @@ static void quasar(gsl_rng *r, obj *o)
     double iz = 0.05 + 0.05 * cos(1.7 * z) + gsl_ran_gaussian(r, 0.08);
     double rmag = 17.8 + 2.8 * gsl_ran_beta(r, 3, 2);
     o->z = z;
-    o->mag[2] = rmag;
-    o->mag[1] = rmag + gr;
-    o->mag[0] = o->mag[1] + ug;
-    o->mag[3] = rmag - ri;
-    o->mag[4] = o->mag[3] - iz;
+    set_mags(o, rmag, ug, gr, ri, iz);
 }
 
 static void inject_anomaly(gsl_rng *r, obj *o)
@@ -232,8 +230,7 @@ int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err)
     if (status) rc = ody_fits_fail(err, status, o->out, "cannot write the catalog", NULL);
 fail:
     free(id); free(dv); free(fv); free(lv); free(sv);
-    if (rc) fitsout_abort(&w);
-    else rc = fitsout_commit(&w, err);
+    rc = fitsout_finish(&w, rc, err);
     if (!rc) ody_logf(log, ODY_LOG_INFO, "simulate: wrote %zu objects (%zu anomalies) to %s", n, n_anom, o->out);
 done:
     free(objs);

@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
             libcfitsio-dev libgsl-dev libyaml-dev libcmocka-dev
             libopenblas-dev libomp-dev)
-check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn)
+check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn time)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" != "--build-only" ]; then want+=("${check_pkgs[@]}"); fi
