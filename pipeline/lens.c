@@ -86,14 +86,6 @@ double lens_sersic(double r, double re, double n, double flux, double q)
     return flux / norm * exp(-b * (pow(r / re, 1 / n) - 1));
 }
 
-/* Elliptical radius (area-preserving) of (x, y) for axis ratio q, angle pa. */
-static double ell_r(double x, double y, double q, double pa)
-{
-    double c = cos(pa), s = sin(pa);
-    double xr = c * x + s * y, yr = -s * x + c * y;
-    return sqrt(q * xr * xr + yr * yr / q);
-}
-
 int lens_count_images(double theta_e, double q, double pa, double g1, double g2, double bx, double by)
 {
     const int N = 601;
@@ -133,7 +125,20 @@ typedef struct comp {
     double x, y, re, n, q, pa;        /* position, size (arcsec) */
     double r0, width;                 /* ring radius and width; spiral pitch in r0 */
     double flux[LENS_MAX_BANDS];
+    double cpa, spa, bn, ie, inv_n;   /* precomputed by comp_ready() */
 } comp;
+
+/* Precomputes what shape() needs for every pixel. */
+static void comp_ready(comp *c)
+{
+    c->cpa = cos(c->pa);
+    c->spa = sin(c->pa);
+    if (!c->gauss && !c->ring && c->n > 0) {
+        c->bn = sersic_bn(c->n);
+        c->ie = lens_sersic(c->re, c->re, c->n, 1.0, c->q);  /* SB at re for flux 1 */
+        c->inv_n = 1 / c->n;
+    }
+}
 
 typedef struct scene {
     int nc;
@@ -150,12 +155,13 @@ static double shape(const comp *c, double x, double y)
         double s2 = c->re * c->re;
         return exp(-0.5 * (dx * dx + dy * dy) / s2) / (2 * M_PI * s2);
     }
+    double xr = c->cpa * dx + c->spa * dy, yr = -c->spa * dx + c->cpa * dy;
+    double r = sqrt(c->q * xr * xr + yr * yr / c->q);
     if (c->ring) {  /* a Gaussian annulus, inclined by q */
-        double r = ell_r(dx, dy, c->q, c->pa), w = c->width;
+        double w = c->width;
         return exp(-0.5 * (r - c->r0) * (r - c->r0) / (w * w)) / (pow(2 * M_PI, 1.5) * c->r0 * w * c->q + 1e-12);
     }
-    double r = ell_r(dx, dy, c->q, c->pa);
-    double v = lens_sersic(r, c->re, c->n, 1.0, c->q);
+    double v = c->ie * exp(-c->bn * (pow(r / c->re, c->inv_n) - 1));
     if (c->spiral) {  /* two logarithmic arms modulating a disk */
         double phi = atan2(dy, dx), arm = cos(2 * (phi - log(r / c->re + 1e-3) / tan(c->r0)));
         v *= 0.3 + 1.4 * pow(0.5 * (1 + arm), 3);
@@ -176,7 +182,15 @@ static void set_flux(comp *c, double mag, int red, int nb, double zp)
 }
 
 /* Draws one scene: the deflector (always) plus what makes it a lens or not. */
+static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s);
+
 static void draw_scene(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s)
+{
+    draw_scene_raw(r, o, is_lens, lookalike, s);
+    for (int k = 0; k < s->nc; k++) comp_ready(&s->c[k]);
+}
+
+static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s)
 {
     int nb = o->n_bands;
     memset(s, 0, sizeof *s);
@@ -276,6 +290,7 @@ static int psf_kernel(const lens_sim_opt *o, double **kern, int *rad)
     double fw = o->psf_fwhm / o->pix_scale;
     int R = (int)ceil(2.5 * fw);
     if (R < 1) R = 1;
+    if (R > 255) R = 255;  /* the separable path keeps a 1-D kernel of 511 */
     int w = 2 * R + 1;
     double *k = malloc((size_t)w * w * sizeof *k), sum = 0;
     if (!k) return -1;
@@ -331,20 +346,47 @@ static void render(const lens_sim_opt *o, const scene *s, const double *kern, in
     int w = 2 * R + 1;
     for (int b = 0; b < nb; b++) {
         const double *im = img + (size_t)b * S * S;
-        for (int i = 0; i < S; i++)
-            for (int j = 0; j < S; j++) {
-                double v = 0;
-                for (int ki = -R; ki <= R; ki++) {
-                    int ii = i - ki;
-                    if (ii < 0 || ii >= S) continue;
+        if (!o->moffat) {
+            /* a Gaussian is separable: rows then columns with the 1-D kernel
+             * (the central row of the 2-D one, renormalised) */
+            double k1[512], ks = 0;
+            for (int q = 0; q < w && q < 512; q++) ks += k1[q] = kern[R * w + q];
+            for (int q = 0; q < w && q < 512; q++) k1[q] /= ks;
+            double *mid = tmp + (size_t)S * S;
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    double v = 0;
                     for (int kj = -R; kj <= R; kj++) {
                         int jj = j - kj;
-                        if (jj < 0 || jj >= S) continue;
-                        v += kern[(ki + R) * w + kj + R] * im[ii * S + jj];
+                        if (jj >= 0 && jj < S) v += k1[kj + R] * im[i * S + jj];
                     }
+                    mid[i * S + j] = v;
                 }
-                tmp[i * S + j] = v;
-            }
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    double v = 0;
+                    for (int ki = -R; ki <= R; ki++) {
+                        int ii = i - ki;
+                        if (ii >= 0 && ii < S) v += k1[ki + R] * mid[ii * S + j];
+                    }
+                    tmp[i * S + j] = v;
+                }
+        } else {
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    double v = 0;
+                    for (int ki = -R; ki <= R; ki++) {
+                        int ii = i - ki;
+                        if (ii < 0 || ii >= S) continue;
+                        for (int kj = -R; kj <= R; kj++) {
+                            int jj = j - kj;
+                            if (jj < 0 || jj >= S) continue;
+                            v += kern[(ki + R) * w + kj + R] * im[ii * S + jj];
+                        }
+                    }
+                    tmp[i * S + j] = v;
+                }
+        }
         float *o_b = out + (size_t)b * S * S;
         for (int k = 0; k < S * S; k++) {
             double mean = tmp[k] + o->sky;
@@ -382,7 +424,7 @@ int lens_simulate(const lens_sim_opt *o, float *pix, lens_truth *truth, ody_err 
     int fail = 0;
 #pragma omp parallel
     {
-        double *buf = malloc(2 * per * sizeof *buf);
+        double *buf = malloc((2 * per + (size_t)o->size * o->size) * sizeof *buf);
         if (!buf) {
 #pragma omp atomic write
             fail = 1;

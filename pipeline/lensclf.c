@@ -1,0 +1,229 @@
+/* lensclf.c — the lens classifier: cutouts -> MLP inputs -> P(lens). */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cutout.h"
+#include "lens.h"
+
+void lens_prep_init(lens_prep *p)
+{
+    p->size = 48;
+    p->down = 2;
+    p->n_bands = 3;
+    p->norm = CUT_NORM_ASINH;
+    p->morph = 1;
+    p->p_lo = 1;
+    p->p_hi = 99.5;
+}
+
+int lens_inputs(const lens_prep *p, const float *pix, size_t n, float **X, int *d, ody_err *err)
+{
+    int B = p->n_bands, S = p->size, so = S / p->down;
+    int dim = B * so * so + (p->morph ? B * CUT_NFEAT : 0);
+    size_t per = (size_t)B * S * S;
+    float *x = malloc(n * (size_t)dim * sizeof *x);
+    if (!x) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu cutouts' inputs", n);
+    int fail = 0;
+#pragma omp parallel
+    {
+        float *tmp = malloc(per * sizeof *tmp);
+        if (!tmp) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(static)
+        for (size_t k = 0; k < n; k++) {
+            if (!tmp) continue;
+            const float *img = pix + k * per;
+            float *row = x + k * (size_t)dim;
+            if (p->morph)
+                for (int b = 0; b < B; b++) {
+                    double f[CUT_NFEAT];
+                    cut_features(img + (size_t)b * S * S, S, f);
+                    for (int q = 0; q < CUT_NFEAT; q++) row[B * so * so + b * CUT_NFEAT + q] = (float)f[q];
+                }
+            memcpy(tmp, img, per * sizeof *tmp);
+            cut_normalize(tmp, B, S, (cut_norm)p->norm, p->p_lo, p->p_hi);
+            cut_downsample(tmp, B, S, p->down, row);
+        }
+        free(tmp);
+    }
+    if (fail) { free(x); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    *X = x;
+    *d = dim;
+    return 0;
+}
+
+typedef struct sy { double s; int y; } sy;
+static int cmp_sy(const void *a, const void *b)
+{
+    double x = ((const sy *)a)->s, y = ((const sy *)b)->s;
+    return (x > y) - (x < y);
+}
+
+double lens_auroc(const double *s, const int *y, size_t n)
+{
+    sy *v = malloc(n * sizeof *v);
+    if (!v) return NAN;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) { v[i] = (sy){s[i], y[i] != 0}; pos += y[i] != 0; }
+    qsort(v, n, sizeof *v, cmp_sy);
+    double rank_sum = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j].s == v[i].s) j++;
+        double avg = 0.5 * ((double)i + 1 + (double)j);  /* tied ranks share */
+        for (size_t k = i; k < j; k++) if (v[k].y) rank_sum += avg;
+        i = j;
+    }
+    free(v);
+    size_t neg = n - pos;
+    if (!pos || !neg) return NAN;
+    return (rank_sum - (double)pos * (pos + 1) / 2) / ((double)pos * (double)neg);
+}
+
+int lens_score(const nn_model *m, const lens_prep *prep, const float *pix, size_t n, double *p, ody_err *err)
+{
+    float *X = NULL, *P = NULL;
+    int d = 0, rc = lens_inputs(prep, pix, n, &X, &d, err);
+    if (rc) return rc;
+    if (d != m->arch.n_in) {
+        free(X);
+        return ody_fail(err, ODY_EINPUT, "lens model expects %d inputs, the cutouts give %d — use cutouts of the "
+                        "size and bands the model was trained on", m->arch.n_in, d);
+    }
+    P = malloc(n * sizeof *P);
+    if (!P) { free(X); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    rc = nn_predict(m, X, n, P, err);
+    for (size_t k = 0; !rc && k < n; k++) p[k] = P[k];
+    free(X);
+    free(P);
+    return rc;
+}
+
+int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_opt *o, const int *hidden,
+               int n_hidden, size_t n_test, nn_model **mout, lens_eval *ev, const ody_log *log, ody_err *err)
+{
+    if (n_hidden + 1 > NN_MAX_LAYERS) return ody_fail(err, ODY_EINPUT, "too many hidden layers");
+    if (prep->down < 1 || prep->size % prep->down)
+        return ody_fail(err, ODY_EINPUT, "downsample factor %d must divide the cutout size %d", prep->down, prep->size);
+    size_t per = (size_t)sim->n_bands * sim->size * sim->size;
+    lens_sim_opt ts = *sim;
+    ts.n = n_test;
+    ts.seed = sim->seed + 7919;
+    float *pix = malloc((sim->n > n_test ? sim->n : n_test) * per * sizeof *pix);
+    lens_truth *tr = malloc((sim->n > n_test ? sim->n : n_test) * sizeof *tr);
+    float *X = NULL, *T = NULL;
+    double *p = NULL;
+    int *y = NULL, d = 0, rc = 0;
+    nn_model *m = NULL;
+    double t0 = ody_now();
+    if (!pix || !tr) { rc = ody_fail(err, ODY_ENOMEM, "out of memory for %zu simulated cutouts", sim->n); goto done; }
+    if ((rc = lens_simulate(sim, pix, tr, err))) goto done;
+    ody_logf(log, ODY_LOG_INFO, "lens: simulated %zu training cutouts in %.1f s", sim->n, ody_now() - t0);
+    if ((rc = lens_inputs(prep, pix, sim->n, &X, &d, err))) goto done;
+    T = malloc(sim->n * sizeof *T);
+    if (!T) { rc = ody_fail(err, ODY_ENOMEM, "out of memory"); goto done; }
+    for (size_t k = 0; k < sim->n; k++) T[k] = (float)tr[k].is_lens;
+    nn_arch a;
+    memset(&a, 0, sizeof a);
+    a.n_in = d;
+    for (int l = 0; l < n_hidden; l++) { a.size[l] = hidden[l]; a.act[l] = NN_RELU; }
+    a.n_layers = n_hidden + 1;
+    a.size[n_hidden] = 1;
+    a.act[n_hidden] = NN_SIGMOID;
+    a.loss = NN_BCE;
+    if ((rc = nn_create(&a, o->init, o->seed, &m, err))) goto done;
+    nn_history h;
+    if ((rc = nn_train(m, o, X, T, sim->n, &h, log, err))) goto done;
+    free(X);
+    X = NULL;
+    /* held-out simulation with another seed */
+    if ((rc = lens_simulate(&ts, pix, tr, err))) goto done;
+    p = malloc(n_test * sizeof *p);
+    y = malloc(n_test * sizeof *y);
+    if (!p || !y) { rc = ody_fail(err, ODY_ENOMEM, "out of memory"); goto done; }
+    if ((rc = lens_score(m, prep, pix, n_test, p, err))) goto done;
+    size_t tp = 0, fp = 0, fn = 0;
+    for (size_t k = 0; k < n_test; k++) {
+        y[k] = tr[k].is_lens;
+        int pred = p[k] > 0.5;
+        tp += pred && y[k];
+        fp += pred && !y[k];
+        fn += !pred && y[k];
+    }
+    ev->n_test = n_test;
+    ev->auroc = lens_auroc(p, y, n_test);
+    ev->threshold = 0.5;
+    ev->precision = tp + fp ? (double)tp / (double)(tp + fp) : NAN;
+    ev->recall = tp + fn ? (double)tp / (double)(tp + fn) : NAN;
+    ev->train_s = ody_now() - t0;
+    ody_logf(log, ODY_LOG_INFO, "lens: held-out AUROC %.4f, precision %.3f, recall %.3f at P > 0.5 (%zu cutouts)",
+             ev->auroc, ev->precision, ev->recall, n_test);
+    *mout = m;
+    m = NULL;
+done:
+    free(pix); free(tr); free(X); free(T); free(p); free(y);
+    nn_destroy(m);
+    return rc;
+}
+
+int lens_model_save(const char *path, const nn_model *m, const nn_train_opt *o, const lens_prep *prep,
+                    const lens_sim_opt *sim, const lens_eval *ev, ody_err *err)
+{
+    char *h = NULL;
+    char bands[160] = "";
+    for (int b = 0; b < sim->n_bands; b++) {
+        size_t at = strlen(bands);
+        snprintf(bands + at, sizeof bands - at, "%s%s", b ? "," : "", sim->band[b]);
+    }
+    if (asprintf(&h, "LENS_SIZE=%d\nLENS_DOWN=%d\nLENS_BANDS=%d\nLENS_NORM=%d\nLENS_MORPH=%d\nLENS_PLO=%.17g\n"
+                 "LENS_PHI=%.17g\nSIM_PIXSCALE=%.17g\nSIM_PSF_FWHM=%.17g\nSIM_BANDS=%s\nSIM_N=%zu\nSIM_SEED=%llu\n"
+                 "TEST_AUROC=%.6f\nTEST_PRECISION=%.6f\nTEST_RECALL=%.6f\nTEST_N=%zu\n",
+                 prep->size, prep->down, prep->n_bands, prep->norm, prep->morph, prep->p_lo, prep->p_hi,
+                 sim->pix_scale, sim->psf_fwhm, bands, sim->n, (unsigned long long)sim->seed, ev->auroc,
+                 ev->precision, ev->recall, ev->n_test) < 0)
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int rc = nn_save(m, o, path, h, 1, err);
+    free(h);
+    return rc;
+}
+
+int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *err)
+{
+    int rc = nn_load(path, m, err);
+    if (rc) return rc;
+    fitsfile *f = NULL;
+    int status = 0, nkeys = 0, got = 0;
+    lens_prep_init(prep);
+    fits_open_file(&f, path, READONLY, &status);
+    fits_get_hdrspace(f, &nkeys, NULL, &status);
+    for (int k = 1; k <= nkeys && !status; k++) {
+        char card[FLEN_CARD];
+        fits_read_record(f, k, card, &status);
+        if (strncmp(card, "HISTORY LENS_", 13)) continue;
+        const char *kv = card + 8;
+        double v = atof(strchr(kv, '=') ? strchr(kv, '=') + 1 : "0");
+        if (!strncmp(kv, "LENS_SIZE=", 10)) { prep->size = (int)v; got++; }
+        else if (!strncmp(kv, "LENS_DOWN=", 10)) prep->down = (int)v;
+        else if (!strncmp(kv, "LENS_BANDS=", 11)) prep->n_bands = (int)v;
+        else if (!strncmp(kv, "LENS_NORM=", 10)) prep->norm = (int)v;
+        else if (!strncmp(kv, "LENS_MORPH=", 11)) prep->morph = (int)v;
+        else if (!strncmp(kv, "LENS_PLO=", 9)) prep->p_lo = v;
+        else if (!strncmp(kv, "LENS_PHI=", 9)) prep->p_hi = v;
+    }
+    int s2 = 0;
+    if (f) fits_close_file(f, &s2);
+    fits_clear_errmsg();
+    if (status || !got) {
+        nn_destroy(*m);
+        *m = NULL;
+        return ody_fail(err, ODY_EINPUT, "%s: an MLP file, but not a lens model (no LENS_ preprocessing) — "
+                        "train one with `oddsky lens train`", path);
+    }
+    return 0;
+}
