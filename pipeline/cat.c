@@ -814,3 +814,60 @@ done:
     cat_info_destroy(info);
     return rc;
 }
+
+/* ================================================================ editing */
+
+static void keep_col(cat_col *col, const uint8_t *keep, size_t n)
+{
+    size_t at = 0, w = (size_t)col->width + 1;
+    for (size_t r = 0; r < n; r++) {
+        if (!keep[r]) continue;
+        if (col->type == CAT_COL_STRING) memmove(col->s + at * w, col->s + r * w, w);
+        else if (col->type == CAT_COL_INT) col->i[at] = col->i[r];
+        else col->f[at] = col->f[r];
+        at++;
+    }
+}
+
+int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err)
+{
+    (void)err;
+    size_t at = 0, F = c->n_feat;
+    keep_col(&c->id, keep, c->n_rows);
+    for (int k = 0; k < c->n_pass; k++) keep_col(&c->pass[k], keep, c->n_rows);
+    for (size_t r = 0; r < c->n_rows; r++) {
+        if (!keep[r]) continue;
+        memmove(c->X + at * F, c->X + r * F, F * sizeof *c->X);
+        c->row[at] = c->row[r];
+        at++;
+    }
+    c->n_dropped += c->n_rows - at;
+    c->n_rows = at;
+    return 0;
+}
+
+int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, ody_err *err)
+{
+    size_t F = c->n_feat, G = F + (size_t)n_new, n = c->n_rows;
+    float *X = malloc((n ? n : 1) * G * sizeof *X);
+    char **fn = realloc(c->feat_names, G * sizeof *fn);
+    if (fn) c->feat_names = fn;
+    char **fu = realloc(c->feat_units, G * sizeof *fu);
+    if (fu) c->feat_units = fu;
+    size_t *nm = realloc(c->n_missing, G * sizeof *nm);
+    if (nm) c->n_missing = nm;
+    if (!X || !fn || !fu || !nm) { free(X); return ody_fail(err, ODY_ENOMEM, "out of memory adding features"); }
+    for (size_t r = 0; r < n; r++) {
+        memcpy(X + r * G, c->X + r * F, F * sizeof *X);
+        memcpy(X + r * G + F, vals + r * (size_t)n_new, (size_t)n_new * sizeof *X);
+    }
+    for (int k = 0; k < n_new; k++) {
+        c->feat_names[F + (size_t)k] = ody_strdup(names[k]);
+        c->feat_units[F + (size_t)k] = ody_strdup("");
+        c->n_missing[F + (size_t)k] = 0;
+    }
+    free(c->X);
+    c->X = X;
+    c->n_feat = G;
+    return 0;
+}

@@ -89,6 +89,14 @@ typedef struct cat {
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
 void cat_destroy(cat *c);
 
+/* Keeps the rows with keep[r] set (in order), dropping the others from
+ * every array; counted in n_dropped.  Fails only on allocation. */
+int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err);
+
+/* Appends n_new feature columns (values row-major n_rows x n_new) named
+ * names[]; the catalog owns copies. */
+int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, ody_err *err);
+
 /* Writes the ID of row r into buf as text (integer, float or string). */
 void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len);
 

@@ -38,6 +38,25 @@ static const key schema[] = {
      "columns copied into the exports (e.g. RA, DEC)"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", O(cat_missing), 0,
      "rows with null/NaN/Inf features: drop them, impute the column median, or fail"},
+    {"cutouts.path", T_STR, "\"\"", NONE, NULL, O(cut_path), 0,
+     "cutouts: a template with {id} (and {band}) for layout dir, else one file; empty: none"},
+    {"cutouts.layout", T_ENUM, "dir", NONE, "dir|cube|mef", O(cut_layout), 0,
+     "one file per object (dir), one cube with an IDS table (cube), one HDU per object (mef)"},
+    {"cutouts.bands", T_STRLIST, "[]", NONE, NULL, O(cut_bands), O(n_cut_bands),
+     "band names ({band} in the template, EXTNAMEs of a cube); empty: one band"},
+    {"cutouts.size", T_INT, "48", 4, 4096, NULL, O(cut_size), 0, "pixels on a side (centre-cropped or padded)"},
+    {"cutouts.missing", T_ENUM, "drop", NONE, "drop|fail", O(cut_missing), 0, "a catalog row without a cutout"},
+    {"cutouts.morphology", T_BOOL, "false", NONE, NULL, O(cut_morph), 0,
+     "append morphology features (10 per band) to the catalog features"},
+    {"lens.enabled", T_BOOL, "false", NONE, NULL, O(lens_on), 0, "score every cutout with the lens classifier (P_LENS)"},
+    {"lens.model", T_STR, "\"\"", NONE, NULL, O(lens_model), 0,
+     "a model from `oddsky lens train`; empty: train one on simulations matching the cutouts"},
+    {"lens.pixel_scale", T_REAL, "0.2", 1e-4, 100, NULL, O(lens_pix), 0, "arcsec per pixel of the cutouts (simulations)"},
+    {"lens.psf_fwhm", T_REAL, "0.8", 1e-4, 100, NULL, O(lens_psf), 0, "PSF FWHM in arcsec (simulations)"},
+    {"lens.train_n", T_INT, "6000", 100, 10000000, NULL, O(lens_train_n), 0, "simulated training cutouts"},
+    {"lens.test_n", T_INT, "2000", 100, 10000000, NULL, O(lens_test_n), 0, "simulated held-out cutouts (AUROC, precision, recall)"},
+    {"lens.epochs", T_INT, "40", 1, 100000, NULL, O(lens_epochs), 0, "MLP epochs at most"},
+    {"lens.downsample", T_INT, "2", 1, 64, NULL, O(lens_down), 0, "block-average cutouts by this factor for the MLP"},
     {"synthetic.mode", T_ENUM, "marginal", NONE, "marginal|uniform", O(synth_mode), 0,
      "synthetic data: resample each feature's values (marginal) or uniform over its range"},
     {"forest.n_trees", T_INT, "500", 1, 100000, NULL, O(rf_trees), 0, "trees in the real-versus-synthetic forest"},
@@ -74,7 +93,7 @@ static const key schema[] = {
      "work budget for top-k (pair updates); fewer trees are used beyond it, and the log says how many"},
     {"export.formats", T_STRLIST, "[fits, csv]", NONE, "fits|csv", O(formats), O(n_formats), "ranked list formats"},
     {"export.top_n", T_INT, "0", 0, 2147483647.0, NULL, O(top_n), 0, "rows in the ranked list; 0: every object"},
-    {"export.rank_by", T_ENUM, "anomaly", NONE, "anomaly|weirdness|knn_distance|forest_oob|mlp", O(rank_by), 0,
+    {"export.rank_by", T_ENUM, "anomaly", NONE, "anomaly|weirdness|knn_distance|forest_oob|mlp|lens", O(rank_by), 0,
      "score the list is sorted by (decreasing)"},
     {"output", T_STR, NULL, NONE, NULL, O(output), 0, "run directory (created if needed)"},
     {"seed", T_INT64, "1", 0, 9.2e18, NULL, O(seed), 0, "master RNG seed"},
@@ -82,7 +101,7 @@ static const key schema[] = {
 };
 #define NKEYS ((int)(sizeof schema / sizeof *schema))
 
-static const char *sections[] = {"catalog", "synthetic", "forest", "weirdness", "isolation", "mlp", "similarity", "export"};
+static const char *sections[] = {"catalog", "cutouts", "lens", "synthetic", "forest", "weirdness", "isolation", "mlp", "similarity", "export"};
 #define NSECT ((int)(sizeof sections / sizeof *sections))
 
 /* ================================================================ tree */
@@ -576,6 +595,20 @@ int cfg_load(const char *path, char *const *overrides, int n_overrides, cfg **ou
         char *p = cfg_resolve(c, c->cat_path);
         if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
         else { free(c->cat_path); c->cat_path = p; }
+        if (!rc && c->cut_path[0]) {
+            p = cfg_resolve(c, c->cut_path);
+            if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+            else { free(c->cut_path); c->cut_path = p; }
+        }
+        if (!rc && c->lens_model[0]) {
+            p = cfg_resolve(c, c->lens_model);
+            if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+            else { free(c->lens_model); c->lens_model = p; }
+        }
+        if (!rc && (c->lens_on || c->cut_morph) && !c->cut_path[0])
+            rc = ody_fail(err, ODY_EINPUT, "%s: lens.enabled / cutouts.morphology need cutouts.path — give the cutouts", path);
+        if (!rc && c->n_cut_bands > 8)
+            rc = ody_fail(err, ODY_EINPUT, "%s: cutouts.bands lists %d bands — at most 8", path, c->n_cut_bands);
     }
     node_free(root);
     if (rc) { cfg_destroy(c); return rc; }

@@ -26,6 +26,14 @@ typedef struct cfg {
     char **passthru;
     int n_passthru;
 
+    /* cutouts (optional) and the lens classifier */
+    char *cut_path, *cut_layout, *cut_missing;
+    char **cut_bands;
+    int n_cut_bands, cut_size, cut_morph;
+    int lens_on, lens_train_n, lens_test_n, lens_epochs, lens_down;
+    char *lens_model;
+    double lens_pix, lens_psf;
+
     /* synthetic */
     char *synth_mode;
 

@@ -145,7 +145,7 @@ int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_op
     /* held-out simulation with another seed */
     if ((rc = lens_simulate(&ts, pix, tr, err))) goto done;
     p = malloc(n_test * sizeof *p);
-    y = malloc(n_test * sizeof *y);
+    y = calloc(n_test ? n_test : 1, sizeof *y);
     if (!p || !y) { rc = ody_fail(err, ODY_ENOMEM, "out of memory"); goto done; }
     if ((rc = lens_score(m, prep, pix, n_test, p, err))) goto done;
     size_t tp = 0, fp = 0, fn = 0;

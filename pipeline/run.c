@@ -14,25 +14,27 @@
 #include <unistd.h>
 
 #include "cat.h"
+#include "cutout.h"
 #include "fitsout.h"
+#include "lens.h"
 #include "nn.h"
 #include "rf.h"
 
 /* ================================================================ stages */
 
-enum { S_INGEST, S_SYNTH, S_FOREST, S_WEIRD, S_SIM, S_MLP, S_EXPORT, N_STAGES };
+enum { S_INGEST, S_SYNTH, S_FOREST, S_WEIRD, S_SIM, S_MLP, S_LENS, S_EXPORT, N_STAGES };
 
 static const char *stage_names[N_STAGES] = {"ingest", "synthesize", "forest", "weirdness",
-                                            "similarity", "mlp", "export"};
+                                            "similarity", "mlp", "lens", "export"};
 
 /* Config keys each stage depends on, and the stages whose artifacts it reads. */
 static const char *const stage_keys[N_STAGES][4] = {
-    {"catalog.", NULL}, {"synthetic.", "seed", NULL}, {"forest.", "seed", "weirdness.repeats", NULL},
+    {"catalog.", "cutouts.", NULL}, {"synthetic.", "seed", NULL}, {"forest.", "seed", "weirdness.repeats", NULL},
     {"weirdness.", "isolation.", "seed", NULL}, {"similarity.", NULL}, {"mlp.", "seed", NULL},
-    {"export.", NULL}};
+    {"lens.", "seed", NULL}, {"export.", NULL}};
 static const int stage_deps[N_STAGES][4] = {
     {-1}, {S_INGEST, -1}, {S_INGEST, S_SYNTH, -1}, {S_FOREST, -1}, {S_FOREST, -1},
-    {S_INGEST, S_SYNTH, -1}, {S_WEIRD, S_SIM, S_MLP, -1}};
+    {S_INGEST, S_SYNTH, -1}, {S_INGEST, -1}, {S_WEIRD, S_SIM, S_MLP, S_LENS}};
 
 int run_n_stages(void) { return N_STAGES; }
 const char *run_stage_name(int k) { return k >= 0 && k < N_STAGES ? stage_names[k] : "?"; }
@@ -61,7 +63,9 @@ typedef struct state {
     float *S;
     rf_forest **forests;
     int n_forests;
-    double *oob, *W, *iso, *anom, *knn, *pmlp;
+    double *oob, *W, *iso, *anom, *knn, *pmlp, *plens;
+    cut_set *cut;         /* cutouts of the kept rows, when read this run */
+    lens_eval lev;        /* held-out evaluation of the lens classifier */
     uint32_t *n_good;
     int32_t *nb;
     float *nbs;
@@ -123,6 +127,11 @@ static void provenance(const state *st, fitsfile *f, int *status)
     fits_write_key_longstr(f, "CONFIG", st->c->file, "configuration file", status);
     long long seed = (long long)st->c->seed;
     fits_write_key(f, TLONGLONG, "SEED", &seed, "master RNG seed", status);
+    if (st->lev.n_test) {
+        fits_write_key(f, TDOUBLE, "LENSAUC", (void *)&st->lev.auroc, "lens classifier AUROC, held-out simulation", status);
+        fits_write_key(f, TDOUBLE, "LENSPREC", (void *)&st->lev.precision, "lens precision at P > 0.5", status);
+        fits_write_key(f, TDOUBLE, "LENSREC", (void *)&st->lev.recall, "lens recall at P > 0.5", status);
+    }
     fitsout_history(f, st->history, status);
 }
 
@@ -256,6 +265,73 @@ static void feat_col(const char *name, char *buf, size_t len)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') *p = '_';
 }
 
+static void cutout_opt(const cfg *c, cut_opt *co)
+{
+    cut_opt_init(co);
+    co->layout = (cut_layout)cut_layout_parse(c->cut_layout);
+    co->path = c->cut_path;
+    co->size = c->cut_size;
+    co->fail_missing = !strcmp(c->cut_missing, "fail");
+    co->n_bands = c->n_cut_bands > 0 ? c->n_cut_bands : 1;
+    for (int b = 0; b < c->n_cut_bands; b++) snprintf(co->band[b], sizeof co->band[b], "%s", c->cut_bands[b]);
+}
+
+/* Names of the morphology features appended by ingest (n_bands x CUT_NFEAT). */
+static char **morph_names(const cfg *c, int *n)
+{
+    int B = c->n_cut_bands > 0 ? c->n_cut_bands : 1;
+    char **v = calloc((size_t)B * CUT_NFEAT, sizeof *v);
+    if (!v) return NULL;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < CUT_NFEAT; k++)
+            if (asprintf(&v[b * CUT_NFEAT + k], "%s%s%s", c->n_cut_bands ? c->cut_bands[b] : "",
+                         c->n_cut_bands ? "_" : "", cut_feature_name(k)) < 0)
+                v[b * CUT_NFEAT + k] = NULL;
+    *n = B * CUT_NFEAT;
+    return v;
+}
+
+/* Reads the cutouts of the catalog rows, drops rows without one, and
+ * appends morphology features when asked. */
+static int ingest_cutouts(state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    cut_opt co;
+    cutout_opt(c, &co);
+    int rc = cut_read(&co, &st->cat->id, st->cat->n_rows, &st->cut, st->log, err);
+    if (rc) return rc;
+    cut_set *cs = st->cut;
+    size_t per = (size_t)cs->n_bands * cs->size * cs->size, at = 0;
+    if (cs->n_missing) {
+        ody_logf(st->log, ODY_LOG_WARN, "cutouts: %zu catalog rows have no cutout and are dropped (cutouts.missing: drop)",
+                 cs->n_missing);
+        for (size_t r = 0; r < cs->n; r++) {
+            if (!cs->have[r]) continue;
+            memmove(cs->pix + at * per, cs->pix + r * per, per * sizeof *cs->pix);
+            at++;
+        }
+        if ((rc = cat_keep_rows(st->cat, cs->have, err))) return rc;
+        cs->n = at;
+        memset(cs->have, 1, at);
+    }
+    if (!c->cut_morph) return 0;
+    int nm = 0;
+    char **names = morph_names(c, &nm);
+    float *v = malloc((cs->n ? cs->n : 1) * (size_t)nm * sizeof *v);
+    if (!names || !v) { free(v); free(names); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    for (size_t r = 0; r < cs->n; r++)
+        for (int b = 0; b < cs->n_bands; b++) {
+            double f[CUT_NFEAT];
+            cut_features(cs->pix + r * per + (size_t)b * cs->size * cs->size, cs->size, f);
+            for (int k = 0; k < CUT_NFEAT; k++) v[r * (size_t)nm + (size_t)b * CUT_NFEAT + k] = (float)f[k];
+        }
+    rc = cat_add_features(st->cat, v, nm, names, err);
+    for (int k = 0; k < nm; k++) free(names[k]);
+    free(names);
+    free(v);
+    return rc;
+}
+
 static int stage_ingest(state *st, int run, ody_err *err)
 {
     const cfg *c = st->c;
@@ -273,6 +349,7 @@ static int stage_ingest(state *st, int run, ody_err *err)
         o.n_passthru = c->n_passthru;
         o.missing = (cat_missing)cat_missing_parse(c->cat_missing);
         if ((rc = cat_read(&o, &st->cat, st->log, err))) return rc;
+        if (c->cut_path[0] && (rc = ingest_cutouts(st, err))) return rc;
         cat *k = st->cat;
         int ncol = 2 + k->n_pass + (int)k->n_feat;
         tcol *cols = calloc((size_t)ncol, sizeof *cols);
@@ -310,15 +387,22 @@ static int stage_ingest(state *st, int run, ody_err *err)
     } else {
         /* Read the clean catalog back: features F_*, the ID, pass-through. */
         char *path = path_in(st, "catalog.fits");
-        char **names = calloc((size_t)c->n_features, sizeof *names);
-        if (!path || !names) { free(path); free(names); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
-        for (int j = 0; j < c->n_features; j++) {
-            feat_col(c->features[j], fc, sizeof fc);
+        int nm = 0, nf = c->n_features;
+        char **mn = c->cut_morph ? morph_names(c, &nm) : NULL;
+        char **names = calloc((size_t)(nf + nm), sizeof *names);
+        char **orig = calloc((size_t)(nf + nm), sizeof *orig);
+        if (!path || !names || !orig || (c->cut_morph && !mn)) {
+            free(path); free(names); free(orig); free(mn);
+            return ody_fail(err, ODY_ENOMEM, "out of memory");
+        }
+        for (int j = 0; j < nf + nm; j++) {
+            orig[j] = j < nf ? c->features[j] : mn[j - nf];
+            feat_col(orig[j], fc, sizeof fc);
             names[j] = strdup(fc);
         }
         o.path = path;
         o.features = (const char *const *)names;
-        o.n_features = c->n_features;
+        o.n_features = nf + nm;
         o.missing = CAT_MISSING_FAIL;
         /* the ID column is the second column, whatever its name */
         fitsfile *f = NULL;
@@ -335,13 +419,16 @@ static int stage_ingest(state *st, int run, ody_err *err)
         if (!rc) rc = cat_read(&o, &st->cat, NULL, err);
         if (!rc) {
             /* restore the names the user gave */
-            for (int j = 0; j < c->n_features; j++) {
+            for (int j = 0; j < nf + nm; j++) {
                 free(st->cat->feat_names[j]);
-                st->cat->feat_names[j] = strdup(c->features[j]);
+                st->cat->feat_names[j] = strdup(orig[j]);
             }
         }
-        for (int j = 0; j < c->n_features; j++) free(names[j]);
+        for (int j = 0; j < nf + nm; j++) free(names[j]);
+        for (int j = 0; j < nm; j++) free(mn[j]);
         free(names);
+        free(orig);
+        free(mn);
         free(path);
         if (rc) return rc;
     }
@@ -592,6 +679,80 @@ static int stage_mlp(state *st, int run, ody_err *err)
     return save_table(st, "mlp_scores.fits", "MLP", &col, 1, n, err);
 }
 
+/* ================================================================ lens */
+
+static int stage_lens(state *st, int run, ody_err *err)
+{
+    const cfg *c = st->c;
+    size_t n = st->n;
+    if (!c->lens_on) return 0;
+    st->plens = malloc(n * sizeof *st->plens);
+    if (!st->plens) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int rc = 0;
+    if (!run) {
+        if ((rc = load_col(st, "lens_scores.fits", "P_LENS", TDOUBLE, n, st->plens, err))) return rc;
+        char *p = path_in(st, "lens_scores.fits");
+        fitsfile *f = NULL;
+        int status = 0;
+        fits_open_file(&f, p, READONLY, &status);
+        fits_read_key(f, TDOUBLE, "LENSAUC", &st->lev.auroc, NULL, &status);
+        fits_read_key(f, TDOUBLE, "LENSPREC", &st->lev.precision, NULL, &status);
+        fits_read_key(f, TDOUBLE, "LENSREC", &st->lev.recall, NULL, &status);
+        st->lev.n_test = status ? 0 : 1;
+        status = 0;
+        if (f) fits_close_file(f, &status);
+        fits_clear_errmsg();
+        free(p);
+        return 0;
+    }
+    if (!st->cut) {  /* ingest was up to date: read the kept rows' cutouts again */
+        cut_opt co;
+        cutout_opt(c, &co);
+        co.fail_missing = 1;
+        if ((rc = cut_read(&co, &st->cat->id, n, &st->cut, st->log, err))) return rc;
+    }
+    nn_model *m = NULL;
+    lens_prep prep;
+    if (c->lens_model[0]) {
+        if ((rc = lens_model_load(c->lens_model, &m, &prep, err))) return rc;
+        if (prep.size != st->cut->size || prep.n_bands != st->cut->n_bands) {
+            nn_destroy(m);
+            return ody_fail(err, ODY_EINPUT, "%s: the lens model was trained on %d-pixel cutouts in %d bands; these are "
+                            "%d pixels in %d — set cutouts.size / bands to match, or leave lens.model empty to train one",
+                            c->lens_model, prep.size, prep.n_bands, st->cut->size, st->cut->n_bands);
+        }
+    } else {
+        lens_sim_opt so;
+        lens_sim_opt_init(&so);
+        so.n = (size_t)c->lens_train_n;
+        so.size = st->cut->size;
+        so.pix_scale = c->lens_pix;
+        so.psf_fwhm = c->lens_psf;
+        so.n_bands = st->cut->n_bands;
+        for (int b = 0; b < so.n_bands; b++)
+            snprintf(so.band[b], sizeof so.band[b], "%s", c->n_cut_bands ? c->cut_bands[b] : "band");
+        so.seed = (uint64_t)c->seed;
+        lens_prep_init(&prep);
+        prep.size = so.size;
+        prep.n_bands = so.n_bands;
+        prep.down = c->lens_down;
+        nn_train_opt to;
+        nn_train_opt_init(&to);
+        to.max_epochs = c->lens_epochs;
+        to.seed = (uint64_t)c->seed;
+        int hidden[2] = {128, 64};
+        if ((rc = lens_train(&so, &prep, &to, hidden, 2, (size_t)c->lens_test_n, &m, &st->lev, st->log, err))) return rc;
+        char *p = path_in(st, "lens_model.fits");
+        rc = p ? lens_model_save(p, m, &to, &prep, &so, &st->lev, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        free(p);
+    }
+    if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, st->plens, err);
+    nn_destroy(m);
+    if (rc) return rc;
+    tcol col = {"P_LENS", TDOUBLE, 1, st->plens, NULL};
+    return save_table(st, "lens_scores.fits", "LENS", &col, 1, n, err);
+}
+
 /* ================================================================ export */
 
 static const double *rank_score(const state *st)
@@ -601,6 +762,7 @@ static const double *rank_score(const state *st)
     if (!strcmp(r, "knn_distance")) return st->knn;
     if (!strcmp(r, "forest_oob")) return st->oob;
     if (!strcmp(r, "mlp")) return st->pmlp;
+    if (!strcmp(r, "lens")) return st->plens;
     return st->anom;
 }
 
@@ -630,8 +792,8 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
     size_t n = st->n;
     const double *score = rank_score(st);
     if (!score)
-        return ody_fail(err, ODY_EINPUT, "%s: export.rank_by = mlp but mlp.enabled is false — enable the MLP or "
-                        "rank by another score", c->file);
+        return ody_fail(err, ODY_EINPUT, "%s: export.rank_by = %s but that score is off (mlp.enabled / lens.enabled) — "
+                        "enable it or rank by another score", c->file, c->rank_by);
     rk *order = malloc(n * sizeof *order);
     if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) order[i] = (rk){score[i], i};
@@ -656,6 +818,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
     int32_t *rank = malloc(m * sizeof *rank);
     double *cw = malloc(m * sizeof *cw), *ca = malloc(m * sizeof *ca), *ck = malloc(m * sizeof *ck);
     double *ci = malloc(m * sizeof *ci), *co = malloc(m * sizeof *co), *cm = malloc(m * sizeof *cm);
+    double *cl = malloc(m * sizeof *cl);
     int32_t *cg = malloc(m * sizeof *cg);
     void *cid = malloc(m * (idstr ? (size_t)idw + 1 : sizeof(int64_t)));
     double *cidf = malloc(m * sizeof *cidf);
@@ -664,7 +827,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
     int64_t *cnbi = malloc(m * (size_t)K * sizeof *cnbi);
     int rc = 0;
     void **pv = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *pv);
-    if (!rank || !cw || !ca || !ck || !ci || !co || !cm || !cg || !cid || !cidf || !cnb || !cnbi || !pv) {
+    if (!rank || !cw || !ca || !ck || !ci || !co || !cm || !cl || !cg || !cid || !cidf || !cnb || !cnbi || !pv) {
         rc = ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
         goto done;
     }
@@ -677,6 +840,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
         ci[r] = st->iso[i];
         co[r] = st->oob[i];
         cm[r] = st->pmlp ? st->pmlp[i] : NAN;
+        cl[r] = st->plens ? st->plens[i] : NAN;
         cg[r] = (int32_t)st->n_good[i];
         if (idstr) memcpy((char *)cid + r * (size_t)(idw + 1), k->id.s + i * (size_t)(idw + 1), (size_t)idw + 1);
         else if (k->id.type == CAT_COL_INT) ((int64_t *)cid)[r] = k->id.i[i];
@@ -722,6 +886,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
         cols[q++] = (tcol){"ISOLATION", TDOUBLE, 1, ci, NULL};
         cols[q++] = (tcol){"P_SYNTH_FOREST", TDOUBLE, 1, co, NULL};
         if (st->pmlp) cols[q++] = (tcol){"P_SYNTH_MLP", TDOUBLE, 1, cm, NULL};
+        if (st->plens) cols[q++] = (tcol){"LENS_PROB", TDOUBLE, 1, cl, NULL};
         cols[q++] = (tcol){"N_GOOD", TINT, 1, cg, NULL};
         if (idstr) cols[q++] = (tcol){"NEIGHBOURS", TSTRING, (int)nbw - 1, cnb, NULL};
         else cols[q++] = (tcol){"NEIGHBOURS", TLONGLONG, K, cnbi, NULL};
@@ -737,8 +902,8 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
             fprintf(f, "rank,");
             csv_field(f, k->id.name);
             for (int q = 0; q < k->n_pass; q++) { fputc(',', f); csv_field(f, k->pass[q].name); }
-            fprintf(f, ",anomaly_score,weirdness,knn_distance,isolation,p_synth_forest%s,n_good,neighbours\n",
-                    st->pmlp ? ",p_synth_mlp" : "");
+            fprintf(f, ",anomaly_score,weirdness,knn_distance,isolation,p_synth_forest%s%s,n_good,neighbours\n",
+                    st->pmlp ? ",p_synth_mlp" : "", st->plens ? ",lens_prob" : "");
             for (size_t r = 0; r < m; r++) {
                 size_t i = order[r].i;
                 fprintf(f, "%zu,", r + 1);
@@ -752,6 +917,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
                 }
                 fprintf(f, ",%.10g,%.10g,%.10g,%.10g,%.10g", ca[r], cw[r], ck[r], ci[r], co[r]);
                 if (st->pmlp) fprintf(f, ",%.10g", cm[r]);
+                if (st->plens) fprintf(f, ",%.10g", cl[r]);
                 fprintf(f, ",%d,", cg[r]);
                 csv_field(f, cnb + r * nbw);
                 fputc('\n', f);
@@ -764,7 +930,7 @@ static int stage_export(state *st, int run, run_summary *sum, ody_err *err)
     }
 done:
     for (int p = 0; pv && p < k->n_pass; p++) free(pv[p]);
-    free(pv); free(order); free(rank); free(cw); free(ca); free(ck); free(ci); free(co); free(cm); free(cg);
+    free(pv); free(order); free(rank); free(cw); free(ca); free(ck); free(ci); free(co); free(cm); free(cl); free(cg);
     free(cid); free(cidf); free(cnb); free(cnbi);
     return rc;
 }
@@ -777,7 +943,8 @@ static void state_free(state *st)
     free(st->S);
     for (int r = 0; r < st->n_forests; r++) rf_destroy(st->forests[r]);
     free(st->forests);
-    free(st->oob); free(st->W); free(st->iso); free(st->anom); free(st->knn); free(st->pmlp);
+    free(st->oob); free(st->W); free(st->iso); free(st->anom); free(st->knn); free(st->pmlp); free(st->plens);
+    cut_destroy(st->cut);
     free(st->n_good); free(st->nb); free(st->nbs);
     free(st->dir);
     free(st->history);
@@ -810,7 +977,7 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
     int from = o->force ? 0 : o->from_stage ? run_stage_index(o->from_stage) : N_STAGES;
     if (o->from_stage && from < 0) {
         rc = ody_fail(err, ODY_EINPUT, "--from %s: no such stage — use one of ingest, synthesize, forest, weirdness, "
-                      "similarity, mlp, export", o->from_stage);
+                      "similarity, mlp, lens, export", o->from_stage);
         goto out;
     }
     manifest_read(&st);
@@ -840,6 +1007,7 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
         case S_WEIRD: rc = stage_weird(&st, run, err); break;
         case S_SIM: rc = stage_sim(&st, run, err); break;
         case S_MLP: rc = stage_mlp(&st, run, err); break;
+        case S_LENS: rc = stage_lens(&st, run, err); break;
         default: rc = stage_export(&st, run, sum, err); break;
         }
         if (rc) break;

@@ -1,13 +1,16 @@
 /* run.h — the pipeline: stages, run directory, manifest, exports (prefix run_).
  *
  * Stages, in order:
- *   ingest      catalog -> catalog.fits (ID, pass-through, clean features)
+ *   ingest      catalog -> catalog.fits (ID, pass-through, clean features;
+ *               with cutouts: rows without one dropped, morphology added)
  *   synthesize  synthetic.fits (seeded, same shape as the features)
  *   forest      forest_<r>.fits for r < weirdness.repeats, oob.fits
  *   weirdness   weirdness.fits (faithful W, n_good, isolation, default score)
  *   similarity  neighbours.fits (top-k IDs and similarities, kNN distance)
  *               [+ similarity.fits, the dense matrix, when asked]
  *   mlp         mlp.fits (model) and mlp_scores.fits (P(synthetic))
+ *   lens        lens_scores.fits (P_LENS) [+ lens_model.fits when trained
+ *               here on simulations], when lens.enabled
  *   export      anomalies.fits / anomalies.csv, ranked
  *
  * Every artifact is written to a temporary name and renamed into place, and

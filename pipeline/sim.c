@@ -1,5 +1,5 @@
 /* sim.c — mock photometric catalog. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "sim.h"
 
 #include <fitsio.h>
@@ -235,5 +235,78 @@ fail:
 done:
     free(objs);
     gsl_rng_free(r);
+    return rc;
+}
+
+/* ================================================================ lens survey */
+
+int sim_lens_survey(const sim_lens_opt *o, const ody_log *log, ody_err *err)
+{
+    const lens_sim_opt *so = &o->sim;
+    size_t n = so->n, per = (size_t)so->n_bands * so->size * so->size;
+    float *pix = malloc(n * per * sizeof *pix);
+    lens_truth *t = malloc(n * sizeof *t);
+    char **ids = calloc(n, sizeof *ids);
+    int rc = !pix || !t || !ids ? ody_fail(err, ODY_ENOMEM, "simulate: out of memory for %zu cutouts", n) : 0;
+    if (!rc) rc = lens_simulate(so, pix, t, err);
+    for (size_t k = 0; !rc && k < n; k++)
+        if (asprintf(&ids[k], "%zu", k + 1) < 0) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    /* the cutouts, leaving out every drop_every-th one */
+    if (!rc) {
+        size_t m = 0;
+        char **kid = calloc(n, sizeof *kid);
+        float *kpix = malloc(n * per * sizeof *kpix);
+        if (!kid || !kpix) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        for (size_t k = 0; !rc && k < n; k++) {
+            if (o->drop_every > 0 && (k + 1) % (size_t)o->drop_every == 0) continue;
+            kid[m] = ids[k];
+            memcpy(kpix + m * per, pix + k * per, per * sizeof *kpix);
+            m++;
+        }
+        cut_opt co = o->cut;
+        co.n_bands = so->n_bands;
+        co.size = so->size;
+        for (int b = 0; b < so->n_bands; b++) snprintf(co.band[b], sizeof co.band[b], "%s", so->band[b]);
+        if (!rc) rc = cut_write(&co, kid, m, kpix, o->compress, err);
+        free(kid);
+        free(kpix);
+    }
+    fitsout w;
+    if (!rc) rc = fitsout_open(&w, o->out, 1, err);
+    if (!rc) {
+        int status = 0;
+        char *tt[] = {"ID", "RA", "DEC", "IS_LENS", "KIND", "THETA_E", "LENS_MAG", "SRC_MAG"};
+        char *tf[] = {"K", "D", "D", "L", "8A", "E", "E", "E"};
+        char *tu[] = {"", "deg", "deg", "", "", "arcsec", "mag", "mag"};
+        fits_create_tbl(w.f, BINARY_TBL, 0, 8, tt, tf, tu, "CATALOG", &status);
+        long long seed = (long long)so->seed;
+        fits_write_key(w.f, TSTRING, "ORIGIN", (void *)"oddsky simulate --lens-survey", "mock lens survey", &status);
+        fits_write_key(w.f, TLONGLONG, "SIMSEED", &seed, "RNG seed", &status);
+        fits_write_key(w.f, TDOUBLE, "PIXSCALE", (void *)&so->pix_scale, "arcsec per pixel of the cutouts", &status);
+        fits_write_key(w.f, TDOUBLE, "PSFFWHM", (void *)&so->psf_fwhm, "PSF FWHM [arcsec]", &status);
+        for (size_t k = 0; k < n && !status; k++) {
+            long long id = (long long)k + 1;
+            double ra = 150 + 0.001 * (double)k, dec = 2 + 0.0007 * (double)(k % 997);
+            char l = (char)t[k].is_lens;
+            char kind[16], *kp = kind;
+            snprintf(kind, sizeof kind, "%s", lens_kind_name(t[k].kind));
+            float te = (float)t[k].theta_e, lm = (float)t[k].lens_mag, sm = (float)t[k].src_mag;
+            LONGLONG r = (LONGLONG)k + 1;
+            fits_write_col(w.f, TLONGLONG, 1, r, 1, 1, &id, &status);
+            fits_write_col(w.f, TDOUBLE, 2, r, 1, 1, &ra, &status);
+            fits_write_col(w.f, TDOUBLE, 3, r, 1, 1, &dec, &status);
+            fits_write_col(w.f, TLOGICAL, 4, r, 1, 1, &l, &status);
+            fits_write_col(w.f, TSTRING, 5, r, 1, 1, &kp, &status);
+            fits_write_col(w.f, TFLOAT, 6, r, 1, 1, &te, &status);
+            fits_write_col(w.f, TFLOAT, 7, r, 1, 1, &lm, &status);
+            fits_write_col(w.f, TFLOAT, 8, r, 1, 1, &sm, &status);
+        }
+        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, o->out, "cannot write the catalog", NULL) : 0, err);
+    }
+    if (!rc) ody_logf(log, ODY_LOG_INFO, "simulate: wrote %zu lens-survey objects to %s, cutouts in %s", n, o->out, o->cut.path);
+    for (size_t k = 0; ids && k < n; k++) free(ids[k]);
+    free(ids);
+    free(pix);
+    free(t);
     return rc;
 }

@@ -34,4 +34,22 @@ int sim_cat_opt_check(const sim_cat_opt *o, ody_err *err);
 /* Writes the catalog.  Nothing is left at o->out on error. */
 int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err);
 
+/* A mock lens survey: a catalog (ID, RA, DEC, IS_LENS, KIND, THETA_E,
+ * LENS_MAG, SRC_MAG) and its cutouts under a layout (cutout.h), written with
+ * Rice tile compression when compress is set.  Rows are lenses and
+ * non-lenses from lens_simulate(); `drop_every` > 0 leaves out the cutout of
+ * every drop_every-th object, so a survey can exercise missing cutouts. */
+#include "cutout.h"
+#include "lens.h"
+
+typedef struct sim_lens_opt {
+    lens_sim_opt sim;
+    const char *out;         /* catalog */
+    cut_opt cut;             /* layout, path template / file, bands, size */
+    int compress;
+    int drop_every;
+} sim_lens_opt;
+
+int sim_lens_survey(const sim_lens_opt *o, const ody_log *log, ody_err *err);
+
 #endif

@@ -82,7 +82,7 @@ static void test_demo_end_to_end_and_skipping(void **state)
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
     assert_non_null(strstr(out, "Top 10 of 5000 objects"));
-    assert_non_null(strstr(err, "7 stages run, 0 up to date"));
+    assert_non_null(strstr(err, "8 stages run, 0 up to date"));
     const char *files[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
                            "neighbours.fits", "mlp.fits", "mlp_scores.fits", "anomalies.fits", "anomalies.csv",
                            "manifest.txt", "oddsky.log", "summary.txt"};
@@ -97,16 +97,16 @@ static void test_demo_end_to_end_and_skipping(void **state)
     /* everything up to date on a second run */
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "0 stages run, 7 up to date"));
+    assert_non_null(strstr(err, "0 stages run, 8 up to date"));
     /* --set of a similarity key redoes similarity and export only */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "2 stages run, 5 up to date"));
+    assert_non_null(strstr(err, "2 stages run, 6 up to date"));
     /* --from forest redoes four stages; --force all of them */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from weirdness", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
-    assert_non_null(strstr(err, "4 stages run, 3 up to date"));
+    assert_non_null(strstr(err, "5 stages run, 3 up to date"));
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from nowhere", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     /* every FITS output passes fitsverify and loads in astropy */
@@ -243,6 +243,30 @@ static void test_batch_with_a_failing_run(void **state)
     free(b);
 }
 
+static void test_lens_demo(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), args[4096];
+    snprintf(args, sizeof args,
+             "-q run '%s/configs/lens_demo.yaml' --top 3 --set lens.train_n=800 --set lens.test_n=300 "
+             "--set lens.epochs=8 --set forest.n_trees=30 --set mlp.max_epochs=3 --set output='%s/lens'",
+             src, dir);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, "LENS_PROB"));
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "grep -q LENSAUC '%s/lens/anomalies.fits' && grep -q 'CONCENTRATION' '%s/lens/forest_0.fits'",
+             dir, dir);
+    if (system(cmd) != 0) fail_msg("the export lacks the lens evaluation or the forest the morphology features");
+    /* a cutout file that is not there: exit 2 naming it */
+    snprintf(args, sizeof args, "-q run '%s/configs/lens_demo.yaml' --set cutouts.path=nothere.fits --set output='%s/x'", src, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "nothere.fits"));
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_sdss_config(void **state)
 {
     (void)state;
@@ -270,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
+        cmocka_unit_test(test_lens_demo),
         cmocka_unit_test(test_sdss_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,240 @@
+/* test_lens.c — cutouts (layouts, compression, NaN, sizes, missing), the
+ * lens simulator (determinism, physics) and the morphology features. */
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cutout.h"
+#include "lens.h"
+#include "testutil.h"
+
+/* A string ID column "1".."n". */
+static cat_col ids_col(size_t n)
+{
+    cat_col c = {0};
+    c.type = CAT_COL_STRING;
+    c.width = 15;
+    c.s = calloc(n, 16);
+    for (size_t k = 0; k < n; k++) snprintf(c.s + k * 16, 16, "%zu", k + 1);
+    return c;
+}
+
+static void test_simulator_deterministic_and_physical(void **state)
+{
+    (void)state;
+    lens_sim_opt o;
+    lens_sim_opt_init(&o);
+    o.n = 24;
+    o.size = 32;
+    size_t per = 3 * 32 * 32;
+    float *a = malloc(o.n * per * sizeof *a), *b = malloc(o.n * per * sizeof *b);
+    lens_truth ta[24], tb[24];
+    ody_err e;
+    assert_ok(lens_simulate(&o, a, ta, &e), e);
+    assert_ok(lens_simulate(&o, b, tb, &e), e);
+    assert_memory_equal(a, b, o.n * per * sizeof *a);
+    o.seed = 2;
+    assert_ok(lens_simulate(&o, b, tb, &e), e);
+    assert_true(memcmp(a, b, o.n * per * sizeof *a) != 0);
+    int lenses = 0;
+    for (int k = 0; k < 24; k++) lenses += ta[k].is_lens;
+    assert_true(lenses > 4 && lenses < 20);
+    /* image multiplicity: 4 inside the tangential caustic, 2 between the
+     * caustics, 1 far outside */
+    assert_int_equal(lens_count_images(1.0, 0.7, 0.3, 0, 0, 0.05, 0.03), 4);
+    assert_int_equal(lens_count_images(1.0, 0.8, 0.0, 0, 0, 0.5, 0.0), 2);
+    assert_int_equal(lens_count_images(1.0, 0.7, 0.3, 0, 0, 2.0, 0.0), 1);
+    /* a round SIE deflects by theta_E everywhere */
+    double ax, ay;
+    lens_sie_deflect(1.3, 1.0, 0, 0, 0, 3, 4, &ax, &ay);
+    assert_true(fabs(hypot(ax, ay) - 1.3) < 1e-12);
+    /* a Sersic profile integrates to its flux */
+    double s = 0, h = 0.02;
+    for (double x = -15; x < 15; x += h)
+        for (double y = -15; y < 15; y += h) s += lens_sersic(hypot(x, y), 0.8, 1.0, 5.0, 1.0) * h * h;
+    assert_true(fabs(s - 5.0) < 0.01);
+    /* noise-free flux: total counts of a lensed source exceed its intrinsic
+     * flux (magnification > 1), checked through the simulator's sky-free mean */
+    lens_sim_opt q = o;
+    q.n = 8;
+    q.frac_lens = 1;
+    q.sky = 0;
+    q.read_noise = 0;
+    float *c = malloc(q.n * per * sizeof *c);
+    lens_truth tc[8];
+    assert_ok(lens_simulate(&q, c, tc, &e), e);
+    for (int k = 0; k < 8; k++) assert_true(tc[k].is_lens && tc[k].theta_e >= 0.8 && tc[k].theta_e <= 2.0);
+    free(a); free(b); free(c);
+    o.size = 2;
+    assert_int_equal(lens_simulate(&o, NULL, NULL, &e), ODY_EINPUT);
+}
+
+static void test_every_layout_round_trips(void **state)
+{
+    (void)state;
+    const int S = 16, B = 2;
+    size_t n = 5, per = (size_t)B * S * S;
+    float *pix = malloc(n * per * sizeof *pix);
+    for (size_t k = 0; k < n * per; k++) pix[k] = (float)((k * 37) % 101) - 20.0f;
+    pix[3] = NAN;  /* one NaN pixel in object 1, band 0 */
+    char *ids[5] = {"1", "2", "3", "4", "5"};
+    cat_col col = ids_col(6);  /* row 6 has no cutout */
+    char *dir = tu_tmpdir();
+    const char *tpl[] = {"dir/{id}_{band}.fits", "dir2/{id}.fits", "cube.fits", "mef.fits"};
+    cut_layout lay[] = {CUT_DIR, CUT_DIR, CUT_CUBE, CUT_MEF};
+    for (int t = 0; t < 4; t++) {
+        for (int compress = 0; compress < 2; compress++) {
+            cut_opt o;
+            cut_opt_init(&o);
+            char *p = tu_path(dir, tpl[t]);
+            o.layout = lay[t];
+            o.path = p;
+            o.n_bands = B;
+            o.size = S;
+            strcpy(o.band[0], "g");
+            strcpy(o.band[1], "r");
+            ody_err e;
+            assert_ok(cut_write(&o, ids, n, pix, compress, &e), e);
+            cut_set *cs = NULL;
+            assert_ok(cut_read(&o, &col, 6, &cs, NULL, &e), e);
+            assert_int_equal(cs->n_missing, 1);
+            assert_false(cs->have[5]);
+            assert_int_equal(cs->n_nan, 1);
+            for (size_t k = 0; k < n * per; k++) {
+                float want = k == 3 ? 0.0f : pix[k];
+                /* Rice compression of floats quantises; lossless otherwise */
+                /* the step follows the image's own noise estimate (large
+                 * for this sawtooth pattern) */
+                if (compress) { if (!(fabsf(cs->pix[k] - want) < 10.0f)) fail_msg("compressed pixel %zu: %g vs %g", k, cs->pix[k], want); }
+                else if (cs->pix[k] != want) fail_msg("layout %d pixel %zu: %g vs %g", t, k, cs->pix[k], want);
+            }
+            cut_destroy(cs);
+            /* missing as an error */
+            o.fail_missing = 1;
+            assert_int_equal(cut_read(&o, &col, 6, &cs, NULL, &e), ODY_EINPUT);
+            assert_non_null(strstr(e.msg, "no cutout for ID 6"));
+            /* another size: centre crop and zero pad */
+            o.fail_missing = 0;
+            o.size = 8;
+            assert_ok(cut_read(&o, &col, 6, &cs, NULL, &e), e);
+            assert_int_equal(cs->n_resized, 5);
+            if (!compress) assert_true(cs->pix[(size_t)8 * 8 + 0] == pix[(size_t)S * S + 4 * S + 4]);  /* band 1 of object 1 */
+            cut_destroy(cs);
+            o.size = 20;
+            assert_ok(cut_read(&o, &col, 6, &cs, NULL, &e), e);
+            assert_true(cs->pix[0] == 0.0f);
+            if (!compress) assert_true(cs->pix[2 * 20 + 2] == pix[0]);
+            cut_destroy(cs);
+            free(p);
+        }
+    }
+    /* an unreadable cutout is an error naming it */
+    char *bad = tu_path(dir, "dir2/2.fits");
+    FILE *f = fopen(bad, "w");
+    fputs("not fits", f);
+    fclose(f);
+    cut_opt o;
+    cut_opt_init(&o);
+    char *p = tu_path(dir, "dir2/{id}.fits");
+    o.path = p;
+    o.n_bands = B;
+    o.size = S;
+    cut_set *cs = NULL;
+    ody_err e;
+    assert_int_equal(cut_read(&o, &col, 6, &cs, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "2.fits"));
+    tu_rmtree(dir);
+    free(dir); free(p); free(bad); free(pix); free(col.s);
+}
+
+static void test_features_on_analytic_images(void **state)
+{
+    (void)state;
+    const int S = 64;
+    float *g = malloc(S * S * sizeof *g), *ring = malloc(S * S * sizeof *ring), *ell = malloc(S * S * sizeof *ell);
+    double c = 0.5 * (S - 1), sig = 3.0;
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double dx = j - c, dy = i - c, r = hypot(dx, dy);
+            g[i * S + j] = (float)(1000 * exp(-0.5 * r * r / (sig * sig)));
+            ell[i * S + j] = (float)(1000 * exp(-0.5 * (dx * dx / 16.0 + dy * dy / 4.0)));
+            ring[i * S + j] = g[i * S + j] + (float)(300 * exp(-0.5 * (r - 12) * (r - 12) / 1.5));
+        }
+    double fg[CUT_NFEAT], fe[CUT_NFEAT], fr[CUT_NFEAT];
+    cut_features(g, S, fg);
+    cut_features(ell, S, fe);
+    cut_features(ring, S, fr);
+    /* a round Gaussian: centred, size sqrt(2) sigma, no ellipticity, symmetric */
+    assert_true(fg[0] < 1e-6);
+    assert_true(fabs(fg[1] - sqrt(2.0) * sig) < 0.05);
+    assert_true(fg[2] < 1e-3);
+    assert_true(fg[5] < 1e-6);
+    /* sigma_x = 4, sigma_y = 2: e = (16 - 4) / (16 + 4) = 0.6, along x */
+    assert_true(fabs(fe[2] - 0.6) < 0.01);
+    assert_true(fabs(fe[3]) < 1e-6);
+    /* a ring shows up in the ring statistic; the Gaussian hardly */
+    assert_true(fr[8] > 0.2);
+    assert_true(fg[8] < 0.05);
+    assert_true(fr[8] > 10 * fg[8]);
+    /* a Gaussian's concentration: r80/r20 = sqrt(ln 5 / ln 1.25) */
+    assert_true(fabs(fg[4] - 5 * log10(sqrt(log(5.0) / log(1.25)))) < 0.4);
+    /* scale-free: the same features for the image times 1e-11 (the units of
+     * the lens-challenge images); the far tail underflows in float32, hence
+     * the tolerance */
+    for (int k = 0; k < S * S; k++) g[k] *= 1e-11f;
+    double fs[CUT_NFEAT];
+    cut_features(g, S, fs);
+    for (int k = 0; k < CUT_NFEAT; k++)
+        if (k != 3 /* a round source has no angle */ && !(fabs(fs[k] - fg[k]) < 0.02 * (1 + fabs(fg[k])))) fail_msg("feature %s: %g vs %g", cut_feature_name(k), fs[k], fg[k]);
+    free(g); free(ring); free(ell);
+}
+
+static void test_classifier_learns(void **state)
+{
+    (void)state;
+    lens_sim_opt so;
+    lens_sim_opt_init(&so);
+    so.n = 1500;
+    so.size = 32;
+    lens_prep prep;
+    lens_prep_init(&prep);
+    prep.size = 32;
+    nn_train_opt to;
+    nn_train_opt_init(&to);
+    to.max_epochs = 15;
+    int hidden[2] = {64, 32};
+    nn_model *m = NULL;
+    lens_eval ev;
+    ody_err e;
+    assert_ok(lens_train(&so, &prep, &to, hidden, 2, 500, &m, &ev, NULL, &e), e);
+    if (ev.auroc < 0.9) fail_msg("held-out AUROC %.3f after a short training", ev.auroc);
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "lens.fits");
+    assert_ok(lens_model_save(p, m, &to, &prep, &so, &ev, &e), e);
+    nn_model *m2 = NULL;
+    lens_prep p2;
+    assert_ok(lens_model_load(p, &m2, &p2, &e), e);
+    assert_int_equal(p2.size, 32);
+    assert_int_equal(p2.down, prep.down);
+    assert_memory_equal(m->w, m2->w, m->n_par * sizeof(float));
+    double y[4] = {0.1, 0.4, 0.35, 0.8};
+    int lab[4] = {0, 0, 1, 1};
+    assert_true(fabs(lens_auroc(y, lab, 4) - 0.75) < 1e-12);
+    nn_destroy(m);
+    nn_destroy(m2);
+    tu_rmtree(dir);
+    free(dir);
+    free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simulator_deterministic_and_physical),
+        cmocka_unit_test(test_every_layout_round_trips),
+        cmocka_unit_test(test_features_on_analytic_images),
+        cmocka_unit_test(test_classifier_learns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
