@@ -640,7 +640,8 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
     }
     int nthr = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
     int fail = 0, done_trees = 0;
-    double last_log = ody_now();
+    ody_progress prog;
+    ody_progress_start(&prog, log, "forest", (size_t)T);
 #pragma omp parallel num_threads(nthr)
     {
         workspace ws;
@@ -685,14 +686,17 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
             }
 #pragma omp atomic
             done_trees++;
-            if (log && omp_get_thread_num() == 0 && ody_now() - last_log > 5.0) {
-                last_log = ody_now();
-                ody_logf(log, ODY_LOG_INFO, "forest: %d / %d trees", done_trees, T);
+            if (omp_get_thread_num() == 0) {
+                int d;
+#pragma omp atomic read
+                d = done_trees;
+                ody_progress_update(&prog, (size_t)d);
             }
         }
         workspace_free(&ws);
         free(oob_leaf);
     }
+    ody_progress_end(&prog);
     if (fail) {
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory growing %d trees on %zu rows — "
                       "set forest.max_samples to train each tree on a subsample", T, n);

@@ -527,6 +527,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
             return ody_fail(err, ODY_EINPUT, "mlp: target row %zu is NaN or Inf", k / (size_t)K + 1);
     int blas_prev = blas_single();
     int nthr = omp_get_max_threads() >= 2 ? 2 : 1;
+    ody_progress prog = {0};
 
     size_t n_val = (size_t)floor(o->val_frac * (double)n), n_tr = n - n_val;
     size_t B = (size_t)o->batch;
@@ -583,7 +584,9 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
     int best_epoch = 0, wait = 0, epoch = 0;
     double tr_loss = NAN, tr_acc = NAN, va_loss = NAN, va_acc = NAN, sps = 0;
     memcpy(best, m->w, m->n_par * sizeof *best);
+    ody_progress_start(&prog, log, "mlp", (size_t)o->max_epochs);
     for (epoch = 1; epoch <= o->max_epochs; epoch++) {
+        ody_progress_update(&prog, (size_t)epoch - 1);
         double t0 = ody_now();
         double lr = o->lr / (1.0 + o->lr_decay * (epoch - 1));
         gsl_ran_shuffle(r, tr, n_tr, sizeof *tr);
@@ -671,6 +674,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
     }
     ody_logf(log, ODY_LOG_INFO, "mlp: stopped after %d epochs, kept epoch %d", epoch, best_epoch);
 done:
+    ody_progress_end(&prog);
     free(perm); free(Xs); free(xb); free(tb); free(sw); free(swb);
     free(g); free(v); free(best);
     if (r) gsl_rng_free(r);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef ODY_VERSION_STRING
 #define ODY_VERSION_STRING "0.0.0-unknown"
@@ -113,6 +114,48 @@ void ody_logf(const ody_log *log, int level, const char *fmt, ...)
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
         fprintf(log->file, "%s %-7s %s\n", stamp, level_name[level], line);
         fflush(log->file);
+    }
+}
+
+/* ================================================================ progress */
+
+void ody_progress_start(ody_progress *p, const ody_log *log, const char *what, size_t total)
+{
+    memset(p, 0, sizeof *p);
+    p->log = log;
+    snprintf(p->what, sizeof p->what, "%s", what);
+    p->total = total;
+    p->t0 = p->last = ody_now();
+    p->tty = log && log->err && log->level >= ODY_LOG_INFO && isatty(fileno(log->err));
+}
+
+void ody_progress_update(ody_progress *p, size_t done)
+{
+    if (!p->log || !p->total) return;
+    double now = ody_now();
+    if (p->tty) {
+        if (now - p->last < 0.1 && done < p->total) return;
+        int w = 30, fill = (int)((double)w * (double)done / (double)p->total);
+        char bar[40];
+        for (int k = 0; k < w; k++) bar[k] = k < fill ? '#' : '.';
+        bar[w] = 0;
+        fprintf(p->log->err, "\r%-12s [%s] %3.0f%%  %.1f s", p->what, bar, 100.0 * (double)done / (double)p->total,
+                now - p->t0);
+        fflush(p->log->err);
+        p->drawn = 1;
+    } else {
+        if (now - p->last < 10) return;
+        ody_logf(p->log, ODY_LOG_INFO, "%s: %zu / %zu (%.0f%%), %.0f s", p->what, done, p->total,
+                 100.0 * (double)done / (double)p->total, now - p->t0);
+    }
+    p->last = now;
+}
+
+void ody_progress_end(ody_progress *p)
+{
+    if (p->tty && p->drawn) {
+        fprintf(p->log->err, "\r%*s\r", 70, "");
+        fflush(p->log->err);
     }
 }
 
