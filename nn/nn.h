@@ -103,7 +103,8 @@ int nn_train_opt_check(const nn_train_opt *o, size_t n, ody_err *err);
 typedef struct nn_history {
     int epochs;           /* epochs run */
     int best_epoch;       /* 1-based epoch whose weights were kept */
-    double train_loss, val_loss, train_acc, val_acc;
+    double train_loss, val_loss;   /* train: running mean over the kept epoch */
+    double train_acc, val_acc;
     double samples_per_s;
 } nn_history;
 

@@ -308,6 +308,21 @@ static int psf_kernel(const lens_sim_opt *o, double **kern, int *rad)
     return 0;
 }
 
+/* One pass of a separable convolution over an S x S image along (di, dj):
+ * out[i][j] = sum_k k1[k + R] in[i - k di][j - k dj], zero outside. */
+static void conv1d(const double *in, double *out, int S, const double *k1, int R, int di, int dj)
+{
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double v = 0;
+            for (int k = -R; k <= R; k++) {
+                int ii = i - k * di, jj = j - k * dj;
+                if (ii >= 0 && ii < S && jj >= 0 && jj < S) v += k1[k + R] * in[ii * S + jj];
+            }
+            out[i * S + j] = v;
+        }
+}
+
 static void render(const lens_sim_opt *o, const scene *s, const double *kern, int R, uint64_t idx, float *out,
                    double *buf)
 {
@@ -353,24 +368,8 @@ static void render(const lens_sim_opt *o, const scene *s, const double *kern, in
             for (int q = 0; q < w && q < 512; q++) ks += k1[q] = kern[R * w + q];
             for (int q = 0; q < w && q < 512; q++) k1[q] /= ks;
             double *mid = tmp + (size_t)S * S;
-            for (int i = 0; i < S; i++)
-                for (int j = 0; j < S; j++) {
-                    double v = 0;
-                    for (int kj = -R; kj <= R; kj++) {
-                        int jj = j - kj;
-                        if (jj >= 0 && jj < S) v += k1[kj + R] * im[i * S + jj];
-                    }
-                    mid[i * S + j] = v;
-                }
-            for (int i = 0; i < S; i++)
-                for (int j = 0; j < S; j++) {
-                    double v = 0;
-                    for (int ki = -R; ki <= R; ki++) {
-                        int ii = i - ki;
-                        if (ii >= 0 && ii < S) v += k1[ki + R] * mid[ii * S + j];
-                    }
-                    tmp[i * S + j] = v;
-                }
+            conv1d(im, mid, S, k1, R, 0, 1);   /* along rows */
+            conv1d(mid, tmp, S, k1, R, 1, 0);  /* along columns */
         } else {
             for (int i = 0; i < S; i++)
                 for (int j = 0; j < S; j++) {
