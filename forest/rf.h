@@ -180,7 +180,13 @@ int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err);
 typedef struct rf_topk_opt {
     int k;               /* neighbours per object, default 10 */
     size_t mem_budget;   /* default 1 GiB */
-    double max_pairs;    /* default 2e9 (about 10 s on 2 cores) */
+    double max_pairs;    /* default 2e9 (about a minute on 2 cores at 10^6 objects) */
+    int leaf_sample;     /* default 64; 0: never sample.  A good leaf with
+                            more members contributes, for every object in
+                            it, a fixed systematic sample of this many
+                            members weighted members / sample: an unbiased
+                            estimate of the co-occurrence counts at a cost
+                            bounded per object and tree */
 } rf_topk_opt;
 
 void rf_topk_opt_init(rf_topk_opt *o);
@@ -188,8 +194,9 @@ void rf_topk_opt_init(rf_topk_opt *o);
 /* Top-k most similar objects of each object (self excluded), from per-tree
  * leaf member lists: idx[i*k + m], sim[i*k + m] sorted by decreasing
  * similarity (ties by increasing index); -1 / 0 pad when fewer exist.
- * sim = count / n_good over the trees used.  *trees_used (may be NULL)
- * receives how many leading trees were used. */
+ * sim = count / n_good over the trees used (estimated, and capped at 1,
+ * where leaves were sampled).  *trees_used (may be NULL) receives how many
+ * leading trees were used. */
 int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
             int *trees_used, ody_err *err);
 

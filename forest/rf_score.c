@@ -373,9 +373,10 @@ static int sim_trees(size_t n, int T, size_t mem)
     return t >= (size_t)T ? T : (int)t;
 }
 
-/* Per-thread accumulator of co-occurrence counts over touched objects. */
+/* Per-thread accumulator of (weighted) co-occurrence counts over touched
+ * objects. */
 typedef struct accum {
-    uint32_t *cnt;
+    double *cnt;
     uint32_t *touched;
     size_t nt;
 } accum;
@@ -395,8 +396,12 @@ static void accum_free(accum *a)
     free(a->touched);
 }
 
-/* Counts, for object i, the trees among m's where each j shares its good leaf. */
-static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, accum *a)
+/* Adds, for object i, the trees among m's where each j shares its good leaf.
+ * Leaves with more than cap members (cap > 0) contribute a systematic sample
+ * of cap members at a per-leaf offset, each weighted size / cap; every
+ * object of the leaf sees the same sample.  Objects and trees are visited in
+ * a fixed order, so the sums do not depend on threads. */
+static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, int cap, accum *a)
 {
     const rf_forest *f = ctx->f;
     const float *x = ctx->X + i * (size_t)f->n_feat;
@@ -406,9 +411,22 @@ static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, accum 
         int b = t - m->t0;
         const uint32_t *off = m->off + m->start[b];
         const uint32_t *mem = m->mem + (size_t)b * m->n;
-        for (uint32_t q = off[k]; q < off[k + 1]; q++) {
-            uint32_t j = mem[q];
-            if (a->cnt[j]++ == 0) a->touched[a->nt++] = j;
+        uint32_t lo = off[k], sz = off[k + 1] - lo;
+        if (cap <= 0 || sz <= (uint32_t)cap) {
+            for (uint32_t q = lo; q < lo + sz; q++) {
+                uint32_t j = mem[q];
+                if (a->cnt[j] == 0) a->touched[a->nt++] = j;
+                a->cnt[j] += 1;
+            }
+            continue;
+        }
+        double step = (double)sz / cap, w = step;
+        unsigned long long h = (unsigned long long)t * 0x9E3779B97F4A7C15ULL ^ (unsigned long long)k * 0xC2B2AE3D27D4EB4FULL;
+        double u = (double)(ody_splitmix64(&h) >> 11) * 0x1.0p-53 * step;
+        for (int q = 0; q < cap; q++) {
+            uint32_t j = mem[lo + (uint32_t)(u + q * step)];
+            if (a->cnt[j] == 0) a->touched[a->nt++] = j;
+            a->cnt[j] += w;
         }
     }
 }
@@ -426,6 +444,7 @@ void rf_topk_opt_init(rf_topk_opt *o)
     o->k = 10;
     o->mem_budget = (size_t)1 << 30;
     o->max_pairs = 2e9;
+    o->leaf_sample = 64;
 }
 
 int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
@@ -442,8 +461,10 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
     double pairs = 0;
     for (int t = 0; t < Ts; t++) {
         double pt = 0;
-        for (size_t q = f->tree_off[t]; q < f->tree_off[t + 1]; q++)
-            pt += (double)ctx->leaf_n[q] * (double)ctx->leaf_n[q];
+        for (size_t q = f->tree_off[t]; q < f->tree_off[t + 1]; q++) {
+            double sz = ctx->leaf_n[q], c = o->leaf_sample > 0 && sz > o->leaf_sample ? o->leaf_sample : sz;
+            pt += sz * c;
+        }
         if (t > 0 && pairs + pt > o->max_pairs) { Ts = t; break; }
         pairs += pt;
     }
@@ -480,11 +501,12 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
             float *bs = sim + i * (size_t)k;
             for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
             a.nt = 0;
-            accumulate(ctx, &m, i, &a);
+            accumulate(ctx, &m, i, o->leaf_sample, &a);
             int filled = 0;
             for (size_t q = 0; q < a.nt; q++) {
                 uint32_t j = a.touched[q];
-                float s = (float)((double)a.cnt[j] / ng[j]);
+                double sv = a.cnt[j] / ng[j];
+                float s = (float)(sv < 1 ? sv : 1);
                 a.cnt[j] = 0;
                 if (j == i) continue;
                 if (filled == k && !before(s, (int32_t)j, bs[k - 1], bi[k - 1])) continue;
@@ -574,10 +596,10 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
                 float *row = blk + (i - r0) * n;
                 memset(row, 0, n * sizeof *row);
                 a.nt = 0;
-                accumulate(ctx, &m, i, &a);
+                accumulate(ctx, &m, i, 0, &a);
                 for (size_t q = 0; q < a.nt; q++) {
                     uint32_t j = a.touched[q];
-                    row[j] = (float)((double)a.cnt[j] / ctx->n_good[j]);
+                    row[j] = (float)(a.cnt[j] / ctx->n_good[j]);
                     a.cnt[j] = 0;
                 }
             }

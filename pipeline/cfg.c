@@ -91,6 +91,8 @@ static const key schema[] = {
      "memory budget for the dense matrix and the top-k leaf lists"},
     {"similarity.max_pairs", T_REAL, "2e9", 1e3, 1e15, NULL, O(sim_max_pairs), 0,
      "work budget for top-k (pair updates); fewer trees are used beyond it, and the log says how many"},
+    {"similarity.leaf_sample", T_INT, "64", 0, 1000000, NULL, O(leaf_sample), 0,
+     "top-k: leaves with more members contribute an unbiased sample of this many (0: always exact)"},
     {"export.formats", T_STRLIST, "[fits, csv]", NONE, "fits|csv", O(formats), O(n_formats), "ranked list formats"},
     {"export.top_n", T_INT, "0", 0, 2147483647.0, NULL, O(top_n), 0, "rows in the ranked list; 0: every object"},
     {"export.rank_by", T_ENUM, "anomaly", NONE, "anomaly|weirdness|knn_distance|forest_oob|mlp|lens", O(rank_by), 0,

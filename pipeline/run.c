@@ -590,14 +590,15 @@ static int stage_sim(state *st, int run, ody_err *err)
     to.k = k;
     to.mem_budget = (size_t)(c->sim_mem_gb * 1e9);
     to.max_pairs = c->sim_max_pairs;
+    to.leaf_sample = c->leaf_sample;
     int used = 0;
     rc = rf_topk(&ctx, &to, st->nb, st->nbs, &used, err);
     if (!rc) {
         rf_knn_distance(n, k, st->nbs, st->knn);
         if (used < st->forests[0]->n_trees)
             ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
-                     "similarity.max_pairs = %g; leaves are large: raise forest.max_samples for finer ones)",
-                     k, used, st->forests[0]->n_trees, c->sim_max_pairs);
+                     "similarity.max_pairs = %g; leaves are large: raise forest.max_samples for finer ones, or "
+                     "lower similarity.leaf_sample)", k, used, st->forests[0]->n_trees, c->sim_max_pairs);
         else
             ody_logf(st->log, ODY_LOG_INFO, "similarity: top-%d lists over all %d trees", k, used);
     }
