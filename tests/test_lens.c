@@ -17,7 +17,7 @@ static cat_col ids_col(size_t n)
     c.type = CAT_COL_STRING;
     c.width = 15;
     c.s = calloc(n, 16);
-    for (size_t k = 0; k < n; k++) snprintf(c.s + k * 16, 16, "%zu", k + 1);
+    for (size_t k = 0; k < n; k++) snprintf(c.s + k * 16, 16, "%d", (int)(k + 1));
     return c;
 }
 
