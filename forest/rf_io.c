@@ -81,9 +81,11 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     char name[FLEN_FILENAME];
     snprintf(name, sizeof name, "%s[FOREST]", path);
     if (fits_open_table(&ff, name, READONLY, &status)) {
-        if (ff) { int s2 = 0; fits_close_file(ff, &s2); }
-        return ody_fits_fail(err, status, path, "cannot open the forest table",
-                             "is this a forest saved by oddsky (HDU FOREST)?");
+        /* the message first: closing would clear CFITSIO's stack */
+        int rc2 = ody_fits_fail(err, status, path, "cannot open the forest table",
+                                "is this a forest saved by oddsky (HDU FOREST)?");
+        ody_fits_close(ff);
+        return rc2;
     }
     rf_forest *f = calloc(1, sizeof *f);
     int32_t *col = NULL;
@@ -168,9 +170,7 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     *out = f;
     f = NULL;
 done:
-    status = 0;
-    fits_close_file(ff, &status);
-    fits_clear_errmsg();
+    ody_fits_close(ff);
     free(col);
     free(thr);
     rf_destroy(f);

@@ -831,9 +831,7 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     *out = m;
     m = NULL;
 done:
-    status = 0;
-    fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     nn_destroy(m);
     return rc;
 }

@@ -381,8 +381,7 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
     fits_open_table(f, path, READONLY, &status);
     free(built);
     if (status && *f) {  /* CFITSIO hands back an open file with NOT_TABLE */
-        int st2 = 0;
-        fits_close_file(*f, &st2);
+        ody_fits_close(*f);
         *f = NULL;
     }
     if (status == NOT_TABLE) {
@@ -401,7 +400,7 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
     fits_get_hdu_num(*f, &hdunum);
     int rc = check_hdu(*f, o->path, hdunum - 1, err);
     if (rc) {
-        fits_close_file(*f, &status);
+        ody_fits_close(*f);
         *f = NULL;
     }
     return rc;
@@ -652,9 +651,7 @@ int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
     c = NULL;
     rc = 0;
 done:
-    status = 0;
-    if (f) fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     cat_destroy(c);
     free(fref);
     free(pref);
@@ -808,9 +805,7 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
     *out = info;
     info = NULL;
 done:
-    status = 0;
-    fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     cat_info_destroy(info);
     return rc;
 }

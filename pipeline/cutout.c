@@ -178,8 +178,7 @@ int cut_read(const cut_opt *o, const cat_col *ids, size_t n, cut_set **out, cons
                     read_plane(g, q + 1, S, dst + (size_t)(per_band ? b : q) * S * S, &s->n_nan, &resized, &status);
                 if (status) rc = ody_fits_fail(err, status, p, "unreadable cutout",
                                                per_band || B == 1 ? NULL : "a file without {band} in the template must hold every band as planes of a cube");
-                int s2 = 0;
-                if (g) fits_close_file(g, &s2);
+                ody_fits_close(g);
                 free(p);
             }
         } else if (o->layout == CUT_CUBE) {
@@ -223,9 +222,7 @@ int cut_read(const cut_opt *o, const cat_col *ids, size_t n, cut_set **out, cons
         s = NULL;
     }
 done:
-    status = 0;
-    if (f) fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     for (long k = 0; index && k < nidx; k++) free(index[k].id);
     free(index);
     cut_destroy(s);

@@ -61,9 +61,7 @@ int fitsout_commit(fitsout *w, ody_err *err)
 
 void fitsout_abort(fitsout *w)
 {
-    int status = 0;
-    if (w->f) fits_close_file(w->f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(w->f);
     if (w->tmp) unlink(w->tmp);
     free(w->path);
     free(w->tmp);

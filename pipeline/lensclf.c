@@ -216,9 +216,7 @@ int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *er
         else if (!strncmp(kv, "LENS_PLO=", 9)) prep->p_lo = v;
         else if (!strncmp(kv, "LENS_PHI=", 9)) prep->p_hi = v;
     }
-    int s2 = 0;
-    if (f) fits_close_file(f, &s2);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     if (status || !got) {
         nn_destroy(*m);
         *m = NULL;

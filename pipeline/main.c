@@ -436,7 +436,7 @@ static int cmd_lens(int argc, char **argv, const ody_log *log)
         if (!out) return usage_error("lens", "train needs -o MODEL.fits");
         if (nb > 0) {
             so.n_bands = nb;
-            for (int b = 0; b < nb; b++) snprintf(so.band[b], sizeof so.band[b], "%s", bands[b]);
+            for (int b = 0; b < nb; b++) snprintf(so.band[b], sizeof so.band[b], "%.15s", bands[b]);
         }
         prep.size = so.size;
         prep.n_bands = so.n_bands;

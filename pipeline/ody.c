@@ -82,6 +82,13 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
     return ody_fail(err, code, "%s: %s (CFITSIO: %s) — %s", file, what, text, hint);
 }
 
+void ody_fits_close(fitsfile *f)
+{
+    int status = 0;
+    if (f) fits_close_file(f, &status);
+    fits_clear_errmsg();
+}
+
 int ody_exit_code(int code)
 {
     return code == ODY_OK ? 0 : code == ODY_EINPUT ? 2 : 1;

@@ -11,6 +11,7 @@
 #ifndef ODY_H
 #define ODY_H
 
+#include <fitsio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +44,11 @@ int ody_fail(ody_err *err, int code, const char *fmt, ...)
  * NULL, in which case a default suggestion is chosen from the status. */
 int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
                   const char *hint);
+
+/* Closes f if not NULL, whatever state it is in, and clears CFITSIO's
+ * message stack: for cleanup paths, where a close error adds nothing to the
+ * error already reported. */
+void ody_fits_close(fitsfile *f);
 
 /* CLI exit code for an error code: 2 for bad input, 1 for everything else. */
 int ody_exit_code(int code);
