@@ -13,7 +13,8 @@
 
 /* ================================================================ schema */
 
-typedef enum { T_INT, T_INT64, T_REAL, T_BOOL, T_STR, T_ENUM, T_STRLIST, T_INTLIST } ktype;
+/* T_PATH: text resolved against the config file's directory when relative */
+typedef enum { T_INT, T_INT64, T_REAL, T_BOOL, T_STR, T_ENUM, T_STRLIST, T_INTLIST, T_PATH } ktype;
 
 typedef struct key {
     const char *path;     /* dotted */
@@ -28,7 +29,7 @@ typedef struct key {
 #define O(f) offsetof(cfg, f)
 #define NONE 0, 0
 static const key schema[] = {
-    {"catalog.path", T_STR, NULL, NONE, NULL, O(cat_path), 0,
+    {"catalog.path", T_PATH, NULL, NONE, NULL, O(cat_path), 0,
      "FITS catalog; CFITSIO syntax allowed (cat.fits[1][col UG=U-G; GR=G-R], [class==\"GALAXY\"])"},
     {"catalog.hdu", T_STR, "\"\"", NONE, NULL, O(cat_hdu), 0, "table HDU by number (0 = primary) or EXTNAME; empty: the first table"},
     {"catalog.id", T_STR, "\"\"", NONE, NULL, O(cat_id), 0, "ID column (integer or string); empty: the row number"},
@@ -38,7 +39,7 @@ static const key schema[] = {
      "columns copied into the exports (e.g. RA, DEC)"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", O(cat_missing), 0,
      "rows with null/NaN/Inf features: drop them, impute the column median, or fail"},
-    {"cutouts.path", T_STR, "\"\"", NONE, NULL, O(cut_path), 0,
+    {"cutouts.path", T_PATH, "\"\"", NONE, NULL, O(cut_path), 0,
      "cutouts: a template with {id} (and {band}) for layout dir, else one file; empty: none"},
     {"cutouts.layout", T_ENUM, "dir", NONE, "dir|cube|mef", O(cut_layout), 0,
      "one file per object (dir), one cube with an IDS table (cube), one HDU per object (mef)"},
@@ -49,7 +50,7 @@ static const key schema[] = {
     {"cutouts.morphology", T_BOOL, "false", NONE, NULL, O(cut_morph), 0,
      "append morphology features (10 per band) to the catalog features"},
     {"lens.enabled", T_BOOL, "false", NONE, NULL, O(lens_on), 0, "score every cutout with the lens classifier (P_LENS)"},
-    {"lens.model", T_STR, "\"\"", NONE, NULL, O(lens_model), 0,
+    {"lens.model", T_PATH, "\"\"", NONE, NULL, O(lens_model), 0,
      "a model from `oddsky lens train`; empty: train one on simulations matching the cutouts"},
     {"lens.pixel_scale", T_REAL, "0.2", 1e-4, 100, NULL, O(lens_pix), 0, "arcsec per pixel of the cutouts (simulations)"},
     {"lens.psf_fwhm", T_REAL, "0.8", 1e-4, 100, NULL, O(lens_psf), 0, "PSF FWHM in arcsec (simulations)"},
@@ -97,7 +98,7 @@ static const key schema[] = {
     {"export.top_n", T_INT, "0", 0, 2147483647.0, NULL, O(top_n), 0, "rows in the ranked list; 0: every object"},
     {"export.rank_by", T_ENUM, "anomaly", NONE, "anomaly|weirdness|knn_distance|forest_oob|mlp|lens", O(rank_by), 0,
      "score the list is sorted by (decreasing)"},
-    {"output", T_STR, NULL, NONE, NULL, O(output), 0, "run directory (created if needed)"},
+    {"output", T_PATH, NULL, NONE, NULL, O(output), 0, "run directory (created if needed)"},
     {"seed", T_INT64, "1", 0, 9.2e18, NULL, O(seed), 0, "master RNG seed"},
     {"threads", T_INT, "0", 0, 4096, NULL, O(threads), 0, "OpenMP threads; 0: all cores (results do not depend on it)"},
 };
@@ -360,7 +361,13 @@ static int set_value(cfg *c, const key *k, const node *n, ody_err *err)
     default: {
         char **dst = field(c, k->off);
         free(*dst);
-        *dst = strdup(s);
+        /* a relative path is relative to the config file (a CFITSIO suffix
+         * such as [1][col ...] stays as it is) */
+        if (k->type == T_PATH && s[0] && s[0] != '/') {
+            if (asprintf(dst, "%s/%s", c->dir, s) < 0) *dst = NULL;
+        } else {
+            *dst = strdup(s);
+        }
         return *dst ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
     }
     }
@@ -521,7 +528,7 @@ void cfg_destroy(cfg *c)
     if (!c) return;
     for (int k = 0; k < NKEYS; k++) {
         const key *s = &schema[k];
-        if (s->type == T_STR || s->type == T_ENUM) free(*(char **)field(c, s->off));
+        if (s->type == T_STR || s->type == T_ENUM || s->type == T_PATH) free(*(char **)field(c, s->off));
         else if (s->type == T_STRLIST) {
             char **v = *(char ***)field(c, s->off);
             int n = *(int *)field(c, s->noff);
@@ -567,6 +574,16 @@ int cfg_load(const char *path, char *const *overrides, int n_overrides, cfg **ou
     if (!rc) rc = check_unknown(root, err);
     cfg *c = calloc(1, sizeof *c);
     if (!rc && !c) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) {
+        /* the file's directory, absolute, so that resolved paths survive a
+         * --print-config copy saved elsewhere */
+        const char *sl = strrchr(path, '/');
+        char *d = sl ? strndup(path, (size_t)(sl - path) + (sl == path)) : strdup(".");
+        c->file = strdup(path);
+        c->dir = d ? realpath(d, NULL) : NULL;
+        free(d);
+        if (!c->file || !c->dir) rc = ody_fail(err, ODY_EINPUT, "%s: cannot resolve the config's directory", path);
+    }
     for (int k = 0; k < NKEYS && !rc; k++) {
         const key *s = &schema[k];
         const node *n = lookup(root, s->path);
@@ -586,44 +603,14 @@ int cfg_load(const char *path, char *const *overrides, int n_overrides, cfg **ou
     }
     if (!rc && c->n_features < 1)
         rc = ody_fail(err, ODY_EINPUT, "%s: catalog.features is empty — list at least one feature column", path);
-    if (!rc) {
-        c->file = strdup(path);
-        const char *sl = strrchr(path, '/');
-        c->dir = sl ? strndup(path, (size_t)(sl - path) + (sl == path)) : strdup(".");
-        if (!c->file || !c->dir) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-    }
-    if (!rc) {
-        /* the catalog path is relative to this file; its CFITSIO suffix stays */
-        char *p = cfg_resolve(c, c->cat_path);
-        if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-        else { free(c->cat_path); c->cat_path = p; }
-        if (!rc && c->cut_path[0]) {
-            p = cfg_resolve(c, c->cut_path);
-            if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-            else { free(c->cut_path); c->cut_path = p; }
-        }
-        if (!rc && c->lens_model[0]) {
-            p = cfg_resolve(c, c->lens_model);
-            if (!p) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-            else { free(c->lens_model); c->lens_model = p; }
-        }
-        if (!rc && (c->lens_on || c->cut_morph) && !c->cut_path[0])
-            rc = ody_fail(err, ODY_EINPUT, "%s: lens.enabled / cutouts.morphology need cutouts.path — give the cutouts", path);
-        if (!rc && c->n_cut_bands > 8)
-            rc = ody_fail(err, ODY_EINPUT, "%s: cutouts.bands lists %d bands — at most 8", path, c->n_cut_bands);
-    }
+    if (!rc && (c->lens_on || c->cut_morph) && !c->cut_path[0])
+        rc = ody_fail(err, ODY_EINPUT, "%s: lens.enabled / cutouts.morphology need cutouts.path — give the cutouts", path);
+    if (!rc && c->n_cut_bands > 8)
+        rc = ody_fail(err, ODY_EINPUT, "%s: cutouts.bands lists %d bands — at most 8", path, c->n_cut_bands);
     node_free(root);
     if (rc) { cfg_destroy(c); return rc; }
     *out = c;
     return 0;
-}
-
-char *cfg_resolve(const cfg *c, const char *p)
-{
-    char *r = NULL;
-    if (!p || p[0] == '/' || !c->dir || !strcmp(c->dir, ".")) return strdup(p ? p : "");
-    if (asprintf(&r, "%s/%s", c->dir, p) < 0) return NULL;
-    return r;
 }
 
 /* ================================================================ output */
@@ -713,7 +700,8 @@ char *cfg_reference_markdown(void)
     char *out = malloc(cap);
     if (!out) return NULL;
     at += (size_t)snprintf(out + at, cap - at, "| key | type | default | meaning |\n|---|---|---|---|\n");
-    static const char *tn[] = {"integer", "integer", "number", "true/false", "text", "one of", "list of names", "list of integers"};
+    static const char *tn[] = {"integer", "integer", "number", "true/false", "text", "one of", "list of names",
+                               "list of integers", "path (relative to the config file)"};
     for (int k = 0; k < NKEYS && at < cap; k++) {
         const key *s = &schema[k];
         char type[128];

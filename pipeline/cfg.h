@@ -17,7 +17,9 @@
 
 typedef struct cfg {
     char *file;          /* the config file as given */
-    char *dir;           /* its directory */
+    char *dir;           /* its directory, absolute; paths in the config
+                            (catalog.path, cutouts.path, lens.model, output)
+                            are already resolved against it */
 
     /* catalog */
     char *cat_path, *cat_hdu, *cat_id, *cat_missing;
@@ -88,9 +90,6 @@ uint64_t cfg_hash(const cfg *c, const char *const *prefixes, int n_prefixes);
 
 /* configs/README.md's key reference, generated from the schema. */
 char *cfg_reference_markdown(void);
-
-/* Resolves a path from the config against its directory; caller frees. */
-char *cfg_resolve(const cfg *c, const char *path);
 
 /* ---------------------------------------------------------------- batch */
 

@@ -70,6 +70,9 @@ typedef struct state {
     int32_t *nb;
     float *nbs;
     int k;
+    rf_sim_ctx ctx0;      /* forest 0's n_good and leaf counts, when the
+                             weirdness stage computed them this run */
+    int have_ctx0;
     uint64_t hash[N_STAGES];
     uint64_t done[N_STAGES];  /* hashes recorded in the manifest */
 } state;
@@ -210,9 +213,7 @@ static int load_col(const state *st, const char *file, const char *col, int type
     fits_read_col(f, type, colnum, 1, 1, (LONGLONG)n_elem, NULL, out, &anynul, &status);
     int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
                                     "the run directory is damaged; rerun with --force") : 0;
-    status = 0;
-    if (f) fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     free(path);
     return rc;
 }
@@ -410,8 +411,7 @@ static int stage_ingest(state *st, int run, ody_err *err)
         char idname[FLEN_VALUE] = "ROW";
         fits_open_table(&f, path, READONLY, &status);
         fits_read_key(f, TSTRING, "TTYPE2", idname, NULL, &status);
-        if (f) { int s2 = 0; fits_close_file(f, &s2); }
-        fits_clear_errmsg();
+        ody_fits_close(f);
         o.id_col = idname;
         o.passthru = (const char *const *)c->passthru;
         o.n_passthru = c->n_passthru;
@@ -544,7 +544,12 @@ static int stage_weird(state *st, int run, ody_err *err)
             st->W[i] += w1[i] / st->n_forests;
             if (r == 0) st->n_good[i] = ctx.n_good[i];
         }
-        rf_sim_ctx_free(&ctx);
+        if (r == 0 && !rc) {  /* the similarity stage needs the same pass */
+            st->ctx0 = ctx;
+            st->have_ctx0 = 1;
+        } else {
+            rf_sim_ctx_free(&ctx);
+        }
     }
     free(w1);
     if (rc) return rc;
@@ -582,9 +587,13 @@ static int stage_sim(state *st, int run, ody_err *err)
         return load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->knn, err);
     }
     rf_sim_ctx ctx;
-    if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n,
-                              (rf_leaf_filter)rf_leaf_filter_parse(c->leaf_filter), err)))
+    if (st->have_ctx0) {
+        ctx = st->ctx0;
+        st->have_ctx0 = 0;  /* this stage frees it */
+    } else if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n,
+                                     (rf_leaf_filter)rf_leaf_filter_parse(c->leaf_filter), err))) {
         return rc;
+    }
     rf_topk_opt to;
     rf_topk_opt_init(&to);
     to.k = k;
@@ -700,9 +709,7 @@ static int stage_lens(state *st, int run, ody_err *err)
         fits_read_key(f, TDOUBLE, "LENSPREC", &st->lev.precision, NULL, &status);
         fits_read_key(f, TDOUBLE, "LENSREC", &st->lev.recall, NULL, &status);
         st->lev.n_test = status ? 0 : 1;
-        status = 0;
-        if (f) fits_close_file(f, &status);
-        fits_clear_errmsg();
+        ody_fits_close(f);
         free(p);
         return 0;
     }
@@ -947,6 +954,7 @@ static void state_free(state *st)
     free(st->oob); free(st->W); free(st->iso); free(st->anom); free(st->knn); free(st->pmlp); free(st->plens);
     cut_destroy(st->cut);
     free(st->n_good); free(st->nb); free(st->nbs);
+    if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
     free(st->dir);
     free(st->history);
 }
@@ -958,7 +966,7 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
     state st;
     memset(&st, 0, sizeof st);
     st.c = c;
-    st.dir = cfg_resolve(c, c->output);
+    st.dir = strdup(c->output);
     st.history = cfg_dump(c);
     if (!st.dir || !st.history) { state_free(&st); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
     int rc = mkdir_p(st.dir, err);
@@ -1100,9 +1108,7 @@ int run_top_table(const char *dir, int n, char **text, ody_err *err)
     if (status) { free(out); rc = ody_fits_fail(err, status, path, "cannot read the ranked list", NULL); goto done; }
     *text = out;
 done:
-    status = 0;
-    if (f) fits_close_file(f, &status);
-    fits_clear_errmsg();
+    ody_fits_close(f);
     free(path);
     return rc;
 }
