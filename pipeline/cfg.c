@@ -104,8 +104,14 @@ static const key schema[] = {
 };
 #define NKEYS ((int)(sizeof schema / sizeof *schema))
 
-static const char *sections[] = {"catalog", "cutouts", "lens", "synthetic", "forest", "weirdness", "isolation", "mlp", "similarity", "export"};
-#define NSECT ((int)(sizeof sections / sizeof *sections))
+/* Whether name is a section: the part before the dot of some key's path. */
+static int is_section(const char *name)
+{
+    size_t n = strlen(name);
+    for (int k = 0; k < NKEYS; k++)
+        if (!strncmp(schema[k].path, name, n) && schema[k].path[n] == '.') return 1;
+    return 0;
+}
 
 /* ================================================================ tree */
 
@@ -389,9 +395,13 @@ static const char *nearest(const char *prefix, const char *want, char *buf, size
     buf[0] = 0;
     size_t pl = strlen(prefix);
     if (!pl)
-        for (int s = 0; s < NSECT; s++) {
-            int d = ody_edit_distance(want, sections[s]);
-            if (d < best) { best = d; snprintf(buf, len, "%s", sections[s]); }
+        for (int k = 0; k < NKEYS; k++) {  /* section names, from the schema */
+            const char *dot = strchr(schema[k].path, '.');
+            if (!dot) continue;
+            char sect[64];
+            snprintf(sect, sizeof sect, "%.*s", (int)(dot - schema[k].path), schema[k].path);
+            int d = ody_edit_distance(want, sect);
+            if (d < best) { best = d; snprintf(buf, len, "%s", sect); }
         }
     for (int k = 0; k < NKEYS; k++) {
         const char *p = schema[k].path;
@@ -413,10 +423,8 @@ static int check_unknown(const node *root, ody_err *err)
                         "see configs/README.md", at);
     }
     for (const node *c = root->child; c; c = c->next) {
-        int is_section = 0;
-        for (int s = 0; s < NSECT; s++) is_section |= !strcmp(c->key, sections[s]);
         where_key(at, sizeof at, c);
-        if (is_section) {
+        if (is_section(c->key)) {
             if (c->kind != N_MAP)
                 return ody_fail(err, ODY_EINPUT, "%s: '%s' must be a section of keys (key: value on indented lines)",
                                 at, c->key);
