@@ -60,19 +60,4 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
  * (malloc'd, caller frees).  ODY_EINPUT if the run has no FITS export. */
 int run_top_table(const char *dir, int n, char **text, ody_err *err);
 
-/* ---------------------------------------------------------------- batch */
-
-typedef struct run_batch_opt {
-    int jobs;                /* runs at once, default 1 */
-    const char *summary_csv; /* NULL: <batch dir>/batch_summary.csv */
-    const char *exe;         /* the oddsky executable that runs each job */
-} run_batch_opt;
-
-/* Runs every entry of a batch file (see configs/README.md): each as a child
- * `oddsky run` process, jobs at a time.  A failing run does not stop the
- * others.  Prints the summary table to `out` and writes it as CSV.
- * *n_failed receives how many runs failed. */
-int run_batch(const char *batch_file, const run_batch_opt *o, FILE *out, int *n_failed,
-              const ody_log *log, ody_err *err);
-
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "cli.h"
 #include "run.h"
 
 typedef struct jobstate {
@@ -38,7 +39,7 @@ static void read_summary(const cfg_job *j, const char *absdir, jobstate *s)
     fclose(f);
 }
 
-static pid_t spawn(const run_batch_opt *o, const cfg_job *j, const char *logpath)
+static pid_t spawn(const cli_batch_opt *o, const cfg_job *j, const char *logpath)
 {
     int argc = 0;
     char **argv = calloc((size_t)(6 + 2 * j->n_set), sizeof *argv);
@@ -63,7 +64,7 @@ static pid_t spawn(const run_batch_opt *o, const cfg_job *j, const char *logpath
     return pid;
 }
 
-int run_batch(const char *batch_file, const run_batch_opt *o, FILE *out, int *n_failed, const ody_log *log,
+int cli_batch(const char *batch_file, const cli_batch_opt *o, FILE *out, int *n_failed, const ody_log *log,
               ody_err *err)
 {
     cfg_batch *b = NULL;

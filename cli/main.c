@@ -15,6 +15,7 @@
 #include "cutout.h"
 #include "lens.h"
 #include "ody.h"
+#include "cli.h"
 #include "run.h"
 #include "sim.h"
 
@@ -300,7 +301,7 @@ static int cmd_batch(int argc, char **argv, const ody_log *log)
 {
     static const struct option lo[] = {{"jobs", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-    run_batch_opt o = {0, NULL, NULL};
+    cli_batch_opt o = {0, NULL, NULL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
@@ -322,7 +323,7 @@ static int cmd_batch(int argc, char **argv, const ody_log *log)
     o.exe = self;
     int failed = 0;
     ody_err e = {0};
-    if (run_batch(argv[optind], &o, stdout, &failed, log, &e)) return fail(&e);
+    if (cli_batch(argv[optind], &o, stdout, &failed, log, &e)) return fail(&e);
     return failed ? 1 : 0;
 }
 

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cutout.h"
+#include "lenssim.h"
 #include "ody.h"
 
 typedef struct sim_cat_opt {
@@ -39,9 +41,6 @@ int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err);
  * Rice tile compression when compress is set.  Rows are lenses and
  * non-lenses from lens_simulate(); `drop_every` > 0 leaves out the cutout of
  * every drop_every-th object, so a survey can exercise missing cutouts. */
-#include "cutout.h"
-#include "lens.h"
-
 typedef struct sim_lens_opt {
     lens_sim_opt sim;
     const char *out;         /* catalog */

@@ -1,4 +1,4 @@
-/* lens.h — strong-lens image simulation (prefix lens_).
+/* lenssim.h — strong-lens image simulation (prefix lens_).
  *
  * Lenses: a singular isothermal ellipsoid (Einstein radius, axis ratio,
  * position angle) with external shear deflects a Sersic source (with a few
@@ -13,8 +13,8 @@
  * sky subtraction.  All draws come from one GSL RNG seeded by the options;
  * the parameter ranges are listed in docs/SIMULATION.md.
  */
-#ifndef LENS_H
-#define LENS_H
+#ifndef LENSSIM_H
+#define LENSSIM_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,46 +72,5 @@ double lens_sersic(double r, double re, double n, double flux, double q);
 /* Renders a point source at (bx, by) in the source plane: the number of
  * images formed (found on a fine grid), for tests of multiplicity. */
 int lens_count_images(double theta_e, double q, double pa, double g1, double g2, double bx, double by);
-
-/* ---------------------------------------------------------------- classifier */
-
-#include "nn.h"
-
-/* How cutouts become MLP inputs: normalise (cut_norm), block-average by
- * `down`, flatten, and append the morphology features of every band. */
-typedef struct lens_prep {
-    int size, down, n_bands, norm, morph;
-    double p_lo, p_hi;
-} lens_prep;
-
-void lens_prep_init(lens_prep *p);
-
-/* Inputs for n cutouts (n x bands x size x size, not normalised); *X is
- * malloc'd (n x *d). */
-int lens_inputs(const lens_prep *p, const float *pix, size_t n, float **X, int *d, ody_err *err);
-
-/* Area under the ROC curve of scores s for labels y (ties count half). */
-double lens_auroc(const double *s, const int *y, size_t n);
-
-typedef struct lens_eval {
-    size_t n_test;
-    double auroc, precision, recall, threshold;
-    double train_s;
-} lens_eval;
-
-/* Simulates a training set (sim, seed sim->seed) and a held-out set (seed
- * sim->seed + 7919, n_test cutouts), trains an MLP (hidden layers, relu,
- * sigmoid) and evaluates it at threshold 0.5.  *m owned by the caller. */
-int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_opt *o, const int *hidden,
-               int n_hidden, size_t n_test, nn_model **m, lens_eval *ev, const ody_log *log, ody_err *err);
-
-/* P(lens) for n cutouts. */
-int lens_score(const nn_model *m, const lens_prep *prep, const float *pix, size_t n, double *p, ody_err *err);
-
-/* A lens model file is an MLP file whose HISTORY records the preprocessing
- * (LENS_SIZE=..., one per line) and the simulation it was trained on. */
-int lens_model_save(const char *path, const nn_model *m, const nn_train_opt *o, const lens_prep *prep,
-                    const lens_sim_opt *sim, const lens_eval *ev, ody_err *err);
-int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *err);
 
 #endif

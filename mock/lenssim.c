@@ -1,5 +1,5 @@
 /* lens.c — strong-lens image simulation. */
-#include "lens.h"
+#include "lenssim.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
