@@ -116,7 +116,6 @@ int main(int argc, char **argv)
         rf_opt_init(&o);
         o.n_trees = atoi(argv[3]);
         o.n_threads = atoi(argv[4]);
-        if (o.n_threads > 0) omp_set_num_threads(o.n_threads);
         o.max_samples = (size_t)atoll(argv[5]);
         int topk = atoi(argv[6]);
         size_t n = c->n_rows, F = c->n_feat;
@@ -124,7 +123,7 @@ int main(int argc, char **argv)
         uint8_t *y = malloc(2 * n);
         memcpy(XS, c->X, n * F * sizeof *XS);
         t0 = ody_now();
-        if (rf_synthesize(RF_SYNTH_MARGINAL, c->X, n, (int)F, o.seed, XS + n * F, &e)) return die(&e);
+        if (rf_synthesize(RF_SYNTH_MARGINAL, c->X, n, (int)F, o.seed, o.n_threads, XS + n * F, &e)) return die(&e);
         for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
         double t_syn = ody_now() - t0;
         rf_forest *f = NULL;
@@ -135,7 +134,7 @@ int main(int argc, char **argv)
         rf_sim_ctx ctx;
         double *W = malloc(n * sizeof *W);
         t0 = ody_now();
-        if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, &e)) return die(&e);
+        if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, o.n_threads, &e)) return die(&e);
         if (rf_weirdness(&ctx, W, &e)) return die(&e);
         double t_w = ody_now() - t0, t_k = 0;
         int used = 0;
@@ -153,10 +152,11 @@ int main(int argc, char **argv)
         }
         rf_iso_opt io;
         rf_iso_opt_init(&io);
+        io.n_threads = o.n_threads;
         rf_forest *iso = NULL;
         double *I = malloc(n * sizeof *I), *A = malloc(n * sizeof *A);
         t0 = ody_now();
-        if (rf_iso_train(&io, c->X, n, (int)F, &iso, &e) || rf_iso_score(iso, c->X, n, I, &e) ||
+        if (rf_iso_train(&io, c->X, n, (int)F, &iso, &e) || rf_iso_score(iso, c->X, n, o.n_threads, I, &e) ||
             rf_anomaly_score(W, I, n, A, &e))
             return die(&e);
         double t_iso = ody_now() - t0;

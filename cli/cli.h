@@ -1,11 +1,36 @@
-/* cli.h — what the command line's files share (prefix cli_ / cli_batch).
- * Not a library header: nothing outside cli/ includes it. */
+/* cli.h — what the command line's files share (prefix cli_).
+ * Not a library header: nothing outside cli/ includes it.  Every command
+ * parses its arguments into the library's option structs, calls the
+ * library, prints the result to stdout and returns the exit code. */
 #ifndef CLI_H
 #define CLI_H
 
 #include <stdio.h>
 
 #include "ody.h"
+
+/* Prints "oddsky: error: MSG" to stderr; returns the exit code for it. */
+int cli_fail(const ody_err *e);
+
+/* Prints "oddsky: error: CMD: WHAT — run `oddsky CMD --help`"; returns 2. */
+int cli_usage_error(const char *cmd, const char *what);
+
+/* Parses a whole number / a number for option opt of cmd into *out;
+ * returns 0, or the exit code after printing the problem. */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+
+/* Parses "g,r,i" into band (max entries of 32 bytes); the count, or -1. */
+int cli_parse_bands(const char *s, char band[][32], int max);
+
+/* The commands: argv[0] is the command's name. */
+int cli_inspect(int argc, char **argv);
+int cli_simulate(int argc, char **argv, const ody_log *log);
+int cli_run(int argc, char **argv, const ody_log *log, int check_only);
+int cli_batch_cmd(int argc, char **argv, const ody_log *log);
+int cli_lens(int argc, char **argv, const ody_log *log);
+
+/* ---------------------------------------------------------------- batch */
 
 typedef struct cli_batch_opt {
     int jobs;                /* runs at once, default 1 */

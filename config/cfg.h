@@ -1,11 +1,18 @@
-/* cfg.h — run configuration from YAML (prefix cfg_).
+/* cfg.h — a run's configuration: YAML in, a typed and validated struct out
+ * (prefix cfg_).
  *
- * One table (cfg_schema) lists every key: its dotted path, type, default,
- * range and meaning.  Loading, --set overrides, validation, --print-config
- * and configs/README.md all come from that table, so they cannot disagree.
+ * One table (the schema in cfg_schema.c) lists every key: its dotted path,
+ * type, default, range and meaning.  Loading, --set overrides, validation,
+ * --print-config, the stage hashes and configs/README.md all come from that
+ * table, so they cannot disagree.
  *
- * Relative paths in a config file (catalog.path, output) are resolved
- * against the directory of that file.
+ * The struct is typed at the boundary: enumerations hold the modules' own
+ * enum values (cat_missing, cut_layout, rf_synth, rf_leaf_filter, nn_act),
+ * forest.max_features is parsed, relative paths are resolved against the
+ * config file's directory, and every cross-key rule has run.  So whatever
+ * cfg_load() accepts, a run accepts: `oddsky check` and `oddsky run` call the
+ * same function.  What only the data can tell (a column that is missing, too
+ * few rows left) is checked when the catalog is read.
  */
 #ifndef CFG_H
 #define CFG_H
@@ -13,7 +20,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cat.h"
+#include "cutout.h"
+#include "nn.h"
 #include "ody.h"
+#include "rf.h"
+
+/* The score the ranked list is sorted by (export.rank_by). */
+typedef enum {
+    CFG_RANK_ANOMALY = 0,    /* the default anomaly score */
+    CFG_RANK_WEIRDNESS,      /* the faithful Baron & Poznanski weirdness */
+    CFG_RANK_KNN,            /* mean forest distance to the top-k neighbours */
+    CFG_RANK_OOB,            /* out-of-bag P(synthetic) of the forest */
+    CFG_RANK_MLP,            /* P(synthetic) of the MLP */
+    CFG_RANK_LENS            /* P(lens) of the lens classifier */
+} cfg_rank;
+
+/* export.formats, as bits. */
+enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2 };
 
 typedef struct cfg {
     char *file;          /* the config file as given */
@@ -22,30 +46,34 @@ typedef struct cfg {
                             are already resolved against it */
 
     /* catalog */
-    char *cat_path, *cat_hdu, *cat_id, *cat_missing;
+    char *cat_path, *cat_hdu, *cat_id;   /* cat_hdu, cat_id: "" when not set */
+    cat_missing cat_missing;
     char **features;
     int n_features;
     char **passthru;
     int n_passthru;
 
     /* cutouts (optional) and the lens classifier */
-    char *cut_path, *cut_layout, *cut_missing;
+    char *cut_path;                      /* "" when there are none */
+    cut_layout cut_layout;
+    int cut_fail_missing;                /* cutouts.missing: fail */
     char **cut_bands;
     int n_cut_bands, cut_size, cut_morph;
     int lens_on, lens_train_n, lens_test_n, lens_epochs, lens_down;
-    char *lens_model;
+    char *lens_model;                    /* "" : train one in the run */
     double lens_pix, lens_psf;
 
-    /* synthetic */
-    char *synth_mode;
+    rf_synth synth_mode;
 
     /* forest */
     int rf_trees, rf_min_leaf, rf_max_depth, rf_bootstrap;
-    char *rf_max_features;
+    char *rf_max_features;               /* as written, for --print-config */
+    rf_maxf rf_maxf;                     /* ... and parsed */
+    double rf_maxf_value;
     int64_t rf_max_samples;
 
     /* weirdness */
-    char *leaf_filter;
+    rf_leaf_filter leaf_filter;
     int repeats;
 
     /* isolation */
@@ -56,7 +84,7 @@ typedef struct cfg {
     int mlp_on;
     int *mlp_hidden;
     int n_mlp_hidden;
-    char *mlp_act;
+    nn_act mlp_act;
     double mlp_lr, mlp_momentum, mlp_lr_decay, mlp_l2, mlp_val, mlp_eps;
     int mlp_nesterov, mlp_batch, mlp_epochs, mlp_patience;
 
@@ -65,31 +93,45 @@ typedef struct cfg {
     double sim_mem_gb, sim_max_pairs;
 
     /* export */
-    char **formats;
-    int n_formats;
+    int formats;                         /* CFG_FMT_* bits */
     int top_n;
-    char *rank_by;
+    cfg_rank rank_by;
 
     char *output;
     int64_t seed;
-    int threads;
+    int threads;                         /* 0: every core */
 } cfg;
 
 /* Reads and validates a config file, applying overrides ("a.b=value", YAML
  * syntax for the value) in order.  On success *out is owned by the caller
- * (cfg_destroy); on error err holds "FILE:LINE:COL: what — how to fix". */
+ * (cfg_destroy); on error *out is unchanged and err holds
+ * "FILE:LINE:COL: what — how to fix". */
 int cfg_load(const char *path, char *const *overrides, int n_overrides, cfg **out, ody_err *err);
 void cfg_destroy(cfg *c);
 
-/* Writes the effective configuration as YAML (every key, defaults filled). */
+/* The rules between keys (rank_by needs its score, lens needs cutouts...).
+ * cfg_load() runs it; exposed for callers that edit a loaded config. */
+int cfg_check(const cfg *c, ody_err *err);
+
+/* Every key at its default; required keys (catalog.path, catalog.features,
+ * output) are left empty.  For subcommands whose options are config keys
+ * (`oddsky lens train`), so that both share one set of defaults.  Owned by
+ * the caller (cfg_destroy); NULL when out of memory. */
+cfg *cfg_defaults(void);
+
+/* Writes the effective configuration as YAML (every key, defaults filled);
+ * malloc'd, NULL when out of memory. */
 char *cfg_dump(const cfg *c);
 
 /* A 64-bit hash of the effective values of the keys under `prefixes`
  * (e.g. "forest." "seed"), for deciding whether a stage must run again. */
 uint64_t cfg_hash(const cfg *c, const char *const *prefixes, int n_prefixes);
 
-/* configs/README.md's key reference, generated from the schema. */
+/* configs/README.md's key reference, generated from the schema; malloc'd. */
 char *cfg_reference_markdown(void);
+
+/* Name of an export.rank_by value ("anomaly", "mlp"...). */
+const char *cfg_rank_name(cfg_rank r);
 
 /* ---------------------------------------------------------------- batch */
 

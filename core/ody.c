@@ -3,6 +3,7 @@
 #include "ody.h"
 
 #include <ctype.h>
+#include <omp.h>
 #include <fitsio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,11 @@ char *ody_strdup(const char *src)
     char *s = malloc(n);
     if (s) memcpy(s, src, n);
     return s;
+}
+
+int ody_threads(int requested)
+{
+    return requested > 0 ? requested : omp_get_max_threads();
 }
 
 double ody_now(void)

@@ -141,4 +141,10 @@ char *ody_strdup(const char *src);
 /* Wall-clock seconds from an arbitrary origin (monotonic). */
 double ody_now(void);
 
+/* Threads for a parallel region: requested when > 0, else every core
+ * OpenMP sees.  Every parallel function takes its thread count from its
+ * caller (no library call changes OpenMP's global setting), and results
+ * never depend on it. */
+int ody_threads(int requested);
+
 #endif

@@ -46,7 +46,7 @@ typedef struct rf_opt {
     int bootstrap;           /* 1 (default): draw with replacement */
     size_t max_samples;      /* draws per tree; 0: the number of training rows */
     uint64_t seed;           /* default 1 */
-    int n_threads;           /* 0: OpenMP's default */
+    int n_threads;           /* 0: every core */
 } rf_opt;
 
 void rf_opt_init(rf_opt *o);
@@ -103,7 +103,7 @@ static inline int32_t rf_leaf(const rf_forest *f, int t, const float *x)
 void rf_leaves(const rf_node *nd, int n_feat, const float *X, size_t n, int32_t *leaf);
 
 /* Class-1 fraction of each row's leaf averaged over trees (predict_proba). */
-int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err);
+int rf_predict(const rf_forest *f, const float *X, size_t n, int n_threads, double *p1, ody_err *err);
 
 /* Saves as a FITS binary table, one row per node (TREE, NODE, FEATURE,
  * THRESH, LEFT, N_REAL, N_SYNTH) with the options as keywords, and loads it
@@ -124,8 +124,8 @@ int rf_synth_parse(const char *s);
 const char *rf_synth_name(rf_synth m);
 
 /* Fills S (n x F) with synthetic rows drawn from X (n x F); seeded, and
- * identical for any thread count. */
-int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, float *S,
+ * identical for any thread count (n_threads: 0 = every core). */
+int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, int n_threads, float *S,
                   ody_err *err);
 
 typedef enum {
@@ -152,12 +152,13 @@ typedef struct rf_sim_ctx {
     rf_leaf_filter filt;
     uint32_t *n_good;     /* per object: trees where its leaf is good */
     uint32_t *leaf_n;     /* per node of the forest: good objects in that leaf */
+    int n_threads;        /* for this and every function taking the ctx; 0: every core */
 } rf_sim_ctx;
 
 /* Computes n_good for every object and leaf_n for every leaf; both are
  * allocated here and freed by rf_sim_ctx_free. */
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
-                    rf_leaf_filter filt, ody_err *err);
+                    rf_leaf_filter filt, int n_threads, ody_err *err);
 void rf_sim_ctx_free(rf_sim_ctx *ctx);
 
 /* The faithful weirdness, in O(N*T) time and O(N + leaves) memory:
@@ -219,12 +220,13 @@ typedef struct rf_iso_opt {
     int n_trees;         /* default 200 */
     size_t max_samples;  /* default 256 */
     uint64_t seed;
+    int n_threads;       /* 0: every core */
 } rf_iso_opt;
 
 void rf_iso_opt_init(rf_iso_opt *o);
 int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest **out, ody_err *err);
 /* The standard score 2^(-E[h(x)] / c(max_samples)) in (0, 1]; higher = more isolated. */
-int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, ody_err *err);
+int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, double *score, ody_err *err);
 
 /* (v - median) / (1.4826 MAD), with a mean-deviation fallback when MAD is 0. */
 int rf_robust_z(const double *v, size_t n, double *z, ody_err *err);

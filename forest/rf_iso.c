@@ -56,7 +56,7 @@ int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest
         free(node); free(cnt); free(used); rf_destroy(f);
         return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
     }
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
         uint32_t *s = malloc(psi * sizeof *s);
         size_t setsz = 16;
@@ -167,7 +167,7 @@ void rf_iso_opt_init(rf_iso_opt *o)
     o->seed = 1;
 }
 
-int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, ody_err *err)
+int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, double *score, ody_err *err)
 {
     double cn = c_factor((double)f->opt.max_samples);
     size_t nn = f->tree_off[f->n_trees];
@@ -186,7 +186,7 @@ int rf_iso_score(const rf_forest *f, const float *X, size_t n, double *score, od
     }
     enum { BLK = 2048 };
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(n_threads))
     {
         int32_t *lf = malloc(BLK * sizeof *lf);
         double *h = malloc(BLK * sizeof *h);

@@ -41,12 +41,12 @@ const char *rf_leaf_filter_name(rf_leaf_filter m)
 
 /* ================================================================ synthetic */
 
-int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, float *S,
+int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, int n_threads, float *S,
                   ody_err *err)
 {
     if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
     /* One stream per feature: the same numbers whatever the thread count. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
     for (int f = 0; f < F; f++) {
         ody_rng r;
         ody_rng_stream(&r, seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)f);
@@ -122,10 +122,10 @@ static void tree_leaves(const rf_forest *f, int t, const float *X, size_t n, int
 
 /* ================================================================ predict */
 
-int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err *err)
+int rf_predict(const rf_forest *f, const float *X, size_t n, int n_threads, double *p1, ody_err *err)
 {
     (void)err;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
     for (size_t i = 0; i < n; i++) {
         const float *x = X + i * (size_t)f->n_feat;
         double s = 0;
@@ -142,9 +142,10 @@ int rf_predict(const rf_forest *f, const float *X, size_t n, double *p1, ody_err
 /* ================================================================ n_good */
 
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
-                    rf_leaf_filter filt, ody_err *err)
+                    rf_leaf_filter filt, int n_threads, ody_err *err)
 {
     memset(ctx, 0, sizeof *ctx);
+    ctx->n_threads = n_threads;
     if (n < 1) return ody_fail(err, ODY_EINPUT, "no objects to score");
     ctx->f = f;
     ctx->X = X;
@@ -159,7 +160,7 @@ int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
     /* Blocks of objects against every tree: a block's rows stay in cache,
      * and each tree is read once per block. */
     enum { BLK = 2048 };
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
         int32_t *lf = malloc(BLK * sizeof *lf);
 #pragma omp for schedule(dynamic, 1)
@@ -202,10 +203,9 @@ void rf_sim_ctx_free(rf_sim_ctx *ctx)
 /* ================================================================ weirdness */
 
 /* Trees per block: leaf ids of a block are kept (n x block int32). */
-static int tree_block(size_t n, int T)
+static int tree_block(size_t n, int T, int nt)
 {
     size_t b = (size_t)(256u << 20) / (n * sizeof(int32_t) + 1);  /* ~256 MB */
-    int nt = omp_get_max_threads();
     if (b < (size_t)nt) b = (size_t)nt;
     if (b > 64) b = 64;
     return (int)(b > (size_t)T ? (size_t)T : b);
@@ -215,7 +215,7 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
 {
     const rf_forest *f = ctx->f;
     size_t n = ctx->n;
-    int T = f->n_trees, B = tree_block(n, T);
+    int T = f->n_trees, nthr = ody_threads(ctx->n_threads), B = tree_block(n, T, nthr);
     size_t maxnodes = 0;
     for (int t = 0; t < T; t++) {
         size_t m = f->tree_off[t + 1] - f->tree_off[t];
@@ -234,7 +234,7 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
         int nb = t0 + B <= T ? B : T - t0;
         /* Per tree (one thread each): every object's leaf, and the leaf sums
          * of 1/n_good over good objects, added in object order. */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
         for (int b = 0; b < nb; b++) {
             int t = t0 + b;
             int32_t *lf = leaf + (size_t)b * n;
@@ -249,7 +249,7 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
             }
         }
         /* Per object: trees added in index order. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nthr)
         for (size_t i = 0; i < n; i++) {
             double s = acc[i];
             for (int b = 0; b < nb; b++) {
@@ -340,7 +340,7 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
     m->mem = malloc((size_t)nt * n * sizeof *m->mem);
     int32_t *lf = malloc((size_t)nt * n * sizeof *lf);
     if (!m->off || !m->mem || !lf) { free(lf); members_free(m); return -1; }
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads))
     for (int b = 0; b < nt; b++) {
         int t = t0 + b;
         uint32_t *off = m->off + m->start[b];
@@ -486,7 +486,7 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
         ng = ng_own;
     }
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
         accum a;
         int ok = accum_init(&a, n) == 0;
@@ -582,7 +582,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
     for (size_t r0 = 0; r0 < n && !status && !rc; r0 += rows) {
         size_t r1 = r0 + rows < n ? r0 + rows : n;
         int bad = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(ctx->n_threads))
         {
             accum a;
             int ok = accum_init(&a, n) == 0;

@@ -184,7 +184,7 @@ static void rankdata_free(rankdata *rd)
     memset(rd, 0, sizeof *rd);
 }
 
-static int rankdata_build(rankdata *rd, const float *X, size_t n, int F, ody_err *err)
+static int rankdata_build(rankdata *rd, const float *X, size_t n, int F, int nthr, ody_err *err)
 {
     memset(rd, 0, sizeof *rd);
     rd->n = n;
@@ -200,7 +200,7 @@ static int rankdata_build(rankdata *rd, const float *X, size_t n, int F, ody_err
         return ody_fail(err, ODY_ENOMEM, "forest: out of memory coding %zu x %d features", n, F);
     }
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(nthr)
     {
         uint64_t *key = malloc(n * sizeof *key), *tmp = malloc(n * sizeof *tmp);
         if (!key || !tmp) {
@@ -625,7 +625,7 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
     if (n_oob > n) n_oob = n;
     double t0 = ody_now();
     rankdata rd;
-    if ((rc = rankdata_build(&rd, X, n, F, err))) return rc;
+    if ((rc = rankdata_build(&rd, X, n, F, ody_threads(o->n_threads), err))) return rc;
     ody_logf(log, ODY_LOG_DEBUG, "forest: coded %zu x %d features in %.2f s", n, F, ody_now() - t0);
 
     int T = o->n_trees, mtry = rf_mtry(o, F);
@@ -638,7 +638,7 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory");
         goto done;
     }
-    int nthr = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
+    int nthr = ody_threads(o->n_threads);
     int fail = 0, done_trees = 0;
     ody_progress prog;
     ody_progress_start(&prog, log, "forest", (size_t)T);

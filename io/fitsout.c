@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fitsout.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,95 @@ int fitsout_history(fitsfile *f, const char *text, int *status)
         if (*p == '\n') p++;
     }
     return *status;
+}
+
+/* ================================================================ tables */
+
+static char tform_code(int type)
+{
+    return type == TDOUBLE ? 'D' : type == TFLOAT ? 'E' : type == TINT ? 'J' : type == TLONGLONG ? 'K' : 'A';
+}
+
+/* Writes one column whole; strings need an array of row pointers. */
+static void write_column(fitsfile *f, int colnum, const fitsout_col *c, size_t nrows, int *status)
+{
+    if (c->type != TSTRING) {
+        fits_write_col(f, c->type, colnum, 1, 1, (LONGLONG)nrows * c->repeat, (void *)c->data, status);
+        return;
+    }
+    char **sp = malloc(nrows * sizeof *sp);
+    if (!sp) { *status = MEMORY_ALLOCATION; return; }
+    for (size_t i = 0; i < nrows; i++) sp[i] = (char *)c->data + i * (size_t)(c->repeat + 1);
+    fits_write_col(f, TSTRING, colnum, 1, 1, (LONGLONG)nrows, sp, status);
+    free(sp);
+}
+
+int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
+                  int *status)
+{
+    if (*status) return *status;
+    char **ttype = calloc((size_t)ncol, sizeof *ttype), **tform = calloc((size_t)ncol, sizeof *tform);
+    char **tunit = calloc((size_t)ncol, sizeof *tunit);
+    char (*fbuf)[24] = calloc((size_t)ncol, sizeof *fbuf);
+    if (!ttype || !tform || !tunit || !fbuf) {
+        *status = MEMORY_ALLOCATION;
+    } else {
+        for (int k = 0; k < ncol; k++) {
+            snprintf(fbuf[k], sizeof fbuf[k], "%d%c", cols[k].repeat, tform_code(cols[k].type));
+            ttype[k] = (char *)cols[k].name;
+            tform[k] = fbuf[k];
+            tunit[k] = (char *)(cols[k].unit ? cols[k].unit : "");
+        }
+        fits_create_tbl(f, BINARY_TBL, 0, ncol, ttype, tform, tunit, extname, status);
+        for (int k = 0; k < ncol && !*status && nrows; k++) write_column(f, k + 1, &cols[k], nrows, status);
+    }
+    free(ttype); free(tform); free(tunit); free(fbuf);
+    return *status;
+}
+
+/* ================================================================ text */
+
+int fitsout_text_open(fitsout_text *t, const char *path, ody_err *err)
+{
+    memset(t, 0, sizeof *t);
+    size_t n = strlen(path) + 32;
+    t->path = ody_strdup(path);
+    t->tmp = malloc(n);
+    if (!t->path || !t->tmp) {
+        fitsout_text_abort(t);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    snprintf(t->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    t->f = fopen(t->tmp, "w");
+    if (!t->f) {
+        int rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
+        fitsout_text_abort(t);
+        return rc;
+    }
+    return 0;
+}
+
+int fitsout_text_commit(fitsout_text *t, ody_err *err)
+{
+    int bad = ferror(t->f);
+    int e = bad ? errno : 0;
+    if (fclose(t->f) && !bad) { bad = 1; e = errno; }
+    t->f = NULL;
+    if (!bad && rename(t->tmp, t->path)) { bad = 1; e = errno; }
+    int rc = bad ? ody_fail(err, ODY_EIO, "cannot write %s: %s", t->path, e ? strerror(e) : "write error") : 0;
+    if (!bad) {  /* renamed: nothing left to remove */
+        free(t->tmp);
+        t->tmp = NULL;
+    }
+    fitsout_text_abort(t);
+    return rc;
+}
+
+void fitsout_text_abort(fitsout_text *t)
+{
+    if (t->f) fclose(t->f);
+    if (t->tmp) unlink(t->tmp);
+    free(t->path);
+    free(t->tmp);
+    memset(t, 0, sizeof *t);
 }

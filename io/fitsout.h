@@ -11,6 +11,8 @@
 #define FITSOUT_H
 
 #include <fitsio.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "ody.h"
 
@@ -30,5 +32,38 @@ int fitsout_finish(fitsout *w, int rc, ody_err *err);
 
 /* Writes long text as HISTORY cards, one line per card (split at 70 chars). */
 int fitsout_history(fitsfile *f, const char *text, int *status);
+
+/* One column of a binary table written whole: nrows x repeat values of
+ * `type` (TDOUBLE, TFLOAT, TINT, TLONGLONG; TSTRING: rows of repeat + 1
+ * bytes, NUL-terminated, repeat being the width). */
+typedef struct fitsout_col {
+    const char *name;
+    int type;
+    int repeat;
+    const void *data;
+    const char *unit;   /* NULL: none */
+} fitsout_col;
+
+/* Appends a binary table HDU named extname with the columns, in one
+ * fits_write_col call per column.  CFITSIO status convention: does nothing
+ * when *status is set on entry; returns *status. */
+int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
+                  int *status);
+
+/* ---------------------------------------------------------------- text files */
+
+/* The same promise for text (CSV, manifests): fitsout_text_open() creates
+ * PATH.tmp-PID for writing through t->f; fitsout_text_commit() checks every
+ * write reached the disk, closes and renames onto PATH; on any failure it
+ * removes the temporary and says "cannot write PATH: <reason>".  Exactly
+ * one of commit or abort follows a successful open. */
+typedef struct fitsout_text {
+    FILE *f;
+    char *path, *tmp;
+} fitsout_text;
+
+int fitsout_text_open(fitsout_text *t, const char *path, ody_err *err);
+int fitsout_text_commit(fitsout_text *t, ody_err *err);
+void fitsout_text_abort(fitsout_text *t);
 
 #endif

@@ -18,6 +18,7 @@ void lens_prep_init(lens_prep *p)
     p->morph = 1;
     p->p_lo = 1;
     p->p_hi = 99.5;
+    p->n_threads = 0;
 }
 
 int lens_inputs(const lens_prep *p, const float *pix, size_t n, float **X, int *d, ody_err *err)
@@ -28,7 +29,7 @@ int lens_inputs(const lens_prep *p, const float *pix, size_t n, float **X, int *
     float *x = malloc(n * (size_t)dim * sizeof *x);
     if (!x) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu cutouts' inputs", n);
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(p->n_threads))
     {
         float *tmp = malloc(per * sizeof *tmp);
         if (!tmp) {

@@ -15,6 +15,7 @@
  * `down`, flatten, and append the morphology features of every band. */
 typedef struct lens_prep {
     int size, down, n_bands, norm, morph;
+    int n_threads;            /* for making inputs; not saved with a model; 0: every core */
     double p_lo, p_hi;
 } lens_prep;
 
@@ -26,6 +27,9 @@ int lens_inputs(const lens_prep *p, const float *pix, size_t n, float **X, int *
 
 /* Area under the ROC curve of scores s for labels y (ties count half). */
 double lens_auroc(const double *s, const int *y, size_t n);
+
+/* Hidden layers of the lens MLP, for `oddsky lens train` and the pipeline. */
+#define LENS_HIDDEN_DEFAULT {128, 64}
 
 typedef struct lens_eval {
     size_t n_test;

@@ -421,7 +421,7 @@ int lens_simulate(const lens_sim_opt *o, float *pix, lens_truth *truth, ody_err 
     gsl_rng_free(r);
     size_t per = (size_t)o->n_bands * o->size * o->size;
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
         double *buf = malloc((2 * per + (size_t)o->size * o->size) * sizeof *buf);
         if (!buf) {

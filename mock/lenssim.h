@@ -39,6 +39,7 @@ typedef struct lens_sim_opt {
     double zeropoint;         /* magnitude of 1 count, default 27 */
     int sub;                  /* sub-pixels per side, default 3 */
     uint64_t seed;
+    int n_threads;            /* 0: every core; the images do not depend on it */
 } lens_sim_opt;
 
 void lens_sim_opt_init(lens_sim_opt *o);

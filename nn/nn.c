@@ -526,7 +526,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
         if (!isfinite(T[k]))
             return ody_fail(err, ODY_EINPUT, "mlp: target row %zu is NaN or Inf", k / (size_t)K + 1);
     int blas_prev = blas_single();
-    int nthr = omp_get_max_threads() >= 2 ? 2 : 1;
+    int nthr = ody_threads(o->n_threads) >= 2 ? 2 : 1;
     ody_progress prog = {0};
 
     size_t n_val = (size_t)floor(o->val_frac * (double)n), n_tr = n - n_val;

@@ -93,8 +93,9 @@ typedef struct nn_train_opt {
     int standardize;      /* learn (x - mean) / std on the training rows, default 1 */
     nn_init init;         /* default NN_GLOROT_UNIFORM */
     uint64_t seed;        /* default 1 */
-    int n_threads;        /* reserved: BLAS runs on one thread so weights never
-                             depend on the thread count */
+    int n_threads;        /* 0: every core.  Training uses at most 2 (the two
+                             halves of each mini-batch); BLAS runs on one
+                             thread so weights never depend on the count */
 } nn_train_opt;
 
 void nn_train_opt_init(nn_train_opt *o);

@@ -1,14 +1,16 @@
-/* run.h — the pipeline: stages, run directory, manifest, exports (prefix run_).
+/* run.h — the pipeline: a run of the stage table into a run directory
+ * (prefix run_).
  *
- * Stages, in order:
+ * Stages, in order (pipeline/stages.c; each declared in pipeline/st_*.c):
  *   ingest      catalog -> catalog.fits (ID, pass-through, clean features;
  *               with cutouts: rows without one dropped, morphology added)
  *   synthesize  synthetic.fits (seeded, same shape as the features)
  *   forest      forest_<r>.fits for r < weirdness.repeats, oob.fits
  *   weirdness   weirdness.fits (faithful W, n_good, isolation, default score)
- *   similarity  neighbours.fits (top-k IDs and similarities, kNN distance)
- *               [+ similarity.fits, the dense matrix, when asked]
- *   mlp         mlp.fits (model) and mlp_scores.fits (P(synthetic))
+ *   similarity  neighbours.fits (top-k neighbour rows and similarities, kNN
+ *               distance) [+ similarity.fits, the dense matrix, when asked]
+ *   mlp         mlp.fits (model) and mlp_scores.fits (P(synthetic)), when
+ *               mlp.enabled
  *   lens        lens_scores.fits (P_LENS) [+ lens_model.fits when trained
  *               here on simulations], when lens.enabled
  *   export      anomalies.fits / anomalies.csv, ranked
@@ -17,9 +19,10 @@
  * a stage is recorded in manifest.txt (with a hash of its settings, of the
  * stages it reads and of the input file's bytes) only after its artifacts
  * are in place.  A later run skips recorded stages whose hash is unchanged
- * and reads their artifacts instead; a run killed at any moment redoes at
- * most the stage it was in, and results are deterministic, so the outputs
- * are the same as those of an uninterrupted run.
+ * and whose artifacts are all there, and reads their artifacts instead; a
+ * run killed at any moment redoes at most the stage it was in, and results
+ * are deterministic, so the outputs are the same as those of an
+ * uninterrupted run.  Temporaries of killed runs are removed by the next.
  */
 #ifndef RUN_H
 #define RUN_H
@@ -32,7 +35,6 @@
 typedef struct run_opt {
     const char *from_stage;  /* redo this stage and every later one; NULL: none */
     int force;               /* redo every stage */
-    int progress;            /* progress lines on the console */
 } run_opt;
 
 void run_opt_init(run_opt *o);
@@ -46,14 +48,15 @@ typedef struct run_summary {
     size_t n_objects;
     char top_id[128];        /* the highest-ranked object */
     double top_score;
-    int stages_run, stages_skipped;
+    int stages_run, stages_skipped, stages_off;
     double wall_s;
     char out_dir[1024];
 } run_summary;
 
 /* Runs the configured pipeline into c->output.  The run log is appended to
  * <output>/oddsky.log besides `log`.  On error nothing half-written is left
- * under an artifact's final name. */
+ * under an artifact's final name, and the error is in err only (the caller
+ * shows it; it is also in the run log). */
 int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log, ody_err *err);
 
 /* The first n rows of <dir>/anomalies.fits as an aligned text table

@@ -68,7 +68,12 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_int_equal(c->mlp_hidden[1], 4);
     assert_int_equal(c->seed, 7);
     assert_int_equal(c->iso_trees, 200);          /* default */
-    assert_string_equal(c->cat_missing, "drop");  /* default */
+    assert_int_equal(c->cat_missing, CAT_MISSING_DROP);  /* default, typed */
+    assert_int_equal(c->rf_maxf, RF_MAXF_FRAC);          /* parsed at load */
+    assert_true(c->rf_maxf_value == 0.5);
+    assert_int_equal(c->mlp_act, NN_RELU);
+    assert_int_equal(c->rank_by, CFG_RANK_ANOMALY);
+    assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */
     assert_non_null(strstr(c->cat_path, dir));
@@ -105,6 +110,87 @@ static void test_defaults_overrides_and_round_trip(void **state)
     cfg_destroy(c);
     tu_rmtree(dir);
     free(dir); free(p); free(p2);
+}
+
+/* Values each key accepts alone but a run could not use together: refused
+ * at load, so `oddsky check` refuses them too. */
+static void test_rules_between_keys(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    expect_error(dir, GOOD "forest:\n  max_features: abc\n", "c.yaml:6:17", "max_features: 'abc' is not sqrt");
+    expect_error(dir, GOOD "forest:\n  max_features: 7\n", "max_features = 7 is more than the 2 features", NULL);
+    expect_error(dir, GOOD "forest:\n  max_features: 1.5\n", "is not sqrt", NULL);
+    expect_error(dir, GOOD "forest:\n  max_samples: 1\n", "max_samples = 1 cannot grow a tree", NULL);
+    expect_error(dir, GOOD "export:\n  rank_by: mlp\nmlp:\n  enabled: false\n", "rank_by = mlp but mlp.enabled is false", NULL);
+    expect_error(dir, GOOD "export:\n  rank_by: lens\n", "rank_by = lens but lens.enabled is false", NULL);
+    expect_error(dir, GOOD "lens:\n  enabled: true\n", "need cutouts.path", NULL);
+    expect_error(dir, "catalog:\n  path: c.fits\n  features: [a, b, A]\noutput: o\n", "lists 'A' twice", NULL);
+    expect_error(dir, "catalog:\n  path: c.fits\n  id: ID\n  features: [a]\n  passthrough: [ra, id]\noutput: o\n",
+                 "passthrough lists the ID column 'id'", NULL);
+    expect_error(dir, GOOD "cutouts:\n  path: c/{id}.fits\n  size: 50\nlens:\n  enabled: true\n  downsample: 4\n",
+                 "lens.downsample = 4 does not divide cutouts.size = 50", NULL);
+    expect_error(dir, GOOD "mlp:\n  hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n", "at most 15", NULL);
+    expect_error(dir, GOOD "export:\n  formats: []\n", "export.formats is empty", NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Hostile YAML: every one an input error naming the place, never a crash. */
+static void test_hostile_yaml(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    expect_error(dir, GOOD "x: &r [1, *r]\n", "c.yaml:5:11", "alias refers to itself");
+    expect_error(dir, GOOD "forest:\n  n_trees: 5\n  n_trees: 6\n", "c.yaml:7:3", "appears twice");
+    expect_error(dir, GOOD "---\nseed: 3\n", "second YAML document", "c.yaml:5");
+    expect_error(dir, GOOD "seed: \xff\xfe\n", "c.yaml:5:7", "UTF-8");
+    /* nesting 100,000 deep */
+    size_t depth = 100000;
+    char *deep = malloc(2 * depth + 16);
+    memset(deep, '[', depth);
+    memset(deep + depth, ']', depth);
+    strcpy(deep + 2 * depth, "\n");
+    expect_error(dir, deep, "nested more than 64 levels", NULL);
+    free(deep);
+    /* an alias expansion bomb: nine levels of ten copies */
+    char bomb[4096];
+    size_t at = (size_t)snprintf(bomb, sizeof bomb, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int l = 1; l < 9; l++)
+        at += (size_t)snprintf(bomb + at, sizeof bomb - at, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                               l, l, l - 1, l - 1, l - 1, l - 1, l - 1, l - 1, l - 1, l - 1, l - 1, l - 1);
+    expect_error(dir, bomb, "more than 100000 values", NULL);
+    /* not a regular file, or far too big */
+    cfg *c = NULL;
+    ody_err e = {0};
+    assert_int_equal(cfg_load("/dev/zero", NULL, 0, &c, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_int_equal(cfg_load(dir, NULL, 0, &c, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    char *big = tu_path(dir, "big.yaml");
+    FILE *f = fopen(big, "w");
+    for (int k = 0; k < 80000; k++) fputs("# a comment line\n", f);
+    fclose(f);
+    assert_int_equal(cfg_load(big, NULL, 0, &c, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "1 MiB"));
+    assert_null(c);
+    free(big);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The lens subcommand and the config share one set of defaults. */
+static void test_defaults_without_a_file(void **state)
+{
+    (void)state;
+    cfg *d = cfg_defaults();
+    assert_non_null(d);
+    assert_int_equal(d->rf_trees, 500);
+    assert_int_equal(d->lens_train_n, 6000);
+    assert_int_equal(d->cut_size, 48);
+    assert_int_equal(d->n_features, 0);
+    assert_string_equal(cfg_rank_name(d->rank_by), "anomaly");
+    cfg_destroy(d);
 }
 
 static void test_readme_matches_schema(void **state)
@@ -158,6 +244,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broken_configs),
         cmocka_unit_test(test_defaults_overrides_and_round_trip),
+        cmocka_unit_test(test_rules_between_keys),
+        cmocka_unit_test(test_hostile_yaml),
+        cmocka_unit_test(test_defaults_without_a_file),
         cmocka_unit_test(test_readme_matches_schema),
         cmocka_unit_test(test_batch_files),
     };

@@ -39,7 +39,7 @@ static void make_train(const float *X, size_t n, int F, uint64_t seed, float **X
     *XS = malloc(2 * n * (size_t)F * sizeof **XS);
     *y = malloc(2 * n);
     memcpy(*XS, X, n * (size_t)F * sizeof *X);
-    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, seed, *XS + n * (size_t)F, &e), e);
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, seed, 0, *XS + n * (size_t)F, &e), e);
     for (size_t i = 0; i < 2 * n; i++) (*y)[i] = i >= n;
 }
 
@@ -102,7 +102,7 @@ static void test_tiny_hand_checked(void **state)
     for (size_t k = 0; k < f->tree_off[1]; k++)
         if (f->node[k].feat < 0) assert_true(f->cnt[2 * k] == 0 || f->cnt[2 * k + 1] == 0);
     double p[8];
-    assert_ok(rf_predict(f, X2, 8, p, &e), e);
+    assert_ok(rf_predict(f, X2, 8, 0, p, &e), e);
     for (int i = 0; i < 8; i++) assert_true(p[i] == (double)y2[i]);
     rf_destroy(f);
 
@@ -178,7 +178,7 @@ static void test_weirdness_matches_pairwise(void **state)
     rf_leaf_filter filt[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
     for (int q = 0; q < 3; q++) {
         rf_sim_ctx ctx;
-        assert_ok(rf_sim_ctx_init(&ctx, f, X, n, filt[q], &e), e);
+        assert_ok(rf_sim_ctx_init(&ctx, f, X, n, filt[q], 0, &e), e);
         assert_ok(rf_weirdness(&ctx, W1, &e), e);
         assert_ok(rf_weirdness_pairwise(&ctx, W2, &e), e);
         for (size_t i = 0; i < n; i++) {
@@ -211,14 +211,13 @@ static void test_deterministic_across_threads(void **state)
     ody_err e;
     for (int r = 0; r < 2; r++) {
         o.n_threads = r + 1;
-        omp_set_num_threads(r + 1);
         oob[r] = malloc(n * sizeof(double));
         assert_ok(rf_train(&o, XS, y, 2 * n, F, oob[r], n, &f[r], NULL, &e), e);
         W[r] = malloc(n * sizeof(double));
         idx[r] = malloc(n * 5 * sizeof(int32_t));
         sim[r] = malloc(n * 5 * sizeof(float));
         rf_sim_ctx ctx;
-        assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, &e), e);
+        assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, r + 1, &e), e);
         assert_ok(rf_weirdness(&ctx, W[r], &e), e);
         rf_topk_opt to;
         rf_topk_opt_init(&to);
@@ -226,7 +225,6 @@ static void test_deterministic_across_threads(void **state)
         assert_ok(rf_topk(&ctx, &to, idx[r], sim[r], NULL, &e), e);
         rf_sim_ctx_free(&ctx);
     }
-    omp_set_num_threads(2);
     size_t nn = f[0]->tree_off[f[0]->n_trees];
     assert_int_equal(nn, f[1]->tree_off[f[1]->n_trees]);
     assert_memory_equal(f[0]->node, f[1]->node, nn * sizeof(rf_node));
@@ -278,8 +276,8 @@ static void test_save_load_round_trip(void **state)
     assert_memory_equal(f->cnt, g->cnt, 2 * nn * sizeof(uint32_t));
     double W1[500], W2[500];
     rf_sim_ctx c1, c2;
-    assert_ok(rf_sim_ctx_init(&c1, f, X, n, RF_LEAF_PURE_REAL, &e), e);
-    assert_ok(rf_sim_ctx_init(&c2, g, X, n, RF_LEAF_PURE_REAL, &e), e);
+    assert_ok(rf_sim_ctx_init(&c1, f, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
+    assert_ok(rf_sim_ctx_init(&c2, g, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
     assert_ok(rf_weirdness(&c1, W1, &e), e);
     assert_ok(rf_weirdness(&c2, W2, &e), e);
     assert_memory_equal(W1, W2, sizeof W1);
@@ -315,7 +313,7 @@ static void test_topk_and_dense(void **state)
     ody_err e;
     assert_ok(rf_train(&o, XS, y, 2 * n, F, NULL, 0, &f, NULL, &e), e);
     rf_sim_ctx ctx;
-    assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, &e), e);
+    assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
     int32_t *idx = malloc(n * (size_t)k * sizeof *idx);
     float *sim = malloc(n * (size_t)k * sizeof *sim);
     rf_topk_opt to;
@@ -376,8 +374,8 @@ static void test_synthetic_and_options(void **state)
     float *X = make_real(n, F, 61);
     float *S1 = malloc(n * F * sizeof *S1), *S2 = malloc(n * F * sizeof *S2);
     ody_err e;
-    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, S1, &e), e);
-    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, S2, &e), e);
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, 1, S1, &e), e);
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 7, 2, S2, &e), e);
     assert_memory_equal(S1, S2, n * F * sizeof *S1);
     for (size_t i = 0; i < n; i++)
         for (int f = 0; f < F; f++) {
@@ -385,7 +383,7 @@ static void test_synthetic_and_options(void **state)
             for (size_t j = 0; j < n && !found; j++) found = S1[i * F + f] == X[j * F + f];
             assert_true(found);  /* every synthetic value is a real value of its column */
         }
-    assert_ok(rf_synthesize(RF_SYNTH_UNIFORM, X, n, F, 7, S1, &e), e);
+    assert_ok(rf_synthesize(RF_SYNTH_UNIFORM, X, n, F, 7, 0, S1, &e), e);
     for (int f = 0; f < F; f++) {
         float lo = X[f], hi = X[f];
         for (size_t i = 0; i < n; i++) {

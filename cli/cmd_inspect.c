@@ -1,0 +1,75 @@
+/* cmd_inspect.c — `oddsky inspect FILE`: the HDUs and columns of a FITS file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fitsio.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cat.h"
+#include "cli.h"
+
+static void print_inspect_help(void)
+{
+    printf("Usage: oddsky inspect FILE\n\n"
+           "Lists the HDUs of a FITS file; for tables, every column with its type,\n"
+           "unit, vector size and number of null/NaN/Inf rows.  FILE may use CFITSIO's\n"
+           "extended syntax, e.g. 'cat.fits[1][class==\"GALAXY\"]', to describe one HDU.\n");
+}
+
+static const char *hdu_type_name(int t)
+{
+    return t == IMAGE_HDU ? "image" : t == ASCII_TBL ? "ascii-table" : "bintable";
+}
+
+int cli_inspect(int argc, char **argv)
+{
+    static const struct option lo[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (c == 'h') { print_inspect_help(); return 0; }
+        return cli_usage_error("inspect", "unknown option");
+    }
+    if (optind != argc - 1) return cli_usage_error("inspect", "give exactly one FITS file");
+    const char *path = argv[optind];
+    cat_info *info = NULL;
+    ody_err e = {0};
+    if (cat_inspect(path, &info, &e)) return cli_fail(&e);
+    printf("%s: %d HDU%s\n", path, info->n_hdu, info->n_hdu == 1 ? "" : "s");
+    for (int h = 0; h < info->n_hdu; h++) {
+        const cat_hduinfo *hi = &info->hdu[h];
+        printf("\nHDU %d  %-11s %s", hi->num, hdu_type_name(hi->hdutype),
+               hi->extname[0] ? hi->extname : "(no EXTNAME)");
+        if (hi->hdutype == IMAGE_HDU) {
+            if (hi->naxis == 0) printf("  empty\n");
+            else {
+                printf("  BITPIX %d  ", hi->bitpix);
+                for (int a = 0; a < hi->naxis; a++) printf("%s%ld", a ? " x " : "", hi->naxes[a]);
+                printf("%s\n", hi->compressed ? "  (tile-compressed)" : "");
+            }
+            continue;
+        }
+        printf("  %ld rows x %d columns\n", hi->n_rows, hi->n_cols);
+        if (hi->n_cols)
+            printf("  %-4s %-24s %-10s %-7s %-10s %-12s %s\n", "col", "name", "type", "size",
+                   "TFORM", "unit", "null rows");
+        for (int k = 0; k < hi->n_cols; k++) {
+            const cat_colinfo *ci = &hi->cols[k];
+            char size[32], nul[32];
+            if (ci->typecode == TSTRING) snprintf(size, sizeof size, "%ldch", ci->width);
+            else if (ci->typecode < 0) snprintf(size, sizeof size, "var");
+            else snprintf(size, sizeof size, "%ld", ci->repeat);
+            if (ci->n_null < 0) snprintf(nul, sizeof nul, "-");
+            else snprintf(nul, sizeof nul, "%ld", ci->n_null);
+            printf("  %-4d %-24s %-10s %-7s %-10s %-12s %s\n", k + 1, ci->name,
+                   cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul);
+        }
+    }
+    cat_info_destroy(info);
+    return 0;
+}
+

@@ -1,0 +1,138 @@
+/* cmd_run.c — `oddsky run`, `check` and `batch`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fitsio.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cli.h"
+#include "run.h"
+
+static void print_run_help(void)
+{
+    printf("Usage: oddsky run CONFIG.yaml [options]\n"
+           "       oddsky check CONFIG.yaml [options]\n\n"
+           "run: ");
+    for (int k = 0; k < run_n_stages(); k++) printf("%s%s", k ? " -> " : "", run_stage_name(k));
+    printf(",\n"
+           "into the config's output directory, skipping stages whose settings and inputs\n"
+           "have not changed since they last completed there.  check: validate only.\n\n"
+           "  --set KEY=VALUE   override a key, e.g. --set forest.n_trees=200 (repeatable)\n"
+           "  --from STAGE      redo STAGE and every later one\n"
+           "  --force           redo every stage\n"
+           "  --print-config    print the effective configuration (defaults filled in) and exit\n"
+           "  --top N           rows of the ranked list to print at the end [10]\n\n"
+           "Every key, its default and meaning: configs/README.md, or `oddsky check --reference`.\n");
+}
+
+int cli_run(int argc, char **argv, const ody_log *log, int check_only)
+{
+    static const struct option lo[] = {
+        {"set", required_argument, 0, 's'}, {"from", required_argument, 0, 'f'},
+        {"force", no_argument, 0, 'F'},     {"print-config", no_argument, 0, 'p'},
+        {"top", required_argument, 0, 't'}, {"reference", no_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+    const char *cmd = check_only ? "check" : "run";
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    int nsets = 0, c, print = 0, top = 10, rc = 0;
+    run_opt ro;
+    run_opt_init(&ro);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': sets[nsets++] = optarg; break;
+        case 'f': ro.from_stage = optarg; break;
+        case 'F': ro.force = 1; break;
+        case 'p': print = 1; break;
+        case 't': {
+            long v = 0;
+            if ((rc = cli_parse_int(cmd, "--top", optarg, 0, 1000000, &v))) { free(sets); return rc; }
+            top = (int)v;
+            break;
+        }
+        case 'r': {
+            char *md = cfg_reference_markdown();
+            if (md) fputs(md, stdout);
+            free(md);
+            free(sets);
+            return 0;
+        }
+        case 'h': print_run_help(); free(sets); return 0;
+        default: free(sets); return cli_usage_error(cmd, "unknown option");
+        }
+    }
+    if (optind != argc - 1) { free(sets); return cli_usage_error(cmd, "give exactly one CONFIG.yaml"); }
+    cfg *conf = NULL;
+    ody_err e = {0};
+    if (cfg_load(argv[optind], sets, nsets, &conf, &e)) { free(sets); return cli_fail(&e); }
+    free(sets);
+    if (print) {
+        char *d = cfg_dump(conf);
+        if (d) fputs(d, stdout);
+        free(d);
+        cfg_destroy(conf);
+        return 0;
+    }
+    if (check_only) {
+        printf("%s: ok (%d features, output %s)\n", argv[optind], conf->n_features, conf->output);
+        cfg_destroy(conf);
+        return 0;
+    }
+    run_summary sum;
+    if (run_pipeline(conf, &ro, &sum, log, &e)) {
+        cfg_destroy(conf);
+        return cli_fail(&e);
+    }
+    cfg_destroy(conf);
+    if (top > 0) {
+        char *table = NULL;
+        if (run_top_table(sum.out_dir, top, &table, &e) == 0) {
+            printf("Top %d of %zu objects (%s/anomalies.fits):\n%s", top, sum.n_objects, sum.out_dir, table);
+            free(table);
+        }
+    }
+    fflush(stdout);
+    fprintf(stderr, "oddsky: %zu objects, %d stages run, %d up to date, %d off, %.1f s; results in %s/\n",
+            sum.n_objects, sum.stages_run, sum.stages_skipped, sum.stages_off, sum.wall_s, sum.out_dir);
+    return 0;
+}
+
+int cli_batch_cmd(int argc, char **argv, const ody_log *log)
+{
+    static const struct option lo[] = {{"jobs", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    cli_batch_opt o = {0, NULL, NULL};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
+        if (c == 'j') {
+            long v = 0;
+            int rc = cli_parse_int("batch", "--jobs", optarg, 1, 256, &v);
+            if (rc) return rc;
+            o.jobs = (int)v;
+        } else if (c == 'h') {
+            printf("Usage: oddsky batch BATCH.yaml [--jobs N]\n\n"
+                   "Runs every run of a batch file (explicit runs and/or a grid over keys), N at a\n"
+                   "time [the file's jobs:, else 1].  A failing run does not stop the others; the\n"
+                   "summary table is printed and written as batch_summary.csv beside the batch file.\n"
+                   "Exit code 1 if any run failed.  Format: configs/README.md.\n");
+            return 0;
+        } else return cli_usage_error("batch", "unknown option");
+    }
+    if (optind != argc - 1) return cli_usage_error("batch", "give exactly one BATCH.yaml");
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return cli_usage_error("batch", "cannot find the oddsky executable");
+    self[len] = 0;
+    o.exe = self;
+    int failed = 0;
+    ody_err e = {0};
+    if (cli_batch(argv[optind], &o, stdout, &failed, log, &e)) return cli_fail(&e);
+    return failed ? 1 : 0;
+}
+

@@ -1,0 +1,244 @@
+/* st_export.c — stage "export": every object ranked by the chosen score,
+ * with its ID, pass-through columns, every score and its neighbours, as
+ * anomalies.fits and anomalies.csv. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage.h"
+
+/* The score columns of the exports, in order; a score the run did not
+ * compute (mlp or lens off) has no column. */
+typedef struct score_col {
+    const char *fits, *csv;
+    run_score s;
+} score_col;
+
+static const score_col score_cols[] = {
+    {"ANOMALY_SCORE", "anomaly_score", SC_ANOMALY}, {"WEIRDNESS", "weirdness", SC_WEIRDNESS},
+    {"KNN_DISTANCE", "knn_distance", SC_KNN},       {"ISOLATION", "isolation", SC_ISOLATION},
+    {"P_SYNTH_FOREST", "p_synth_forest", SC_OOB},   {"P_SYNTH_MLP", "p_synth_mlp", SC_MLP},
+    {"LENS_PROB", "lens_prob", SC_LENS},
+};
+#define N_SCORE_COLS ((int)(sizeof score_cols / sizeof *score_cols))
+
+/* export.rank_by -> the score it sorts by. */
+static run_score rank_score(cfg_rank r)
+{
+    static const run_score by[] = {[CFG_RANK_ANOMALY] = SC_ANOMALY, [CFG_RANK_WEIRDNESS] = SC_WEIRDNESS,
+                                   [CFG_RANK_KNN] = SC_KNN,         [CFG_RANK_OOB] = SC_OOB,
+                                   [CFG_RANK_MLP] = SC_MLP,         [CFG_RANK_LENS] = SC_LENS};
+    return by[r];
+}
+
+/* ================================================================ ranking */
+
+/* Sort key: score descending, then row ascending (a total, stable order). */
+typedef struct rk { double s; size_t i; } rk;
+
+static int cmp_rk(const void *a, const void *b)
+{
+    const rk *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The first m rows of the ranking, every column gathered in rank order. */
+typedef struct ranked {
+    size_t m;
+    const rk *order;
+    int32_t *rank, *n_good;
+    double *sc[N_SCORES];
+    void *id;            /* strings of idw + 1 bytes, int64 or double */
+    int idw;
+    char *nbs;           /* neighbour IDs joined by ';', nbw bytes a row */
+    size_t nbw;
+    int64_t *nbi;        /* neighbour IDs (integer IDs) or 1-based rows */
+    void **pass;         /* per pass-through column, as in cat_col */
+} ranked;
+
+static void ranked_free(ranked *r, int n_pass)
+{
+    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nbi);
+    for (int s = 0; s < N_SCORES; s++) free(r->sc[s]);
+    for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
+    free(r->pass);
+}
+
+static size_t elem_size(const cat_col *c) { return c->type == CAT_COL_STRING ? (size_t)c->width + 1 : 8; }
+
+/* Copies value i of a carried column into slot r of dst. */
+static void copy_value(const cat_col *c, size_t i, void *dst, size_t r)
+{
+    size_t es = elem_size(c);
+    if (c->type == CAT_COL_STRING) memcpy((char *)dst + r * es, c->s + i * es, es);
+    else if (c->type == CAT_COL_INT) ((int64_t *)dst)[r] = c->i[i];
+    else ((double *)dst)[r] = c->f[i];
+}
+
+static void gather_neighbours(const run_state *st, ranked *R, size_t r, size_t i)
+{
+    const cat_col *id = &st->cat->id;
+    char *out = R->nbs + r * R->nbw, buf[128];
+    size_t at = 0;
+    for (int q = 0; q < st->k; q++) {
+        int32_t j = st->nb[i * (size_t)st->k + q];
+        R->nbi[r * (size_t)st->k + q] = j < 0 ? -1 : id->type == CAT_COL_INT ? id->i[j] : (int64_t)j + 1;
+        if (j < 0 || at >= R->nbw) continue;
+        cat_col_format(id, (size_t)j, buf, sizeof buf);
+        at += (size_t)snprintf(out + at, R->nbw - at, "%s%s", at ? ";" : "", buf);
+    }
+}
+
+static int gather(const run_state *st, ranked *R, ody_err *err)
+{
+    const cat *k = st->cat;
+    size_t m = R->m;
+    R->idw = k->id.type == CAT_COL_STRING ? k->id.width : 20;
+    R->nbw = (size_t)st->k * ((size_t)R->idw + 1) + 1;
+    R->rank = malloc(m * sizeof *R->rank);
+    R->n_good = malloc(m * sizeof *R->n_good);
+    R->id = malloc(m * elem_size(&k->id));
+    R->nbs = calloc(m, R->nbw);
+    R->nbi = malloc(m * (size_t)(st->k ? st->k : 1) * sizeof *R->nbi);
+    R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
+    int ok = R->rank && R->n_good && R->id && R->nbs && R->nbi && R->pass;
+    for (int s = 0; s < N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
+    for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
+    if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
+    for (size_t r = 0; r < m; r++) {
+        size_t i = R->order[r].i;
+        R->rank[r] = (int32_t)(r + 1);
+        R->n_good[r] = (int32_t)st->n_good[i];
+        for (int s = 0; s < N_SCORES; s++)
+            if (R->sc[s]) R->sc[s][r] = st->score[s][i];
+        copy_value(&k->id, i, R->id, r);
+        for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
+        gather_neighbours(st, R, r, i);
+    }
+    return 0;
+}
+
+/* ================================================================ FITS */
+
+static fitsout_col carried(const cat_col *c, const void *data)
+{
+    fitsout_col o = {c->name, TDOUBLE, 1, data, c->unit};
+    if (c->type == CAT_COL_STRING) { o.type = TSTRING; o.repeat = c->width; }
+    else if (c->type == CAT_COL_INT) o.type = TLONGLONG;
+    return o;
+}
+
+static int write_fits(const run_state *st, const ranked *R, ody_err *err)
+{
+    const cat *k = st->cat;
+    int ncol = 4 + k->n_pass + N_SCORE_COLS, q = 0;
+    fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
+    if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    cols[q++] = (fitsout_col){"RANK", TINT, 1, R->rank, NULL};
+    cols[q++] = carried(&k->id, R->id);
+    for (int p = 0; p < k->n_pass; p++) cols[q++] = carried(&k->pass[p], R->pass[p]);
+    for (int s = 0; s < N_SCORE_COLS; s++)
+        if (R->sc[score_cols[s].s]) cols[q++] = (fitsout_col){score_cols[s].fits, TDOUBLE, 1, R->sc[score_cols[s].s], NULL};
+    cols[q++] = (fitsout_col){"N_GOOD", TINT, 1, R->n_good, NULL};
+    if (k->id.type == CAT_COL_STRING) cols[q++] = (fitsout_col){"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL};
+    else cols[q++] = (fitsout_col){"NEIGHBOURS", TLONGLONG, st->k, R->nbi, NULL};
+    int rc = store_save_table(st, "anomalies.fits", "ANOMALIES", cols, q, R->m, err);
+    free(cols);
+    return rc;
+}
+
+/* ================================================================ CSV */
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_header(FILE *f, const run_state *st, const ranked *R)
+{
+    const cat *k = st->cat;
+    fputs("rank,", f);
+    csv_field(f, k->id.name);
+    for (int p = 0; p < k->n_pass; p++) { fputc(',', f); csv_field(f, k->pass[p].name); }
+    for (int s = 0; s < N_SCORE_COLS; s++)
+        if (R->sc[score_cols[s].s]) fprintf(f, ",%s", score_cols[s].csv);
+    fputs(",n_good,neighbours\n", f);
+}
+
+static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
+{
+    const cat *k = st->cat;
+    size_t i = R->order[r].i;
+    char buf[512];
+    fprintf(f, "%zu,", r + 1);
+    cat_col_format(&k->id, i, buf, sizeof buf);
+    csv_field(f, buf);
+    for (int p = 0; p < k->n_pass; p++) {
+        cat_col_format(&k->pass[p], i, buf, sizeof buf);
+        fputc(',', f);
+        csv_field(f, buf);
+    }
+    for (int s = 0; s < N_SCORE_COLS; s++)
+        if (R->sc[score_cols[s].s]) fprintf(f, ",%.10g", R->sc[score_cols[s].s][r]);
+    fprintf(f, ",%d,", R->n_good[r]);
+    csv_field(f, R->nbs + r * R->nbw);
+    fputc('\n', f);
+}
+
+static int write_csv(const run_state *st, const ranked *R, ody_err *err)
+{
+    char *p = store_path(st, "anomalies.csv");
+    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsout_text t;
+    int rc = fitsout_text_open(&t, p, err);
+    free(p);
+    if (rc) return rc;
+    csv_header(t.f, st, R);
+    for (size_t r = 0; r < R->m; r++) csv_row(t.f, st, R, r);
+    return fitsout_text_commit(&t, err);
+}
+
+/* ================================================================ the stage */
+
+static int export(run_state *st, int run, ody_err *err)
+{
+    const cfg *c = st->c;
+    size_t n = st->n;
+    const double *score = st->score[rank_score(c->rank_by)];
+    if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
+        return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_rank_name(c->rank_by));
+    rk *order = malloc(n * sizeof *order);
+    if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) order[i] = (rk){score[i], i};
+    qsort(order, n, sizeof *order, cmp_rk);
+    cat_col_format(&st->cat->id, order[0].i, st->sum->top_id, sizeof st->sum->top_id);
+    st->sum->top_score = order[0].s;
+    int rc = 0;
+    if (run) {
+        ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
+        rc = gather(st, &R, err);
+        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, &R, err);
+        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_csv(st, &R, err);
+        ranked_free(&R, st->cat->n_pass);
+    }
+    free(order);
+    return rc;
+}
+
+const stage_def stage_export = {
+    .name = "export",
+    .what = "the ranked list: anomalies.fits and anomalies.csv",
+    .keys = (const char *const[]){"export.", NULL},
+    .reads = (const char *const[]){"weirdness", "similarity", "mlp", "lens", NULL},
+    .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", NULL},
+    .fn = export,
+};

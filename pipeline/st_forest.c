@@ -1,0 +1,96 @@
+/* st_forest.c — stage "forest": random forests that tell real objects from
+ * synthetic ones (weirdness.repeats of them, seeds seed, seed+1, ...), and
+ * each object's out-of-bag P(synthetic). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage.h"
+
+static void forest_opt(const cfg *c, rf_opt *o)
+{
+    rf_opt_init(o);
+    o->n_trees = c->rf_trees;
+    o->max_features = c->rf_maxf;
+    o->max_features_value = c->rf_maxf_value;
+    o->min_samples_leaf = c->rf_min_leaf;
+    o->max_depth = c->rf_max_depth;
+    o->bootstrap = c->rf_bootstrap;
+    o->max_samples = (size_t)c->rf_max_samples;
+    o->n_threads = c->threads;
+}
+
+static int save_forest(const run_state *st, int r, ody_err *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "forest_%d.fits", r);
+    char *p = store_path(st, name);
+    int rc = p ? rf_save(st->forests[r], p, st->cat->feat_names, st->history, 1, err)
+               : ody_fail(err, ODY_ENOMEM, "out of memory");
+    free(p);
+    return rc;
+}
+
+static int load_forests(run_state *st, ody_err *err)
+{
+    int rc = 0;
+    for (int r = 0; r < st->n_forests && !rc; r++) {
+        char name[64];
+        snprintf(name, sizeof name, "forest_%d.fits", r);
+        char *p = store_path(st, name);
+        rc = p ? rf_load(p, &st->forests[r], err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        free(p);
+    }
+    return rc ? rc : store_load_col(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, st->n, st->score[SC_OOB], err);
+}
+
+/* Real rows then synthetic rows, labelled 0 and 1, and one forest per repeat. */
+static int train_forests(run_state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    size_t n = st->n, F = (size_t)st->F;
+    int R = st->n_forests, rc = 0;
+    double *oobp = st->score[SC_OOB];
+    rf_opt o;
+    forest_opt(c, &o);
+    float *XS = malloc(2 * n * F * sizeof *XS);
+    uint8_t *y = malloc(2 * n);
+    double *oob = malloc(n * sizeof *oob);
+    if (!XS || !y || !oob) { free(XS); free(y); free(oob); return ody_fail(err, ODY_ENOMEM, "out of memory for the training set"); }
+    memcpy(XS, st->cat->X, n * F * sizeof *XS);
+    memcpy(XS + n * F, st->S, n * F * sizeof *XS);
+    for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
+    for (size_t i = 0; i < n; i++) oobp[i] = 0;
+    for (int r = 0; r < R && !rc; r++) {
+        o.seed = (uint64_t)c->seed + (uint64_t)r;
+        rc = rf_train(&o, XS, y, 2 * n, (int)F, oob, n, &st->forests[r], st->log, err);
+        if (rc) break;
+        ody_logf(st->log, ODY_LOG_INFO, "forest %d: out-of-bag accuracy real vs synthetic %.4f", r,
+                 st->forests[r]->oob_accuracy);
+        for (size_t i = 0; i < n; i++) oobp[i] += (isnan(oob[i]) ? 0.5 : oob[i]) / R;
+        rc = save_forest(st, r, err);
+    }
+    free(XS); free(y); free(oob);
+    if (rc) return rc;
+    fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL};
+    return store_save_table(st, "oob.fits", "OOB", &col, 1, n, err);
+}
+
+static int forest(run_state *st, int run, ody_err *err)
+{
+    int R = st->c->repeats;
+    st->forests = calloc((size_t)R, sizeof *st->forests);
+    if (!st->forests || !store_score(st, SC_OOB)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    st->n_forests = R;
+    return run ? train_forests(st, err) : load_forests(st, err);
+}
+
+const stage_def stage_forest = {
+    .name = "forest",
+    .what = "random forests: real versus synthetic; out-of-bag P(synthetic)",
+    .keys = (const char *const[]){"forest.", "seed", "weirdness.repeats", NULL},
+    .reads = (const char *const[]){"ingest", "synthesize", NULL},
+    .writes = (const char *const[]){"forest_{r}.fits", "oob.fits", NULL},
+    .fn = forest,
+};

@@ -1,0 +1,269 @@
+/* st_ingest.c — stage "ingest": the catalog (and cutouts) to catalog.fits:
+ * the ROW, the ID, the pass-through columns and the clean features. */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage.h"
+
+/* ================================================================ cutouts */
+
+/* Names of the morphology features appended by ingest (n_bands x CUT_NFEAT);
+ * NULL when out of memory. */
+static char **morph_names(const cfg *c, int *n)
+{
+    int B = c->n_cut_bands > 0 ? c->n_cut_bands : 1, ok = 1;
+    char **v = calloc((size_t)B * CUT_NFEAT, sizeof *v);
+    if (!v) return NULL;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < CUT_NFEAT; k++)
+            if (asprintf(&v[b * CUT_NFEAT + k], "%s%s%s", c->n_cut_bands ? c->cut_bands[b] : "",
+                         c->n_cut_bands ? "_" : "", cut_feature_name(k)) < 0) {
+                v[b * CUT_NFEAT + k] = NULL;
+                ok = 0;
+            }
+    *n = B * CUT_NFEAT;
+    if (!ok) {
+        for (int k = 0; k < *n; k++) free(v[k]);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void free_names(char **v, int n)
+{
+    for (int k = 0; v && k < n; k++) free(v[k]);
+    free(v);
+}
+
+/* Drops the catalog rows without a cutout (cutouts.missing: drop). */
+static int drop_missing_cutouts(run_state *st, ody_err *err)
+{
+    cut_set *cs = st->cut;
+    size_t per = (size_t)cs->n_bands * cs->size * cs->size, at = 0;
+    ody_logf(st->log, ODY_LOG_WARN, "cutouts: %zu catalog rows have no cutout and are dropped (cutouts.missing: drop)",
+             cs->n_missing);
+    for (size_t r = 0; r < cs->n; r++) {
+        if (!cs->have[r]) continue;
+        memmove(cs->pix + at * per, cs->pix + r * per, per * sizeof *cs->pix);
+        at++;
+    }
+    int rc = cat_keep_rows(st->cat, cs->have, err);
+    if (rc) return rc;
+    cs->n = at;
+    memset(cs->have, 1, at);
+    return 0;
+}
+
+/* Appends the morphology features of every band to the catalog. */
+static int add_morphology(run_state *st, ody_err *err)
+{
+    cut_set *cs = st->cut;
+    size_t per = (size_t)cs->n_bands * cs->size * cs->size;
+    int nm = 0;
+    char **names = morph_names(st->c, &nm);
+    float *v = malloc((cs->n ? cs->n : 1) * (size_t)nm * sizeof *v);
+    if (!names || !v) { free(v); free_names(names, nm); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    for (size_t r = 0; r < cs->n; r++)
+        for (int b = 0; b < cs->n_bands; b++) {
+            double f[CUT_NFEAT];
+            cut_features(cs->pix + r * per + (size_t)b * cs->size * cs->size, cs->size, f);
+            for (int k = 0; k < CUT_NFEAT; k++) v[r * (size_t)nm + (size_t)b * CUT_NFEAT + k] = (float)f[k];
+        }
+    int rc = cat_add_features(st->cat, v, nm, names, err);
+    free_names(names, nm);
+    free(v);
+    return rc;
+}
+
+/* Reads the cutouts of the catalog rows, drops rows without one, and
+ * appends morphology features when asked. */
+static int ingest_cutouts(run_state *st, ody_err *err)
+{
+    cut_opt co;
+    stage_cutout_opt(st->c, &co);
+    int rc = cut_read(&co, &st->cat->id, st->cat->n_rows, &st->cut, st->log, err);
+    if (!rc && st->cut->n_missing) rc = drop_missing_cutouts(st, err);
+    if (!rc && st->c->cut_morph) rc = add_morphology(st, err);
+    return rc;
+}
+
+/* ================================================================ catalog.fits */
+
+static fitsout_col carried_col(const cat_col *c)
+{
+    fitsout_col o = {c->name, TDOUBLE, 1, c->f, c->unit};
+    if (c->type == CAT_COL_STRING) { o.type = TSTRING; o.repeat = c->width; o.data = c->s; }
+    else if (c->type == CAT_COL_INT) { o.type = TLONGLONG; o.data = c->i; }
+    return o;
+}
+
+/* Feature j of every row as a column, and its name in catalog.fits. */
+typedef struct featcols {
+    float **v;
+    char **name;
+    size_t n;
+} featcols;
+
+static void featcols_free(featcols *fc)
+{
+    for (size_t j = 0; j < fc->n; j++) {
+        if (fc->v) free(fc->v[j]);
+        if (fc->name) free(fc->name[j]);
+    }
+    free(fc->v);
+    free(fc->name);
+}
+
+static int featcols_make(const cat *k, featcols *fc, ody_err *err)
+{
+    fc->n = k->n_feat;
+    fc->v = calloc(k->n_feat, sizeof *fc->v);
+    fc->name = calloc(k->n_feat, sizeof *fc->name);
+    if (!fc->v || !fc->name) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t j = 0; j < k->n_feat; j++) {
+        char buf[128];
+        stage_feature_column(k->feat_names[j], buf, sizeof buf);
+        fc->v[j] = malloc((k->n_rows ? k->n_rows : 1) * sizeof **fc->v);
+        fc->name[j] = strdup(buf);
+        if (!fc->v[j] || !fc->name[j]) return ody_fail(err, ODY_ENOMEM, "out of memory");
+        for (size_t i = 0; i < k->n_rows; i++) fc->v[j][i] = k->X[i * k->n_feat + j];
+    }
+    return 0;
+}
+
+static int save_catalog(run_state *st, ody_err *err)
+{
+    const cat *k = st->cat;
+    int ncol = 2 + k->n_pass + (int)k->n_feat, q = 0;
+    fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
+    featcols fc = {0};
+    int rc = cols ? featcols_make(k, &fc, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) {
+        cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row, NULL};
+        cols[q++] = carried_col(&k->id);
+        for (int p = 0; p < k->n_pass; p++) cols[q++] = carried_col(&k->pass[p]);
+        for (size_t j = 0; j < k->n_feat; j++) cols[q++] = (fitsout_col){fc.name[j], TFLOAT, 1, fc.v[j], k->feat_units[j]};
+        rc = store_save_table(st, "catalog.fits", "CATALOG", cols, q, k->n_rows, err);
+    }
+    featcols_free(&fc);
+    free(cols);
+    return rc;
+}
+
+/* ================================================================ reading back */
+
+/* The clean catalog's features F_* under the names the user gave. */
+typedef struct names {
+    char **file, **user, **morph;
+    int n, n_morph;
+} names;
+
+static void names_free(names *nm)
+{
+    for (int j = 0; nm->file && j < nm->n; j++) free(nm->file[j]);
+    free(nm->file);
+    free(nm->user);
+    free_names(nm->morph, nm->n_morph);
+}
+
+static int names_make(const cfg *c, names *nm, ody_err *err)
+{
+    if (c->cut_morph && !(nm->morph = morph_names(c, &nm->n_morph))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    nm->n = c->n_features + nm->n_morph;
+    nm->file = calloc((size_t)nm->n, sizeof *nm->file);
+    nm->user = calloc((size_t)nm->n, sizeof *nm->user);
+    if (!nm->file || !nm->user) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (int j = 0; j < nm->n; j++) {
+        char fc[128];
+        nm->user[j] = j < c->n_features ? c->features[j] : nm->morph[j - c->n_features];
+        stage_feature_column(nm->user[j], fc, sizeof fc);
+        if (!(nm->file[j] = strdup(fc))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* The ID column is the second column of catalog.fits, whatever its name. */
+static int id_column(const char *path, char *idname, ody_err *err)
+{
+    fitsfile *f = NULL;
+    int status = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_read_key(f, TSTRING, "TTYPE2", idname, NULL, &status);
+    ody_fits_close(f);
+    return status ? ody_fits_fail(err, status, path, "cannot read the ingested catalog", "rerun with --force") : 0;
+}
+
+static int load_catalog(run_state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    char *path = store_path(st, "catalog.fits"), idname[FLEN_VALUE] = "ROW";
+    names nm = {0};
+    int rc = path ? names_make(c, &nm, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) rc = id_column(path, idname, err);
+    if (!rc) {
+        cat_opt o;
+        cat_opt_init(&o);
+        o.path = path;
+        o.features = (const char *const *)nm.file;
+        o.n_features = nm.n;
+        o.missing = CAT_MISSING_FAIL;
+        o.id_col = idname;
+        o.passthru = (const char *const *)c->passthru;
+        o.n_passthru = c->n_passthru;
+        rc = cat_read(&o, &st->cat, NULL, err);
+    }
+    for (int j = 0; !rc && j < nm.n; j++) {  /* restore the names the user gave */
+        free(st->cat->feat_names[j]);
+        if (!(st->cat->feat_names[j] = strdup(nm.user[j]))) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    names_free(&nm);
+    free(path);
+    return rc;
+}
+
+/* ================================================================ the stage */
+
+static int read_input(run_state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = c->cat_path;
+    o.hdu = c->cat_hdu[0] ? c->cat_hdu : NULL;
+    o.features = (const char *const *)c->features;
+    o.n_features = c->n_features;
+    o.id_col = c->cat_id[0] ? c->cat_id : NULL;
+    o.passthru = (const char *const *)c->passthru;
+    o.n_passthru = c->n_passthru;
+    o.missing = c->cat_missing;
+    int rc = cat_read(&o, &st->cat, st->log, err);
+    if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
+    if (!rc) rc = save_catalog(st, err);
+    return rc;
+}
+
+static int ingest(run_state *st, int run, ody_err *err)
+{
+    int rc = run ? read_input(st, err) : load_catalog(st, err);
+    if (rc) return rc;
+    st->n = st->cat->n_rows;
+    st->F = (int)st->cat->n_feat;
+    if (st->n < 10)
+        return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
+                        "filter and catalog.missing", st->c->cat_path, st->n);
+    return 0;
+}
+
+const stage_def stage_ingest = {
+    .name = "ingest",
+    .what = "catalog (+ cutouts, morphology) -> the clean feature matrix",
+    .keys = (const char *const[]){"catalog.", "cutouts.", NULL},
+    .reads = (const char *const[]){NULL},
+    .writes = (const char *const[]){"catalog.fits", NULL},
+    .hashes_input = 1,
+    .fn = ingest,
+};

@@ -1,0 +1,95 @@
+/* st_mlp.c — stage "mlp": a multilayer perceptron trained by SGD to tell
+ * real objects from synthetic ones, and each object's P(synthetic). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+#include "stage.h"
+
+static void mlp_arch(const cfg *c, int F, nn_arch *a)
+{
+    memset(a, 0, sizeof *a);
+    a->n_in = F;
+    for (int l = 0; l < c->n_mlp_hidden; l++) {
+        a->size[l] = c->mlp_hidden[l];
+        a->act[l] = c->mlp_act;
+    }
+    a->n_layers = c->n_mlp_hidden + 1;
+    a->size[a->n_layers - 1] = 1;
+    a->act[a->n_layers - 1] = NN_SIGMOID;
+    a->loss = NN_BCE;
+}
+
+static void mlp_opt(const cfg *c, nn_train_opt *o)
+{
+    nn_train_opt_init(o);
+    o->lr = c->mlp_lr;
+    o->momentum = c->mlp_momentum;
+    o->nesterov = c->mlp_nesterov;
+    o->lr_decay = c->mlp_lr_decay;
+    o->l2 = c->mlp_l2;
+    o->batch = c->mlp_batch;
+    o->max_epochs = c->mlp_epochs;
+    o->patience = c->mlp_patience;
+    o->epsilon = c->mlp_eps;
+    o->val_frac = c->mlp_val;
+    o->seed = (uint64_t)c->seed;
+    o->n_threads = c->threads;
+}
+
+/* Trains on real (0) + synthetic (1) rows and scores the real ones. */
+static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *o, nn_model **m, ody_err *err)
+{
+    size_t n = st->n, F = (size_t)st->F;
+    float *XS = malloc(2 * n * F * sizeof *XS), *T = malloc(2 * n * sizeof *T), *P = malloc(n * sizeof *P);
+    int rc = !XS || !T || !P ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc) {
+        memcpy(XS, st->cat->X, n * F * sizeof *XS);
+        memcpy(XS + n * F, st->S, n * F * sizeof *XS);
+        for (size_t i = 0; i < 2 * n; i++) T[i] = (float)(i >= n);
+        rc = nn_create(a, o->init, o->seed, m, err);
+    }
+    nn_history h;
+    if (!rc) rc = nn_train(*m, o, XS, T, 2 * n, &h, st->log, err);
+    if (!rc) {
+        ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
+                 "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
+        rc = nn_predict(*m, st->cat->X, n, P, err);
+    }
+    for (size_t i = 0; !rc && i < n; i++) st->score[SC_MLP][i] = P[i];
+    free(XS); free(T); free(P);
+    return rc;
+}
+
+static int mlp(run_state *st, int run, ody_err *err)
+{
+    if (!store_score(st, SC_MLP)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!run) return store_load_col(st, "mlp_scores.fits", "P_SYNTH_MLP", TDOUBLE, st->n, st->score[SC_MLP], err);
+    nn_arch a;
+    nn_train_opt o;
+    mlp_arch(st->c, st->F, &a);
+    mlp_opt(st->c, &o);
+    nn_model *m = NULL;
+    int rc = train_and_score(st, &a, &o, &m, err);
+    if (!rc) {
+        char *p = store_path(st, "mlp.fits");
+        rc = p ? nn_save(m, &o, p, st->history, 1, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        free(p);
+    }
+    nn_destroy(m);
+    if (rc) return rc;
+    fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[SC_MLP], NULL};
+    return store_save_table(st, "mlp_scores.fits", "MLP", &col, 1, st->n, err);
+}
+
+static int mlp_enabled(const cfg *c) { return c->mlp_on; }
+
+const stage_def stage_mlp = {
+    .name = "mlp",
+    .what = "MLP discriminator: real versus synthetic by SGD + backpropagation",
+    .keys = (const char *const[]){"mlp.", "seed", NULL},
+    .reads = (const char *const[]){"ingest", "synthesize", NULL},
+    .writes = (const char *const[]){"mlp.fits", "mlp_scores.fits", NULL},
+    .enabled = mlp_enabled,
+    .fn = mlp,
+};

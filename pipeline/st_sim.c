@@ -1,0 +1,80 @@
+/* st_sim.c — stage "similarity": each object's top-k most similar objects by
+ * forest proximity, the mean distance to them, and the dense matrix when
+ * asked. */
+#include <stdlib.h>
+
+#include "stage.h"
+
+static int load_neighbours(run_state *st, ody_err *err)
+{
+    size_t n = st->n, nk = n * (size_t)st->k;
+    int rc = store_load_col(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, nk, st->nb, err);
+    if (!rc) rc = store_load_col(st, "neighbours.fits", "SIMILARITY", TFLOAT, nk, st->nbs, err);
+    if (!rc) rc = store_load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->score[SC_KNN], err);
+    return rc;
+}
+
+static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
+{
+    const cfg *c = st->c;
+    rf_topk_opt to;
+    rf_topk_opt_init(&to);
+    to.k = st->k;
+    to.mem_budget = (size_t)(c->sim_mem_gb * 1e9);
+    to.max_pairs = c->sim_max_pairs;
+    to.leaf_sample = c->leaf_sample;
+    int used = 0, rc = rf_topk(ctx, &to, st->nb, st->nbs, &used, err);
+    if (rc) return rc;
+    rf_knn_distance(st->n, st->k, st->nbs, st->score[SC_KNN]);
+    if (used < st->forests[0]->n_trees)
+        ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
+                 "similarity.max_pairs = %g; leaves are large: raise forest.max_samples for finer ones, or "
+                 "lower similarity.leaf_sample)", st->k, used, st->forests[0]->n_trees, c->sim_max_pairs);
+    else
+        ody_logf(st->log, ODY_LOG_INFO, "similarity: top-%d lists over all %d trees", st->k, used);
+    return 0;
+}
+
+static int dense(const run_state *st, const rf_sim_ctx *ctx, ody_err *err)
+{
+    char *p = store_path(st, "similarity.fits");
+    int rc = p ? rf_dense_write(ctx, p, (size_t)(st->c->sim_mem_gb * 1e9), 1, err)
+               : ody_fail(err, ODY_ENOMEM, "out of memory");
+    free(p);
+    return rc;
+}
+
+static int similarity(run_state *st, int run, ody_err *err)
+{
+    size_t n = st->n;
+    st->k = st->c->top_k < (int)n ? st->c->top_k : (int)n - 1;
+    st->nb = malloc(n * (size_t)st->k * sizeof *st->nb);
+    st->nbs = malloc(n * (size_t)st->k * sizeof *st->nbs);
+    if (!st->nb || !st->nbs || !store_score(st, SC_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!run) return load_neighbours(st, err);
+    rf_sim_ctx ctx;
+    int rc = 0;
+    if (st->have_ctx0) {  /* the weirdness stage's pass over forest 0: this stage frees it */
+        ctx = st->ctx0;
+        st->have_ctx0 = 0;
+    } else if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n, st->c->leaf_filter, st->c->threads, err))) {
+        return rc;
+    }
+    rc = top_k(st, &ctx, err);
+    if (!rc && st->c->dense) rc = dense(st, &ctx, err);
+    rf_sim_ctx_free(&ctx);
+    if (rc) return rc;
+    fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL},
+                          {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL},
+                          {"KNN_DISTANCE", TDOUBLE, 1, st->score[SC_KNN], NULL}};
+    return store_save_table(st, "neighbours.fits", "NEIGHBOURS", cols, 3, n, err);
+}
+
+const stage_def stage_sim = {
+    .name = "similarity",
+    .what = "top-k most similar objects by forest proximity, kNN distance",
+    .keys = (const char *const[]){"similarity.", "weirdness.leaf_filter", NULL},
+    .reads = (const char *const[]){"forest", NULL},
+    .writes = (const char *const[]){"neighbours.fits", "similarity.fits?", NULL},
+    .fn = similarity,
+};

@@ -1,0 +1,86 @@
+/* st_weird.c — stage "weirdness": the faithful Baron & Poznanski weirdness
+ * (averaged over the forests), the isolation-forest score, and the default
+ * anomaly score that combines them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage.h"
+
+static int load_scores(run_state *st, ody_err *err)
+{
+    size_t n = st->n;
+    int rc = store_load_col(st, "weirdness.fits", "WEIRDNESS", TDOUBLE, n, st->score[SC_WEIRDNESS], err);
+    if (!rc) rc = store_load_col(st, "weirdness.fits", "ISOLATION", TDOUBLE, n, st->score[SC_ISOLATION], err);
+    if (!rc) rc = store_load_col(st, "weirdness.fits", "N_GOOD", TUINT, n, st->n_good, err);
+    if (!rc) rc = store_load_col(st, "weirdness.fits", "ANOMALY_SCORE", TDOUBLE, n, st->score[SC_ANOMALY], err);
+    return rc;
+}
+
+/* W averaged over the forests; forest 0's pass is kept for similarity. */
+static int weirdness(run_state *st, ody_err *err)
+{
+    size_t n = st->n;
+    double *W = st->score[SC_WEIRDNESS], *w1 = malloc(n * sizeof *w1);
+    if (!w1) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    memset(W, 0, n * sizeof *W);
+    int rc = 0;
+    for (int r = 0; r < st->n_forests && !rc; r++) {
+        rf_sim_ctx ctx;
+        if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, err))) break;
+        rc = rf_weirdness(&ctx, w1, err);
+        for (size_t i = 0; !rc && i < n; i++) {
+            W[i] += w1[i] / st->n_forests;
+            if (r == 0) st->n_good[i] = ctx.n_good[i];
+        }
+        if (r == 0 && !rc) {
+            st->ctx0 = ctx;
+            st->have_ctx0 = 1;
+        } else {
+            rf_sim_ctx_free(&ctx);
+        }
+    }
+    free(w1);
+    return rc;
+}
+
+static int isolation(run_state *st, ody_err *err)
+{
+    rf_iso_opt io;
+    rf_iso_opt_init(&io);
+    io.n_trees = st->c->iso_trees;
+    io.max_samples = (size_t)st->c->iso_max_samples;
+    io.seed = (uint64_t)st->c->seed;
+    io.n_threads = st->c->threads;
+    rf_forest *iso = NULL;
+    int rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
+    if (!rc) rc = rf_iso_score(iso, st->cat->X, st->n, st->c->threads, st->score[SC_ISOLATION], err);
+    rf_destroy(iso);
+    return rc;
+}
+
+static int weird(run_state *st, int run, ody_err *err)
+{
+    size_t n = st->n;
+    st->n_good = calloc(n, sizeof *st->n_good);
+    if (!st->n_good || !store_score(st, SC_WEIRDNESS) || !store_score(st, SC_ISOLATION) || !store_score(st, SC_ANOMALY))
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!run) return load_scores(st, err);
+    int rc = weirdness(st, err);
+    if (!rc) rc = isolation(st, err);
+    if (!rc) rc = rf_anomaly_score(st->score[SC_WEIRDNESS], st->score[SC_ISOLATION], n, st->score[SC_ANOMALY], err);
+    if (rc) return rc;
+    fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[SC_WEIRDNESS], NULL},
+                          {"N_GOOD", TINT, 1, st->n_good, NULL},
+                          {"ISOLATION", TDOUBLE, 1, st->score[SC_ISOLATION], NULL},
+                          {"ANOMALY_SCORE", TDOUBLE, 1, st->score[SC_ANOMALY], NULL}};
+    return store_save_table(st, "weirdness.fits", "WEIRDNESS", cols, 4, n, err);
+}
+
+const stage_def stage_weird = {
+    .name = "weirdness",
+    .what = "faithful B&P weirdness, isolation score, the default anomaly score",
+    .keys = (const char *const[]){"weirdness.", "isolation.", "seed", NULL},
+    .reads = (const char *const[]){"forest", NULL},
+    .writes = (const char *const[]){"weirdness.fits", NULL},
+    .fn = weird,
+};

@@ -1,0 +1,139 @@
+/* stage.h — the stage table, the state a run holds, and the artifact store.
+ * Private to pipeline/.
+ *
+ * A stage is declared once, in its own file, as a stage_def: its name, the
+ * config keys its result depends on, the stages whose results it reads, the
+ * artifacts it writes and its function.  stages.c lists them in order.  The
+ * driver (run.c) derives everything else from the table: each stage's hash
+ * (its keys' values, the hashes of the stages it reads, the input's bytes for
+ * the first), whether it is up to date (hash recorded in the manifest and
+ * artifacts present), the order, progress lines, the manifest and the
+ * summary.
+ *
+ * A stage function is called with run = 1 to compute its results and write
+ * its artifacts, or run = 0 to read them back from an earlier run; either
+ * way it leaves its results in the run_state for later stages.
+ */
+#ifndef STAGE_H
+#define STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cat.h"
+#include "cfg.h"
+#include "cutout.h"
+#include "fitsout.h"
+#include "lens.h"
+#include "ody.h"
+#include "rf.h"
+#include "run.h"
+
+/* Per-object scores, by the stage that computes them. */
+typedef enum {
+    SC_ANOMALY,     /* weirdness: the default anomaly score */
+    SC_WEIRDNESS,   /* weirdness: the faithful B&P weirdness */
+    SC_ISOLATION,   /* weirdness: the isolation-forest score */
+    SC_KNN,         /* similarity: mean distance to the top-k neighbours */
+    SC_OOB,         /* forest: out-of-bag P(synthetic) */
+    SC_MLP,         /* mlp: P(synthetic) */
+    SC_LENS,        /* lens: P(lens) */
+    N_SCORES
+} run_score;
+
+/* Everything a run holds in memory; stages fill it or load it back. */
+typedef struct run_state {
+    const cfg *c;
+    const ody_log *log;
+    char *dir;              /* the run directory, absolute */
+    char *history;          /* the effective config, for HISTORY cards */
+    run_summary *sum;
+
+    /* ingest */
+    cat *cat;
+    size_t n;               /* objects */
+    int F;                  /* features */
+    cut_set *cut;           /* cutouts of the kept rows, when read this run */
+    /* synthesize */
+    float *S;               /* n x F synthetic rows */
+    /* forest */
+    rf_forest **forests;
+    int n_forests;
+    /* weirdness */
+    uint32_t *n_good;
+    rf_sim_ctx ctx0;        /* forest 0's leaf statistics, when the weirdness
+                               stage computed them this run: similarity
+                               takes them over (and frees them) */
+    int have_ctx0;
+    /* similarity */
+    int k;                  /* neighbours per object */
+    int32_t *nb;            /* n x k rows, -1 padded */
+    float *nbs;             /* n x k similarities */
+    /* lens */
+    lens_eval lev;          /* held-out evaluation when trained in this run */
+
+    double *score[N_SCORES];/* n values each; NULL where not computed */
+} run_state;
+
+/* ---------------------------------------------------------------- the table */
+
+typedef struct stage_def {
+    const char *name;
+    const char *what;                   /* one line, for --help and DESIGN.md */
+    const char *const *keys;            /* config key prefixes ("forest.", "seed") */
+    const char *const *reads;           /* stages whose results it reads */
+    const char *const *writes;          /* artifacts: "forest_{r}.fits" is one per
+                                           weirdness.repeats; a trailing '?' marks
+                                           one written only with some settings */
+    int hashes_input;                   /* the input catalog's bytes enter its hash */
+    int (*enabled)(const cfg *c);       /* NULL: always on */
+    int (*fn)(run_state *st, int run, ody_err *err);
+} stage_def;
+
+extern const stage_def *const run_stage_table[];
+extern const int run_stage_count;
+
+/* ---------------------------------------------------------------- the store */
+
+/* dir/name, malloc'd; NULL when out of memory. */
+char *store_path(const run_state *st, const char *name);
+
+/* Creates dir and its parents. */
+int store_mkdir(const char *dir, ody_err *err);
+
+/* FNV-1a of the bytes of the file behind a CFITSIO path (its [..] suffix
+ * dropped); 0 when it cannot be read. */
+uint64_t store_checksum(const char *path);
+
+/* Provenance in a primary header: version, input, config, seed, the lens
+ * evaluation when there is one, and the effective config as HISTORY. */
+void store_provenance(const run_state *st, fitsfile *f, int *status);
+
+/* Writes one table (after the provenance header) to dir/name atomically. */
+int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                     int ncol, size_t nrows, ody_err *err);
+
+/* Reads n_elem values of column col of dir/file as `type` into out. */
+int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
+                   ody_err *err);
+
+/* Allocates n doubles for a score; NULL when out of memory. */
+double *store_score(run_state *st, run_score s);
+
+/* The manifest: one line per completed stage (name, hash, seconds).
+ * read fills done[] (0 for stages it does not list). */
+void store_manifest_read(const run_state *st, uint64_t *done);
+int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err);
+
+/* Removes dir's temporaries (NAME.tmp-PID) left by processes that are gone. */
+void store_sweep_stale(const run_state *st);
+
+/* ---------------------------------------------------------------- shared helpers */
+
+/* Column name of feature `name` in catalog.fits: F_ + the name made safe. */
+void stage_feature_column(const char *name, char *buf, size_t len);
+
+/* Cutout reader options from the config. */
+void stage_cutout_opt(const cfg *c, cut_opt *co);
+
+#endif

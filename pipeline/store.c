@@ -1,0 +1,202 @@
+/* store.c — the run directory: artifact paths, provenance, atomic tables,
+ * the manifest, stale temporaries. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+char *store_path(const run_state *st, const char *name)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", st->dir, name) < 0) return NULL;
+    return p;
+}
+
+int store_mkdir(const char *dir, ody_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return ody_fail(err, ODY_EINPUT, "%.200s...: the output path is too long", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return ody_fail(err, ODY_EIO, "%s: cannot create the directory (%s) — check permissions", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return ody_fail(err, ODY_EIO, "%s: cannot create the run directory (%s) — check permissions", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) || !S_ISDIR(sb.st_mode))
+        return ody_fail(err, ODY_EINPUT, "%s: exists and is not a directory — choose another output", buf);
+    return 0;
+}
+
+uint64_t store_checksum(const char *path)
+{
+    char base[4096];
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(path, "["), path);
+    uint64_t h = 1469598103934665603ULL;
+    struct stat sb;
+    if (stat(base, &sb) || !S_ISREG(sb.st_mode)) return 0;  /* never read a FIFO or a device */
+    FILE *f = fopen(base, "rb");
+    if (!f) return 0;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    fclose(f);
+    return h;
+}
+
+/* ================================================================ tables */
+
+void store_provenance(const run_state *st, fitsfile *f, int *status)
+{
+    fits_write_key_longwarn(f, status);  /* LONGSTRN: INPUT and CONFIG may be long */
+    fits_write_key(f, TSTRING, "CREATOR", (void *)"oddsky", "software", status);
+    fits_write_key(f, TSTRING, "ODYVERS", (void *)ody_version(), "oddsky version", status);
+    fits_write_key_longstr(f, "INPUT", st->c->cat_path, "input catalog", status);
+    fits_write_key_longstr(f, "CONFIG", st->c->file, "configuration file", status);
+    long long seed = (long long)st->c->seed;
+    fits_write_key(f, TLONGLONG, "SEED", &seed, "master RNG seed", status);
+    if (st->lev.n_test) {
+        fits_write_key(f, TDOUBLE, "LENSAUC", (void *)&st->lev.auroc, "lens classifier AUROC, held-out simulation", status);
+        fits_write_key(f, TDOUBLE, "LENSPREC", (void *)&st->lev.precision, "lens precision at P > 0.5", status);
+        fits_write_key(f, TDOUBLE, "LENSREC", (void *)&st->lev.recall, "lens recall at P > 0.5", status);
+    }
+    fitsout_history(f, st->history, status);
+}
+
+int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                     int ncol, size_t nrows, ody_err *err)
+{
+    char *path = store_path(st, name);
+    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsout w;
+    int rc = fitsout_open(&w, path, 1, err);
+    if (!rc) {
+        int status = 0;
+        store_provenance(st, w.f, &status);
+        fitsout_table(w.f, extname, cols, ncol, nrows, &status);
+        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
+    }
+    free(path);
+    return rc;
+}
+
+int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
+                   ody_err *err)
+{
+    char *path = store_path(st, file);
+    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsfile *f = NULL;
+    int status = 0, colnum = 0, anynul = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &colnum, &status);
+    fits_read_col(f, type, colnum, 1, 1, (LONGLONG)n_elem, NULL, out, &anynul, &status);
+    int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
+                                    "the run directory is damaged; rerun with --force") : 0;
+    ody_fits_close(f);
+    free(path);
+    return rc;
+}
+
+double *store_score(run_state *st, run_score s)
+{
+    free(st->score[s]);
+    st->score[s] = malloc((st->n ? st->n : 1) * sizeof *st->score[s]);
+    return st->score[s];
+}
+
+/* ================================================================ manifest */
+
+void store_manifest_read(const run_state *st, uint64_t *done)
+{
+    for (int k = 0; k < run_stage_count; k++) done[k] = 0;
+    char *p = store_path(st, "manifest.txt");
+    FILE *f = p ? fopen(p, "r") : NULL;
+    free(p);
+    if (!f) return;
+    char line[512], name[64];
+    unsigned long long h;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%63s %llx", name, &h) != 2) continue;
+        int k = run_stage_index(name);
+        if (k >= 0) done[k] = h;
+    }
+    fclose(f);
+}
+
+int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err)
+{
+    char *p = store_path(st, "manifest.txt");
+    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsout_text t;
+    int rc = fitsout_text_open(&t, p, err);
+    free(p);
+    if (rc) return rc;
+    fprintf(t.f, "# stage config+inputs hash, seconds — written by oddsky %s; input %s checksum %016llx\n",
+            ody_version(), st->c->cat_path, (unsigned long long)store_checksum(st->c->cat_path));
+    for (int k = 0; k < run_stage_count; k++)
+        if (done[k])
+            fprintf(t.f, "%s %016llx %.3f\n", run_stage_table[k]->name, (unsigned long long)done[k], secs[k]);
+    return fitsout_text_commit(&t, err);
+}
+
+/* ================================================================ temporaries */
+
+/* The PID of a "NAME.tmp-PID" entry, or 0. */
+static long tmp_pid(const char *name)
+{
+    const char *t = strstr(name, ".tmp-");
+    if (!t) return 0;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    return *end || pid <= 0 ? 0 : pid;
+}
+
+void store_sweep_stale(const run_state *st)
+{
+    DIR *d = opendir(st->dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = tmp_pid(e->d_name);
+        if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *p = store_path(st, e->d_name);
+        if (p && unlink(p) == 0)
+            ody_logf(st->log, ODY_LOG_INFO, "removed %s, left by process %ld that is gone", e->d_name, pid);
+        free(p);
+    }
+    closedir(d);
+}
+
+/* ================================================================ shared helpers */
+
+void stage_feature_column(const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "F_%s", name);
+    for (char *p = buf; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) && *p != '_' &&
+            *p != '-')
+            *p = '_';
+}
+
+void stage_cutout_opt(const cfg *c, cut_opt *co)
+{
+    cut_opt_init(co);
+    co->layout = c->cut_layout;
+    co->path = c->cut_path;
+    co->size = c->cut_size;
+    co->fail_missing = c->cut_fail_missing;
+    co->n_bands = c->n_cut_bands > 0 ? c->n_cut_bands : 1;
+    for (int b = 0; b < c->n_cut_bands; b++) snprintf(co->band[b], sizeof co->band[b], "%s", c->cut_bands[b]);
+}
