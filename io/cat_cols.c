@@ -1,0 +1,337 @@
+/* cat_cols.c — catalog columns: resolving names, reading values, carried
+ * columns, and editing a catalog in memory. */
+#include <ctype.h>
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catcol.h"
+
+const char *cat_type_name(int t)
+{
+    if (t < 0) t = -t;
+    switch (t) {
+    case TBIT: return "bit";
+    case TBYTE: return "uint8";
+    case TSBYTE: return "int8";
+    case TLOGICAL: return "logical";
+    case TSTRING: return "string";
+    case TSHORT: return "int16";
+    case TUSHORT: return "uint16";
+    case TINT: return "int32";
+    case TUINT: return "uint32";
+    case TLONG: return "int32";
+    case TULONG: return "uint32";
+    case TLONGLONG: return "int64";
+    case TULONGLONG: return "uint64";
+    case TFLOAT: return "float32";
+    case TDOUBLE: return "float64";
+    case TCOMPLEX: return "complex64";
+    case TDBLCOMPLEX: return "complex128";
+    default: return "unknown";
+    }
+}
+
+int catcol_is_integer(int t)
+{
+    return t == TBYTE || t == TSBYTE || t == TSHORT || t == TUSHORT || t == TINT ||
+           t == TUINT || t == TLONG || t == TULONG || t == TLONGLONG || t == TULONGLONG ||
+           t == TLOGICAL;
+}
+
+/* ================================================================ columns */
+
+/* Lists the table's column names closest to `want` into buf. */
+static void closest_columns(fitsfile *f, const char *want, char *buf, size_t len)
+{
+    int ncols = 0, status = 0;
+    fits_get_num_cols(f, &ncols, &status);
+    int best[3] = {-1, -1, -1}, bestd[3] = {1 << 30, 1 << 30, 1 << 30};
+    for (int c = 1; c <= ncols; c++) {
+        char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
+        fits_make_keyn("TTYPE", c, key, &status);
+        if (fits_read_key(f, TSTRING, key, name, NULL, &status)) { status = 0; continue; }
+        int d = ody_edit_distance(want, name);
+        for (int k = 0; k < 3; k++) {
+            if (d < bestd[k]) {
+                for (int m = 2; m > k; m--) { best[m] = best[m - 1]; bestd[m] = bestd[m - 1]; }
+                best[k] = c; bestd[k] = d;
+                break;
+            }
+        }
+    }
+    fits_clear_errmsg();
+    buf[0] = 0;
+    for (int k = 0; k < 3 && best[k] > 0; k++) {
+        char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
+        status = 0;
+        fits_make_keyn("TTYPE", best[k], key, &status);
+        fits_read_key(f, TSTRING, key, name, NULL, &status);
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "%s%s", k ? ", " : "", name);
+    }
+}
+
+/* Resolves "NAME" or "NAME[k]" in the current table.  `role` is used in
+ * messages ("feature", "id", "pass-through"). */
+int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role,
+                          colref *ref, ody_err *err)
+{
+    memset(ref, 0, sizeof *ref);
+    size_t n = strlen(spec);
+    const char *br = strchr(spec, '[');
+    ref->elem = 0;
+    if (br) {
+        char *end = NULL;
+        long k = strtol(br + 1, &end, 10);
+        if (end == br + 1 || *end != ']' || end[1] != 0 || k < 1)
+            return ody_fail(err, ODY_EINPUT,
+                            "%s: %s column '%s': element index must be a whole number >= 1, "
+                            "as in FLUX[3] — fix the column name",
+                            file, role, spec);
+        ref->elem = k;
+        n = (size_t)(br - spec);
+    }
+    if (n == 0 || n >= sizeof ref->name)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column name '%s' is empty or too long — "
+                        "run `oddsky inspect %s` to list the columns", file, role, spec, file);
+    memcpy(ref->name, spec, n);
+    ref->name[n] = 0;
+    /* CFITSIO treats * ? # as wildcards; an exact, case-insensitive match of
+     * the whole name is what a user means, so do the match ourselves. */
+    int ncols = 0, status = 0;
+    fits_get_num_cols(f, &ncols, &status);
+    for (int c = 1; c <= ncols && !ref->colnum; c++) {
+        char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
+        fits_make_keyn("TTYPE", c, key, &status);
+        if (fits_read_key(f, TSTRING, key, name, NULL, &status)) { status = 0; continue; }
+        if (!strcasecmp(name, ref->name)) {
+            ref->colnum = c;
+            snprintf(ref->name, sizeof ref->name, "%s", name);
+        }
+    }
+    fits_clear_errmsg();
+    if (!ref->colnum) {
+        char near[256];
+        closest_columns(f, ref->name, near, sizeof near);
+        return ody_fail(err, ODY_EINPUT,
+                        "%s: no %s column named '%s'; closest: %s — fix the name, or run "
+                        "`oddsky inspect %s` to list the columns",
+                        file, role, ref->name, near[0] ? near : "(none)", file);
+    }
+    status = 0;
+    if (fits_get_eqcoltype(f, ref->colnum, &ref->typecode, &ref->repeat, &ref->width, &status))
+        return ody_fits_fail(err, status, file, "cannot read the column type", NULL);
+    char key[FLEN_KEYWORD];
+    fits_make_keyn("TUNIT", ref->colnum, key, &status);
+    if (fits_read_key(f, TSTRING, key, ref->unit, NULL, &status)) { status = 0; ref->unit[0] = 0; }
+    fits_clear_errmsg();
+    if (ref->typecode < 0)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a variable-length array, "
+                        "which oddsky cannot use — choose a fixed-size column", file, role, spec);
+    if (ref->typecode == TSTRING) {
+        if (ref->elem)
+            return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a string column and has no "
+                            "elements — drop the [k]", file, role, spec);
+        return 0;  /* callers that need numbers reject strings themselves */
+    }
+    if (ref->typecode == TCOMPLEX || ref->typecode == TDBLCOMPLEX || ref->typecode == TBIT)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' has type %s, which oddsky cannot "
+                        "use — choose a real-valued column or derive one with [col NEW=...]",
+                        file, role, spec, cat_type_name(ref->typecode));
+    if (ref->repeat == 0)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' has zero width (TFORM 0) and holds "
+                        "no values — choose another column", file, role, spec);
+    if (ref->elem == 0 && ref->repeat > 1)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a vector of %ld elements — name "
+                        "one of them, e.g. %s[1]", file, role, spec, ref->repeat, ref->name);
+    if (ref->elem > ref->repeat)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s': element %ld is past the end of a "
+                        "vector of %ld — use an index from 1 to %ld",
+                        file, role, spec, ref->elem, ref->repeat, ref->repeat);
+    if (ref->elem == 0) ref->elem = 1;
+    return 0;
+}
+
+/* Reads element ref->elem of rows [row0, row0+nrows) as doubles; null[r] is
+ * set for a FITS null, NaN or Inf.  buf must hold nrows*repeat doubles and
+ * nbuf nrows*repeat flags. */
+int catcol_read_numeric(fitsfile *f, const char *file, const colref *ref, long row0, long nrows,
+                        double *out, char *null, double *buf, char *nbuf, ody_err *err)
+{
+    int status = 0, anynul = 0;
+    long nel = nrows * ref->repeat;
+    if (ref->typecode == TLOGICAL) {
+        char *lb = (char *)buf;  /* logical values fit in the double buffer */
+        fits_read_colnull(f, TLOGICAL, ref->colnum, row0, 1, nel, lb, nbuf, &anynul, &status);
+        if (status) goto fail;
+        for (long r = 0; r < nrows; r++) {
+            long k = r * ref->repeat + ref->elem - 1;
+            out[r] = lb[k] ? 1.0 : 0.0;
+            null[r] = nbuf[k];
+        }
+        return 0;
+    }
+    fits_read_colnull(f, TDOUBLE, ref->colnum, row0, 1, nel, buf, nbuf, &anynul, &status);
+    if (status) goto fail;
+    for (long r = 0; r < nrows; r++) {
+        long k = r * ref->repeat + ref->elem - 1;
+        out[r] = buf[k];
+        null[r] = nbuf[k] || !isfinite(buf[k]);
+    }
+    return 0;
+fail:;
+    char what[160];
+    snprintf(what, sizeof what, "cannot read column '%s' at rows %ld-%ld", ref->name, row0,
+             row0 + nrows - 1);
+    return ody_fits_fail(err, status, file, what, NULL);
+}
+
+/* ================================================================ carried columns */
+
+int catcol_alloc(cat_col *c, const colref *ref, size_t n)
+{
+    c->name = ody_strdup(ref->name);
+    c->unit = ody_strdup(ref->unit);
+    if (!c->name || !c->unit) return ODY_ENOMEM;
+    if (ref->typecode == TSTRING) {
+        c->type = CAT_COL_STRING;
+        c->width = (int)ref->width;
+        if (c->width < 1) c->width = 1;
+        c->s = calloc(n ? n : 1, (size_t)c->width + 1);
+        return c->s ? 0 : ODY_ENOMEM;
+    }
+    if (catcol_is_integer(ref->typecode)) {
+        c->type = CAT_COL_INT;
+        c->i = malloc((n ? n : 1) * sizeof *c->i);
+        return c->i ? 0 : ODY_ENOMEM;
+    }
+    c->type = CAT_COL_FLOAT;
+    c->f = malloc((n ? n : 1) * sizeof *c->f);
+    return c->f ? 0 : ODY_ENOMEM;
+}
+
+void catcol_free(cat_col *c)
+{
+    free(c->name);
+    free(c->unit);
+    free(c->f);
+    free(c->i);
+    free(c->s);
+    memset(c, 0, sizeof *c);
+}
+
+/* Reads a carried column for rows [row0, row0+nrows) and appends the rows
+ * with keep[r] set at position *at onwards. */
+int catcol_read(fitsfile *f, const char *file, const colref *ref, cat_col *c, long row0,
+                        long nrows, const char *keep, size_t at, double *buf, char *nbuf,
+                        char **sbuf, ody_err *err)
+{
+    int status = 0, anynul = 0;
+    if (c->type == CAT_COL_STRING) {
+        fits_read_col(f, TSTRING, ref->colnum, row0, 1, nrows, "", sbuf, &anynul, &status);
+        if (status) return ody_fits_fail(err, status, file, "cannot read a string column", NULL);
+        for (long r = 0; r < nrows; r++) {
+            if (!keep[r]) continue;
+            char *dst = c->s + at++ * (size_t)(c->width + 1);
+            snprintf(dst, (size_t)c->width + 1, "%s", sbuf[r]);
+            size_t n = strlen(dst);
+            while (n && dst[n - 1] == ' ') dst[--n] = 0;
+        }
+        return 0;
+    }
+    if (c->type == CAT_COL_INT && ref->typecode != TLOGICAL) {
+        long long *ib = (long long *)buf;
+        long nel = nrows * ref->repeat;
+        fits_read_colnull(f, TLONGLONG, ref->colnum, row0, 1, nel, ib, nbuf, &anynul, &status);
+        if (status) return ody_fits_fail(err, status, file, "cannot read an integer column", NULL);
+        for (long r = 0; r < nrows; r++) {
+            if (!keep[r]) continue;
+            long k = r * ref->repeat + ref->elem - 1;
+            c->i[at++] = nbuf[k] ? CAT_INT_NULL : (int64_t)ib[k];
+        }
+        return 0;
+    }
+    double *vals = buf + nrows * ref->repeat;  /* after the raw buffer */
+    char *nul = nbuf + nrows * ref->repeat;
+    int rc = catcol_read_numeric(f, file, ref, row0, nrows, vals, nul, buf, nbuf, err);
+    if (rc) return rc;
+    for (long r = 0; r < nrows; r++) {
+        if (!keep[r]) continue;
+        if (c->type == CAT_COL_INT) c->i[at++] = nul[r] ? CAT_INT_NULL : (int64_t)vals[r];
+        else c->f[at++] = nul[r] && !isinf(vals[r]) ? NAN : vals[r];
+    }
+    return 0;
+}
+
+void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len)
+{
+    switch (c->type) {
+    case CAT_COL_STRING: snprintf(buf, len, "%s", c->s + r * (size_t)(c->width + 1)); break;
+    case CAT_COL_INT:
+        if (c->i[r] == CAT_INT_NULL) snprintf(buf, len, "null");
+        else snprintf(buf, len, "%lld", (long long)c->i[r]);
+        break;
+    default: snprintf(buf, len, "%.17g", c->f[r]); break;
+    }
+}
+
+/* ================================================================ editing */
+
+static void keep_col(cat_col *col, const uint8_t *keep, size_t n)
+{
+    size_t at = 0, w = (size_t)col->width + 1;
+    for (size_t r = 0; r < n; r++) {
+        if (!keep[r]) continue;
+        if (col->type == CAT_COL_STRING) memmove(col->s + at * w, col->s + r * w, w);
+        else if (col->type == CAT_COL_INT) col->i[at] = col->i[r];
+        else col->f[at] = col->f[r];
+        at++;
+    }
+}
+
+int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err)
+{
+    (void)err;
+    size_t at = 0, F = c->n_feat;
+    keep_col(&c->id, keep, c->n_rows);
+    for (int k = 0; k < c->n_pass; k++) keep_col(&c->pass[k], keep, c->n_rows);
+    for (size_t r = 0; r < c->n_rows; r++) {
+        if (!keep[r]) continue;
+        memmove(c->X + at * F, c->X + r * F, F * sizeof *c->X);
+        c->row[at] = c->row[r];
+        at++;
+    }
+    c->n_dropped += c->n_rows - at;
+    c->n_rows = at;
+    return 0;
+}
+
+int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, ody_err *err)
+{
+    size_t F = c->n_feat, G = F + (size_t)n_new, n = c->n_rows;
+    float *X = malloc((n ? n : 1) * G * sizeof *X);
+    char **fn = realloc(c->feat_names, G * sizeof *fn);
+    if (fn) c->feat_names = fn;
+    char **fu = realloc(c->feat_units, G * sizeof *fu);
+    if (fu) c->feat_units = fu;
+    size_t *nm = realloc(c->n_missing, G * sizeof *nm);
+    if (nm) c->n_missing = nm;
+    if (!X || !fn || !fu || !nm) { free(X); return ody_fail(err, ODY_ENOMEM, "out of memory adding features"); }
+    for (size_t r = 0; r < n; r++) {
+        memcpy(X + r * G, c->X + r * F, F * sizeof *X);
+        memcpy(X + r * G + F, vals + r * (size_t)n_new, (size_t)n_new * sizeof *X);
+    }
+    for (int k = 0; k < n_new; k++) {
+        c->feat_names[F + (size_t)k] = ody_strdup(names[k]);
+        c->feat_units[F + (size_t)k] = ody_strdup("");
+        c->n_missing[F + (size_t)k] = 0;
+    }
+    free(c->X);
+    c->X = X;
+    c->n_feat = G;
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* catcol.h — what the catalog reader's files share.  Private to io/.
+ *
+ * A column requested by name ("FLUX" or "FLUX[3]") is resolved once against
+ * the open table into a colref; reads then go through it in chunks. */
+#ifndef CATCOL_H
+#define CATCOL_H
+
+#include <fitsio.h>
+
+#include "cat.h"
+
+typedef struct colref {
+    char name[72];   /* name in the file */
+    long elem;       /* 1-based element within a vector column */
+    int colnum, typecode;
+    long repeat, width;
+    char unit[72];
+} colref;
+
+/* Whether a CFITSIO type code holds integers (or logicals). */
+int catcol_is_integer(int typecode);
+
+/* Resolves "NAME" or "NAME[k]" in the current table.  `role` is used in
+ * messages ("feature", "id", "pass-through"). */
+int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
+
+/* Reads element ref->elem of rows [row0, row0+nrows) as doubles; null[r] is
+ * set for a FITS null, NaN or Inf.  buf must hold nrows*repeat doubles and
+ * nbuf nrows*repeat flags. */
+int catcol_read_numeric(fitsfile *f, const char *file, const colref *ref, long row0, long nrows, double *out,
+                        char *null, double *buf, char *nbuf, ody_err *err);
+
+/* A carried column (ID, pass-through) of n rows for ref: allocation, and
+ * the rows of [row0, row0+nrows) with keep[r] set appended from slot at. */
+int catcol_alloc(cat_col *c, const colref *ref, size_t n);
+void catcol_free(cat_col *c);
+int catcol_read(fitsfile *f, const char *file, const colref *ref, cat_col *c, long row0, long nrows,
+                const char *keep, size_t at, double *buf, char *nbuf, char **sbuf, ody_err *err);
+
+/* Checks the current HDU: printable header cards, and its data all present. */
+int cat_check_hdu(fitsfile *f, const char *file, int hdunum, ody_err *err);
+
+#endif
