@@ -168,6 +168,13 @@ static int choice_index(const char *s, const char *choices)
     return -1;
 }
 
+static int n_choices(const char *choices)
+{
+    int n = 1;
+    for (const char *p = choices; *p; p++) n += *p == '|';
+    return n;
+}
+
 /* The i-th choice into buf. */
 static void choice_name(const char *choices, int i, char *buf, size_t len)
 {
@@ -407,7 +414,7 @@ static void quoted(const char *s, char *buf, size_t len)
 static void list_text(const cfg *c, const key *k, char *buf, size_t len)
 {
     size_t at = (size_t)snprintf(buf, len, "[");
-    int n = k->type == T_FLAGS ? 32 : *(const int *)field(c, k->noff), first = 1;
+    int n = k->type == T_FLAGS ? n_choices(k->choices) : *(const int *)field(c, k->noff), first = 1;
     for (int j = 0; j < n && at < len; j++) {
         char item[512];
         if (k->type == T_STRLIST) {
@@ -435,8 +442,7 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
     case T_BOOL: snprintf(buf, len, "%s", *(const int *)field(c, k->off) ? "true" : "false"); break;
     case T_STRLIST: case T_INTLIST: case T_FLAGS: list_text(c, k, buf, len); break;
     case T_ENUM: {
-        int v = *(const int *)field(c, k->off), pos = 0, n = 1;
-        for (const char *p = k->choices; *p; p++) n += *p == '|';
+        int v = *(const int *)field(c, k->off), pos = 0, n = n_choices(k->choices);
         while (pos < n - 1 && k->codes[pos] != v) pos++;
         char name[64];
         choice_name(k->choices, pos, name, sizeof name);
