@@ -74,26 +74,12 @@ done:
     return fitsout_finish(&w, rc, err);
 }
 
-int rf_load(const char *path, rf_forest **out, ody_err *err)
+/* The options and sizes from the FOREST table's keywords. */
+static int read_keywords(fitsfile *ff, const char *path, rf_forest *f, ody_err *err)
 {
-    fitsfile *ff = NULL;
-    int status = 0, rc = 0;
-    char name[FLEN_FILENAME];
-    snprintf(name, sizeof name, "%s[FOREST]", path);
-    if (fits_open_table(&ff, name, READONLY, &status)) {
-        /* the message first: closing would clear CFITSIO's stack */
-        int rc2 = ody_fits_fail(err, status, path, "cannot open the forest table",
-                                "is this a forest saved by oddsky (HDU FOREST)?");
-        ody_fits_close(ff);
-        return rc2;
-    }
-    rf_forest *f = calloc(1, sizeof *f);
-    int32_t *col = NULL;
-    float *thr = NULL;
-    if (!f) { rc = ody_fail(err, ODY_ENOMEM, "out of memory"); goto done; }
+    int status = 0, mf = 0;
+    long long seed = 0, ms = 0, ntr = 0;
     rf_opt_init(&f->opt);
-    long long seed = 0, ms = 0, ntr = 0, nrows = 0;
-    int mf = 0;
     fits_read_key(ff, TINT, "NTREES", &f->n_trees, NULL, &status);
     fits_read_key(ff, TINT, "NFEAT", &f->n_feat, NULL, &status);
     fits_read_key(ff, TINT, "MAXFKIND", &mf, NULL, &status);
@@ -104,41 +90,26 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     fits_read_key(ff, TLONGLONG, "MAXSAMP", &ms, NULL, &status);
     fits_read_key(ff, TLONGLONG, "SEED", &seed, NULL, &status);
     fits_read_key(ff, TLONGLONG, "NTRAIN", &ntr, NULL, &status);
-    if (status) { rc = ody_fits_fail(err, status, path, "forest keywords missing", NULL); goto done; }
+    if (status) return ody_fits_fail(err, status, path, "forest keywords missing", NULL);
     f->opt.max_features = (rf_maxf)mf;
     f->opt.max_samples = (size_t)ms;
     f->opt.seed = (uint64_t)seed;
     f->opt.n_trees = f->n_trees;
     f->n_train = (size_t)ntr;
-    if (fits_read_key(ff, TDOUBLE, "OOBACC", &f->oob_accuracy, NULL, &status)) {
-        status = 0;
-        f->oob_accuracy = NAN;
-    }
+    if (fits_read_key(ff, TDOUBLE, "OOBACC", &f->oob_accuracy, NULL, &status)) f->oob_accuracy = NAN;
     fits_clear_errmsg();
-    fits_get_num_rowsll(ff, &nrows, &status);
-    if (status || f->n_trees < 1 || f->n_feat < 1 || nrows < f->n_trees) {
-        rc = ody_fail(err, ODY_EINPUT, "%s: the forest table is inconsistent (%lld nodes for %d trees) — "
-                      "retrain and save it again", path, nrows, f->n_trees);
-        goto done;
-    }
-    size_t N = (size_t)nrows;
-    f->tree_off = calloc((size_t)f->n_trees + 1, sizeof *f->tree_off);
-    f->node = malloc(N * sizeof *f->node);
-    f->cnt = malloc(2 * N * sizeof *f->cnt);
-    col = malloc(N * sizeof *col);
-    thr = malloc(N * sizeof *thr);
-    if (!f->tree_off || !f->node || !f->cnt || !col || !thr) {
-        rc = ody_fail(err, ODY_ENOMEM, "out of memory loading %zu nodes", N);
-        goto done;
-    }
-    int anynul = 0;
+    return 0;
+}
+
+/* The N node rows: tree offsets from the TREE column, then every field. */
+static int read_nodes(fitsfile *ff, const char *path, rf_forest *f, size_t N, int32_t *col, float *thr, ody_err *err)
+{
+    int status = 0, anynul = 0;
     fits_read_col(ff, TINT, 1, 1, 1, (LONGLONG)N, NULL, col, &anynul, &status);
     for (size_t k = 0; k < N && !status; k++) {
-        if (col[k] < 0 || col[k] >= f->n_trees || (k && col[k] < col[k - 1])) {
-            rc = ody_fail(err, ODY_EINPUT, "%s: row %zu has tree %d out of order — the file is damaged",
-                          path, k + 1, col[k]);
-            goto done;
-        }
+        if (col[k] < 0 || col[k] >= f->n_trees || (k && col[k] < col[k - 1]))
+            return ody_fail(err, ODY_EINPUT, "%s: row %zu has tree %d out of order — the file is damaged", path,
+                            k + 1, col[k]);
         f->tree_off[col[k] + 1] = k + 1;
     }
     for (int t = 1; t <= f->n_trees; t++)
@@ -153,26 +124,65 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
         fits_read_col(ff, TINT, 6 + c, 1, 1, (LONGLONG)N, NULL, col, &anynul, &status);
         for (size_t k = 0; k < N; k++) f->cnt[2 * k + c] = (uint32_t)col[k];
     }
-    if (status) { rc = ody_fits_fail(err, status, path, "cannot read the forest", NULL); goto done; }
-    /* Validate structure so a damaged file cannot send traversal astray. */
+    return status ? ody_fits_fail(err, status, path, "cannot read the forest", NULL) : 0;
+}
+
+/* Structure checks, so that a damaged file cannot send traversal astray:
+ * every split's children are inside its tree, after it. */
+static int check_trees(const rf_forest *f, const char *path, ody_err *err)
+{
     for (int t = 0; t < f->n_trees; t++) {
         size_t nn = f->tree_off[t + 1] - f->tree_off[t];
         for (size_t k = 0; k < nn; k++) {
             const rf_node *nd = &f->node[f->tree_off[t] + k];
             if (nd->feat < -1 || nd->feat >= f->n_feat ||
-                (nd->feat >= 0 && (nd->left <= (int32_t)k || (size_t)nd->left + 1 >= nn))) {
-                rc = ody_fail(err, ODY_EINPUT, "%s: tree %d node %zu is malformed — the file is damaged; "
-                              "retrain the forest", path, t, k);
-                goto done;
-            }
+                (nd->feat >= 0 && (nd->left <= (int32_t)k || (size_t)nd->left + 1 >= nn)))
+                return ody_fail(err, ODY_EINPUT, "%s: tree %d node %zu is malformed — the file is damaged; "
+                                "retrain the forest", path, t, k);
         }
     }
-    *out = f;
-    f = NULL;
-done:
+    return 0;
+}
+
+int rf_load(const char *path, rf_forest **out, ody_err *err)
+{
+    fitsfile *ff = NULL;
+    int status = 0, rc = 0;
+    char name[FLEN_FILENAME];
+    snprintf(name, sizeof name, "%s[FOREST]", path);
+    if (fits_open_table(&ff, name, READONLY, &status)) {
+        /* the message first: closing would clear CFITSIO's stack */
+        rc = ody_fits_fail(err, status, path, "cannot open the forest table", "is this a forest saved by oddsky (HDU FOREST)?");
+        ody_fits_close(ff);
+        return rc;
+    }
+    rf_forest *f = calloc(1, sizeof *f);
+    int32_t *col = NULL;
+    float *thr = NULL;
+    long long nrows = 0;
+    rc = f ? read_keywords(ff, path, f, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc && (fits_get_num_rowsll(ff, &nrows, &status) || f->n_trees < 1 || f->n_feat < 1 || nrows < f->n_trees))
+        rc = ody_fail(err, ODY_EINPUT, "%s: the forest table is inconsistent (%lld nodes for %d trees) — retrain and "
+                      "save it again", path, nrows, f->n_trees);
+    size_t N = (size_t)nrows;
+    if (!rc) {
+        f->tree_off = calloc((size_t)f->n_trees + 1, sizeof *f->tree_off);
+        f->node = malloc(N * sizeof *f->node);
+        f->cnt = malloc(2 * N * sizeof *f->cnt);
+        col = malloc(N * sizeof *col);
+        thr = malloc(N * sizeof *thr);
+        if (!f->tree_off || !f->node || !f->cnt || !col || !thr)
+            rc = ody_fail(err, ODY_ENOMEM, "out of memory loading %zu nodes", N);
+    }
+    if (!rc) rc = read_nodes(ff, path, f, N, col, thr, err);
+    if (!rc) rc = check_trees(f, path, err);
     ody_fits_close(ff);
     free(col);
     free(thr);
-    rf_destroy(f);
-    return rc;
+    if (rc) {
+        rf_destroy(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
 }

@@ -23,6 +23,147 @@ typedef struct iso_task {
     int32_t id, depth;
 } iso_task;
 
+/* One thread's scratch space for growing isolation trees. */
+typedef struct iso_ws {
+    uint32_t *s;          /* the subsample, partitioned in place */
+    uint32_t *set;        /* open-addressing set of drawn rows */
+    size_t setsz;
+    int *ford;            /* feature order */
+    iso_task *stack;
+} iso_ws;
+
+static int iso_ws_init(iso_ws *w, uint32_t psi, int F, int maxd)
+{
+    w->setsz = 16;
+    while (w->setsz < 4 * (size_t)psi) w->setsz <<= 1;
+    w->s = malloc(psi * sizeof *w->s);
+    w->set = malloc(w->setsz * sizeof *w->set);
+    w->ford = malloc((size_t)F * sizeof *w->ford);
+    w->stack = malloc(((size_t)maxd + 2) * 2 * sizeof *w->stack);
+    return w->s && w->set && w->ford && w->stack ? 0 : -1;
+}
+
+static void iso_ws_free(iso_ws *w)
+{
+    free(w->s);
+    free(w->set);
+    free(w->ford);
+    free(w->stack);
+}
+
+/* psi rows without replacement (all of them when psi = n): rejection
+ * against an open-addressing set of 4 x psi slots. */
+static void iso_sample(ody_rng *r, size_t n, uint32_t psi, iso_ws *w)
+{
+    uint32_t m = 0;
+    if (psi == n) {
+        for (uint32_t k = 0; k < psi; k++) w->s[k] = k;
+        return;
+    }
+    memset(w->set, 0xff, w->setsz * sizeof *w->set);
+    while (m < psi) {
+        uint32_t c = (uint32_t)ody_rng_below(r, n);
+        size_t h = ((size_t)c * 0x9E3779B1u) & (w->setsz - 1);
+        while (w->set[h] != UINT32_MAX && w->set[h] != c) h = (h + 1) & (w->setsz - 1);
+        if (w->set[h] == c) continue;
+        w->set[h] = c;
+        w->s[m++] = c;
+    }
+}
+
+/* A random feature with spread in rows s[start, end), drawn without
+ * replacement so that a non-constant one is found whenever one exists;
+ * -1 when all are constant.  Its range goes to lo, hi. */
+static int iso_feature(ody_rng *r, const float *X, int F, const iso_task *k, iso_ws *w, float *lo, float *hi)
+{
+    for (int q = 0; q < F; q++) w->ford[q] = q;
+    for (int tries = 0; tries < F; tries++) {
+        int j = tries + (int)ody_rng_below(r, (unsigned long long)(F - tries));
+        int fq = w->ford[j];
+        w->ford[j] = w->ford[tries];
+        w->ford[tries] = fq;
+        *lo = *hi = X[(size_t)w->s[k->start] * F + fq];
+        for (uint32_t q = k->start + 1; q < k->end; q++) {
+            float v = X[(size_t)w->s[q] * F + fq];
+            if (v < *lo) *lo = v;
+            if (v > *hi) *hi = v;
+        }
+        if (*hi > *lo) return fq;
+    }
+    return -1;
+}
+
+/* Grows tree t into nd / ct (room for `per` nodes); returns its node count. */
+static size_t iso_grow(const rf_iso_opt *o, const float *X, size_t n, int F, uint32_t psi, int maxd, int t,
+                       iso_ws *w, rf_node *nd, uint32_t *ct)
+{
+    ody_rng r;
+    ody_rng_stream(&r, o->seed ^ 0x150150150ULL, (unsigned long long)t);
+    iso_sample(&r, n, psi, w);
+    size_t nn = 1, top = 0;
+    w->stack[top++] = (iso_task){0, psi, 0, 0};
+    while (top) {
+        iso_task k = w->stack[--top];
+        uint32_t sz = k.end - k.start;
+        nd[k.id] = (rf_node){0, -1, -1};
+        ct[2 * k.id] = sz;
+        ct[2 * k.id + 1] = 0;
+        if (sz <= 1 || k.depth >= maxd) continue;
+        float lo = 0, hi = 0;
+        int f0 = iso_feature(&r, X, F, &k, w, &lo, &hi);
+        if (f0 < 0) continue;
+        float thr = (float)((double)lo + ((double)hi - (double)lo) * ody_rng_uniform(&r));
+        if (thr >= hi) thr = lo;
+        uint32_t a = k.start, b = k.end, *s = w->s;
+        while (a < b) {
+            if (X[(size_t)s[a] * F + f0] <= thr) a++;
+            else { uint32_t tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
+        }
+        nd[k.id] = (rf_node){thr, f0, (int32_t)nn};
+        w->stack[top++] = (iso_task){a, k.end, (int32_t)nn + 1, k.depth + 1};
+        w->stack[top++] = (iso_task){k.start, a, (int32_t)nn, k.depth + 1};
+        nn += 2;
+    }
+    return nn;
+}
+
+/* The grown trees (T x per slots, used[t] each) packed into f. */
+static int iso_pack(rf_forest *f, const rf_node *node, const uint32_t *cnt, const size_t *used, size_t per)
+{
+    int T = f->n_trees;
+    size_t total = 0, at = 0;
+    for (int t = 0; t < T; t++) total += used[t];
+    f->node = malloc((total ? total : 1) * sizeof *f->node);
+    f->cnt = malloc(2 * (total ? total : 1) * sizeof *f->cnt);
+    if (!f->node || !f->cnt) return -1;
+    for (int t = 0; t < T; t++) {
+        f->tree_off[t] = at;
+        memcpy(f->node + at, node + (size_t)t * per, used[t] * sizeof *node);
+        memcpy(f->cnt + 2 * at, cnt + 2 * (size_t)t * per, 2 * used[t] * sizeof *cnt);
+        at += used[t];
+    }
+    f->tree_off[T] = at;
+    return 0;
+}
+
+static rf_forest *iso_forest_new(const rf_iso_opt *o, size_t n, int F, uint32_t psi)
+{
+    rf_forest *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->n_trees = o->n_trees;
+    f->n_feat = F;
+    rf_opt_init(&f->opt);
+    f->opt.n_trees = o->n_trees;
+    f->opt.seed = o->seed;
+    f->opt.max_samples = psi;
+    f->opt.bootstrap = 0;
+    f->n_train = n;
+    f->oob_accuracy = NAN;
+    f->tree_off = malloc(((size_t)o->n_trees + 1) * sizeof *f->tree_off);
+    if (!f->tree_off) { rf_destroy(f); return NULL; }
+    return f;
+}
+
 int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest **out,
                  ody_err *err)
 {
@@ -31,137 +172,45 @@ int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest
     if (o->max_samples < 2)
         return ody_fail(err, ODY_EINPUT, "isolation.max_samples = %zu must be at least 2", o->max_samples);
     if (n < 2) return ody_fail(err, ODY_EINPUT, "the isolation forest needs at least 2 rows");
-    int T = o->n_trees;
+    int T = o->n_trees, fail = 0;
     uint32_t psi = (uint32_t)(o->max_samples < n ? o->max_samples : n);
     int maxd = (int)ceil(log2((double)psi));
     /* A tree of depth maxd has at most 2^(maxd+1) - 1 nodes: allocate flat. */
     size_t per = ((size_t)2 << maxd) - 1;
     if (per > 2 * (size_t)psi) per = 2 * (size_t)psi;
-    rf_forest *f = calloc(1, sizeof *f);
-    if (!f) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    f->n_trees = T;
-    f->n_feat = F;
-    rf_opt_init(&f->opt);
-    f->opt.n_trees = T;
-    f->opt.seed = o->seed;
-    f->opt.max_samples = psi;
-    f->opt.bootstrap = 0;
-    f->n_train = n;
-    f->oob_accuracy = NAN;
-    f->tree_off = malloc(((size_t)T + 1) * sizeof *f->tree_off);
+    rf_forest *f = iso_forest_new(o, n, F, psi);
     rf_node *node = malloc((size_t)T * per * sizeof *node);
     uint32_t *cnt = malloc(2 * (size_t)T * per * sizeof *cnt);
     size_t *used = calloc((size_t)T, sizeof *used);
-    if (!f->tree_off || !node || !cnt || !used) {
-        free(node); free(cnt); free(used); rf_destroy(f);
-        return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
-    }
+    fail = !f || !node || !cnt || !used;
+    if (!fail) {
 #pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
-        uint32_t *s = malloc(psi * sizeof *s);
-        size_t setsz = 16;
-        while (setsz < 4 * (size_t)psi) setsz <<= 1;
-        uint32_t *set = malloc(setsz * sizeof *set);
-        int *ford = malloc((size_t)F * sizeof *ford);
-        iso_task *stack = malloc(((size_t)maxd + 2) * 2 * sizeof *stack);
-#pragma omp for schedule(dynamic, 4)
-        for (int t = 0; t < T; t++) {
-            if (!s || !stack || !set || !ford) continue;
-            ody_rng r;
-            ody_rng_stream(&r, o->seed ^ 0x150150150ULL, (unsigned long long)t);
-            /* subsample without replacement: rejection against an open-
-             * addressing set of 4 x psi slots (psi <= n). */
-            uint32_t m = 0;
-            if (psi == n) {
-                for (uint32_t k = 0; k < psi; k++) s[k] = k;
-                m = psi;
-            } else {
-                memset(set, 0xff, setsz * sizeof *set);
-                while (m < psi) {
-                    uint32_t c = (uint32_t)ody_rng_below(&r, n);
-                    size_t h = ((size_t)c * 0x9E3779B1u) & (setsz - 1);
-                    while (set[h] != UINT32_MAX && set[h] != c) h = (h + 1) & (setsz - 1);
-                    if (set[h] == c) continue;
-                    set[h] = c;
-                    s[m++] = c;
-                }
-            }
-            rf_node *nd = node + (size_t)t * per;
-            uint32_t *ct = cnt + 2 * (size_t)t * per;
-            size_t nn = 1, top = 0;
-            stack[top++] = (iso_task){0, m, 0, 0};
-            while (top) {
-                iso_task k = stack[--top];
-                uint32_t sz = k.end - k.start;
-                nd[k.id].feat = -1;
-                nd[k.id].left = -1;
-                nd[k.id].thr = 0;
-                ct[2 * k.id] = sz;
-                ct[2 * k.id + 1] = 0;
-                if (sz <= 1 || k.depth >= maxd) continue;
-                /* random feature with spread, drawn without replacement so a
-                 * non-constant one is found whenever one exists */
-                int f0 = -1;
-                float lo = 0, hi = 0;
-                for (int q = 0; q < F; q++) ford[q] = q;
-                for (int tries = 0; tries < F && f0 < 0; tries++) {
-                    int j = tries + (int)ody_rng_below(&r, (unsigned long long)(F - tries));
-                    int fq = ford[j];
-                    ford[j] = ford[tries];
-                    ford[tries] = fq;
-                    lo = hi = X[(size_t)s[k.start] * F + fq];
-                    for (uint32_t q = k.start + 1; q < k.end; q++) {
-                        float v = X[(size_t)s[q] * F + fq];
-                        if (v < lo) lo = v;
-                        if (v > hi) hi = v;
-                    }
-                    if (hi > lo) f0 = fq;
-                }
-                if (f0 < 0) continue;
-                float thr = (float)((double)lo + ((double)hi - (double)lo) * ody_rng_uniform(&r));
-                if (thr >= hi) thr = lo;
-                uint32_t a = k.start, b = k.end;
-                while (a < b) {
-                    if (X[(size_t)s[a] * F + f0] <= thr) a++;
-                    else { uint32_t tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
-                }
-                nd[k.id].feat = f0;
-                nd[k.id].thr = thr;
-                nd[k.id].left = (int32_t)nn;
-                stack[top++] = (iso_task){a, k.end, (int32_t)nn + 1, k.depth + 1};
-                stack[top++] = (iso_task){k.start, a, (int32_t)nn, k.depth + 1};
-                nn += 2;
-            }
-            used[t] = nn;
+        iso_ws w;
+        int ok = iso_ws_init(&w, psi, F, maxd) == 0;
+        if (!ok) {
+#pragma omp atomic write
+            fail = 1;
         }
-        free(s);
-        free(set);
-        free(ford);
-        free(stack);
+#pragma omp for schedule(dynamic, 4)
+        for (int t = 0; t < T; t++)
+            if (ok) used[t] = iso_grow(o, X, n, F, psi, maxd, t, &w, node + (size_t)t * per, cnt + 2 * (size_t)t * per);
+        iso_ws_free(&w);
     }
-    size_t total = 0;
-    for (int t = 0; t < T; t++) total += used[t];
-    f->node = malloc((total ? total : 1) * sizeof *f->node);
-    f->cnt = malloc(2 * (total ? total : 1) * sizeof *f->cnt);
-    if (!f->node || !f->cnt) {
-        free(node); free(cnt); free(used); rf_destroy(f);
+    }
+    if (!fail) fail = iso_pack(f, node, cnt, used, per);
+    free(node); free(cnt); free(used);
+    if (fail) {
+        rf_destroy(f);
         return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
     }
-    size_t at = 0;
-    for (int t = 0; t < T; t++) {
-        f->tree_off[t] = at;
-        memcpy(f->node + at, node + (size_t)t * per, used[t] * sizeof *node);
-        memcpy(f->cnt + 2 * at, cnt + 2 * (size_t)t * per, 2 * used[t] * sizeof *cnt);
-        at += used[t];
-    }
-    f->tree_off[T] = at;
-    free(node); free(cnt); free(used);
     *out = f;
     return 0;
 }
 
 void rf_iso_opt_init(rf_iso_opt *o)
 {
+    memset(o, 0, sizeof *o);
     o->n_trees = 200;
     o->max_samples = 256;
     o->seed = 1;

@@ -447,17 +447,12 @@ void rf_topk_opt_init(rf_topk_opt *o)
     o->leaf_sample = 64;
 }
 
-int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
-            int *trees_used, ody_err *err)
+/* The leading trees whose leaf lists fit the memory budget and whose pair
+ * updates fit the work budget (at least one). */
+static int trees_in_budget(const rf_sim_ctx *ctx, const rf_topk_opt *o)
 {
     const rf_forest *f = ctx->f;
-    size_t n = ctx->n;
-    int k = o->k;
-    if (k < 1) return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be at least 1", k);
-    if ((size_t)k >= n)
-        return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
-    int Ts = sim_trees(n, f->n_trees, o->mem_budget);
-    /* Keep the leading trees whose pair updates fit the work budget. */
+    int Ts = sim_trees(ctx->n, f->n_trees, o->mem_budget);
     double pairs = 0;
     for (int t = 0; t < Ts; t++) {
         double pt = 0;
@@ -465,27 +460,71 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
             double sz = ctx->leaf_n[q], c = o->leaf_sample > 0 && sz > o->leaf_sample ? o->leaf_sample : sz;
             pt += sz * c;
         }
-        if (t > 0 && pairs + pt > o->max_pairs) { Ts = t; break; }
+        if (t > 0 && pairs + pt > o->max_pairs) return t;
         pairs += pt;
     }
-    members m;
-    if (members_build(&m, ctx, 0, Ts))
-        return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n);
-    if (trees_used) *trees_used = Ts;
-    /* n_good over the trees used, so sim stays count / n_good in [0, 1]. */
-    uint32_t *ng = ctx->n_good;
-    uint32_t *ng_own = NULL;
-    if (Ts < f->n_trees) {
-        ng_own = calloc(n, sizeof *ng_own);
-        if (!ng_own) { members_free(&m); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
-        for (int b = 0; b < Ts; b++) {
-            const uint32_t *off = m.off + m.start[b];
-            size_t nn = f->tree_off[b + 1] - f->tree_off[b];
-            for (uint32_t q = 0; q < off[nn]; q++) ng_own[m.mem[(size_t)b * n + q]]++;
-        }
-        ng = ng_own;
+    return Ts;
+}
+
+/* n_good over the first m.t1 trees only, so sim stays count / n_good in
+ * [0, 1]; NULL when out of memory. */
+static uint32_t *good_counts(const rf_sim_ctx *ctx, const members *m)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n;
+    uint32_t *ng = calloc(n, sizeof *ng);
+    if (!ng) return NULL;
+    for (int b = 0; b < m->t1; b++) {
+        const uint32_t *off = m->off + m->start[b];
+        size_t nn = f->tree_off[b + 1] - f->tree_off[b];
+        for (uint32_t q = 0; q < off[nn]; q++) ng[m->mem[(size_t)b * n + q]]++;
     }
-    int fail = 0;
+    return ng;
+}
+
+/* Object i's k most similar objects, sorted, into bi / bs. */
+static void topk_row(const rf_sim_ctx *ctx, const members *m, const uint32_t *ng, int leaf_sample, size_t i, int k,
+                     accum *a, int32_t *bi, float *bs)
+{
+    for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
+    a->nt = 0;
+    accumulate(ctx, m, i, leaf_sample, a);
+    int filled = 0;
+    for (size_t q = 0; q < a->nt; q++) {
+        uint32_t j = a->touched[q];
+        double sv = a->cnt[j] / ng[j];
+        float s = (float)(sv < 1 ? sv : 1);
+        a->cnt[j] = 0;
+        if (j == i) continue;
+        if (filled == k && !before(s, (int32_t)j, bs[k - 1], bi[k - 1])) continue;
+        /* insertion into the sorted list (k is small) */
+        int p = filled < k ? filled++ : k - 1;
+        while (p > 0 && before(s, (int32_t)j, bs[p - 1], bi[p - 1])) {
+            bs[p] = bs[p - 1];
+            bi[p] = bi[p - 1];
+            p--;
+        }
+        bs[p] = s;
+        bi[p] = (int32_t)j;
+    }
+}
+
+int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
+            int *trees_used, ody_err *err)
+{
+    size_t n = ctx->n;
+    int k = o->k;
+    if (k < 1) return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be at least 1", k);
+    if ((size_t)k >= n)
+        return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
+    int Ts = trees_in_budget(ctx, o);
+    members m;
+    if (members_build(&m, ctx, 0, Ts)) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n);
+    if (trees_used) *trees_used = Ts;
+    uint32_t *ng_own = Ts < ctx->f->n_trees ? good_counts(ctx, &m) : NULL;
+    const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
+    int fail = !ng;
+    if (!fail) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
         accum a;
@@ -495,33 +534,10 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < n; i++) {
-            if (!ok) continue;
-            int32_t *bi = idx + i * (size_t)k;
-            float *bs = sim + i * (size_t)k;
-            for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
-            a.nt = 0;
-            accumulate(ctx, &m, i, o->leaf_sample, &a);
-            int filled = 0;
-            for (size_t q = 0; q < a.nt; q++) {
-                uint32_t j = a.touched[q];
-                double sv = a.cnt[j] / ng[j];
-                float s = (float)(sv < 1 ? sv : 1);
-                a.cnt[j] = 0;
-                if (j == i) continue;
-                if (filled == k && !before(s, (int32_t)j, bs[k - 1], bi[k - 1])) continue;
-                /* insertion into the sorted list (k is small) */
-                int p = filled < k ? filled++ : k - 1;
-                while (p > 0 && before(s, (int32_t)j, bs[p - 1], bi[p - 1])) {
-                    bs[p] = bs[p - 1];
-                    bi[p] = bi[p - 1];
-                    p--;
-                }
-                bs[p] = s;
-                bi[p] = (int32_t)j;
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            if (ok) topk_row(ctx, &m, ng, o->leaf_sample, i, k, &a, idx + i * (size_t)k, sim + i * (size_t)k);
         accum_free(&a);
+    }
     }
     free(ng_own);
     members_free(&m);
