@@ -182,18 +182,9 @@ static void set_flux(comp *c, double mag, int red, int nb, double zp)
 }
 
 /* Draws one scene: the deflector (always) plus what makes it a lens or not. */
-static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s);
-
-static void draw_scene(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s)
+/* The lens galaxy: a red Sersic profile near the centre. */
+static comp *draw_galaxy(gsl_rng *r, const lens_sim_opt *o, scene *s, double *lmag)
 {
-    draw_scene_raw(r, o, is_lens, lookalike, s);
-    for (int k = 0; k < s->nc; k++) comp_ready(&s->c[k]);
-}
-
-static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s)
-{
-    int nb = o->n_bands;
-    memset(s, 0, sizeof *s);
     comp *g = &s->c[s->nc++];
     g->n = 2.5 + 2 * gsl_rng_uniform(r);
     g->re = 0.5 + 1.0 * gsl_rng_uniform(r);
@@ -201,51 +192,53 @@ static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int l
     g->pa = M_PI * gsl_rng_uniform(r);
     g->x = gsl_ran_gaussian(r, 0.05);
     g->y = gsl_ran_gaussian(r, 0.05);
-    double lmag = 18.5 + 2 * gsl_rng_uniform(r);
-    set_flux(g, lmag, 1, nb, o->zeropoint);
-    s->t.lens_mag = lmag;
-    s->t.is_lens = is_lens;
-    if (is_lens) {
-        s->t.kind = 1;
-        s->theta_e = 0.8 + 1.2 * gsl_rng_uniform(r);
-        s->q = g->q;
-        s->pa = g->pa + gsl_ran_gaussian(r, 0.1);
-        double gam = 0.05 * gsl_rng_uniform(r), phg = M_PI * gsl_rng_uniform(r);
-        s->g1 = gam * cos(2 * phg);
-        s->g2 = gam * sin(2 * phg);
-        /* source near the caustics: inside ~0.6 theta_E */
-        double rad = s->theta_e * 0.6 * sqrt(gsl_rng_uniform(r)), ang = 2 * M_PI * gsl_rng_uniform(r);
-        comp *src = &s->c[s->nc++];
-        src->lensed = 1;
-        src->x = rad * cos(ang);
-        src->y = rad * sin(ang);
-        src->n = 0.7 + 0.8 * gsl_rng_uniform(r);
-        src->re = 0.1 + 0.3 * gsl_rng_uniform(r);
-        src->q = 0.5 + 0.5 * gsl_rng_uniform(r);
-        src->pa = M_PI * gsl_rng_uniform(r);
-        double smag = 21 + 2 * gsl_rng_uniform(r);
-        set_flux(src, smag, 0, nb, o->zeropoint);
-        s->t.src_mag = smag;
-        s->t.theta_e = s->theta_e;
-        s->t.q = s->q;
-        s->t.pa = s->pa;
-        s->t.gamma = gam;
-        s->t.src_x = src->x;
-        s->t.src_y = src->y;
-        int nclump = (int)gsl_rng_uniform_int(r, 4);
-        for (int k = 0; k < nclump; k++) {
-            comp *cl = &s->c[s->nc++];
-            cl->lensed = 1;
-            cl->gauss = 1;
-            cl->x = src->x + gsl_ran_gaussian(r, src->re);
-            cl->y = src->y + gsl_ran_gaussian(r, src->re);
-            cl->re = 0.03 + 0.04 * gsl_rng_uniform(r);
-            set_flux(cl, smag + 1 + 1.5 * gsl_rng_uniform(r), 0, nb, o->zeropoint);
-        }
-        return;
+    *lmag = 18.5 + 2 * gsl_rng_uniform(r);
+    set_flux(g, *lmag, 1, o->n_bands, o->zeropoint);
+    s->t.lens_mag = *lmag;
+    return g;
+}
+
+/* The lens (SIE aligned with the galaxy, external shear) and a blue source
+ * with star-forming clumps near the caustics. */
+static void draw_lensing(gsl_rng *r, const lens_sim_opt *o, scene *s, const comp *g)
+{
+    int nb = o->n_bands;
+    s->t.kind = 1;
+    s->theta_e = 0.8 + 1.2 * gsl_rng_uniform(r);
+    s->q = g->q;
+    s->pa = g->pa + gsl_ran_gaussian(r, 0.1);
+    double gam = 0.05 * gsl_rng_uniform(r), phg = M_PI * gsl_rng_uniform(r);
+    s->g1 = gam * cos(2 * phg);
+    s->g2 = gam * sin(2 * phg);
+    /* source near the caustics: inside ~0.6 theta_E */
+    double rad = s->theta_e * 0.6 * sqrt(gsl_rng_uniform(r)), ang = 2 * M_PI * gsl_rng_uniform(r);
+    comp *src = &s->c[s->nc++];
+    src->lensed = 1;
+    src->x = rad * cos(ang);
+    src->y = rad * sin(ang);
+    src->n = 0.7 + 0.8 * gsl_rng_uniform(r);
+    src->re = 0.1 + 0.3 * gsl_rng_uniform(r);
+    src->q = 0.5 + 0.5 * gsl_rng_uniform(r);
+    src->pa = M_PI * gsl_rng_uniform(r);
+    double smag = 21 + 2 * gsl_rng_uniform(r);
+    set_flux(src, smag, 0, nb, o->zeropoint);
+    s->t = (lens_truth){1, 1, s->theta_e, s->q, s->pa, gam, src->x, src->y, s->t.lens_mag, smag};
+    int nclump = (int)gsl_rng_uniform_int(r, 4);
+    for (int k = 0; k < nclump; k++) {
+        comp *cl = &s->c[s->nc++];
+        cl->lensed = 1;
+        cl->gauss = 1;
+        cl->x = src->x + gsl_ran_gaussian(r, src->re);
+        cl->y = src->y + gsl_ran_gaussian(r, src->re);
+        cl->re = 0.03 + 0.04 * gsl_rng_uniform(r);
+        set_flux(cl, smag + 1 + 1.5 * gsl_rng_uniform(r), 0, nb, o->zeropoint);
     }
-    if (!lookalike) return;
-    int kind = 2 + (int)gsl_rng_uniform_int(r, 3);
+}
+
+/* A look-alike: a ring galaxy, a projected blue companion, or a spiral. */
+static void draw_lookalike(gsl_rng *r, const lens_sim_opt *o, scene *s, comp *g, double lmag)
+{
+    int nb = o->n_bands, kind = 2 + (int)gsl_rng_uniform_int(r, 3);
     s->t.kind = kind;
     comp *c = &s->c[s->nc++];
     double mag = 20.5 + 2 * gsl_rng_uniform(r);
@@ -257,7 +250,6 @@ static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int l
         c->width = 0.1 + 0.15 * gsl_rng_uniform(r);
         c->q = 0.5 + 0.5 * gsl_rng_uniform(r);
         c->pa = M_PI * gsl_rng_uniform(r);
-        set_flux(c, mag, 0, nb, o->zeropoint);
     } else if (kind == 3) { /* an unlensed blue companion 1-3 arcsec away */
         double rad = 1 + 2 * gsl_rng_uniform(r), ang = 2 * M_PI * gsl_rng_uniform(r);
         c->x = rad * cos(ang);
@@ -266,7 +258,6 @@ static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int l
         c->re = 0.2 + 0.4 * gsl_rng_uniform(r);
         c->q = 0.3 + 0.6 * gsl_rng_uniform(r);
         c->pa = M_PI * gsl_rng_uniform(r);
-        set_flux(c, mag, 0, nb, o->zeropoint);
     } else {                /* the galaxy becomes a spiral: disk + arms */
         g->n = 1;
         g->re = 0.8 + 1.0 * gsl_rng_uniform(r);
@@ -279,8 +270,19 @@ static void draw_scene_raw(gsl_rng *r, const lens_sim_opt *o, int is_lens, int l
         c->q = g->q;
         c->pa = g->pa;
         c->r0 = 0.3 + 0.4 * gsl_rng_uniform(r);  /* pitch angle */
-        set_flux(c, mag, 0, nb, o->zeropoint);
     }
+    set_flux(c, mag, 0, nb, o->zeropoint);
+}
+
+static void draw_scene(gsl_rng *r, const lens_sim_opt *o, int is_lens, int lookalike, scene *s)
+{
+    memset(s, 0, sizeof *s);
+    double lmag = 0;
+    comp *g = draw_galaxy(r, o, s, &lmag);
+    s->t.is_lens = is_lens;
+    if (is_lens) draw_lensing(r, o, s, g);
+    else if (lookalike) draw_lookalike(r, o, s, g, lmag);
+    for (int k = 0; k < s->nc; k++) comp_ready(&s->c[k]);
 }
 
 /* ================================================================ rendering */

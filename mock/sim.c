@@ -145,21 +145,13 @@ static void inject_anomaly(gsl_rng *r, obj *o)
 
 /* ================================================================ writing */
 
-int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err)
+/* Draws the n objects from one RNG seeded by the options; returns the
+ * number of injected anomalies. */
+static size_t draw_objects(const sim_cat_opt *o, gsl_rng *r, obj *objs)
 {
-    int rc = sim_cat_opt_check(o, err);
-    if (rc) return rc;
-    size_t n = o->n;
-    obj *objs = malloc(n * sizeof *objs);
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!objs || !r) {
-        free(objs);
-        if (r) gsl_rng_free(r);
-        return ody_fail(err, ODY_ENOMEM, "simulate: out of memory for %zu objects", n);
-    }
-    gsl_rng_set(r, (unsigned long)o->seed);
+    static const double lim[5] = {22.0, 22.2, 22.2, 21.3, 20.5};
     size_t n_anom = 0;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < o->n; k++) {
         obj *p = &objs[k];
         memset(p, 0, sizeof *p);
         double u = gsl_rng_uniform(r);
@@ -172,69 +164,99 @@ int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err)
         p->dec = 15 + 10 * gsl_rng_uniform(r);
         for (int b = 0; b < 5; b++) {
             /* Errors grow towards each band's limit; noise added accordingly. */
-            static const double lim[5] = {22.0, 22.2, 22.2, 21.3, 20.5};
             double e = 0.01 + 0.06 * pow(10, 0.4 * (p->mag[b] - lim[b]));
             p->mag[b] += gsl_ran_gaussian(r, e > 0.8 ? 0.8 : e);
             p->mag[b] = round(p->mag[b] * 1e4) / 1e4;
         }
         p->z = round(p->z * 1e5) / 1e5;
     }
+    return n_anom;
+}
 
-    /* Columns. */
+/* The CATALOG table's columns and the simulation's keywords. */
+static void create_table(fitsfile *f, const sim_cat_opt *o, int *status)
+{
     char *ttype[] = {"ID", "RA", "DEC", "U", "G", "R", "I", "Z", "REDSHIFT", "CLASS", "IS_ANOMALY", "ANOMALY"};
     char *tform[] = {"K", "D", "D", "E", "E", "E", "E", "E", "E", "6A", "L", "9A"};
     char *tunit[] = {"", "deg", "deg", "mag", "mag", "mag", "mag", "mag", "", "", "", ""};
-    fitsout w;
-    rc = fitsout_open(&w, o->out, o->overwrite, err);
-    if (rc) goto done;
-    int status = 0;
-    fits_create_tbl(w.f, BINARY_TBL, 0, 12, ttype, tform, tunit, "CATALOG", &status);
-    fits_write_key(w.f, TSTRING, "ORIGIN", "oddsky simulate", "mock photometric survey", &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 12, ttype, tform, tunit, "CATALOG", status);
+    fits_write_key(f, TSTRING, "ORIGIN", "oddsky simulate", "mock photometric survey", status);
     long long seed = (long long)o->seed;
-    fits_write_key(w.f, TLONGLONG, "SIMSEED", &seed, "RNG seed", &status);
+    fits_write_key(f, TLONGLONG, "SIMSEED", &seed, "RNG seed", status);
     double fs = o->frac_star, fq = o->frac_qso, fa = o->frac_anomaly;
-    fits_write_key(w.f, TDOUBLE, "FSTAR", &fs, "fraction of stars", &status);
-    fits_write_key(w.f, TDOUBLE, "FQSO", &fq, "fraction of quasars", &status);
-    fits_write_key(w.f, TDOUBLE, "FANOM", &fa, "fraction of injected anomalies", &status);
+    fits_write_key(f, TDOUBLE, "FSTAR", &fs, "fraction of stars", status);
+    fits_write_key(f, TDOUBLE, "FQSO", &fq, "fraction of quasars", status);
+    fits_write_key(f, TDOUBLE, "FANOM", &fa, "fraction of injected anomalies", status);
+}
+
+/* Buffers for one chunk of rows. */
+typedef struct rowbuf {
+    long long *id;
+    double *dv;
+    float *fv;
+    char *lv;
+    char **sv;
+} rowbuf;
+
+/* Writes rows [row0, row0 + nr). */
+static void write_rows(fitsfile *f, const obj *objs, size_t row0, size_t nr, rowbuf *b, int *status)
+{
+    long long fr = (long long)row0 + 1;
+    for (size_t k = 0; k < nr; k++) b->id[k] = (long long)(row0 + k + 1);
+    fits_write_col(f, TLONGLONG, 1, fr, 1, (long long)nr, b->id, status);
+    for (size_t k = 0; k < nr; k++) b->dv[k] = objs[row0 + k].ra;
+    fits_write_col(f, TDOUBLE, 2, fr, 1, (long long)nr, b->dv, status);
+    for (size_t k = 0; k < nr; k++) b->dv[k] = objs[row0 + k].dec;
+    fits_write_col(f, TDOUBLE, 3, fr, 1, (long long)nr, b->dv, status);
+    for (int band = 0; band < 5; band++) {
+        for (size_t k = 0; k < nr; k++) b->fv[k] = (float)objs[row0 + k].mag[band];
+        fits_write_col(f, TFLOAT, 4 + band, fr, 1, (long long)nr, b->fv, status);
+    }
+    for (size_t k = 0; k < nr; k++) b->fv[k] = (float)objs[row0 + k].z;
+    fits_write_col(f, TFLOAT, 9, fr, 1, (long long)nr, b->fv, status);
+    for (size_t k = 0; k < nr; k++) b->sv[k] = (char *)class_name[objs[row0 + k].cls];
+    fits_write_col(f, TSTRING, 10, fr, 1, (long long)nr, b->sv, status);
+    for (size_t k = 0; k < nr; k++) b->lv[k] = objs[row0 + k].anomaly != 0;
+    fits_write_col(f, TLOGICAL, 11, fr, 1, (long long)nr, b->lv, status);
+    for (size_t k = 0; k < nr; k++) b->sv[k] = (char *)anomaly_name[objs[row0 + k].anomaly];
+    fits_write_col(f, TSTRING, 12, fr, 1, (long long)nr, b->sv, status);
+}
+
+static int write_catalog(const sim_cat_opt *o, const obj *objs, ody_err *err)
+{
+    fitsout w;
+    int rc = fitsout_open(&w, o->out, o->overwrite, err), status = 0;
+    if (rc) return rc;
+    create_table(w.f, o, &status);
     long chunk = 1;
     fits_get_rowsize(w.f, &chunk, &status);
     if (chunk < 1) chunk = 1000;
-    long long *id = malloc((size_t)chunk * sizeof *id);
-    double *dv = malloc((size_t)chunk * sizeof *dv);
-    float *fv = malloc((size_t)chunk * sizeof *fv);
-    char *lv = malloc((size_t)chunk);
-    char **sv = malloc((size_t)chunk * sizeof *sv);
-    if (!id || !dv || !fv || !lv || !sv) { rc = ody_fail(err, ODY_ENOMEM, "simulate: out of memory"); goto fail; }
-    for (size_t row0 = 0; row0 < n && !status; row0 += (size_t)chunk) {
-        size_t nr = n - row0 < (size_t)chunk ? n - row0 : (size_t)chunk;
-        long long fr = (long long)row0 + 1;
-        for (size_t k = 0; k < nr; k++) id[k] = (long long)(row0 + k + 1);
-        fits_write_col(w.f, TLONGLONG, 1, fr, 1, (long long)nr, id, &status);
-        for (size_t k = 0; k < nr; k++) dv[k] = objs[row0 + k].ra;
-        fits_write_col(w.f, TDOUBLE, 2, fr, 1, (long long)nr, dv, &status);
-        for (size_t k = 0; k < nr; k++) dv[k] = objs[row0 + k].dec;
-        fits_write_col(w.f, TDOUBLE, 3, fr, 1, (long long)nr, dv, &status);
-        for (int b = 0; b < 5; b++) {
-            for (size_t k = 0; k < nr; k++) fv[k] = (float)objs[row0 + k].mag[b];
-            fits_write_col(w.f, TFLOAT, 4 + b, fr, 1, (long long)nr, fv, &status);
-        }
-        for (size_t k = 0; k < nr; k++) fv[k] = (float)objs[row0 + k].z;
-        fits_write_col(w.f, TFLOAT, 9, fr, 1, (long long)nr, fv, &status);
-        for (size_t k = 0; k < nr; k++) sv[k] = (char *)class_name[objs[row0 + k].cls];
-        fits_write_col(w.f, TSTRING, 10, fr, 1, (long long)nr, sv, &status);
-        for (size_t k = 0; k < nr; k++) lv[k] = objs[row0 + k].anomaly != 0;
-        fits_write_col(w.f, TLOGICAL, 11, fr, 1, (long long)nr, lv, &status);
-        for (size_t k = 0; k < nr; k++) sv[k] = (char *)anomaly_name[objs[row0 + k].anomaly];
-        fits_write_col(w.f, TSTRING, 12, fr, 1, (long long)nr, sv, &status);
+    size_t c = (size_t)chunk;
+    rowbuf b = {malloc(c * sizeof *b.id), malloc(c * sizeof *b.dv), malloc(c * sizeof *b.fv), malloc(c),
+                malloc(c * sizeof *b.sv)};
+    if (!b.id || !b.dv || !b.fv || !b.lv || !b.sv) rc = ody_fail(err, ODY_ENOMEM, "simulate: out of memory");
+    for (size_t row0 = 0; !rc && row0 < o->n && !status; row0 += c)
+        write_rows(w.f, objs, row0, o->n - row0 < c ? o->n - row0 : c, &b, &status);
+    if (!rc && status) rc = ody_fits_fail(err, status, o->out, "cannot write the catalog", NULL);
+    free(b.id); free(b.dv); free(b.fv); free(b.lv); free(b.sv);
+    return fitsout_finish(&w, rc, err);
+}
+
+int sim_catalog(const sim_cat_opt *o, const ody_log *log, ody_err *err)
+{
+    int rc = sim_cat_opt_check(o, err);
+    if (rc) return rc;
+    obj *objs = malloc(o->n * sizeof *objs);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!objs || !r) rc = ody_fail(err, ODY_ENOMEM, "simulate: out of memory for %zu objects", o->n);
+    if (!rc) {
+        gsl_rng_set(r, (unsigned long)o->seed);
+        size_t n_anom = draw_objects(o, r, objs);
+        rc = write_catalog(o, objs, err);
+        if (!rc) ody_logf(log, ODY_LOG_INFO, "simulate: wrote %zu objects (%zu anomalies) to %s", o->n, n_anom, o->out);
     }
-    if (status) rc = ody_fits_fail(err, status, o->out, "cannot write the catalog", NULL);
-fail:
-    free(id); free(dv); free(fv); free(lv); free(sv);
-    rc = fitsout_finish(&w, rc, err);
-    if (!rc) ody_logf(log, ODY_LOG_INFO, "simulate: wrote %zu objects (%zu anomalies) to %s", n, n_anom, o->out);
-done:
     free(objs);
-    gsl_rng_free(r);
+    if (r) gsl_rng_free(r);
     return rc;
 }
 
