@@ -326,8 +326,16 @@ int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, o
         memcpy(X + r * G + F, vals + r * (size_t)n_new, (size_t)n_new * sizeof *X);
     }
     for (int k = 0; k < n_new; k++) {
-        c->feat_names[F + (size_t)k] = ody_strdup(names[k]);
-        c->feat_units[F + (size_t)k] = ody_strdup("");
+        char *nk = ody_strdup(names[k]), *uk = ody_strdup("");
+        if (!nk || !uk) {  /* the catalog keeps its F features, all of them whole */
+            free(nk);
+            free(uk);
+            for (int q = 0; q < k; q++) { free(c->feat_names[F + (size_t)q]); free(c->feat_units[F + (size_t)q]); }
+            free(X);
+            return ody_fail(err, ODY_ENOMEM, "out of memory adding features");
+        }
+        c->feat_names[F + (size_t)k] = nk;
+        c->feat_units[F + (size_t)k] = uk;
         c->n_missing[F + (size_t)k] = 0;
     }
     free(c->X);

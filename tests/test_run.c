@@ -232,6 +232,7 @@ static void test_batch_with_a_failing_run(void **state)
     assert_non_null(strstr(out, "good "));
     assert_non_null(strstr(out, "FAILED"));
     assert_non_null(strstr(out, "1 of 3 runs failed"));
+    assert_non_null(strstr(out, "missing.fits"));  /* the reason, beside FAILED */
     char p[4096];
     snprintf(p, sizeof p, "%s/batch_summary.csv", dir);
     assert_true(tu_file_exists(p));
