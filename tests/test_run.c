@@ -200,6 +200,20 @@ static void test_bad_input_gives_exit_2(void **state)
     snprintf(args, sizeof args, "check '%s' --set forest.n_tree=3", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "did you mean"));
+    /* what run would refuse, check refuses, before anything runs; the
+     * error is printed once, even with -q */
+    const char *refused[] = {"forest.max_features=abc", "export.rank_by=mlp --set mlp.enabled=false",
+                             "export.rank_by=lens", "'catalog.features=[UG, GR, UG]'"};
+    for (size_t k = 0; k < sizeof refused / sizeof *refused; k++) {
+        snprintf(args, sizeof args, "-q check '%s' --set %s", conf, refused[k]);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        char *first = strstr(err, "oddsky: error:");
+        assert_non_null(first);
+        assert_null(strstr(first + 1, "oddsky: error:"));
+    }
+    snprintf(args, sizeof args, "-q run '%s' --set 'catalog.features=[UG, NOPE]'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_null(strstr(strstr(err, "NOPE") + 1, "oddsky: error:"));  /* printed once */
     snprintf(args, sizeof args, "run '%s' --print-config --set seed=9", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "seed: 9"));
