@@ -42,6 +42,18 @@ static inline double gini_proxy(double l0, double l1, double r0, double r1)
     return (l0 * l0 + l1 * l1) / (l0 + l1) + (r0 * r0 + r1 * r1) / (r0 + r1);
 }
 
+/* Keeps the split "rank <= r goes left" of feature f (l0, l1 weighted
+ * class counts on the left of c0, c1) when it beats best and both sides
+ * hold msl draws. */
+static inline void consider(split *best, int f, uint32_t r, uint32_t l0, uint32_t l1, uint32_t c0, uint32_t c1,
+                            uint32_t msl)
+{
+    uint32_t r0 = c0 - l0, r1 = c1 - l1;
+    if (l0 + l1 < msl || r0 + r1 < msl) return;
+    double sc = gini_proxy(l0, l1, r0, r1);
+    if (sc > best->score) *best = (split){sc, f, r, l0, l1};
+}
+
 /* Exact split on sorted ranks.  Returns 1 if the feature is constant here. */
 static int split_exact(const rankdata *rd, int f, const samp *s, uint32_t n, uint32_t c0,
                        uint32_t c1, uint32_t msl, workspace *ws, split *best)
@@ -58,16 +70,7 @@ static int split_exact(const rankdata *rd, int f, const samp *s, uint32_t n, uin
         if (wc & 1) l1 += wc >> 1;
         else l0 += wc >> 1;
         if ((k[m] >> 32) == (k[m + 1] >> 32)) continue;
-        uint32_t r0 = c0 - l0, r1 = c1 - l1;
-        if (l0 + l1 < msl || r0 + r1 < msl) continue;
-        double sc = gini_proxy(l0, l1, r0, r1);
-        if (sc > best->score) {
-            best->score = sc;
-            best->feat = f;
-            best->rank = (uint32_t)(k[m] >> 32);
-            best->l0 = l0;
-            best->l1 = l1;
-        }
+        consider(best, f, (uint32_t)(k[m] >> 32), l0, l1, c0, c1, msl);
     }
     return 0;
 }
@@ -97,16 +100,7 @@ static int split_hist(const rankdata *rd, int f, const samp *s, uint32_t n, uint
         l0 += h[2 * b];
         l1 += h[2 * b + 1];
         if (!(h[2 * b] | h[2 * b + 1])) continue;  /* same partition as before */
-        uint32_t r0 = c0 - l0, r1 = c1 - l1;
-        if (l0 + l1 < msl || r0 + r1 < msl) continue;
-        double sc = gini_proxy(l0, l1, r0, r1);
-        if (sc > best->score) {
-            best->score = sc;
-            best->feat = f;
-            best->rank = bl[b];
-            best->l0 = l0;
-            best->l1 = l1;
-        }
+        consider(best, f, bl[b], l0, l1, c0, c1, msl);
     }
     return 0;
 }
