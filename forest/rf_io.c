@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fitsin.h"
 #include "fitsout.h"
 #include "rf.h"
 
@@ -150,6 +151,7 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     int status = 0, rc = 0;
     char name[FLEN_FILENAME];
     snprintf(name, sizeof name, "%s[FOREST]", path);
+    if ((rc = fitsin_check(path, NULL, err))) return rc;
     if (fits_open_table(&ff, name, READONLY, &status)) {
         /* the message first: closing would clear CFITSIO's stack */
         rc = ody_fits_fail(err, status, path, "cannot open the forest table", "is this a forest saved by oddsky (HDU FOREST)?");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "catcol.h"
+#include "fitsin.h"
 
 void cat_opt_init(cat_opt *o)
 {
@@ -36,6 +37,8 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
     int status = 0;
     *f = NULL;
     const char *path = o->path;
+    int rc = fitsin_check(path, NULL, err);
+    if (rc) return rc;
     char *built = NULL;
     if (o->hdu && o->hdu[0]) {
         /* Insert [hdu] after the file name so any filter that follows applies
@@ -67,14 +70,7 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
         if (status == BAD_HDU_NUM || status == URL_PARSE_ERROR) what = "no such HDU";
         return ody_fits_fail(err, status, o->path, what, NULL);
     }
-    int hdunum = 1;
-    fits_get_hdu_num(*f, &hdunum);
-    int rc = cat_check_hdu(*f, o->path, hdunum - 1, err);
-    if (rc) {
-        ody_fits_close(*f);
-        *f = NULL;
-    }
-    return rc;
+    return 0;
 }
 
 /* ================================================================ reading */

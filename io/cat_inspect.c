@@ -1,5 +1,4 @@
-/* cat_inspect.c — describing a FITS file (oddsky inspect) and checking an
- * HDU before it is read. */
+/* cat_inspect.c — describing a FITS file (oddsky inspect). */
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,57 +6,10 @@
 #include <string.h>
 
 #include "catcol.h"
+#include "fitsin.h"
 
 /* ================================================================ integrity */
 
-/* Checks the current HDU of an opened file: every header card printable
- * ASCII (FITS requires it; NULs and 8-bit bytes mean a damaged header), and
- * the HDU's data all present (a cut-short file fails on its last byte). */
-int cat_check_hdu(fitsfile *f, const char *file, int hdunum, ody_err *err)
-{
-    int status = 0, nkeys = 0, type = 0;
-    char card[FLEN_CARD];
-    fits_get_hdrspace(f, &nkeys, NULL, &status);
-    for (int k = 1; k <= nkeys && !status; k++) {
-        if (fits_read_record(f, k, card, &status)) break;
-        for (const unsigned char *p = (const unsigned char *)card; *p; p++)
-            if (*p < 32 || *p > 126)
-                return ody_fail(err, ODY_EINPUT,
-                                "%s: HDU %d, header card %d holds a non-ASCII byte (0x%02x) — the "
-                                "header is damaged; check it with `fitsverify %s` and repair or "
-                                "re-download the file", file, hdunum, k, *p, file);
-    }
-    fits_get_hdu_type(f, &type, &status);
-    if (!status && type == IMAGE_HDU) {
-        int naxis = 0, bitpix = 0;
-        long naxes[9] = {0};
-        fits_get_img_param(f, 9, &bitpix, &naxis, naxes, &status);
-        long long npix = naxis > 0 ? 1 : 0;
-        for (int a = 0; a < naxis; a++) npix *= naxes[a];
-        if (!status && npix > 0) {
-            LONGLONG last[9];
-            double v;
-            int anynul;
-            for (int a = 0; a < naxis; a++) last[a] = naxes[a];
-            fits_read_pixll(f, TDOUBLE, last, 1, NULL, &v, &anynul, &status);
-        }
-    } else if (!status) {
-        long nrows = 0, rowlen = 0;
-        fits_get_num_rows(f, &nrows, &status);
-        fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &status);
-        if (!status && nrows > 0 && rowlen > 0) {
-            unsigned char byte;
-            fits_read_tblbytes(f, nrows, rowlen, 1, &byte, &status);
-        }
-    }
-    if (status) {
-        char what[96];
-        snprintf(what, sizeof what, "HDU %d is incomplete or unreadable", hdunum);
-        return ody_fits_fail(err, status, file, what,
-                             "the file is truncated or damaged; re-download or regenerate it");
-    }
-    return 0;
-}
 
 /* ================================================================ inspect */
 
@@ -146,7 +98,7 @@ static int describe_hdu(fitsfile *f, const char *path, int h, int single, cat_hd
     }
     if (!status) {
         hi->hdutype = type;
-        if ((rc = cat_check_hdu(f, path, hi->num, err))) return rc;
+        if (type == IMAGE_HDU && (rc = fitsin_check_tiles(f, path, err))) return rc;
         if (fits_read_key(f, TSTRING, "EXTNAME", hi->extname, NULL, &status)) {
             status = 0;
             hi->extname[0] = 0;
@@ -165,26 +117,17 @@ static int describe_hdu(fitsfile *f, const char *path, int h, int single, cat_hd
     return ody_fits_fail(err, status, path, what, NULL);
 }
 
-/* Anything after the last HDU must be nothing: CFITSIO counts only the HDUs
- * it can parse, so trailing junk would otherwise go unnoticed. */
-static int check_trailing(fitsfile *f, const char *path, int nhdu, ody_err *err)
-{
-    int type = 0, status = 0;
-    fits_movabs_hdu(f, nhdu + 1, &type, &status);
-    if (status == END_OF_FILE) {
-        fits_clear_errmsg();
-        return 0;
-    }
-    if (!status) status = BAD_HDU_NUM;
-    char what[96];
-    snprintf(what, sizeof what, "bytes after HDU %d are not a valid FITS extension", nhdu - 1);
-    return ody_fits_fail(err, status, path, what,
-                         "the file is damaged or has junk appended; check it with `fitsverify FILE` and re-download it");
-}
-
 int cat_inspect(const char *path, cat_info **out, ody_err *err)
 {
     int status = 0, nhdu = 0, rc = 0;
+    fitsin_info fi;
+    if ((rc = fitsin_check(path, &fi, err))) return rc;
+    /* CFITSIO counts only the HDUs it can parse: trailing junk would
+     * otherwise go unnoticed */
+    if (fi.junk_at >= 0 && !strchr(path, '['))
+        return ody_fail(err, ODY_EINPUT, "%s: bytes after HDU %d (from offset %lld) are not a valid FITS extension — "
+                        "the file is damaged or has junk appended; check it with `fitsverify %s` and re-download it",
+                        path, fi.n_hdu - 1, fi.junk_at, path);
     fitsfile *f = NULL;
     if (fits_open_file(&f, path, READONLY, &status))
         return ody_fits_fail(err, status, path, "cannot open as FITS", NULL);
@@ -199,7 +142,6 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
         info->n_hdu = h + 1;
         rc = describe_hdu(f, path, h, single, &info->hdu[h], err);
     }
-    if (!rc && !single) rc = check_trailing(f, path, nhdu, err);
     ody_fits_close(f);
     if (rc) {
         cat_info_destroy(info);

@@ -37,7 +37,4 @@ void catcol_free(cat_col *c);
 int catcol_read(fitsfile *f, const char *file, const colref *ref, cat_col *c, long row0, long nrows,
                 const char *keep, size_t at, double *buf, char *nbuf, char **sbuf, ody_err *err);
 
-/* Checks the current HDU: printable header cards, and its data all present. */
-int cat_check_hdu(fitsfile *f, const char *file, int hdunum, ody_err *err);
-
 #endif

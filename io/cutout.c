@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fitsin.h"
 #include "fitsout.h"
 
 int cut_layout_parse(const char *s)
@@ -64,26 +65,32 @@ static char *subst(const char *tpl, const char *id, const char *band)
 }
 
 /* Reads plane `plane` (1-based) of the current image HDU into out (size x
- * size), centre-cropping or zero-padding; NaNs become 0 and are counted. */
+ * size), centre-cropping or zero-padding; NaNs become 0 and are counted.
+ * Only the central window is read, so a large image costs what a cutout
+ * costs. */
 static int read_plane(fitsfile *f, int plane, int S, float *out, size_t *n_nan, int *resized, int *status)
 {
     int naxis = 0, bitpix = 0;
     long ax[3] = {1, 1, 1};
     fits_get_img_param(f, 3, &bitpix, &naxis, ax, status);
     if (*status) return *status;
-    if (naxis < 2 || plane > (naxis >= 3 ? ax[2] : 1)) return *status = BAD_NAXIS;
-    long W = ax[0], H = ax[1];
-    float *buf = malloc((size_t)W * H * sizeof *buf), nan = NAN;
+    if (naxis < 2 || naxis > 3 || plane > (naxis == 3 ? ax[2] : 1) || ax[0] < 1 || ax[1] < 1)
+        return *status = BAD_NAXIS;
+    long W = ax[0], H = ax[1], ox = (W - S) / 2, oy = (H - S) / 2;
+    /* the window of the image that lands in the cutout, 0-based */
+    long x0 = ox > 0 ? ox : 0, y0 = oy > 0 ? oy : 0;
+    long x1 = ox + S < W ? ox + S : W, y1 = oy + S < H ? oy + S : H;
+    long ww = x1 - x0, wh = y1 - y0;
+    float *buf = malloc((size_t)(ww * wh) * sizeof *buf), nan = NAN;
     if (!buf) return *status = MEMORY_ALLOCATION;
-    long fp[3] = {1, 1, plane};
+    long fp[3] = {x0 + 1, y0 + 1, plane}, lp[3] = {x1, y1, plane}, inc[3] = {1, 1, 1};
     int anynul = 0;
-    fits_read_pix(f, TFLOAT, fp, W * H, &nan, buf, &anynul, status);
-    long ox = (W - S) / 2, oy = (H - S) / 2;
+    fits_read_subset(f, TFLOAT, fp, lp, inc, &nan, buf, &anynul, status);
     *resized = W != S || H != S;
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) {
             long y = i + oy, x = j + ox;
-            float v = x >= 0 && x < W && y >= 0 && y < H ? buf[y * W + x] : 0.0f;
+            float v = x >= x0 && x < x1 && y >= y0 && y < y1 ? buf[(y - y0) * ww + (x - x0)] : 0.0f;
             if (!isfinite(v)) { v = 0; (*n_nan)++; }
             out[i * S + j] = v;
         }
@@ -119,6 +126,7 @@ typedef struct cutrd {
     idx_entry *index;
     long nidx;
     ody_err *err;
+    uint8_t tiles_ok[CUT_MAX_BANDS];  /* cube: band HDU's tiles checked */
 } cutrd;
 
 /* The cube layout's IDS table, sorted for lookups. */
@@ -159,11 +167,12 @@ static int read_dir(cutrd *c, const char *id, float *dst, int *found, int *resiz
         snprintf(base, sizeof base, "%.*s", (int)strcspn(p, "["), p);
         if (stat(base, &st) != 0) { *found = 0; free(p); return 0; }
         fitsfile *g = NULL;
-        int status = 0, rc = 0;
-        fits_open_image(&g, p, READONLY, &status);
-        for (int q = 0; q < (per_band ? 1 : B) && !status; q++)
+        int status = 0, rc = fitsin_check(p, NULL, c->err);
+        if (!rc) fits_open_image(&g, p, READONLY, &status);
+        if (!rc && !status) rc = fitsin_check_tiles(g, p, c->err);
+        for (int q = 0; !rc && q < (per_band ? 1 : B) && !status; q++)
             read_plane(g, q + 1, S, dst + (size_t)(per_band ? b : q) * S * S, &c->s->n_nan, resized, &status);
-        if (status)
+        if (status && !rc)
             rc = ody_fits_fail(c->err, status, p, "unreadable cutout",
                                per_band || B == 1 ? NULL : "a file without {band} in the template must hold every "
                                                            "band as planes of a cube");
@@ -190,6 +199,11 @@ static int read_cube(cutrd *c, const char *id, float *dst, int *found, int *resi
         } else {
             fits_movnam_hdu(c->f, IMAGE_HDU, (char *)o->band[b], 0, &status);
         }
+        if (!status && !c->tiles_ok[b]) {
+            int rc = fitsin_check_tiles(c->f, o->path, c->err);
+            if (rc) return rc;
+            c->tiles_ok[b] = 1;
+        }
         read_plane(c->f, (int)hit->plane, S, dst + (size_t)b * S * S, &c->s->n_nan, resized, &status);
     }
     if (status)
@@ -208,6 +222,8 @@ static int read_mef(cutrd *c, const char *id, float *dst, int *found, int *resiz
         fits_clear_errmsg();
         return 0;
     }
+    int rc = status ? 0 : fitsin_check_tiles(c->f, c->o->path, c->err);
+    if (rc) return rc;
     for (int b = 0; b < B && !status; b++) read_plane(c->f, b + 1, S, dst + (size_t)b * S * S, &c->s->n_nan, resized, &status);
     return status ? ody_fits_fail(c->err, status, c->o->path, "cannot read an object's HDU", NULL) : 0;
 }
@@ -256,9 +272,10 @@ int cut_read(const cut_opt *o, const cat_col *ids, size_t n, cut_set **out, cons
     if (B < 1 || B > CUT_MAX_BANDS) return ody_fail(err, ODY_EINPUT, "cutouts.bands: %d bands — use 1 to %d", B, CUT_MAX_BANDS);
     if (S < 4 || S > 4096) return ody_fail(err, ODY_EINPUT, "cutouts.size = %d must be 4 to 4096 pixels", S);
     if (!o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "cutouts.path is empty — give a template or a file");
-    cutrd c = {o, cut_alloc(n, B, S), NULL, NULL, 0, err};
+    cutrd c = {o, cut_alloc(n, B, S), NULL, NULL, 0, err, {0}};
     if (!c.s) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu cutouts", n);
-    if (o->layout != CUT_DIR && fits_open_file(&c.f, o->path, READONLY, &status))
+    if (o->layout != CUT_DIR && !(rc = fitsin_check(o->path, NULL, err)) &&
+        fits_open_file(&c.f, o->path, READONLY, &status))
         rc = ody_fits_fail(err, status, o->path, "cannot open the cutout file", NULL);
     if (!rc && o->layout == CUT_CUBE) rc = read_index(&c);
     if (!rc) rc = read_all(&c, ids);

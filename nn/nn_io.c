@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fitsin.h"
 #include "fitsout.h"
 #include "nn_work.h"
 
@@ -76,9 +77,13 @@ int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const ch
 int nn_load(const char *path, nn_model **out, ody_err *err)
 {
     fitsfile *f = NULL;
-    int status = 0, rc = 0;
-    if (fits_open_file(&f, path, READONLY, &status))
-        return ody_fits_fail(err, status, path, "cannot open the model", NULL);
+    int status = 0, rc = fitsin_check(path, NULL, err);
+    if (rc) return rc;
+    if (fits_open_file(&f, path, READONLY, &status)) {
+        rc = ody_fits_fail(err, status, path, "cannot open the model", NULL);
+        ody_fits_close(f);
+        return rc;
+    }
     nn_arch a;
     memset(&a, 0, sizeof a);
     char loss[FLEN_VALUE] = "", model[FLEN_VALUE] = "";

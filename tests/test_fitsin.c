@@ -1,0 +1,270 @@
+/* test_fitsin.c — hostile FITS files, each built at run time: every one is
+ * an input error naming the file and the place, never a crash or a hang. */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cat.h"
+#include "cutout.h"
+#include "fitsin.h"
+#include "testutil.h"
+
+/* A small valid table: columns A and B, 20 rows. */
+static char *good_table(const char *dir, const char *name)
+{
+    char *p = tu_path(dir, name), bang[4200];
+    snprintf(bang, sizeof bang, "!%s", p);
+    fitsfile *f;
+    int status = 0;
+    char *tt[] = {"A", "B"}, *tf[] = {"E", "E"};
+    fits_create_file(&f, bang, &status);
+    fits_create_img(f, BYTE_IMG, 0, NULL, &status);
+    fits_create_tbl(f, BINARY_TBL, 20, 2, tt, tf, NULL, "CAT", &status);
+    float v[20];
+    for (int k = 0; k < 20; k++) v[k] = (float)k;
+    fits_write_col(f, TFLOAT, 1, 1, 1, 20, v, &status);
+    fits_write_col(f, TFLOAT, 2, 1, 1, 20, v, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return p;
+}
+
+/* Replaces the first 80-byte card starting with `key` by `card`. */
+static void patch_card(const char *path, const char *key, const char *card)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    char buf[80];
+    for (long off = 0; fread(buf, 1, 80, f) == 80; off += 80) {
+        if (strncmp(buf, key, strlen(key))) continue;
+        char c[80];
+        memset(c, ' ', 80);
+        memcpy(c, card, strlen(card) < 80 ? strlen(card) : 80);
+        fseek(f, off, SEEK_SET);
+        fwrite(c, 1, 80, f);
+        fclose(f);
+        return;
+    }
+    fclose(f);
+    fail_msg("no card %s in %s", key, path);
+}
+
+/* cat_read of features A, B: the error code, and the message in e. */
+static int read_ab(const char *path, ody_err *e)
+{
+    const char *feats[] = {"A", "B"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = 2;
+    cat *c = NULL;
+    int rc = cat_read(&o, &c, NULL, e);
+    cat_destroy(c);
+    return rc;
+}
+
+static void expect_input_error(const char *path, const char *n1, const char *n2)
+{
+    ody_err e = {0};
+    cat_info *info = NULL;
+    assert_int_equal(read_ab(path, &e), ODY_EINPUT);
+    if (n1 && !strstr(e.msg, n1)) fail_msg("'%s' not in: %s", n1, e.msg);
+    if (n2 && !strstr(e.msg, n2)) fail_msg("'%s' not in: %s", n2, e.msg);
+    assert_int_equal(cat_inspect(path, &info, &e), ODY_EINPUT);
+    assert_null(info);
+    if (n1 && !strstr(e.msg, n1)) fail_msg("inspect: '%s' not in: %s", n1, e.msg);
+}
+
+static void test_header_keywords_cfitsio_copies(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *p = good_table(dir, "t.fits");
+    /* a 70-character unquoted TTYPE overran CFITSIO's column-name buffer */
+    char card[81];
+    snprintf(card, sizeof card, "TTYPE1  = %s", "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX");
+    patch_card(p, "TTYPE1", card);
+    expect_input_error(p, "HDU 1", "TTYPE1: the value is not a closed, quoted string");
+    free(p);
+    /* an unclosed quote, and a control byte in a card */
+    p = good_table(dir, "u.fits");
+    patch_card(p, "TFORM2", "TFORM2  = 'E");
+    expect_input_error(p, "TFORM2", "quoted");
+    free(p);
+    p = good_table(dir, "v.fits");
+    patch_card(p, "EXTNAME", "EXTNAME = 'CAT\x01'");
+    expect_input_error(p, "not printable ASCII (0x01)", NULL);
+    free(p);
+    /* a header that says 10^12 rows: an error before any allocation */
+    p = good_table(dir, "w.fits");
+    patch_card(p, "NAXIS2", "NAXIS2  =        1000000000000");
+    expect_input_error(p, "HDU 1 is cut short", "truncated");
+    free(p);
+    p = good_table(dir, "x.fits");
+    patch_card(p, "BITPIX", "BITPIX  =                   12");
+    expect_input_error(p, "BITPIX", NULL);
+    free(p);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_not_a_regular_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *fifo = tu_path(dir, "pipe.fits"), *empty = tu_path(dir, "empty.fits");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(empty, "w");
+    fclose(f);
+    ody_err e = {0};
+    assert_int_equal(read_ab("/dev/zero", &e), ODY_EINPUT);  /* at once: never read for ever */
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_int_equal(read_ab(fifo, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_int_equal(read_ab(dir, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    assert_int_equal(read_ab(empty, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "is empty"));
+    char *missing = tu_path(dir, "nothere.fits[1][col X=A]");
+    assert_int_equal(read_ab(missing, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "No such file"));
+    free(missing);
+    tu_rmtree(dir);
+    free(dir);
+    free(fifo);
+    free(empty);
+}
+
+static void test_truncated_files(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *p = good_table(dir, "t.fits"), cmd[4400];
+    /* cut inside the table's data */
+    assert_int_equal(truncate(p, 2 * 2880 + 40), 0);
+    expect_input_error(p, "HDU 1 is cut short", NULL);
+    /* cut inside the table's header */
+    assert_int_equal(truncate(p, 2880 + 400), 0);
+    expect_input_error(p, "HDU 1: the file ends inside its header", NULL);
+    free(p);
+    /* a gzip file cut short */
+    p = good_table(dir, "g.fits");
+    snprintf(cmd, sizeof cmd, "gzip -f '%s' && head -c 150 '%s.gz' > '%s/cut.fits.gz'", p, p, dir);
+    assert_int_equal(system(cmd), 0);
+    char *gz = tu_path(dir, "cut.fits.gz");
+    expect_input_error(gz, "gzip stream is truncated or corrupt", NULL);
+    free(gz);
+    free(p);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A Rice-compressed 64 x 64 image with tiles of one row. */
+static char *rice_image(const char *dir, const char *name)
+{
+    char *p = tu_path(dir, name), bang[4200];
+    snprintf(bang, sizeof bang, "!%s", p);
+    fitsfile *f;
+    int status = 0;
+    long ax[2] = {64, 64};
+    int img[64 * 64];
+    for (int k = 0; k < 64 * 64; k++) img[k] = (k * 7919) % 1000;
+    fits_create_file(&f, bang, &status);
+    fits_set_compression_type(f, RICE_1, &status);
+    fits_create_img(f, LONG_IMG, 2, ax, &status);
+    fits_write_img(f, TINT, 1, 64 * 64, img, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return p;
+}
+
+/* Overwrites the bytes of compressed tile `row` (1-based) with pattern. */
+static void corrupt_tile(const char *path, long row, unsigned char first, unsigned char rest)
+{
+    fitsfile *f;
+    int status = 0, type;
+    LONGLONG nelem = 0, off = 0, head = 0, data = 0, end = 0;
+    fits_open_file(&f, path, READONLY, &status);
+    fits_movabs_hdu(f, 2, &type, &status);
+    fits_read_descriptll(f, f->Fptr->cn_compressed, row, &nelem, &off, &status);
+    fits_get_hduaddrll(f, &head, &data, &end, &status);
+    LONGLONG heap = data + f->Fptr->heapstart + off;
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, (long)heap + 4, SEEK_SET);  /* after the first pixel, stored raw */
+    fputc(first, fp);
+    for (LONGLONG k = 5; k < nelem; k++) fputc(rest, fp);
+    fclose(fp);
+}
+
+static void test_corrupt_rice_tiles(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    /* "fs = 0, then zeros": CFITSIO's decoder counts leading zeros past the
+     * end of the tile; and a block code no encoder writes */
+    unsigned char pattern[2][2] = {{0x08, 0x00}, {0xff, 0xff}};
+    for (int k = 0; k < 2; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "rice%d.fits", k);
+        char *p = rice_image(dir, name);
+        corrupt_tile(p, 3, pattern[k][0], pattern[k][1]);
+        cat_info *info = NULL;
+        ody_err e = {0};
+        assert_int_equal(cat_inspect(p, &info, &e), ODY_EINPUT);
+        assert_non_null(strstr(e.msg, "compressed tile 3 does not decode"));
+        free(p);
+    }
+    /* an intact Rice file reads as before */
+    char *ok = rice_image(dir, "fine.fits");
+    cat_info *info = NULL;
+    ody_err e = {0};
+    assert_ok(cat_inspect(ok, &info, &e), e);
+    assert_true(info->hdu[1].compressed);
+    cat_info_destroy(info);
+    free(ok);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The dir layout reads a corrupt cutout as an error, not a crash. */
+static void test_corrupt_cutout(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char *p = rice_image(dir, "7.fits");
+    corrupt_tile(p, 1, 0x08, 0x00);
+    char tpl[4200];
+    snprintf(tpl, sizeof tpl, "%s/{id}.fits", dir);
+    cut_opt co;
+    cut_opt_init(&co);
+    co.path = tpl;
+    co.size = 32;
+    cat_col ids = {0};
+    int64_t idv[1] = {7};
+    ids.type = CAT_COL_INT;
+    ids.i = idv;
+    cut_set *cs = NULL;
+    ody_err e = {0};
+    assert_int_equal(cut_read(&co, &ids, 1, &cs, NULL, &e), ODY_EINPUT);
+    assert_null(cs);
+    assert_non_null(strstr(e.msg, "compressed tile 1"));
+    free(p);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_keywords_cfitsio_copies),
+        cmocka_unit_test(test_not_a_regular_file),
+        cmocka_unit_test(test_truncated_files),
+        cmocka_unit_test(test_corrupt_rice_tiles),
+        cmocka_unit_test(test_corrupt_cutout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
