@@ -83,7 +83,7 @@ static void print_help(void)
            "  -q, --quiet         errors only (the run log in the output directory keeps all)\n"
            "  -h, --help          this help; `oddsky COMMAND --help` for a command\n"
            "  -V, --version       print the version\n\n"
-           "Exit codes: 0 success, 2 bad input (file, column, config), 1 other failure.\n",
+           "Exit codes: 0 success, 2 bad input (file, column, config) or an output that cannot be written, 1 other failure.\n",
            ody_version());
 }
 

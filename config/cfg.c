@@ -187,6 +187,18 @@ static const char *repeated(char *const *v, int n)
     return NULL;
 }
 
+/* Column names the outputs use themselves; an ID or pass-through column of
+ * the same name would give a table two columns of one name. */
+static const char *const reserved[] = {"ROW", "RANK", "ANOMALY_SCORE", "WEIRDNESS", "KNN_DISTANCE", "ISOLATION",
+                                       "P_SYNTH_FOREST", "P_SYNTH_MLP", "LENS_PROB", "N_GOOD", "NEIGHBOURS"};
+
+static const char *reserved_name(const char *name)
+{
+    for (size_t k = 0; k < sizeof reserved / sizeof *reserved; k++)
+        if (!strcasecmp(name, reserved[k])) return reserved[k];
+    return NULL;
+}
+
 static int check_columns(const cfg *c, ody_err *err)
 {
     const char *f = c->file, *r;
@@ -196,10 +208,19 @@ static int check_columns(const cfg *c, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "%s: catalog.features lists '%s' twice — keep one", f, r);
     if ((r = repeated(c->passthru, c->n_passthru)))
         return ody_fail(err, ODY_EINPUT, "%s: catalog.passthrough lists '%s' twice — keep one", f, r);
-    for (int k = 0; k < c->n_passthru; k++)
+    for (int k = 0; k < c->n_passthru; k++) {
         if (!strcasecmp(c->passthru[k], c->cat_id[0] ? c->cat_id : "ROW"))
             return ody_fail(err, ODY_EINPUT, "%s: catalog.passthrough lists the ID column '%s', which the exports "
                             "carry anyway — remove it from passthrough", f, c->passthru[k]);
+        if ((r = reserved_name(c->passthru[k])))
+            return ody_fail(err, ODY_EINPUT, "%s: catalog.passthrough column '%s' has the name of an oddsky output "
+                            "column — rename it in the path, e.g. FILE[col *; MY_%s = %s]", f, c->passthru[k], r,
+                            c->passthru[k]);
+    }
+    if (c->cat_id[0] && (r = reserved_name(c->cat_id)))
+        return ody_fail(err, ODY_EINPUT, "%s: catalog.id '%s' has the name of an oddsky output column — rename it "
+                        "in the path, e.g. FILE[col *; MY_%s = %s], or leave id empty to use the row number", f,
+                        c->cat_id, r, c->cat_id);
     return 0;
 }
 

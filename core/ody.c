@@ -3,6 +3,7 @@
 #include "ody.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <omp.h>
 #include <fitsio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static const char *fits_default_hint(int status)
 int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
                   const char *hint)
 {
+    int sys = errno;  /* what the failed write saw, before anything resets it */
     char text[FLEN_STATUS] = "";
     char stack[FLEN_ERRMSG] = "", first[FLEN_ERRMSG] = "";
     fits_get_errstatus(status, text);
@@ -68,6 +70,9 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
     int code = ODY_EINPUT;
     if (status == MEMORY_ALLOCATION) code = ODY_ENOMEM;
     else if (status == FILE_NOT_CREATED || status == WRITE_ERROR) code = ODY_EIO;
+    if (code == ODY_EIO && sys)  /* the system's reason first: disk full, no permission */
+        return ody_fail(err, code, "cannot write %s: %s (%s; CFITSIO: %s) — make room on the disk or choose another "
+                        "output folder; nothing half-written is left", file, strerror(sys), what, text);
     if (!hint) hint = fits_default_hint(status);
     /* Hints say FILE where the user's file name belongs. */
     char hbuf[512];
@@ -92,7 +97,9 @@ void ody_fits_close(fitsfile *f)
 
 int ody_exit_code(int code)
 {
-    return code == ODY_OK ? 0 : code == ODY_EINPUT ? 2 : 1;
+    /* 2: something the user can fix in what they gave or where the output
+     * goes; 1: out of memory, or a bug */
+    return code == ODY_OK ? 0 : code == ODY_EINPUT || code == ODY_EIO ? 2 : 1;
 }
 
 /* ================================================================ logging */

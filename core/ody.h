@@ -50,7 +50,8 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
  * error already reported. */
 void ody_fits_close(fitsfile *f);
 
-/* CLI exit code for an error code: 2 for bad input, 1 for everything else. */
+/* CLI exit code for an error code: 2 for bad input and for outputs that
+ * cannot be written (disk full, permissions), 1 for everything else. */
 int ody_exit_code(int code);
 
 /* ---------------------------------------------------------------- logging */

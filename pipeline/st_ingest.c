@@ -144,7 +144,7 @@ static int save_catalog(run_state *st, ody_err *err)
     int rc = cols ? featcols_make(k, &fc, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) {
         cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row, NULL};
-        cols[q++] = carried_col(&k->id);
+        if (st->c->cat_id[0]) cols[q++] = carried_col(&k->id);  /* else ROW is the ID */
         for (int p = 0; p < k->n_pass; p++) cols[q++] = carried_col(&k->pass[p]);
         for (size_t j = 0; j < k->n_feat; j++) cols[q++] = (fitsout_col){fc.name[j], TFLOAT, 1, fc.v[j], k->feat_units[j]};
         rc = store_save_table(st, "catalog.fits", "CATALOG", cols, q, k->n_rows, err);
@@ -186,24 +186,12 @@ static int names_make(const cfg *c, names *nm, ody_err *err)
     return 0;
 }
 
-/* The ID column is the second column of catalog.fits, whatever its name. */
-static int id_column(const char *path, char *idname, ody_err *err)
-{
-    fitsfile *f = NULL;
-    int status = 0;
-    fits_open_table(&f, path, READONLY, &status);
-    fits_read_key(f, TSTRING, "TTYPE2", idname, NULL, &status);
-    ody_fits_close(f);
-    return status ? ody_fits_fail(err, status, path, "cannot read the ingested catalog", "rerun with --force") : 0;
-}
-
 static int load_catalog(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
-    char *path = store_path(st, "catalog.fits"), idname[FLEN_VALUE] = "ROW";
+    char *path = store_path(st, "catalog.fits");
     names nm = {0};
     int rc = path ? names_make(c, &nm, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!rc) rc = id_column(path, idname, err);
     if (!rc) {
         cat_opt o;
         cat_opt_init(&o);
@@ -211,7 +199,7 @@ static int load_catalog(run_state *st, ody_err *err)
         o.features = (const char *const *)nm.file;
         o.n_features = nm.n;
         o.missing = CAT_MISSING_FAIL;
-        o.id_col = idname;
+        o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
         o.passthru = (const char *const *)c->passthru;
         o.n_passthru = c->n_passthru;
         rc = cat_read(&o, &st->cat, NULL, err);

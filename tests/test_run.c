@@ -152,39 +152,138 @@ static void test_threads_do_not_change_results(void **state)
     free(conf);
 }
 
+/* Starts a run of conf into output `out` and kills it (-9) after ms. */
+static void run_and_kill(const char *conf, const char *outdir, long ms)
+{
+    const char *bin = getenv("ODDSKY_BIN");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char ov[4300];
+        snprintf(ov, sizeof ov, "output=%s", outdir);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(bin, bin, "-q", "run", conf, "--top", "0", "--set", "forest.n_trees=200", "--set", ov, (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int x = fgetc(fa), y = fgetc(fb);
+        if (x != y) same = 0;
+        if (x == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+/* Fault injection: killed with -9 at ten seeded random moments, each time
+ * resumed; the outputs are byte for byte those of an uninterrupted run and
+ * no temporary is left. */
 static void test_resume_after_kill(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[2048];
-    /* the reference: an uninterrupted run */
-    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=400 --set output=ref", conf);
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[4400];
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=200 --set output=ref", conf);
+    double t0 = now_s();
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
-    /* killed at several moments, then finished */
-    const char *bin = getenv("ODDSKY_BIN");
-    int delays_ms[] = {150, 400, 900};
-    for (int d = 0; d < 3; d++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            char ov[64];
-            snprintf(ov, sizeof ov, "output=killed");
-            int fd = open("/dev/null", 1);
-            dup2(fd, 1);
-            dup2(fd, 2);
-            execl(bin, bin, "-q", "run", conf, "--top", "0", "--set", "forest.n_trees=400", "--set", ov, (char *)NULL);
-            _exit(127);
+    long span = (long)((now_s() - t0) * 1000);
+    const char *tables[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
+                            "neighbours.fits", "mlp_scores.fits", "anomalies.fits"};
+    unsigned long long seed = 12345;
+    for (int trial = 0; trial < 10; trial++) {
+        char killed[4200];
+        snprintf(killed, sizeof killed, "%s/killed%d", dir, trial);
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        run_and_kill(conf, killed, 20 + (long)((seed >> 33) % (unsigned long long)(span > 40 ? span : 40)));
+        snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=200 --set output='%s'", conf, killed);
+        int rc = tu_run(args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("trial %d: resume failed: %s", trial, err);
+        char a[4400], b[4400];
+        for (size_t k = 0; k < sizeof tables / sizeof *tables; k++) {
+            snprintf(a, sizeof a, "%s/ref/%s", dir, tables[k]);
+            snprintf(b, sizeof b, "%s/%s", killed, tables[k]);
+            assert_same_table(a, b);
         }
-        struct timespec ts = {0, delays_ms[d] * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        snprintf(a, sizeof a, "%s/ref/anomalies.csv", dir);
+        snprintf(b, sizeof b, "%s/anomalies.csv", killed);
+        if (!same_file(a, b)) fail_msg("trial %d: anomalies.csv differs", trial);
+        snprintf(a, sizeof a, "ls -a '%s' | grep -q 'tmp-'", killed);
+        if (system(a) == 0) fail_msg("trial %d: a temporary is left in %s", trial, killed);
     }
-    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.n_trees=400 --set output=killed", conf);
-    int rc = tu_run(args, out, sizeof out, err, sizeof err);
-    if (rc) fail_msg("resume failed: %s", err);
-    char a[4096], b[4096];
-    snprintf(a, sizeof a, "%s/ref/anomalies.fits", dir);
-    snprintf(b, sizeof b, "%s/killed/anomalies.fits", dir);
-    assert_same_table(a, b);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+/* Outputs that cannot be written: a one-line error, exit 2, no ranked list
+ * and no temporary; the inputs are untouched. */
+static void test_output_cannot_be_written(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), cmd[8400];
+    const char *bin = getenv("ODDSKY_BIN");
+    /* a file-size limit makes writes fail the way a full disk does */
+    snprintf(cmd, sizeof cmd, "cd '%s' && (ulimit -f 400; trap '' XFSZ; '%s' -q run '%s' --top 0) > o.txt 2> e.txt",
+             dir, bin, conf);
+    int st = system(cmd);
+    assert_int_equal(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);
+    char *e = tu_path(dir, "e.txt");
+    FILE *f = fopen(e, "r");
+    char line[2048] = "";
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "cannot write"));
+    assert_null(fgets(line, sizeof line, f));  /* one line */
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "ls -a '%s/out' | grep -q 'tmp-\\|anomalies'", dir);
+    assert_int_not_equal(system(cmd), 0);
+    /* a temporary of a process that is gone is removed by the next run */
+    snprintf(cmd, sizeof cmd, "%s/out/weirdness.fits.tmp-%d", dir, 0x7ffffffe);
+    f = fopen(cmd, "w");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(cmd, out, sizeof out, err, sizeof err), 0);
+    snprintf(cmd, sizeof cmd, "ls -a '%s/out' | grep -q 'tmp-'", dir);
+    assert_int_not_equal(system(cmd), 0);
+    free(e);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+/* Without an ID column the row number is the ID: one ROW column, and the
+ * outputs load in astropy. */
+static void test_row_number_ids(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[4400];
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set 'catalog.id=\"\"'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (system("/usr/bin/python3 -c 'import astropy' >/dev/null 2>&1") == 0) {
+        char cmd[8400];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"from astropy.table import Table; import sys; "
+                 "[sys.exit(1) for f in ('catalog', 'anomalies') "
+                 "if len(set(Table.read('%s/out/' + f + '.fits').colnames)) != len(Table.read('%s/out/' + f + '.fits').colnames)]\"",
+                 dir, dir);
+        if (system(cmd) != 0) fail_msg("astropy cannot read the outputs of a run without an ID column");
+    }
     tu_rmtree(dir);
     free(dir);
     free(conf);
@@ -307,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_demo_end_to_end_and_skipping),
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_output_cannot_be_written),
+        cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
