@@ -207,6 +207,12 @@ char *ody_strdup(const char *src)
     return s;
 }
 
+double ody_phys_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0;
+}
+
 int ody_threads(int requested)
 {
     return requested > 0 ? requested : omp_get_max_threads();

@@ -148,4 +148,7 @@ double ody_now(void);
  * never depend on it. */
 int ody_threads(int requested);
 
+/* Bytes of physical memory of this machine (0 when unknown). */
+double ody_phys_memory(void);
+
 #endif

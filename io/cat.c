@@ -208,6 +208,20 @@ static int id_alloc(reader *rd, size_t N)
     return id->name && id->unit && id->i ? 0 : ODY_ENOMEM;
 }
 
+/* What reading needs, against the machine's memory: a header may claim far
+ * more rows than fit, and an allocation that overcommits fails later. */
+static int reader_fits(const reader *rd)
+{
+    double N = (double)rd->nrows, per_row = 4.0 * rd->o->n_features + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
+    for (int k = 0; k < rd->o->n_passthru; k++) per_row += (double)rd->pref[k].width + 9;
+    double need = N * per_row, have = ody_phys_memory();
+    if (have > 0 && need > 0.8 * have)
+        return ody_fail(rd->err, ODY_EINPUT, "%s: %.0f rows x %d features need %.1f GB to read; this machine has %.1f "
+                        "GB — select rows with FILE[expression], keep fewer columns, or use a larger machine",
+                        rd->file, N, rd->o->n_features, need / 1e9, have / 1e9);
+    return 0;
+}
+
 /* The result at the upper bound of rows (shrunk at the end if rows drop). */
 static int reader_alloc(reader *rd)
 {
@@ -362,6 +376,7 @@ int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
     if (!rd.c || !rd.fref || !rd.pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd.file);
     if (!rc) rc = reader_size(&rd);
     if (!rc) rc = reader_resolve(&rd);
+    if (!rc) rc = reader_fits(&rd);
     if (!rc) rc = reader_alloc(&rd);
     size_t kept = 0;
     for (long row0 = 1; !rc && row0 <= rd.nrows; row0 += rd.chunk)

@@ -135,6 +135,14 @@ static int structural(const walk *w, hdr *h, int n, const char *key, const char 
         h->tfields = x;
     } else if (!strcmp(key, "ZIMAGE")) {
         h->zimage = strchr(v, 'T') != NULL;
+    } else if (!strcmp(key, "ZBITPIX")) {  /* a compressed image's own structure: CFITSIO divides by it */
+        bad = int_value(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
+    } else if (!strcmp(key, "ZNAXIS")) {
+        bad = int_value(v, &x) || x < 1 || x > 6;
+    } else if ((!strncmp(key, "ZNAXIS", 6) && key[6]) || (!strncmp(key, "ZTILE", 5) && key[5])) {
+        const char *d = key + (key[1] == 'N' ? 6 : 5);
+        if (strspn(d, "0123456789") != strlen(d)) return 0;
+        bad = int_value(v, &x) || x < 1 || x > (1LL << 31) - 1;
     }
     return bad ? card_fail(w, h, n, key, "the value is not valid for this keyword", "the header is damaged; check it "
                            "with fitsverify and repair or re-download the file") : 0;
@@ -384,6 +392,9 @@ int fitsin_check_tiles(fitsfile *f, const char *path, ody_err *err)
     int status = 0;
     if (!fits_is_compressed_image(f, &status)) return 0;
     FITSfile *F = f->Fptr;
+    if (F->maxtilelen < 1 || F->maxtilelen > (1L << 28))
+        return ody_fail(err, ODY_EINPUT, "%s: compressed tiles of %ld pixels — at most 2^28; the header is damaged "
+                        "or the tiling is not one oddsky reads", path, F->maxtilelen);
     if (F->compress_type != RICE_1) return 0;  /* gzip tiles go through zlib, which checks its input */
     long long nrows = F->numrows, maxbytes = 16 * (long long)F->maxtilelen * 8 + 1024;
     unsigned char *buf = NULL;

@@ -218,11 +218,19 @@ int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *er
         else if (!strncmp(kv, "LENS_PHI=", 9)) prep->p_hi = v;
     }
     ody_fits_close(f);
-    if (status || !got) {
+    if (status || !got) rc = ody_fail(err, ODY_EINPUT, "%s: an MLP file, but not a lens model (no LENS_ "
+                                      "preprocessing) — train one with `oddsky lens train`", path);
+    int so = prep->down > 0 ? prep->size / prep->down : 0;
+    int dim = prep->n_bands * so * so + (prep->morph ? prep->n_bands * CUT_NFEAT : 0);
+    if (!rc && (prep->size < 8 || prep->size > 4096 || prep->down < 1 || prep->size % prep->down ||
+                prep->n_bands < 1 || prep->n_bands > CUT_MAX_BANDS || prep->norm < 0 || prep->norm > CUT_NORM_NONE ||
+                dim != (*m)->arch.n_in))
+        rc = ody_fail(err, ODY_EINPUT, "%s: the lens model's preprocessing (size %d, downsample %d, %d bands) does "
+                      "not fit its network (%d inputs) — the file is damaged; train it again", path, prep->size,
+                      prep->down, prep->n_bands, (*m)->arch.n_in);
+    if (rc) {
         nn_destroy(*m);
         *m = NULL;
-        return ody_fail(err, ODY_EINPUT, "%s: an MLP file, but not a lens model (no LENS_ preprocessing) — "
-                        "train one with `oddsky lens train`", path);
     }
-    return 0;
+    return rc;
 }

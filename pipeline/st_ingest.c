@@ -234,12 +234,26 @@ static int read_input(run_state *st, ody_err *err)
     return rc;
 }
 
+/* The run's peak memory, estimated before the forest starts: the features,
+ * the synthetic rows, the training matrix of both and its rank coding. */
+static int run_fits(const run_state *st, ody_err *err)
+{
+    double nf = (double)st->n * st->F, need = nf * (4 + 4 + 8 + 10) + (st->c->mlp_on ? nf * 8 : 0);
+    double have = ody_phys_memory();
+    if (have > 0 && need > 0.8 * have)
+        return ody_fail(err, ODY_EINPUT, "%s: %zu objects x %d features need about %.1f GB to run; this machine has "
+                        "%.1f GB — select rows in catalog.path, keep fewer features, or use a larger machine",
+                        st->c->cat_path, st->n, st->F, need / 1e9, have / 1e9);
+    return 0;
+}
+
 static int ingest(run_state *st, int run, ody_err *err)
 {
     int rc = run ? read_input(st, err) : load_catalog(st, err);
     if (rc) return rc;
     st->n = st->cat->n_rows;
     st->F = (int)st->cat->n_feat;
+    if ((rc = run_fits(st, err))) return rc;
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
                         "filter and catalog.missing", st->c->cat_path, st->n);

@@ -218,6 +218,14 @@ static void test_corrupt_rice_tiles(void **state)
         assert_non_null(strstr(e.msg, "compressed tile 3 does not decode"));
         free(p);
     }
+    /* a tile size of 0: CFITSIO divided by it while opening the HDU */
+    char *zt = rice_image(dir, "ztile.fits");
+    patch_card(zt, "ZTILE2", "ZTILE2  =                    0");
+    cat_info *zi = NULL;
+    ody_err ze = {0};
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    assert_non_null(strstr(ze.msg, "ZTILE2"));
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;
