@@ -162,8 +162,10 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
     snprintf(key, sizeof key, "%.8s", card);
     for (int k = 7; k >= 0 && key[k] == ' '; k--) key[k] = 0;
     if (!strcmp(key, "END")) { *end = 1; return 0; }
-    if (card[8] != '=' || card[9] != ' ') return 0;  /* commentary card */
-    snprintf(val, sizeof val, "%.70s", card + 10);
+    /* CFITSIO takes a value after '=' in column 9 even without the space
+     * that should follow, so this check does too */
+    if (card[8] != '=' || !strcmp(key, "HIERARCH")) return 0;  /* commentary card */
+    snprintf(val, sizeof val, "%.71s", card + 9);
     if (copied_string(key) && !quoted(val))
         return card_fail(w, h, n, key, "the value is not a closed, quoted string",
                          "FITS strings must be in quotes; repair the header (e.g. with fitsverify's advice) or "

@@ -226,6 +226,12 @@ static void test_corrupt_rice_tiles(void **state)
     assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
     assert_non_null(strstr(ze.msg, "ZTILE2"));
     free(zt);
+    /* ... and written without the space after '=', which CFITSIO accepts */
+    zt = rice_image(dir, "ztile2.fits");
+    patch_card(zt, "ZTILE2", "ZTILE2  =0                   1");
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    assert_non_null(strstr(ze.msg, "ZTILE2"));
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;
