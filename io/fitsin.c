@@ -46,7 +46,9 @@ typedef struct hdr {
     long long bitpix, naxis, pcount, gcount, tfields;
     long long naxes[999];
     int have_naxes[999];
-    int zimage;
+    int zimage, rice;             /* a compressed image; with Rice tiles */
+    long long zval1;              /* its first parameter (Rice: pixels a block) */
+    int zval1_seen, zval1_bad;
 } hdr;
 
 typedef struct walk {
@@ -135,6 +137,11 @@ static int structural(const walk *w, hdr *h, int n, const char *key, const char 
         h->tfields = x;
     } else if (!strcmp(key, "ZIMAGE")) {
         h->zimage = strchr(v, 'T') != NULL;
+    } else if (!strcmp(key, "ZCMPTYPE")) {
+        h->rice = strstr(v, "'RICE_1") != NULL;
+    } else if (!strcmp(key, "ZVAL1")) {
+        h->zval1_seen = 1;
+        h->zval1_bad = int_value(v, &h->zval1);
     } else if (!strcmp(key, "ZBITPIX")) {  /* a compressed image's own structure: CFITSIO divides by it */
         bad = int_value(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
     } else if (!strcmp(key, "ZNAXIS")) {
@@ -210,6 +217,10 @@ static int read_header(const walk *w, hdr *h, long long pos, long long *data)
         }
         *data = b + 2880;
     }
+    /* CFITSIO divides by a Rice block size while it opens the HDU */
+    if (!rc && h->zimage && h->rice && h->zval1_seen && (h->zval1_bad || h->zval1 < 1 || h->zval1 > 1000000))
+        rc = ody_fail(w->err, ODY_EINPUT, "%s: HDU %d, keyword ZVAL1: a Rice block size must be a whole number from 1 "
+                      "— the header is damaged; check it with fitsverify", w->file, h->hdu);
     return rc;
 }
 

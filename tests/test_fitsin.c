@@ -232,6 +232,12 @@ static void test_corrupt_rice_tiles(void **state)
     assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
     assert_non_null(strstr(ze.msg, "ZTILE2"));
     free(zt);
+    /* a Rice block size of 0: another division while opening */
+    zt = rice_image(dir, "zval.fits");
+    patch_card(zt, "ZVAL1", "ZVAL1   =                    0");
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    assert_non_null(strstr(ze.msg, "ZVAL1"));
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;
