@@ -80,6 +80,37 @@ static int copied_string(const char *key)
     return 0;
 }
 
+/* Keywords CFITSIO reads as numbers while it opens an HDU (a long string
+ * there overruns its conversion buffer). */
+static int read_as_number(const char *key)
+{
+    static const char *exact[] = {"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "BLANK", "BSCALE",
+                                  "BZERO", "ZBITPIX", "ZNAXIS", "ZDITHER0", "ZBLANK", "ZSCALE", "ZZERO", "ZTHEAP",
+                                  "ZPCOUNT", "ZGCOUNT"};
+    static const char *indexed[] = {"NAXIS", "TBCOL", "TSCAL", "TZERO", "ZNAXIS", "ZTILE", "ZVAL"};
+    for (size_t k = 0; k < sizeof exact / sizeof *exact; k++)
+        if (!strcmp(key, exact[k])) return 1;
+    for (size_t k = 0; k < sizeof indexed / sizeof *indexed; k++) {
+        size_t n = strlen(indexed[k]);
+        if (!strncmp(key, indexed[k], n) && key[n] && strspn(key + n, "0123456789") == strlen(key + n)) return 1;
+    }
+    return 0;
+}
+
+/* A plain number (integer or real, FITS allows D exponents), then only a
+ * comment. */
+static int numeric(const char *v)
+{
+    char buf[72], *end;
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *p = buf; *p && *p != '/'; p++)
+        if (*p == 'D' || *p == 'd') *p = 'E';
+    strtod(buf, &end);
+    if (end == buf) return 0;
+    while (*end == ' ') end++;
+    return *end == 0 || *end == '/';
+}
+
 /* A value that is one quoted string, closed, with nothing but a comment after. */
 static int quoted(const char *v)
 {
@@ -173,10 +204,14 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
      * that should follow, so this check does too */
     if (card[8] != '=' || !strcmp(key, "HIERARCH")) return 0;  /* commentary card */
     snprintf(val, sizeof val, "%.71s", card + 9);
-    if (copied_string(key) && !quoted(val))
+    const char *v = val + strspn(val, " ");
+    if ((copied_string(key) || *v == '\'') && !quoted(val))
         return card_fail(w, h, n, key, "the value is not a closed, quoted string",
                          "FITS strings must be in quotes; repair the header (e.g. with fitsverify's advice) or "
                          "regenerate the file");
+    if (read_as_number(key) && !numeric(v))
+        return card_fail(w, h, n, key, "the value is not a number",
+                         "the header is damaged; check it with fitsverify and repair or re-download the file");
     return structural(w, h, n, key, val);
 }
 

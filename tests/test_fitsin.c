@@ -238,6 +238,12 @@ static void test_corrupt_rice_tiles(void **state)
     assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
     assert_non_null(strstr(ze.msg, "ZVAL1"));
     free(zt);
+    /* an unclosed string where CFITSIO reads a number overran its buffer */
+    zt = rice_image(dir, "zdither.fits");
+    patch_card(zt, "ZVAL2", "ZVAL2   =          'RICE_17062 / bytes a pixel");
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    assert_non_null(strstr(ze.msg, "ZVAL2"));
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;
