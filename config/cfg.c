@@ -260,12 +260,21 @@ static int check_models(const cfg *c, ody_err *err)
 static int check_export(const cfg *c, ody_err *err)
 {
     const char *f = c->file;
-    if (c->rank_by == CFG_RANK_MLP && !c->mlp_on)
+    if (c->rank_by == CFG_SCORE_MLP && !c->mlp_on)
         return ody_fail(err, ODY_EINPUT, "%s: export.rank_by = mlp but mlp.enabled is false — enable the MLP or "
                         "rank by another score", f);
-    if (c->rank_by == CFG_RANK_LENS && !c->lens_on)
+    if (c->rank_by == CFG_SCORE_LENS && !c->lens_on)
         return ody_fail(err, ODY_EINPUT, "%s: export.rank_by = lens but lens.enabled is false — enable the lens "
                         "classifier (it needs cutouts.path) or rank by another score", f);
+    if (!c->detectors)
+        return ody_fail(err, ODY_EINPUT, "%s: score.detectors is empty — list at least one, e.g. [isolation, "
+                        "weirdness, knn]", f);
+    if (c->detectors & (1 << CFG_SCORE_ANOMALY | 1 << CFG_SCORE_LENS))
+        return ody_fail(err, ODY_EINPUT, "%s: score.detectors may not list anomaly (it is their combination) or lens "
+                        "(not an anomaly score) — remove them", f);
+    if ((c->detectors & 1 << CFG_SCORE_MLP) && !c->mlp_on)
+        return ody_fail(err, ODY_EINPUT, "%s: score.detectors lists mlp but mlp.enabled is false — enable the MLP or "
+                        "remove it from the detectors", f);
     if (!c->formats)
         return ody_fail(err, ODY_EINPUT, "%s: export.formats is empty — list fits and/or csv", f);
     return 0;

@@ -26,15 +26,23 @@
 #include "ody.h"
 #include "rf.h"
 
-/* The score the ranked list is sorted by (export.rank_by). */
+/* The per-object scores a run computes: what export.rank_by sorts by, and
+ * (as bits 1 << score) what score.detectors combines. */
 typedef enum {
-    CFG_RANK_ANOMALY = 0,    /* the default anomaly score */
-    CFG_RANK_WEIRDNESS,      /* the faithful Baron & Poznanski weirdness */
-    CFG_RANK_KNN,            /* mean forest distance to the top-k neighbours */
-    CFG_RANK_OOB,            /* out-of-bag P(synthetic) of the forest */
-    CFG_RANK_MLP,            /* P(synthetic) of the MLP */
-    CFG_RANK_LENS            /* P(lens) of the lens classifier */
-} cfg_rank;
+    CFG_SCORE_ANOMALY = 0,   /* the default: the combination of score.detectors */
+    CFG_SCORE_WEIRDNESS,     /* the faithful Baron & Poznanski weirdness */
+    CFG_SCORE_ISOLATION,     /* the isolation-forest score: tails of the distribution */
+    CFG_SCORE_KNN,           /* distance to the local.k-th nearest neighbour, standardised features */
+    CFG_SCORE_LOF,           /* local outlier factor with local.lof_k neighbours */
+    CFG_SCORE_FOREST_KNN,    /* mean forest distance (1 - similarity) to the top-k similar objects */
+    CFG_SCORE_FOREST_OOB,    /* out-of-bag P(synthetic) of the forest */
+    CFG_SCORE_MLP,           /* P(synthetic) of the MLP */
+    CFG_SCORE_LENS,          /* P(lens) of the lens classifier */
+    CFG_N_SCORES
+} cfg_score;
+
+/* How score.detectors are combined (each as a robust z-score clipped at 0). */
+typedef enum { CFG_COMBINE_MAX = 0, CFG_COMBINE_MEAN = 1 } cfg_combine;
 
 /* export.formats, as bits. */
 enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2 };
@@ -92,10 +100,18 @@ typedef struct cfg {
     int top_k, dense, leaf_sample;
     double sim_mem_gb, sim_max_pairs;
 
+    /* local: nearest neighbours in standardised feature space */
+    int local_k, lof_k;
+
+    /* score: the default anomaly score */
+    int detectors;                       /* bits 1 << cfg_score */
+    cfg_combine combine;
+    int explain;                         /* features named per object */
+
     /* export */
     int formats;                         /* CFG_FMT_* bits */
     int top_n;
-    cfg_rank rank_by;
+    cfg_score rank_by;
 
     char *output;
     int64_t seed;
@@ -130,8 +146,8 @@ uint64_t cfg_hash(const cfg *c, const char *const *prefixes, int n_prefixes);
 /* configs/README.md's key reference, generated from the schema; malloc'd. */
 char *cfg_reference_markdown(void);
 
-/* Name of an export.rank_by value ("anomaly", "mlp"...). */
-const char *cfg_rank_name(cfg_rank r);
+/* Name of a score ("anomaly", "knn", "mlp"...), as in the config. */
+const char *cfg_score_name(cfg_score s);
 
 /* ---------------------------------------------------------------- batch */
 

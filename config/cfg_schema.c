@@ -17,13 +17,16 @@ static const int C_CUTMISS[] = {0, 1};
 static const int C_SYNTH[] = {RF_SYNTH_MARGINAL, RF_SYNTH_UNIFORM};
 static const int C_LEAF[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
 static const int C_ACT[] = {NN_RELU, NN_TANH, NN_SIGMOID, NN_LINEAR};
-static const int C_RANK[] = {CFG_RANK_ANOMALY, CFG_RANK_WEIRDNESS, CFG_RANK_KNN, CFG_RANK_OOB, CFG_RANK_MLP,
-                             CFG_RANK_LENS};
+static const int C_SCORE[] = {CFG_SCORE_ANOMALY, CFG_SCORE_WEIRDNESS, CFG_SCORE_ISOLATION, CFG_SCORE_KNN,
+                              CFG_SCORE_LOF, CFG_SCORE_FOREST_KNN, CFG_SCORE_FOREST_OOB, CFG_SCORE_MLP, CFG_SCORE_LENS};
+static const int C_COMBINE[] = {CFG_COMBINE_MAX, CFG_COMBINE_MEAN};
+/* Scores in the order of cfg_score, for export.rank_by and score.detectors. */
+#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens"
 
 /* Enums are stored through int pointers. */
 _Static_assert(sizeof(cat_missing) == sizeof(int) && sizeof(cut_layout) == sizeof(int) &&
                sizeof(rf_synth) == sizeof(int) && sizeof(rf_leaf_filter) == sizeof(int) &&
-               sizeof(nn_act) == sizeof(int) && sizeof(cfg_rank) == sizeof(int) && sizeof(rf_maxf) == sizeof(int),
+               sizeof(nn_act) == sizeof(int) && sizeof(cfg_score) == sizeof(int) && sizeof(cfg_combine) == sizeof(int) && sizeof(rf_maxf) == sizeof(int),
                "config enums must be int-sized");
 
 #define O(f) offsetof(cfg, f)
@@ -73,7 +76,7 @@ const key cfg_schema[] = {
     {"weirdness.repeats", T_INT, "1", 1, 100, NULL, NULL, O(repeats), 0, "forests with seeds seed, seed+1, ... whose weirdness is averaged"},
     {"isolation.n_trees", T_INT, "200", 1, 100000, NULL, NULL, O(iso_trees), 0, "trees of the isolation forest in the default score"},
     {"isolation.max_samples", T_INT64, "256", 2, 2147483647.0, NULL, NULL, O(iso_max_samples), 0, "subsample per isolation tree"},
-    {"mlp.enabled", T_BOOL, "true", NONE, NULL, NULL, O(mlp_on), 0, "train the MLP real-versus-synthetic discriminator"},
+    {"mlp.enabled", T_BOOL, "false", NONE, NULL, NULL, O(mlp_on), 0, "train the MLP real-versus-synthetic discriminator"},
     {"mlp.hidden", T_INTLIST, "[64, 64]", 1, 1048576, NULL, NULL, O(mlp_hidden), O(n_mlp_hidden), "hidden layer sizes"},
     {"mlp.activation", T_ENUM, "relu", NONE, "relu|tanh|sigmoid|linear", C_ACT, O(mlp_act), 0, "hidden activation"},
     {"mlp.learning_rate", T_REAL, "0.01", 1e-12, 10, NULL, NULL, O(mlp_lr), 0, "SGD learning rate"},
@@ -94,9 +97,18 @@ const key cfg_schema[] = {
      "work budget for top-k (pair updates); fewer trees are used beyond it, and the log says how many"},
     {"similarity.leaf_sample", T_INT, "64", 0, 1000000, NULL, NULL, O(leaf_sample), 0,
      "top-k: leaves with more members contribute an unbiased sample of this many (0: always exact)"},
+    {"local.k", T_INT, "10", 1, 1000, NULL, NULL, O(local_k), 0,
+     "neighbours for the kNN distance: distance to the k-th nearest object, features standardised"},
+    {"local.lof_k", T_INT, "20", 2, 1000, NULL, NULL, O(lof_k), 0, "neighbours for the local outlier factor"},
+    {"score.detectors", T_FLAGS, "[isolation, weirdness, knn]", NONE, SCORES, NULL, O(detectors), 0,
+     "scores combined into the default anomaly score (not anomaly or lens)"},
+    {"score.combine", T_ENUM, "max", NONE, "max|mean", C_COMBINE, O(combine), 0,
+     "each detector as a robust z-score clipped at 0, then their maximum or mean"},
+    {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
+     "features named per object in WHY: largest deviations from its nearest normal neighbours"},
     {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv", NULL, O(formats), 0, "ranked list formats"},
     {"export.top_n", T_INT, "0", 0, 2147483647.0, NULL, NULL, O(top_n), 0, "rows in the ranked list; 0: every object"},
-    {"export.rank_by", T_ENUM, "anomaly", NONE, "anomaly|weirdness|knn_distance|forest_oob|mlp|lens", C_RANK, O(rank_by), 0,
+    {"export.rank_by", T_ENUM, "anomaly", NONE, SCORES, C_SCORE, O(rank_by), 0,
      "score the list is sorted by (decreasing)"},
     {"output", T_PATH, NULL, NONE, NULL, NULL, O(output), 0, "run directory (created if needed)"},
     {"seed", T_INT64, "1", 0, 9.2e18, NULL, NULL, O(seed), 0, "master RNG seed"},
@@ -453,8 +465,10 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
     }
 }
 
-const char *cfg_rank_name(cfg_rank r)
+const char *cfg_score_name(cfg_score s)
 {
-    static const char *names[] = {"anomaly", "weirdness", "knn_distance", "forest_oob", "mlp", "lens"};
-    return (unsigned)r < sizeof names / sizeof *names ? names[r] : "?";
+    static const char *names[] = {"anomaly", "weirdness", "isolation", "knn", "lof", "forest_knn", "forest_oob",
+                                  "mlp", "lens"};
+    _Static_assert(sizeof names / sizeof *names == CFG_N_SCORES, "one name per score");
+    return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }

@@ -197,8 +197,9 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
                              "re-download the file");
         }
     char key[9], val[72];
-    snprintf(key, sizeof key, "%.8s", card);
-    for (int k = 7; k >= 0 && key[k] == ' '; k--) key[k] = 0;
+    /* the name up to its first space: CFITSIO finds "ZVAL2  0" when it
+     * asks for ZVAL2, so this check must too */
+    snprintf(key, sizeof key, "%.*s", (int)(strcspn(card, " ") < 8 ? strcspn(card, " ") : 8), card);
     if (!strcmp(key, "END")) { *end = 1; return 0; }
     /* CFITSIO takes a value after '=' in column 9 even without the space
      * that should follow, so this check does too */

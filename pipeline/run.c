@@ -35,11 +35,15 @@ static void state_free(run_state *st)
     free(st->S);
     for (int r = 0; r < st->n_forests; r++) rf_destroy(st->forests[r]);
     free(st->forests);
-    for (int s = 0; s < N_SCORES; s++) free(st->score[s]);
+    for (int s = 0; s < CFG_N_SCORES; s++) free(st->score[s]);
     cut_destroy(st->cut);
     free(st->n_good);
     free(st->nb);
     free(st->nbs);
+    free(st->near);
+    free(st->near_dist);
+    free(st->why_feat);
+    free(st->why_dev);
     if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
     free(st->dir);
     free(st->history);

@@ -13,25 +13,17 @@
  * compute (mlp or lens off) has no column. */
 typedef struct score_col {
     const char *fits, *csv;
-    run_score s;
+    cfg_score s;
 } score_col;
 
 static const score_col score_cols[] = {
-    {"ANOMALY_SCORE", "anomaly_score", SC_ANOMALY}, {"WEIRDNESS", "weirdness", SC_WEIRDNESS},
-    {"KNN_DISTANCE", "knn_distance", SC_KNN},       {"ISOLATION", "isolation", SC_ISOLATION},
-    {"P_SYNTH_FOREST", "p_synth_forest", SC_OOB},   {"P_SYNTH_MLP", "p_synth_mlp", SC_MLP},
-    {"LENS_PROB", "lens_prob", SC_LENS},
+    {"ANOMALY_SCORE", "anomaly_score", CFG_SCORE_ANOMALY}, {"WEIRDNESS", "weirdness", CFG_SCORE_WEIRDNESS},
+    {"ISOLATION", "isolation", CFG_SCORE_ISOLATION},       {"KNN_DIST", "knn_dist", CFG_SCORE_KNN},
+    {"LOF", "lof", CFG_SCORE_LOF},                         {"FOREST_KNN", "forest_knn", CFG_SCORE_FOREST_KNN},
+    {"P_SYNTH_FOREST", "p_synth_forest", CFG_SCORE_FOREST_OOB}, {"P_SYNTH_MLP", "p_synth_mlp", CFG_SCORE_MLP},
+    {"LENS_PROB", "lens_prob", CFG_SCORE_LENS},
 };
 #define N_SCORE_COLS ((int)(sizeof score_cols / sizeof *score_cols))
-
-/* export.rank_by -> the score it sorts by. */
-static run_score rank_score(cfg_rank r)
-{
-    static const run_score by[] = {[CFG_RANK_ANOMALY] = SC_ANOMALY, [CFG_RANK_WEIRDNESS] = SC_WEIRDNESS,
-                                   [CFG_RANK_KNN] = SC_KNN,         [CFG_RANK_OOB] = SC_OOB,
-                                   [CFG_RANK_MLP] = SC_MLP,         [CFG_RANK_LENS] = SC_LENS};
-    return by[r];
-}
 
 /* ================================================================ ranking */
 
@@ -50,19 +42,22 @@ typedef struct ranked {
     size_t m;
     const rk *order;
     int32_t *rank, *n_good;
-    double *sc[N_SCORES];
+    double *sc[CFG_N_SCORES];
     void *id;            /* strings of idw + 1 bytes, int64 or double */
     int idw;
-    char *nbs;           /* neighbour IDs joined by ';', nbw bytes a row */
+    char *nbs;           /* similar objects' IDs joined by ';', nbw bytes a row */
+    char *nrs;           /* nearest objects' IDs joined by ';', nbw bytes a row */
     size_t nbw;
-    int64_t *nbi;        /* neighbour IDs (integer IDs) or 1-based rows */
+    int kn;              /* nearest objects listed */
+    char *why;           /* the most deviant features, whyw bytes a row */
+    size_t whyw;
     void **pass;         /* per pass-through column, as in cat_col */
 } ranked;
 
 static void ranked_free(ranked *r, int n_pass)
 {
-    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nbi);
-    for (int s = 0; s < N_SCORES; s++) free(r->sc[s]);
+    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why);
+    for (int s = 0; s < CFG_N_SCORES; s++) free(r->sc[s]);
     for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
     free(r->pass);
 }
@@ -78,17 +73,30 @@ static void copy_value(const cat_col *c, size_t i, void *dst, size_t r)
     else ((double *)dst)[r] = c->f[i];
 }
 
-static void gather_neighbours(const run_state *st, ranked *R, size_t r, size_t i)
+/* The IDs of rows list[0..k) (-1: none) joined by ';' into out. */
+static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, size_t len)
 {
-    const cat_col *id = &st->cat->id;
-    char *out = R->nbs + r * R->nbw, buf[128];
+    char buf[128];
     size_t at = 0;
-    for (int q = 0; q < st->k; q++) {
-        int32_t j = st->nb[i * (size_t)st->k + q];
-        R->nbi[r * (size_t)st->k + q] = j < 0 ? -1 : id->type == CAT_COL_INT ? id->i[j] : (int64_t)j + 1;
-        if (j < 0 || at >= R->nbw) continue;
-        cat_col_format(id, (size_t)j, buf, sizeof buf);
-        at += (size_t)snprintf(out + at, R->nbw - at, "%s%s", at ? ";" : "", buf);
+    out[0] = 0;
+    for (int q = 0; q < k && at < len; q++) {
+        if (list[q] < 0) continue;
+        cat_col_format(id, (size_t)list[q], buf, sizeof buf);
+        at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ";" : "", buf);
+    }
+}
+
+/* "GR +4.1; IZ -2.3": the features that set object i apart, in standard
+ * deviations of the catalog from its nearest normal neighbours. */
+static void format_why(const run_state *st, size_t i, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (int w = 0; w < st->n_why && at < len; w++) {
+        int32_t f = st->why_feat[i * (size_t)st->n_why + (size_t)w];
+        if (f < 0) continue;
+        at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", st->cat->feat_names[f],
+                               st->why_dev[i * (size_t)st->n_why + (size_t)w]);
     }
 }
 
@@ -96,27 +104,35 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
     size_t m = R->m;
-    R->idw = k->id.type == CAT_COL_STRING ? k->id.width : 20;
+    R->idw = k->id.type == CAT_COL_STRING ? k->id.width : 24;
+    R->kn = st->k < st->K ? st->k : st->K;
     R->nbw = (size_t)st->k * ((size_t)R->idw + 1) + 1;
+    R->whyw = 1;
+    for (size_t j = 0; j < k->n_feat; j++)
+        if (strlen(k->feat_names[j]) + 9 > R->whyw) R->whyw = strlen(k->feat_names[j]) + 9;
+    R->whyw = R->whyw * (size_t)(st->n_why ? st->n_why : 1) + 1;
     R->rank = malloc(m * sizeof *R->rank);
     R->n_good = malloc(m * sizeof *R->n_good);
     R->id = malloc(m * elem_size(&k->id));
     R->nbs = calloc(m, R->nbw);
-    R->nbi = malloc(m * (size_t)(st->k ? st->k : 1) * sizeof *R->nbi);
+    R->nrs = calloc(m, R->nbw);
+    R->why = calloc(m, R->whyw);
     R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
-    int ok = R->rank && R->n_good && R->id && R->nbs && R->nbi && R->pass;
-    for (int s = 0; s < N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
+    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->pass;
+    for (int s = 0; s < CFG_N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
     for (size_t r = 0; r < m; r++) {
         size_t i = R->order[r].i;
         R->rank[r] = (int32_t)(r + 1);
         R->n_good[r] = (int32_t)st->n_good[i];
-        for (int s = 0; s < N_SCORES; s++)
+        for (int s = 0; s < CFG_N_SCORES; s++)
             if (R->sc[s]) R->sc[s][r] = st->score[s][i];
         copy_value(&k->id, i, R->id, r);
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
-        gather_neighbours(st, R, r, i);
+        join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
+        join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
+        format_why(st, i, R->why + r * R->whyw, R->whyw);
     }
     return 0;
 }
@@ -134,7 +150,7 @@ static fitsout_col carried(const cat_col *c, const void *data)
 static int write_fits(const run_state *st, const ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
-    int ncol = 4 + k->n_pass + N_SCORE_COLS, q = 0;
+    int ncol = 6 + k->n_pass + N_SCORE_COLS, q = 0;
     fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
     if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
     cols[q++] = (fitsout_col){"RANK", TINT, 1, R->rank, NULL};
@@ -143,8 +159,9 @@ static int write_fits(const run_state *st, const ranked *R, ody_err *err)
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) cols[q++] = (fitsout_col){score_cols[s].fits, TDOUBLE, 1, R->sc[score_cols[s].s], NULL};
     cols[q++] = (fitsout_col){"N_GOOD", TINT, 1, R->n_good, NULL};
-    if (k->id.type == CAT_COL_STRING) cols[q++] = (fitsout_col){"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL};
-    else cols[q++] = (fitsout_col){"NEIGHBOURS", TLONGLONG, st->k, R->nbi, NULL};
+    cols[q++] = (fitsout_col){"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL};
+    cols[q++] = (fitsout_col){"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL};
+    cols[q++] = (fitsout_col){"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL};
     int rc = store_save_table(st, "anomalies.fits", "ANOMALIES", cols, q, R->m, err);
     free(cols);
     return rc;
@@ -171,7 +188,7 @@ static void csv_header(FILE *f, const run_state *st, const ranked *R)
     for (int p = 0; p < k->n_pass; p++) { fputc(',', f); csv_field(f, k->pass[p].name); }
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%s", score_cols[s].csv);
-    fputs(",n_good,neighbours\n", f);
+    fputs(",n_good,why,nearest,neighbours\n", f);
 }
 
 static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
@@ -190,6 +207,10 @@ static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%.10g", R->sc[score_cols[s].s][r]);
     fprintf(f, ",%d,", R->n_good[r]);
+    csv_field(f, R->why + r * R->whyw);
+    fputc(',', f);
+    csv_field(f, R->nrs + r * R->nbw);
+    fputc(',', f);
     csv_field(f, R->nbs + r * R->nbw);
     fputc('\n', f);
 }
@@ -213,9 +234,9 @@ static int export(run_state *st, int run, ody_err *err)
 {
     const cfg *c = st->c;
     size_t n = st->n;
-    const double *score = st->score[rank_score(c->rank_by)];
+    const double *score = st->score[c->rank_by];
     if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
-        return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_rank_name(c->rank_by));
+        return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_score_name(c->rank_by));
     rk *order = malloc(n * sizeof *order);
     if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) order[i] = (rk){score[i], i};
@@ -238,7 +259,7 @@ const stage_def stage_export = {
     .name = "export",
     .what = "the ranked list: anomalies.fits and anomalies.csv",
     .keys = (const char *const[]){"export.", NULL},
-    .reads = (const char *const[]){"weirdness", "similarity", "mlp", "lens", NULL},
+    .reads = (const char *const[]){"weirdness", "similarity", "local", "mlp", "lens", "score", NULL},
     .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", NULL},
     .fn = export,
 };

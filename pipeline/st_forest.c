@@ -42,7 +42,7 @@ static int load_forests(run_state *st, ody_err *err)
         rc = p ? rf_load(p, &st->forests[r], err) : ody_fail(err, ODY_ENOMEM, "out of memory");
         free(p);
     }
-    return rc ? rc : store_load_col(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, st->n, st->score[SC_OOB], err);
+    return rc ? rc : store_load_col(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, st->n, st->score[CFG_SCORE_FOREST_OOB], err);
 }
 
 /* Real rows then synthetic rows, labelled 0 and 1, and one forest per repeat. */
@@ -51,7 +51,7 @@ static int train_forests(run_state *st, ody_err *err)
     const cfg *c = st->c;
     size_t n = st->n, F = (size_t)st->F;
     int R = st->n_forests, rc = 0;
-    double *oobp = st->score[SC_OOB];
+    double *oobp = st->score[CFG_SCORE_FOREST_OOB];
     rf_opt o;
     forest_opt(c, &o);
     float *XS = malloc(2 * n * F * sizeof *XS);
@@ -81,7 +81,7 @@ static int forest(run_state *st, int run, ody_err *err)
 {
     int R = st->c->repeats;
     st->forests = calloc((size_t)R, sizeof *st->forests);
-    if (!st->forests || !store_score(st, SC_OOB)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!st->forests || !store_score(st, CFG_SCORE_FOREST_OOB)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     st->n_forests = R;
     return run ? train_forests(st, err) : load_forests(st, err);
 }

@@ -71,10 +71,10 @@ static int train_model(run_state *st, nn_model **m, lens_prep *prep, ody_err *er
 static int lens(run_state *st, int run, ody_err *err)
 {
     size_t n = st->n;
-    if (!store_score(st, SC_LENS)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!store_score(st, CFG_SCORE_LENS)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) {
         load_eval(st);
-        return store_load_col(st, "lens_scores.fits", "P_LENS", TDOUBLE, n, st->score[SC_LENS], err);
+        return store_load_col(st, "lens_scores.fits", "P_LENS", TDOUBLE, n, st->score[CFG_SCORE_LENS], err);
     }
     int rc = 0;
     if (!st->cut) {  /* ingest was up to date: read the kept rows' cutouts again */
@@ -87,10 +87,10 @@ static int lens(run_state *st, int run, ody_err *err)
     lens_prep prep;
     rc = st->c->lens_model[0] ? load_model(st, &m, &prep, err) : train_model(st, &m, &prep, err);
     prep.n_threads = st->c->threads;
-    if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, st->score[SC_LENS], err);
+    if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, st->score[CFG_SCORE_LENS], err);
     nn_destroy(m);
     if (rc) return rc;
-    fitsout_col col = {"P_LENS", TDOUBLE, 1, st->score[SC_LENS], NULL};
+    fitsout_col col = {"P_LENS", TDOUBLE, 1, st->score[CFG_SCORE_LENS], NULL};
     return store_save_table(st, "lens_scores.fits", "LENS", &col, 1, n, err);
 }
 

@@ -56,15 +56,15 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
         rc = nn_predict(*m, st->cat->X, n, P, err);
     }
-    for (size_t i = 0; !rc && i < n; i++) st->score[SC_MLP][i] = P[i];
+    for (size_t i = 0; !rc && i < n; i++) st->score[CFG_SCORE_MLP][i] = P[i];
     free(XS); free(T); free(P);
     return rc;
 }
 
 static int mlp(run_state *st, int run, ody_err *err)
 {
-    if (!store_score(st, SC_MLP)) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!run) return store_load_col(st, "mlp_scores.fits", "P_SYNTH_MLP", TDOUBLE, st->n, st->score[SC_MLP], err);
+    if (!store_score(st, CFG_SCORE_MLP)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!run) return store_load_col(st, "mlp_scores.fits", "P_SYNTH_MLP", TDOUBLE, st->n, st->score[CFG_SCORE_MLP], err);
     nn_arch a;
     nn_train_opt o;
     mlp_arch(st->c, st->F, &a);
@@ -78,7 +78,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     }
     nn_destroy(m);
     if (rc) return rc;
-    fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[SC_MLP], NULL};
+    fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[CFG_SCORE_MLP], NULL};
     return store_save_table(st, "mlp_scores.fits", "MLP", &col, 1, st->n, err);
 }
 

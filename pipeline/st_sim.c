@@ -10,7 +10,7 @@ static int load_neighbours(run_state *st, ody_err *err)
     size_t n = st->n, nk = n * (size_t)st->k;
     int rc = store_load_col(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, nk, st->nb, err);
     if (!rc) rc = store_load_col(st, "neighbours.fits", "SIMILARITY", TFLOAT, nk, st->nbs, err);
-    if (!rc) rc = store_load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->score[SC_KNN], err);
+    if (!rc) rc = store_load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->score[CFG_SCORE_FOREST_KNN], err);
     return rc;
 }
 
@@ -25,7 +25,7 @@ static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
     to.leaf_sample = c->leaf_sample;
     int used = 0, rc = rf_topk(ctx, &to, st->nb, st->nbs, &used, err);
     if (rc) return rc;
-    rf_knn_distance(st->n, st->k, st->nbs, st->score[SC_KNN]);
+    rf_knn_distance(st->n, st->k, st->nbs, st->score[CFG_SCORE_FOREST_KNN]);
     if (used < st->forests[0]->n_trees)
         ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
                  "similarity.max_pairs = %g; leaves are large: raise forest.max_samples for finer ones, or "
@@ -50,7 +50,7 @@ static int similarity(run_state *st, int run, ody_err *err)
     st->k = st->c->top_k < (int)n ? st->c->top_k : (int)n - 1;
     st->nb = malloc(n * (size_t)st->k * sizeof *st->nb);
     st->nbs = malloc(n * (size_t)st->k * sizeof *st->nbs);
-    if (!st->nb || !st->nbs || !store_score(st, SC_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!st->nb || !st->nbs || !store_score(st, CFG_SCORE_FOREST_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_neighbours(st, err);
     rf_sim_ctx ctx;
     int rc = 0;
@@ -66,7 +66,7 @@ static int similarity(run_state *st, int run, ody_err *err)
     if (rc) return rc;
     fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL},
                           {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL},
-                          {"KNN_DISTANCE", TDOUBLE, 1, st->score[SC_KNN], NULL}};
+                          {"KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], NULL}};
     return store_save_table(st, "neighbours.fits", "NEIGHBOURS", cols, 3, n, err);
 }
 

@@ -1,6 +1,5 @@
 /* st_weird.c — stage "weirdness": the faithful Baron & Poznanski weirdness
- * (averaged over the forests), the isolation-forest score, and the default
- * anomaly score that combines them. */
+ * (averaged over the forests) and the isolation-forest score. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +8,9 @@
 static int load_scores(run_state *st, ody_err *err)
 {
     size_t n = st->n;
-    int rc = store_load_col(st, "weirdness.fits", "WEIRDNESS", TDOUBLE, n, st->score[SC_WEIRDNESS], err);
-    if (!rc) rc = store_load_col(st, "weirdness.fits", "ISOLATION", TDOUBLE, n, st->score[SC_ISOLATION], err);
+    int rc = store_load_col(st, "weirdness.fits", "WEIRDNESS", TDOUBLE, n, st->score[CFG_SCORE_WEIRDNESS], err);
+    if (!rc) rc = store_load_col(st, "weirdness.fits", "ISOLATION", TDOUBLE, n, st->score[CFG_SCORE_ISOLATION], err);
     if (!rc) rc = store_load_col(st, "weirdness.fits", "N_GOOD", TUINT, n, st->n_good, err);
-    if (!rc) rc = store_load_col(st, "weirdness.fits", "ANOMALY_SCORE", TDOUBLE, n, st->score[SC_ANOMALY], err);
     return rc;
 }
 
@@ -20,7 +18,7 @@ static int load_scores(run_state *st, ody_err *err)
 static int weirdness(run_state *st, ody_err *err)
 {
     size_t n = st->n;
-    double *W = st->score[SC_WEIRDNESS], *w1 = malloc(n * sizeof *w1);
+    double *W = st->score[CFG_SCORE_WEIRDNESS], *w1 = malloc(n * sizeof *w1);
     if (!w1) return ody_fail(err, ODY_ENOMEM, "out of memory");
     memset(W, 0, n * sizeof *W);
     int rc = 0;
@@ -53,7 +51,7 @@ static int isolation(run_state *st, ody_err *err)
     io.n_threads = st->c->threads;
     rf_forest *iso = NULL;
     int rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
-    if (!rc) rc = rf_iso_score(iso, st->cat->X, st->n, st->c->threads, st->score[SC_ISOLATION], err);
+    if (!rc) rc = rf_iso_score(iso, st->cat->X, st->n, st->c->threads, st->score[CFG_SCORE_ISOLATION], err);
     rf_destroy(iso);
     return rc;
 }
@@ -62,23 +60,21 @@ static int weird(run_state *st, int run, ody_err *err)
 {
     size_t n = st->n;
     st->n_good = calloc(n, sizeof *st->n_good);
-    if (!st->n_good || !store_score(st, SC_WEIRDNESS) || !store_score(st, SC_ISOLATION) || !store_score(st, SC_ANOMALY))
+    if (!st->n_good || !store_score(st, CFG_SCORE_WEIRDNESS) || !store_score(st, CFG_SCORE_ISOLATION))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_scores(st, err);
     int rc = weirdness(st, err);
     if (!rc) rc = isolation(st, err);
-    if (!rc) rc = rf_anomaly_score(st->score[SC_WEIRDNESS], st->score[SC_ISOLATION], n, st->score[SC_ANOMALY], err);
     if (rc) return rc;
-    fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[SC_WEIRDNESS], NULL},
+    fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL},
-                          {"ISOLATION", TDOUBLE, 1, st->score[SC_ISOLATION], NULL},
-                          {"ANOMALY_SCORE", TDOUBLE, 1, st->score[SC_ANOMALY], NULL}};
-    return store_save_table(st, "weirdness.fits", "WEIRDNESS", cols, 4, n, err);
+                          {"ISOLATION", TDOUBLE, 1, st->score[CFG_SCORE_ISOLATION], NULL}};
+    return store_save_table(st, "weirdness.fits", "WEIRDNESS", cols, 3, n, err);
 }
 
 const stage_def stage_weird = {
     .name = "weirdness",
-    .what = "faithful B&P weirdness, isolation score, the default anomaly score",
+    .what = "the faithful B&P weirdness, the isolation score",
     .keys = (const char *const[]){"weirdness.", "isolation.", "seed", NULL},
     .reads = (const char *const[]){"forest", NULL},
     .writes = (const char *const[]){"weirdness.fits", NULL},

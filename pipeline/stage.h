@@ -29,18 +29,6 @@
 #include "rf.h"
 #include "run.h"
 
-/* Per-object scores, by the stage that computes them. */
-typedef enum {
-    SC_ANOMALY,     /* weirdness: the default anomaly score */
-    SC_WEIRDNESS,   /* weirdness: the faithful B&P weirdness */
-    SC_ISOLATION,   /* weirdness: the isolation-forest score */
-    SC_KNN,         /* similarity: mean distance to the top-k neighbours */
-    SC_OOB,         /* forest: out-of-bag P(synthetic) */
-    SC_MLP,         /* mlp: P(synthetic) */
-    SC_LENS,        /* lens: P(lens) */
-    N_SCORES
-} run_score;
-
 /* Everything a run holds in memory; stages fill it or load it back. */
 typedef struct run_state {
     const cfg *c;
@@ -69,10 +57,18 @@ typedef struct run_state {
     int k;                  /* neighbours per object */
     int32_t *nb;            /* n x k rows, -1 padded */
     float *nbs;             /* n x k similarities */
+    /* local */
+    int K;                  /* Euclidean neighbours kept per object */
+    int32_t *near;          /* n x K rows, nearest first (ties by row) */
+    float *near_dist;       /* n x K distances, standardised features */
     /* lens */
     lens_eval lev;          /* held-out evaluation when trained in this run */
+    /* score */
+    int n_why;              /* features named per object */
+    int32_t *why_feat;      /* n x n_why features, largest deviation first; -1 pads */
+    float *why_dev;         /* n x n_why deviations from the nearest normal neighbours, in SD */
 
-    double *score[N_SCORES];/* n values each; NULL where not computed */
+    double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
 } run_state;
 
 /* ---------------------------------------------------------------- the table */
@@ -118,7 +114,7 @@ int store_load_col(const run_state *st, const char *file, const char *col, int t
                    ody_err *err);
 
 /* Allocates n doubles for a score; NULL when out of memory. */
-double *store_score(run_state *st, run_score s);
+double *store_score(run_state *st, cfg_score s);
 
 /* The manifest: one line per completed stage (name, hash, seconds).
  * read fills done[] (0 for stages it does not list). */
@@ -135,5 +131,9 @@ void stage_feature_column(const char *name, char *buf, size_t len);
 
 /* Cutout reader options from the config. */
 void stage_cutout_opt(const cfg *c, cut_opt *co);
+
+/* The catalog's features standardised (z-scores), n x F, malloc'd; NULL
+ * when out of memory.  The space the local scores and explanations use. */
+float *stage_standardized(const run_state *st);
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "knn.h"
 #include "stage.h"
 
 char *store_path(const run_state *st, const char *name)
@@ -109,7 +110,7 @@ int store_load_col(const run_state *st, const char *file, const char *col, int t
     return rc;
 }
 
-double *store_score(run_state *st, run_score s)
+double *store_score(run_state *st, cfg_score s)
 {
     free(st->score[s]);
     st->score[s] = malloc((st->n ? st->n : 1) * sizeof *st->score[s]);
@@ -188,6 +189,13 @@ void stage_feature_column(const char *name, char *buf, size_t len)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) && *p != '_' &&
             *p != '-')
             *p = '_';
+}
+
+float *stage_standardized(const run_state *st)
+{
+    float *Z = malloc((st->n ? st->n : 1) * (size_t)st->F * sizeof *Z);
+    if (Z) knn_standardize(st->cat->X, st->n, st->F, Z);
+    return Z;
 }
 
 void stage_cutout_opt(const cfg *c, cut_opt *co)

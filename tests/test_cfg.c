@@ -72,7 +72,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_int_equal(c->rf_maxf, RF_MAXF_FRAC);          /* parsed at load */
     assert_true(c->rf_maxf_value == 0.5);
     assert_int_equal(c->mlp_act, NN_RELU);
-    assert_int_equal(c->rank_by, CFG_RANK_ANOMALY);
+    assert_int_equal(c->rank_by, CFG_SCORE_ANOMALY);
     assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */
@@ -189,7 +189,7 @@ static void test_defaults_without_a_file(void **state)
     assert_int_equal(d->lens_train_n, 6000);
     assert_int_equal(d->cut_size, 48);
     assert_int_equal(d->n_features, 0);
-    assert_string_equal(cfg_rank_name(d->rank_by), "anomaly");
+    assert_string_equal(cfg_score_name(d->rank_by), "anomaly");
     cfg_destroy(d);
 }
 

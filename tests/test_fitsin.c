@@ -244,6 +244,12 @@ static void test_corrupt_rice_tiles(void **state)
     assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
     assert_non_null(strstr(ze.msg, "ZVAL2"));
     free(zt);
+    /* a name CFITSIO matches up to its first space, with an unclosed complex value */
+    zt = rice_image(dir, "zname.fits");
+    patch_card(zt, "ZVAL2", "ZVAL2  0=     (              4 / bytes per pixel");
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    assert_non_null(strstr(ze.msg, "ZVAL2"));
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;

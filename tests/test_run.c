@@ -29,7 +29,7 @@ static char *small_config(const char *dir, const char *extra)
             "  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
             "  passthrough: [RA, DEC, CLASS, ANOMALY]\n"
             "forest:\n  n_trees: 40\n"
-            "mlp:\n  hidden: [16]\n  max_epochs: 8\n"
+            "mlp:\n  enabled: true\n  hidden: [16]\n  max_epochs: 8\n"
             "similarity:\n  top_k: 4\n"
             "output: out\n"
             "seed: 5\n%s",
@@ -82,7 +82,7 @@ static void test_demo_end_to_end_and_skipping(void **state)
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
     assert_non_null(strstr(out, "Top 10 of 5000 objects"));
-    assert_non_null(strstr(err, "7 stages run, 0 up to date, 1 off"));
+    assert_non_null(strstr(err, "9 stages run, 0 up to date, 1 off"));
     const char *files[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
                            "neighbours.fits", "mlp.fits", "mlp_scores.fits", "anomalies.fits", "anomalies.csv",
                            "manifest.txt", "oddsky.log", "summary.txt"};
@@ -97,16 +97,16 @@ static void test_demo_end_to_end_and_skipping(void **state)
     /* everything up to date on a second run */
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "0 stages run, 7 up to date, 1 off"));
+    assert_non_null(strstr(err, "0 stages run, 9 up to date, 1 off"));
     /* --set of a similarity key redoes similarity and export only */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "2 stages run, 5 up to date, 1 off"));
+    assert_non_null(strstr(err, "3 stages run, 6 up to date, 1 off"));
     /* --from forest redoes four stages; --force all of them */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from weirdness", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
-    assert_non_null(strstr(err, "4 stages run, 3 up to date, 1 off"));
+    assert_non_null(strstr(err, "6 stages run, 3 up to date, 1 off"));
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from nowhere", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     /* every FITS output passes fitsverify and loads in astropy */

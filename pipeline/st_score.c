@@ -1,0 +1,166 @@
+/* st_score.c — stage "score": the default anomaly score, and why.
+ *
+ * Each detector of score.detectors becomes a robust z-score, (s - median) /
+ * (1.4826 MAD), clipped at 0 so that a detector only ever raises an object;
+ * the anomaly score is their maximum (an object is anomalous when any family
+ * of detector finds it far in its own tail) or their mean.  Then, for every
+ * object, the features that set it apart: its deviations, in standard
+ * deviations of the catalog, from the median of its nearest neighbours that
+ * are themselves unremarkable (below the 90th percentile of the score). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage.h"
+
+static int load_score(run_state *st, ody_err *err)
+{
+    size_t n = st->n, nw = n * (size_t)st->n_why;
+    int rc = store_load_col(st, "score.fits", "ANOMALY_SCORE", TDOUBLE, n, st->score[CFG_SCORE_ANOMALY], err);
+    if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
+    if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
+    return rc;
+}
+
+/* ================================================================ combining */
+
+static int combine(run_state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    size_t n = st->n;
+    double *a = st->score[CFG_SCORE_ANOMALY], *z = malloc(n * sizeof *z);
+    if (!z) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int used = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) a[i] = 0;
+    for (int s = 0; s < CFG_N_SCORES && !rc; s++) {
+        if (!(c->detectors & 1 << s)) continue;
+        if (!st->score[s]) {  /* cfg_check() refuses such configs */
+            rc = ody_fail(err, ODY_EINTERNAL, "score.detectors: %s was not computed", cfg_score_name((cfg_score)s));
+            break;
+        }
+        if ((rc = rf_robust_z(st->score[s], n, z, err))) break;
+        for (size_t i = 0; i < n; i++) {
+            double v = z[i] > 0 ? z[i] : 0;
+            if (c->combine == CFG_COMBINE_MAX) a[i] = v > a[i] ? v : a[i];
+            else a[i] += v;
+        }
+        used++;
+    }
+    if (!rc && c->combine == CFG_COMBINE_MEAN)
+        for (size_t i = 0; i < n; i++) a[i] /= used;
+    free(z);
+    return rc;
+}
+
+/* ================================================================ explaining */
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmp_float(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a > b) - (a < b);
+}
+
+/* The score below which an object counts as unremarkable. */
+static double normal_limit(const double *a, size_t n)
+{
+    double *v = malloc(n * sizeof *v);
+    if (!v) return INFINITY;
+    memcpy(v, a, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_double);
+    double lim = v[(size_t)(0.9 * (double)(n - 1))];
+    free(v);
+    return lim;
+}
+
+/* Object i's explanation from its normal neighbours (all of them when none
+ * is normal): the n_why largest |deviations|. */
+static void explain(const run_state *st, const float *Z, double lim, size_t i, float *col, int32_t *nb, float *dev)
+{
+    int F = st->F, K = st->c->local_k < st->K ? st->c->local_k : st->K, m = 0;
+    const int32_t *near = st->near + i * (size_t)st->K;
+    for (int q = 0; q < st->K && m < K; q++)
+        if (st->score[CFG_SCORE_ANOMALY][near[q]] <= lim) nb[m++] = near[q];
+    for (int q = 0; m == 0 && q < K; q++) nb[q] = near[q];
+    if (m == 0) m = K;
+    for (int f = 0; f < F; f++) {
+        for (int q = 0; q < m; q++) col[q] = Z[(size_t)nb[q] * F + f];
+        qsort(col, (size_t)m, sizeof *col, cmp_float);
+        float med = m % 2 ? col[m / 2] : 0.5f * (col[m / 2 - 1] + col[m / 2]);
+        dev[f] = Z[i * (size_t)F + f] - med;
+    }
+    int32_t *wf = st->why_feat + i * (size_t)st->n_why;
+    float *wd = st->why_dev + i * (size_t)st->n_why;
+    for (int w = 0; w < st->n_why; w++) {
+        int best = -1;
+        for (int f = 0; f < F; f++) {
+            int taken = 0;
+            for (int u = 0; u < w; u++) taken |= wf[u] == f;
+            if (!taken && (best < 0 || fabsf(dev[f]) > fabsf(dev[best]))) best = f;
+        }
+        wf[w] = best;
+        wd[w] = best >= 0 ? dev[best] : 0;
+    }
+}
+
+static int explain_all(run_state *st, ody_err *err)
+{
+    if (!st->n_why) return 0;
+    float *Z = stage_standardized(st);
+    double lim = normal_limit(st->score[CFG_SCORE_ANOMALY], st->n);
+    int fail = !Z;
+    if (!fail) {
+#pragma omp parallel num_threads(ody_threads(st->c->threads))
+    {
+        float *col = malloc((size_t)st->K * sizeof *col), *dev = malloc((size_t)st->F * sizeof *dev);
+        int32_t *nb = malloc((size_t)st->K * sizeof *nb);
+        int ok = col && dev && nb;
+        if (!ok) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < st->n; i++)
+            if (ok) explain(st, Z, lim, i, col, nb, dev);
+        free(col);
+        free(dev);
+        free(nb);
+    }
+    }
+    free(Z);
+    return fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+}
+
+/* ================================================================ the stage */
+
+static int score(run_state *st, int run, ody_err *err)
+{
+    size_t n = st->n;
+    st->n_why = st->c->explain < st->F ? st->c->explain : st->F;
+    st->why_feat = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_feat);
+    st->why_dev = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_dev);
+    if (!st->why_feat || !st->why_dev || !store_score(st, CFG_SCORE_ANOMALY))
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!run) return load_score(st, err);
+    int rc = combine(st, err);
+    if (!rc) rc = explain_all(st, err);
+    if (rc) return rc;
+    fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL},
+                          {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL},
+                          {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL}};
+    return store_save_table(st, "score.fits", "SCORE", cols, st->n_why ? 3 : 1, n, err);
+}
+
+const stage_def stage_score = {
+    .name = "score",
+    .what = "the default anomaly score (score.detectors combined) and each object's most deviant features",
+    .keys = (const char *const[]){"score.", "local.k", NULL},
+    .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
+    .writes = (const char *const[]){"score.fits", NULL},
+    .fn = score,
+};
