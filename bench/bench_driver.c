@@ -6,6 +6,10 @@
  *   oddsky-bench weird FILE TREES THREADS MAX_SAMPLES TOPK [LABEL]
  *       unsupervised: synthetic + forest + weirdness (+ top-k), on every
  *       numeric column but LABEL and ROW_ID; writes scores to FILE.scores
+ *   oddsky-bench knn FILE K THREADS [REFERENCE [auto|tree|scan]]
+ *       neighbour search on every numeric column but ROW_ID, standardised,
+ *       among a seeded sample of REFERENCE rows (0: all): build and
+ *       all-k-nearest times, the search used
  *   oddsky-bench read FILE
  *       catalog ingest of every numeric column: time, peak RSS and the size
  *       of the feature matrix it holds
@@ -28,6 +32,7 @@
 void openblas_set_num_threads(int num_threads);
 
 #include "cat.h"
+#include "knn.h"
 #include "nn.h"
 #include "rf.h"
 
@@ -69,6 +74,65 @@ static int read_table(const char *path, const char *label, cat **c, ody_err *e)
     free(feats);
     cat_info_destroy(info);
     return rc;
+}
+
+/* One neighbour search as the local stage runs it: X standardised in
+ * place, k neighbours of every row among a seeded sample of `ref` rows
+ * (0 or >= n: all). */
+typedef struct knn_bench {
+    int k, n_threads;
+    size_t ref;
+    knn_method method;
+    double build_s, all_s;   /* out */
+    knn_method used;         /* out */
+    double mean_kdist;       /* out */
+} knn_bench;
+
+static int knn_run(knn_bench *kb, float *X, size_t n, int F, ody_err *e)
+{
+    size_t m = kb->ref == 0 || kb->ref > n ? n : kb->ref;
+    kb->ref = m;
+    int32_t *ref = m < n ? malloc(m * sizeof *ref) : NULL;
+    ody_rng r;
+    ody_rng_stream(&r, 1, 0);
+    for (size_t i = 0, got = 0; ref && i < n && got < m; i++)
+        if (ody_rng_below(&r, n - i) < m - got) ref[got++] = (int32_t)i;
+    knn_standardize(X, n, F, X);
+    knn_opt ko;
+    knn_opt_init(&ko);
+    ko.k = kb->k;
+    ko.n_threads = kb->n_threads;
+    ko.method = kb->method;
+    int32_t *idx = malloc(n * (size_t)ko.k * sizeof *idx);
+    float *dist = malloc(n * (size_t)ko.k * sizeof *dist);
+    knn_tree *t = NULL;
+    double t0 = ody_now();
+    int rc = !idx || !dist ? ody_fail(e, ODY_ENOMEM, "out of memory") : knn_build(X, n, F, ref, m, &t, e);
+    kb->build_s = ody_now() - t0;
+    t0 = ody_now();
+    if (!rc) rc = knn_all(t, X, n, &ko, idx, dist, &kb->used, e);
+    kb->all_s = ody_now() - t0;
+    double s = 0;
+    for (size_t i = 0; !rc && i < n; i++) s += dist[i * (size_t)ko.k + (size_t)ko.k - 1];
+    kb->mean_kdist = s / (double)n;
+    knn_destroy(t);
+    free(ref);
+    free(idx);
+    free(dist);
+    return rc;
+}
+
+/* The local stage's cost on a copy of X (20 neighbours among 20,000);
+ * seconds, or -1 on error. */
+static double knn_stage(const float *X, size_t n, int F, int n_threads, ody_err *e)
+{
+    float *Z = malloc(n * (size_t)F * sizeof *Z);
+    if (!Z) return ody_fail(e, ODY_ENOMEM, "out of memory"), -1;
+    memcpy(Z, X, n * (size_t)F * sizeof *Z);
+    knn_bench kb = {20, n_threads, 20000, KNN_AUTO, 0, 0, KNN_AUTO, 0};
+    int rc = knn_run(&kb, Z, n, F, e);
+    free(Z);
+    return rc ? -1 : kb.build_s + kb.all_s;
 }
 
 int main(int argc, char **argv)
@@ -154,26 +218,43 @@ int main(int argc, char **argv)
         rf_iso_opt_init(&io);
         io.n_threads = o.n_threads;
         rf_forest *iso = NULL;
-        double *I = malloc(n * sizeof *I), *A = malloc(n * sizeof *A);
+        double *I = malloc(n * sizeof *I);
         t0 = ody_now();
-        if (rf_iso_train(&io, c->X, n, (int)F, &iso, &e) || rf_iso_score(iso, c->X, n, o.n_threads, I, &e) ||
-            rf_anomaly_score(W, I, n, A, &e))
+        if (rf_iso_train(&io, c->X, n, (int)F, &iso, &e) || rf_iso_score(iso, c->X, n, o.n_threads, I, &e))
             return die(&e);
         double t_iso = ody_now() - t0;
         rf_destroy(iso);
+        /* the local stage as oddsky run does it: 20 neighbours among a
+         * reference sample of 20,000, standardised features */
+        t0 = ody_now();
+        double t_knn = knn_stage(c->X, n, (int)F, o.n_threads, &e);
+        if (t_knn < 0) return die(&e);
+        t_knn = ody_now() - t0;
         char *out = NULL;
         if (asprintf(&out, "%s.scores", argv[2]) > 0) {
             FILE *fo = fopen(out, "w");
-            for (size_t i = 0; fo && i < n; i++) fprintf(fo, "%.17g %.17g %.17g %.17g\n", W[i], oob[i], I[i], A[i]);
+            for (size_t i = 0; fo && i < n; i++) fprintf(fo, "%.17g %.17g %.17g\n", W[i], oob[i], I[i]);
             if (fo) fclose(fo);
             free(out);
         }
         printf("{\"read_s\": %.3f, \"synth_s\": %.3f, \"fit_s\": %.3f, \"weird_s\": %.3f, \"topk_s\": %.3f, \"iso_s\": %.3f, "
-               "\"topk_trees\": %d, \"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
-               t_read, t_syn, t_fit, t_w, t_k, t_iso, used, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
+               "\"knn_s\": %.3f, \"topk_trees\": %d, \"nodes\": %zu, \"peak_rss_mb\": %.1f, \"n\": %zu, \"F\": %zu}\n",
+               t_read, t_syn, t_fit, t_w, t_k, t_iso, t_knn, used, f->tree_off[f->n_trees], peak_rss_mb(), n, F);
         rf_sim_ctx_free(&ctx);
         rf_destroy(f);
-        free(W); free(XS); free(y); free(oob); free(I); free(A);
+        free(W); free(XS); free(y); free(oob); free(I);
+        cat_destroy(c);
+        return 0;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "knn")) {
+        cat *c = NULL;
+        if (read_table(argv[2], NULL, &c, &e)) return die(&e);
+        knn_bench kb = {atoi(argv[3]), atoi(argv[4]), argc > 5 ? (size_t)atoll(argv[5]) : 0, KNN_AUTO, 0, 0, KNN_AUTO, 0};
+        if (argc > 6) kb.method = !strcmp(argv[6], "tree") ? KNN_TREE : !strcmp(argv[6], "scan") ? KNN_SCAN : KNN_AUTO;
+        if (knn_run(&kb, c->X, c->n_rows, (int)c->n_feat, &e)) return die(&e);
+        printf("{\"build_s\": %.3f, \"all_s\": %.3f, \"method\": \"%s\", \"mean_kdist\": %.9g, \"peak_rss_mb\": %.1f, "
+               "\"n\": %zu, \"reference\": %zu, \"F\": %zu}\n", kb.build_s, kb.all_s,
+               kb.used == KNN_SCAN ? "scan" : "tree", kb.mean_kdist, peak_rss_mb(), c->n_rows, kb.ref, c->n_feat);
         cat_destroy(c);
         return 0;
     }

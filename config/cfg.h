@@ -102,6 +102,7 @@ typedef struct cfg {
 
     /* local: nearest neighbours in standardised feature space */
     int local_k, lof_k;
+    int local_ref;                       /* reference sample size (all rows up to it) */
 
     /* score: the default anomaly score */
     int detectors;                       /* bits 1 << cfg_score */

@@ -100,6 +100,8 @@ const key cfg_schema[] = {
     {"local.k", T_INT, "10", 1, 1000, NULL, NULL, O(local_k), 0,
      "neighbours for the kNN distance: distance to the k-th nearest object, features standardised"},
     {"local.lof_k", T_INT, "20", 2, 1000, NULL, NULL, O(lof_k), 0, "neighbours for the local outlier factor"},
+    {"local.reference", T_INT, "20000", 100, 100000000, NULL, NULL, O(local_ref), 0,
+     "neighbours are searched among all objects up to this many, else among a seeded sample of this size"},
     {"score.detectors", T_FLAGS, "[isolation, weirdness, knn]", NONE, SCORES, NULL, O(detectors), 0,
      "scores combined into the default anomaly score (not anomaly or lens)"},
     {"score.combine", T_ENUM, "max", NONE, "max|mean", C_COMBINE, O(combine), 0,

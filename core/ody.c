@@ -218,6 +218,21 @@ int ody_threads(int requested)
     return requested > 0 ? requested : omp_get_max_threads();
 }
 
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+int ody_blas_single(void)
+{
+    int prev = openblas_get_num_threads();
+    if (prev != 1) openblas_set_num_threads(1);
+    return prev;
+}
+
+void ody_blas_restore(int prev)
+{
+    if (prev != 1) openblas_set_num_threads(prev);
+}
+
 double ody_now(void)
 {
     struct timespec ts;

@@ -148,6 +148,13 @@ double ody_now(void);
  * never depend on it. */
 int ody_threads(int requested);
 
+/* OpenBLAS's own threads off for a parallel region whose threads each call
+ * BLAS on small blocks (threads inside threads oversubscribe the cores):
+ * returns the previous setting for ody_blas_restore.  OpenBLAS keeps the
+ * setting process-wide, so the pair brackets one parallel region. */
+int ody_blas_single(void);
+void ody_blas_restore(int prev);
+
 /* Bytes of physical memory of this machine (0 when unknown). */
 double ody_phys_memory(void);
 

@@ -231,11 +231,4 @@ int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, do
 /* (v - median) / (1.4826 MAD), with a mean-deviation fallback when MAD is 0. */
 int rf_robust_z(const double *v, size_t n, double *z, ody_err *err);
 
-/* oddsky's default anomaly score: max(robust z of the weirdness, robust z of
- * the isolation score).  An object is anomalous when either detector finds it
- * far in its own tail: the weirdness catches objects that break the
- * correlations between features, the isolation score objects in the tails of
- * the marginals (where the faithful weirdness is blind, even inverted). */
-int rf_anomaly_score(const double *weird, const double *iso, size_t n, double *out, ody_err *err);
-
 #endif

@@ -293,15 +293,3 @@ int rf_robust_z(const double *v, size_t n, double *z, ody_err *err)
     free(tmp);
     return 0;
 }
-
-int rf_anomaly_score(const double *weird, const double *iso, size_t n, double *out, ody_err *err)
-{
-    double *zi = malloc((n ? n : 1) * sizeof *zi);
-    if (!zi) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    int rc = rf_robust_z(weird, n, out, err);
-    if (!rc) rc = rf_robust_z(iso, n, zi, err);
-    if (!rc)
-        for (size_t i = 0; i < n; i++) out[i] = out[i] > zi[i] ? out[i] : zi[i];
-    free(zi);
-    return rc;
-}

@@ -199,7 +199,9 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
     char key[9], val[72];
     /* the name up to its first space: CFITSIO finds "ZVAL2  0" when it
      * asks for ZVAL2, so this check must too */
-    snprintf(key, sizeof key, "%.*s", (int)(strcspn(card, " ") < 8 ? strcspn(card, " ") : 8), card);
+    int kl = 0;  /* a card is not NUL-terminated: look at its first 8 bytes only */
+    while (kl < 8 && card[kl] != ' ') kl++;
+    snprintf(key, sizeof key, "%.*s", kl, card);
     if (!strcmp(key, "END")) { *end = 1; return 0; }
     /* CFITSIO takes a value after '=' in column 9 even without the space
      * that should follow, so this check does too */

@@ -1,7 +1,8 @@
-/* knn.c — a k-d tree, exact k-nearest-neighbour lists, and the local
- * outlier factor. */
+/* knn.c — a k-d tree, exact k-nearest-neighbour lists (by the tree or by a
+ * BLAS-filtered scan), and the local outlier factor. */
 #include "knn.h"
 
+#include <gsl/gsl_cblas.h>  /* the CBLAS ABI; symbols resolve to OpenBLAS */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ struct knn_tree {
     size_t n;
     int d;
     float *pts;           /* n x d, in leaf order */
-    int32_t *row;         /* the original row of each stored point */
+    int32_t *row;         /* the row of X each stored point is (its label) */
+    float *norm2;         /* squared norm of each stored point, for the scan */
+    double max_norm;      /* the largest norm */
     kd_node *node;
     size_t n_node, cap_node;
 };
@@ -126,32 +129,65 @@ void knn_destroy(knn_tree *t)
     if (!t) return;
     free(t->pts);
     free(t->row);
+    free(t->norm2);
     free(t->node);
     free(t);
 }
 
-int knn_build(const float *X, size_t n, int d, knn_tree **out, ody_err *err)
+/* The stored points in leaf order, their labels and norms. */
+static int store_points(knn_tree *t, const float *Xr, int32_t *perm, const int32_t *ref)
 {
-    if (n < 1 || n > INT32_MAX || d < 1) return ody_fail(err, ODY_EINPUT, "neighbours: %zu rows of %d features", n, d);
+    size_t n = t->n, d = (size_t)t->d;
+    t->pts = malloc(n * d * sizeof *t->pts);
+    t->norm2 = malloc(n * sizeof *t->norm2);
+    if (!t->pts || !t->norm2) return -1;
+    double mx = 0;
+    for (size_t q = 0; q < n; q++) {
+        const float *x = Xr + (size_t)perm[q] * d;
+        memcpy(t->pts + q * d, x, d * sizeof *x);
+        double s = 0;
+        for (size_t j = 0; j < d; j++) s += (double)x[j] * x[j];
+        t->norm2[q] = (float)s;
+        if (s > mx) mx = s;
+        if (ref) perm[q] = ref[perm[q]];
+    }
+    t->max_norm = sqrt(mx);
+    t->row = perm;
+    return 0;
+}
+
+int knn_build(const float *X, size_t n, int d, const int32_t *ref, size_t m, knn_tree **out, ody_err *err)
+{
+    if (!ref) m = n;
+    if (m < 1 || n > INT32_MAX || d < 1) return ody_fail(err, ODY_EINPUT, "neighbours: %zu rows of %d features", m, d);
+    for (size_t q = 0; ref && q < m; q++)
+        if (ref[q] < 0 || (size_t)ref[q] >= n || (q && ref[q] <= ref[q - 1]))
+            return ody_fail(err, ODY_EINPUT, "neighbours: reference rows must increase within 0..%zu", n - 1);
     knn_tree *t = calloc(1, sizeof *t);
-    int32_t *perm = malloc(n * sizeof *perm);
-    if (!t || !perm) { free(perm); knn_destroy(t); return ody_fail(err, ODY_ENOMEM, "neighbours: out of memory"); }
-    t->n = n;
+    int32_t *perm = malloc(m * sizeof *perm);
+    float *Xr = ref ? malloc(m * (size_t)d * sizeof *Xr) : NULL;
+    if (!t || !perm || (ref && !Xr)) {
+        free(perm); free(Xr); knn_destroy(t);
+        return ody_fail(err, ODY_ENOMEM, "neighbours: out of memory");
+    }
+    for (size_t q = 0; ref && q < m; q++) memcpy(Xr + q * (size_t)d, X + (size_t)ref[q] * d, (size_t)d * sizeof *X);
+    const float *P = ref ? Xr : X;
+    t->n = m;
     t->d = d;
-    for (size_t i = 0; i < n; i++) perm[i] = (int32_t)i;
-    int32_t root = add_node(t, 0, (uint32_t)n);
-    int rc = root < 0 || split(t, X, perm, root);
-    t->pts = rc ? NULL : malloc(n * (size_t)d * sizeof *t->pts);
-    if (!rc && t->pts) {
-        for (size_t q = 0; q < n; q++) memcpy(t->pts + q * (size_t)d, X + (size_t)perm[q] * d, (size_t)d * sizeof *X);
-        t->row = perm;
+    for (size_t i = 0; i < m; i++) perm[i] = (int32_t)i;
+    int32_t root = add_node(t, 0, (uint32_t)m);
+    int rc = root < 0 || split(t, P, perm, root) || store_points(t, P, perm, ref);
+    free(Xr);
+    if (!rc) {
         *out = t;
         return 0;
     }
-    free(perm);
+    if (!t->row) free(perm);
     knn_destroy(t);
-    return ody_fail(err, ODY_ENOMEM, "neighbours: out of memory for the tree of %zu rows", n);
+    return ody_fail(err, ODY_ENOMEM, "neighbours: out of memory for the index of %zu rows", m);
 }
+
+size_t knn_size(const knn_tree *t) { return t->n; }
 
 /* ================================================================ searching */
 
@@ -160,26 +196,30 @@ typedef struct heap {
     double *d;
     int32_t *r;
     int n, k;
+    size_t evals;         /* exact distances computed (the auto choice counts them) */
 } heap;
 
 static int worse(double da, int32_t ra, double db, int32_t rb) { return da > db || (da == db && ra > rb); }
 
+static void sift_down(heap *h, int i, double d, int32_t r)
+{
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && worse(h->d[c + 1], h->r[c + 1], h->d[c], h->r[c])) c++;
+        if (!worse(h->d[c], h->r[c], d, r)) break;
+        h->d[i] = h->d[c];
+        h->r[i] = h->r[c];
+        i = c;
+    }
+    h->d[i] = d;
+    h->r[i] = r;
+}
+
 static void heap_offer(heap *h, double d, int32_t r)
 {
     if (h->n == h->k) {
-        if (!worse(h->d[0], h->r[0], d, r)) return;
-        int i = 0;  /* replace the top and sift down */
-        for (;;) {
-            int c = 2 * i + 1;
-            if (c >= h->n) break;
-            if (c + 1 < h->n && worse(h->d[c + 1], h->r[c + 1], h->d[c], h->r[c])) c++;
-            if (!worse(h->d[c], h->r[c], d, r)) break;
-            h->d[i] = h->d[c];
-            h->r[i] = h->r[c];
-            i = c;
-        }
-        h->d[i] = d;
-        h->r[i] = r;
+        if (worse(h->d[0], h->r[0], d, r)) sift_down(h, 0, d, r);
         return;
     }
     int i = h->n++;
@@ -192,6 +232,29 @@ static void heap_offer(heap *h, double d, int32_t r)
     h->r[i] = r;
 }
 
+/* Pops the heap into idx / dist, nearest first. */
+static void drain(heap *h, int32_t *idx, float *dist)
+{
+    for (int m = h->n - 1; m >= 0; m--) {
+        idx[m] = h->r[0];
+        dist[m] = (float)sqrt(h->d[0]);
+        h->n--;
+        if (h->n > 0) sift_down(h, 0, h->d[h->n], h->r[h->n]);
+    }
+}
+
+/* The one exact squared distance both searches use, so that the tree and
+ * the scan give bit-identical lists. */
+static double dist2(const float *x, const float *q, int d)
+{
+    double s = 0;
+    for (int j = 0; j < d; j++) {
+        double e = (double)x[j] - q[j];
+        s += e * e;
+    }
+    return s;
+}
+
 /* Descends from node id.  rd is the squared distance from q to the node's
  * cell, from the per-dimension offsets off[] (Arya & Mount's incremental
  * distance): a far child is visited only when its cell can still hold a
@@ -202,13 +265,8 @@ static void search(const knn_tree *t, int32_t id, const float *q, int32_t self, 
     if (nd->dim < 0) {
         for (uint32_t p = nd->start; p < nd->end; p++) {
             if (t->row[p] == self) continue;
-            const float *x = t->pts + (size_t)p * t->d;
-            double s = 0;
-            for (int j = 0; j < t->d; j++) {
-                double e = (double)x[j] - q[j];
-                s += e * e;
-            }
-            heap_offer(h, s, t->row[p]);
+            h->evals++;
+            heap_offer(h, dist2(t->pts + (size_t)p * t->d, q, t->d), t->row[p]);
         }
         return;
     }
@@ -223,73 +281,198 @@ static void search(const knn_tree *t, int32_t id, const float *q, int32_t self, 
     }
 }
 
-/* Pops the heap into idx / dist, nearest first. */
-static void drain(heap *h, int32_t *idx, float *dist)
+/* A query batch: rows Q (m x d), query i labelled i; with `self`, the
+ * stored point labelled i is not a neighbour of query i. */
+typedef struct batch {
+    const knn_tree *t;
+    const float *Q;
+    size_t m;
+    int k, self;
+    int32_t *idx;
+    float *dist;
+} batch;
+
+static void tree_one(const batch *b, size_t i, heap *h, double *off)
 {
-    for (int m = h->n - 1; m >= 0; m--) {
-        idx[m] = h->r[0];
-        dist[m] = (float)sqrt(h->d[0]);
-        double d = h->d[h->n - 1];
-        int32_t r = h->r[h->n - 1];
-        h->n--;
-        int i = 0;
-        for (;;) {
-            int c = 2 * i + 1;
-            if (c >= h->n) break;
-            if (c + 1 < h->n && worse(h->d[c + 1], h->r[c + 1], h->d[c], h->r[c])) c++;
-            if (!worse(h->d[c], h->r[c], d, r)) break;
-            h->d[i] = h->d[c];
-            h->r[i] = h->r[c];
-            i = c;
+    h->n = 0;
+    memset(off, 0, (size_t)b->t->d * sizeof *off);
+    search(b->t, 0, b->Q + i * (size_t)b->t->d, b->self ? (int32_t)i : -1, h, 0, off);
+}
+
+/* ================================================================ the scan
+ *
+ * When the tree would visit most of the points (high intrinsic dimension),
+ * a block of KNN_QB queries meets a chunk of KNN_PB points through one
+ * sgemm: |q|^2 + |p|^2 - 2 q.p approximates each squared distance, and only
+ * points whose approximation, less a bound on its rounding error, does not
+ * exceed the k-th best so far get the exact dist2().  The bound (for float
+ * dot products of length d in any summation order, with the norms and the
+ * two additions) is 2 (d + 4) 2^-24 (|q| + max|p|)^2, so the filter never
+ * drops a point the exact search would keep: the lists are the tree's. */
+
+#define KNN_QB 64
+#define KNN_PB 2048
+#define KNN_CAND 256
+
+static void scan_block(const batch *b, size_t i0, size_t nb, heap *h, float *G, float *qn)
+{
+    const knn_tree *t = b->t;
+    size_t d = (size_t)t->d;
+    const float *Qb = b->Q + i0 * d;
+    double margin[KNN_QB];
+    uint16_t cand[KNN_CAND];
+    for (size_t a = 0; a < nb; a++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) s += (double)Qb[a * d + j] * Qb[a * d + j];
+        qn[a] = (float)s;  /* only in the threshold; its rounding is in the margin */
+        double r = sqrt(s) + t->max_norm;
+        margin[a] = 2.0 * ((double)d + 4) * 0x1p-24 * r * r;
+        h[a].n = 0;
+    }
+    for (size_t p0 = 0; p0 < t->n; p0 += KNN_PB) {
+        size_t np = t->n - p0 < KNN_PB ? t->n - p0 : KNN_PB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)np, (int)d, -2.0f, Qb, (int)d,
+                    t->pts + p0 * d, (int)d, 0.0f, G, (int)np);
+        const float *pn = t->norm2 + p0;
+        for (size_t a = 0; a < nb; a++) {
+            heap *ha = &h[a];
+            int32_t self = b->self ? (int32_t)(i0 + a) : -1;
+            const float *g = G + a * np;
+            /* skip p when |p|^2 - 2 q.p > kth + margin - |q|^2: one float
+             * compare per point (the margin covers this rounding too) */
+            float thr = ha->n == ha->k ? (float)(ha->d[0] + margin[a] - qn[a]) : INFINITY;
+            for (size_t p1 = 0; p1 < np; p1 += KNN_CAND) {
+                size_t e = np - p1 < KNN_CAND ? np - p1 : KNN_CAND, nc = 0;
+                for (size_t p = p1; p < p1 + e; p += 16) {
+                    /* a vectorisable test of 16 points first: most pass none */
+                    size_t pe = p + 16 < p1 + e ? p + 16 : p1 + e;
+                    int any = 0;
+                    if (pe - p == 16)
+                        for (int j = 0; j < 16; j++) any |= pn[p + (size_t)j] + g[p + (size_t)j] <= thr;
+                    else
+                        any = 1;
+                    if (!any) continue;
+                    for (size_t q = p; q < pe; q++) {  /* branch-free compaction */
+                        cand[nc] = (uint16_t)q;
+                        nc += pn[q] + g[q] <= thr;
+                    }
+                }
+                for (size_t c = 0; c < nc; c++) {
+                    size_t p = cand[c];
+                    if (pn[p] + g[p] > thr || t->row[p0 + p] == self) continue;
+                    ha->evals++;
+                    heap_offer(ha, dist2(t->pts + (p0 + p) * d, Qb + a * d, (int)d), t->row[p0 + p]);
+                    if (ha->n == ha->k) thr = (float)(ha->d[0] + margin[a] - qn[a]);
+                }
+            }
         }
-        h->d[i] = d;
-        h->r[i] = r;
     }
 }
 
-/* m queries: the rows Q, or when Q is NULL every row of the tree (each
- * excluding itself), taken in the tree's leaf order for locality. */
-static int queries(const knn_tree *t, const float *Q, size_t m, int k, int n_threads, int32_t *idx, float *dist,
-                   ody_err *err)
+/* ================================================================ dispatch */
+
+/* Each thread's heaps (KNN_QB of them) and buffers. */
+typedef struct scratch {
+    heap h[KNN_QB];
+    double *hd;
+    int32_t *hr;
+    double *off;
+    float *G, *qn;
+} scratch;
+
+static void scratch_free(scratch *s)
 {
-    if (k < 1 || (!Q && (size_t)k >= t->n) || (Q && (size_t)k > t->n))
-        return ody_fail(err, ODY_EINPUT, "neighbours: k = %d must be 1 to %zu", k, Q ? t->n : t->n - 1);
-    int fail = 0;
-#pragma omp parallel num_threads(ody_threads(n_threads))
+    free(s->hd); free(s->hr); free(s->off); free(s->G); free(s->qn);
+}
+
+static int scratch_init(scratch *s, const knn_tree *t, int k, int scan)
+{
+    memset(s, 0, sizeof *s);
+    s->hd = malloc(KNN_QB * (size_t)k * sizeof *s->hd);
+    s->hr = malloc(KNN_QB * (size_t)k * sizeof *s->hr);
+    s->off = calloc((size_t)t->d, sizeof *s->off);
+    s->G = scan ? malloc((size_t)KNN_QB * KNN_PB * sizeof *s->G) : NULL;
+    s->qn = malloc(KNN_QB * sizeof *s->qn);
+    for (int a = 0; a < KNN_QB; a++)
+        s->h[a] = (heap){s->hd ? s->hd + (size_t)a * k : NULL, s->hr ? s->hr + (size_t)a * k : NULL, 0, k, 0};
+    return s->hd && s->hr && s->off && s->qn && (!scan || s->G) ? 0 : -1;
+}
+
+/* Mean exact distances per query the tree needs, over up to 256 queries
+ * spread through the batch: the data's intrinsic dimension, measured. */
+static double tree_cost(const batch *b, scratch *s)
+{
+    size_t np = b->m < 256 ? b->m : 256;
+    s->h[0].evals = 0;
+    for (size_t j = 0; j < np; j++) tree_one(b, j * b->m / np, &s->h[0], s->off);
+    return (double)s->h[0].evals / (double)np;
+}
+
+static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
+{
+    const knn_tree *t = b->t;
+    if (b->k < 1 || (size_t)b->k > t->n - (b->self && t->n > 0 ? 1 : 0) || b->k > KNN_K_MAX)
+        return ody_fail(err, ODY_EINPUT, "neighbours: k = %d must be 1 to %zu", b->k,
+                        t->n - (b->self ? 1 : 0) < KNN_K_MAX ? t->n - (b->self ? 1 : 0) : (size_t)KNN_K_MAX);
+    knn_method how = o->method;
+    if (how == KNN_AUTO) {
+        scratch s;
+        int rc = scratch_init(&s, t, b->k, 0);
+        /* a point the tree visits costs about ten times a scanned one (measured:
+         * 17 ns against 1.5-2 ns of thread time) */
+        how = !rc && tree_cost(b, &s) * 8 <= (double)t->n ? KNN_TREE : KNN_SCAN;
+        scratch_free(&s);
+        if (rc) return ody_fail(err, ODY_ENOMEM, "neighbours: out of memory");
+    }
+    if (used) *used = how;
+    int scan = how == KNN_SCAN, fail = 0, blas = scan ? ody_blas_single() : 1;
+    size_t nblk = (b->m + KNN_QB - 1) / KNN_QB;
+    /* every row in the tree: walk them in leaf order, neighbours in cache */
+    const int32_t *order = !scan && b->self && t->n == b->m ? t->row : NULL;
+#pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
-        heap h = {malloc((size_t)k * sizeof(double)), malloc((size_t)k * sizeof(int32_t)), 0, k};
-        double *off = calloc((size_t)t->d, sizeof *off);
-        int ok = h.d && h.r && off;
+        scratch s;
+        int ok = !scratch_init(&s, t, b->k, scan);
         if (!ok) {
 #pragma omp atomic write
             fail = 1;
         }
-#pragma omp for schedule(dynamic, 256)
-        for (size_t i = 0; i < m; i++) {
+#pragma omp for schedule(dynamic, 4)
+        for (size_t blk = 0; blk < nblk; blk++) {
             if (!ok) continue;
-            const float *q = Q ? Q + i * (size_t)t->d : t->pts + i * (size_t)t->d;
-            int32_t self = Q ? -1 : t->row[i];
-            size_t out = Q ? i : (size_t)t->row[i];
-            h.n = 0;
-            search(t, 0, q, self, &h, 0, off);
-            drain(&h, idx + out * (size_t)k, dist + out * (size_t)k);
+            size_t i0 = blk * KNN_QB, nb = b->m - i0 < KNN_QB ? b->m - i0 : KNN_QB;
+            if (scan) scan_block(b, i0, nb, s.h, s.G, s.qn);
+            for (size_t a = 0; a < nb; a++) {
+                size_t i = order ? (size_t)order[i0 + a] : i0 + a;
+                if (!scan) tree_one(b, i, &s.h[a], s.off);
+                drain(&s.h[a], b->idx + i * (size_t)b->k, b->dist + i * (size_t)b->k);
+            }
         }
-        free(h.d);
-        free(h.r);
-        free(off);
+        scratch_free(&s);
     }
+    if (scan) ody_blas_restore(blas);
     return fail ? ody_fail(err, ODY_ENOMEM, "neighbours: out of memory") : 0;
 }
 
-int knn_all(const knn_tree *t, int k, int n_threads, int32_t *idx, float *dist, ody_err *err)
+void knn_opt_init(knn_opt *o)
 {
-    return queries(t, NULL, t->n, k, n_threads, idx, dist, err);
+    o->k = 10;
+    o->n_threads = 0;
+    o->method = KNN_AUTO;
 }
 
-int knn_query(const knn_tree *t, const float *Q, size_t m, int k, int n_threads, int32_t *idx, float *dist,
-              ody_err *err)
+int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32_t *idx, float *dist,
+            knn_method *used, ody_err *err)
 {
-    return queries(t, Q, m, k, n_threads, idx, dist, err);
+    batch b = {t, X, n, o->k, 1, idx, dist};
+    return run_batch(&b, o, used, err);
+}
+
+int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
+              knn_method *used, ody_err *err)
+{
+    batch b = {t, Q, m, o->k, 0, idx, dist};
+    return run_batch(&b, o, used, err);
 }
 
 /* ================================================================ LOF */
@@ -300,15 +483,14 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof)
+int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err)
 {
     /* k-distance of every row, and the floor for duplicates */
     float *kd = malloc((n ? n : 1) * sizeof *kd), *tmp = malloc((n ? n : 1) * sizeof *tmp);
     double *lrd = malloc((n ? n : 1) * sizeof *lrd);
     if (!kd || !tmp || !lrd) {
-        for (size_t i = 0; i < n; i++) lof[i] = NAN;
         free(kd); free(tmp); free(lrd);
-        return;
+        return ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory");
     }
     for (size_t i = 0; i < n; i++) kd[i] = tmp[i] = dist[i * (size_t)width + (size_t)(k - 1)];
     qsort(tmp, n, sizeof *tmp, cmp_float);
@@ -331,4 +513,5 @@ void knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, 
     free(kd);
     free(tmp);
     free(lrd);
+    return 0;
 }

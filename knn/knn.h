@@ -3,12 +3,17 @@
  *
  * A k-d tree (Bentley 1975; Friedman, Bentley & Finkel 1977) over the
  * standardised features: split on the dimension of largest spread at its
- * median, leaves of at most KNN_LEAF rows stored contiguously.  Building is
- * O(N log N); a query visits O(log N) leaves when the dimension is low (up to
- * about 20 features) and degrades towards a scan of all N rows as it grows,
- * so all-neighbour lists cost O(N log N) in low dimension and at most
- * O(N^2 F) in high dimension.  Results are exact, and ties in distance are
- * broken by row index, so lists do not depend on the thread count.
+ * median, leaves of at most KNN_LEAF rows stored contiguously, built over
+ * a reference set of M rows (all of them, or a sample for a large
+ * catalog).  Building is O(M log M); a query visits O(log M) leaves when the
+ * data's intrinsic dimension is low and degrades towards a scan of all M
+ * points as it grows.  There a blocked scan takes over: one sgemm per block
+ * of queries bounds every distance, and only the points that can still be
+ * among the k nearest get an exact distance.  So N queries cost
+ * O(N log M) in low dimension and O(N M F) — at BLAS speed — in high
+ * dimension, never more.  Results are exact whichever search runs, and ties
+ * in distance are broken by row, so lists do not depend on the method or
+ * the thread count.
  *
  * The scores (kNN distance, the local outlier factor of Breunig et al.
  * 2000) are computed from the lists, so one search serves both.
@@ -29,25 +34,47 @@ typedef struct knn_tree knn_tree;
  * column; into Z (n x F), which may be X. */
 void knn_standardize(const float *X, size_t n, int F, float *Z);
 
-/* Builds the tree over n rows of X (n x d, row-major); the tree keeps its
- * own copy.  *out owned by the caller (knn_destroy). */
-int knn_build(const float *X, size_t n, int d, knn_tree **out, ody_err *err);
+/* Builds the index over the rows ref[0..m) of X (n x d, row-major; ref
+ * strictly increasing), or over all n rows when ref is NULL (m ignored).
+ * A point's label is its row in X.  The index keeps its own copy of those
+ * rows; X is not kept.  *out owned by the caller (knn_destroy). */
+int knn_build(const float *X, size_t n, int d, const int32_t *ref, size_t m, knn_tree **out, ody_err *err);
 void knn_destroy(knn_tree *t);
+size_t knn_size(const knn_tree *t);  /* points in the index */
 
-/* For every row of the tree: its k nearest other rows, nearest first (ties
- * by row), into idx and dist (n x k each; distances Euclidean).  k < n. */
-int knn_all(const knn_tree *t, int k, int n_threads, int32_t *idx, float *dist, ody_err *err);
+#define KNN_K_MAX 1000
 
-/* The same for m query rows Q (m x d) that are not in the tree (no row is
- * excluded): scoring new objects against a catalog. */
-int knn_query(const knn_tree *t, const float *Q, size_t m, int k, int n_threads, int32_t *idx, float *dist,
-              ody_err *err);
+/* How the lists are found.  Both are exact and give identical lists; AUTO
+ * runs the tree on up to 256 of the queries first and scans when the tree
+ * would compute distances to more than an eighth of the points. */
+typedef enum { KNN_AUTO, KNN_TREE, KNN_SCAN } knn_method;
+
+typedef struct knn_opt {
+    int k;                /* neighbours per query, 1..KNN_K_MAX; default 10 */
+    int n_threads;        /* 0: every core */
+    knn_method method;    /* default KNN_AUTO */
+} knn_opt;
+
+void knn_opt_init(knn_opt *o);
+
+/* For every row i of X (n x d, the matrix the index was built from): its k
+ * nearest points of the index other than point i itself, nearest first
+ * (ties by label), as labels into idx and Euclidean distances into dist
+ * (n x k each); k must be below the index size.  *used (may be NULL) says
+ * which search ran.  On error idx and dist are unspecified. */
+int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32_t *idx, float *dist,
+            knn_method *used, ody_err *err);
+
+/* The same for m query rows Q (m x d) that are not in the catalog: no point
+ * is excluded; k at most the index size. */
+int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
+              knn_method *used, ody_err *err);
 
 /* Local outlier factor of every row from its first k neighbours (lists of
  * width `width` >= k from knn_all): lrd(p) = 1 / mean over o of
  * max(kdist(o), d(p, o)); LOF(p) = mean lrd(o) / lrd(p).  A reachability of
  * 0 (k or more duplicates) is floored at a millionth of the median k-distance
  * so that duplicates give a finite factor. */
-void knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof);
+int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err);
 
 #endif

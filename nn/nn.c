@@ -8,21 +8,6 @@
 
 #include "nn_work.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-
-int nnw_blas_single(void)
-{
-    int prev = openblas_get_num_threads();
-    if (prev != 1) openblas_set_num_threads(1);
-    return prev;
-}
-
-void nnw_blas_restore(int prev)
-{
-    if (prev != 1) openblas_set_num_threads(prev);
-}
-
 /* ================================================================ names */
 
 static const char *act_names[] = {"linear", "sigmoid", "tanh", "relu", "softmax"};
@@ -351,14 +336,14 @@ int nn_predict(const nn_model *m, const nn_real *X, size_t n, nn_real *Y, ody_er
         free(xs);
         return ody_fail(err, ODY_ENOMEM, "mlp: out of memory predicting");
     }
-    int blas_prev = nnw_blas_single();
+    int blas_prev = ody_blas_single();
     for (size_t i0 = 0; i0 < n; i0 += chunk) {
         size_t B = n - i0 < chunk ? n - i0 : chunk;
         nnw_standardize(m, X + i0 * (size_t)d, B, xs);
         const nn_real *O = nnw_forward(m, xs, B, &w);
         memcpy(Y + i0 * (size_t)K, O, B * (size_t)K * sizeof *Y);
     }
-    nnw_blas_restore(blas_prev);
+    ody_blas_restore(blas_prev);
     free(xs);
     nnw_free(&w);
     return 0;

@@ -338,7 +338,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
     int rc = nn_train_opt_check(o, n, err);
     if (!rc) rc = check_finite(X, T, n, m->arch.n_in, m->arch.size[m->arch.n_layers - 1], err);
     if (rc) return rc;
-    int blas_prev = nnw_blas_single();
+    int blas_prev = ody_blas_single();
     trainer t;
     rc = trainer_init(&t, m, o, X, T, n, err);
     best_epoch bst = {INFINITY, NAN, NAN, 0};
@@ -360,6 +360,6 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
         ody_logf(log, ODY_LOG_INFO, "mlp: stopped after %d epochs, kept epoch %d", last, bst.epoch);
     }
     trainer_free(&t);
-    nnw_blas_restore(blas_prev);
+    ody_blas_restore(blas_prev);
     return rc;
 }

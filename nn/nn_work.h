@@ -22,13 +22,10 @@
 #define RIMG FLOAT_IMG
 #endif
 
-/* BLAS runs on one thread inside this module: OpenBLAS's multi-threaded
- * sgemm rounds differently from its single-threaded one, and weights must
- * not depend on the thread count.  Mini-batches are small enough that BLAS
- * threads gain little.  single() returns the caller's setting for
- * restore(). */
-int nnw_blas_single(void);
-void nnw_blas_restore(int prev);
+/* BLAS runs on one thread inside this module (ody_blas_single): OpenBLAS's
+ * multi-threaded sgemm rounds differently from its single-threaded one, and
+ * weights must not depend on the thread count.  Mini-batches are small
+ * enough that BLAS threads gain little. */
 
 /* Per-batch buffers: activations A[l] (B x n_l; A[-1] is the input), the
  * output pre-activation (for stable losses), and one gradient buffer per

@@ -1,6 +1,7 @@
 /* st_local.c — stage "local": every object's nearest neighbours in the
- * standardised feature space (an exact k-d tree search), its distance to
- * the local.k-th of them, and its local outlier factor. */
+ * standardised feature space among a reference set (every object, or a
+ * seeded sample of local.reference for a large catalog; exact search), its
+ * distance to the local.k-th of them, and its local outlier factor. */
 #include <stdlib.h>
 
 #include "knn.h"
@@ -16,19 +17,47 @@ static int load_local(run_state *st, ody_err *err)
     return rc;
 }
 
+/* The reference rows: all n, or a sorted sample of m drawn by selection
+ * sampling (Knuth's algorithm S) from the run's seed; NULL when all. */
+static int32_t *reference(const run_state *st, size_t m)
+{
+    size_t n = st->n;
+    if (m >= n) return NULL;
+    int32_t *ref = malloc(m * sizeof *ref);
+    if (!ref) return NULL;
+    ody_rng r;
+    ody_rng_stream(&r, (unsigned long long)st->c->seed, 0x10ca1);
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < m; i++)
+        if (ody_rng_below(&r, n - i) < m - got) ref[got++] = (int32_t)i;
+    return ref;
+}
+
 static int search(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
+    size_t m = (size_t)c->local_ref < st->n ? (size_t)c->local_ref : st->n;
     float *Z = stage_standardized(st);
+    int32_t *ref = reference(st, m);
     knn_tree *t = NULL;
-    int rc = Z ? knn_build(Z, st->n, st->F, &t, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
-    free(Z);
-    if (!rc) rc = knn_all(t, st->K, c->threads, st->near, st->near_dist, err);
+    knn_opt o;
+    knn_opt_init(&o);
+    o.k = st->K;
+    o.n_threads = c->threads;
+    knn_method used = KNN_TREE;
+    int rc = !Z || (m < st->n && !ref) ? ody_fail(err, ODY_ENOMEM, "out of memory")
+                                        : knn_build(Z, st->n, st->F, ref, m, &t, err);
+    if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);
     knn_destroy(t);
+    free(ref);
+    free(Z);
     if (rc) return rc;
+    ody_logf(st->log, ODY_LOG_INFO, "local: %d neighbours of %zu objects among %zu (%s search)", st->K, st->n, m,
+             used == KNN_SCAN ? "blocked scan: high intrinsic dimension" : "k-d tree");
     int k = c->local_k < st->K ? c->local_k : st->K, kl = c->lof_k < st->K ? c->lof_k : st->K;
     for (size_t i = 0; i < st->n; i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
-    knn_lof(st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF]);
+    rc = knn_lof(st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
+    if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL},
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL},
                           {"KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], NULL},
@@ -39,7 +68,8 @@ static int search(run_state *st, ody_err *err)
 static int local(run_state *st, int run, ody_err *err)
 {
     int K = st->c->local_k > st->c->lof_k ? st->c->local_k : st->c->lof_k;
-    st->K = (size_t)K < st->n ? K : (int)st->n - 1;
+    size_t m = (size_t)st->c->local_ref < st->n ? (size_t)st->c->local_ref : st->n;
+    st->K = (size_t)K < m ? K : (int)m - 1;
     st->near = malloc(st->n * (size_t)st->K * sizeof *st->near);
     st->near_dist = malloc(st->n * (size_t)st->K * sizeof *st->near_dist);
     if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF))
@@ -50,7 +80,7 @@ static int local(run_state *st, int run, ody_err *err)
 const stage_def stage_local = {
     .name = "local",
     .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor",
-    .keys = (const char *const[]){"local.", NULL},
+    .keys = (const char *const[]){"local.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
     .fn = local,

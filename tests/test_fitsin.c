@@ -108,6 +108,26 @@ static void test_header_keywords_cfitsio_copies(void **state)
     patch_card(p, "BITPIX", "BITPIX  =                   12");
     expect_input_error(p, "BITPIX", NULL);
     free(p);
+    /* cards without a single space up to the end of a header block: the
+     * guard once searched past the block for the end of the name (the
+     * sixth fuzz finding); now an ordinary "no table" error */
+    p = tu_path(dir, "y.fits");
+    FILE *f = fopen(p, "wb");
+    char block[2 * 2880];
+    memset(block, 'X', 2880);
+    memset(block + 2880, ' ', 2880);
+    const char *head[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                          "NAXIS   =                    0"};
+    for (int c = 0; c < 3; c++) {
+        memset(block + 80 * c, ' ', 80);
+        memcpy(block + 80 * c, head[c], strlen(head[c]));
+    }
+    memcpy(block + 2880, "END", 3);
+    fwrite(block, 1, sizeof block, f);
+    fclose(f);
+    ody_err e = {0};
+    assert_int_equal(read_ab(p, &e), ODY_EINPUT);
+    free(p);
     tu_rmtree(dir);
     free(dir);
 }

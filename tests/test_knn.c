@@ -1,5 +1,6 @@
-/* test_knn.c — the k-d tree against brute force (ties and duplicates
- * included), thread independence, LOF against its definition. */
+/* test_knn.c — the tree and the scan against brute force (ties,
+ * duplicates, reference subsets, points far from the origin), identical
+ * between methods and thread counts; LOF against its definition. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +8,13 @@
 #include "knn.h"
 #include "testutil.h"
 
-/* Brute-force lists: (squared distance, row) order, self excluded. */
-static void brute(const float *X, size_t n, int d, int k, int32_t *idx, float *dist)
+/* Brute-force lists among the rows ref (all when NULL): (squared distance,
+ * row) order, self excluded. */
+static void brute(const float *X, size_t n, int d, const int32_t *ref, size_t m, int k, int32_t *idx, float *dist)
 {
     double *dd = malloc(n * sizeof *dd);
+    char *in = calloc(n, 1);
+    for (size_t q = 0; q < (ref ? m : n); q++) in[ref ? (size_t)ref[q] : q] = 1;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < n; j++) {
             double s = 0;
@@ -18,79 +22,132 @@ static void brute(const float *X, size_t n, int d, int k, int32_t *idx, float *d
                 double e = (double)X[j * d + f] - X[i * d + f];
                 s += e * e;
             }
-            dd[j] = j == i ? INFINITY : s;
+            dd[j] = j == i || !in[j] ? INFINITY : s;
         }
-        for (int m = 0; m < k; m++) {
+        for (int c = 0; c < k; c++) {
             size_t b = 0;
             for (size_t j = 1; j < n; j++)
                 if (dd[j] < dd[b]) b = j;  /* strict: the lowest row wins a tie */
-            idx[i * k + m] = (int32_t)b;
-            dist[i * k + m] = (float)sqrt(dd[b]);
+            idx[i * k + c] = (int32_t)b;
+            dist[i * k + c] = (float)sqrt(dd[b]);
             dd[b] = INFINITY;
         }
     }
     free(dd);
+    free(in);
 }
 
-/* Points on a coarse grid, so that ties and duplicates are many. */
-static float *grid_points(size_t n, int d, unsigned seed)
+/* Points on a coarse grid, so that ties and duplicates are many; shifted
+ * far from the origin when `far`, where the scan's bound is widest. */
+static float *grid_points(size_t n, int d, unsigned seed, int far)
 {
     float *X = malloc(n * d * sizeof *X);
     srand(seed);
-    for (size_t i = 0; i < n * d; i++) X[i] = (float)(rand() % 7) * 0.5f;
+    for (size_t i = 0; i < n * d; i++) X[i] = far ? 1000.0f + (float)(rand() % 7) * 0.001f : (float)(rand() % 7) * 0.5f;
     return X;
 }
 
-static void test_tree_matches_brute_force(void **state)
+/* Every method and thread count gives the brute-force lists, bit for bit
+ * between methods. */
+static void check_all_methods(const float *X, size_t n, int d, const int32_t *ref, size_t m, int k)
+{
+    int32_t *ib = malloc(n * k * sizeof *ib), *i1 = malloc(n * k * sizeof *i1);
+    float *db = malloc(n * k * sizeof *db), *d1 = malloc(n * k * sizeof *d1), *d0 = malloc(n * k * sizeof *d0);
+    brute(X, n, d, ref, m, k, ib, db);
+    knn_tree *tr = NULL;
+    ody_err e;
+    assert_ok(knn_build(X, n, d, ref, m, &tr, &e), e);
+    assert_int_equal(knn_size(tr), ref ? m : n);
+    knn_method how[] = {KNN_TREE, KNN_SCAN, KNN_AUTO};
+    for (int h = 0; h < 3; h++)
+        for (int th = 1; th <= 2; th++) {
+            knn_opt o;
+            knn_opt_init(&o);
+            o.k = k;
+            o.n_threads = th;
+            o.method = how[h];
+            knn_method used;
+            assert_ok(knn_all(tr, X, n, &o, i1, d1, &used, &e), e);
+            assert_true(how[h] == KNN_AUTO || used == how[h]);
+            assert_memory_equal(i1, ib, n * k * sizeof *i1);
+            for (size_t q = 0; q < n * k; q++) assert_true(fabsf(d1[q] - db[q]) <= 1e-5f * (1 + db[q]));
+            if (h || th > 1) assert_memory_equal(d1, d0, n * k * sizeof *d1);
+            else memcpy(d0, d1, n * k * sizeof *d1);
+        }
+    knn_destroy(tr);
+    free(ib); free(i1); free(db); free(d1); free(d0);
+}
+
+static void test_searches_match_brute_force(void **state)
 {
     (void)state;
     int dims[] = {1, 2, 3, 8, 30};
     for (int t = 0; t < 5; t++) {
-        int d = dims[t], k = 7;
         size_t n = 600;
-        float *X = grid_points(n, d, 11 + t);
-        int32_t *i1 = malloc(n * k * sizeof *i1), *i2 = malloc(n * k * sizeof *i2);
-        float *d1 = malloc(n * k * sizeof *d1), *d2 = malloc(n * k * sizeof *d2);
-        knn_tree *tr = NULL;
-        ody_err e;
-        assert_ok(knn_build(X, n, d, &tr, &e), e);
-        assert_ok(knn_all(tr, k, 2, i1, d1, &e), e);
-        brute(X, n, d, k, i2, d2);
-        assert_memory_equal(i1, i2, n * k * sizeof *i1);
-        for (size_t q = 0; q < n * k; q++) assert_true(fabsf(d1[q] - d2[q]) <= 1e-5f * (1 + d2[q]));
-        /* one thread gives the same lists */
-        assert_ok(knn_all(tr, k, 1, i2, d2, &e), e);
-        assert_memory_equal(i1, i2, n * k * sizeof *i1);
-        assert_memory_equal(d1, d2, n * k * sizeof *d1);
-        knn_destroy(tr);
-        free(X); free(i1); free(i2); free(d1); free(d2);
+        float *X = grid_points(n, dims[t], 11 + t, 0);
+        check_all_methods(X, n, dims[t], NULL, 0, 7);
+        free(X);
     }
+    /* more points than one scan chunk, far from the origin */
+    size_t n = 2600;
+    float *X = grid_points(n, 5, 5, 1);
+    check_all_methods(X, n, 5, NULL, 0, 4);
+    free(X);
+}
+
+static void test_reference_subset(void **state)
+{
+    (void)state;
+    size_t n = 900, m = 0;
+    int d = 3;
+    float *X = grid_points(n, d, 21, 0);
+    int32_t *ref = malloc(n * sizeof *ref);
+    for (size_t i = 0; i < n; i++)
+        if (i % 3 == 0 || i % 7 == 1) ref[m++] = (int32_t)i;
+    check_all_methods(X, n, d, ref, m, 6);
+    ody_err e;
+    knn_tree *tr = NULL;
+    int32_t bad[3] = {4, 2, 9};
+    assert_int_equal(knn_build(X, n, d, bad, 3, &tr, &e), ODY_EINPUT);
+    bad[1] = (int32_t)n;
+    assert_int_equal(knn_build(X, n, d, bad, 2, &tr, &e), ODY_EINPUT);
+    assert_null(tr);
+    free(ref);
+    free(X);
 }
 
 static void test_queries_and_errors(void **state)
 {
     (void)state;
     size_t n = 300;
-    int d = 4, k = 5;
-    float *X = grid_points(n, d, 3), Q[8] = {0, 0, 0, 0, 3, 3, 3, 3};
+    int d = 4;
+    float *X = grid_points(n, d, 3, 0), Q[8] = {0, 0, 0, 0, 3, 3, 3, 3};
     knn_tree *tr = NULL;
     ody_err e;
-    assert_ok(knn_build(X, n, d, &tr, &e), e);
+    assert_ok(knn_build(X, n, d, NULL, 0, &tr, &e), e);
     int32_t idx[10];
     float dist[10];
-    assert_ok(knn_query(tr, Q, 2, k, 0, idx, dist, &e), e);
-    for (int m = 1; m < k; m++) assert_true(dist[m] >= dist[m - 1]);
+    knn_opt o;
+    knn_opt_init(&o);
+    o.k = 5;
+    assert_ok(knn_query(tr, Q, 2, &o, idx, dist, NULL, &e), e);
+    for (int m = 1; m < o.k; m++) assert_true(dist[m] >= dist[m - 1]);
     /* a row of the catalog asked as a query finds itself at distance 0 */
-    assert_ok(knn_query(tr, X + 7 * d, 1, 1, 0, idx, dist, &e), e);
+    o.k = 1;
+    assert_ok(knn_query(tr, X + 7 * d, 1, &o, idx, dist, NULL, &e), e);
     assert_true(dist[0] == 0);
-    assert_int_equal(knn_all(tr, (int)n, 0, NULL, NULL, &e), ODY_EINPUT);
+    o.k = (int)n;  /* every other row is n - 1 */
+    assert_int_equal(knn_all(tr, X, n, &o, NULL, NULL, NULL, &e), ODY_EINPUT);
+    o.k = 0;
+    assert_int_equal(knn_query(tr, Q, 1, &o, idx, dist, NULL, &e), ODY_EINPUT);
     knn_destroy(tr);
     /* identical rows: one leaf, all distances 0 */
     float same[40] = {0};
-    assert_ok(knn_build(same, 20, 2, &tr, &e), e);
+    assert_ok(knn_build(same, 20, 2, NULL, 0, &tr, &e), e);
     int32_t si[60];
     float sd[60];
-    assert_ok(knn_all(tr, 3, 0, si, sd, &e), e);
+    o.k = 3;
+    assert_ok(knn_all(tr, same, 20, &o, si, sd, NULL, &e), e);
     for (int q = 0; q < 60; q++) assert_true(sd[q] == 0);
     knn_destroy(tr);
     free(X);
@@ -109,12 +166,15 @@ static void test_lof_definition(void **state)
     int k = 5;
     knn_tree *tr = NULL;
     ody_err e;
-    assert_ok(knn_build(X, n, 2, &tr, &e), e);
+    assert_ok(knn_build(X, n, 2, NULL, 0, &tr, &e), e);
     int32_t idx[41 * 5];
     float dist[41 * 5];
-    assert_ok(knn_all(tr, k, 0, idx, dist, &e), e);
+    knn_opt o;
+    knn_opt_init(&o);
+    o.k = k;
+    assert_ok(knn_all(tr, X, n, &o, idx, dist, NULL, &e), e);
     double lof[41];
-    knn_lof(n, k, k, idx, dist, lof);
+    assert_ok(knn_lof(n, k, k, idx, dist, lof, &e), e);
     for (size_t i = 0; i < 40; i++) assert_true(lof[i] < 1.6);
     assert_true(lof[40] > 10);
     knn_destroy(tr);
@@ -132,7 +192,8 @@ static void test_standardize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tree_matches_brute_force),
+        cmocka_unit_test(test_searches_match_brute_force),
+        cmocka_unit_test(test_reference_subset),
         cmocka_unit_test(test_queries_and_errors),
         cmocka_unit_test(test_lof_definition),
         cmocka_unit_test(test_standardize),
