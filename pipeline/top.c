@@ -25,7 +25,9 @@ typedef struct grid {
     char (*cell)[FLEN_VALUE];
 } grid;
 
-static void cell_text(fitsfile *f, int col, long row, char *buf, int *status)
+/* One cell as text; `exact` (the ID column) prints a floating-point value
+ * in full, since an ID rounded to five digits names another object. */
+static void cell_text(fitsfile *f, int col, long row, int exact, char *buf, int *status)
 {
     int anynul = 0, type = 0;
     long rep = 0, width = 0;
@@ -35,7 +37,8 @@ static void cell_text(fitsfile *f, int col, long row, char *buf, int *status)
     if (type == TDOUBLE || type == TFLOAT) {
         double v = 0;
         fits_read_col(f, TDOUBLE, col, row, 1, 1, NULL, &v, &anynul, status);
-        snprintf(buf, FLEN_VALUE, "%.5g", v);
+        if (exact && v == (double)(long long)v) snprintf(buf, FLEN_VALUE, "%lld", (long long)v);
+        else snprintf(buf, FLEN_VALUE, exact ? "%.17g" : "%.5g", v);
     } else {
         fits_read_col(f, TSTRING, col, row, 1, 1, NULL, &bp, &anynul, status);
     }
@@ -63,7 +66,7 @@ static int read_grid(fitsfile *f, grid *g, int *status)
         g->width[c] = (int)strlen(g->cell[c]);
         for (long r = 1; r <= g->n && !*status; r++) {
             char *t = g->cell[(size_t)r * g->ns + (size_t)c];
-            cell_text(f, g->show[c], r, t, status);
+            cell_text(f, g->show[c], r, g->show[c] == 2, t, status);  /* RANK, then the ID */
             if ((int)strlen(t) > g->width[c]) g->width[c] = (int)strlen(t);
         }
     }

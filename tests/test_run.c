@@ -3,6 +3,7 @@
  * with a failing run, bad configs, and fitsverify / astropy checks. */
 #define _GNU_SOURCE
 #include <fitsio.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@ static char *small_config(const char *dir, const char *extra)
     FILE *f = fopen(p, "w");
     fprintf(f,
             "catalog:\n"
-            "  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
+            "  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z; "
+            "OID = ID + 1000000]\"\n"
             "  id: ID\n"
             "  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
             "  passthrough: [RA, DEC, CLASS, ANOMALY]\n"
@@ -84,8 +86,8 @@ static void test_demo_end_to_end_and_skipping(void **state)
     assert_non_null(strstr(out, "Top 10 of 5000 objects"));
     assert_non_null(strstr(err, "9 stages run, 0 up to date, 1 off"));
     const char *files[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
-                           "neighbours.fits", "mlp.fits", "mlp_scores.fits", "anomalies.fits", "anomalies.csv",
-                           "manifest.txt", "oddsky.log", "summary.txt"};
+                           "neighbours.fits", "mlp.fits", "mlp_scores.fits", "local.fits", "score.fits",
+                           "anomalies.fits", "anomalies.csv", "manifest.txt", "oddsky.log", "summary.txt"};
     char path[4096];
     for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
         snprintf(path, sizeof path, "%s/out/%s", dir, files[k]);
@@ -111,7 +113,7 @@ static void test_demo_end_to_end_and_skipping(void **state)
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     /* every FITS output passes fitsverify and loads in astropy */
     if (have("fitsverify")) {
-        for (size_t k = 0; k < 9; k++) {
+        for (size_t k = 0; k < 11; k++) {
             char cmd[4300];
             snprintf(cmd, sizeof cmd, "fitsverify -q '%s/out/%s' | grep -q 'verification OK'", dir, files[k]);
             if (system(cmd) != 0) fail_msg("fitsverify fails on %s", files[k]);
@@ -141,8 +143,9 @@ static void test_threads_do_not_change_results(void **state)
     snprintf(args, sizeof args, "-q run '%s' --top 0 --set threads=2 --set output=out2", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     char a[4096], b[4096];
-    const char *cmp[] = {"anomalies.fits", "weirdness.fits", "neighbours.fits", "mlp_scores.fits", "oob.fits"};
-    for (int k = 0; k < 5; k++) {
+    const char *cmp[] = {"anomalies.fits", "weirdness.fits", "neighbours.fits", "mlp_scores.fits", "oob.fits",
+                         "local.fits", "score.fits"};
+    for (int k = 0; k < 7; k++) {
         snprintf(a, sizeof a, "%s/out/%s", dir, cmp[k]);
         snprintf(b, sizeof b, "%s/out2/%s", dir, cmp[k]);
         assert_same_table(a, b);
@@ -262,6 +265,149 @@ static void test_output_cannot_be_written(void **state)
     snprintf(cmd, sizeof cmd, "ls -a '%s/out' | grep -q 'tmp-'", dir);
     assert_int_not_equal(system(cmd), 0);
     free(e);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+/* ================================================================ the ranking */
+
+typedef struct ranked {
+    long n;
+    double *score, *det[4];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF */
+    long long *id;
+    char **why, **nearest, **anomaly;
+} ranked;
+
+static char **read_strings(fitsfile *f, const char *col, long n, int *status)
+{
+    int c = 0, tc;
+    long rep, w;
+    fits_get_colnum(f, CASEINSEN, (char *)col, &c, status);
+    fits_get_coltype(f, c, &tc, &rep, &w, status);
+    char **v = calloc((size_t)n, sizeof *v);
+    for (long i = 0; i < n; i++) v[i] = calloc((size_t)w + 1, 1);
+    fits_read_col(f, TSTRING, c, 1, 1, n, NULL, v, NULL, status);
+    return v;
+}
+
+static ranked read_ranked(const char *path)
+{
+    ranked r = {0};
+    fitsfile *f;
+    int status = 0, c;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_num_rows(f, &r.n, &status);
+    const char *dets[] = {"ISOLATION", "WEIRDNESS", "KNN_DIST", "LOF"};
+    r.score = malloc((size_t)r.n * sizeof *r.score);
+    fits_get_colnum(f, CASEINSEN, "ANOMALY_SCORE", &c, &status);
+    fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.score, NULL, &status);
+    for (int k = 0; k < 4; k++) {
+        r.det[k] = malloc((size_t)r.n * sizeof *r.det[k]);
+        fits_get_colnum(f, CASEINSEN, (char *)dets[k], &c, &status);
+        fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.det[k], NULL, &status);
+    }
+    r.id = malloc((size_t)r.n * sizeof *r.id);
+    fits_get_colnum(f, CASEINSEN, "OID", &c, &status);
+    fits_read_col(f, TLONGLONG, c, 1, 1, r.n, NULL, r.id, NULL, &status);
+    r.why = read_strings(f, "WHY", r.n, &status);
+    r.nearest = read_strings(f, "NEAREST", r.n, &status);
+    r.anomaly = read_strings(f, "ANOMALY", r.n, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return r;
+}
+
+static void free_ranked(ranked *r)
+{
+    for (long i = 0; i < r->n; i++) { free(r->why[i]); free(r->nearest[i]); free(r->anomaly[i]); }
+    free(r->why); free(r->nearest); free(r->anomaly);
+    for (int k = 0; k < 4; k++) free(r->det[k]);
+    free(r->score);
+    free(r->id);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, long n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The documented rule, recomputed: (s - median) / (1.4826 MAD), clipped at 0. */
+static void robust_z_clipped(const double *s, long n, double *z)
+{
+    double *t = malloc((size_t)n * sizeof *t);
+    memcpy(t, s, (size_t)n * sizeof *t);
+    double med = median_of(t, n);
+    for (long i = 0; i < n; i++) t[i] = fabs(s[i] - med);
+    double scale = 1.4826 * median_of(t, n);
+    assert_true(scale > 0);
+    for (long i = 0; i < n; i++) z[i] = s[i] > med ? (s[i] - med) / scale : 0;
+    free(t);
+}
+
+/* The default score is the documented combination; WHY names features;
+ * NEAREST lists catalog IDs; the planted anomalies reach the top. */
+static void test_ranking_columns(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[4400], path[4300];
+    snprintf(args, sizeof args, "run '%s' --top 3 --set catalog.id=OID", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    /* the console prints the IDs in full, even from a floating-point column */
+    if (!strstr(out, " 100")) fail_msg("IDs not printed in full:\n%s", out);
+    assert_null(strstr(out, "e+06"));
+    snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
+    ranked r = read_ranked(path);
+    assert_int_equal(r.n, 5000);
+    double *z = malloc((size_t)r.n * sizeof *z), *best = calloc((size_t)r.n, sizeof *best);
+    for (int k = 0; k < 3; k++) {  /* isolation, weirdness, knn: the default detectors, maximum */
+        robust_z_clipped(r.det[k], r.n, z);
+        for (long i = 0; i < r.n; i++) best[i] = z[i] > best[i] ? z[i] : best[i];
+    }
+    int planted = 0;
+    for (long i = 0; i < r.n; i++) {
+        if (fabs(best[i] - r.score[i]) > 1e-9 * (1 + fabs(best[i])))
+            fail_msg("row %ld: ANOMALY_SCORE %.17g, the rule gives %.17g", i, r.score[i], best[i]);
+        if (i < 50) planted += strcmp(r.anomaly[i], "none") != 0;
+        /* WHY: three features of the config, each with a signed deviation */
+        int nf = 0;
+        for (char *tok = strtok(r.why[i], ";"); tok; tok = strtok(NULL, ";"), nf++) {
+            char name[32];
+            double dev;
+            if (sscanf(tok, " %31s %lf", name, &dev) != 2) fail_msg("row %ld: WHY '%s'", i, tok);
+            char word[40];
+            snprintf(word, sizeof word, " %s ", name);
+            if (!strstr(" UG GR RI IZ R REDSHIFT ", word)) fail_msg("row %ld: WHY names '%s'", i, name);
+        }
+        assert_int_equal(nf, 3);
+        /* NEAREST: IDs of other objects (all above 10^6 here), never row numbers */
+        int nn = 0;
+        for (char *tok = strtok(r.nearest[i], ";"); tok; tok = strtok(NULL, ";"), nn++) {
+            long long v = atoll(tok);
+            if (v <= 1000000 || v > 1005000 || v == r.id[i]) fail_msg("row %ld: NEAREST holds %s", i, tok);
+        }
+        assert_true(nn >= 1);
+    }
+    if (planted < 20) fail_msg("only %d of the 40 planted anomalies in the top 50", planted);
+    free_ranked(&r);
+    /* one detector, selected: the ranking is that detector's */
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set catalog.id=OID --set 'score.detectors=[lof]' "
+             "--set score.combine=mean", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    r = read_ranked(path);
+    for (long i = 1; i < r.n; i++)
+        if (r.det[3][i] > r.det[3][i - 1] && r.score[i - 1] > 0) fail_msg("rank %ld: LOF out of order", i + 1);
+    free_ranked(&r);
+    free(z);
+    free(best);
     tu_rmtree(dir);
     free(dir);
     free(conf);
@@ -408,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
+        cmocka_unit_test(test_ranking_columns),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
