@@ -100,11 +100,25 @@ static void format_why(const run_state *st, size_t i, char *out, size_t len)
     }
 }
 
+/* The widest ID as printed: the neighbour-list columns hold top_k of them
+ * for every object, so a generous fixed width would cost hundreds of
+ * bytes an object at survey scale. */
+static size_t id_width(const cat *k)
+{
+    size_t w = 1;
+    char buf[64];
+    for (size_t i = 0; i < k->n_rows; i++) {
+        cat_col_format(&k->id, i, buf, sizeof buf);
+        if (strlen(buf) > w) w = strlen(buf);
+    }
+    return w;
+}
+
 static int gather(const run_state *st, ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
     size_t m = R->m;
-    R->idw = k->id.type == CAT_COL_STRING ? k->id.width : 24;
+    R->idw = k->id.type == CAT_COL_STRING ? (size_t)k->id.width : id_width(k);
     R->kn = st->k < st->K ? st->k : st->K;
     R->nbw = (size_t)st->k * ((size_t)R->idw + 1) + 1;
     R->whyw = 1;

@@ -235,15 +235,20 @@ static int read_input(run_state *st, ody_err *err)
 }
 
 /* The run's peak memory, estimated before the forest starts: the features,
- * the synthetic rows, the training matrix of both and its rank coding. */
+ * the synthetic rows, the training matrix of both and its rank coding; per
+ * object, the neighbour lists (8 bytes a neighbour) and the exported
+ * neighbour IDs (up to 2 x top_k of about 12 bytes). */
 static int run_fits(const run_state *st, ody_err *err)
 {
-    double nf = (double)st->n * st->F, need = nf * (4 + 4 + 8 + 10) + (st->c->mlp_on ? nf * 8 : 0);
+    const cfg *c = st->c;
+    int K = c->local_k > c->lof_k ? c->local_k : c->lof_k;
+    double nf = (double)st->n * st->F, need = nf * (4 + 4 + 8 + 10) + (c->mlp_on ? nf * 8 : 0) +
+                                              (double)st->n * (8.0 * K + 24.0 * c->top_k + 64);
     double have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
         return ody_fail(err, ODY_EINPUT, "%s: %zu objects x %d features need about %.1f GB to run; this machine has "
                         "%.1f GB — select rows in catalog.path, keep fewer features, or use a larger machine",
-                        st->c->cat_path, st->n, st->F, need / 1e9, have / 1e9);
+                        c->cat_path, st->n, st->F, need / 1e9, have / 1e9);
     return 0;
 }
 

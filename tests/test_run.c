@@ -406,6 +406,16 @@ static void test_ranking_columns(void **state)
     for (long i = 1; i < r.n; i++)
         if (r.det[3][i] > r.det[3][i - 1] && r.score[i - 1] > 0) fail_msg("rank %ld: LOF out of order", i + 1);
     free_ranked(&r);
+    /* neighbours among a reference sample: the same with 1 and 2 threads */
+    for (int th = 1; th <= 2; th++) {
+        snprintf(args, sizeof args, "-q run '%s' --top 0 --set local.reference=500 --set threads=%d --set output=ref%d",
+                 conf, th, th);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    }
+    char a[4300], b[4300];
+    snprintf(a, sizeof a, "%s/ref1/local.fits", dir);
+    snprintf(b, sizeof b, "%s/ref2/local.fits", dir);
+    assert_same_table(a, b);
     free(z);
     free(best);
     tu_rmtree(dir);
