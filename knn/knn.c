@@ -314,58 +314,97 @@ static void tree_one(const batch *b, size_t i, heap *h, double *off)
 #define KNN_PB 2048
 #define KNN_CAND 256
 
+/* Seeds query q's heap with the points of the smallest subtree on its
+ * path that holds more than k of them: a tight k-th distance before the
+ * scan starts, so the bound filters from the first chunk.  Returns the
+ * subtree's range of positions, which the scan then skips. */
+static void seed(const knn_tree *t, const float *q, int32_t self, heap *h, uint32_t *s0, uint32_t *e0)
+{
+    int32_t id = 0;
+    while (t->node[id].dim >= 0) {
+        const kd_node *nd = &t->node[id];
+        int32_t c = (double)q[nd->dim] - nd->split <= 0 ? nd->left : nd->right;
+        if (t->node[c].end - t->node[c].start <= (uint32_t)h->k + 1) break;
+        id = c;
+    }
+    *s0 = t->node[id].start;
+    *e0 = t->node[id].end;
+    for (uint32_t p = *s0; p < *e0; p++)
+        if (t->row[p] != self) {
+            h->evals++;
+            heap_offer(h, dist2(t->pts + (size_t)p * t->d, q, t->d), t->row[p]);
+        }
+}
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* Whether any of the 16 values x[j] + y[j] is <= thr (four SSE compares). */
+static int any16(const float *x, const float *y, float thr)
+{
+    v4f t = {thr, thr, thr, thr};
+    v4i m = {0, 0, 0, 0};
+    for (int j = 0; j < 16; j += 4) {
+        v4f a, b;
+        memcpy(&a, x + j, sizeof a);
+        memcpy(&b, y + j, sizeof b);
+        m |= a + b <= t;
+    }
+    return (m[0] | m[1] | m[2] | m[3]) != 0;
+}
+
+/* Offers query a the points of one chunk that pass the bound; thr is its
+ * running bound, tightened as the heap improves. */
+static void scan_chunk(const knn_tree *t, const float *q, const float *g, const float *pn, size_t p0, size_t np,
+                       int32_t self, uint32_t s0, uint32_t e0, heap *ha, double margin, float qn)
+{
+    uint16_t cand[KNN_CAND];
+    float thr = ha->n == ha->k ? (float)(ha->d[0] + margin - qn) : INFINITY;
+    for (size_t p1 = 0; p1 < np; p1 += KNN_CAND) {
+        size_t e = np - p1 < KNN_CAND ? np - p1 : KNN_CAND, nc = 0;
+        for (size_t p = p1; p < p1 + e; p += 16) {
+            size_t pe = p + 16 < p1 + e ? p + 16 : p1 + e;
+            if (pe - p == 16 && !any16(pn + p, g + p, thr)) continue;  /* most blocks of 16 */
+            for (size_t c = p; c < pe; c++) {  /* branch-free compaction */
+                cand[nc] = (uint16_t)c;
+                nc += pn[c] + g[c] <= thr;
+            }
+        }
+        for (size_t c = 0; c < nc; c++) {
+            size_t p = cand[c], at = p0 + p;
+            if (pn[p] + g[p] > thr || t->row[at] == self || (at >= s0 && at < e0)) continue;
+            ha->evals++;
+            heap_offer(ha, dist2(t->pts + at * (size_t)t->d, q, t->d), t->row[at]);
+            if (ha->n == ha->k) thr = (float)(ha->d[0] + margin - qn);
+        }
+    }
+}
+
 static void scan_block(const batch *b, size_t i0, size_t nb, heap *h, float *G, float *qn)
 {
     const knn_tree *t = b->t;
     size_t d = (size_t)t->d;
     const float *Qb = b->Q + i0 * d;
     double margin[KNN_QB];
-    uint16_t cand[KNN_CAND];
+    uint32_t s0[KNN_QB], e0[KNN_QB];
     for (size_t a = 0; a < nb; a++) {
         double s = 0;
         for (size_t j = 0; j < d; j++) s += (double)Qb[a * d + j] * Qb[a * d + j];
-        qn[a] = (float)s;  /* only in the threshold; its rounding is in the margin */
+        qn[a] = (float)s;  /* only in the bound; its rounding is in the margin */
         double r = sqrt(s) + t->max_norm;
         margin[a] = 2.0 * ((double)d + 4) * 0x1p-24 * r * r;
         h[a].n = 0;
+        seed(t, Qb + a * d, b->self ? (int32_t)(i0 + a) : -1, &h[a], &s0[a], &e0[a]);
     }
     for (size_t p0 = 0; p0 < t->n; p0 += KNN_PB) {
         size_t np = t->n - p0 < KNN_PB ? t->n - p0 : KNN_PB;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)np, (int)d, -2.0f, Qb, (int)d,
                     t->pts + p0 * d, (int)d, 0.0f, G, (int)np);
-        const float *pn = t->norm2 + p0;
-        for (size_t a = 0; a < nb; a++) {
-            heap *ha = &h[a];
-            int32_t self = b->self ? (int32_t)(i0 + a) : -1;
-            const float *g = G + a * np;
-            /* skip p when |p|^2 - 2 q.p > kth + margin - |q|^2: one float
-             * compare per point (the margin covers this rounding too) */
-            float thr = ha->n == ha->k ? (float)(ha->d[0] + margin[a] - qn[a]) : INFINITY;
-            for (size_t p1 = 0; p1 < np; p1 += KNN_CAND) {
-                size_t e = np - p1 < KNN_CAND ? np - p1 : KNN_CAND, nc = 0;
-                for (size_t p = p1; p < p1 + e; p += 16) {
-                    /* a vectorisable test of 16 points first: most pass none */
-                    size_t pe = p + 16 < p1 + e ? p + 16 : p1 + e;
-                    int any = 0;
-                    if (pe - p == 16)
-                        for (int j = 0; j < 16; j++) any |= pn[p + (size_t)j] + g[p + (size_t)j] <= thr;
-                    else
-                        any = 1;
-                    if (!any) continue;
-                    for (size_t q = p; q < pe; q++) {  /* branch-free compaction */
-                        cand[nc] = (uint16_t)q;
-                        nc += pn[q] + g[q] <= thr;
-                    }
-                }
-                for (size_t c = 0; c < nc; c++) {
-                    size_t p = cand[c];
-                    if (pn[p] + g[p] > thr || t->row[p0 + p] == self) continue;
-                    ha->evals++;
-                    heap_offer(ha, dist2(t->pts + (p0 + p) * d, Qb + a * d, (int)d), t->row[p0 + p]);
-                    if (ha->n == ha->k) thr = (float)(ha->d[0] + margin[a] - qn[a]);
-                }
-            }
-        }
+        /* skip p when |p|^2 - 2 q.p > kth + margin - |q|^2: one float
+         * compare per point (the margin covers this rounding too) */
+        for (size_t a = 0; a < nb; a++)
+            scan_chunk(t, Qb + a * d, G + a * np, t->norm2 + p0, p0, np, b->self ? (int32_t)(i0 + a) : -1, s0[a],
+                       e0[a], &h[a], margin[a], qn[a]);
     }
 }
 
