@@ -80,7 +80,7 @@ static void print_help(void)
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
            "  -v, --verbose       debug log lines on stderr\n"
-           "  -q, --quiet         errors only (the run log in the output directory keeps all)\n"
+           "  -q, --quiet         warnings and errors only (the run log in the output directory keeps all)\n"
            "  -h, --help          this help; `oddsky COMMAND --help` for a command\n"
            "  -V, --version       print the version\n\n"
            "Exit codes: 0 success, 2 bad input (file, column, config) or an output that cannot be written, 1 other failure.\n",
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { print_help(); return 0; }
         if (!strcmp(a, "-V") || !strcmp(a, "--version")) { printf("oddsky %s\n", ody_version()); return 0; }
         if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { log.level = ODY_LOG_DEBUG; continue; }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { log.level = ODY_LOG_ERROR; continue; }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { log.level = ODY_LOG_WARN; continue; }
         fprintf(stderr, "oddsky: error: unknown option '%s' — run `oddsky --help`\n", a);
         return 2;
     }
@@ -105,8 +105,17 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[i];
-    int sub_argc = argc - i;
+    /* -q / -v after the command too (`oddsky run cfg.yaml -q`): no command
+     * has options of those names, so they are taken out here */
+    int sub_argc = 0;
     char **sub_argv = argv + i;
+    for (int k = i, opts = 1; k < argc; k++) {
+        const char *a = argv[k];
+        if (!strcmp(a, "--")) opts = 0;
+        if (opts && k > i && (!strcmp(a, "-q") || !strcmp(a, "--quiet"))) { log.level = ODY_LOG_WARN; continue; }
+        if (opts && k > i && (!strcmp(a, "-v") || !strcmp(a, "--verbose"))) { log.level = ODY_LOG_DEBUG; continue; }
+        sub_argv[sub_argc++] = argv[k];
+    }
     if (!strcmp(cmd, "inspect")) return cli_inspect(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
     if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);

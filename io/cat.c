@@ -334,6 +334,11 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
                      c->n_missing[j], cat_missing_name(o->missing));
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
+    /* more than 2% of the rows gone is a biased subset: say so even with -q */
+    if (c->n_dropped * 50 > N)
+        ody_logf(log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the "
+                 "ranking covers only the rest; set `catalog.missing: impute` to keep them, or choose other features",
+                 rd->file, c->n_dropped, N, 100.0 * (double)c->n_dropped / (double)N);
     return 0;
 }
 
@@ -382,6 +387,7 @@ int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
     for (long row0 = 1; !rc && row0 <= rd.nrows; row0 += rd.chunk)
         rc = reader_chunk(&rd, row0, rd.nrows - row0 + 1 < rd.chunk ? rd.nrows - row0 + 1 : rd.chunk, &kept);
     if (!rc) rc = reader_finish(&rd, kept, log);
+    if (!rc && rd.has_id) rc = catcol_unique(&rd.c->id, rd.c->n_rows, rd.c->row, rd.file, err);
     ody_fits_close(rd.f);
     if (!rc) {
         *out = rd.c;

@@ -1,5 +1,6 @@
 /* cat_cols.c — catalog columns: resolving names, reading values, carried
  * columns, and editing a catalog in memory. */
+#define _GNU_SOURCE  /* qsort_r */
 #include <ctype.h>
 #include <fitsio.h>
 #include <math.h>
@@ -342,4 +343,55 @@ int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, o
     c->X = X;
     c->n_feat = G;
     return 0;
+}
+
+/* ================================================================ unique IDs */
+
+/* Order of rows x and y by ID value; 0 when the values are equal. */
+static int id_order(const cat_col *c, size_t x, size_t y)
+{
+    if (c->type == CAT_COL_INT) return (c->i[x] > c->i[y]) - (c->i[x] < c->i[y]);
+    if (c->type == CAT_COL_FLOAT) return (c->f[x] > c->f[y]) - (c->f[x] < c->f[y]);
+    return strcmp(c->s + x * ((size_t)c->width + 1), c->s + y * ((size_t)c->width + 1));
+}
+
+static int cmp_id(const void *a, const void *b, void *arg)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int r = id_order(arg, x, y);
+    return r ? r : (x > y) - (x < y);
+}
+
+static int id_missing(const cat_col *c, size_t r)
+{
+    if (c->type == CAT_COL_INT) return c->i[r] == CAT_INT_NULL;
+    if (c->type == CAT_COL_FLOAT) return isnan(c->f[r]);
+    const char *s = c->s + r * ((size_t)c->width + 1);
+    return s[strspn(s, " ")] == 0;
+}
+
+int catcol_unique(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err)
+{
+    for (size_t r = 0; r < n; r++)
+        if (id_missing(c, r))
+            return ody_fail(err, ODY_EINPUT, "%s: ID column %s has no value in row %lld — every object needs an ID; "
+                            "fill it, filter such rows in catalog.path, or leave catalog.id empty to use row numbers",
+                            file, c->name, (long long)row[r]);
+    size_t *ix = malloc((n ? n : 1) * sizeof *ix);
+    if (!ix) return ody_fail(err, ODY_ENOMEM, "%s: out of memory checking the IDs", file);
+    for (size_t r = 0; r < n; r++) ix[r] = r;
+    qsort_r(ix, n, sizeof *ix, cmp_id, (void *)c);
+    int rc = 0;
+    for (size_t q = 1; q < n && !rc; q++) {
+        if (id_order(c, ix[q - 1], ix[q])) continue;
+        size_t a = ix[q - 1], b = ix[q];
+        char v[96];
+        cat_col_format(c, a, v, sizeof v);
+        rc = ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %s in rows %lld and %lld — IDs must be unique%s; choose "
+                      "another catalog.id, or leave it empty to use row numbers", file, c->name, v, (long long)row[a],
+                      (long long)row[b], c->type == CAT_COL_FLOAT ? " (a floating-point ID may have lost digits: "
+                      "read it as an integer or string column)" : "");
+    }
+    free(ix);
+    return rc;
 }

@@ -37,4 +37,9 @@ void catcol_free(cat_col *c);
 int catcol_read(fitsfile *f, const char *file, const colref *ref, cat_col *c, long row0, long nrows,
                 const char *keep, size_t at, double *buf, char *nbuf, char **sbuf, ody_err *err);
 
+/* IDs must name one object each: an error naming the column, a repeated
+ * (or missing) value and its two rows (row[] 1-based) when they do not.
+ * c is left unchanged. */
+int catcol_unique(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err);
+
 #endif

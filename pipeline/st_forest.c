@@ -68,6 +68,10 @@ static int train_forests(run_state *st, ody_err *err)
         if (rc) break;
         ody_logf(st->log, ODY_LOG_INFO, "forest %d: out-of-bag accuracy real vs synthetic %.4f", r,
                  st->forests[r]->oob_accuracy);
+        if (r == 0 && st->forests[r]->oob_accuracy < 0.55)
+            ody_logf(st->log, ODY_LOG_WARN, "forest: out-of-bag accuracy %.3f — the forest barely tells the catalog "
+                     "from its shuffled copy (the features are nearly independent), so WEIRDNESS says little here; "
+                     "isolation and kNN distance still rank", st->forests[r]->oob_accuracy);
         for (size_t i = 0; i < n; i++) oobp[i] += (isnan(oob[i]) ? 0.5 : oob[i]) / R;
         rc = save_forest(st, r, err);
     }

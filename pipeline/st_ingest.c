@@ -252,6 +252,20 @@ static int run_fits(const run_state *st, ody_err *err)
     return 0;
 }
 
+/* A feature with one value over the whole catalog cannot tell objects
+ * apart: it costs time and says nothing. */
+static void warn_constant(const run_state *st)
+{
+    for (int j = 0; j < st->F; j++) {
+        float v0 = st->cat->X[j];
+        size_t i = 1;
+        while (i < st->n && st->cat->X[i * (size_t)st->F + (size_t)j] == v0) i++;
+        if (i == st->n)
+            ody_logf(st->log, ODY_LOG_WARN, "%s: feature %s is %g for all %zu objects — it cannot tell them apart; "
+                     "drop it from catalog.features", st->c->cat_path, st->cat->feat_names[j], (double)v0, st->n);
+    }
+}
+
 static int ingest(run_state *st, int run, ody_err *err)
 {
     int rc = run ? read_input(st, err) : load_catalog(st, err);
@@ -259,6 +273,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->n = st->cat->n_rows;
     st->F = (int)st->cat->n_feat;
     if ((rc = run_fits(st, err))) return rc;
+    warn_constant(st);
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
                         "filter and catalog.missing", st->c->cat_path, st->n);

@@ -1,4 +1,5 @@
 /* test_cat.c — catalog ingest and inspect. */
+#define _GNU_SOURCE  /* open_memstream */
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -247,6 +248,68 @@ static void test_passthrough_and_string_id(void **state)
     assert_int_equal(c->pass[3].type, CAT_COL_INT);
     assert_int_equal(c->pass[3].i[3], 1);
     cat_destroy(c);
+}
+
+/* ================================================================ IDs, warnings */
+
+static int read_id(const char *path, const char *id, ody_err *err)
+{
+    const char *feats[] = {"D"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = 1;
+    o.id_col = id;
+    cat *c = NULL;
+    int rc = cat_read(&o, &c, NULL, err);
+    cat_destroy(c);
+    return rc;
+}
+
+static void test_ids_must_be_unique(void **state)
+{
+    fixture *fx = *state;
+    ody_err err = {0};
+    /* a logical column as the ID: 0 and 1 repeat */
+    assert_int_equal(read_id(fx->all, "L", &err), ODY_EINPUT);
+    if (!strstr(err.msg, "ID column L holds") || !strstr(err.msg, "must be unique") || !strstr(err.msg, "rows"))
+        fail_msg("%s", err.msg);
+    /* a null in the ID column (I is null in row 4) */
+    assert_int_equal(read_id(fx->all, "I", &err), ODY_EINPUT);
+    if (!strstr(err.msg, "ID column I has no value in row 4")) fail_msg("%s", err.msg);
+    /* a floating-point ID that repeats: the message says why it may */
+    char p[600];
+    snprintf(p, sizeof p, "%s[CAT][col *; F2 = 1.0 * floor(D)]", fx->all);
+    assert_int_equal(read_id(p, "F2", &err), ODY_EINPUT);
+    if (!strstr(err.msg, "floating-point ID")) fail_msg("%s", err.msg);
+    /* unique IDs of each type pass */
+    assert_ok(read_id(fx->all, "OBJ", &err), err);
+    assert_ok(read_id(fx->all, "NAME", &err), err);
+    assert_ok(read_id(fx->all, "SCALED", &err), err);
+}
+
+static void test_large_drop_is_a_warning(void **state)
+{
+    fixture *fx = *state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    ody_log log = {ODY_LOG_WARN, mem, NULL};  /* what -q shows */
+    const char *feats[] = {"I", "E"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = fx->all;
+    o.features = feats;
+    o.n_features = 2;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, &log, &err), err);
+    cat_destroy(c);
+    fclose(mem);
+    if (!strstr(buf, "warning") || !strstr(buf, "3 of") || !strstr(buf, "dropped for missing feature values"))
+        fail_msg("no drop warning: '%s'", buf);
+    free(buf);
 }
 
 /* ================================================================ HDUs and syntax */
@@ -525,6 +588,8 @@ int main(void)
         cmocka_unit_test(test_every_type_read_back),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_passthrough_and_string_id),
+        cmocka_unit_test(test_ids_must_be_unique),
+        cmocka_unit_test(test_large_drop_is_a_warning),
         cmocka_unit_test(test_hdu_selection_and_filters),
         cmocka_unit_test(test_column_errors),
         cmocka_unit_test(test_truncated_and_not_fits),

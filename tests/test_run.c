@@ -423,6 +423,28 @@ static void test_ranking_columns(void **state)
     free(conf);
 }
 
+/* A constant feature and a forest that cannot tell real from synthetic are
+ * said, even with -q given after the command. */
+static void test_degenerate_inputs_warned(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), *conf = tu_path(dir, "deg.yaml"), args[4400];
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; C1 = 1.0]\"\n  id: ID\n"
+               "  features: [RA, DEC, C1]\nforest:\n  n_trees: 40\noutput: out\nseed: 5\n", src);
+    fclose(f);
+    snprintf(args, sizeof args, "run '%s' -q --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    if (!strstr(err, "warning") || !strstr(err, "feature C1 is 1 for all 5000 objects"))
+        fail_msg("no constant-feature warning: %s", err);
+    if (!strstr(err, "barely tells the catalog from its shuffled copy")) fail_msg("no weak-forest warning: %s", err);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 /* Without an ID column the row number is the ID: one ROW column, and the
  * outputs load in astropy. */
 static void test_row_number_ids(void **state)
@@ -565,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
+        cmocka_unit_test(test_degenerate_inputs_warned),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
