@@ -121,6 +121,10 @@ void cat_destroy(cat *c)
     free(c->pass);
     free(c->row);
     free(c->n_missing);
+    free(c->drop_row);
+    free(c->drop_feat);
+    free(c->drop_nmiss);
+    catcol_free(&c->drop_id);
     free(c->path);
     free(c);
 }
@@ -128,14 +132,14 @@ void cat_destroy(cat *c)
 /* Scratch buffers for one chunk, sized by the widest column read. */
 typedef struct chunkbuf {
     double *vals, *raw;
-    char *nul, *rawnul, *keep;
+    char *nul, *rawnul, *keep, *drop;  /* drop: not keep */
     char **sptr;
     char *sdata;
 } chunkbuf;
 
 static void chunkbuf_free(chunkbuf *b)
 {
-    free(b->vals); free(b->raw); free(b->nul); free(b->rawnul); free(b->keep);
+    free(b->vals); free(b->raw); free(b->nul); free(b->rawnul); free(b->keep); free(b->drop);
     free(b->sptr); free(b->sdata);
 }
 
@@ -150,6 +154,7 @@ typedef struct reader {
     colref *fref, *pref, idref;
     int has_id;
     long maxrep, maxwidth;
+    size_t dropped;          /* rows dropped so far */
     chunkbuf b;
     cat *c;
     ody_err *err;
@@ -189,17 +194,17 @@ static int chunkbuf_alloc(chunkbuf *b, size_t cn, size_t F, long maxrep, long ma
     b->raw = malloc(cn * (size_t)maxrep * 2 * sizeof *b->raw);
     b->rawnul = malloc(cn * (size_t)maxrep * 2);
     b->keep = malloc(cn);
+    b->drop = malloc(cn);
     b->sptr = malloc(cn * sizeof *b->sptr);
     b->sdata = malloc(cn * (size_t)(maxwidth + 1));
-    if (!b->vals || !b->nul || !b->raw || !b->rawnul || !b->keep || !b->sptr || !b->sdata) return -1;
+    if (!b->vals || !b->nul || !b->raw || !b->rawnul || !b->keep || !b->drop || !b->sptr || !b->sdata) return -1;
     for (size_t r = 0; r < cn; r++) b->sptr[r] = b->sdata + r * (size_t)(maxwidth + 1);
     return 0;
 }
 
 /* The ID column: the named one, or the 1-based row number. */
-static int id_alloc(reader *rd, size_t N)
+static int id_alloc(reader *rd, cat_col *id, size_t N)
 {
-    cat_col *id = &rd->c->id;
     if (rd->has_id) return catcol_alloc(id, &rd->idref, N);
     id->name = ody_strdup("ROW");
     id->unit = ody_strdup("");
@@ -245,7 +250,13 @@ static int reader_alloc(reader *rd)
         c->feat_units[j] = ody_strdup(rd->fref[j].unit);
         ok = c->feat_names[j] && c->feat_units[j];
     }
-    ok = ok && !id_alloc(rd, N);
+    ok = ok && !id_alloc(rd, &c->id, N);
+    if (ok && o->missing == CAT_MISSING_DROP) {  /* why rows went, for the run's dropped list */
+        c->drop_row = malloc((N ? N : 1) * sizeof *c->drop_row);
+        c->drop_feat = malloc((N ? N : 1) * sizeof *c->drop_feat);
+        c->drop_nmiss = malloc((N ? N : 1) * sizeof *c->drop_nmiss);
+        ok = c->drop_row && c->drop_feat && c->drop_nmiss && !id_alloc(rd, &c->drop_id, N);
+    }
     for (int k = 0; ok && k < o->n_passthru; k++) {
         c->n_pass = k + 1;
         ok = !catcol_alloc(&c->pass[k], &rd->pref[k], N);
@@ -286,11 +297,21 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     size_t F = (size_t)rd->o->n_features, cn = (size_t)rd->chunk, at = *kept;
     chunkbuf *b = &rd->b;
     cat *c = rd->c;
-    int rc = 0;
+    int rc = 0, drops = 0;
     for (size_t j = 0; j < F && !rc; j++)
         rc = catcol_read_numeric(rd->f, rd->file, &rd->fref[j], row0, nr, b->vals + j * cn, b->nul + j * cn, b->raw,
                                  b->rawnul, rd->err);
     if (rc || (rc = chunk_missing(rd, row0, nr))) return rc;
+    for (long r = 0; r < nr && c->drop_row; r++) {
+        b->drop[r] = (char)!b->keep[r];
+        if (b->keep[r]) continue;
+        size_t d = rd->dropped + (size_t)drops++;
+        c->drop_row[d] = row0 + r;
+        c->drop_nmiss[d] = 0;
+        for (size_t j = F; j-- > 0;)
+            if (b->nul[j * cn + (size_t)r]) { c->drop_feat[d] = (int32_t)j; c->drop_nmiss[d]++; }
+        if (!rd->has_id) c->drop_id.i[d] = row0 + r;
+    }
     for (long r = 0; r < nr; r++) {
         if (!b->keep[r]) continue;
         float *x = c->X + at * F;
@@ -304,6 +325,10 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     for (int k = 0; k < rd->o->n_passthru && !rc; k++)
         rc = catcol_read(rd->f, rd->file, &rd->pref[k], &c->pass[k], row0, nr, b->keep, *kept, b->raw, b->rawnul,
                          b->sptr, rd->err);
+    if (!rc && rd->has_id && drops)
+        rc = catcol_read(rd->f, rd->file, &rd->idref, &c->drop_id, row0, nr, b->drop, rd->dropped, b->raw, b->rawnul,
+                         b->sptr, rd->err);
+    rd->dropped += (size_t)drops;
     *kept = at;
     return rc;
 }
@@ -334,11 +359,6 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
                      c->n_missing[j], cat_missing_name(o->missing));
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
-    /* more than 2% of the rows gone is a biased subset: say so even with -q */
-    if (c->n_dropped * 50 > N)
-        ody_logf(log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the "
-                 "ranking covers only the rest; set `catalog.missing: impute` to keep them, or choose other features",
-                 rd->file, c->n_dropped, N, 100.0 * (double)c->n_dropped / (double)N);
     return 0;
 }
 

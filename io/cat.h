@@ -79,6 +79,11 @@ typedef struct cat {
     int64_t *row;         /* 1-based row in the (filtered) table of each kept row */
     size_t n_table_rows;  /* rows in the (filtered) table */
     size_t n_dropped;     /* rows dropped for missing values */
+    /* those rows (missing: drop), in table order: why each went */
+    int64_t *drop_row;    /* 1-based row in the (filtered) table */
+    int32_t *drop_feat;   /* the first feature missing there */
+    int32_t *drop_nmiss;  /* how many features are missing there */
+    cat_col drop_id;      /* their IDs (row numbers when no ID column) */
     size_t n_imputed;     /* values replaced by a median */
     size_t *n_missing;    /* per feature: missing values seen */
 } cat;

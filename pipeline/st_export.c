@@ -183,23 +183,12 @@ static int write_fits(const run_state *st, const ranked *R, ody_err *err)
 
 /* ================================================================ CSV */
 
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void csv_header(FILE *f, const run_state *st, const ranked *R)
 {
     const cat *k = st->cat;
     fputs("rank,", f);
-    csv_field(f, k->id.name);
-    for (int p = 0; p < k->n_pass; p++) { fputc(',', f); csv_field(f, k->pass[p].name); }
+    stage_csv_field(f, k->id.name);
+    for (int p = 0; p < k->n_pass; p++) { fputc(',', f); stage_csv_field(f, k->pass[p].name); }
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%s", score_cols[s].csv);
     fputs(",n_good,why,nearest,neighbours\n", f);
@@ -212,20 +201,20 @@ static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
     char buf[512];
     fprintf(f, "%zu,", r + 1);
     cat_col_format(&k->id, i, buf, sizeof buf);
-    csv_field(f, buf);
+    stage_csv_field(f, buf);
     for (int p = 0; p < k->n_pass; p++) {
         cat_col_format(&k->pass[p], i, buf, sizeof buf);
         fputc(',', f);
-        csv_field(f, buf);
+        stage_csv_field(f, buf);
     }
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%.10g", R->sc[score_cols[s].s][r]);
     fprintf(f, ",%d,", R->n_good[r]);
-    csv_field(f, R->why + r * R->whyw);
+    stage_csv_field(f, R->why + r * R->whyw);
     fputc(',', f);
-    csv_field(f, R->nrs + r * R->nbw);
+    stage_csv_field(f, R->nrs + r * R->nbw);
     fputc(',', f);
-    csv_field(f, R->nbs + r * R->nbw);
+    stage_csv_field(f, R->nbs + r * R->nbw);
     fputc('\n', f);
 }
 

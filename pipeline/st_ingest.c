@@ -154,6 +154,34 @@ static int save_catalog(run_state *st, ody_err *err)
     return rc;
 }
 
+/* dropped.csv: every row `missing: drop` took out, and why — so that the
+ * objects the ranking does not cover are on record, not only counted. */
+static int save_dropped(run_state *st, ody_err *err)
+{
+    const cat *k = st->cat;
+    char *p = store_path(st, "dropped.csv");
+    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsout_text t;
+    int rc = fitsout_text_open(&t, p, err);
+    free(p);
+    if (rc) return rc;
+    fputs("row,", t.f);
+    stage_csv_field(t.f, k->id.name);
+    fputs(",missing\n", t.f);
+    for (size_t d = 0; k->drop_row && d < k->n_dropped; d++) {
+        char id[512], why[600];
+        cat_col_format(&k->drop_id, d, id, sizeof id);
+        fprintf(t.f, "%lld,", (long long)k->drop_row[d]);
+        stage_csv_field(t.f, id);
+        int more = k->drop_nmiss[d] - 1;
+        snprintf(why, sizeof why, more ? "%s and %d more" : "%s", k->feat_names[k->drop_feat[d]], more);
+        fputc(',', t.f);
+        stage_csv_field(t.f, why);
+        fputc('\n', t.f);
+    }
+    return fitsout_text_commit(&t, err);
+}
+
 /* ================================================================ reading back */
 
 /* The clean catalog's features F_* under the names the user gave. */
@@ -231,6 +259,14 @@ static int read_input(run_state *st, ody_err *err)
     int rc = cat_read(&o, &st->cat, st->log, err);
     if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
     if (!rc) rc = save_catalog(st, err);
+    if (!rc) rc = save_dropped(st, err);
+    const cat *k = st->cat;
+    /* more than 2% of the rows gone is a biased subset: say so even with -q */
+    if (!rc && k->n_dropped * 50 > k->n_table_rows)
+        ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the ranking "
+                 "covers only the rest (they are listed in %s/dropped.csv); set `catalog.missing: impute` to keep "
+                 "them, or choose other features", c->cat_path, k->n_dropped, k->n_table_rows,
+                 100.0 * (double)k->n_dropped / (double)k->n_table_rows, c->output);
     return rc;
 }
 
@@ -285,7 +321,7 @@ const stage_def stage_ingest = {
     .what = "catalog (+ cutouts, morphology) -> the clean feature matrix",
     .keys = (const char *const[]){"catalog.", "cutouts.", NULL},
     .reads = (const char *const[]){NULL},
-    .writes = (const char *const[]){"catalog.fits", NULL},
+    .writes = (const char *const[]){"catalog.fits", "dropped.csv", NULL},
     .hashes_input = 1,
     .fn = ingest,
 };

@@ -129,6 +129,9 @@ void store_sweep_stale(const run_state *st);
 /* Column name of feature `name` in catalog.fits: F_ + the name made safe. */
 void stage_feature_column(const char *name, char *buf, size_t len);
 
+/* Writes s as one CSV field, quoted when it holds a comma, quote or newline. */
+void stage_csv_field(FILE *f, const char *s);
+
 /* Cutout reader options from the config. */
 void stage_cutout_opt(const cfg *c, cut_opt *co);
 

@@ -182,6 +182,17 @@ void store_sweep_stale(const run_state *st)
 
 /* ================================================================ shared helpers */
 
+void stage_csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 void stage_feature_column(const char *name, char *buf, size_t len)
 {
     snprintf(buf, len, "F_%s", name);

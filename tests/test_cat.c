@@ -1,5 +1,4 @@
 /* test_cat.c — catalog ingest and inspect. */
-#define _GNU_SOURCE  /* open_memstream */
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -289,27 +288,30 @@ static void test_ids_must_be_unique(void **state)
     assert_ok(read_id(fx->all, "SCALED", &err), err);
 }
 
-static void test_large_drop_is_a_warning(void **state)
+static void test_dropped_rows_recorded(void **state)
 {
     fixture *fx = *state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    ody_log log = {ODY_LOG_WARN, mem, NULL};  /* what -q shows */
     const char *feats[] = {"I", "E"};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = fx->all;
-    o.features = feats;
-    o.n_features = 2;
     cat *c = NULL;
     ody_err err = {0};
-    assert_ok(cat_read(&o, &c, &log, &err), err);
+    /* rows 4 (I null), 6 and 7 (E NaN) go, each with its reason and ID */
+    assert_ok(read_feats(fx, feats, 2, CAT_MISSING_DROP, 4, &c, &err), err);
+    assert_int_equal(c->n_dropped, 3);
+    int64_t rows[3] = {4, 6, 7};
+    int32_t feat[3] = {0, 1, 1};
+    for (int d = 0; d < 3; d++) {
+        assert_int_equal(c->drop_row[d], rows[d]);
+        assert_int_equal(c->drop_feat[d], feat[d]);
+        assert_int_equal(c->drop_nmiss[d], 1);
+        assert_int_equal(c->drop_id.i[d], 1000 + rows[d] - 1);
+    }
     cat_destroy(c);
-    fclose(mem);
-    if (!strstr(buf, "warning") || !strstr(buf, "3 of") || !strstr(buf, "dropped for missing feature values"))
-        fail_msg("no drop warning: '%s'", buf);
-    free(buf);
+    /* impute keeps every row: nothing recorded */
+    c = NULL;
+    assert_ok(read_feats(fx, feats, 2, CAT_MISSING_IMPUTE, 0, &c, &err), err);
+    assert_int_equal(c->n_dropped, 0);
+    assert_null(c->drop_row);
+    cat_destroy(c);
 }
 
 /* ================================================================ HDUs and syntax */
@@ -589,7 +591,7 @@ int main(void)
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
-        cmocka_unit_test(test_large_drop_is_a_warning),
+        cmocka_unit_test(test_dropped_rows_recorded),
         cmocka_unit_test(test_hdu_selection_and_filters),
         cmocka_unit_test(test_column_errors),
         cmocka_unit_test(test_truncated_and_not_fits),

@@ -434,6 +434,30 @@ static void test_degenerate_inputs_warned(void **state)
     fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; C1 = 1.0]\"\n  id: ID\n"
                "  features: [RA, DEC, C1]\nforest:\n  n_trees: 40\noutput: out\nseed: 5\n", src);
     fclose(f);
+    /* a feature null in every tenth row: a warning, and dropped.csv lists them */
+    char *conf2 = tu_path(dir, "nulls.yaml"), path[4300];
+    f = fopen(conf2, "w");
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; NF = (ID %% 10 == 0) ? #NULL : R]\"\n"
+               "  id: ID\n  features: [U, G, NF]\nforest:\n  n_trees: 20\noutput: out2\nseed: 5\n", src);
+    fclose(f);
+    snprintf(args, sizeof args, "run '%s' -q --top 0", conf2);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (!strstr(err, "500 of 5000 rows (10%) dropped") || !strstr(err, "dropped.csv")) fail_msg("no drop warning: %s", err);
+    snprintf(path, sizeof path, "%s/out2/dropped.csv", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "row,ID,missing\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "10,10,NF\n");
+    int lines = 2;
+    while (fgets(line, sizeof line, f)) lines++;
+    assert_int_equal(lines, 501);
+    fclose(f);
+    free(conf2);
+    f = fopen(conf, "a");
+    fclose(f);
     snprintf(args, sizeof args, "run '%s' -q --top 0", conf);
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
