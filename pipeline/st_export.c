@@ -220,11 +220,8 @@ static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
 
 static int write_csv(const run_state *st, const ranked *R, ody_err *err)
 {
-    char *p = store_path(st, "anomalies.csv");
-    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
     fitsout_text t;
-    int rc = fitsout_text_open(&t, p, err);
-    free(p);
+    int rc = store_text_open(st, "anomalies.csv", &t, err);
     if (rc) return rc;
     csv_header(t.f, st, R);
     for (size_t r = 0; r < R->m; r++) csv_row(t.f, st, R, r);

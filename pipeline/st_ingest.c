@@ -159,11 +159,8 @@ static int save_catalog(run_state *st, ody_err *err)
 static int save_dropped(run_state *st, ody_err *err)
 {
     const cat *k = st->cat;
-    char *p = store_path(st, "dropped.csv");
-    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
     fitsout_text t;
-    int rc = fitsout_text_open(&t, p, err);
-    free(p);
+    int rc = store_text_open(st, "dropped.csv", &t, err);
     if (rc) return rc;
     fputs("row,", t.f);
     stage_csv_field(t.f, k->id.name);

@@ -94,6 +94,10 @@ extern const int run_stage_count;
 /* dir/name, malloc'd; NULL when out of memory. */
 char *store_path(const run_state *st, const char *name);
 
+/* Opens the run's text artifact `name` for writing (fitsout_text: a
+ * temporary committed atomically by fitsout_text_commit). */
+int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_err *err);
+
 /* Creates dir and its parents. */
 int store_mkdir(const char *dir, ody_err *err);
 

@@ -136,13 +136,19 @@ void store_manifest_read(const run_state *st, uint64_t *done)
     fclose(f);
 }
 
+int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_err *err)
+{
+    char *p = store_path(st, name);
+    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int rc = fitsout_text_open(t, p, err);
+    free(p);
+    return rc;
+}
+
 int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err)
 {
-    char *p = store_path(st, "manifest.txt");
-    if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
     fitsout_text t;
-    int rc = fitsout_text_open(&t, p, err);
-    free(p);
+    int rc = store_text_open(st, "manifest.txt", &t, err);
     if (rc) return rc;
     fprintf(t.f, "# stage config+inputs hash, seconds — written by oddsky %s; input %s checksum %016llx\n",
             ody_version(), st->c->cat_path, (unsigned long long)store_checksum(st->c->cat_path));
