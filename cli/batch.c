@@ -55,18 +55,31 @@ static void read_summary(const cfg_job *j, const char *absdir, jobstate *s)
     fclose(f);
 }
 
+/* A run's overrides: its own, then those given to `oddsky batch --set`
+ * (which win).  The array is malloc'd; the strings are borrowed. */
+static char **job_sets(const cli_batch_opt *o, const cfg_job *j, int *n)
+{
+    char **v = calloc((size_t)(j->n_set + o->n_set + 1), sizeof *v);
+    if (!v) return NULL;
+    *n = 0;
+    for (int k = 0; k < j->n_set; k++) v[(*n)++] = j->set[k];
+    for (int k = 0; k < o->n_set; k++) v[(*n)++] = o->set[k];
+    return v;
+}
+
 static pid_t spawn(const cli_batch_opt *o, const cfg_job *j, const char *logpath)
 {
-    int argc = 0;
-    char **argv = calloc((size_t)(6 + 2 * j->n_set), sizeof *argv);
-    if (!argv) return -1;
+    int argc = 0, ns = 0;
+    char **sets = job_sets(o, j, &ns);
+    char **argv = calloc((size_t)(6 + 2 * ns), sizeof *argv);
+    if (!argv || !sets) { free(argv); free(sets); return -1; }
     argv[argc++] = (char *)o->exe;
     argv[argc++] = "-q";
     argv[argc++] = "run";
     argv[argc++] = j->config;
-    for (int k = 0; k < j->n_set; k++) {
+    for (int k = 0; k < ns; k++) {
         argv[argc++] = "--set";
-        argv[argc++] = j->set[k];
+        argv[argc++] = sets[k];
     }
     argv[argc] = NULL;
     pid_t pid = fork();
@@ -77,17 +90,22 @@ static pid_t spawn(const cli_batch_opt *o, const cfg_job *j, const char *logpath
         _exit(127);
     }
     free(argv);
+    free(sets);
     return pid;
 }
 
 /* Checks every config before starting anything: a typo fails fast. */
-static int check_configs(const cfg_batch *b, ody_err *err)
+static int check_configs(const cfg_batch *b, const cli_batch_opt *o, ody_err *err)
 {
     for (int j = 0; j < b->n_jobs; j++) {
         cfg *c = NULL;
         ody_err e2;
-        if (cfg_load(b->jobs[j].config, b->jobs[j].set, b->jobs[j].n_set, &c, &e2))
-            return ody_fail(err, e2.code, "batch run '%s': %s", b->jobs[j].name, e2.msg);
+        int ns = 0;
+        char **sets = job_sets(o, &b->jobs[j], &ns);
+        if (!sets) return ody_fail(err, ODY_ENOMEM, "out of memory");
+        int rc = cfg_load(b->jobs[j].config, sets, ns, &c, &e2);
+        free(sets);
+        if (rc) return ody_fail(err, e2.code, "batch run '%s': %s", b->jobs[j].name, e2.msg);
         cfg_destroy(c);
     }
     return 0;
@@ -192,7 +210,7 @@ int cli_batch(const char *batch_file, const cli_batch_opt *o, FILE *out, int *n_
 {
     cfg_batch *b = NULL;
     int rc = cfg_batch_load(batch_file, &b, err);
-    if (!rc) rc = check_configs(b, err);
+    if (!rc) rc = check_configs(b, o, err);
     batchrun br = {b, o, NULL, "", "", log};
     if (!rc) {
         const char *sl = strrchr(batch_file, '/');

@@ -36,6 +36,8 @@ typedef struct cli_batch_opt {
     int jobs;                /* runs at once, default 1 */
     const char *summary_csv; /* NULL: <batch dir>/batch_summary.csv */
     const char *exe;         /* the oddsky executable that runs each job */
+    char *const *set;        /* KEY=VALUE for every run, after each run's own */
+    int n_set;
 } cli_batch_opt;
 
 /* Runs every entry of a batch file (see configs/README.md): each as a child

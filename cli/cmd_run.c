@@ -104,35 +104,42 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
 
 int cli_batch_cmd(int argc, char **argv, const ody_log *log)
 {
-    static const struct option lo[] = {{"jobs", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-    cli_batch_opt o = {0, NULL, NULL};
+    static const struct option lo[] = {{"jobs", required_argument, 0, 'j'}, {"set", required_argument, 0, 's'},
+                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    cli_batch_opt o = {0, NULL, NULL, sets, 0};
     int c;
     optind = 1;
+    if (!sets) return cli_usage_error("batch", "out of memory");
     while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
         if (c == 'j') {
             long v = 0;
             int rc = cli_parse_int("batch", "--jobs", optarg, 1, 256, &v);
-            if (rc) return rc;
+            if (rc) { free(sets); return rc; }
             o.jobs = (int)v;
+        } else if (c == 's') {
+            sets[o.n_set++] = optarg;
         } else if (c == 'h') {
-            printf("Usage: oddsky batch BATCH.yaml [--jobs N]\n\n"
+            printf("Usage: oddsky batch BATCH.yaml [--jobs N] [--set KEY=VALUE ...]\n\n"
                    "Runs every run of a batch file (explicit runs and/or a grid over keys), N at a\n"
-                   "time [the file's jobs:, else 1].  A failing run does not stop the others; the\n"
-                   "summary table is printed and written as batch_summary.csv beside the batch file.\n"
+                   "time [the file's jobs:, else 1].  --set overrides a key in every run (after the\n"
+                   "run's own settings).  A failing run does not stop the others; the summary table\n"
+                   "is printed and written as batch_summary.csv beside the batch file.\n"
                    "Exit code 1 if any run failed.  Format: configs/README.md.\n");
+            free(sets);
             return 0;
-        } else return cli_usage_error("batch", "unknown option");
+        } else { free(sets); return cli_usage_error("batch", "unknown option"); }
     }
-    if (optind != argc - 1) return cli_usage_error("batch", "give exactly one BATCH.yaml");
+    if (optind != argc - 1) { free(sets); return cli_usage_error("batch", "give exactly one BATCH.yaml"); }
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) return cli_usage_error("batch", "cannot find the oddsky executable");
+    if (len <= 0) { free(sets); return cli_usage_error("batch", "cannot find the oddsky executable"); }
     self[len] = 0;
     o.exe = self;
-    int failed = 0;
+    int failed = 0, rc = 0;
     ody_err e = {0};
-    if (cli_batch(argv[optind], &o, stdout, &failed, log, &e)) return cli_fail(&e);
-    return failed ? 1 : 0;
+    if (cli_batch(argv[optind], &o, stdout, &failed, log, &e)) rc = cli_fail(&e);
+    free(sets);
+    return rc ? rc : failed ? 1 : 0;
 }
 

@@ -553,6 +553,14 @@ static void test_batch_with_a_failing_run(void **state)
     assert_true(tu_file_exists(p));
     snprintf(p, sizeof p, "%s/batch_runs/good2/anomalies.fits", dir);
     assert_true(tu_file_exists(p));
+    /* --set reaches every run and wins over the run's own setting */
+    snprintf(args, sizeof args, "batch '%s' --set catalog.path=missing2.fits", b);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 1);
+    assert_non_null(strstr(out, "3 of 3 runs failed"));
+    assert_null(strstr(out, "missing.fits"));
+    /* an unknown key is refused before anything runs */
+    snprintf(args, sizeof args, "batch '%s' --set forest.n_treez=3", b);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     tu_rmtree(dir);
     free(dir);
     free(conf);
