@@ -447,12 +447,21 @@ static void list_text(const cfg *c, const key *k, char *buf, size_t len)
     if (at < len) snprintf(buf + at, len - at, "]");
 }
 
+/* The shortest decimal that reads back as v: 0.2, not 0.20000000000000001. */
+static void real_text(double v, char *buf, size_t len)
+{
+    for (int p = 6; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 void schema_text(const cfg *c, const key *k, char *buf, size_t len)
 {
     switch (k->type) {
     case T_INT: snprintf(buf, len, "%d", *(const int *)field(c, k->off)); break;
     case T_INT64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field(c, k->off)); break;
-    case T_REAL: snprintf(buf, len, "%.17g", *(const double *)field(c, k->off)); break;
+    case T_REAL: real_text(*(const double *)field(c, k->off), buf, len); break;
     case T_BOOL: snprintf(buf, len, "%s", *(const int *)field(c, k->off) ? "true" : "false"); break;
     case T_STRLIST: case T_INTLIST: case T_FLAGS: list_text(c, k, buf, len); break;
     case T_ENUM: {

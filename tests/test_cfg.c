@@ -190,6 +190,11 @@ static void test_defaults_without_a_file(void **state)
     assert_int_equal(d->cut_size, 48);
     assert_int_equal(d->n_features, 0);
     assert_string_equal(cfg_score_name(d->rank_by), "anomaly");
+    /* reals print as the shortest decimal that reads back exactly */
+    char *text = cfg_dump(d);
+    assert_non_null(strstr(text, "momentum: 0.9\n"));
+    assert_null(strstr(text, "00000000"));
+    free(text);
     cfg_destroy(d);
 }
 
