@@ -189,8 +189,9 @@ static const char *repeated(char *const *v, int n)
 
 /* Column names the outputs use themselves; an ID or pass-through column of
  * the same name would give a table two columns of one name. */
-static const char *const reserved[] = {"ROW", "RANK", "ANOMALY_SCORE", "WEIRDNESS", "KNN_DISTANCE", "ISOLATION",
-                                       "P_SYNTH_FOREST", "P_SYNTH_MLP", "LENS_PROB", "N_GOOD", "NEIGHBOURS"};
+static const char *const reserved[] = {"ROW", "RANK", "ANOMALY_SCORE", "WEIRDNESS", "ISOLATION", "KNN_DIST", "LOF",
+                                       "FOREST_KNN", "P_SYNTH_FOREST", "P_SYNTH_MLP", "LENS_PROB", "N_GOOD",
+                                       "DRIVEN_BY", "WHY", "NEAREST", "NEIGHBOURS"};
 
 static const char *reserved_name(const char *name)
 {

@@ -44,6 +44,7 @@ static void state_free(run_state *st)
     free(st->near_dist);
     free(st->why_feat);
     free(st->why_dev);
+    free(st->driver);
     if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
     free(st->dir);
     free(st->history);

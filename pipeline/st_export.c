@@ -37,6 +37,8 @@ static int cmp_rk(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
+#define DRVW 16  /* a detector's name, with its NUL */
+
 /* The first m rows of the ranking, every column gathered in rank order. */
 typedef struct ranked {
     size_t m;
@@ -51,12 +53,13 @@ typedef struct ranked {
     int kn;              /* nearest objects listed */
     char *why;           /* the most deviant features, whyw bytes a row */
     size_t whyw;
+    char *drv;           /* the detector that drove the score, DRVW bytes a row */
     void **pass;         /* per pass-through column, as in cat_col */
 } ranked;
 
 static void ranked_free(ranked *r, int n_pass)
 {
-    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why);
+    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
     for (int s = 0; s < CFG_N_SCORES; s++) free(r->sc[s]);
     for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
     free(r->pass);
@@ -131,8 +134,9 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     R->nbs = calloc(m, R->nbw);
     R->nrs = calloc(m, R->nbw);
     R->why = calloc(m, R->whyw);
+    R->drv = calloc(m, DRVW);
     R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
-    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->pass;
+    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass;
     for (int s = 0; s < CFG_N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
@@ -147,6 +151,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
         format_why(st, i, R->why + r * R->whyw, R->whyw);
+        snprintf(R->drv + r * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
     }
     return 0;
 }
@@ -164,7 +169,7 @@ static fitsout_col carried(const cat_col *c, const void *data)
 static int write_fits(const run_state *st, const ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
-    int ncol = 6 + k->n_pass + N_SCORE_COLS, q = 0;
+    int ncol = 7 + k->n_pass + N_SCORE_COLS, q = 0;
     fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
     if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
     cols[q++] = (fitsout_col){"RANK", TINT, 1, R->rank, NULL};
@@ -173,6 +178,7 @@ static int write_fits(const run_state *st, const ranked *R, ody_err *err)
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) cols[q++] = (fitsout_col){score_cols[s].fits, TDOUBLE, 1, R->sc[score_cols[s].s], NULL};
     cols[q++] = (fitsout_col){"N_GOOD", TINT, 1, R->n_good, NULL};
+    cols[q++] = (fitsout_col){"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL};
     cols[q++] = (fitsout_col){"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL};
     cols[q++] = (fitsout_col){"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL};
     cols[q++] = (fitsout_col){"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL};
@@ -191,7 +197,7 @@ static void csv_header(FILE *f, const run_state *st, const ranked *R)
     for (int p = 0; p < k->n_pass; p++) { fputc(',', f); stage_csv_field(f, k->pass[p].name); }
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%s", score_cols[s].csv);
-    fputs(",n_good,why,nearest,neighbours\n", f);
+    fputs(",n_good,driven_by,why,nearest,neighbours\n", f);
 }
 
 static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
@@ -209,7 +215,7 @@ static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
     }
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s]) fprintf(f, ",%.10g", R->sc[score_cols[s].s][r]);
-    fprintf(f, ",%d,", R->n_good[r]);
+    fprintf(f, ",%d,%s,", R->n_good[r], R->drv + r * DRVW);
     stage_csv_field(f, R->why + r * R->whyw);
     fputc(',', f);
     stage_csv_field(f, R->nrs + r * R->nbw);

@@ -3,7 +3,8 @@
  * Each detector of score.detectors becomes a robust z-score, (s - median) /
  * (1.4826 MAD), clipped at 0 so that a detector only ever raises an object;
  * the anomaly score is their maximum (an object is anomalous when any family
- * of detector finds it far in its own tail) or their mean.  Then, for every
+ * of detector finds it far in its own tail) or their mean, and DRIVER the
+ * detector with the largest z.  Then, for every
  * object, the features that set it apart: its deviations, in standard
  * deviations of the catalog, from the median of its nearest neighbours that
  * are themselves unremarkable (below the 90th percentile of the score). */
@@ -17,6 +18,7 @@ static int load_score(run_state *st, ody_err *err)
 {
     size_t n = st->n, nw = n * (size_t)st->n_why;
     int rc = store_load_col(st, "score.fits", "ANOMALY_SCORE", TDOUBLE, n, st->score[CFG_SCORE_ANOMALY], err);
+    if (!rc) rc = store_load_col(st, "score.fits", "DRIVER", TINT, n, st->driver, err);
     if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
     if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
     return rc;
@@ -31,7 +33,9 @@ static int combine(run_state *st, ody_err *err)
     double *a = st->score[CFG_SCORE_ANOMALY], *z = malloc(n * sizeof *z);
     if (!z) return ody_fail(err, ODY_ENOMEM, "out of memory");
     int used = 0, rc = 0;
-    for (size_t i = 0; i < n; i++) a[i] = 0;
+    double *best = calloc(n ? n : 1, sizeof *best);
+    if (!best) { free(z); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    for (size_t i = 0; i < n; i++) { a[i] = 0; st->driver[i] = -1; }
     for (int s = 0; s < CFG_N_SCORES && !rc; s++) {
         if (!(c->detectors & 1 << s)) continue;
         if (!st->score[s]) {  /* cfg_check() refuses such configs */
@@ -43,12 +47,14 @@ static int combine(run_state *st, ody_err *err)
             double v = z[i] > 0 ? z[i] : 0;
             if (c->combine == CFG_COMBINE_MAX) a[i] = v > a[i] ? v : a[i];
             else a[i] += v;
+            if (v > best[i]) { best[i] = v; st->driver[i] = s; }  /* first detector wins a tie */
         }
         used++;
     }
     if (!rc && c->combine == CFG_COMBINE_MEAN)
         for (size_t i = 0; i < n; i++) a[i] /= used;
     free(z);
+    free(best);
     return rc;
 }
 
@@ -144,16 +150,18 @@ static int score(run_state *st, int run, ody_err *err)
     st->n_why = st->c->explain < st->F ? st->c->explain : st->F;
     st->why_feat = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_feat);
     st->why_dev = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_dev);
-    if (!st->why_feat || !st->why_dev || !store_score(st, CFG_SCORE_ANOMALY))
+    st->driver = malloc((n ? n : 1) * sizeof *st->driver);
+    if (!st->why_feat || !st->why_dev || !st->driver || !store_score(st, CFG_SCORE_ANOMALY))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_score(st, err);
     int rc = combine(st, err);
     if (!rc) rc = explain_all(st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL},
+                          {"DRIVER", TINT, 1, st->driver, NULL},
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL},
                           {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL}};
-    return store_save_table(st, "score.fits", "SCORE", cols, st->n_why ? 3 : 1, n, err);
+    return store_save_table(st, "score.fits", "SCORE", cols, st->n_why ? 4 : 2, n, err);
 }
 
 const stage_def stage_score = {

@@ -67,6 +67,7 @@ typedef struct run_state {
     int n_why;              /* features named per object */
     int32_t *why_feat;      /* n x n_why features, largest deviation first; -1 pads */
     float *why_dev;         /* n x n_why deviations from the nearest normal neighbours, in SD */
+    int32_t *driver;        /* n: the detector (cfg_score) that gave the largest z, -1 when none is positive */
 
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
 } run_state;

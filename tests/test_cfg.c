@@ -128,6 +128,14 @@ static void test_rules_between_keys(void **state)
     expect_error(dir, "catalog:\n  path: c.fits\n  features: [a, b, A]\noutput: o\n", "lists 'A' twice", NULL);
     expect_error(dir, "catalog:\n  path: c.fits\n  id: ID\n  features: [a]\n  passthrough: [ra, id]\noutput: o\n",
                  "passthrough lists the ID column 'id'", NULL);
+    /* every column the exports write is taken, including the ranking's own */
+    const char *taken[] = {"lof", "WHY", "Nearest", "KNN_DIST", "FOREST_KNN", "DRIVEN_BY"};
+    for (int k = 0; k < 6; k++) {
+        char text[256];
+        snprintf(text, sizeof text, "catalog:\n  path: c.fits\n  features: [a]\n  passthrough: [%s]\noutput: o\n",
+                 taken[k]);
+        expect_error(dir, text, "has the name of an oddsky output column", NULL);
+    }
     expect_error(dir, GOOD "cutouts:\n  path: c/{id}.fits\n  size: 50\nlens:\n  enabled: true\n  downsample: 4\n",
                  "lens.downsample = 4 does not divide cutouts.size = 50", NULL);
     expect_error(dir, GOOD "mlp:\n  hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n", "at most 15", NULL);

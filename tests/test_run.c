@@ -276,7 +276,7 @@ typedef struct ranked {
     long n;
     double *score, *det[4];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF */
     long long *id;
-    char **why, **nearest, **anomaly;
+    char **why, **nearest, **anomaly, **driven;
 } ranked;
 
 static char **read_strings(fitsfile *f, const char *col, long n, int *status)
@@ -313,6 +313,7 @@ static ranked read_ranked(const char *path)
     r.why = read_strings(f, "WHY", r.n, &status);
     r.nearest = read_strings(f, "NEAREST", r.n, &status);
     r.anomaly = read_strings(f, "ANOMALY", r.n, &status);
+    r.driven = read_strings(f, "DRIVEN_BY", r.n, &status);
     fits_close_file(f, &status);
     assert_int_equal(status, 0);
     return r;
@@ -320,8 +321,8 @@ static ranked read_ranked(const char *path)
 
 static void free_ranked(ranked *r)
 {
-    for (long i = 0; i < r->n; i++) { free(r->why[i]); free(r->nearest[i]); free(r->anomaly[i]); }
-    free(r->why); free(r->nearest); free(r->anomaly);
+    for (long i = 0; i < r->n; i++) { free(r->why[i]); free(r->nearest[i]); free(r->anomaly[i]); free(r->driven[i]); }
+    free(r->why); free(r->nearest); free(r->anomaly); free(r->driven);
     for (int k = 0; k < 4; k++) free(r->det[k]);
     free(r->score);
     free(r->id);
@@ -368,10 +369,21 @@ static void test_ranking_columns(void **state)
     ranked r = read_ranked(path);
     assert_int_equal(r.n, 5000);
     double *z = malloc((size_t)r.n * sizeof *z), *best = calloc((size_t)r.n, sizeof *best);
+    double *zk[3];
     for (int k = 0; k < 3; k++) {  /* isolation, weirdness, knn: the default detectors, maximum */
-        robust_z_clipped(r.det[k], r.n, z);
-        for (long i = 0; i < r.n; i++) best[i] = z[i] > best[i] ? z[i] : best[i];
+        zk[k] = malloc((size_t)r.n * sizeof *zk[k]);
+        robust_z_clipped(r.det[k], r.n, zk[k]);
+        for (long i = 0; i < r.n; i++) best[i] = zk[k][i] > best[i] ? zk[k][i] : best[i];
     }
+    /* DRIVEN_BY names a detector whose z is the maximum ("none" when all are 0) */
+    const char *dname[] = {"isolation", "weirdness", "knn"};
+    for (long i = 0; i < r.n; i++) {
+        int k = 0;
+        while (k < 3 && strcmp(r.driven[i], dname[k])) k++;
+        if (k == 3 ? !(best[i] == 0 && !strcmp(r.driven[i], "none")) : fabs(zk[k][i] - best[i]) > 1e-9 * (1 + best[i]))
+            fail_msg("row %ld: DRIVEN_BY %s, z = %g / %g / %g", i, r.driven[i], zk[0][i], zk[1][i], zk[2][i]);
+    }
+    for (int k = 0; k < 3; k++) free(zk[k]);
     int planted = 0;
     for (long i = 0; i < r.n; i++) {
         if (fabs(best[i] - r.score[i]) > 1e-9 * (1 + fabs(best[i])))
