@@ -218,6 +218,23 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
     return structural(w, h, n, key, val);
 }
 
+/* An extension must open with XTENSION= and a type CFITSIO knows: it reads
+ * that first card whatever its form, and an odd one (a fuzzed
+ * "XTENSION M='IAGE'") sent it into allocations of petabytes. */
+static int check_xtension(const walk *w, hdr *h, const char *card)
+{
+    static const char *const types[] = {"'IMAGE   '", "'BINTABLE'", "'TABLE   '", "'A3DTABLE'", "'3DTABLE '"};
+    int ok = !strncmp(card, "XTENSION= ", 10);
+    const char *v = card + 10 + strspn(card + 10, " ");
+    int known = 0;
+    for (size_t k = 0; ok && k < sizeof types / sizeof *types; k++)
+        known |= !strncmp(v, types[k], strlen(types[k])) ||
+                 (!strncmp(v, types[k], strcspn(types[k], " ")) && v[strcspn(types[k], " ")] == '\'');
+    if (ok && known) return 0;
+    return ody_fail(w->err, ODY_EINPUT, "%s: HDU %d does not open with a valid XTENSION card (IMAGE, BINTABLE or "
+                    "TABLE) — the file is damaged or not FITS; check it with fitsverify", w->file, h->hdu);
+}
+
 /* ================================================================ walking */
 
 static int read_at(const walk *w, long long pos, char *buf, long n)
@@ -251,7 +268,7 @@ static int read_header(const walk *w, hdr *h, long long pos, long long *data)
             if (++n > FITSIN_MAX_CARDS)
                 return ody_fail(w->err, ODY_EINPUT, "%s: HDU %d: no END card in the first %d header cards — the "
                                 "file is damaged", w->file, h->hdu, FITSIN_MAX_CARDS);
-            rc = check_card(w, h, n, block + 80 * c, &end);
+            rc = n == 1 && h->is_ext ? check_xtension(w, h, block) : check_card(w, h, n, block + 80 * c, &end);
         }
         *data = b + 2880;
     }
@@ -296,8 +313,8 @@ static int walk_file(const walk *w, fitsin_info *info)
     while (!rc && pos < size) {
         char first[10];
         int got = hdu > 0 ? read_at(w, pos, first, 10) : 0;
-        if (hdu > 0 && (got > 0 || (!got && strncmp(first, "XTENSION=", 9)))) {
-            info->junk_at = pos;  /* not an extension: trailing bytes */
+        if (hdu > 0 && (got > 0 || (!got && strncmp(first, "XTENSION", 8)))) {
+            info->junk_at = pos;  /* not an extension: trailing bytes, which CFITSIO stops at */
             break;
         }
         memset(h, 0, sizeof *h);
@@ -332,8 +349,24 @@ static int compressed_file(const char *base)
                         (m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') || (m[0] == 'P' && m[1] == 'K'));
 }
 
-/* A gzip file must decompress to its end: CFITSIO reads a truncated one
- * quietly, and the walk would only see junk where the rest should be. */
+/* The size field a gzip file ends with (ISIZE, little-endian): CFITSIO
+ * allocates that many bytes before it decompresses. */
+static int gzip_isize(const char *base, unsigned long *isize)
+{
+    unsigned char t[4];
+    FILE *f = fopen(base, "rb");
+    int ok = f && !fseek(f, -4L, SEEK_END) && fread(t, 1, 4, f) == 4;
+    if (f) fclose(f);
+    *isize = ok ? (unsigned long)t[0] | (unsigned long)t[1] << 8 | (unsigned long)t[2] << 16 | (unsigned long)t[3] << 24
+                : 0;
+    return ok ? 0 : -1;
+}
+
+/* A gzip file must decompress to its end (CFITSIO reads a truncated one
+ * quietly, and the walk would only see junk where the rest should be), its
+ * size field must match what it holds (bytes after the stream once made
+ * CFITSIO ask for 3.5 GB), and the whole must fit in memory, where CFITSIO
+ * decompresses it. */
 static int gzip_whole(const char *base, ody_err *err)
 {
     unsigned char magic[2] = {0, 0};
@@ -345,13 +378,23 @@ static int gzip_whole(const char *base, ody_err *err)
     if (!g) return ody_fail(err, ODY_EINPUT, "%s: cannot open the gzip file (%s)", base, strerror(errno));
     static unsigned char buf[1 << 16];
     int n, code = Z_OK;
-    while ((n = gzread(g, buf, sizeof buf)) > 0) continue;
+    unsigned long long total = 0;
+    while ((n = gzread(g, buf, sizeof buf)) > 0) total += (unsigned long long)n;
     const char *msg = gzerror(g, &code);
     int rc = n < 0 || (code != Z_OK && code != Z_STREAM_END)
                  ? ody_fail(err, ODY_EINPUT, "%s: the gzip stream is truncated or corrupt (zlib: %s) — re-download it, "
                             "or check it with `gzip -t %s`", base, msg ? msg : "read error", base)
                  : 0;
     gzclose(g);
+    unsigned long isize = 0;
+    if (!rc && (gzip_isize(base, &isize) || isize != (unsigned long)(total & 0xffffffffULL)))
+        rc = ody_fail(err, ODY_EINPUT, "%s: the gzip size field (%lu bytes) does not match the %llu bytes the stream "
+                      "holds — there are bytes after the end of the stream; recompress it (gunzip, then gzip)", base,
+                      isize, total);
+    double mem = ody_phys_memory();
+    if (!rc && mem > 0 && (double)total > 0.5 * mem)
+        rc = ody_fail(err, ODY_EINPUT, "%s: decompresses to %.1f GB, which CFITSIO would hold in memory (this machine "
+                      "has %.1f GB) — gunzip it first", base, (double)total / 1e9, mem / 1e9);
     return rc;
 }
 
