@@ -205,6 +205,11 @@ static int check_card(const walk *w, hdr *h, int n, const char *card, int *end)
     if (!strcmp(key, "END")) { *end = 1; return 0; }
     /* CFITSIO takes a value after '=' in column 9 even without the space
      * that should follow, so this check does too */
+    if (card[8] != '=' && (read_as_number(key) || copied_string(key)) && memchr(card + 8, '=', 72))
+        /* CFITSIO may still find a value after a later '=' ("ZTILE1   NAXIS = 0"
+         * gave it a tile size of 0: a fuzz finding) */
+        return card_fail(w, h, n, key, "the value indicator '=' is not in column 9", "the header is damaged; check it "
+                         "with fitsverify and repair or re-download the file");
     if (card[8] != '=' || !strcmp(key, "HIERARCH")) return 0;  /* commentary card */
     snprintf(val, sizeof val, "%.71s", card + 9);
     const char *v = val + strspn(val, " ");

@@ -283,6 +283,12 @@ static void test_corrupt_rice_tiles(void **state)
     assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
     assert_non_null(strstr(ze.msg, "ZVAL2"));
     free(zt);
+    /* a tile size whose '=' is not in column 9: CFITSIO still read 0 there */
+    zt = rice_image(dir, "ztile.fits");
+    patch_card(zt, "ZTILE1", "ZTILE1        NAXIS   =                    0 / Number of axes");
+    assert_int_equal(cat_inspect(zt, &zi, &ze), ODY_EINPUT);
+    if (!strstr(ze.msg, "ZTILE1") || !strstr(ze.msg, "not in column 9")) fail_msg("%s", ze.msg);
+    free(zt);
     /* an intact Rice file reads as before */
     char *ok = rice_image(dir, "fine.fits");
     cat_info *info = NULL;
