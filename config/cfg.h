@@ -56,6 +56,7 @@ typedef struct cfg {
     /* catalog */
     char *cat_path, *cat_hdu, *cat_id;   /* cat_hdu, cat_id: "" when not set */
     cat_missing cat_missing;
+    tab_format cat_format;
     char **features;
     int n_features;
     char **passthru;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catcol.h"
 #include "fitsin.h"
+#include "tabin.h"
 
 void cat_opt_init(cat_opt *o)
 {
@@ -37,10 +39,19 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
     int status = 0;
     *f = NULL;
     const char *path = o->path;
-    int rc = fitsin_check(path, NULL, err);
+    char *built = NULL, *tmp = NULL;
+    int rc = tab_resolve(path, o->format, &built, &tmp, err);
     if (rc) return rc;
-    char *built = NULL;
-    if (o->hdu && o->hdu[0]) {
+    if (built && o->hdu && o->hdu[0] && strcmp(o->hdu, "1")) {
+        unlink(tmp);
+        free(tmp);
+        free(built);
+        return ody_fail(err, ODY_EINPUT, "%s: a text table has one table, but `hdu: %s` is set — remove `hdu:`",
+                        o->path, o->hdu);
+    }
+    if (built) path = built;
+    else if ((rc = fitsin_check(path, NULL, err))) return rc;
+    if (!built && o->hdu && o->hdu[0]) {
         /* Insert [hdu] after the file name so any filter that follows applies
          * to that HDU: a.fits[x>1] + hdu=SDSS -> a.fits[SDSS][x>1]. */
         size_t n = strlen(path), m = strlen(o->hdu);
@@ -54,6 +65,8 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
     }
     fits_open_table(f, path, READONLY, &status);
     free(built);
+    if (tmp) unlink(tmp);  /* the open handle keeps it readable */
+    free(tmp);
     if (status && *f) {  /* CFITSIO hands back an open file with NOT_TABLE */
         ody_fits_close(*f);
         *f = NULL;

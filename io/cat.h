@@ -10,6 +10,9 @@
  *   cat.fits[1][col ug=u-g; gr=g-r]     derived columns
  * (CFITSIO materialises filtered tables in memory; that copy is its own.)
  *
+ * CSV and ECSV files are read too (tabin.h): converted to FITS first, so the
+ * same syntax applies (cat.csv[class=="GALAXY"]).
+ *
  * Column names are case-insensitive.  One element of a vector column is
  * named NAME[k], k counting from 1 as in CFITSIO's expression syntax.
  */
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "ody.h"
+#include "tabin.h"
 
 /* ---------------------------------------------------------------- options */
 
@@ -40,6 +44,7 @@ typedef struct cat_opt {
     int n_passthru;
     cat_missing missing;            /* default CAT_MISSING_DROP */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
+    tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
 } cat_opt;
 
 /* Fills defaults.  The caller sets path and features. */

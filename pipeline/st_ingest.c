@@ -253,6 +253,7 @@ static int read_input(run_state *st, ody_err *err)
     o.passthru = (const char *const *)c->passthru;
     o.n_passthru = c->n_passthru;
     o.missing = c->cat_missing;
+    o.format = c->cat_format;
     int rc = cat_read(&o, &st->cat, st->log, err);
     if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
     if (!rc) rc = save_catalog(st, err);

@@ -1,5 +1,5 @@
 /* yamltree.h — YAML text to a small tree with source positions (prefix yt_).
- * Private to config/: cfg.c and cfg_batch.c read configs through it.
+ * Used by config/ (configs, batch files) and io/ (ECSV headers).
  *
  * The loader defends against hostile text before any of it is used:
  *   - input larger than YT_MAX_BYTES, or not a regular file, is refused;

@@ -1,0 +1,342 @@
+/* test_tabin.c — CSV and ECSV tables read as catalogs. */
+#include <dirent.h>
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "cat.h"
+#include "tabin.h"
+#include "testutil.h"
+
+/* ================================================================ helpers */
+
+static char *write_text(const char *dir, const char *name, const char *text)
+{
+    char *p = tu_path(dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Files in dir: the converter must leave none behind. */
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+/* Reads path as a catalog with the given features (and ID / pass-through). */
+static int read_cat(const char *path, const char *const *feat, int nf, const char *id, const char *const *pass,
+                    int np, cat **c, ody_err *err)
+{
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feat;
+    o.n_features = nf;
+    o.id_col = id;
+    o.passthru = pass;
+    o.n_passthru = np;
+    o.missing = CAT_MISSING_DROP;
+    return cat_read(&o, c, NULL, err);
+}
+
+/* Every call below converts into TMPDIR: point it at a fresh folder. */
+static int setup(void **state)
+{
+    char *dir = tu_tmpdir(), *tmp = tu_path(dir, "tmp");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp);
+    if (system(cmd)) return -1;
+    setenv("TMPDIR", tmp, 1);
+    free(tmp);
+    *state = dir;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tu_rmtree(*state);
+    free(*state);
+    return 0;
+}
+
+static char *tmpdir_of(void **state)
+{
+    return tu_path(*state, "tmp");
+}
+
+/* ================================================================ CSV */
+
+static void test_csv_types_and_missing(void **state)
+{
+    const char *dir = *state;
+    char *p = write_text(dir, "t.csv",
+                         "\xef\xbb\xbf# a comment before the table\n"
+                         "id,name,x,n,mixed\r\n"
+                         "101,\"Abell 2218, core\",1.5,7,3\r\n"
+                         "102,M87,NaN,8,x\r\n"
+                         "103,,2.5e3,,4\r\n"
+                         "104,\"say \"\"hi\"\"\",null,10,5\r\n");
+    const char *feat[] = {"x", "n"}, *pass[] = {"name", "mixed"};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(read_cat(p, feat, 2, "id", pass, 2, &c, &err), err);
+    /* rows 102 (x NaN), 103 (n empty) and 104 (x null) go for missing features */
+    assert_int_equal(c->n_table_rows, 4);
+    assert_int_equal(c->n_rows, 1);
+    assert_int_equal(c->id.type, CAT_COL_INT);
+    assert_int_equal(c->id.i[0], 101);
+    assert_true(fabsf(c->X[0] - 1.5f) < 1e-6f && fabsf(c->X[1] - 7.0f) < 1e-6f);
+    assert_int_equal(c->pass[0].type, CAT_COL_STRING);
+    assert_string_equal(c->pass[0].s, "Abell 2218, core");
+    assert_int_equal(c->pass[1].type, CAT_COL_STRING);  /* "x" makes the column text */
+    assert_int_equal(c->n_dropped, 3);
+    assert_int_equal(c->n_missing[0], 2);
+    assert_int_equal(c->n_missing[1], 1);
+    cat_destroy(c);
+    char *t = tmpdir_of(state);
+    assert_int_equal(count_files(t), 0);
+    free(t);
+    free(p);
+}
+
+static void test_csv_delimiters_gzip_and_filters(void **state)
+{
+    const char *dir = *state;
+    char *tsv = write_text(dir, "t.tsv", "a\tb\n1\t2\n3\t4\n5\t6\n");
+    char *p = tu_path(dir, "t.csv.gz");
+    gzFile gz = gzopen(p, "wb");
+    assert_non_null(gz);
+    gzputs(gz, "a;b\n1;2\n3;4\n5;6\n");
+    gzclose(gz);
+    const char *feat[] = {"a", "b"};
+    const char *paths[] = {tsv, p};
+    for (int k = 0; k < 2; k++) {
+        cat *c = NULL;
+        ody_err err = {0};
+        assert_ok(read_cat(paths[k], feat, 2, NULL, NULL, 0, &c, &err), err);
+        assert_int_equal(c->n_rows, 3);
+        assert_true(c->X[4] == 5.0f && c->X[5] == 6.0f);
+        cat_destroy(c);
+    }
+    /* CFITSIO's row filters and derived columns work on a text table */
+    char filt[600];
+    snprintf(filt, sizeof filt, "%s[col *; s=a+b][a>1]", tsv);
+    const char *feat2[] = {"s"};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(read_cat(filt, feat2, 1, NULL, NULL, 0, &c, &err), err);
+    assert_int_equal(c->n_rows, 2);
+    assert_true(c->X[0] == 7.0f && c->X[1] == 11.0f);
+    cat_destroy(c);
+    free(tsv);
+    free(p);
+}
+
+/* Each bad table: exit code 2 (ODY_EINPUT), a message naming the file and
+ * the line, and no file left in TMPDIR. */
+static void test_csv_errors(void **state)
+{
+    const char *dir = *state;
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"a,b\n1,2\n3\n", "t.csv:3: 1 field where the header line (1) names 2 columns"},
+        {"a,b\n1,2,3\n", "t.csv:2: 3 fields"},
+        {"a,A\n1,2\n", "column 'A' appears twice (columns 1 and 2)"},
+        {"", "is empty"},
+        {"# only a comment\n", "no header line"},
+        {"a,b\n1,\"2\n", "t.csv:2: an unclosed quote"},
+        {"a,b\n1,2\"x\n", "t.csv:2: a stray quote"},
+    };
+    const char *feat[] = {"a"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char *p = write_text(dir, "t.csv", bad[k].text);
+        cat *c = NULL;
+        ody_err err = {0};
+        int rc = read_cat(p, feat, 1, NULL, NULL, 0, &c, &err);
+        if (rc != ODY_EINPUT || !strstr(err.msg, bad[k].want) || !strstr(err.msg, p))
+            fail_msg("case %zu: rc %d, message: %s (want '%s')", k, rc, err.msg, bad[k].want);
+        assert_null(c);
+        free(p);
+    }
+    /* a field of more than 1 MiB (a binary file, a quote never closed) */
+    char *p = tu_path(dir, "t.csv");
+    FILE *f = fopen(p, "wb");
+    fputs("a\n\"", f);
+    for (int k = 0; k < (3 << 20) / 64; k++) fputs("0123456789012345678901234567890123456789012345678901234567890123", f);
+    fclose(f);
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_int_equal(read_cat(p, feat, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "a field over 1048576 bytes"));
+    free(p);
+    char *t = tmpdir_of(state);
+    assert_int_equal(count_files(t), 0);
+    free(t);
+}
+
+static void test_header_only_and_detection(void **state)
+{
+    const char *dir = *state;
+    char *p = write_text(dir, "h.csv", "a,b\n");
+    const char *feat[] = {"a"};
+    cat *c = NULL;
+    ody_err err = {0};
+    int rc = read_cat(p, feat, 1, NULL, NULL, 0, &c, &err);
+    if (!rc) {  /* no rows: a valid, empty table */
+        assert_int_equal(c->n_rows, 0);
+        cat_destroy(c);
+    }
+    tab_format f;
+    assert_ok(tab_detect(p, &f, &err), err);
+    assert_int_equal(f, TAB_CSV);
+    char *e = write_text(dir, "x.txt", "# %ECSV 1.0\n");
+    assert_ok(tab_detect(e, &f, &err), err);
+    assert_int_equal(f, TAB_ECSV);
+    char *b = write_text(dir, "b.bin", "\x01\x02junk");
+    assert_ok(tab_detect(b, &f, &err), err);
+    assert_int_equal(f, TAB_FITS);  /* left to the FITS checks, which name the problem */
+    assert_int_equal(tab_format_parse("csv"), TAB_CSV);
+    assert_int_equal(tab_format_parse("xls"), -1);
+    free(p);
+    free(e);
+    free(b);
+}
+
+/* ================================================================ ECSV */
+
+static const char ECSV[] = "# %ECSV 1.0\n"
+                           "# ---\n"
+                           "# datatype:\n"
+                           "# - {name: id, datatype: int64}\n"
+                           "# - {name: ra, unit: deg, datatype: float64, description: right ascension}\n"
+                           "# - {name: mag, unit: mag, datatype: float32}\n"
+                           "# - {name: ok, datatype: bool}\n"
+                           "# - {name: cls, datatype: string}\n"
+                           "# schema: astropy-2.0\n"
+                           "id ra mag ok cls\n"
+                           "1 10.5 17.25 True \"a star\"\n"
+                           "2 11.5 \"\" False GALAXY\n"
+                           "3 12.5 18.5 True QSO\n";
+
+static void test_ecsv_types_units(void **state)
+{
+    const char *dir = *state;
+    char *p = write_text(dir, "t.ecsv", ECSV);
+    const char *feat[] = {"mag", "ok"}, *pass[] = {"ra", "cls"};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(read_cat(p, feat, 2, "id", pass, 2, &c, &err), err);
+    assert_int_equal(c->n_rows, 2);  /* id 2 has a masked mag */
+    assert_int_equal(c->id.i[1], 3);
+    assert_true(c->X[0] == 17.25f && c->X[1] == 1.0f);
+    assert_string_equal(c->feat_units[0], "mag");
+    assert_string_equal(c->pass[0].unit, "deg");
+    assert_string_equal(c->pass[1].s, "a star");
+    cat_destroy(c);
+    /* the description reaches the FITS copy as TCOMMn */
+    char *fits = NULL, *tmp = NULL;
+    assert_ok(tab_resolve(p, TAB_AUTO, &fits, &tmp, &err), err);
+    fitsfile *f = NULL;
+    int status = 0;
+    char comm[FLEN_VALUE] = "";
+    fits_open_table(&f, fits, READONLY, &status);
+    fits_read_key(f, TSTRING, "TCOMM2", comm, NULL, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_string_equal(comm, "right ascension");
+    remove(tmp);
+    free(tmp);
+    free(fits);
+    free(p);
+}
+
+static void test_ecsv_errors(void **state)
+{
+    const char *dir = *state;
+    struct {
+        const char *from, *to, *want;
+    } bad[] = {
+        {"1 10.5 17.25", "1 10.5 bright", "t.ecsv:11: column 'mag' is declared float32 but holds 'bright'"},
+        {"2 11.5", "2.5 11.5", "t.ecsv:12: column 'id' is declared int64 but holds '2.5'"},
+        {"True QSO", "maybe QSO", "column 'ok' is declared bool"},
+        {"id ra mag ok cls", "id ra mag ok class", "column 5 is 'class' in the header line but 'cls'"},
+        {"datatype: string}", "datatype: string, subtype: 'int64[2]'}", "has a subtype"},
+        {"datatype: float32}", "datatype: complex128}", "datatype 'complex128'"},
+        {"# datatype:\n", "# datatypes:\n", "has no `datatype:` list"},
+    };
+    const char *feat[] = {"mag"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char text[2048];
+        const char *at = strstr(ECSV, bad[k].from);
+        assert_non_null(at);
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - ECSV), ECSV, bad[k].to, at + strlen(bad[k].from));
+        char *p = write_text(dir, "t.ecsv", text);
+        cat *c = NULL;
+        ody_err err = {0};
+        int rc = read_cat(p, feat, 1, NULL, NULL, 0, &c, &err);
+        if (rc != ODY_EINPUT || !strstr(err.msg, bad[k].want))
+            fail_msg("case %zu: rc %d, message: %s (want '%s')", k, rc, err.msg, bad[k].want);
+        free(p);
+    }
+    char *t = tmpdir_of(state);
+    assert_int_equal(count_files(t), 0);
+    free(t);
+}
+
+/* ================================================================ real data */
+
+/* The SkyServer CSV as downloaded gives the same features as its FITS copy. */
+static void test_sdss_csv_matches_fits(void **state)
+{
+    (void)state;
+    char *csv = tu_shared("catalogs/sdss_dr14_10k.csv"), *fits = tu_shared("catalogs/sdss_dr14_10k.fits");
+    if (!csv || !fits) {
+        free(csv);
+        free(fits);
+        skip();
+    }
+    const char *feat[] = {"u", "g", "r", "i", "z", "redshift"}, *pass[] = {"class"};
+    cat *a = NULL, *b = NULL;
+    ody_err err = {0};
+    assert_ok(read_cat(csv, feat, 6, NULL, pass, 1, &a, &err), err);
+    assert_ok(read_cat(fits, feat, 6, NULL, pass, 1, &b, &err), err);
+    assert_int_equal(a->n_rows, b->n_rows);
+    assert_memory_equal(a->X, b->X, a->n_rows * a->n_feat * sizeof *a->X);
+    for (size_t r = 0; r < a->n_rows; r++)
+        assert_string_equal(a->pass[0].s + r * (size_t)(a->pass[0].width + 1),
+                            b->pass[0].s + r * (size_t)(b->pass[0].width + 1));
+    /* its objid was stored as floats that lost digits: duplicates, refused */
+    cat *c = NULL;
+    int rc = read_cat(csv, feat, 1, "objid", NULL, 0, &c, &err);
+    assert_int_equal(rc, ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "must be unique"));
+    cat_destroy(a);
+    cat_destroy(b);
+    free(csv);
+    free(fits);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csv_types_and_missing),
+        cmocka_unit_test(test_csv_delimiters_gzip_and_filters),
+        cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_header_only_and_detection),
+        cmocka_unit_test(test_ecsv_types_units),
+        cmocka_unit_test(test_ecsv_errors),
+        cmocka_unit_test(test_sdss_csv_matches_fits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
