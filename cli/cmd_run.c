@@ -79,7 +79,13 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
         return 0;
     }
     if (check_only) {
-        printf("%s: ok (%d features, output %s)\n", argv[optind], conf->n_features, conf->output);
+        long long nr = 0;
+        if (run_check_catalog(conf, &nr, &e)) {
+            cfg_destroy(conf);
+            return cli_fail(&e);
+        }
+        printf("%s: ok (catalog %s: %lld rows, %d features found; output %s)\n", argv[optind], conf->cat_path, nr,
+               conf->n_features, conf->output);
         cfg_destroy(conf);
         return 0;
     }

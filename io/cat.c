@@ -395,40 +395,69 @@ static int reader_size(reader *rd)
     return 0;
 }
 
+static void reader_close(reader *rd)
+{
+    ody_fits_close(rd->f);
+    cat_destroy(rd->c);
+    free(rd->fref);
+    free(rd->pref);
+    chunkbuf_free(&rd->b);
+    memset(rd, 0, sizeof *rd);
+}
+
+/* Opens the table and resolves every column: what cat_read and cat_check
+ * share.  On error the reader holds nothing. */
+static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
+{
+    memset(rd, 0, sizeof *rd);
+    rd->o = o;
+    rd->file = o->path;
+    rd->err = err;
+    rd->has_id = o->id_col && o->id_col[0];
+    int rc = open_table(o, &rd->f, err);
+    if (rc) return rc;
+    rd->fref = calloc((size_t)o->n_features, sizeof *rd->fref);
+    rd->pref = calloc((size_t)(o->n_passthru > 0 ? o->n_passthru : 1), sizeof *rd->pref);
+    if (!rd->fref || !rd->pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd->file);
+    if (!rc) rc = reader_size(rd);
+    if (!rc) rc = reader_resolve(rd);
+    if (!rc) rc = reader_fits(rd);
+    if (rc) reader_close(rd);
+    return rc;
+}
+
+int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
+{
+    if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
+    if (o->n_features < 1)
+        return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
+    reader rd;
+    int rc = reader_open(&rd, o, err);
+    if (rc) return rc;
+    *n_rows = rd.nrows;
+    reader_close(&rd);
+    return 0;
+}
+
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
 {
     if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
     if (o->n_features < 1)
         return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
     reader rd;
-    memset(&rd, 0, sizeof rd);
-    rd.o = o;
-    rd.file = o->path;
-    rd.err = err;
-    rd.has_id = o->id_col && o->id_col[0];
-    int rc = open_table(o, &rd.f, err);
+    int rc = reader_open(&rd, o, err);
     if (rc) return rc;
-    rd.c = calloc(1, sizeof *rd.c);
-    rd.fref = calloc((size_t)o->n_features, sizeof *rd.fref);
-    rd.pref = calloc((size_t)(o->n_passthru > 0 ? o->n_passthru : 1), sizeof *rd.pref);
-    if (!rd.c || !rd.fref || !rd.pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd.file);
-    if (!rc) rc = reader_size(&rd);
-    if (!rc) rc = reader_resolve(&rd);
-    if (!rc) rc = reader_fits(&rd);
+    if (!(rd.c = calloc(1, sizeof *rd.c))) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd.file);
     if (!rc) rc = reader_alloc(&rd);
     size_t kept = 0;
     for (long row0 = 1; !rc && row0 <= rd.nrows; row0 += rd.chunk)
         rc = reader_chunk(&rd, row0, rd.nrows - row0 + 1 < rd.chunk ? rd.nrows - row0 + 1 : rd.chunk, &kept);
     if (!rc) rc = reader_finish(&rd, kept, log);
     if (!rc && rd.has_id) rc = catcol_unique(&rd.c->id, rd.c->n_rows, rd.c->row, rd.file, err);
-    ody_fits_close(rd.f);
     if (!rc) {
         *out = rd.c;
         rd.c = NULL;
     }
-    cat_destroy(rd.c);
-    free(rd.fref);
-    free(rd.pref);
-    chunkbuf_free(&rd.b);
+    reader_close(&rd);
     return rc;
 }

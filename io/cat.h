@@ -99,6 +99,15 @@ typedef struct cat {
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
 void cat_destroy(cat *c);
 
+/* What `oddsky check` asks of a catalog without reading it: opens the table
+ * and resolves every column o names, as cat_read would (a wrong path, a
+ * missing or string feature, a vector index out of range, a missing ID or
+ * pass-through column, a table too large for the memory).  Reads no rows,
+ * so the uniqueness of IDs and missing values are not checked — except that
+ * a text table is converted, which checks each of its values' syntax.  On
+ * success *n_rows is the (filtered) table's row count. */
+int cat_check(const cat_opt *o, long long *n_rows, ody_err *err);
+
 /* Keeps the rows with keep[r] set (in order), dropping the others from
  * every array; counted in n_dropped.  Fails only on allocation. */
 int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err);

@@ -59,6 +59,10 @@ typedef struct run_summary {
  * shows it; it is also in the run log). */
 int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log, ody_err *err);
 
+/* `oddsky check`: opens the configured catalog and resolves its columns
+ * without reading rows (cat_check); *n_rows gets its row count. */
+int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
+
 /* The first n rows of <dir>/anomalies.fits as an aligned text table
  * (malloc'd, caller frees).  ODY_EINPUT if the run has no FITS export. */
 int run_top_table(const char *dir, int n, char **text, ody_err *err);

@@ -240,20 +240,33 @@ static int load_catalog(run_state *st, ody_err *err)
 
 /* ================================================================ the stage */
 
+/* The catalog as the config describes it. */
+static void input_opt(const cfg *c, cat_opt *o)
+{
+    cat_opt_init(o);
+    o->path = c->cat_path;
+    o->hdu = c->cat_hdu[0] ? c->cat_hdu : NULL;
+    o->features = (const char *const *)c->features;
+    o->n_features = c->n_features;
+    o->id_col = c->cat_id[0] ? c->cat_id : NULL;
+    o->passthru = (const char *const *)c->passthru;
+    o->n_passthru = c->n_passthru;
+    o->missing = c->cat_missing;
+    o->format = c->cat_format;
+}
+
+int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err)
+{
+    cat_opt o;
+    input_opt(c, &o);
+    return cat_check(&o, n_rows, err);
+}
+
 static int read_input(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     cat_opt o;
-    cat_opt_init(&o);
-    o.path = c->cat_path;
-    o.hdu = c->cat_hdu[0] ? c->cat_hdu : NULL;
-    o.features = (const char *const *)c->features;
-    o.n_features = c->n_features;
-    o.id_col = c->cat_id[0] ? c->cat_id : NULL;
-    o.passthru = (const char *const *)c->passthru;
-    o.n_passthru = c->n_passthru;
-    o.missing = c->cat_missing;
-    o.format = c->cat_format;
+    input_opt(c, &o);
     int rc = cat_read(&o, &st->cat, st->log, err);
     if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
     if (!rc) rc = save_catalog(st, err);

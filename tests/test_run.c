@@ -526,6 +526,17 @@ static void test_bad_input_gives_exit_2(void **state)
         assert_non_null(first);
         assert_null(strstr(first + 1, "oddsky: error:"));
     }
+    /* check opens the catalog: a wrong column or path is found without a run */
+    snprintf(args, sizeof args, "check '%s' --set 'catalog.features=[UG, NOPE]'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "no feature column named 'NOPE'"));
+    snprintf(args, sizeof args, "check '%s' --set catalog.path=%s/none.csv", conf, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    snprintf(args, sizeof args, "check '%s' --set catalog.id=NOPE", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    snprintf(args, sizeof args, "check '%s'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "rows, 6 features found"));
     snprintf(args, sizeof args, "-q run '%s' --set 'catalog.features=[UG, NOPE]'", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_null(strstr(strstr(err, "NOPE") + 1, "oddsky: error:"));  /* printed once */
