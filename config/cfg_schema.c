@@ -12,7 +12,7 @@
 
 /* Enum codes, one per choice, in the order of the choices string. */
 static const int C_MISSING[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
-static const int C_FORMAT[] = {TAB_AUTO, TAB_FITS, TAB_CSV, TAB_ECSV};
+static const int C_FORMAT[] = {TAB_AUTO, TAB_FITS, TAB_CSV, TAB_ECSV, TAB_VOTABLE};
 static const int C_LAYOUT[] = {CUT_DIR, CUT_CUBE, CUT_MEF};
 static const int C_CUTMISS[] = {0, 1};
 static const int C_SYNTH[] = {RF_SYNTH_MARGINAL, RF_SYNTH_UNIFORM};
@@ -34,9 +34,9 @@ _Static_assert(sizeof(cat_missing) == sizeof(int) && sizeof(tab_format) == sizeo
 #define NONE 0, 0
 const key cfg_schema[] = {
     {"catalog.path", T_PATH, NULL, NONE, NULL, NULL, O(cat_path), 0,
-     "FITS, CSV or ECSV catalog (.gz too); CFITSIO syntax allowed (cat.fits[1][col UG=U-G; GR=G-R], [class==\"GALAXY\"])"},
-    {"catalog.format", T_ENUM, "auto", NONE, "auto|fits|csv|ecsv", C_FORMAT, O(cat_format), 0,
-     "the catalog's format; auto: from its content (FITS, ECSV's \"# %ECSV\" line, else CSV)"},
+     "FITS, CSV, ECSV or VOTable catalog (.gz too); CFITSIO syntax allowed (cat.fits[1][col UG=U-G; GR=G-R], [class==\"GALAXY\"])"},
+    {"catalog.format", T_ENUM, "auto", NONE, "auto|fits|csv|ecsv|votable", C_FORMAT, O(cat_format), 0,
+     "the catalog's format; auto: from its content (FITS, ECSV's \"# %ECSV\" line, VOTable's XML, else CSV)"},
     {"catalog.hdu", T_STR, "\"\"", NONE, NULL, NULL, O(cat_hdu), 0, "table HDU by number (0 = primary) or EXTNAME; empty: the first table"},
     {"catalog.id", T_STR, "\"\"", NONE, NULL, NULL, O(cat_id), 0, "ID column (integer or string); empty: the row number"},
     {"catalog.features", T_STRLIST, NULL, NONE, NULL, NULL, O(features), O(n_features),

@@ -15,32 +15,26 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tabconv.h"
 #include "yamltree.h"
-
-#define TAB_MAX_COLS 999           /* FITS's TFIELDS limit */
-#define TAB_MAX_FIELD (1 << 20)    /* bytes in one field */
-#define TAB_MAX_NAME 68            /* characters in a column name (a TTYPEn value) */
-#define TAB_MAX_HEADER (1 << 20)   /* bytes of '#' lines before the table */
-#define TAB_BLOCK (1 << 20)        /* text read at a time */
-#define TAB_CHUNK 8192             /* rows written at a time */
 
 /* ================================================================ formats */
 
-static const char *const FORMAT_NAMES[] = {"auto", "fits", "csv", "ecsv"};
+static const char *const FORMAT_NAMES[] = {"auto", "fits", "csv", "ecsv", "votable"};
 
 int tab_format_parse(const char *s)
 {
-    for (int k = 0; s && k < 4; k++)
+    for (int k = 0; s && k < 5; k++)
         if (!strcmp(s, FORMAT_NAMES[k])) return k;
     return -1;
 }
 
 const char *tab_format_name(tab_format f)
 {
-    return f >= TAB_AUTO && f <= TAB_ECSV ? FORMAT_NAMES[f] : "?";
+    return f >= TAB_AUTO && f <= TAB_VOTABLE ? FORMAT_NAMES[f] : "?";
 }
 
-static int open_text(const char *file, gzFile *gz, ody_err *err)
+int tabc_open_text(const char *file, gzFile *gz, ody_err *err)
 {
     *gz = gzopen(file, "rb");
     if (!*gz)
@@ -53,7 +47,7 @@ static int open_text(const char *file, gzFile *gz, ody_err *err)
 int tab_detect(const char *file, tab_format *out, ody_err *err)
 {
     gzFile gz;
-    int rc = open_text(file, &gz, err);
+    int rc = tabc_open_text(file, &gz, err);
     if (rc) return rc;
     unsigned char b[512];
     int n = gzread(gz, b, sizeof b);
@@ -66,6 +60,13 @@ int tab_detect(const char *file, tab_format *out, ody_err *err)
         return 0;
     }
     if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return 0;
+    if (n - off >= 5 && (!memcmp(b + off, "<?xml", 5) || !memcmp(b + off, "<VOTA", 5))) {
+        b[n - 1] = 0;
+        if (memmem(b, (size_t)n, "<VOTABLE", 8) || memmem(b, (size_t)n, ":VOTABLE", 8)) {
+            *out = TAB_VOTABLE;
+            return 0;
+        }
+    }
     for (int k = off; k < n; k++)  /* text: printable ASCII, tabs, line ends, UTF-8 */
         if (b[k] < 0x20 && b[k] != '\t' && b[k] != '\n' && b[k] != '\r') return 0;
     *out = TAB_CSV;
@@ -74,49 +75,11 @@ int tab_detect(const char *file, tab_format *out, ody_err *err)
 
 /* ================================================================ columns */
 
-typedef enum { K_NONE = 0, K_INT, K_FLOAT64, K_FLOAT32, K_BOOL, K_STRING } kind;
-
-typedef struct col {
-    char name[TAB_MAX_NAME + 1];
-    char *unit, *desc;   /* ECSV: owned, may be NULL */
-    char decl_name[16];  /* ECSV: the declared datatype */
-    kind decl;           /* ECSV: declared; K_NONE for CSV */
-    kind k;              /* what is written */
-    int int_ok, num_ok;  /* every value seen so far parses as one */
-    size_t width;        /* widest value, bytes */
-    size_t n_val;        /* values that are not missing */
-    /* one chunk of output */
-    double *d;
-    long long *i;
-    char *s;
-    char **sp;
-} col;
-
-typedef struct conv {
-    const char *file;
-    tab_format fmt;
-    ody_err *err;
-    int rc;              /* the first error; parsing stops there */
-    int pass;            /* 1: type and count; 2: write */
-    int ncol;
-    col *c;
-    int field;           /* of the current record */
-    int header;          /* the current record is the column names */
-    long hdr_line;       /* text line of the column names */
-    size_t row;          /* data rows completed */
-    fitsfile *out;
-    char *tmp;
-    long n_chunk;        /* rows buffered */
-    long chunk;          /* rows a chunk holds */
-    char delim;
-    col *decl;           /* ECSV: the declared columns */
-    int ndecl;
-} conv;
-
-static int is_missing(const char *s, size_t n)
+static int is_missing(const col *c, const char *s, size_t n)
 {
     static const char *const tok[] = {"nan", "null", "none", "na", "n/a", "--"};
     if (!s || n == 0) return 1;
+    if (c->null_tok && strlen(c->null_tok) == n && !memcmp(s, c->null_tok, n)) return 1;
     for (size_t k = 0; k < sizeof tok / sizeof *tok; k++)
         if (strlen(tok[k]) == n && !strncasecmp(s, tok[k], n)) return 1;
     return 0;
@@ -143,50 +106,52 @@ static int parse_num(const char *s, double *v)
 
 static int parse_bool(const char *s, long long *v)
 {
-    if (!strcasecmp(s, "true") || !strcmp(s, "1")) *v = 1;
-    else if (!strcasecmp(s, "false") || !strcmp(s, "0")) *v = 0;
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "t") || !strcmp(s, "1")) *v = 1;
+    else if (!strcasecmp(s, "false") || !strcasecmp(s, "f") || !strcmp(s, "0")) *v = 0;
     else return 0;
     return 1;
 }
 
-static long cur_line(const conv *cv)
+long tabc_line(const conv *cv)
 {
-    return cv->hdr_line + (long)cv->row + 1;
+    return cv->xml_line ? cv->xml_line : cv->hdr_line + (long)cv->row + 1;
 }
 
 /* ================================================================ the two passes */
 
-static void add_name(conv *cv, const char *s, size_t n)
+col *tabc_add_column(conv *cv, const char *s, size_t n)
 {
-    if (cv->field >= TAB_MAX_COLS) {
+    int j = cv->ncol;
+    if (j >= TAB_MAX_COLS) {
         cv->rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: more than %d columns (FITS's limit) — select fewer columns "
-                          "when you export the table", cv->file, cv->hdr_line, TAB_MAX_COLS);
-        return;
+                          "when you export the table", cv->file, tabc_line(cv), TAB_MAX_COLS);
+        return NULL;
     }
-    col *g = realloc(cv->c, (size_t)(cv->field + 1) * sizeof *g);
-    if (!g) {
-        cv->rc = ody_fail(cv->err, ODY_ENOMEM, "out of memory reading %s", cv->file);
-        return;
-    }
-    cv->c = g;
-    col *c = &cv->c[cv->field];
-    memset(c, 0, sizeof *c);
-    c->int_ok = c->num_ok = 1;
     if (n > TAB_MAX_NAME) {
         cv->rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: column %d's name is %zu characters long (at most %d) — shorten it",
-                          cv->file, cv->hdr_line, cv->field + 1, n, TAB_MAX_NAME);
-        return;
+                          cv->file, tabc_line(cv), j + 1, n, TAB_MAX_NAME);
+        return NULL;
     }
+    col *g = realloc(cv->c, (size_t)(j + 1) * sizeof *g);
+    if (!g) {
+        cv->rc = ody_fail(cv->err, ODY_ENOMEM, "out of memory reading %s", cv->file);
+        return NULL;
+    }
+    cv->c = g;
+    col *c = &cv->c[j];
+    memset(c, 0, sizeof *c);
+    c->int_ok = c->num_ok = 1;
     if (n) memcpy(c->name, s, n);
-    else snprintf(c->name, sizeof c->name, "col%d", cv->field + 1);
-    cv->ncol = cv->field + 1;
+    else snprintf(c->name, sizeof c->name, "col%d", j + 1);
+    cv->ncol = j + 1;
+    return c;
 }
 
 /* Pass 1: how each value types its column, and whether it fits a declared type. */
 static void scan_value(conv *cv, col *c, const char *s, size_t n)
 {
     if (n > c->width) c->width = n;
-    if (is_missing(s, n)) return;
+    if (is_missing(c, s, n)) return;
     c->n_val++;
     long long iv;
     double dv;
@@ -196,13 +161,13 @@ static void scan_value(conv *cv, col *c, const char *s, size_t n)
               (c->decl == K_BOOL && !parse_bool(s, &iv));
     if (bad)
         cv->rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: column '%s' is declared %s but holds '%.40s' — fix the value "
-                          "or the column's datatype in the header", cv->file, cur_line(cv), c->name, c->decl_name, s);
+                          "or the column's datatype in the header", cv->file, tabc_line(cv), c->name, c->decl_name, s);
 }
 
 /* Pass 2: the value into the chunk buffer. */
 static void put_value(col *c, long r, const char *s, size_t n)
 {
-    int miss = is_missing(s, n);
+    int miss = is_missing(c, s, n);
     switch (c->k) {
     case K_INT:
         if (miss || !parse_int(s, &c->i[r])) c->i[r] = INT64_MIN;
@@ -224,14 +189,13 @@ static void put_value(col *c, long r, const char *s, size_t n)
     }
 }
 
-static void on_field(void *s, size_t n, void *data)
+void tabc_field(conv *cv, const char *s, size_t n)
 {
-    conv *cv = data;
     if (cv->rc) return;
     const char *t = s ? s : "";
     if (!s) n = 0;
     if (cv->header) {
-        if (cv->pass == 1) add_name(cv, t, n);
+        if (cv->pass == 1) tabc_add_column(cv, t, n);
     } else if (cv->field < cv->ncol && cv->pass == 1) scan_value(cv, &cv->c[cv->field], t, n);
     else if (cv->field < cv->ncol) put_value(&cv->c[cv->field], cv->n_chunk, t, n);
     cv->field++;
@@ -240,37 +204,48 @@ static void on_field(void *s, size_t n, void *data)
 static int flush(conv *cv);
 static int ecsv_match(conv *cv);
 
-static int header_done(conv *cv)
+int tabc_header_done(conv *cv)
 {
     for (int a = 0; a < cv->ncol; a++)
         for (int b = 0; b < a; b++)
             if (!strcasecmp(cv->c[a].name, cv->c[b].name))
                 return ody_fail(cv->err, ODY_EINPUT, "%s:%ld: column '%s' appears twice (columns %d and %d) — "
-                                "rename one", cv->file, cv->hdr_line, cv->c[a].name, b + 1, a + 1);
+                                "rename one", cv->file, cv->xml_line ? cv->xml_line : cv->hdr_line, cv->c[a].name, b + 1, a + 1);
     return 0;
 }
 
-static void on_record(int term, void *data)
+void tabc_record(conv *cv)
 {
-    (void)term;
-    conv *cv = data;
     if (cv->rc) return;
     if (cv->header) {
         cv->header = 0;
         cv->field = 0;
-        if (cv->pass == 1) cv->rc = header_done(cv);
+        if (cv->pass == 1) cv->rc = tabc_header_done(cv);
         if (cv->pass == 1 && !cv->rc && cv->fmt == TAB_ECSV) cv->rc = ecsv_match(cv);
         return;
     }
     if (cv->field != cv->ncol) {
-        cv->rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: %d field%s where the header line (%ld) names %d columns — "
-                          "check the delimiter and the quoting there", cv->file, cur_line(cv), cv->field,
-                          cv->field == 1 ? "" : "s", cv->hdr_line, cv->ncol);
+        cv->rc = cv->xml_line ? ody_fail(cv->err, ODY_EINPUT, "%s:%ld: a row of %d cells where the table has %d FIELDs",
+                                         cv->file, cv->xml_line, cv->field, cv->ncol)
+                              : ody_fail(cv->err, ODY_EINPUT, "%s:%ld: %d field%s where the header line (%ld) names %d "
+                                         "columns — check the delimiter and the quoting there", cv->file, tabc_line(cv),
+                                         cv->field, cv->field == 1 ? "" : "s", cv->hdr_line, cv->ncol);
         return;
     }
     cv->field = 0;
     cv->row++;
     if (cv->pass == 2 && ++cv->n_chunk == cv->chunk) cv->rc = flush(cv);
+}
+
+static void on_field(void *s, size_t n, void *data)
+{
+    tabc_field(data, s, n);
+}
+
+static void on_record(int term, void *data)
+{
+    (void)term;
+    tabc_record(data);
 }
 
 /* libcsv grows its field buffer with this: one field may not pass
@@ -346,7 +321,7 @@ static char sniff_delim(const char *b, size_t n)
 static int run_pass(conv *cv, char **yaml)
 {
     gzFile gz;
-    int rc = open_text(cv->file, &gz, cv->err);
+    int rc = tabc_open_text(cv->file, &gz, cv->err);
     if (rc) return rc;
     struct csv_parser p;
     char *buf = malloc(TAB_BLOCK);
@@ -367,7 +342,7 @@ static int run_pass(conv *cv, char **yaml)
             int zerr;
             const char *why = gzerror(gz, &zerr);
             rc = ody_fail(cv->err, ODY_EINPUT, "%s: cannot read past line %ld (%s) — the file is damaged or "
-                          "truncated; download it again", cv->file, cur_line(cv), why);
+                          "truncated; download it again", cv->file, tabc_line(cv), why);
             break;
         }
         if (n == 0) break;
@@ -380,13 +355,13 @@ static int run_pass(conv *cv, char **yaml)
         if (csv_parse(&p, buf, (size_t)n, on_field, on_record, cv) != (size_t)n && !cv->rc)
             rc = csv_error(&p) == CSV_EPARSE
                      ? ody_fail(cv->err, ODY_EINPUT, "%s:%ld: a stray quote — a quoted field must end with a quote "
-                                "followed by the delimiter, and a quote inside it is written \"\"", cv->file, cur_line(cv))
+                                "followed by the delimiter, and a quote inside it is written \"\"", cv->file, tabc_line(cv))
                      : ody_fail(cv->err, ODY_EINPUT, "%s:%ld: a field over %d bytes — is this a text table? (a binary "
-                                "file, or a quote never closed)", cv->file, cur_line(cv), TAB_MAX_FIELD);
+                                "file, or a quote never closed)", cv->file, tabc_line(cv), TAB_MAX_FIELD);
     }
     if (!rc && !cv->rc && csv_fini(&p, on_field, on_record, cv) && !cv->rc)
         rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: an unclosed quote runs to the end of the file — close it "
-                      "(a quote inside a quoted field is written \"\")", cv->file, cur_line(cv));
+                      "(a quote inside a quoted field is written \"\")", cv->file, tabc_line(cv));
     csv_free(&p);
     free(buf);
     gzclose(gz);
@@ -486,6 +461,7 @@ static void cols_free(conv *cv)
         col *c = &cv->c[j];
         free(c->unit);
         free(c->desc);
+        free(c->null_tok);
         free(c->d);
         free(c->i);
         free(c->s);
@@ -579,12 +555,13 @@ static int create_fits(conv *cv)
         snprintf(key, sizeof key, "TNULL%d", j + 1);
         if (c->k == K_INT || c->k == K_BOOL) fits_write_key_lng(cv->out, key, INT64_MIN, "missing value", &status);
         snprintf(key, sizeof key, "TUNIT%d", j + 1);
-        if (c->unit && c->unit[0]) fits_write_key_str(cv->out, key, c->unit, "from the ECSV header", &status);
+        if (c->unit && c->unit[0]) fits_write_key_str(cv->out, key, c->unit, "from the table's header", &status);
         snprintf(key, sizeof key, "TCOMM%d", j + 1);
         if (c->desc && c->desc[0]) fits_write_key_longstr(cv->out, key, c->desc, "", &status);
     }
     if (!status) fits_write_key_longstr(cv->out, "ORIGFILE", cv->file, "the text table this was read from", &status);
-    if (!status) fits_write_key_str(cv->out, "ORIGFMT", cv->fmt == TAB_ECSV ? "ECSV" : "CSV", "its format", &status);
+    if (!status) fits_write_key_str(cv->out, "ORIGFMT", cv->fmt == TAB_ECSV ? "ECSV" : cv->fmt == TAB_VOTABLE ? "VOTable" : "CSV",
+                                      "its format", &status);
     if (!status) fits_set_hdustruc(cv->out, &status);  /* take the TNULLn just written */
     free(ttype);
     free(tform);
@@ -600,18 +577,19 @@ int tab_to_fits(const char *file, tab_format fmt, char **tmp, ody_err *err)
     int rc = 0;
     if (fmt == TAB_ECSV) {  /* the header first: it says the delimiter */
         gzFile gz;
-        rc = open_text(file, &gz, err);
+        rc = tabc_open_text(file, &gz, err);
         if (!rc) {
             rc = read_preamble(&cv, gz, &yaml);
             gzclose(gz);
         }
         if (!rc) rc = ecsv_header(&cv, yaml ? yaml : "", &cv.decl, &cv.ndecl);
     }
-    if (!rc) rc = run_pass(&cv, NULL);
+    if (fmt == TAB_VOTABLE) cv.header = 0;  /* its columns come from FIELDs */
+    if (!rc) rc = fmt == TAB_VOTABLE ? tab_vot_pass(&cv) : run_pass(&cv, NULL);
     if (!rc) rc = settle(&cv);
     if (!rc) rc = create_fits(&cv);
     cv.pass = 2;
-    if (!rc) rc = run_pass(&cv, NULL);
+    if (!rc) rc = fmt == TAB_VOTABLE ? tab_vot_pass(&cv) : run_pass(&cv, NULL);
     if (!rc && cv.n_chunk) rc = flush(&cv);
     int status = 0;
     if (cv.out) {
@@ -662,10 +640,10 @@ int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, 
         if (!rc && fmt != TAB_FITS && fits_named(file))
             rc = ody_fail(err, ODY_EINPUT, "%s: named like a FITS file but is text, not FITS — if it is a %s table "
                           "set `catalog.format: %s`; else it is damaged: download it again", file,
-                          fmt == TAB_ECSV ? "ECSV" : "CSV", tab_format_name(fmt));
+                          fmt == TAB_ECSV ? "ECSV" : fmt == TAB_VOTABLE ? "VOTable" : "CSV", tab_format_name(fmt));
     }
     char *t = NULL;
-    if (!rc && (fmt == TAB_CSV || fmt == TAB_ECSV) && !(rc = tab_to_fits(file, fmt, &t, err))) {
+    if (!rc && fmt != TAB_AUTO && fmt != TAB_FITS && !(rc = tab_to_fits(file, fmt, &t, err))) {
         size_t n = strlen(t) + strlen(path + base) + 4;
         if (!(*fits_path = malloc(n))) {
             unlink(t);

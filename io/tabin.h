@@ -1,7 +1,7 @@
-/* tabin.h — text tables (CSV, ECSV) read as FITS (prefix tab_).
+/* tabin.h — text tables (CSV, ECSV, VOTable) read as FITS (prefix tab_).
  *
- * Astronomers' tables arrive as CSV (SkyServer, CasJobs, the Gaia archive)
- * and ECSV (astropy).  Rather than a second reader behind every consumer, a
+ * Astronomers' tables arrive as CSV (SkyServer, CasJobs, the Gaia archive),
+ * ECSV (astropy) and VOTable (every VO service, TOPCAT).  Rather than a second reader behind every consumer, a
  * text table is converted once, streaming, into a FITS binary table in a
  * temporary file, which then goes through the FITS catalog reader like any
  * other: row filters and derived columns in CFITSIO's syntax work on CSV
@@ -16,7 +16,10 @@
  * NA, N/A, --, case-insensitive) become nulls (NaN or TNULLn) that the
  * catalog's `missing:` rule then handles.  An ECSV file's header declares
  * names, types, units and descriptions; they are kept (TUNITn, TCOMMn) and
- * every value is checked against its declared type.
+ * every value is checked against its declared type.  A VOTable's FIELDs do
+ * the same (name, datatype, unit, DESCRIPTION, VALUES null), for TABLEDATA,
+ * BINARY and BINARY2 serialisations (base64, in the file); its first TABLE
+ * is read.  Array-valued numeric FIELDs are refused for now.
  *
  * Limits, each refused with the line it was met on: 999 columns (FITS's
  * own), 1 MiB per field, 68 characters per column name.
@@ -26,19 +29,20 @@
 
 #include "ody.h"
 
-typedef enum { TAB_AUTO = 0, TAB_FITS = 1, TAB_CSV = 2, TAB_ECSV = 3 } tab_format;
+typedef enum { TAB_AUTO = 0, TAB_FITS = 1, TAB_CSV = 2, TAB_ECSV = 3, TAB_VOTABLE = 4 } tab_format;
 
-/* "auto" / "fits" / "csv" / "ecsv"; -1 for anything else. */
+/* "auto" / "fits" / "csv" / "ecsv" / "votable"; -1 for anything else. */
 int tab_format_parse(const char *s);
 const char *tab_format_name(tab_format f);
 
 /* The format of FILE (a file name, no CFITSIO [..] suffix) from its first
  * bytes, through gzip: FITS when it opens with SIMPLE, ECSV with "# %ECSV",
+ * VOTable when it opens with <?xml or <VOTABLE and names a VOTABLE element,
  * CSV when the first block is text; anything else is left to the FITS
  * reader (TAB_FITS), whose checks name the problem. */
 int tab_detect(const char *file, tab_format *out, ody_err *err);
 
-/* Converts the text table FILE (fmt TAB_CSV or TAB_ECSV) into a FITS binary
+/* Converts the text table FILE (fmt TAB_CSV, TAB_ECSV or TAB_VOTABLE) into a FITS binary
  * table (HDU 1, EXTNAME TABLE) in a new temporary file under $TMPDIR (else
  * /tmp).  On success *tmp is that file's path (malloc'd): the caller removes
  * the file and frees the path.  On error nothing is left on disk and *tmp is

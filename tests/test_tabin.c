@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fitsio.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,142 @@ static void test_ecsv_errors(void **state)
     free(t);
 }
 
+/* ================================================================ VOTable */
+
+static const char VOT_HEAD[] =
+    "<?xml version=\"1.0\"?>\n"
+    "<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n"
+    "<RESOURCE><TABLE name=\"t\">\n"
+    "<FIELD name=\"id\" datatype=\"long\"><VALUES null=\"-1\"/></FIELD>\n"
+    "<FIELD name=\"mag\" datatype=\"float\" unit=\"mag\"><DESCRIPTION>\n  PSF magnitude\n</DESCRIPTION></FIELD>\n"
+    "<FIELD name=\"name\" datatype=\"char\" arraysize=\"*\"/>\n"
+    "<DATA>";
+static const char VOT_TAIL[] = "</DATA></TABLE>\n<TABLE><FIELD name=\"x\" datatype=\"int\"/></TABLE></RESOURCE></VOTABLE>\n";
+
+static void b64(const unsigned char *in, size_t n, char *out)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t k = 0; k < n; k += 3) {
+        unsigned v = (unsigned)in[k] << 16 | (k + 1 < n ? (unsigned)in[k + 1] << 8 : 0) | (k + 2 < n ? in[k + 2] : 0);
+        out[o++] = A[v >> 18 & 63];
+        out[o++] = A[v >> 12 & 63];
+        out[o++] = k + 1 < n ? A[v >> 6 & 63] : '=';
+        out[o++] = k + 2 < n ? A[v & 63] : '=';
+        if (k % 57 == 54) out[o++] = '\n';
+    }
+    out[o] = 0;
+}
+
+/* Big-endian bytes of one row: id (long), mag (float), name (char, *). */
+static size_t vot_row(unsigned char *p, int binary2, int nullmask, long long id, float mag, const char *name)
+{
+    size_t o = 0;
+    if (binary2) p[o++] = (unsigned char)nullmask;
+    for (int k = 7; k >= 0; k--) p[o++] = (unsigned char)((unsigned long long)id >> (8 * k));
+    uint32_t m;
+    memcpy(&m, &mag, 4);
+    for (int k = 3; k >= 0; k--) p[o++] = (unsigned char)(m >> (8 * k));
+    uint32_t n = (uint32_t)strlen(name);
+    for (int k = 3; k >= 0; k--) p[o++] = (unsigned char)(n >> (8 * k));
+    memcpy(p + o, name, n);
+    return o + n;
+}
+
+/* The same four rows as TABLEDATA, BINARY and BINARY2: ids 2 and 4 have no
+ * mag (empty, NaN, BINARY2's null flag); -1 is id's declared null. */
+static void test_votable_three_serialisations(void **state)
+{
+    const char *dir = *state;
+    char text[8192];
+    snprintf(text, sizeof text, "%s<TABLEDATA>\n<TR><TD>1</TD><TD>17.5</TD><TD>a &amp; b</TD></TR>\n"
+             "<TR><TD>2</TD><TD></TD><TD>M87</TD></TR>\n<TR><TD>-1</TD><TD>18.25</TD><TD/></TR>\n"
+             "<TR><TD>4</TD><TD>NaN</TD><TD>x</TD></TR>\n</TABLEDATA>%s", VOT_HEAD, VOT_TAIL);
+    char *paths[3];
+    paths[0] = write_text(dir, "td.vot", text);
+    for (int b2 = 0; b2 < 2; b2++) {
+        unsigned char raw[512];
+        size_t n = 0;
+        n += vot_row(raw + n, b2, 0, 1, 17.5f, "a & b");
+        n += vot_row(raw + n, b2, 0x40, 2, b2 ? 0.0f : NAN, "M87");  /* BINARY2: mag flagged null */
+        n += vot_row(raw + n, b2, 0, -1, 18.25f, "");
+        n += vot_row(raw + n, b2, 0, 4, NAN, "x");
+        char enc[1024];
+        b64(raw, n, enc);
+        snprintf(text, sizeof text, "%s<%s><STREAM encoding=\"base64\">\n%s\n</STREAM></%s>%s", VOT_HEAD,
+                 b2 ? "BINARY2" : "BINARY", enc, b2 ? "BINARY2" : "BINARY", VOT_TAIL);
+        paths[1 + b2] = write_text(dir, b2 ? "b2.vot" : "b.vot", text);
+    }
+    const char *feat[] = {"mag"}, *pass[] = {"id", "name"};
+    for (int k = 0; k < 3; k++) {
+        tab_format f;
+        ody_err err = {0};
+        assert_ok(tab_detect(paths[k], &f, &err), err);
+        assert_int_equal(f, TAB_VOTABLE);
+        cat *c = NULL;
+        if (read_cat(paths[k], feat, 1, NULL, pass, 2, &c, &err)) fail_msg("%s: %s", paths[k], err.msg);
+        assert_int_equal(c->n_table_rows, 4);  /* the second TABLE is not read */
+        assert_int_equal(c->n_rows, 2);
+        assert_true(c->X[0] == 17.5f && c->X[1] == 18.25f);
+        assert_string_equal(c->feat_units[0], "mag");
+        assert_int_equal(c->pass[0].type, CAT_COL_INT);
+        assert_int_equal(c->pass[0].i[0], 1);
+        assert_int_equal(c->pass[0].i[1], CAT_INT_NULL);  /* VALUES null="-1" */
+        assert_string_equal(c->pass[1].s, "a & b");
+        cat_destroy(c);
+        free(paths[k]);
+    }
+}
+
+static void test_votable_errors(void **state)
+{
+    const char *dir = *state;
+    struct {
+        const char *body, *want;
+    } bad[] = {
+        {"<FIELD name=\"v\" datatype=\"double\" arraysize=\"3\"/><DATA/>", "holds arrays"},
+        {"<FIELD name=\"v\" datatype=\"floatComplex\"/><DATA/>", "datatype 'floatComplex'"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><BINARY><STREAM href=\"x.bin\"/></BINARY></DATA>", "STREAM href"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><BINARY><STREAM encoding=\"base64\">AAA*</STREAM></BINARY></DATA>",
+         "not base64"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><BINARY><STREAM encoding=\"base64\">AAAA</STREAM></BINARY></DATA>",
+         "ends inside a row"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>1.5</TD></TR></TABLEDATA></DATA>",
+         "declared int but holds '1.5'"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>1</TD><TD>2</TD></TR></TABLEDATA></DATA>",
+         "a row of 2 cells where the table has 1 FIELDs"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><FIELD name=\"V\" datatype=\"int\"/><DATA/>", "appears twice"},
+        {"<DATA/>", "a TABLE without FIELDs"},
+        {"<FIELD name=\"v\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>1", "truncated"},
+    };
+    const char *feat[] = {"v"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char text[2048];
+        int open_end = strstr(bad[k].body, "<TD>1") && !strstr(bad[k].body, "</TABLEDATA>");
+        snprintf(text, sizeof text, "<?xml version=\"1.0\"?>\n<VOTABLE><RESOURCE><TABLE>\n%s%s", bad[k].body,
+                 open_end ? "" : "</TABLE></RESOURCE></VOTABLE>\n");
+        char *p = write_text(dir, "t.vot", text);
+        cat *c = NULL;
+        ody_err err = {0};
+        int rc = read_cat(p, feat, 1, NULL, NULL, 0, &c, &err);
+        if (rc != ODY_EINPUT || !strstr(err.msg, bad[k].want) || !strstr(err.msg, "t.vot"))
+            fail_msg("case %zu: rc %d, message: %s (want '%s')", k, rc, err.msg, bad[k].want);
+        free(p);
+    }
+    /* entities could expand without bound: any declaration is refused */
+    char *p = write_text(dir, "e.vot", "<?xml version=\"1.0\"?>\n<!DOCTYPE VOTABLE [<!ENTITY a \"aaaa\">]>\n"
+                                       "<VOTABLE><RESOURCE><TABLE><FIELD name=\"v\" datatype=\"int\"/></TABLE>"
+                                       "</RESOURCE></VOTABLE>\n");
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_int_equal(read_cat(p, feat, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "entity declaration"));
+    free(p);
+    char *t = tmpdir_of(state);
+    assert_int_equal(count_files(t), 0);
+    free(t);
+}
+
 /* ================================================================ real data */
 
 /* The SkyServer CSV as downloaded gives the same features as its FITS copy. */
@@ -336,6 +473,8 @@ int main(void)
         cmocka_unit_test(test_header_only_and_detection),
         cmocka_unit_test(test_ecsv_types_units),
         cmocka_unit_test(test_ecsv_errors),
+        cmocka_unit_test(test_votable_three_serialisations),
+        cmocka_unit_test(test_votable_errors),
         cmocka_unit_test(test_sdss_csv_matches_fits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
