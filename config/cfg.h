@@ -45,7 +45,7 @@ typedef enum {
 typedef enum { CFG_COMBINE_MAX = 0, CFG_COMBINE_MEAN = 1 } cfg_combine;
 
 /* export.formats, as bits. */
-enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2 };
+enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2, CFG_FMT_ECSV = 4, CFG_FMT_VOTABLE = 8 };
 
 typedef struct cfg {
     char *file;          /* the config file as given */

@@ -135,6 +135,13 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
             tunit[k] = (char *)(cols[k].unit ? cols[k].unit : "");
         }
         fits_create_tbl(f, BINARY_TBL, 0, ncol, ttype, tform, tunit, extname, status);
+        for (int k = 0; k < ncol && !*status; k++) {  /* TCOMMn: what TOPCAT shows as the description */
+            char key[16];
+            snprintf(key, sizeof key, "TCOMM%d", k + 1);
+            if (!cols[k].desc) continue;
+            if (strlen(cols[k].desc) > 68) fits_write_key_longwarn(f, status);  /* once: CFITSIO checks */
+            fits_write_key_longstr(f, key, cols[k].desc, "", status);
+        }
         for (int k = 0; k < ncol && !*status && nrows; k++) write_column(f, k + 1, &cols[k], nrows, status);
     }
     free(ttype); free(tform); free(tunit); free(fbuf);

@@ -42,6 +42,7 @@ typedef struct fitsout_col {
     int repeat;
     const void *data;
     const char *unit;   /* NULL: none */
+    const char *desc;   /* NULL: none; else written as TCOMMn */
 } fitsout_col;
 
 /* Appends a binary table HDU named extname with the columns, in one

@@ -1,6 +1,7 @@
 /* st_export.c — stage "export": every object ranked by the chosen score,
- * with its ID, pass-through columns, every score and its neighbours, as
- * anomalies.fits and anomalies.csv. */
+ * with its ID, pass-through columns, the features it was ranked on, every
+ * score and its neighbours, as anomalies.fits / .csv / .ecsv / .vot: one
+ * schema (names, types, units, descriptions) in every format. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -12,16 +13,20 @@
 /* The score columns of the exports, in order; a score the run did not
  * compute (mlp or lens off) has no column. */
 typedef struct score_col {
-    const char *fits, *csv;
+    const char *name, *desc;
     cfg_score s;
 } score_col;
 
 static const score_col score_cols[] = {
-    {"ANOMALY_SCORE", "anomaly_score", CFG_SCORE_ANOMALY}, {"WEIRDNESS", "weirdness", CFG_SCORE_WEIRDNESS},
-    {"ISOLATION", "isolation", CFG_SCORE_ISOLATION},       {"KNN_DIST", "knn_dist", CFG_SCORE_KNN},
-    {"LOF", "lof", CFG_SCORE_LOF},                         {"FOREST_KNN", "forest_knn", CFG_SCORE_FOREST_KNN},
-    {"P_SYNTH_FOREST", "p_synth_forest", CFG_SCORE_FOREST_OOB}, {"P_SYNTH_MLP", "p_synth_mlp", CFG_SCORE_MLP},
-    {"LENS_PROB", "lens_prob", CFG_SCORE_LENS},
+    {"ANOMALY_SCORE", "default score: the largest robust z of score.detectors", CFG_SCORE_ANOMALY},
+    {"WEIRDNESS", "Baron & Poznanski weirdness, as their code computes it", CFG_SCORE_WEIRDNESS},
+    {"ISOLATION", "isolation-forest score", CFG_SCORE_ISOLATION},
+    {"KNN_DIST", "distance to the local.k-th nearest object, standardised features", CFG_SCORE_KNN},
+    {"LOF", "local outlier factor", CFG_SCORE_LOF},
+    {"FOREST_KNN", "mean forest dissimilarity to the most similar objects", CFG_SCORE_FOREST_KNN},
+    {"P_SYNTH_FOREST", "P(synthetic) from the forest, out of bag", CFG_SCORE_FOREST_OOB},
+    {"P_SYNTH_MLP", "P(synthetic) from the MLP discriminator", CFG_SCORE_MLP},
+    {"LENS_PROB", "P(strong lens) of the cutout", CFG_SCORE_LENS},
 };
 #define N_SCORE_COLS ((int)(sizeof score_cols / sizeof *score_cols))
 
@@ -55,10 +60,15 @@ typedef struct ranked {
     size_t whyw;
     char *drv;           /* the detector that drove the score, DRVW bytes a row */
     void **pass;         /* per pass-through column, as in cat_col */
+    float *feat;         /* the features the run used: n_feat columns of m */
+    char **feat_col;     /* their column names, F_<name> */
 } ranked;
 
-static void ranked_free(ranked *r, int n_pass)
+static void ranked_free(ranked *r, int n_pass, size_t n_feat)
 {
+    for (size_t j = 0; r->feat_col && j < n_feat; j++) free(r->feat_col[j]);
+    free(r->feat_col);
+    free(r->feat);
     free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
     for (int s = 0; s < CFG_N_SCORES; s++) free(r->sc[s]);
     for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
@@ -136,7 +146,14 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     R->why = calloc(m, R->whyw);
     R->drv = calloc(m, DRVW);
     R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
-    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass;
+    R->feat = malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
+    R->feat_col = calloc(k->n_feat, sizeof *R->feat_col);
+    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass && R->feat && R->feat_col;
+    for (size_t j = 0; j < k->n_feat && ok; j++) {
+        char fc[128];
+        stage_feature_column(k->feat_names[j], fc, sizeof fc);
+        ok = (R->feat_col[j] = strdup(fc)) != NULL;
+    }
     for (int s = 0; s < CFG_N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
@@ -148,6 +165,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
             if (R->sc[s]) R->sc[s][r] = st->score[s][i];
         copy_value(&k->id, i, R->id, r);
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
+        for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
         join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
         format_why(st, i, R->why + r * R->whyw, R->whyw);
@@ -156,81 +174,213 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     return 0;
 }
 
-/* ================================================================ FITS */
+/* ================================================================ the columns */
 
-static fitsout_col carried(const cat_col *c, const void *data)
+/* Every export writes the same columns under the same names: FITS from the
+ * arrays, the text formats from the same arrays formatted (digits: 17 for a
+ * carried float, enough to read back the same double; 10 for a score). */
+typedef struct xcol {
+    fitsout_col c;
+    int digits;
+} xcol;
+
+static xcol carried(const cat_col *c, const void *data, const char *desc)
 {
-    fitsout_col o = {c->name, TDOUBLE, 1, data, c->unit};
-    if (c->type == CAT_COL_STRING) { o.type = TSTRING; o.repeat = c->width; }
-    else if (c->type == CAT_COL_INT) o.type = TLONGLONG;
+    xcol o = {{c->name, TDOUBLE, 1, data, c->unit, desc}, 17};
+    if (c->type == CAT_COL_STRING) { o.c.type = TSTRING; o.c.repeat = c->width; }
+    else if (c->type == CAT_COL_INT) o.c.type = TLONGLONG;
     return o;
 }
 
-static int write_fits(const run_state *st, const ranked *R, ody_err *err)
+/* The columns in order; *n gets their count.  NULL when out of memory. */
+static xcol *schema(const run_state *st, const ranked *R, int *n)
 {
     const cat *k = st->cat;
-    int ncol = 7 + k->n_pass + N_SCORE_COLS, q = 0;
-    fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
-    if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    cols[q++] = (fitsout_col){"RANK", TINT, 1, R->rank, NULL};
-    cols[q++] = carried(&k->id, R->id);
-    for (int p = 0; p < k->n_pass; p++) cols[q++] = carried(&k->pass[p], R->pass[p]);
+    int q = 0;
+    xcol *x = calloc((size_t)(7 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
+    if (!x) return NULL;
+    x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0};
+    x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
+    for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->pass[p], "copied from the catalog");
+    for (size_t j = 0; j < k->n_feat; j++)
+        x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9};
     for (int s = 0; s < N_SCORE_COLS; s++)
-        if (R->sc[score_cols[s].s]) cols[q++] = (fitsout_col){score_cols[s].fits, TDOUBLE, 1, R->sc[score_cols[s].s], NULL};
-    cols[q++] = (fitsout_col){"N_GOOD", TINT, 1, R->n_good, NULL};
-    cols[q++] = (fitsout_col){"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL};
-    cols[q++] = (fitsout_col){"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL};
-    cols[q++] = (fitsout_col){"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL};
-    cols[q++] = (fitsout_col){"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL};
-    int rc = store_save_table(st, "anomalies.fits", "ANOMALIES", cols, q, R->m, err);
+        if (R->sc[score_cols[s].s])
+            x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10};
+    x[q++] = (xcol){{"N_GOOD", TINT, 1, R->n_good, NULL, "trees whose leaf for the object is pure real"}, 0};
+    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0};
+    x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL,
+                     "features most unlike the nearest ordinary objects, in standard deviations"}, 0};
+    x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL,
+                     "IDs of the nearest objects (standardised features), ';'-joined"}, 0};
+    x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL,
+                     "IDs of the most similar objects by forest proximity, ';'-joined"}, 0};
+    *n = q;
+    return x;
+}
+
+/* Cell r of column x as text; "" for a null. */
+static const char *cell(const xcol *x, size_t r, char *buf, size_t len)
+{
+    const fitsout_col *c = &x->c;
+    buf[0] = 0;
+    switch (c->type) {
+    case TINT: snprintf(buf, len, "%d", ((const int32_t *)c->data)[r]); break;
+    case TLONGLONG:
+        if (((const int64_t *)c->data)[r] != CAT_INT_NULL) snprintf(buf, len, "%lld", (long long)((const int64_t *)c->data)[r]);
+        break;
+    case TFLOAT:
+        if (!isnan(((const float *)c->data)[r])) snprintf(buf, len, "%.*g", x->digits, ((const float *)c->data)[r]);
+        break;
+    case TDOUBLE:
+        if (!isnan(((const double *)c->data)[r])) snprintf(buf, len, "%.*g", x->digits, ((const double *)c->data)[r]);
+        break;
+    default: return (const char *)c->data + r * ((size_t)c->repeat + 1);
+    }
+    return buf;
+}
+
+/* ================================================================ FITS */
+
+static int write_fits(const run_state *st, const xcol *x, int n, size_t m, ody_err *err)
+{
+    fitsout_col *cols = calloc((size_t)n, sizeof *cols);
+    if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (int q = 0; q < n; q++) cols[q] = x[q].c;
+    int rc = store_save_table(st, "anomalies.fits", "ANOMALIES", cols, n, m, err);
     free(cols);
     return rc;
 }
 
-/* ================================================================ CSV */
+/* ================================================================ CSV, ECSV */
 
-static void csv_header(FILE *f, const run_state *st, const ranked *R)
+static void csv_body(FILE *f, const xcol *x, int n, size_t m)
 {
-    const cat *k = st->cat;
-    fputs("rank,", f);
-    stage_csv_field(f, k->id.name);
-    for (int p = 0; p < k->n_pass; p++) { fputc(',', f); stage_csv_field(f, k->pass[p].name); }
-    for (int s = 0; s < N_SCORE_COLS; s++)
-        if (R->sc[score_cols[s].s]) fprintf(f, ",%s", score_cols[s].csv);
-    fputs(",n_good,driven_by,why,nearest,neighbours\n", f);
-}
-
-static void csv_row(FILE *f, const run_state *st, const ranked *R, size_t r)
-{
-    const cat *k = st->cat;
-    size_t i = R->order[r].i;
-    char buf[512];
-    fprintf(f, "%zu,", r + 1);
-    cat_col_format(&k->id, i, buf, sizeof buf);
-    stage_csv_field(f, buf);
-    for (int p = 0; p < k->n_pass; p++) {
-        cat_col_format(&k->pass[p], i, buf, sizeof buf);
-        fputc(',', f);
-        stage_csv_field(f, buf);
+    char buf[64];
+    for (int q = 0; q < n; q++) {
+        if (q) fputc(',', f);
+        stage_csv_field(f, x[q].c.name);
     }
-    for (int s = 0; s < N_SCORE_COLS; s++)
-        if (R->sc[score_cols[s].s]) fprintf(f, ",%.10g", R->sc[score_cols[s].s][r]);
-    fprintf(f, ",%d,%s,", R->n_good[r], R->drv + r * DRVW);
-    stage_csv_field(f, R->why + r * R->whyw);
-    fputc(',', f);
-    stage_csv_field(f, R->nrs + r * R->nbw);
-    fputc(',', f);
-    stage_csv_field(f, R->nbs + r * R->nbw);
     fputc('\n', f);
+    for (size_t r = 0; r < m; r++) {
+        for (int q = 0; q < n; q++) {
+            if (q) fputc(',', f);
+            stage_csv_field(f, cell(&x[q], r, buf, sizeof buf));
+        }
+        fputc('\n', f);
+    }
 }
 
-static int write_csv(const run_state *st, const ranked *R, ody_err *err)
+/* A YAML single-quoted scalar. */
+static void yq(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'') fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static const char *ecsv_type(int t)
+{
+    return t == TINT ? "int32" : t == TLONGLONG ? "int64" : t == TFLOAT ? "float32" : t == TDOUBLE ? "float64" : "string";
+}
+
+/* ECSV (astropy's text format): the CSV under a YAML header with each
+ * column's type, unit and description, and the run's provenance. */
+static void ecsv_header(FILE *f, const run_state *st, const xcol *x, int n)
+{
+    fputs("# %ECSV 1.0\n# ---\n# delimiter: ','\n# datatype:\n", f);
+    for (int q = 0; q < n; q++) {
+        const fitsout_col *c = &x[q].c;
+        fputs("# - {name: ", f);
+        yq(f, c->name);
+        if (c->unit && c->unit[0]) { fputs(", unit: ", f); yq(f, c->unit); }
+        fprintf(f, ", datatype: %s", ecsv_type(c->type));
+        if (c->desc) { fputs(", description: ", f); yq(f, c->desc); }
+        fputs("}\n", f);
+    }
+    fputs("# meta:\n#   creator: oddsky\n#   version: ", f);
+    yq(f, ody_version());
+    fputs("\n#   input: ", f);
+    yq(f, st->c->cat_path);
+    fputs("\n#   config: ", f);
+    yq(f, st->c->file);
+    fprintf(f, "\n#   seed: %llu\n#   rank_by: %s\n# schema: astropy-2.0\n", (unsigned long long)st->c->seed,
+            cfg_score_name(st->c->rank_by));
+}
+
+static int write_text(const run_state *st, const char *name, const xcol *x, int n, size_t m, int ecsv, ody_err *err)
 {
     fitsout_text t;
-    int rc = store_text_open(st, "anomalies.csv", &t, err);
+    int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
-    csv_header(t.f, st, R);
-    for (size_t r = 0; r < R->m; r++) csv_row(t.f, st, R, r);
+    if (ecsv) ecsv_header(t.f, st, x, n);
+    csv_body(t.f, x, n, m);
+    return fitsout_text_commit(&t, err);
+}
+
+/* ================================================================ VOTable */
+
+static void xml(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", f);
+        else if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+static void vot_info(FILE *f, const char *name, const char *value)
+{
+    fprintf(f, "  <INFO name=\"%s\" value=\"", name);
+    xml(f, value);
+    fputs("\"/>\n", f);
+}
+
+/* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
+static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_err *err)
+{
+    fitsout_text t;
+    int rc = store_text_open(st, "anomalies.vot", &t, err);
+    if (rc) return rc;
+    FILE *f = t.f;
+    char buf[64];
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" "
+          "xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE name=\"oddsky\">\n", f);
+    vot_info(f, "creator", "oddsky");
+    vot_info(f, "version", ody_version());
+    vot_info(f, "input", st->c->cat_path);
+    vot_info(f, "config", st->c->file);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)st->c->seed);
+    vot_info(f, "seed", buf);
+    fputs("<TABLE name=\"ANOMALIES\">\n", f);
+    for (int q = 0; q < n; q++) {
+        const fitsout_col *c = &x[q].c;
+        int ty = c->type;
+        fputs("  <FIELD name=\"", f);
+        xml(f, c->name);
+        fprintf(f, "\" datatype=\"%s\"%s", ty == TINT ? "int" : ty == TLONGLONG ? "long" : ty == TFLOAT ? "float"
+                                           : ty == TDOUBLE ? "double" : "char", ty == TSTRING ? " arraysize=\"*\"" : "");
+        if (c->unit && c->unit[0]) { fputs(" unit=\"", f); xml(f, c->unit); fputc('"', f); }
+        fputs(">", f);
+        if (c->desc) { fputs("<DESCRIPTION>", f); xml(f, c->desc); fputs("</DESCRIPTION>", f); }
+        fputs("</FIELD>\n", f);
+    }
+    fputs("<DATA><TABLEDATA>\n", f);
+    for (size_t r = 0; r < m; r++) {
+        fputs("<TR>", f);
+        for (int q = 0; q < n; q++) {
+            fputs("<TD>", f);
+            xml(f, cell(&x[q], r, buf, sizeof buf));
+            fputs("</TD>", f);
+        }
+        fputs("</TR>\n", f);
+    }
+    fputs("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n", f);
     return fitsout_text_commit(&t, err);
 }
 
@@ -253,9 +403,15 @@ static int export(run_state *st, int run, ody_err *err)
     if (run) {
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
         rc = gather(st, &R, err);
-        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, &R, err);
-        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_csv(st, &R, err);
-        ranked_free(&R, st->cat->n_pass);
+        int n_col = 0;
+        xcol *x = rc ? NULL : schema(st, &R, &n_col);
+        if (!rc && !x) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, x, n_col, R.m, err);
+        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", x, n_col, R.m, 0, err);
+        if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", x, n_col, R.m, 1, err);
+        if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, x, n_col, R.m, err);
+        free(x);
+        ranked_free(&R, st->cat->n_pass, st->cat->n_feat);
     }
     free(order);
     return rc;
@@ -263,9 +419,9 @@ static int export(run_state *st, int run, ody_err *err)
 
 const stage_def stage_export = {
     .name = "export",
-    .what = "the ranked list: anomalies.fits and anomalies.csv",
+    .what = "the ranked list: anomalies.fits, .csv, .ecsv, .vot (export.formats)",
     .keys = (const char *const[]){"export.", NULL},
     .reads = (const char *const[]){"weirdness", "similarity", "local", "mlp", "lens", "score", NULL},
-    .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", NULL},
+    .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", "anomalies.ecsv?", "anomalies.vot?", NULL},
     .fn = export,
 };

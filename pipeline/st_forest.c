@@ -77,7 +77,7 @@ static int train_forests(run_state *st, ody_err *err)
     }
     free(XS); free(y); free(oob);
     if (rc) return rc;
-    fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL};
+    fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
     return store_save_table(st, "oob.fits", "OOB", &col, 1, n, err);
 }
 

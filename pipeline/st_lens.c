@@ -90,7 +90,7 @@ static int lens(run_state *st, int run, ody_err *err)
     if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, st->score[CFG_SCORE_LENS], err);
     nn_destroy(m);
     if (rc) return rc;
-    fitsout_col col = {"P_LENS", TDOUBLE, 1, st->score[CFG_SCORE_LENS], NULL};
+    fitsout_col col = {"P_LENS", TDOUBLE, 1, st->score[CFG_SCORE_LENS], NULL, NULL};
     return store_save_table(st, "lens_scores.fits", "LENS", &col, 1, n, err);
 }
 

@@ -78,7 +78,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     }
     nn_destroy(m);
     if (rc) return rc;
-    fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[CFG_SCORE_MLP], NULL};
+    fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[CFG_SCORE_MLP], NULL, NULL};
     return store_save_table(st, "mlp_scores.fits", "MLP", &col, 1, st->n, err);
 }
 

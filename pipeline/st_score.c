@@ -157,10 +157,10 @@ static int score(run_state *st, int run, ody_err *err)
     int rc = combine(st, err);
     if (!rc) rc = explain_all(st, err);
     if (rc) return rc;
-    fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL},
-                          {"DRIVER", TINT, 1, st->driver, NULL},
-                          {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL},
-                          {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL}};
+    fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL, NULL},
+                          {"DRIVER", TINT, 1, st->driver, NULL, NULL},
+                          {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
+                          {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL}};
     return store_save_table(st, "score.fits", "SCORE", cols, st->n_why ? 4 : 2, n, err);
 }
 

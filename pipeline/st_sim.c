@@ -64,9 +64,9 @@ static int similarity(run_state *st, int run, ody_err *err)
     if (!rc && st->c->dense) rc = dense(st, &ctx, err);
     rf_sim_ctx_free(&ctx);
     if (rc) return rc;
-    fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL},
-                          {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL},
-                          {"KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], NULL}};
+    fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL, NULL},
+                          {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL, NULL},
+                          {"KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], NULL, NULL}};
     return store_save_table(st, "neighbours.fits", "NEIGHBOURS", cols, 3, n, err);
 }
 

@@ -12,7 +12,7 @@ static int synthesize(run_state *st, int run, ody_err *err)
     if (!run) return store_load_col(st, "synthetic.fits", "X", TFLOAT, n * F, st->S, err);
     int rc = rf_synthesize(st->c->synth_mode, st->cat->X, n, (int)F, (uint64_t)st->c->seed, st->c->threads, st->S, err);
     if (rc) return rc;
-    fitsout_col col = {"X", TFLOAT, (int)F, st->S, NULL};
+    fitsout_col col = {"X", TFLOAT, (int)F, st->S, NULL, NULL};
     return store_save_table(st, "synthetic.fits", "SYNTHETIC", &col, 1, n, err);
 }
 

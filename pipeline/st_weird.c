@@ -66,9 +66,9 @@ static int weird(run_state *st, int run, ody_err *err)
     int rc = weirdness(st, err);
     if (!rc) rc = isolation(st, err);
     if (rc) return rc;
-    fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL},
-                          {"N_GOOD", TINT, 1, st->n_good, NULL},
-                          {"ISOLATION", TDOUBLE, 1, st->score[CFG_SCORE_ISOLATION], NULL}};
+    fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
+                          {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},
+                          {"ISOLATION", TDOUBLE, 1, st->score[CFG_SCORE_ISOLATION], NULL, NULL}};
     return store_save_table(st, "weirdness.fits", "WEIRDNESS", cols, 3, n, err);
 }
 

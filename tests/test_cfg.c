@@ -48,7 +48,7 @@ static void test_broken_configs(void **state)
     expect_error(dir, GOOD "forest: 3\n", "c.yaml:5:1", "must be a section");
     expect_error(dir, GOOD "mlp:\n  hidden: [64, -1]\n", "c.yaml:6:16", "whole numbers");
     expect_error(dir, "", "empty", NULL);
-    expect_error(dir, GOOD "export:\n  formats: [fits, votable]\n", "'votable' is not one of fits|csv", NULL);
+    expect_error(dir, GOOD "export:\n  formats: [fits, xlsx]\n", "'xlsx' is not one of fits|csv|ecsv|votable", NULL);
     tu_rmtree(dir);
     free(dir);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cat.h"
 #include "testutil.h"
 
 static char out[1 << 16], err[1 << 16];
@@ -76,6 +77,61 @@ static int have(const char *cmd)
     return ok;
 }
 
+/* Every export format holds the same table: read back through oddsky's
+ * own readers (ECSV, VOTable, CSV), the scores, IDs, units and the features
+ * the run used agree with anomalies.fits; astropy opens them with units. */
+static void export_formats_agree(const char *dir, const char *conf)
+{
+    char args[2048], path[4096];
+    snprintf(args, sizeof args, "-q run '%s' --set 'export.formats=[fits, csv, ecsv, votable]'", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    const char *feat[] = {"ANOMALY_SCORE", "F_UG"}, *pass[] = {"RA", "WHY", "NEAREST"};
+    cat *ref = NULL;
+    const char *names[] = {"fits", "ecsv", "vot", "csv"};
+    for (int f = 0; f < 4; f++) {
+        snprintf(path, sizeof path, "%s/out/anomalies.%s", dir, names[f]);
+        cat_opt o;
+        cat_opt_init(&o);
+        o.path = path;
+        o.features = feat;
+        o.n_features = 2;
+        o.id_col = "ID";
+        o.passthru = pass;
+        o.n_passthru = 3;
+        cat *c = NULL;
+        ody_err e = {0};
+        if (cat_read(&o, &c, NULL, &e)) fail_msg("%s: %s", names[f], e.msg);
+        assert_int_equal(c->n_rows, 5000);
+        if (!ref) {
+            ref = c;
+            continue;
+        }
+        for (size_t r = 0; r < c->n_rows; r++) {
+            assert_int_equal(c->id.i[r], ref->id.i[r]);
+            for (int j = 0; j < 2; j++)
+                if (fabsf(c->X[2 * r + j] - ref->X[2 * r + j]) > 1e-6f * fabsf(ref->X[2 * r + j]))
+                    fail_msg("%s row %zu: %s %.9g vs %.9g", names[f], r, feat[j], c->X[2 * r + j], ref->X[2 * r + j]);
+            assert_true(c->pass[0].f[r] == ref->pass[0].f[r]);  /* 17 digits: the same double */
+            assert_string_equal(c->pass[2].s + r * (size_t)(c->pass[2].width + 1),
+                                ref->pass[2].s + r * (size_t)(ref->pass[2].width + 1));
+        }
+        if (f < 3) assert_string_equal(c->pass[0].unit, ref->pass[0].unit);  /* CSV carries no units */
+        cat_destroy(c);
+    }
+    assert_true(ref->pass[0].unit[0] != 0);
+    cat_destroy(ref);
+    if (system("/usr/bin/python3 -c 'import astropy' >/dev/null 2>&1") == 0) {
+        char cmd[9000];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -W ignore -c \"from astropy.table import Table; d = '%s/out/anomalies.'; "
+                 "a = Table.read(d + 'ecsv'); b = Table.read(d + 'vot', format='votable'); "
+                 "assert len(a) == len(b) == 5000 and str(a['RA'].unit) == str(b['RA'].unit) == 'deg'; "
+                 "assert a['ANOMALY_SCORE'].description and a.meta['creator'] == 'oddsky'\"", dir);
+        if (system(cmd) != 0) fail_msg("astropy cannot read anomalies.ecsv / .vot with their units");
+    }
+}
+
 static void test_demo_end_to_end_and_skipping(void **state)
 {
     (void)state;
@@ -129,6 +185,7 @@ static void test_demo_end_to_end_and_skipping(void **state)
                  dir, dir);
         if (system(cmd) != 0) fail_msg("astropy cannot read the outputs as expected");
     }
+    export_formats_agree(dir, conf);
     tu_rmtree(dir);
     free(dir);
     free(conf);
