@@ -17,7 +17,9 @@ static void print_inspect_help(void)
     printf("Usage: oddsky inspect FILE\n\n"
            "Lists the HDUs of a FITS file; for tables, every column with its type,\n"
            "unit, vector size and number of null/NaN/Inf rows.  FILE may use CFITSIO's\n"
-           "extended syntax, e.g. 'cat.fits[1][class==\"GALAXY\"]', to describe one HDU.\n");
+           "extended syntax, e.g. 'cat.fits[1][class==\"GALAXY\"]', to describe one HDU.\n"
+           "A CSV, ECSV or VOTable file (gzipped or not) is shown as the one table\n"
+           "oddsky reads from it: the types found by scanning or declared, the units.\n");
 }
 
 static const char *hdu_type_name(int t)

@@ -78,6 +78,7 @@ static void print_help(void)
            "  batch BATCH.yaml    run many configs / a grid, N at a time\n"
            "  lens train|score    train the lens classifier on simulations / score cutouts\n"
            "  inspect FILE        list HDUs, columns, types, units and null counts\n"
+           "  compare RUN_A RUN_B how two runs' rankings differ: top-k overlap, rank correlation\n"
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
            "  -v, --verbose       debug log lines on stderr\n"
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
         sub_argv[sub_argc++] = argv[k];
     }
     if (!strcmp(cmd, "inspect")) return cli_inspect(sub_argc, sub_argv);
+    if (!strcmp(cmd, "compare")) return cli_compare(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
     if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);
     if (!strcmp(cmd, "batch")) return cli_batch_cmd(sub_argc, sub_argv, &log);

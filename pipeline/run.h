@@ -63,6 +63,13 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
  * without reading rows (cat_check); *n_rows gets its row count. */
 int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
 
+/* How the rankings of two finished runs (their output folders) differ:
+ * overlap of the top 10, 50, 100 and `top`, Spearman's rank correlation of
+ * the objects in both (matched by ID), and the objects of either top list
+ * that moved most.  *text is the report (malloc'd, the caller frees); on
+ * error it is NULL and err names the folder. */
+int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_err *err);
+
 /* The first n rows of <dir>/anomalies.fits as an aligned text table
  * (malloc'd, caller frees).  ODY_EINPUT if the run has no FITS export. */
 int run_top_table(const char *dir, int n, char **text, ody_err *err);

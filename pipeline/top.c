@@ -8,14 +8,14 @@
 #include "run.h"
 
 /* Columns of the export that the console table leaves out: the secondary
- * scores and the neighbour lists (all in the files). */
+ * scores, the feature values and the neighbour lists (all in the files). */
 static int hidden(const char *name)
 {
     static const char *const cols[] = {"N_GOOD", "NEIGHBOURS", "NEAREST", "ISOLATION", "KNN_DIST", "LOF",
                                        "FOREST_KNN", "P_SYNTH_FOREST"};
     for (size_t k = 0; k < sizeof cols / sizeof *cols; k++)
         if (!strcmp(name, cols[k])) return 1;
-    return 0;
+    return !strncmp(name, "F_", 2);  /* the feature values: WHY says which matter */
 }
 
 /* The cells: (n + 1) rows (the header first) of ns columns, FLEN_VALUE

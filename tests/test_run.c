@@ -186,6 +186,15 @@ static void test_demo_end_to_end_and_skipping(void **state)
         if (system(cmd) != 0) fail_msg("astropy cannot read the outputs as expected");
     }
     export_formats_agree(dir, conf);
+    /* compare: a run against itself, and against a folder with no run */
+    snprintf(args, sizeof args, "compare '%s/out' '%s/out' --top 20", dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "5000 in both (matched by ID)"));
+    assert_non_null(strstr(out, "top 20: 20 shared (100%)"));
+    assert_non_null(strstr(out, "correlation over the 5000 shared objects: 1.0000"));
+    snprintf(args, sizeof args, "compare '%s/out' '%s/none'", dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "none/anomalies.fits: cannot open"));
     tu_rmtree(dir);
     free(dir);
     free(conf);

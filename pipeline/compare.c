@@ -1,0 +1,192 @@
+/* compare.c — how two runs' rankings differ: `oddsky compare RUN_A RUN_B`. */
+#define _GNU_SOURCE
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+/* One run's ranked list: every object's ID (as text) and rank. */
+typedef struct ranking {
+    long n;
+    int idw;
+    char *ids;       /* n IDs of idw + 1 bytes, in rank order */
+    char idname[FLEN_VALUE];
+    long *by_id;     /* row indices sorted by ID */
+} ranking;
+
+static const char *id_of(const ranking *r, long i) { return r->ids + (size_t)i * (size_t)(r->idw + 1); }
+
+static int cmp_id(const void *a, const void *b, void *r)
+{
+    return strcmp(id_of(r, *(const long *)a), id_of(r, *(const long *)b));
+}
+
+/* Reads RANK order and the ID column (the second) of DIR/anomalies.fits. */
+static int load(const char *dir, ranking *r, ody_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/anomalies.fits", dir);
+    fitsfile *f = NULL;
+    int status = 0, type = 0;
+    long rep = 0, width = 0;
+    memset(r, 0, sizeof *r);
+    if (fits_open_table(&f, path, READONLY, &status)) {
+        ody_fits_close(f);
+        return ody_fail(err, ODY_EINPUT, "%s: cannot open (%s) — give the output folder of a finished run "
+                        "(`output:` in its config)", path, status == FILE_NOT_OPENED ? "no such file" : "not a ranked list");
+    }
+    fits_get_num_rows(f, &r->n, &status);
+    fits_read_key(f, TSTRING, "TTYPE2", r->idname, NULL, &status);
+    fits_get_coltype(f, 2, &type, &rep, &width, &status);
+    if (!status) fits_get_col_display_width(f, 2, &r->idw, &status);
+    if (r->idw < 24) r->idw = 24;
+    if (!status && r->n > 0) {
+        r->ids = malloc((size_t)r->n * (size_t)(r->idw + 1));
+        char **p = malloc((size_t)r->n * sizeof *p);
+        r->by_id = malloc((size_t)r->n * sizeof *r->by_id);
+        if (!r->ids || !p || !r->by_id) status = MEMORY_ALLOCATION;
+        for (long i = 0; !status && i < r->n; i++) p[i] = r->ids + (size_t)i * (size_t)(r->idw + 1);
+        int anynul = 0;
+        if (!status && (type == TDOUBLE || type == TFLOAT)) {  /* print a float ID in full */
+            for (long i = 0; i < r->n && !status; i++) {
+                double v = 0;
+                fits_read_col(f, TDOUBLE, 2, i + 1, 1, 1, NULL, &v, &anynul, &status);
+                snprintf(p[i], (size_t)r->idw + 1, "%.17g", v);
+            }
+        } else if (!status) fits_read_col(f, TSTRING, 2, 1, 1, r->n, NULL, p, &anynul, &status);
+        for (long i = 0; !status && i < r->n; i++) {  /* trim the padding */
+            char *s = p[i] + strspn(p[i], " ");
+            memmove(p[i], s, strlen(s) + 1);
+            r->by_id[i] = i;
+        }
+        free(p);
+    }
+    ody_fits_close(f);
+    if (status) return ody_fits_fail(err, status, path, "cannot read the ranked list", NULL);
+    qsort_r(r->by_id, (size_t)r->n, sizeof *r->by_id, cmp_id, r);
+    return 0;
+}
+
+static void ranking_free(ranking *r)
+{
+    free(r->ids);
+    free(r->by_id);
+}
+
+/* Pairs (rank in A, rank in B), 0-based, of the objects in both lists. */
+static long match(const ranking *a, const ranking *b, long *ra, long *rb)
+{
+    long i = 0, j = 0, m = 0;
+    while (i < a->n && j < b->n) {
+        int c = strcmp(id_of(a, a->by_id[i]), id_of(b, b->by_id[j]));
+        if (c == 0) {
+            ra[m] = a->by_id[i++];
+            rb[m++] = b->by_id[j++];
+        } else if (c < 0) i++;
+        else j++;
+    }
+    return m;
+}
+
+/* Spearman's rho of the shared objects' ranks, re-ranked among themselves
+ * (ranks are distinct, so no ties). */
+static double spearman(long m, const long *ra, const long *rb, long n_a, long n_b)
+{
+    long n = n_a > n_b ? n_a : n_b;
+    long *slot = malloc((size_t)n * sizeof *slot), *pa = malloc((size_t)m * sizeof *pa);
+    double d2 = 0, rho = NAN;
+    if (m >= 2 && slot && pa) {
+        long r, q = 0;
+        for (r = 0; r < n; r++) slot[r] = -1;
+        for (long k = 0; k < m; k++) slot[ra[k]] = k;
+        for (r = 0; r < n; r++) if (slot[r] >= 0) pa[slot[r]] = q++;
+        for (r = 0; r < n; r++) slot[r] = -1;
+        for (long k = 0; k < m; k++) slot[rb[k]] = k;
+        q = 0;
+        for (r = 0; r < n; r++)
+            if (slot[r] >= 0) {
+                double d = (double)(pa[slot[r]] - q++);
+                d2 += d * d;
+            }
+        double md = (double)m;
+        rho = 1.0 - 6.0 * d2 / (md * (md * md - 1.0));
+    }
+    free(slot);
+    free(pa);
+    return rho;
+}
+
+typedef struct moved { long k; long d; } moved;
+
+static int cmp_moved(const void *x, const void *y)
+{
+    const moved *a = x, *b = y;
+    if (a->d != b->d) return a->d < b->d ? 1 : -1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
+static void report(FILE *o, const ranking *a, const ranking *b, long m, const long *ra, const long *rb, int top)
+{
+    fprintf(o, "A: %ld objects, B: %ld objects, %ld in both (matched by %s)\n", a->n, b->n, m, a->idname);
+    const int ks[] = {10, 50, 100, top};
+    for (int q = 0; q < 4; q++) {
+        long k = ks[q], shared = 0;
+        if (q == 3 && (top == 10 || top == 50 || top == 100)) break;
+        for (long t = 0; t < m; t++) shared += ra[t] < k && rb[t] < k;
+        fprintf(o, "top %ld: %ld shared (%.0f%%)\n", k, shared, 100.0 * (double)shared / (double)k);
+    }
+    fprintf(o, "Spearman rank correlation over the %ld shared objects: %.4f\n", m, spearman(m, ra, rb, a->n, b->n));
+    moved *mv = malloc((size_t)(m ? m : 1) * sizeof *mv);
+    long nm = 0;
+    for (long t = 0; mv && t < m; t++)
+        if (ra[t] < top || rb[t] < top) mv[nm++] = (moved){t, labs(ra[t] - rb[t])};
+    if (!mv || nm == 0) {
+        free(mv);
+        return;
+    }
+    qsort(mv, (size_t)nm, sizeof *mv, cmp_moved);
+    fprintf(o, "Moved most, of the top %d in either (+: higher in B):\n%*s  %8s  %8s  %8s\n", top,
+            a->idw < 20 ? a->idw : 20, a->idname, "rank A", "rank B", "moved");
+    for (long t = 0; t < nm && t < 10; t++) {
+        long k = mv[t].k;
+        fprintf(o, "%*s  %8ld  %8ld  %+8ld\n", a->idw < 20 ? a->idw : 20, id_of(a, ra[k]), ra[k] + 1, rb[k] + 1,
+                ra[k] - rb[k]);
+    }
+    free(mv);
+}
+
+int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_err *err)
+{
+    ranking a, b;
+    *text = NULL;
+    if (top < 1) return ody_fail(err, ODY_EINPUT, "compare: --top must be at least 1");
+    int rc = load(dir_a, &a, err);
+    if (rc) return rc;
+    if ((rc = load(dir_b, &b, err))) {
+        ranking_free(&a);
+        return rc;
+    }
+    long cap = a.n < b.n ? a.n : b.n;
+    long *ra = malloc((size_t)(cap ? cap : 1) * sizeof *ra), *rb = malloc((size_t)(cap ? cap : 1) * sizeof *rb);
+    long m = ra && rb ? match(&a, &b, ra, rb) : 0;
+    size_t len = 0;
+    FILE *o = ra && rb ? open_memstream(text, &len) : NULL;
+    if (!o) rc = ody_fail(err, ODY_ENOMEM, "out of memory comparing %s and %s", dir_a, dir_b);
+    else if (m == 0)
+        rc = ody_fail(err, ODY_EINPUT, "%s and %s share no object ID — are they runs on the same catalog, with the "
+                      "same `catalog.id`?", dir_a, dir_b);
+    else report(o, &a, &b, m, ra, rb, top);
+    if (o) fclose(o);
+    if (rc) {
+        free(*text);
+        *text = NULL;
+    }
+    free(ra);
+    free(rb);
+    ranking_free(&a);
+    ranking_free(&b);
+    return rc;
+}
