@@ -1,4 +1,4 @@
-/* fuzz_catalog.c — the FITS catalog reader and `oddsky inspect` on any
+/* fuzz_catalog.c — the catalog reader (FITS, CSV, ECSV, VOTable) and `oddsky inspect` on any
  * bytes: every HDU described, a table read with the columns the seeds have
  * (the mock survey's), every policy for missing values. */
 #include "fuzz_util.h"  /* first: it defines _GNU_SOURCE */
