@@ -134,34 +134,48 @@ void ody_logf(const ody_log *log, int level, const char *fmt, ...)
 
 /* ================================================================ progress */
 
-void ody_progress_start(ody_progress *p, const ody_log *log, const char *what, size_t total)
+void ody_progress_start(ody_progress *p, const ody_log *log, const char *what, const char *unit, size_t total)
 {
     memset(p, 0, sizeof *p);
     p->log = log;
     snprintf(p->what, sizeof p->what, "%s", what);
+    snprintf(p->unit, sizeof p->unit, "%s", unit);
     p->total = total;
     p->t0 = p->last = ody_now();
     p->tty = log && log->err && log->level >= ODY_LOG_INFO && isatty(fileno(log->err));
+}
+
+/* "12 s left" from the rate so far; "" until there is a rate. */
+static void time_left(const ody_progress *p, size_t done, double now, char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (done == 0 || done >= p->total || now - p->t0 < 1) return;
+    double left = (now - p->t0) * (double)(p->total - done) / (double)done;
+    if (left < 120) snprintf(buf, len, ", %.0f s left", left);
+    else snprintf(buf, len, ", %.0f min left", left / 60);
 }
 
 void ody_progress_update(ody_progress *p, size_t done)
 {
     if (!p->log || !p->total) return;
     double now = ody_now();
+    char left[32];
     if (p->tty) {
         if (now - p->last < 0.1 && done < p->total) return;
         int w = 30, fill = (int)((double)w * (double)done / (double)p->total);
         char bar[40];
         for (int k = 0; k < w; k++) bar[k] = k < fill ? '#' : '.';
         bar[w] = 0;
-        fprintf(p->log->err, "\r%-12s [%s] %3.0f%%  %.1f s", p->what, bar, 100.0 * (double)done / (double)p->total,
-                now - p->t0);
+        time_left(p, done, now, left, sizeof left);
+        fprintf(p->log->err, "\r%-12s [%s] %zu/%zu %s  %.0f s%s   ", p->what, bar, done, p->total, p->unit,
+                now - p->t0, left);
         fflush(p->log->err);
         p->drawn = 1;
     } else {
         if (now - p->last < 10) return;
-        ody_logf(p->log, ODY_LOG_INFO, "%s: %zu / %zu (%.0f%%), %.0f s", p->what, done, p->total,
-                 100.0 * (double)done / (double)p->total, now - p->t0);
+        time_left(p, done, now, left, sizeof left);
+        ody_logf(p->log, ODY_LOG_INFO, "%s: %zu of %zu %s (%.0f%%), %.0f s%s", p->what, done, p->total, p->unit,
+                 100.0 * (double)done / (double)p->total, now - p->t0, left);
     }
     p->last = now;
 }
@@ -169,7 +183,7 @@ void ody_progress_update(ody_progress *p, size_t done)
 void ody_progress_end(ody_progress *p)
 {
     if (p->tty && p->drawn) {
-        fprintf(p->log->err, "\r%*s\r", 70, "");
+        fprintf(p->log->err, "\r%*s\r", 100, "");
         fflush(p->log->err);
     }
 }

@@ -68,18 +68,19 @@ typedef struct ody_log {
 void ody_logf(const ody_log *log, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Progress of a long loop: a bar redrawn on the console when it is a
- * terminal, a log line every 10 s otherwise.  Owned by the caller; call
- * update from one thread only. */
+/* Progress of a long loop, in units the user counts (trees, epochs,
+ * objects) with the time left at the rate so far: a bar redrawn on the
+ * console when it is a terminal, a log line every 10 s otherwise.  Owned by
+ * the caller; call update from one thread only. */
 typedef struct ody_progress {
     const ody_log *log;
-    char what[64];
+    char what[64], unit[16];
     size_t total;
     double t0, last;
     int tty, drawn;
 } ody_progress;
 
-void ody_progress_start(ody_progress *p, const ody_log *log, const char *what, size_t total);
+void ody_progress_start(ody_progress *p, const ody_log *log, const char *what, const char *unit, size_t total);
 void ody_progress_update(ody_progress *p, size_t done);
 void ody_progress_end(ody_progress *p);
 

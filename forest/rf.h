@@ -153,6 +153,7 @@ typedef struct rf_sim_ctx {
     uint32_t *n_good;     /* per object: trees where its leaf is good */
     uint32_t *leaf_n;     /* per node of the forest: good objects in that leaf */
     int n_threads;        /* for this and every function taking the ctx; 0: every core */
+    const ody_log *log;   /* progress of weirdness and top-k similarity; NULL: silent */
 } rf_sim_ctx;
 
 /* Computes n_good for every object and leaf_n for every leaf; both are

@@ -230,7 +230,10 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
         return ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n);
     }
     for (size_t i = 0; i < n; i++) inv[i] = ctx->n_good[i] ? 1.0 / ctx->n_good[i] : 0.0;
+    ody_progress prog;
+    ody_progress_start(&prog, ctx->log, "weirdness", "trees", (size_t)T);
     for (int t0 = 0; t0 < T; t0 += B) {
+        ody_progress_update(&prog, (size_t)t0);
         int nb = t0 + B <= T ? B : T - t0;
         /* Per tree (one thread each): every object's leaf, and the leaf sums
          * of 1/n_good over good objects, added in object order. */
@@ -259,6 +262,7 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
             acc[i] = s;
         }
     }
+    ody_progress_end(&prog);
     for (size_t i = 0; i < n; i++) W[i] = 1.0 - acc[i] / (double)n;
     free(leaf); free(leafsum); free(acc); free(inv);
     return 0;
@@ -524,6 +528,9 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
     uint32_t *ng_own = Ts < ctx->f->n_trees ? good_counts(ctx, &m) : NULL;
     const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
     int fail = !ng;
+    size_t done = 0;
+    ody_progress prog;
+    ody_progress_start(&prog, ctx->log, "similarity", "objects", n);
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
@@ -534,11 +541,19 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             if (ok) topk_row(ctx, &m, ng, o->leaf_sample, i, k, &a, idx + i * (size_t)k, sim + i * (size_t)k);
+            if ((i & 1023) == 1023) {
+                size_t d;
+#pragma omp atomic capture
+                d = done += 1024;
+                if (omp_get_thread_num() == 0) ody_progress_update(&prog, d);
+            }
+        }
         accum_free(&a);
     }
     }
+    ody_progress_end(&prog);
     free(ng_own);
     members_free(&m);
     if (fail) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory");

@@ -144,7 +144,7 @@ static int grow_trees(grow *g, const ody_log *log)
     int T = o->n_trees, fail = 0, done_trees = 0;
     size_t m = o->max_samples ? o->max_samples : g->n;
     ody_progress prog;
-    ody_progress_start(&prog, log, "forest", (size_t)T);
+    ody_progress_start(&prog, log, "forest", "trees", (size_t)T);
 #pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
         workspace ws;

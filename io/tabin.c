@@ -104,6 +104,33 @@ static int parse_num(const char *s, double *v)
     return 1;
 }
 
+/* Pass 1 only types a column: a syntax check answers for the common forms
+ * without converting; anything else goes to strtoll / strtod, so the
+ * answer is always theirs. */
+static int is_int(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    size_t n = strspn(p, "0123456789");
+    long long v;
+    if (n && !p[n]) return n <= 18 || parse_int(s, &v);
+    return parse_int(s, &v);
+}
+
+static int is_num(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    size_t a = strspn(p, "0123456789"), b = 0;
+    p += a;
+    if (*p == '.') b = strspn(++p, "0123456789"), p += b;
+    if (a + b && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1 + (p[1] == '+' || p[1] == '-');
+        size_t c = strspn(q, "0123456789");
+        if (c) p = q + c;
+    }
+    double v;
+    return (a + b && !*p) || parse_num(s, &v);
+}
+
 static int parse_bool(const char *s, long long *v)
 {
     if (!strcasecmp(s, "true") || !strcasecmp(s, "t") || !strcmp(s, "1")) *v = 1;
@@ -154,9 +181,8 @@ static void scan_value(conv *cv, col *c, const char *s, size_t n)
     if (is_missing(c, s, n)) return;
     c->n_val++;
     long long iv;
-    double dv;
-    if (c->int_ok && !parse_int(s, &iv)) c->int_ok = 0;
-    if (!c->int_ok && c->num_ok && !parse_num(s, &dv)) c->num_ok = 0;
+    if (c->int_ok && !is_int(s)) c->int_ok = 0;
+    if (!c->int_ok && c->num_ok && !is_num(s)) c->num_ok = 0;
     int bad = (c->decl == K_INT && !c->int_ok) || ((c->decl == K_FLOAT64 || c->decl == K_FLOAT32) && !c->num_ok) ||
               (c->decl == K_BOOL && !parse_bool(s, &iv));
     if (bad)
@@ -494,12 +520,15 @@ static int flush(conv *cv)
 /* Settles each column's type from pass 1 and allocates its chunk buffer. */
 static int settle(conv *cv)
 {
-    size_t row_bytes = 0;
+    /* A chunk is written a column at a time, so its rows should fit
+     * CFITSIO's I/O buffers (40 x 2880 bytes), or every column's write
+     * evicts the last: about 100 kB of FITS rows. */
+    size_t fits_row = 0;
     for (int j = 0; j < cv->ncol; j++) {
-        col *c = &cv->c[j];
-        row_bytes += c->decl == K_STRING || (!c->decl && c->n_val && !c->num_ok) ? c->width + 1 + sizeof(char *) : 8;
+        const col *c = &cv->c[j];
+        fits_row += c->decl == K_STRING || (!c->decl && c->n_val && !c->num_ok) ? c->width : 8;
     }
-    cv->chunk = (long)((64u << 20) / (row_bytes ? row_bytes : 1));  /* a chunk: 64 MiB at most */
+    cv->chunk = (long)(100000 / (fits_row ? fits_row : 1));
     if (cv->chunk > TAB_CHUNK) cv->chunk = TAB_CHUNK;
     if (cv->chunk < 1) cv->chunk = 1;
     size_t nb = (size_t)cv->chunk;

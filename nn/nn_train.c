@@ -309,7 +309,7 @@ static int epochs(trainer *t, best_epoch *bst, int *last, double *sps, const ody
 {
     const nn_train_opt *o = t->o;
     ody_progress prog;
-    ody_progress_start(&prog, log, "mlp", (size_t)o->max_epochs);
+    ody_progress_start(&prog, log, "mlp", "epochs", (size_t)o->max_epochs);
     int rc = 0, wait = 0, epoch;
     for (epoch = 1; epoch <= o->max_epochs && !rc; epoch++) {
         ody_progress_update(&prog, (size_t)epoch - 1);
@@ -328,6 +328,9 @@ static int epochs(trainer *t, best_epoch *bst, int *last, double *sps, const ody
         }
     }
     ody_progress_end(&prog);
+    if (!rc && epoch <= o->max_epochs)  /* the bar stopped short: say why */
+        ody_logf(log, ODY_LOG_INFO, "mlp: stopped early at epoch %d of %d (no better %s loss for %d epochs); "
+                 "keeping epoch %d", epoch, o->max_epochs, t->n_val ? "validation" : "training", o->patience, bst->epoch);
     *last = epoch > o->max_epochs ? o->max_epochs : epoch;
     return rc;
 }

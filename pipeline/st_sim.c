@@ -28,8 +28,10 @@ static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
     rf_knn_distance(st->n, st->k, st->nbs, st->score[CFG_SCORE_FOREST_KNN]);
     if (used < st->forests[0]->n_trees)
         ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
-                 "similarity.max_pairs = %g; leaves are large: raise forest.max_samples for finer ones, or "
-                 "lower similarity.leaf_sample)", st->k, used, st->forests[0]->n_trees, c->sim_max_pairs);
+                 "similarity.max_pairs = %g; leaves are large: %s, or raise similarity.max_pairs)", st->k, used,
+                 st->forests[0]->n_trees, c->sim_max_pairs,
+                 c->rf_max_samples && (size_t)c->rf_max_samples < st->n ? "raise forest.max_samples for finer ones"
+                                                              : "lower similarity.leaf_sample");
     else
         ody_logf(st->log, ODY_LOG_INFO, "similarity: top-%d lists over all %d trees", st->k, used);
     return 0;
@@ -60,6 +62,7 @@ static int similarity(run_state *st, int run, ody_err *err)
     } else if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n, st->c->leaf_filter, st->c->threads, err))) {
         return rc;
     }
+    ctx.log = st->log;
     rc = top_k(st, &ctx, err);
     if (!rc && st->c->dense) rc = dense(st, &ctx, err);
     rf_sim_ctx_free(&ctx);

@@ -25,6 +25,7 @@ static int weirdness(run_state *st, ody_err *err)
     for (int r = 0; r < st->n_forests && !rc; r++) {
         rf_sim_ctx ctx;
         if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, err))) break;
+        ctx.log = st->log;
         rc = rf_weirdness(&ctx, w1, err);
         for (size_t i = 0; !rc && i < n; i++) {
             W[i] += w1[i] / st->n_forests;
