@@ -93,14 +93,6 @@ static int ingest_cutouts(run_state *st, ody_err *err)
 
 /* ================================================================ catalog.fits */
 
-static fitsout_col carried_col(const cat_col *c)
-{
-    fitsout_col o = {c->name, TDOUBLE, 1, c->f, c->unit, NULL};
-    if (c->type == CAT_COL_STRING) { o.type = TSTRING; o.repeat = c->width; o.data = c->s; }
-    else if (c->type == CAT_COL_INT) { o.type = TLONGLONG; o.data = c->i; }
-    return o;
-}
-
 /* Feature j of every row as a column, and its name in catalog.fits. */
 typedef struct featcols {
     float **v;
@@ -144,8 +136,8 @@ static int save_catalog(run_state *st, ody_err *err)
     int rc = cols ? featcols_make(k, &fc, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) {
         cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row, NULL, NULL};
-        if (st->c->cat_id[0]) cols[q++] = carried_col(&k->id);  /* else ROW is the ID */
-        for (int p = 0; p < k->n_pass; p++) cols[q++] = carried_col(&k->pass[p]);
+        if (st->c->cat_id[0]) cols[q++] = store_carried_col(&k->id);  /* else ROW is the ID */
+        for (int p = 0; p < k->n_pass; p++) cols[q++] = store_carried_col(&k->pass[p]);
         for (size_t j = 0; j < k->n_feat; j++) cols[q++] = (fitsout_col){fc.name[j], TFLOAT, 1, fc.v[j], k->feat_units[j], NULL};
         rc = store_save_table(st, "catalog.fits", "CATALOG", cols, q, k->n_rows, err);
     }

@@ -58,11 +58,11 @@ static int search(run_state *st, ody_err *err)
     for (size_t i = 0; i < st->n; i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
     rc = knn_lof(st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
     if (rc) return rc;
-    fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, NULL},
+    fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL, NULL},
                           {"KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], NULL, NULL},
                           {"LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], NULL, NULL}};
-    return store_save_table(st, "local.fits", "LOCAL", cols, 4, st->n, err);
+    return store_save_objects(st, "local.fits", "LOCAL", cols, 4, err);
 }
 
 static int local(run_state *st, int run, ody_err *err)

@@ -161,7 +161,7 @@ static int score(run_state *st, int run, ody_err *err)
                           {"DRIVER", TINT, 1, st->driver, NULL, NULL},
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
                           {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL}};
-    return store_save_table(st, "score.fits", "SCORE", cols, st->n_why ? 4 : 2, n, err);
+    return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 4 : 2, err);
 }
 
 const stage_def stage_score = {

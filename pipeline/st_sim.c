@@ -67,10 +67,10 @@ static int similarity(run_state *st, int run, ody_err *err)
     if (!rc && st->c->dense) rc = dense(st, &ctx, err);
     rf_sim_ctx_free(&ctx);
     if (rc) return rc;
-    fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL, NULL},
+    fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
                           {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL, NULL},
                           {"KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], NULL, NULL}};
-    return store_save_table(st, "neighbours.fits", "NEIGHBOURS", cols, 3, n, err);
+    return store_save_objects(st, "neighbours.fits", "NEIGHBOURS", cols, 3, err);
 }
 
 const stage_def stage_sim = {

@@ -70,7 +70,7 @@ static int weird(run_state *st, int run, ody_err *err)
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},
                           {"ISOLATION", TDOUBLE, 1, st->score[CFG_SCORE_ISOLATION], NULL, NULL}};
-    return store_save_table(st, "weirdness.fits", "WEIRDNESS", cols, 3, n, err);
+    return store_save_objects(st, "weirdness.fits", "WEIRDNESS", cols, 3, err);
 }
 
 const stage_def stage_weird = {

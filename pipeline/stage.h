@@ -114,6 +114,15 @@ void store_provenance(const run_state *st, fitsfile *f, int *status);
 int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                      int ncol, size_t nrows, ody_err *err);
 
+/* A table of one row per object (weirdness, neighbours, local, score):
+ * the object's ID column first — so a reader can tell objects apart
+ * without joining to catalog.fits — then cols. */
+int store_save_objects(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                       int ncol, ody_err *err);
+
+/* The catalog column c (ID or pass-through) as a column of a table. */
+fitsout_col store_carried_col(const cat_col *c);
+
 /* Reads n_elem values of column col of dir/file as `type` into out. */
 int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
                    ody_err *err);

@@ -76,6 +76,27 @@ void store_provenance(const run_state *st, fitsfile *f, int *status)
     fitsout_history(f, st->history, status);
 }
 
+fitsout_col store_carried_col(const cat_col *c)
+{
+    fitsout_col o = {c->name, TDOUBLE, 1, c->f, c->unit, NULL};
+    if (c->type == CAT_COL_STRING) { o.type = TSTRING; o.repeat = c->width; o.data = c->s; }
+    else if (c->type == CAT_COL_INT) { o.type = TLONGLONG; o.data = c->i; }
+    return o;
+}
+
+int store_save_objects(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                       int ncol, ody_err *err)
+{
+    fitsout_col *all = calloc((size_t)ncol + 1, sizeof *all);
+    if (!all) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    all[0] = store_carried_col(&st->cat->id);
+    all[0].desc = "the object's ID (ROW: its row in the input table, from 1)";
+    memcpy(all + 1, cols, (size_t)ncol * sizeof *cols);
+    int rc = store_save_table(st, name, extname, all, ncol + 1, st->n, err);
+    free(all);
+    return rc;
+}
+
 int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                      int ncol, size_t nrows, ody_err *err)
 {
