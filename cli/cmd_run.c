@@ -21,7 +21,7 @@ static void print_run_help(void)
     for (int k = 0; k < run_n_stages(); k++) printf("%s%s", k ? " -> " : "", run_stage_name(k));
     printf(",\n"
            "into the config's output directory, skipping stages whose settings and inputs\n"
-           "have not changed since they last completed there.  check: validate only.\n\n"
+           "have not changed since they last completed there.  check: validate the config\nand open its catalog (columns, types, ID) without running.\n\n"
            "  --set KEY=VALUE   override a key, e.g. --set forest.n_trees=200 (repeatable)\n"
            "  --from STAGE      redo STAGE and every later one\n"
            "  --force           redo every stage\n"

@@ -436,7 +436,6 @@ static void test_votable_errors(void **state)
 /* The SkyServer CSV as downloaded gives the same features as its FITS copy. */
 static void test_sdss_csv_matches_fits(void **state)
 {
-    (void)state;
     char *csv = tu_shared("catalogs/sdss_dr14_10k.csv"), *fits = tu_shared("catalogs/sdss_dr14_10k.fits");
     if (!csv || !fits) {
         free(csv);
@@ -453,6 +452,23 @@ static void test_sdss_csv_matches_fits(void **state)
     for (size_t r = 0; r < a->n_rows; r++)
         assert_string_equal(a->pass[0].s + r * (size_t)(a->pass[0].width + 1),
                             b->pass[0].s + r * (size_t)(b->pass[0].width + 1));
+    /* ECSV and VOTable (TABLEDATA, BINARY2) copies written by astropy read the same */
+    char *dir = *state, cmd[2048];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -W ignore -c \"from astropy.table import Table; "
+             "t = Table.read('%s'); t.write('%s/s.ecsv'); t.write('%s/s.vot', format='votable'); "
+             "t.write('%s/s2.vot', format='votable', tabledata_format='binary2')\" 2>/dev/null", fits, dir, dir, dir);
+    if (system(cmd) == 0) {
+        const char *copies[] = {"s.ecsv", "s.vot", "s2.vot"};
+        for (int k = 0; k < 3; k++) {
+            char *p = tu_path(dir, copies[k]);
+            cat *d = NULL;
+            if (read_cat(p, feat, 6, "objid", pass, 1, &d, &err)) fail_msg("%s: %s", copies[k], err.msg);
+            assert_int_equal(d->n_rows, b->n_rows);
+            assert_memory_equal(d->X, b->X, b->n_rows * b->n_feat * sizeof *b->X);
+            cat_destroy(d);
+            free(p);
+        }
+    }
     /* its objid was stored as floats that lost digits: duplicates, refused */
     cat *c = NULL;
     int rc = read_cat(csv, feat, 1, "objid", NULL, 0, &c, &err);
