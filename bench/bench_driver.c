@@ -13,6 +13,11 @@
  *   oddsky-bench read FILE
  *       catalog ingest of every numeric column: time, peak RSS and the size
  *       of the feature matrix it holds
+ *   oddsky-bench learn ANOMALIES.fits TRUTH BUDGET BW:STRENGTH:REWEIGHT[,...]
+ *       the simulated astronomer: from a run's ranked list (features F_*,
+ *       detectors ISOLATION, WEIRDNESS, KNN_DIST) shows the top unlabelled
+ *       object BUDGET times, labels it with TRUTH, re-ranks (learn.h); the
+ *       anomalies found after each step, unsupervised and per setting
  *   oddsky-bench mlp FILE LABEL EPOCHS H1 H2 BATCH LR
  *       MLP (relu, relu, sigmoid + BCE, SGD + Nesterov momentum 0.9) for a
  *       fixed number of epochs; samples/s, validation accuracy, GFLOP/s and
@@ -33,6 +38,7 @@ void openblas_set_num_threads(int num_threads);
 
 #include "cat.h"
 #include "knn.h"
+#include "learn.h"
 #include "nn.h"
 #include "rf.h"
 
@@ -133,6 +139,81 @@ static double knn_stage(const float *X, size_t n, int F, int n_threads, ody_err 
     int rc = knn_run(&kb, Z, n, F, e);
     free(Z);
     return rc ? -1 : kb.build_s + kb.all_s;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The oracle loop of `learn`: prints {"base": [...], "runs": [[...], ...]}. */
+static int learn_sim(const char *path, const char *truth, int budget, char *combos, ody_err *e)
+{
+    cat_info *info = NULL;
+    if (cat_inspect(path, &info, e)) return 1;
+    const cat_hduinfo *h = &info->hdu[1];
+    const char *feats[600] = {"ISOLATION", "WEIRDNESS", "KNN_DIST"};
+    int nf = 3;
+    for (int k = 0; k < h->n_cols && nf < 600; k++)
+        if (!strncmp(h->cols[k].name, "F_", 2)) feats[nf++] = h->cols[k].name;
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = nf;
+    o.passthru = &truth;
+    o.n_passthru = 1;
+    cat *c = NULL;
+    int rc = cat_read(&o, &c, NULL, e);
+    cat_info_destroy(info);
+    if (rc) return 1;
+    size_t n = c->n_rows;
+    int F = nf - 3, D = 3;
+    double *col = malloc(n * sizeof *col), *z = malloc(n * sizeof *z), *zd = malloc(n * 3 * sizeof *zd);
+    float *X = malloc(n * (size_t)F * sizeof *X), *Z = malloc(n * (size_t)F * sizeof *Z);
+    int *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        const cat_col *tc = &c->pass[0];  /* a 0/1 column, or a string that is "none" for ordinary objects */
+        if (tc->type == CAT_COL_STRING) {
+            const char *sv = tc->s + i * (size_t)(tc->width + 1);
+            y[i] = strncmp(sv + strspn(sv, " "), "none", 4) != 0;
+        } else y[i] = (int)(tc->type == CAT_COL_INT ? tc->i[i] : tc->f[i]);
+        for (int f = 0; f < F; f++) X[i * (size_t)F + (size_t)f] = c->X[i * (size_t)nf + 3 + (size_t)f];
+    }
+    for (int d = 0; d < D; d++) {
+        for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + (size_t)d];
+        if (rf_robust_z(col, n, z, e)) return 1;
+        for (size_t i = 0; i < n; i++) zd[i * 3 + (size_t)d] = z[i] > 0 ? z[i] : 0;
+    }
+    for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + 2];
+    qsort(col, n, sizeof *col, cmp_dbl);
+    double kmed = col[n / 2];
+    knn_standardize(X, n, F, Z);
+    printf("{\"n\": %zu, \"anomalies\": %d, \"base\": [", n, 0);
+    for (int t = 0, found = 0; t < budget && (size_t)t < n; t++) printf("%s%d", t ? ", " : "", found += y[t]);
+    printf("], \"runs\": [");
+    int first = 1;
+    for (char *tok = strtok(combos, ","); tok; tok = strtok(NULL, ","), first = 0) {
+        lrn_opt lo;
+        lrn_opt_init(&lo);
+        if (sscanf(tok, "%lf:%lf:%lf", &lo.bandwidth, &lo.strength, &lo.reweight) != 3) return 1;
+        lrn l;
+        if (lrn_init(&l, Z, zd, n, F, D, kmed, &lo, e)) return 1;
+        printf("%s[", first ? "" : ", ");
+        for (int t = 0, found = 0; t < budget && (size_t)t < n; t++) {
+            size_t i = lrn_next(&l);
+            found += y[i];
+            printf("%s%d", t ? ", " : "", found);
+            lrn_add(&l, i, y[i]);
+        }
+        printf("]");
+        lrn_free(&l);
+    }
+    printf("]}\n");
+    free(col); free(z); free(zd); free(X); free(Z); free(y);
+    cat_destroy(c);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -258,6 +339,7 @@ int main(int argc, char **argv)
         cat_destroy(c);
         return 0;
     }
+    if (argc >= 6 && !strcmp(argv[1], "learn")) return learn_sim(argv[2], argv[3], atoi(argv[4]), argv[5], &e) ? die(&e) : 0;
     if (argc >= 3 && !strcmp(argv[1], "read")) {
         cat *c = NULL;
         double t0 = ody_now();

@@ -26,6 +26,8 @@ int cli_parse_bands(const char *s, char band[][32], int max);
 /* The commands: argv[0] is the command's name. */
 int cli_inspect(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_next(int argc, char **argv, const ody_log *log);
+int cli_label(int argc, char **argv);
 int cli_simulate(int argc, char **argv, const ody_log *log);
 int cli_run(int argc, char **argv, const ody_log *log, int check_only);
 int cli_batch_cmd(int argc, char **argv, const ody_log *log);

@@ -79,6 +79,8 @@ static void print_help(void)
            "  lens train|score    train the lens classifier on simulations / score cutouts\n"
            "  inspect FILE        list HDUs, columns, types, units and null counts\n"
            "  compare RUN_A RUN_B how two runs' rankings differ: top-k overlap, rank correlation\n"
+           "  next CONFIG.yaml    the objects to look at next, re-ranked from your labels\n"
+           "  label CONFIG.yaml ID 1|0   record a verdict (1 interesting, 0 not) in `labels:`\n"
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
            "  -v, --verbose       debug log lines on stderr\n"
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "inspect")) return cli_inspect(sub_argc, sub_argv);
     if (!strcmp(cmd, "compare")) return cli_compare(sub_argc, sub_argv);
+    if (!strcmp(cmd, "next")) return cli_next(sub_argc, sub_argv, &log);
+    if (!strcmp(cmd, "label")) return cli_label(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
     if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);
     if (!strcmp(cmd, "batch")) return cli_batch_cmd(sub_argc, sub_argv, &log);

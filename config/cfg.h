@@ -115,6 +115,10 @@ typedef struct cfg {
     int top_n;
     cfg_score rank_by;
 
+    /* labels */
+    char *labels;                        /* "" when not set */
+    double lrn_bandwidth, lrn_strength, lrn_reweight;
+
     char *output;
     int64_t seed;
     int threads;                         /* 0: every core */

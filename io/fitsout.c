@@ -101,7 +101,7 @@ int fitsout_history(fitsfile *f, const char *text, int *status)
 
 static char tform_code(int type)
 {
-    return type == TDOUBLE ? 'D' : type == TFLOAT ? 'E' : type == TINT ? 'J' : type == TLONGLONG ? 'K' : 'A';
+    return type == TDOUBLE ? 'D' : type == TFLOAT ? 'E' : type == TINT ? 'J' : type == TSHORT ? 'I' : type == TLONGLONG ? 'K' : 'A';
 }
 
 /* Writes one column whole; strings need an array of row pointers. */

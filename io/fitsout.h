@@ -34,7 +34,7 @@ int fitsout_finish(fitsout *w, int rc, ody_err *err);
 int fitsout_history(fitsfile *f, const char *text, int *status);
 
 /* One column of a binary table written whole: nrows x repeat values of
- * `type` (TDOUBLE, TFLOAT, TINT, TLONGLONG; TSTRING: rows of repeat + 1
+ * `type` (TDOUBLE, TFLOAT, TINT, TSHORT, TLONGLONG; TSTRING: rows of repeat + 1
  * bytes, NUL-terminated, repeat being the width). */
 typedef struct fitsout_col {
     const char *name;

@@ -591,6 +591,8 @@ static int create_fits(conv *cv)
     if (!status) fits_write_key_longstr(cv->out, "ORIGFILE", cv->file, "the text table this was read from", &status);
     if (!status) fits_write_key_str(cv->out, "ORIGFMT", cv->fmt == TAB_ECSV ? "ECSV" : cv->fmt == TAB_VOTABLE ? "VOTable" : "CSV",
                                       "its format", &status);
+    if (!status && cv->fmt != TAB_VOTABLE)  /* row r came from line HDRLINE + r (one line a row) */
+        fits_write_key_lng(cv->out, "HDRLINE", cv->hdr_line, "line of the column names in ORIGFILE", &status);
     if (!status) fits_set_hdustruc(cv->out, &status);  /* take the TNULLn just written */
     free(ttype);
     free(tform);

@@ -45,6 +45,11 @@ static void state_free(run_state *st)
     free(st->why_feat);
     free(st->why_dev);
     free(st->driver);
+    free(st->det_z);
+    free(st->learned);
+    free(st->label);
+    for (size_t i = 0; st->label_comment && i < st->n; i++) free(st->label_comment[i]);
+    free(st->label_comment);
     if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
     free(st->dir);
     free(st->history);
@@ -93,6 +98,8 @@ static uint64_t stage_hash(const cfg *c, const stage_def *d, int s, const uint64
     while (d->keys[np]) np++;
     uint64_t h = cfg_hash(c, d->keys, np) ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(s + 1));
     if (d->hashes_input) h ^= input_sum * 0xBF58476D1CE4E5B9ULL;
+    if (d->version) h = (h ^ (uint64_t)d->version) * 0xD6E8FEB86659FD93ULL;
+    if (d->depends_on && d->depends_on(c)[0]) h ^= (store_checksum(d->depends_on(c)) + 1) * 0x94D049BB133111EBULL;
     for (int r = 0; d->reads[r]; r++) {
         int dep = run_stage_index(d->reads[r]);
         if (dep >= 0 && dep < s) h = (h ^ hash[dep]) * 1099511628211ULL;
@@ -133,20 +140,55 @@ typedef struct walk {
     double secs[64];
     int from;                /* stages from this index on run whatever their hash */
     uint64_t input_sum;      /* the input catalog's bytes */
+    int on[64], run[64];     /* enabled; to run (else up to date) */
+    int need[64];            /* up to date, but its artifacts must be read back */
 } walk;
+
+/* Decides every stage up to `last` before any runs: its hash, whether it
+ * runs, and whether an up-to-date one must read its artifacts back — the
+ * last one, and those a running stage (or a read-back that uses them)
+ * reads, and ingest always.  The others cost nothing: an unchanged forest
+ * is not loaded when only the labels changed. */
+static void plan(run_state *st, walk *w, int last, const char *const *also)
+{
+    for (int s = 0; s <= last; s++) {
+        const stage_def *d = run_stage_table[s];
+        uint64_t h = stage_hash(st->c, d, s, w->hash, w->input_sum);
+        w->hash[s] = h;
+        w->on[s] = !d->enabled || d->enabled(st->c);
+        w->run[s] = w->on[s] && (s >= w->from || w->done[s] != h || !artifacts_present(st, d));
+        w->need[s] = s == last || s == 0;
+    }
+    for (int k = 0; also && also[k]; k++) {
+        int s = run_stage_index(also[k]);
+        if (s >= 0 && s <= last) w->need[s] = 1;
+    }
+    for (int t = last; t >= 0; t--) {
+        const stage_def *d = run_stage_table[t];
+        if (!w->on[t] || !(w->run[t] || (w->need[t] && d->load_needs_reads))) continue;
+        for (int r = 0; d->reads[r]; r++) {
+            int dep = run_stage_index(d->reads[r]);
+            if (dep >= 0 && dep < t) w->need[dep] = 1;
+        }
+    }
+}
 
 static int run_stage(run_state *st, walk *w, int s, ody_err *err)
 {
     const stage_def *d = run_stage_table[s];
-    uint64_t h = stage_hash(st->c, d, s, w->hash, w->input_sum);
-    w->hash[s] = h;
-    if (d->enabled && !d->enabled(st->c)) {
+    uint64_t h = w->hash[s];
+    if (!w->on[s]) {
         ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: off", s + 1, run_stage_count, d->name);
         w->done[s] = h;
         st->sum->stages_off++;
         return 0;
     }
-    int run = s >= w->from || w->done[s] != h || !artifacts_present(st, d);
+    int run = w->run[s];
+    if (!run && !w->need[s]) {
+        ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: up to date, not needed now", s + 1, run_stage_count, d->name);
+        st->sum->stages_skipped++;
+        return 0;
+    }
     ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: %s", s + 1, run_stage_count, d->name,
              run ? "running" : "up to date, reading its artifacts");
     double t0 = ody_now();
@@ -178,8 +220,9 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     }
     store_manifest_read(st, w.done);
     w.input_sum = store_checksum(st->c->cat_path);
-    int rc = 0;
-    for (int s = 0; s < run_stage_count && !rc; s++) rc = run_stage(st, &w, s, err);
+    int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
+    plan(st, &w, last, o->also_load);
+    for (int s = 0; s <= last && !rc; s++) rc = run_stage(st, &w, s, err);
     return rc;
 }
 
@@ -195,7 +238,8 @@ static void write_summary(const run_state *st, const run_summary *sum)
     if (fitsout_text_commit(&t, &e)) ody_logf(st->log, ODY_LOG_WARN, "%s", e.msg);
 }
 
-int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err)
+int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
+             int (*then)(const run_state *st, void *ctx, ody_err *err), void *ctx)
 {
     double t0 = ody_now();
     memset(sum, 0, sizeof *sum);
@@ -208,6 +252,7 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
     ody_logf(&log, ODY_LOG_INFO, "run: oddsky %s, config %s, output %s", ody_version(), c->file, st.dir);
     store_sweep_stale(&st);
     rc = run_stages(&st, o, err);
+    if (!rc && then) rc = then(&st, ctx, err);
     sum->n_objects = st.n;
     sum->wall_s = ody_now() - t0;
     if (!rc) {
@@ -221,4 +266,9 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
     if (lf) fclose(lf);
     state_free(&st);
     return rc;
+}
+
+int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err)
+{
+    return run_with(c, o, sum, log_in, err, NULL, NULL);
 }

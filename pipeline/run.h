@@ -35,6 +35,8 @@
 typedef struct run_opt {
     const char *from_stage;  /* redo this stage and every later one; NULL: none */
     int force;               /* redo every stage */
+    const char *until_stage; /* stop after this stage; NULL: run them all */
+    const char *const *also_load; /* up-to-date stages whose artifacts the caller uses; NULL-terminated */
 } run_opt;
 
 void run_opt_init(run_opt *o);
@@ -69,6 +71,20 @@ int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
  * that moved most.  *text is the report (malloc'd, the caller frees); on
  * error it is NULL and err names the folder. */
 int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_err *err);
+
+/* `oddsky next`: brings the run up to date through the learn stage (the
+ * labels re-rank it; stages up to date are read back, not rerun) and lists
+ * the k unlabelled objects to look at next, best first: an aligned table,
+ * or with ids_only their IDs one per line.  Needs `labels` set.  *text is
+ * the caller's; NULL on error. */
+int run_next(const cfg *c, int k, int ids_only, const ody_log *log, char **text, ody_err *err);
+
+/* `oddsky label`: records label y (0 or 1) of object ID, with an optional
+ * comment, in the config's labels file (created with its header if
+ * missing), replacing an earlier label of the same object.  The ID must be
+ * in the run's catalog (a run must have ingested it).  The file is
+ * rewritten atomically: on error it is unchanged. */
+int run_label(const cfg *c, const char *id, int y, const char *comment, ody_err *err);
 
 /* The first n rows of <dir>/anomalies.fits as an aligned text table
  * (malloc'd, caller frees).  ODY_EINPUT if the run has no FITS export. */

@@ -32,12 +32,14 @@ static const score_col score_cols[] = {
 
 /* ================================================================ ranking */
 
-/* Sort key: score descending, then row ascending (a total, stable order). */
-typedef struct rk { double s; size_t i; } rk;
+/* Sort key: group (with labels: interesting, unlabelled, not interesting),
+ * then score descending, then row ascending (a total, stable order). */
+typedef struct rk { double s; size_t i; int g; } rk;
 
 static int cmp_rk(const void *a, const void *b)
 {
     const rk *x = a, *y = b;
+    if (x->g != y->g) return x->g - y->g;
     if (x->s != y->s) return x->s < y->s ? 1 : -1;
     return (x->i > y->i) - (x->i < y->i);
 }
@@ -60,6 +62,8 @@ typedef struct ranked {
     size_t whyw;
     char *drv;           /* the detector that drove the score, DRVW bytes a row */
     void **pass;         /* per pass-through column, as in cat_col */
+    int16_t *lab;        /* labels (learn stage), else NULL */
+    double *lsc;         /* the learned score, else NULL */
     float *feat;         /* the features the run used: n_feat columns of m */
     char **feat_col;     /* their column names, F_<name> */
 } ranked;
@@ -69,6 +73,8 @@ static void ranked_free(ranked *r, int n_pass, size_t n_feat)
     for (size_t j = 0; r->feat_col && j < n_feat; j++) free(r->feat_col[j]);
     free(r->feat_col);
     free(r->feat);
+    free(r->lab);
+    free(r->lsc);
     free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
     for (int s = 0; s < CFG_N_SCORES; s++) free(r->sc[s]);
     for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
@@ -96,20 +102,6 @@ static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, s
         if (list[q] < 0) continue;
         cat_col_format(id, (size_t)list[q], buf, sizeof buf);
         at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ";" : "", buf);
-    }
-}
-
-/* "GR +4.1; IZ -2.3": the features that set object i apart, in standard
- * deviations of the catalog from its nearest normal neighbours. */
-static void format_why(const run_state *st, size_t i, char *out, size_t len)
-{
-    size_t at = 0;
-    out[0] = 0;
-    for (int w = 0; w < st->n_why && at < len; w++) {
-        int32_t f = st->why_feat[i * (size_t)st->n_why + (size_t)w];
-        if (f < 0) continue;
-        at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", st->cat->feat_names[f],
-                               st->why_dev[i * (size_t)st->n_why + (size_t)w]);
     }
 }
 
@@ -155,6 +147,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         ok = (R->feat_col[j] = strdup(fc)) != NULL;
     }
     for (int s = 0; s < CFG_N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
+    if (ok && st->learned)
+        ok = (R->lab = malloc((m ? m : 1) * sizeof *R->lab)) && (R->lsc = malloc((m ? m : 1) * sizeof *R->lsc));
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
     for (size_t r = 0; r < m; r++) {
@@ -166,9 +160,10 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         copy_value(&k->id, i, R->id, r);
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
         for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
+        if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
         join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
-        format_why(st, i, R->why + r * R->whyw, R->whyw);
+        stage_format_why(st, i, R->why + r * R->whyw, R->whyw);
         snprintf(R->drv + r * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
     }
     return 0;
@@ -197,7 +192,7 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
 {
     const cat *k = st->cat;
     int q = 0;
-    xcol *x = calloc((size_t)(7 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
+    xcol *x = calloc((size_t)(9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
     if (!x) return NULL;
     x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0};
     x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
@@ -207,6 +202,10 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s])
             x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10};
+    if (R->lab) {
+        x[q++] = (xcol){{"LABEL", TSHORT, 1, R->lab, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0};
+        x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, R->lsc, NULL, "the default score re-ranked from your labels"}, 10};
+    }
     x[q++] = (xcol){{"N_GOOD", TINT, 1, R->n_good, NULL, "trees whose leaf for the object is pure real"}, 0};
     x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0};
     x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL,
@@ -226,6 +225,7 @@ static const char *cell(const xcol *x, size_t r, char *buf, size_t len)
     buf[0] = 0;
     switch (c->type) {
     case TINT: snprintf(buf, len, "%d", ((const int32_t *)c->data)[r]); break;
+    case TSHORT: snprintf(buf, len, "%d", ((const int16_t *)c->data)[r]); break;
     case TLONGLONG:
         if (((const int64_t *)c->data)[r] != CAT_INT_NULL) snprintf(buf, len, "%lld", (long long)((const int64_t *)c->data)[r]);
         break;
@@ -284,7 +284,7 @@ static void yq(FILE *f, const char *s)
 
 static const char *ecsv_type(int t)
 {
-    return t == TINT ? "int32" : t == TLONGLONG ? "int64" : t == TFLOAT ? "float32" : t == TDOUBLE ? "float64" : "string";
+    return t == TSHORT ? "int16" : t == TINT ? "int32" : t == TLONGLONG ? "int64" : t == TFLOAT ? "float32" : t == TDOUBLE ? "float64" : "string";
 }
 
 /* ECSV (astropy's text format): the CSV under a YAML header with each
@@ -363,7 +363,7 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         int ty = c->type;
         fputs("  <FIELD name=\"", f);
         xml(f, c->name);
-        fprintf(f, "\" datatype=\"%s\"%s", ty == TINT ? "int" : ty == TLONGLONG ? "long" : ty == TFLOAT ? "float"
+        fprintf(f, "\" datatype=\"%s\"%s", ty == TSHORT ? "short" : ty == TINT ? "int" : ty == TLONGLONG ? "long" : ty == TFLOAT ? "float"
                                            : ty == TDOUBLE ? "double" : "char", ty == TSTRING ? " arraysize=\"*\"" : "");
         if (c->unit && c->unit[0]) { fputs(" unit=\"", f); xml(f, c->unit); fputc('"', f); }
         fputs(">", f);
@@ -390,12 +390,14 @@ static int export(run_state *st, int run, ody_err *err)
 {
     const cfg *c = st->c;
     size_t n = st->n;
-    const double *score = st->score[c->rank_by];
+    /* with labels, the default ranking is the learned one */
+    const double *score = st->learned && c->rank_by == CFG_SCORE_ANOMALY ? st->learned : st->score[c->rank_by];
     if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
         return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_score_name(c->rank_by));
     rk *order = malloc(n * sizeof *order);
     if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) order[i] = (rk){score[i], i};
+    for (size_t i = 0; i < n; i++)
+        order[i] = (rk){score[i], i, st->label && st->label[i] >= 0 ? (st->label[i] ? 0 : 2) : 1};
     qsort(order, n, sizeof *order, cmp_rk);
     cat_col_format(&st->cat->id, order[0].i, st->sum->top_id, sizeof st->sum->top_id);
     st->sum->top_score = order[0].s;
@@ -421,7 +423,8 @@ const stage_def stage_export = {
     .name = "export",
     .what = "the ranked list: anomalies.fits, .csv, .ecsv, .vot (export.formats)",
     .keys = (const char *const[]){"export.", NULL},
-    .reads = (const char *const[]){"weirdness", "similarity", "local", "mlp", "lens", "score", NULL},
+    .reads = (const char *const[]){"weirdness", "similarity", "local", "mlp", "lens", "score", "learn", NULL},
+    .load_needs_reads = 1,  /* even up to date, it ranks (for the summary) */
     .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", "anomalies.ecsv?", "anomalies.vot?", NULL},
     .fn = export,
 };

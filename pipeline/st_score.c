@@ -21,6 +21,7 @@ static int load_score(run_state *st, ody_err *err)
     if (!rc) rc = store_load_col(st, "score.fits", "DRIVER", TINT, n, st->driver, err);
     if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
     if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
+    if (!rc && st->n_det) rc = store_load_col(st, "score.fits", "DETECTOR_Z", TDOUBLE, n * (size_t)st->n_det, st->det_z, err);
     return rc;
 }
 
@@ -45,6 +46,7 @@ static int combine(run_state *st, ody_err *err)
         if ((rc = rf_robust_z(st->score[s], n, z, err))) break;
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? z[i] : 0;
+            st->det_z[i * (size_t)st->n_det + (size_t)used] = v;
             if (c->combine == CFG_COMBINE_MAX) a[i] = v > a[i] ? v : a[i];
             else a[i] += v;
             if (v > best[i]) { best[i] = v; st->driver[i] = s; }  /* first detector wins a tie */
@@ -151,7 +153,10 @@ static int score(run_state *st, int run, ody_err *err)
     st->why_feat = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_feat);
     st->why_dev = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_dev);
     st->driver = malloc((n ? n : 1) * sizeof *st->driver);
-    if (!st->why_feat || !st->why_dev || !st->driver || !store_score(st, CFG_SCORE_ANOMALY))
+    st->n_det = 0;
+    for (int s = 0; s < CFG_N_SCORES; s++) st->n_det += st->c->detectors >> s & 1;
+    st->det_z = malloc((n ? n : 1) * (size_t)(st->n_det ? st->n_det : 1) * sizeof *st->det_z);
+    if (!st->why_feat || !st->why_dev || !st->driver || !st->det_z || !store_score(st, CFG_SCORE_ANOMALY))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_score(st, err);
     int rc = combine(st, err);
@@ -160,8 +165,11 @@ static int score(run_state *st, int run, ody_err *err)
     fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL, NULL},
                           {"DRIVER", TINT, 1, st->driver, NULL, NULL},
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
-                          {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL}};
-    return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 4 : 2, err);
+                          {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL},
+                          {"DETECTOR_Z", TDOUBLE, st->n_det, st->det_z, NULL,
+                           "robust z (clipped at 0) of each of score.detectors, in their order"}};
+    if (!st->n_why) cols[2] = cols[4];
+    return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 5 : 3, err);
 }
 
 const stage_def stage_score = {
@@ -170,5 +178,6 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
+    .version = 2,  /* 2: DETECTOR_Z */
     .fn = score,
 };

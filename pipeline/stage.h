@@ -68,6 +68,12 @@ typedef struct run_state {
     int32_t *why_feat;      /* n x n_why features, largest deviation first; -1 pads */
     float *why_dev;         /* n x n_why deviations from the nearest normal neighbours, in SD */
     int32_t *driver;        /* n: the detector (cfg_score) that gave the largest z, -1 when none is positive */
+    int n_det;              /* detectors in the default score */
+    double *det_z;          /* n x n_det: their robust z clipped at 0 (what learn re-weights) */
+    /* learn (labels set) */
+    double *learned;        /* n: the score re-ranked from the labels; NULL without labels */
+    int16_t *label;         /* n: -1 unlabelled, 0, 1 */
+    char **label_comment;   /* n: NULL, or the labels file's comment */
 
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
 } run_state;
@@ -83,9 +89,20 @@ typedef struct stage_def {
                                            weirdness.repeats; a trailing '?' marks
                                            one written only with some settings */
     int hashes_input;                   /* the input catalog's bytes enter its hash */
+    const char *(*depends_on)(const cfg *c);  /* NULL, or a file whose bytes enter its hash */
+    int load_needs_reads;               /* reading its artifacts back uses the stages it reads */
+    int version;                        /* of its artifacts' layout, in its hash: raise it when they change,
+                                           so a run directory from before reruns it rather than failing */
     int (*enabled)(const cfg *c);       /* NULL: always on */
     int (*fn)(run_state *st, int run, ody_err *err);
 } stage_def;
+
+/* run_pipeline, and then `then` on the state before it is freed (NULL: none). */
+int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
+             int (*then)(const run_state *st, void *ctx, ody_err *err), void *ctx);
+
+/* "GR +4.1; IZ -2.3": the features that set object i apart (score stage). */
+void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
 
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;

@@ -3,7 +3,7 @@
 #include "stage.h"
 
 extern const stage_def stage_ingest, stage_synth, stage_forest, stage_weird, stage_sim, stage_local, stage_mlp,
-    stage_lens, stage_score, stage_export;
+    stage_lens, stage_score, stage_learn, stage_export;
 
 const stage_def *const run_stage_table[] = {
     &stage_ingest,   /* catalog -> catalog.fits */
@@ -15,6 +15,7 @@ const stage_def *const run_stage_table[] = {
     &stage_mlp,      /* mlp.fits, mlp_scores.fits */
     &stage_lens,     /* lens_scores.fits [lens_model.fits] */
     &stage_score,    /* score.fits: the default anomaly score, WHY */
+    &stage_learn,    /* learn.fits: the ranking re-learned from the labels (labels set) */
     &stage_export,   /* anomalies.fits, anomalies.csv */
 };
 

@@ -246,3 +246,18 @@ void stage_cutout_opt(const cfg *c, cut_opt *co)
     co->n_bands = c->n_cut_bands > 0 ? c->n_cut_bands : 1;
     for (int b = 0; b < c->n_cut_bands; b++) snprintf(co->band[b], sizeof co->band[b], "%s", c->cut_bands[b]);
 }
+
+/* "GR +4.1; IZ -2.3": the features that set object i apart, in standard
+ * deviations of the catalog from its nearest normal neighbours. */
+void stage_format_why(const run_state *st, size_t i, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (int w = 0; w < st->n_why && at < len; w++) {
+        int32_t f = st->why_feat[i * (size_t)st->n_why + (size_t)w];
+        if (f < 0) continue;
+        at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", st->cat->feat_names[f],
+                               st->why_dev[i * (size_t)st->n_why + (size_t)w]);
+    }
+}
+

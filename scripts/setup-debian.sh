@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
             libcfitsio-dev libgsl-dev libyaml-dev libcmocka-dev zlib1g-dev libcsv-dev libexpat1-dev
             libopenblas-dev libomp-dev)
-check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn time
+check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn python3-matplotlib time
             clang llvm libclang-rt-14-dev)   # clang + runtimes: the fuzzers (scripts/fuzz)
 
 want=("${build_pkgs[@]}")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cat.h"
+#include "learn.h"
 #include "testutil.h"
 
 static char out[1 << 16], err[1 << 16];
@@ -140,7 +141,7 @@ static void test_demo_end_to_end_and_skipping(void **state)
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
     assert_non_null(strstr(out, "Top 10 of 5000 objects"));
-    assert_non_null(strstr(err, "9 stages run, 0 up to date, 1 off"));
+    assert_non_null(strstr(err, "9 stages run, 0 up to date, 2 off"));
     const char *files[] = {"catalog.fits", "synthetic.fits", "forest_0.fits", "oob.fits", "weirdness.fits",
                            "neighbours.fits", "mlp.fits", "mlp_scores.fits", "local.fits", "score.fits",
                            "anomalies.fits", "anomalies.csv", "manifest.txt", "oddsky.log", "summary.txt"};
@@ -155,16 +156,16 @@ static void test_demo_end_to_end_and_skipping(void **state)
     /* everything up to date on a second run */
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "0 stages run, 9 up to date, 1 off"));
+    assert_non_null(strstr(err, "0 stages run, 9 up to date, 2 off"));
     /* --set of a similarity key redoes similarity and export only */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(err, "3 stages run, 6 up to date, 1 off"));
+    assert_non_null(strstr(err, "3 stages run, 6 up to date, 2 off"));
     /* --from forest redoes four stages; --force all of them */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from weirdness", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
-    assert_non_null(strstr(err, "6 stages run, 3 up to date, 1 off"));
+    assert_non_null(strstr(err, "6 stages run, 3 up to date, 2 off"));
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from nowhere", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     /* every FITS output passes fitsverify and loads in astropy */
@@ -701,6 +702,136 @@ static void test_sdss_config(void **state)
     free(sdss);
 }
 
+/* ================================================================ labels */
+
+/* A boring label sinks its neighbours, an interesting one lifts them, and
+ * the detector that drove a boring label loses weight. */
+static void test_learn_moves_neighbours(void **state)
+{
+    (void)state;
+    /* four objects on a line; two detectors; object 0 tops detector 0 */
+    float Z[] = {0, 0.5f, 5, 5.5f};
+    double zd[] = {9, 0, 8, 0, 0, 7, 0, 6};
+    lrn_opt o;
+    lrn_opt_init(&o);
+    o.reweight = 0.5;
+    lrn l;
+    ody_err e = {0};
+    assert_ok(lrn_init(&l, Z, zd, 4, 1, 2, 1.0, &o, &e), e);
+    assert_int_equal(lrn_next(&l), 0);
+    lrn_add(&l, 0, 0);          /* boring: object 1, its neighbour, sinks below 2 and 3 */
+    assert_true(l.score[1] < l.score[3]);
+    assert_true(l.w[0] == 0.5 && l.w[1] == 1.0);
+    assert_int_equal(lrn_next(&l), 2);
+    lrn_add(&l, 2, 1);          /* interesting: its neighbour 3 rises */
+    assert_true(l.score[3] > 6.0);
+    assert_int_equal(lrn_next(&l), 3);
+    lrn_add(&l, 3, 1);
+    lrn_add(&l, 1, 0);
+    assert_int_equal(lrn_next(&l), (size_t)-1);
+    lrn_free(&l);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_labels_loop(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[2048], lab[4200];
+    /* without `labels:` next says what to add */
+    snprintf(args, sizeof args, "next '%s'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "no `labels:` file set"));
+    free(conf);
+    snprintf(lab, sizeof lab, "%s/labels.csv", dir);
+    char extra[4400];
+    snprintf(extra, sizeof extra, "labels: %s\n", lab);
+    conf = small_config(dir, extra);
+    /* no file yet: the unsupervised top, IDs only */
+    snprintf(args, sizeof args, "next '%s' -n 3 --ids", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    char first[64] = "", second[64] = "";
+    assert_int_equal(sscanf(out, "%63s %63s", first, second), 2);
+    assert_int_equal((int)strspn(out, "0123456789\n"), (int)strlen(out));
+    /* label the first boring, with a comment that needs quotes */
+    snprintf(args, sizeof args, "label '%s' %s 0 --comment 'trail, bright star'", conf, first);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    char want[256];
+    FILE *f = fopen(lab, "r");
+    char text[4096] = "";
+    size_t nr = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[nr] = 0;
+    snprintf(want, sizeof want, "id,label,comment\n%s,0,\"trail, bright star\"\n", first);
+    assert_string_equal(text, want);
+    snprintf(args, sizeof args, "next '%s' -n 3 --ids", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_null(strstr(out, first));
+    /* an unknown ID is refused and leaves the file as it was */
+    snprintf(args, sizeof args, "label '%s' 987654321 1", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "not in the catalog"));
+    f = fopen(lab, "r");
+    nr = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[nr] = 0;
+    assert_string_equal(text, want);
+    /* a run ranks the interesting first, the boring last, with LABEL */
+    snprintf(args, sizeof args, "label '%s' %s 1", conf, second);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
+    fitsfile *ff = NULL;
+    int status = 0, cl = 0, ci = 0;
+    long nrows = 0;
+    short l1 = 0, ln = 0;
+    long long id1 = 0, idn = 0;
+    fits_open_table(&ff, path, READONLY, &status);
+    fits_get_num_rows(ff, &nrows, &status);
+    fits_get_colnum(ff, CASEINSEN, "LABEL", &cl, &status);
+    fits_get_colnum(ff, CASEINSEN, "ID", &ci, &status);
+    fits_read_col(ff, TSHORT, cl, 1, 1, 1, NULL, &l1, NULL, &status);
+    fits_read_col(ff, TSHORT, cl, nrows, 1, 1, NULL, &ln, NULL, &status);
+    fits_read_col(ff, TLONGLONG, ci, 1, 1, 1, NULL, &id1, NULL, &status);
+    fits_read_col(ff, TLONGLONG, ci, nrows, 1, 1, NULL, &idn, NULL, &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(l1, 1);
+    assert_int_equal(ln, 0);
+    assert_int_equal(id1, atoll(second));
+    assert_int_equal(idn, atoll(first));
+    /* hostile labels files: exit 2 naming the file and line */
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"id,label\n1,1\n2,yes\n", "labels.csv:3: label 'yes' for ID '2'"},
+        {"id,label\n1,1\n2,0\n1,0\n", "labels.csv:4: ID '1' labelled 0 here but 1 at"},
+        {"id,label\n1,1\n424242,0\n", "labels.csv:3: ID '424242' is not in the catalog"},
+        {"ident,verdict\n1,1\n", "no `id` or no `label` column"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        write_file(lab, bad[k].text);
+        snprintf(args, sizeof args, "next '%s'", conf);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        if (!strstr(err, bad[k].want)) fail_msg("case %zu: %s (want %s)", k, err, bad[k].want);
+    }
+    write_file(lab, "id,label,comment\n");  /* header only: valid, no label */
+    snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +846,8 @@ int main(void)
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
         cmocka_unit_test(test_sdss_config),
+        cmocka_unit_test(test_learn_moves_neighbours),
+        cmocka_unit_test(test_labels_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,194 @@
+/* labels.c — an astronomer's labels file, read and matched to the catalog. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fitsio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "learn.h"
+#include "tabin.h"
+
+/* The catalog's IDs as text, sorted, for matching. */
+typedef struct idx {
+    char *text;         /* n IDs of w + 1 bytes */
+    size_t w, n;
+    size_t *order;      /* rows sorted by their ID text */
+} idx;
+
+static int cmp_idx(const void *a, const void *b, void *ctx)
+{
+    const idx *x = ctx;
+    return strcmp(x->text + *(const size_t *)a * (x->w + 1), x->text + *(const size_t *)b * (x->w + 1));
+}
+
+static int idx_build(idx *x, const cat_col *id, size_t n)
+{
+    x->w = 40, x->n = n;
+    if (id->type == CAT_COL_STRING && (size_t)id->width > x->w) x->w = (size_t)id->width;
+    x->text = malloc((n ? n : 1) * (x->w + 1));
+    x->order = malloc((n ? n : 1) * sizeof *x->order);
+    if (!x->text || !x->order) return -1;
+    for (size_t i = 0; i < n; i++) {
+        cat_col_format(id, i, x->text + i * (x->w + 1), x->w + 1);
+        x->order[i] = i;
+    }
+    qsort_r(x->order, n, sizeof *x->order, cmp_idx, x);
+    return 0;
+}
+
+/* The catalog row of ID s, or -1. */
+static long idx_find(const idx *x, const char *s)
+{
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(x->text + x->order[mid] * (x->w + 1), s);
+        if (c == 0) return (long)x->order[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+static void trim(char *s)
+{
+    size_t a = strspn(s, " "), n = strlen(s);
+    while (n > a && s[n - 1] == ' ') n--;
+    memmove(s, s + a, n - a);
+    s[n - a] = 0;
+}
+
+void lrn_labels_free(lrn_labels *l)
+{
+    for (size_t k = 0; l->comment && k < l->n; k++) free(l->comment[k]);
+    free(l->comment);
+    free(l->row);
+    free(l->y);
+    memset(l, 0, sizeof *l);
+}
+
+/* Opens the labels table: a text file through its FITS copy. */
+static int open_labels(const char *path, fitsfile **f, long *hdrline, ody_err *err)
+{
+    char *fits_path = NULL, *tmp = NULL;
+    int status = 0, rc = tab_resolve(path, TAB_AUTO, &fits_path, &tmp, err);
+    if (rc) return rc;
+    fits_open_table(f, fits_path ? fits_path : path, READONLY, &status);
+    if (tmp) unlink(tmp);
+    free(tmp);
+    free(fits_path);
+    *hdrline = 0;
+    if (!status) {
+        int s2 = 0;
+        if (fits_read_key_lng(*f, "HDRLINE", hdrline, NULL, &s2)) *hdrline = 0;
+    }
+    if (status) {
+        ody_fits_close(*f);
+        *f = NULL;
+        return ody_fits_fail(err, status, path, "cannot read the labels file",
+                             "a labels file is CSV with the header `id,label` (and optionally `comment`)");
+    }
+    return 0;
+}
+
+/* "FILE:LINE" of row r (1-based), or "FILE row r" for a FITS table. */
+static void where(char *buf, size_t len, const char *path, long hdrline, long r)
+{
+    if (hdrline > 0) snprintf(buf, len, "%s:%ld", path, hdrline + r);
+    else snprintf(buf, len, "%s row %ld", path, r);
+}
+
+typedef struct reading {
+    const char *path;
+    fitsfile *f;
+    long hdrline, nrows;
+    int cid, clab, ccom;
+    idx x;
+    int8_t *seen;       /* per catalog row: -1, or the label given */
+    long *first;        /* per catalog row: the row that labelled it */
+} reading;
+
+static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
+{
+    char idb[FLEN_VALUE * 4] = "", lab[FLEN_VALUE] = "", at[4300], *p;
+    int status = 0, anynul = 0;
+    p = idb;
+    fits_read_col(rd->f, TSTRING, rd->cid, r, 1, 1, NULL, &p, &anynul, &status);
+    p = lab;
+    fits_read_col(rd->f, TSTRING, rd->clab, r, 1, 1, NULL, &p, &anynul, &status);
+    if (status) return ody_fits_fail(err, status, rd->path, "cannot read the labels", NULL);
+    trim(idb);
+    trim(lab);
+    where(at, sizeof at, rd->path, rd->hdrline, r);
+    if (strcmp(lab, "0") && strcmp(lab, "1"))
+        return ody_fail(err, ODY_EINPUT, "%s: label '%s' for ID '%s' — a label is 1 (interesting) or 0 (not)", at, lab,
+                        idb);
+    long row = idx_find(&rd->x, idb);
+    if (row < 0)
+        return ody_fail(err, ODY_EINPUT, "%s: ID '%s' is not in the catalog — check the ID (the catalog's `catalog.id` "
+                        "column, or the row number when that is empty)", at, idb);
+    int y = lab[0] == '1';
+    char *com = NULL;
+    if (rd->ccom > 0) {
+        char cb[1024] = "";
+        p = cb;
+        fits_read_col(rd->f, TSTRING, rd->ccom, r, 1, 1, NULL, &p, &anynul, &status);
+        trim(cb);
+        if (!(com = strdup(cb))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    } else if (!(com = strdup(""))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (rd->seen[row] >= 0) {
+        char at2[4300];
+        where(at2, sizeof at2, rd->path, rd->hdrline, rd->first[row]);
+        if (rd->seen[row] != y) {
+            free(com);
+            return ody_fail(err, ODY_EINPUT, "%s: ID '%s' labelled %d here but %d at %s — keep one of them", at, idb, y,
+                            rd->seen[row], at2);
+        }
+        for (size_t k = 0; k < out->n; k++)  /* the same label again: its last comment */
+            if (out->row[k] == (size_t)row) { free(out->comment[k]); out->comment[k] = com; }
+        return 0;
+    }
+    rd->seen[row] = (int8_t)y;
+    rd->first[row] = r;
+    out->row[out->n] = (size_t)row;
+    out->y[out->n] = (int8_t)y;
+    out->comment[out->n++] = com;
+    return 0;
+}
+
+int lrn_labels_read(const char *path, const cat_col *id, size_t n_obj, lrn_labels *out, ody_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (access(path, F_OK) != 0 && errno == ENOENT) return 0;  /* no label yet */
+    reading rd = {.path = path};
+    int rc = open_labels(path, &rd.f, &rd.hdrline, err), status = 0;
+    if (rc) return rc;
+    fits_get_num_rows(rd.f, &rd.nrows, &status);
+    if (fits_get_colnum(rd.f, CASEINSEN, "id", &rd.cid, &status) ||
+        fits_get_colnum(rd.f, CASEINSEN, "label", &rd.clab, &status)) {
+        ody_fits_close(rd.f);
+        return ody_fail(err, ODY_EINPUT, "%s: no `id` or no `label` column — a labels file has the header "
+                        "`id,label` (and optionally `comment`)", path);
+    }
+    if (fits_get_colnum(rd.f, CASEINSEN, "comment", &rd.ccom, &status)) rd.ccom = 0;
+    fits_clear_errmsg();
+    size_t m = (size_t)(rd.nrows > 0 ? rd.nrows : 1);
+    out->row = malloc(m * sizeof *out->row);
+    out->y = malloc(m);
+    out->comment = calloc(m, sizeof *out->comment);
+    rd.seen = malloc(n_obj ? n_obj : 1);
+    rd.first = malloc((n_obj ? n_obj : 1) * sizeof *rd.first);
+    if (!out->row || !out->y || !out->comment || !rd.seen || !rd.first || idx_build(&rd.x, id, n_obj))
+        rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", path);
+    if (!rc) memset(rd.seen, -1, n_obj);
+    for (long r = 1; !rc && r <= rd.nrows; r++) rc = read_row(&rd, r, out, err);
+    ody_fits_close(rd.f);
+    free(rd.seen);
+    free(rd.first);
+    free(rd.x.text);
+    free(rd.x.order);
+    if (rc) lrn_labels_free(out);
+    return rc;
+}

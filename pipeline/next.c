@@ -1,0 +1,184 @@
+/* next.c — the labelling loop: `oddsky next` and `oddsky label`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "learn.h"
+#include "run.h"
+#include "stage.h"
+
+/* ================================================================ next */
+
+typedef struct next_ctx {
+    int k, ids_only;
+    char **text;
+} next_ctx;
+
+typedef struct cand { double s; size_t i; } cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static void print_next(FILE *o, const run_state *st, const cand *c, size_t m, int ids_only)
+{
+    char buf[256], why[512];
+    const cat *k = st->cat;
+    if (!ids_only) {
+        fprintf(o, "%4s  %-20s  %13s  %13s  %-9s", "NEXT", k->id.name, "LEARNED_SCORE", "ANOMALY_SCORE", "DRIVEN_BY");
+        for (int p = 0; p < k->n_pass; p++) fprintf(o, "  %12.12s", k->pass[p].name);
+        fputs("  WHY\n", o);
+    }
+    for (size_t r = 0; r < m; r++) {
+        size_t i = c[r].i;
+        cat_col_format(&k->id, i, buf, sizeof buf);
+        if (ids_only) {
+            fprintf(o, "%s\n", buf);
+            continue;
+        }
+        fprintf(o, "%4zu  %-20s  %13.5g  %13.5g  %-9s", r + 1, buf, st->learned[i], st->score[CFG_SCORE_ANOMALY][i],
+                st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
+        for (int p = 0; p < k->n_pass; p++) {
+            cat_col_format(&k->pass[p], i, buf, sizeof buf);
+            fprintf(o, "  %12.12s", buf);
+        }
+        stage_format_why(st, i, why, sizeof why);
+        fprintf(o, "  %s\n", why);
+    }
+}
+
+static int list_next(const run_state *st, void *ctx_, ody_err *err)
+{
+    next_ctx *ctx = ctx_;
+    size_t n = st->n, m = 0;
+    cand *c = malloc((n ? n : 1) * sizeof *c);
+    if (!c) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (st->label[i] < 0) c[m++] = (cand){st->learned[i], i};
+    qsort(c, m, sizeof *c, cmp_cand);
+    if (m > (size_t)ctx->k) m = (size_t)ctx->k;
+    size_t len = 0;
+    FILE *o = open_memstream(ctx->text, &len);
+    if (!o) {
+        free(c);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    print_next(o, st, c, m, ctx->ids_only);
+    fclose(o);
+    free(c);
+    return 0;
+}
+
+int run_next(const cfg *c, int k, int ids_only, const ody_log *log, char **text, ody_err *err)
+{
+    *text = NULL;
+    if (!c->labels[0])
+        return ody_fail(err, ODY_EINPUT, "%s: no `labels:` file set — add e.g. `labels: labels.csv` to the config "
+                        "(it need not exist yet)", c->file);
+    if (k < 1) return ody_fail(err, ODY_EINPUT, "next: -n must be at least 1");
+    run_opt o;
+    run_opt_init(&o);
+    o.until_stage = "learn";
+    static const char *const uses[] = {"ingest", "score", NULL};  /* print_next: IDs, scores, WHY */
+    o.also_load = uses;
+    run_summary sum;
+    next_ctx ctx = {k, ids_only, text};
+    int rc = run_with(c, &o, &sum, log, err, list_next, &ctx);
+    if (rc) {
+        free(*text);
+        *text = NULL;
+    }
+    return rc;
+}
+
+/* ================================================================ label */
+
+/* Writes one CSV field, quoted when it must be. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The run's catalog IDs (catalog.fits), to check an ID against. */
+static int run_ids(const cfg *c, cat **k, ody_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/catalog.fits", c->output);
+    const char *feat[] = {"ROW"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feat;
+    o.n_features = 1;
+    o.id_col = c->cat_id[0] ? c->cat_id : "ROW";
+    if (cat_read(&o, k, NULL, err))
+        return ody_fail(err, ODY_EINPUT, "%s: no ingested catalog to check IDs against — run `oddsky run %s` first",
+                        c->output, c->file);
+    return 0;
+}
+
+static int has_id(const cat *k, const char *id)
+{
+    char buf[256];
+    for (size_t i = 0; i < k->n_rows; i++) {
+        cat_col_format(&k->id, i, buf, sizeof buf);
+        if (!strcmp(buf, id)) return 1;
+    }
+    return 0;
+}
+
+int run_label(const cfg *c, const char *id, int y, const char *comment, ody_err *err)
+{
+    if (!c->labels[0])
+        return ody_fail(err, ODY_EINPUT, "%s: no `labels:` file set — add e.g. `labels: labels.csv` to the config",
+                        c->file);
+    if (y != 0 && y != 1) return ody_fail(err, ODY_EINPUT, "label: %d — a label is 1 (interesting) or 0 (not)", y);
+    cat *k = NULL;
+    int rc = run_ids(c, &k, err);
+    if (rc) return rc;
+    if (!has_id(k, id)) {
+        rc = ody_fail(err, ODY_EINPUT, "label: ID '%s' is not in the catalog of %s — check the ID (`catalog.id` "
+                      "column, or the row number when that is empty)", id, c->output);
+        cat_destroy(k);
+        return rc;
+    }
+    /* every existing label but this object's, then this one */
+    lrn_labels old;
+    rc = lrn_labels_read(c->labels, &k->id, k->n_rows, &old, err);
+    int have_old = !rc;
+    fitsout_text t;
+    if (!rc && !(rc = fitsout_text_open(&t, c->labels, err))) {
+        char buf[256];
+        fputs("id,label,comment\n", t.f);
+        for (size_t q = 0; q < old.n; q++) {
+            cat_col_format(&k->id, old.row[q], buf, sizeof buf);
+            if (!strcmp(buf, id)) continue;
+            csv_field(t.f, buf);
+            fprintf(t.f, ",%d,", old.y[q]);
+            csv_field(t.f, old.comment[q]);
+            fputc('\n', t.f);
+        }
+        csv_field(t.f, id);
+        fprintf(t.f, ",%d,", y);
+        csv_field(t.f, comment ? comment : "");
+        fputc('\n', t.f);
+        rc = fitsout_text_commit(&t, err);
+    }
+    if (have_old) lrn_labels_free(&old);
+    cat_destroy(k);
+    return rc;
+}
