@@ -824,6 +824,26 @@ static void test_labels_loop(void **state)
         assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
         if (!strstr(err, bad[k].want)) fail_msg("case %zu: %s (want %s)", k, err, bad[k].want);
     }
+    /* a FITS table with the same columns works too */
+    {
+        char fl[1024], bang[1100];
+        snprintf(fl, sizeof fl, "%.1000s/labels.fits", dir);
+        snprintf(bang, sizeof bang, "!%s", fl);
+        char *tt[] = {"ID", "LABEL"}, *tf[] = {"K", "I"};
+        long long fid = atoll(first);
+        short fy = 1;
+        fitsfile *lf = NULL;
+        int st2 = 0;
+        fits_create_file(&lf, bang, &st2);
+        fits_create_tbl(lf, BINARY_TBL, 0, 2, tt, tf, NULL, "LABELS", &st2);
+        fits_write_col(lf, TLONGLONG, 1, 1, 1, 1, &fid, &st2);
+        fits_write_col(lf, TSHORT, 2, 1, 1, 1, &fy, &st2);
+        fits_close_file(lf, &st2);
+        assert_int_equal(st2, 0);
+        snprintf(args, sizeof args, "-q run '%s' --top 0 --set labels=%s", conf, fl);
+        rc = tu_run(args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("FITS labels: exit %d: %s", rc, err);
+    }
     write_file(lab, "id,label,comment\n");  /* header only: valid, no label */
     snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
