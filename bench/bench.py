@@ -788,7 +788,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed):
         lp = lb["loop"]
         w(f"The loop on the command line, {lp['n']:,} mock objects, default settings (the run: {lp['run_s']:.0f} s): "
           f"`oddsky label` {lp['label_s']:.2f} s, then `oddsky next` **{lp['next_s']:.2f} s** (median of 5; the learn "
-          "stage reruns, every other stage is read back).\n")
+          "and score stages' inputs are read back, only learn reruns, the forest is not read).\n")
         w("<!-- /bench:labels -->")
     if fm:
         w("<!-- bench:formats -->")
