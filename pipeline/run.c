@@ -173,6 +173,24 @@ static void plan(run_state *st, walk *w, int last, const char *const *also)
     }
 }
 
+/* What is left to do, by the stages' times when they last ran here. */
+static void estimate(const run_state *st, const walk *w, int last)
+{
+    int n = 0, untimed = 0;
+    double t = 0;
+    for (int s = 0; s <= last; s++) {
+        if (!w->on[s] || !w->run[s]) continue;
+        n++;
+        if (w->secs[s] > 0) t += w->secs[s];
+        else untimed++;
+    }
+    if (!n) ody_logf(st->log, ODY_LOG_INFO, "run: every stage up to date");
+    else if (!untimed) ody_logf(st->log, ODY_LOG_INFO, "run: %d stage%s to run, about %.0f s by their last times here",
+                                n, n == 1 ? "" : "s", t);
+    else ody_logf(st->log, ODY_LOG_INFO, "run: %d stage%s to run%s", n, n == 1 ? "" : "s",
+                  untimed == n ? "" : " (some never timed here)");
+}
+
 static int run_stage(run_state *st, walk *w, int s, ody_err *err)
 {
     const stage_def *d = run_stage_table[s];
@@ -218,10 +236,11 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", run_stage_table[k]->name);
         return ody_fail(err, ODY_EINPUT, "--from %s: no such stage — use one of %s", o->from_stage, names);
     }
-    store_manifest_read(st, w.done);
+    store_manifest_read(st, w.done, w.secs);
     w.input_sum = store_checksum(st->c->cat_path);
     int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
+    estimate(st, &w, last);
     for (int s = 0; s <= last && !rc; s++) rc = run_stage(st, &w, s, err);
     return rc;
 }

@@ -148,8 +148,9 @@ int store_load_col(const run_state *st, const char *file, const char *col, int t
 double *store_score(run_state *st, cfg_score s);
 
 /* The manifest: one line per completed stage (name, hash, seconds).
- * read fills done[] (0 for stages it does not list). */
-void store_manifest_read(const run_state *st, uint64_t *done);
+ * read fills done[] and secs[] (0 for stages it does not list): a stage
+ * read back keeps the time it took when it last ran. */
+void store_manifest_read(const run_state *st, uint64_t *done, double *secs);
 int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err);
 
 /* Removes dir's temporaries (NAME.tmp-PID) left by processes that are gone. */

@@ -140,19 +140,21 @@ double *store_score(run_state *st, cfg_score s)
 
 /* ================================================================ manifest */
 
-void store_manifest_read(const run_state *st, uint64_t *done)
+void store_manifest_read(const run_state *st, uint64_t *done, double *secs)
 {
-    for (int k = 0; k < run_stage_count; k++) done[k] = 0;
+    for (int k = 0; k < run_stage_count; k++) done[k] = 0, secs[k] = 0;
     char *p = store_path(st, "manifest.txt");
     FILE *f = p ? fopen(p, "r") : NULL;
     free(p);
     if (!f) return;
     char line[512], name[64];
     unsigned long long h;
+    double t;
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || sscanf(line, "%63s %llx", name, &h) != 2) continue;
+        int got = line[0] == '#' ? 0 : sscanf(line, "%63s %llx %lf", name, &h, &t);
+        if (got < 2) continue;
         int k = run_stage_index(name);
-        if (k >= 0) done[k] = h;
+        if (k >= 0) done[k] = h, secs[k] = got == 3 && t >= 0 ? t : 0;
     }
     fclose(f);
 }
