@@ -721,9 +721,10 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed):
         w("<!-- bench:scaling -->")
         res, slope, big, dense = sc
         w("## Scaling\n")
-        w("Whole pipeline (`oddsky run` with its defaults: ingest, synthesize, 100 trees with max_samples = "
-          "min(2N, 20000), weirdness, isolation, top-10 similarity, nearest neighbours (local), the anomaly score and "
-          "WHY, export; the MLP is off by default) on mock catalogs from `oddsky simulate`, 6 features.\n")
+        w("Whole pipeline (`oddsky run`: ingest, synthesize, the forest, weirdness, isolation, top-10 similarity, "
+          "nearest neighbours (local), the anomaly score and WHY, export) on mock catalogs from `oddsky simulate`, 6 "
+          "features, with **100 trees and max_samples = min(2N, 20000)** — not the defaults (500 trees on every row, "
+          "meant for catalogs up to about 10^5); every other setting is the default (the MLP off).\n")
         w("| N | wall time | peak RSS |")
         w("|---:|---:|---:|")
         for r in res:
