@@ -165,6 +165,7 @@ static void plan(run_state *st, walk *w, int last, const char *const *also)
     }
     for (int t = last; t >= 0; t--) {
         const stage_def *d = run_stage_table[t];
+        if (w->on[t] && w->run[t] && d->needs_trees) st->want_trees = 1;
         if (!w->on[t] || !(w->run[t] || (w->need[t] && d->load_needs_reads))) continue;
         for (int r = 0; d->reads[r]; r++) {
             int dep = run_stage_index(d->reads[r]);

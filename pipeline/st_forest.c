@@ -32,10 +32,12 @@ static int save_forest(const run_state *st, int r, ody_err *err)
     return rc;
 }
 
+/* The OOB score always; the trees (large at survey scale) only when a
+ * stage that runs walks them. */
 static int load_forests(run_state *st, ody_err *err)
 {
     int rc = 0;
-    for (int r = 0; r < st->n_forests && !rc; r++) {
+    for (int r = 0; r < st->n_forests && !rc && st->want_trees; r++) {
         char name[64];
         snprintf(name, sizeof name, "forest_%d.fits", r);
         char *p = store_path(st, name);

@@ -78,6 +78,7 @@ const stage_def stage_sim = {
     .what = "top-k most similar objects by forest proximity, kNN distance",
     .keys = (const char *const[]){"similarity.", "weirdness.leaf_filter", NULL},
     .reads = (const char *const[]){"forest", NULL},
+    .needs_trees = 1,
     .writes = (const char *const[]){"neighbours.fits", "similarity.fits?", NULL},
     .fn = similarity,
 };

@@ -78,6 +78,7 @@ const stage_def stage_weird = {
     .what = "the faithful B&P weirdness, the isolation score",
     .keys = (const char *const[]){"weirdness.", "isolation.", "seed", NULL},
     .reads = (const char *const[]){"forest", NULL},
+    .needs_trees = 1,
     .writes = (const char *const[]){"weirdness.fits", NULL},
     .fn = weird,
 };

@@ -68,6 +68,7 @@ typedef struct run_state {
     int32_t *why_feat;      /* n x n_why features, largest deviation first; -1 pads */
     float *why_dev;         /* n x n_why deviations from the nearest normal neighbours, in SD */
     int32_t *driver;        /* n: the detector (cfg_score) that gave the largest z, -1 when none is positive */
+    int want_trees;         /* a stage that runs walks the trees: read them back (else only the OOB score) */
     int n_det;              /* detectors in the default score */
     double *det_z;          /* n x n_det: their robust z clipped at 0 (what learn re-weights) */
     /* learn (labels set) */
@@ -91,6 +92,7 @@ typedef struct stage_def {
     int hashes_input;                   /* the input catalog's bytes enter its hash */
     const char *(*depends_on)(const cfg *c);  /* NULL, or a file whose bytes enter its hash */
     int load_needs_reads;               /* reading its artifacts back uses the stages it reads */
+    int needs_trees;                    /* running, it walks the forest's trees (not only its OOB score) */
     int version;                        /* of its artifacts' layout, in its hash: raise it when they change,
                                            so a run directory from before reruns it rather than failing */
     int (*enabled)(const cfg *c);       /* NULL: always on */
