@@ -11,11 +11,12 @@
 
 static void print_next_help(void)
 {
-    printf("Usage: oddsky next CONFIG.yaml [-n K] [--ids]\n\n"
+    printf("Usage: oddsky next CONFIG.yaml [-n K] [--ids] [--set KEY=VALUE ...]\n\n"
            "The K objects to look at next (default 10): the unlabelled objects at the top of\n"
            "the ranking re-learned from your labels (the config's `labels:` file).  Brings\n"
            "the run up to date first; after a new label only the learn stage reruns.\n\n"
            "  -n K        how many [10]\n"
+           "  --set KEY=VALUE  override a key, as for run (e.g. --set labels=my.csv)\n"
            "  --ids       print only their IDs, one per line\n"
            "  -h, --help  this help\n\n"
            "Then: oddsky label CONFIG.yaml ID 1|0 [--comment TEXT]\n");
@@ -23,34 +24,42 @@ static void print_next_help(void)
 
 static void print_label_help(void)
 {
-    printf("Usage: oddsky label CONFIG.yaml ID 1|0 [--comment TEXT]\n\n"
+    printf("Usage: oddsky label CONFIG.yaml ID 1|0 [--comment TEXT] [--set KEY=VALUE ...]\n\n"
            "Records your verdict on object ID in the config's `labels:` file (CSV:\n"
            "id,label,comment; created if missing, rewritten atomically): 1 interesting,\n"
            "0 not (an artefact, a known class).  A new label of the same object replaces\n"
            "the old one.  `oddsky next` and the next `oddsky run` re-rank from it.\n\n"
            "  --comment TEXT  a note kept beside the label\n"
+           "  --set KEY=VALUE override a key, as for run\n"
            "  -h, --help      this help\n");
 }
 
 int cli_next(int argc, char **argv, const ody_log *log)
 {
-    static const struct option lo[] = {{"ids", no_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"ids", no_argument, 0, 'i'}, {"set", required_argument, 0, 's'},
+                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long k = 10;
-    int ids = 0, c;
+    int ids = 0, c, nsets = 0;
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    if (!sets) return cli_usage_error("next", "out of memory");
     optind = 1;
     while ((c = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
-        if (c == 'n') {
-            if (cli_parse_int("next", "-n", optarg, 1, 100000000, &k)) return 2;
+        if (c == 's') sets[nsets++] = optarg;
+        else if (c == 'n') {
+            if (cli_parse_int("next", "-n", optarg, 1, 100000000, &k)) { free(sets); return 2; }
         } else if (c == 'i') ids = 1;
         else if (c == 'h') {
             print_next_help();
+            free(sets);
             return 0;
-        } else return cli_usage_error("next", "unknown option");
+        } else { free(sets); return cli_usage_error("next", "unknown option"); }
     }
-    if (argc - optind != 1) return cli_usage_error("next", "give one CONFIG.yaml");
+    if (argc - optind != 1) { free(sets); return cli_usage_error("next", "give one CONFIG.yaml"); }
     cfg *conf = NULL;
     ody_err e = {0};
-    if (cfg_load(argv[optind], NULL, 0, &conf, &e)) return cli_fail(&e);
+    int bad = cfg_load(argv[optind], sets, nsets, &conf, &e);
+    free(sets);
+    if (bad) return cli_fail(&e);
     ody_log quiet = *log;  /* the table is the output: stage lines only in the run log */
     if (quiet.level > ODY_LOG_WARN) quiet.level = ODY_LOG_WARN;
     char *text = NULL;
@@ -64,24 +73,33 @@ int cli_next(int argc, char **argv, const ody_log *log)
 
 int cli_label(int argc, char **argv)
 {
-    static const struct option lo[] = {{"comment", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+    static const struct option lo[] = {{"comment", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *comment = NULL;
-    int c;
+    int c, nsets = 0;
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    if (!sets) return cli_usage_error("label", "out of memory");
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == 'c') comment = optarg;
+        else if (c == 's') sets[nsets++] = optarg;
         else if (c == 'h') {
             print_label_help();
+            free(sets);
             return 0;
-        } else return cli_usage_error("label", "unknown option");
+        } else { free(sets); return cli_usage_error("label", "unknown option"); }
     }
-    if (argc - optind != 3) return cli_usage_error("label", "give CONFIG.yaml, an ID and 1 or 0");
-    const char *v = argv[optind + 2];
-    if (strcmp(v, "0") && strcmp(v, "1")) return cli_usage_error("label", "the label is 1 (interesting) or 0 (not)");
+    const char *v = argc - optind == 3 ? argv[optind + 2] : "";
+    if (argc - optind != 3 || (strcmp(v, "0") && strcmp(v, "1"))) {
+        free(sets);
+        return cli_usage_error("label", argc - optind != 3 ? "give CONFIG.yaml, an ID and 1 or 0"
+                                                           : "the label is 1 (interesting) or 0 (not)");
+    }
     cfg *conf = NULL;
     ody_err e = {0};
-    if (cfg_load(argv[optind], NULL, 0, &conf, &e)) return cli_fail(&e);
+    int bad = cfg_load(argv[optind], sets, nsets, &conf, &e);
+    free(sets);
+    if (bad) return cli_fail(&e);
     int rc = run_label(conf, argv[optind + 1], v[0] == '1', comment, &e);
     if (!rc) fprintf(stderr, "oddsky: %s labelled %s in %s\n", argv[optind + 1], v, conf->labels);
     cfg_destroy(conf);

@@ -10,18 +10,20 @@ void lrn_opt_init(lrn_opt *o)
     o->bandwidth = 1.0;
     o->strength = 1.0;
     o->reweight = 0.0;
+    o->mean = 0;
 }
 
 /* The weighted detector score of object i, and the detector that gave it. */
 static double base(const lrn *l, size_t i, int *drv)
 {
-    double best = 0;
+    double best = 0, sum = 0;
     *drv = -1;
     for (int d = 0; d < l->D; d++) {
         double v = l->w[d] * l->zd[i * (size_t)l->D + (size_t)d];
+        sum += v;
         if (v > best) { best = v; *drv = d; }
     }
-    return best;
+    return l->o.mean && l->D ? sum / l->D : best;
 }
 
 static void rescore(lrn *l)

@@ -9,7 +9,9 @@
  *     `bandwidth` times the median kNN distance (the local stage's), so a kind
  *     of artefact sinks together and objects like a find rise;
  *   - the detector that drove its score is trusted more (x 1 + reweight) or
- *     less (x 1 - reweight): the score is the largest weighted detector z.
+ *     less (x 1 - reweight): the score is the largest weighted detector z
+ *     (their mean with score.combine: mean), so without labels it is the
+ *     default score itself.
  * A label costs O(N F): after one, the list is current in milliseconds.
  * Results depend only on the labels and their order, never on threads.
  */
@@ -26,6 +28,7 @@ typedef struct lrn_opt {
     double bandwidth;   /* kernel width, in median kNN distances */
     double strength;    /* a label moves its neighbours by this x its score */
     double reweight;    /* detector weight step per label; 0: off */
+    int mean;           /* the score combines detectors by their mean (score.combine: mean), not the max */
 } lrn_opt;
 
 void lrn_opt_init(lrn_opt *o);

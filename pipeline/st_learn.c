@@ -38,7 +38,7 @@ static int relearn(run_state *st, ody_err *err)
     if (rc) return rc;
     float *Z = stage_standardized(st);
     lrn l;
-    lrn_opt o = {c->lrn_bandwidth, c->lrn_strength, c->lrn_reweight};
+    lrn_opt o = {c->lrn_bandwidth, c->lrn_strength, c->lrn_reweight, c->combine == CFG_COMBINE_MEAN};
     if (!Z) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) rc = lrn_init(&l, Z, st->det_z, st->n, st->F, st->n_det, knn_median(st), &o, err);
     if (!rc) {

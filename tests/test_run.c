@@ -730,6 +730,11 @@ static void test_learn_moves_neighbours(void **state)
     lrn_add(&l, 1, 0);
     assert_int_equal(lrn_next(&l), (size_t)-1);
     lrn_free(&l);
+    /* score.combine: mean — without labels the score is the detectors' mean */
+    o.mean = 1;
+    assert_ok(lrn_init(&l, Z, zd, 4, 1, 2, 1.0, &o, &e), e);
+    assert_true(l.score[0] == 4.5 && l.score[3] == 3.0);
+    lrn_free(&l);
 }
 
 static void write_file(const char *path, const char *text)
@@ -753,6 +758,9 @@ static void test_labels_loop(void **state)
     char extra[4400];
     snprintf(extra, sizeof extra, "labels: %s\n", lab);
     conf = small_config(dir, extra);
+    /* --set names the file as well as the config does */
+    snprintf(args, sizeof args, "next '%.900s' -n 1 --ids --set labels=%.900s", conf, lab);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     /* no file yet: the unsupervised top, IDs only */
     snprintf(args, sizeof args, "next '%s' -n 3 --ids", conf);
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
