@@ -98,7 +98,7 @@ typedef struct cfg {
     int mlp_nesterov, mlp_batch, mlp_epochs, mlp_patience;
 
     /* similarity */
-    int top_k, dense, leaf_sample;
+    int sim_on, top_k, dense, leaf_sample;
     double sim_mem_gb, sim_max_pairs;
 
     /* local: nearest neighbours in standardised feature space */

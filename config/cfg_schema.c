@@ -92,6 +92,9 @@ const key cfg_schema[] = {
     {"mlp.patience", T_INT, "10", 1, 1000000, NULL, NULL, O(mlp_patience), 0, "stop after this many epochs without improvement"},
     {"mlp.epsilon", T_REAL, "0.0001", 0, 1e6, NULL, NULL, O(mlp_eps), 0, "validation-loss improvement that counts"},
     {"mlp.validation", T_REAL, "0.1", 0, 0.89, NULL, NULL, O(mlp_val), 0, "fraction held out for early stopping"},
+    {"similarity.enabled", T_BOOL, "false", NONE, NULL, NULL, O(sim_on), 0,
+     "each object's most similar objects by forest proximity (NEIGHBOURS, forest_knn); off by default: it does not "
+     "enter the default ranking and costs about as much as the forest (weirdness needs no similarity lists)"},
     {"similarity.top_k", T_INT, "10", 1, 1000, NULL, NULL, O(top_k), 0, "most similar objects listed per object"},
     {"similarity.dense", T_BOOL, "false", NONE, NULL, NULL, O(dense), 0, "also write the dense N x N similarity matrix"},
     {"similarity.memory_gb", T_REAL, "2", 0.001, 1e6, NULL, NULL, O(sim_mem_gb), 0,

@@ -124,8 +124,11 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     const cat *k = st->cat;
     size_t m = R->m;
     R->idw = k->id.type == CAT_COL_STRING ? (size_t)k->id.width : id_width(k);
-    R->kn = st->k < st->K ? st->k : st->K;
-    R->nbw = (size_t)st->k * ((size_t)R->idw + 1) + 1;
+    /* objects listed: similarity.top_k (the similarity stage's k when it ran) */
+    int kl = st->k > 0 ? st->k : st->c->top_k < (int)st->n ? st->c->top_k : (int)st->n - 1;
+    if (kl < 1) kl = 1;
+    R->kn = kl < st->K ? kl : st->K;
+    R->nbw = (size_t)kl * ((size_t)R->idw + 1) + 1;
     R->whyw = 1;
     for (size_t j = 0; j < k->n_feat; j++)
         if (strlen(k->feat_names[j]) + 9 > R->whyw) R->whyw = strlen(k->feat_names[j]) + 9;
@@ -161,7 +164,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
         for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
         if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
-        join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
+        if (st->nb) join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
         stage_format_why(st, i, R->why + r * R->whyw, R->whyw);
         snprintf(R->drv + r * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
@@ -212,8 +215,9 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
                      "features most unlike the nearest ordinary objects, in standard deviations"}, 0};
     x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL,
                      "IDs of the nearest objects (standardised features), ';'-joined"}, 0};
-    x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL,
-                     "IDs of the most similar objects by forest proximity, ';'-joined"}, 0};
+    if (st->nb)  /* similarity.enabled */
+        x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL,
+                         "IDs of the most similar objects by forest proximity, ';'-joined"}, 0};
     *n = q;
     return x;
 }

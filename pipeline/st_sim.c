@@ -73,12 +73,15 @@ static int similarity(run_state *st, int run, ody_err *err)
     return store_save_objects(st, "neighbours.fits", "NEIGHBOURS", cols, 3, err);
 }
 
+static int sim_enabled(const cfg *c) { return c->sim_on; }
+
 const stage_def stage_sim = {
     .name = "similarity",
     .what = "top-k most similar objects by forest proximity, kNN distance",
     .keys = (const char *const[]){"similarity.", "weirdness.leaf_filter", NULL},
     .reads = (const char *const[]){"forest", NULL},
     .needs_trees = 1,
+    .enabled = sim_enabled,
     .writes = (const char *const[]){"neighbours.fits", "similarity.fits?", NULL},
     .fn = similarity,
 };

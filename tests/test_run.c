@@ -34,7 +34,7 @@ static char *small_config(const char *dir, const char *extra)
             "  passthrough: [RA, DEC, CLASS, ANOMALY]\n"
             "forest:\n  n_trees: 40\n"
             "mlp:\n  enabled: true\n  hidden: [16]\n  max_epochs: 8\n"
-            "similarity:\n  top_k: 4\n"
+            "similarity:\n  enabled: true\n  top_k: 4\n"
             "output: out\n"
             "seed: 5\n%s",
             src, extra ? extra : "");
@@ -585,7 +585,8 @@ static void test_bad_input_gives_exit_2(void **state)
     /* what run would refuse, check refuses, before anything runs; the
      * error is printed once, even with -q */
     const char *refused[] = {"forest.max_features=abc", "export.rank_by=mlp --set mlp.enabled=false",
-                             "export.rank_by=lens", "'catalog.features=[UG, GR, UG]'"};
+                             "export.rank_by=lens", "'catalog.features=[UG, GR, UG]'",
+                             "similarity.enabled=false --set 'score.detectors=[forest_knn]'"};
     for (size_t k = 0; k < sizeof refused / sizeof *refused; k++) {
         snprintf(args, sizeof args, "-q check '%s' --set %s", conf, refused[k]);
         assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
