@@ -381,7 +381,7 @@ def scaling(tmp, quick):
     with open(cfg, "w") as f:
         f.write(f"catalog:\n  path: {cat}\n  features: [U, G, R, I, Z, REDSHIFT]\n"
                 f"forest:\n  n_trees: 100\nmlp:\n  enabled: false\n"
-                f"similarity:\n  dense: true\n  memory_gb: {budget_gb}\n"
+                f"similarity:\n  enabled: true\n  dense: true\n  memory_gb: {budget_gb}\n"
                 f"output: {os.path.join(tmp, 'dense_run')}\nseed: 1\n")
     log("scaling: dense similarity", nmax)
     _, wall, rss = timed_rss([ODDSKY, "-q", "run", cfg, "--top", "0", "--force"])

@@ -276,6 +276,8 @@ static int check_export(const cfg *c, ody_err *err)
     if ((c->detectors & 1 << CFG_SCORE_MLP) && !c->mlp_on)
         return ody_fail(err, ODY_EINPUT, "%s: score.detectors lists mlp but mlp.enabled is false — enable the MLP or "
                         "remove it from the detectors", f);
+    if (c->dense && !c->sim_on)
+        return ody_fail(err, ODY_EINPUT, "%s: similarity.dense needs similarity.enabled: true", f);
     if (((c->detectors | 1 << c->rank_by) & 1 << CFG_SCORE_FOREST_KNN) && !c->sim_on)
         return ody_fail(err, ODY_EINPUT, "%s: forest_knn (in score.detectors or export.rank_by) needs the similarity "
                         "lists — set similarity.enabled: true", f);

@@ -586,7 +586,8 @@ static void test_bad_input_gives_exit_2(void **state)
      * error is printed once, even with -q */
     const char *refused[] = {"forest.max_features=abc", "export.rank_by=mlp --set mlp.enabled=false",
                              "export.rank_by=lens", "'catalog.features=[UG, GR, UG]'",
-                             "similarity.enabled=false --set 'score.detectors=[forest_knn]'"};
+                             "similarity.enabled=false --set 'score.detectors=[forest_knn]'",
+                             "similarity.enabled=false --set similarity.dense=true"};
     for (size_t k = 0; k < sizeof refused / sizeof *refused; k++) {
         snprintf(args, sizeof args, "-q check '%s' --set %s", conf, refused[k]);
         assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
