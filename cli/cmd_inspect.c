@@ -41,11 +41,13 @@ int cli_inspect(int argc, char **argv)
     cat_info *info = NULL;
     ody_err e = {0};
     if (cat_inspect(path, &info, &e)) return cli_fail(&e);
-    printf("%s: %d HDU%s\n", path, info->n_hdu, info->n_hdu == 1 ? "" : "s");
+    if (info->n_hdu == 1 && info->hdu[0].format[0]) printf("%s: %s, read as one table\n", path, info->hdu[0].format);
+    else printf("%s: %d HDU%s\n", path, info->n_hdu, info->n_hdu == 1 ? "" : "s");
     for (int h = 0; h < info->n_hdu; h++) {
         const cat_hduinfo *hi = &info->hdu[h];
-        printf("\nHDU %d  %-11s %s", hi->num, hdu_type_name(hi->hdutype),
-               hi->extname[0] ? hi->extname : "(no EXTNAME)");
+        if (hi->format[0]) printf("\n%s", hi->format);
+        else printf("\nHDU %d  %-11s %s", hi->num, hdu_type_name(hi->hdutype),
+                    hi->extname[0] ? hi->extname : "(no EXTNAME)");
         if (hi->hdutype == IMAGE_HDU) {
             if (hi->naxis == 0) printf("  empty\n");
             else {

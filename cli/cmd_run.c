@@ -103,8 +103,9 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
         }
     }
     fflush(stdout);
-    fprintf(stderr, "oddsky: %zu objects, %d stages run, %d up to date, %d off, %.1f s; results in %s/\n",
-            sum.n_objects, sum.stages_run, sum.stages_skipped, sum.stages_off, sum.wall_s, sum.out_dir);
+    fprintf(stderr, "oddsky: %zu objects, %d stage%s run, %d up to date, %d off, %.1f s; results in %s/\n",
+            sum.n_objects, sum.stages_run, sum.stages_run == 1 ? "" : "s", sum.stages_skipped, sum.stages_off,
+            sum.wall_s, sum.out_dir);
     return 0;
 }
 

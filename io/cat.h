@@ -130,6 +130,7 @@ typedef struct cat_colinfo {
 
 typedef struct cat_hduinfo {
     int num;            /* 0 = primary, as in the [n] syntax */
+    char format[16];    /* "" for FITS; "CSV", "ECSV" or "VOTable" for a text table read as one */
     char extname[72];
     int hdutype;        /* IMAGE_HDU, ASCII_TBL, BINARY_TBL */
     int bitpix, naxis;

@@ -150,6 +150,8 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
         info->n_hdu = h + 1;
         rc = describe_hdu(f, path, h, single, &info->hdu[h], err);
     }
+    int ks = 0;  /* a text table: the format its FITS copy was made from */
+    if (!rc && text && fits_read_key(f, TSTRING, "ORIGFMT", info->hdu[0].format, NULL, &ks)) info->hdu[0].format[0] = 0;
     ody_fits_close(f);
     if (rc) {
         cat_info_destroy(info);

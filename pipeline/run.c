@@ -276,8 +276,8 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     sum->n_objects = st.n;
     sum->wall_s = ody_now() - t0;
     if (!rc) {
-        ody_logf(&log, ODY_LOG_INFO, "run: %zu objects, %d stages run, %d up to date, %d off, %.2f s", st.n,
-                 sum->stages_run, sum->stages_skipped, sum->stages_off, sum->wall_s);
+        ody_logf(&log, ODY_LOG_INFO, "run: %zu objects, %d stage%s run, %d up to date, %d off, %.2f s", st.n,
+                 sum->stages_run, sum->stages_run == 1 ? "" : "s", sum->stages_skipped, sum->stages_off, sum->wall_s);
         write_summary(&st, sum);
     } else {
         ody_log file_only = {ODY_LOG_ERROR, NULL, lf};  /* the caller shows the error */

@@ -104,6 +104,13 @@ static void test_csv_types_and_missing(void **state)
     assert_int_equal(c->n_missing[0], 2);
     assert_int_equal(c->n_missing[1], 1);
     cat_destroy(c);
+    /* inspect shows it as the one table it is, with its format */
+    cat_info *info = NULL;
+    assert_ok(cat_inspect(p, &info, &err), err);
+    assert_int_equal(info->n_hdu, 1);
+    assert_string_equal(info->hdu[0].format, "CSV");
+    assert_int_equal(info->hdu[0].n_rows, 4);
+    cat_info_destroy(info);
     char *t = tmpdir_of(state);
     assert_int_equal(count_files(t), 0);
     free(t);
