@@ -325,28 +325,30 @@ def speed(tmp, quick):
 
 # ---------------------------------------------------------------- scaling
 
+def mock_config(path, cat, output, extra=""):
+    """A config for a mock survey from `oddsky simulate`: its colours,
+    r and redshift as features; `extra` adds YAML lines."""
+    with open(path, "w") as f:
+        f.write(f"catalog:\n  path: \"{cat}[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
+                f"  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\n  passthrough: [RA, DEC]\n"
+                f"{extra}output: {output}\n")
+    return path
+
+
 def scaling(tmp, quick):
     res = []
     sizes = [10000, 100000] if quick else [10000, 100000, 1000000]
     for n in sizes:
         cat = os.path.join(tmp, f"mock_{n}.fits")
         run([ODDSKY, "-q", "simulate", "-n", str(n), "-s", "3", "-o", cat, "--overwrite"])
-        cfg = os.path.join(tmp, f"scale_{n}.yaml")
-        with open(cfg, "w") as f:
-            f.write(f"catalog:\n  path: \"{cat}[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
-                    f"  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\n  passthrough: [RA, DEC]\n"
-                    f"forest:\n  n_trees: 100\n  max_samples: {min(2 * n, 20000)}\n"
-                    f"similarity:\n  enabled: true\n  top_k: 10\n"
-                    f"output: {os.path.join(tmp, f'scale_{n}_run')}\nseed: 1\n")
+        cfg = mock_config(os.path.join(tmp, f"scale_{n}.yaml"), cat, os.path.join(tmp, f"scale_{n}_run"),
+                          f"forest:\n  n_trees: 100\n  max_samples: {min(2 * n, 20000)}\n"
+                          f"similarity:\n  enabled: true\n  top_k: 10\nseed: 1\n")
         log("scaling: oddsky run", n)
         _, wall, rss = timed_rss([ODDSKY, "-q", "run", cfg, "--top", "0", "--force"])
         res.append({"n": n, "wall_s": wall, "rss_mb": rss})
         if n <= 100000:  # the defaults as shipped: 500 trees on every row
-            dcfg = os.path.join(tmp, f"default_{n}.yaml")
-            with open(dcfg, "w") as f:
-                f.write(f"catalog:\n  path: \"{cat}[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
-                        f"  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\n  passthrough: [RA, DEC]\n"
-                        f"output: {os.path.join(tmp, f'default_{n}_run')}\n")
+            dcfg = mock_config(os.path.join(tmp, f"default_{n}.yaml"), cat, os.path.join(tmp, f"default_{n}_run"))
             log("scaling: oddsky run, defaults", n)
             _, dwall, drss = timed_rss([ODDSKY, "-q", "run", dcfg, "--top", "0", "--force"])
             res[-1].update({"default_s": dwall, "default_mb": drss})
@@ -485,11 +487,8 @@ def label_loop(tmp, quick):
     n = 20000 if quick else 100000
     cat = os.path.join(tmp, "loop.fits")
     run([ODDSKY, "-q", "simulate", "-n", str(n), "-s", "5", "-o", cat, "--overwrite"])
-    cfg = os.path.join(tmp, "loop.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"catalog:\n  path: \"{cat}[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
-                f"  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\nlabels: {os.path.join(tmp, 'loop.csv')}\n"
-                f"output: {os.path.join(tmp, 'loop_run')}\n")
+    cfg = mock_config(os.path.join(tmp, "loop.yaml"), cat, os.path.join(tmp, "loop_run"),
+                      f"labels: {os.path.join(tmp, 'loop.csv')}\n")
     log("labels: the loop on", n, "objects")
     _, run_s, _ = run([ODDSKY, "-q", "run", cfg, "--top", "0"])
     ids = run([ODDSKY, "-q", "next", cfg, "-n", "5", "--ids"])[0].split()

@@ -410,6 +410,9 @@ static void reader_close(reader *rd)
 static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
 {
     memset(rd, 0, sizeof *rd);
+    if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
+    if (o->n_features < 1)
+        return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
     rd->o = o;
     rd->file = o->path;
     rd->err = err;
@@ -428,9 +431,6 @@ static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
 
 int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
 {
-    if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
-    if (o->n_features < 1)
-        return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
     reader rd;
     int rc = reader_open(&rd, o, err);
     if (rc) return rc;
@@ -441,9 +441,6 @@ int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
 
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
 {
-    if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
-    if (o->n_features < 1)
-        return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
     reader rd;
     int rc = reader_open(&rd, o, err);
     if (rc) return rc;

@@ -61,7 +61,6 @@ int tab_detect(const char *file, tab_format *out, ody_err *err)
     }
     if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return 0;
     if (n - off >= 5 && (!memcmp(b + off, "<?xml", 5) || !memcmp(b + off, "<VOTA", 5))) {
-        b[n - 1] = 0;
         if (memmem(b, (size_t)n, "<VOTABLE", 8) || memmem(b, (size_t)n, ":VOTABLE", 8)) {
             *out = TAB_VOTABLE;
             return 0;

@@ -98,21 +98,6 @@ int run_next(const cfg *c, int k, int ids_only, const ody_log *log, char **text,
 
 /* ================================================================ label */
 
-/* Writes one CSV field, quoted when it must be. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 /* The run's catalog IDs (catalog.fits), to check an ID against. */
 static int run_ids(const cfg *c, cat **k, ody_err *err)
 {
@@ -167,14 +152,14 @@ int run_label(const cfg *c, const char *id, int y, const char *comment, ody_err 
         for (size_t q = 0; q < old.n; q++) {
             cat_col_format(&k->id, old.row[q], buf, sizeof buf);
             if (!strcmp(buf, id)) continue;
-            csv_field(t.f, buf);
+            stage_csv_field(t.f, buf);
             fprintf(t.f, ",%d,", old.y[q]);
-            csv_field(t.f, old.comment[q]);
+            stage_csv_field(t.f, old.comment[q]);
             fputc('\n', t.f);
         }
-        csv_field(t.f, id);
+        stage_csv_field(t.f, id);
         fprintf(t.f, ",%d,", y);
-        csv_field(t.f, comment ? comment : "");
+        stage_csv_field(t.f, comment ? comment : "");
         fputc('\n', t.f);
         rc = fitsout_text_commit(&t, err);
     }

@@ -48,8 +48,6 @@ static void state_free(run_state *st)
     free(st->det_z);
     free(st->learned);
     free(st->label);
-    for (size_t i = 0; st->label_comment && i < st->n; i++) free(st->label_comment[i]);
-    free(st->label_comment);
     if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
     free(st->dir);
     free(st->history);

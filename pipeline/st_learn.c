@@ -42,11 +42,7 @@ static int relearn(run_state *st, ody_err *err)
     if (!Z) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) rc = lrn_init(&l, Z, st->det_z, st->n, st->F, st->n_det, knn_median(st), &o, err);
     if (!rc) {
-        for (size_t k = 0; k < lab.n; k++) {
-            lrn_add(&l, lab.row[k], lab.y[k]);
-            st->label_comment[lab.row[k]] = lab.comment[k];
-            lab.comment[k] = NULL;
-        }
+        for (size_t k = 0; k < lab.n; k++) lrn_add(&l, lab.row[k], lab.y[k]);
         memcpy(st->learned, l.score, st->n * sizeof *st->learned);
         for (size_t i = 0; i < st->n; i++) st->label[i] = l.label[i];
         lrn_free(&l);
@@ -63,21 +59,10 @@ static int learn(run_state *st, int run, ody_err *err)
     size_t n = st->n;
     st->learned = malloc((n ? n : 1) * sizeof *st->learned);
     st->label = malloc((n ? n : 1) * sizeof *st->label);
-    st->label_comment = calloc(n ? n : 1, sizeof *st->label_comment);
-    if (!st->learned || !st->label || !st->label_comment) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!st->learned || !st->label) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) {
         int rc = store_load_col(st, "learn.fits", "LEARNED_SCORE", TDOUBLE, n, st->learned, err);
-        if (!rc) rc = store_load_col(st, "learn.fits", "LABEL", TSHORT, n, st->label, err);
-        /* comments live in the labels file only: read it again (it has not changed, or this would run) */
-        lrn_labels lab;
-        if (!rc && !lrn_labels_read(st->c->labels, &st->cat->id, n, &lab, err)) {
-            for (size_t k = 0; k < lab.n; k++) {
-                st->label_comment[lab.row[k]] = lab.comment[k];
-                lab.comment[k] = NULL;
-            }
-            lrn_labels_free(&lab);
-        }
-        return rc;
+        return rc ? rc : store_load_col(st, "learn.fits", "LABEL", TSHORT, n, st->label, err);
     }
     int rc = relearn(st, err);
     if (rc) return rc;

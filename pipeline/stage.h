@@ -74,7 +74,6 @@ typedef struct run_state {
     /* learn (labels set) */
     double *learned;        /* n: the score re-ranked from the labels; NULL without labels */
     int16_t *label;         /* n: -1 unlabelled, 0, 1 */
-    char **label_comment;   /* n: NULL, or the labels file's comment */
 
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
 } run_state;

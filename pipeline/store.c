@@ -213,7 +213,7 @@ void store_sweep_stale(const run_state *st)
 
 void stage_csv_field(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+    if (!strpbrk(s, ",\"\n\r")) { fputs(s, f); return; }
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"') fputc('"', f);
