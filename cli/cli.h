@@ -28,6 +28,8 @@ int cli_inspect(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_next(int argc, char **argv, const ody_log *log);
 int cli_label(int argc, char **argv);
+int cli_report(int argc, char **argv, const ody_log *log);
+int cli_serve(int argc, char **argv, const ody_log *log);
 int cli_simulate(int argc, char **argv, const ody_log *log);
 int cli_run(int argc, char **argv, const ody_log *log, int check_only);
 int cli_batch_cmd(int argc, char **argv, const ody_log *log);

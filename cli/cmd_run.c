@@ -94,6 +94,7 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
         cfg_destroy(conf);
         return cli_fail(&e);
     }
+    int html = conf->formats & CFG_FMT_HTML;
     cfg_destroy(conf);
     if (top > 0) {
         char *table = NULL;
@@ -106,6 +107,9 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
     fprintf(stderr, "oddsky: %zu objects, %d stage%s run, %d up to date, %d off, %.1f s; results in %s/\n",
             sum.n_objects, sum.stages_run, sum.stages_run == 1 ? "" : "s", sum.stages_skipped, sum.stages_off,
             sum.wall_s, sum.out_dir);
+    if (html)
+        fprintf(stderr, "oddsky: report in %s/report/index.html (open it in a browser); `oddsky serve %s` to label\n",
+                sum.out_dir, sum.out_dir);
     return 0;
 }
 

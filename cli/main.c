@@ -81,6 +81,8 @@ static void print_help(void)
            "  compare RUN_A RUN_B how two runs' rankings differ: top-k overlap, rank correlation\n"
            "  next CONFIG.yaml    the objects to look at next, re-ranked from your labels\n"
            "  label CONFIG.yaml ID 1|0   record a verdict (1 interesting, 0 not) in `labels:`\n"
+           "  report RUN_DIR      the HTML report: RUN_DIR/report/index.html, open it from disk\n"
+           "  serve RUN_DIR       a review page on 127.0.0.1: look, click interesting / not, re-rank\n"
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
            "  -v, --verbose       debug log lines on stderr\n"
@@ -124,6 +126,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare")) return cli_compare(sub_argc, sub_argv);
     if (!strcmp(cmd, "next")) return cli_next(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "label")) return cli_label(sub_argc, sub_argv);
+    if (!strcmp(cmd, "report")) return cli_report(sub_argc, sub_argv, &log);
+    if (!strcmp(cmd, "serve")) return cli_serve(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
     if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);
     if (!strcmp(cmd, "batch")) return cli_batch_cmd(sub_argc, sub_argv, &log);

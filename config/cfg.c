@@ -281,8 +281,19 @@ static int check_export(const cfg *c, ody_err *err)
     if (((c->detectors | 1 << c->rank_by) & 1 << CFG_SCORE_FOREST_KNN) && !c->sim_on)
         return ody_fail(err, ODY_EINPUT, "%s: forest_knn (in score.detectors or export.rank_by) needs the similarity "
                         "lists — set similarity.enabled: true", f);
-    if (!c->formats)
-        return ody_fail(err, ODY_EINPUT, "%s: export.formats is empty — list fits and/or csv", f);
+    if (!(c->formats & ~CFG_FMT_HTML))
+        return ody_fail(err, ODY_EINPUT, "%s: export.formats lists no table — list fits and/or csv (html is the "
+                        "report, made from them)", f);
+    if (c->n_rep_map && c->n_rep_map != 2)
+        return ody_fail(err, ODY_EINPUT, "%s: report.map lists %d feature%s — give two (x, y), or [] for the first two "
+                        "principal components", f, c->n_rep_map, c->n_rep_map == 1 ? "" : "s");
+    for (int m = 0; m < c->n_rep_map; m++) {
+        int found = 0;
+        for (int j = 0; j < c->n_features && !found; j++) found = !strcasecmp(c->rep_map[m], c->features[j]);
+        if (!found)
+            return ody_fail(err, ODY_EINPUT, "%s: report.map: '%s' is not one of catalog.features — name two of them",
+                            f, c->rep_map[m]);
+    }
     return 0;
 }
 

@@ -45,7 +45,7 @@ typedef enum {
 typedef enum { CFG_COMBINE_MAX = 0, CFG_COMBINE_MEAN = 1 } cfg_combine;
 
 /* export.formats, as bits. */
-enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2, CFG_FMT_ECSV = 4, CFG_FMT_VOTABLE = 8 };
+enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2, CFG_FMT_ECSV = 4, CFG_FMT_VOTABLE = 8, CFG_FMT_HTML = 16 };
 
 typedef struct cfg {
     char *file;          /* the config file as given */
@@ -114,6 +114,11 @@ typedef struct cfg {
     int formats;                         /* CFG_FMT_* bits */
     int top_n;
     cfg_score rank_by;
+
+    /* report (HTML) */
+    int rep_top;                         /* objects shown */
+    char **rep_map;                      /* two features for the map, or none: principal components */
+    int n_rep_map;
 
     /* labels */
     char *labels;                        /* "" when not set */

@@ -114,11 +114,16 @@ const key cfg_schema[] = {
      "each detector as a robust z-score clipped at 0, then their maximum or mean"},
     {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
      "features named per object in WHY: largest deviations from its nearest normal neighbours"},
-    {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable", NULL, O(formats), 0,
-     "ranked list formats: anomalies.fits, .csv, .ecsv (astropy, with units and descriptions), .vot (VOTable)"},
+    {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable|html", NULL, O(formats), 0,
+     "ranked list formats: anomalies.fits, .csv, .ecsv (astropy, with units and descriptions), .vot (VOTable); "
+     "html: the report, report/index.html (as `oddsky report` writes it)"},
     {"export.top_n", T_INT, "0", 0, 2147483647.0, NULL, NULL, O(top_n), 0, "rows in the ranked list; 0: every object"},
     {"export.rank_by", T_ENUM, "anomaly", NONE, SCORES, C_SCORE, O(rank_by), 0,
      "score the list is sorted by (decreasing)"},
+    {"report.top", T_INT, "100", 1, 100000, NULL, NULL, O(rep_top), 0,
+     "objects shown as cards and in the table of the HTML report"},
+    {"report.map", T_STRLIST, "[]", NONE, NULL, NULL, O(rep_map), O(n_rep_map),
+     "two features for the report's map of the catalog; empty: its first two principal components"},
     {"labels", T_PATH, "\"\"", NONE, NULL, NULL, O(labels), 0,
      "your labels: CSV (or FITS) with columns id, label (1 interesting, 0 not) and an optional comment; "
      "`oddsky label` writes it, `oddsky next` reads it; a file not there yet holds no labels"},

@@ -52,7 +52,7 @@ static void print_next(FILE *o, const run_state *st, const cand *c, size_t m, in
     }
 }
 
-static int list_next(const run_state *st, void *ctx_, ody_err *err)
+static int list_next(run_state *st, void *ctx_, ody_err *err)
 {
     next_ctx *ctx = ctx_;
     size_t n = st->n, m = 0;

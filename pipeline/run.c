@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "repview.h"
 #include "stage.h"
 
 /* ================================================================ the table, by name */
@@ -256,8 +257,19 @@ static void write_summary(const run_state *st, const run_summary *sum)
     if (fitsout_text_commit(&t, &e)) ody_logf(st->log, ODY_LOG_WARN, "%s", e.msg);
 }
 
+/* config.yaml: the effective config, so `oddsky report` and `serve` can be
+ * pointed at the run folder alone. */
+static int save_config(const run_state *st, ody_err *err)
+{
+    fitsout_text t;
+    int rc = store_text_open(st, "config.yaml", &t, err);
+    if (rc) return rc;
+    fputs(st->history, t.f);
+    return fitsout_text_commit(&t, err);
+}
+
 int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
-             int (*then)(const run_state *st, void *ctx, ody_err *err), void *ctx)
+             int (*then)(run_state *st, void *ctx, ody_err *err), void *ctx)
 {
     double t0 = ody_now();
     memset(sum, 0, sizeof *sum);
@@ -269,7 +281,8 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     st.log = &log;
     ody_logf(&log, ODY_LOG_INFO, "run: oddsky %s, config %s, output %s", ody_version(), c->file, st.dir);
     store_sweep_stale(&st);
-    rc = run_stages(&st, o, err);
+    rc = save_config(&st, err);
+    if (!rc) rc = run_stages(&st, o, err);
     if (!rc && then) rc = then(&st, ctx, err);
     sum->n_objects = st.n;
     sum->wall_s = ody_now() - t0;
@@ -288,5 +301,9 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
 
 int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err)
 {
-    return run_with(c, o, sum, log_in, err, NULL, NULL);
+    if (!(c->formats & CFG_FMT_HTML) || (o->until_stage && strcmp(o->until_stage, "export")))
+        return run_with(c, o, sum, log_in, err, NULL, NULL);
+    run_opt with_report = *o;  /* the report reads every score */
+    if (!with_report.also_load) with_report.also_load = report_uses;
+    return run_with(c, &with_report, sum, log_in, err, report_after_run, NULL);
 }

@@ -30,6 +30,16 @@ static const score_col score_cols[] = {
 };
 #define N_SCORE_COLS ((int)(sizeof score_cols / sizeof *score_cols))
 
+const char *stage_score_column(cfg_score s, const char **desc)
+{
+    for (int k = 0; k < N_SCORE_COLS; k++)
+        if (score_cols[k].s == s) {
+            if (desc) *desc = score_cols[k].desc;
+            return score_cols[k].name;
+        }
+    return "?";
+}
+
 /* ================================================================ ranking */
 
 /* Sort key: group (with labels: interesting, unlabelled, not interesting),

@@ -98,9 +98,11 @@ typedef struct stage_def {
     int (*fn)(run_state *st, int run, ody_err *err);
 } stage_def;
 
-/* run_pipeline, and then `then` on the state before it is freed (NULL: none). */
+/* run_pipeline, and then `then` on the state before it is freed (NULL: none).
+ * `then` may take over arrays of the state, setting their pointers to NULL:
+ * the rest is freed as usual. */
 int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
-             int (*then)(const run_state *st, void *ctx, ody_err *err), void *ctx);
+             int (*then)(run_state *st, void *ctx, ody_err *err), void *ctx);
 
 /* "GR +4.1; IZ -2.3": the features that set object i apart (score stage). */
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
@@ -161,6 +163,13 @@ void store_sweep_stale(const run_state *st);
 
 /* Column name of feature `name` in catalog.fits: F_ + the name made safe. */
 void stage_feature_column(const char *name, char *buf, size_t len);
+
+/* The exports' column name of score s ("ANOMALY_SCORE"), and its
+ * description in *desc when desc is not NULL. */
+const char *stage_score_column(cfg_score s, const char **desc);
+
+/* Removes a run's folder of plain files and folders (a report), as rm -r. */
+int store_remove_tree(const char *path);
 
 /* Writes s as one CSV field, quoted when it holds a comma, quote or newline. */
 void stage_csv_field(FILE *f, const char *s);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,11 +203,22 @@ void store_sweep_stale(const run_state *st)
         long pid = tmp_pid(e->d_name);
         if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         char *p = store_path(st, e->d_name);
-        if (p && unlink(p) == 0)
+        if (p && (unlink(p) == 0 || (errno == EISDIR && store_remove_tree(p) == 0)))
             ody_logf(st->log, ODY_LOG_INFO, "removed %s, left by process %ld that is gone", e->d_name, pid);
         free(p);
     }
     closedir(d);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int store_remove_tree(const char *path)
+{
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ================================================================ shared helpers */

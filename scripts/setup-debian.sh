@@ -6,9 +6,11 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config git
             libcfitsio-dev libgsl-dev libyaml-dev libcmocka-dev zlib1g-dev libcsv-dev libexpat1-dev
-            libopenblas-dev libomp-dev)
+            libopenblas-dev libomp-dev
+            libcairo2-dev fonts-dejavu-core libmicrohttpd-dev libjansson-dev)   # report and review page
 check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn python3-matplotlib time
-            clang llvm libclang-rt-14-dev)   # clang + runtimes: the fuzzers (scripts/fuzz)
+            clang llvm libclang-rt-14-dev    # clang + runtimes: the fuzzers (scripts/fuzz)
+            chromium chromium-driver python3-selenium)   # the browser tests
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" != "--build-only" ]; then want+=("${check_pkgs[@]}"); fi

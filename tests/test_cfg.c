@@ -139,7 +139,7 @@ static void test_rules_between_keys(void **state)
     expect_error(dir, GOOD "cutouts:\n  path: c/{id}.fits\n  size: 50\nlens:\n  enabled: true\n  downsample: 4\n",
                  "lens.downsample = 4 does not divide cutouts.size = 50", NULL);
     expect_error(dir, GOOD "mlp:\n  hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n", "at most 15", NULL);
-    expect_error(dir, GOOD "export:\n  formats: []\n", "export.formats is empty", NULL);
+    expect_error(dir, GOOD "export:\n  formats: []\n", "export.formats lists no table", NULL);
     tu_rmtree(dir);
     free(dir);
 }
