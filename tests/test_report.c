@@ -99,7 +99,7 @@ static char *write_config(const char *dir, const char *extra)
     fprintf(f,
             "catalog:\n"
             "  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]"
-            "[#row <= 1500]\"\n  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
+            "[ID <= 1500]\"\n  id: ID\n  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
             "  passthrough: [RA, DEC, CLASS, ANOMALY]\n"
             "forest:\n  n_trees: 30\nsimilarity:\n  enabled: true\n  top_k: 4\n"
             "export:\n  formats: [fits, csv, html]\nreport:\n  top: 12\n"

@@ -67,7 +67,7 @@ def make_run(tmp, oddsky, src):
     conf = os.path.join(tmp, "run.yaml")
     with open(conf, "w") as f:
         f.write(f"""catalog:
-  path: "{src}/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z][#row <= 1500]"
+  path: "{src}/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z][ID <= 1500]"
   id: ID
   features: [UG, GR, RI, IZ, R, REDSHIFT]
   passthrough: [RA, DEC, CLASS, ANOMALY]
