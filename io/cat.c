@@ -165,6 +165,8 @@ typedef struct reader {
     fitsfile *f;
     long nrows, chunk;
     colref *fref, *pref, idref;
+    char **fspec, **flabel;  /* the features with blocks expanded: specs, names */
+    int nf;
     int has_id;
     long maxrep, maxwidth;
     size_t dropped;          /* rows dropped so far */
@@ -177,13 +179,15 @@ typedef struct reader {
 static int reader_resolve(reader *rd)
 {
     const cat_opt *o = rd->o;
-    int rc = 0;
     rd->maxrep = rd->maxwidth = 1;
-    for (int j = 0; j < o->n_features && !rc; j++) {
-        if ((rc = catcol_resolve(rd->f, rd->file, o->features[j], "feature", &rd->fref[j], rd->err))) break;
+    int rc = catcol_expand(rd->f, rd->file, o->features, o->n_features, &rd->fspec, &rd->flabel, &rd->nf, rd->err);
+    if (!rc && !(rd->fref = calloc((size_t)rd->nf, sizeof *rd->fref)))
+        rc = ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
+    for (int j = 0; j < rd->nf && !rc; j++) {
+        if ((rc = catcol_resolve(rd->f, rd->file, rd->fspec[j], "feature", &rd->fref[j], rd->err))) break;
         if (rd->fref[j].typecode == TSTRING)
             rc = ody_fail(rd->err, ODY_EINPUT, "%s: feature column '%s' holds strings; features must be numeric — "
-                          "move it to `passthrough` or pick a numeric column", rd->file, o->features[j]);
+                          "move it to `passthrough` or pick a numeric column", rd->file, rd->fspec[j]);
         if (rd->fref[j].repeat > rd->maxrep) rd->maxrep = rd->fref[j].repeat;
     }
     if (!rc && rd->has_id) {
@@ -230,13 +234,13 @@ static int id_alloc(reader *rd, cat_col *id, size_t N)
  * more rows than fit, and an allocation that overcommits fails later. */
 static int reader_fits(const reader *rd)
 {
-    double N = (double)rd->nrows, per_row = 4.0 * rd->o->n_features + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
+    double N = (double)rd->nrows, per_row = 4.0 * rd->nf + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
     for (int k = 0; k < rd->o->n_passthru; k++) per_row += (double)rd->pref[k].width + 9;
     double need = N * per_row, have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
         return ody_fail(rd->err, ODY_EINPUT, "%s: %.0f rows x %d features need %.1f GB to read; this machine has %.1f "
                         "GB — select rows with FILE[expression], keep fewer columns, or use a larger machine",
-                        rd->file, N, rd->o->n_features, need / 1e9, have / 1e9);
+                        rd->file, N, rd->nf, need / 1e9, have / 1e9);
     return 0;
 }
 
@@ -244,7 +248,7 @@ static int reader_fits(const reader *rd)
 static int reader_alloc(reader *rd)
 {
     const cat_opt *o = rd->o;
-    size_t N = (size_t)rd->nrows, F = (size_t)o->n_features;
+    size_t N = (size_t)rd->nrows, F = (size_t)rd->nf;
     cat *c = rd->c;
     c->n_feat = F;
     c->n_table_rows = N;
@@ -259,7 +263,7 @@ static int reader_alloc(reader *rd)
              (o->n_passthru == 0 || c->pass) &&
              !chunkbuf_alloc(&rd->b, (size_t)rd->chunk, F, rd->maxrep, rd->maxwidth);
     for (size_t j = 0; ok && j < F; j++) {
-        c->feat_names[j] = ody_strdup(o->features[j]);
+        c->feat_names[j] = ody_strdup(rd->flabel[j]);
         c->feat_units[j] = ody_strdup(rd->fref[j].unit);
         ok = c->feat_names[j] && c->feat_units[j];
     }
@@ -282,7 +286,7 @@ static int reader_alloc(reader *rd)
 static int chunk_missing(reader *rd, long row0, long nr)
 {
     const cat_opt *o = rd->o;
-    size_t F = (size_t)o->n_features, cn = (size_t)rd->chunk;
+    size_t F = (size_t)rd->nf, cn = (size_t)rd->chunk;
     chunkbuf *b = &rd->b;
     for (long r = 0; r < nr; r++) {
         int ok = 1;
@@ -295,7 +299,7 @@ static int chunk_missing(reader *rd, long row0, long nr)
             if (o->missing == CAT_MISSING_FAIL)
                 return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or out of "
                                 "float32 range — set `missing: drop` or `impute`, or filter the rows, e.g. "
-                                "FILE[isnull(%s) == F]", rd->file, o->features[j], row0 + r, rd->fref[j].name);
+                                "FILE[isnull(%s) == F]", rd->file, rd->flabel[j], row0 + r, rd->fref[j].name);
             b->nul[j * cn + (size_t)r] = 1;
             ok = 0;
         }
@@ -307,13 +311,18 @@ static int chunk_missing(reader *rd, long row0, long nr)
 /* Reads rows [row0, row0+nr) and appends the kept ones from *kept on. */
 static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
 {
-    size_t F = (size_t)rd->o->n_features, cn = (size_t)rd->chunk, at = *kept;
+    size_t F = (size_t)rd->nf, cn = (size_t)rd->chunk, at = *kept;
     chunkbuf *b = &rd->b;
     cat *c = rd->c;
     int rc = 0, drops = 0;
-    for (size_t j = 0; j < F && !rc; j++)
-        rc = catcol_read_numeric(rd->f, rd->file, &rd->fref[j], row0, nr, b->vals + j * cn, b->nul + j * cn, b->raw,
-                                 b->rawnul, rd->err);
+    for (size_t j = 0; j < F && !rc; j++) {
+        const colref *fr = &rd->fref[j];
+        if (j && fr->colnum == rd->fref[j - 1].colnum && fr->typecode != TLOGICAL)  /* the same vector: read once */
+            catcol_extract(fr, nr, b->vals + j * cn, b->nul + j * cn, b->raw, b->rawnul);
+        else
+            rc = catcol_read_numeric(rd->f, rd->file, fr, row0, nr, b->vals + j * cn, b->nul + j * cn, b->raw,
+                                     b->rawnul, rd->err);
+    }
     if (rc || (rc = chunk_missing(rd, row0, nr))) return rc;
     for (long r = 0; r < nr && c->drop_row; r++) {
         b->drop[r] = (char)!b->keep[r];
@@ -401,6 +410,8 @@ static void reader_close(reader *rd)
     cat_destroy(rd->c);
     free(rd->fref);
     free(rd->pref);
+    catcol_names_free(rd->fspec, rd->nf);
+    catcol_names_free(rd->flabel, rd->nf);
     chunkbuf_free(&rd->b);
     memset(rd, 0, sizeof *rd);
 }
@@ -419,9 +430,8 @@ static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
     rd->has_id = o->id_col && o->id_col[0];
     int rc = open_table(o, &rd->f, err);
     if (rc) return rc;
-    rd->fref = calloc((size_t)o->n_features, sizeof *rd->fref);
     rd->pref = calloc((size_t)(o->n_passthru > 0 ? o->n_passthru : 1), sizeof *rd->pref);
-    if (!rd->fref || !rd->pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd->file);
+    if (!rd->pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     if (!rc) rc = reader_size(rd);
     if (!rc) rc = reader_resolve(rd);
     if (!rc) rc = reader_fits(rd);

@@ -157,6 +157,127 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
     return 0;
 }
 
+/* ================================================================ feature blocks */
+
+void catcol_names_free(char **names, int n)
+{
+    for (int k = 0; names && k < n; k++) free(names[k]);
+    free(names);
+}
+
+/* The column's vector WCS: λ(k) = crval + (k - crpix) cdelt; 0 when absent. */
+static int vector_wcs(fitsfile *f, int colnum, double *crval, double *cdelt, double *crpix)
+{
+    char key[FLEN_KEYWORD];
+    int status = 0;
+    *crpix = 1;
+    snprintf(key, sizeof key, "1CRVL%d", colnum);
+    fits_read_key(f, TDOUBLE, key, crval, NULL, &status);
+    snprintf(key, sizeof key, "1CDLT%d", colnum);
+    fits_read_key(f, TDOUBLE, key, cdelt, NULL, &status);
+    int ok = !status;
+    status = 0;
+    snprintf(key, sizeof key, "1CRPX%d", colnum);
+    if (fits_read_key(f, TDOUBLE, key, crpix, NULL, &status)) *crpix = 1;
+    fits_clear_errmsg();
+    return ok;
+}
+
+/* "NAME[a:b]" -> name, a, b; 0 when spec is not a range. */
+static int parse_range(const char *spec, char *name, size_t len, long *a, long *b)
+{
+    const char *br = strchr(spec, '[');
+    if (!br || !strchr(br, ':')) return 0;
+    char *end;
+    *a = strtol(br + 1, &end, 10);
+    if (end == br + 1 || *end != ':') return -1;
+    const char *p = end + 1;
+    *b = strtol(p, &end, 10);
+    if (end == p || *end != ']' || end[1]) return -1;
+    size_t n = (size_t)(br - spec);
+    if (n == 0 || n >= len) return -1;
+    memcpy(name, spec, n);
+    name[n] = 0;
+    return 1;
+}
+
+typedef struct specs { char **spec, **label; int n, cap; } specs;
+
+static int specs_add(specs *s, const char *spec, const char *label)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        char **a = realloc(s->spec, (size_t)cap * sizeof *a), **b = a ? realloc(s->label, (size_t)cap * sizeof *b) : NULL;
+        if (a) s->spec = a;
+        if (b) s->label = b;
+        if (!a || !b) return -1;
+        s->cap = cap;
+    }
+    s->spec[s->n] = ody_strdup(spec);
+    s->label[s->n] = ody_strdup(label);
+    s->n++;
+    return s->spec[s->n - 1] && s->label[s->n - 1] ? 0 : -1;
+}
+
+/* Elements a..b of the vector column `name` (resolved as ref). */
+static int add_block(fitsfile *f, specs *s, const colref *ref, long a, long b)
+{
+    double crval = 0, cdelt = 0, crpix = 1;
+    int wcs = vector_wcs(f, ref->colnum, &crval, &cdelt, &crpix);
+    for (long k = a; k <= b; k++) {
+        char sp[96], lab[128];
+        snprintf(sp, sizeof sp, "%s[%ld]", ref->name, k);
+        if (wcs) snprintf(lab, sizeof lab, "%s@%.6g", sp, crval + ((double)k - crpix) * cdelt);
+        else snprintf(lab, sizeof lab, "%s", sp);
+        if (specs_add(s, sp, lab)) return -1;
+    }
+    return 0;
+}
+
+static int expand_one(fitsfile *f, const char *file, const char *spec, specs *s, ody_err *err)
+{
+    char name[80];
+    long a = 0, b = 0;
+    int range = parse_range(spec, name, sizeof name, &a, &b);
+    if (range < 0)
+        return ody_fail(err, ODY_EINPUT, "%s: feature '%s': a slice is NAME[first:last], whole numbers from 1, as in "
+                        "FLUX[100:2900] — fix the feature", file, spec);
+    colref ref;
+    if (range) {
+        char one[96];
+        snprintf(one, sizeof one, "%s[1]", name);
+        int rc = catcol_resolve(f, file, one, "feature", &ref, err);
+        if (rc) return rc;
+        if (a < 1 || b < a || b > ref.repeat)
+            return ody_fail(err, ODY_EINPUT, "%s: feature '%s': the column has elements 1 to %ld — give "
+                            "1 <= first <= last <= %ld", file, spec, ref.repeat, ref.repeat);
+        return add_block(f, s, &ref, a, b) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    }
+    if (!strchr(spec, '[')) {  /* a bare name: a vector column means all of it */
+        char one[96];
+        snprintf(one, sizeof one, "%.80s[1]", spec);
+        ody_err quiet;
+        if (!catcol_resolve(f, file, one, "feature", &ref, &quiet) && ref.repeat > 1 && ref.typecode != TSTRING)
+            return add_block(f, s, &ref, 1, ref.repeat) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    }
+    return specs_add(s, spec, spec) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+}
+
+int catcol_expand(fitsfile *f, const char *file, const char *const *features, int n, char ***spec, char ***label,
+                  int *n_out, ody_err *err)
+{
+    specs s = {0};
+    int rc = 0;
+    for (int j = 0; j < n && !rc; j++) rc = expand_one(f, file, features[j], &s, err);
+    if (rc) {
+        catcol_names_free(s.spec, s.n);
+        catcol_names_free(s.label, s.n);
+        return rc;
+    }
+    *spec = s.spec, *label = s.label, *n_out = s.n;
+    return 0;
+}
+
 /* Reads element ref->elem of rows [row0, row0+nrows) as doubles; null[r] is
  * set for a FITS null, NaN or Inf.  buf must hold nrows*repeat doubles and
  * nbuf nrows*repeat flags. */
@@ -178,17 +299,22 @@ int catcol_read_numeric(fitsfile *f, const char *file, const colref *ref, long r
     }
     fits_read_colnull(f, TDOUBLE, ref->colnum, row0, 1, nel, buf, nbuf, &anynul, &status);
     if (status) goto fail;
-    for (long r = 0; r < nrows; r++) {
-        long k = r * ref->repeat + ref->elem - 1;
-        out[r] = buf[k];
-        null[r] = nbuf[k] || !isfinite(buf[k]);
-    }
+    catcol_extract(ref, nrows, out, null, buf, nbuf);
     return 0;
 fail:;
     char what[160];
     snprintf(what, sizeof what, "cannot read column '%s' at rows %ld-%ld", ref->name, row0,
              row0 + nrows - 1);
     return ody_fits_fail(err, status, file, what, NULL);
+}
+
+void catcol_extract(const colref *ref, long nrows, double *out, char *null, const double *buf, const char *nbuf)
+{
+    for (long r = 0; r < nrows; r++) {
+        long k = r * ref->repeat + ref->elem - 1;
+        out[r] = buf[k];
+        null[r] = nbuf[k] || !isfinite(buf[k]);
+    }
 }
 
 /* ================================================================ carried columns */

@@ -24,11 +24,26 @@ int catcol_is_integer(int typecode);
  * messages ("feature", "id", "pass-through"). */
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
 
+/* Feature specs as the table resolves them: a vector column named bare
+ * ("FLUX") stands for all its elements and "FLUX[a:b]" for elements a..b
+ * (1-based, inclusive); anything else stays one spec.  *spec gets the n
+ * specs to resolve ("FLUX[1]"...), *label their names for the user: the
+ * spec, with "@λ" appended when the column has a vector WCS (1CRVLn,
+ * 1CDLTn, 1CRPXn keywords), e.g. "FLUX[12]@3550.4".  Both malloc'd arrays
+ * of malloc'd strings (catcol_names_free); on error nothing is allocated. */
+int catcol_expand(fitsfile *f, const char *file, const char *const *features, int n, char ***spec, char ***label,
+                  int *n_out, ody_err *err);
+void catcol_names_free(char **names, int n);
+
 /* Reads element ref->elem of rows [row0, row0+nrows) as doubles; null[r] is
  * set for a FITS null, NaN or Inf.  buf must hold nrows*repeat doubles and
  * nbuf nrows*repeat flags. */
 int catcol_read_numeric(fitsfile *f, const char *file, const colref *ref, long row0, long nrows, double *out,
                         char *null, double *buf, char *nbuf, ody_err *err);
+
+/* The same from buf / nbuf as the previous read of the same column left
+ * them: the elements of a vector column are read once per chunk. */
+void catcol_extract(const colref *ref, long nrows, double *out, char *null, const double *buf, const char *nbuf);
 
 /* A carried column (ID, pass-through) of n rows for ref: allocation, and
  * the rows of [row0, row0+nrows) with keep[r] set appended from slot at. */

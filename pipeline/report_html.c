@@ -5,7 +5,6 @@
  * mix, and a killed run leaves a temporary the next run removes. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <gsl/gsl_eigen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +95,78 @@ static int score_plot(const out *o, ody_err *err)
     return save(o, p, "score.png", err);
 }
 
-/* The first two principal components of the standardised features, or
- * the two features report.map names (x and y: n each). */
+/* Unit-length columns v0, v1 (F each) by Gram-Schmidt; the largest change
+ * of direction from before (1 - |cos|). */
+static double orthonormalize(double *w, const double *v, size_t F)
+{
+    double *w0 = w, *w1 = w + F, d = 0, n0 = 0, n1 = 0, c0 = 0, c1 = 0;
+    for (size_t j = 0; j < F; j++) n0 += w0[j] * w0[j];
+    n0 = sqrt(n0) > 0 ? sqrt(n0) : 1;
+    for (size_t j = 0; j < F; j++) w0[j] /= n0, d += w0[j] * w1[j];
+    for (size_t j = 0; j < F; j++) w1[j] -= d * w0[j], n1 += w1[j] * w1[j];
+    n1 = sqrt(n1) > 0 ? sqrt(n1) : 1;
+    for (size_t j = 0; j < F; j++) w1[j] /= n1, c0 += w0[j] * v[j], c1 += w1[j] * v[F + j];
+    return fmax(1 - fabs(c0), 1 - fabs(c1));
+}
+
+/* The first two principal components of the standardised features by
+ * subspace iteration on at most 4,000 rows (an even stride): O(n F) a step,
+ * where the covariance matrix would be O(n F^2) — a spectrum has thousands
+ * of features.  Deterministic; *frac: their shares of the variance. */
+static int pca2(const float *X, size_t n, size_t F, double *x, double *y, double frac[2], ody_err *err)
+{
+    double *mu = calloc(F, sizeof *mu), *sd = calloc(F, sizeof *sd), *v = calloc(2 * F, sizeof *v);
+    double *w = malloc(2 * F * sizeof *w), *z = malloc(F * sizeof *z);
+    if (!mu || !sd || !v || !w || !z) {
+        free(mu), free(sd), free(v), free(w), free(z);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < F; j++) mu[j] += X[i * F + j];
+    for (size_t j = 0; j < F; j++) mu[j] /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < F; j++) sd[j] += (X[i * F + j] - mu[j]) * (X[i * F + j] - mu[j]);
+    double total = 0;
+    for (size_t j = 0; j < F; j++) {
+        total += sd[j] > 0;
+        sd[j] = sd[j] > 0 ? sqrt(sd[j] / (double)n) : INFINITY;  /* a constant feature counts 0 */
+        v[j] = 1, v[F + j] = j % 2 ? 1.0 : -1.0;
+    }
+    orthonormalize(v, v, F);
+    size_t step = n > 4000 ? (n + 3999) / 4000 : 1, m = 0;
+    double lam[2] = {0, 0};
+    for (int it = 0; it < 300; it++) {
+        memset(w, 0, 2 * F * sizeof *w);
+        lam[0] = lam[1] = 0, m = 0;
+        for (size_t i = 0; i < n; i += step, m++) {
+            double u0 = 0, u1 = 0;
+            for (size_t j = 0; j < F; j++) {
+                z[j] = (X[i * F + j] - mu[j]) / sd[j];
+                u0 += z[j] * v[j], u1 += z[j] * v[F + j];
+            }
+            for (size_t j = 0; j < F; j++) w[j] += z[j] * u0, w[F + j] += z[j] * u1;
+            lam[0] += u0 * u0, lam[1] += u1 * u1;
+        }
+        double change = orthonormalize(w, v, F);
+        memcpy(v, w, 2 * F * sizeof *v);
+        if (change < 1e-10) break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double u0 = 0, u1 = 0;
+        for (size_t j = 0; j < F; j++) {
+            double zz = (X[i * F + j] - mu[j]) / sd[j];
+            u0 += zz * v[j], u1 += zz * v[F + j];
+        }
+        x[i] = u0, y[i] = u1;
+    }
+    frac[0] = total > 0 ? lam[0] / (double)m / total : 0;
+    frac[1] = total > 0 ? lam[1] / (double)m / total : 0;
+    free(mu), free(sd), free(v), free(w), free(z);
+    return 0;
+}
+
+/* The two features report.map names, the only feature against the score,
+ * or the first two principal components (x and y: n each). */
 static int map_coords(const rep_view *v, double *x, double *y, char *xl, char *yl, size_t len, ody_err *err)
 {
     size_t n = v->n, F = v->k->n_feat;
@@ -108,51 +177,17 @@ static int map_coords(const rep_view *v, double *x, double *y, char *xl, char *y
         if (!strcasecmp(v->k->feat_names[j], v->c->rep_map[1])) fy = (int)j;
     }
     if (F == 1 && fx < 0) fx = 0;
-    if (fx >= 0) {  /* chosen features, or the only one against the score */
+    if (fx >= 0) {
         const double *s = rep_rank_score(v);
         for (size_t i = 0; i < n; i++) x[i] = X[i * F + (size_t)fx], y[i] = fy >= 0 ? X[i * F + (size_t)fy] : s[i];
         snprintf(xl, len, "%s", v->k->feat_names[fx]);
         snprintf(yl, len, "%s", fy >= 0 ? v->k->feat_names[fy] : "score");
         return 0;
     }
-    double *mu = calloc(F, sizeof *mu), *sd = calloc(F, sizeof *sd), *eval = malloc(F * sizeof *eval);
-    gsl_matrix *C = gsl_matrix_calloc(F, F), *E = gsl_matrix_alloc(F, F);
-    gsl_vector *ev = gsl_vector_alloc(F);
-    gsl_eigen_symmv_workspace *w = gsl_eigen_symmv_alloc(F);
-    int rc = mu && sd && eval && C && E && ev && w ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && !rc; i++)
-        for (size_t j = 0; j < F; j++) mu[j] += X[i * F + j];
-    for (size_t j = 0; j < F && !rc; j++) mu[j] /= (double)n;
-    for (size_t i = 0; i < n && !rc; i++)
-        for (size_t j = 0; j < F; j++) sd[j] += (X[i * F + j] - mu[j]) * (X[i * F + j] - mu[j]);
-    for (size_t j = 0; j < F && !rc; j++) sd[j] = sd[j] > 0 ? sqrt(sd[j] / (double)n) : 1;
-    for (size_t i = 0; i < n && !rc; i++)
-        for (size_t a = 0; a < F; a++)
-            for (size_t b = 0; b <= a; b++) {
-                double za = (X[i * F + a] - mu[a]) / sd[a], zb = (X[i * F + b] - mu[b]) / sd[b];
-                *gsl_matrix_ptr(C, a, b) += za * zb / (double)n;
-            }
-    for (size_t a = 0; a < F && !rc; a++)
-        for (size_t b = 0; b < a; b++) gsl_matrix_set(C, b, a, gsl_matrix_get(C, a, b));
-    if (!rc) {
-        gsl_eigen_symmv(C, ev, E, w);
-        gsl_eigen_symmv_sort(ev, E, GSL_EIGEN_SORT_VAL_DESC);
-        double tot = 0;
-        for (size_t j = 0; j < F; j++) tot += gsl_vector_get(ev, j);
-        for (size_t i = 0; i < n; i++) {
-            double u = 0, t = 0;
-            for (size_t j = 0; j < F; j++) {
-                double z = (X[i * F + j] - mu[j]) / sd[j];
-                u += z * gsl_matrix_get(E, j, 0), t += z * gsl_matrix_get(E, j, 1);
-            }
-            x[i] = u, y[i] = t;
-        }
-        snprintf(xl, len, "principal component 1 (%.0f%% of the variance)", 100 * gsl_vector_get(ev, 0) / tot);
-        snprintf(yl, len, "component 2 (%.0f%%)", 100 * gsl_vector_get(ev, 1) / tot);
-    }
-    free(mu), free(sd), free(eval);
-    gsl_matrix_free(C), gsl_matrix_free(E), gsl_vector_free(ev);
-    if (w) gsl_eigen_symmv_free(w);
+    double frac[2] = {0, 0};
+    int rc = pca2(X, n, F, x, y, frac, err);
+    snprintf(xl, len, "principal component 1 (%.0f%% of the variance)", 100 * frac[0]);
+    snprintf(yl, len, "component 2 (%.0f%%)", 100 * frac[1]);
     return rc;
 }
 

@@ -154,7 +154,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     R->feat = malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
     R->feat_col = calloc(k->n_feat, sizeof *R->feat_col);
     int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass && R->feat && R->feat_col;
-    for (size_t j = 0; j < k->n_feat && ok; j++) {
+    int wide = k->n_feat > STAGE_WIDE;  /* one vector column FEATURES, rows of n_feat */
+    for (size_t j = 0; j < k->n_feat && ok && !wide; j++) {
         char fc[128];
         stage_feature_column(k->feat_names[j], fc, sizeof fc);
         ok = (R->feat_col[j] = strdup(fc)) != NULL;
@@ -172,7 +173,9 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
             if (R->sc[s]) R->sc[s][r] = st->score[s][i];
         copy_value(&k->id, i, R->id, r);
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
-        for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
+        if (wide) memcpy(R->feat + r * k->n_feat, k->X + i * k->n_feat, k->n_feat * sizeof *R->feat);
+        else
+            for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
         if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
         if (st->nb) join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
@@ -210,8 +213,12 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0};
     x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
     for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->pass[p], "copied from the catalog");
-    for (size_t j = 0; j < k->n_feat; j++)
-        x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9};
+    if (k->n_feat > STAGE_WIDE)
+        x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, R->feat, NULL,
+                         "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9};
+    else
+        for (size_t j = 0; j < k->n_feat; j++)
+            x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9};
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s])
             x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10};
@@ -261,7 +268,12 @@ static int write_fits(const run_state *st, const xcol *x, int n, size_t m, ody_e
     fitsout_col *cols = calloc((size_t)n, sizeof *cols);
     if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
     for (int q = 0; q < n; q++) cols[q] = x[q].c;
-    int rc = store_save_table(st, "anomalies.fits", "ANOMALIES", cols, n, m, err);
+    store_featnames fn = {0};
+    int wide = st->cat->n_feat > STAGE_WIDE;
+    int rc = wide ? store_featnames_make(st->cat, &fn, err) : 0;
+    store_hdu h[2] = {{"ANOMALIES", cols, n, m}, fn.hdu};
+    if (!rc) rc = store_save_tables(st, "anomalies.fits", h, wide ? 2 : 1, err);
+    store_featnames_free(&fn);
     free(cols);
     return rc;
 }
@@ -423,9 +435,12 @@ static int export(run_state *st, int run, ody_err *err)
         xcol *x = rc ? NULL : schema(st, &R, &n_col);
         if (!rc && !x) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
         if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, x, n_col, R.m, err);
-        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", x, n_col, R.m, 0, err);
-        if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", x, n_col, R.m, 1, err);
-        if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, x, n_col, R.m, err);
+        int nt = 0;  /* the text formats: every column but a FEATURES vector */
+        for (int q = 0; x && q < n_col; q++)
+            if (x[q].c.type == TSTRING || x[q].c.repeat == 1) x[nt++] = x[q];
+        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", x, nt, R.m, 0, err);
+        if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", x, nt, R.m, 1, err);
+        if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, x, nt, R.m, err);
         free(x);
         ranked_free(&R, st->cat->n_pass, st->cat->n_feat);
     }

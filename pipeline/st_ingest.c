@@ -94,54 +94,26 @@ static int ingest_cutouts(run_state *st, ody_err *err)
 /* ================================================================ catalog.fits */
 
 /* Feature j of every row as a column, and its name in catalog.fits. */
-typedef struct featcols {
-    float **v;
-    char **name;
-    size_t n;
-} featcols;
-
-static void featcols_free(featcols *fc)
-{
-    for (size_t j = 0; j < fc->n; j++) {
-        if (fc->v) free(fc->v[j]);
-        if (fc->name) free(fc->name[j]);
-    }
-    free(fc->v);
-    free(fc->name);
-}
-
-static int featcols_make(const cat *k, featcols *fc, ody_err *err)
-{
-    fc->n = k->n_feat;
-    fc->v = calloc(k->n_feat, sizeof *fc->v);
-    fc->name = calloc(k->n_feat, sizeof *fc->name);
-    if (!fc->v || !fc->name) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t j = 0; j < k->n_feat; j++) {
-        char buf[128];
-        stage_feature_column(k->feat_names[j], buf, sizeof buf);
-        fc->v[j] = malloc((k->n_rows ? k->n_rows : 1) * sizeof **fc->v);
-        fc->name[j] = strdup(buf);
-        if (!fc->v[j] || !fc->name[j]) return ody_fail(err, ODY_ENOMEM, "out of memory");
-        for (size_t i = 0; i < k->n_rows; i++) fc->v[j][i] = k->X[i * k->n_feat + j];
-    }
-    return 0;
-}
-
+/* catalog.fits: ROW, the ID, the pass-through columns and the features as
+ * one vector column FEATURES (any width), with their names in a FEATURES
+ * table. */
 static int save_catalog(run_state *st, ody_err *err)
 {
     const cat *k = st->cat;
-    int ncol = 2 + k->n_pass + (int)k->n_feat, q = 0;
+    int ncol = 3 + k->n_pass, q = 0;
     fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
-    featcols fc = {0};
-    int rc = cols ? featcols_make(k, &fc, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    store_featnames fn = {0};
+    int rc = cols ? store_featnames_make(k, &fn, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) {
         cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row, NULL, NULL};
         if (st->c->cat_id[0]) cols[q++] = store_carried_col(&k->id);  /* else ROW is the ID */
         for (int p = 0; p < k->n_pass; p++) cols[q++] = store_carried_col(&k->pass[p]);
-        for (size_t j = 0; j < k->n_feat; j++) cols[q++] = (fitsout_col){fc.name[j], TFLOAT, 1, fc.v[j], k->feat_units[j], NULL};
-        rc = store_save_table(st, "catalog.fits", "CATALOG", cols, q, k->n_rows, err);
+        cols[q++] = (fitsout_col){"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
+                                  "the features, in the order of the FEATURES table"};
+        store_hdu h[2] = {{"CATALOG", cols, q, k->n_rows}, fn.hdu};
+        rc = store_save_tables(st, "catalog.fits", h, 2, err);
     }
-    featcols_free(&fc);
+    store_featnames_free(&fn);
     free(cols);
     return rc;
 }
@@ -173,59 +145,23 @@ static int save_dropped(run_state *st, ody_err *err)
 
 /* ================================================================ reading back */
 
-/* The clean catalog's features F_* under the names the user gave. */
-typedef struct names {
-    char **file, **user, **morph;
-    int n, n_morph;
-} names;
-
-static void names_free(names *nm)
-{
-    for (int j = 0; nm->file && j < nm->n; j++) free(nm->file[j]);
-    free(nm->file);
-    free(nm->user);
-    free_names(nm->morph, nm->n_morph);
-}
-
-static int names_make(const cfg *c, names *nm, ody_err *err)
-{
-    if (c->cut_morph && !(nm->morph = morph_names(c, &nm->n_morph))) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    nm->n = c->n_features + nm->n_morph;
-    nm->file = calloc((size_t)nm->n, sizeof *nm->file);
-    nm->user = calloc((size_t)nm->n, sizeof *nm->user);
-    if (!nm->file || !nm->user) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (int j = 0; j < nm->n; j++) {
-        char fc[128];
-        nm->user[j] = j < c->n_features ? c->features[j] : nm->morph[j - c->n_features];
-        stage_feature_column(nm->user[j], fc, sizeof fc);
-        if (!(nm->file[j] = strdup(fc))) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
 static int load_catalog(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     char *path = store_path(st, "catalog.fits");
-    names nm = {0};
-    int rc = path ? names_make(c, &nm, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!rc) {
-        cat_opt o;
-        cat_opt_init(&o);
-        o.path = path;
-        o.features = (const char *const *)nm.file;
-        o.n_features = nm.n;
-        o.missing = CAT_MISSING_FAIL;
-        o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
-        o.passthru = (const char *const *)c->passthru;
-        o.n_passthru = c->n_passthru;
-        rc = cat_read(&o, &st->cat, NULL, err);
-    }
-    for (int j = 0; !rc && j < nm.n; j++) {  /* restore the names the user gave */
-        free(st->cat->feat_names[j]);
-        if (!(st->cat->feat_names[j] = strdup(nm.user[j]))) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-    }
-    names_free(&nm);
+    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    static const char *const feat[] = {"FEATURES"};  /* the whole vector */
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feat;
+    o.n_features = 1;
+    o.missing = CAT_MISSING_FAIL;
+    o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
+    o.passthru = (const char *const *)c->passthru;
+    o.n_passthru = c->n_passthru;
+    int rc = cat_read(&o, &st->cat, NULL, err);
+    if (!rc) rc = store_load_featnames(st, "catalog.fits", st->cat, err);
     free(path);
     return rc;
 }
@@ -326,5 +262,6 @@ const stage_def stage_ingest = {
     .reads = (const char *const[]){NULL},
     .writes = (const char *const[]){"catalog.fits", "dropped.csv", NULL},
     .hashes_input = 1,
+    .version = 2,  /* 2: features as one vector column */
     .fn = ingest,
 };

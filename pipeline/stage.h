@@ -130,6 +130,36 @@ uint64_t store_checksum(const char *path);
  * evaluation when there is one, and the effective config as HISTORY. */
 void store_provenance(const run_state *st, fitsfile *f, int *status);
 
+/* One table HDU of an artifact. */
+typedef struct store_hdu {
+    const char *extname;
+    const fitsout_col *cols;
+    int ncol;
+    size_t nrows;
+} store_hdu;
+
+/* Writes tables (after the provenance header) to dir/name atomically. */
+int store_save_tables(const run_state *st, const char *name, const store_hdu *hdu, int n_hdu, ody_err *err);
+
+/* Above this many features, artifacts and the FITS export hold them as one
+ * vector column FEATURES (a row per object) beside a FEATURES table of their
+ * names and units, and the text exports leave them out: FITS allows 999
+ * columns, and a spectrum has thousands of bins. */
+#define STAGE_WIDE 100
+
+/* The FEATURES table of k's feature names and units (hdu), over buffers the
+ * struct owns (store_featnames_free). */
+typedef struct store_featnames {
+    char *name, *unit;
+    fitsout_col cols[2];
+    store_hdu hdu;
+} store_featnames;
+int store_featnames_make(const cat *k, store_featnames *fn, ody_err *err);
+void store_featnames_free(store_featnames *fn);
+
+/* Names and units of k's features from the FEATURES table of dir/file. */
+int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err *err);
+
 /* Writes one table (after the provenance header) to dir/name atomically. */
 int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                      int ncol, size_t nrows, ody_err *err);

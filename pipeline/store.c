@@ -98,8 +98,7 @@ int store_save_objects(const run_state *st, const char *name, const char *extnam
     return rc;
 }
 
-int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
-                     int ncol, size_t nrows, ody_err *err)
+int store_save_tables(const run_state *st, const char *name, const store_hdu *hdu, int n_hdu, ody_err *err)
 {
     char *path = store_path(st, name);
     if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
@@ -108,9 +107,79 @@ int store_save_table(const run_state *st, const char *name, const char *extname,
     if (!rc) {
         int status = 0;
         store_provenance(st, w.f, &status);
-        fitsout_table(w.f, extname, cols, ncol, nrows, &status);
+        for (int h = 0; h < n_hdu; h++) fitsout_table(w.f, hdu[h].extname, hdu[h].cols, hdu[h].ncol, hdu[h].nrows, &status);
         rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
     }
+    free(path);
+    return rc;
+}
+
+int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                     int ncol, size_t nrows, ody_err *err)
+{
+    store_hdu h = {extname, cols, ncol, nrows};
+    return store_save_tables(st, name, &h, 1, err);
+}
+
+/* ---------------------------------------------------------------- feature names */
+
+void store_featnames_free(store_featnames *fn)
+{
+    free(fn->name);
+    free(fn->unit);
+    memset(fn, 0, sizeof *fn);
+}
+
+int store_featnames_make(const cat *k, store_featnames *fn, ody_err *err)
+{
+    size_t wn = 1, wu = 1, F = k->n_feat;
+    for (size_t j = 0; j < F; j++) {
+        if (strlen(k->feat_names[j]) > wn) wn = strlen(k->feat_names[j]);
+        if (strlen(k->feat_units[j]) > wu) wu = strlen(k->feat_units[j]);
+    }
+    fn->name = calloc(F ? F : 1, wn + 1);
+    fn->unit = calloc(F ? F : 1, wu + 1);
+    if (!fn->name || !fn->unit) {
+        store_featnames_free(fn);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < F; j++) {
+        memcpy(fn->name + j * (wn + 1), k->feat_names[j], strlen(k->feat_names[j]));
+        memcpy(fn->unit + j * (wu + 1), k->feat_units[j], strlen(k->feat_units[j]));
+    }
+    fn->cols[0] = (fitsout_col){"NAME", TSTRING, (int)wn, fn->name, NULL, "feature name; element k of FEATURES"};
+    fn->cols[1] = (fitsout_col){"UNIT", TSTRING, (int)wu, fn->unit, NULL, NULL};
+    fn->hdu = (store_hdu){"FEATURES", fn->cols, 2, F};
+    return 0;
+}
+
+int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err *err)
+{
+    char *path = store_path(st, file);
+    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsfile *f = NULL;
+    int status = 0, cn = 0, cu = 0, anynul = 0;
+    long nrows = 0;
+    fits_open_file(&f, path, READONLY, &status);
+    fits_movnam_hdu(f, BINARY_TBL, "FEATURES", 0, &status);
+    fits_get_num_rows(f, &nrows, &status);
+    fits_get_colnum(f, CASEINSEN, "NAME", &cn, &status);
+    fits_get_colnum(f, CASEINSEN, "UNIT", &cu, &status);
+    if (!status && (size_t)nrows != k->n_feat) status = BAD_ROW_NUM;
+    for (size_t j = 0; j < k->n_feat && !status; j++) {
+        char name[1024] = "", unit[1024] = "", *pn = name, *pu = unit;
+        fits_read_col(f, TSTRING, cn, (LONGLONG)j + 1, 1, 1, NULL, &pn, &anynul, &status);
+        fits_read_col(f, TSTRING, cu, (LONGLONG)j + 1, 1, 1, NULL, &pu, &anynul, &status);
+        if (status) break;
+        free(k->feat_names[j]);
+        free(k->feat_units[j]);
+        k->feat_names[j] = strdup(name);
+        k->feat_units[j] = strdup(unit);
+        if (!k->feat_names[j] || !k->feat_units[j]) status = MEMORY_ALLOCATION;
+    }
+    int rc = status ? ody_fits_fail(err, status, path, "cannot read the feature names",
+                                    "the run directory is damaged; rerun with --force") : 0;
+    ody_fits_close(f);
     free(path);
     return rc;
 }

@@ -15,14 +15,16 @@ static int hidden(const char *name)
                                        "FOREST_KNN", "P_SYNTH_FOREST"};
     for (size_t k = 0; k < sizeof cols / sizeof *cols; k++)
         if (!strcmp(name, cols[k])) return 1;
-    return !strncmp(name, "F_", 2);  /* the feature values: WHY says which matter */
+    return !strncmp(name, "F_", 2) || !strcmp(name, "FEATURES");  /* the feature values: WHY says which matter */
 }
 
-/* The cells: (n + 1) rows (the header first) of ns columns, FLEN_VALUE
+#define CELL 256  /* bytes of a cell; longer text is cut */
+
+/* The cells: (n + 1) rows (the header first) of ns columns, CELL
  * bytes each, and each column's width. */
 typedef struct grid {
     int n, ns, show[64], width[64];
-    char (*cell)[FLEN_VALUE];
+    char (*cell)[CELL];
 } grid;
 
 /* One cell as text; `exact` (the ID column) prints a floating-point value
@@ -37,10 +39,14 @@ static void cell_text(fitsfile *f, int col, long row, int exact, char *buf, int 
     if (type == TDOUBLE || type == TFLOAT) {
         double v = 0;
         fits_read_col(f, TDOUBLE, col, row, 1, 1, NULL, &v, &anynul, status);
-        if (exact && v == (double)(long long)v) snprintf(buf, FLEN_VALUE, "%lld", (long long)v);
-        else snprintf(buf, FLEN_VALUE, exact ? "%.17g" : "%.5g", v);
-    } else {
-        fits_read_col(f, TSTRING, col, row, 1, 1, NULL, &bp, &anynul, status);
+        if (exact && v == (double)(long long)v) snprintf(buf, CELL, "%lld", (long long)v);
+        else snprintf(buf, CELL, exact ? "%.17g" : "%.5g", v);
+    } else {  /* CFITSIO writes the column's whole display width: read into room for it */
+        char *tmp = malloc((size_t)(width > 80 ? width : 80) + 1);
+        bp = tmp ? tmp : buf;
+        if (tmp) fits_read_col(f, TSTRING, col, row, 1, 1, NULL, &bp, &anynul, status);
+        if (tmp) snprintf(buf, CELL, "%s", tmp);
+        free(tmp);
     }
     size_t k = strspn(buf, " ");
     memmove(buf, buf + k, strlen(buf + k) + 1);

@@ -169,6 +169,27 @@ static void test_every_type_read_back(void **state)
     }
 }
 
+/* A vector column named bare is a block of features, one per element; a
+ * slice NAME[a:b] takes elements a..b; both read the column once a chunk. */
+static void test_feature_blocks(void **state)
+{
+    fixture *fx = *state;
+    const char *feats[] = {"B", "VEC", "vec[2:3]", "VEC[1]"};
+    long chunks[] = {0, 1, 7};
+    for (int ci = 0; ci < 3; ci++) {
+        cat *c = NULL;
+        ody_err err = {0};
+        assert_ok(read_feats(fx, feats, 4, CAT_MISSING_FAIL, chunks[ci], &c, &err), err);
+        assert_int_equal(c->n_feat, 7);
+        static const char *names[] = {"B", "VEC[1]", "VEC[2]", "VEC[3]", "VEC[2]", "VEC[3]", "VEC[1]"};
+        static const int elem[] = {0, 1, 2, 3, 2, 3, 1};
+        for (int j = 0; j < 7; j++) assert_string_equal(c->feat_names[j], names[j]);
+        for (int r = 0; r < NR; r++)
+            for (int j = 1; j < 7; j++) assert_true(c->X[(size_t)r * 7 + (size_t)j] == (float)v_vec(r, elem[j]));
+        cat_destroy(c);
+    }
+}
+
 static void test_missing_policies(void **state)
 {
     fixture *fx = *state;
@@ -403,9 +424,11 @@ static void test_column_errors(void **state)
     const char *str[] = {"NAME"};
     assert_int_equal(read_feats(fx, str, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
     assert_non_null(strstr(err.msg, "holds strings"));
-    const char *vec[] = {"VEC"};
-    assert_int_equal(read_feats(fx, vec, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
-    assert_non_null(strstr(err.msg, "vector of 3"));
+    const char *slices[][1] = {{"VEC[3:2]"}, {"VEC[0:2]"}, {"VEC[1:4]"}, {"VEC[1:]"}, {"VEC[a:2]"}};
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(read_feats(fx, slices[k], 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
+        if (!strstr(err.msg, "VEC")) fail_msg("%s: %s", slices[k][0], err.msg);
+    }
     const char *past[] = {"VEC[4]"};
     assert_int_equal(read_feats(fx, past, 1, CAT_MISSING_DROP, 0, &c, &err), ODY_EINPUT);
     assert_non_null(strstr(err.msg, "past the end"));
@@ -588,6 +611,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_read_back),
+        cmocka_unit_test(test_feature_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
