@@ -13,6 +13,7 @@
 #include "cutout.h"
 #include "lenssim.h"
 #include "sim.h"
+#include "specsim.h"
 
 static void print_simulate_help(const sim_cat_opt *d)
 {
@@ -30,7 +31,9 @@ static void print_simulate_help(const sim_cat_opt *d)
            "      --cutouts PATH   template with {id} (layout dir) or file (cube, mef)\n"
            "      --layout L       dir | cube | mef [dir]      --compress  Rice tile compression\n"
            "      --size S --bands g,r,i --pixel-scale A --psf-fwhm F --lens-fraction F\n"
-           "      --drop-every K   leave out every K-th cutout (missing-cutout tests)\n",
+           "      --drop-every K   leave out every K-th cutout (missing-cutout tests)\n\n"
+           "  --spectra            instead: mock galaxy spectra with planted oddities (-n default 800,\n"
+           "                       --anomalies: the oddity fraction, default 0.02)\n",
            d->n, (unsigned long long)d->seed, d->frac_star, d->frac_qso, d->frac_anomaly);
 }
 
@@ -45,7 +48,7 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
         {"size", required_argument, 0, 8},    {"bands", required_argument, 0, 9},
         {"pixel-scale", required_argument, 0, 10}, {"psf-fwhm", required_argument, 0, 11},
         {"compress", no_argument, 0, 12},     {"drop-every", required_argument, 0, 13},
-        {"lens-fraction", required_argument, 0, 14},
+        {"lens-fraction", required_argument, 0, 14}, {"spectra", no_argument, 0, 15},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     sim_cat_opt o;
     sim_cat_opt_init(&o);
@@ -53,7 +56,7 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
     memset(&lo2, 0, sizeof lo2);
     lens_sim_opt_init(&lo2.sim);
     cut_opt_init(&lo2.cut);
-    int c, rc, lens = 0;
+    int c, rc, lens = 0, spectra = 0, set_n = 0, set_frac = 0;
     double v;
     char bands[CUT_MAX_BANDS][32];
     optind = 1;
@@ -64,6 +67,7 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
             if ((rc = cli_parse_double("simulate", "--n", optarg, &v))) return rc;
             if (v < 0) return cli_usage_error("simulate", "--n must be positive");
             o.n = (size_t)v;
+            set_n = 1;
             break;
         case 's':
             if ((rc = cli_parse_double("simulate", "--seed", optarg, &v))) return rc;
@@ -71,7 +75,10 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
             break;
         case 1: if ((rc = cli_parse_double("simulate", "--stars", optarg, &o.frac_star))) return rc; break;
         case 2: if ((rc = cli_parse_double("simulate", "--quasars", optarg, &o.frac_qso))) return rc; break;
-        case 3: if ((rc = cli_parse_double("simulate", "--anomalies", optarg, &o.frac_anomaly))) return rc; break;
+        case 3:
+            if ((rc = cli_parse_double("simulate", "--anomalies", optarg, &o.frac_anomaly))) return rc;
+            set_frac = 1;
+            break;
         case 4: o.overwrite = 1; break;
         case 5: lens = 1; break;
         case 6: lo2.cut.path = optarg; break;
@@ -92,6 +99,7 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
         case 12: lo2.compress = 1; break;
         case 13: lo2.drop_every = atoi(optarg); break;
         case 14: lo2.sim.frac_lens = atof(optarg); break;
+        case 15: spectra = 1; break;
         case 'h': {
             sim_cat_opt d;
             sim_cat_opt_init(&d);
@@ -103,6 +111,18 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
     }
     if (optind != argc) return cli_usage_error("simulate", "unexpected argument");
     ody_err e = {0};
+    if (spectra) {
+        sps_opt so;
+        sps_opt_init(&so);
+        so.out = o.out;
+        so.seed = o.seed;
+        if (set_n) so.n = o.n;
+        if (set_frac) so.frac_odd = o.frac_anomaly;
+        if (!o.overwrite && o.out && access(o.out, F_OK) == 0)
+            return cli_usage_error("simulate", "the output exists — add --overwrite to replace it");
+        if (sps_write(&so, log, &e)) return cli_fail(&e);
+        return 0;
+    }
     if (lens) {
         if (!o.out || !lo2.cut.path) return cli_usage_error("simulate", "--lens-survey needs -o CATALOG.fits and --cutouts PATH");
         lo2.out = o.out;

@@ -203,8 +203,15 @@ static const char *reserved_name(const char *name)
 static int check_columns(const cfg *c, ody_err *err)
 {
     const char *f = c->file, *r;
-    if (c->n_features < 1)
-        return ody_fail(err, ODY_EINPUT, "%s: catalog.features is empty — list at least one feature column", f);
+    if (c->n_features < 1 && !c->spec_flux[0])
+        return ody_fail(err, ODY_EINPUT, "%s: catalog.features is empty — list at least one feature column (or set "
+                        "spectra.flux)", f);
+    if (c->spec_dg > 0 && !(c->spec_g1 > c->spec_g0))
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.grid_stop = %g is not above grid_start = %g — give the grid's "
+                        "first and last bin centres", f, c->spec_g1, c->spec_g0);
+    if (!c->spec_flux[0] && (c->spec_wave[0] || c->spec_z[0] || c->spec_ivar[0] || c->spec_mask[0]))
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.* keys are set but spectra.flux is empty — name the flux column",
+                        f);
     if ((r = repeated(c->features, c->n_features)))
         return ody_fail(err, ODY_EINPUT, "%s: catalog.features lists '%s' twice — keep one", f, r);
     if ((r = repeated(c->passthru, c->n_passthru)))
@@ -245,10 +252,8 @@ static int check_cutouts(const cfg *c, ody_err *err)
 static int check_models(const cfg *c, ody_err *err)
 {
     const char *f = c->file;
-    int n_feat = c->n_features + (c->cut_morph ? (c->n_cut_bands > 0 ? c->n_cut_bands : 1) * CUT_NFEAT : 0);
-    if (c->rf_maxf == RF_MAXF_INT && c->rf_maxf_value > n_feat)
-        return ody_fail(err, ODY_EINPUT, "%s: forest.max_features = %s is more than the %d features — use 1 to %d, "
-                        "sqrt, log2, all or a fraction", f, c->rf_max_features, n_feat, n_feat);
+    /* forest.max_features as a number is checked against the features when
+     * the forest is grown: a vector column or spectra expand into many */
     if (c->rf_max_samples == 1)
         return ody_fail(err, ODY_EINPUT, "%s: forest.max_samples = 1 cannot grow a tree — use 0 (all rows) or at "
                         "least 2", f);

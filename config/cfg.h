@@ -62,6 +62,11 @@ typedef struct cfg {
     char **passthru;
     int n_passthru;
 
+    /* spectra (optional): cat_spec */
+    char *spec_flux, *spec_wave, *spec_ivar, *spec_mask, *spec_z;   /* "" when not set */
+    int spec_loglam, spec_ds;
+    double spec_g0, spec_g1, spec_dg, spec_n0, spec_n1;
+
     /* cutouts (optional) and the lens classifier */
     char *cut_path;                      /* "" when there are none */
     cut_layout cut_layout;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "catcol.h"
+#include "catspec.h"
 #include "fitsin.h"
 #include "tabin.h"
 
@@ -166,7 +167,9 @@ typedef struct reader {
     long nrows, chunk;
     colref *fref, *pref, idref;
     char **fspec, **flabel;  /* the features with blocks expanded: specs, names */
-    int nf;
+    int nf;                  /* those features */
+    specrd sp;               /* spectra (o->spec), their grid bins after them */
+    int has_spec, nt;        /* nt: all features */
     int has_id;
     long maxrep, maxwidth;
     size_t dropped;          /* rows dropped so far */
@@ -181,7 +184,7 @@ static int reader_resolve(reader *rd)
     const cat_opt *o = rd->o;
     rd->maxrep = rd->maxwidth = 1;
     int rc = catcol_expand(rd->f, rd->file, o->features, o->n_features, &rd->fspec, &rd->flabel, &rd->nf, rd->err);
-    if (!rc && !(rd->fref = calloc((size_t)rd->nf, sizeof *rd->fref)))
+    if (!rc && !(rd->fref = calloc((size_t)(rd->nf ? rd->nf : 1), sizeof *rd->fref)))
         rc = ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     for (int j = 0; j < rd->nf && !rc; j++) {
         if ((rc = catcol_resolve(rd->f, rd->file, rd->fspec[j], "feature", &rd->fref[j], rd->err))) break;
@@ -201,7 +204,21 @@ static int reader_resolve(reader *rd)
         if (p->typecode == TSTRING && p->width > rd->maxwidth) rd->maxwidth = p->width;
         else if (p->typecode != TSTRING && p->repeat > rd->maxrep) rd->maxrep = p->repeat;
     }
+    if (!rc && o->spec && o->spec->flux && o->spec->flux[0]) {
+        rc = spec_open(rd->f, rd->file, o->spec, rd->chunk, &rd->sp, rd->err);
+        rd->has_spec = !rc;
+    }
+    rd->nt = rd->nf + (rd->has_spec ? rd->sp.n_out : 0);
+    if (!rc && rd->nt < 1)
+        rc = ody_fail(rd->err, ODY_EINPUT, "%s: no features — list at least one in `catalog.features` or set "
+                      "spectra.flux", rd->file);
     return rc;
+}
+
+/* Feature j's name. */
+static const char *feat_name(const reader *rd, size_t j)
+{
+    return (int)j < rd->nf ? rd->flabel[j] : rd->sp.names[(int)j - rd->nf];
 }
 
 static int chunkbuf_alloc(chunkbuf *b, size_t cn, size_t F, long maxrep, long maxwidth)
@@ -234,13 +251,13 @@ static int id_alloc(reader *rd, cat_col *id, size_t N)
  * more rows than fit, and an allocation that overcommits fails later. */
 static int reader_fits(const reader *rd)
 {
-    double N = (double)rd->nrows, per_row = 4.0 * rd->nf + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
+    double N = (double)rd->nrows, per_row = 4.0 * rd->nt + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
     for (int k = 0; k < rd->o->n_passthru; k++) per_row += (double)rd->pref[k].width + 9;
     double need = N * per_row, have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
         return ody_fail(rd->err, ODY_EINPUT, "%s: %.0f rows x %d features need %.1f GB to read; this machine has %.1f "
                         "GB — select rows with FILE[expression], keep fewer columns, or use a larger machine",
-                        rd->file, N, rd->nf, need / 1e9, have / 1e9);
+                        rd->file, N, rd->nt, need / 1e9, have / 1e9);
     return 0;
 }
 
@@ -248,7 +265,7 @@ static int reader_fits(const reader *rd)
 static int reader_alloc(reader *rd)
 {
     const cat_opt *o = rd->o;
-    size_t N = (size_t)rd->nrows, F = (size_t)rd->nf;
+    size_t N = (size_t)rd->nrows, F = (size_t)rd->nt;
     cat *c = rd->c;
     c->n_feat = F;
     c->n_table_rows = N;
@@ -263,8 +280,8 @@ static int reader_alloc(reader *rd)
              (o->n_passthru == 0 || c->pass) &&
              !chunkbuf_alloc(&rd->b, (size_t)rd->chunk, F, rd->maxrep, rd->maxwidth);
     for (size_t j = 0; ok && j < F; j++) {
-        c->feat_names[j] = ody_strdup(rd->flabel[j]);
-        c->feat_units[j] = ody_strdup(rd->fref[j].unit);
+        c->feat_names[j] = ody_strdup(feat_name(rd, j));
+        c->feat_units[j] = ody_strdup((int)j < rd->nf ? rd->fref[j].unit : "");
         ok = c->feat_names[j] && c->feat_units[j];
     }
     ok = ok && !id_alloc(rd, &c->id, N);
@@ -286,7 +303,7 @@ static int reader_alloc(reader *rd)
 static int chunk_missing(reader *rd, long row0, long nr)
 {
     const cat_opt *o = rd->o;
-    size_t F = (size_t)rd->nf, cn = (size_t)rd->chunk;
+    size_t F = (size_t)rd->nt, cn = (size_t)rd->chunk;
     chunkbuf *b = &rd->b;
     for (long r = 0; r < nr; r++) {
         int ok = 1;
@@ -299,7 +316,8 @@ static int chunk_missing(reader *rd, long row0, long nr)
             if (o->missing == CAT_MISSING_FAIL)
                 return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or out of "
                                 "float32 range — set `missing: drop` or `impute`, or filter the rows, e.g. "
-                                "FILE[isnull(%s) == F]", rd->file, rd->flabel[j], row0 + r, rd->fref[j].name);
+                                "FILE[isnull(%s) == F]", rd->file, feat_name(rd, j), row0 + r,
+                                (int)j < rd->nf ? rd->fref[j].name : rd->sp.flux.name);
             b->nul[j * cn + (size_t)r] = 1;
             ok = 0;
         }
@@ -311,11 +329,14 @@ static int chunk_missing(reader *rd, long row0, long nr)
 /* Reads rows [row0, row0+nr) and appends the kept ones from *kept on. */
 static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
 {
-    size_t F = (size_t)rd->nf, cn = (size_t)rd->chunk, at = *kept;
+    size_t F = (size_t)rd->nt, cn = (size_t)rd->chunk, at = *kept;
     chunkbuf *b = &rd->b;
     cat *c = rd->c;
     int rc = 0, drops = 0;
-    for (size_t j = 0; j < F && !rc; j++) {
+    if (rd->has_spec)
+        rc = spec_chunk(rd->f, rd->file, &rd->sp, row0, nr, b->vals + (size_t)rd->nf * cn, b->nul + (size_t)rd->nf * cn,
+                        cn, rd->err);
+    for (size_t j = 0; j < (size_t)rd->nf && !rc; j++) {
         const colref *fr = &rd->fref[j];
         if (j && fr->colnum == rd->fref[j - 1].colnum && fr->typecode != TLOGICAL)  /* the same vector: read once */
             catcol_extract(fr, nr, b->vals + j * cn, b->nul + j * cn, b->raw, b->rawnul);
@@ -381,6 +402,10 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
                      c->n_missing[j], cat_missing_name(o->missing));
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
+    if (rd->has_spec)
+        ody_logf(log, ODY_LOG_INFO, "%s: spectra: %d grid bins, %d features; %zu bins interpolated over masked or "
+                 "uncovered pixels; %zu spectra unusable (under half their bins covered, no redshift, or no positive "
+                 "median to normalise by)", rd->file, rd->sp.G, rd->sp.n_out, rd->sp.n_masked, rd->sp.n_bad);
     return 0;
 }
 
@@ -412,6 +437,7 @@ static void reader_close(reader *rd)
     free(rd->pref);
     catcol_names_free(rd->fspec, rd->nf);
     catcol_names_free(rd->flabel, rd->nf);
+    if (rd->has_spec) spec_close(&rd->sp);
     chunkbuf_free(&rd->b);
     memset(rd, 0, sizeof *rd);
 }
@@ -422,7 +448,7 @@ static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
 {
     memset(rd, 0, sizeof *rd);
     if (!o || !o->path || !o->path[0]) return ody_fail(err, ODY_EINPUT, "no catalog path given — set `catalog.path`");
-    if (o->n_features < 1)
+    if (o->n_features < 1 && !(o->spec && o->spec->flux && o->spec->flux[0]))
         return ody_fail(err, ODY_EINPUT, "%s: no feature columns given — list at least one in `catalog.features`", o->path);
     rd->o = o;
     rd->file = o->path;

@@ -33,6 +33,26 @@ typedef enum {
     CAT_MISSING_IMPUTE = 2  /* replace by the column's median of valid values */
 } cat_missing;
 
+/* Spectra: a vector column of flux values an object, turned into features
+ * on one rest-frame grid (the recipe of Baron & Poznanski 2017): each
+ * spectrum shifted to the rest frame, resampled onto the grid conserving
+ * flux, its masked pixels (ivar 0, mask set, NaN) left out of the resampling
+ * and the grid bins they leave empty interpolated from their neighbours,
+ * divided by its median over a window, averaged over `downsample` bins.  A
+ * spectrum with fewer than half its bins covered is a missing value (the
+ * catalog's missing policy applies). */
+typedef struct cat_spec {
+    const char *flux;               /* vector column; NULL: no spectra */
+    const char *wave;               /* vector column of wavelengths a row; NULL: the flux
+                                       column's vector WCS (1CRVLn, 1CDLTn, 1CRPXn) */
+    int loglam;                     /* wavelengths are log10 (SDSS's loglam) */
+    const char *ivar, *mask;        /* NULL: none; ivar <= 0 or mask != 0 masks a pixel */
+    const char *redshift;           /* NULL: already at rest */
+    double grid_start, grid_stop, grid_step;  /* the rest-frame grid (Angstrom); step 0: the file's */
+    double norm_lo, norm_hi;        /* median window; equal: no normalisation */
+    int downsample;                 /* bins averaged into one feature, >= 1 */
+} cat_spec;
+
 typedef struct cat_opt {
     const char *path;               /* required; CFITSIO syntax allowed */
     const char *hdu;                /* NULL: first table HDU (or the one in path);
@@ -45,6 +65,7 @@ typedef struct cat_opt {
     cat_missing missing;            /* default CAT_MISSING_DROP */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
+    const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */
 } cat_opt;
 
 /* Fills defaults.  The caller sets path and features. */

@@ -168,10 +168,14 @@ static int load_catalog(run_state *st, ody_err *err)
 
 /* ================================================================ the stage */
 
-/* The catalog as the config describes it. */
-static void input_opt(const cfg *c, cat_opt *o)
+/* The catalog as the config describes it; spec: storage for its spectra
+ * options. */
+static void input_opt(const cfg *c, cat_opt *o, cat_spec *spec)
 {
     cat_opt_init(o);
+    *spec = (cat_spec){c->spec_flux, c->spec_wave, c->spec_loglam, c->spec_ivar, c->spec_mask, c->spec_z,
+                       c->spec_g0, c->spec_g1, c->spec_dg, c->spec_n0, c->spec_n1, c->spec_ds};
+    if (c->spec_flux[0]) o->spec = spec;
     o->path = c->cat_path;
     o->hdu = c->cat_hdu[0] ? c->cat_hdu : NULL;
     o->features = (const char *const *)c->features;
@@ -186,7 +190,8 @@ static void input_opt(const cfg *c, cat_opt *o)
 int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err)
 {
     cat_opt o;
-    input_opt(c, &o);
+    cat_spec spec;
+    input_opt(c, &o, &spec);
     return cat_check(&o, n_rows, err);
 }
 
@@ -194,7 +199,8 @@ static int read_input(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     cat_opt o;
-    input_opt(c, &o);
+    cat_spec spec;
+    input_opt(c, &o, &spec);
     int rc = cat_read(&o, &st->cat, st->log, err);
     if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
     if (!rc) rc = save_catalog(st, err);
@@ -258,7 +264,7 @@ static int ingest(run_state *st, int run, ody_err *err)
 const stage_def stage_ingest = {
     .name = "ingest",
     .what = "catalog (+ cutouts, morphology) -> the clean feature matrix",
-    .keys = (const char *const[]){"catalog.", "cutouts.", NULL},
+    .keys = (const char *const[]){"catalog.", "spectra.", "cutouts.", NULL},
     .reads = (const char *const[]){NULL},
     .writes = (const char *const[]){"catalog.fits", "dropped.csv", NULL},
     .hashes_input = 1,

@@ -119,7 +119,6 @@ static void test_rules_between_keys(void **state)
     (void)state;
     char *dir = tu_tmpdir();
     expect_error(dir, GOOD "forest:\n  max_features: abc\n", "c.yaml:6:17", "max_features: 'abc' is not sqrt");
-    expect_error(dir, GOOD "forest:\n  max_features: 7\n", "max_features = 7 is more than the 2 features", NULL);
     expect_error(dir, GOOD "forest:\n  max_features: 1.5\n", "is not sqrt", NULL);
     expect_error(dir, GOOD "forest:\n  max_samples: 1\n", "max_samples = 1 cannot grow a tree", NULL);
     expect_error(dir, GOOD "export:\n  rank_by: mlp\nmlp:\n  enabled: false\n", "rank_by = mlp but mlp.enabled is false", NULL);

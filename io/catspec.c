@@ -1,0 +1,283 @@
+/* catspec.c — spectra to features: rest frame, one grid, masked pixels,
+ * normalisation, downsampling (cat_spec in cat.h). */
+#define _GNU_SOURCE
+#include "catspec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================================ opening */
+
+static int resolve_vector(fitsfile *f, const char *file, const char *name, const char *role, long L, colref *ref,
+                          ody_err *err)
+{
+    char spec[96];
+    snprintf(spec, sizeof spec, "%.80s[1]", name);
+    int rc = catcol_resolve(f, file, spec, role, ref, err);
+    if (!rc && ref->typecode == TSTRING)
+        rc = ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' holds strings — name a numeric vector column", file,
+                      role, name);
+    if (!rc && L > 0 && ref->repeat != L)
+        rc = ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' has %ld elements a row but the flux has %ld — "
+                      "name the column that goes with spectra.flux", file, role, name, ref->repeat, L);
+    return rc;
+}
+
+/* The input wavelengths from the flux column's vector WCS. */
+static int wcs_grid(fitsfile *f, const char *file, specrd *sr, ody_err *err)
+{
+    double crval = 0, cdelt = 0, crpix = 1;
+    char key[FLEN_KEYWORD];
+    int status = 0;
+    snprintf(key, sizeof key, "1CRVL%d", sr->flux.colnum);
+    fits_read_key(f, TDOUBLE, key, &crval, NULL, &status);
+    snprintf(key, sizeof key, "1CDLT%d", sr->flux.colnum);
+    fits_read_key(f, TDOUBLE, key, &cdelt, NULL, &status);
+    if (status || cdelt == 0) {
+        fits_clear_errmsg();
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.flux '%s' has no wavelength grid (keywords 1CRVL%d and 1CDLT%d) "
+                        "— name a column of wavelengths in spectra.wave", file, sr->flux.name, sr->flux.colnum,
+                        sr->flux.colnum);
+    }
+    snprintf(key, sizeof key, "1CRPX%d", sr->flux.colnum);
+    if (fits_read_key(f, TDOUBLE, key, &crpix, NULL, &status)) crpix = 1;
+    fits_clear_errmsg();
+    if (!(sr->lam = malloc((size_t)sr->L * sizeof *sr->lam))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (long k = 0; k < sr->L; k++) {
+        double v = crval + ((double)(k + 1) - crpix) * cdelt;
+        sr->lam[k] = sr->o->loglam ? pow(10, v) : v;
+    }
+    return 0;
+}
+
+/* The grid: the configured one, or the input's when it is common and at rest. */
+static int make_grid(const char *file, specrd *sr, ody_err *err)
+{
+    const cat_spec *o = sr->o;
+    if (o->grid_step > 0) {
+        if (!(o->grid_stop > o->grid_start))
+            return ody_fail(err, ODY_EINPUT, "spectra.grid: stop %g is not above start %g", o->grid_stop, o->grid_start);
+        double n = floor((o->grid_stop - o->grid_start) / o->grid_step + 1e-9) + 1;
+        if (n > 1e6) return ody_fail(err, ODY_EINPUT, "spectra.grid makes %.0f bins — at most 10^6", n);
+        sr->G = (int)n, sr->g0 = o->grid_start, sr->dg = o->grid_step;
+        return 0;
+    }
+    if (sr->has_wave || sr->has_z || !sr->lam || o->loglam)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra need a common rest-frame grid here (a redshift column, "
+                        "wavelengths a row or log10 wavelengths) — set spectra.grid_start, grid_stop and grid_step "
+                        "(Angstrom)", file);
+    sr->G = (int)sr->L, sr->g0 = sr->lam[0], sr->dg = sr->L > 1 ? sr->lam[1] - sr->lam[0] : 1;
+    return 0;
+}
+
+static int names(specrd *sr, ody_err *err)
+{
+    int ds = sr->o->downsample > 1 ? sr->o->downsample : 1;
+    sr->n_out = sr->G / ds;
+    if (sr->n_out < 1) return ody_fail(err, ODY_EINPUT, "spectra.downsample = %d leaves no bins of %d", ds, sr->G);
+    if (!(sr->names = calloc((size_t)sr->n_out, sizeof *sr->names))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (int k = 0; k < sr->n_out; k++) {
+        double c = sr->g0 + sr->dg * ((double)k * ds + (ds - 1) / 2.0);
+        if (asprintf(&sr->names[k], "%s@%.6g", sr->flux.name, c) < 0) {
+            sr->names[k] = NULL;
+            return ody_fail(err, ODY_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int buffers(specrd *sr, ody_err *err)
+{
+    size_t n = (size_t)sr->chunk * (size_t)sr->L, G = (size_t)sr->G;
+    sr->fbuf = malloc(n * sizeof(double));
+    sr->fnul = malloc(n);
+    if (sr->has_wave) sr->wbuf = malloc(n * sizeof(double)), sr->wnul = malloc(n);
+    if (sr->has_ivar) sr->ibuf = malloc(n * sizeof(double)), sr->inul = malloc(n);
+    if (sr->has_mask) sr->mbuf = malloc(n * sizeof(double)), sr->mnul = malloc(n);
+    sr->zbuf = malloc((size_t)sr->chunk * sizeof(double) * (size_t)(sr->has_z ? sr->z.repeat : 1));
+    sr->znul = malloc((size_t)sr->chunk * (size_t)(sr->has_z ? sr->z.repeat : 1));
+    sr->row_lam = malloc((size_t)sr->L * sizeof(double));
+    sr->row_edge = malloc(((size_t)sr->L + 1) * sizeof(double));
+    sr->out = malloc(G * sizeof(double));
+    sr->cov = malloc(G * sizeof(double));
+    int ok = sr->fbuf && sr->fnul && (!sr->has_wave || (sr->wbuf && sr->wnul)) &&
+             (!sr->has_ivar || (sr->ibuf && sr->inul)) && (!sr->has_mask || (sr->mbuf && sr->mnul)) && sr->zbuf &&
+             sr->znul && sr->row_lam && sr->row_edge && sr->out && sr->cov;
+    return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory for spectra (%ld pixels x %ld rows)", sr->L, sr->chunk);
+}
+
+int spec_open(fitsfile *f, const char *file, const cat_spec *o, long chunk, specrd *sr, ody_err *err)
+{
+    memset(sr, 0, sizeof *sr);
+    sr->o = o;
+    sr->chunk = chunk;
+    int rc = resolve_vector(f, file, o->flux, "flux", 0, &sr->flux, err);
+    sr->L = sr->flux.repeat;
+    if (!rc && sr->L < 2)
+        rc = ody_fail(err, ODY_EINPUT, "%s: spectra.flux '%s' holds one value a row — a spectrum is a vector column",
+                      file, o->flux);
+    if (!rc && (sr->has_wave = o->wave && o->wave[0])) rc = resolve_vector(f, file, o->wave, "wave", sr->L, &sr->wave, err);
+    if (!rc && (sr->has_ivar = o->ivar && o->ivar[0])) rc = resolve_vector(f, file, o->ivar, "ivar", sr->L, &sr->ivar, err);
+    if (!rc && (sr->has_mask = o->mask && o->mask[0])) rc = resolve_vector(f, file, o->mask, "mask", sr->L, &sr->mask, err);
+    if (!rc && (sr->has_z = o->redshift && o->redshift[0])) {
+        rc = catcol_resolve(f, file, o->redshift, "redshift", &sr->z, err);
+        if (!rc && sr->z.typecode == TSTRING)
+            rc = ody_fail(err, ODY_EINPUT, "%s: spectra.redshift '%s' holds strings — name a numeric column", file,
+                          o->redshift);
+    }
+    if (!rc && !sr->has_wave) rc = wcs_grid(f, file, sr, err);
+    if (!rc) rc = make_grid(file, sr, err);
+    if (!rc) rc = names(sr, err);
+    if (!rc) rc = buffers(sr, err);
+    if (rc) spec_close(sr);
+    return rc;
+}
+
+void spec_close(specrd *sr)
+{
+    for (int k = 0; sr->names && k < sr->n_out; k++) free(sr->names[k]);
+    free(sr->names);
+    free(sr->lam);
+    free(sr->fbuf); free(sr->wbuf); free(sr->ibuf); free(sr->mbuf); free(sr->zbuf);
+    free(sr->fnul); free(sr->wnul); free(sr->inul); free(sr->mnul); free(sr->znul);
+    free(sr->row_lam); free(sr->row_edge); free(sr->out); free(sr->cov);
+    memset(sr, 0, sizeof *sr);
+}
+
+/* ================================================================ one spectrum */
+
+/* Flux-conserving resampling: each grid bin gets the mean of the input flux
+ * density over the bin, input pixel i covering [edge_i, edge_i+1); masked
+ * pixels contribute nothing, and a bin less than half covered by good
+ * pixels is empty (cov < 0.5). */
+static void resample(specrd *sr, const double *flux, const char *good)
+{
+    long L = sr->L;
+    int G = sr->G;
+    const double *lam = sr->row_lam;
+    double *e = sr->row_edge;
+    for (long i = 1; i < L; i++) e[i] = 0.5 * (lam[i - 1] + lam[i]);
+    e[0] = lam[0] - (e[1] - lam[0]);
+    e[L] = lam[L - 1] + (lam[L - 1] - e[L - 1]);
+    long i = 0;
+    for (int k = 0; k < G; k++) {
+        double b0 = sr->g0 + (k - 0.5) * sr->dg, b1 = b0 + sr->dg, sum = 0, w = 0;
+        while (i < L && e[i + 1] <= b0) i++;
+        for (long j = i; j < L && e[j] < b1; j++) {
+            double ov = fmin(b1, e[j + 1]) - fmax(b0, e[j]);
+            if (ov <= 0 || !good[j]) continue;
+            sum += flux[j] * ov, w += ov;
+        }
+        sr->cov[k] = w / sr->dg;
+        sr->out[k] = w > 0 ? sum / w : NAN;
+    }
+}
+
+/* Fills empty bins by linear interpolation between the nearest good bins
+ * (the nearest one at the ends); returns how many bins were good. */
+static int fill_gaps(specrd *sr)
+{
+    int G = sr->G, last = -1, n_good = 0;
+    double *o = sr->out;
+    for (int k = 0; k < G; k++) {
+        if (!(sr->cov[k] >= 0.5) || !isfinite(o[k])) { sr->n_masked++; continue; }
+        n_good++;
+        for (int m = last + 1; m < k; m++)
+            o[m] = last < 0 ? o[k] : o[last] + (o[k] - o[last]) * (double)(m - last) / (double)(k - last);
+        last = k;
+    }
+    for (int m = last + 1; last >= 0 && m < G; m++) o[m] = o[last];
+    return n_good;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Divides by the median over the window; 0 when it is not positive. */
+static int normalise(specrd *sr)
+{
+    const cat_spec *o = sr->o;
+    if (!(o->norm_hi > o->norm_lo)) return 1;
+    double *tmp = sr->cov;  /* free again after fill_gaps */
+    int m = 0;
+    for (int k = 0; k < sr->G; k++) {
+        double c = sr->g0 + k * sr->dg;
+        if (c >= o->norm_lo && c <= o->norm_hi) tmp[m++] = sr->out[k];
+    }
+    if (!m) return 0;
+    qsort(tmp, (size_t)m, sizeof *tmp, cmp_double);
+    double med = m % 2 ? tmp[m / 2] : 0.5 * (tmp[m / 2 - 1] + tmp[m / 2]);
+    if (!(med > 0)) return 0;
+    for (int k = 0; k < sr->G; k++) sr->out[k] /= med;
+    return 1;
+}
+
+/* Row r of the chunk into vals; 0 when the spectrum is a missing value. */
+static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
+{
+    long L = sr->L;
+    const double *flux = sr->fbuf + r * L;
+    char *good = sr->fnul + r * L;  /* turned into "good" flags in place */
+    double z = 0;
+    if (sr->has_z) {
+        long k = r * sr->z.repeat + sr->z.elem - 1;
+        z = sr->zbuf[k];
+        if (sr->znul[k] || !isfinite(z) || z <= -1) return 0;
+    }
+    for (long i = 0; i < L; i++) {
+        double lam = sr->has_wave ? sr->wbuf[r * L + i] : sr->lam[i];
+        if (sr->has_wave && sr->o->loglam) lam = pow(10, lam);
+        sr->row_lam[i] = lam / (1 + z);
+        int ok = !good[i] && isfinite(flux[i]) && (!sr->has_wave || (!sr->wnul[r * L + i] && isfinite(lam)));
+        if (sr->has_ivar) ok = ok && !sr->inul[r * L + i] && sr->ibuf[r * L + i] > 0;
+        if (sr->has_mask) ok = ok && !sr->mnul[r * L + i] && sr->mbuf[r * L + i] == 0;
+        good[i] = (char)ok;
+    }
+    for (long i = 1; i < L; i++)
+        if (!(sr->row_lam[i] > sr->row_lam[i - 1])) return 0;  /* wavelengths must increase */
+    resample(sr, flux, good);
+    if (fill_gaps(sr) * 2 < sr->G) return 0;
+    if (!normalise(sr)) return 0;
+    int ds = sr->o->downsample > 1 ? sr->o->downsample : 1;
+    for (int k = 0; k < sr->n_out; k++) {
+        double s = 0;
+        for (int q = 0; q < ds; q++) s += sr->out[k * ds + q];
+        vals[(size_t)k * cn + (size_t)r] = s / ds;
+    }
+    return 1;
+}
+
+/* ================================================================ a chunk */
+
+static int read_block(fitsfile *f, const colref *ref, long row0, long nr, double *buf, char *nul, int *status)
+{
+    int anynul = 0;
+    return fits_read_colnull(f, TDOUBLE, ref->colnum, row0, 1, nr * ref->repeat, buf, nul, &anynul, status);
+}
+
+int spec_chunk(fitsfile *f, const char *file, specrd *sr, long row0, long nr, double *vals, char *nul, size_t cn,
+               ody_err *err)
+{
+    int status = 0;
+    read_block(f, &sr->flux, row0, nr, sr->fbuf, sr->fnul, &status);
+    if (sr->has_wave) read_block(f, &sr->wave, row0, nr, sr->wbuf, sr->wnul, &status);
+    if (sr->has_ivar) read_block(f, &sr->ivar, row0, nr, sr->ibuf, sr->inul, &status);
+    if (sr->has_mask) read_block(f, &sr->mask, row0, nr, sr->mbuf, sr->mnul, &status);
+    if (sr->has_z) read_block(f, &sr->z, row0, nr, sr->zbuf, sr->znul, &status);
+    if (status) {
+        char what[160];
+        snprintf(what, sizeof what, "cannot read the spectra at rows %ld-%ld", row0, row0 + nr - 1);
+        return ody_fits_fail(err, status, file, what, NULL);
+    }
+    for (long r = 0; r < nr; r++) {
+        int ok = one_spectrum(sr, r, vals, cn);
+        sr->n_bad += !ok;
+        for (int k = 0; k < sr->n_out; k++) nul[(size_t)k * cn + (size_t)r] = (char)!ok;
+    }
+    return 0;
+}
