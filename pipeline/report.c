@@ -30,6 +30,7 @@ void rep_close(rep_view *v)
     free(v->why_dev);
     free(v->nb);
     free(v->q);
+    free(v->at);
     free(v->order);
     free(v->rank);
     free(v->idtxt);
@@ -121,6 +122,27 @@ static int index_ids(rep_view *v, ody_err *err)
     return 0;
 }
 
+/* Features named NAME@value (spectra: wavelengths), increasing, are drawn
+ * against that value; v->at stays NULL otherwise. */
+static int abscissa(rep_view *v, ody_err *err)
+{
+    size_t F = v->k->n_feat;
+    if (F <= 24) return 0;
+    double *at = malloc(F * sizeof *at);
+    if (!at) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t j = 0; j < F; j++) {
+        const char *p = strrchr(v->k->feat_names[j], '@');
+        char *end = NULL;
+        at[j] = p ? strtod(p + 1, &end) : NAN;
+        if (!p || end == p + 1 || *end || (j && !(at[j] > at[j - 1]))) {
+            free(at);
+            return 0;
+        }
+    }
+    v->at = at;
+    return 0;
+}
+
 static int take_state(run_state *st, void *ctx, ody_err *err)
 {
     rep_view *v = ctx;
@@ -149,6 +171,7 @@ static int take_state(run_state *st, void *ctx, ody_err *err)
         return ody_fail(err, ODY_EINTERNAL, "report: the run has no %s score", cfg_score_name(v->c->rank_by));
     int rc = rank_view(v, err);
     if (!rc) rc = quantiles(v, err);
+    if (!rc) rc = abscissa(v, err);
     if (!rc) rc = index_ids(v, err);
     return rc;
 }
@@ -326,7 +349,8 @@ plt *rep_picture_plot(const rep_view *v, size_t row, const float *cutout, int ba
         return p;
     }
     size_t F = v->k->n_feat;
-    plt_profile pr = {(int)F, (const char *const *)v->k->feat_names, v->q, v->k->X + row * F};
+    plt_profile pr = {(int)F, (const char *const *)v->k->feat_names, v->q, v->k->X + row * F, v->at,
+                      v->at ? "wavelength" : NULL};
     return plt_profile_draw(&pr, 280, 220);
 }
 

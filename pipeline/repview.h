@@ -25,6 +25,7 @@ struct rep_view {
     int k_nb;
     int32_t *nb;              /* n x k_nb most similar (forest) or nearest rows, -1 padded */
     float *q;                 /* n_feat x 5 quantiles: 1, 25, 50, 75, 99 % */
+    double *at;               /* n_feat wavelengths (features NAME@value), or NULL */
     size_t *order;            /* rows, best first */
     size_t *rank;             /* rank[row], 0-based */
     char *idtxt;              /* n IDs as text, idw bytes each */

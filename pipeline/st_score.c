@@ -86,9 +86,33 @@ static double normal_limit(const double *a, size_t n)
     return lim;
 }
 
+#define BLOCK_GAP 5  /* elements of a block this close to a named one add nothing to WHY */
+
+/* Per feature, the first feature of its block (a vector column or spectrum:
+ * names NAME[k] or NAME@x sharing NAME), or -1 for a scalar. */
+static int32_t *blocks(const cat *k)
+{
+    int32_t *b = malloc((k->n_feat ? k->n_feat : 1) * sizeof *b);
+    if (!b) return NULL;
+    for (size_t j = 0; j < k->n_feat; j++) {
+        const char *nj = k->feat_names[j];
+        size_t lj = strcspn(nj, "[@");
+        b[j] = -1;
+        if (!nj[lj]) continue;
+        b[j] = (int32_t)j;
+        if (j && b[j - 1] >= 0) {
+            const char *np = k->feat_names[j - 1];
+            if (strcspn(np, "[@") == lj && !strncmp(np, nj, lj)) b[j] = b[j - 1];
+        }
+    }
+    return b;
+}
+
 /* Object i's explanation from its normal neighbours (all of them when none
- * is normal): the n_why largest |deviations|. */
-static void explain(const run_state *st, const float *Z, double lim, size_t i, float *col, int32_t *nb, float *dev)
+ * is normal): the n_why largest |deviations|, one a stretch of a block (a
+ * spectral line is one reason, not five pixels). */
+static void explain(const run_state *st, const float *Z, double lim, size_t i, float *col, int32_t *nb, float *dev,
+                    const int32_t *blk)
 {
     int F = st->F, K = st->c->local_k < st->K ? st->c->local_k : st->K, m = 0;
     const int32_t *near = st->near + i * (size_t)st->K;
@@ -108,7 +132,8 @@ static void explain(const run_state *st, const float *Z, double lim, size_t i, f
         int best = -1;
         for (int f = 0; f < F; f++) {
             int taken = 0;
-            for (int u = 0; u < w; u++) taken |= wf[u] == f;
+            for (int u = 0; u < w; u++)
+                taken |= wf[u] == f || (wf[u] >= 0 && blk[f] >= 0 && blk[f] == blk[wf[u]] && abs(f - wf[u]) <= BLOCK_GAP);
             if (!taken && (best < 0 || fabsf(dev[f]) > fabsf(dev[best]))) best = f;
         }
         wf[w] = best;
@@ -120,8 +145,9 @@ static int explain_all(run_state *st, ody_err *err)
 {
     if (!st->n_why) return 0;
     float *Z = stage_standardized(st);
+    int32_t *blk = blocks(st->cat);
     double lim = normal_limit(st->score[CFG_SCORE_ANOMALY], st->n);
-    int fail = !Z;
+    int fail = !Z || !blk;
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(st->c->threads))
     {
@@ -134,13 +160,14 @@ static int explain_all(run_state *st, ody_err *err)
         }
 #pragma omp for schedule(static)
         for (size_t i = 0; i < st->n; i++)
-            if (ok) explain(st, Z, lim, i, col, nb, dev);
+            if (ok) explain(st, Z, lim, i, col, nb, dev, blk);
         free(col);
         free(dev);
         free(nb);
     }
     }
     free(Z);
+    free(blk);
     return fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
 }
 
@@ -178,6 +205,6 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
-    .version = 2,  /* 2: DETECTOR_Z */
+    .version = 3,  /* 3: one WHY entry a stretch of a block */
     .fn = score,
 };

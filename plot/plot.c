@@ -159,7 +159,7 @@ static void tick_label(double v, double step, char *buf, size_t len)
 
 static void x_ticks(plt *p, const plt_axes *a)
 {
-    double step = nice_step(a->xmax - a->xmin, 5);
+    double step = nice_step(a->xmax - a->xmin, a->w > 270 ? 5 : a->w > 160 ? 3 : 2);
     char buf[32];
     for (double v = ceil(a->xmin / step) * step; v <= a->xmax + step * 1e-9; v += step) {
         double x = px(a, v);
@@ -356,13 +356,14 @@ static void profile_curve(plt *p, const plt_profile *pr, int w, int h)
     if (!x || !y) { free(x); free(y); return; }
     double lo = INFINITY, hi = -INFINITY;
     for (size_t f = 0; f < F; f++) {
-        x[f] = (double)f;
+        x[f] = pr->at ? pr->at[f] : (double)f;
         y[f] = pr->q[5 * f], y[F + f] = pr->q[5 * f + 2], y[2 * F + f] = pr->x[f];
         lo = fmin(lo, fmin(y[f], y[2 * F + f]));
         hi = fmax(hi, fmax(pr->q[5 * f + 4], y[2 * F + f]));
     }
     plt_axes a = plt_axes_in(w, h);
-    a.xmin = 0, a.xmax = (double)(F - 1), a.ymin = lo, a.ymax = hi;
+    a.xmin = x[0], a.xmax = x[F - 1], a.ymin = lo, a.ymax = hi;
+    if (!(a.xmax > a.xmin)) a.xmin = 0, a.xmax = (double)(F - 1);
     plt_pad_range(&a.ymin, &a.ymax, 0.05);
     clip_box(p, &a);
     color(p, RANGE);  /* the 1-99 % band */
@@ -373,7 +374,7 @@ static void profile_curve(plt *p, const plt_profile *pr, int w, int h)
     cairo_restore(p->cr);
     plt_line(p, &a, x, y + F, F, 1, (plt_rgba){0.3, 0.35, 0.5, 1});
     plt_line(p, &a, x, y + 2 * F, F, 1, OBJ);
-    plt_frame(p, &a, "element", NULL, NULL);
+    plt_frame(p, &a, pr->at_label ? pr->at_label : "element", NULL, NULL);
     free(x);
     free(y);
 }

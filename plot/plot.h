@@ -91,6 +91,8 @@ typedef struct plt_profile {
     const char *const *names;
     const float *q;        /* F x 5 */
     const float *x;        /* the object's F values */
+    const double *at;      /* the curve's abscissa a feature (e.g. wavelengths); NULL: the index */
+    const char *at_label;  /* its axis title; NULL: "element" */
 } plt_profile;
 
 plt *plt_profile_draw(const plt_profile *pr, int w, int h_max);

@@ -190,6 +190,101 @@ static void test_feature_blocks(void **state)
     }
 }
 
+/* ================================================================ spectra */
+
+/* A table of spectra observed at redshift z on one grid (WCS 1000 + 2 k A,
+ * 200 pixels) whose rest-frame flux density is a + b lambda: linear, so any
+ * flux-conserving resampling gives a + b (bin centre) exactly.  Row 3 has
+ * pixels flagged in MASK (set to garbage), row 4 is mostly masked, row 5
+ * has no redshift. */
+static char *write_spectra(const char *dir)
+{
+    char *path = tu_path(dir, "spec.fits");
+    fitsfile *f;
+    int status = 0;
+    char fn[300];
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    char *tt[] = {"ID", "Z", "FLUX", "MASK"}, *tf[] = {"K", "D", "200E", "200B"};
+    fits_create_tbl(f, BINARY_TBL, 0, 4, tt, tf, NULL, "SPEC", &status);
+    double crval = 1000, cdelt = 2;
+    fits_write_key(f, TDOUBLE, "1CRVL3", &crval, NULL, &status);
+    fits_write_key(f, TDOUBLE, "1CDLT3", &cdelt, NULL, &status);
+    for (int r = 0; r < 5; r++) {
+        long long id = r + 1;
+        double z = 0.1 * r, a = 1 + r, b = 0.01;
+        float flux[200];
+        unsigned char mask[200] = {0};
+        for (int k = 0; k < 200; k++) flux[k] = (float)(a + b * (1000 + 2 * k) / (1 + z));
+        if (r == 2)  /* observed 1300-1318 A: rest 1083-1098, inside the grid */
+            for (int k = 150; k < 160; k++) flux[k] = 1e6f, mask[k] = 1;
+        if (r == 3)
+            for (int k = 0; k < 170; k++) mask[k] = 1;
+        fits_write_col(f, TLONGLONG, 1, r + 1, 1, 1, &id, &status);
+        if (r == 4) fits_write_col_null(f, 2, r + 1, 1, 1, &status);
+        else fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &z, &status);
+        fits_write_col(f, TFLOAT, 3, r + 1, 1, 200, flux, &status);
+        fits_write_col(f, TBYTE, 4, r + 1, 1, 200, mask, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return path;
+}
+
+static void test_spectra_recipe(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = write_spectra(dir);
+    cat_spec sp = {.flux = "FLUX", .mask = "MASK", .redshift = "Z", .grid_start = 1000, .grid_stop = 1200,
+                   .grid_step = 4, .downsample = 1};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.n_features = 0;
+    o.id_col = "ID";
+    o.spec = &sp;
+    cat *c = NULL;
+    ody_err e = {0};
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_int_equal(c->n_feat, 51);
+    assert_string_equal(c->feat_names[0], "FLUX@1000");
+    assert_string_equal(c->feat_names[50], "FLUX@1200");
+    assert_int_equal(c->n_rows, 3);           /* row 4 mostly masked, row 5 without z: dropped */
+    assert_int_equal(c->n_dropped, 2);
+    for (size_t r = 0; r < 3; r++)
+        for (size_t k = 0; k < 51; k++) {  /* every bin the spectrum covers whole: to the pixels' sampling */
+            double c0 = 1000 + 4.0 * (double)k, z = 0.1 * (double)r;
+            if (c0 - 2 < 999 / (1 + z) || c0 + 2 > 1399 / (1 + z)) continue;
+            double want = (1.0 + (double)r) + 0.01 * c0, got = c->X[r * 51 + k];
+            if (fabs(got - want) > 5e-4 * want) fail_msg("row %zu bin %zu: %g, want %g", r, k, got, want);
+        }
+    cat_destroy(c);
+    /* normalised by the median over a window, and two bins to a feature */
+    sp.norm_lo = 1090, sp.norm_hi = 1110, sp.downsample = 2;
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_int_equal(c->n_feat, 25);
+    for (size_t r = 0; r < 3; r++) {
+        double a = 1.0 + (double)r, med = a + 0.01 * 1100;
+        double want = (a + 0.01 * 1042) / med;  /* feature 5: bins 1040 and 1044 averaged */
+        if (fabs(c->X[r * 25 + 5] - want) > 1e-3 * want) fail_msg("row %zu: %g, want %g", r, c->X[r * 25 + 5], want);
+    }
+    cat_destroy(c);
+    /* the file's own grid needs spectra at rest: a redshift column asks for a grid */
+    sp.grid_step = 0;
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "grid_start"));
+    sp.redshift = NULL, sp.norm_lo = sp.norm_hi = 0, sp.downsample = 1;
+    assert_ok(cat_read(&o, &c, NULL, &e), e);  /* at rest on the file's grid: 200 features, as written */
+    assert_int_equal(c->n_feat, 200);
+    assert_true(fabs(c->X[10] - (1 + 0.01 * 1020)) < 1e-4);
+    cat_destroy(c);
+    sp.flux = "Z";  /* a scalar is no spectrum */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "vector column"));
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
 static void test_missing_policies(void **state)
 {
     fixture *fx = *state;
@@ -612,6 +707,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_read_back),
         cmocka_unit_test(test_feature_blocks),
+        cmocka_unit_test(test_spectra_recipe),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),

@@ -79,7 +79,7 @@ static void test_profile_rows_and_curve(void **state)
         x[f] = f == 3 ? 100.0f : 0.0f;  /* off the axis: drawn as an arrow, no crash */
         names[f] = "feature_with_a_long_name";
     }
-    plt_profile pr = {6, names, q, x};
+    plt_profile pr = {6, names, q, x, NULL, NULL};
     plt *p = plt_profile_draw(&pr, 280, 400);
     assert_non_null(p);
     plt_destroy(p);

@@ -708,6 +708,121 @@ static void test_sdss_config(void **state)
 
 /* A boring label sinks its neighbours, an interesting one lifts them, and
  * the detector that drove a boring label loses weight. */
+/* ================================================================ spectra, wide tables */
+
+/* Rows [1, m] of string column `col` of a run's anomalies.fits. */
+static void read_column_text(const char *path, const char *col, int m, char (*v)[32])
+{
+    fitsfile *f;
+    int status = 0, cn = 0, anynul = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &cn, &status);
+    for (int r = 0; r < m && !status; r++) {
+        char *p = v[r];
+        fits_read_col(f, TSTRING, cn, r + 1, 1, 1, NULL, &p, &anynul, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
+/* The element count of vector column `col` in HDU `hdu` (0: the first table). */
+static long repeat_of(const char *path, const char *col)
+{
+    fitsfile *f;
+    int status = 0, cn = 0, type = 0;
+    long rep = 0, width = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &cn, &status);
+    fits_get_coltype(f, cn, &type, &rep, &width, &status);
+    fits_close_file(f, &status);
+    return status ? -1 : rep;
+}
+
+/* The bundled spectra: the recipe runs, the planted oddities fill the top
+ * 20, and 721 grid bins travel as one FEATURES vector. */
+static void test_spectra_demo(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), args[4096];
+    snprintf(args, sizeof args, "-q run '%s/configs/spectra_demo.yaml' --set forest.n_trees=60 "
+             "--set 'export.formats=[fits, csv]' --set output='%s/sp'", src, dir);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    char *an = tu_path(dir, "sp/anomalies.fits"), *csv = tu_path(dir, "sp/anomalies.csv");
+    char odd[20][32];
+    read_column_text(an, "ODDITY", 20, odd);
+    int n_odd = 0;
+    for (int r = 0; r < 20; r++) n_odd += strcmp(odd[r], "none") != 0;
+    assert_int_equal(n_odd, 16);
+    assert_int_equal(repeat_of(an, "FEATURES"), 721);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "head -1 '%s' | grep -q 'F_\\|FEATURES'", csv);
+    if (system(cmd) == 0) fail_msg("the CSV export carries the 721 spectral features");
+    tu_rmtree(dir);
+    free(dir), free(an), free(csv);
+}
+
+/* A table of 1,555 features (over FITS's 999 columns) as one vector column. */
+static void test_wide_vector_table(void **state)
+{
+    (void)state;
+    enum { N = 300, D = 1555 };
+    char *dir = tu_tmpdir(), *fits = tu_path(dir, "wide.fits"), *conf = tu_path(dir, "w.yaml"), fn[4200];
+    fitsfile *f;
+    int status = 0;
+    snprintf(fn, sizeof fn, "!%s", fits);
+    fits_create_file(&f, fn, &status);
+    char *tt[] = {"row_id", "x"}, *tf[] = {"K", "1555E"};
+    fits_create_tbl(f, BINARY_TBL, 0, 2, tt, tf, NULL, "WIDE", &status);
+    float *x = malloc(D * sizeof *x);
+    ody_rng rng;
+    ody_rng_stream(&rng, 3, 0);
+    for (long r = 1; r <= N; r++) {
+        long long id = r;
+        for (int d = 0; d < D; d++)  /* uniform noise; the first three rows shifted */
+            x[d] = (float)(ody_rng_uniform(&rng) - 0.5) + (r <= 3 ? 1.0f : 0.0f);
+        fits_write_col(f, TLONGLONG, 1, r, 1, 1, &id, &status);
+        fits_write_col(f, TFLOAT, 2, r, 1, D, x, &status);
+    }
+    fits_close_file(f, &status);
+    free(x);
+    assert_int_equal(status, 0);
+    FILE *c = fopen(conf, "w");
+    fprintf(c, "catalog:\n  path: wide.fits\n  id: row_id\n  features: [x]\nforest:\n  n_trees: 40\noutput: out\n");
+    fclose(c);
+    char args[4400];
+    snprintf(args, sizeof args, "-q run '%s' --top 3", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    char *an = tu_path(dir, "out/anomalies.fits");
+    assert_int_equal(repeat_of(an, "FEATURES"), D);
+    char ids[3][32];
+    read_column_text(an, "row_id", 3, ids);
+    for (int k = 0; k < 3; k++) assert_true(atoi(ids[k]) >= 1 && atoi(ids[k]) <= 3);  /* the shifted rows on top */
+    tu_rmtree(dir);
+    free(dir), free(fits), free(conf), free(an);
+}
+
+/* Real spectra (MILES, shared data): 985 stars x 4,300 pixels. */
+static void test_miles_config(void **state)
+{
+    (void)state;
+    char *miles = tu_shared("spectra/miles_stars_985.fits");
+    if (!miles) skip();
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), args[4096];
+    snprintf(args, sizeof args, "-q run '%s/configs/miles.yaml' --top 5 --set catalog.path='%s' "
+             "--set forest.n_trees=40 --set 'export.formats=[fits]' --set output='%s/m'", src, miles, dir);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, "of 985 objects"));
+    char *an = tu_path(dir, "m/anomalies.fits");
+    assert_int_equal(repeat_of(an, "FEATURES"), 4300);
+    tu_rmtree(dir);
+    free(dir), free(an), free(miles);
+}
+
 static void test_learn_moves_neighbours(void **state)
 {
     (void)state;
@@ -876,6 +991,9 @@ int main(void)
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
         cmocka_unit_test(test_sdss_config),
+        cmocka_unit_test(test_spectra_demo),
+        cmocka_unit_test(test_wide_vector_table),
+        cmocka_unit_test(test_miles_config),
         cmocka_unit_test(test_learn_moves_neighbours),
         cmocka_unit_test(test_labels_loop),
     };
