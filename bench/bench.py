@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -571,6 +572,81 @@ def formats(tmp, quick):
     return out
 
 
+# ---------------------------------------------------------------- spectra
+
+def spectra_table(path, n, F, seed):
+    """n smooth spectra of F bins (a tilted continuum, two absorption lines
+    of random depth, noise) as one vector column FLUX with a wavelength WCS."""
+    rng = np.random.default_rng(seed)
+    lam = np.linspace(3800, 9000, F)
+    u = (lam - 6400) / 2600
+    X = 1 + 0.3 * rng.normal(size=(n, 1)) * u[None, :]
+    for c in (4861.0, 6563.0):
+        X -= 0.2 * rng.random((n, 1)) * np.exp(-0.5 * ((lam[None, :] - c) / 8) ** 2)
+    X = (X + 0.05 * rng.normal(size=(n, F))).astype(np.float32)
+    h = fits.BinTableHDU.from_columns([fits.Column(name="ID", format="K", array=np.arange(1, n + 1)),
+                                       fits.Column(name="FLUX", format=f"{F}E", array=X)])
+    h.header["1CRVL2"], h.header["1CDLT2"] = float(lam[0]), float(lam[1] - lam[0])
+    h.writeto(path, overwrite=True)
+    return X
+
+
+def stage_times(run_dir):
+    t = {}
+    for line in open(os.path.join(run_dir, "manifest.txt")):
+        p = line.split()
+        if len(p) == 3 and not line.startswith("#"):
+            t[p[0]] = float(p[2])
+    return t
+
+
+def spectra(tmp, quick):
+    """Wide data: a vector column of F bins as the features.  oddsky end to
+    end (defaults, 100 trees, no MLP) and, side by side, scikit-learn's
+    RandomForestClassifier (100 trees, sqrt(F) features, 2 jobs) fitted on
+    the same real-versus-synthetic matrix: the forest B&P grow."""
+    from sklearn.ensemble import RandomForestClassifier
+    rows = []
+    grid = [(5000, F) for F in ([500, 1000] if quick else [500, 1000, 2000, 4000])]
+    grid += [(n, 1000) for n in ([10000] if quick else [10000, 20000, 40000])]
+    for n, F in grid:
+        path = os.path.join(tmp, f"spec_{n}_{F}.fits")
+        X = spectra_table(path, n, F, 7)
+        cfg = os.path.join(tmp, f"spec_{n}_{F}.yaml")
+        out = os.path.join(tmp, f"spec_{n}_{F}_run")
+        with open(cfg, "w") as f:
+            f.write(f"catalog:\n  path: {path}\n  id: ID\n  features: [FLUX]\nforest:\n  n_trees: 100\n"
+                    f"export:\n  formats: [fits]\noutput: {out}\nseed: 1\n")
+        log("spectra: oddsky", n, "x", F)
+        _, wall, rss = timed_rss([ODDSKY, "-q", "run", cfg, "--top", "0", "--force"])
+        st = stage_times(out)
+        rng = np.random.default_rng(2)
+        S = np.empty_like(X)
+        for j in range(F):  # marginal resampling, as oddsky's synthetic data
+            S[:, j] = X[rng.integers(0, n, n), j]
+        XS, y = np.vstack([X, S]), np.r_[np.zeros(n), np.ones(n)]
+        del S
+        t0 = time.time()
+        RandomForestClassifier(n_estimators=100, max_features="sqrt", n_jobs=2, random_state=0).fit(XS, y)
+        sk = time.time() - t0
+        del XS, X
+        rows.append({"n": n, "F": F, "wall_s": wall, "rss_mb": rss, "forest_s": st.get("forest", float("nan")),
+                     "stages": st, "sk_forest_s": sk})
+        shutil.rmtree(out, ignore_errors=True)
+        os.remove(path)
+    real = []
+    for name in ("spectra_demo", "miles"):
+        cfg = os.path.join(ROOT, "configs", f"{name}.yaml")
+        if name == "miles" and not os.path.exists(os.path.join(SHARED, "spectra", "miles_stars_985.fits")):
+            continue
+        out = os.path.join(tmp, f"{name}_run")
+        log("spectra:", name)
+        _, wall, rss = timed_rss([ODDSKY, "-q", "run", cfg, "--top", "0", "--force", "--set", f"output={out}",
+                                  "--set", "export.formats=[fits]"])
+        real.append({"name": name, "wall_s": wall, "rss_mb": rss})
+    return {"rows": rows, "real": real}
+
+
 # ---------------------------------------------------------------- fuzz
 
 FUZZ_WHAT = {"config": "YAML configs (libyaml events, schema, cross-key rules)",
@@ -690,7 +766,40 @@ def report_quality(q, quick):
     return L
 
 
-def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed):
+def report_spectra(w, sp):
+    w("<!-- bench:spectra -->")
+    w("## Spectra and other wide data\n")
+    w("Features from one vector column of F bins (`features: [FLUX]`): mock spectra (a tilted continuum, two "
+      "absorption lines, noise), oddsky with its defaults but 100 trees and no MLP, end to end (read, synthetic "
+      "data, forest, weirdness, isolation, kNN/LOF, score, export).  Beside it, scikit-learn's "
+      "RandomForestClassifier (100 trees, sqrt(F) features, 2 jobs) fitted on the same real-versus-synthetic "
+      "matrix: the forest alone.\n")
+    w("| objects | bins F | oddsky total | peak RSS | its forest | weirdness | kNN/LOF | score | scikit-learn forest | forest ratio |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sp["rows"]:
+        st = r["stages"]
+        w(f"| {r['n']:,} | {r['F']:,} | {r['wall_s']:.1f} s | {r['rss_mb']:.0f} MB | {r['forest_s']:.1f} s | "
+          f"{st.get('weirdness', 0):.1f} s | {st.get('local', 0):.1f} s | {st.get('score', 0):.1f} s | "
+          f"{r['sk_forest_s']:.1f} s | **{r['sk_forest_s'] / r['forest_s']:.1f}x** |")
+    w("")
+    rows = [r for r in sp["rows"] if r["n"] == sp["rows"][0]["n"]]
+    if len(rows) >= 2:
+        sl = np.polyfit(np.log([r["F"] for r in rows]), np.log([r["wall_s"] for r in rows]), 1)[0]
+        w(f"Time grows as F^{sl:.2f} at {rows[0]['n']:,} objects.")
+    rows = [r for r in sp["rows"] if r["F"] == 1000]
+    if len(rows) >= 2:
+        sl = np.polyfit(np.log([r["n"] for r in rows]), np.log([r["wall_s"] for r in rows]), 1)[0]
+        w(f"  At 1,000 bins it grows as N^{sl:.2f}.\n")
+    for r in sp["real"]:
+        what = {"spectra_demo": "configs/spectra_demo.yaml (800 mock galaxy spectra, 1,200 observed pixels to 721 "
+                                "rest-frame bins)",
+                "miles": "configs/miles.yaml (985 MILES stars, 4,300 bins)"}[r["name"]]
+        w(f"- {what}: {r['wall_s']:.1f} s, {r['rss_mb']:.0f} MB peak.")
+    w("")
+    w("<!-- /bench:spectra -->")
+
+
+def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None):
     L = []
     w = L.append
     w("# oddsky benchmarks\n")
@@ -815,6 +924,8 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed):
               f"{r['astropy_s']:.1f} s | {r['astropy_mb']:.0f} MB | **{r['astropy_s'] / r['oddsky_s']:.1f}x** |")
         w("")
         w("<!-- /bench:formats -->")
+    if sp:
+        report_spectra(w, sp)
     if fz:
         w("<!-- bench:fuzz -->")
         w("## Fuzzing\n")
@@ -834,7 +945,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed):
     return "\n".join(L) + "\n"
 
 
-SECTIONS = ["quality", "speed", "scaling", "neighbours", "labels", "formats", "fuzz"]
+SECTIONS = ["quality", "speed", "scaling", "neighbours", "labels", "formats", "spectra", "fuzz"]
 
 
 def keep_sections(path, text, want):
@@ -879,8 +990,9 @@ def main():
         if lb:
             plot_labels(lb, os.path.join(os.path.dirname(args.out), "labels.png"))
         fm = formats(tmp, args.quick) if "formats" in want else None
+        sp = spectra(tmp, args.quick) if "spectra" in want else None
         fz = fuzz(args.quick) if "fuzz" in want else None
-        text = report(args, machine(), q, s, sc, nb, lb, fm, fz, time.time() - t0)
+        text = report(args, machine(), q, s, sc, nb, lb, fm, fz, time.time() - t0, sp)
     text = keep_sections(args.out, text, want)
     with open(args.out, "w") as f:
         f.write(text)

@@ -191,6 +191,22 @@ static void estimate(const run_state *st, const walk *w, int last)
                   untimed == n ? "" : " (some never timed here)");
 }
 
+/* Once the data's size is known: when stages to run have never run here,
+ * the time left by their cost models (and the others' last times). */
+static void first_estimate(const run_state *st, const walk *w, int last)
+{
+    double t = 0;
+    int guessed = 0;
+    for (int s = 1; s <= last; s++) {
+        if (!w->on[s] || !w->run[s]) continue;
+        if (w->secs[s] > 0) t += w->secs[s];
+        else t += stage_guess(st, run_stage_table[s]->name), guessed++;
+    }
+    if (guessed)
+        ody_logf(st->log, ODY_LOG_INFO, "run: about %.0f s to go for %zu objects x %d features (a first estimate: "
+                 "later runs use this machine's own times)", t < 1 ? 1 : t, st->n, st->F);
+}
+
 static int run_stage(run_state *st, walk *w, int s, ody_err *err)
 {
     const stage_def *d = run_stage_table[s];
@@ -241,7 +257,10 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
     estimate(st, &w, last);
-    for (int s = 0; s <= last && !rc; s++) rc = run_stage(st, &w, s, err);
+    for (int s = 0; s <= last && !rc; s++) {
+        rc = run_stage(st, &w, s, err);
+        if (!rc && s == 0) first_estimate(st, &w, last);
+    }
     return rc;
 }
 

@@ -104,6 +104,10 @@ typedef struct stage_def {
 int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
              int (*then)(run_state *st, void *ctx, ody_err *err), void *ctx);
 
+/* Seconds stage `name` should take on st's data (n, F known: after ingest)
+ * by a rough cost model, for a first run with no times of its own. */
+double stage_guess(const run_state *st, const char *name);
+
 /* "GR +4.1; IZ -2.3": the features that set object i apart (score stage). */
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
 

@@ -759,6 +759,9 @@ static void test_spectra_demo(void **state)
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "head -1 '%s' | grep -q 'F_\\|FEATURES'", csv);
     if (system(cmd) == 0) fail_msg("the CSV export carries the 721 spectral features");
+    /* a first run says how long it will take once the data's size is known */
+    snprintf(cmd, sizeof cmd, "grep -q 's to go for 800 objects x 721 features' '%s/sp/oddsky.log'", dir);
+    if (system(cmd) != 0) fail_msg("no first estimate of the run's time in its log");
     tu_rmtree(dir);
     free(dir), free(an), free(csv);
 }
