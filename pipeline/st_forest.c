@@ -62,6 +62,10 @@ static int train_forests(run_state *st, ody_err *err)
     if (!XS || !y || !oob) { free(XS); free(y); free(oob); return ody_fail(err, ODY_ENOMEM, "out of memory for the training set"); }
     memcpy(XS, st->cat->X, n * F * sizeof *XS);
     memcpy(XS + n * F, st->S, n * F * sizeof *XS);
+    if (!c->mlp_on) {  /* nothing after the forest reads the synthetic rows: a copy less at the peak */
+        free(st->S);
+        st->S = NULL;
+    }
     for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
     for (size_t i = 0; i < n; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
