@@ -108,6 +108,7 @@ typedef struct cfg {
 
     /* local: nearest neighbours in standardised feature space */
     int local_k, lof_k;
+    int local_pc;                        /* principal components to search on; 0 auto, -1 never */
     int local_ref;                       /* reference sample size (all rows up to it) */
 
     /* score: the default anomaly score */

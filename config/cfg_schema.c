@@ -125,6 +125,10 @@ const key cfg_schema[] = {
      "top-k: leaves with more members contribute an unbiased sample of this many (0: always exact)"},
     {"local.k", T_INT, "10", 1, 1000, NULL, NULL, O(local_k), 0,
      "neighbours for the kNN distance: distance to the k-th nearest object, features standardised"},
+    {"local.components", T_INT, "0", -1, 1000, NULL, NULL, O(local_pc), 0,
+     "search neighbours on this many principal components of the standardised features (when there are more "
+     "features); 0: auto, 64 when objects x reference x features exceed 10^12 (exact search would take minutes); "
+     "-1: never"},
     {"local.lof_k", T_INT, "20", 2, 1000, NULL, NULL, O(lof_k), 0, "neighbours for the local outlier factor"},
     {"local.reference", T_INT, "20000", 100, 100000000, NULL, NULL, O(local_ref), 0,
      "neighbours are searched among all objects up to this many, else among a seeded sample of this size"},

@@ -554,3 +554,53 @@ int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, d
     free(lrd);
     return 0;
 }
+
+/* ================================================================ projection */
+
+/* Orthonormal columns of V (F x P, row-major) by modified Gram-Schmidt; a
+ * column that vanishes is replaced by a unit vector. */
+static void orthonormalize(float *V, int F, int P)
+{
+    for (int j = 0; j < P; j++) {
+        for (int q = 0; q < j; q++) {
+            double d = 0;
+            for (int f = 0; f < F; f++) d += (double)V[(size_t)f * P + j] * V[(size_t)f * P + q];
+            for (int f = 0; f < F; f++) V[(size_t)f * P + j] -= (float)(d * V[(size_t)f * P + q]);
+        }
+        double nn = 0;
+        for (int f = 0; f < F; f++) nn += (double)V[(size_t)f * P + j] * V[(size_t)f * P + j];
+        nn = sqrt(nn);
+        if (!(nn > 1e-12)) {
+            for (int f = 0; f < F; f++) V[(size_t)f * P + j] = f == j % F ? 1.0f : 0.0f;
+            continue;
+        }
+        for (int f = 0; f < F; f++) V[(size_t)f * P + j] = (float)(V[(size_t)f * P + j] / nn);
+    }
+}
+
+int knn_project(const float *Z, size_t n, int F, int P, uint64_t seed, float *out, ody_err *err)
+{
+    if (P < 1 || P >= F) return ody_fail(err, ODY_EINTERNAL, "knn_project: %d components of %d features", P, F);
+    size_t step = n > 4000 ? (n + 3999) / 4000 : 1, s = (n + step - 1) / step;
+    float *A = malloc(s * (size_t)F * sizeof *A), *V = malloc((size_t)F * P * sizeof *V);
+    float *U = malloc(s * (size_t)P * sizeof *U), *W = malloc((size_t)F * P * sizeof *W);
+    if (!A || !V || !U || !W) {
+        free(A), free(V), free(U), free(W);
+        return ody_fail(err, ODY_ENOMEM, "out of memory projecting %d features", F);
+    }
+    for (size_t r = 0; r < s; r++) memcpy(A + r * (size_t)F, Z + r * step * (size_t)F, (size_t)F * sizeof *A);
+    ody_rng g;
+    ody_rng_stream(&g, seed, 0x9ca);
+    for (size_t k = 0; k < (size_t)F * P; k++) V[k] = (float)(ody_rng_uniform(&g) - 0.5);
+    orthonormalize(V, F, P);
+    for (int it = 0; it < 12; it++) {  /* U = A V, W = A' U: the top subspace, sharpened each step */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s, P, F, 1.0f, A, F, V, P, 0.0f, U, P);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, P, (int)s, 1.0f, A, F, U, P, 0.0f, W, P);
+        orthonormalize(W, F, P);
+        float *t = V;
+        V = W, W = t;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, P, F, 1.0f, Z, F, V, P, 0.0f, out, P);
+    free(A), free(V), free(U), free(W);
+    return 0;
+}

@@ -70,6 +70,14 @@ int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err);
 
+/* Projects the rows of Z (n x F, standardised) onto an approximation of
+ * their first P principal axes (P < F): subspace iteration from a seeded
+ * start, on at most 4,000 rows taken at an even stride, with BLAS.  out is
+ * n x P.  Neighbours found there stand in for those of the full space when
+ * an exact search over thousands of features would cost too much.
+ * Deterministic for a given seed. */
+int knn_project(const float *Z, size_t n, int F, int P, uint64_t seed, float *out, ody_err *err);
+
 /* Local outlier factor of every row from its first k neighbours (lists of
  * width `width` >= k from knn_all): lrd(p) = 1 / mean over o of
  * max(kdist(o), d(p, o)); LOF(p) = mean lrd(o) / lrd(p).  A reachability of

@@ -33,11 +33,39 @@ static int32_t *reference(const run_state *st, size_t m)
     return ref;
 }
 
+/* Principal components to search on (0: the features themselves). */
+static int components(const run_state *st, size_t m)
+{
+    int P = st->c->local_pc;
+    if (P == 0) P = (double)st->n * (double)m * st->F > 1e12 ? 64 : 0;
+    return P > 0 && P < st->F ? P : 0;
+}
+
+/* The standardised features, or their projection on P components
+ * (n x d; *d set). */
+static float *space(const run_state *st, int P, int *d, ody_err *err)
+{
+    float *Z = stage_standardized(st);
+    *d = st->F;
+    if (!Z || !P) return Z;
+    float *Y = malloc(st->n * (size_t)P * sizeof *Y);
+    int rc = Y ? knn_project(Z, st->n, st->F, P, (uint64_t)st->c->seed, Y, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    free(Z);
+    if (rc) { free(Y); return NULL; }
+    *d = P;
+    ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
+             "(local.components)", P, st->F);
+    return Y;
+}
+
 static int search(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     size_t m = (size_t)c->local_ref < st->n ? (size_t)c->local_ref : st->n;
-    float *Z = stage_standardized(st);
+    int d = 0, P = components(st, m);
+    ody_err pe = {0};
+    float *Z = space(st, P, &d, &pe);
+    if (!Z && pe.code) return ody_fail(err, pe.code, "%s", pe.msg);
     int32_t *ref = reference(st, m);
     knn_tree *t = NULL;
     knn_opt o;
@@ -46,7 +74,7 @@ static int search(run_state *st, ody_err *err)
     o.n_threads = c->threads;
     knn_method used = KNN_TREE;
     int rc = !Z || (m < st->n && !ref) ? ody_fail(err, ODY_ENOMEM, "out of memory")
-                                        : knn_build(Z, st->n, st->F, ref, m, &t, err);
+                                        : knn_build(Z, st->n, d, ref, m, &t, err);
     if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);
     knn_destroy(t);
     free(ref);

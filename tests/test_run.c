@@ -759,6 +759,17 @@ static void test_spectra_demo(void **state)
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "head -1 '%s' | grep -q 'F_\\|FEATURES'", csv);
     if (system(cmd) == 0) fail_msg("the CSV export carries the 721 spectral features");
+    /* neighbours on 32 principal components (what large wide runs do by
+     * themselves): the oddities still on top */
+    snprintf(args, sizeof args, "-q run '%s/configs/spectra_demo.yaml' --set forest.n_trees=60 --set local.components=32 "
+             "--set 'export.formats=[fits]' --set output='%s/pc'", src, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    char *pc = tu_path(dir, "pc/anomalies.fits");
+    read_column_text(pc, "ODDITY", 20, odd);
+    n_odd = 0;
+    for (int r = 0; r < 20; r++) n_odd += strcmp(odd[r], "none") != 0;
+    assert_true(n_odd >= 15);
+    free(pc);
     /* a first run says how long it will take once the data's size is known */
     snprintf(cmd, sizeof cmd, "grep -q 's to go for 800 objects x 721 features' '%s/sp/oddsky.log'", dir);
     if (system(cmd) != 0) fail_msg("no first estimate of the run's time in its log");
