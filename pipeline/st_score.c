@@ -68,12 +68,6 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static int cmp_float(const void *x, const void *y)
-{
-    float a = *(const float *)x, b = *(const float *)y;
-    return (a > b) - (a < b);
-}
-
 /* The score below which an object counts as unremarkable. */
 static double normal_limit(const double *a, size_t n)
 {
@@ -121,8 +115,12 @@ static void explain(const run_state *st, const float *Z, double lim, size_t i, f
     for (int q = 0; m == 0 && q < K; q++) nb[q] = near[q];
     if (m == 0) m = K;
     for (int f = 0; f < F; f++) {
-        for (int q = 0; q < m; q++) col[q] = Z[(size_t)nb[q] * F + f];
-        qsort(col, (size_t)m, sizeof *col, cmp_float);
+        for (int q = 0; q < m; q++) {  /* insertion sort: m is a handful, F can be thousands */
+            float v = Z[(size_t)nb[q] * F + f];
+            int r = q;
+            for (; r > 0 && col[r - 1] > v; r--) col[r] = col[r - 1];
+            col[r] = v;
+        }
         float med = m % 2 ? col[m / 2] : 0.5f * (col[m / 2 - 1] + col[m / 2]);
         dev[f] = Z[i * (size_t)F + f] - med;
     }
