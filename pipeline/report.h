@@ -70,8 +70,9 @@ size_t rep_next(const rep_view *v, size_t k, size_t *rows);
 void rep_describe(const rep_view *v, size_t row, rep_obj *o);
 
 /* Records label y (0 or 1) of object id in the labels file (atomically) and
- * re-ranks.  ODY_EINPUT for an unknown ID or label; on error the labels
- * file and the view are unchanged. */
+ * re-ranks (the learn stage).  An unknown ID or a label other than 0 or 1 is
+ * ODY_EINPUT and changes nothing.  Should the re-rank itself fail, the label
+ * stays recorded and the view keeps its old ranking: err says which. */
 int rep_label(rep_view *v, const char *id, int y, ody_err *err);
 
 /* The run directory (absolute). */
