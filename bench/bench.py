@@ -234,6 +234,16 @@ def quality(tmp, quick):
 
 # ---------------------------------------------------------------- speed
 
+def marginal_synthetic(X, rng):
+    """Each column resampled with replacement on its own (B&P's synthetic
+    data, as `synthetic.mode: marginal` makes it)."""
+    n = len(X)
+    S = np.empty_like(X)
+    for j in range(X.shape[1]):
+        S[:, j] = X[rng.integers(0, n, n), j]
+    return S
+
+
 def speed(tmp, quick):
     out = {}
     reps = 2 if quick else 3
@@ -242,9 +252,7 @@ def speed(tmp, quick):
     n, F = (5000 if quick else 20000), 20
     A = rng.normal(size=(F, F)) / np.sqrt(F)
     Xr = (rng.normal(size=(n, F)) @ A).astype(np.float32)
-    S = np.empty_like(Xr)
-    for f in range(F):
-        S[:, f] = Xr[rng.integers(0, n, n), f]
+    S = marginal_synthetic(Xr, rng)
     Z = np.vstack([Xr, S])
     y = np.r_[np.zeros(n), np.ones(n)].astype(np.int16)
     path = os.path.join(tmp, "rf.fits")
@@ -272,9 +280,7 @@ def speed(tmp, quick):
     for r in range(reps):
         o, _, _ = run([DRIVER, "weird", pw, str(tw), "2", "0", "0"])
         ow.append(json.loads(o)["weird_s"])
-    Sw = np.empty_like(Xw)
-    for f in range(F):
-        Sw[:, f] = Xw[rng.integers(0, nw, nw), f]
+    Sw = marginal_synthetic(Xw, rng)
     m = RandomForestClassifier(n_estimators=tw, n_jobs=2, random_state=0).fit(np.vstack([Xw, Sw]), np.r_[np.zeros(nw), np.ones(nw)])
     pw_t = []
     for r in range(reps):
@@ -621,9 +627,7 @@ def spectra(tmp, quick):
         _, wall, rss = timed_rss([ODDSKY, "-q", "run", cfg, "--top", "0", "--force"])
         st = stage_times(out)
         rng = np.random.default_rng(2)
-        S = np.empty_like(X)
-        for j in range(F):  # marginal resampling, as oddsky's synthetic data
-            S[:, j] = X[rng.integers(0, n, n), j]
+        S = marginal_synthetic(X, rng)
         XS, y = np.vstack([X, S]), np.r_[np.zeros(n), np.ones(n)]
         del S
         t0 = time.time()

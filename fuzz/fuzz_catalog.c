@@ -9,6 +9,27 @@
 
 #include "cat.h"
 
+/* One read of path; what comes back does not matter, only that it comes back. */
+static void read_as(const char *path, const char *const *feats, int nf, const char *id, cat_missing m, long chunk,
+                    const cat_spec *spec)
+{
+    const char *pass[] = {"CLASS", "RA"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = nf;
+    o.id_col = id;
+    o.passthru = spec ? NULL : pass;
+    o.n_passthru = spec ? 0 : 2;
+    o.missing = m;
+    o.chunk_rows = chunk;
+    o.spec = spec;
+    ody_err e;
+    cat *c = NULL;
+    if (cat_read(&o, &c, NULL, &e) == 0) cat_destroy(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
@@ -17,36 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ody_err e;
     cat_info *info = NULL;
     if (cat_inspect(path, &info, &e) == 0) cat_info_destroy(info);
-    const char *feats[] = {"U", "G", "REDSHIFT"}, *pass[] = {"CLASS", "RA"};
-    for (int m = 0; m < 3; m++) {
-        cat_opt o;
-        cat_opt_init(&o);
-        o.path = path;
-        o.features = feats;
-        o.n_features = 3;
-        o.id_col = m == 1 ? NULL : "ID";
-        o.passthru = pass;
-        o.n_passthru = 2;
-        o.missing = (cat_missing)m;
-        o.chunk_rows = m == 2 ? 7 : 0;
-        cat *c = NULL;
-        if (cat_read(&o, &c, NULL, &e) == 0) cat_destroy(c);
-    }
+    const char *feats[] = {"U", "G", "REDSHIFT"};
+    for (int m = 0; m < 3; m++) read_as(path, feats, 3, m == 1 ? NULL : "ID", (cat_missing)m, m == 2 ? 7 : 0, NULL);
     const char *blocks[] = {"FLUX[10:40]", "Z"};
     cat_spec sp = {.flux = "FLUX", .mask = "MASK", .redshift = "Z", .grid_start = 3740, .grid_stop = 7340,
                    .grid_step = 5, .norm_lo = 5400, .norm_hi = 5600, .downsample = 2};
-    for (int m = 0; m < 2; m++) {
-        cat_opt o;
-        cat_opt_init(&o);
-        o.path = path;
-        o.features = blocks;
-        o.n_features = 2;
-        o.id_col = "ID";
-        o.spec = m ? &sp : NULL;
-        o.missing = m ? CAT_MISSING_DROP : CAT_MISSING_IMPUTE;
-        cat *c = NULL;
-        if (cat_read(&o, &c, NULL, &e) == 0) cat_destroy(c);
-    }
+    read_as(path, blocks, 2, "ID", CAT_MISSING_IMPUTE, 0, NULL);
+    read_as(path, blocks, 2, "ID", CAT_MISSING_DROP, 0, &sp);
     close(fd);
     return 0;
 }

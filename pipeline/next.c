@@ -16,16 +16,7 @@ typedef struct next_ctx {
     char **text;
 } next_ctx;
 
-typedef struct cand { double s; size_t i; } cand;
-
-static int cmp_cand(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-static void print_next(FILE *o, const run_state *st, const cand *c, size_t m, int ids_only)
+static void print_next(FILE *o, const run_state *st, const size_t *rows, size_t m, int ids_only)
 {
     char buf[256], why[512];
     const cat *k = st->cat;
@@ -35,7 +26,7 @@ static void print_next(FILE *o, const run_state *st, const cand *c, size_t m, in
         fputs("  WHY\n", o);
     }
     for (size_t r = 0; r < m; r++) {
-        size_t i = c[r].i;
+        size_t i = rows[r];
         cat_col_format(&k->id, i, buf, sizeof buf);
         if (ids_only) {
             fprintf(o, "%s\n", buf);
@@ -56,12 +47,15 @@ static int list_next(run_state *st, void *ctx_, ody_err *err)
 {
     next_ctx *ctx = ctx_;
     size_t n = st->n, m = 0;
-    cand *c = malloc((n ? n : 1) * sizeof *c);
+    size_t *c = malloc((n ? n : 1) * sizeof *c);
     if (!c) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        if (st->label[i] < 0) c[m++] = (cand){st->learned[i], i};
-    qsort(c, m, sizeof *c, cmp_cand);
-    if (m > (size_t)ctx->k) m = (size_t)ctx->k;
+    int rc = stage_rank_order(st->learned, st->label, n, c, err);  /* the unlabelled are one run of it */
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    for (size_t r = 0; r < n && m < (size_t)ctx->k; r++)
+        if (st->label[c[r]] < 0) c[m++] = c[r];
     size_t len = 0;
     FILE *o = open_memstream(ctx->text, &len);
     if (!o) {

@@ -40,34 +40,17 @@ void rep_close(rep_view *v)
     free(v);
 }
 
-typedef struct rk { double s; size_t i; int g; } rk;
-
-static int cmp_rk(const void *a, const void *b)
-{
-    const rk *x = a, *y = b;
-    if (x->g != y->g) return x->g - y->g;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-/* The ranking the exports use: with labels, interesting first, then the
- * unlabelled by the learned score, then the uninteresting. */
+/* The exports' ranking (stage_rank_order), and each row's place in it. */
 static int rank_view(rep_view *v, ody_err *err)
 {
-    size_t n = v->n;
-    const double *s = rep_rank_score(v);
-    rk *o = malloc((n ? n : 1) * sizeof *o);
-    if (!o) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) o[i] = (rk){s[i], i, v->label && v->label[i] >= 0 ? (v->label[i] ? 0 : 2) : 1};
-    qsort(o, n, sizeof *o, cmp_rk);
-    for (size_t r = 0; r < n; r++) v->order[r] = o[r].i, v->rank[o[r].i] = r;
-    free(o);
-    return 0;
+    int rc = stage_rank_order(rep_rank_score(v), v->label, v->n, v->order, err);
+    for (size_t r = 0; !rc && r < v->n; r++) v->rank[v->order[r]] = r;
+    return rc;
 }
 
 const double *rep_rank_score(const rep_view *v)
 {
-    return v->learned && v->c->rank_by == CFG_SCORE_ANOMALY ? v->learned : v->score[v->c->rank_by];
+    return stage_rank_score(v->c, v->score, v->learned);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -224,6 +207,13 @@ int run_report(const cfg *c, const ody_log *log, char *path, size_t len, ody_err
 
 size_t rep_size(const rep_view *v) { return v->n; }
 
+size_t rep_labelled(const rep_view *v)
+{
+    size_t m = 0;
+    for (size_t i = 0; v->label && i < v->n; i++) m += v->label[i] >= 0;
+    return m;
+}
+
 const char *rep_labels_path(const rep_view *v) { return v->c->labels; }
 
 const char *rep_dir(const rep_view *v) { return v->dir; }
@@ -249,13 +239,6 @@ size_t rep_next(const rep_view *v, size_t k, size_t *rows)
     return m;
 }
 
-void rep_format_why(const rep_view *v, size_t row, char *out, size_t len)
-{
-    run_state tmp = {.cat = v->k, .n_why = v->n_why, .why_feat = v->why_feat, .why_dev = v->why_dev};
-    out[0] = 0;
-    if (v->why_feat) stage_format_why(&tmp, row, out, len);
-}
-
 void rep_format_pass(const rep_view *v, int p, size_t row, char *buf, size_t len)
 {
     const cat_col *c = &v->k->pass[p];
@@ -273,14 +256,19 @@ void rep_describe(const rep_view *v, size_t row, rep_obj *o)
     o->label = v->label ? v->label[row] : -1;
     snprintf(o->driver, sizeof o->driver, "%s",
              !v->driver || v->driver[row] < 0 ? "none" : cfg_score_name((cfg_score)v->driver[row]));
-    rep_format_why(v, row, o->why, sizeof o->why);
+    if (v->why_feat) {
+        size_t at = row * (size_t)v->n_why;
+        stage_why_text(v->k->feat_names, v->n_why, v->why_feat + at, v->why_dev + at, o->why, sizeof o->why);
+    }
     for (int p = 0; p < v->k->n_pass && o->n_pass < REP_SHOW_PASS; p++, o->n_pass++) {
         snprintf(o->pass_name[o->n_pass], sizeof o->pass_name[0], "%s", v->k->pass[p].name);
         rep_format_pass(v, p, row, o->pass_val[o->n_pass], sizeof o->pass_val[0]);
     }
     for (int q = 0; q < v->k_nb && o->n_nb < REP_SHOW_NB; q++) {
         int32_t j = v->nb[row * (size_t)v->k_nb + (size_t)q];
-        if (j >= 0) snprintf(o->nb[o->n_nb++], sizeof o->nb[0], "%s", v->idtxt + (size_t)j * v->idw);
+        if (j < 0) continue;
+        snprintf(o->nb[o->n_nb], sizeof o->nb[0], "%s", v->idtxt + (size_t)j * v->idw);
+        o->nb_row[o->n_nb++] = (size_t)j;
     }
 }
 

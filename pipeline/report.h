@@ -54,10 +54,12 @@ typedef struct rep_obj {
     char pass_name[REP_SHOW_PASS][72], pass_val[REP_SHOW_PASS][72];
     int n_nb;
     char nb[REP_SHOW_NB][128];  /* most similar objects' IDs */
+    size_t nb_row[REP_SHOW_NB]; /* ... and their rows in the view */
 } rep_obj;
 
-/* Objects in the view (rows 0..n-1). */
+/* Objects in the view (rows 0..n-1), and how many of them are labelled. */
 size_t rep_size(const rep_view *v);
+size_t rep_labelled(const rep_view *v);
 
 /* The row of object ID (its text as in the exports); -1 when unknown. */
 long rep_find(const rep_view *v, const char *id);

@@ -243,15 +243,6 @@ static int sky_plot(const out *o, ody_err *err)
     return scatter(o, k->pass[o->ra].f, k->pass[o->dec].f, "RA (deg)", "Dec (deg)", "Sky positions", 1, "sky.png", err);
 }
 
-/* Rows by score s descending, then row ascending: the export's order. */
-static int cmp_desc(const void *a, const void *b, void *ctx)
-{
-    const double *s = ctx;
-    size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    if (s[i] != s[j]) return s[i] < s[j] ? 1 : -1;
-    return (i > j) - (i < j);
-}
-
 /* How far down the ranking before labels the interesting objects were: the
  * number labelled 1 (and 0) at ANOMALY_SCORE rank <= x. */
 static int discovery_plot(const out *o, ody_err *err)
@@ -260,10 +251,8 @@ static int discovery_plot(const out *o, ody_err *err)
     size_t n = v->n, *byanom = malloc((n ? n : 1) * sizeof *byanom);
     double *x = malloc((n + 1) * sizeof *x), *y1 = malloc((n + 1) * sizeof *y1), *y0 = malloc((n + 1) * sizeof *y0);
     int rc = byanom && x && y1 && y0 ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) rc = stage_rank_order(v->score[CFG_SCORE_ANOMALY], NULL, n, byanom, err);  /* the list before labels */
     if (!rc) {
-        const double *s = v->score[CFG_SCORE_ANOMALY];
-        for (size_t i = 0; i < n; i++) byanom[i] = i;
-        qsort_r(byanom, n, sizeof *byanom, cmp_desc, (void *)s);
         double c1 = 0, c0 = 0, last = 1;
         x[0] = 0, y1[0] = y0[0] = 0;
         for (size_t r = 0; r < n; r++) {

@@ -124,7 +124,7 @@ static void picture(FILE *f, size_t row, const char *id, const char *cls)
     fputs("\" loading=\"lazy\">", f);
 }
 
-static void card_scores(const page *p, size_t i)
+static void card_scores(const page *p, size_t i, const rep_obj *o)
 {
     const rep_view *v = p->v;
     FILE *f = p->f;
@@ -141,13 +141,11 @@ static void card_scores(const page *p, size_t i)
         num(f, v->score[s][i]);
         fputs("</dd>", f);
     }
-    rep_obj o;
-    rep_describe(v, i, &o);
-    for (int q = 0; q < o.n_pass; q++) {
+    for (int q = 0; q < o->n_pass; q++) {
         fputs("<dt>", f);
-        esc(f, o.pass_name[q]);
+        esc(f, o->pass_name[q]);
         fputs("</dt><dd>", f);
-        esc(f, o.pass_val[q]);
+        esc(f, o->pass_val[q]);
         fputs("</dd>", f);
     }
     fputs("</dl>\n", f);
@@ -165,7 +163,7 @@ static void card(const page *p, size_t r)
     fprintf(f, "\n<div class=\"head\"><span class=\"rank\">#%zu</span><span class=\"id\">", r + 1);
     esc(f, o.id);
     fputs("</span></div>\n", f);
-    card_scores(p, i);
+    card_scores(p, i, &o);
     if (o.why[0]) {
         fputs("<p class=\"why\"><b>Why:</b> ", f);
         esc(f, o.why);
@@ -176,12 +174,10 @@ static void card(const page *p, size_t r)
         fprintf(f, "<p class=\"why\"><b>%s:</b></p><div class=\"nbs\">", v->nb && v->c->sim_on ? "Most similar (forest)"
                                                                                       : "Nearest (features)");
         for (int q = 0; q < o.n_nb; q++) {
-            long j = rep_find(v, o.nb[q]);
-            if (j < 0) continue;
-            size_t rk = v->rank[j];
+            size_t j = o.nb_row[q], rk = v->rank[j];
             fputs("<figure>", f);
             if (rk < p->top) fprintf(f, "<a href=\"#obj-%zu\">", rk + 1);
-            picture(f, (size_t)j, o.nb[q], "nb");
+            picture(f, j, o.nb[q], "nb");
             if (rk < p->top) fputs("</a>", f);
             fputs("<figcaption>", f);
             esc(f, o.nb[q]);

@@ -39,9 +39,6 @@ extern const char *const report_uses[];
 /* The score the ranking uses. */
 const double *rep_rank_score(const rep_view *v);
 
-/* "GR +4.1; IZ -2.3" for row ("" without explanations). */
-void rep_format_why(const rep_view *v, size_t row, char *out, size_t len);
-
 /* Pass-through column p of row as text, floats to 10 digits. */
 void rep_format_pass(const rep_view *v, int p, size_t row, char *buf, size_t len);
 

@@ -173,38 +173,29 @@ static void plan(run_state *st, walk *w, int last, const char *const *also)
     }
 }
 
-/* What is left to do, by the stages' times when they last ran here. */
-static void estimate(const run_state *st, const walk *w, int last)
+/* The time the stages from `first` on should take: their last times here;
+ * stages never timed here are counted by their cost models once ingest has
+ * told the data's size (st->n).  Before ingest (first 0) it says what it
+ * knows; after, it speaks only when a model stood in. */
+static void estimate(const run_state *st, const walk *w, int first, int last)
 {
     int n = 0, untimed = 0;
     double t = 0;
-    for (int s = 0; s <= last; s++) {
+    for (int s = first; s <= last; s++) {
         if (!w->on[s] || !w->run[s]) continue;
         n++;
         if (w->secs[s] > 0) t += w->secs[s];
-        else untimed++;
+        else untimed++, t += st->n ? stage_guess(st, run_stage_table[s]->name) : 0;
     }
-    if (!n) ody_logf(st->log, ODY_LOG_INFO, "run: every stage up to date");
+    if (first > 0) {
+        if (untimed)
+            ody_logf(st->log, ODY_LOG_INFO, "run: about %.0f s to go for %zu objects x %d features (a first estimate: "
+                     "later runs use this machine's own times)", t < 1 ? 1 : t, st->n, st->F);
+    } else if (!n) ody_logf(st->log, ODY_LOG_INFO, "run: every stage up to date");
     else if (!untimed) ody_logf(st->log, ODY_LOG_INFO, "run: %d stage%s to run, about %.0f s by their last times here",
                                 n, n == 1 ? "" : "s", t);
     else ody_logf(st->log, ODY_LOG_INFO, "run: %d stage%s to run%s", n, n == 1 ? "" : "s",
                   untimed == n ? "" : " (some never timed here)");
-}
-
-/* Once the data's size is known: when stages to run have never run here,
- * the time left by their cost models (and the others' last times). */
-static void first_estimate(const run_state *st, const walk *w, int last)
-{
-    double t = 0;
-    int guessed = 0;
-    for (int s = 1; s <= last; s++) {
-        if (!w->on[s] || !w->run[s]) continue;
-        if (w->secs[s] > 0) t += w->secs[s];
-        else t += stage_guess(st, run_stage_table[s]->name), guessed++;
-    }
-    if (guessed)
-        ody_logf(st->log, ODY_LOG_INFO, "run: about %.0f s to go for %zu objects x %d features (a first estimate: "
-                 "later runs use this machine's own times)", t < 1 ? 1 : t, st->n, st->F);
 }
 
 static int run_stage(run_state *st, walk *w, int s, ody_err *err)
@@ -256,10 +247,10 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     w.input_sum = store_checksum(st->c->cat_path);
     int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
-    estimate(st, &w, last);
+    estimate(st, &w, 0, last);
     for (int s = 0; s <= last && !rc; s++) {
         rc = run_stage(st, &w, s, err);
-        if (!rc && s == 0) first_estimate(st, &w, last);
+        if (!rc && s == 0) estimate(st, &w, 1, last);
     }
     return rc;
 }

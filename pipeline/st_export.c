@@ -42,24 +42,12 @@ const char *stage_score_column(cfg_score s, const char **desc)
 
 /* ================================================================ ranking */
 
-/* Sort key: group (with labels: interesting, unlabelled, not interesting),
- * then score descending, then row ascending (a total, stable order). */
-typedef struct rk { double s; size_t i; int g; } rk;
-
-static int cmp_rk(const void *a, const void *b)
-{
-    const rk *x = a, *y = b;
-    if (x->g != y->g) return x->g - y->g;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
 #define DRVW 16  /* a detector's name, with its NUL */
 
 /* The first m rows of the ranking, every column gathered in rank order. */
 typedef struct ranked {
     size_t m;
-    const rk *order;
+    const size_t *order; /* rows in rank order (stage_rank_order) */
     int32_t *rank, *n_good;
     double *sc[CFG_N_SCORES];
     void *id;            /* strings of idw + 1 bytes, int64 or double */
@@ -166,7 +154,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
     for (size_t r = 0; r < m; r++) {
-        size_t i = R->order[r].i;
+        size_t i = R->order[r];
         R->rank[r] = (int32_t)(r + 1);
         R->n_good[r] = (int32_t)st->n_good[i];
         for (int s = 0; s < CFG_N_SCORES; s++)
@@ -417,17 +405,18 @@ static int export(run_state *st, int run, ody_err *err)
     const cfg *c = st->c;
     size_t n = st->n;
     /* with labels, the default ranking is the learned one */
-    const double *score = st->learned && c->rank_by == CFG_SCORE_ANOMALY ? st->learned : st->score[c->rank_by];
+    const double *score = stage_rank_score(c, st->score, st->learned);
     if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
         return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_score_name(c->rank_by));
-    rk *order = malloc(n * sizeof *order);
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
     if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = (rk){score[i], i, st->label && st->label[i] >= 0 ? (st->label[i] ? 0 : 2) : 1};
-    qsort(order, n, sizeof *order, cmp_rk);
-    cat_col_format(&st->cat->id, order[0].i, st->sum->top_id, sizeof st->sum->top_id);
-    st->sum->top_score = order[0].s;
-    int rc = 0;
+    int rc = stage_rank_order(score, st->label, n, order, err);
+    if (rc) {
+        free(order);
+        return rc;
+    }
+    cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
+    st->sum->top_score = score[order[0]];
     if (run) {
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
         rc = gather(st, &R, err);

@@ -111,6 +111,10 @@ double stage_guess(const run_state *st, const char *name);
 /* "GR +4.1; IZ -2.3": the features that set object i apart (score stage). */
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
 
+/* The same from one object's n_why feature indices (-1: none) and
+ * deviations, for holders of those arrays outside a run_state. */
+void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len);
+
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;
 
@@ -197,6 +201,17 @@ void store_sweep_stale(const run_state *st);
 
 /* Column name of feature `name` in catalog.fits: F_ + the name made safe. */
 void stage_feature_column(const char *name, char *buf, size_t len);
+
+/* The score the ranked list is sorted by: the learned one when there are
+ * labels and export.rank_by is the default, else export.rank_by's (NULL
+ * when that score was not computed). */
+const double *stage_rank_score(const cfg *c, double *const *score, const double *learned);
+
+/* The ranked list's order into order[0..n): with labels, the interesting
+ * first, then the unlabelled, then the not interesting (label NULL: one
+ * group); by score descending; ties by row, so the order is total.
+ * ODY_ENOMEM only. */
+int stage_rank_order(const double *score, const int16_t *label, size_t n, size_t *order, ody_err *err);
 
 /* The exports' column name of score s ("ANOMALY_SCORE"), and its
  * description in *desc when desc is not NULL. */

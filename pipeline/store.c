@@ -292,6 +292,32 @@ int store_remove_tree(const char *path)
 
 /* ================================================================ shared helpers */
 
+const double *stage_rank_score(const cfg *c, double *const *score, const double *learned)
+{
+    return learned && c->rank_by == CFG_SCORE_ANOMALY ? learned : score[c->rank_by];
+}
+
+typedef struct rk { double s; size_t i; int g; } rk;
+
+static int cmp_rk(const void *a, const void *b)
+{
+    const rk *x = a, *y = b;
+    if (x->g != y->g) return x->g - y->g;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int stage_rank_order(const double *score, const int16_t *label, size_t n, size_t *order, ody_err *err)
+{
+    rk *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", n);
+    for (size_t i = 0; i < n; i++) o[i] = (rk){score[i], i, label && label[i] >= 0 ? (label[i] ? 0 : 2) : 1};
+    qsort(o, n, sizeof *o, cmp_rk);
+    for (size_t r = 0; r < n; r++) order[r] = o[r].i;
+    free(o);
+    return 0;
+}
+
 void stage_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r")) { fputs(s, f); return; }
@@ -332,15 +358,17 @@ void stage_cutout_opt(const cfg *c, cut_opt *co)
 
 /* "GR +4.1; IZ -2.3": the features that set object i apart, in standard
  * deviations of the catalog from its nearest normal neighbours. */
-void stage_format_why(const run_state *st, size_t i, char *out, size_t len)
+void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len)
 {
     size_t at = 0;
     out[0] = 0;
-    for (int w = 0; w < st->n_why && at < len; w++) {
-        int32_t f = st->why_feat[i * (size_t)st->n_why + (size_t)w];
-        if (f < 0) continue;
-        at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", st->cat->feat_names[f],
-                               st->why_dev[i * (size_t)st->n_why + (size_t)w]);
-    }
+    for (int w = 0; w < n_why && at < len; w++)
+        if (feat[w] >= 0) at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", names[feat[w]], dev[w]);
+}
+
+void stage_format_why(const run_state *st, size_t i, char *out, size_t len)
+{
+    size_t at = i * (size_t)st->n_why;
+    stage_why_text(st->cat->feat_names, st->n_why, st->why_feat + at, st->why_dev + at, out, len);
 }
 

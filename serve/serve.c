@@ -118,12 +118,8 @@ static enum MHD_Result api_object(srv *s, struct MHD_Connection *c)
 
 static enum MHD_Result api_status(srv *s, struct MHD_Connection *c)
 {
-    size_t n = rep_size(s->v), next = 0;
-    size_t *rows = malloc((n ? n : 1) * sizeof *rows);
-    if (rows) next = rep_next(s->v, n, rows);
-    free(rows);
-    return reply_json(c, 200, json_pack("{s:I, s:I, s:s}", "objects", (json_int_t)n, "labelled",
-                                        (json_int_t)(n - next), "labels_file", rep_labels_path(s->v)));
+    return reply_json(c, 200, json_pack("{s:I, s:I, s:s}", "objects", (json_int_t)rep_size(s->v), "labelled",
+                                        (json_int_t)rep_labelled(s->v), "labels_file", rep_labels_path(s->v)));
 }
 
 static enum MHD_Result image(srv *s, struct MHD_Connection *c)
