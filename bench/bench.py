@@ -842,7 +842,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None):
         w("<!-- bench:scaling -->")
         res, slope, big, dense = sc
         w("## Scaling\n")
-        w("Whole pipeline (`oddsky run`: ingest, synthesize, the forest, weirdness, isolation, top-10 similarity, "
+        w("Whole pipeline (`oddsky run`: ingest, the forest, weirdness, isolation, top-10 similarity, "
           "nearest neighbours (local), the anomaly score and WHY, export) on mock catalogs from `oddsky simulate`, 6 "
           "features, with **100 trees, max_samples = min(2N, 20000) and the top-10 similarity lists on** — not the "
           "defaults; beside it, up to 10^5, the defaults as shipped (500 trees on every row, similarity lists and MLP "

@@ -130,6 +130,22 @@ static inline double ody_rng_uniform(ody_rng *r)
     return (double)(ody_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
+/* Counter-based draws: number k of stream `key`, computed directly with no
+ * state, for values that are drawn where they are needed, in any order, by
+ * any thread (the forest's synthetic rows).  ody_draw_key(seed, k) makes
+ * independent stream keys. */
+static inline unsigned long long ody_draw_key(unsigned long long seed, unsigned long long k)
+{
+    unsigned long long x = seed ^ (0xD1B54A32D192ED03ULL * (k + 1));
+    return ody_splitmix64(&x);
+}
+
+static inline unsigned long long ody_draw(unsigned long long key, unsigned long long k)
+{
+    unsigned long long x = key ^ (0xA0761D6478BD642FULL * (k + 1));
+    return ody_splitmix64(&x);
+}
+
 /* ---------------------------------------------------------------- misc */
 
 const char *ody_version(void);

@@ -10,14 +10,16 @@
  * stream derived from (seed, tree index), and trees are concatenated in index
  * order, so a forest is bit-identical for any number of threads.
  *
- * Split finding: each feature is rank-coded once (dense ranks of its distinct
- * values) and also binned into at most 256 quantile bins.  Nodes with many
- * samples find the best split among bin boundaries from class histograms
- * (O(n) per feature); nodes with few samples, or whose samples all share one
- * bin, sort exact ranks and consider every boundary.  Fully grown trees thus
- * end in exactly pure leaves, as exact CART does; only the choice of split at
- * large nodes is restricted to quantile boundaries.  Thresholds are midpoints
- * between adjacent distinct values, and a sample goes left when x <= thr.
+ * Split finding: each feature of the training set is binned once into at
+ * most 256 quantile bins (one byte a value; synthetic rows are drawn where
+ * they are read, never stored).  Nodes with many samples find the best split
+ * among bin boundaries from class histograms (O(n) per feature); nodes with
+ * few samples, or whose samples all share one bin, sort the values and
+ * consider every boundary.  Fully grown trees thus end in exactly pure
+ * leaves, as exact CART does; only the choice of split at large nodes is
+ * restricted to quantile boundaries.  Thresholds are midpoints between the
+ * values either side (a bin boundary's: the bins' extreme values), and a
+ * sample goes left when x <= thr.
  */
 #ifndef RF_H
 #define RF_H
@@ -79,14 +81,36 @@ typedef struct rf_forest {
     double oob_accuracy;/* NaN when not computed */
 } rf_forest;
 
-/* Trains a forest on n rows of X (row-major, n x F, finite values) with
- * labels y in {0, 1}.  If oob_p1 is not NULL it receives, for the first
- * n_oob rows, the mean over the trees where the row was out of bag of the
- * leaf's class-1 fraction (NaN where never out of bag), and
+typedef enum {
+    RF_SYNTH_MARGINAL = 0,  /* each feature resampled with replacement (default) */
+    RF_SYNTH_UNIFORM = 1    /* each feature uniform over its range */
+} rf_synth;
+
+int rf_synth_parse(const char *s);
+const char *rf_synth_name(rf_synth m);
+
+/* What a forest is trained on: the n rows of X (row-major, n x F, finite
+ * values) labelled y, or, with synth set, those rows labelled 0 followed by
+ * n synthetic rows labelled 1 (rf_synthesize's rows for mode and
+ * synth_seed).  Synthetic rows are drawn where the trees read them and never
+ * stored: the training set costs about one byte per value beside X. */
+typedef struct rf_data {
+    const float *X;
+    size_t n;
+    int F;
+    const uint8_t *y;    /* n labels in {0, 1}; ignored (may be NULL) with synth */
+    int synth;
+    rf_synth mode;
+    uint64_t synth_seed;
+} rf_data;
+
+/* Trains a forest on d.  If oob_p1 is not NULL it receives, for the first
+ * n_oob rows of X (n_oob <= d->n), the mean over the trees where the row was
+ * out of bag of the leaf's class-1 fraction (NaN where never out of bag), and
  * forest->oob_accuracy is set over those rows.  On success *out is a new
  * forest owned by the caller (rf_destroy). */
-int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
-             double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log, ody_err *err);
+int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log,
+             ody_err *err);
 void rf_destroy(rf_forest *f);
 
 /* Leaf (node index within tree t) reached by row x. */
@@ -115,16 +139,11 @@ int rf_load(const char *path, rf_forest **out, ody_err *err);
 
 /* ---------------------------------------------------------------- unsupervised */
 
-typedef enum {
-    RF_SYNTH_MARGINAL = 0,  /* each feature resampled with replacement (default) */
-    RF_SYNTH_UNIFORM = 1    /* each feature uniform over its range */
-} rf_synth;
-
-int rf_synth_parse(const char *s);
-const char *rf_synth_name(rf_synth m);
-
-/* Fills S (n x F) with synthetic rows drawn from X (n x F); seeded, and
- * identical for any thread count (n_threads: 0 = every core). */
+/* Fills S (n x F) with synthetic rows drawn from X (n x F): row j, feature
+ * f is X[r][f] with r drawn for (seed, f, j) (marginal), or uniform over the
+ * feature's range (uniform).  Each value is drawn on its own from a
+ * counter-based stream, so any row can be made alone (rf_train does so) and
+ * the result is the same for any thread count (n_threads: 0 = every core). */
 int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, int n_threads, float *S,
                   ody_err *err);
 

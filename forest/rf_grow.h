@@ -1,7 +1,7 @@
 /* rf_grow.h — what the forest trainer's files share.  Private to forest/.
  *
- *   rf_rank.c   sorting, and the rank / quantile-bin coding of the training
- *               matrix, built once and shared read-only by every tree
+ *   rf_rank.c   sorting, the synthetic rows, and the training set: each
+ *               value's quantile bin, built once and shared by every tree
  *   rf_tree.c   growing one tree from its RNG stream into a tbuild
  *   rf_train.c  options, and the forest: trees in parallel, out-of-bag
  *               votes, concatenation in tree order
@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rf.h"
 
@@ -24,22 +25,78 @@ void rf_radix_u64(uint64_t *a, uint64_t *tmp, size_t n, int lo_bit, int hi_bit);
 /* Quicksort (median of three) with insertion sort for short runs. */
 void rf_sort_u64(uint64_t *a, size_t n);
 
-/* ---------------------------------------------------------------- rank coding */
+/* ---------------------------------------------------------------- synthetic rows */
 
-/* Column-major rank codes of the training data. */
-typedef struct rankdata {
+/* Draws synthetic rows one value at a time (see rf_synthesize). */
+typedef struct synthgen {
+    rf_synth mode;
+    const float *X;        /* the n real rows, n x F */
     size_t n;
     int F;
-    uint32_t *rank;        /* F x n dense ranks */
-    uint8_t *bin;          /* F x n quantile bin of each row */
-    uint32_t *bin_last;    /* F x RF_MAX_BINS: last rank in each bin */
-    int *n_bins;           /* per feature */
-    float **vals;          /* per feature: distinct values in increasing order */
-    uint32_t *n_vals;      /* per feature */
-} rankdata;
+    uint64_t *key;         /* F stream keys */
+    float *lo, *hi;        /* F ranges (uniform) */
+} synthgen;
 
-int rf_rank_build(rankdata *rd, const float *X, size_t n, int F, int n_threads, ody_err *err);
-void rf_rank_free(rankdata *rd);
+int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F, uint64_t seed);
+void rf_synthgen_free(synthgen *g);
+
+/* The real row whose value of feature f synthetic row j takes (marginal). */
+static inline size_t rf_synth_src(const synthgen *g, size_t j, int f)
+{
+    return (size_t)(((unsigned __int128)ody_draw(g->key[f], j) * g->n) >> 64);
+}
+
+static inline float rf_synth_value(const synthgen *g, size_t j, int f)
+{
+    if (g->mode != RF_SYNTH_UNIFORM) return g->X[rf_synth_src(g, j, f) * (size_t)g->F + (size_t)f];
+    double u = (double)(ody_draw(g->key[f], j) >> 11) * 0x1.0p-53;
+    float v = (float)((double)g->lo[f] + ((double)g->hi[f] - (double)g->lo[f]) * u);
+    return v > g->hi[f] ? g->hi[f] : v;
+}
+
+/* ---------------------------------------------------------------- training set */
+
+/* The training rows as the trees read them: values from X (and the
+ * synthetic generator), and each value's quantile bin, column-major, built
+ * once and shared read-only by every tree. */
+typedef struct trainset {
+    size_t n;              /* rows: n_x of X, then n - n_x synthetic */
+    int F;
+    const float *X;
+    size_t n_x;
+    synthgen syn;
+    uint8_t *y;            /* n labels */
+    uint8_t *bin;          /* F x n quantile bin of each row */
+    int *n_bins;           /* per feature */
+    float *blo, *bhi;      /* F x RF_MAX_BINS: smallest and largest value in each bin */
+} trainset;
+
+int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *err);
+void rf_trainset_free(trainset *ts);
+
+static inline float rf_trainset_value(const trainset *ts, size_t i, int f)
+{
+    if (i < ts->n_x) return ts->X[i * (size_t)ts->F + (size_t)f];
+    return rf_synth_value(&ts->syn, i - ts->n_x, f);
+}
+
+/* Maps a float to a key whose unsigned order is the float order (-0 and +0
+ * share a key since they compare equal), and back. */
+static inline uint32_t rf_float_key(float v)
+{
+    if (v == 0.0f) v = 0.0f;
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static inline float rf_key_float(uint32_t k)
+{
+    uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
 
 /* ---------------------------------------------------------------- one tree */
 
@@ -73,20 +130,23 @@ typedef struct workspace {
     int *feat_order;
     uint32_t hist[2 * RF_MAX_BINS];
     uint8_t *inbag;        /* n flags, for out-of-bag rows */
-    uint32_t *lrank;       /* F x m: ranks of the in-bag rows, when gathered */
-    uint8_t *lbin;         /* F x m */
+    uint8_t *lbin;         /* F x m: bins of the in-bag rows, when gathered */
     uint32_t *gidx;        /* local row -> training row, when gathered */
-    int local;             /* s[].i are local indices into lrank / lbin */
+    int local;             /* s[].i are local indices into lbin */
+    const uint8_t *bin;    /* the bins this tree reads: lbin or the training set's */
+    size_t bin_n;          /* their column length */
 } workspace;
+
+/* The training row of sample index i. */
+static inline size_t rf_ws_row(const workspace *ws, uint32_t i) { return ws->local ? ws->gidx[i] : i; }
 
 /* For n training rows, m draws per tree and F features; 0 or -1. */
 int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap);
 void rf_workspace_free(workspace *ws);
 
-/* Grows tree t (RNG stream (o->seed, t)) on the coded data with labels y.
- * On return ws->s[0..*n_inbag) holds its in-bag rows (local indices when
- * ws->local, mapped back through ws->gidx).  0 or ODY_ENOMEM. */
-int rf_grow_tree(const rf_opt *o, const rankdata *rd, const uint8_t *y, int mtry, int t, workspace *ws,
-                 tbuild *tb, uint32_t *n_inbag);
+/* Grows tree t (RNG stream (o->seed, t)) on the training set.  On return
+ * ws->s[0..*n_inbag) holds its in-bag rows (local indices when ws->local,
+ * mapped back through ws->gidx).  0 or ODY_ENOMEM. */
+int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace *ws, tbuild *tb, uint32_t *n_inbag);
 
 #endif

@@ -51,124 +51,135 @@ void rf_sort_u64(uint64_t *a, size_t n)
     insertion_u64(a, n);
 }
 
-/* Maps a float to a key whose unsigned order is the float order; -0 and +0
- * share a key since they compare equal. */
-static inline uint32_t float_key(float v)
-{
-    if (v == 0.0f) v = 0.0f;
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
+/* ================================================================ synthetic rows */
 
-/* ================================================================ rank coding */
-
-void rf_rank_free(rankdata *rd)
+int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F, uint64_t seed)
 {
-    if (rd->vals)
-        for (int f = 0; f < rd->F; f++) free(rd->vals[f]);
-    free(rd->vals);
-    free(rd->rank);
-    free(rd->bin);
-    free(rd->bin_last);
-    free(rd->n_bins);
-    free(rd->n_vals);
-    memset(rd, 0, sizeof *rd);
-}
-
-/* Dense ranks of feature f and its distinct values; key (n) is left holding
- * the rows in value order.  0 or -1 (out of memory). */
-static int code_ranks(rankdata *rd, const float *X, int f, uint64_t *key, uint64_t *tmp)
-{
-    size_t n = rd->n, F = (size_t)rd->F;
-    for (size_t i = 0; i < n; i++) key[i] = (uint64_t)float_key(X[i * F + f]) << 32 | (uint64_t)i;
-    rf_radix_u64(key, tmp, n, 32, 64);
-    uint32_t *rk = rd->rank + (size_t)f * n;
-    float *vals = malloc(n * sizeof *vals);
-    if (!vals) return -1;
-    uint32_t nv = 0, prev = 0;
-    for (size_t k = 0; k < n; k++) {
-        uint32_t kk = (uint32_t)(key[k] >> 32);
-        size_t i = (size_t)(key[k] & 0xffffffffu);
-        if (k == 0 || kk != prev) {
-            float v = X[i * F + f];
-            vals[nv++] = v == 0.0f ? 0.0f : v;
-            prev = kk;
+    memset(g, 0, sizeof *g);
+    g->mode = mode;
+    g->X = X;
+    g->n = n;
+    g->F = F;
+    g->key = malloc((size_t)F * sizeof *g->key);
+    if (!g->key) return -1;
+    for (int f = 0; f < F; f++) g->key[f] = ody_draw_key(seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)f);
+    if (mode != RF_SYNTH_UNIFORM) return 0;
+    g->lo = malloc((size_t)F * sizeof *g->lo);
+    g->hi = malloc((size_t)F * sizeof *g->hi);
+    if (!g->lo || !g->hi) { rf_synthgen_free(g); return -1; }
+    for (int f = 0; f < F; f++) g->lo[f] = g->hi[f] = X[f];
+    for (size_t i = 1; i < n; i++)
+        for (int f = 0; f < F; f++) {
+            float v = X[i * (size_t)F + (size_t)f];
+            if (v < g->lo[f]) g->lo[f] = v;
+            if (v > g->hi[f]) g->hi[f] = v;
         }
-        rk[i] = nv - 1;
-    }
-    float *shrunk = realloc(vals, (nv ? nv : 1) * sizeof *vals);
-    rd->vals[f] = shrunk ? shrunk : vals;
-    rd->n_vals[f] = nv;
     return 0;
 }
 
-/* Quantile bins of feature f: a bin closes once it holds its share of rows,
- * never between two equal values.  key: the rows in value order. */
-static int code_bins(rankdata *rd, int f, const uint64_t *key)
+void rf_synthgen_free(synthgen *g)
 {
-    size_t n = rd->n;
-    uint32_t nv = rd->n_vals[f], *last = rd->bin_last + (size_t)f * RF_MAX_BINS;
-    const uint32_t *rk = rd->rank + (size_t)f * n;
-    uint8_t *bn = rd->bin + (size_t)f * n;
-    if (nv <= RF_MAX_BINS) {
-        for (uint32_t r = 0; r < nv; r++) last[r] = r;
-        rd->n_bins[f] = (int)nv;
-        for (size_t i = 0; i < n; i++) bn[i] = (uint8_t)rk[i];
-        return 0;
+    free(g->key);
+    free(g->lo);
+    free(g->hi);
+    memset(g, 0, sizeof *g);
+}
+
+/* ================================================================ training set */
+
+void rf_trainset_free(trainset *ts)
+{
+    rf_synthgen_free(&ts->syn);
+    free(ts->y);
+    free(ts->bin);
+    free(ts->n_bins);
+    free(ts->blo);
+    free(ts->bhi);
+    memset(ts, 0, sizeof *ts);
+}
+
+/* Sort keys of feature f's values (value key << 32 | row), sorted.  The
+ * real column is gathered first so that the synthetic rows, which take
+ * its values, read it from cache. */
+static void sorted_keys(const trainset *ts, int f, float *col, uint64_t *key, uint64_t *tmp)
+{
+    size_t n = ts->n, nx = ts->n_x, F = (size_t)ts->F;
+    for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * F + (size_t)f];
+    for (size_t i = 0; i < nx; i++) key[i] = (uint64_t)rf_float_key(col[i]) << 32 | (uint64_t)i;
+    for (size_t i = nx; i < n; i++) {
+        float v = ts->syn.mode == RF_SYNTH_UNIFORM ? rf_synth_value(&ts->syn, i - nx, f)
+                                                   : col[rf_synth_src(&ts->syn, i - nx, f)];
+        key[i] = (uint64_t)rf_float_key(v) << 32 | (uint64_t)i;
     }
-    uint8_t *rank2bin = malloc(nv);
-    if (!rank2bin) return -1;
-    int b = 0;
+    rf_radix_u64(key, tmp, n, 32, 64);
+}
+
+/* Quantile bins of feature f from its sorted keys: every distinct value its
+ * own bin when there are at most RF_MAX_BINS of them, else a bin closes once
+ * it holds its share of rows, never between two equal values. */
+static void code_bins(trainset *ts, int f, const uint64_t *key)
+{
+    size_t n = ts->n;
+    uint8_t *bn = ts->bin + (size_t)f * n;
+    float *lo = ts->blo + (size_t)f * RF_MAX_BINS, *hi = ts->bhi + (size_t)f * RF_MAX_BINS;
+    size_t nv = 0;
+    for (size_t k = 0; k < n; k++) nv += k == 0 || (key[k] >> 32) != (key[k - 1] >> 32);
+    int b = 0, open = 0;
     size_t k = 0;
     while (k < n) {
-        uint32_t r = rk[key[k] & 0xffffffffu];
-        size_t target = (size_t)((double)n * (b + 1) / RF_MAX_BINS);
-        while (k < n && rk[key[k] & 0xffffffffu] == r) k++;  /* all rows of rank r */
-        rank2bin[r] = (uint8_t)b;
-        if (((k >= target || k == n) && b < RF_MAX_BINS - 1) || k == n) {
-            last[b] = r;
+        uint32_t v = (uint32_t)(key[k] >> 32);
+        while (k < n && (uint32_t)(key[k] >> 32) == v) bn[key[k++] & 0xffffffffu] = (uint8_t)b;  /* all rows of value v */
+        if (!open) lo[b] = rf_key_float(v);
+        open = 1;
+        hi[b] = rf_key_float(v);
+        if (k < n && (nv <= RF_MAX_BINS || (k >= (size_t)((double)n * (b + 1) / RF_MAX_BINS) && b < RF_MAX_BINS - 1))) {
             b++;
+            open = 0;
         }
     }
-    /* ranks assigned after the last close went to bin b-1's range */
-    rd->n_bins[f] = b;
-    if (last[b - 1] != nv - 1) last[b - 1] = nv - 1;
-    for (size_t i = 0; i < n; i++) bn[i] = rank2bin[rk[i]];
-    free(rank2bin);
-    return 0;
+    ts->n_bins[f] = b + 1;
 }
 
-int rf_rank_build(rankdata *rd, const float *X, size_t n, int F, int n_threads, ody_err *err)
+int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *err)
 {
-    memset(rd, 0, sizeof *rd);
-    rd->n = n;
-    rd->F = F;
-    rd->rank = malloc((size_t)F * n * sizeof *rd->rank);
-    rd->bin = malloc((size_t)F * n);
-    rd->bin_last = calloc((size_t)F * RF_MAX_BINS, sizeof *rd->bin_last);
-    rd->n_bins = calloc((size_t)F, sizeof *rd->n_bins);
-    rd->vals = calloc((size_t)F, sizeof *rd->vals);
-    rd->n_vals = calloc((size_t)F, sizeof *rd->n_vals);
-    int fail = !rd->rank || !rd->bin || !rd->bin_last || !rd->n_bins || !rd->vals || !rd->n_vals;
+    memset(ts, 0, sizeof *ts);
+    size_t n = d->synth ? 2 * d->n : d->n;
+    int F = d->F;
+    ts->n = n;
+    ts->F = F;
+    ts->X = d->X;
+    ts->n_x = d->n;
+    ts->y = malloc(n ? n : 1);
+    ts->bin = malloc((size_t)F * n);
+    ts->n_bins = calloc((size_t)F, sizeof *ts->n_bins);
+    ts->blo = calloc((size_t)F * RF_MAX_BINS, sizeof *ts->blo);
+    ts->bhi = calloc((size_t)F * RF_MAX_BINS, sizeof *ts->bhi);
+    int fail = !ts->y || !ts->bin || !ts->n_bins || !ts->blo || !ts->bhi ||
+               (d->synth && rf_synthgen_init(&ts->syn, d->mode, d->X, d->n, F, d->synth_seed));
     if (!fail) {
+        for (size_t i = 0; i < n; i++) ts->y[i] = d->synth ? i >= d->n : d->y[i];
 #pragma omp parallel num_threads(ody_threads(n_threads))
     {
         uint64_t *key = malloc(n * sizeof *key), *tmp = malloc(n * sizeof *tmp);
-        int bad = !key || !tmp;
+        float *col = malloc((d->n ? d->n : 1) * sizeof *col);
+        int bad = !key || !tmp || !col;
 #pragma omp for schedule(dynamic, 1)
         for (int f = 0; f < F; f++)
-            if (!bad) bad = code_ranks(rd, X, f, key, tmp) || code_bins(rd, f, key);
+            if (!bad) {
+                sorted_keys(ts, f, col, key, tmp);
+                code_bins(ts, f, key);
+            }
         if (bad) {
 #pragma omp atomic write
             fail = 1;
         }
         free(key);
         free(tmp);
+        free(col);
     }
     }
     if (fail) {
-        rf_rank_free(rd);
+        rf_trainset_free(ts);
         return ody_fail(err, ODY_ENOMEM, "forest: out of memory coding %zu x %d features", n, F);
     }
     return 0;

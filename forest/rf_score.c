@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fitsout.h"
-#include "rf.h"
+#include "rf_grow.h"
 
 /* ================================================================ names */
 
@@ -45,26 +45,12 @@ int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed,
                   ody_err *err)
 {
     if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
-    /* One stream per feature: the same numbers whatever the thread count. */
+    synthgen g;
+    if (rf_synthgen_init(&g, mode, X, n, F, seed)) return ody_fail(err, ODY_ENOMEM, "out of memory");
 #pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
-    for (int f = 0; f < F; f++) {
-        ody_rng r;
-        ody_rng_stream(&r, seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)f);
-        if (mode == RF_SYNTH_UNIFORM) {
-            float lo = X[f], hi = X[f];
-            for (size_t i = 1; i < n; i++) {
-                float v = X[i * (size_t)F + f];
-                if (v < lo) lo = v;
-                if (v > hi) hi = v;
-            }
-            for (size_t i = 0; i < n; i++) {
-                float v = (float)((double)lo + ((double)hi - (double)lo) * ody_rng_uniform(&r));
-                S[i * (size_t)F + f] = v > hi ? hi : v;
-            }
-        } else {
-            for (size_t i = 0; i < n; i++) S[i * (size_t)F + f] = X[ody_rng_below(&r, n) * (size_t)F + f];
-        }
-    }
+    for (size_t j = 0; j < n; j++)
+        for (int f = 0; f < F; f++) S[j * (size_t)F + (size_t)f] = rf_synth_value(&g, j, f);
+    rf_synthgen_free(&g);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* rf_train.c — forest options, and training a forest: trees grown in
- * parallel (rf_tree.c) on one shared rank coding (rf_rank.c), out-of-bag
+ * parallel (rf_tree.c) on one shared training set (rf_rank.c), out-of-bag
  * votes, trees concatenated in index order. */
 #include <math.h>
 #include <omp.h>
@@ -102,9 +102,8 @@ void rf_destroy(rf_forest *f)
 /* A forest being grown: the shared inputs and what the trees add up. */
 typedef struct grow {
     const rf_opt *o;
-    const rankdata *rd;
-    const float *X;
-    const uint8_t *y;
+    const trainset *ts;
+    const float *X;       /* the first n_oob rows get out-of-bag votes */
     size_t n, n_oob;
     int F, mtry;
     tbuild *trees;
@@ -161,7 +160,7 @@ static int grow_trees(grow *g, const ody_log *log)
             bad = fail;
             if (!ok || bad) continue;
             uint32_t ns = 0;
-            if (rf_grow_tree(o, g->rd, g->y, g->mtry, t, &ws, &g->trees[t], &ns)) {
+            if (rf_grow_tree(o, g->ts, g->mtry, t, &ws, &g->trees[t], &ns)) {
 #pragma omp atomic write
                 fail = 1;
                 continue;
@@ -217,7 +216,7 @@ static void oob_result(const grow *g, rf_forest *f, double *oob_p1)
         if (!g->oob_cnt[i]) { oob_p1[i] = NAN; continue; }
         oob_p1[i] = (double)g->oob_sum[i] / OOB_SCALE / g->oob_cnt[i];
         voted++;
-        right += (oob_p1[i] > 0.5) == (g->y[i] == 1);
+        right += (oob_p1[i] > 0.5) == (g->ts->y[i] == 1);
     }
     f->oob_accuracy = voted ? (double)right / (double)voted : NAN;
 }
@@ -233,18 +232,19 @@ static void grow_free(grow *g)
     free(g->oob_cnt);
 }
 
-int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
-             double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log, ody_err *err)
+int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log,
+             ody_err *err)
 {
-    int rc = rf_opt_check(o, n, F, err);
+    size_t n = d->synth ? 2 * d->n : d->n;
+    int F = d->F, rc = rf_opt_check(o, n, F, err);
     if (rc) return rc;
-    for (size_t i = 0; i < n; i++)
-        if (y[i] > 1) return ody_fail(err, ODY_EINPUT, "forest: label %d at row %zu — labels must be 0 or 1", y[i], i);
+    for (size_t i = 0; !d->synth && i < n; i++)
+        if (d->y[i] > 1) return ody_fail(err, ODY_EINPUT, "forest: label %d at row %zu — labels must be 0 or 1", d->y[i], i);
     double t0 = ody_now();
-    rankdata rd;
-    if ((rc = rf_rank_build(&rd, X, n, F, o->n_threads, err))) return rc;
+    trainset ts;
+    if ((rc = rf_trainset_build(&ts, d, o->n_threads, err))) return rc;
     ody_logf(log, ODY_LOG_DEBUG, "forest: coded %zu x %d features in %.2f s", n, F, ody_now() - t0);
-    grow g = {o, &rd, X, y, n, n_oob > n ? n : n_oob, F, rf_mtry(o, F), NULL, NULL, NULL};
+    grow g = {o, &ts, d->X, n, n_oob > d->n ? d->n : n_oob, F, rf_mtry(o, F), NULL, NULL, NULL};
     g.trees = calloc((size_t)o->n_trees, sizeof *g.trees);
     if (oob_p1) {
         g.oob_sum = calloc(g.n_oob ? g.n_oob : 1, sizeof *g.oob_sum);
@@ -265,7 +265,7 @@ int rf_train(const rf_opt *o, const float *X, const uint8_t *y, size_t n, int F,
         f = NULL;
     }
     grow_free(&g);
-    rf_rank_free(&rd);
+    rf_trainset_free(&ts);
     rf_destroy(f);
     return rc;
 }

@@ -32,7 +32,8 @@ static int32_t tbuild_add(tbuild *tb)
 typedef struct split {
     double score;
     int feat;
-    uint32_t rank;         /* go left when rank <= this */
+    int bin;               /* histogram split: bin <= this goes left; -1: exact */
+    float lo, hi;          /* exact split: the largest value going left, the smallest going right */
     uint32_t l0, l1;
 } split;
 
@@ -42,25 +43,27 @@ static inline double gini_proxy(double l0, double l1, double r0, double r1)
     return (l0 * l0 + l1 * l1) / (l0 + l1) + (r0 * r0 + r1 * r1) / (r0 + r1);
 }
 
-/* Keeps the split "rank <= r goes left" of feature f (l0, l1 weighted
- * class counts on the left of c0, c1) when it beats best and both sides
- * hold msl draws. */
-static inline void consider(split *best, int f, uint32_t r, uint32_t l0, uint32_t l1, uint32_t c0, uint32_t c1,
-                            uint32_t msl)
+/* Keeps the split (l0, l1 weighted class counts on the left of c0, c1) when
+ * it beats best and both sides hold msl draws; 1 when kept. */
+static inline int consider(split *best, uint32_t l0, uint32_t l1, uint32_t c0, uint32_t c1, uint32_t msl)
 {
     uint32_t r0 = c0 - l0, r1 = c1 - l1;
-    if (l0 + l1 < msl || r0 + r1 < msl) return;
+    if (l0 + l1 < msl || r0 + r1 < msl) return 0;
     double sc = gini_proxy(l0, l1, r0, r1);
-    if (sc > best->score) *best = (split){sc, f, r, l0, l1};
+    if (!(sc > best->score)) return 0;
+    best->score = sc;
+    best->l0 = l0;
+    best->l1 = l1;
+    return 1;
 }
 
-/* Exact split on sorted ranks.  Returns 1 if the feature is constant here. */
-static int split_exact(const rankdata *rd, int f, const samp *s, uint32_t n, uint32_t c0,
-                       uint32_t c1, uint32_t msl, workspace *ws, split *best)
+/* Exact split on sorted values.  Returns 1 if the feature is constant here. */
+static int split_exact(const trainset *ts, int f, const samp *s, uint32_t n, uint32_t c0, uint32_t c1, uint32_t msl,
+                       workspace *ws, split *best)
 {
-    const uint32_t *rk = rd->rank + (size_t)f * rd->n;
     uint64_t *k = ws->keys;
-    for (uint32_t m = 0; m < n; m++) k[m] = (uint64_t)rk[s[m].i] << 32 | s[m].wc;
+    for (uint32_t m = 0; m < n; m++)
+        k[m] = (uint64_t)rf_float_key(rf_trainset_value(ts, rf_ws_row(ws, s[m].i), f)) << 32 | s[m].wc;
     if (n > 4096) rf_radix_u64(k, ws->tmp, n, 32, 64);
     else rf_sort_u64(k, n);
     if ((k[0] >> 32) == (k[n - 1] >> 32)) return 1;
@@ -70,37 +73,42 @@ static int split_exact(const rankdata *rd, int f, const samp *s, uint32_t n, uin
         if (wc & 1) l1 += wc >> 1;
         else l0 += wc >> 1;
         if ((k[m] >> 32) == (k[m + 1] >> 32)) continue;
-        consider(best, f, (uint32_t)(k[m] >> 32), l0, l1, c0, c1, msl);
+        if (consider(best, l0, l1, c0, c1, msl)) {
+            best->feat = f;
+            best->bin = -1;
+            best->lo = rf_key_float((uint32_t)(k[m] >> 32));
+            best->hi = rf_key_float((uint32_t)(k[m + 1] >> 32));
+        }
     }
     return 0;
 }
 
 /* Histogram split over quantile bins.  Returns 1 if constant, 2 if all
  * samples share one bin but differ (caller falls back to exact). */
-static int split_hist(const rankdata *rd, int f, const samp *s, uint32_t n, uint32_t c0,
-                      uint32_t c1, uint32_t msl, workspace *ws, split *best)
+static int split_hist(const trainset *ts, int f, const samp *s, uint32_t n, uint32_t c0, uint32_t c1, uint32_t msl,
+                      workspace *ws, split *best)
 {
-    const uint8_t *bn = rd->bin + (size_t)f * rd->n;
-    int nb = rd->n_bins[f];
+    const uint8_t *bn = ws->bin + (size_t)f * ws->bin_n;
+    int nb = ts->n_bins[f];
     uint32_t *h = ws->hist;
     memset(h, 0, 2 * (size_t)nb * sizeof *h);
     for (uint32_t m = 0; m < n; m++) h[2 * bn[s[m].i] + (s[m].wc & 1)] += s[m].wc >> 1;
     int first = -1, last = -1;
     for (int b = 0; b < nb; b++)
         if (h[2 * b] | h[2 * b + 1]) { if (first < 0) first = b; last = b; }
-    if (first == last) {
-        /* one bin: constant only if the bin holds a single rank */
-        const uint32_t *bl = rd->bin_last + (size_t)f * RF_MAX_BINS;
-        uint32_t lo = first ? bl[first - 1] + 1 : 0;
-        return bl[first] == lo ? 1 : 2;
+    if (first == last) {  /* one bin: constant only if the bin holds a single value */
+        size_t at = (size_t)f * RF_MAX_BINS + (size_t)first;
+        return ts->blo[at] == ts->bhi[at] ? 1 : 2;
     }
-    const uint32_t *bl = rd->bin_last + (size_t)f * RF_MAX_BINS;
     uint32_t l0 = 0, l1 = 0;
     for (int b = first; b < last; b++) {
         l0 += h[2 * b];
         l1 += h[2 * b + 1];
         if (!(h[2 * b] | h[2 * b + 1])) continue;  /* same partition as before */
-        consider(best, f, bl[b], l0, l1, c0, c1, msl);
+        if (consider(best, l0, l1, c0, c1, msl)) {
+            best->feat = f;
+            best->bin = b;
+        }
     }
     return 0;
 }
@@ -149,46 +157,40 @@ static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const uint8_t *y, siz
     return ns;
 }
 
-/* A small sample of a large table: copy its ranks and bins into compact
- * arrays so that every node touches cache-resident memory instead of
- * missing the cache on each row of F columns of n.  Returns the coding the
- * tree reads: *local, or rd itself. */
-static const rankdata *gather_local(const rankdata *rd, uint32_t ns, workspace *ws, rankdata *local)
+/* A small sample of a large table: copy its bins into compact arrays so
+ * that the histograms touch cache-resident memory instead of missing the
+ * cache on each row of F columns of n.  Exact splits, at small nodes, read
+ * the values themselves. */
+static void gather_local(const trainset *ts, uint32_t ns, workspace *ws)
 {
-    size_t n = rd->n;
-    ws->local = ws->lrank && (size_t)ns * 4 < n;
-    if (!ws->local) return rd;
-    for (int f = 0; f < rd->F; f++) {
-        const uint32_t *rk = rd->rank + (size_t)f * n;
-        const uint8_t *bn = rd->bin + (size_t)f * n;
-        uint32_t *lr = ws->lrank + (size_t)f * ns;
+    size_t n = ts->n;
+    ws->local = ws->lbin && (size_t)ns * 4 < n;
+    ws->bin = ts->bin;
+    ws->bin_n = n;
+    if (!ws->local) return;
+    for (int f = 0; f < ts->F; f++) {
+        const uint8_t *bn = ts->bin + (size_t)f * n;
         uint8_t *lb = ws->lbin + (size_t)f * ns;
-        for (uint32_t k = 0; k < ns; k++) {
-            lr[k] = rk[ws->s[k].i];
-            lb[k] = bn[ws->s[k].i];
-        }
+        for (uint32_t k = 0; k < ns; k++) lb[k] = bn[ws->s[k].i];
     }
     for (uint32_t k = 0; k < ns; k++) {
         ws->gidx[k] = ws->s[k].i;
         ws->s[k].i = k;
     }
-    *local = *rd;
-    local->n = ns;
-    local->rank = ws->lrank;
-    local->bin = ws->lbin;
-    return local;
+    ws->bin = ws->lbin;
+    ws->bin_n = ns;
 }
 
 /* The best split of a node over mtry candidate features that vary in it
  * (drawn from rng without replacement, as scikit-learn does); best->feat
  * stays -1 when none is valid. */
-static void best_split(const rankdata *rd, const tnode_task *nt, int mtry, uint32_t msl, ody_rng *rng,
+static void best_split(const trainset *ts, const tnode_task *nt, int mtry, uint32_t msl, ody_rng *rng,
                        workspace *ws, split *best)
 {
-    int F = rd->F, *order = ws->feat_order, found = 0;
+    int F = ts->F, *order = ws->feat_order, found = 0;
     samp *s = ws->s + nt->start;
     uint32_t nn = nt->end - nt->start;
-    *best = (split){-1.0, -1, 0, 0, 0};
+    *best = (split){-1.0, -1, -1, 0, 0, 0, 0};
     for (int f = 0; f < F; f++) order[f] = f;
     for (int k = 0; k < F && found < mtry; k++) {
         int j = k + (int)ody_rng_below(rng, (unsigned long long)(F - k));
@@ -197,38 +199,56 @@ static void best_split(const rankdata *rd, const tnode_task *nt, int mtry, uint3
         order[k] = f;
         int c;
         if (nn <= RF_SMALL_NODE) {
-            c = split_exact(rd, f, s, nn, nt->c0, nt->c1, msl, ws, best);
+            c = split_exact(ts, f, s, nn, nt->c0, nt->c1, msl, ws, best);
         } else {
-            c = split_hist(rd, f, s, nn, nt->c0, nt->c1, msl, ws, best);
-            if (c == 2) c = split_exact(rd, f, s, nn, nt->c0, nt->c1, msl, ws, best);
+            c = split_hist(ts, f, s, nn, nt->c0, nt->c1, msl, ws, best);
+            if (c == 2) c = split_exact(ts, f, s, nn, nt->c0, nt->c1, msl, ws, best);
         }
         if (!c) found++;
     }
 }
 
-/* Splits node nt: partitions its samples in place (rank <= best.rank goes
- * left), adds both children and queues them. */
-static int split_node(const rankdata *rd, const tnode_task *nt, const split *best, workspace *ws, tbuild *tb,
+/* Midpoint between the values either side of a split, kept strictly below
+ * the right one. */
+static float midpoint(float lo, float hi)
+{
+    float mid = lo + (hi - lo) * 0.5f;
+    return !(mid < hi) || !(mid >= lo) ? lo : mid;
+}
+
+/* Splits node nt: partitions its samples in place, adds both children and
+ * queues them.  A histogram split's threshold lies between its bin's
+ * largest value and the next bin's smallest; an exact split's between the
+ * node's two values either side. */
+static int split_node(const trainset *ts, const tnode_task *nt, const split *best, workspace *ws, tbuild *tb,
                       size_t *top)
 {
     samp *s = ws->s + nt->start;
-    const uint32_t *rk = rd->rank + (size_t)best->feat * rd->n;
+    int f = best->feat;
     uint32_t a = 0, b = nt->end - nt->start;
-    while (a < b) {
-        if (rk[s[a].i] <= best->rank) a++;
-        else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
+    float thr;
+    if (best->bin >= 0) {
+        size_t at = (size_t)f * RF_MAX_BINS + (size_t)best->bin;
+        thr = midpoint(ts->bhi[at], ts->blo[at + 1]);
+        const uint8_t *bn = ws->bin + (size_t)f * ws->bin_n;
+        uint8_t lim = (uint8_t)best->bin;
+        while (a < b) {
+            if (bn[s[a].i] <= lim) a++;
+            else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
+        }
+    } else {
+        thr = midpoint(best->lo, best->hi);
+        while (a < b) {
+            if (rf_trainset_value(ts, rf_ws_row(ws, s[a].i), f) <= best->lo) a++;
+            else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
+        }
     }
     int32_t left = tbuild_add(tb), right = tbuild_add(tb);
     if (left < 0 || right < 0) return ODY_ENOMEM;
     rf_node *nd = &tb->node[nt->id];
-    nd->feat = best->feat;
+    nd->feat = f;
     nd->left = left;
-    /* midpoint between this rank's value and the next one's */
-    const float *v = rd->vals[best->feat];
-    float lo = v[best->rank], hi = v[best->rank + 1];
-    float mid = lo + (hi - lo) * 0.5f;
-    if (!(mid < hi) || !(mid >= lo)) mid = lo;
-    nd->thr = mid;
+    nd->thr = thr;
     tnode_task L = {nt->start, nt->start + a, left, nt->depth + 1, best->l0, best->l1};
     tnode_task R = {nt->start + a, nt->end, right, nt->depth + 1, nt->c0 - best->l0, nt->c1 - best->l1};
     /* right first so the left subtree is built next (depth-first) */
@@ -236,16 +256,14 @@ static int split_node(const rankdata *rd, const tnode_task *nt, const split *bes
     return 0;
 }
 
-int rf_grow_tree(const rf_opt *o, const rankdata *rd, const uint8_t *y, int mtry, int t, workspace *ws,
-                 tbuild *tb, uint32_t *n_inbag)
+int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace *ws, tbuild *tb, uint32_t *n_inbag)
 {
     ody_rng rng;
     ody_rng_stream(&rng, o->seed, (unsigned long long)t);
     tb->n = 0;
-    uint32_t ns = draw_sample(o, &rng, y, rd->n, ws), c0 = 0, c1 = 0;
+    uint32_t ns = draw_sample(o, &rng, ts->y, ts->n, ws), c0 = 0, c1 = 0;
     *n_inbag = ns;
-    rankdata local;
-    rd = gather_local(rd, ns, ws, &local);
+    gather_local(ts, ns, ws);
     for (uint32_t k = 0; k < ns; k++) {
         if (ws->s[k].wc & 1) c1 += ws->s[k].wc >> 1;
         else c0 += ws->s[k].wc >> 1;
@@ -262,9 +280,9 @@ int rf_grow_tree(const rf_opt *o, const rankdata *rd, const uint8_t *y, int mtry
             nt.end - nt.start < 2)
             continue;  /* leaf */
         split best;
-        best_split(rd, &nt, mtry, msl, &rng, ws, &best);
+        best_split(ts, &nt, mtry, msl, &rng, ws, &best);
         if (best.feat < 0) continue;  /* no valid split: leaf */
-        int rc = split_node(rd, &nt, &best, ws, tb, &top);
+        int rc = split_node(ts, &nt, &best, ws, tb, &top);
         if (rc) return rc;
     }
     return 0;
@@ -281,7 +299,6 @@ void rf_workspace_free(workspace *ws)
     free(ws->stack);
     free(ws->feat_order);
     free(ws->inbag);
-    free(ws->lrank);
     free(ws->lbin);
     free(ws->gidx);
     memset(ws, 0, sizeof *ws);
@@ -298,10 +315,9 @@ int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap)
     ws->feat_order = malloc((size_t)F * sizeof *ws->feat_order);
     ws->inbag = calloc(n, 1);
     if (m * 4 < n) {  /* subsampled trees gather their rows (gather_local) */
-        ws->lrank = malloc(m * (size_t)F * sizeof *ws->lrank);
         ws->lbin = malloc(m * (size_t)F);
         ws->gidx = malloc(m * sizeof *ws->gidx);
-        if (!ws->lrank || !ws->lbin || !ws->gidx) { rf_workspace_free(ws); return -1; }
+        if (!ws->lbin || !ws->gidx) { rf_workspace_free(ws); return -1; }
     }
     if (!ws->s || !ws->keys || !ws->tmp || !ws->draws || !ws->feat_order || !ws->inbag) {
         rf_workspace_free(ws);

@@ -15,7 +15,6 @@ double stage_guess(const run_state *st, const char *name)
     double rows = c->rf_max_samples > 0 && (double)c->rf_max_samples < n ? (double)c->rf_max_samples : n;
     double m = 2 * rows, lm = log2(m > 2 ? m : 2), cores = ody_threads(c->threads);
     double par = 2.0 / (cores > 0 ? cores : 1);  /* the models are for 2 cores */
-    if (!strcmp(name, "synthesize")) return 2e-9 * n * F;
     if (!strcmp(name, "forest")) return par * 4e-9 * T * c->repeats * m * lm * (sqrt(F) + 1);
     if (!strcmp(name, "weirdness"))
         return par * (1e-8 * T * c->repeats * n * lm + 2e-9 * c->iso_trees * n * 8);

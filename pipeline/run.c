@@ -33,7 +33,6 @@ void run_opt_init(run_opt *o) { memset(o, 0, sizeof *o); }
 static void state_free(run_state *st)
 {
     cat_destroy(st->cat);
-    free(st->S);
     for (int r = 0; r < st->n_forests; r++) rf_destroy(st->forests[r]);
     free(st->forests);
     for (int s = 0; s < CFG_N_SCORES; s++) free(st->score[s]);

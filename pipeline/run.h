@@ -4,8 +4,8 @@
  * Stages, in order (pipeline/stages.c; each declared in pipeline/st_*.c):
  *   ingest      catalog -> catalog.fits (ID, pass-through, clean features;
  *               with cutouts: rows without one dropped, morphology added)
- *   synthesize  synthetic.fits (seeded, same shape as the features)
- *   forest      forest_<r>.fits for r < weirdness.repeats, oob.fits
+ *   forest      forest_<r>.fits for r < weirdness.repeats, oob.fits (the
+ *               synthetic rows are drawn as the trees read them, never stored)
  *   weirdness   weirdness.fits (faithful W, n_good, isolation, default score)
  *   similarity  neighbours.fits (top-k neighbour rows and similarities, kNN
  *               distance) [+ similarity.fits, the dense matrix, when asked]

@@ -47,7 +47,9 @@ static int load_forests(run_state *st, ody_err *err)
     return rc ? rc : store_load_col(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, st->n, st->score[CFG_SCORE_FOREST_OOB], err);
 }
 
-/* Real rows then synthetic rows, labelled 0 and 1, and one forest per repeat. */
+/* The real rows against synthetic ones drawn as the trees read them (never
+ * stored: at 10^5 spectra x 4,000 bins a stored copy was 1.6 GB and a
+ * training matrix 3.2 GB more), one forest per repeat. */
 static int train_forests(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
@@ -56,21 +58,13 @@ static int train_forests(run_state *st, ody_err *err)
     double *oobp = st->score[CFG_SCORE_FOREST_OOB];
     rf_opt o;
     forest_opt(c, &o);
-    float *XS = malloc(2 * n * F * sizeof *XS);
-    uint8_t *y = malloc(2 * n);
     double *oob = malloc(n * sizeof *oob);
-    if (!XS || !y || !oob) { free(XS); free(y); free(oob); return ody_fail(err, ODY_ENOMEM, "out of memory for the training set"); }
-    memcpy(XS, st->cat->X, n * F * sizeof *XS);
-    memcpy(XS + n * F, st->S, n * F * sizeof *XS);
-    if (!c->mlp_on) {  /* nothing after the forest reads the synthetic rows: a copy less at the peak */
-        free(st->S);
-        st->S = NULL;
-    }
-    for (size_t i = 0; i < 2 * n; i++) y[i] = i >= n;
+    if (!oob) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
     for (size_t i = 0; i < n; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
         o.seed = (uint64_t)c->seed + (uint64_t)r;
-        rc = rf_train(&o, XS, y, 2 * n, (int)F, oob, n, &st->forests[r], st->log, err);
+        rc = rf_train(&o, &d, oob, n, &st->forests[r], st->log, err);
         if (rc) break;
         ody_logf(st->log, ODY_LOG_INFO, "forest %d: out-of-bag accuracy real vs synthetic %.4f", r,
                  st->forests[r]->oob_accuracy);
@@ -81,7 +75,7 @@ static int train_forests(run_state *st, ody_err *err)
         for (size_t i = 0; i < n; i++) oobp[i] += (isnan(oob[i]) ? 0.5 : oob[i]) / R;
         rc = save_forest(st, r, err);
     }
-    free(XS); free(y); free(oob);
+    free(oob);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
     return store_save_table(st, "oob.fits", "OOB", &col, 1, n, err);
@@ -99,8 +93,9 @@ static int forest(run_state *st, int run, ody_err *err)
 const stage_def stage_forest = {
     .name = "forest",
     .what = "random forests: real versus synthetic; out-of-bag P(synthetic)",
-    .keys = (const char *const[]){"forest.", "seed", "weirdness.repeats", NULL},
-    .reads = (const char *const[]){"ingest", "synthesize", NULL},
+    .keys = (const char *const[]){"forest.", "synthetic.", "seed", "weirdness.repeats", NULL},
+    .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"forest_{r}.fits", "oob.fits", NULL},
+    .version = 2,  /* 2: synthetic rows drawn by counter (no synthetic.fits); exact splits' thresholds between the node's values */
     .fn = forest,
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "rf.h"
 #include "stage.h"
 
 static void mlp_arch(const cfg *c, int F, nn_arch *a)
@@ -37,7 +38,8 @@ static void mlp_opt(const cfg *c, nn_train_opt *o)
     o->n_threads = c->threads;
 }
 
-/* Trains on real (0) + synthetic (1) rows and scores the real ones. */
+/* Trains on real (0) + synthetic (1) rows (the forest's synthetic rows) and
+ * scores the real ones. */
 static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *o, nn_model **m, ody_err *err)
 {
     size_t n = st->n, F = (size_t)st->F;
@@ -45,9 +47,9 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
     int rc = !XS || !T || !P ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
     if (!rc) {
         memcpy(XS, st->cat->X, n * F * sizeof *XS);
-        memcpy(XS + n * F, st->S, n * F * sizeof *XS);
+        rc = rf_synthesize(st->c->synth_mode, st->cat->X, n, (int)F, (uint64_t)st->c->seed, st->c->threads, XS + n * F, err);
         for (size_t i = 0; i < 2 * n; i++) T[i] = (float)(i >= n);
-        rc = nn_create(a, o->init, o->seed, m, err);
+        if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
     }
     nn_history h;
     if (!rc) rc = nn_train(*m, o, XS, T, 2 * n, &h, st->log, err);
@@ -87,9 +89,10 @@ static int mlp_enabled(const cfg *c) { return c->mlp_on; }
 const stage_def stage_mlp = {
     .name = "mlp",
     .what = "MLP discriminator: real versus synthetic by SGD + backpropagation",
-    .keys = (const char *const[]){"mlp.", "seed", NULL},
-    .reads = (const char *const[]){"ingest", "synthesize", NULL},
+    .keys = (const char *const[]){"mlp.", "synthetic.", "seed", NULL},
+    .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"mlp.fits", "mlp_scores.fits", NULL},
     .enabled = mlp_enabled,
+    .version = 2,  /* 2: synthetic rows drawn by counter */
     .fn = mlp,
 };

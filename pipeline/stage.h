@@ -42,8 +42,6 @@ typedef struct run_state {
     size_t n;               /* objects */
     int F;                  /* features */
     cut_set *cut;           /* cutouts of the kept rows, when read this run */
-    /* synthesize */
-    float *S;               /* n x F synthetic rows */
     /* forest */
     rf_forest **forests;
     int n_forests;
@@ -144,6 +142,7 @@ typedef struct store_hdu {
     const fitsout_col *cols;
     int ncol;
     size_t nrows;
+    const size_t *const *rows;  /* NULL, or per column a row map (fitsout_table_rows) */
 } store_hdu;
 
 /* Writes tables (after the provenance header) to dir/name atomically. */

@@ -2,12 +2,11 @@
  * stage is one file declaring its stage_def and one row here. */
 #include "stage.h"
 
-extern const stage_def stage_ingest, stage_synth, stage_forest, stage_weird, stage_sim, stage_local, stage_mlp,
+extern const stage_def stage_ingest, stage_forest, stage_weird, stage_sim, stage_local, stage_mlp,
     stage_lens, stage_score, stage_learn, stage_export;
 
 const stage_def *const run_stage_table[] = {
     &stage_ingest,   /* catalog -> catalog.fits */
-    &stage_synth,    /* synthetic.fits */
     &stage_forest,   /* forest_<r>.fits, oob.fits */
     &stage_weird,    /* weirdness.fits */
     &stage_sim,      /* neighbours.fits [similarity.fits]; after weirdness, whose pass it reuses */
