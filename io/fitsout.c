@@ -105,8 +105,26 @@ static char tform_code(int type)
 }
 
 /* Writes one column whole; strings need an array of row pointers. */
-static void write_column(fitsfile *f, int colnum, const fitsout_col *c, size_t nrows, int *status)
+static void write_gathered(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t nrows, int *status)
 {
+    size_t es = c->type == TDOUBLE || c->type == TLONGLONG ? 8 : c->type == TSHORT ? 2 : 4;
+    size_t rb = (size_t)c->repeat * es, block = rb < (1u << 20) ? ((size_t)1 << 20) / rb + 1 : 1;
+    char *buf = malloc(block * rb);
+    if (!buf) { *status = MEMORY_ALLOCATION; return; }
+    for (size_t r0 = 0; r0 < nrows && !*status; r0 += block) {
+        size_t nr = nrows - r0 < block ? nrows - r0 : block;
+        for (size_t r = 0; r < nr; r++) memcpy(buf + r * rb, (const char *)c->data + rows[r0 + r] * rb, rb);
+        fits_write_col(f, c->type, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr * c->repeat, buf, status);
+    }
+    free(buf);
+}
+
+static void write_column(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t nrows, int *status)
+{
+    if (rows && c->type != TSTRING) {
+        write_gathered(f, colnum, c, rows, nrows, status);
+        return;
+    }
     if (c->type != TSTRING) {
         fits_write_col(f, c->type, colnum, 1, 1, (LONGLONG)nrows * c->repeat, (void *)c->data, status);
         return;
@@ -120,6 +138,12 @@ static void write_column(fitsfile *f, int colnum, const fitsout_col *c, size_t n
 
 int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
                   int *status)
+{
+    return fitsout_table_rows(f, extname, cols, NULL, ncol, nrows, status);
+}
+
+int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
+                       size_t nrows, int *status)
 {
     if (*status) return *status;
     char **ttype = calloc((size_t)ncol, sizeof *ttype), **tform = calloc((size_t)ncol, sizeof *tform);
@@ -142,7 +166,7 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
             if (strlen(cols[k].desc) > 68) fits_write_key_longwarn(f, status);  /* once: CFITSIO checks */
             fits_write_key_longstr(f, key, cols[k].desc, "", status);
         }
-        for (int k = 0; k < ncol && !*status && nrows; k++) write_column(f, k + 1, &cols[k], nrows, status);
+        for (int k = 0; k < ncol && !*status && nrows; k++) write_column(f, k + 1, &cols[k], rows ? rows[k] : NULL, nrows, status);
     }
     free(ttype); free(tform); free(tunit); free(fbuf);
     return *status;

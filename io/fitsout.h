@@ -51,6 +51,13 @@ typedef struct fitsout_col {
 int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
                   int *status);
 
+/* The same, where rows (may be NULL) gives for column k a row map or NULL:
+ * row r of the table is row rows[k][r] of that column's data (not TSTRING),
+ * gathered a block at a time.  A ranked export of a wide table needs no
+ * reordered copy of it. */
+int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
+                       size_t nrows, int *status);
+
 /* ---------------------------------------------------------------- text files */
 
 /* The same promise for text (CSV, manifests): fitsout_text_open() creates

@@ -27,20 +27,45 @@ struct knn_tree {
 
 /* ================================================================ standardising */
 
-void knn_standardize(const float *X, size_t n, int F, float *Z)
+void knn_scale_free(knn_scale *s)
 {
-    for (int f = 0; f < F; f++) {
-        double s = 0, ss = 0;
-        for (size_t i = 0; i < n; i++) s += X[i * (size_t)F + f];
-        double mu = n ? s / (double)n : 0;
-        for (size_t i = 0; i < n; i++) {
-            double e = X[i * (size_t)F + f] - mu;
-            ss += e * e;
+    free(s->mean);
+    free(s->sd);
+    memset(s, 0, sizeof *s);
+}
+
+/* Rows outer, features inner: each column's sums still run in row order. */
+int knn_scale_fit(knn_scale *s, const float *X, size_t n, int F)
+{
+    s->F = F;
+    s->mean = calloc((size_t)F + 1, sizeof *s->mean);
+    s->sd = calloc((size_t)F + 1, sizeof *s->sd);
+    if (!s->mean || !s->sd) { knn_scale_free(s); return -1; }
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < F; f++) s->mean[f] += X[i * (size_t)F + f];
+    for (int f = 0; f < F; f++) s->mean[f] = n ? s->mean[f] / (double)n : 0;
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < F; f++) {
+            double e = X[i * (size_t)F + f] - s->mean[f];
+            s->sd[f] += e * e;
         }
-        double sd = n ? sqrt(ss / (double)n) : 0;
-        for (size_t i = 0; i < n; i++)
-            Z[i * (size_t)F + f] = sd > 0 ? (float)((X[i * (size_t)F + f] - mu) / sd) : 0.0f;
-    }
+    for (int f = 0; f < F; f++) s->sd[f] = n ? sqrt(s->sd[f] / (double)n) : 0;
+    return 0;
+}
+
+void knn_scale_rows(const knn_scale *s, const float *X, size_t n, float *Z)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < s->F; f++) Z[i * (size_t)s->F + f] = knn_z(s, X[i * (size_t)s->F + f], f);
+}
+
+int knn_standardize(const float *X, size_t n, int F, float *Z)
+{
+    knn_scale s;
+    if (knn_scale_fit(&s, X, n, F)) return -1;
+    knn_scale_rows(&s, X, n, Z);
+    knn_scale_free(&s);
+    return 0;
 }
 
 /* ================================================================ building */
@@ -578,17 +603,23 @@ static void orthonormalize(float *V, int F, int P)
     }
 }
 
-int knn_project(const float *Z, size_t n, int F, int P, uint64_t seed, float *out, ody_err *err)
+int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *out, ody_err *err)
 {
+    enum { BLOCK = 2048 };
     if (P < 1 || P >= F) return ody_fail(err, ODY_EINTERNAL, "knn_project: %d components of %d features", P, F);
     size_t step = n > 4000 ? (n + 3999) / 4000 : 1, s = (n + step - 1) / step;
     float *A = malloc(s * (size_t)F * sizeof *A), *V = malloc((size_t)F * P * sizeof *V);
     float *U = malloc(s * (size_t)P * sizeof *U), *W = malloc((size_t)F * P * sizeof *W);
-    if (!A || !V || !U || !W) {
-        free(A), free(V), free(U), free(W);
+    float *B = sc ? malloc((size_t)BLOCK * F * sizeof *B) : NULL;
+    if (!A || !V || !U || !W || (sc && !B)) {
+        free(A), free(V), free(U), free(W), free(B);
         return ody_fail(err, ODY_ENOMEM, "out of memory projecting %d features", F);
     }
-    for (size_t r = 0; r < s; r++) memcpy(A + r * (size_t)F, Z + r * step * (size_t)F, (size_t)F * sizeof *A);
+    for (size_t r = 0; r < s; r++) {
+        const float *x = X + r * step * (size_t)F;
+        if (sc) knn_scale_rows(sc, x, 1, A + r * (size_t)F);
+        else memcpy(A + r * (size_t)F, x, (size_t)F * sizeof *A);
+    }
     ody_rng g;
     ody_rng_stream(&g, seed, 0x9ca);
     for (size_t k = 0; k < (size_t)F * P; k++) V[k] = (float)(ody_rng_uniform(&g) - 0.5);
@@ -600,7 +631,16 @@ int knn_project(const float *Z, size_t n, int F, int P, uint64_t seed, float *ou
         float *t = V;
         V = W, W = t;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, P, F, 1.0f, Z, F, V, P, 0.0f, out, P);
-    free(A), free(V), free(U), free(W);
+    for (size_t r0 = 0; r0 < n; r0 += BLOCK) {
+        size_t nr = n - r0 < BLOCK ? n - r0 : BLOCK;
+        const float *Z = X + r0 * (size_t)F;
+        if (sc) {
+            knn_scale_rows(sc, Z, nr, B);
+            Z = B;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, P, F, 1.0f, Z, F, V, P, 0.0f,
+                    out + r0 * (size_t)P, P);
+    }
+    free(A), free(V), free(U), free(W), free(B);
     return 0;
 }

@@ -30,9 +30,29 @@
 
 typedef struct knn_tree knn_tree;
 
-/* z-scores of each column of X (n x F): (x - mean) / std, 0 for a constant
- * column; into Z (n x F), which may be X. */
-void knn_standardize(const float *X, size_t n, int F, float *Z);
+/* Each column's mean and standard deviation: z = (x - mean) / sd, 0 for a
+ * constant column.  Kept apart from the data so that a wide catalog is
+ * standardised a row at a time where it is read, never copied whole. */
+typedef struct knn_scale {
+    int F;
+    double *mean, *sd;
+} knn_scale;
+
+/* Fits s to X (n x F); 0, or -1 when out of memory (s then empty). */
+int knn_scale_fit(knn_scale *s, const float *X, size_t n, int F);
+void knn_scale_free(knn_scale *s);
+
+static inline float knn_z(const knn_scale *s, float x, int f)
+{
+    return s->sd[f] > 0 ? (float)((x - s->mean[f]) / s->sd[f]) : 0.0f;
+}
+
+/* z-scores of n rows of X into Z (n x F), which may be X. */
+void knn_scale_rows(const knn_scale *s, const float *X, size_t n, float *Z);
+
+/* Fit and apply in one: z-scores of each column of X into Z (which may be
+ * X); 0, or -1 when out of memory. */
+int knn_standardize(const float *X, size_t n, int F, float *Z);
 
 /* Builds the index over the rows ref[0..m) of X (n x d, row-major; ref
  * strictly increasing), or over all n rows when ref is NULL (m ignored).
@@ -70,13 +90,14 @@ int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err);
 
-/* Projects the rows of Z (n x F, standardised) onto an approximation of
- * their first P principal axes (P < F): subspace iteration from a seeded
- * start, on at most 4,000 rows taken at an even stride, with BLAS.  out is
+/* Projects the rows of X (n x F), standardised by sc (NULL: as they are),
+ * onto an approximation of their first P principal axes (P < F): subspace
+ * iteration from a seeded start, on at most 4,000 rows taken at an even
+ * stride, with BLAS; rows are standardised a block at a time.  out is
  * n x P.  Neighbours found there stand in for those of the full space when
  * an exact search over thousands of features would cost too much.
  * Deterministic for a given seed. */
-int knn_project(const float *Z, size_t n, int F, int P, uint64_t seed, float *out, ody_err *err);
+int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *out, ody_err *err);
 
 /* Local outlier factor of every row from its first k neighbours (lists of
  * width `width` >= k from knn_all): lrd(p) = 1 / mean over o of

@@ -139,10 +139,11 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     R->why = calloc(m, R->whyw);
     R->drv = calloc(m, DRVW);
     R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
-    R->feat = malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
+    int wide = k->n_feat > STAGE_WIDE;  /* one vector column FEATURES gathered from the catalog as it is written */
+    R->feat = wide ? NULL : malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
     R->feat_col = calloc(k->n_feat, sizeof *R->feat_col);
-    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass && R->feat && R->feat_col;
-    int wide = k->n_feat > STAGE_WIDE;  /* one vector column FEATURES, rows of n_feat */
+    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass && (wide || R->feat) &&
+             R->feat_col;
     for (size_t j = 0; j < k->n_feat && ok && !wide; j++) {
         char fc[128];
         stage_feature_column(k->feat_names[j], fc, sizeof fc);
@@ -161,9 +162,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
             if (R->sc[s]) R->sc[s][r] = st->score[s][i];
         copy_value(&k->id, i, R->id, r);
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
-        if (wide) memcpy(R->feat + r * k->n_feat, k->X + i * k->n_feat, k->n_feat * sizeof *R->feat);
-        else
-            for (size_t j = 0; j < k->n_feat; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
+        for (size_t j = 0; j < k->n_feat && !wide; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
         if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
         if (st->nb) join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
@@ -202,7 +201,7 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
     for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->pass[p], "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
-        x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, R->feat, NULL,
+        x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
                          "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9};
     else
         for (size_t j = 0; j < k->n_feat; j++)
@@ -251,18 +250,23 @@ static const char *cell(const xcol *x, size_t r, char *buf, size_t len)
 
 /* ================================================================ FITS */
 
-static int write_fits(const run_state *st, const xcol *x, int n, size_t m, ody_err *err)
+static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R, ody_err *err)
 {
     fitsout_col *cols = calloc((size_t)n, sizeof *cols);
-    if (!cols) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (int q = 0; q < n; q++) cols[q] = x[q].c;
+    const size_t **rows = calloc((size_t)n, sizeof *rows);
+    if (!cols || !rows) { free(cols); free(rows); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
+    for (int q = 0; q < n; q++) {
+        cols[q] = x[q].c;
+        if (cols[q].data == st->cat->X) rows[q] = R->order;  /* FEATURES: the catalog's rows, gathered as written */
+    }
     store_featnames fn = {0};
     int wide = st->cat->n_feat > STAGE_WIDE;
     int rc = wide ? store_featnames_make(st->cat, &fn, err) : 0;
-    store_hdu h[2] = {{"ANOMALIES", cols, n, m}, fn.hdu};
+    store_hdu h[2] = {{"ANOMALIES", cols, n, R->m, rows}, fn.hdu};
     if (!rc) rc = store_save_tables(st, "anomalies.fits", h, wide ? 2 : 1, err);
     store_featnames_free(&fn);
     free(cols);
+    free(rows);
     return rc;
 }
 
@@ -423,7 +427,7 @@ static int export(run_state *st, int run, ody_err *err)
         int n_col = 0;
         xcol *x = rc ? NULL : schema(st, &R, &n_col);
         if (!rc && !x) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, x, n_col, R.m, err);
+        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, x, n_col, &R, err);
         int nt = 0;  /* the text formats: every column but a FEATURES vector */
         for (int q = 0; x && q < n_col; q++)
             if (x[q].c.type == TSTRING || x[q].c.repeat == 1) x[nt++] = x[q];

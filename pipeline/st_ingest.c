@@ -110,7 +110,7 @@ static int save_catalog(run_state *st, ody_err *err)
         for (int p = 0; p < k->n_pass; p++) cols[q++] = store_carried_col(&k->pass[p]);
         cols[q++] = (fitsout_col){"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
                                   "the features, in the order of the FEATURES table"};
-        store_hdu h[2] = {{"CATALOG", cols, q, k->n_rows}, fn.hdu};
+        store_hdu h[2] = {{"CATALOG", cols, q, k->n_rows, NULL}, fn.hdu};
         rc = store_save_tables(st, "catalog.fits", h, 2, err);
     }
     store_featnames_free(&fn);

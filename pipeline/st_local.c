@@ -41,16 +41,18 @@ static int components(const run_state *st, size_t m)
     return P > 0 && P < st->F ? P : 0;
 }
 
-/* The standardised features, or their projection on P components
- * (n x d; *d set). */
+/* The standardised features, or their projection on P components (n x d;
+ * *d set), made a block of rows at a time: no standardised copy of a wide
+ * catalog. */
 static float *space(const run_state *st, int P, int *d, ody_err *err)
 {
-    float *Z = stage_standardized(st);
     *d = st->F;
-    if (!Z || !P) return Z;
+    if (!P) return stage_standardized(st);
+    knn_scale sc = {0};
     float *Y = malloc(st->n * (size_t)P * sizeof *Y);
-    int rc = Y ? knn_project(Z, st->n, st->F, P, (uint64_t)st->c->seed, Y, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
-    free(Z);
+    int rc = !Y || knn_scale_fit(&sc, st->cat->X, st->n, st->F) ? ody_fail(err, ODY_ENOMEM, "out of memory")
+           : knn_project(st->cat->X, st->n, st->F, &sc, P, (uint64_t)st->c->seed, Y, err);
+    knn_scale_free(&sc);
     if (rc) { free(Y); return NULL; }
     *d = P;
     ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "knn.h"
 #include "stage.h"
 
 static int load_score(run_state *st, ody_err *err)
@@ -105,7 +106,7 @@ static int32_t *blocks(const cat *k)
 /* Object i's explanation from its normal neighbours (all of them when none
  * is normal): the n_why largest |deviations|, one a stretch of a block (a
  * spectral line is one reason, not five pixels). */
-static void explain(const run_state *st, const float *Z, double lim, size_t i, float *col, int32_t *nb, float *dev,
+static void explain(const run_state *st, const knn_scale *sc, double lim, size_t i, float *col, int32_t *nb, float *dev,
                     const int32_t *blk)
 {
     int F = st->F, K = st->c->local_k < st->K ? st->c->local_k : st->K, m = 0;
@@ -114,15 +115,16 @@ static void explain(const run_state *st, const float *Z, double lim, size_t i, f
         if (st->score[CFG_SCORE_ANOMALY][near[q]] <= lim) nb[m++] = near[q];
     for (int q = 0; m == 0 && q < K; q++) nb[q] = near[q];
     if (m == 0) m = K;
+    const float *X = st->cat->X;
     for (int f = 0; f < F; f++) {
         for (int q = 0; q < m; q++) {  /* insertion sort: m is a handful, F can be thousands */
-            float v = Z[(size_t)nb[q] * F + f];
+            float v = knn_z(sc, X[(size_t)nb[q] * F + f], f);
             int r = q;
             for (; r > 0 && col[r - 1] > v; r--) col[r] = col[r - 1];
             col[r] = v;
         }
         float med = m % 2 ? col[m / 2] : 0.5f * (col[m / 2 - 1] + col[m / 2]);
-        dev[f] = Z[i * (size_t)F + f] - med;
+        dev[f] = knn_z(sc, X[i * (size_t)F + f], f) - med;
     }
     int32_t *wf = st->why_feat + i * (size_t)st->n_why;
     float *wd = st->why_dev + i * (size_t)st->n_why;
@@ -142,10 +144,10 @@ static void explain(const run_state *st, const float *Z, double lim, size_t i, f
 static int explain_all(run_state *st, ody_err *err)
 {
     if (!st->n_why) return 0;
-    float *Z = stage_standardized(st);
+    knn_scale sc = {0};
     int32_t *blk = blocks(st->cat);
     double lim = normal_limit(st->score[CFG_SCORE_ANOMALY], st->n);
-    int fail = !Z || !blk;
+    int fail = knn_scale_fit(&sc, st->cat->X, st->n, st->F) || !blk;
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(st->c->threads))
     {
@@ -158,13 +160,13 @@ static int explain_all(run_state *st, ody_err *err)
         }
 #pragma omp for schedule(static)
         for (size_t i = 0; i < st->n; i++)
-            if (ok) explain(st, Z, lim, i, col, nb, dev, blk);
+            if (ok) explain(st, &sc, lim, i, col, nb, dev, blk);
         free(col);
         free(dev);
         free(nb);
     }
     }
-    free(Z);
+    knn_scale_free(&sc);
     free(blk);
     return fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
 }

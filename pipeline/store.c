@@ -107,7 +107,7 @@ int store_save_tables(const run_state *st, const char *name, const store_hdu *hd
     if (!rc) {
         int status = 0;
         store_provenance(st, w.f, &status);
-        for (int h = 0; h < n_hdu; h++) fitsout_table(w.f, hdu[h].extname, hdu[h].cols, hdu[h].ncol, hdu[h].nrows, &status);
+        for (int h = 0; h < n_hdu; h++) fitsout_table_rows(w.f, hdu[h].extname, hdu[h].cols, hdu[h].rows, hdu[h].ncol, hdu[h].nrows, &status);
         rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
     }
     free(path);
@@ -117,7 +117,7 @@ int store_save_tables(const run_state *st, const char *name, const store_hdu *hd
 int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                      int ncol, size_t nrows, ody_err *err)
 {
-    store_hdu h = {extname, cols, ncol, nrows};
+    store_hdu h = {extname, cols, ncol, nrows, NULL};
     return store_save_tables(st, name, &h, 1, err);
 }
 
@@ -149,7 +149,7 @@ int store_featnames_make(const cat *k, store_featnames *fn, ody_err *err)
     }
     fn->cols[0] = (fitsout_col){"NAME", TSTRING, (int)wn, fn->name, NULL, "feature name; element k of FEATURES"};
     fn->cols[1] = (fitsout_col){"UNIT", TSTRING, (int)wu, fn->unit, NULL, NULL};
-    fn->hdu = (store_hdu){"FEATURES", fn->cols, 2, F};
+    fn->hdu = (store_hdu){"FEATURES", fn->cols, 2, F, NULL};
     return 0;
 }
 
@@ -341,7 +341,10 @@ void stage_feature_column(const char *name, char *buf, size_t len)
 float *stage_standardized(const run_state *st)
 {
     float *Z = malloc((st->n ? st->n : 1) * (size_t)st->F * sizeof *Z);
-    if (Z) knn_standardize(st->cat->X, st->n, st->F, Z);
+    if (Z && knn_standardize(st->cat->X, st->n, st->F, Z)) {
+        free(Z);
+        return NULL;
+    }
     return Z;
 }
 

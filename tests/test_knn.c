@@ -189,6 +189,44 @@ static void test_standardize(void **state)
     assert_true(Z[1] == 0 && Z[3] == 0 && Z[5] == 0);  /* a constant column */
 }
 
+/* Projection standardising blocks of rows as it goes equals projection of
+ * a standardised copy, bit for bit; and data that lie in a P-dimensional
+ * subspace keep their distances. */
+static void test_project(void **state)
+{
+    (void)state;
+    size_t n = 5000;
+    int F = 40, P = 3;
+    float *X = malloc(n * F * sizeof *X), *Z = malloc(n * F * sizeof *Z);
+    float *Y1 = malloc(n * P * sizeof *Y1), *Y2 = malloc(n * P * sizeof *Y2);
+    ody_rng r;
+    ody_rng_stream(&r, 3, 0);
+    float basis[3][40];
+    for (int p = 0; p < P; p++)
+        for (int f = 0; f < F; f++) basis[p][f] = (float)(ody_rng_uniform(&r) - 0.5);
+    for (size_t i = 0; i < n; i++) {
+        double c[3] = {ody_rng_uniform(&r) * 4, ody_rng_uniform(&r) * 2, ody_rng_uniform(&r)};
+        for (int f = 0; f < F; f++)
+            X[i * F + f] = (float)(c[0] * basis[0][f] + c[1] * basis[1][f] + c[2] * basis[2][f]);
+    }
+    ody_err e;
+    assert_int_equal(knn_standardize(X, n, F, Z), 0);
+    knn_scale sc;
+    assert_int_equal(knn_scale_fit(&sc, X, n, F), 0);
+    assert_ok(knn_project(X, n, F, &sc, P, 7, Y1, &e), e);
+    assert_ok(knn_project(Z, n, F, NULL, P, 7, Y2, &e), e);
+    assert_memory_equal(Y1, Y2, n * P * sizeof *Y1);
+    for (size_t i = 0; i + 1 < n; i += 97) {
+        double dz = 0, dy = 0;
+        for (int f = 0; f < F; f++) dz += pow((double)Z[i * F + f] - Z[(i + 1) * F + f], 2);
+        for (int p = 0; p < P; p++) dy += pow((double)Y1[i * P + p] - Y1[(i + 1) * P + p], 2);
+        assert_true(fabs(sqrt(dz) - sqrt(dy)) < 1e-3 * (1 + sqrt(dz)));
+    }
+    assert_int_equal(knn_project(X, n, F, &sc, F, 7, Y1, &e), ODY_EINTERNAL);
+    knn_scale_free(&sc);
+    free(X); free(Z); free(Y1); free(Y2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_queries_and_errors),
         cmocka_unit_test(test_lof_definition),
         cmocka_unit_test(test_standardize),
+        cmocka_unit_test(test_project),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
