@@ -106,11 +106,12 @@ static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, s
 /* The widest ID as printed: the neighbour-list columns hold top_k of them
  * for every object, so a generous fixed width would cost hundreds of
  * bytes an object at survey scale. */
-static size_t id_width(const cat *k)
+static size_t id_width(const cat *k, int threads)
 {
     size_t w = 1;
-    char buf[64];
+#pragma omp parallel for schedule(static) reduction(max : w) num_threads(ody_threads(threads))
     for (size_t i = 0; i < k->n_rows; i++) {
+        char buf[64];
         cat_col_format(&k->id, i, buf, sizeof buf);
         if (strlen(buf) > w) w = strlen(buf);
     }
@@ -121,7 +122,7 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
     size_t m = R->m;
-    R->idw = k->id.type == CAT_COL_STRING ? (size_t)k->id.width : id_width(k);
+    R->idw = k->id.type == CAT_COL_STRING ? (size_t)k->id.width : id_width(k, st->c->threads);
     /* objects listed: similarity.top_k (the similarity stage's k when it ran) */
     int kl = st->k > 0 ? st->k : st->c->top_k < (int)st->n ? st->c->top_k : (int)st->n - 1;
     if (kl < 1) kl = 1;
@@ -154,6 +155,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         ok = (R->lab = malloc((m ? m : 1) * sizeof *R->lab)) && (R->lsc = malloc((m ? m : 1) * sizeof *R->lsc));
     for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
+    /* each row its own slots: the threads share nothing */
+#pragma omp parallel for schedule(static) num_threads(ody_threads(st->c->threads))
     for (size_t r = 0; r < m; r++) {
         size_t i = R->order[r];
         R->rank[r] = (int32_t)(r + 1);
@@ -272,21 +275,56 @@ static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R
 
 /* ================================================================ CSV, ECSV */
 
-static void csv_body(FILE *f, const xcol *x, int n, size_t m)
+/* One row of a text body. */
+typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r);
+
+/* Rows [0, m) formatted by fn a block at a time in parallel, each block into
+ * memory, and the blocks written to out in order: the same bytes for any
+ * thread count, and a coarse grain (a block is milliseconds of work) that a
+ * thread on a shared core cannot stall row by row.  0, or -1 when out of
+ * memory. */
+static int text_rows(FILE *out, const xcol *x, int n, size_t m, text_row fn, int threads)
+{
+    enum { BLOCK = 4096 };
+    long nb = (long)((m + BLOCK - 1) / BLOCK);
+    int fail = 0;
+#pragma omp parallel for ordered schedule(dynamic, 1) num_threads(ody_threads(threads))
+    for (long b = 0; b < nb; b++) {
+        char *mem = NULL;
+        size_t len = 0, r1 = (size_t)(b + 1) * BLOCK < m ? (size_t)(b + 1) * BLOCK : m;
+        FILE *f = open_memstream(&mem, &len);
+        if (f) {
+            for (size_t r = (size_t)b * BLOCK; r < r1; r++) fn(f, x, n, r);
+            if (fclose(f)) len = 0, f = NULL;
+        }
+#pragma omp ordered
+        {
+            if (!f || !mem) fail = 1;
+            else if (!fail) fwrite(mem, 1, len, out);
+        }
+        free(mem);
+    }
+    return fail ? -1 : 0;
+}
+
+static void csv_row(FILE *f, const xcol *x, int n, size_t r)
 {
     char buf[64];
+    for (int q = 0; q < n; q++) {
+        if (q) fputc(',', f);
+        stage_csv_field(f, cell(&x[q], r, buf, sizeof buf));
+    }
+    fputc('\n', f);
+}
+
+static int csv_body(FILE *f, const xcol *x, int n, size_t m, int threads)
+{
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    for (size_t r = 0; r < m; r++) {
-        for (int q = 0; q < n; q++) {
-            if (q) fputc(',', f);
-            stage_csv_field(f, cell(&x[q], r, buf, sizeof buf));
-        }
-        fputc('\n', f);
-    }
+    return text_rows(f, x, n, m, csv_row, threads);
 }
 
 /* A YAML single-quoted scalar. */
@@ -335,7 +373,10 @@ static int write_text(const run_state *st, const char *name, const xcol *x, int 
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    csv_body(t.f, x, n, m);
+    if (csv_body(t.f, x, n, m, st->c->threads)) {
+        fitsout_text_abort(&t);
+        return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+    }
     return fitsout_text_commit(&t, err);
 }
 
@@ -357,6 +398,18 @@ static void vot_info(FILE *f, const char *name, const char *value)
     fprintf(f, "  <INFO name=\"%s\" value=\"", name);
     xml(f, value);
     fputs("\"/>\n", f);
+}
+
+static void vot_row(FILE *f, const xcol *x, int n, size_t r)
+{
+    char buf[64];
+    fputs("<TR>", f);
+    for (int q = 0; q < n; q++) {
+        fputs("<TD>", f);
+        xml(f, cell(&x[q], r, buf, sizeof buf));
+        fputs("</TD>", f);
+    }
+    fputs("</TR>\n", f);
 }
 
 /* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
@@ -389,14 +442,9 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    for (size_t r = 0; r < m; r++) {
-        fputs("<TR>", f);
-        for (int q = 0; q < n; q++) {
-            fputs("<TD>", f);
-            xml(f, cell(&x[q], r, buf, sizeof buf));
-            fputs("</TD>", f);
-        }
-        fputs("</TR>\n", f);
+    if (text_rows(f, x, n, m, vot_row, st->c->threads)) {
+        fitsout_text_abort(&t);
+        return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }
     fputs("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n", f);
     return fitsout_text_commit(&t, err);
