@@ -99,7 +99,7 @@ int lens_score(const nn_model *m, const lens_prep *prep, const float *pix, size_
     }
     P = malloc(n * sizeof *P);
     if (!P) { free(X); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
-    rc = nn_predict(m, X, n, P, err);
+    rc = nn_predict(m, X, n, 0, P, err);
     for (size_t k = 0; !rc && k < n; k++) p[k] = P[k];
     free(X);
     free(P);

@@ -326,27 +326,36 @@ void nnw_standardize(const nn_model *m, const nn_real *X, size_t n, nn_real *out
             out[i * (size_t)d + j] = (X[i * (size_t)d + j] - m->mu[j]) / m->sd[j];
 }
 
-int nn_predict(const nn_model *m, const nn_real *X, size_t n, nn_real *Y, ody_err *err)
+/* Chunks of rows are independent: each thread forwards its own, so Y is
+ * the same for any thread count. */
+int nn_predict(const nn_model *m, const nn_real *X, size_t n, int n_threads, nn_real *Y, ody_err *err)
 {
     const size_t chunk = 1024;
-    int d = m->arch.n_in, K = m->arch.size[m->arch.n_layers - 1];
-    work w;
-    nn_real *xs = malloc(chunk * (size_t)d * sizeof *xs);
-    if (!xs || nnw_init(&w, &m->arch, chunk)) {
-        free(xs);
-        return ody_fail(err, ODY_ENOMEM, "mlp: out of memory predicting");
-    }
+    int d = m->arch.n_in, K = m->arch.size[m->arch.n_layers - 1], fail = 0;
     int blas_prev = ody_blas_single();
-    for (size_t i0 = 0; i0 < n; i0 += chunk) {
-        size_t B = n - i0 < chunk ? n - i0 : chunk;
-        nnw_standardize(m, X + i0 * (size_t)d, B, xs);
-        const nn_real *O = nnw_forward(m, xs, B, &w);
-        memcpy(Y + i0 * (size_t)K, O, B * (size_t)K * sizeof *Y);
+    long nc = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel num_threads(ody_threads(n_threads))
+    {
+        work w;
+        nn_real *xs = malloc(chunk * (size_t)d * sizeof *xs);
+        int ok = xs && !nnw_init(&w, &m->arch, chunk);
+        if (!ok) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 4)
+        for (long c = 0; c < nc; c++) {
+            if (!ok) continue;
+            size_t i0 = (size_t)c * chunk, B = n - i0 < chunk ? n - i0 : chunk;
+            nnw_standardize(m, X + i0 * (size_t)d, B, xs);
+            const nn_real *O = nnw_forward(m, xs, B, &w);
+            memcpy(Y + i0 * (size_t)K, O, B * (size_t)K * sizeof *Y);
+        }
+        if (ok) nnw_free(&w);
+        free(xs);
     }
     ody_blas_restore(blas_prev);
-    free(xs);
-    nnw_free(&w);
-    return 0;
+    return fail ? ody_fail(err, ODY_ENOMEM, "mlp: out of memory predicting") : 0;
 }
 
 int nn_targets(const int *y, size_t n, int n_out, nn_real *T)

@@ -66,8 +66,9 @@ int nn_create(const nn_arch *a, nn_init init, uint64_t seed, nn_model **out, ody
 void nn_destroy(nn_model *m);
 
 /* Forward pass for n rows of X (n x n_in; standardised by the model when it
- * learnt a standardisation); writes n x n_out outputs to Y. */
-int nn_predict(const nn_model *m, const nn_real *X, size_t n, nn_real *Y, ody_err *err);
+ * learnt a standardisation); writes n x n_out outputs to Y, the same for
+ * any n_threads (0: every core). */
+int nn_predict(const nn_model *m, const nn_real *X, size_t n, int n_threads, nn_real *Y, ody_err *err);
 
 /* Mean loss over n rows (targets T, n x n_out; sample weights sw may be NULL)
  * and, if grad is not NULL, its gradient with respect to every parameter

@@ -4,6 +4,9 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,28 +75,6 @@ static void sgd_step(nn_real *restrict w, nn_real *restrict v, const nn_real *re
     }
 }
 
-/* Mean loss (and accuracy) over rows idx[0..cnt) of the standardised Xs. */
-static double eval_rows(const nn_model *m, const nn_real *Xs, const nn_real *T, const size_t *idx, size_t cnt,
-                        nn_real *xb, nn_real *tb, work *w, double *acc)
-{
-    int d = m->arch.n_in, K = m->arch.size[m->arch.n_layers - 1];
-    double loss = 0;
-    size_t right = 0;
-    for (size_t i0 = 0; i0 < cnt; i0 += w->cap) {
-        size_t B = cnt - i0 < w->cap ? cnt - i0 : w->cap;
-        for (size_t q = 0; q < B; q++) {
-            memcpy(xb + q * (size_t)d, Xs + idx[i0 + q] * (size_t)d, (size_t)d * sizeof *xb);
-            memcpy(tb + q * (size_t)K, T + idx[i0 + q] * (size_t)K, (size_t)K * sizeof *tb);
-        }
-        loss += nnw_batch_grad(m, xb, tb, NULL, B, 0, NULL, w);
-        const nn_real *O = w->A[m->arch.n_layers - 1];
-        for (size_t q = 0; q < B; q++)
-            right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(tb + q * (size_t)K, K);
-    }
-    if (acc) *acc = cnt ? (double)right / (double)cnt : NAN;
-    return cnt ? loss / (double)cnt : NAN;
-}
-
 /* ================================================================ the trainer */
 
 /* One training run: the data, its split, and every buffer, allocated once. */
@@ -106,19 +87,26 @@ typedef struct trainer {
     size_t *perm, *tr, *va;   /* a seeded permutation: training rows, then validation rows */
     nn_real *Xs;              /* standardised inputs */
     nn_real *xb, *tb, *sw, *swb;
+    nn_real *xb2, *tb2;       /* a second thread's chunk when evaluating */
+    double *closs;            /* per evaluation chunk: its loss sum */
+    size_t *cright;           /* and its right answers */
     nn_real *g;               /* two gradients: one per half of a mini-batch */
+    double bl[2];             /* each half's loss */
+    size_t right[2];          /* each half's right answers */
     nn_real *v, *best;        /* momentum, and the best weights so far */
     gsl_rng *r;
-    work w, w2;
+    work w, w2, w3;
 } trainer;
 
 static void trainer_free(trainer *t)
 {
     free(t->perm); free(t->Xs); free(t->xb); free(t->tb); free(t->sw); free(t->swb);
     free(t->g); free(t->v); free(t->best);
+    free(t->xb2); free(t->tb2); free(t->closs); free(t->cright);
     if (t->r) gsl_rng_free(t->r);
     nnw_free(&t->w);
     nnw_free(&t->w2);
+    nnw_free(&t->w3);
 }
 
 static int trainer_alloc(trainer *t)
@@ -134,8 +122,14 @@ static int trainer_alloc(trainer *t)
     t->v = calloc(np, sizeof *t->v);
     t->best = malloc(np * sizeof *t->best);
     t->r = gsl_rng_alloc(gsl_rng_mt19937);
-    int bad = !t->perm || !t->Xs || !t->xb || !t->tb || !t->sw || !t->swb || !t->g || !t->v || !t->best || !t->r;
-    bad = bad || nnw_init(&t->w, &t->m->arch, B) || nnw_init(&t->w2, &t->m->arch, (B + 1) / 2);
+    t->xb2 = malloc(B * (size_t)t->d * sizeof *t->xb2);
+    t->tb2 = malloc(B * (size_t)t->K * sizeof *t->tb2);
+    t->closs = malloc((n / B + 1) * sizeof *t->closs);
+    t->cright = malloc((n / B + 1) * sizeof *t->cright);
+    int bad = !t->perm || !t->Xs || !t->xb || !t->tb || !t->sw || !t->swb || !t->g || !t->v || !t->best || !t->r ||
+              !t->xb2 || !t->tb2 || !t->closs || !t->cright;
+    bad = bad || nnw_init(&t->w, &t->m->arch, B) || nnw_init(&t->w2, &t->m->arch, (B + 1) / 2) ||
+          nnw_init(&t->w3, &t->m->arch, B);
     return bad ? -1 : 0;
 }
 
@@ -202,9 +196,47 @@ static int trainer_init(trainer *t, nn_model *m, const nn_train_opt *o, const nn
     return class_weights(t, err);
 }
 
-/* The optimizer step: a vectorised loop over each layer's W (with L2 decay)
- * and b in the contiguous parameter array, from the two halves' gradients. */
-static void update(trainer *t, double lr)
+/* Mean loss (and accuracy) over rows idx[0..cnt) of the standardised
+ * inputs, a mini-batch-sized chunk at a time: the threads share the chunks
+ * and the chunks' sums are added in order, so the result is the same for
+ * any thread count. */
+static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
+{
+    const nn_model *m = t->m;
+    int d = t->d, K = t->K;
+    size_t C = t->B;
+    long nc = (long)((cnt + C - 1) / C);
+#pragma omp parallel num_threads(t->nthr)
+    {
+        int tid = omp_get_thread_num();
+        work *w = tid ? &t->w3 : &t->w;
+        nn_real *xb = tid ? t->xb2 : t->xb, *tb = tid ? t->tb2 : t->tb;
+#pragma omp for schedule(static)
+        for (long c = 0; c < nc; c++) {
+            size_t i0 = (size_t)c * C, B = cnt - i0 < C ? cnt - i0 : C, right = 0;
+            for (size_t q = 0; q < B; q++) {
+                memcpy(xb + q * (size_t)d, t->Xs + idx[i0 + q] * (size_t)d, (size_t)d * sizeof *xb);
+                memcpy(tb + q * (size_t)K, t->T + idx[i0 + q] * (size_t)K, (size_t)K * sizeof *tb);
+            }
+            t->closs[c] = nnw_batch_grad(m, xb, tb, NULL, B, 0, NULL, w);
+            const nn_real *O = w->A[m->arch.n_layers - 1];
+            for (size_t q = 0; q < B; q++)
+                right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(tb + q * (size_t)K, K);
+            t->cright[c] = right;
+        }
+    }
+    double loss = 0;
+    size_t right = 0;
+    for (long c = 0; c < nc; c++) loss += t->closs[c], right += t->cright[c];
+    if (acc) *acc = cnt ? (double)right / (double)cnt : NAN;
+    return cnt ? loss / (double)cnt : NAN;
+}
+
+/* The optimizer step, for thread `part` of `parts`: a vectorised loop over
+ * its share of each layer's W (with L2 decay) and b in the contiguous
+ * parameter array, from the two halves' gradients.  Elementwise, so how the
+ * parameters are shared out does not change a bit of the result. */
+static void update(trainer *t, double lr, int part, int parts)
 {
     const nn_model *m = t->m;
     const nn_arch *a = &m->arch;
@@ -213,68 +245,107 @@ static void update(trainer *t, double lr)
     int prev = t->d;
     for (int l = 0; l < a->n_layers; l++) {
         size_t w0 = m->off[l], nw = (size_t)a->size[l] * prev, w1 = m->off[l + 1];
-        sgd_step(m->w + w0, t->v + w0, ga + w0, gb + w0, nw, mu, eta, l2, t->o->nesterov);
-        sgd_step(m->w + w0 + nw, t->v + w0 + nw, ga + w0 + nw, gb + w0 + nw, w1 - w0 - nw, mu, eta, 0, t->o->nesterov);
+        size_t seg[2][2] = {{w0, w0 + nw}, {w0 + nw, w1}};  /* W, then b (no decay) */
+        for (int k = 0; k < 2; k++) {
+            size_t len = seg[k][1] - seg[k][0], lo = seg[k][0] + len * (size_t)part / (size_t)parts,
+                   hi = seg[k][0] + len * (size_t)(part + 1) / (size_t)parts;
+            sgd_step(m->w + lo, t->v + lo, ga + lo, gb + lo, hi - lo, mu, eta, k ? 0 : l2, t->o->nesterov);
+        }
         prev = a->size[l];
     }
 }
 
-/* Loss of one mini-batch of nb rows starting at training position i0; its
- * gradient goes to t->g and its right answers to *right.  The batch is two
- * fixed halves, in parallel when there are two threads, whose gradients
- * update() adds in a fixed order: the weights do not depend on the thread
- * count. */
-static double batch(trainer *t, size_t i0, size_t nb, size_t *right)
+/* Half sh of the mini-batch of nb rows at training position i0: gathers
+ * its rows, puts its gradient in its own buffer, its loss in t->bl[sh] and
+ * its right answers in t->right[sh].  The batch is always two fixed halves
+ * whose gradients update() adds in a fixed order, so the weights do not
+ * depend on the thread count. */
+static void half_grad(trainer *t, size_t i0, size_t nb, int sh)
 {
     int d = t->d, K = t->K;
     const nn_model *m = t->m;
-    for (size_t q = 0; q < nb; q++) {
+    size_t h0 = (nb + 1) / 2, r0 = sh ? h0 : 0, rn = sh ? nb - h0 : h0;
+    for (size_t q = r0; q < r0 + rn; q++) {
         size_t i = t->tr[i0 + q];
         memcpy(t->xb + q * (size_t)d, t->Xs + i * (size_t)d, (size_t)d * sizeof *t->xb);
         memcpy(t->tb + q * (size_t)K, t->T + i * (size_t)K, (size_t)K * sizeof *t->tb);
         t->swb[q] = t->sw[i];
     }
-    size_t h0 = (nb + 1) / 2;
-    double bls[2] = {0, 0};
-    nn_real *gs[2] = {t->g, t->g + m->n_par};
-    work *ws[2] = {&t->w, &t->w2};
-#pragma omp parallel for num_threads(t->nthr) schedule(static, 1)
-    for (int sh = 0; sh < 2; sh++) {
-        size_t r0 = sh ? h0 : 0, rn = sh ? nb - h0 : h0;
-        memset(gs[sh], 0, m->n_par * sizeof *t->g);
-        if (rn)
-            bls[sh] = nnw_batch_grad(m, t->xb + r0 * (size_t)d, t->tb + r0 * (size_t)K, t->swb + r0, rn,
-                                     1.0 / (double)nb, gs[sh], ws[sh]);
+    nn_real *g = t->g + (sh ? m->n_par : 0);
+    work *w = sh ? &t->w2 : &t->w;
+    memset(g, 0, m->n_par * sizeof *g);
+    t->bl[sh] = 0;
+    t->right[sh] = 0;
+    if (!rn) return;
+    t->bl[sh] = nnw_batch_grad(m, t->xb + r0 * (size_t)d, t->tb + r0 * (size_t)K, t->swb + r0, rn, 1.0 / (double)nb,
+                               g, w);
+    /* training accuracy from the outputs the gradient already computed */
+    const nn_real *O = w->A[m->arch.n_layers - 1];
+    for (size_t q = 0; q < rn; q++)
+        t->right[sh] += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(t->tb + (r0 + q) * (size_t)K, K);
+}
+
+/* Waits until all n threads arrive.  It spins a little and then yields
+ * instead of sleeping: a thread never needs waking (waking onto a core that
+ * another process holds took milliseconds, once per mini-batch), and a
+ * thread that waits on a shared core hands it over. */
+typedef struct spinbar {
+    atomic_uint count, gen;
+    unsigned n;
+} spinbar;
+
+static void spinbar_wait(spinbar *b)
+{
+    if (b->n < 2) return;
+    unsigned g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) + 1 == b->n) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
+        return;
     }
-    /* training accuracy from the outputs this batch already computed */
-    for (int sh = 0; sh < 2; sh++) {
-        size_t r0 = sh ? h0 : 0, rn = sh ? nb - h0 : h0;
-        const nn_real *O = ws[sh]->A[m->arch.n_layers - 1];
-        for (size_t q = 0; q < rn; q++)
-            *right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(t->tb + (r0 + q) * (size_t)K, K);
-    }
-    return bls[0] + bls[1];
+    for (int spin = 0; atomic_load_explicit(&b->gen, memory_order_acquire) == g; spin++)
+        if (spin >= 200) sched_yield();
 }
 
 /* One epoch over the shuffled training rows; *loss and *acc are running
- * means over the epoch, as the weights moved. */
+ * means over the epoch, as the weights moved.  One parallel region for the
+ * whole epoch: per mini-batch each thread computes its half's gradient,
+ * then its share of the step, with two light barriers between. */
 static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *sps, ody_err *err)
 {
     const nn_train_opt *o = t->o;
-    double t0 = ody_now(), lr = o->lr / (1.0 + o->lr_decay * (epoch - 1)), sum = 0;
-    size_t seen = 0, right = 0;
+    double t0 = ody_now(), lr = o->lr / (1.0 + o->lr_decay * (epoch - 1)), sum = 0, bad_loss = 0;
+    int diverged = 0;
+    size_t seen = 0, right = 0, B = t->B, nbatch = (t->n_tr + B - 1) / B;
     gsl_ran_shuffle(t->r, t->tr, t->n_tr, sizeof *t->tr);
-    for (size_t i0 = 0; i0 < t->n_tr; i0 += t->B) {
-        size_t nb = t->n_tr - i0 < t->B ? t->n_tr - i0 : t->B;
-        double bl = batch(t, i0, nb, &right);
-        if (!isfinite(bl)) {
-            memcpy(t->m->w, t->best, t->m->n_par * sizeof *t->best);
-            return ody_fail(err, ODY_EINPUT, "mlp: training diverged at epoch %d (loss is %g) — lower "
-                            "mlp.learning_rate (now %g), e.g. to %g", epoch, bl, o->lr, o->lr / 10);
+    spinbar bar = {0, 0, (unsigned)t->nthr};
+#pragma omp parallel num_threads(t->nthr)
+    {
+        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        bar.n = (unsigned)nt;  /* every thread writes the same value before the first wait */
+#pragma omp barrier
+        for (size_t b = 0; b < nbatch; b++) {
+            size_t i0 = b * B, nb = t->n_tr - i0 < B ? t->n_tr - i0 : B;
+            for (int sh = tid; sh < 2; sh += nt) half_grad(t, i0, nb, sh);
+            spinbar_wait(&bar);
+            double bl = t->bl[0] + t->bl[1];
+            if (!isfinite(bl)) {  /* every thread sees the same loss and stops at the same batch */
+                if (tid == 0) diverged = 1, bad_loss = bl;
+                break;
+            }
+            if (tid == 0) {
+                sum += bl;
+                seen += nb;
+                right += t->right[0] + t->right[1];
+            }
+            update(t, lr, tid, nt);
+            spinbar_wait(&bar);
         }
-        sum += bl;
-        seen += nb;
-        update(t, lr);
+    }
+    if (diverged) {
+        memcpy(t->m->w, t->best, t->m->n_par * sizeof *t->best);
+        return ody_fail(err, ODY_EINPUT, "mlp: training diverged at epoch %d (loss is %g) — lower "
+                        "mlp.learning_rate (now %g), e.g. to %g", epoch, bad_loss, o->lr, o->lr / 10);
     }
     double dt = ody_now() - t0;
     *sps = dt > 0 ? (double)seen / dt : 0;
@@ -316,7 +387,7 @@ static int epochs(trainer *t, best_epoch *bst, int *last, double *sps, const ody
         double tr_loss = NAN, tr_acc = NAN, va_loss = NAN, va_acc = NAN;
         if ((rc = epoch_run(t, epoch, &tr_loss, &tr_acc, sps, err))) break;
         double monitor = tr_loss;
-        if (t->n_val) monitor = va_loss = eval_rows(t->m, t->Xs, t->T, t->va, t->n_val, t->xb, t->tb, &t->w, &va_acc);
+        if (t->n_val) monitor = va_loss = eval_rows(t, t->va, t->n_val, &va_acc);
         ody_logf(log, ODY_LOG_DEBUG, "mlp: epoch %d  loss %.5f  acc %.4f  val_loss %.5f  val_acc %.4f  %.0f samples/s",
                  epoch, tr_loss, tr_acc, va_loss, va_acc, *sps);
         if (monitor < bst->loss - o->epsilon) {
@@ -358,7 +429,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
              * every training row just for the summary would cost a third of an
              * epoch */
             *hist = (nn_history){last, bst.epoch, bst.tr_loss, NAN, bst.tr_acc, NAN, sps};
-            if (t.n_val) hist->val_loss = eval_rows(m, t.Xs, T, t.va, t.n_val, t.xb, t.tb, &t.w, &hist->val_acc);
+            if (t.n_val) hist->val_loss = eval_rows(&t, t.va, t.n_val, &hist->val_acc);
         }
         ody_logf(log, ODY_LOG_INFO, "mlp: stopped after %d epochs, kept epoch %d", last, bst.epoch);
     }

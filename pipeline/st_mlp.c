@@ -56,7 +56,7 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
-        rc = nn_predict(*m, st->cat->X, n, P, err);
+        rc = nn_predict(*m, st->cat->X, n, st->c->threads, P, err);
     }
     for (size_t i = 0; !rc && i < n; i++) st->score[CFG_SCORE_MLP][i] = P[i];
     free(XS); free(T); free(P);

@@ -35,7 +35,7 @@ static void test_xor(void **state)
     nn_history h;
     assert_ok(nn_train(m, &o, Xr, T, 64, &h, NULL, &e), e);
     float P[4];
-    assert_ok(nn_predict(m, X, 4, P, &e), e);
+    assert_ok(nn_predict(m, X, 4, 1, P, &e), e);
     for (int i = 0; i < 4; i++) assert_int_equal(P[i] > 0.5f, y[i]);
     nn_destroy(m);
 }
@@ -79,7 +79,7 @@ static void test_two_moons_and_round_trip(void **state)
     nn_history h;
     assert_ok(nn_train(m, &o, X, T, n, &h, NULL, &e), e);
     float *P = malloc(nt * 2 * sizeof *P), *P2 = malloc(nt * 2 * sizeof *P2);
-    assert_ok(nn_predict(m, Xt, nt, P, &e), e);
+    assert_ok(nn_predict(m, Xt, nt, 2, P, &e), e);
     double acc = nn_accuracy(P, Tt, nt, 2);
     if (acc < 0.97) fail_msg("two moons held-out accuracy %.4f < 0.97", acc);
     assert_true(h.best_epoch >= 1 && h.best_epoch <= h.epochs);
@@ -87,7 +87,7 @@ static void test_two_moons_and_round_trip(void **state)
     char *dir = tu_tmpdir(), *path = tu_path(dir, "mlp.fits");
     assert_ok(nn_save(m, &o, path, NULL, 0, &e), e);
     assert_ok(nn_load(path, &m2, &e), e);
-    assert_ok(nn_predict(m2, Xt, nt, P2, &e), e);
+    assert_ok(nn_predict(m2, Xt, nt, 1, P2, &e), e);
     assert_memory_equal(P, P2, nt * 2 * sizeof *P);
     assert_int_equal(m2->arch.n_layers, 3);
     assert_int_equal(m2->arch.act[2], NN_SOFTMAX);
