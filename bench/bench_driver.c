@@ -183,7 +183,7 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     }
     for (int d = 0; d < D; d++) {
         for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + (size_t)d];
-        if (rf_robust_z(col, n, z, e)) return 1;
+        if (rf_robust_z(col, n, col, n, z, e)) return 1;
         for (size_t i = 0; i < n; i++) zd[i * 3 + (size_t)d] = z[i] > 0 ? z[i] : 0;
     }
     for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + 2];

@@ -23,6 +23,11 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double *ou
 /* Parses "g,r,i" into band (max entries of 32 bytes); the count, or -1. */
 int cli_parse_bands(const char *s, char band[][32], int max);
 
+/* The config of a run folder (its config.yaml, written by every run) or a
+ * config file, with --set overrides; 0 or the exit code after printing. */
+struct cfg;
+int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, struct cfg **out);
+
 /* The commands: argv[0] is the command's name. */
 int cli_inspect(int argc, char **argv);
 int cli_compare(int argc, char **argv);
@@ -30,6 +35,7 @@ int cli_next(int argc, char **argv, const ody_log *log);
 int cli_label(int argc, char **argv);
 int cli_report(int argc, char **argv, const ody_log *log);
 int cli_serve(int argc, char **argv, const ody_log *log);
+int cli_score(int argc, char **argv, const ody_log *log);
 int cli_simulate(int argc, char **argv, const ody_log *log);
 int cli_run(int argc, char **argv, const ody_log *log, int check_only);
 int cli_batch_cmd(int argc, char **argv, const ody_log *log);

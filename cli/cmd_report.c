@@ -14,9 +14,7 @@
 #include "report.h"
 #include "serve.h"
 
-/* A run folder means its config.yaml (written by every run); anything else
- * is a config file. */
-static int load_target(const char *cmd, const char *arg, char **sets, int nsets, cfg **out)
+int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cfg **out)
 {
     struct stat sb;
     char path[4200];
@@ -104,7 +102,7 @@ int cli_report(int argc, char **argv, const ody_log *log)
     if (!a.sets) return cli_usage_error("report", "out of memory");
     int rc = parse("report", argc, argv, &a);
     cfg *conf = NULL;
-    if (rc < 0) rc = load_target("report", a.target, a.sets, a.nsets, &conf);
+    if (rc < 0) rc = cli_load_target("report", a.target, a.sets, a.nsets, &conf);
     free(a.sets);
     if (rc) return rc;
     if (a.top) conf->rep_top = (int)a.top;
@@ -139,7 +137,7 @@ int cli_serve(int argc, char **argv, const ody_log *log)
     if (!a.sets) return cli_usage_error("serve", "out of memory");
     int rc = parse("serve", argc, argv, &a);
     cfg *conf = NULL;
-    if (rc < 0) rc = load_target("serve", a.target, a.sets, a.nsets, &conf);
+    if (rc < 0) rc = cli_load_target("serve", a.target, a.sets, a.nsets, &conf);
     free(a.sets);
     if (rc) return rc;
     if (!conf->labels[0]) {  /* labels need a home: the run folder */

@@ -83,6 +83,7 @@ static void print_help(void)
            "  label CONFIG.yaml ID 1|0   record a verdict (1 interesting, 0 not) in `labels:`\n"
            "  report RUN_DIR      the HTML report: RUN_DIR/report/index.html, open it from disk\n"
            "  serve RUN_DIR       a review page on 127.0.0.1: look, click interesting / not, re-rank\n"
+           "  score RUN_DIR CAT   a finished run's models applied to new objects (a new release, a night)\n"
            "  simulate -o FILE    write a mock survey catalog with injected anomalies\n\n"
            "Options:\n"
            "  -v, --verbose       debug log lines on stderr\n"
@@ -128,6 +129,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "label")) return cli_label(sub_argc, sub_argv);
     if (!strcmp(cmd, "report")) return cli_report(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "serve")) return cli_serve(sub_argc, sub_argv, &log);
+    if (!strcmp(cmd, "score")) return cli_score(sub_argc, sub_argv, &log);
     if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
     if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);
     if (!strcmp(cmd, "batch")) return cli_batch_cmd(sub_argc, sub_argv, &log);

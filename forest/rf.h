@@ -189,6 +189,12 @@ void rf_sim_ctx_free(rf_sim_ctx *ctx);
  * 0 (the authors' code divides by zero there), so such an object has W = 1. */
 int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err);
 
+/* The same for m rows Q (m x F) that were not in the forest's catalog: each
+ * compared with the ctx->n catalog objects, W = 1 - (1/N) sum_j sim(q, j).
+ * A row equal to catalog object i gets W[i] exactly.  n_good (may be NULL)
+ * gets each row's count of trees where its leaf is good. */
+int rf_weirdness_query(const rf_sim_ctx *ctx, const float *Q, size_t m, double *W, uint32_t *n_good, ody_err *err);
+
 /* The explicit pairwise formula, O(N^2 T): for tests on small N only. */
 int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err);
 
@@ -248,7 +254,9 @@ int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest
 /* The standard score 2^(-E[h(x)] / c(max_samples)) in (0, 1]; higher = more isolated. */
 int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, double *score, ody_err *err);
 
-/* (v - median) / (1.4826 MAD), with a mean-deviation fallback when MAD is 0. */
-int rf_robust_z(const double *v, size_t n, double *z, ody_err *err);
+/* (v - median) / (1.4826 MAD) for n values v, median and MAD taken over
+ * n_ref values ref (which may be v), with a mean-deviation fallback when the
+ * MAD is 0. */
+int rf_robust_z(const double *ref, size_t n_ref, const double *v, size_t n, double *z, ody_err *err);
 
 #endif

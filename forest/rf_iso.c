@@ -272,21 +272,21 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int rf_robust_z(const double *v, size_t n, double *z, ody_err *err)
+int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double *z, ody_err *err)
 {
-    double *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    double *tmp = malloc((nr ? nr : 1) * sizeof *tmp);
     if (!tmp) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    memcpy(tmp, v, n * sizeof *tmp);
-    qsort(tmp, n, sizeof *tmp, cmp_double);
-    double med = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
-    for (size_t i = 0; i < n; i++) tmp[i] = fabs(v[i] - med);
-    qsort(tmp, n, sizeof *tmp, cmp_double);
-    double mad = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    memcpy(tmp, ref, nr * sizeof *tmp);
+    qsort(tmp, nr, sizeof *tmp, cmp_double);
+    double med = nr % 2 ? tmp[nr / 2] : 0.5 * (tmp[nr / 2 - 1] + tmp[nr / 2]);
+    for (size_t i = 0; i < nr; i++) tmp[i] = fabs(ref[i] - med);
+    qsort(tmp, nr, sizeof *tmp, cmp_double);
+    double mad = nr % 2 ? tmp[nr / 2] : 0.5 * (tmp[nr / 2 - 1] + tmp[nr / 2]);
     double scale = 1.4826 * mad;
     if (!(scale > 0)) {  /* over half the scores tie: fall back to the mean deviation */
         double s = 0;
-        for (size_t i = 0; i < n; i++) s += tmp[i];
-        scale = 1.2533 * s / (double)n;
+        for (size_t i = 0; i < nr; i++) s += tmp[i];
+        scale = 1.2533 * s / (double)nr;
     }
     if (!(scale > 0)) scale = 1;
     for (size_t i = 0; i < n; i++) z[i] = (v[i] - med) / scale;

@@ -197,23 +197,27 @@ static int tree_block(size_t n, int T, int nt)
     return (int)(b > (size_t)T ? (size_t)T : b);
 }
 
-int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
+/* W of m rows Q against the catalog (Q may be the catalog itself). */
+static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double *W, uint32_t *n_good, ody_err *err)
 {
     const rf_forest *f = ctx->f;
     size_t n = ctx->n;
-    int T = f->n_trees, nthr = ody_threads(ctx->n_threads), B = tree_block(n, T, nthr);
+    int self = Q == ctx->X && m == n;
+    int T = f->n_trees, nthr = ody_threads(ctx->n_threads), B = tree_block(n + (self ? 0 : m), T, nthr);
     size_t maxnodes = 0;
     for (int t = 0; t < T; t++) {
-        size_t m = f->tree_off[t + 1] - f->tree_off[t];
-        if (m > maxnodes) maxnodes = m;
+        size_t nn = f->tree_off[t + 1] - f->tree_off[t];
+        if (nn > maxnodes) maxnodes = nn;
     }
     int32_t *leaf = malloc((size_t)B * n * sizeof *leaf);
+    int32_t *qleaf = self ? leaf : malloc((size_t)B * (m ? m : 1) * sizeof *qleaf);
     double *leafsum = malloc((size_t)B * maxnodes * sizeof *leafsum);
-    double *acc = calloc(n, sizeof *acc);
-    double *inv = malloc(n * sizeof *inv);
-    if (!leaf || !leafsum || !acc || !inv) {
-        free(leaf); free(leafsum); free(acc); free(inv);
-        return ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n);
+    double *acc = calloc(m ? m : 1, sizeof *acc);
+    if (n_good) memset(n_good, 0, m * sizeof *n_good);
+    double *inv = malloc((n ? n : 1) * sizeof *inv);
+    if (!leaf || !qleaf || !leafsum || !acc || !inv) {
+        free(leaf); if (!self) free(qleaf); free(leafsum); free(acc); free(inv);
+        return ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n + (self ? 0 : m));
     }
     for (size_t i = 0; i < n; i++) inv[i] = ctx->n_good[i] ? 1.0 / ctx->n_good[i] : 0.0;
     ody_progress prog;
@@ -222,11 +226,12 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
         ody_progress_update(&prog, (size_t)t0);
         int nb = t0 + B <= T ? B : T - t0;
         /* Per tree (one thread each): every object's leaf, and the leaf sums
-         * of 1/n_good over good objects, added in object order. */
+         * of 1/n_good over good objects, added in object order; then the
+         * query rows' leaves. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
         for (int b = 0; b < nb; b++) {
             int t = t0 + b;
-            int32_t *lf = leaf + (size_t)b * n;
+            int32_t *lf = leaf + (size_t)b * n, *lq = qleaf + (size_t)b * m;
             double *ls = leafsum + (size_t)b * maxnodes;
             size_t nn = f->tree_off[t + 1] - f->tree_off[t];
             memset(ls, 0, nn * sizeof *ls);
@@ -236,22 +241,38 @@ int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
                 if (rf_leaf_good(f, t, k, ctx->filt)) ls[k] += inv[i];
                 else lf[i] = -1;
             }
+            if (self) continue;
+            tree_leaves(f, t, Q, m, lq);
+            for (size_t i = 0; i < m; i++)
+                if (!rf_leaf_good(f, t, lq[i], ctx->filt)) lq[i] = -1;
         }
         /* Per object: trees added in index order. */
 #pragma omp parallel for schedule(static) num_threads(nthr)
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m; i++) {
             double s = acc[i];
             for (int b = 0; b < nb; b++) {
-                int32_t k = leaf[(size_t)b * n + i];
+                int32_t k = qleaf[(size_t)b * m + i];
                 if (k >= 0) s += leafsum[(size_t)b * maxnodes + (size_t)k];
+                if (k >= 0 && n_good) n_good[i]++;
             }
             acc[i] = s;
         }
     }
     ody_progress_end(&prog);
-    for (size_t i = 0; i < n; i++) W[i] = 1.0 - acc[i] / (double)n;
-    free(leaf); free(leafsum); free(acc); free(inv);
+    for (size_t i = 0; i < m; i++) W[i] = 1.0 - acc[i] / (double)n;
+    free(leaf); if (!self) free(qleaf); free(leafsum); free(acc); free(inv);
     return 0;
+}
+
+int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
+{
+    return weirdness_of(ctx, ctx->X, ctx->n, W, NULL, err);
+}
+
+int rf_weirdness_query(const rf_sim_ctx *ctx, const float *Q, size_t m, double *W, uint32_t *n_good, ody_err *err)
+{
+    if (Q == ctx->X && m == ctx->n) return ody_fail(err, ODY_EINTERNAL, "rf_weirdness_query: the query is the catalog");
+    return weirdness_of(ctx, Q, m, W, n_good, err);
 }
 
 int rf_weirdness_pairwise(const rf_sim_ctx *ctx, double *W, ody_err *err)

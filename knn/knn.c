@@ -547,36 +547,78 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err)
+/* Each row's local reachability density from its first k neighbours, and
+ * the k-distances and duplicate floor it used. */
+typedef struct lofref {
+    float *kd;
+    double *lrd, floor_;
+} lofref;
+
+static void lofref_free(lofref *r)
 {
-    /* k-distance of every row, and the floor for duplicates */
-    float *kd = malloc((n ? n : 1) * sizeof *kd), *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    double *lrd = malloc((n ? n : 1) * sizeof *lrd);
-    if (!kd || !tmp || !lrd) {
-        free(kd); free(tmp); free(lrd);
+    free(r->kd);
+    free(r->lrd);
+}
+
+/* lrd of a row from its k neighbours (rows of the reference) at dist. */
+static double lrd_of(const lofref *r, int k, const int32_t *nb, const float *d)
+{
+    double s = 0;
+    for (int q = 0; q < k; q++) {
+        double rd = d[q];
+        if (r->kd[nb[q]] > rd) rd = r->kd[nb[q]];
+        s += rd > r->floor_ ? rd : r->floor_;
+    }
+    return (double)k / s;
+}
+
+static int lofref_make(lofref *r, size_t n, int width, int k, const int32_t *idx, const float *dist, ody_err *err)
+{
+    float *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    r->kd = malloc((n ? n : 1) * sizeof *r->kd);
+    r->lrd = malloc((n ? n : 1) * sizeof *r->lrd);
+    if (!tmp || !r->kd || !r->lrd) {
+        free(tmp);
+        lofref_free(r);
         return ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory");
     }
-    for (size_t i = 0; i < n; i++) kd[i] = tmp[i] = dist[i * (size_t)width + (size_t)(k - 1)];
+    /* k-distance of every row, and the floor for duplicates */
+    for (size_t i = 0; i < n; i++) r->kd[i] = tmp[i] = dist[i * (size_t)width + (size_t)(k - 1)];
     qsort(tmp, n, sizeof *tmp, cmp_float);
-    double floor_ = 1e-6 * (n ? tmp[n / 2] : 0) + 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int q = 0; q < k; q++) {
-            int32_t o = idx[i * (size_t)width + (size_t)q];
-            double rd = dist[i * (size_t)width + (size_t)q];
-            if (kd[o] > rd) rd = kd[o];
-            s += rd > floor_ ? rd : floor_;
-        }
-        lrd[i] = (double)k / s;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int q = 0; q < k; q++) s += lrd[idx[i * (size_t)width + (size_t)q]];
-        lof[i] = s / ((double)k * lrd[i]);
-    }
-    free(kd);
+    r->floor_ = 1e-6 * (n ? tmp[n / 2] : 0) + 1e-30;
     free(tmp);
-    free(lrd);
+    for (size_t i = 0; i < n; i++) r->lrd[i] = lrd_of(r, k, idx + i * (size_t)width, dist + i * (size_t)width);
+    return 0;
+}
+
+static double lof_of(const lofref *r, int k, const int32_t *nb, double lrd)
+{
+    double s = 0;
+    for (int q = 0; q < k; q++) s += r->lrd[nb[q]];
+    return s / ((double)k * lrd);
+}
+
+int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err)
+{
+    lofref r;
+    int rc = lofref_make(&r, n, width, k, idx, dist, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[i]);
+    lofref_free(&r);
+    return 0;
+}
+
+int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *dist, size_t m, int qwidth,
+                  const int32_t *qidx, const float *qdist, double *lof, ody_err *err)
+{
+    lofref r;
+    int rc = lofref_make(&r, n, width, k, idx, dist, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < m; i++) {
+        const int32_t *nb = qidx + i * (size_t)qwidth;
+        lof[i] = lof_of(&r, k, nb, lrd_of(&r, k, nb, qdist + i * (size_t)qwidth));
+    }
+    lofref_free(&r);
     return 0;
 }
 
@@ -603,16 +645,14 @@ static void orthonormalize(float *V, int F, int P)
     }
 }
 
-int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *out, ody_err *err)
+int knn_pca(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *Vout, ody_err *err)
 {
-    enum { BLOCK = 2048 };
-    if (P < 1 || P >= F) return ody_fail(err, ODY_EINTERNAL, "knn_project: %d components of %d features", P, F);
+    if (P < 1 || P >= F) return ody_fail(err, ODY_EINTERNAL, "knn_pca: %d components of %d features", P, F);
     size_t step = n > 4000 ? (n + 3999) / 4000 : 1, s = (n + step - 1) / step;
     float *A = malloc(s * (size_t)F * sizeof *A), *V = malloc((size_t)F * P * sizeof *V);
     float *U = malloc(s * (size_t)P * sizeof *U), *W = malloc((size_t)F * P * sizeof *W);
-    float *B = sc ? malloc((size_t)BLOCK * F * sizeof *B) : NULL;
-    if (!A || !V || !U || !W || (sc && !B)) {
-        free(A), free(V), free(U), free(W), free(B);
+    if (!A || !V || !U || !W) {
+        free(A), free(V), free(U), free(W);
         return ody_fail(err, ODY_ENOMEM, "out of memory projecting %d features", F);
     }
     for (size_t r = 0; r < s; r++) {
@@ -631,6 +671,16 @@ int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uin
         float *t = V;
         V = W, W = t;
     }
+    memcpy(Vout, V, (size_t)F * P * sizeof *V);
+    free(A), free(V), free(U), free(W);
+    return 0;
+}
+
+int knn_project(const float *X, size_t n, int F, const knn_scale *sc, const float *V, int P, float *out, ody_err *err)
+{
+    enum { BLOCK = 2048 };
+    float *B = sc ? malloc((size_t)BLOCK * F * sizeof *B) : NULL;
+    if (sc && !B) return ody_fail(err, ODY_ENOMEM, "out of memory projecting %d features", F);
     for (size_t r0 = 0; r0 < n; r0 += BLOCK) {
         size_t nr = n - r0 < BLOCK ? n - r0 : BLOCK;
         const float *Z = X + r0 * (size_t)F;
@@ -641,6 +691,6 @@ int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uin
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, P, F, 1.0f, Z, F, V, P, 0.0f,
                     out + r0 * (size_t)P, P);
     }
-    free(A), free(V), free(U), free(W), free(B);
+    free(B);
     return 0;
 }

@@ -90,14 +90,17 @@ int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err);
 
-/* Projects the rows of X (n x F), standardised by sc (NULL: as they are),
- * onto an approximation of their first P principal axes (P < F): subspace
- * iteration from a seeded start, on at most 4,000 rows taken at an even
- * stride, with BLAS; rows are standardised a block at a time.  out is
- * n x P.  Neighbours found there stand in for those of the full space when
- * an exact search over thousands of features would cost too much.
- * Deterministic for a given seed. */
-int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *out, ody_err *err);
+/* An approximation of the first P principal axes (P < F) of the rows of X
+ * (n x F) standardised by sc (NULL: as they are): subspace iteration from a
+ * seeded start, on at most 4,000 rows taken at an even stride, with BLAS.
+ * V (F x P) gets orthonormal columns.  Neighbours found in that subspace
+ * stand in for those of the full space when an exact search over thousands
+ * of features would cost too much.  Deterministic for a given seed. */
+int knn_pca(const float *X, size_t n, int F, const knn_scale *sc, int P, uint64_t seed, float *V, ody_err *err);
+
+/* The rows of X (n x F), standardised by sc (NULL: as they are) a block at
+ * a time, projected on V (F x P): out is n x P.  0 or ODY_ENOMEM. */
+int knn_project(const float *X, size_t n, int F, const knn_scale *sc, const float *V, int P, float *out, ody_err *err);
 
 /* Local outlier factor of every row from its first k neighbours (lists of
  * width `width` >= k from knn_all): lrd(p) = 1 / mean over o of
@@ -105,5 +108,12 @@ int knn_project(const float *X, size_t n, int F, const knn_scale *sc, int P, uin
  * 0 (k or more duplicates) is floored at a millionth of the median k-distance
  * so that duplicates give a finite factor. */
 int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err);
+
+/* The local outlier factor of m rows that are not in the catalog, from
+ * their first k neighbours among it (qidx, qdist: m lists of width qwidth,
+ * rows of the catalog) and the catalog's own lists (idx, dist: n lists of
+ * width `width`, as for knn_lof). */
+int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *dist, size_t m, int qwidth,
+                  const int32_t *qidx, const float *qdist, double *lof, ody_err *err);
 
 #endif

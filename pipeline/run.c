@@ -246,6 +246,11 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     w.input_sum = store_checksum(st->c->cat_path);
     int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
+    if (o->want_trees) st->want_trees = 1;
+    for (int s = 0; s <= last && o->load_only; s++)
+        if (w.on[s] && w.run[s])
+            return ody_fail(err, ODY_EINPUT, "%s: stage %s is not up to date with the run's config — finish the run "
+                            "first: oddsky run %s/config.yaml", st->dir, run_stage_table[s]->name, st->dir);
     estimate(st, &w, 0, last);
     for (int s = 0; s <= last && !rc; s++) {
         rc = run_stage(st, &w, s, err);
@@ -289,8 +294,10 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     ody_log log = {log_in ? log_in->level : ODY_LOG_ERROR, log_in ? log_in->err : NULL, lf};
     st.log = &log;
     ody_logf(&log, ODY_LOG_INFO, "run: oddsky %s, config %s, output %s", ody_version(), c->file, st.dir);
-    store_sweep_stale(&st);
-    rc = save_config(&st, err);
+    if (!o->load_only) {
+        store_sweep_stale(&st);
+        rc = save_config(&st, err);
+    }
     if (!rc) rc = run_stages(&st, o, err);
     if (!rc && then) rc = then(&st, ctx, err);
     sum->n_objects = st.n;
@@ -298,7 +305,7 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     if (!rc) {
         ody_logf(&log, ODY_LOG_INFO, "run: %zu objects, %d stage%s run, %d up to date, %d off, %.2f s", st.n,
                  sum->stages_run, sum->stages_run == 1 ? "" : "s", sum->stages_skipped, sum->stages_off, sum->wall_s);
-        write_summary(&st, sum);
+        if (!o->load_only) write_summary(&st, sum);
     } else {
         ody_log file_only = {ODY_LOG_ERROR, NULL, lf};  /* the caller shows the error */
         ody_logf(&file_only, ODY_LOG_ERROR, "%s", err->msg);

@@ -37,6 +37,9 @@ typedef struct run_opt {
     int force;               /* redo every stage */
     const char *until_stage; /* stop after this stage; NULL: run them all */
     const char *const *also_load; /* up-to-date stages whose artifacts the caller uses; NULL-terminated */
+    int load_only;           /* read a finished run back: fail (ODY_EINPUT) if a stage would run, and
+                                write nothing into the run folder but its log */
+    int want_trees;          /* read the forests' trees back, not only their out-of-bag scores */
 } run_opt;
 
 void run_opt_init(run_opt *o);
@@ -71,6 +74,20 @@ int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
  * that moved most.  *text is the report (malloc'd, the caller frees); on
  * error it is NULL and err names the folder. */
 int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_err *err);
+
+/* `oddsky score`: applies the finished run of c (every stage up to date; its
+ * config as written in its folder) to the objects of `catalog`, read as the
+ * run read its own, and writes the run's export formats into out_dir (the
+ * same columns; the neighbours are the run's objects, by ID).  New objects
+ * are scored against the run's catalog with its models: weirdness and the
+ * forests' vote (every tree's: out of bag is for the run's own objects),
+ * isolation, kNN distance and LOF among the run's objects, the MLP, the
+ * default score from the run's medians and spreads, WHY.  An object whose ID
+ * and features are those of a run object gets that object's values exactly.
+ * The forest similarity lists are not worked out for new objects (empty,
+ * FOREST_KNN NaN).  Nothing is written into the run folder but its log. */
+int run_score(const cfg *c, const char *catalog, const char *out_dir, run_summary *sum, const ody_log *log,
+              ody_err *err);
 
 /* `oddsky next`: brings the run up to date through the learn stage (the
  * labels re-rank it; stages up to date are read back, not rerun) and lists

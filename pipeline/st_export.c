@@ -122,7 +122,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
     size_t m = R->m;
-    R->idw = k->id.type == CAT_COL_STRING ? (size_t)k->id.width : id_width(k, st->c->threads);
+    const cat *nk = st->near_cat ? st->near_cat : k;  /* whose IDs the neighbour lists name */
+    R->idw = nk->id.type == CAT_COL_STRING ? (size_t)nk->id.width : id_width(nk, st->c->threads);
     /* objects listed: similarity.top_k (the similarity stage's k when it ran) */
     int kl = st->k > 0 ? st->k : st->c->top_k < (int)st->n ? st->c->top_k : (int)st->n - 1;
     if (kl < 1) kl = 1;
@@ -167,8 +168,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
         for (size_t j = 0; j < k->n_feat && !wide; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
         if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
-        if (st->nb) join_ids(&k->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
-        join_ids(&k->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
+        if (st->nb) join_ids(&nk->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
+        join_ids(&nk->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
         stage_format_why(st, i, R->why + r * R->whyw, R->whyw);
         snprintf(R->drv + r * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
     }

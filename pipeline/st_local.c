@@ -17,9 +17,7 @@ static int load_local(run_state *st, ody_err *err)
     return rc;
 }
 
-/* The reference rows: all n, or a sorted sample of m drawn by selection
- * sampling (Knuth's algorithm S) from the run's seed; NULL when all. */
-static int32_t *reference(const run_state *st, size_t m)
+int32_t *stage_reference(const run_state *st, size_t m)
 {
     size_t n = st->n;
     if (m >= n) return NULL;
@@ -33,50 +31,54 @@ static int32_t *reference(const run_state *st, size_t m)
     return ref;
 }
 
+size_t stage_reference_size(const run_state *st)
+{
+    return (size_t)st->c->local_ref < st->n ? (size_t)st->c->local_ref : st->n;
+}
+
 /* Principal components to search on (0: the features themselves). */
-static int components(const run_state *st, size_t m)
+static int components(const run_state *st)
 {
     int P = st->c->local_pc;
-    if (P == 0) P = (double)st->n * (double)m * st->F > 1e12 ? 64 : 0;
+    if (P == 0) P = (double)st->n * (double)stage_reference_size(st) * st->F > 1e12 ? 64 : 0;
     return P > 0 && P < st->F ? P : 0;
 }
 
-/* The standardised features, or their projection on P components (n x d;
- * *d set), made a block of rows at a time: no standardised copy of a wide
- * catalog. */
-static float *space(const run_state *st, int P, int *d, ody_err *err)
+float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_err *err)
 {
-    *d = st->F;
-    if (!P) return stage_standardized(st);
+    int P = components(st), F = st->F;
     knn_scale sc = {0};
-    float *Y = malloc(st->n * (size_t)P * sizeof *Y);
-    int rc = !Y || knn_scale_fit(&sc, st->cat->X, st->n, st->F) ? ody_fail(err, ODY_ENOMEM, "out of memory")
-           : knn_project(st->cat->X, st->n, st->F, &sc, P, (uint64_t)st->c->seed, Y, err);
+    float *V = P ? malloc((size_t)F * P * sizeof *V) : NULL, *Y = malloc((n ? n : 1) * (size_t)(P ? P : F) * sizeof *Y);
+    int rc = !Y || (P && !V) || knn_scale_fit(&sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc && P) rc = knn_pca(st->cat->X, st->n, F, &sc, P, (uint64_t)st->c->seed, V, err);
+    if (!rc && P) rc = knn_project(X, n, F, &sc, V, P, Y, err);
+    if (!rc && !P) knn_scale_rows(&sc, X, n, Y);
     knn_scale_free(&sc);
+    free(V);
     if (rc) { free(Y); return NULL; }
-    *d = P;
-    ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
-             "(local.components)", P, st->F);
+    *d = P ? P : F;
     return Y;
 }
 
 static int search(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
-    size_t m = (size_t)c->local_ref < st->n ? (size_t)c->local_ref : st->n;
-    int d = 0, P = components(st, m);
+    size_t m = stage_reference_size(st);
+    int d = 0;
     ody_err pe = {0};
-    float *Z = space(st, P, &d, &pe);
-    if (!Z && pe.code) return ody_fail(err, pe.code, "%s", pe.msg);
-    int32_t *ref = reference(st, m);
+    float *Z = stage_space(st, st->cat->X, st->n, &d, &pe);
+    if (!Z) return ody_fail(err, pe.code ? pe.code : ODY_ENOMEM, "%s", pe.code ? pe.msg : "out of memory");
+    if (d < st->F)
+        ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
+                 "(local.components)", d, st->F);
+    int32_t *ref = stage_reference(st, m);
     knn_tree *t = NULL;
     knn_opt o;
     knn_opt_init(&o);
     o.k = st->K;
     o.n_threads = c->threads;
     knn_method used = KNN_TREE;
-    int rc = !Z || (m < st->n && !ref) ? ody_fail(err, ODY_ENOMEM, "out of memory")
-                                        : knn_build(Z, st->n, d, ref, m, &t, err);
+    int rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_build(Z, st->n, d, ref, m, &t, err);
     if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);
     knn_destroy(t);
     free(ref);
@@ -98,7 +100,7 @@ static int search(run_state *st, ody_err *err)
 static int local(run_state *st, int run, ody_err *err)
 {
     int K = st->c->local_k > st->c->lof_k ? st->c->local_k : st->c->lof_k;
-    size_t m = (size_t)st->c->local_ref < st->n ? (size_t)st->c->local_ref : st->n;
+    size_t m = stage_reference_size(st);
     st->K = (size_t)K < m ? K : (int)m - 1;
     st->near = malloc(st->n * (size_t)st->K * sizeof *st->near);
     st->near_dist = malloc(st->n * (size_t)st->K * sizeof *st->near_dist);

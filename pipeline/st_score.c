@@ -28,29 +28,29 @@ static int load_score(run_state *st, ody_err *err)
 
 /* ================================================================ combining */
 
-static int combine(run_state *st, ody_err *err)
+int stage_combine(run_state *q, const run_state *ref, ody_err *err)
 {
-    const cfg *c = st->c;
-    size_t n = st->n;
-    double *a = st->score[CFG_SCORE_ANOMALY], *z = malloc(n * sizeof *z);
+    const cfg *c = q->c;
+    size_t n = q->n;
+    double *a = q->score[CFG_SCORE_ANOMALY], *z = malloc((n ? n : 1) * sizeof *z);
     if (!z) return ody_fail(err, ODY_ENOMEM, "out of memory");
     int used = 0, rc = 0;
     double *best = calloc(n ? n : 1, sizeof *best);
     if (!best) { free(z); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
-    for (size_t i = 0; i < n; i++) { a[i] = 0; st->driver[i] = -1; }
+    for (size_t i = 0; i < n; i++) { a[i] = 0; q->driver[i] = -1; }
     for (int s = 0; s < CFG_N_SCORES && !rc; s++) {
         if (!(c->detectors & 1 << s)) continue;
-        if (!st->score[s]) {  /* cfg_check() refuses such configs */
+        if (!q->score[s] || !ref->score[s]) {  /* cfg_check() refuses such configs */
             rc = ody_fail(err, ODY_EINTERNAL, "score.detectors: %s was not computed", cfg_score_name((cfg_score)s));
             break;
         }
-        if ((rc = rf_robust_z(st->score[s], n, z, err))) break;
+        if ((rc = rf_robust_z(ref->score[s], ref->n, q->score[s], n, z, err))) break;
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? z[i] : 0;
-            st->det_z[i * (size_t)st->n_det + (size_t)used] = v;
+            q->det_z[i * (size_t)q->n_det + (size_t)used] = v;
             if (c->combine == CFG_COMBINE_MAX) a[i] = v > a[i] ? v : a[i];
             else a[i] += v;
-            if (v > best[i]) { best[i] = v; st->driver[i] = s; }  /* first detector wins a tie */
+            if (v > best[i]) { best[i] = v; q->driver[i] = s; }  /* first detector wins a tie */
         }
         used++;
     }
@@ -103,32 +103,33 @@ static int32_t *blocks(const cat *k)
     return b;
 }
 
-/* Object i's explanation from its normal neighbours (all of them when none
- * is normal): the n_why largest |deviations|, one a stretch of a block (a
- * spectral line is one reason, not five pixels). */
-static void explain(const run_state *st, const knn_scale *sc, double lim, size_t i, float *col, int32_t *nb, float *dev,
-                    const int32_t *blk)
+/* Object i of q's explanation from its normal neighbours among ref's
+ * objects (all of them when none is normal): the n_why largest
+ * |deviations|, one a stretch of a block (a spectral line is one reason, not
+ * five pixels). */
+static void explain(run_state *q, const run_state *ref, const knn_scale *sc, double lim, size_t i, float *col,
+                    int32_t *nb, float *dev, const int32_t *blk)
 {
-    int F = st->F, K = st->c->local_k < st->K ? st->c->local_k : st->K, m = 0;
-    const int32_t *near = st->near + i * (size_t)st->K;
-    for (int q = 0; q < st->K && m < K; q++)
-        if (st->score[CFG_SCORE_ANOMALY][near[q]] <= lim) nb[m++] = near[q];
-    for (int q = 0; m == 0 && q < K; q++) nb[q] = near[q];
+    int F = q->F, K = q->c->local_k < q->K ? q->c->local_k : q->K, m = 0;
+    const int32_t *near = q->near + i * (size_t)q->K;
+    for (int k = 0; k < q->K && m < K; k++)
+        if (near[k] >= 0 && ref->score[CFG_SCORE_ANOMALY][near[k]] <= lim) nb[m++] = near[k];
+    for (int k = 0; m == 0 && k < K; k++) nb[k] = near[k];
     if (m == 0) m = K;
-    const float *X = st->cat->X;
+    const float *X = ref->cat->X, *x = q->cat->X + i * (size_t)F;
     for (int f = 0; f < F; f++) {
-        for (int q = 0; q < m; q++) {  /* insertion sort: m is a handful, F can be thousands */
-            float v = knn_z(sc, X[(size_t)nb[q] * F + f], f);
-            int r = q;
+        for (int k = 0; k < m; k++) {  /* insertion sort: m is a handful, F can be thousands */
+            float v = knn_z(sc, X[(size_t)nb[k] * F + f], f);
+            int r = k;
             for (; r > 0 && col[r - 1] > v; r--) col[r] = col[r - 1];
             col[r] = v;
         }
         float med = m % 2 ? col[m / 2] : 0.5f * (col[m / 2 - 1] + col[m / 2]);
-        dev[f] = knn_z(sc, X[i * (size_t)F + f], f) - med;
+        dev[f] = knn_z(sc, x[f], f) - med;
     }
-    int32_t *wf = st->why_feat + i * (size_t)st->n_why;
-    float *wd = st->why_dev + i * (size_t)st->n_why;
-    for (int w = 0; w < st->n_why; w++) {
+    int32_t *wf = q->why_feat + i * (size_t)q->n_why;
+    float *wd = q->why_dev + i * (size_t)q->n_why;
+    for (int w = 0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
             int taken = 0;
@@ -141,26 +142,26 @@ static void explain(const run_state *st, const knn_scale *sc, double lim, size_t
     }
 }
 
-static int explain_all(run_state *st, ody_err *err)
+int stage_explain(run_state *q, const run_state *ref, ody_err *err)
 {
-    if (!st->n_why) return 0;
+    if (!q->n_why) return 0;
     knn_scale sc = {0};
-    int32_t *blk = blocks(st->cat);
-    double lim = normal_limit(st->score[CFG_SCORE_ANOMALY], st->n);
-    int fail = knn_scale_fit(&sc, st->cat->X, st->n, st->F) || !blk;
+    int32_t *blk = blocks(ref->cat);
+    double lim = normal_limit(ref->score[CFG_SCORE_ANOMALY], ref->n);
+    int fail = knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F) || !blk;
     if (!fail) {
-#pragma omp parallel num_threads(ody_threads(st->c->threads))
+#pragma omp parallel num_threads(ody_threads(q->c->threads))
     {
-        float *col = malloc((size_t)st->K * sizeof *col), *dev = malloc((size_t)st->F * sizeof *dev);
-        int32_t *nb = malloc((size_t)st->K * sizeof *nb);
+        float *col = malloc((size_t)q->K * sizeof *col), *dev = malloc((size_t)q->F * sizeof *dev);
+        int32_t *nb = malloc((size_t)q->K * sizeof *nb);
         int ok = col && dev && nb;
         if (!ok) {
 #pragma omp atomic write
             fail = 1;
         }
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < st->n; i++)
-            if (ok) explain(st, &sc, lim, i, col, nb, dev, blk);
+        for (size_t i = 0; i < q->n; i++)
+            if (ok) explain(q, ref, &sc, lim, i, col, nb, dev, blk);
         free(col);
         free(dev);
         free(nb);
@@ -186,8 +187,8 @@ static int score(run_state *st, int run, ody_err *err)
     if (!st->why_feat || !st->why_dev || !st->driver || !st->det_z || !store_score(st, CFG_SCORE_ANOMALY))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_score(st, err);
-    int rc = combine(st, err);
-    if (!rc) rc = explain_all(st, err);
+    int rc = stage_combine(st, st, err);
+    if (!rc) rc = stage_explain(st, st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], NULL, NULL},
                           {"DRIVER", TINT, 1, st->driver, NULL, NULL},

@@ -42,14 +42,19 @@ static int weirdness(run_state *st, ody_err *err)
     return rc;
 }
 
+void stage_iso_opt(const cfg *c, rf_iso_opt *io)
+{
+    rf_iso_opt_init(io);
+    io->n_trees = c->iso_trees;
+    io->max_samples = (size_t)c->iso_max_samples;
+    io->seed = (uint64_t)c->seed;
+    io->n_threads = c->threads;
+}
+
 static int isolation(run_state *st, ody_err *err)
 {
     rf_iso_opt io;
-    rf_iso_opt_init(&io);
-    io.n_trees = st->c->iso_trees;
-    io.max_samples = (size_t)st->c->iso_max_samples;
-    io.seed = (uint64_t)st->c->seed;
-    io.n_threads = st->c->threads;
+    stage_iso_opt(st->c, &io);
     rf_forest *iso = NULL;
     int rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
     if (!rc) rc = rf_iso_score(iso, st->cat->X, st->n, st->c->threads, st->score[CFG_SCORE_ISOLATION], err);

@@ -74,6 +74,7 @@ typedef struct run_state {
     int16_t *label;         /* n: -1 unlabelled, 0, 1 */
 
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
+    const cat *near_cat;    /* whose rows near and nb index, when not cat (`oddsky score`) */
 } run_state;
 
 /* ---------------------------------------------------------------- the table */
@@ -112,6 +113,34 @@ void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
 /* The same from one object's n_why feature indices (-1: none) and
  * deviations, for holders of those arrays outside a run_state. */
 void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len);
+
+/* ---------------------------------------------------------------- shared with `oddsky score` */
+
+/* The default score of q's objects (q->score[] of score.detectors into
+ * q->score[ANOMALY], q->driver, q->det_z), each detector as a robust z
+ * against ref's objects' values; ref may be q. */
+int stage_combine(run_state *q, const run_state *ref, ody_err *err);
+
+/* WHY of q's objects (q->why_feat, q->why_dev) from their neighbours q->near,
+ * rows of ref's catalog, in ref's standardisation; ref may be q. */
+int stage_explain(run_state *q, const run_state *ref, ody_err *err);
+
+/* Where the local stage searches neighbours: n rows X in st's catalog's
+ * standardisation, or on its principal components (local.components); *d
+ * the width.  malloc'd, n x *d; NULL on error. */
+float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_err *err);
+
+/* The local stage's reference rows: NULL when all st->n (m >= n), else a
+ * seeded sorted sample of m, malloc'd (NULL when out of memory too). */
+int32_t *stage_reference(const run_state *st, size_t m);
+size_t stage_reference_size(const run_state *st);
+
+/* The isolation forest's options from the config. */
+void stage_iso_opt(const cfg *c, rf_iso_opt *io);
+
+/* The catalog `path` read as c reads its own (columns, spectra, missing
+ * values); cutouts are not read.  *out owned by the caller. */
+int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log *log, ody_err *err);
 
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;

@@ -213,8 +213,12 @@ static void test_project(void **state)
     assert_int_equal(knn_standardize(X, n, F, Z), 0);
     knn_scale sc;
     assert_int_equal(knn_scale_fit(&sc, X, n, F), 0);
-    assert_ok(knn_project(X, n, F, &sc, P, 7, Y1, &e), e);
-    assert_ok(knn_project(Z, n, F, NULL, P, 7, Y2, &e), e);
+    float V1[40 * 3], V2[40 * 3];
+    assert_ok(knn_pca(X, n, F, &sc, P, 7, V1, &e), e);
+    assert_ok(knn_pca(Z, n, F, NULL, P, 7, V2, &e), e);
+    assert_memory_equal(V1, V2, sizeof V1);
+    assert_ok(knn_project(X, n, F, &sc, V1, P, Y1, &e), e);
+    assert_ok(knn_project(Z, n, F, NULL, V2, P, Y2, &e), e);
     assert_memory_equal(Y1, Y2, n * P * sizeof *Y1);
     for (size_t i = 0; i + 1 < n; i += 97) {
         double dz = 0, dy = 0;
@@ -222,7 +226,7 @@ static void test_project(void **state)
         for (int p = 0; p < P; p++) dy += pow((double)Y1[i * P + p] - Y1[(i + 1) * P + p], 2);
         assert_true(fabs(sqrt(dz) - sqrt(dy)) < 1e-3 * (1 + sqrt(dz)));
     }
-    assert_int_equal(knn_project(X, n, F, &sc, F, 7, Y1, &e), ODY_EINTERNAL);
+    assert_int_equal(knn_pca(X, n, F, &sc, F, 7, V1, &e), ODY_EINTERNAL);
     knn_scale_free(&sc);
     free(X); free(Z); free(Y1); free(Y2);
 }

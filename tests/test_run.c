@@ -1014,6 +1014,99 @@ static void test_labels_loop(void **state)
     free(conf);
 }
 
+/* Column col (numbers) of HDU 2 of path, n values. */
+static void read_doubles(const char *path, const char *col, long n, double *v)
+{
+    fitsfile *f;
+    int status = 0, cn = 0, anynul = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &cn, &status);
+    fits_read_col(f, TDOUBLE, cn, 1, 1, n, NULL, v, &anynul, &status);
+    fits_close_file(f, &status);
+    if (status) fail_msg("cannot read %s from %s (status %d)", col, path, status);
+}
+
+/* Train once, score many: the run's own catalog gets the run's export back,
+ * byte for byte; the same objects under new IDs are new objects scored
+ * against the run (the same weirdness and isolation, their twin as nearest
+ * neighbour at distance 0); an unfinished run or a catalog without the
+ * run's columns is refused and the run folder is left as it was. */
+static void test_score_new_objects(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), *conf = small_config(dir, "export:\n  formats: [fits, csv]\n"), args[8192], path[4300];
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    char *run = tu_path(dir, "out");
+    snprintf(path, sizeof path, "cp '%s/summary.txt' '%s/summary.before'", run, dir);
+    assert_int_equal(system(path), 0);
+    /* the run's own catalog, through the run's brackets */
+    snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_survey.fits' -o '%s/same' --top 3", run, src, dir);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, "Top 3 of 5000 objects"));
+    char a[4300], b[4300];
+    snprintf(a, sizeof a, "%s/out/anomalies.fits", dir);
+    snprintf(b, sizeof b, "%s/same/anomalies.fits", dir);
+    assert_same_table(a, b);
+    snprintf(path, sizeof path, "cmp -s '%s/out/anomalies.csv' '%s/same/anomalies.csv'", dir, dir);
+    assert_int_equal(system(path), 0);
+    /* the same objects under new IDs */
+    char *moved = tu_path(dir, "moved.fits");
+    fitsfile *in, *outf;
+    int status = 0;
+    snprintf(path, sizeof path, "%s/catalogs/mock_survey.fits[CATALOG][col *; ID = ID + 1000000]", src);
+    fits_open_file(&in, path, READONLY, &status);
+    snprintf(path, sizeof path, "!%s", moved);
+    fits_create_file(&outf, path, &status);
+    fits_copy_file(in, outf, 1, 1, 1, &status);
+    fits_close_file(outf, &status);
+    fits_close_file(in, &status);
+    assert_int_equal(status, 0);
+    snprintf(args, sizeof args, "score '%s' '%s' -o '%s/moved' --top 0 --set threads=2", run, moved, dir);
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    snprintf(b, sizeof b, "%s/moved/anomalies.fits", dir);
+    double *ida = malloc(N * sizeof *ida), *idb = malloc(N * sizeof *idb), *wa = malloc(N * sizeof *wa),
+           *wb = malloc(N * sizeof *wb), *ia = malloc(N * sizeof *ia), *ib = malloc(N * sizeof *ib);
+    read_doubles(a, "ID", N, ida);
+    read_doubles(b, "ID", N, idb);
+    read_doubles(a, "WEIRDNESS", N, wa);
+    read_doubles(b, "WEIRDNESS", N, wb);
+    read_doubles(a, "ISOLATION", N, ia);
+    read_doubles(b, "ISOLATION", N, ib);
+    char (*near)[32] = malloc(N * sizeof *near);
+    read_column_text(b, "NEAREST", N, near);
+    int checked = 0;
+    for (int r = 0; r < N; r++) {
+        int q = 0;
+        while (q < N && ida[q] != idb[r] - 1000000) q++;  /* its twin in the run */
+        if (q == N) fail_msg("ID %.0f has no twin", idb[r]);
+        if (wa[q] != wb[r] || ia[q] != ib[r]) fail_msg("ID %.0f: weirdness %.17g / %.17g, isolation %.17g / %.17g", idb[r], wb[r], wa[q], ib[r], ia[q]);
+        char twin[32];
+        snprintf(twin, sizeof twin, "%.0f", ida[q]);
+        if (strncmp(near[r], twin, strlen(twin)) || (near[r][strlen(twin)] && near[r][strlen(twin)] != ';'))
+            fail_msg("ID %.0f: nearest %s, not its twin %s", idb[r], near[r], twin);
+        checked++;
+    }
+    assert_int_equal(checked, N);
+    /* refused: a catalog without the run's columns; a run not up to date with its config */
+    snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_lenses.fits' -o '%s/bad'", run, src, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad' --set forest.n_trees=41", run, moved, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "not up to date"));
+    snprintf(path, sizeof path, "%s/bad/anomalies.fits", dir);
+    assert_false(tu_file_exists(path));
+    snprintf(path, sizeof path, "cmp -s '%s/summary.txt' '%s/summary.before'", run, dir);
+    assert_int_equal(system(path), 0);  /* the run folder as it was */
+    tu_rmtree(dir);
+    free(dir), free(conf), free(run), free(moved);
+    free(ida), free(idb), free(wa), free(wb), free(ia), free(ib), free(near);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_miles_config),
         cmocka_unit_test(test_learn_moves_neighbours),
         cmocka_unit_test(test_labels_loop),
+        cmocka_unit_test(test_score_new_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
