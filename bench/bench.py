@@ -665,6 +665,58 @@ def spectra(tmp, quick):
     return {"rows": rows, "real": real, "target": target}
 
 
+# ---------------------------------------------------------------- threads
+
+def threads(tmp, quick):
+    """The MLP and the export on 1 and 2 threads, and on 2 threads with one
+    core taken by another process (a busy loop): the stages rerun with
+    --from mlp on the same run folder, times from its manifest."""
+    n = 100000 if quick else 200000
+    cat = os.path.join(tmp, f"threads_{n}.fits")
+    run([ODDSKY, "-q", "simulate", "-n", str(n), "-s", "5", "-o", cat, "--overwrite"])
+    cfg = mock_config(os.path.join(tmp, "threads.yaml"), cat, os.path.join(tmp, "threads_run"),
+                      "forest:\n  n_trees: 50\n  max_samples: 20000\nmlp:\n  enabled: true\n  max_epochs: 10\n"
+                      "  patience: 100\nexport:\n  formats: [fits, csv]\nseed: 1\n")
+    log("threads: first run", n)
+    run([ODDSKY, "-q", "run", cfg, "--top", "0", "--force"])
+    res = []
+    for label, th, busy in (("1 thread", 1, False), ("2 threads", 2, False), ("2 threads, one core busy", 2, True),
+                            ("1 thread, one core busy", 1, True)):
+        hog = subprocess.Popen(["/usr/bin/python3", "-c", "while True: pass"]) if busy else None
+        try:
+            log("threads:", label)
+            t0 = time.time()
+            run([ODDSKY, "-q", "run", cfg, "--top", "0", "--from", "mlp", "--set", f"threads={th}"])
+            wall = time.time() - t0
+        finally:
+            if hog:
+                hog.kill()
+                hog.wait()
+        st = stage_times(os.path.join(tmp, "threads_run"))
+        res.append({"label": label, "threads": th, "busy": busy, "mlp_s": st.get("mlp", float("nan")),
+                    "export_s": st.get("export", float("nan")), "wall_s": wall})
+    return {"n": n, "rows": res}
+
+
+def report_threads(w, th):
+    w("<!-- bench:threads -->")
+    w("## Threads: the MLP and the export\n")
+    w(f"{th['n']:,} mock objects (6 features), the MLP on {2 * th['n']:,} real + synthetic rows (hidden [64, 64], "
+      "batch 64, 10 epochs), exports FITS + CSV; the MLP, score and export stages rerun (`--from mlp`) on 1 and 2 "
+      "threads, and with a busy loop holding one of the two cores.\n")
+    w("| setting | MLP | export | rerun total |")
+    w("|---|---:|---:|---:|")
+    for r in th["rows"]:
+        w(f"| {r['label']} | {r['mlp_s']:.2f} s | {r['export_s']:.2f} s | {r['wall_s']:.1f} s |")
+    one, two = th["rows"][0], th["rows"][1]
+    busy = th["rows"][2]
+    w("")
+    w(f"2 threads against 1: MLP **{one['mlp_s'] / two['mlp_s']:.2f}x**, export **{one['export_s'] / two['export_s']:.2f}x** "
+      f"faster.  With one core busy, 2 threads take {busy['mlp_s'] / one['mlp_s']:.2f}x the MLP time of 1 thread "
+      f"on free cores and {busy['export_s'] / one['export_s']:.2f}x its export time.\n")
+    w("<!-- /bench:threads -->")
+
+
 # ---------------------------------------------------------------- fuzz
 
 FUZZ_WHAT = {"config": "YAML configs (libyaml events, schema, cross-key rules)",
@@ -825,7 +877,7 @@ def report_spectra(w, sp):
     w("<!-- /bench:spectra -->")
 
 
-def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None):
+def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None, th=None):
     L = []
     w = L.append
     w("# oddsky benchmarks\n")
@@ -952,6 +1004,8 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None):
         w("<!-- /bench:formats -->")
     if sp:
         report_spectra(w, sp)
+    if th:
+        report_threads(w, th)
     if fz:
         w("<!-- bench:fuzz -->")
         w("## Fuzzing\n")
@@ -971,7 +1025,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None):
     return "\n".join(L) + "\n"
 
 
-SECTIONS = ["quality", "speed", "scaling", "neighbours", "labels", "formats", "spectra", "fuzz"]
+SECTIONS = ["quality", "speed", "scaling", "neighbours", "labels", "formats", "spectra", "threads", "fuzz"]
 
 
 def keep_sections(path, text, want):
@@ -1017,8 +1071,9 @@ def main():
             plot_labels(lb, os.path.join(os.path.dirname(args.out), "labels.png"))
         fm = formats(tmp, args.quick) if "formats" in want else None
         sp = spectra(tmp, args.quick) if "spectra" in want else None
+        th = threads(tmp, args.quick) if "threads" in want else None
         fz = fuzz(args.quick) if "fuzz" in want else None
-        text = report(args, machine(), q, s, sc, nb, lb, fm, fz, time.time() - t0, sp)
+        text = report(args, machine(), q, s, sc, nb, lb, fm, fz, time.time() - t0, sp, th)
     text = keep_sections(args.out, text, want)
     with open(args.out, "w") as f:
         f.write(text)
