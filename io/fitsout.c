@@ -104,36 +104,54 @@ static char tform_code(int type)
     return type == TDOUBLE ? 'D' : type == TFLOAT ? 'E' : type == TINT ? 'J' : type == TSHORT ? 'I' : type == TLONGLONG ? 'K' : 'A';
 }
 
-/* Writes one column whole; strings need an array of row pointers. */
-static void write_gathered(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t nrows, int *status)
+static size_t elem_size(int type)
 {
-    size_t es = c->type == TDOUBLE || c->type == TLONGLONG ? 8 : c->type == TSHORT ? 2 : 4;
-    size_t rb = (size_t)c->repeat * es, block = rb < (1u << 20) ? ((size_t)1 << 20) / rb + 1 : 1;
-    char *buf = malloc(block * rb);
-    if (!buf) { *status = MEMORY_ALLOCATION; return; }
-    for (size_t r0 = 0; r0 < nrows && !*status; r0 += block) {
-        size_t nr = nrows - r0 < block ? nrows - r0 : block;
-        for (size_t r = 0; r < nr; r++) memcpy(buf + r * rb, (const char *)c->data + rows[r0 + r] * rb, rb);
-        fits_write_col(f, c->type, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr * c->repeat, buf, status);
-    }
-    free(buf);
+    return type == TDOUBLE || type == TLONGLONG ? 8 : type == TSHORT ? 2 : 4;
 }
 
-static void write_column(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t nrows, int *status)
+/* Rows [r0, r0 + nr) of one column: strings through an array of row
+ * pointers, gathered columns through a copy of their rows, both in
+ * scratch. */
+static void write_rows(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t r0, size_t nr,
+                       void *scratch, int *status)
 {
-    if (rows && c->type != TSTRING) {
-        write_gathered(f, colnum, c, rows, nrows, status);
+    if (c->type == TSTRING) {
+        char **sp = scratch;
+        for (size_t i = 0; i < nr; i++) sp[i] = (char *)c->data + (r0 + i) * (size_t)(c->repeat + 1);
+        fits_write_col(f, TSTRING, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr, sp, status);
         return;
     }
-    if (c->type != TSTRING) {
-        fits_write_col(f, c->type, colnum, 1, 1, (LONGLONG)nrows * c->repeat, (void *)c->data, status);
-        return;
+    size_t rb = (size_t)c->repeat * elem_size(c->type);
+    const char *src = (const char *)c->data + r0 * rb;
+    if (rows) {
+        for (size_t i = 0; i < nr; i++) memcpy((char *)scratch + i * rb, (const char *)c->data + rows[r0 + i] * rb, rb);
+        src = scratch;
     }
-    char **sp = malloc(nrows * sizeof *sp);
-    if (!sp) { *status = MEMORY_ALLOCATION; return; }
-    for (size_t i = 0; i < nrows; i++) sp[i] = (char *)c->data + i * (size_t)(c->repeat + 1);
-    fits_write_col(f, TSTRING, colnum, 1, 1, (LONGLONG)nrows, sp, status);
-    free(sp);
+    fits_write_col(f, c->type, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr * c->repeat, (void *)src, status);
+}
+
+/* Every column, CFITSIO's optimal number of rows at a time: a table is
+ * stored row after row, so writing it a column at a time made CFITSIO read
+ * back and rewrite every block of the file once per column. */
+static void write_table(fitsfile *f, const fitsout_col *cols, const size_t *const *rows, int ncol, size_t nrows,
+                        int *status)
+{
+    long chunk = 0;
+    fits_get_rowsize(f, &chunk, status);
+    if (chunk < 1) chunk = 1;
+    size_t need = 1;
+    for (int k = 0; k < ncol; k++) {
+        size_t per = cols[k].type == TSTRING ? sizeof(char *)
+                   : rows && rows[k] ? (size_t)cols[k].repeat * elem_size(cols[k].type) : 0;
+        if (per * (size_t)chunk > need) need = per * (size_t)chunk;
+    }
+    void *scratch = malloc(need);
+    if (!scratch) { *status = MEMORY_ALLOCATION; return; }
+    for (size_t r0 = 0; r0 < nrows && !*status; r0 += (size_t)chunk) {
+        size_t nr = nrows - r0 < (size_t)chunk ? nrows - r0 : (size_t)chunk;
+        for (int k = 0; k < ncol && !*status; k++) write_rows(f, k + 1, &cols[k], rows ? rows[k] : NULL, r0, nr, scratch, status);
+    }
+    free(scratch);
 }
 
 int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
@@ -166,7 +184,7 @@ int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols
             if (strlen(cols[k].desc) > 68) fits_write_key_longwarn(f, status);  /* once: CFITSIO checks */
             fits_write_key_longstr(f, key, cols[k].desc, "", status);
         }
-        for (int k = 0; k < ncol && !*status && nrows; k++) write_column(f, k + 1, &cols[k], rows ? rows[k] : NULL, nrows, status);
+        if (!*status && nrows) write_table(f, cols, rows, ncol, nrows, status);
     }
     free(ttype); free(tform); free(tunit); free(fbuf);
     return *status;
