@@ -1,6 +1,6 @@
-/* nn_train.c — training the MLP: mini-batch SGD with (Nesterov) momentum,
- * L2 decay, early stopping on a held-out part, deterministic for any
- * thread count. */
+/* nn_train.c — training the MLP: mini-batch SGD with (Nesterov) momentum
+ * as local SGD on two replicas averaged every ROUND_ROWS rows, L2 decay,
+ * early stopping on a held-out part, deterministic for any thread count. */
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
@@ -77,6 +77,17 @@ static void sgd_step(nn_real *restrict w, nn_real *restrict v, const nn_real *re
 
 /* ================================================================ the trainer */
 
+/* One of the two model replicas of local SGD: its own weights and momentum
+ * for a round, its mini-batch and buffers, and what its batches added up. */
+typedef struct replica {
+    nn_real *w, *v, *g;       /* n_par each */
+    nn_real *xb, *tb, *swb;   /* a mini-batch (also an evaluation chunk) */
+    work wk;
+    double loss, bad_loss;
+    size_t seen, right;
+    int bad;
+} replica;
+
 /* One training run: the data, its split, and every buffer, allocated once. */
 typedef struct trainer {
     nn_model *m;
@@ -86,27 +97,25 @@ typedef struct trainer {
     int d, K, nthr;
     size_t *perm, *tr, *va;   /* a seeded permutation: training rows, then validation rows */
     nn_real *Xs;              /* standardised inputs */
-    nn_real *xb, *tb, *sw, *swb;
-    nn_real *xb2, *tb2;       /* a second thread's chunk when evaluating */
+    nn_real *sw;              /* sample weights */
+    nn_real *v, *best;        /* momentum, and the best weights so far */
+    nn_real *zero;            /* n_par zeros */
     double *closs;            /* per evaluation chunk: its loss sum */
     size_t *cright;           /* and its right answers */
-    nn_real *g;               /* two gradients: one per half of a mini-batch */
-    double bl[2];             /* each half's loss */
-    size_t right[2];          /* each half's right answers */
-    nn_real *v, *best;        /* momentum, and the best weights so far */
+    replica rep[2];
     gsl_rng *r;
-    work w, w2, w3;
 } trainer;
 
 static void trainer_free(trainer *t)
 {
-    free(t->perm); free(t->Xs); free(t->xb); free(t->tb); free(t->sw); free(t->swb);
-    free(t->g); free(t->v); free(t->best);
-    free(t->xb2); free(t->tb2); free(t->closs); free(t->cright);
+    free(t->perm); free(t->Xs); free(t->sw); free(t->v); free(t->best); free(t->zero);
+    free(t->closs); free(t->cright);
+    for (int k = 0; k < 2; k++) {
+        replica *p = &t->rep[k];
+        free(p->w); free(p->v); free(p->g); free(p->xb); free(p->tb); free(p->swb);
+        nnw_free(&p->wk);
+    }
     if (t->r) gsl_rng_free(t->r);
-    nnw_free(&t->w);
-    nnw_free(&t->w2);
-    nnw_free(&t->w3);
 }
 
 static int trainer_alloc(trainer *t)
@@ -114,22 +123,24 @@ static int trainer_alloc(trainer *t)
     size_t n = t->n, B = t->B, np = t->m->n_par;
     t->perm = malloc(n * sizeof *t->perm);
     t->Xs = malloc(n * (size_t)t->d * sizeof *t->Xs);
-    t->xb = malloc(B * (size_t)t->d * sizeof *t->xb);
-    t->tb = malloc(B * (size_t)t->K * sizeof *t->tb);
     t->sw = malloc(n * sizeof *t->sw);
-    t->swb = malloc(B * sizeof *t->swb);
-    t->g = malloc(2 * np * sizeof *t->g);
     t->v = calloc(np, sizeof *t->v);
     t->best = malloc(np * sizeof *t->best);
-    t->r = gsl_rng_alloc(gsl_rng_mt19937);
-    t->xb2 = malloc(B * (size_t)t->d * sizeof *t->xb2);
-    t->tb2 = malloc(B * (size_t)t->K * sizeof *t->tb2);
+    t->zero = calloc(np, sizeof *t->zero);
     t->closs = malloc((n / B + 1) * sizeof *t->closs);
     t->cright = malloc((n / B + 1) * sizeof *t->cright);
-    int bad = !t->perm || !t->Xs || !t->xb || !t->tb || !t->sw || !t->swb || !t->g || !t->v || !t->best || !t->r ||
-              !t->xb2 || !t->tb2 || !t->closs || !t->cright;
-    bad = bad || nnw_init(&t->w, &t->m->arch, B) || nnw_init(&t->w2, &t->m->arch, (B + 1) / 2) ||
-          nnw_init(&t->w3, &t->m->arch, B);
+    t->r = gsl_rng_alloc(gsl_rng_mt19937);
+    int bad = !t->perm || !t->Xs || !t->sw || !t->v || !t->best || !t->zero || !t->closs || !t->cright || !t->r;
+    for (int k = 0; k < 2; k++) {
+        replica *p = &t->rep[k];
+        p->w = malloc(np * sizeof *p->w);
+        p->v = malloc(np * sizeof *p->v);
+        p->g = malloc(np * sizeof *p->g);
+        p->xb = malloc(B * (size_t)t->d * sizeof *p->xb);
+        p->tb = malloc(B * (size_t)t->K * sizeof *p->tb);
+        p->swb = malloc(B * sizeof *p->swb);
+        bad = bad || !p->w || !p->v || !p->g || !p->xb || !p->tb || !p->swb || nnw_init(&p->wk, &t->m->arch, B);
+    }
     return bad ? -1 : 0;
 }
 
@@ -208,9 +219,9 @@ static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
     long nc = (long)((cnt + C - 1) / C);
 #pragma omp parallel num_threads(t->nthr)
     {
-        int tid = omp_get_thread_num();
-        work *w = tid ? &t->w3 : &t->w;
-        nn_real *xb = tid ? t->xb2 : t->xb, *tb = tid ? t->tb2 : t->tb;
+        replica *p = &t->rep[omp_get_thread_num()];
+        work *w = &p->wk;
+        nn_real *xb = p->xb, *tb = p->tb;
 #pragma omp for schedule(static)
         for (long c = 0; c < nc; c++) {
             size_t i0 = (size_t)c * C, B = cnt - i0 < C ? cnt - i0 : C, right = 0;
@@ -232,63 +243,62 @@ static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
     return cnt ? loss / (double)cnt : NAN;
 }
 
-/* The optimizer step, for thread `part` of `parts`: a vectorised loop over
- * its share of each layer's W (with L2 decay) and b in the contiguous
- * parameter array, from the two halves' gradients.  Elementwise, so how the
- * parameters are shared out does not change a bit of the result. */
-static void update(trainer *t, double lr, int part, int parts)
+/* The optimizer step on weights w and momentum v from the gradient ga + gb:
+ * a vectorised loop over each layer's W (with L2 decay) and b in the
+ * contiguous parameter array. */
+static void update(const trainer *t, nn_real *w, nn_real *v, const nn_real *ga, const nn_real *gb, double lr)
 {
     const nn_model *m = t->m;
     const nn_arch *a = &m->arch;
     const nn_real mu = (nn_real)t->o->momentum, eta = (nn_real)lr, l2 = (nn_real)t->o->l2;
-    const nn_real *ga = t->g, *gb = t->g + m->n_par;
     int prev = t->d;
     for (int l = 0; l < a->n_layers; l++) {
         size_t w0 = m->off[l], nw = (size_t)a->size[l] * prev, w1 = m->off[l + 1];
-        size_t seg[2][2] = {{w0, w0 + nw}, {w0 + nw, w1}};  /* W, then b (no decay) */
-        for (int k = 0; k < 2; k++) {
-            size_t len = seg[k][1] - seg[k][0], lo = seg[k][0] + len * (size_t)part / (size_t)parts,
-                   hi = seg[k][0] + len * (size_t)(part + 1) / (size_t)parts;
-            sgd_step(m->w + lo, t->v + lo, ga + lo, gb + lo, hi - lo, mu, eta, k ? 0 : l2, t->o->nesterov);
-        }
+        sgd_step(w + w0, v + w0, ga + w0, gb + w0, nw, mu, eta, l2, t->o->nesterov);
+        sgd_step(w + w0 + nw, v + w0 + nw, ga + w0 + nw, gb + w0 + nw, w1 - w0 - nw, mu, eta, 0, t->o->nesterov);
         prev = a->size[l];
     }
 }
 
-/* Half sh of the mini-batch of nb rows at training position i0: gathers
- * its rows, puts its gradient in its own buffer, its loss in t->bl[sh] and
- * its right answers in t->right[sh].  The batch is always two fixed halves
- * whose gradients update() adds in a fixed order, so the weights do not
- * depend on the thread count. */
-static void half_grad(trainer *t, size_t i0, size_t nb, int sh)
+/* Rows [q0, q1) of a shard through replica k: it starts from the shared
+ * weights and momentum and takes one SGD step a mini-batch on its own copy. */
+static void replica_round(trainer *t, int k, const size_t *shard, size_t q0, size_t q1, double lr)
 {
+    replica *p = &t->rep[k];
+    size_t np = t->m->n_par, B = t->B;
     int d = t->d, K = t->K;
-    const nn_model *m = t->m;
-    size_t h0 = (nb + 1) / 2, r0 = sh ? h0 : 0, rn = sh ? nb - h0 : h0;
-    for (size_t q = r0; q < r0 + rn; q++) {
-        size_t i = t->tr[i0 + q];
-        memcpy(t->xb + q * (size_t)d, t->Xs + i * (size_t)d, (size_t)d * sizeof *t->xb);
-        memcpy(t->tb + q * (size_t)K, t->T + i * (size_t)K, (size_t)K * sizeof *t->tb);
-        t->swb[q] = t->sw[i];
+    nn_model mr = *t->m;  /* the model, reading this replica's weights */
+    mr.w = p->w;
+    memcpy(p->w, t->m->w, np * sizeof *p->w);
+    memcpy(p->v, t->v, np * sizeof *p->v);
+    for (size_t i0 = q0; i0 < q1 && !p->bad; i0 += B) {
+        size_t nb = q1 - i0 < B ? q1 - i0 : B;
+        for (size_t q = 0; q < nb; q++) {
+            size_t i = shard[i0 + q];
+            memcpy(p->xb + q * (size_t)d, t->Xs + i * (size_t)d, (size_t)d * sizeof *p->xb);
+            memcpy(p->tb + q * (size_t)K, t->T + i * (size_t)K, (size_t)K * sizeof *p->tb);
+            p->swb[q] = t->sw[i];
+        }
+        memset(p->g, 0, np * sizeof *p->g);
+        double bl = nnw_batch_grad(&mr, p->xb, p->tb, p->swb, nb, 1.0 / (double)nb, p->g, &p->wk);
+        if (!isfinite(bl)) {
+            p->bad = 1;
+            p->bad_loss = bl;
+            break;
+        }
+        const nn_real *O = p->wk.A[mr.arch.n_layers - 1];
+        for (size_t q = 0; q < nb; q++)
+            p->right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(p->tb + q * (size_t)K, K);
+        p->loss += bl;
+        p->seen += nb;
+        update(t, p->w, p->v, p->g, t->zero, lr);
     }
-    nn_real *g = t->g + (sh ? m->n_par : 0);
-    work *w = sh ? &t->w2 : &t->w;
-    memset(g, 0, m->n_par * sizeof *g);
-    t->bl[sh] = 0;
-    t->right[sh] = 0;
-    if (!rn) return;
-    t->bl[sh] = nnw_batch_grad(m, t->xb + r0 * (size_t)d, t->tb + r0 * (size_t)K, t->swb + r0, rn, 1.0 / (double)nb,
-                               g, w);
-    /* training accuracy from the outputs the gradient already computed */
-    const nn_real *O = w->A[m->arch.n_layers - 1];
-    for (size_t q = 0; q < rn; q++)
-        t->right[sh] += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(t->tb + (r0 + q) * (size_t)K, K);
 }
 
 /* Waits until all n threads arrive.  It spins a little and then yields
  * instead of sleeping: a thread never needs waking (waking onto a core that
- * another process holds took milliseconds, once per mini-batch), and a
- * thread that waits on a shared core hands it over. */
+ * another process holds can take milliseconds), and a thread that waits on
+ * a shared core hands it over. */
 typedef struct spinbar {
     atomic_uint count, gen;
     unsigned n;
@@ -307,50 +317,65 @@ static void spinbar_wait(spinbar *b)
         if (spin >= 200) sched_yield();
 }
 
-/* One epoch over the shuffled training rows; *loss and *acc are running
- * means over the epoch, as the weights moved.  One parallel region for the
- * whole epoch: per mini-batch each thread computes its half's gradient,
- * then its share of the step, with two light barriers between. */
+/* Rows a replica takes between two averagings: tens of milliseconds of
+ * work, so a thread that another process delays for a time slice costs a
+ * round a little, not every mini-batch. */
+#define ROUND_ROWS 32768
+
+/* One epoch of local SGD: the shuffled training rows are two shards, one a
+ * replica; in rounds of ROUND_ROWS rows each replica takes its SGD steps on
+ * its own copy of the model, and the copies (weights and momentum) are then
+ * averaged in a fixed order.  Two replicas always, on one thread or two, so
+ * the weights do not depend on the thread count; the threads meet once a
+ * round, never a mini-batch, and share no weights in between.  *loss and
+ * *acc are running means over the epoch. */
 static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *sps, ody_err *err)
 {
     const nn_train_opt *o = t->o;
-    double t0 = ody_now(), lr = o->lr / (1.0 + o->lr_decay * (epoch - 1)), sum = 0, bad_loss = 0;
-    int diverged = 0;
-    size_t seen = 0, right = 0, B = t->B, nbatch = (t->n_tr + B - 1) / B;
+    double t0 = ody_now(), lr = o->lr / (1.0 + o->lr_decay * (epoch - 1));
+    size_t np = t->m->n_par, h = (t->n_tr + 1) / 2, len[2] = {h, t->n_tr - h};
+    const size_t *shard[2] = {t->tr, t->tr + h};
+    size_t rounds = (h + ROUND_ROWS - 1) / ROUND_ROWS;
     gsl_ran_shuffle(t->r, t->tr, t->n_tr, sizeof *t->tr);
+    for (int k = 0; k < 2; k++) {
+        replica *p = &t->rep[k];
+        p->loss = p->bad_loss = 0;
+        p->seen = p->right = 0;
+        p->bad = 0;
+    }
     spinbar bar = {0, 0, (unsigned)t->nthr};
 #pragma omp parallel num_threads(t->nthr)
     {
         int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         bar.n = (unsigned)nt;  /* every thread writes the same value before the first wait */
 #pragma omp barrier
-        for (size_t b = 0; b < nbatch; b++) {
-            size_t i0 = b * B, nb = t->n_tr - i0 < B ? t->n_tr - i0 : B;
-            for (int sh = tid; sh < 2; sh += nt) half_grad(t, i0, nb, sh);
+        for (size_t j = 0; j < rounds; j++) {
+            for (int k = tid; k < 2; k += nt) {
+                size_t q0 = j * ROUND_ROWS < len[k] ? j * ROUND_ROWS : len[k];
+                size_t q1 = q0 + ROUND_ROWS < len[k] ? q0 + ROUND_ROWS : len[k];
+                replica_round(t, k, shard[k], q0, q1, lr);
+            }
             spinbar_wait(&bar);
-            double bl = t->bl[0] + t->bl[1];
-            if (!isfinite(bl)) {  /* every thread sees the same loss and stops at the same batch */
-                if (tid == 0) diverged = 1, bad_loss = bl;
-                break;
+            if (t->rep[0].bad || t->rep[1].bad) break;  /* every thread sees the same flags */
+            size_t lo = np * (size_t)tid / (size_t)nt, hi = np * (size_t)(tid + 1) / (size_t)nt;
+            for (size_t q = lo; q < hi; q++) {
+                t->m->w[q] = (t->rep[0].w[q] + t->rep[1].w[q]) * (nn_real)0.5;
+                t->v[q] = (t->rep[0].v[q] + t->rep[1].v[q]) * (nn_real)0.5;
             }
-            if (tid == 0) {
-                sum += bl;
-                seen += nb;
-                right += t->right[0] + t->right[1];
-            }
-            update(t, lr, tid, nt);
             spinbar_wait(&bar);
         }
     }
-    if (diverged) {
-        memcpy(t->m->w, t->best, t->m->n_par * sizeof *t->best);
-        return ody_fail(err, ODY_EINPUT, "mlp: training diverged at epoch %d (loss is %g) — lower "
-                        "mlp.learning_rate (now %g), e.g. to %g", epoch, bad_loss, o->lr, o->lr / 10);
-    }
+    for (int k = 0; k < 2; k++)
+        if (t->rep[k].bad) {
+            memcpy(t->m->w, t->best, np * sizeof *t->best);
+            return ody_fail(err, ODY_EINPUT, "mlp: training diverged at epoch %d (loss is %g) — lower "
+                            "mlp.learning_rate (now %g), e.g. to %g", epoch, t->rep[k].bad_loss, o->lr, o->lr / 10);
+        }
+    size_t seen = t->rep[0].seen + t->rep[1].seen;
     double dt = ody_now() - t0;
     *sps = dt > 0 ? (double)seen / dt : 0;
-    *loss = sum / (double)seen;
-    *acc = (double)right / (double)seen;
+    *loss = (t->rep[0].loss + t->rep[1].loss) / (double)seen;
+    *acc = (double)(t->rep[0].right + t->rep[1].right) / (double)seen;
     if (!isfinite(*loss))
         return ody_fail(err, ODY_EINPUT, "mlp: training diverged at epoch %d — lower mlp.learning_rate (now %g)",
                         epoch, o->lr);
