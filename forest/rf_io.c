@@ -8,6 +8,8 @@
 #include "fitsout.h"
 #include "rf.h"
 
+#define RF_FORMAT 1  /* the layout written below; raise it when it changes */
+
 static const char *maxf_name(rf_maxf m)
 {
     static const char *names[] = {"sqrt", "log2", "int", "fraction", "all"};
@@ -31,6 +33,8 @@ int rf_save(const rf_forest *f, const char *path, char *const *feat_names, const
     int mf = (int)o->max_features;
     fits_write_key(w.f, TSTRING, "CREATOR", (void *)"oddsky", "software", &status);
     fits_write_key(w.f, TSTRING, "ODYVERS", (void *)ody_version(), "oddsky version", &status);
+    int fmt = RF_FORMAT;
+    fits_write_key(w.f, TINT, "FORMAT", &fmt, "forest file layout version", &status);
     fits_write_key(w.f, TINT, "NTREES", (void *)&f->n_trees, "number of trees", &status);
     fits_write_key(w.f, TINT, "NFEAT", (void *)&f->n_feat, "number of features", &status);
     fits_write_key(w.f, TINT, "MAXFKIND", &mf, maxf_name(o->max_features), &status);
@@ -162,7 +166,8 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     int32_t *col = NULL;
     float *thr = NULL;
     long long nrows = 0;
-    rc = f ? read_keywords(ff, path, f, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    rc = f ? fitsin_format(ff, path, RF_FORMAT, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) rc = read_keywords(ff, path, f, err);
     if (!rc && (fits_get_num_rowsll(ff, &nrows, &status) || f->n_trees < 1 || f->n_feat < 1 || nrows < f->n_trees))
         rc = ody_fail(err, ODY_EINPUT, "%s: the forest table is inconsistent (%lld nodes for %d trees) — retrain and "
                       "save it again", path, nrows, f->n_trees);

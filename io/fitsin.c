@@ -516,3 +516,14 @@ int fitsin_check_tiles(fitsfile *f, const char *path, ody_err *err)
     free(buf);
     return rc;
 }
+
+int fitsin_format(fitsfile *f, const char *path, int newest, ody_err *err)
+{
+    int status = 0, v = 1;
+    if (fits_read_key(f, TINT, "FORMAT", &v, NULL, &status) == KEY_NO_EXIST) v = 1;
+    else if (status) return ody_fits_fail(err, status, path, "cannot read its FORMAT keyword", NULL);
+    if (v > newest)
+        return ody_fail(err, ODY_EINPUT, "%s: model file format %d, newer than this oddsky reads (%d) — use the oddsky "
+                        "that wrote it (ODYVERS in its header), or retrain", path, v, newest);
+    return 0;
+}

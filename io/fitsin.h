@@ -45,6 +45,11 @@ typedef struct fitsin_info {
  * stays open. */
 int fitsin_check(const char *path, fitsin_info *info, ody_err *err);
 
+/* A model file's layout version: keyword FORMAT of the current HDU of f (1
+ * when absent: files from before it was written).  0, or ODY_EINPUT when
+ * it is newer than `newest`, the version this build reads. */
+int fitsin_format(fitsfile *f, const char *path, int newest, ody_err *err);
+
 /* That path (its suffix dropped) names a regular, non-empty file; what
  * ("catalog", "cutout") goes into the message. */
 int fitsin_regular(const char *path, const char *what, ody_err *err);

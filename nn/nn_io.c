@@ -9,6 +9,8 @@
 #include "fitsout.h"
 #include "nn_work.h"
 
+#define NN_FORMAT 1  /* the layout written below; raise it when it changes */
+
 int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const char *history,
             int overwrite, ody_err *err)
 {
@@ -21,6 +23,8 @@ int nn_save(const nn_model *m, const nn_train_opt *o, const char *path, const ch
     fits_write_key(w.f, TSTRING, "CREATOR", (void *)"oddsky", "software", &status);
     fits_write_key(w.f, TSTRING, "ODYVERS", (void *)ody_version(), "oddsky version", &status);
     fits_write_key(w.f, TSTRING, "MODEL", (void *)"MLP", "multilayer perceptron", &status);
+    int fmt = NN_FORMAT;
+    fits_write_key(w.f, TINT, "FORMAT", &fmt, "model file layout version", &status);
     fits_write_key(w.f, TINT, "NIN", (void *)&a->n_in, "input features", &status);
     fits_write_key(w.f, TINT, "NLAYERS", (void *)&a->n_layers, "hidden + output layers", &status);
     fits_write_key(w.f, TSTRING, "LOSS", (void *)nn_loss_name(a->loss), "loss function", &status);
@@ -81,6 +85,10 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     if (rc) return rc;
     if (fits_open_file(&f, path, READONLY, &status)) {
         rc = ody_fits_fail(err, status, path, "cannot open the model", NULL);
+        ody_fits_close(f);
+        return rc;
+    }
+    if ((rc = fitsin_format(f, path, NN_FORMAT, err))) {
         ody_fits_close(f);
         return rc;
     }
