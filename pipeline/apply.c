@@ -100,17 +100,6 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
     return rc;
 }
 
-static int isolation(const run_state *ref, run_state *q, ody_err *err)
-{
-    rf_iso_opt io;
-    stage_iso_opt(ref->c, &io);
-    rf_forest *iso = NULL;
-    int rc = rf_iso_train(&io, ref->cat->X, ref->n, ref->F, &iso, err);
-    if (!rc) rc = rf_iso_score(iso, q->cat->X, q->n, ref->c->threads, q->score[CFG_SCORE_ISOLATION], err);
-    rf_destroy(iso);
-    return rc;
-}
-
 /* Nearest objects of the run's catalog (its reference rows, in its search
  * space), kNN distance and LOF. */
 static int local(const run_state *ref, run_state *q, ody_err *err)
@@ -259,7 +248,7 @@ static int apply(run_state *ref, void *vctx, ody_err *err)
     }
     if (!rc) rc = match_rows(ref, &q, match, err);
     if (!rc) rc = forests(ref, &q, err);
-    if (!rc) rc = isolation(ref, &q, err);
+    if (!rc) rc = stage_isolation(ref, q.cat->X, q.n, q.score[CFG_SCORE_ISOLATION], err);
     if (!rc) rc = local(ref, &q, err);
     if (!rc && q.score[CFG_SCORE_MLP]) rc = mlp(ref, &q, err);
     if (!rc) {

@@ -42,22 +42,17 @@ static int weirdness(run_state *st, ody_err *err)
     return rc;
 }
 
-void stage_iso_opt(const cfg *c, rf_iso_opt *io)
-{
-    rf_iso_opt_init(io);
-    io->n_trees = c->iso_trees;
-    io->max_samples = (size_t)c->iso_max_samples;
-    io->seed = (uint64_t)c->seed;
-    io->n_threads = c->threads;
-}
-
-static int isolation(run_state *st, ody_err *err)
+int stage_isolation(const run_state *st, const float *X, size_t n, double *out, ody_err *err)
 {
     rf_iso_opt io;
-    stage_iso_opt(st->c, &io);
+    rf_iso_opt_init(&io);
+    io.n_trees = st->c->iso_trees;
+    io.max_samples = (size_t)st->c->iso_max_samples;
+    io.seed = (uint64_t)st->c->seed;
+    io.n_threads = st->c->threads;
     rf_forest *iso = NULL;
     int rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
-    if (!rc) rc = rf_iso_score(iso, st->cat->X, st->n, st->c->threads, st->score[CFG_SCORE_ISOLATION], err);
+    if (!rc) rc = rf_iso_score(iso, X, n, st->c->threads, out, err);
     rf_destroy(iso);
     return rc;
 }
@@ -70,7 +65,7 @@ static int weird(run_state *st, int run, ody_err *err)
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_scores(st, err);
     int rc = weirdness(st, err);
-    if (!rc) rc = isolation(st, err);
+    if (!rc) rc = stage_isolation(st, st->cat->X, n, st->score[CFG_SCORE_ISOLATION], err);
     if (rc) return rc;
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},

@@ -135,8 +135,9 @@ float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_er
 int32_t *stage_reference(const run_state *st, size_t m);
 size_t stage_reference_size(const run_state *st);
 
-/* The isolation forest's options from the config. */
-void stage_iso_opt(const cfg *c, rf_iso_opt *io);
+/* The isolation score of n rows X from st's isolation forest (trained on
+ * st's catalog from its seed: the same trees every time). */
+int stage_isolation(const run_state *st, const float *X, size_t n, double *out, ody_err *err);
 
 /* The catalog `path` read as c reads its own (columns, spectra, missing
  * values); cutouts are not read.  *out owned by the caller. */
