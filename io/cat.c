@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "catcol.h"
+#include "catimg.h"
 #include "catspec.h"
 #include "fitsin.h"
 #include "tabin.h"
@@ -168,6 +169,8 @@ typedef struct reader {
     colref *fref, *pref, idref;
     char **fspec, **flabel;  /* the features with blocks expanded: specs, names */
     int nf;                  /* those features */
+    imgblk *img;             /* image HDUs named as features: their values after the columns' */
+    int n_img, ni;           /* those images, their features */
     specrd sp;               /* spectra (o->spec), their grid bins after them */
     int has_spec, nt;        /* nt: all features */
     int has_id;
@@ -183,7 +186,23 @@ static int reader_resolve(reader *rd)
 {
     const cat_opt *o = rd->o;
     rd->maxrep = rd->maxwidth = 1;
-    int rc = catcol_expand(rd->f, rd->file, o->features, o->n_features, &rd->fspec, &rd->flabel, &rd->nf, rd->err);
+    const char **cols = calloc((size_t)o->n_features + 1, sizeof *cols);
+    rd->img = calloc((size_t)o->n_features + 1, sizeof *rd->img);
+    if (!cols || !rd->img) {
+        free(cols);
+        return ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
+    }
+    int n_cols = 0, rc = 0;
+    for (int j = 0; j < o->n_features && !rc; j++) {  /* a bare name that is no column may be an image HDU */
+        int status = 0, cn = 0, got = 0;
+        if (!strpbrk(o->features[j], "[*?#") && fits_get_colnum(rd->f, CASEINSEN, (char *)o->features[j], &cn, &status))
+            got = img_open(rd->file, o->features[j], rd->nrows, rd->chunk, &rd->img[rd->n_img], rd->err);
+        if (got < 0) rc = rd->err->code;
+        else if (got == 1) rd->ni += (int)rd->img[rd->n_img++].L;
+        else cols[n_cols++] = o->features[j];
+    }
+    if (!rc) rc = catcol_expand(rd->f, rd->file, cols, n_cols, &rd->fspec, &rd->flabel, &rd->nf, rd->err);
+    free(cols);
     if (!rc && !(rd->fref = calloc((size_t)(rd->nf ? rd->nf : 1), sizeof *rd->fref)))
         rc = ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     for (int j = 0; j < rd->nf && !rc; j++) {
@@ -208,17 +227,37 @@ static int reader_resolve(reader *rd)
         rc = spec_open(rd->f, rd->file, o->spec, rd->chunk, &rd->sp, rd->err);
         rd->has_spec = !rc;
     }
-    rd->nt = rd->nf + (rd->has_spec ? rd->sp.n_out : 0);
+    rd->nt = rd->nf + rd->ni + (rd->has_spec ? rd->sp.n_out : 0);
     if (!rc && rd->nt < 1)
         rc = ody_fail(rd->err, ODY_EINPUT, "%s: no features — list at least one in `catalog.features` or set "
                       "spectra.flux", rd->file);
     return rc;
 }
 
-/* Feature j's name. */
+/* The image block feature j (at least rd->nf) falls in, and its element. */
+static const imgblk *feat_image(const reader *rd, int j, long *k)
+{
+    *k = j - rd->nf;
+    for (int b = 0; b < rd->n_img; b++) {
+        if (*k < rd->img[b].L) return &rd->img[b];
+        *k -= rd->img[b].L;
+    }
+    return NULL;
+}
+
+/* Feature j's name, and the column or HDU it comes from. */
 static const char *feat_name(const reader *rd, size_t j)
 {
-    return (int)j < rd->nf ? rd->flabel[j] : rd->sp.names[(int)j - rd->nf];
+    long k;
+    const imgblk *b = (int)j < rd->nf ? NULL : feat_image(rd, (int)j, &k);
+    return (int)j < rd->nf ? rd->flabel[j] : b ? b->names[k] : rd->sp.names[(int)j - rd->nf - rd->ni];
+}
+
+static const char *feat_source(const reader *rd, size_t j)
+{
+    long k;
+    const imgblk *b = (int)j < rd->nf ? NULL : feat_image(rd, (int)j, &k);
+    return (int)j < rd->nf ? rd->fref[j].name : b ? b->name : rd->sp.flux.name;
 }
 
 static int chunkbuf_alloc(chunkbuf *b, size_t cn, size_t F, long maxrep, long maxwidth)
@@ -281,7 +320,9 @@ static int reader_alloc(reader *rd)
              !chunkbuf_alloc(&rd->b, (size_t)rd->chunk, F, rd->maxrep, rd->maxwidth);
     for (size_t j = 0; ok && j < F; j++) {
         c->feat_names[j] = ody_strdup(feat_name(rd, j));
-        c->feat_units[j] = ody_strdup((int)j < rd->nf ? rd->fref[j].unit : "");
+        long k;
+        const imgblk *ib = (int)j < rd->nf ? NULL : feat_image(rd, (int)j, &k);
+        c->feat_units[j] = ody_strdup((int)j < rd->nf ? rd->fref[j].unit : ib ? ib->unit : "");
         ok = c->feat_names[j] && c->feat_units[j];
     }
     ok = ok && !id_alloc(rd, &c->id, N);
@@ -316,8 +357,7 @@ static int chunk_missing(reader *rd, long row0, long nr)
             if (o->missing == CAT_MISSING_FAIL)
                 return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or out of "
                                 "float32 range — set `missing: drop` or `impute`, or filter the rows, e.g. "
-                                "FILE[isnull(%s) == F]", rd->file, feat_name(rd, j), row0 + r,
-                                (int)j < rd->nf ? rd->fref[j].name : rd->sp.flux.name);
+                                "FILE[isnull(%s) == F]", rd->file, feat_name(rd, j), row0 + r, feat_source(rd, j));
             b->nul[j * cn + (size_t)r] = 1;
             ok = 0;
         }
@@ -333,9 +373,13 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     chunkbuf *b = &rd->b;
     cat *c = rd->c;
     int rc = 0, drops = 0;
-    if (rd->has_spec)
-        rc = spec_chunk(rd->f, rd->file, &rd->sp, row0, nr, b->vals + (size_t)rd->nf * cn, b->nul + (size_t)rd->nf * cn,
-                        cn, rd->err);
+    size_t at_img = (size_t)rd->nf, at_spec = (size_t)(rd->nf + rd->ni);
+    for (int k = 0; k < rd->n_img && !rc; k++) {
+        rc = img_chunk(&rd->img[k], rd->file, row0, nr, b->vals + at_img * cn, b->nul + at_img * cn, cn, rd->err);
+        at_img += (size_t)rd->img[k].L;
+    }
+    if (rd->has_spec && !rc)
+        rc = spec_chunk(rd->f, rd->file, &rd->sp, row0, nr, b->vals + at_spec * cn, b->nul + at_spec * cn, cn, rd->err);
     for (size_t j = 0; j < (size_t)rd->nf && !rc; j++) {
         const colref *fr = &rd->fref[j];
         if (j && fr->colnum == rd->fref[j - 1].colnum && fr->typecode != TLOGICAL)  /* the same vector: read once */
@@ -438,6 +482,8 @@ static void reader_close(reader *rd)
     catcol_names_free(rd->fspec, rd->nf);
     catcol_names_free(rd->flabel, rd->nf);
     if (rd->has_spec) spec_close(&rd->sp);
+    for (int k = 0; rd->img && k < rd->n_img; k++) img_close(&rd->img[k]);
+    free(rd->img);
     chunkbuf_free(&rd->b);
     memset(rd, 0, sizeof *rd);
 }

@@ -702,12 +702,101 @@ static void test_zoo_broken_files(void **state)
     free(dir);
 }
 
+/* ================================================================ image blocks */
+
+/* A table (ID, A) of 9 rows and beside it an image HDU FLUX of 9 rows x 6
+ * values (value r + k / 10, a NaN at row 4) with a wavelength WCS, and a
+ * 3-D image CUBE. */
+static char *write_image_block(const char *dir)
+{
+    char *path = tu_path(dir, "img.fits");
+    fitsfile *f;
+    int status = 0;
+    char fn[300];
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    char *tt[] = {"ID", "A"}, *tf[] = {"K", "D"};
+    fits_create_tbl(f, BINARY_TBL, 0, 2, tt, tf, NULL, "TAB", &status);
+    for (int r = 0; r < 9; r++) {
+        long long id = 100 + r;
+        double a = r * r;
+        fits_write_col(f, TLONGLONG, 1, r + 1, 1, 1, &id, &status);
+        fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &a, &status);
+    }
+    long ax[2] = {6, 9};
+    fits_create_img(f, FLOAT_IMG, 2, ax, &status);
+    fits_write_key(f, TSTRING, "EXTNAME", "FLUX", NULL, &status);
+    double crval = 4000, cdelt = 2;
+    fits_write_key(f, TDOUBLE, "CRVAL1", &crval, NULL, &status);
+    fits_write_key(f, TDOUBLE, "CDELT1", &cdelt, NULL, &status);
+    float v[54];
+    for (int r = 0; r < 9; r++)
+        for (int k = 0; k < 6; k++) v[r * 6 + k] = r == 3 && k == 2 ? NAN : (float)(r + k / 10.0);
+    fits_write_img(f, TFLOAT, 1, 54, v, &status);
+    long ax3[3] = {2, 3, 9};
+    fits_create_img(f, FLOAT_IMG, 3, ax3, &status);
+    fits_write_key(f, TSTRING, "EXTNAME", "CUBE", NULL, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return path;
+}
+
+static void test_image_blocks(void **state)
+{
+    fixture *fx = *state;
+    char *path = write_image_block(fx->dir), spec[400];
+    snprintf(spec, sizeof spec, "%s[TAB]", path);
+    const char *feats[] = {"FLUX", "A"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = spec;
+    o.features = feats;
+    o.n_features = 2;
+    o.id_col = "ID";
+    o.missing = CAT_MISSING_DROP;
+    long chunks[] = {0, 1, 4};
+    for (int ci = 0; ci < 3; ci++) {
+        o.chunk_rows = chunks[ci];
+        cat *c = NULL;
+        ody_err err = {0};
+        assert_ok(cat_read(&o, &c, NULL, &err), err);
+        assert_int_equal(c->n_feat, 7);
+        assert_int_equal(c->n_rows, 8);  /* the row with a NaN dropped */
+        assert_string_equal(c->feat_names[0], "A");  /* the table's columns, then the image's values */
+        assert_string_equal(c->feat_names[1], "FLUX[1]@4000");
+        assert_string_equal(c->feat_names[6], "FLUX[6]@4010");
+        for (size_t i = 0; i < c->n_rows; i++) {
+            int r = (int)c->id.i[i] - 100;
+            assert_true(r != 3);
+            assert_true(c->X[i * 7] == (float)(r * r));
+            for (int k = 0; k < 6; k++) assert_true(c->X[i * 7 + 1 + (size_t)k] == (float)(r + k / 10.0));
+        }
+        cat_destroy(c);
+    }
+    /* a 3-D image, and a row filter that leaves the table shorter than the image */
+    const char *cube[] = {"CUBE"};
+    o.features = cube;
+    o.n_features = 1;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "CUBE"));
+    snprintf(spec, sizeof spec, "%s[TAB][ID > 102]", path);
+    o.features = feats;
+    o.n_features = 2;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_non_null(strstr(err.msg, "row filter"));
+    assert_null(c);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_read_back),
         cmocka_unit_test(test_feature_blocks),
         cmocka_unit_test(test_spectra_recipe),
+        cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
