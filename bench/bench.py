@@ -101,7 +101,7 @@ def oddsky_scores(tmp, name, path, names, trees):
         f.write(f"catalog:\n  path: {path}\n  id: row_id\n  features: [{', '.join(names)}]\n"
                 f"  passthrough: [is_anomaly]\n  missing: impute\n"
                 f"forest:\n  n_trees: {trees}\n"
-                f"similarity:\n  top_k: 5\n  max_pairs: 2e8\n"
+                f"similarity:\n  enabled: true\n  top_k: 5\n  max_pairs: 2e8\n"
                 f"export:\n  formats: [fits]\n"
                 f"output: {os.path.join(tmp, name + '_run')}\nseed: 0\n")
     run([ODDSKY, "-q", "run", cfg, "--top", "0"])
@@ -189,7 +189,7 @@ def demo_table(tmp):
     t = fits.getdata(os.path.join(out, "anomalies.fits"))
     y = (np.char.strip(np.asarray(t["ANOMALY"]).astype(str)) != "none").astype(int)
     c = fits.getdata(os.path.join(out, "catalog.fits"))
-    X = np.vstack([np.asarray(c[k], float) for k in c.columns.names if k.startswith("F_")]).T
+    X = np.asarray(c["FEATURES"], float)  # catalog.fits keeps the features as one vector column
     cid = np.asarray(c["ID"])
     Xs = X[np.argsort(cid)][np.searchsorted(np.sort(cid), np.asarray(t["ID"]))]
     return t, y, Xs

@@ -291,31 +291,48 @@ static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R
 /* One row of a text body. */
 typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r);
 
-/* Rows [0, m) formatted by fn a block at a time in parallel, each block into
- * memory, and the blocks written to out in order: the same bytes for any
- * thread count, and a coarse grain (a block is milliseconds of work) that a
- * thread on a shared core cannot stall row by row.  0, or -1 when out of
- * memory. */
-static int text_rows(FILE *out, const xcol *x, int n, size_t m, text_row fn, int threads)
+/* Rows [b * BLOCK, ...) formatted by fn into *mem (NULL on failure). */
+enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
+
+static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, char **mem, size_t *len)
 {
-    enum { BLOCK = 4096 };
-    long nb = (long)((m + BLOCK - 1) / BLOCK);
+    size_t r1 = (b + 1) * TEXT_BLOCK < m ? (b + 1) * TEXT_BLOCK : m;
+    *mem = NULL;
+    *len = 0;
+    FILE *f = open_memstream(mem, len);
+    if (!f) return;
+    for (size_t r = b * TEXT_BLOCK; r < r1; r++) fn(f, x, n, r);
+    if (fclose(f)) {
+        free(*mem);
+        *mem = NULL;
+    }
+}
+
+/* Rows [0, m) formatted by fn a block of TEXT_BLOCK rows at a time, as
+ * tasks of the enclosing parallel region (a window of blocks at once, each
+ * into memory), and written to out in order: the same bytes for any thread
+ * count, a coarse grain, and the threads free to work on the FITS file
+ * meanwhile.  0, or -1 when out of memory. */
+static int text_rows(FILE *out, const xcol *x, int n, size_t m, text_row fn)
+{
+    size_t nb = (m + TEXT_BLOCK - 1) / TEXT_BLOCK;
     int fail = 0;
-#pragma omp parallel for ordered schedule(dynamic, 1) num_threads(ody_threads(threads))
-    for (long b = 0; b < nb; b++) {
-        char *mem = NULL;
-        size_t len = 0, r1 = (size_t)(b + 1) * BLOCK < m ? (size_t)(b + 1) * BLOCK : m;
-        FILE *f = open_memstream(&mem, &len);
-        if (f) {
-            for (size_t r = (size_t)b * BLOCK; r < r1; r++) fn(f, x, n, r);
-            if (fclose(f)) len = 0, f = NULL;
-        }
-#pragma omp ordered
+    char *mem[TEXT_WINDOW];
+    size_t len[TEXT_WINDOW];
+    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW) {
+        size_t nw = nb - w0 < TEXT_WINDOW ? nb - w0 : TEXT_WINDOW;
+#pragma omp taskgroup
         {
-            if (!f || !mem) fail = 1;
-            else if (!fail) fwrite(mem, 1, len, out);
+            for (size_t b = 0; b < nw; b++) {
+#pragma omp task firstprivate(b) shared(mem, len)
+                text_block(x, n, m, w0 + b, fn, &mem[b], &len[b]);
+            }
         }
-        free(mem);
+        for (size_t b = 0; b < nw; b++) {
+            if (!mem[b]) fail = 1;
+            else if (!fail) fwrite(mem[b], 1, len[b], out);
+            free(mem[b]);
+        }
     }
     return fail ? -1 : 0;
 }
@@ -330,14 +347,14 @@ static void csv_row(FILE *f, const xcol *x, int n, size_t r)
     fputc('\n', f);
 }
 
-static int csv_body(FILE *f, const xcol *x, int n, size_t m, int threads)
+static int csv_body(FILE *f, const xcol *x, int n, size_t m)
 {
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(f, x, n, m, csv_row, threads);
+    return text_rows(f, x, n, m, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -386,7 +403,7 @@ static int write_text(const run_state *st, const char *name, const xcol *x, int 
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(t.f, x, n, m, st->c->threads)) {
+    if (csv_body(t.f, x, n, m)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
     }
@@ -455,7 +472,7 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(f, x, n, m, vot_row, st->c->threads)) {
+    if (text_rows(f, x, n, m, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }
@@ -488,13 +505,31 @@ static int export(run_state *st, int run, ody_err *err)
         int n_col = 0;
         xcol *x = rc ? NULL : schema(st, &R, &n_col);
         if (!rc && !x) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-        if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(st, x, n_col, &R, err);
-        int nt = 0;  /* the text formats: every column but a FEATURES vector */
-        for (int q = 0; x && q < n_col; q++)
-            if (x[q].c.type == TSTRING || x[q].c.repeat == 1) x[nt++] = x[q];
-        if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", x, nt, R.m, 0, err);
-        if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", x, nt, R.m, 1, err);
-        if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, x, nt, R.m, err);
+        xcol *xt = x ? malloc((size_t)n_col * sizeof *xt) : NULL;  /* the text formats: every column but a FEATURES vector */
+        int nt = 0;
+        for (int q = 0; xt && q < n_col; q++)
+            if (x[q].c.type == TSTRING || x[q].c.repeat == 1) xt[nt++] = x[q];
+        if (!rc && !xt) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        /* the FITS file as one task, the text files' blocks as the others */
+        int rc_fits = 0;
+        ody_err e_fits = {0};
+#pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
+#pragma omp single
+        {
+            if (!rc && (c->formats & CFG_FMT_FITS)) {
+#pragma omp task shared(rc_fits, e_fits)
+                rc_fits = write_fits(st, x, n_col, &R, &e_fits);
+            }
+            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", xt, nt, R.m, 0, err);
+            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", xt, nt, R.m, 1, err);
+            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, xt, nt, R.m, err);
+#pragma omp taskwait
+        }
+        if (!rc && rc_fits) {
+            *err = e_fits;
+            rc = rc_fits;
+        }
+        free(xt);
         free(x);
         ranked_free(&R, st->cat->n_pass, st->cat->n_feat);
     }
