@@ -118,6 +118,9 @@ def robust_z(s):
     return (s - med) / (scale if scale > 0 else 1.0)
 
 
+DEFAULT_DETECTORS = (("isolation", "weirdness", "knn"), "max")  # score.detectors / score.combine as shipped
+
+
 def combined(t, dets, rule):
     """What the score stage computes: each detector's robust z clipped at 0, then max or mean."""
     z = np.vstack([np.clip(robust_z(np.asarray(t[DETECTORS[d]], float)), 0, None) for d in dets])
@@ -190,9 +193,9 @@ def demo_table(tmp):
     y = (np.char.strip(np.asarray(t["ANOMALY"]).astype(str)) != "none").astype(int)
     c = fits.getdata(os.path.join(out, "catalog.fits"))
     X = np.asarray(c["FEATURES"], float)  # catalog.fits keeps the features as one vector column
-    cid = np.asarray(c["ID"])
-    Xs = X[np.argsort(cid)][np.searchsorted(np.sort(cid), np.asarray(t["ID"]))]
-    return t, y, Xs
+    cid, tid = np.asarray(c["ID"]), np.asarray(t["ID"])
+    yc = y[np.argsort(tid)][np.searchsorted(np.sort(tid), cid)]  # the labels in the catalog's order
+    return t, y, X, yc
 
 
 def quality(tmp, quick):
@@ -208,14 +211,15 @@ def quality(tmp, quick):
         write_table(path, X, y, names)
         t = oddsky_scores(tmp, os.path.basename(path)[:-5], path, names, trees)
         yy = np.asarray(t["is_anomaly"]).astype(int)
-        Xo = X[np.asarray(t["row_id"]) - 1]
+        # the peers on the table's own row order: IsolationForest's subsamples
+        # depend on it, and oddsky's export order must not move their figures
         rows.append({"table": name, "rows": len(y), "features": X.shape[1], "anomalies": int(y.sum()), "t": t, "y": yy,
-                     "peers": peers(Xo, yy, trees)})
+                     "peers": peers(X, y, trees)})
     if not quick:
         log("quality: demo")
-        t, y, X = demo_table(tmp)
+        t, y, X, yc = demo_table(tmp)
         rows.append({"table": "demo (configs/demo.yaml)", "rows": len(y), "features": X.shape[1],
-                     "anomalies": int(y.sum()), "t": t, "y": y, "peers": peers(X, y, trees)})
+                     "anomalies": int(y.sum()), "t": t, "y": y, "peers": peers(X, yc, trees)})
     for r in rows:
         r["default"] = metrics(r["y"], np.asarray(r["t"]["ANOMALY_SCORE"], float))
         r["faithful"] = metrics(r["y"], np.asarray(r["t"]["WEIRDNESS"], float))
@@ -792,8 +796,9 @@ def report_quality(q, quick):
       "best mean AUROC on the other eleven is scored on the one left out (column *held out*, with the combination "
       f"chosen on the other eleven: i isolation, w weirdness, k kNN distance, l LOF, f forest kNN; {len(candidates())} "
       "candidates: every subset of up to four, by maximum or mean).  The combination best "
-      f"on all twelve, which `score.detectors` / `score.combine` default to, is **{', '.join(overall[0])}** with the "
-      f"**{overall[1]}** rule.\n")
+      f"on all twelve in this run is **{', '.join(overall[0])}** with the **{overall[1]}** rule; "
+      f"`score.detectors` / `score.combine` default to **{', '.join(DEFAULT_DETECTORS[0])}** with the "
+      f"**{DEFAULT_DETECTORS[1]}** rule{' (the same)' if tuple(overall[0]) == DEFAULT_DETECTORS[0] and overall[1] == DEFAULT_DETECTORS[1] else ' (chosen when the forest drew its synthetic rows differently; the held-out column is the honest figure either way)'}.\n")
     w("### AUROC\n")
     w("| table | rows | anomalies | oddsky default | held out | faithful weirdness | " + " | ".join(peer_names) + " |")
     w("|---|---:|---:|---:|---:|---:|" + "---:|" * len(peer_names))
