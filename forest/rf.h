@@ -227,6 +227,12 @@ void rf_topk_opt_init(rf_topk_opt *o);
 int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
             int *trees_used, ody_err *err);
 
+/* The same lists for m rows Q (m x F) that are not in the catalog: each
+ * row's k most similar catalog objects (no one excluded), over the trees
+ * rf_topk uses for the same ctx and o. */
+int rf_topk_query(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q, size_t m, int32_t *idx, float *sim,
+                  int *trees_used, ody_err *err);
+
 /* Mean distance (1 - sim) to the k most similar objects, from rf_topk output. */
 void rf_knn_distance(size_t n, int k, const float *sim, double *out);
 

@@ -412,10 +412,9 @@ static void accum_free(accum *a)
  * of cap members at a per-leaf offset, each weighted size / cap; every
  * object of the leaf sees the same sample.  Objects and trees are visited in
  * a fixed order, so the sums do not depend on threads. */
-static void accumulate(const rf_sim_ctx *ctx, const members *m, size_t i, int cap, accum *a)
+static void accumulate(const rf_sim_ctx *ctx, const members *m, const float *x, int cap, accum *a)
 {
     const rf_forest *f = ctx->f;
-    const float *x = ctx->X + i * (size_t)f->n_feat;
     for (int t = m->t0; t < m->t1; t++) {
         int32_t k = rf_leaf(f, t, x);
         if (!rf_leaf_good(f, t, k, ctx->filt)) continue;
@@ -493,20 +492,21 @@ static uint32_t *good_counts(const rf_sim_ctx *ctx, const members *m)
     return ng;
 }
 
-/* Object i's k most similar objects, sorted, into bi / bs. */
-static void topk_row(const rf_sim_ctx *ctx, const members *m, const uint32_t *ng, int leaf_sample, size_t i, int k,
-                     accum *a, int32_t *bi, float *bs)
+/* The k objects most similar to row x (catalog object `self`, or -1 for a
+ * row from elsewhere, which then excludes no one), sorted, into bi / bs. */
+static void topk_row(const rf_sim_ctx *ctx, const members *m, const uint32_t *ng, int leaf_sample, const float *x,
+                     long self, int k, accum *a, int32_t *bi, float *bs)
 {
     for (int q = 0; q < k; q++) { bi[q] = -1; bs[q] = 0; }
     a->nt = 0;
-    accumulate(ctx, m, i, leaf_sample, a);
+    accumulate(ctx, m, x, leaf_sample, a);
     int filled = 0;
     for (size_t q = 0; q < a->nt; q++) {
         uint32_t j = a->touched[q];
         double sv = a->cnt[j] / ng[j];
         float s = (float)(sv < 1 ? sv : 1);
         a->cnt[j] = 0;
-        if (j == i) continue;
+        if ((long)j == self) continue;
         if (filled == k && !before(s, (int32_t)j, bs[k - 1], bi[k - 1])) continue;
         /* insertion into the sorted list (k is small) */
         int p = filled < k ? filled++ : k - 1;
@@ -520,10 +520,11 @@ static void topk_row(const rf_sim_ctx *ctx, const members *m, const uint32_t *ng
     }
 }
 
-int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim,
-            int *trees_used, ody_err *err)
+/* Lists for m rows: Q's, or with Q NULL the catalog's own (self excluded). */
+static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q, size_t rows, int32_t *idx,
+                     float *sim, int *trees_used, ody_err *err)
 {
-    size_t n = ctx->n;
+    size_t n = ctx->n, F = (size_t)ctx->f->n_feat;
     int k = o->k;
     if (k < 1) return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be at least 1", k);
     if ((size_t)k >= n)
@@ -537,7 +538,7 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
     int fail = !ng;
     size_t done = 0;
     ody_progress prog;
-    ody_progress_start(&prog, ctx->log, "similarity", "objects", n);
+    ody_progress_start(&prog, ctx->log, "similarity", "objects", rows);
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
@@ -548,8 +549,10 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < n; i++) {
-            if (ok) topk_row(ctx, &m, ng, o->leaf_sample, i, k, &a, idx + i * (size_t)k, sim + i * (size_t)k);
+        for (size_t i = 0; i < rows; i++) {
+            if (ok)
+                topk_row(ctx, &m, ng, o->leaf_sample, (Q ? Q : ctx->X) + i * F, Q ? -1 : (long)i, k, &a,
+                         idx + i * (size_t)k, sim + i * (size_t)k);
             if ((i & 1023) == 1023) {
                 size_t d;
 #pragma omp atomic capture
@@ -565,6 +568,17 @@ int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *si
     members_free(&m);
     if (fail) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory");
     return 0;
+}
+
+int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim, int *trees_used, ody_err *err)
+{
+    return topk_rows(ctx, o, NULL, ctx->n, idx, sim, trees_used, err);
+}
+
+int rf_topk_query(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q, size_t m, int32_t *idx, float *sim,
+                  int *trees_used, ody_err *err)
+{
+    return topk_rows(ctx, o, Q, m, idx, sim, trees_used, err);
 }
 
 void rf_knn_distance(size_t n, int k, const float *sim, double *out)
@@ -634,7 +648,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
                 float *row = blk + (i - r0) * n;
                 memset(row, 0, n * sizeof *row);
                 a.nt = 0;
-                accumulate(ctx, &m, i, 0, &a);
+                accumulate(ctx, &m, ctx->X + i * (size_t)ctx->f->n_feat, 0, &a);
                 for (size_t q = 0; q < a.nt; q++) {
                     uint32_t j = a.touched[q];
                     row[j] = (float)(a.cnt[j] / ctx->n_good[j]);

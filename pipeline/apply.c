@@ -6,7 +6,8 @@
  * objects got: weirdness against the run's catalog through its forests,
  * the forests' vote, the isolation score of the run's isolation forest
  * (retrained from its seed: the same trees), its nearest objects of the
- * run's catalog and their kNN distance and LOF, the MLP of mlp.fits, the
+ * run's catalog and their kNN distance and LOF, their most similar objects
+ * by forest proximity (when the run lists them), the MLP of mlp.fits, the
  * default score from the run's medians and spreads, and WHY.  An object
  * whose ID and features are those of one of the run's objects is that
  * object: it gets the run's values exactly. */
@@ -87,6 +88,12 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
         if ((rc = rf_sim_ctx_init(&ctx, ref->forests[r], ref->cat->X, ref->n, ref->c->leaf_filter, ref->c->threads, err)))
             break;
         rc = rf_weirdness_query(&ctx, q->cat->X, m, w1, r == 0 ? q->n_good : NULL, err);
+        if (!rc && r == 0 && q->k) {  /* the similarity stage's lists, over forest 0 as it does */
+            rf_topk_opt to;
+            stage_topk_opt(ref, &to);
+            rc = rf_topk_query(&ctx, &to, q->cat->X, m, q->nb, q->nbs, NULL, err);
+            if (!rc) rf_knn_distance(m, q->k, q->nbs, q->score[CFG_SCORE_FOREST_KNN]);
+        }
         rf_sim_ctx_free(&ctx);
         /* the vote of every tree: out of bag is for the run's own objects */
         if (!rc) rc = rf_predict(ref->forests[r], q->cat->X, m, ref->c->threads, p1, err);
@@ -184,15 +191,6 @@ static int query_alloc(const run_state *ref, run_state *q, ody_err *err)
     return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", q->n);
 }
 
-/* What cannot be worked out for a new object: the forest similarity lists
- * (a pass over the forests per object) and their score. */
-static void no_similarity(run_state *q)
-{
-    for (size_t i = 0; i < q->n * (size_t)q->k; i++) q->nb[i] = -1, q->nbs[i] = 0;
-    if (q->score[CFG_SCORE_FOREST_KNN])
-        for (size_t i = 0; i < q->n; i++) q->score[CFG_SCORE_FOREST_KNN][i] = NAN;
-}
-
 /* Row i of q takes row r of ref: the run's own values. */
 static void copy_row(const run_state *ref, run_state *q, size_t i, size_t r)
 {
@@ -251,10 +249,7 @@ static int apply(run_state *ref, void *vctx, ody_err *err)
     if (!rc) rc = stage_isolation(ref, q.cat->X, q.n, q.score[CFG_SCORE_ISOLATION], err);
     if (!rc) rc = local(ref, &q, err);
     if (!rc && q.score[CFG_SCORE_MLP]) rc = mlp(ref, &q, err);
-    if (!rc) {
-        no_similarity(&q);
-        rc = stage_combine(&q, ref, err);
-    }
+    if (!rc) rc = stage_combine(&q, ref, err);
     if (!rc) rc = stage_explain(&q, ref, err);
     size_t same = 0;
     for (size_t i = 0; !rc && i < q.n; i++)
@@ -280,9 +275,6 @@ int run_score(const cfg *c, const char *catalog, const char *out_dir, run_summar
     if (c->lens_on || c->cut_path[0])
         return ody_fail(err, ODY_EINPUT, "%s: the run reads cutouts, and oddsky score does not read them for new "
                         "objects yet — score with a run on catalog features only", c->file);
-    if (c->detectors & 1 << CFG_SCORE_FOREST_KNN || c->rank_by == CFG_SCORE_FOREST_KNN)
-        return ody_fail(err, ODY_EINPUT, "%s: the run ranks by forest_knn, which oddsky score cannot work out for new "
-                        "objects — leave it out of score.detectors and export.rank_by", c->file);
     static const char *const all[] = {"ingest", "forest", "weirdness", "similarity", "local", "mlp", "score", NULL};
     run_opt o;
     run_opt_init(&o);

@@ -82,10 +82,11 @@ int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_
  * are scored against the run's catalog with its models: weirdness and the
  * forests' vote (every tree's: out of bag is for the run's own objects),
  * isolation, kNN distance and LOF among the run's objects, the MLP, the
- * default score from the run's medians and spreads, WHY.  An object whose ID
- * and features are those of a run object gets that object's values exactly.
- * The forest similarity lists are not worked out for new objects (empty,
- * FOREST_KNN NaN).  Nothing is written into the run folder but its log. */
+ * default score from the run's medians and spreads, WHY, and with the
+ * similarity stage on, the most similar run objects by forest proximity.
+ * An object whose ID and features are those of a run object gets that
+ * object's values exactly.  Nothing is written into the run folder but its
+ * log. */
 int run_score(const cfg *c, const char *catalog, const char *out_dir, run_summary *sum, const ody_log *log,
               ody_err *err);
 

@@ -14,15 +14,21 @@ static int load_neighbours(run_state *st, ody_err *err)
     return rc;
 }
 
+void stage_topk_opt(const run_state *st, rf_topk_opt *to)
+{
+    const cfg *c = st->c;
+    rf_topk_opt_init(to);
+    to->k = st->k;
+    to->mem_budget = (size_t)(c->sim_mem_gb * 1e9);
+    to->max_pairs = c->sim_max_pairs;
+    to->leaf_sample = c->leaf_sample;
+}
+
 static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
 {
     const cfg *c = st->c;
     rf_topk_opt to;
-    rf_topk_opt_init(&to);
-    to.k = st->k;
-    to.mem_budget = (size_t)(c->sim_mem_gb * 1e9);
-    to.max_pairs = c->sim_max_pairs;
-    to.leaf_sample = c->leaf_sample;
+    stage_topk_opt(st, &to);
     int used = 0, rc = rf_topk(ctx, &to, st->nb, st->nbs, &used, err);
     if (rc) return rc;
     rf_knn_distance(st->n, st->k, st->nbs, st->score[CFG_SCORE_FOREST_KNN]);

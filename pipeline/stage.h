@@ -130,6 +130,9 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err);
  * the width.  malloc'd, n x *d; NULL on error. */
 float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_err *err);
 
+/* The similarity stage's top-k options from st's config and st->k. */
+void stage_topk_opt(const run_state *st, rf_topk_opt *to);
+
 /* The local stage's reference rows: NULL when all st->n (m >= n), else a
  * seeded sorted sample of m, malloc'd (NULL when out of memory too). */
 int32_t *stage_reference(const run_state *st, size_t m);

@@ -1037,7 +1037,7 @@ static void test_score_new_objects(void **state)
     enum { N = 5000 };
     const char *src = getenv("ODDSKY_SOURCE_DIR");
     char *dir = tu_tmpdir(), *conf = small_config(dir, "export:\n  formats: [fits, csv]\n"), args[8192], path[4300];
-    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set similarity.leaf_sample=0", conf);  /* exact lists */
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     char *run = tu_path(dir, "out");
     snprintf(path, sizeof path, "cp '%s/summary.txt' '%s/summary.before'", run, dir);
@@ -1077,8 +1077,12 @@ static void test_score_new_objects(void **state)
     read_doubles(b, "WEIRDNESS", N, wb);
     read_doubles(a, "ISOLATION", N, ia);
     read_doubles(b, "ISOLATION", N, ib);
-    char (*near)[32] = malloc(N * sizeof *near);
+    char (*near)[32] = malloc(N * sizeof *near), (*sim)[32] = malloc(N * sizeof *sim);
     read_column_text(b, "NEAREST", N, near);
+    read_column_text(b, "NEIGHBOURS", N, sim);
+    double *fk = malloc(N * sizeof *fk), *fka = malloc(N * sizeof *fka);
+    read_doubles(b, "FOREST_KNN", N, fk);
+    read_doubles(a, "FOREST_KNN", N, fka);
     int checked = 0;
     for (int r = 0; r < N; r++) {
         int q = 0;
@@ -1089,6 +1093,10 @@ static void test_score_new_objects(void **state)
         snprintf(twin, sizeof twin, "%.0f", ida[q]);
         if (strncmp(near[r], twin, strlen(twin)) || (near[r][strlen(twin)] && near[r][strlen(twin)] != ';'))
             fail_msg("ID %.0f: nearest %s, not its twin %s", idb[r], near[r], twin);
+        /* by forest proximity: the run's list of its twin with the twin itself
+         * (similarity 1) added, so never farther on average */
+        if (!sim[r][0] || !(fk[r] >= 0 && fk[r] <= fka[q] + 1e-9))
+            fail_msg("ID %.0f: most similar '%s', FOREST_KNN %.17g against its twin's %.17g", idb[r], sim[r], fk[r], fka[q]);
         checked++;
     }
     assert_int_equal(checked, N);
@@ -1104,7 +1112,7 @@ static void test_score_new_objects(void **state)
     assert_int_equal(system(path), 0);  /* the run folder as it was */
     tu_rmtree(dir);
     free(dir), free(conf), free(run), free(moved);
-    free(ida), free(idb), free(wa), free(wb), free(ia), free(ib), free(near);
+    free(ida), free(idb), free(wa), free(wb), free(ia), free(ib), free(near), free(sim), free(fk), free(fka);
 }
 
 int main(void)
