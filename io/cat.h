@@ -140,6 +140,25 @@ int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, o
 /* Writes the ID of row r into buf as text (integer, float or string). */
 void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len);
 
+/* A catalog's IDs as text (cat_col_format), with the rows sorted by it: an
+ * object found by the ID an astronomer types or a file names.  IDs are
+ * unique (cat_read checks). */
+typedef struct cat_ids {
+    char *text;           /* n IDs of w bytes each, NUL-terminated */
+    size_t w, n;
+    size_t *order;        /* rows sorted by their ID text */
+} cat_ids;
+
+/* 0, or -1 when out of memory (x then holds nothing). */
+int cat_ids_build(cat_ids *x, const cat_col *id, size_t n);
+void cat_ids_free(cat_ids *x);
+
+/* The row of ID s, or -1. */
+long cat_ids_find(const cat_ids *x, const char *s);
+
+/* Row r's ID as text. */
+static inline const char *cat_ids_text(const cat_ids *x, size_t r) { return x->text + r * x->w; }
+
 /* ---------------------------------------------------------------- inspect */
 
 typedef struct cat_colinfo {

@@ -406,6 +406,58 @@ void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len)
     }
 }
 
+/* ================================================================ finding by ID */
+
+static int cmp_ids(const void *a, const void *b, void *ctx)
+{
+    const cat_ids *x = ctx;
+    return strcmp(cat_ids_text(x, *(const size_t *)a), cat_ids_text(x, *(const size_t *)b));
+}
+
+void cat_ids_free(cat_ids *x)
+{
+    free(x->text);
+    free(x->order);
+    memset(x, 0, sizeof *x);
+}
+
+int cat_ids_build(cat_ids *x, const cat_col *id, size_t n)
+{
+    char buf[128];
+    memset(x, 0, sizeof *x);
+    x->n = n;
+    x->w = 2;
+    for (size_t i = 0; i < n; i++) {
+        cat_col_format(id, i, buf, sizeof buf);
+        if (strlen(buf) + 1 > x->w) x->w = strlen(buf) + 1;
+    }
+    x->text = calloc(n ? n : 1, x->w);
+    x->order = malloc((n ? n : 1) * sizeof *x->order);
+    if (!x->text || !x->order) {
+        cat_ids_free(x);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cat_col_format(id, i, x->text + i * x->w, x->w);
+        x->order[i] = i;
+    }
+    qsort_r(x->order, n, sizeof *x->order, cmp_ids, x);
+    return 0;
+}
+
+long cat_ids_find(const cat_ids *x, const char *s)
+{
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(cat_ids_text(x, x->order[mid]), s);
+        if (!c) return (long)x->order[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
 /* ================================================================ editing */
 
 static void keep_col(cat_col *col, const uint8_t *keep, size_t n)

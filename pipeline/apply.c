@@ -30,48 +30,21 @@ typedef struct apply_ctx {
 
 /* ================================================================ matching */
 
-typedef struct idrow {
-    char *id;
-    size_t row;
-} idrow;
-
-static int cmp_idrow(const void *a, const void *b)
-{
-    const idrow *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    return c ? c : (x->row > y->row) - (x->row < y->row);
-}
-
 /* For each row of q's catalog, the row of ref's catalog with the same ID
  * and bit-identical features, or -1. */
 static int match_rows(const run_state *ref, const run_state *q, int64_t *match, ody_err *err)
 {
-    size_t n = ref->n, F = (size_t)ref->F;
-    idrow *ix = calloc(n ? n : 1, sizeof *ix);
-    int rc = ix ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    size_t F = (size_t)ref->F;
+    cat_ids ix;
+    if (cat_ids_build(&ix, &ref->cat->id, ref->n)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     char buf[256];
-    for (size_t i = 0; i < n && !rc; i++) {
-        cat_col_format(&ref->cat->id, i, buf, sizeof buf);
-        ix[i] = (idrow){ody_strdup(buf), i};
-        if (!ix[i].id) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-    }
-    if (!rc) qsort(ix, n, sizeof *ix, cmp_idrow);
-    for (size_t i = 0; i < q->n && !rc; i++) {
+    for (size_t i = 0; i < q->n; i++) {
         cat_col_format(&q->cat->id, i, buf, sizeof buf);
-        size_t lo = 0, hi = n;  /* the first entry >= buf */
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (strcmp(ix[mid].id, buf) < 0) lo = mid + 1;
-            else hi = mid;
-        }
-        match[i] = -1;
-        for (; lo < n && !strcmp(ix[lo].id, buf) && match[i] < 0; lo++)
-            if (!memcmp(ref->cat->X + ix[lo].row * F, q->cat->X + i * F, F * sizeof *q->cat->X))
-                match[i] = (int64_t)ix[lo].row;
+        long r = cat_ids_find(&ix, buf);
+        match[i] = r >= 0 && !memcmp(ref->cat->X + (size_t)r * F, q->cat->X + i * F, F * sizeof *q->cat->X) ? r : -1;
     }
-    for (size_t i = 0; ix && i < n; i++) free(ix[i].id);
-    free(ix);
-    return rc;
+    cat_ids_free(&ix);
+    return 0;
 }
 
 /* ================================================================ the scores */
@@ -113,12 +86,11 @@ static int local(const run_state *ref, run_state *q, ody_err *err)
 {
     const cfg *c = ref->c;
     size_t mr = stage_reference_size(ref);
-    int d = 0, dq = 0;
-    float *Z = stage_space(ref, ref->cat->X, ref->n, &d, err);
-    float *Zq = Z ? stage_space(ref, q->cat->X, q->n, &dq, err) : NULL;
-    int32_t *rows = Zq ? stage_reference(ref, mr) : NULL;
-    int rc = !Z || !Zq ? (err->code ? err->code : ody_fail(err, ODY_ENOMEM, "out of memory"))
-           : mr < ref->n && !rows ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    int d = 0;
+    float *Z = NULL, *Zq = NULL;
+    int rc = stage_space(ref, q->cat->X, q->n, &Z, &Zq, &d, err);
+    int32_t *rows = rc ? NULL : stage_reference(ref, mr);
+    if (!rc && mr < ref->n && !rows) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
     knn_tree *t = NULL;
     knn_opt o;
     knn_opt_init(&o);

@@ -10,48 +10,6 @@
 #include "learn.h"
 #include "tabin.h"
 
-/* The catalog's IDs as text, sorted, for matching. */
-typedef struct idx {
-    char *text;         /* n IDs of w + 1 bytes */
-    size_t w, n;
-    size_t *order;      /* rows sorted by their ID text */
-} idx;
-
-static int cmp_idx(const void *a, const void *b, void *ctx)
-{
-    const idx *x = ctx;
-    return strcmp(x->text + *(const size_t *)a * (x->w + 1), x->text + *(const size_t *)b * (x->w + 1));
-}
-
-static int idx_build(idx *x, const cat_col *id, size_t n)
-{
-    x->w = 40, x->n = n;
-    if (id->type == CAT_COL_STRING && (size_t)id->width > x->w) x->w = (size_t)id->width;
-    x->text = malloc((n ? n : 1) * (x->w + 1));
-    x->order = malloc((n ? n : 1) * sizeof *x->order);
-    if (!x->text || !x->order) return -1;
-    for (size_t i = 0; i < n; i++) {
-        cat_col_format(id, i, x->text + i * (x->w + 1), x->w + 1);
-        x->order[i] = i;
-    }
-    qsort_r(x->order, n, sizeof *x->order, cmp_idx, x);
-    return 0;
-}
-
-/* The catalog row of ID s, or -1. */
-static long idx_find(const idx *x, const char *s)
-{
-    size_t lo = 0, hi = x->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(x->text + x->order[mid] * (x->w + 1), s);
-        if (c == 0) return (long)x->order[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
-}
-
 static void trim(char *s)
 {
     size_t a = strspn(s, " "), n = strlen(s);
@@ -105,7 +63,7 @@ typedef struct reading {
     fitsfile *f;
     long hdrline, nrows;
     int cid, clab, ccom;
-    idx x;
+    cat_ids x;
     int8_t *seen;       /* per catalog row: -1, or the label given */
     long *first;        /* per catalog row: the row that labelled it */
 } reading;
@@ -125,7 +83,7 @@ static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
     if (strcmp(lab, "0") && strcmp(lab, "1"))
         return ody_fail(err, ODY_EINPUT, "%s: label '%s' for ID '%s' — a label is 1 (interesting) or 0 (not)", at, lab,
                         idb);
-    long row = idx_find(&rd->x, idb);
+    long row = cat_ids_find(&rd->x, idb);
     if (row < 0)
         return ody_fail(err, ODY_EINPUT, "%s: ID '%s' is not in the catalog — check the ID (the catalog's `catalog.id` "
                         "column, or the row number when that is empty)", at, idb);
@@ -180,15 +138,14 @@ int lrn_labels_read(const char *path, const cat_col *id, size_t n_obj, lrn_label
     out->comment = calloc(m, sizeof *out->comment);
     rd.seen = malloc(n_obj ? n_obj : 1);
     rd.first = malloc((n_obj ? n_obj : 1) * sizeof *rd.first);
-    if (!out->row || !out->y || !out->comment || !rd.seen || !rd.first || idx_build(&rd.x, id, n_obj))
+    if (!out->row || !out->y || !out->comment || !rd.seen || !rd.first || cat_ids_build(&rd.x, id, n_obj))
         rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", path);
     if (!rc) memset(rd.seen, -1, n_obj);
     for (long r = 1; !rc && r <= rd.nrows; r++) rc = read_row(&rd, r, out, err);
     ody_fits_close(rd.f);
     free(rd.seen);
     free(rd.first);
-    free(rd.x.text);
-    free(rd.x.order);
+    cat_ids_free(&rd.x);
     if (rc) lrn_labels_free(out);
     return rc;
 }

@@ -33,8 +33,7 @@ void rep_close(rep_view *v)
     free(v->at);
     free(v->order);
     free(v->rank);
-    free(v->idtxt);
-    free(v->by_id);
+    cat_ids_free(&v->ids);
     free(v->dir);
     free(v->history);
     free(v);
@@ -75,33 +74,6 @@ static int quantiles(rep_view *v, ody_err *err)
         for (int k = 0; k < 5; k++) v->q[5 * f + k] = c ? col[(size_t)lrint(at[k] * (double)(c - 1))] : 0;
     }
     free(col);
-    return 0;
-}
-
-static int cmp_id(const void *a, const void *b, void *ctx)
-{
-    const rep_view *v = ctx;
-    return strcmp(v->idtxt + *(const size_t *)a * v->idw, v->idtxt + *(const size_t *)b * v->idw);
-}
-
-/* Every ID as text, and the rows sorted by it, for rep_find. */
-static int index_ids(rep_view *v, ody_err *err)
-{
-    char buf[128];
-    size_t w = 2;
-    for (size_t i = 0; i < v->n; i++) {
-        cat_col_format(&v->k->id, i, buf, sizeof buf);
-        if (strlen(buf) + 1 > w) w = strlen(buf) + 1;
-    }
-    v->idw = w;
-    v->idtxt = calloc(v->n ? v->n : 1, w);
-    v->by_id = malloc((v->n ? v->n : 1) * sizeof *v->by_id);
-    if (!v->idtxt || !v->by_id) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < v->n; i++) {
-        cat_col_format(&v->k->id, i, v->idtxt + i * w, w);
-        v->by_id[i] = i;
-    }
-    qsort_r(v->by_id, v->n, sizeof *v->by_id, cmp_id, v);
     return 0;
 }
 
@@ -155,7 +127,7 @@ static int take_state(run_state *st, void *ctx, ody_err *err)
     int rc = rank_view(v, err);
     if (!rc) rc = quantiles(v, err);
     if (!rc) rc = abscissa(v, err);
-    if (!rc) rc = index_ids(v, err);
+    if (!rc && cat_ids_build(&v->ids, &v->k->id, v->n)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
     return rc;
 }
 
@@ -218,18 +190,7 @@ const char *rep_labels_path(const rep_view *v) { return v->c->labels; }
 
 const char *rep_dir(const rep_view *v) { return v->dir; }
 
-long rep_find(const rep_view *v, const char *id)
-{
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(v->idtxt + v->by_id[mid] * v->idw, id);
-        if (!c) return (long)v->by_id[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
-}
+long rep_find(const rep_view *v, const char *id) { return cat_ids_find(&v->ids, id); }
 
 size_t rep_next(const rep_view *v, size_t k, size_t *rows)
 {
@@ -249,7 +210,7 @@ void rep_format_pass(const rep_view *v, int p, size_t row, char *buf, size_t len
 void rep_describe(const rep_view *v, size_t row, rep_obj *o)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->id, sizeof o->id, "%s", v->idtxt + row * v->idw);
+    snprintf(o->id, sizeof o->id, "%s", cat_ids_text(&v->ids, row));
     o->rank = v->rank[row] + 1;
     o->score = rep_rank_score(v)[row];
     o->anomaly = v->score[CFG_SCORE_ANOMALY] ? v->score[CFG_SCORE_ANOMALY][row] : NAN;
@@ -267,7 +228,7 @@ void rep_describe(const rep_view *v, size_t row, rep_obj *o)
     for (int q = 0; q < v->k_nb && o->n_nb < REP_SHOW_NB; q++) {
         int32_t j = v->nb[row * (size_t)v->k_nb + (size_t)q];
         if (j < 0) continue;
-        snprintf(o->nb[o->n_nb], sizeof o->nb[0], "%s", v->idtxt + (size_t)j * v->idw);
+        snprintf(o->nb[o->n_nb], sizeof o->nb[0], "%s", cat_ids_text(&v->ids, (size_t)j));
         o->nb_row[o->n_nb++] = (size_t)j;
     }
 }

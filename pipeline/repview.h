@@ -28,9 +28,7 @@ struct rep_view {
     double *at;               /* n_feat wavelengths (features NAME@value), or NULL */
     size_t *order;            /* rows, best first */
     size_t *rank;             /* rank[row], 0-based */
-    char *idtxt;              /* n IDs as text, idw bytes each */
-    size_t idw;
-    size_t *by_id;            /* rows sorted by ID text */
+    cat_ids ids;              /* the IDs as text, for rep_find */
 };
 
 /* The stages a view reads (run_opt.also_load). */
