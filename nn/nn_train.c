@@ -52,23 +52,22 @@ int nn_train_opt_check(const nn_train_opt *o, size_t n, ody_err *err)
     return 0;
 }
 
-/* One SGD-with-momentum step over n parameters: g = ga + gb + l2 w, then
+/* One SGD-with-momentum step over n parameters: g = grad + l2 w, then
  * v = mu v - eta g and w += v (classical) or w += mu v - eta g (Nesterov, in
  * the form of Sutskever et al. 2013). */
-static void sgd_step(nn_real *restrict w, nn_real *restrict v, const nn_real *restrict ga,
-                     const nn_real *restrict gb, size_t n, nn_real mu, nn_real eta, nn_real l2,
-                     int nesterov)
+static void sgd_step(nn_real *restrict w, nn_real *restrict v, const nn_real *restrict grad, size_t n, nn_real mu,
+                     nn_real eta, nn_real l2, int nesterov)
 {
     if (nesterov) {
         for (size_t k = 0; k < n; k++) {
-            nn_real g = ga[k] + gb[k] + l2 * w[k];
+            nn_real g = grad[k] + l2 * w[k];
             nn_real vk = mu * v[k] - eta * g;
             v[k] = vk;
             w[k] += mu * vk - eta * g;
         }
     } else {
         for (size_t k = 0; k < n; k++) {
-            nn_real g = ga[k] + gb[k] + l2 * w[k];
+            nn_real g = grad[k] + l2 * w[k];
             v[k] = mu * v[k] - eta * g;
             w[k] += v[k];
         }
@@ -99,7 +98,6 @@ typedef struct trainer {
     nn_real *Xs;              /* standardised inputs */
     nn_real *sw;              /* sample weights */
     nn_real *v, *best;        /* momentum, and the best weights so far */
-    nn_real *zero;            /* n_par zeros */
     double *closs;            /* per evaluation chunk: its loss sum */
     size_t *cright;           /* and its right answers */
     replica rep[2];
@@ -108,7 +106,7 @@ typedef struct trainer {
 
 static void trainer_free(trainer *t)
 {
-    free(t->perm); free(t->Xs); free(t->sw); free(t->v); free(t->best); free(t->zero);
+    free(t->perm); free(t->Xs); free(t->sw); free(t->v); free(t->best);
     free(t->closs); free(t->cright);
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
@@ -126,11 +124,10 @@ static int trainer_alloc(trainer *t)
     t->sw = malloc(n * sizeof *t->sw);
     t->v = calloc(np, sizeof *t->v);
     t->best = malloc(np * sizeof *t->best);
-    t->zero = calloc(np, sizeof *t->zero);
     t->closs = malloc((n / B + 1) * sizeof *t->closs);
     t->cright = malloc((n / B + 1) * sizeof *t->cright);
     t->r = gsl_rng_alloc(gsl_rng_mt19937);
-    int bad = !t->perm || !t->Xs || !t->sw || !t->v || !t->best || !t->zero || !t->closs || !t->cright || !t->r;
+    int bad = !t->perm || !t->Xs || !t->sw || !t->v || !t->best || !t->closs || !t->cright || !t->r;
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
         p->w = malloc(np * sizeof *p->w);
@@ -243,10 +240,10 @@ static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
     return cnt ? loss / (double)cnt : NAN;
 }
 
-/* The optimizer step on weights w and momentum v from the gradient ga + gb:
- * a vectorised loop over each layer's W (with L2 decay) and b in the
+/* The optimizer step on weights w and momentum v from gradient g: a
+ * vectorised loop over each layer's W (with L2 decay) and b in the
  * contiguous parameter array. */
-static void update(const trainer *t, nn_real *w, nn_real *v, const nn_real *ga, const nn_real *gb, double lr)
+static void update(const trainer *t, nn_real *w, nn_real *v, const nn_real *g, double lr)
 {
     const nn_model *m = t->m;
     const nn_arch *a = &m->arch;
@@ -254,8 +251,8 @@ static void update(const trainer *t, nn_real *w, nn_real *v, const nn_real *ga, 
     int prev = t->d;
     for (int l = 0; l < a->n_layers; l++) {
         size_t w0 = m->off[l], nw = (size_t)a->size[l] * prev, w1 = m->off[l + 1];
-        sgd_step(w + w0, v + w0, ga + w0, gb + w0, nw, mu, eta, l2, t->o->nesterov);
-        sgd_step(w + w0 + nw, v + w0 + nw, ga + w0 + nw, gb + w0 + nw, w1 - w0 - nw, mu, eta, 0, t->o->nesterov);
+        sgd_step(w + w0, v + w0, g + w0, nw, mu, eta, l2, t->o->nesterov);
+        sgd_step(w + w0 + nw, v + w0 + nw, g + w0 + nw, w1 - w0 - nw, mu, eta, 0, t->o->nesterov);
         prev = a->size[l];
     }
 }
@@ -291,7 +288,7 @@ static void replica_round(trainer *t, int k, const size_t *shard, size_t q0, siz
             p->right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(p->tb + q * (size_t)K, K);
         p->loss += bl;
         p->seen += nb;
-        update(t, p->w, p->v, p->g, t->zero, lr);
+        update(t, p->w, p->v, p->g, lr);
     }
 }
 

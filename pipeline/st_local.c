@@ -44,20 +44,38 @@ static int components(const run_state *st)
     return P > 0 && P < st->F ? P : 0;
 }
 
-float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_err *err)
+/* n rows X into Y (n x *d) in st's search space (sc, V as fitted). */
+static int to_space(const run_state *st, const knn_scale *sc, const float *V, int P, const float *X, size_t n,
+                    float **Y, ody_err *err)
+{
+    int F = st->F;
+    *Y = malloc((n ? n : 1) * (size_t)(P ? P : F) * sizeof **Y);
+    if (!*Y) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!P) {
+        knn_scale_rows(sc, X, n, *Y);
+        return 0;
+    }
+    int rc = knn_project(X, n, F, sc, V, P, *Y, err);
+    if (rc) { free(*Y); *Y = NULL; }
+    return rc;
+}
+
+int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float **Zq, int *d, ody_err *err)
 {
     int P = components(st), F = st->F;
     knn_scale sc = {0};
-    float *V = P ? malloc((size_t)F * P * sizeof *V) : NULL, *Y = malloc((n ? n : 1) * (size_t)(P ? P : F) * sizeof *Y);
-    int rc = !Y || (P && !V) || knn_scale_fit(&sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    float *V = P ? malloc((size_t)F * P * sizeof *V) : NULL;
+    *Z = NULL;
+    if (Zq) *Zq = NULL;
+    int rc = (P && !V) || knn_scale_fit(&sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
     if (!rc && P) rc = knn_pca(st->cat->X, st->n, F, &sc, P, (uint64_t)st->c->seed, V, err);
-    if (!rc && P) rc = knn_project(X, n, F, &sc, V, P, Y, err);
-    if (!rc && !P) knn_scale_rows(&sc, X, n, Y);
+    if (!rc) rc = to_space(st, &sc, V, P, st->cat->X, st->n, Z, err);
+    if (!rc && Q) rc = to_space(st, &sc, V, P, Q, m, Zq, err);
     knn_scale_free(&sc);
     free(V);
-    if (rc) { free(Y); return NULL; }
+    if (rc) { free(*Z); *Z = NULL; }
     *d = P ? P : F;
-    return Y;
+    return rc;
 }
 
 static int search(run_state *st, ody_err *err)
@@ -65,9 +83,9 @@ static int search(run_state *st, ody_err *err)
     const cfg *c = st->c;
     size_t m = stage_reference_size(st);
     int d = 0;
-    ody_err pe = {0};
-    float *Z = stage_space(st, st->cat->X, st->n, &d, &pe);
-    if (!Z) return ody_fail(err, pe.code ? pe.code : ODY_ENOMEM, "%s", pe.code ? pe.msg : "out of memory");
+    float *Z = NULL;
+    int rc = stage_space(st, NULL, 0, &Z, NULL, &d, err);
+    if (rc) return rc;
     if (d < st->F)
         ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
                  "(local.components)", d, st->F);
@@ -78,7 +96,7 @@ static int search(run_state *st, ody_err *err)
     o.k = st->K;
     o.n_threads = c->threads;
     knn_method used = KNN_TREE;
-    int rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_build(Z, st->n, d, ref, m, &t, err);
+    rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_build(Z, st->n, d, ref, m, &t, err);
     if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);
     knn_destroy(t);
     free(ref);

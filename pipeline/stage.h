@@ -125,10 +125,11 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err);
  * rows of ref's catalog, in ref's standardisation; ref may be q. */
 int stage_explain(run_state *q, const run_state *ref, ody_err *err);
 
-/* Where the local stage searches neighbours: n rows X in st's catalog's
- * standardisation, or on its principal components (local.components); *d
- * the width.  malloc'd, n x *d; NULL on error. */
-float *stage_space(const run_state *st, const float *X, size_t n, int *d, ody_err *err);
+/* Where the local stage searches neighbours: st's catalog in its own
+ * standardisation, or on its principal components (local.components), into
+ * *Z (st->n x *d, malloc'd); with Q, its m rows the same way into *Zq.  On
+ * error nothing is allocated. */
+int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float **Zq, int *d, ody_err *err);
 
 /* The similarity stage's top-k options from st's config and st->k. */
 void stage_topk_opt(const run_state *st, rf_topk_opt *to);
