@@ -12,6 +12,10 @@
 /* Prints "oddsky: error: MSG" to stderr; returns the exit code for it. */
 int cli_fail(const ody_err *e);
 
+/* Prints the top rows of dir/anomalies.fits (none when top < 1 or there is
+ * no FITS export). */
+void cli_print_top(const char *dir, int top, size_t n_objects);
+
 /* Prints "oddsky: error: CMD: WHAT — run `oddsky CMD --help`"; returns 2. */
 int cli_usage_error(const char *cmd, const char *what);
 

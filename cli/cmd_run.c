@@ -96,13 +96,7 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
     }
     int html = conf->formats & CFG_FMT_HTML;
     cfg_destroy(conf);
-    if (top > 0) {
-        char *table = NULL;
-        if (run_top_table(sum.out_dir, top, &table, &e) == 0) {
-            printf("Top %d of %zu objects (%s/anomalies.fits):\n%s", top, sum.n_objects, sum.out_dir, table);
-            free(table);
-        }
-    }
+    cli_print_top(sum.out_dir, top, sum.n_objects);
     fflush(stdout);
     fprintf(stderr, "oddsky: %zu objects, %d stage%s run, %d up to date, %d off, %.1f s; results in %s/\n",
             sum.n_objects, sum.stages_run, sum.stages_run == 1 ? "" : "s", sum.stages_skipped, sum.stages_off,

@@ -67,18 +67,11 @@ int cli_score(int argc, char **argv, const ody_log *log)
     ody_log quiet = *log;  /* the run is read back: its stage lines only in its log */
     if (quiet.level > ODY_LOG_WARN) quiet.level = ODY_LOG_WARN;
     rc = run_score(conf, catalog, out, &sum, &quiet, &e);
-    int fits = conf->formats & CFG_FMT_FITS;
     char run_dir[4200];
     snprintf(run_dir, sizeof run_dir, "%s", conf->output);
     cfg_destroy(conf);
     if (rc) return cli_fail(&e);
-    if (top > 0 && fits) {
-        char *table = NULL;
-        if (run_top_table(out, (int)top, &table, &e) == 0) {
-            printf("Top %ld of %zu objects (%s/anomalies.fits):\n%s", top, sum.n_objects, out, table);
-            free(table);
-        }
-    }
+    cli_print_top(out, (int)top, sum.n_objects);
     fflush(stdout);
     fprintf(stderr, "oddsky: %zu objects scored with the run in %s/, %.1f s; results in %s/\n", sum.n_objects, run_dir,
             sum.wall_s, out);

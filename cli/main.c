@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "run.h"
 
 /* ================================================================ shared */
 
@@ -15,6 +16,15 @@ int cli_fail(const ody_err *e)
 {
     fprintf(stderr, "oddsky: error: %s\n", e->msg);
     return ody_exit_code(e->code);
+}
+
+void cli_print_top(const char *dir, int top, size_t n_objects)
+{
+    char *table = NULL;
+    ody_err e = {0};
+    if (top < 1 || run_top_table(dir, top, &table, &e)) return;  /* no FITS export: nothing to show */
+    printf("Top %d of %zu objects (%s/anomalies.fits):\n%s", top, n_objects, dir, table);
+    free(table);
 }
 
 int cli_usage_error(const char *cmd, const char *what)
