@@ -184,11 +184,12 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 typedef struct xcol {
     fitsout_col c;
     int digits;
+    const size_t *rows;  /* NULL: c.data is in rank order; else the rows of c.data in rank order (FITS only) */
 } xcol;
 
 static xcol carried(const cat_col *c, const void *data, const char *desc)
 {
-    xcol o = {{c->name, TDOUBLE, 1, data, c->unit, desc}, 17};
+    xcol o = {{c->name, TDOUBLE, 1, data, c->unit, desc}, 17, NULL};
     if (c->type == CAT_COL_STRING) { o.c.type = TSTRING; o.c.repeat = c->width; }
     else if (c->type == CAT_COL_INT) o.c.type = TLONGLONG;
     return o;
@@ -201,31 +202,31 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     int q = 0;
     xcol *x = calloc((size_t)(9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
     if (!x) return NULL;
-    x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0};
+    x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0, NULL};
     x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
     for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->pass[p], "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
         x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
-                         "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9};
+                         "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->order};
     else
         for (size_t j = 0; j < k->n_feat; j++)
-            x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9};
+            x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9, NULL};
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (R->sc[score_cols[s].s])
-            x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10};
+            x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10, NULL};
     if (R->lab) {
-        x[q++] = (xcol){{"LABEL", TSHORT, 1, R->lab, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0};
-        x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, R->lsc, NULL, "the default score re-ranked from your labels"}, 10};
+        x[q++] = (xcol){{"LABEL", TSHORT, 1, R->lab, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0, NULL};
+        x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, R->lsc, NULL, "the default score re-ranked from your labels"}, 10, NULL};
     }
-    x[q++] = (xcol){{"N_GOOD", TINT, 1, R->n_good, NULL, "trees whose leaf for the object is pure real"}, 0};
-    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0};
+    x[q++] = (xcol){{"N_GOOD", TINT, 1, R->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, NULL};
+    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0, NULL};
     x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL,
-                     "features most unlike the nearest ordinary objects, in standard deviations"}, 0};
+                     "features most unlike the nearest ordinary objects, in standard deviations"}, 0, NULL};
     x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL,
-                     "IDs of the nearest objects (standardised features), ';'-joined"}, 0};
+                     "IDs of the nearest objects (standardised features), ';'-joined"}, 0, NULL};
     if (st->nb)  /* similarity.enabled */
         x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL,
-                         "IDs of the most similar objects by forest proximity, ';'-joined"}, 0};
+                         "IDs of the most similar objects by forest proximity, ';'-joined"}, 0, NULL};
     *n = q;
     return x;
 }
@@ -273,7 +274,7 @@ static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R
     if (!cols || !rows) { free(cols); free(rows); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
     for (int q = 0; q < n; q++) {
         cols[q] = x[q].c;
-        if (cols[q].data == st->cat->X) rows[q] = R->order;  /* FEATURES: the catalog's rows, gathered as written */
+        rows[q] = x[q].rows;
     }
     store_featnames fn = {0};
     int wide = st->cat->n_feat > STAGE_WIDE;
