@@ -1,5 +1,5 @@
-/* rf_rank.c — sorting, and the rank / quantile-bin coding of a training
- * matrix (see rf.h for why). */
+/* rf_rank.c — sorting, the synthetic rows drawn one value at a time, and
+ * the quantile-bin coding of the training set (see rf.h for why). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,7 +6,7 @@
 
 #include "rf_grow.h"
 
-/* Nodes with at most this many distinct in-bag samples sort exact ranks
+/* Nodes with at most this many distinct in-bag samples sort their values
  * instead of building histograms: below it a sort is cheaper than scanning
  * 256 bins per candidate feature. */
 #define RF_SMALL_NODE 48
