@@ -41,7 +41,7 @@ int cli_report(int argc, char **argv, const ody_log *log);
 int cli_serve(int argc, char **argv, const ody_log *log);
 int cli_score(int argc, char **argv, const ody_log *log);
 int cli_simulate(int argc, char **argv, const ody_log *log);
-int cli_run(int argc, char **argv, const ody_log *log, int check_only);
+int cli_run(int argc, char **argv, const ody_log *log, int check_only, const ody_comm *comm);
 int cli_batch_cmd(int argc, char **argv, const ody_log *log);
 int cli_lens(int argc, char **argv, const ody_log *log);
 

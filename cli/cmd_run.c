@@ -30,8 +30,11 @@ static void print_run_help(void)
            "Every key, its default and meaning: configs/README.md, or `oddsky check --reference`.\n");
 }
 
-int cli_run(int argc, char **argv, const ody_log *log, int check_only)
+int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const ody_comm *comm)
 {
+    /* under mpirun only the first process speaks */
+    ody_log quiet = {-1, NULL, NULL};
+    const ody_log *log = ody_comm_rank(comm) ? &quiet : log_in;
     static const struct option lo[] = {
         {"set", required_argument, 0, 's'}, {"from", required_argument, 0, 'f'},
         {"force", no_argument, 0, 'F'},     {"print-config", no_argument, 0, 'p'},
@@ -69,7 +72,11 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
     if (optind != argc - 1) { free(sets); return cli_usage_error(cmd, "give exactly one CONFIG.yaml"); }
     cfg *conf = NULL;
     ody_err e = {0};
-    if (cfg_load(argv[optind], sets, nsets, &conf, &e)) { free(sets); return cli_fail(&e); }
+    if (cfg_load(argv[optind], sets, nsets, &conf, &e)) {
+        free(sets);
+        if (ody_comm_rank(comm)) e.msg[0] = 0;  /* every process read the same config: one says so */
+        return cli_fail(&e);
+    }
     free(sets);
     if (print) {
         char *d = cfg_dump(conf);
@@ -90,12 +97,14 @@ int cli_run(int argc, char **argv, const ody_log *log, int check_only)
         return 0;
     }
     run_summary sum;
+    ro.comm = comm;
     if (run_pipeline(conf, &ro, &sum, log, &e)) {
         cfg_destroy(conf);
-        return cli_fail(&e);
+        return cli_fail(&e);  /* the processes agreed on it: one keeps the message (run.h) */
     }
     int html = conf->formats & CFG_FMT_HTML;
     cfg_destroy(conf);
+    if (ody_comm_rank(comm)) return 0;
     cli_print_top(sum.out_dir, top, sum.n_objects);
     fflush(stdout);
     fprintf(stderr, "oddsky: %zu objects, %d stage%s run, %d up to date, %d off, %.1f s; results in %s/\n",

@@ -8,13 +8,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "par.h"
 #include "run.h"
 
 /* ================================================================ shared */
 
 int cli_fail(const ody_err *e)
 {
-    fprintf(stderr, "oddsky: error: %s\n", e->msg);
+    if (e->msg[0]) fprintf(stderr, "oddsky: error: %s\n", e->msg);  /* empty: another process of the run said it */
     return ody_exit_code(e->code);
 }
 
@@ -104,6 +105,26 @@ static void print_help(void)
            ody_version());
 }
 
+/* The command's function (its exit code). */
+static int dispatch(const char *cmd, int argc, char **argv, ody_log *log, const ody_comm *comm)
+{
+    if (!strcmp(cmd, "inspect")) return cli_inspect(argc, argv);
+    if (!strcmp(cmd, "compare")) return cli_compare(argc, argv);
+    if (!strcmp(cmd, "next")) return cli_next(argc, argv, log);
+    if (!strcmp(cmd, "label")) return cli_label(argc, argv);
+    if (!strcmp(cmd, "report")) return cli_report(argc, argv, log);
+    if (!strcmp(cmd, "serve")) return cli_serve(argc, argv, log);
+    if (!strcmp(cmd, "score")) return cli_score(argc, argv, log);
+    if (!strcmp(cmd, "run")) return cli_run(argc, argv, log, 0, comm);
+    if (!strcmp(cmd, "check")) return cli_run(argc, argv, log, 1, NULL);
+    if (!strcmp(cmd, "batch")) return cli_batch_cmd(argc, argv, log);
+    if (!strcmp(cmd, "lens")) return cli_lens(argc, argv, log);
+    if (!strcmp(cmd, "simulate")) return cli_simulate(argc, argv, log);
+    if (!strcmp(cmd, "help")) { print_help(); return 0; }
+    fprintf(stderr, "oddsky: error: unknown command '%s' — run `oddsky --help`\n", cmd);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     ody_log log = {ODY_LOG_INFO, stderr, NULL};
@@ -133,19 +154,17 @@ int main(int argc, char **argv)
         if (opts && k > i && (!strcmp(a, "-v") || !strcmp(a, "--verbose"))) { log.level = ODY_LOG_DEBUG; continue; }
         sub_argv[sub_argc++] = argv[k];
     }
-    if (!strcmp(cmd, "inspect")) return cli_inspect(sub_argc, sub_argv);
-    if (!strcmp(cmd, "compare")) return cli_compare(sub_argc, sub_argv);
-    if (!strcmp(cmd, "next")) return cli_next(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "label")) return cli_label(sub_argc, sub_argv);
-    if (!strcmp(cmd, "report")) return cli_report(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "serve")) return cli_serve(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "score")) return cli_score(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "run")) return cli_run(sub_argc, sub_argv, &log, 0);
-    if (!strcmp(cmd, "check")) return cli_run(sub_argc, sub_argv, &log, 1);
-    if (!strcmp(cmd, "batch")) return cli_batch_cmd(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "lens")) return cli_lens(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "simulate")) return cli_simulate(sub_argc, sub_argv, &log);
-    if (!strcmp(cmd, "help")) { print_help(); return 0; }
-    fprintf(stderr, "oddsky: error: unknown command '%s' — run `oddsky --help`\n", cmd);
-    return 2;
+    ody_comm *comm = NULL;
+    ody_err e = {0};
+    if (par_init(&comm, &e)) return cli_fail(&e);
+    if (ody_comm_size(comm) > 1 && strcmp(cmd, "run")) {
+        if (comm->rank == 0)
+            fprintf(stderr, "oddsky: error: `oddsky %s` runs as one process — only `oddsky run` is distributed over "
+                    "mpirun; start it without mpirun\n", cmd);
+        par_finish(comm);
+        return 2;
+    }
+    int rc = dispatch(cmd, sub_argc, sub_argv, &log, comm);
+    par_finish(comm);
+    return rc;
 }

@@ -175,4 +175,55 @@ void ody_blas_restore(int prev);
 /* Bytes of physical memory of this machine (0 when unknown). */
 double ody_phys_memory(void);
 
+/* ---------------------------------------------------------------- processes */
+
+/* The processes of a distributed run (MPI ranks), as the library sees them:
+ * a table of collective operations that every process calls in the same
+ * order with buffers of the same shape.  A NULL ody_comm is one process
+ * alone, and every ody_comm_* / ody_share / ody_allreduce call below then
+ * does nothing (or the local copy).  The MPI table is made in par/ so that
+ * no other layer links MPI.
+ *
+ * Results never depend on the number of processes: every reduction is of
+ * integers (sums in any order are exact), and every floating-point result
+ * is computed by exactly one process and then shared. */
+typedef enum {
+    ODY_SUM_I64 = 0,   /* int64_t */
+    ODY_SUM_U32 = 1,   /* uint32_t */
+    ODY_SUM_I128 = 2,  /* __int128: fixed-point sums of doubles */
+    ODY_MAX_INT = 3    /* int: agreeing on an error */
+} ody_red;
+
+typedef struct ody_comm {
+    int rank, size;
+    void *impl;
+    /* bytes at buf on process root copied to buf on every process */
+    int (*bcast)(const struct ody_comm *c, void *buf, size_t bytes, int root);
+    /* n values at v reduced elementwise over the processes, in place on all */
+    int (*allreduce)(const struct ody_comm *c, void *v, size_t n, ody_red op);
+} ody_comm;
+
+static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }
+static inline int ody_comm_size(const ody_comm *c) { return c ? c->size : 1; }
+
+/* The rows [*lo, *hi) of n that process p owns: contiguous blocks in
+ * process order, sizes differing by at most one. */
+void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi);
+
+/* Each process's own rows [lo, hi) (ody_comm_part) of an n-row array of
+ * row_bytes-byte rows at a, sent to every other process: afterwards every
+ * process holds the whole array.  0 or ODY_EIO. */
+int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_err *err);
+
+/* n values at v reduced in place over the processes.  0 or ODY_EIO. */
+int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err);
+
+/* Whether any process has rc != 0: every process calls it at the same point
+ * after work that may fail on some only, so that none waits forever in the
+ * next collective for one that has given up.  Returns 0 when none failed,
+ * else on every process the code of the lowest-numbered process that failed;
+ * that process keeps its message in err, every other one gets an empty
+ * message (one line to show, not one per process). */
+int ody_comm_agree(const ody_comm *c, int rc, ody_err *err);
+
 #endif

@@ -195,6 +195,10 @@ int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols
 int fitsout_text_open(fitsout_text *t, const char *path, ody_err *err)
 {
     memset(t, 0, sizeof *t);
+    if (!path) {
+        t->f = fopen("/dev/null", "w");
+        return t->f ? 0 : ody_fail(err, ODY_EIO, "cannot open /dev/null: %s", strerror(errno));
+    }
     size_t n = strlen(path) + 32;
     t->path = ody_strdup(path);
     t->tmp = malloc(n);
@@ -218,8 +222,8 @@ int fitsout_text_commit(fitsout_text *t, ody_err *err)
     int e = bad ? errno : 0;
     if (fclose(t->f) && !bad) { bad = 1; e = errno; }
     t->f = NULL;
-    if (!bad && rename(t->tmp, t->path)) { bad = 1; e = errno; }
-    int rc = bad ? ody_fail(err, ODY_EIO, "cannot write %s: %s", t->path, e ? strerror(e) : "write error") : 0;
+    if (!bad && t->path && rename(t->tmp, t->path)) { bad = 1; e = errno; }
+    int rc = bad ? ody_fail(err, ODY_EIO, "cannot write %s: %s", t->path ? t->path : "/dev/null", e ? strerror(e) : "write error") : 0;
     if (!bad) {  /* renamed: nothing left to remove */
         free(t->tmp);
         t->tmp = NULL;

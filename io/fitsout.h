@@ -64,7 +64,9 @@ int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols
  * PATH.tmp-PID for writing through t->f; fitsout_text_commit() checks every
  * write reached the disk, closes and renames onto PATH; on any failure it
  * removes the temporary and says "cannot write PATH: <reason>".  Exactly
- * one of commit or abort follows a successful open. */
+ * one of commit or abort follows a successful open.  A NULL path writes
+ * nowhere (/dev/null): for a process of a distributed run that computes
+ * the same text as the one that writes it. */
 typedef struct fitsout_text {
     FILE *f;
     char *path, *tmp;

@@ -54,16 +54,17 @@ static void state_free(run_state *st)
 }
 
 /* The run directory (created, then made absolute) and the effective config. */
-static int state_init(run_state *st, const cfg *c, run_summary *sum, ody_err *err)
+static int state_init(run_state *st, const cfg *c, run_summary *sum, const ody_comm *comm, ody_err *err)
 {
     memset(st, 0, sizeof *st);
     st->c = c;
+    st->comm = comm;
     st->sum = sum;
     st->dir = strdup(c->output);
     st->history = cfg_dump(c);
-    if (!st->dir || !st->history) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    int rc = store_mkdir(st->dir, err);
-    if (rc) return rc;
+    int rc = !st->dir || !st->history ? ody_fail(err, ODY_ENOMEM, "out of memory")
+           : store_writes(st) ? store_mkdir(st->dir, err) : 0;
+    if ((rc = ody_comm_agree(comm, rc, err))) return rc;
     char *real = realpath(st->dir, NULL);
     if (real) {
         free(st->dir);
@@ -77,6 +78,7 @@ static int state_init(run_state *st, const cfg *c, run_summary *sum, ody_err *er
  * it cannot be opened: the run itself does not need it. */
 static FILE *open_log(const run_state *st, const ody_log *console)
 {
+    if (!store_writes(st)) return NULL;
     char *p = store_path(st, "oddsky.log");
     FILE *f = p ? fopen(p, "a") : NULL;
     if (!f) ody_logf(console, ODY_LOG_WARN, "%s: cannot open the run log (%s); going on without it",
@@ -217,7 +219,7 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
              run ? "running" : "up to date, reading its artifacts");
     double t0 = ody_now();
     if (run) w->done[s] = 0;
-    int rc = d->fn(st, run, err);
+    int rc = ody_comm_agree(st->comm, d->fn(st, run, err), err);
     if (rc) return rc;
     if (!run) {
         st->sum->stages_skipped++;
@@ -227,7 +229,7 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     w->done[s] = h;
     st->sum->stages_run++;
     ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: done in %.2f s", s + 1, run_stage_count, d->name, w->secs[s]);
-    return store_manifest_write(st, w->done, w->secs, err);
+    return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, err) : 0, err);
 }
 
 static int run_stages(run_state *st, const run_opt *o, ody_err *err)
@@ -244,7 +246,10 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     }
     store_manifest_read(st, w.done, w.secs);
     w.input_sum = store_checksum(st->c->cat_path);
-    int rc = 0, last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
+    /* every process has read the manifest before process 0 rewrites it */
+    int rc = ody_comm_agree(st->comm, 0, err);
+    if (rc) return rc;
+    int last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
     if (o->want_trees) st->want_trees = 1;
     for (int s = 0; s <= last && o->load_only; s++)
@@ -261,6 +266,7 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
 
 static void write_summary(const run_state *st, const run_summary *sum)
 {
+    if (!store_writes(st)) return;
     char *p = store_path(st, "summary.txt");
     fitsout_text t;
     ody_err e;
@@ -275,6 +281,7 @@ static void write_summary(const run_state *st, const run_summary *sum)
  * pointed at the run folder alone. */
 static int save_config(const run_state *st, ody_err *err)
 {
+    if (!store_writes(st)) return 0;
     fitsout_text t;
     int rc = store_text_open(st, "config.yaml", &t, err);
     if (rc) return rc;
@@ -288,18 +295,19 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     double t0 = ody_now();
     memset(sum, 0, sizeof *sum);
     run_state st;
-    int rc = state_init(&st, c, sum, err);
+    int rc = state_init(&st, c, sum, o->comm, err);
     if (rc) { state_free(&st); return rc; }
     FILE *lf = open_log(&st, log_in);
     ody_log log = {log_in ? log_in->level : ODY_LOG_ERROR, log_in ? log_in->err : NULL, lf};
     st.log = &log;
     ody_logf(&log, ODY_LOG_INFO, "run: oddsky %s, config %s, output %s", ody_version(), c->file, st.dir);
-    if (!o->load_only) {
+    if (!o->load_only && store_writes(&st)) {
         store_sweep_stale(&st);
         rc = save_config(&st, err);
     }
+    rc = ody_comm_agree(st.comm, rc, err);
     if (!rc) rc = run_stages(&st, o, err);
-    if (!rc && then) rc = then(&st, ctx, err);
+    if (!rc && then && store_writes(&st)) rc = then(&st, ctx, err);  /* the report: files only */
     sum->n_objects = st.n;
     sum->wall_s = ody_now() - t0;
     if (!rc) {

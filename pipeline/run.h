@@ -40,6 +40,12 @@ typedef struct run_opt {
     int load_only;           /* read a finished run back: fail (ODY_EINPUT) if a stage would run, and
                                 write nothing into the run folder but its log */
     int want_trees;          /* read the forests' trees back, not only their out-of-bag scores */
+    const ody_comm *comm;    /* the processes of a distributed run (mpirun), or NULL: this one alone.
+                                Every process runs every stage on the whole catalog and shares the
+                                work of the costly ones (docs/MPI.md); process 0 alone writes the run
+                                folder.  A failure on any process fails the run on all of them, with
+                                the message kept by the lowest-numbered one that failed (the others'
+                                err->msg is empty). */
 } run_opt;
 
 void run_opt_init(run_opt *o);

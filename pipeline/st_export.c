@@ -500,7 +500,7 @@ static int export(run_state *st, int run, ody_err *err)
     }
     cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
     st->sum->top_score = score[order[0]];
-    if (run) {
+    if (run && store_writes(st)) {  /* the other processes of a distributed run rank only, for the summary */
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
         rc = gather(st, &R, err);
         int n_col = 0;

@@ -23,6 +23,7 @@ static void forest_opt(const cfg *c, rf_opt *o)
 
 static int save_forest(const run_state *st, int r, ody_err *err)
 {
+    if (!store_writes(st)) return 0;
     char name[64];
     snprintf(name, sizeof name, "forest_%d.fits", r);
     char *p = store_path(st, name);

@@ -61,7 +61,7 @@ static int train_model(run_state *st, nn_model **m, lens_prep *prep, ody_err *er
     int hidden[] = LENS_HIDDEN_DEFAULT;
     int rc = lens_train(&so, prep, &to, hidden, (int)(sizeof hidden / sizeof *hidden), (size_t)c->lens_test_n, m,
                         &st->lev, st->log, err);
-    if (rc) return rc;
+    if (rc || !store_writes(st)) return rc;
     char *p = store_path(st, "lens_model.fits");
     rc = p ? lens_model_save(p, *m, &to, prep, &so, &st->lev, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
     free(p);

@@ -73,7 +73,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     mlp_opt(st->c, &o);
     nn_model *m = NULL;
     int rc = train_and_score(st, &a, &o, &m, err);
-    if (!rc) {
+    if (!rc && store_writes(st)) {
         char *p = store_path(st, "mlp.fits");
         rc = p ? nn_save(m, &o, p, st->history, 1, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
         free(p);

@@ -45,6 +45,7 @@ static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
 
 static int dense(const run_state *st, const rf_sim_ctx *ctx, ody_err *err)
 {
+    if (!store_writes(st)) return 0;
     char *p = store_path(st, "similarity.fits");
     int rc = p ? rf_dense_write(ctx, p, (size_t)(st->c->sim_mem_gb * 1e9), 1, err)
                : ody_fail(err, ODY_ENOMEM, "out of memory");

@@ -75,6 +75,7 @@ typedef struct run_state {
 
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
     const cat *near_cat;    /* whose rows near and nb index, when not cat (`oddsky score`) */
+    const ody_comm *comm;   /* run_opt.comm: the processes sharing the work; NULL: one */
 } run_state;
 
 /* ---------------------------------------------------------------- the table */
@@ -154,6 +155,11 @@ extern const int run_stage_count;
 
 /* dir/name, malloc'd; NULL when out of memory. */
 char *store_path(const run_state *st, const char *name);
+
+/* Whether this process writes the run folder: process 0 of a distributed
+ * run (the others hold the same results) or the one process.  The store's
+ * writers below do nothing elsewhere; a stage that writes otherwise asks. */
+static inline int store_writes(const run_state *st) { return ody_comm_rank(st->comm) == 0; }
 
 /* Opens the run's text artifact `name` for writing (fitsout_text: a
  * temporary committed atomically by fitsout_text_commit). */

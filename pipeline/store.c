@@ -100,6 +100,7 @@ int store_save_objects(const run_state *st, const char *name, const char *extnam
 
 int store_save_tables(const run_state *st, const char *name, const store_hdu *hdu, int n_hdu, ody_err *err)
 {
+    if (!store_writes(st)) return 0;
     char *path = store_path(st, name);
     if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
     fitsout w;
@@ -231,6 +232,7 @@ void store_manifest_read(const run_state *st, uint64_t *done, double *secs)
 
 int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_err *err)
 {
+    if (!store_writes(st)) return fitsout_text_open(t, NULL, err);
     char *p = store_path(st, name);
     if (!p) return ody_fail(err, ODY_ENOMEM, "out of memory");
     int rc = fitsout_text_open(t, p, err);

@@ -1,0 +1,131 @@
+/* par.c — ody_comm over MPI_COMM_WORLD. */
+#include "par.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef ODY_HAVE_MPI
+#include <mpi.h>
+#endif
+
+/* The launcher's word that this process is one of several. */
+static int launched_size(void)
+{
+    const char *v[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"};
+    for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+        const char *s = getenv(v[k]);
+        if (s && *s) return atoi(s);
+    }
+    return getenv("PMIX_RANK") || getenv("PMI_RANK") ? 2 : 0;
+}
+
+#ifdef ODY_HAVE_MPI
+
+int par_have_mpi(void) { return 1; }
+
+typedef struct par_impl {
+    MPI_Datatype i128;
+    MPI_Op sum128;
+} par_impl;
+
+/* MPI counts are ints: big buffers go in pieces. */
+#define PIECE ((size_t)1 << 30)
+
+static int bcast(const ody_comm *c, void *buf, size_t bytes, int root)
+{
+    (void)c;
+    for (size_t at = 0; at < bytes; at += PIECE) {
+        size_t b = bytes - at < PIECE ? bytes - at : PIECE;
+        if (MPI_Bcast((char *)buf + at, (int)b, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    }
+    return 0;
+}
+
+static void add128(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    const __int128 *a = in;
+    __int128 *b = inout;
+    for (int k = 0; k < *len; k++) b[k] += a[k];
+}
+
+static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op)
+{
+    const par_impl *p = c->impl;
+    MPI_Datatype t = op == ODY_SUM_I64 ? MPI_INT64_T : op == ODY_SUM_U32 ? MPI_UINT32_T
+                   : op == ODY_SUM_I128 ? p->i128 : MPI_INT;
+    MPI_Op o = op == ODY_MAX_INT ? MPI_MAX : op == ODY_SUM_I128 ? p->sum128 : MPI_SUM;
+    size_t w = op == ODY_SUM_I64 ? 8 : op == ODY_SUM_I128 ? 16 : 4, piece = PIECE / w;
+    for (size_t at = 0; at < n; at += piece) {
+        size_t m = n - at < piece ? n - at : piece;
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * w, (int)m, t, o, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    }
+    return 0;
+}
+
+int par_init(ody_comm **comm, ody_err *err)
+{
+    *comm = NULL;
+    if (launched_size() < 1) return 0;
+    int provided, rank, size;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return ody_fail(err, ODY_EINPUT, "MPI: cannot start (MPI_Init failed) — run oddsky without mpirun, or check "
+                        "the MPI installation with: mpirun -np 2 hostname");
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    ody_comm *c = calloc(1, sizeof *c);
+    par_impl *p = calloc(1, sizeof *p);
+    if (!c || !p) {
+        free(c);
+        free(p);
+        MPI_Finalize();
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    MPI_Type_contiguous(16, MPI_BYTE, &p->i128);
+    MPI_Type_commit(&p->i128);
+    MPI_Op_create(add128, 1, &p->sum128);
+    *c = (ody_comm){rank, size, p, bcast, allreduce};
+    *comm = c;
+    return 0;
+}
+
+void par_finish(ody_comm *comm)
+{
+    if (!comm) return;
+    par_impl *p = comm->impl;
+    MPI_Op_free(&p->sum128);
+    MPI_Type_free(&p->i128);
+    free(p);
+    free(comm);
+    MPI_Finalize();
+}
+
+void par_abort(const ody_comm *comm, int code)
+{
+    if (comm) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+#else  /* a build without MPI */
+
+int par_have_mpi(void) { return 0; }
+
+int par_init(ody_comm **comm, ody_err *err)
+{
+    *comm = NULL;
+    if (launched_size() > 1)
+        return ody_fail(err, ODY_EINPUT, "this oddsky was built without MPI, so under mpirun every process would run "
+                        "the whole job — install libopenmpi-dev and rebuild (cmake -S . -B build && cmake --build "
+                        "build), or run oddsky without mpirun");
+    return 0;
+}
+
+void par_finish(ody_comm *comm) { (void)comm; }
+
+void par_abort(const ody_comm *comm, int code)
+{
+    (void)comm;
+    (void)code;
+}
+
+#endif
