@@ -2,6 +2,7 @@
  * one-process case (a NULL comm) handled here so callers never test for it. */
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ody.h"
@@ -13,16 +14,30 @@ void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi)
     *hi = *lo + q + (k < r);
 }
 
+int ody_share(const ody_comm *c, void *buf, const size_t *off, ody_err *err)
+{
+    if (ody_comm_size(c) < 2) return 0;
+    for (int p = 0; p < c->size; p++)
+        if (off[p + 1] > off[p] && c->bcast(c, (char *)buf + off[p], off[p + 1] - off[p], p))
+            return ody_fail(err, ODY_EIO, "MPI: sharing %zu bytes of process %d failed — see the MPI message above",
+                            off[p + 1] - off[p], p);
+    return 0;
+}
+
 int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_err *err)
 {
-    for (int p = 0; p < ody_comm_size(c) && c; p++) {
-        size_t lo, hi;
-        ody_comm_part(c, p, n, &lo, &hi);
-        if (hi > lo && c->bcast(c, (char *)a + lo * row_bytes, (hi - lo) * row_bytes, p))
-            return ody_fail(err, ODY_EIO, "MPI: sharing rows %zu..%zu of process %d failed — see the MPI message above",
-                            lo, hi, p);
+    int R = ody_comm_size(c);
+    if (R < 2) return 0;
+    size_t *off = malloc(((size_t)R + 1) * sizeof *off), hi;
+    if (!off) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (int p = 0; p < R; p++) {
+        ody_comm_part(c, p, n, &off[p], &hi);
+        off[p] *= row_bytes;
     }
-    return 0;
+    off[R] = n * row_bytes;
+    int rc = ody_share(c, a, off, err);
+    free(off);
+    return rc;
 }
 
 int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err)

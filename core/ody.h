@@ -210,6 +210,10 @@ static inline int ody_comm_size(const ody_comm *c) { return c ? c->size : 1; }
  * process order, sizes differing by at most one. */
 void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi);
 
+/* Each process p's bytes [off[p], off[p + 1]) of buf sent to every other
+ * process: afterwards every process holds all of buf.  0 or ODY_EIO. */
+int ody_share(const ody_comm *c, void *buf, const size_t *off, ody_err *err);
+
 /* Each process's own rows [lo, hi) (ody_comm_part) of an n-row array of
  * row_bytes-byte rows at a, sent to every other process: afterwards every
  * process holds the whole array.  0 or ODY_EIO. */

@@ -49,6 +49,8 @@ typedef struct rf_opt {
     size_t max_samples;      /* draws per tree; 0: the number of training rows */
     uint64_t seed;           /* default 1 */
     int n_threads;           /* 0: every core */
+    const ody_comm *comm;    /* NULL, or processes that train one forest together: each grows its block of
+                                trees (ody_comm_part), and all get the whole forest and OOB votes */
 } rf_opt;
 
 void rf_opt_init(rf_opt *o);

@@ -136,11 +136,12 @@ static void oob_votes(const grow *g, int t, workspace *ws, uint32_t ns, int32_t 
     for (uint32_t k = 0; k < ns; k++) ws->inbag[ws->local ? ws->gidx[k] : ws->s[k].i] = 0;
 }
 
-/* Grows every tree, threads taking trees in turn; 0 or -1 (out of memory). */
-static int grow_trees(grow *g, const ody_log *log)
+/* Grows this process's block of trees [t0, t1), threads taking trees in
+ * turn; 0 or -1 (out of memory). */
+static int grow_trees(grow *g, int t0, int t1, const ody_log *log)
 {
     const rf_opt *o = g->o;
-    int T = o->n_trees, fail = 0, done_trees = 0;
+    int T = t1 - t0, fail = 0, done_trees = 0;
     size_t m = o->max_samples ? o->max_samples : g->n;
     ody_progress prog;
     ody_progress_start(&prog, log, "forest", "trees", (size_t)T);
@@ -154,7 +155,7 @@ static int grow_trees(grow *g, const ody_log *log)
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < T; t++) {
+        for (int t = t0; t < t1; t++) {
             int bad;
 #pragma omp atomic read
             bad = fail;
@@ -182,7 +183,8 @@ static int grow_trees(grow *g, const ody_log *log)
     return fail ? -1 : 0;
 }
 
-/* The trees concatenated in index order into f. */
+/* The trees concatenated in index order into f.  Trees another process
+ * grew are left for share_trees (their sizes known). */
 static int concat_trees(const grow *g, rf_forest *f, size_t *total)
 {
     int T = g->o->n_trees;
@@ -200,12 +202,50 @@ static int concat_trees(const grow *g, rf_forest *f, size_t *total)
     size_t at = 0;
     for (int t = 0; t < T; t++) {
         f->tree_off[t] = at;
-        memcpy(f->node + at, g->trees[t].node, g->trees[t].n * sizeof *f->node);
-        memcpy(f->cnt + 2 * at, g->trees[t].cnt, 2 * g->trees[t].n * sizeof *f->cnt);
+        if (g->trees[t].node) memcpy(f->node + at, g->trees[t].node, g->trees[t].n * sizeof *f->node);
+        if (g->trees[t].cnt) memcpy(f->cnt + 2 * at, g->trees[t].cnt, 2 * g->trees[t].n * sizeof *f->cnt);
         at += g->trees[t].n;
     }
     f->tree_off[T] = at;
     return 0;
+}
+
+/* With several processes: every tree's size, then every process's trees
+ * and the out-of-bag sums (integers: exact in any order) to all. */
+static int share_sizes(grow *g, ody_err *err)
+{
+    const ody_comm *c = g->o->comm;
+    int T = g->o->n_trees;
+    if (ody_comm_size(c) < 2) return 0;
+    int64_t *sz = malloc((size_t)T * sizeof *sz);
+    if (!sz) return ody_fail(err, ODY_ENOMEM, "forest: out of memory");
+    for (int t = 0; t < T; t++) sz[t] = (int64_t)g->trees[t].n;
+    int rc = ody_allreduce(c, sz, (size_t)T, ODY_SUM_I64, err);
+    for (int t = 0; !rc && t < T; t++) g->trees[t].n = (size_t)sz[t];
+    free(sz);
+    if (!rc && g->oob_sum) rc = ody_allreduce(c, g->oob_sum, g->n_oob, ODY_SUM_I64, err);
+    if (!rc && g->oob_sum) rc = ody_allreduce(c, g->oob_cnt, g->n_oob, ODY_SUM_U32, err);
+    return rc;
+}
+
+static int share_trees(const grow *g, rf_forest *f, ody_err *err)
+{
+    const ody_comm *c = g->o->comm;
+    int R = ody_comm_size(c), rc = 0;
+    if (R < 2) return 0;
+    size_t *off = malloc(((size_t)R + 1) * sizeof *off);
+    if (!off) return ody_fail(err, ODY_ENOMEM, "forest: out of memory");
+    for (int pass = 0; pass < 2 && !rc; pass++) {  /* the nodes, then their counts */
+        size_t w = pass ? 2 * sizeof *f->cnt : sizeof *f->node;
+        for (int p = 0; p <= R; p++) {
+            size_t t0 = (size_t)f->n_trees, t1;
+            if (p < R) ody_comm_part(c, p, (size_t)f->n_trees, &t0, &t1);
+            off[p] = f->tree_off[t0] * w;
+        }
+        rc = ody_share(c, pass ? (void *)f->cnt : (void *)f->node, off, err);
+    }
+    free(off);
+    return rc;
 }
 
 /* Each row's mean out-of-bag vote, and the accuracy over the voted rows. */
@@ -251,13 +291,15 @@ int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf
         g.oob_cnt = calloc(g.n_oob ? g.n_oob : 1, sizeof *g.oob_cnt);
     }
     rf_forest *f = calloc(1, sizeof *f);
-    size_t total = 0;
+    size_t total = 0, tlo, thi;  /* this process's trees */
+    ody_comm_part(o->comm, ody_comm_rank(o->comm), (size_t)o->n_trees, &tlo, &thi);
     if (!g.trees || !f || (oob_p1 && (!g.oob_sum || !g.oob_cnt))) rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory");
-    else if (grow_trees(&g, log))
+    else if (grow_trees(&g, (int)tlo, (int)thi, log))
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory growing %d trees on %zu rows — set forest.max_samples "
                       "to train each tree on a subsample", o->n_trees, n);
-    else if (concat_trees(&g, f, &total))
+    if (!(rc = ody_comm_agree(o->comm, rc, err)) && !(rc = share_sizes(&g, err)) && concat_trees(&g, f, &total))
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory storing the trees");
+    if (!(rc = ody_comm_agree(o->comm, rc, err))) rc = share_trees(&g, f, err);
     if (!rc) {
         if (oob_p1) oob_result(&g, f, oob_p1);
         ody_logf(log, ODY_LOG_INFO, "forest: %d trees, %zu nodes, %.2f s", o->n_trees, total, ody_now() - t0);

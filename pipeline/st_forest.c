@@ -59,6 +59,7 @@ static int train_forests(run_state *st, ody_err *err)
     double *oobp = st->score[CFG_SCORE_FOREST_OOB];
     rf_opt o;
     forest_opt(c, &o);
+    o.comm = st->comm;  /* the processes share the trees out */
     double *oob = malloc(n * sizeof *oob);
     if (!oob) return ody_fail(err, ODY_ENOMEM, "out of memory");
     rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
