@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         rf_sim_ctx ctx;
         double *W = malloc(n * sizeof *W);
         t0 = ody_now();
-        if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, o.n_threads, &e)) return die(&e);
+        if (rf_sim_ctx_init(&ctx, f, c->X, n, RF_LEAF_PURE_REAL, o.n_threads, NULL, &e)) return die(&e);
         if (rf_weirdness(&ctx, W, &e)) return die(&e);
         double t_w = ody_now() - t0, t_k = 0;
         int used = 0;

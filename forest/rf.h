@@ -175,12 +175,15 @@ typedef struct rf_sim_ctx {
     uint32_t *leaf_n;     /* per node of the forest: good objects in that leaf */
     int n_threads;        /* for this and every function taking the ctx; 0: every core */
     const ody_log *log;   /* progress of weirdness and top-k similarity; NULL: silent */
+    const ody_comm *comm; /* NULL, or processes that each hold all of X and share the work on it: each
+                             computes its rows (ody_comm_part) and every result reaches all */
 } rf_sim_ctx;
 
 /* Computes n_good for every object and leaf_n for every leaf; both are
- * allocated here and freed by rf_sim_ctx_free. */
+ * allocated here and freed by rf_sim_ctx_free.  With comm, every process
+ * calls it (and each function below taking the ctx) together. */
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
-                    rf_leaf_filter filt, int n_threads, ody_err *err);
+                    rf_leaf_filter filt, int n_threads, const ody_comm *comm, ody_err *err);
 void rf_sim_ctx_free(rf_sim_ctx *ctx);
 
 /* The faithful weirdness, in O(N*T) time and O(N + leaves) memory:

@@ -128,10 +128,11 @@ int rf_predict(const rf_forest *f, const float *X, size_t n, int n_threads, doub
 /* ================================================================ n_good */
 
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
-                    rf_leaf_filter filt, int n_threads, ody_err *err)
+                    rf_leaf_filter filt, int n_threads, const ody_comm *comm, ody_err *err)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->n_threads = n_threads;
+    ctx->comm = comm;
     if (n < 1) return ody_fail(err, ODY_EINPUT, "no objects to score");
     ctx->f = f;
     ctx->X = X;
@@ -143,15 +144,17 @@ int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
         rf_sim_ctx_free(ctx);
         return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
     }
-    /* Blocks of objects against every tree: a block's rows stay in cache,
-     * and each tree is read once per block. */
+    /* Blocks of this process's objects against every tree: a block's rows
+     * stay in cache, and each tree is read once per block. */
     enum { BLK = 2048 };
+    size_t lo, hi;
+    ody_comm_part(comm, ody_comm_rank(comm), n, &lo, &hi);
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
         int32_t *lf = malloc(BLK * sizeof *lf);
 #pragma omp for schedule(dynamic, 1)
-        for (size_t b0 = 0; b0 < n; b0 += BLK) {
-            size_t nb = b0 + BLK < n ? BLK : n - b0;
+        for (size_t b0 = lo; b0 < hi; b0 += BLK) {
+            size_t nb = b0 + BLK < hi ? BLK : hi - b0;
             uint32_t *g = ctx->n_good + b0;
             memset(g, 0, nb * sizeof *g);
             if (!lf) continue;
@@ -172,11 +175,11 @@ int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
         }
         free(lf);
     }
-    if (ctx->n == 0) {
-        rf_sim_ctx_free(ctx);
-        return ody_fail(err, ODY_ENOMEM, "out of memory scoring %zu objects", n);
-    }
-    return 0;
+    int rc = ody_comm_agree(comm, ctx->n ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory scoring %zu objects", n), err);
+    if (!rc) rc = ody_allreduce(comm, ctx->leaf_n, f->tree_off[f->n_trees], ODY_SUM_U32, err);
+    if (!rc) rc = ody_share_rows(comm, ctx->n_good, n, sizeof *ctx->n_good, err);
+    if (rc) rf_sim_ctx_free(ctx);
+    return rc;
 }
 
 void rf_sim_ctx_free(rf_sim_ctx *ctx)
@@ -188,57 +191,72 @@ void rf_sim_ctx_free(rf_sim_ctx *ctx)
 
 /* ================================================================ weirdness */
 
-/* Trees per block: leaf ids of a block are kept (n x block int32). */
-static int tree_block(size_t n, int T, int nt)
+/* Trees per block: a block keeps its rows' leaf ids (rows x block int32)
+ * and its trees' leaf sums (maxnodes x block, fixed and floating point). */
+static int tree_block(size_t rows, size_t maxnodes, int T, int nt)
 {
-    size_t b = (size_t)(256u << 20) / (n * sizeof(int32_t) + 1);  /* ~256 MB */
+    size_t b = (size_t)(256u << 20) / (rows * sizeof(int32_t) + maxnodes * (sizeof(__int128) + sizeof(double)) + 1);
     if (b < (size_t)nt) b = (size_t)nt;
     if (b > 64) b = 64;
     return (int)(b > (size_t)T ? (size_t)T : b);
 }
 
-/* W of m rows Q against the catalog (Q may be the catalog itself). */
+/* 1/g in fixed point at 2^-64: leaf sums of these are exact integers, so
+ * they do not depend on the order of the objects — nor on which process
+ * added which — and their one rounding, to double, is no worse than a
+ * double sum's. */
+#define INV_ONE ((unsigned __int128)1 << 64)
+
+/* W of m rows Q against the catalog.  Q may be the catalog itself (self),
+ * whose rows are then shared among ctx->comm's processes: each sums the
+ * leaves of its own rows, the leaf sums are added up over the processes,
+ * and each scores its rows. */
 static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double *W, uint32_t *n_good, ody_err *err)
 {
     const rf_forest *f = ctx->f;
-    size_t n = ctx->n;
+    size_t n = ctx->n, F = (size_t)f->n_feat, lo = 0, hi = n;
     int self = Q == ctx->X && m == n;
-    int T = f->n_trees, nthr = ody_threads(ctx->n_threads), B = tree_block(n + (self ? 0 : m), T, nthr);
+    const ody_comm *comm = self ? ctx->comm : NULL;
+    ody_comm_part(comm, ody_comm_rank(comm), n, &lo, &hi);
+    size_t nl = hi - lo, mq = self ? nl : m;  /* catalog rows summed here; rows scored here */
+    int T = f->n_trees, nthr = ody_threads(ctx->n_threads);
     size_t maxnodes = 0;
     for (int t = 0; t < T; t++) {
         size_t nn = f->tree_off[t + 1] - f->tree_off[t];
         if (nn > maxnodes) maxnodes = nn;
     }
-    int32_t *leaf = malloc((size_t)B * n * sizeof *leaf);
+    int B = tree_block(nl + (self ? 0 : m), maxnodes, T, nthr);
+    int32_t *leaf = malloc((size_t)B * (nl ? nl : 1) * sizeof *leaf);
     int32_t *qleaf = self ? leaf : malloc((size_t)B * (m ? m : 1) * sizeof *qleaf);
+    __int128 *lsum = malloc((size_t)B * maxnodes * sizeof *lsum);
     double *leafsum = malloc((size_t)B * maxnodes * sizeof *leafsum);
-    double *acc = calloc(m ? m : 1, sizeof *acc);
+    double *acc = calloc(mq ? mq : 1, sizeof *acc);
     if (n_good) memset(n_good, 0, m * sizeof *n_good);
-    double *inv = malloc((n ? n : 1) * sizeof *inv);
-    if (!leaf || !qleaf || !leafsum || !acc || !inv) {
-        free(leaf); if (!self) free(qleaf); free(leafsum); free(acc); free(inv);
-        return ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n + (self ? 0 : m));
-    }
-    for (size_t i = 0; i < n; i++) inv[i] = ctx->n_good[i] ? 1.0 / ctx->n_good[i] : 0.0;
+    unsigned __int128 *inv = malloc((nl ? nl : 1) * sizeof *inv);
+    int rc = 0;
+    if (!leaf || !qleaf || !lsum || !leafsum || !acc || !inv)
+        rc = ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n + (self ? 0 : m));
+    for (size_t i = 0; !rc && i < nl; i++) inv[i] = ctx->n_good[lo + i] ? INV_ONE / ctx->n_good[lo + i] : 0;
+    rc = ody_comm_agree(comm, rc, err);
     ody_progress prog;
     ody_progress_start(&prog, ctx->log, "weirdness", "trees", (size_t)T);
-    for (int t0 = 0; t0 < T; t0 += B) {
+    for (int t0 = 0; t0 < T && !rc; t0 += B) {
         ody_progress_update(&prog, (size_t)t0);
         int nb = t0 + B <= T ? B : T - t0;
-        /* Per tree (one thread each): every object's leaf, and the leaf sums
-         * of 1/n_good over good objects, added in object order; then the
-         * query rows' leaves. */
+        /* Per tree (one thread each): this process's objects' leaves and
+         * their leaf sums of 1/n_good over good objects; then the query
+         * rows' leaves. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
         for (int b = 0; b < nb; b++) {
             int t = t0 + b;
-            int32_t *lf = leaf + (size_t)b * n, *lq = qleaf + (size_t)b * m;
-            double *ls = leafsum + (size_t)b * maxnodes;
+            int32_t *lf = leaf + (size_t)b * nl, *lq = qleaf + (size_t)b * m;
+            __int128 *ls = lsum + (size_t)b * maxnodes;
             size_t nn = f->tree_off[t + 1] - f->tree_off[t];
             memset(ls, 0, nn * sizeof *ls);
-            tree_leaves(f, t, ctx->X, n, lf);
-            for (size_t i = 0; i < n; i++) {
+            tree_leaves(f, t, ctx->X + lo * F, nl, lf);
+            for (size_t i = 0; i < nl; i++) {
                 int32_t k = lf[i];
-                if (rf_leaf_good(f, t, k, ctx->filt)) ls[k] += inv[i];
+                if (rf_leaf_good(f, t, k, ctx->filt)) ls[k] += (__int128)inv[i];
                 else lf[i] = -1;
             }
             if (self) continue;
@@ -246,12 +264,20 @@ static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double 
             for (size_t i = 0; i < m; i++)
                 if (!rf_leaf_good(f, t, lq[i], ctx->filt)) lq[i] = -1;
         }
-        /* Per object: trees added in index order. */
+        for (int b = 0; b < nb && ody_comm_size(comm) > 1 && !rc; b++)
+            rc = ody_allreduce(comm, lsum + (size_t)b * maxnodes, f->tree_off[t0 + b + 1] - f->tree_off[t0 + b],
+                               ODY_SUM_I128, err);
+        for (int b = 0; b < nb; b++) {
+            size_t nn = f->tree_off[t0 + b + 1] - f->tree_off[t0 + b];
+            for (size_t k = 0; k < nn; k++)
+                leafsum[(size_t)b * maxnodes + k] = (double)lsum[(size_t)b * maxnodes + k] * 0x1p-64;
+        }
+        /* Per scored row: trees added in index order. */
 #pragma omp parallel for schedule(static) num_threads(nthr)
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < mq; i++) {
             double s = acc[i];
             for (int b = 0; b < nb; b++) {
-                int32_t k = qleaf[(size_t)b * m + i];
+                int32_t k = qleaf[(size_t)b * mq + i];
                 if (k >= 0) s += leafsum[(size_t)b * maxnodes + (size_t)k];
                 if (k >= 0 && n_good) n_good[i]++;
             }
@@ -259,9 +285,10 @@ static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double 
         }
     }
     ody_progress_end(&prog);
-    for (size_t i = 0; i < m; i++) W[i] = 1.0 - acc[i] / (double)n;
-    free(leaf); if (!self) free(qleaf); free(leafsum); free(acc); free(inv);
-    return 0;
+    for (size_t i = 0; !rc && i < mq; i++) W[(self ? lo : 0) + i] = 1.0 - acc[i] / (double)n;
+    if (!rc && self) rc = ody_share_rows(comm, W, n, sizeof *W, err);
+    free(leaf); if (!self) free(qleaf); free(lsum); free(leafsum); free(acc); free(inv);
+    return rc;
 }
 
 int rf_weirdness(const rf_sim_ctx *ctx, double *W, ody_err *err)
@@ -531,14 +558,16 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
         return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
     int Ts = trees_in_budget(ctx, o);
     members m;
-    if (members_build(&m, ctx, 0, Ts)) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n);
+    int fail = members_build(&m, ctx, 0, Ts) != 0;
     if (trees_used) *trees_used = Ts;
-    uint32_t *ng_own = Ts < ctx->f->n_trees ? good_counts(ctx, &m) : NULL;
+    uint32_t *ng_own = !fail && Ts < ctx->f->n_trees ? good_counts(ctx, &m) : NULL;
     const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
-    int fail = !ng;
-    size_t done = 0;
+    fail = fail || !ng;
+    size_t done = 0, lo = 0, hi = rows;
+    const ody_comm *comm = Q ? NULL : ctx->comm;  /* the catalog's own lists: each process its rows */
+    ody_comm_part(comm, ody_comm_rank(comm), rows, &lo, &hi);
     ody_progress prog;
-    ody_progress_start(&prog, ctx->log, "similarity", "objects", rows);
+    ody_progress_start(&prog, ctx->log, "similarity", "objects", hi - lo);
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
@@ -549,11 +578,11 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < rows; i++) {
+        for (size_t i = lo; i < hi; i++) {
             if (ok)
                 topk_row(ctx, &m, ng, o->leaf_sample, (Q ? Q : ctx->X) + i * F, Q ? -1 : (long)i, k, &a,
                          idx + i * (size_t)k, sim + i * (size_t)k);
-            if ((i & 1023) == 1023) {
+            if (((i - lo) & 1023) == 1023) {
                 size_t d;
 #pragma omp atomic capture
                 d = done += 1024;
@@ -566,8 +595,11 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
     ody_progress_end(&prog);
     free(ng_own);
     members_free(&m);
-    if (fail) return ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory");
-    return 0;
+    int rc = ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects",
+                                                  n) : 0, err);
+    if (!rc) rc = ody_share_rows(comm, idx, rows, (size_t)k * sizeof *idx, err);
+    if (!rc) rc = ody_share_rows(comm, sim, rows, (size_t)k * sizeof *sim, err);
+    return rc;
 }
 
 int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim, int *trees_used, ody_err *err)

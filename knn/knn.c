@@ -315,6 +315,7 @@ typedef struct batch {
     int k, self;
     int32_t *idx;
     float *dist;
+    size_t lo, hi;   /* the rows this process searches */
 } batch;
 
 static void tree_one(const batch *b, size_t i, heap *h, double *off)
@@ -490,9 +491,17 @@ static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
     }
     if (used) *used = how;
     int scan = how == KNN_SCAN, fail = 0, blas = scan ? ody_blas_single() : 1;
-    size_t nblk = (b->m + KNN_QB - 1) / KNN_QB;
-    /* every row in the tree: walk them in leaf order, neighbours in cache */
+    size_t lo = b->lo, nq = b->hi - b->lo, nblk = (nq + KNN_QB - 1) / KNN_QB;
+    /* every row in the tree: walk them (this process's) in leaf order,
+     * neighbours in cache */
     const int32_t *order = !scan && b->self && t->n == b->m ? t->row : NULL;
+    int32_t *own = order && nq < b->m ? malloc((nq ? nq : 1) * sizeof *own) : NULL;
+    if (own) {
+        size_t w = 0;
+        for (size_t p = 0; p < t->n; p++)
+            if ((size_t)t->row[p] >= lo && (size_t)t->row[p] < b->hi) own[w++] = t->row[p];
+    }
+    if (nq < b->m) order = own;  /* NULL when out of memory: row order */
 #pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
         scratch s;
@@ -504,10 +513,10 @@ static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
 #pragma omp for schedule(dynamic, 4)
         for (size_t blk = 0; blk < nblk; blk++) {
             if (!ok) continue;
-            size_t i0 = blk * KNN_QB, nb = b->m - i0 < KNN_QB ? b->m - i0 : KNN_QB;
-            if (scan) scan_block(b, i0, nb, s.h, s.G, s.qn);
+            size_t r0 = blk * KNN_QB, nb = nq - r0 < KNN_QB ? nq - r0 : KNN_QB;
+            if (scan) scan_block(b, lo + r0, nb, s.h, s.G, s.qn);
             for (size_t a = 0; a < nb; a++) {
-                size_t i = order ? (size_t)order[i0 + a] : i0 + a;
+                size_t i = order ? (size_t)order[r0 + a] : lo + r0 + a;
                 if (!scan) tree_one(b, i, &s.h[a], s.off);
                 drain(&s.h[a], b->idx + i * (size_t)b->k, b->dist + i * (size_t)b->k);
             }
@@ -515,6 +524,7 @@ static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
         scratch_free(&s);
     }
     if (scan) ody_blas_restore(blas);
+    free(own);
     return fail ? ody_fail(err, ODY_ENOMEM, "neighbours: out of memory") : 0;
 }
 
@@ -523,19 +533,24 @@ void knn_opt_init(knn_opt *o)
     o->k = 10;
     o->n_threads = 0;
     o->method = KNN_AUTO;
+    o->comm = NULL;
 }
 
 int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32_t *idx, float *dist,
             knn_method *used, ody_err *err)
 {
-    batch b = {t, X, n, o->k, 1, idx, dist};
-    return run_batch(&b, o, used, err);
+    batch b = {t, X, n, o->k, 1, idx, dist, 0, n};
+    ody_comm_part(o->comm, ody_comm_rank(o->comm), n, &b.lo, &b.hi);
+    int rc = ody_comm_agree(o->comm, run_batch(&b, o, used, err), err);
+    if (!rc) rc = ody_share_rows(o->comm, idx, n, (size_t)o->k * sizeof *idx, err);
+    if (!rc) rc = ody_share_rows(o->comm, dist, n, (size_t)o->k * sizeof *dist, err);
+    return rc;
 }
 
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err)
 {
-    batch b = {t, Q, m, o->k, 0, idx, dist};
+    batch b = {t, Q, m, o->k, 0, idx, dist, 0, m};
     return run_batch(&b, o, used, err);
 }
 

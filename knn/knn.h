@@ -73,6 +73,8 @@ typedef struct knn_opt {
     int k;                /* neighbours per query, 1..KNN_K_MAX; default 10 */
     int n_threads;        /* 0: every core */
     knn_method method;    /* default KNN_AUTO */
+    const ody_comm *comm; /* knn_all: NULL, or processes that each search their rows (ody_comm_part),
+                             all getting every list; knn_query ignores it */
 } knn_opt;
 
 void knn_opt_init(knn_opt *o);

@@ -58,7 +58,7 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
     for (size_t i = 0; i < m && !rc; i++) W[i] = P[i] = 0;
     for (int r = 0; r < ref->n_forests && !rc; r++) {
         rf_sim_ctx ctx;
-        if ((rc = rf_sim_ctx_init(&ctx, ref->forests[r], ref->cat->X, ref->n, ref->c->leaf_filter, ref->c->threads, err)))
+        if ((rc = rf_sim_ctx_init(&ctx, ref->forests[r], ref->cat->X, ref->n, ref->c->leaf_filter, ref->c->threads, NULL, err)))
             break;
         rc = rf_weirdness_query(&ctx, q->cat->X, m, w1, r == 0 ? q->n_good : NULL, err);
         if (!rc && r == 0 && q->k) {  /* the similarity stage's lists, over forest 0 as it does */

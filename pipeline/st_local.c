@@ -95,6 +95,7 @@ static int search(run_state *st, ody_err *err)
     knn_opt_init(&o);
     o.k = st->K;
     o.n_threads = c->threads;
+    o.comm = st->comm;
     knn_method used = KNN_TREE;
     rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_build(Z, st->n, d, ref, m, &t, err);
     if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);

@@ -24,7 +24,7 @@ static int weirdness(run_state *st, ody_err *err)
     int rc = 0;
     for (int r = 0; r < st->n_forests && !rc; r++) {
         rf_sim_ctx ctx;
-        if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, err))) break;
+        if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, st->comm, err))) break;
         ctx.log = st->log;
         rc = rf_weirdness(&ctx, w1, err);
         for (size_t i = 0; !rc && i < n; i++) {
@@ -65,7 +65,13 @@ static int weird(run_state *st, int run, ody_err *err)
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_scores(st, err);
     int rc = weirdness(st, err);
-    if (!rc) rc = stage_isolation(st, st->cat->X, n, st->score[CFG_SCORE_ISOLATION], err);
+    if (rc) return rc;
+    /* isolation: each process its rows */
+    size_t lo, hi;
+    double *iso = st->score[CFG_SCORE_ISOLATION];
+    ody_comm_part(st->comm, ody_comm_rank(st->comm), n, &lo, &hi);
+    rc = ody_comm_agree(st->comm, stage_isolation(st, st->cat->X + lo * (size_t)st->F, hi - lo, iso + lo, err), err);
+    if (!rc) rc = ody_share_rows(st->comm, iso, n, sizeof *iso, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},
@@ -80,5 +86,6 @@ const stage_def stage_weird = {
     .reads = (const char *const[]){"forest", NULL},
     .needs_trees = 1,
     .writes = (const char *const[]){"weirdness.fits", NULL},
+    .version = 2,  /* 2: leaf sums in fixed point (exact in any order, so any number of processes) */
     .fn = weird,
 };

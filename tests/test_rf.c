@@ -178,7 +178,7 @@ static void test_weirdness_matches_pairwise(void **state)
     rf_leaf_filter filt[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
     for (int q = 0; q < 3; q++) {
         rf_sim_ctx ctx;
-        assert_ok(rf_sim_ctx_init(&ctx, f, X, n, filt[q], 0, &e), e);
+        assert_ok(rf_sim_ctx_init(&ctx, f, X, n, filt[q], 0, NULL, &e), e);
         assert_ok(rf_weirdness(&ctx, W1, &e), e);
         assert_ok(rf_weirdness_pairwise(&ctx, W2, &e), e);
         for (size_t i = 0; i < n; i++) {
@@ -217,7 +217,7 @@ static void test_deterministic_across_threads(void **state)
         idx[r] = malloc(n * 5 * sizeof(int32_t));
         sim[r] = malloc(n * 5 * sizeof(float));
         rf_sim_ctx ctx;
-        assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, r + 1, &e), e);
+        assert_ok(rf_sim_ctx_init(&ctx, f[r], X, n, RF_LEAF_PURE_REAL, r + 1, NULL, &e), e);
         assert_ok(rf_weirdness(&ctx, W[r], &e), e);
         rf_topk_opt to;
         rf_topk_opt_init(&to);
@@ -276,8 +276,8 @@ static void test_save_load_round_trip(void **state)
     assert_memory_equal(f->cnt, g->cnt, 2 * nn * sizeof(uint32_t));
     double W1[500], W2[500];
     rf_sim_ctx c1, c2;
-    assert_ok(rf_sim_ctx_init(&c1, f, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
-    assert_ok(rf_sim_ctx_init(&c2, g, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
+    assert_ok(rf_sim_ctx_init(&c1, f, X, n, RF_LEAF_PURE_REAL, 0, NULL, &e), e);
+    assert_ok(rf_sim_ctx_init(&c2, g, X, n, RF_LEAF_PURE_REAL, 0, NULL, &e), e);
     assert_ok(rf_weirdness(&c1, W1, &e), e);
     assert_ok(rf_weirdness(&c2, W2, &e), e);
     assert_memory_equal(W1, W2, sizeof W1);
@@ -324,7 +324,7 @@ static void test_topk_and_dense(void **state)
     ody_err e;
     assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
     rf_sim_ctx ctx;
-    assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, 0, &e), e);
+    assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, 0, NULL, &e), e);
     int32_t *idx = malloc(n * (size_t)k * sizeof *idx);
     float *sim = malloc(n * (size_t)k * sizeof *sim);
     rf_topk_opt to;
