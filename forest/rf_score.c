@@ -1,9 +1,10 @@
-/* rf_score.c — synthetic data, weirdness, similarity.
+/* rf_score.c — prediction, weirdness, similarity.
  *
- * Determinism: every floating-point sum below runs in a fixed order (objects
- * in index order within a tree, trees in index order within an object), and
- * similarities are integer co-occurrence counts divided once, so results do
- * not depend on the number of threads. */
+ * Determinism: every floating-point sum below runs in a fixed order (trees
+ * in index order within an object), sums over objects are integers (counts,
+ * or weirdness's leaf sums in fixed point), and similarities are integer
+ * co-occurrence counts divided once, so results depend neither on the
+ * number of threads nor on the number of processes sharing the rows. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -12,47 +13,6 @@
 
 #include "fitsout.h"
 #include "rf_grow.h"
-
-/* ================================================================ names */
-
-int rf_synth_parse(const char *s)
-{
-    if (!s) return -1;
-    if (!strcmp(s, "marginal")) return RF_SYNTH_MARGINAL;
-    if (!strcmp(s, "uniform")) return RF_SYNTH_UNIFORM;
-    return -1;
-}
-
-const char *rf_synth_name(rf_synth m) { return m == RF_SYNTH_UNIFORM ? "uniform" : "marginal"; }
-
-int rf_leaf_filter_parse(const char *s)
-{
-    if (!s) return -1;
-    if (!strcmp(s, "pure_real")) return RF_LEAF_PURE_REAL;
-    if (!strcmp(s, "majority_real")) return RF_LEAF_MAJORITY_REAL;
-    if (!strcmp(s, "all")) return RF_LEAF_ALL;
-    return -1;
-}
-
-const char *rf_leaf_filter_name(rf_leaf_filter m)
-{
-    return m == RF_LEAF_MAJORITY_REAL ? "majority_real" : m == RF_LEAF_ALL ? "all" : "pure_real";
-}
-
-/* ================================================================ synthetic */
-
-int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, int n_threads, float *S,
-                  ody_err *err)
-{
-    if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
-    synthgen g;
-    if (rf_synthgen_init(&g, mode, X, n, F, seed)) return ody_fail(err, ODY_ENOMEM, "out of memory");
-#pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
-    for (size_t j = 0; j < n; j++)
-        for (int f = 0; f < F; f++) S[j * (size_t)F + (size_t)f] = rf_synth_value(&g, j, f);
-    rf_synthgen_free(&g);
-    return 0;
-}
 
 /* ================================================================ traversal */
 
