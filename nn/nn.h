@@ -94,9 +94,13 @@ typedef struct nn_train_opt {
     int standardize;      /* learn (x - mean) / std on the training rows, default 1 */
     nn_init init;         /* default NN_GLOROT_UNIFORM */
     uint64_t seed;        /* default 1 */
-    int n_threads;        /* 0: every core.  Training uses at most 2 (the two
-                             halves of each mini-batch); BLAS runs on one
-                             thread so weights never depend on the count */
+    int n_threads;        /* 0: every core.  Training uses at most 2 (one a
+                             replica of local SGD); BLAS runs on one thread
+                             so weights never depend on the count */
+    const ody_comm *comm; /* NULL, or processes training one model together:
+                             the replicas shared out (ody_comm_part), their
+                             copies exchanged each round; the weights are
+                             those of one process */
 } nn_train_opt;
 
 void nn_train_opt_init(nn_train_opt *o);

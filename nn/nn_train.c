@@ -314,6 +314,26 @@ static void spinbar_wait(spinbar *b)
         if (spin >= 200) sched_yield();
 }
 
+/* Replica k's round (weights, momentum, what its batches added up) from the
+ * process that ran it to the others; on the first thread only (MPI is
+ * called from the main thread).  0 or -1. */
+static int share_replica(const trainer *t, int k)
+{
+    const ody_comm *c = t->o->comm;
+    replica *p = (replica *)&t->rep[k];
+    int owner = 0;
+    for (int q = 0; q < c->size; q++) {
+        size_t lo, hi;
+        ody_comm_part(c, q, 2, &lo, &hi);
+        if ((size_t)k >= lo && (size_t)k < hi) owner = q;
+    }
+    size_t np = t->m->n_par;
+    return c->bcast(c, p->w, np * sizeof *p->w, owner) || c->bcast(c, p->v, np * sizeof *p->v, owner) ||
+           c->bcast(c, &p->loss, sizeof p->loss, owner) || c->bcast(c, &p->bad_loss, sizeof p->bad_loss, owner) ||
+           c->bcast(c, &p->seen, sizeof p->seen, owner) || c->bcast(c, &p->right, sizeof p->right, owner) ||
+           c->bcast(c, &p->bad, sizeof p->bad, owner) ? -1 : 0;
+}
+
 /* Rows a replica takes between two averagings: tens of milliseconds of
  * work, so a thread that another process delays for a time slice costs a
  * round a little, not every mini-batch. */
@@ -322,10 +342,10 @@ static void spinbar_wait(spinbar *b)
 /* One epoch of local SGD: the shuffled training rows are two shards, one a
  * replica; in rounds of ROUND_ROWS rows each replica takes its SGD steps on
  * its own copy of the model, and the copies (weights and momentum) are then
- * averaged in a fixed order.  Two replicas always, on one thread or two, so
- * the weights do not depend on the thread count; the threads meet once a
- * round, never a mini-batch, and share no weights in between.  *loss and
- * *acc are running means over the epoch. */
+ * averaged in a fixed order.  Two replicas always, on one thread or two,
+ * in one process or two, so the weights depend on neither count; the
+ * threads (and processes) meet once a round, never a mini-batch, and share
+ * no weights in between.  *loss and *acc are running means over the epoch. */
 static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *sps, ody_err *err)
 {
     const nn_train_opt *o = t->o;
@@ -341,18 +361,27 @@ static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *s
         p->bad = 0;
     }
     spinbar bar = {0, 0, (unsigned)t->nthr};
+    const ody_comm *c = o->comm;
+    size_t k0, k1;  /* this process's replicas */
+    ody_comm_part(c, ody_comm_rank(c), 2, &k0, &k1);
+    int lost = 0;   /* an exchange between processes failed */
 #pragma omp parallel num_threads(t->nthr)
     {
         int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         bar.n = (unsigned)nt;  /* every thread writes the same value before the first wait */
 #pragma omp barrier
         for (size_t j = 0; j < rounds; j++) {
-            for (int k = tid; k < 2; k += nt) {
+            for (int k = (int)k0 + tid; k < (int)k1; k += nt) {
                 size_t q0 = j * ROUND_ROWS < len[k] ? j * ROUND_ROWS : len[k];
                 size_t q1 = q0 + ROUND_ROWS < len[k] ? q0 + ROUND_ROWS : len[k];
                 replica_round(t, k, shard[k], q0, q1, lr);
             }
             spinbar_wait(&bar);
+            if (ody_comm_size(c) > 1) {
+                if (tid == 0) lost = share_replica(t, 0) || share_replica(t, 1);
+                spinbar_wait(&bar);  /* its release orders the write before every thread's read */
+            }
+            if (lost) break;
             if (t->rep[0].bad || t->rep[1].bad) break;  /* every thread sees the same flags */
             size_t lo = np * (size_t)tid / (size_t)nt, hi = np * (size_t)(tid + 1) / (size_t)nt;
             for (size_t q = lo; q < hi; q++) {
@@ -362,6 +391,7 @@ static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *s
             spinbar_wait(&bar);
         }
     }
+    if (lost) return ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the replicas failed — see the MPI message above");
     for (int k = 0; k < 2; k++)
         if (t->rep[k].bad) {
             memcpy(t->m->w, t->best, np * sizeof *t->best);

@@ -56,7 +56,10 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
-        rc = nn_predict(*m, st->cat->X, n, st->c->threads, P, err);
+        size_t lo, hi;  /* each process its rows */
+        ody_comm_part(st->comm, ody_comm_rank(st->comm), n, &lo, &hi);
+        rc = ody_comm_agree(st->comm, nn_predict(*m, st->cat->X + lo * F, hi - lo, st->c->threads, P + lo, err), err);
+        if (!rc) rc = ody_share_rows(st->comm, P, n, sizeof *P, err);
     }
     for (size_t i = 0; !rc && i < n; i++) st->score[CFG_SCORE_MLP][i] = P[i];
     free(XS); free(T); free(P);
@@ -71,6 +74,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     nn_train_opt o;
     mlp_arch(st->c, st->F, &a);
     mlp_opt(st->c, &o);
+    o.comm = st->comm;
     nn_model *m = NULL;
     int rc = train_and_score(st, &a, &o, &m, err);
     if (!rc && store_writes(st)) {

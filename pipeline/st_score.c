@@ -149,6 +149,8 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
     int32_t *blk = blocks(ref->cat);
     double lim = normal_limit(ref->score[CFG_SCORE_ANOMALY], ref->n);
     int fail = knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F) || !blk;
+    size_t lo, hi;  /* each process its rows */
+    ody_comm_part(q->comm, ody_comm_rank(q->comm), q->n, &lo, &hi);
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(q->c->threads))
     {
@@ -160,7 +162,7 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
             fail = 1;
         }
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < q->n; i++)
+        for (size_t i = lo; i < hi; i++)
             if (ok) explain(q, ref, &sc, lim, i, col, nb, dev, blk);
         free(col);
         free(dev);
@@ -169,7 +171,10 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
     }
     knn_scale_free(&sc);
     free(blk);
-    return fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    int rc = ody_comm_agree(q->comm, fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
+    if (!rc) rc = ody_share_rows(q->comm, q->why_feat, q->n, (size_t)q->n_why * sizeof *q->why_feat, err);
+    if (!rc) rc = ody_share_rows(q->comm, q->why_dev, q->n, (size_t)q->n_why * sizeof *q->why_dev, err);
+    return rc;
 }
 
 /* ================================================================ the stage */
