@@ -42,33 +42,6 @@ static char *small_config(const char *dir, const char *extra)
     return p;
 }
 
-/* The bytes of table HDU 2 of a FITS file (data only: headers carry dates). */
-static unsigned char *table_bytes(const char *path, size_t *n)
-{
-    fitsfile *f;
-    int status = 0;
-    long nrows = 0, rowlen = 0;
-    fits_open_table(&f, path, READONLY, &status);
-    fits_get_num_rows(f, &nrows, &status);
-    fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &status);
-    *n = (size_t)(nrows * rowlen);
-    unsigned char *b = malloc(*n ? *n : 1);
-    fits_read_tblbytes(f, 1, 1, (LONGLONG)*n, b, &status);
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
-    return b;
-}
-
-static void assert_same_table(const char *a, const char *b)
-{
-    size_t na, nb;
-    unsigned char *x = table_bytes(a, &na), *y = table_bytes(b, &nb);
-    assert_int_equal(na, nb);
-    if (memcmp(x, y, na)) fail_msg("%s and %s differ", a, b);
-    free(x);
-    free(y);
-}
-
 static int have(const char *cmd)
 {
     char *c;
@@ -216,7 +189,7 @@ static void test_threads_do_not_change_results(void **state)
     for (int k = 0; k < 7; k++) {
         snprintf(a, sizeof a, "%s/out/%s", dir, cmp[k]);
         snprintf(b, sizeof b, "%s/out2/%s", dir, cmp[k]);
-        assert_same_table(a, b);
+        tu_same_table(a, b);
     }
     /* the text exports, written a block of rows at a time in parallel, byte for byte */
     for (int k = 0; k < 2; k++) {
@@ -297,7 +270,7 @@ static void test_resume_after_kill(void **state)
         for (size_t k = 0; k < sizeof tables / sizeof *tables; k++) {
             snprintf(a, sizeof a, "%s/ref/%s", dir, tables[k]);
             snprintf(b, sizeof b, "%s/%s", killed, tables[k]);
-            assert_same_table(a, b);
+            tu_same_table(a, b);
         }
         snprintf(a, sizeof a, "%s/ref/anomalies.csv", dir);
         snprintf(b, sizeof b, "%s/anomalies.csv", killed);
@@ -502,7 +475,7 @@ static void test_ranking_columns(void **state)
     char a[4300], b[4300];
     snprintf(a, sizeof a, "%s/ref1/local.fits", dir);
     snprintf(b, sizeof b, "%s/ref2/local.fits", dir);
-    assert_same_table(a, b);
+    tu_same_table(a, b);
     free(z);
     free(best);
     tu_rmtree(dir);
@@ -1050,7 +1023,7 @@ static void test_score_new_objects(void **state)
     char a[4300], b[4300];
     snprintf(a, sizeof a, "%s/out/anomalies.fits", dir);
     snprintf(b, sizeof b, "%s/same/anomalies.fits", dir);
-    assert_same_table(a, b);
+    tu_same_table(a, b);
     snprintf(path, sizeof path, "cmp -s '%s/out/anomalies.csv' '%s/same/anomalies.csv'", dir, dir);
     assert_int_equal(system(path), 0);
     /* the same objects under new IDs */

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <fitsio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,11 +62,16 @@ static void slurp(const char *path, char *buf, size_t len)
 
 int tu_run(const char *args, char *out, size_t outlen, char *err, size_t errlen)
 {
+    return tu_run_under("", args, out, outlen, err, errlen);
+}
+
+int tu_run_under(const char *launcher, const char *args, char *out, size_t outlen, char *err, size_t errlen)
+{
     const char *bin = getenv("ODDSKY_BIN");
     if (!bin || !*bin) bin = "./oddsky";
     char *dir = tu_tmpdir();
     char *o = tu_path(dir, "out"), *e = tu_path(dir, "err"), *cmd;
-    if (asprintf(&cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bin, args, o, e) < 0) return -1;
+    if (asprintf(&cmd, "%s '%s' %s >'%s' 2>'%s' </dev/null", launcher, bin, args, o, e) < 0) return -1;
     int st = system(cmd);
     int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     slurp(o, out, outlen);
@@ -73,4 +79,31 @@ int tu_run(const char *args, char *out, size_t outlen, char *err, size_t errlen)
     tu_rmtree(dir);
     free(cmd); free(o); free(e); free(dir);
     return rc;
+}
+
+/* The bytes of table HDU 2 of a FITS file (data only: headers carry dates). */
+static unsigned char *table_bytes(const char *path, size_t *n)
+{
+    fitsfile *f;
+    int status = 0;
+    long nrows = 0, rowlen = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_num_rows(f, &nrows, &status);
+    fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &status);
+    *n = (size_t)(nrows * rowlen);
+    unsigned char *b = malloc(*n ? *n : 1);
+    fits_read_tblbytes(f, 1, 1, (LONGLONG)*n, b, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return b;
+}
+
+void tu_same_table(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *x = table_bytes(a, &na), *y = table_bytes(b, &nb);
+    assert_int_equal(na, nb);
+    if (memcmp(x, y, na)) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
 }

@@ -23,6 +23,13 @@ char *tu_shared(const char *rel);
  * exit code and puts stdout / stderr (truncated) in out / err if non-NULL. */
 int tu_run(const char *args, char *out, size_t outlen, char *err, size_t errlen);
 
+/* The same, the command line prefixed by launcher ("mpirun -np 2"). */
+int tu_run_under(const char *launcher, const char *args, char *out, size_t outlen, char *err, size_t errlen);
+
+/* Fails unless the first table HDUs of FITS files a and b hold the same
+ * bytes (data only: headers carry dates). */
+void tu_same_table(const char *a, const char *b);
+
 int tu_file_exists(const char *path);
 
 /* Asserts that a library call succeeded, showing its error message if not. */

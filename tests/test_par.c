@@ -1,0 +1,171 @@
+/* test_par.c — the processes of a distributed run: core's ody_comm helpers
+ * for one process, and `mpirun -np 1, 2, 3 oddsky run` (oversubscribed)
+ * against a run without mpirun, table for table and byte for byte.  The
+ * mpirun tests skip when this build has no MPI or mpirun is missing. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ody.h"
+#include "par.h"
+#include "testutil.h"
+
+static char out[65536], err[65536];
+
+/* ================================================================ one process */
+
+static void test_one_process(void **state)
+{
+    (void)state;
+    size_t lo, hi;
+    ody_comm_part(NULL, 0, 17, &lo, &hi);
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 17);
+    ody_err e = {0};
+    int v[3] = {1, 2, 3};
+    assert_int_equal(ody_share_rows(NULL, v, 3, sizeof *v, &e), 0);
+    assert_int_equal(ody_allreduce(NULL, v, 3, ODY_SUM_U32, &e), 0);
+    assert_int_equal(v[2], 3);
+    assert_int_equal(ody_comm_agree(NULL, 0, &e), 0);
+    assert_int_equal(ody_comm_agree(NULL, ODY_EINPUT, &e), ODY_EINPUT);
+}
+
+/* Blocks cover every row once, in process order, sizes within one. */
+static void test_parts(void **state)
+{
+    (void)state;
+    for (int R = 1; R <= 7; R++)
+        for (size_t n = 0; n < 40; n++) {
+            ody_comm c = {0, R, NULL, NULL, NULL};
+            size_t next = 0, mn = (size_t)-1, mx = 0;
+            for (int p = 0; p < R; p++) {
+                size_t lo, hi;
+                ody_comm_part(&c, p, n, &lo, &hi);
+                assert_int_equal(lo, next);
+                next = hi;
+                if (hi - lo < mn) mn = hi - lo;
+                if (hi - lo > mx) mx = hi - lo;
+            }
+            assert_int_equal(next, n);
+            assert_true(mx - mn <= 1);
+        }
+}
+
+/* ================================================================ mpirun */
+
+static int have_mpirun(void)
+{
+    if (!par_have_mpi() || system("command -v mpirun >/dev/null 2>&1") != 0) return 0;
+    /* root in a container: OpenMPI refuses without these */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    return 1;
+}
+
+/* Every stage with work shared among processes: the forest, weirdness and
+ * isolation, top-k similarity, neighbours among a reference sample, the
+ * MLP, WHY; exports in three formats. */
+static char *config(const char *dir)
+{
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *p = tu_path(dir, "run.yaml");
+    FILE *f = fopen(p, "w");
+    fprintf(f,
+            "catalog:\n"
+            "  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; GR = G - R; RI = R - I; IZ = I - Z]\"\n"
+            "  id: ID\n"
+            "  features: [UG, GR, RI, IZ, R, REDSHIFT]\n"
+            "  passthrough: [RA, DEC, CLASS]\n"
+            "forest:\n  n_trees: 30\n"
+            "weirdness:\n  repeats: 2\n"
+            "mlp:\n  enabled: true\n  hidden: [16]\n  max_epochs: 4\n"
+            "similarity:\n  enabled: true\n  top_k: 5\n"
+            "local:\n  reference: 3000\n"
+            "export:\n  formats: [fits, csv, votable]\n"
+            "output: one\n"
+            "seed: 3\n",
+            src);
+    fclose(f);
+    return p;
+}
+
+static void test_mpirun_identical(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    char *dir = tu_tmpdir(), *conf = config(dir), args[4096];
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    const char *tables[] = {"catalog.fits", "forest_0.fits", "forest_1.fits", "oob.fits", "weirdness.fits",
+                            "neighbours.fits", "local.fits", "mlp_scores.fits", "score.fits", "anomalies.fits"};
+    for (int np = 1; np <= 3; np++) {
+        char launcher[64], a[4096], b[4096];
+        snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+        snprintf(args, sizeof args, "-q run '%s' --top 0 --set threads=%d --set output=np%d", conf, np == 2 ? 1 : 2, np);
+        int rc = tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("mpirun -np %d: exit %d: %s", np, rc, err);
+        for (size_t k = 0; k < sizeof tables / sizeof *tables; k++) {
+            snprintf(a, sizeof a, "%s/one/%s", dir, tables[k]);
+            snprintf(b, sizeof b, "%s/np%d/%s", dir, np, tables[k]);
+            tu_same_table(a, b);
+        }
+        for (int k = 0; k < 2; k++) {
+            char cmd[9000];
+            snprintf(cmd, sizeof cmd, "cmp -s '%s/one/anomalies.%s' '%s/np%d/anomalies.%s'", dir, k ? "vot" : "csv", dir,
+                     np, k ? "vot" : "csv");
+            if (system(cmd) != 0) fail_msg("anomalies.%s differs under mpirun -np %d", k ? "vot" : "csv", np);
+        }
+        /* process 0 alone wrote: no other process's temporaries or logs */
+        snprintf(a, sizeof a, "ls -a '%s/np%d' | grep -c tmp- >/dev/null", dir, np);
+        assert_int_not_equal(system(a), 0);
+    }
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+/* Count of lines of s that start with prefix. */
+static int lines_starting(const char *s, const char *prefix)
+{
+    int k = 0;
+    for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        k += !strncmp(p, prefix, strlen(prefix));
+    return k;
+}
+
+/* A bad config fails every process the same way: one line, exit 2; only
+ * `run` is distributed. */
+static void test_mpirun_errors(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    char *dir = tu_tmpdir(), *conf = config(dir), args[4096];
+    snprintf(args, sizeof args, "-q run '%s' --set forest.n_tres=5", conf);
+    assert_int_equal(tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err), 2);
+    assert_int_equal(lines_starting(err, "oddsky: error:"), 1);
+    assert_non_null(strstr(err, "n_tres"));
+    snprintf(args, sizeof args, "-q run '%s' --set catalog.features=[UG,NOPE]", conf);
+    assert_int_equal(tu_run_under("mpirun -np 3", args, out, sizeof out, err, sizeof err), 2);
+    assert_int_equal(lines_starting(err, "oddsky: error:"), 1);
+    assert_non_null(strstr(err, "NOPE"));
+    snprintf(args, sizeof args, "score '%s/one' '%s/x.fits'", dir, dir);
+    assert_int_equal(tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err), 2);
+    assert_int_equal(lines_starting(err, "oddsky: error:"), 1);
+    assert_non_null(strstr(err, "only `oddsky run` is distributed"));
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_process),
+        cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_mpirun_identical),
+        cmocka_unit_test(test_mpirun_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
