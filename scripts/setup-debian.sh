@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
             libcfitsio-dev libgsl-dev libyaml-dev libcmocka-dev zlib1g-dev libcsv-dev libexpat1-dev
             libopenblas-dev libomp-dev
-            libcairo2-dev fonts-dejavu-core libmicrohttpd-dev libjansson-dev)   # report and review page
+            libcairo2-dev fonts-dejavu-core libmicrohttpd-dev libjansson-dev    # report and review page
+            libopenmpi-dev openmpi-bin)   # distributed runs: mpirun -np R oddsky run (optional at build time)
 check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn python3-matplotlib time
             clang llvm libclang-rt-14-dev    # clang + runtimes: the fuzzers (scripts/fuzz)
             chromium chromium-driver python3-selenium)   # the browser tests

@@ -159,6 +159,26 @@ static void test_mpirun_errors(void **state)
     free(conf);
 }
 
+/* A build without MPI refuses to run as several copies of the whole job. */
+static void test_mpirun_without_mpi(void **state)
+{
+    (void)state;
+    if (par_have_mpi() || system("command -v mpirun >/dev/null 2>&1") != 0) skip();
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    char *dir = tu_tmpdir(), *conf = config(dir), args[4096];
+    snprintf(args, sizeof args, "-q run '%s'", conf);
+    assert_int_equal(tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "built without MPI"));
+    char *one = tu_path(dir, "one");
+    assert_false(tu_file_exists(one));
+    free(one);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_mpirun_identical),
         cmocka_unit_test(test_mpirun_errors),
+        cmocka_unit_test(test_mpirun_without_mpi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
