@@ -201,6 +201,9 @@ typedef struct ody_comm {
     int (*bcast)(const struct ody_comm *c, void *buf, size_t bytes, int root);
     /* n values at v reduced elementwise over the processes, in place on all */
     int (*allreduce)(const struct ody_comm *c, void *v, size_t n, ody_red op);
+    /* bytes this process has passed to the two so far (what the run log
+     * reports per stage: counted, not estimated) */
+    double (*bytes)(const struct ody_comm *c);
 } ody_comm;
 
 static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }

@@ -27,6 +27,7 @@ int par_have_mpi(void) { return 1; }
 typedef struct par_impl {
     MPI_Datatype i128;
     MPI_Op sum128;
+    double bytes;   /* passed to collectives so far */
 } par_impl;
 
 /* MPI counts are ints: big buffers go in pieces. */
@@ -34,7 +35,7 @@ typedef struct par_impl {
 
 static int bcast(const ody_comm *c, void *buf, size_t bytes, int root)
 {
-    (void)c;
+    ((par_impl *)c->impl)->bytes += (double)bytes;
     for (size_t at = 0; at < bytes; at += PIECE) {
         size_t b = bytes - at < PIECE ? bytes - at : PIECE;
         if (MPI_Bcast((char *)buf + at, (int)b, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
@@ -57,12 +58,15 @@ static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op)
                    : op == ODY_SUM_I128 ? p->i128 : MPI_INT;
     MPI_Op o = op == ODY_MAX_INT ? MPI_MAX : op == ODY_SUM_I128 ? p->sum128 : MPI_SUM;
     size_t w = op == ODY_SUM_I64 ? 8 : op == ODY_SUM_I128 ? 16 : 4, piece = PIECE / w;
+    ((par_impl *)c->impl)->bytes += (double)(n * w);
     for (size_t at = 0; at < n; at += piece) {
         size_t m = n - at < piece ? n - at : piece;
         if (MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * w, (int)m, t, o, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
     }
     return 0;
 }
+
+static double moved(const ody_comm *c) { return ((const par_impl *)c->impl)->bytes; }
 
 int par_init(ody_comm **comm, ody_err *err)
 {
@@ -85,7 +89,7 @@ int par_init(ody_comm **comm, ody_err *err)
     MPI_Type_contiguous(16, MPI_BYTE, &p->i128);
     MPI_Type_commit(&p->i128);
     MPI_Op_create(add128, 1, &p->sum128);
-    *c = (ody_comm){rank, size, p, bcast, allreduce};
+    *c = (ody_comm){rank, size, p, bcast, allreduce, moved};
     *comm = c;
     return 0;
 }

@@ -217,7 +217,7 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     }
     ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: %s", s + 1, run_stage_count, d->name,
              run ? "running" : "up to date, reading its artifacts");
-    double t0 = ody_now();
+    double t0 = ody_now(), b0 = ody_comm_size(st->comm) > 1 ? st->comm->bytes(st->comm) : 0;
     if (run) w->done[s] = 0;
     int rc = ody_comm_agree(st->comm, d->fn(st, run, err), err);
     if (rc) return rc;
@@ -229,6 +229,9 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     w->done[s] = h;
     st->sum->stages_run++;
     ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: done in %.2f s", s + 1, run_stage_count, d->name, w->secs[s]);
+    if (ody_comm_size(st->comm) > 1)
+        ody_logf(st->log, ODY_LOG_INFO, "stage %s: %.0f bytes through MPI collectives on process 0 of %d", d->name,
+                 st->comm->bytes(st->comm) - b0, st->comm->size);
     return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, err) : 0, err);
 }
 
