@@ -317,7 +317,10 @@ static void members_free(members *m)
     memset(m, 0, sizeof *m);
 }
 
-static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
+/* With comm, every process finds the leaves of its own rows and shares
+ * them; each then builds the lists.  0, or -1 when out of memory (on
+ * every process alike with comm: the processes agree). */
+static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, const ody_comm *comm)
 {
     const rf_forest *f = ctx->f;
     size_t n = ctx->n;
@@ -327,30 +330,39 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1)
     m->t1 = t1;
     m->n = n;
     m->start = malloc(((size_t)nt + 1) * sizeof *m->start);
-    if (!m->start) return -1;
     size_t tot = 0;
-    for (int b = 0; b < nt; b++) {
+    for (int b = 0; m->start && b < nt; b++) {
         m->start[b] = tot;
         tot += f->tree_off[t0 + b + 1] - f->tree_off[t0 + b] + 1;
     }
-    m->start[nt] = tot;
-    m->off = calloc(tot, sizeof *m->off);
+    if (m->start) m->start[nt] = tot;
+    m->off = m->start ? calloc(tot, sizeof *m->off) : NULL;
     m->mem = malloc((size_t)nt * n * sizeof *m->mem);
     int32_t *lf = malloc((size_t)nt * n * sizeof *lf);
-    if (!m->off || !m->mem || !lf) { free(lf); members_free(m); return -1; }
+    int fail = !m->off || !m->mem || !lf;
+    size_t lo, hi;
+    ody_comm_part(comm, ody_comm_rank(comm), n, &lo, &hi);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads)) if (!fail)
+    for (int b = 0; b < nt; b++) {
+        if (fail) continue;
+        int32_t *l = lf + (size_t)b * n;
+        tree_leaves(f, t0 + b, ctx->X + lo * (size_t)f->n_feat, hi - lo, l + lo);
+        for (size_t i = lo; i < hi; i++)
+            if (!rf_leaf_good(f, t0 + b, l[i], ctx->filt)) l[i] = -1;
+    }
+    ody_err e;
+    fail = ody_comm_agree(comm, fail ? ODY_ENOMEM : 0, &e) != 0;
+    for (int b = 0; b < nt && !fail; b++) fail = ody_share_rows(comm, lf + (size_t)b * n, n, sizeof *lf, &e) != 0;
+    if (fail) { free(lf); members_free(m); return -1; }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads))
     for (int b = 0; b < nt; b++) {
         int t = t0 + b;
         uint32_t *off = m->off + m->start[b];
         uint32_t *mem = m->mem + (size_t)b * n;
-        int32_t *l = lf + (size_t)b * n;
+        const int32_t *l = lf + (size_t)b * n;
         size_t nn = f->tree_off[t + 1] - f->tree_off[t];
-        tree_leaves(f, t, ctx->X, n, l);
-        for (size_t i = 0; i < n; i++) {
-            int32_t k = l[i];
-            l[i] = rf_leaf_good(f, t, k, ctx->filt) ? k : -1;
-            if (l[i] >= 0) off[k + 1]++;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (l[i] >= 0) off[l[i] + 1]++;
         for (size_t k = 0; k < nn; k++) off[k + 1] += off[k];
         /* fill in object order, using off[k] as a cursor, then restore */
         for (size_t i = 0; i < n; i++)
@@ -518,7 +530,7 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
         return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
     int Ts = trees_in_budget(ctx, o);
     members m;
-    int fail = members_build(&m, ctx, 0, Ts) != 0;
+    int fail = members_build(&m, ctx, 0, Ts, Q ? NULL : ctx->comm) != 0;
     if (trees_used) *trees_used = Ts;
     uint32_t *ng_own = !fail && Ts < ctx->f->n_trees ? good_counts(ctx, &m) : NULL;
     const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
@@ -608,7 +620,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
         return ody_fail(err, ODY_EINPUT, "%s: the forest's leaf lists for %zu objects x %d trees do not "
                         "fit in memory — use similarity.top_k instead", path, n, f->n_trees);
     members m;
-    if (members_build(&m, ctx, 0, f->n_trees))
+    if (members_build(&m, ctx, 0, f->n_trees, NULL))
         return ody_fail(err, ODY_ENOMEM, "dense similarity: out of memory for %zu objects", n);
     fitsout w;
     int rc = fitsout_open(&w, path, overwrite, err);
