@@ -149,6 +149,15 @@ int rf_load(const char *path, rf_forest **out, ody_err *err);
 int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, int n_threads, float *S,
                   ody_err *err);
 
+/* The same rows one at a time, for a consumer that makes them where it
+ * uses them: a generator over X (read, not copied: X must outlive it) whose
+ * rf_synth_row writes row j's F values, from any thread.  *out owned by the
+ * caller (rf_synth_close). */
+typedef struct rf_synthgen rf_synthgen;
+int rf_synth_open(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, rf_synthgen **out, ody_err *err);
+void rf_synth_row(const rf_synthgen *g, size_t j, float *row);
+void rf_synth_close(rf_synthgen *g);
+
 typedef enum {
     RF_LEAF_PURE_REAL = 0,     /* leaf holds no synthetic training draw (default) */
     RF_LEAF_MAJORITY_REAL = 1, /* real draws outnumber synthetic ones */

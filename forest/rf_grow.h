@@ -28,7 +28,7 @@ void rf_sort_u64(uint64_t *a, size_t n);
 /* ---------------------------------------------------------------- synthetic rows */
 
 /* Draws synthetic rows one value at a time (see rf_synthesize). */
-typedef struct synthgen {
+typedef struct rf_synthgen {
     rf_synth mode;
     const float *X;        /* the n real rows, n x F */
     size_t n;

@@ -45,3 +45,27 @@ int rf_synthesize(rf_synth mode, const float *X, size_t n, int F, uint64_t seed,
     rf_synthgen_free(&g);
     return 0;
 }
+
+int rf_synth_open(rf_synth mode, const float *X, size_t n, int F, uint64_t seed, rf_synthgen **out, ody_err *err)
+{
+    if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
+    synthgen *g = malloc(sizeof *g);
+    if (!g || rf_synthgen_init(g, mode, X, n, F, seed)) {
+        free(g);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    *out = g;
+    return 0;
+}
+
+void rf_synth_row(const rf_synthgen *g, size_t j, float *row)
+{
+    for (int f = 0; f < g->F; f++) row[f] = rf_synth_value(g, j, f);
+}
+
+void rf_synth_close(rf_synthgen *g)
+{
+    if (!g) return;
+    rf_synthgen_free(g);
+    free(g);
+}

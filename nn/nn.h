@@ -123,6 +123,22 @@ typedef struct nn_history {
 int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real *T, size_t n,
              nn_history *hist, const ody_log *log, ody_err *err);
 
+/* A training set whose rows are made where they are used, never stored
+ * whole (real + synthetic rows at survey scale would be gigabytes): get
+ * writes row i's n_in inputs to x and n_out targets to t, the same every
+ * time, from any thread. */
+typedef struct nn_rows {
+    size_t n;
+    const void *ctx;
+    void (*get)(const void *ctx, size_t i, nn_real *x, nn_real *t);
+} nn_rows;
+
+/* nn_train on rows made by rows->get, with the same result as on the
+ * matrix of them.  The caller promises finite values (nn_train checks its
+ * matrix); a loss that is not finite fails as a diverging one. */
+int nn_train_rows(nn_model *m, const nn_train_opt *o, const nn_rows *rows, nn_history *hist, const ody_log *log,
+                  ody_err *err);
+
 /* One-hot or 0/1 targets for integer labels: n_out == 1 gives T[i] = y[i]
  * (binary), else T[i][y[i]] = 1.  Returns -1 if a label is out of range. */
 int nn_targets(const int *y, size_t n, int n_out, nn_real *T);

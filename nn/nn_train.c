@@ -91,12 +91,11 @@ typedef struct replica {
 typedef struct trainer {
     nn_model *m;
     const nn_train_opt *o;
-    const nn_real *T;
+    const nn_rows *rows;      /* the data, made row by row */
     size_t n, n_val, n_tr, B;
     int d, K, nthr;
     size_t *perm, *tr, *va;   /* a seeded permutation: training rows, then validation rows */
-    nn_real *Xs;              /* standardised inputs */
-    nn_real *sw;              /* sample weights */
+    nn_real cw[64];           /* sample weight by class */
     nn_real *v, *best;        /* momentum, and the best weights so far */
     double *closs;            /* per evaluation chunk: its loss sum */
     size_t *cright;           /* and its right answers */
@@ -106,7 +105,7 @@ typedef struct trainer {
 
 static void trainer_free(trainer *t)
 {
-    free(t->perm); free(t->Xs); free(t->sw); free(t->v); free(t->best);
+    free(t->perm); free(t->v); free(t->best);
     free(t->closs); free(t->cright);
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
@@ -120,14 +119,12 @@ static int trainer_alloc(trainer *t)
 {
     size_t n = t->n, B = t->B, np = t->m->n_par;
     t->perm = malloc(n * sizeof *t->perm);
-    t->Xs = malloc(n * (size_t)t->d * sizeof *t->Xs);
-    t->sw = malloc(n * sizeof *t->sw);
     t->v = calloc(np, sizeof *t->v);
     t->best = malloc(np * sizeof *t->best);
     t->closs = malloc((n / B + 1) * sizeof *t->closs);
     t->cright = malloc((n / B + 1) * sizeof *t->cright);
     t->r = gsl_rng_alloc(gsl_rng_mt19937);
-    int bad = !t->perm || !t->Xs || !t->sw || !t->v || !t->best || !t->closs || !t->cright || !t->r;
+    int bad = !t->perm || !t->v || !t->best || !t->closs || !t->cright || !t->r;
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
         p->w = malloc(np * sizeof *p->w);
@@ -141,52 +138,76 @@ static int trainer_alloc(trainer *t)
     return bad ? -1 : 0;
 }
 
-/* The standardisation, learnt on the training rows only. */
-static void fit_standardization(trainer *t, const nn_real *X)
+/* Row i, standardised, into x, its targets into tt. */
+static void get_row(const trainer *t, size_t i, nn_real *x, nn_real *tt)
 {
-    nn_model *m = t->m;
-    int d = t->d, on = t->o->standardize;
-    m->standardized = on;
-    for (int j = 0; j < d; j++) {
-        double s = 0, ss = 0;
-        if (on) {
-            for (size_t q = 0; q < t->n_tr; q++) s += X[t->tr[q] * (size_t)d + j];
-            s /= (double)t->n_tr;
-            for (size_t q = 0; q < t->n_tr; q++) {
-                double e = X[t->tr[q] * (size_t)d + j] - s;
-                ss += e * e;
-            }
-            ss = sqrt(ss / (double)t->n_tr);
-        }
-        m->mu[j] = (nn_real)(on ? s : 0);
-        m->sd[j] = (nn_real)(on && ss > 0 ? ss : 1);
-    }
-    nnw_standardize(m, X, t->n, t->Xs);
+    const nn_model *m = t->m;
+    t->rows->get(t->rows->ctx, i, x, tt);
+    for (int j = 0; j < t->d; j++) x[j] = (x[j] - m->mu[j]) / m->sd[j];
 }
 
-/* Sample weights: 1, or n / (K n_k) by class from the training rows. */
+/* The standardisation, learnt on the training rows only: each feature's
+ * mean, then its spread about it, summed in the training rows' order.  A
+ * block of rows is made at a time (for every feature at once). */
+static int fit_standardization(trainer *t)
+{
+    nn_model *m = t->m;
+    int d = t->d, K = t->K, on = t->o->standardize;
+    m->standardized = on;
+    enum { RB = 256 };
+    nn_real *xb = malloc((size_t)RB * d * sizeof *xb), *tb = malloc((size_t)K * sizeof *tb);
+    double *s = calloc((size_t)d, sizeof *s), *ss = calloc((size_t)d, sizeof *ss);
+    if (!xb || !tb || !s || !ss) { free(xb); free(tb); free(s); free(ss); return -1; }
+    for (int pass = 0; on && pass < 2; pass++)
+        for (size_t q0 = 0; q0 < t->n_tr; q0 += RB) {
+            size_t nb = t->n_tr - q0 < RB ? t->n_tr - q0 : RB;
+#pragma omp parallel for schedule(static) num_threads(t->nthr)
+            for (size_t q = 0; q < nb; q++)
+                t->rows->get(t->rows->ctx, t->tr[q0 + q], xb + q * (size_t)d, tb);
+            for (size_t q = 0; q < nb; q++)
+                for (int j = 0; j < d; j++) {
+                    double x = xb[q * (size_t)d + j];
+                    if (pass) ss[j] += (x - s[j]) * (x - s[j]);
+                    else s[j] += x;
+                }
+            if (!pass && q0 + nb == t->n_tr)
+                for (int j = 0; j < d; j++) s[j] /= (double)t->n_tr;
+        }
+    for (int j = 0; j < d; j++) {
+        double sd = on ? sqrt(ss[j] / (double)t->n_tr) : 0;
+        m->mu[j] = (nn_real)(on ? s[j] : 0);
+        m->sd[j] = (nn_real)(on && sd > 0 ? sd : 1);
+    }
+    free(xb); free(tb); free(s); free(ss);
+    return 0;
+}
+
+/* Sample weights by class: 1, or n / (K n_k) from the training rows. */
 static int class_weights(trainer *t, ody_err *err)
 {
-    for (size_t i = 0; i < t->n; i++) t->sw[i] = 1;
+    for (int c = 0; c < 64; c++) t->cw[c] = 1;
     if (!t->o->class_weight) return 0;
     int K = t->K, nc = K == 1 ? 2 : K;
     size_t cnt[64] = {0};
     if (nc > 64) return ody_fail(err, ODY_EINPUT, "mlp.class_weight supports up to 64 classes");
-    for (size_t q = 0; q < t->n_tr; q++) cnt[nnw_row_class(t->T + t->tr[q] * (size_t)K, K)]++;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t c = cnt[nnw_row_class(t->T + i * (size_t)K, K)];
-        t->sw[i] = (nn_real)(c ? (double)t->n_tr / ((double)nc * (double)c) : 1.0);
+    nn_real *x = malloc((size_t)t->d * sizeof *x), *tt = malloc((size_t)K * sizeof *tt);
+    if (!x || !tt) { free(x); free(tt); return ody_fail(err, ODY_ENOMEM, "mlp: out of memory"); }
+    for (size_t q = 0; q < t->n_tr; q++) {
+        t->rows->get(t->rows->ctx, t->tr[q], x, tt);
+        cnt[nnw_row_class(tt, K)]++;
     }
+    free(x); free(tt);
+    for (int c = 0; c < nc; c++) t->cw[c] = (nn_real)(cnt[c] ? (double)t->n_tr / ((double)nc * (double)cnt[c]) : 1.0);
     return 0;
 }
 
-static int trainer_init(trainer *t, nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real *T,
-                        size_t n, ody_err *err)
+static int trainer_init(trainer *t, nn_model *m, const nn_train_opt *o, const nn_rows *rows, ody_err *err)
 {
+    size_t n = rows->n;
     memset(t, 0, sizeof *t);
     t->m = m;
     t->o = o;
-    t->T = T;
+    t->rows = rows;
     t->n = n;
     t->n_val = (size_t)floor(o->val_frac * (double)n);
     t->n_tr = n - t->n_val;
@@ -200,7 +221,7 @@ static int trainer_init(trainer *t, nn_model *m, const nn_train_opt *o, const nn
     gsl_ran_shuffle(t->r, t->perm, n, sizeof *t->perm);
     t->tr = t->perm;
     t->va = t->perm + t->n_tr;
-    fit_standardization(t, X);
+    if (fit_standardization(t)) return ody_fail(err, ODY_ENOMEM, "mlp: out of memory");
     return class_weights(t, err);
 }
 
@@ -222,10 +243,7 @@ static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
 #pragma omp for schedule(static)
         for (long c = 0; c < nc; c++) {
             size_t i0 = (size_t)c * C, B = cnt - i0 < C ? cnt - i0 : C, right = 0;
-            for (size_t q = 0; q < B; q++) {
-                memcpy(xb + q * (size_t)d, t->Xs + idx[i0 + q] * (size_t)d, (size_t)d * sizeof *xb);
-                memcpy(tb + q * (size_t)K, t->T + idx[i0 + q] * (size_t)K, (size_t)K * sizeof *tb);
-            }
+            for (size_t q = 0; q < B; q++) get_row(t, idx[i0 + q], xb + q * (size_t)d, tb + q * (size_t)K);
             t->closs[c] = nnw_batch_grad(m, xb, tb, NULL, B, 0, NULL, w);
             const nn_real *O = w->A[m->arch.n_layers - 1];
             for (size_t q = 0; q < B; q++)
@@ -271,10 +289,8 @@ static void replica_round(trainer *t, int k, const size_t *shard, size_t q0, siz
     for (size_t i0 = q0; i0 < q1 && !p->bad; i0 += B) {
         size_t nb = q1 - i0 < B ? q1 - i0 : B;
         for (size_t q = 0; q < nb; q++) {
-            size_t i = shard[i0 + q];
-            memcpy(p->xb + q * (size_t)d, t->Xs + i * (size_t)d, (size_t)d * sizeof *p->xb);
-            memcpy(p->tb + q * (size_t)K, t->T + i * (size_t)K, (size_t)K * sizeof *p->tb);
-            p->swb[q] = t->sw[i];
+            get_row(t, shard[i0 + q], p->xb + q * (size_t)d, p->tb + q * (size_t)K);
+            p->swb[q] = t->cw[nnw_row_class(p->tb + q * (size_t)K, K)];
         }
         memset(p->g, 0, np * sizeof *p->g);
         double bl = nnw_batch_grad(&mr, p->xb, p->tb, p->swb, nb, 1.0 / (double)nb, p->g, &p->wk);
@@ -458,15 +474,38 @@ static int epochs(trainer *t, best_epoch *bst, int *last, double *sps, const ody
     return rc;
 }
 
+/* The rows of a matrix X with targets T. */
+typedef struct matrix_rows {
+    const nn_real *X, *T;
+    int d, K;
+} matrix_rows;
+
+static void matrix_get(const void *ctx, size_t i, nn_real *x, nn_real *t)
+{
+    const matrix_rows *a = ctx;
+    memcpy(x, a->X + i * (size_t)a->d, (size_t)a->d * sizeof *x);
+    memcpy(t, a->T + i * (size_t)a->K, (size_t)a->K * sizeof *t);
+}
+
 int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real *T, size_t n,
              nn_history *hist, const ody_log *log, ody_err *err)
 {
-    int rc = nn_train_opt_check(o, n, err);
-    if (!rc) rc = check_finite(X, T, n, m->arch.n_in, m->arch.size[m->arch.n_layers - 1], err);
+    int d = m->arch.n_in, K = m->arch.size[m->arch.n_layers - 1];
+    int rc = check_finite(X, T, n, d, K, err);
+    if (rc) return rc;
+    matrix_rows a = {X, T, d, K};
+    nn_rows rows = {n, &a, matrix_get};
+    return nn_train_rows(m, o, &rows, hist, log, err);
+}
+
+int nn_train_rows(nn_model *m, const nn_train_opt *o, const nn_rows *rows, nn_history *hist, const ody_log *log,
+                  ody_err *err)
+{
+    int rc = nn_train_opt_check(o, rows->n, err);
     if (rc) return rc;
     int blas_prev = ody_blas_single();
     trainer t;
-    rc = trainer_init(&t, m, o, X, T, n, err);
+    rc = trainer_init(&t, m, o, rows, err);
     best_epoch bst = {INFINITY, NAN, NAN, 0};
     int last = 0;
     double sps = 0;
