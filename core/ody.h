@@ -201,8 +201,14 @@ typedef struct ody_comm {
     int (*bcast)(const struct ody_comm *c, void *buf, size_t bytes, int root);
     /* n values at v reduced elementwise over the processes, in place on all */
     int (*allreduce)(const struct ody_comm *c, void *v, size_t n, ody_red op);
-    /* bytes this process has passed to the two so far (what the run log
-     * reports per stage: counted, not estimated) */
+    /* every process's `bytes` bytes at mine (sizes may differ, each below
+     * 2 GB) to process root, concatenated in process order into all; the
+     * sizes into sizes[size] there.  all and sizes matter on root only,
+     * where all holds the sum of the sizes (the caller learns them first
+     * by a reduction, or allows enough). */
+    int (*gather)(const struct ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root);
+    /* bytes this process has passed to the collectives so far (what the
+     * run log reports per stage: counted, not estimated) */
     double (*bytes)(const struct ody_comm *c);
 } ody_comm;
 

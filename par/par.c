@@ -66,6 +66,33 @@ static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op)
     return 0;
 }
 
+static int gather(const ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root)
+{
+    ((par_impl *)c->impl)->bytes += (double)bytes;
+    if (bytes > (size_t)INT32_MAX) return -1;
+    int me = (int)bytes, *cnt = NULL, *off = NULL, rc = 0;
+    if (c->rank == root) {
+        cnt = malloc((size_t)c->size * sizeof *cnt);
+        off = malloc((size_t)c->size * sizeof *off);
+        if (!cnt || !off) rc = -1;
+    }
+    /* every process takes part even when root is short of memory: the sizes
+     * go first, so no process is left waiting */
+    if (MPI_Gather(&me, 1, MPI_INT, cnt, 1, MPI_INT, root, MPI_COMM_WORLD) != MPI_SUCCESS) rc = -1;
+    size_t at = 0;
+    for (int p = 0; c->rank == root && cnt && off && p < c->size; p++) {
+        off[p] = (int)at;
+        sizes[p] = (size_t)cnt[p];
+        at += (size_t)cnt[p];
+        if (at > (size_t)INT32_MAX) rc = -1;
+    }
+    if (MPI_Gatherv(mine, me, MPI_BYTE, rc ? NULL : all, cnt, off, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = -1;
+    free(cnt);
+    free(off);
+    return rc;
+}
+
 static double moved(const ody_comm *c) { return ((const par_impl *)c->impl)->bytes; }
 
 int par_init(ody_comm **comm, ody_err *err)
@@ -73,9 +100,15 @@ int par_init(ody_comm **comm, ody_err *err)
     *comm = NULL;
     if (launched_size() < 1) return 0;
     int provided, rank, size;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    /* serialized: the export calls MPI from whichever thread writes */
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return ody_fail(err, ODY_EINPUT, "MPI: cannot start (MPI_Init failed) — run oddsky without mpirun, or check "
                         "the MPI installation with: mpirun -np 2 hostname");
+    if (provided < MPI_THREAD_SERIALIZED) {
+        MPI_Finalize();
+        return ody_fail(err, ODY_EINPUT, "MPI: this MPI library cannot be called from more than one thread "
+                        "(MPI_THREAD_SERIALIZED) — use Debian's OpenMPI (libopenmpi-dev)");
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     ody_comm *c = calloc(1, sizeof *c);
@@ -89,7 +122,7 @@ int par_init(ody_comm **comm, ody_err *err)
     MPI_Type_contiguous(16, MPI_BYTE, &p->i128);
     MPI_Type_commit(&p->i128);
     MPI_Op_create(add128, 1, &p->sum128);
-    *c = (ody_comm){rank, size, p, bcast, allreduce, moved};
+    *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved};
     *comm = c;
     return 0;
 }

@@ -295,6 +295,26 @@ typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r);
 /* Rows [b * BLOCK, ...) formatted by fn into *mem (NULL on failure). */
 enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
 
+/* One window of text blocks of every process to process 0, which writes
+ * them in process order; fail is this process's state, and the result is
+ * every process's (they agree). */
+static int gather_window(const ody_comm *c, FILE *out, char **mem, const size_t *len, size_t nw, size_t mine, int fail)
+{
+    ody_err e;
+    int64_t total = (int64_t)mine;
+    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &total, 1, ODY_SUM_I64, &e)) return 1;
+    char *buf = malloc(mine ? mine : 1), *all = c->rank == 0 ? malloc(total ? (size_t)total : 1) : NULL;
+    size_t *sizes = c->rank == 0 ? malloc((size_t)c->size * sizeof *sizes) : NULL;
+    fail = !buf || (c->rank == 0 && (!all || !sizes));
+    for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) memcpy(buf + at, mem[b], len[b]);
+    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, mine, all, sizes, 0) != 0;
+    if (!fail && c->rank == 0) fwrite(all, 1, (size_t)total, out);
+    free(buf);
+    free(all);
+    free(sizes);
+    return fail;
+}
+
 static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, char **mem, size_t *len)
 {
     size_t r1 = (b + 1) * TEXT_BLOCK < m ? (b + 1) * TEXT_BLOCK : m;
@@ -313,25 +333,35 @@ static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, ch
  * tasks of the enclosing parallel region (a window of blocks at once, each
  * into memory), and written to out in order: the same bytes for any thread
  * count, a coarse grain, and the threads free to work on the FITS file
- * meanwhile.  0, or -1 when out of memory. */
-static int text_rows(FILE *out, const xcol *x, int n, size_t m, text_row fn)
+ * meanwhile.  With several processes a window is shared among them, a run
+ * of at most TEXT_WINDOW blocks each, and process 0 writes what they send
+ * it in order.  0,
+ * or -1 when out of memory or a transfer fails (on every process alike). */
+static int text_rows(const ody_comm *c, FILE *out, const xcol *x, int n, size_t m, text_row fn)
 {
-    size_t nb = (m + TEXT_BLOCK - 1) / TEXT_BLOCK;
+    size_t nb = (m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
     int fail = 0;
     char *mem[TEXT_WINDOW];
     size_t len[TEXT_WINDOW];
-    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW) {
-        size_t nw = nb - w0 < TEXT_WINDOW ? nb - w0 : TEXT_WINDOW;
+    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW * R) {
+        size_t nwin = nb - w0 < TEXT_WINDOW * R ? nb - w0 : TEXT_WINDOW * R, lo, hi;
+        ody_comm_part(c, (int)me, nwin, &lo, &hi);  /* this process's blocks of the window */
+        size_t b0 = w0 + lo, nw = hi - lo;
 #pragma omp taskgroup
         {
             for (size_t b = 0; b < nw; b++) {
 #pragma omp task firstprivate(b) shared(mem, len)
-                text_block(x, n, m, w0 + b, fn, &mem[b], &len[b]);
+                text_block(x, n, m, b0 + b, fn, &mem[b], &len[b]);
             }
         }
+        size_t mine = 0;
         for (size_t b = 0; b < nw; b++) {
             if (!mem[b]) fail = 1;
-            else if (!fail) fwrite(mem[b], 1, len[b], out);
+            mine += mem[b] ? len[b] : 0;
+        }
+        if (R > 1) fail = gather_window(c, out, mem, len, nw, mine, fail);
+        for (size_t b = 0; b < nw; b++) {
+            if (R == 1 && !fail) fwrite(mem[b], 1, len[b], out);
             free(mem[b]);
         }
     }
@@ -348,14 +378,14 @@ static void csv_row(FILE *f, const xcol *x, int n, size_t r)
     fputc('\n', f);
 }
 
-static int csv_body(FILE *f, const xcol *x, int n, size_t m)
+static int csv_body(const run_state *st, FILE *f, const xcol *x, int n, size_t m)
 {
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(f, x, n, m, csv_row);
+    return text_rows(st->comm, f, x, n, m, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -404,7 +434,7 @@ static int write_text(const run_state *st, const char *name, const xcol *x, int 
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(t.f, x, n, m)) {
+    if (csv_body(st, t.f, x, n, m)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
     }
@@ -473,7 +503,7 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(f, x, n, m, vot_row)) {
+    if (text_rows(st->comm, f, x, n, m, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }
@@ -500,7 +530,7 @@ static int export(run_state *st, int run, ody_err *err)
     }
     cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
     st->sum->top_score = score[order[0]];
-    if (run && store_writes(st)) {  /* the other processes of a distributed run rank only, for the summary */
+    if (run) {  /* every process formats its share of the text; process 0 writes */
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
         rc = gather(st, &R, err);
         int n_col = 0;
@@ -517,7 +547,7 @@ static int export(run_state *st, int run, ody_err *err)
 #pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
 #pragma omp single
         {
-            if (!rc && (c->formats & CFG_FMT_FITS)) {
+            if (!rc && (c->formats & CFG_FMT_FITS) && store_writes(st)) {
 #pragma omp task shared(rc_fits, e_fits)
                 rc_fits = write_fits(st, x, n_col, &R, &e_fits);
             }
