@@ -117,7 +117,7 @@ static void write_rows(fitsfile *f, int colnum, const fitsout_col *c, const size
 {
     if (c->type == TSTRING) {
         char **sp = scratch;
-        for (size_t i = 0; i < nr; i++) sp[i] = (char *)c->data + (r0 + i) * (size_t)(c->repeat + 1);
+        for (size_t i = 0; i < nr; i++) sp[i] = (char *)c->data + (rows ? rows[r0 + i] : r0 + i) * (size_t)(c->repeat + 1);
         fits_write_col(f, TSTRING, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr, sp, status);
         return;
     }

@@ -44,14 +44,15 @@ const char *stage_score_column(cfg_score s, const char **desc)
 
 #define DRVW 16  /* a detector's name, with its NUL */
 
-/* The first m rows of the ranking, every column gathered in rank order. */
+/* The first m rows of the ranking: the columns made for the export, in
+ * rank order (the others are read through the order from the run's own
+ * arrays: at 10^7 objects a gathered copy of the scores, IDs and carried
+ * columns was a gigabyte). */
 typedef struct ranked {
     size_t m;
     const size_t *order; /* rows in rank order (stage_rank_order) */
-    int32_t *rank, *n_good;
-    double *sc[CFG_N_SCORES];
-    void *id;            /* strings of idw + 1 bytes, int64 or double */
-    int idw;
+    int32_t *rank;
+    int idw;             /* the widest ID as printed */
     char *nbs;           /* similar objects' IDs joined by ';', nbw bytes a row */
     char *nrs;           /* nearest objects' IDs joined by ';', nbw bytes a row */
     size_t nbw;
@@ -59,35 +60,16 @@ typedef struct ranked {
     char *why;           /* the most deviant features, whyw bytes a row */
     size_t whyw;
     char *drv;           /* the detector that drove the score, DRVW bytes a row */
-    void **pass;         /* per pass-through column, as in cat_col */
-    int16_t *lab;        /* labels (learn stage), else NULL */
-    double *lsc;         /* the learned score, else NULL */
     float *feat;         /* the features the run used: n_feat columns of m */
     char **feat_col;     /* their column names, F_<name> */
 } ranked;
 
-static void ranked_free(ranked *r, int n_pass, size_t n_feat)
+static void ranked_free(ranked *r, size_t n_feat)
 {
     for (size_t j = 0; r->feat_col && j < n_feat; j++) free(r->feat_col[j]);
     free(r->feat_col);
     free(r->feat);
-    free(r->lab);
-    free(r->lsc);
-    free(r->rank); free(r->n_good); free(r->id); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
-    for (int s = 0; s < CFG_N_SCORES; s++) free(r->sc[s]);
-    for (int p = 0; r->pass && p < n_pass; p++) free(r->pass[p]);
-    free(r->pass);
-}
-
-static size_t elem_size(const cat_col *c) { return c->type == CAT_COL_STRING ? (size_t)c->width + 1 : 8; }
-
-/* Copies value i of a carried column into slot r of dst. */
-static void copy_value(const cat_col *c, size_t i, void *dst, size_t r)
-{
-    size_t es = elem_size(c);
-    if (c->type == CAT_COL_STRING) memcpy((char *)dst + r * es, c->s + i * es, es);
-    else if (c->type == CAT_COL_INT) ((int64_t *)dst)[r] = c->i[i];
-    else ((double *)dst)[r] = c->f[i];
+    free(r->rank); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
 }
 
 /* The IDs of rows list[0..k) (-1: none) joined by ';' into out. */
@@ -134,40 +116,26 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
         if (strlen(k->feat_names[j]) + 9 > R->whyw) R->whyw = strlen(k->feat_names[j]) + 9;
     R->whyw = R->whyw * (size_t)(st->n_why ? st->n_why : 1) + 1;
     R->rank = malloc(m * sizeof *R->rank);
-    R->n_good = malloc(m * sizeof *R->n_good);
-    R->id = malloc(m * elem_size(&k->id));
     R->nbs = calloc(m, R->nbw);
     R->nrs = calloc(m, R->nbw);
     R->why = calloc(m, R->whyw);
     R->drv = calloc(m, DRVW);
-    R->pass = calloc((size_t)(k->n_pass ? k->n_pass : 1), sizeof *R->pass);
     int wide = k->n_feat > STAGE_WIDE;  /* one vector column FEATURES gathered from the catalog as it is written */
     R->feat = wide ? NULL : malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
     R->feat_col = calloc(k->n_feat, sizeof *R->feat_col);
-    int ok = R->rank && R->n_good && R->id && R->nbs && R->nrs && R->why && R->drv && R->pass && (wide || R->feat) &&
-             R->feat_col;
+    int ok = R->rank && R->nbs && R->nrs && R->why && R->drv && (wide || R->feat) && R->feat_col;
     for (size_t j = 0; j < k->n_feat && ok && !wide; j++) {
         char fc[128];
         stage_feature_column(k->feat_names[j], fc, sizeof fc);
         ok = (R->feat_col[j] = strdup(fc)) != NULL;
     }
-    for (int s = 0; s < CFG_N_SCORES && ok; s++) ok = !st->score[s] || (R->sc[s] = malloc(m * sizeof(double)));
-    if (ok && st->learned)
-        ok = (R->lab = malloc((m ? m : 1) * sizeof *R->lab)) && (R->lsc = malloc((m ? m : 1) * sizeof *R->lsc));
-    for (int p = 0; p < k->n_pass && ok; p++) ok = (R->pass[p] = malloc(m * elem_size(&k->pass[p]))) != NULL;
     if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
     /* each row its own slots: the threads share nothing */
 #pragma omp parallel for schedule(static) num_threads(ody_threads(st->c->threads))
     for (size_t r = 0; r < m; r++) {
         size_t i = R->order[r];
         R->rank[r] = (int32_t)(r + 1);
-        R->n_good[r] = (int32_t)st->n_good[i];
-        for (int s = 0; s < CFG_N_SCORES; s++)
-            if (R->sc[s]) R->sc[s][r] = st->score[s][i];
-        copy_value(&k->id, i, R->id, r);
-        for (int p = 0; p < k->n_pass; p++) copy_value(&k->pass[p], i, R->pass[p], r);
         for (size_t j = 0; j < k->n_feat && !wide; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
-        if (R->lab) R->lab[r] = st->label[i], R->lsc[r] = st->learned[i];
         if (st->nb) join_ids(&nk->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
         join_ids(&nk->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
         stage_format_why(st, i, R->why + r * R->whyw, R->whyw);
@@ -184,14 +152,15 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 typedef struct xcol {
     fitsout_col c;
     int digits;
-    const size_t *rows;  /* NULL: c.data is in rank order; else the rows of c.data in rank order (FITS only) */
+    const size_t *rows;  /* NULL: c.data is in rank order; else the rows of c.data in rank order */
 } xcol;
 
-static xcol carried(const cat_col *c, const void *data, const char *desc)
+/* A catalog column, read through the ranking's order. */
+static xcol carried(const cat_col *c, const size_t *order, const char *desc)
 {
-    xcol o = {{c->name, TDOUBLE, 1, data, c->unit, desc}, 17, NULL};
-    if (c->type == CAT_COL_STRING) { o.c.type = TSTRING; o.c.repeat = c->width; }
-    else if (c->type == CAT_COL_INT) o.c.type = TLONGLONG;
+    xcol o = {{c->name, TDOUBLE, 1, c->f, c->unit, desc}, 17, order};
+    if (c->type == CAT_COL_STRING) { o.c.type = TSTRING; o.c.repeat = c->width; o.c.data = c->s; }
+    else if (c->type == CAT_COL_INT) { o.c.type = TLONGLONG; o.c.data = c->i; }
     return o;
 }
 
@@ -203,8 +172,8 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     xcol *x = calloc((size_t)(9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
     if (!x) return NULL;
     x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0, NULL};
-    x[q++] = carried(&k->id, R->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
-    for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->pass[p], "copied from the catalog");
+    x[q++] = carried(&k->id, R->order, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
+    for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->order, "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
         x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
                          "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->order};
@@ -212,13 +181,16 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
         for (size_t j = 0; j < k->n_feat; j++)
             x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9, NULL};
     for (int s = 0; s < N_SCORE_COLS; s++)
-        if (R->sc[score_cols[s].s])
-            x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, R->sc[score_cols[s].s], NULL, score_cols[s].desc}, 10, NULL};
-    if (R->lab) {
-        x[q++] = (xcol){{"LABEL", TSHORT, 1, R->lab, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0, NULL};
-        x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, R->lsc, NULL, "the default score re-ranked from your labels"}, 10, NULL};
+        if (st->score[score_cols[s].s])
+            x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, st->score[score_cols[s].s], NULL, score_cols[s].desc}, 10,
+                            R->order};
+    if (st->learned) {
+        x[q++] = (xcol){{"LABEL", TSHORT, 1, st->label, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0, R->order};
+        x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, st->learned, NULL, "the default score re-ranked from your labels"},
+                        10, R->order};
     }
-    x[q++] = (xcol){{"N_GOOD", TINT, 1, R->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, NULL};
+    /* uint32 read as int32: at most weirdness's tree count */
+    x[q++] = (xcol){{"N_GOOD", TINT, 1, st->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, R->order};
     x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0, NULL};
     x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL,
                      "features most unlike the nearest ordinary objects, in standard deviations"}, 0, NULL};
@@ -244,9 +216,10 @@ static const char *digits_fmt(int digits)
     }
 }
 
-static const char *cell(const xcol *x, size_t r, char *buf, size_t len)
+static const char *cell(const xcol *x, size_t row, char *buf, size_t len)
 {
     const fitsout_col *c = &x->c;
+    size_t r = x->rows ? x->rows[row] : row;
     buf[0] = 0;
     switch (c->type) {
     case TINT: snprintf(buf, len, "%d", ((const int32_t *)c->data)[r]); break;
@@ -562,7 +535,7 @@ static int export(run_state *st, int run, ody_err *err)
         }
         free(xt);
         free(x);
-        ranked_free(&R, st->cat->n_pass, st->cat->n_feat);
+        ranked_free(&R, st->cat->n_feat);
     }
     free(order);
     return rc;
