@@ -64,8 +64,11 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
         if (!rc && r == 0 && q->k) {  /* the similarity stage's lists, over forest 0 as it does */
             rf_topk_opt to;
             stage_topk_opt(ref, &to);
-            rc = rf_topk_query(&ctx, &to, q->cat->X, m, q->nb, q->nbs, NULL, err);
-            if (!rc) rf_knn_distance(m, q->k, q->nbs, q->score[CFG_SCORE_FOREST_KNN]);
+            float *sim = malloc((m ? m : 1) * (size_t)q->k * sizeof *sim);
+            rc = sim ? rf_topk_query(&ctx, &to, q->cat->X, m, q->nb, sim, NULL, err)
+                     : ody_fail(err, ODY_ENOMEM, "out of memory");
+            if (!rc) rf_knn_distance(m, q->k, sim, q->score[CFG_SCORE_FOREST_KNN]);
+            free(sim);
         }
         rf_sim_ctx_free(&ctx);
         /* the vote of every tree: out of bag is for the run's own objects */
@@ -133,7 +136,7 @@ static void query_free(run_state *q)
     cat_destroy(q->cat);
     for (int s = 0; s < CFG_N_SCORES; s++) free(q->score[s]);
     free(q->n_good); free(q->near); free(q->near_dist); free(q->why_feat); free(q->why_dev);
-    free(q->driver); free(q->det_z); free(q->nb); free(q->nbs);
+    free(q->driver); free(q->det_z); free(q->nb);
 }
 
 /* q's arrays, shaped as ref's. */
@@ -156,8 +159,7 @@ static int query_alloc(const run_state *ref, run_state *q, ody_err *err)
     q->det_z = malloc(m * (size_t)(q->n_det ? q->n_det : 1) * sizeof *q->det_z);
     if (q->k) {
         q->nb = malloc(m * (size_t)q->k * sizeof *q->nb);
-        q->nbs = malloc(m * (size_t)q->k * sizeof *q->nbs);
-        ok &= q->nb && q->nbs;
+        ok &= q->nb != NULL;
     }
     ok &= q->n_good && q->near && q->near_dist && q->why_feat && q->why_dev && q->driver && q->det_z;
     return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", q->n);
@@ -176,10 +178,7 @@ static void copy_row(const run_state *ref, run_state *q, size_t i, size_t r)
     memcpy(q->why_feat + i * w, ref->why_feat + r * w, w * sizeof *q->why_feat);
     memcpy(q->why_dev + i * w, ref->why_dev + r * w, w * sizeof *q->why_dev);
     memcpy(q->det_z + i * d, ref->det_z + r * d, d * sizeof *q->det_z);
-    if (k) {
-        memcpy(q->nb + i * k, ref->nb + r * k, k * sizeof *q->nb);
-        memcpy(q->nbs + i * k, ref->nbs + r * k, k * sizeof *q->nbs);
-    }
+    if (k) memcpy(q->nb + i * k, ref->nb + r * k, k * sizeof *q->nb);
 }
 
 static int same_features(const run_state *ref, const cat *k, const char *path, ody_err *err)

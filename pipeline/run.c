@@ -39,7 +39,6 @@ static void state_free(run_state *st)
     cut_destroy(st->cut);
     free(st->n_good);
     free(st->nb);
-    free(st->nbs);
     free(st->near);
     free(st->near_dist);
     free(st->why_feat);

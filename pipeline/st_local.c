@@ -113,7 +113,10 @@ static int search(run_state *st, ody_err *err)
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL, NULL},
                           {"KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], NULL, NULL},
                           {"LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], NULL, NULL}};
-    return store_save_objects(st, "local.fits", "LOCAL", cols, 4, err);
+    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 4, err);
+    free(st->near_dist);  /* no later stage reads them: 8 bytes a neighbour an object */
+    st->near_dist = NULL;
+    return rc;
 }
 
 static int local(run_state *st, int run, ody_err *err)

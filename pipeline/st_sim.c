@@ -9,7 +9,6 @@ static int load_neighbours(run_state *st, ody_err *err)
 {
     size_t n = st->n, nk = n * (size_t)st->k;
     int rc = store_load_col(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, nk, st->nb, err);
-    if (!rc) rc = store_load_col(st, "neighbours.fits", "SIMILARITY", TFLOAT, nk, st->nbs, err);
     if (!rc) rc = store_load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->score[CFG_SCORE_FOREST_KNN], err);
     return rc;
 }
@@ -24,14 +23,14 @@ void stage_topk_opt(const run_state *st, rf_topk_opt *to)
     to->leaf_sample = c->leaf_sample;
 }
 
-static int top_k(run_state *st, rf_sim_ctx *ctx, ody_err *err)
+static int top_k(run_state *st, rf_sim_ctx *ctx, float *sim, ody_err *err)
 {
     const cfg *c = st->c;
     rf_topk_opt to;
     stage_topk_opt(st, &to);
-    int used = 0, rc = rf_topk(ctx, &to, st->nb, st->nbs, &used, err);
+    int used = 0, rc = rf_topk(ctx, &to, st->nb, sim, &used, err);
     if (rc) return rc;
-    rf_knn_distance(st->n, st->k, st->nbs, st->score[CFG_SCORE_FOREST_KNN]);
+    rf_knn_distance(st->n, st->k, sim, st->score[CFG_SCORE_FOREST_KNN]);
     if (used < st->forests[0]->n_trees)
         ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
                  "similarity.max_pairs = %g; leaves are large: %s, or raise similarity.max_pairs)", st->k, used,
@@ -58,26 +57,30 @@ static int similarity(run_state *st, int run, ody_err *err)
     size_t n = st->n;
     st->k = st->c->top_k < (int)n ? st->c->top_k : (int)n - 1;
     st->nb = malloc(n * (size_t)st->k * sizeof *st->nb);
-    st->nbs = malloc(n * (size_t)st->k * sizeof *st->nbs);
-    if (!st->nb || !st->nbs || !store_score(st, CFG_SCORE_FOREST_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!st->nb || !store_score(st, CFG_SCORE_FOREST_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_neighbours(st, err);
+    /* the similarities are saved, not kept: later stages use the rows alone */
+    float *sim = malloc(n * (size_t)st->k * sizeof *sim);
+    if (!sim) return ody_fail(err, ODY_ENOMEM, "out of memory");
     rf_sim_ctx ctx;
     int rc = 0;
     if (st->have_ctx0) {  /* the weirdness stage's pass over forest 0: this stage frees it */
         ctx = st->ctx0;
         st->have_ctx0 = 0;
     } else if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n, st->c->leaf_filter, st->c->threads, st->comm, err))) {
+        free(sim);
         return rc;
     }
     ctx.log = st->log;
-    rc = top_k(st, &ctx, err);
+    rc = top_k(st, &ctx, sim, err);
     if (!rc && st->c->dense) rc = dense(st, &ctx, err);
     rf_sim_ctx_free(&ctx);
-    if (rc) return rc;
     fitsout_col cols[] = {{"NEIGHBOUR_ROWS", TINT, st->k, st->nb, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
-                          {"SIMILARITY", TFLOAT, st->k, st->nbs, NULL, NULL},
+                          {"SIMILARITY", TFLOAT, st->k, sim, NULL, NULL},
                           {"KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], NULL, NULL}};
-    return store_save_objects(st, "neighbours.fits", "NEIGHBOURS", cols, 3, err);
+    if (!rc) rc = store_save_objects(st, "neighbours.fits", "NEIGHBOURS", cols, 3, err);
+    free(sim);
+    return rc;
 }
 
 static int sim_enabled(const cfg *c) { return c->sim_on; }

@@ -53,12 +53,12 @@ typedef struct run_state {
     int have_ctx0;
     /* similarity */
     int k;                  /* neighbours per object */
-    int32_t *nb;            /* n x k rows, -1 padded */
-    float *nbs;             /* n x k similarities */
+    int32_t *nb;            /* n x k rows, -1 padded (their similarities are in neighbours.fits only) */
     /* local */
     int K;                  /* Euclidean neighbours kept per object */
     int32_t *near;          /* n x K rows, nearest first (ties by row) */
-    float *near_dist;       /* n x K distances, standardised features */
+    float *near_dist;       /* n x K distances, standardised features: read back (`oddsky score` needs them
+                               for new objects' LOF), but NULL once a run's local stage has saved them */
     /* lens */
     lens_eval lev;          /* held-out evaluation when trained in this run */
     /* score */
