@@ -79,7 +79,7 @@ int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const 
     }
     free(sets);
     if (print) {
-        char *d = cfg_dump(conf);
+        char *d = ody_comm_rank(comm) ? NULL : cfg_dump(conf);
         if (d) fputs(d, stdout);
         free(d);
         cfg_destroy(conf);
