@@ -7,11 +7,16 @@
 
 #include "ody.h"
 
-void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi)
+void ody_part(size_t n, int parts, int p, size_t *lo, size_t *hi)
 {
-    size_t R = (size_t)ody_comm_size(c), q = n / R, r = n % R, k = (size_t)p;
+    size_t R = (size_t)parts, q = n / R, r = n % R, k = (size_t)p;
     *lo = k * q + (k < r ? k : r);
     *hi = *lo + q + (k < r);
+}
+
+void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi)
+{
+    ody_part(n, ody_comm_size(c), p, lo, hi);
 }
 
 int ody_share(const ody_comm *c, void *buf, const size_t *off, ody_err *err)

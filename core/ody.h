@@ -216,8 +216,10 @@ static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }
 static inline int ody_comm_size(const ody_comm *c) { return c ? c->size : 1; }
 
 /* The rows [*lo, *hi) of n that process p owns: contiguous blocks in
- * process order, sizes differing by at most one. */
+ * process order, sizes differing by at most one (ody_part with the
+ * communicator's size; NULL: one part). */
 void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi);
+void ody_part(size_t n, int parts, int p, size_t *lo, size_t *hi);
 
 /* Each process p's bytes [off[p], off[p + 1]) of buf sent to every other
  * process: afterwards every process holds all of buf.  0 or ODY_EIO. */

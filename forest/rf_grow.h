@@ -71,7 +71,9 @@ typedef struct trainset {
     float *blo, *bhi;      /* F x RF_MAX_BINS: smallest and largest value in each bin */
 } trainset;
 
-int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *err);
+/* With comm, each process codes a block of the features and they share
+ * the codes: every process ends with the whole training set. */
+int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err);
 void rf_trainset_free(trainset *ts);
 
 static inline float rf_trainset_value(const trainset *ts, size_t i, int f)

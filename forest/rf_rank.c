@@ -140,7 +140,7 @@ static void code_bins(trainset *ts, int f, const uint64_t *key)
     ts->n_bins[f] = b + 1;
 }
 
-int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *err)
+int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err)
 {
     memset(ts, 0, sizeof *ts);
     size_t n = d->synth ? 2 * d->n : d->n;
@@ -156,6 +156,8 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *er
     ts->bhi = calloc((size_t)F * RF_MAX_BINS, sizeof *ts->bhi);
     int fail = !ts->y || !ts->bin || !ts->n_bins || !ts->blo || !ts->bhi ||
                (d->synth && rf_synthgen_init(&ts->syn, d->mode, d->X, d->n, F, d->synth_seed));
+    size_t f0, f1;  /* this process's features */
+    ody_comm_part(comm, ody_comm_rank(comm), (size_t)F, &f0, &f1);
     if (!fail) {
         for (size_t i = 0; i < n; i++) ts->y[i] = d->synth ? i >= d->n : d->y[i];
 #pragma omp parallel num_threads(ody_threads(n_threads))
@@ -164,7 +166,7 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *er
         float *col = malloc((d->n ? d->n : 1) * sizeof *col);
         int bad = !key || !tmp || !col;
 #pragma omp for schedule(dynamic, 1)
-        for (int f = 0; f < F; f++)
+        for (int f = (int)f0; f < (int)f1; f++)
             if (!bad) {
                 sorted_keys(ts, f, col, key, tmp);
                 code_bins(ts, f, key);
@@ -178,9 +180,12 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, ody_err *er
         free(col);
     }
     }
-    if (fail) {
-        rf_trainset_free(ts);
-        return ody_fail(err, ODY_ENOMEM, "forest: out of memory coding %zu x %d features", n, F);
-    }
-    return 0;
+    int rc = ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "forest: out of memory coding %zu x %d features", n,
+                                                  F) : 0, err);
+    if (!rc) rc = ody_share_rows(comm, ts->bin, (size_t)F, n, err);
+    if (!rc) rc = ody_share_rows(comm, ts->n_bins, (size_t)F, sizeof *ts->n_bins, err);
+    if (!rc) rc = ody_share_rows(comm, ts->blo, (size_t)F, RF_MAX_BINS * sizeof *ts->blo, err);
+    if (!rc) rc = ody_share_rows(comm, ts->bhi, (size_t)F, RF_MAX_BINS * sizeof *ts->bhi, err);
+    if (rc) rf_trainset_free(ts);
+    return rc;
 }

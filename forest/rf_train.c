@@ -282,7 +282,7 @@ int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf
         if (d->y[i] > 1) return ody_fail(err, ODY_EINPUT, "forest: label %d at row %zu — labels must be 0 or 1", d->y[i], i);
     double t0 = ody_now();
     trainset ts;
-    if ((rc = rf_trainset_build(&ts, d, o->n_threads, err))) return rc;
+    if ((rc = rf_trainset_build(&ts, d, o->n_threads, o->comm, err))) return rc;
     ody_logf(log, ODY_LOG_DEBUG, "forest: coded %zu x %d features in %.2f s", n, F, ody_now() - t0);
     grow g = {o, &ts, d->X, n, n_oob > d->n ? d->n : n_oob, F, rf_mtry(o, F), NULL, NULL, NULL};
     g.trees = calloc((size_t)o->n_trees, sizeof *g.trees);

@@ -308,17 +308,20 @@ static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, ch
  * count, a coarse grain, and the threads free to work on the FITS file
  * meanwhile.  With several processes a window is shared among them, a run
  * of at most TEXT_WINDOW blocks each, and process 0 writes what they send
- * it in order.  0,
+ * it in order; when it also writes the FITS file (fits_too) it formats
+ * none, so that its threads are not the ones the others wait for.  0,
  * or -1 when out of memory or a transfer fails (on every process alike). */
-static int text_rows(const ody_comm *c, FILE *out, const xcol *x, int n, size_t m, text_row fn)
+static int text_rows(const ody_comm *c, int fits_too, FILE *out, const xcol *x, int n, size_t m, text_row fn)
 {
     size_t nb = (m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
+    size_t skip = R > 1 && fits_too, P = R - skip;  /* process 0 formats nothing; P processes do */
     int fail = 0;
     char *mem[TEXT_WINDOW];
     size_t len[TEXT_WINDOW];
-    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW * R) {
-        size_t nwin = nb - w0 < TEXT_WINDOW * R ? nb - w0 : TEXT_WINDOW * R, lo, hi;
-        ody_comm_part(c, (int)me, nwin, &lo, &hi);  /* this process's blocks of the window */
+    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW * P) {
+        size_t nwin = nb - w0 < TEXT_WINDOW * P ? nb - w0 : TEXT_WINDOW * P, lo = 0, hi = 0;
+        if (me >= skip)  /* this process's blocks of the window: at most TEXT_WINDOW */
+            ody_part(nwin, (int)P, (int)(me - skip), &lo, &hi);
         size_t b0 = w0 + lo, nw = hi - lo;
 #pragma omp taskgroup
         {
@@ -358,7 +361,7 @@ static int csv_body(const run_state *st, FILE *f, const xcol *x, int n, size_t m
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(st->comm, f, x, n, m, csv_row);
+    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, x, n, m, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -476,7 +479,7 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(st->comm, f, x, n, m, vot_row)) {
+    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, x, n, m, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }

@@ -126,6 +126,43 @@ static void test_mpirun_identical(void **state)
     free(conf);
 }
 
+/* The text exports of a catalog long enough for several windows of text
+ * blocks a process (TEXT_WINDOW x TEXT_BLOCK rows), with and without the
+ * FITS file (process 0 formats text only without it). */
+static void test_mpirun_long_exports(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    char *dir = tu_tmpdir(), args[4096];
+    snprintf(args, sizeof args, "-q simulate -n 140000 -s 2 -o '%s/long.fits'", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    char *conf = tu_path(dir, "long.yaml");
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "catalog:\n  path: \"%s/long.fits[CATALOG]\"\n  id: ID\n  features: [U, G, R, I, Z, REDSHIFT]\n"
+               "forest:\n  n_trees: 8\n  max_samples: 5000\nisolation:\n  n_trees: 20\nlocal:\n  reference: 2000\n"
+               "export:\n  formats: [csv, votable]\noutput: one\nseed: 2\n", dir);
+    fclose(f);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    for (int np = 2; np <= 3; np++)
+        for (int fits = 0; fits < 2; fits++) {
+            char launcher[64], cmd[9000];
+            snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+            snprintf(args, sizeof args, "-q run '%s' --top 0 --set output=np%d%d%s", conf, np, fits,
+                     fits ? " --set export.formats=[csv,votable,fits]" : "");
+            int rc = tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
+            if (rc) fail_msg("mpirun -np %d: exit %d: %s", np, rc, err);
+            for (int k = 0; k < 2; k++) {
+                snprintf(cmd, sizeof cmd, "cmp -s '%s/one/anomalies.%s' '%s/np%d%d/anomalies.%s'", dir,
+                         k ? "vot" : "csv", dir, np, fits, k ? "vot" : "csv");
+                if (system(cmd) != 0) fail_msg("anomalies.%s differs under mpirun -np %d", k ? "vot" : "csv", np);
+            }
+        }
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 /* Count of lines of s that start with prefix. */
 static int lines_starting(const char *s, const char *prefix)
 {
@@ -185,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_one_process),
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_mpirun_identical),
+        cmocka_unit_test(test_mpirun_long_exports),
         cmocka_unit_test(test_mpirun_errors),
         cmocka_unit_test(test_mpirun_without_mpi),
     };
