@@ -307,7 +307,8 @@ static void search(const knn_tree *t, int32_t id, const float *q, int32_t self, 
 }
 
 /* A query batch: rows Q (m x d), query i labelled i; with `self`, the
- * stored point labelled i is not a neighbour of query i. */
+ * stored point labelled i is not a neighbour of query i, or with excl the
+ * one labelled excl[i] (-1: none). */
 typedef struct batch {
     const knn_tree *t;
     const float *Q;
@@ -315,14 +316,21 @@ typedef struct batch {
     int k, self;
     int32_t *idx;
     float *dist;
-    size_t lo, hi;   /* the rows this process searches */
+    size_t lo, hi;        /* the rows this process searches */
+    const int32_t *excl;
 } batch;
+
+/* The label query i may not take. */
+static int32_t self_of(const batch *b, size_t i)
+{
+    return b->excl ? b->excl[i] : b->self ? (int32_t)i : -1;
+}
 
 static void tree_one(const batch *b, size_t i, heap *h, double *off)
 {
     h->n = 0;
     memset(off, 0, (size_t)b->t->d * sizeof *off);
-    search(b->t, 0, b->Q + i * (size_t)b->t->d, b->self ? (int32_t)i : -1, h, 0, off);
+    search(b->t, 0, b->Q + i * (size_t)b->t->d, self_of(b, i), h, 0, off);
 }
 
 /* ================================================================ the scan
@@ -420,7 +428,7 @@ static void scan_block(const batch *b, size_t i0, size_t nb, heap *h, float *G, 
         double r = sqrt(s) + t->max_norm;
         margin[a] = 2.0 * ((double)d + 4) * 0x1p-24 * r * r;
         h[a].n = 0;
-        seed(t, Qb + a * d, b->self ? (int32_t)(i0 + a) : -1, &h[a], &s0[a], &e0[a]);
+        seed(t, Qb + a * d, self_of(b, i0 + a), &h[a], &s0[a], &e0[a]);
     }
     for (size_t p0 = 0; p0 < t->n; p0 += KNN_PB) {
         size_t np = t->n - p0 < KNN_PB ? t->n - p0 : KNN_PB;
@@ -429,7 +437,7 @@ static void scan_block(const batch *b, size_t i0, size_t nb, heap *h, float *G, 
         /* skip p when |p|^2 - 2 q.p > kth + margin - |q|^2: one float
          * compare per point (the margin covers this rounding too) */
         for (size_t a = 0; a < nb; a++)
-            scan_chunk(t, Qb + a * d, G + a * np, t->norm2 + p0, p0, np, b->self ? (int32_t)(i0 + a) : -1, s0[a],
+            scan_chunk(t, Qb + a * d, G + a * np, t->norm2 + p0, p0, np, self_of(b, i0 + a), s0[a],
                        e0[a], &h[a], margin[a], qn[a]);
     }
 }
@@ -494,7 +502,7 @@ static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
     size_t lo = b->lo, nq = b->hi - b->lo, nblk = (nq + KNN_QB - 1) / KNN_QB;
     /* every row in the tree: walk them (this process's) in leaf order,
      * neighbours in cache */
-    const int32_t *order = !scan && b->self && t->n == b->m ? t->row : NULL;
+    const int32_t *order = !scan && b->self && !b->excl && t->n == b->m ? t->row : NULL;
     int32_t *own = order && nq < b->m ? malloc((nq ? nq : 1) * sizeof *own) : NULL;
     if (own) {
         size_t w = 0;
@@ -539,7 +547,7 @@ void knn_opt_init(knn_opt *o)
 int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32_t *idx, float *dist,
             knn_method *used, ody_err *err)
 {
-    batch b = {t, X, n, o->k, 1, idx, dist, 0, n};
+    batch b = {t, X, n, o->k, 1, idx, dist, 0, n, NULL};
     ody_comm_part(o->comm, ody_comm_rank(o->comm), n, &b.lo, &b.hi);
     int rc = ody_comm_agree(o->comm, run_batch(&b, o, used, err), err);
     if (!rc) rc = ody_share_rows(o->comm, idx, n, (size_t)o->k * sizeof *idx, err);
@@ -550,7 +558,14 @@ int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err)
 {
-    batch b = {t, Q, m, o->k, 0, idx, dist, 0, m};
+    batch b = {t, Q, m, o->k, 0, idx, dist, 0, m, NULL};
+    return run_batch(&b, o, used, err);
+}
+
+int knn_query_excl(const knn_tree *t, const float *Q, size_t m, const int32_t *excl, const knn_opt *o, int32_t *idx,
+                   float *dist, knn_method *used, ody_err *err)
+{
+    batch b = {t, Q, m, o->k, 1, idx, dist, 0, m, excl};
     return run_batch(&b, o, used, err);
 }
 

@@ -92,6 +92,13 @@ int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err);
 
+/* The same for m query rows Q of which row i may be the stored point
+ * labelled excl[i] (-1: none), which is then not its neighbour: a catalog's
+ * rows a block at a time against an index of a sample of it, without the
+ * catalog in the search space whole.  k at most the index size - 1. */
+int knn_query_excl(const knn_tree *t, const float *Q, size_t m, const int32_t *excl, const knn_opt *o, int32_t *idx,
+                   float *dist, knn_method *used, ody_err *err);
+
 /* An approximation of the first P principal axes (P < F) of the rows of X
  * (n x F) standardised by sc (NULL: as they are): subspace iteration from a
  * seeded start, on at most 4,000 rows taken at an even stride, with BLAS.

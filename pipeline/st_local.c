@@ -3,6 +3,7 @@
  * seeded sample of local.reference for a large catalog; exact search), its
  * distance to the local.k-th of them, and its local outlier factor. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "knn.h"
 #include "stage.h"
@@ -44,37 +45,123 @@ static int components(const run_state *st)
     return P > 0 && P < st->F ? P : 0;
 }
 
-/* n rows X into Y (n x *d) in st's search space (sc, V as fitted). */
-static int to_space(const run_state *st, const knn_scale *sc, const float *V, int P, const float *X, size_t n,
-                    float **Y, ody_err *err)
+/* The search space as fitted on st's catalog: its standardisation, and
+ * its principal axes V (F x P) when P > 0. */
+typedef struct space {
+    knn_scale sc;
+    float *V;
+    int P, d;
+} space;
+
+static void space_free(space *sp)
+{
+    knn_scale_free(&sp->sc);
+    free(sp->V);
+}
+
+static int space_fit(const run_state *st, space *sp, ody_err *err)
 {
     int F = st->F;
-    *Y = malloc((n ? n : 1) * (size_t)(P ? P : F) * sizeof **Y);
+    memset(sp, 0, sizeof *sp);
+    sp->P = components(st);
+    sp->d = sp->P ? sp->P : F;
+    sp->V = sp->P ? malloc((size_t)F * sp->P * sizeof *sp->V) : NULL;
+    int rc = (sp->P && !sp->V) || knn_scale_fit(&sp->sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc && sp->P) rc = knn_pca(st->cat->X, st->n, F, &sp->sc, sp->P, (uint64_t)st->c->seed, sp->V, err);
+    if (rc) space_free(sp);
+    return rc;
+}
+
+/* n rows X into *Y (n x sp->d, malloc'd) in the search space. */
+static int to_space(const run_state *st, const space *sp, const float *X, size_t n, float **Y, ody_err *err)
+{
+    *Y = malloc((n ? n : 1) * (size_t)sp->d * sizeof **Y);
     if (!*Y) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!P) {
-        knn_scale_rows(sc, X, n, *Y);
+    if (!sp->P) {
+        knn_scale_rows(&sp->sc, X, n, *Y);
         return 0;
     }
-    int rc = knn_project(X, n, F, sc, V, P, *Y, err);
+    int rc = knn_project(X, n, st->F, &sp->sc, sp->V, sp->P, *Y, err);
     if (rc) { free(*Y); *Y = NULL; }
     return rc;
 }
 
 int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float **Zq, int *d, ody_err *err)
 {
-    int P = components(st), F = st->F;
-    knn_scale sc = {0};
-    float *V = P ? malloc((size_t)F * P * sizeof *V) : NULL;
+    space sp;
     *Z = NULL;
     if (Zq) *Zq = NULL;
-    int rc = (P && !V) || knn_scale_fit(&sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
-    if (!rc && P) rc = knn_pca(st->cat->X, st->n, F, &sc, P, (uint64_t)st->c->seed, V, err);
-    if (!rc) rc = to_space(st, &sc, V, P, st->cat->X, st->n, Z, err);
-    if (!rc && Q) rc = to_space(st, &sc, V, P, Q, m, Zq, err);
-    knn_scale_free(&sc);
-    free(V);
+    int rc = space_fit(st, &sp, err);
+    if (rc) return rc;
+    rc = to_space(st, &sp, st->cat->X, st->n, Z, err);
+    if (!rc && Q) rc = to_space(st, &sp, Q, m, Zq, err);
+    space_free(&sp);
     if (rc) { free(*Z); *Z = NULL; }
-    *d = P ? P : F;
+    *d = sp.d;
+    return rc;
+}
+
+/* Every object among every object: the catalog in the search space, its
+ * index, and each process's rows searched in leaf order. */
+static int search_all(run_state *st, const knn_opt *o, knn_method *used, int *d, ody_err *err)
+{
+    float *Z = NULL;
+    knn_tree *t = NULL;
+    int rc = stage_space(st, NULL, 0, &Z, NULL, d, err);
+    if (!rc) rc = knn_build(Z, st->n, *d, NULL, st->n, &t, err);
+    if (!rc) rc = knn_all(t, Z, st->n, o, st->near, st->near_dist, used, err);
+    knn_destroy(t);
+    free(Z);
+    return rc;
+}
+
+/* Every object among the m rows ref (sorted): the index holds the sample
+ * alone, and the catalog goes into the search space a block of rows at a
+ * time — a whole copy was 4 bytes a value (0.8 GB at 10^7 x 20).  The
+ * index labels its points by their place in ref, which orders them as
+ * their rows do, so ties break as they would by row. */
+static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_opt *o, knn_method *used, int *d,
+                         ody_err *err)
+{
+    enum { QBLK = 65536 };
+    size_t F = (size_t)st->F, K = (size_t)st->K, lo, hi;
+    space sp;
+    int rc = space_fit(st, &sp, err);
+    if (rc) return rc;
+    *d = sp.d;
+    float *Xr = malloc(m * F * sizeof *Xr), *Zr = NULL;
+    int32_t *excl = malloc(QBLK * sizeof *excl);
+    knn_tree *t = NULL;
+    rc = Xr && excl ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t q = 0; !rc && q < m; q++) memcpy(Xr + q * F, st->cat->X + (size_t)ref[q] * F, F * sizeof *Xr);
+    if (!rc) rc = to_space(st, &sp, Xr, m, &Zr, err);
+    if (!rc) rc = knn_build(Zr, m, sp.d, NULL, m, &t, err);
+    free(Xr);
+    free(Zr);
+    ody_comm_part(st->comm, ody_comm_rank(st->comm), st->n, &lo, &hi);  /* this process's rows */
+    size_t at = 0;  /* the first place in ref at or after the row */
+    while (at < m && (size_t)ref[at] < lo) at++;
+    for (size_t b0 = lo; !rc && b0 < hi; b0 += QBLK) {
+        size_t nb = hi - b0 < QBLK ? hi - b0 : QBLK;
+        float *Zb = NULL;
+        for (size_t i = 0; i < nb; i++) {
+            while (at < m && (size_t)ref[at] < b0 + i) at++;
+            excl[i] = at < m && (size_t)ref[at] == b0 + i ? (int32_t)at : -1;
+        }
+        rc = to_space(st, &sp, st->cat->X + b0 * F, nb, &Zb, err);
+        if (!rc) rc = knn_query_excl(t, Zb, nb, excl, o, st->near + b0 * K, st->near_dist + b0 * K, used, err);
+        for (size_t q = 0; !rc && q < nb * K; q++) {
+            int32_t *p = st->near + b0 * K + q;
+            if (*p >= 0) *p = ref[*p];
+        }
+        free(Zb);
+    }
+    knn_destroy(t);
+    free(excl);
+    space_free(&sp);
+    rc = ody_comm_agree(st->comm, rc, err);
+    if (!rc) rc = ody_share_rows(st->comm, st->near, st->n, K * sizeof *st->near, err);
+    if (!rc) rc = ody_share_rows(st->comm, st->near_dist, st->n, K * sizeof *st->near_dist, err);
     return rc;
 }
 
@@ -82,27 +169,21 @@ static int search(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     size_t m = stage_reference_size(st);
-    int d = 0;
-    float *Z = NULL;
-    int rc = stage_space(st, NULL, 0, &Z, NULL, &d, err);
-    if (rc) return rc;
-    if (d < st->F)
-        ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
-                 "(local.components)", d, st->F);
     int32_t *ref = stage_reference(st, m);
-    knn_tree *t = NULL;
     knn_opt o;
     knn_opt_init(&o);
     o.k = st->K;
     o.n_threads = c->threads;
     o.comm = st->comm;
     knn_method used = KNN_TREE;
-    rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_build(Z, st->n, d, ref, m, &t, err);
-    if (!rc) rc = knn_all(t, Z, st->n, &o, st->near, st->near_dist, &used, err);
-    knn_destroy(t);
+    int d = st->F;
+    int rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory")
+           : ref ? search_sample(st, ref, m, &o, &used, &d, err) : search_all(st, &o, &used, &d, err);
     free(ref);
-    free(Z);
     if (rc) return rc;
+    if (d < st->F)
+        ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
+                 "(local.components)", d, st->F);
     ody_logf(st->log, ODY_LOG_INFO, "local: %d neighbours of %zu objects among %zu (%s search)", st->K, st->n, m,
              used == KNN_SCAN ? "blocked scan: high intrinsic dimension" : "k-d tree");
     int k = c->local_k < st->K ? c->local_k : st->K, kl = c->lof_k < st->K ? c->lof_k : st->K;
