@@ -112,22 +112,37 @@ static size_t elem_size(int type)
 /* Rows [r0, r0 + nr) of one column: strings through an array of row
  * pointers, gathered columns through a copy of their rows, both in
  * scratch. */
+/* Table rows [r0, r0 + nr) of column c: from its row map, else from its
+ * data at row r0 - base. */
 static void write_rows(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t r0, size_t nr,
-                       void *scratch, int *status)
+                       size_t base, void *scratch, int *status)
 {
     if (c->type == TSTRING) {
         char **sp = scratch;
-        for (size_t i = 0; i < nr; i++) sp[i] = (char *)c->data + (rows ? rows[r0 + i] : r0 + i) * (size_t)(c->repeat + 1);
+        for (size_t i = 0; i < nr; i++)
+            sp[i] = (char *)c->data + (rows ? rows[r0 + i] : r0 - base + i) * (size_t)(c->repeat + 1);
         fits_write_col(f, TSTRING, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr, sp, status);
         return;
     }
     size_t rb = (size_t)c->repeat * elem_size(c->type);
-    const char *src = (const char *)c->data + r0 * rb;
+    const char *src = (const char *)c->data + (r0 - base) * rb;
     if (rows) {
         for (size_t i = 0; i < nr; i++) memcpy((char *)scratch + i * rb, (const char *)c->data + rows[r0 + i] * rb, rb);
         src = scratch;
     }
     fits_write_col(f, c->type, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr * c->repeat, (void *)src, status);
+}
+
+/* Scratch for a chunk of rows of the row-mapped and string columns. */
+static void *chunk_scratch(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t chunk)
+{
+    size_t need = 1;
+    for (int k = 0; k < ncol; k++) {
+        size_t per = cols[k].type == TSTRING ? sizeof(char *)
+                   : rows && rows[k] ? (size_t)cols[k].repeat * elem_size(cols[k].type) : 0;
+        if (per * chunk > need) need = per * chunk;
+    }
+    return malloc(need);
 }
 
 /* Every column, CFITSIO's optimal number of rows at a time: a table is
@@ -139,19 +154,26 @@ static void write_table(fitsfile *f, const fitsout_col *cols, const size_t *cons
     long chunk = 0;
     fits_get_rowsize(f, &chunk, status);
     if (chunk < 1) chunk = 1;
-    size_t need = 1;
-    for (int k = 0; k < ncol; k++) {
-        size_t per = cols[k].type == TSTRING ? sizeof(char *)
-                   : rows && rows[k] ? (size_t)cols[k].repeat * elem_size(cols[k].type) : 0;
-        if (per * (size_t)chunk > need) need = per * (size_t)chunk;
-    }
-    void *scratch = malloc(need);
+    void *scratch = chunk_scratch(cols, rows, ncol, (size_t)chunk);
     if (!scratch) { *status = MEMORY_ALLOCATION; return; }
     for (size_t r0 = 0; r0 < nrows && !*status; r0 += (size_t)chunk) {
         size_t nr = nrows - r0 < (size_t)chunk ? nrows - r0 : (size_t)chunk;
-        for (int k = 0; k < ncol && !*status; k++) write_rows(f, k + 1, &cols[k], rows ? rows[k] : NULL, r0, nr, scratch, status);
+        for (int k = 0; k < ncol && !*status; k++)
+            write_rows(f, k + 1, &cols[k], rows ? rows[k] : NULL, r0, nr, 0, scratch, status);
     }
     free(scratch);
+}
+
+int fitsout_table_chunk(fitsfile *f, const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr,
+                        int *status)
+{
+    if (*status || !nr) return *status;
+    void *scratch = chunk_scratch(cols, rows, ncol, nr);
+    if (!scratch) return *status = MEMORY_ALLOCATION;
+    for (int k = 0; k < ncol && !*status; k++)
+        write_rows(f, k + 1, &cols[k], rows ? rows[k] : NULL, r0, nr, r0, scratch, status);
+    free(scratch);
+    return *status;
 }
 
 int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
@@ -160,10 +182,9 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
     return fitsout_table_rows(f, extname, cols, NULL, ncol, nrows, status);
 }
 
-int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
-                       size_t nrows, int *status)
+/* The HDU and its column keywords, no rows. */
+static void create_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, int *status)
 {
-    if (*status) return *status;
     char **ttype = calloc((size_t)ncol, sizeof *ttype), **tform = calloc((size_t)ncol, sizeof *tform);
     char **tunit = calloc((size_t)ncol, sizeof *tunit);
     char (*fbuf)[24] = calloc((size_t)ncol, sizeof *fbuf);
@@ -184,9 +205,27 @@ int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols
             if (strlen(cols[k].desc) > 68) fits_write_key_longwarn(f, status);  /* once: CFITSIO checks */
             fits_write_key_longstr(f, key, cols[k].desc, "", status);
         }
-        if (!*status && nrows) write_table(f, cols, rows, ncol, nrows, status);
     }
     free(ttype); free(tform); free(tunit); free(fbuf);
+}
+
+int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
+                       size_t nrows, int *status)
+{
+    if (*status) return *status;
+    create_table(f, extname, cols, ncol, status);
+    if (!*status && nrows) write_table(f, cols, rows, ncol, nrows, status);
+    return *status;
+}
+
+int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t *chunk,
+                        int *status)
+{
+    if (*status) return *status;
+    create_table(f, extname, cols, ncol, status);
+    long c = 0;
+    fits_get_rowsize(f, &c, status);
+    *chunk = c < 1 ? 1 : (size_t)c;
     return *status;
 }
 

@@ -52,11 +52,22 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
                   int *status);
 
 /* The same, where rows (may be NULL) gives for column k a row map or NULL:
- * row r of the table is row rows[k][r] of that column's data (not TSTRING),
- * gathered a block at a time.  A ranked export of a wide table needs no
- * reordered copy of it. */
+ * row r of the table is row rows[k][r] of that column's data, gathered a
+ * block at a time.  A ranked export of a wide table needs no reordered copy
+ * of it. */
 int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
                        size_t nrows, int *status);
+
+/* A table its caller writes a chunk of rows at a time, making each chunk's
+ * values just before (a survey-scale export makes its text columns so, not
+ * whole): fitsout_table_begin appends the HDU with no rows and gives the
+ * number of rows CFITSIO writes best at once; fitsout_table_chunk writes
+ * table rows [r0, r0 + nr), from rows[k][r] (absolute rows) for a column
+ * with a row map, else from the first nr rows of its data. */
+int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t *chunk,
+                        int *status);
+int fitsout_table_chunk(fitsfile *f, const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr,
+                        int *status);
 
 /* ---------------------------------------------------------------- text files */
 

@@ -44,32 +44,60 @@ const char *stage_score_column(cfg_score s, const char **desc)
 
 #define DRVW 16  /* a detector's name, with its NUL */
 
-/* The first m rows of the ranking: the columns made for the export, in
- * rank order (the others are read through the order from the run's own
- * arrays: at 10^7 objects a gathered copy of the scores, IDs and carried
- * columns was a gigabyte). */
+/* The first m rows of the ranking, and the widths of the columns the
+ * export makes (the others are read through the order from the run's own
+ * arrays). */
 typedef struct ranked {
+    const run_state *st;
     size_t m;
     const size_t *order; /* rows in rank order (stage_rank_order) */
-    int32_t *rank;
+    const cat *nk;       /* whose IDs the neighbour lists name */
     int idw;             /* the widest ID as printed */
-    char *nbs;           /* similar objects' IDs joined by ';', nbw bytes a row */
-    char *nrs;           /* nearest objects' IDs joined by ';', nbw bytes a row */
-    size_t nbw;
+    size_t nbw;          /* a neighbour list's bytes */
     int kn;              /* nearest objects listed */
-    char *why;           /* the most deviant features, whyw bytes a row */
-    size_t whyw;
-    char *drv;           /* the detector that drove the score, DRVW bytes a row */
-    float *feat;         /* the features the run used: n_feat columns of m */
-    char **feat_col;     /* their column names, F_<name> */
+    size_t whyw;         /* WHY's bytes */
+    char **feat_col;     /* the features' column names, F_<name> */
 } ranked;
+
+/* The columns the export makes, for rows [r0, r0 + nr) of the ranking:
+ * made a chunk at a time where they are written, never for every row at
+ * once (at 10^7 objects the neighbour lists alone were 1.8 GB). */
+typedef struct chunk {
+    size_t r0, nr;
+    int32_t *rank;
+    float *feat;         /* n_feat columns of nr (narrow tables) */
+    char *nbs, *nrs;     /* similar and nearest objects' IDs joined by ';', nbw bytes a row */
+    char *why;           /* the most deviant features, whyw bytes a row */
+    char *drv;           /* the detector that drove the score, DRVW bytes a row */
+} chunk;
 
 static void ranked_free(ranked *r, size_t n_feat)
 {
     for (size_t j = 0; r->feat_col && j < n_feat; j++) free(r->feat_col[j]);
     free(r->feat_col);
-    free(r->feat);
-    free(r->rank); free(r->nbs); free(r->nrs); free(r->why); free(r->drv);
+}
+
+static void chunk_free(chunk *c)
+{
+    free(c->rank); free(c->feat); free(c->nbs); free(c->nrs); free(c->why); free(c->drv);
+    memset(c, 0, sizeof *c);
+}
+
+/* Room for cap rows; 0 or -1 (out of memory, c freed). */
+static int chunk_alloc(const ranked *R, size_t cap, chunk *c)
+{
+    const cat *k = R->st->cat;
+    size_t nc = cap ? cap : 1;
+    memset(c, 0, sizeof *c);
+    c->rank = malloc(nc * sizeof *c->rank);
+    c->feat = k->n_feat > STAGE_WIDE ? NULL : malloc(nc * (k->n_feat ? k->n_feat : 1) * sizeof *c->feat);
+    c->nbs = calloc(nc, R->nbw);
+    c->nrs = calloc(nc, R->nbw);
+    c->why = calloc(nc, R->whyw);
+    c->drv = calloc(nc, DRVW);
+    if (c->rank && (c->feat || k->n_feat > STAGE_WIDE) && c->nbs && c->nrs && c->why && c->drv) return 0;
+    chunk_free(c);
+    return -1;
 }
 
 /* The IDs of rows list[0..k) (-1: none) joined by ';' into out. */
@@ -82,6 +110,25 @@ static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, s
         if (list[q] < 0) continue;
         cat_col_format(id, (size_t)list[q], buf, sizeof buf);
         at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ";" : "", buf);
+    }
+}
+
+/* Rows [r0, r0 + nr) of the ranking into c (allocated for at least nr). */
+static void chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
+{
+    const run_state *st = R->st;
+    const cat *k = st->cat;
+    int wide = k->n_feat > STAGE_WIDE;
+    c->r0 = r0;
+    c->nr = nr;
+    for (size_t q = 0; q < nr; q++) {
+        size_t r = r0 + q, i = R->order[r];
+        c->rank[q] = (int32_t)(r + 1);
+        for (size_t j = 0; j < k->n_feat && !wide; j++) c->feat[j * nr + q] = k->X[i * k->n_feat + j];
+        if (st->nb) join_ids(&R->nk->id, st->nb + i * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
+        join_ids(&R->nk->id, st->near + i * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
+        stage_format_why(st, i, c->why + q * R->whyw, R->whyw);
+        snprintf(c->drv + q * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
     }
 }
 
@@ -100,12 +147,12 @@ static size_t id_width(const cat *k, int threads)
     return w;
 }
 
-static int gather(const run_state *st, ranked *R, ody_err *err)
+static int ranked_init(const run_state *st, ranked *R, ody_err *err)
 {
     const cat *k = st->cat;
-    size_t m = R->m;
-    const cat *nk = st->near_cat ? st->near_cat : k;  /* whose IDs the neighbour lists name */
-    R->idw = nk->id.type == CAT_COL_STRING ? (size_t)nk->id.width : id_width(nk, st->c->threads);
+    R->st = st;
+    R->nk = st->near_cat ? st->near_cat : k;
+    R->idw = R->nk->id.type == CAT_COL_STRING ? (size_t)R->nk->id.width : id_width(R->nk, st->c->threads);
     /* objects listed: similarity.top_k (the similarity stage's k when it ran) */
     int kl = st->k > 0 ? st->k : st->c->top_k < (int)st->n ? st->c->top_k : (int)st->n - 1;
     if (kl < 1) kl = 1;
@@ -115,33 +162,14 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
     for (size_t j = 0; j < k->n_feat; j++)
         if (strlen(k->feat_names[j]) + 9 > R->whyw) R->whyw = strlen(k->feat_names[j]) + 9;
     R->whyw = R->whyw * (size_t)(st->n_why ? st->n_why : 1) + 1;
-    R->rank = malloc(m * sizeof *R->rank);
-    R->nbs = calloc(m, R->nbw);
-    R->nrs = calloc(m, R->nbw);
-    R->why = calloc(m, R->whyw);
-    R->drv = calloc(m, DRVW);
-    int wide = k->n_feat > STAGE_WIDE;  /* one vector column FEATURES gathered from the catalog as it is written */
-    R->feat = wide ? NULL : malloc((m ? m : 1) * k->n_feat * sizeof *R->feat);
-    R->feat_col = calloc(k->n_feat, sizeof *R->feat_col);
-    int ok = R->rank && R->nbs && R->nrs && R->why && R->drv && (wide || R->feat) && R->feat_col;
-    for (size_t j = 0; j < k->n_feat && ok && !wide; j++) {
+    R->feat_col = calloc(k->n_feat ? k->n_feat : 1, sizeof *R->feat_col);
+    int ok = R->feat_col != NULL;
+    for (size_t j = 0; j < k->n_feat && ok && k->n_feat <= STAGE_WIDE; j++) {
         char fc[128];
         stage_feature_column(k->feat_names[j], fc, sizeof fc);
         ok = (R->feat_col[j] = strdup(fc)) != NULL;
     }
-    if (!ok) return ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", m);
-    /* each row its own slots: the threads share nothing */
-#pragma omp parallel for schedule(static) num_threads(ody_threads(st->c->threads))
-    for (size_t r = 0; r < m; r++) {
-        size_t i = R->order[r];
-        R->rank[r] = (int32_t)(r + 1);
-        for (size_t j = 0; j < k->n_feat && !wide; j++) R->feat[j * m + r] = k->X[i * k->n_feat + j];
-        if (st->nb) join_ids(&nk->id, st->nb + i * (size_t)st->k, st->k, R->nbs + r * R->nbw, R->nbw);
-        join_ids(&nk->id, st->near + i * (size_t)st->K, R->kn, R->nrs + r * R->nbw, R->nbw);
-        stage_format_why(st, i, R->why + r * R->whyw, R->whyw);
-        snprintf(R->drv + r * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
-    }
-    return 0;
+    return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", R->m);
 }
 
 /* ================================================================ the columns */
@@ -152,7 +180,8 @@ static int gather(const run_state *st, ranked *R, ody_err *err)
 typedef struct xcol {
     fitsout_col c;
     int digits;
-    const size_t *rows;  /* NULL: c.data is in rank order; else the rows of c.data in rank order */
+    const size_t *rows;  /* NULL: c.data holds a chunk's rows from its start (a column the export makes);
+                            else the rows of c.data (the run's own array) in rank order */
 } xcol;
 
 /* A catalog column, read through the ranking's order. */
@@ -164,14 +193,18 @@ static xcol carried(const cat_col *c, const size_t *order, const char *desc)
     return o;
 }
 
-/* The columns in order; *n gets their count.  NULL when out of memory. */
-static xcol *schema(const run_state *st, const ranked *R, int *n)
+/* Room for every column. */
+static int schema_cap(const cat *k) { return 9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS; }
+
+/* The columns in order into x (schema_cap of them), the ones the export
+ * makes reading chunk c (a zeroed chunk: names and types only); their
+ * count. */
+static int schema(const ranked *R, const chunk *c, xcol *x)
 {
+    const run_state *st = R->st;
     const cat *k = st->cat;
     int q = 0;
-    xcol *x = calloc((size_t)(9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS), sizeof *x);
-    if (!x) return NULL;
-    x[q++] = (xcol){{"RANK", TINT, 1, R->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0, NULL};
+    x[q++] = (xcol){{"RANK", TINT, 1, c->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0, NULL};
     x[q++] = carried(&k->id, R->order, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
     for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->order, "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
@@ -179,7 +212,8 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
                          "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->order};
     else
         for (size_t j = 0; j < k->n_feat; j++)
-            x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, R->feat + j * R->m, k->feat_units[j], "a feature, as the run used it"}, 9, NULL};
+            x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, c->feat ? c->feat + j * c->nr : NULL, k->feat_units[j],
+                             "a feature, as the run used it"}, 9, NULL};
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (st->score[score_cols[s].s])
             x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, st->score[score_cols[s].s], NULL, score_cols[s].desc}, 10,
@@ -191,16 +225,25 @@ static xcol *schema(const run_state *st, const ranked *R, int *n)
     }
     /* uint32 read as int32: at most weirdness's tree count */
     x[q++] = (xcol){{"N_GOOD", TINT, 1, st->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, R->order};
-    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, R->drv, NULL, "the detector with the largest z"}, 0, NULL};
-    x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, R->why, NULL,
+    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, c->drv, NULL, "the detector with the largest z"}, 0, NULL};
+    x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, c->why, NULL,
                      "features most unlike the nearest ordinary objects, in standard deviations"}, 0, NULL};
-    x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, R->nrs, NULL,
+    x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, c->nrs, NULL,
                      "IDs of the nearest objects (standardised features), ';'-joined"}, 0, NULL};
     if (st->nb)  /* similarity.enabled */
-        x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, R->nbs, NULL,
+        x[q++] = (xcol){{"NEIGHBOURS", TSTRING, (int)R->nbw - 1, c->nbs, NULL,
                          "IDs of the most similar objects by forest proximity, ';'-joined"}, 0, NULL};
-    *n = q;
-    return x;
+    return q;
+}
+
+/* The columns of the text formats: every one but a FEATURES vector; their
+ * count into xt (room for n). */
+static int text_cols(const xcol *x, int n, xcol *xt)
+{
+    int nt = 0;
+    for (int q = 0; q < n; q++)
+        if (x[q].c.type == TSTRING || x[q].c.repeat == 1) xt[nt++] = x[q];
+    return nt;
 }
 
 /* Cell r of column x as text; "" for a null. */
@@ -216,10 +259,11 @@ static const char *digits_fmt(int digits)
     }
 }
 
-static const char *cell(const xcol *x, size_t row, char *buf, size_t len)
+/* Cell `row` of the ranking (of a chunk starting at row r0) of column x. */
+static const char *cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len)
 {
     const fitsout_col *c = &x->c;
-    size_t r = x->rows ? x->rows[row] : row;
+    size_t r = x->rows ? x->rows[row] : row - r0;
     buf[0] = 0;
     switch (c->type) {
     case TINT: snprintf(buf, len, "%d", ((const int32_t *)c->data)[r]); break;
@@ -240,21 +284,53 @@ static const char *cell(const xcol *x, size_t row, char *buf, size_t len)
 
 /* ================================================================ FITS */
 
-static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R, ody_err *err)
+/* The FITS columns and row maps of x. */
+static void fits_cols(const xcol *x, int n, fitsout_col *cols, const size_t **rows)
 {
-    fitsout_col *cols = calloc((size_t)n, sizeof *cols);
-    const size_t **rows = calloc((size_t)n, sizeof *rows);
-    if (!cols || !rows) { free(cols); free(rows); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
     for (int q = 0; q < n; q++) {
         cols[q] = x[q].c;
         rows[q] = x[q].rows;
     }
+}
+
+/* anomalies.fits: the table a chunk of CFITSIO's best number of rows at a
+ * time, the columns the export makes made for that chunk alone; then, for
+ * a wide catalog, the FEATURES table of names. */
+static int write_fits(const ranked *R, ody_err *err)
+{
+    const run_state *st = R->st;
+    int cap = schema_cap(st->cat), wide = st->cat->n_feat > STAGE_WIDE, n;
+    xcol *x = malloc((size_t)cap * sizeof *x);
+    fitsout_col *cols = calloc((size_t)cap, sizeof *cols);
+    const size_t **rows = calloc((size_t)cap, sizeof *rows);
+    char *path = store_path(st, "anomalies.fits");
+    chunk c = {0};
     store_featnames fn = {0};
-    int wide = st->cat->n_feat > STAGE_WIDE;
-    int rc = wide ? store_featnames_make(st->cat, &fn, err) : 0;
-    store_hdu h[2] = {{"ANOMALIES", cols, n, R->m, rows}, fn.hdu};
-    if (!rc) rc = store_save_tables(st, "anomalies.fits", h, wide ? 2 : 1, err);
+    fitsout w;
+    int rc = !x || !cols || !rows || !path ? ody_fail(err, ODY_ENOMEM, "out of memory")
+           : wide ? store_featnames_make(st->cat, &fn, err) : 0;
+    if (!rc && !(rc = fitsout_open(&w, path, 1, err))) {
+        int status = 0;
+        size_t cr = 1;
+        store_provenance(st, w.f, &status);
+        n = schema(R, &c, x);
+        fits_cols(x, n, cols, rows);
+        fitsout_table_begin(w.f, "ANOMALIES", cols, n, &cr, &status);
+        if (!status && chunk_alloc(R, cr, &c)) status = MEMORY_ALLOCATION;
+        for (size_t r0 = 0; r0 < R->m && !status; r0 += cr) {
+            size_t nr = R->m - r0 < cr ? R->m - r0 : cr;
+            chunk_fill(R, r0, nr, &c);
+            n = schema(R, &c, x);
+            fits_cols(x, n, cols, rows);
+            fitsout_table_chunk(w.f, cols, rows, n, r0, nr, &status);
+        }
+        if (wide) fitsout_table_rows(w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &status);
+        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
+    }
+    chunk_free(&c);
     store_featnames_free(&fn);
+    free(path);
+    free(x);
     free(cols);
     free(rows);
     return rc;
@@ -262,8 +338,8 @@ static int write_fits(const run_state *st, const xcol *x, int n, const ranked *R
 
 /* ================================================================ CSV, ECSV */
 
-/* One row of a text body. */
-typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r);
+/* Row r of a text body, of a chunk starting at row r0. */
+typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
 
 /* Rows [b * BLOCK, ...) formatted by fn into *mem (NULL on failure). */
 enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
@@ -288,18 +364,30 @@ static int gather_window(const ody_comm *c, FILE *out, char **mem, const size_t 
     return fail;
 }
 
-static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, char **mem, size_t *len)
+/* Rows [b * TEXT_BLOCK, ...) formatted by fn into *mem (NULL on
+ * failure), the columns the export makes made for them alone. */
+static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_t *len)
 {
-    size_t r1 = (b + 1) * TEXT_BLOCK < m ? (b + 1) * TEXT_BLOCK : m;
+    size_t r0 = b * TEXT_BLOCK, r1 = r0 + TEXT_BLOCK < R->m ? r0 + TEXT_BLOCK : R->m;
+    int cap = schema_cap(R->st->cat);
+    xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
+    chunk c;
+    FILE *f = NULL;
     *mem = NULL;
     *len = 0;
-    FILE *f = open_memstream(mem, len);
-    if (!f) return;
-    for (size_t r = b * TEXT_BLOCK; r < r1; r++) fn(f, x, n, r);
-    if (fclose(f)) {
-        free(*mem);
-        *mem = NULL;
+    if (x && xt && !chunk_alloc(R, r1 - r0, &c)) {
+        chunk_fill(R, r0, r1 - r0, &c);
+        int nt = text_cols(x, schema(R, &c, x), xt);
+        if ((f = open_memstream(mem, len)))
+            for (size_t r = r0; r < r1; r++) fn(f, xt, nt, r, r0);
+        if (f && fclose(f)) {
+            free(*mem);
+            *mem = NULL;
+        }
+        chunk_free(&c);
     }
+    free(x);
+    free(xt);
 }
 
 /* Rows [0, m) formatted by fn a block of TEXT_BLOCK rows at a time, as
@@ -311,9 +399,9 @@ static void text_block(const xcol *x, int n, size_t m, size_t b, text_row fn, ch
  * it in order; when it also writes the FITS file (fits_too) it formats
  * none, so that its threads are not the ones the others wait for.  0,
  * or -1 when out of memory or a transfer fails (on every process alike). */
-static int text_rows(const ody_comm *c, int fits_too, FILE *out, const xcol *x, int n, size_t m, text_row fn)
+static int text_rows(const ody_comm *c, int fits_too, FILE *out, const ranked *rk, text_row fn)
 {
-    size_t nb = (m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
+    size_t nb = (rk->m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
     size_t skip = R > 1 && fits_too, P = R - skip;  /* process 0 formats nothing; P processes do */
     int fail = 0;
     char *mem[TEXT_WINDOW];
@@ -327,7 +415,7 @@ static int text_rows(const ody_comm *c, int fits_too, FILE *out, const xcol *x, 
         {
             for (size_t b = 0; b < nw; b++) {
 #pragma omp task firstprivate(b) shared(mem, len)
-                text_block(x, n, m, b0 + b, fn, &mem[b], &len[b]);
+                text_block(rk, b0 + b, fn, &mem[b], &len[b]);
             }
         }
         size_t mine = 0;
@@ -344,24 +432,26 @@ static int text_rows(const ody_comm *c, int fits_too, FILE *out, const xcol *x, 
     return fail ? -1 : 0;
 }
 
-static void csv_row(FILE *f, const xcol *x, int n, size_t r)
+static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 {
     char buf[64];
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
-        stage_csv_field(f, cell(&x[q], r, buf, sizeof buf));
+        stage_csv_field(f, cell(&x[q], r, r0, buf, sizeof buf));
     }
     fputc('\n', f);
 }
 
-static int csv_body(const run_state *st, FILE *f, const xcol *x, int n, size_t m)
+/* The header from x (the text columns' names), then the rows. */
+static int csv_body(const ranked *R, FILE *f, const xcol *x, int n)
 {
+    const run_state *st = R->st;
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, x, n, m, csv_row);
+    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, R, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -404,13 +494,15 @@ static void ecsv_header(FILE *f, const run_state *st, const xcol *x, int n)
             cfg_score_name(st->c->rank_by));
 }
 
-static int write_text(const run_state *st, const char *name, const xcol *x, int n, size_t m, int ecsv, ody_err *err)
+/* x: the text columns (names, types, units), n of them. */
+static int write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
 {
+    const run_state *st = R->st;
     fitsout_text t;
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(st, t.f, x, n, m)) {
+    if (csv_body(R, t.f, x, n)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
     }
@@ -437,21 +529,22 @@ static void vot_info(FILE *f, const char *name, const char *value)
     fputs("\"/>\n", f);
 }
 
-static void vot_row(FILE *f, const xcol *x, int n, size_t r)
+static void vot_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 {
     char buf[64];
     fputs("<TR>", f);
     for (int q = 0; q < n; q++) {
         fputs("<TD>", f);
-        xml(f, cell(&x[q], r, buf, sizeof buf));
+        xml(f, cell(&x[q], r, r0, buf, sizeof buf));
         fputs("</TD>", f);
     }
     fputs("</TR>\n", f);
 }
 
 /* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
-static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_err *err)
+static int write_vot(const ranked *R, const xcol *x, int n, ody_err *err)
 {
+    const run_state *st = R->st;
     fitsout_text t;
     int rc = store_text_open(st, "anomalies.vot", &t, err);
     if (rc) return rc;
@@ -479,7 +572,7 @@ static int write_vot(const run_state *st, const xcol *x, int n, size_t m, ody_er
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, x, n, m, vot_row)) {
+    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, R, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }
@@ -508,15 +601,13 @@ static int export(run_state *st, int run, ody_err *err)
     st->sum->top_score = score[order[0]];
     if (run) {  /* every process formats its share of the text; process 0 writes */
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
-        rc = gather(st, &R, err);
-        int n_col = 0;
-        xcol *x = rc ? NULL : schema(st, &R, &n_col);
-        if (!rc && !x) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-        xcol *xt = x ? malloc((size_t)n_col * sizeof *xt) : NULL;  /* the text formats: every column but a FEATURES vector */
-        int nt = 0;
-        for (int q = 0; xt && q < n_col; q++)
-            if (x[q].c.type == TSTRING || x[q].c.repeat == 1) xt[nt++] = x[q];
-        if (!rc && !xt) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        rc = ranked_init(st, &R, err);
+        /* the text formats' columns, for their headers (every column but a FEATURES vector) */
+        int cap = schema_cap(st->cat), nt = 0;
+        xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
+        chunk none = {0};
+        if (!rc && (!x || !xt)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (!rc) nt = text_cols(x, schema(&R, &none, x), xt);
         /* the FITS file as one task, the text files' blocks as the others */
         int rc_fits = 0;
         ody_err e_fits = {0};
@@ -525,11 +616,11 @@ static int export(run_state *st, int run, ody_err *err)
         {
             if (!rc && (c->formats & CFG_FMT_FITS) && store_writes(st)) {
 #pragma omp task shared(rc_fits, e_fits)
-                rc_fits = write_fits(st, x, n_col, &R, &e_fits);
+                rc_fits = write_fits(&R, &e_fits);
             }
-            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(st, "anomalies.csv", xt, nt, R.m, 0, err);
-            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(st, "anomalies.ecsv", xt, nt, R.m, 1, err);
-            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(st, xt, nt, R.m, err);
+            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(&R, "anomalies.csv", xt, nt, 0, err);
+            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(&R, "anomalies.ecsv", xt, nt, 1, err);
+            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(&R, xt, nt, err);
 #pragma omp taskwait
         }
         if (!rc && rc_fits) {
