@@ -861,6 +861,17 @@ def plan_1e9(mp):
         b = r["bytes"].get(s, 0.0) / n
         L.append(f"| {s} | {t:.1f} | {t * N / 1e6 / cores / 60:.1f} min | {b:.1f} |")
     L.append("")
+    big = max((b for b in mp), key=lambda b: b["n"])
+    one = [x for x in big["rows"] if x["ranks"] == 1][0]
+    per = max(one["rss_mb"]) * 1e6 / big["n"]
+    L.append(f"Memory: the largest run here ({big['n']:,} objects, one process) peaked at {max(one['rss_mb']):,.0f} MB, "
+             f"{per:.0f} bytes an object.  Every process of this version holds the whole catalog and every per-object "
+             f"array, so 10^9 objects would need about {per * N / 1e9:,.0f} GB on each process: the plan needs row "
+             f"slices first (each process {per * N / 1e9 / cores:.2f} GB at {cores} processes at this cost per object).  "
+             "The export's bytes are those process 0 sends; with the FITS file to write it formats no text and receives "
+             "the others' (about the CSV's size).  Similarity's time is bounded by `similarity.max_pairs` per run, not "
+             "per object: at 10^9 objects it would list neighbours over fewer trees unless the budget grows with the "
+             "processes.\n")
     return "\n".join(L)
 
 

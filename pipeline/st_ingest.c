@@ -227,14 +227,15 @@ static int read_input(run_state *st, ody_err *err)
 /* The run's peak memory, estimated before the forest starts: the features
  * (4 bytes a value) and the forest's training set (a byte a value for the
  * real and the synthetic rows; the MLP makes its rows as it reads them);
- * per object, the neighbour lists (8 bytes a neighbour) and the exported
- * neighbour IDs (up to 2 x top_k of about 12 bytes). */
+ * per object, the neighbour lists (8 bytes a neighbour while they are
+ * found) and the similar objects (8 bytes each while they are found; the
+ * export makes its ID lists a chunk of rows at a time), and its scores. */
 static int run_fits(const run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     int K = c->local_k > c->lof_k ? c->local_k : c->lof_k;
     double nf = (double)st->n * st->F, need = nf * (4 + 2) +
-                                              (double)st->n * (8.0 * K + 24.0 * c->top_k + 64);
+                                              (double)st->n * (8.0 * K + 8.0 * c->top_k + 64);
     double have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
         return ody_fail(err, ODY_EINPUT, "%s: %zu objects x %d features need about %.1f GB to run; this machine has "
