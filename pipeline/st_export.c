@@ -293,47 +293,89 @@ static void fits_cols(const xcol *x, int n, fitsout_col *cols, const size_t **ro
     }
 }
 
-/* anomalies.fits: the table a chunk of CFITSIO's best number of rows at a
- * time, the columns the export makes made for that chunk alone; then, for
- * a wide catalog, the FEATURES table of names. */
-static int write_fits(const ranked *R, ody_err *err)
+/* anomalies.fits being written: its table a chunk of CFITSIO's best
+ * number of rows at a time, the columns the export makes made for that
+ * chunk alone; then, for a wide catalog, the FEATURES table of names.  In
+ * steps (fits_step), so that a process can write it between other work. */
+typedef struct fits_out {
+    const ranked *R;
+    char *path;
+    fitsout w;
+    int open, status, ncol;
+    xcol *x;
+    fitsout_col *cols;
+    const size_t **rows;
+    chunk c;
+    size_t cr, next;     /* rows a chunk; the next row to write */
+} fits_out;
+
+static int fits_begin(const ranked *R, fits_out *o, ody_err *err)
 {
     const run_state *st = R->st;
-    int cap = schema_cap(st->cat), wide = st->cat->n_feat > STAGE_WIDE, n;
-    xcol *x = malloc((size_t)cap * sizeof *x);
-    fitsout_col *cols = calloc((size_t)cap, sizeof *cols);
-    const size_t **rows = calloc((size_t)cap, sizeof *rows);
-    char *path = store_path(st, "anomalies.fits");
-    chunk c = {0};
-    store_featnames fn = {0};
-    fitsout w;
-    int rc = !x || !cols || !rows || !path ? ody_fail(err, ODY_ENOMEM, "out of memory")
-           : wide ? store_featnames_make(st->cat, &fn, err) : 0;
-    if (!rc && !(rc = fitsout_open(&w, path, 1, err))) {
-        int status = 0;
-        size_t cr = 1;
-        store_provenance(st, w.f, &status);
-        n = schema(R, &c, x);
-        fits_cols(x, n, cols, rows);
-        fitsout_table_begin(w.f, "ANOMALIES", cols, n, &cr, &status);
-        if (!status && chunk_alloc(R, cr, &c)) status = MEMORY_ALLOCATION;
-        for (size_t r0 = 0; r0 < R->m && !status; r0 += cr) {
-            size_t nr = R->m - r0 < cr ? R->m - r0 : cr;
-            chunk_fill(R, r0, nr, &c);
-            n = schema(R, &c, x);
-            fits_cols(x, n, cols, rows);
-            fitsout_table_chunk(w.f, cols, rows, n, r0, nr, &status);
-        }
-        if (wide) fitsout_table_rows(w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &status);
-        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write", NULL) : 0, err);
+    int cap = schema_cap(st->cat);
+    memset(o, 0, sizeof *o);
+    o->R = R;
+    o->cr = 1;
+    o->x = malloc((size_t)cap * sizeof *o->x);
+    o->cols = calloc((size_t)cap, sizeof *o->cols);
+    o->rows = calloc((size_t)cap, sizeof *o->rows);
+    o->path = store_path(st, "anomalies.fits");
+    int rc = !o->x || !o->cols || !o->rows || !o->path ? ody_fail(err, ODY_ENOMEM, "out of memory")
+           : fitsout_open(&o->w, o->path, 1, err);
+    if (rc) return rc;
+    o->open = 1;
+    store_provenance(st, o->w.f, &o->status);
+    o->ncol = schema(R, &o->c, o->x);
+    fits_cols(o->x, o->ncol, o->cols, o->rows);
+    fitsout_table_begin(o->w.f, "ANOMALIES", o->cols, o->ncol, &o->cr, &o->status);
+    if (!o->status && chunk_alloc(R, o->cr, &o->c)) o->status = MEMORY_ALLOCATION;
+    return 0;
+}
+
+/* The rows up to `upto` (of the ranking's m). */
+static void fits_step(fits_out *o, size_t upto)
+{
+    const ranked *R = o->R;
+    if (upto > R->m) upto = R->m;
+    for (; o->open && o->next < upto && !o->status; o->next += o->cr) {
+        size_t nr = R->m - o->next < o->cr ? R->m - o->next : o->cr;
+        chunk_fill(R, o->next, nr, &o->c);
+        o->ncol = schema(R, &o->c, o->x);
+        fits_cols(o->x, o->ncol, o->cols, o->rows);
+        fitsout_table_chunk(o->w.f, o->cols, o->rows, o->ncol, o->next, nr, &o->status);
     }
-    chunk_free(&c);
+}
+
+/* The rest, the names table, and the file committed; o freed.  rc: an
+ * earlier failure, which discards the file. */
+static int fits_end(fits_out *o, int rc, ody_err *err)
+{
+    const run_state *st = o->R->st;
+    store_featnames fn = {0};
+    if (o->open && !rc) {
+        fits_step(o, o->R->m);
+        if (st->cat->n_feat > STAGE_WIDE && !o->status) {
+            rc = store_featnames_make(st->cat, &fn, err);
+            if (!rc) fitsout_table_rows(o->w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &o->status);
+        }
+        if (!rc && o->status) rc = ody_fits_fail(err, o->status, o->path, "cannot write", NULL);
+    }
+    if (o->open) rc = fitsout_finish(&o->w, rc, err);
     store_featnames_free(&fn);
-    free(path);
-    free(x);
-    free(cols);
-    free(rows);
+    chunk_free(&o->c);
+    free(o->path);
+    free(o->x);
+    free(o->cols);
+    free(o->rows);
+    memset(o, 0, sizeof *o);
     return rc;
+}
+
+static int write_fits(const ranked *R, ody_err *err)
+{
+    fits_out o;
+    int rc = fits_begin(R, &o, err);
+    return fits_end(&o, rc, err);
 }
 
 /* ================================================================ CSV, ECSV */
@@ -397,9 +439,10 @@ static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_
  * meanwhile.  With several processes a window is shared among them, a run
  * of at most TEXT_WINDOW blocks each, and process 0 writes what they send
  * it in order; when it also writes the FITS file (fits_too) it formats
- * none, so that its threads are not the ones the others wait for.  0,
+ * none, and writes the FITS rows of each window (fits, on process 0 only)
+ * while the others format it.  0,
  * or -1 when out of memory or a transfer fails (on every process alike). */
-static int text_rows(const ody_comm *c, int fits_too, FILE *out, const ranked *rk, text_row fn)
+static int text_rows(const ody_comm *c, int fits_too, fits_out *fits, FILE *out, const ranked *rk, text_row fn)
 {
     size_t nb = (rk->m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
     size_t skip = R > 1 && fits_too, P = R - skip;  /* process 0 formats nothing; P processes do */
@@ -423,6 +466,7 @@ static int text_rows(const ody_comm *c, int fits_too, FILE *out, const ranked *r
             if (!mem[b]) fail = 1;
             mine += mem[b] ? len[b] : 0;
         }
+        if (fits) fits_step(fits, (w0 + nwin) * TEXT_BLOCK);
         if (R > 1) fail = gather_window(c, out, mem, len, nw, mine, fail);
         for (size_t b = 0; b < nw; b++) {
             if (R == 1 && !fail) fwrite(mem[b], 1, len[b], out);
@@ -443,7 +487,7 @@ static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 }
 
 /* The header from x (the text columns' names), then the rows. */
-static int csv_body(const ranked *R, FILE *f, const xcol *x, int n)
+static int csv_body(const ranked *R, fits_out *fits, FILE *f, const xcol *x, int n)
 {
     const run_state *st = R->st;
     for (int q = 0; q < n; q++) {
@@ -451,7 +495,7 @@ static int csv_body(const ranked *R, FILE *f, const xcol *x, int n)
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, R, csv_row);
+    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -494,15 +538,16 @@ static void ecsv_header(FILE *f, const run_state *st, const xcol *x, int n)
             cfg_score_name(st->c->rank_by));
 }
 
-/* x: the text columns (names, types, units), n of them. */
-static int write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
+/* x: the text columns (names, types, units), n of them; fits: as for
+ * text_rows. */
+static int write_text(const ranked *R, fits_out *fits, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
 {
     const run_state *st = R->st;
     fitsout_text t;
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(R, t.f, x, n)) {
+    if (csv_body(R, fits, t.f, x, n)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
     }
@@ -542,7 +587,7 @@ static void vot_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 }
 
 /* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
-static int write_vot(const ranked *R, const xcol *x, int n, ody_err *err)
+static int write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err *err)
 {
     const run_state *st = R->st;
     fitsout_text t;
@@ -572,7 +617,7 @@ static int write_vot(const ranked *R, const xcol *x, int n, ody_err *err)
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, f, R, vot_row)) {
+    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }
@@ -608,21 +653,28 @@ static int export(run_state *st, int run, ody_err *err)
         chunk none = {0};
         if (!rc && (!x || !xt)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
         if (!rc) nt = text_cols(x, schema(&R, &none, x), xt);
-        /* the FITS file as one task, the text files' blocks as the others */
-        int rc_fits = 0;
+        /* One process: the FITS file as one task, the text files' blocks as
+         * the others.  Several: process 0 writes the FITS rows of each
+         * window of text while the others format it (text_rows). */
+        int fits = (c->formats & CFG_FMT_FITS) != 0, text = (c->formats & (CFG_FMT_CSV | CFG_FMT_ECSV | CFG_FMT_VOTABLE)) != 0;
+        int stepped = fits && text && ody_comm_size(st->comm) > 1, rc_fits = 0;
+        fits_out fo, *fp = NULL;
+        if (!rc && stepped && store_writes(st) && !(rc = fits_begin(&R, &fo, err))) fp = &fo;
+        if (stepped) rc = ody_comm_agree(st->comm, rc, err);
         ody_err e_fits = {0};
 #pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
 #pragma omp single
         {
-            if (!rc && (c->formats & CFG_FMT_FITS) && store_writes(st)) {
+            if (!rc && fits && !stepped && store_writes(st)) {
 #pragma omp task shared(rc_fits, e_fits)
                 rc_fits = write_fits(&R, &e_fits);
             }
-            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(&R, "anomalies.csv", xt, nt, 0, err);
-            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(&R, "anomalies.ecsv", xt, nt, 1, err);
-            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(&R, xt, nt, err);
+            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(&R, fp, "anomalies.csv", xt, nt, 0, err);
+            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(&R, fp, "anomalies.ecsv", xt, nt, 1, err);
+            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(&R, fp, xt, nt, err);
 #pragma omp taskwait
         }
+        if (fp) rc = fits_end(fp, rc, err);
         if (!rc && rc_fits) {
             *err = e_fits;
             rc = rc_fits;
