@@ -657,9 +657,12 @@ static int export(run_state *st, int run, ody_err *err)
          * the others.  Several: process 0 writes the FITS rows of each
          * window of text while the others format it (text_rows). */
         int fits = (c->formats & CFG_FMT_FITS) != 0, text = (c->formats & (CFG_FMT_CSV | CFG_FMT_ECSV | CFG_FMT_VOTABLE)) != 0;
-        int stepped = fits && text && ody_comm_size(st->comm) > 1, rc_fits = 0;
+        int stepped = fits && text && ody_comm_size(st->comm) > 1, rc_fits = 0, began = 0;
         fits_out fo, *fp = NULL;
-        if (!rc && stepped && store_writes(st) && !(rc = fits_begin(&R, &fo, err))) fp = &fo;
+        if (!rc && stepped && store_writes(st)) {
+            began = 1;
+            if (!(rc = fits_begin(&R, &fo, err))) fp = &fo;
+        }
         if (stepped) rc = ody_comm_agree(st->comm, rc, err);
         ody_err e_fits = {0};
 #pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
@@ -674,7 +677,7 @@ static int export(run_state *st, int run, ody_err *err)
             if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(&R, fp, xt, nt, err);
 #pragma omp taskwait
         }
-        if (fp) rc = fits_end(fp, rc, err);
+        if (began) rc = fits_end(&fo, rc, err);  /* frees what a failed begin left too */
         if (!rc && rc_fits) {
             *err = e_fits;
             rc = rc_fits;
