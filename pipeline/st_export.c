@@ -363,10 +363,7 @@ static int fits_end(fits_out *o, int rc, ody_err *err)
     if (o->open) rc = fitsout_finish(&o->w, rc, err);
     store_featnames_free(&fn);
     chunk_free(&o->c);
-    free(o->path);
-    free(o->x);
-    free(o->cols);
-    free(o->rows);
+    free(o->path); free(o->x); free(o->cols); free(o->rows);
     memset(o, 0, sizeof *o);
     return rc;
 }
