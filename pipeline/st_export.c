@@ -660,7 +660,7 @@ static int export(run_state *st, int run, ody_err *err)
             began = 1;
             if (!(rc = fits_begin(&R, &fo, err))) fp = &fo;
         }
-        if (stepped) rc = ody_comm_agree(st->comm, rc, err);
+        rc = ody_comm_agree(st->comm, rc, err);  /* before the processes exchange text */
         ody_err e_fits = {0};
 #pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
 #pragma omp single
