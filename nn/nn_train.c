@@ -138,12 +138,12 @@ static int trainer_alloc(trainer *t)
     return bad ? -1 : 0;
 }
 
-/* Row i, standardised, into x, its targets into tt. */
+/* Row i, standardised (in place, as prediction does), into x, its
+ * targets into tt. */
 static void get_row(const trainer *t, size_t i, nn_real *x, nn_real *tt)
 {
-    const nn_model *m = t->m;
     t->rows->get(t->rows->ctx, i, x, tt);
-    for (int j = 0; j < t->d; j++) x[j] = (x[j] - m->mu[j]) / m->sd[j];
+    nnw_standardize(t->m, x, 1, x);
 }
 
 /* The standardisation, learnt on the training rows only: each feature's

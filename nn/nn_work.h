@@ -52,7 +52,7 @@ double nnw_batch_grad(const nn_model *m, const nn_real *X, const nn_real *T, con
                       double scale, nn_real *grad, work *w);
 
 /* (x - mu) / sd with the model's terms, n rows of X into out. */
-void nnw_standardize(const nn_model *m, const nn_real *X, size_t n, nn_real *out);
+void nnw_standardize(const nn_model *m, const nn_real *X, size_t n, nn_real *out);  /* out may be X */
 
 /* The class of one output / target row (K = 1: > 0.5). */
 int nnw_row_class(const nn_real *v, int K);
