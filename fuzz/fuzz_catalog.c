@@ -2,7 +2,8 @@
  * bytes: every HDU described, a table read with the columns the seeds have
  * (the mock survey's), every policy for missing values; and the spectra
  * recipe with the columns of the bundled mock spectra (a block, a slice,
- * the WCS grid, the mask, the redshift). */
+ * the WCS grid, the mask, the redshift); and FLUX as a feature block, a
+ * vector column or an image HDU of a row per object. */
 #include "fuzz_util.h"  /* first: it defines _GNU_SOURCE */
 
 #include <string.h>
@@ -44,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cat_spec sp = {.flux = "FLUX", .mask = "MASK", .redshift = "Z", .grid_start = 3740, .grid_stop = 7340,
                    .grid_step = 5, .norm_lo = 5400, .norm_hi = 5600, .downsample = 2};
     read_as(path, blocks, 2, "ID", CAT_MISSING_IMPUTE, 0, NULL);
+    const char *image[] = {"FLUX", "U"};
+    read_as(path, image, 2, "ID", CAT_MISSING_DROP, 5, NULL);
     read_as(path, blocks, 2, "ID", CAT_MISSING_DROP, 0, &sp);
     close(fd);
     return 0;
