@@ -274,7 +274,7 @@ static int check_export(const cfg *c, ody_err *err)
                         "classifier (it needs cutouts.path) or rank by another score", f);
     if (!c->detectors)
         return ody_fail(err, ODY_EINPUT, "%s: score.detectors is empty — list at least one, e.g. [isolation, "
-                        "weirdness, knn]", f);
+                        "weirdness, local]", f);
     if (c->detectors & (1 << CFG_SCORE_ANOMALY | 1 << CFG_SCORE_LENS))
         return ody_fail(err, ODY_EINPUT, "%s: score.detectors may not list anomaly (it is their combination) or lens "
                         "(not an anomaly score) — remove them", f);

@@ -38,6 +38,8 @@ typedef enum {
     CFG_SCORE_FOREST_OOB,    /* out-of-bag P(synthetic) of the forest */
     CFG_SCORE_MLP,           /* P(synthetic) of the MLP */
     CFG_SCORE_LENS,          /* P(lens) of the lens classifier */
+    CFG_SCORE_LOCAL,         /* sqrt(z(knn) z(lof)), each robust z clipped at 0: far from its neighbours AND
+                                sparser than they are (last, so that earlier codes keep their values) */
     CFG_N_SCORES
 } cfg_score;
 
@@ -114,6 +116,7 @@ typedef struct cfg {
     /* score: the default anomaly score */
     int detectors;                       /* bits 1 << cfg_score */
     cfg_combine combine;
+    double local_weight;                 /* the local detectors' (knn, lof, local) z-scores are multiplied by it */
     int explain;                         /* features named per object */
 
     /* export */

@@ -19,10 +19,11 @@ static const int C_SYNTH[] = {RF_SYNTH_MARGINAL, RF_SYNTH_UNIFORM};
 static const int C_LEAF[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
 static const int C_ACT[] = {NN_RELU, NN_TANH, NN_SIGMOID, NN_LINEAR};
 static const int C_SCORE[] = {CFG_SCORE_ANOMALY, CFG_SCORE_WEIRDNESS, CFG_SCORE_ISOLATION, CFG_SCORE_KNN,
-                              CFG_SCORE_LOF, CFG_SCORE_FOREST_KNN, CFG_SCORE_FOREST_OOB, CFG_SCORE_MLP, CFG_SCORE_LENS};
+                              CFG_SCORE_LOF, CFG_SCORE_FOREST_KNN, CFG_SCORE_FOREST_OOB, CFG_SCORE_MLP, CFG_SCORE_LENS,
+                              CFG_SCORE_LOCAL};
 static const int C_COMBINE[] = {CFG_COMBINE_MAX, CFG_COMBINE_MEAN};
 /* Scores in the order of cfg_score, for export.rank_by and score.detectors. */
-#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens"
+#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens|local"
 
 /* Enums are stored through int pointers. */
 _Static_assert(sizeof(cat_missing) == sizeof(int) && sizeof(tab_format) == sizeof(int) && sizeof(cut_layout) == sizeof(int) &&
@@ -132,10 +133,13 @@ const key cfg_schema[] = {
     {"local.lof_k", T_INT, "20", 2, 1000, NULL, NULL, O(lof_k), 0, "neighbours for the local outlier factor"},
     {"local.reference", T_INT, "20000", 100, 100000000, NULL, NULL, O(local_ref), 0,
      "neighbours are searched among all objects up to this many, else among a seeded sample of this size"},
-    {"score.detectors", T_FLAGS, "[isolation, weirdness, knn]", NONE, SCORES, NULL, O(detectors), 0,
+    {"score.detectors", T_FLAGS, "[isolation, weirdness, local]", NONE, SCORES, NULL, O(detectors), 0,
      "scores combined into the default anomaly score (not anomaly or lens)"},
     {"score.combine", T_ENUM, "max", NONE, "max|mean", C_COMBINE, O(combine), 0,
-     "each detector as a robust z-score clipped at 0, then their maximum or mean"},
+     "each detector as a robust z-score clipped at 0 (times its weight), then their maximum or mean"},
+    {"score.local_weight", T_REAL, "0.5", 0, 100, NULL, NULL, O(local_weight), 0,
+     "weight of the local detectors (knn, lof, local) in the combination: their unbounded distance ratios have "
+     "heavier tails than the forests' scores (docs/SCORES.md)"},
     {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
      "features named per object in WHY: largest deviations from its nearest normal neighbours"},
     {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable|html", NULL, O(formats), 0,
@@ -151,11 +155,11 @@ const key cfg_schema[] = {
     {"labels", T_PATH, "\"\"", NONE, NULL, NULL, O(labels), 0,
      "your labels: CSV (or FITS) with columns id, label (1 interesting, 0 not) and an optional comment; "
      "`oddsky label` writes it, `oddsky next` reads it; a file not there yet holds no labels"},
-    {"learn.bandwidth", T_REAL, "1.0", 0.01, 100, NULL, NULL, O(lrn_bandwidth), 0,
+    {"learn.bandwidth", T_REAL, "0.5", 0.01, 100, NULL, NULL, O(lrn_bandwidth), 0,
      "a label moves objects within about this many median kNN distances of it"},
-    {"learn.strength", T_REAL, "1.0", 0, 100, NULL, NULL, O(lrn_strength), 0,
+    {"learn.strength", T_REAL, "4.0", 0, 100, NULL, NULL, O(lrn_strength), 0,
      "how far: this times the labelled object's score, at distance 0"},
-    {"learn.reweight", T_REAL, "0.3", 0, 0.99, NULL, NULL, O(lrn_reweight), 0,
+    {"learn.reweight", T_REAL, "0", 0, 0.99, NULL, NULL, O(lrn_reweight), 0,
      "the detector that drove a labelled object's score is trusted x (1 + this) or x (1 - this)"},
     {"output", T_PATH, NULL, NONE, NULL, NULL, O(output), 0, "run directory (created if needed)"},
     {"seed", T_INT64, "1", 0, 9.2e18, NULL, NULL, O(seed), 0, "master RNG seed"},
@@ -524,7 +528,7 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
 const char *cfg_score_name(cfg_score s)
 {
     static const char *names[] = {"anomaly", "weirdness", "isolation", "knn", "lof", "forest_knn", "forest_oob",
-                                  "mlp", "lens"};
+                                  "mlp", "lens", "local"};
     _Static_assert(sizeof names / sizeof *names == CFG_N_SCORES, "one name per score");
     return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }

@@ -108,8 +108,9 @@ static int local(const run_state *ref, run_state *q, ody_err *err)
     if (rc) return rc;
     int k = c->local_k < q->K ? c->local_k : q->K, kl = c->lof_k < q->K ? c->lof_k : q->K;
     for (size_t i = 0; i < q->n; i++) q->score[CFG_SCORE_KNN][i] = q->near_dist[i * (size_t)q->K + (size_t)(k - 1)];
-    return knn_lof_query(ref->n, ref->K, kl, ref->near, ref->near_dist, q->n, q->K, q->near, q->near_dist,
-                         q->score[CFG_SCORE_LOF], err);
+    rc = knn_lof_query(ref->n, ref->K, kl, ref->near, ref->near_dist, q->n, q->K, q->near, q->near_dist,
+                       q->score[CFG_SCORE_LOF], err);
+    return rc ? rc : stage_local_score(q, ref, err);
 }
 
 static int mlp(const run_state *ref, run_state *q, ody_err *err)

@@ -18,11 +18,12 @@ typedef struct score_col {
 } score_col;
 
 static const score_col score_cols[] = {
-    {"ANOMALY_SCORE", "default score: the largest robust z of score.detectors", CFG_SCORE_ANOMALY},
+    {"ANOMALY_SCORE", "default score: the largest weighted robust z of score.detectors", CFG_SCORE_ANOMALY},
     {"WEIRDNESS", "Baron & Poznanski weirdness, as their code computes it", CFG_SCORE_WEIRDNESS},
     {"ISOLATION", "isolation-forest score", CFG_SCORE_ISOLATION},
     {"KNN_DIST", "distance to the local.k-th nearest object, standardised features", CFG_SCORE_KNN},
     {"LOF", "local outlier factor", CFG_SCORE_LOF},
+    {"LOCAL", "far from its neighbours and sparser than they are: sqrt(z(KNN_DIST) z(LOF))", CFG_SCORE_LOCAL},
     {"FOREST_KNN", "mean forest dissimilarity to the most similar objects", CFG_SCORE_FOREST_KNN},
     {"P_SYNTH_FOREST", "P(synthetic) from the forest, out of bag", CFG_SCORE_FOREST_OOB},
     {"P_SYNTH_MLP", "P(synthetic) from the MLP discriminator", CFG_SCORE_MLP},

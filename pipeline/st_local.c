@@ -1,7 +1,9 @@
 /* st_local.c — stage "local": every object's nearest neighbours in the
  * standardised feature space among a reference set (every object, or a
  * seeded sample of local.reference for a large catalog; exact search), its
- * distance to the local.k-th of them, and its local outlier factor. */
+ * distance to the local.k-th of them, its local outlier factor, and LOCAL,
+ * which asks both to be high. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,21 @@ static int load_local(run_state *st, ody_err *err)
     if (!rc) rc = store_load_col(st, "local.fits", "NEAREST_DIST", TFLOAT, nk, st->near_dist, err);
     if (!rc) rc = store_load_col(st, "local.fits", "KNN_DIST", TDOUBLE, n, st->score[CFG_SCORE_KNN], err);
     if (!rc) rc = store_load_col(st, "local.fits", "LOF", TDOUBLE, n, st->score[CFG_SCORE_LOF], err);
+    if (!rc) rc = store_load_col(st, "local.fits", "LOCAL", TDOUBLE, n, st->score[CFG_SCORE_LOCAL], err);
+    return rc;
+}
+
+int stage_local_score(run_state *q, const run_state *ref, ody_err *err)
+{
+    size_t n = q->n;
+    double *zk = malloc((n ? n : 1) * sizeof *zk), *zl = malloc((n ? n : 1) * sizeof *zl);
+    int rc = !zk || !zl ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc) rc = rf_robust_z(ref->score[CFG_SCORE_KNN], ref->n, q->score[CFG_SCORE_KNN], n, zk, err);
+    if (!rc) rc = rf_robust_z(ref->score[CFG_SCORE_LOF], ref->n, q->score[CFG_SCORE_LOF], n, zl, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        q->score[CFG_SCORE_LOCAL][i] = zk[i] > 0 && zl[i] > 0 ? sqrt(zk[i] * zl[i]) : 0;
+    free(zk);
+    free(zl);
     return rc;
 }
 
@@ -189,12 +206,15 @@ static int search(run_state *st, ody_err *err)
     int k = c->local_k < st->K ? c->local_k : st->K, kl = c->lof_k < st->K ? c->lof_k : st->K;
     for (size_t i = 0; i < st->n; i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
     rc = knn_lof(st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
+    if (!rc) rc = stage_local_score(st, st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL, NULL},
                           {"KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], NULL, NULL},
-                          {"LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], NULL, NULL}};
-    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 4, err);
+                          {"LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], NULL, NULL},
+                          {"LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], NULL,
+                           "sqrt(z(KNN_DIST) z(LOF)), robust z-scores clipped at 0"}};
+    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 5, err);
     free(st->near_dist);  /* no later stage reads them: 8 bytes a neighbour an object */
     st->near_dist = NULL;
     return rc;
@@ -207,16 +227,18 @@ static int local(run_state *st, int run, ody_err *err)
     st->K = (size_t)K < m ? K : (int)m - 1;
     st->near = malloc(st->n * (size_t)st->K * sizeof *st->near);
     st->near_dist = malloc(st->n * (size_t)st->K * sizeof *st->near_dist);
-    if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF))
+    if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF) ||
+        !store_score(st, CFG_SCORE_LOCAL))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     return run ? search(st, err) : load_local(st, err);
 }
 
 const stage_def stage_local = {
     .name = "local",
-    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor",
+    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor, LOCAL",
     .keys = (const char *const[]){"local.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
+    .version = 1,  /* 1: LOCAL */
     .fn = local,
 };

@@ -45,8 +45,9 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
             break;
         }
         if ((rc = rf_robust_z(ref->score[s], ref->n, q->score[s], n, z, err))) break;
+        double w = s == CFG_SCORE_KNN || s == CFG_SCORE_LOF || s == CFG_SCORE_LOCAL ? c->local_weight : 1;
         for (size_t i = 0; i < n; i++) {
-            double v = z[i] > 0 ? z[i] : 0;
+            double v = z[i] > 0 ? w * z[i] : 0;
             q->det_z[i * (size_t)q->n_det + (size_t)used] = v;
             if (c->combine == CFG_COMBINE_MAX) a[i] = v > a[i] ? v : a[i];
             else a[i] += v;
@@ -200,7 +201,7 @@ static int score(run_state *st, int run, ody_err *err)
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
                           {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL},
                           {"DETECTOR_Z", TDOUBLE, st->n_det, st->det_z, NULL,
-                           "robust z (clipped at 0) of each of score.detectors, in their order"}};
+                           "robust z (clipped at 0, times its weight) of each of score.detectors, in their order"}};
     if (!st->n_why) cols[2] = cols[4];
     return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 5 : 3, err);
 }
@@ -211,6 +212,6 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
-    .version = 3,  /* 3: one WHY entry a stretch of a block */
+    .version = 4,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight */
     .fn = score,
 };

@@ -122,6 +122,14 @@ void stage_why_text(char *const *names, int n_why, const int32_t *feat, const fl
  * against ref's objects' values; ref may be q. */
 int stage_combine(run_state *q, const run_state *ref, ody_err *err);
 
+/* LOCAL of q's objects from their KNN and LOF (q->score[LOCAL]): the
+ * geometric mean of the two robust z-scores, each against ref's objects'
+ * values and clipped at 0; ref may be q.  An object scores only when it is
+ * both far from its neighbours and sparser than they are: the kNN distance
+ * alone flags every member of a sparse population, LOF alone every object at
+ * the edge of a clump of duplicates. */
+int stage_local_score(run_state *q, const run_state *ref, ody_err *err);
+
 /* WHY of q's objects (q->why_feat, q->why_dev) from their neighbours q->near,
  * rows of ref's catalog, in ref's standardisation; ref may be q. */
 int stage_explain(run_state *q, const run_state *ref, ody_err *err);

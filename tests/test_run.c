@@ -322,7 +322,7 @@ static void test_output_cannot_be_written(void **state)
 
 typedef struct ranked {
     long n;
-    double *score, *det[4];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF */
+    double *score, *det[5];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF, LOCAL */
     long long *id;
     char **why, **nearest, **anomaly, **driven;
 } ranked;
@@ -346,11 +346,11 @@ static ranked read_ranked(const char *path)
     int status = 0, c;
     fits_open_table(&f, path, READONLY, &status);
     fits_get_num_rows(f, &r.n, &status);
-    const char *dets[] = {"ISOLATION", "WEIRDNESS", "KNN_DIST", "LOF"};
+    const char *dets[] = {"ISOLATION", "WEIRDNESS", "KNN_DIST", "LOF", "LOCAL"};
     r.score = malloc((size_t)r.n * sizeof *r.score);
     fits_get_colnum(f, CASEINSEN, "ANOMALY_SCORE", &c, &status);
     fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.score, NULL, &status);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         r.det[k] = malloc((size_t)r.n * sizeof *r.det[k]);
         fits_get_colnum(f, CASEINSEN, (char *)dets[k], &c, &status);
         fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.det[k], NULL, &status);
@@ -371,7 +371,7 @@ static void free_ranked(ranked *r)
 {
     for (long i = 0; i < r->n; i++) { free(r->why[i]); free(r->nearest[i]); free(r->anomaly[i]); free(r->driven[i]); }
     free(r->why); free(r->nearest); free(r->anomaly); free(r->driven);
-    for (int k = 0; k < 4; k++) free(r->det[k]);
+    for (int k = 0; k < 5; k++) free(r->det[k]);
     free(r->score);
     free(r->id);
 }
@@ -388,17 +388,29 @@ static double median_of(double *v, long n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The documented rule, recomputed: (s - median) / (1.4826 MAD), clipped at 0. */
+/* The documented rule, recomputed: (v - median) / (1.4826 MAD) with the
+ * median and MAD of ref, clipped at 0; 1.2533 x the mean absolute deviation
+ * when the MAD is 0. */
+static void robust_z_against(const double *ref, long nr, const double *v, long n, double *z)
+{
+    double *t = malloc((size_t)nr * sizeof *t);
+    memcpy(t, ref, (size_t)nr * sizeof *t);
+    double med = median_of(t, nr);
+    for (long i = 0; i < nr; i++) t[i] = fabs(ref[i] - med);
+    double scale = 1.4826 * median_of(t, nr);
+    if (!(scale > 0)) {
+        double sum = 0;
+        for (long i = 0; i < nr; i++) sum += t[i];  /* in sorted order, as rf_robust_z sums */
+        scale = 1.2533 * sum / (double)nr;
+    }
+    assert_true(scale > 0);
+    for (long i = 0; i < n; i++) z[i] = v[i] > med ? (v[i] - med) / scale : 0;
+    free(t);
+}
+
 static void robust_z_clipped(const double *s, long n, double *z)
 {
-    double *t = malloc((size_t)n * sizeof *t);
-    memcpy(t, s, (size_t)n * sizeof *t);
-    double med = median_of(t, n);
-    for (long i = 0; i < n; i++) t[i] = fabs(s[i] - med);
-    double scale = 1.4826 * median_of(t, n);
-    assert_true(scale > 0);
-    for (long i = 0; i < n; i++) z[i] = s[i] > med ? (s[i] - med) / scale : 0;
-    free(t);
+    robust_z_against(s, n, s, n, z);
 }
 
 /* The default score is the documented combination; WHY names features;
@@ -417,14 +429,28 @@ static void test_ranking_columns(void **state)
     ranked r = read_ranked(path);
     assert_int_equal(r.n, 5000);
     double *z = malloc((size_t)r.n * sizeof *z), *best = calloc((size_t)r.n, sizeof *best);
-    double *zk[3];
-    for (int k = 0; k < 3; k++) {  /* isolation, weirdness, knn: the default detectors, maximum */
+    /* LOCAL: sqrt of the kNN distance's and LOF's clipped robust z */
+    double *zn = malloc((size_t)r.n * sizeof *zn), *zl = malloc((size_t)r.n * sizeof *zl);
+    robust_z_clipped(r.det[2], r.n, zn);
+    robust_z_clipped(r.det[3], r.n, zl);
+    for (long i = 0; i < r.n; i++)
+        if (fabs(sqrt(zn[i] * zl[i]) - r.det[4][i]) > 1e-12 * (1 + r.det[4][i]))
+            fail_msg("row %ld: LOCAL %.17g, sqrt(z(knn) z(lof)) %.17g", i, r.det[4][i], sqrt(zn[i] * zl[i]));
+    free(zn);
+    free(zl);
+    /* the default: isolation, weirdness, local x 0.5 (score.local_weight); maximum */
+    double *zk[3], wt[3] = {1, 1, 0.5};
+    const int col[3] = {0, 1, 4};
+    for (int k = 0; k < 3; k++) {
         zk[k] = malloc((size_t)r.n * sizeof *zk[k]);
-        robust_z_clipped(r.det[k], r.n, zk[k]);
-        for (long i = 0; i < r.n; i++) best[i] = zk[k][i] > best[i] ? zk[k][i] : best[i];
+        robust_z_clipped(r.det[col[k]], r.n, zk[k]);
+        for (long i = 0; i < r.n; i++) {
+            zk[k][i] *= wt[k];
+            best[i] = zk[k][i] > best[i] ? zk[k][i] : best[i];
+        }
     }
-    /* DRIVEN_BY names a detector whose z is the maximum ("none" when all are 0) */
-    const char *dname[] = {"isolation", "weirdness", "knn"};
+    /* DRIVEN_BY names a detector whose weighted z is the maximum ("none" when all are 0) */
+    const char *dname[] = {"isolation", "weirdness", "local"};
     for (long i = 0; i < r.n; i++) {
         int k = 0;
         while (k < 3 && strcmp(r.driven[i], dname[k])) k++;
@@ -1073,6 +1099,19 @@ static void test_score_new_objects(void **state)
         checked++;
     }
     assert_int_equal(checked, N);
+    /* LOCAL of a new object: its kNN distance and LOF as robust z against the run's objects */
+    double *col[5];
+    const char *cn[5] = {"KNN_DIST", "LOF", "KNN_DIST", "LOF", "LOCAL"};
+    for (int k = 0; k < 5; k++) {
+        col[k] = malloc(N * sizeof *col[k]);
+        read_doubles(k < 2 ? a : b, cn[k], N, col[k]);
+    }
+    robust_z_against(col[0], N, col[2], N, col[2]);
+    robust_z_against(col[1], N, col[3], N, col[3]);
+    for (int r = 0; r < N; r++)
+        if (fabs(sqrt(col[2][r] * col[3][r]) - col[4][r]) > 1e-12 * (1 + col[4][r]))
+            fail_msg("ID %.0f: LOCAL %.17g, from the run's scales %.17g", idb[r], col[4][r], sqrt(col[2][r] * col[3][r]));
+    for (int k = 0; k < 5; k++) free(col[k]);
     /* refused: a catalog without the run's columns; a run not up to date with its config */
     snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_lenses.fits' -o '%s/bad'", run, src, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
