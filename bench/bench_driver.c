@@ -15,7 +15,8 @@
  *       of the feature matrix it holds
  *   oddsky-bench learn ANOMALIES.fits TRUTH BUDGET BW:STRENGTH:REWEIGHT[,...]
  *       the simulated astronomer: from a run's ranked list (features F_*,
- *       detectors ISOLATION, WEIRDNESS, KNN_DIST) shows the top unlabelled
+ *       the default detectors ISOLATION, WEIRDNESS, LOCAL at the default
+ *       score.local_weight; KNN_DIST for the kernel) shows the top unlabelled
  *       object BUDGET times, labels it with TRUTH, re-ranks (learn.h); the
  *       anomalies found after each step, unsupervised and per setting
  *   oddsky-bench mlp FILE LABEL EPOCHS H1 H2 BATCH LR
@@ -37,6 +38,7 @@
 void openblas_set_num_threads(int num_threads);
 
 #include "cat.h"
+#include "cfg.h"
 #include "knn.h"
 #include "learn.h"
 #include "nn.h"
@@ -153,8 +155,8 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     cat_info *info = NULL;
     if (cat_inspect(path, &info, e)) return 1;
     const cat_hduinfo *h = &info->hdu[1];
-    const char *feats[600] = {"ISOLATION", "WEIRDNESS", "KNN_DIST"};
-    int nf = 3;
+    const char *feats[600] = {"ISOLATION", "WEIRDNESS", "LOCAL", "KNN_DIST"};
+    int nf = 4;
     for (int k = 0; k < h->n_cols && nf < 600; k++)
         if (!strncmp(h->cols[k].name, "F_", 2)) feats[nf++] = h->cols[k].name;
     cat_opt o;
@@ -169,7 +171,10 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     cat_info_destroy(info);
     if (rc) return 1;
     size_t n = c->n_rows;
-    int F = nf - 3, D = 3;
+    int F = nf - 4, D = 3;
+    cfg *dc = cfg_defaults();  /* the score's weights as shipped */
+    double wt[3] = {1, 1, dc ? dc->local_weight : 1};
+    cfg_destroy(dc);
     double *col = malloc(n * sizeof *col), *z = malloc(n * sizeof *z), *zd = malloc(n * 3 * sizeof *zd);
     float *X = malloc(n * (size_t)F * sizeof *X), *Z = malloc(n * (size_t)F * sizeof *Z);
     int *y = malloc(n * sizeof *y);
@@ -179,14 +184,14 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
             const char *sv = tc->s + i * (size_t)(tc->width + 1);
             y[i] = strncmp(sv + strspn(sv, " "), "none", 4) != 0;
         } else y[i] = (int)(tc->type == CAT_COL_INT ? tc->i[i] : tc->f[i]);
-        for (int f = 0; f < F; f++) X[i * (size_t)F + (size_t)f] = c->X[i * (size_t)nf + 3 + (size_t)f];
+        for (int f = 0; f < F; f++) X[i * (size_t)F + (size_t)f] = c->X[i * (size_t)nf + 4 + (size_t)f];
     }
     for (int d = 0; d < D; d++) {
         for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + (size_t)d];
         if (rf_robust_z(col, n, col, n, z, e)) return 1;
-        for (size_t i = 0; i < n; i++) zd[i * 3 + (size_t)d] = z[i] > 0 ? z[i] : 0;
+        for (size_t i = 0; i < n; i++) zd[i * 3 + (size_t)d] = z[i] > 0 ? wt[d] * z[i] : 0;
     }
-    for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + 2];
+    for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + 3];
     qsort(col, n, sizeof *col, cmp_dbl);
     double kmed = col[n / 2];
     knn_standardize(X, n, F, Z);

@@ -7,8 +7,8 @@
 
 void lrn_opt_init(lrn_opt *o)
 {
-    o->bandwidth = 1.0;
-    o->strength = 1.0;
+    o->bandwidth = 0.5;  /* learn.* defaults: chosen by docs/BENCHMARKS.md, "Learning from labels" */
+    o->strength = 4.0;
     o->reweight = 0.0;
     o->mean = 0;
 }

@@ -11,7 +11,9 @@
  *   - the detector that drove its score is trusted more (x 1 + reweight) or
  *     less (x 1 - reweight): the score is the largest weighted detector z
  *     (their mean with score.combine: mean), so without labels it is the
- *     default score itself.
+ *     default score itself.  Off by default (learn.reweight 0): with the
+ *     default score of isolation, weirdness and LOCAL, every setting that
+ *     reweights lost anomalies on some table.
  * A label costs O(N F): after one, the list is current in milliseconds.
  * Results depend only on the labels and their order, never on threads.
  */
