@@ -317,14 +317,35 @@ static void members_free(members *m)
     memset(m, 0, sizeof *m);
 }
 
-/* With comm, every process finds the leaves of its own rows and shares
- * them; each then builds the lists.  0, or -1 when out of memory (on
- * every process alike with comm: the processes agree). */
+/* The good members of tree t's leaves into m's slot b: l is scratch for
+ * n leaf numbers. */
+static void members_tree(members *m, const rf_sim_ctx *ctx, int t, int b, int32_t *l)
+{
+    const rf_forest *f = ctx->f;
+    size_t n = ctx->n, nn = f->tree_off[t + 1] - f->tree_off[t];
+    uint32_t *off = m->off + m->start[b], *mem = m->mem + (size_t)b * n;
+    tree_leaves(f, t, ctx->X, n, l);
+    for (size_t i = 0; i < n; i++)
+        if (rf_leaf_good(f, t, l[i], ctx->filt)) off[l[i] + 1]++;
+        else l[i] = -1;
+    for (size_t k = 0; k < nn; k++) off[k + 1] += off[k];
+    /* fill in object order, using off[k] as a cursor, then restore */
+    for (size_t i = 0; i < n; i++)
+        if (l[i] >= 0) mem[off[l[i]]++] = (uint32_t)i;
+    for (size_t k = nn; k > 0; k--) off[k] = off[k - 1];
+    off[0] = 0;
+}
+
+/* With comm, every process builds the lists of a block of the trees and
+ * shares them.  A tree's lists depend on the tree and the catalog alone, so
+ * who builds them changes no byte; sharing the lists costs what sharing
+ * every row's leaves would, and no process builds another's.  0, or -1 when
+ * out of memory (on every process alike with comm: the processes agree). */
 static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, const ody_comm *comm)
 {
     const rf_forest *f = ctx->f;
     size_t n = ctx->n;
-    int nt = t1 - t0;
+    int nt = t1 - t0, R = ody_comm_size(comm);
     memset(m, 0, sizeof *m);
     m->t0 = t0;
     m->t1 = t1;
@@ -337,40 +358,37 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, cons
     }
     if (m->start) m->start[nt] = tot;
     m->off = m->start ? calloc(tot, sizeof *m->off) : NULL;
-    m->mem = malloc((size_t)nt * n * sizeof *m->mem);
-    int32_t *lf = malloc((size_t)nt * n * sizeof *lf);
-    int fail = !m->off || !m->mem || !lf;
-    size_t lo, hi;
-    ody_comm_part(comm, ody_comm_rank(comm), n, &lo, &hi);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads)) if (!fail)
-    for (int b = 0; b < nt; b++) {
-        if (fail) continue;
-        int32_t *l = lf + (size_t)b * n;
-        tree_leaves(f, t0 + b, ctx->X + lo * (size_t)f->n_feat, hi - lo, l + lo);
-        for (size_t i = lo; i < hi; i++)
-            if (!rf_leaf_good(f, t0 + b, l[i], ctx->filt)) l[i] = -1;
+    m->mem = malloc(((size_t)nt * n + 1) * sizeof *m->mem);
+    size_t *sh = malloc(((size_t)R + 1) * sizeof *sh), b0, b1;
+    int fail = !m->off || !m->mem || !sh;
+    ody_comm_part(comm, ody_comm_rank(comm), (size_t)nt, &b0, &b1);
+    if (!fail) {
+#pragma omp parallel num_threads(ody_threads(ctx->n_threads))
+    {
+        int32_t *l = malloc((n ? n : 1) * sizeof *l);
+        if (!l) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b = b0; b < b1; b++)
+            if (l) members_tree(m, ctx, t0 + (int)b, (int)b, l);
+        free(l);
+    }
     }
     ody_err e;
     fail = ody_comm_agree(comm, fail ? ODY_ENOMEM : 0, &e) != 0;
-    for (int b = 0; b < nt && !fail; b++) fail = ody_share_rows(comm, lf + (size_t)b * n, n, sizeof *lf, &e) != 0;
-    if (fail) { free(lf); members_free(m); return -1; }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads))
-    for (int b = 0; b < nt; b++) {
-        int t = t0 + b;
-        uint32_t *off = m->off + m->start[b];
-        uint32_t *mem = m->mem + (size_t)b * n;
-        const int32_t *l = lf + (size_t)b * n;
-        size_t nn = f->tree_off[t + 1] - f->tree_off[t];
-        for (size_t i = 0; i < n; i++)
-            if (l[i] >= 0) off[l[i] + 1]++;
-        for (size_t k = 0; k < nn; k++) off[k + 1] += off[k];
-        /* fill in object order, using off[k] as a cursor, then restore */
-        for (size_t i = 0; i < n; i++)
-            if (l[i] >= 0) mem[off[l[i]]++] = (uint32_t)i;
-        for (size_t k = nn; k > 0; k--) off[k] = off[k - 1];
-        off[0] = 0;
+    if (!fail) fail = ody_share_rows(comm, m->mem, (size_t)nt, n * sizeof *m->mem, &e) != 0;
+    if (!fail && R > 1) {
+        for (int p = 0; p < R; p++) {  /* process p's trees' leaf tables */
+            ody_comm_part(comm, p, (size_t)nt, &b0, &b1);
+            sh[p] = m->start[b0] * sizeof *m->off;
+        }
+        sh[R] = m->start[nt] * sizeof *m->off;
+        fail = ody_share(comm, m->off, sh, &e) != 0;
     }
-    free(lf);
+    free(sh);
+    if (fail) { members_free(m); return -1; }
     return 0;
 }
 
