@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stage.h"
+#include "export.h"
 
 /* The score columns of the exports, in order; a score the run did not
  * compute (mlp or lens off) has no column. */
@@ -43,49 +43,20 @@ const char *stage_score_column(cfg_score s, const char **desc)
 
 /* ================================================================ ranking */
 
-#define DRVW 16  /* a detector's name, with its NUL */
-
-/* The first m rows of the ranking, and the widths of the columns the
- * export makes (the others are read through the order from the run's own
- * arrays). */
-typedef struct ranked {
-    const run_state *st;
-    size_t m;
-    const size_t *order; /* rows in rank order (stage_rank_order) */
-    const cat *nk;       /* whose IDs the neighbour lists name */
-    int idw;             /* the widest ID as printed */
-    size_t nbw;          /* a neighbour list's bytes */
-    int kn;              /* nearest objects listed */
-    size_t whyw;         /* WHY's bytes */
-    char **feat_col;     /* the features' column names, F_<name> */
-} ranked;
-
-/* The columns the export makes, for rows [r0, r0 + nr) of the ranking:
- * made a chunk at a time where they are written, never for every row at
- * once (at 10^7 objects the neighbour lists alone were 1.8 GB). */
-typedef struct chunk {
-    size_t r0, nr;
-    int32_t *rank;
-    float *feat;         /* n_feat columns of nr (narrow tables) */
-    char *nbs, *nrs;     /* similar and nearest objects' IDs joined by ';', nbw bytes a row */
-    char *why;           /* the most deviant features, whyw bytes a row */
-    char *drv;           /* the detector that drove the score, DRVW bytes a row */
-} chunk;
-
 static void ranked_free(ranked *r, size_t n_feat)
 {
     for (size_t j = 0; r->feat_col && j < n_feat; j++) free(r->feat_col[j]);
     free(r->feat_col);
 }
 
-static void chunk_free(chunk *c)
+void xp_chunk_free(chunk *c)
 {
     free(c->rank); free(c->feat); free(c->nbs); free(c->nrs); free(c->why); free(c->drv);
     memset(c, 0, sizeof *c);
 }
 
 /* Room for cap rows; 0 or -1 (out of memory, c freed). */
-static int chunk_alloc(const ranked *R, size_t cap, chunk *c)
+int xp_chunk_alloc(const ranked *R, size_t cap, chunk *c)
 {
     const cat *k = R->st->cat;
     size_t nc = cap ? cap : 1;
@@ -97,7 +68,7 @@ static int chunk_alloc(const ranked *R, size_t cap, chunk *c)
     c->why = calloc(nc, R->whyw);
     c->drv = calloc(nc, DRVW);
     if (c->rank && (c->feat || k->n_feat > STAGE_WIDE) && c->nbs && c->nrs && c->why && c->drv) return 0;
-    chunk_free(c);
+    xp_chunk_free(c);
     return -1;
 }
 
@@ -115,7 +86,7 @@ static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, s
 }
 
 /* Rows [r0, r0 + nr) of the ranking into c (allocated for at least nr). */
-static void chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
+void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
 {
     const run_state *st = R->st;
     const cat *k = st->cat;
@@ -175,16 +146,6 @@ static int ranked_init(const run_state *st, ranked *R, ody_err *err)
 
 /* ================================================================ the columns */
 
-/* Every export writes the same columns under the same names: FITS from the
- * arrays, the text formats from the same arrays formatted (digits: 17 for a
- * carried float, enough to read back the same double; 10 for a score). */
-typedef struct xcol {
-    fitsout_col c;
-    int digits;
-    const size_t *rows;  /* NULL: c.data holds a chunk's rows from its start (a column the export makes);
-                            else the rows of c.data (the run's own array) in rank order */
-} xcol;
-
 /* A catalog column, read through the ranking's order. */
 static xcol carried(const cat_col *c, const size_t *order, const char *desc)
 {
@@ -195,12 +156,12 @@ static xcol carried(const cat_col *c, const size_t *order, const char *desc)
 }
 
 /* Room for every column. */
-static int schema_cap(const cat *k) { return 9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS; }
+int xp_schema_cap(const cat *k) { return 9 + k->n_pass + (int)k->n_feat + N_SCORE_COLS; }
 
 /* The columns in order into x (schema_cap of them), the ones the export
  * makes reading chunk c (a zeroed chunk: names and types only); their
  * count. */
-static int schema(const ranked *R, const chunk *c, xcol *x)
+int xp_schema(const ranked *R, const chunk *c, xcol *x)
 {
     const run_state *st = R->st;
     const cat *k = st->cat;
@@ -239,7 +200,7 @@ static int schema(const ranked *R, const chunk *c, xcol *x)
 
 /* The columns of the text formats: every one but a FEATURES vector; their
  * count into xt (room for n). */
-static int text_cols(const xcol *x, int n, xcol *xt)
+int xp_text_cols(const xcol *x, int n, xcol *xt)
 {
     int nt = 0;
     for (int q = 0; q < n; q++)
@@ -261,7 +222,7 @@ static const char *digits_fmt(int digits)
 }
 
 /* Cell `row` of the ranking (of a chunk starting at row r0) of column x. */
-static const char *cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len)
+const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len)
 {
     const fitsout_col *c = &x->c;
     size_t r = x->rows ? x->rows[row] : row - r0;
@@ -294,26 +255,10 @@ static void fits_cols(const xcol *x, int n, fitsout_col *cols, const size_t **ro
     }
 }
 
-/* anomalies.fits being written: its table a chunk of CFITSIO's best
- * number of rows at a time, the columns the export makes made for that
- * chunk alone; then, for a wide catalog, the FEATURES table of names.  In
- * steps (fits_step), so that a process can write it between other work. */
-typedef struct fits_out {
-    const ranked *R;
-    char *path;
-    fitsout w;
-    int open, status, ncol;
-    xcol *x;
-    fitsout_col *cols;
-    const size_t **rows;
-    chunk c;
-    size_t cr, next;     /* rows a chunk; the next row to write */
-} fits_out;
-
 static int fits_begin(const ranked *R, fits_out *o, ody_err *err)
 {
     const run_state *st = R->st;
-    int cap = schema_cap(st->cat);
+    int cap = xp_schema_cap(st->cat);
     memset(o, 0, sizeof *o);
     o->R = R;
     o->cr = 1;
@@ -326,22 +271,22 @@ static int fits_begin(const ranked *R, fits_out *o, ody_err *err)
     if (rc) return rc;
     o->open = 1;
     store_provenance(st, o->w.f, &o->status);
-    o->ncol = schema(R, &o->c, o->x);
+    o->ncol = xp_schema(R, &o->c, o->x);
     fits_cols(o->x, o->ncol, o->cols, o->rows);
     fitsout_table_begin(o->w.f, "ANOMALIES", o->cols, o->ncol, &o->cr, &o->status);
-    if (!o->status && chunk_alloc(R, o->cr, &o->c)) o->status = MEMORY_ALLOCATION;
+    if (!o->status && xp_chunk_alloc(R, o->cr, &o->c)) o->status = MEMORY_ALLOCATION;
     return 0;
 }
 
 /* The rows up to `upto` (of the ranking's m). */
-static void fits_step(fits_out *o, size_t upto)
+void xp_fits_step(fits_out *o, size_t upto)
 {
     const ranked *R = o->R;
     if (upto > R->m) upto = R->m;
     for (; o->open && o->next < upto && !o->status; o->next += o->cr) {
         size_t nr = R->m - o->next < o->cr ? R->m - o->next : o->cr;
-        chunk_fill(R, o->next, nr, &o->c);
-        o->ncol = schema(R, &o->c, o->x);
+        xp_chunk_fill(R, o->next, nr, &o->c);
+        o->ncol = xp_schema(R, &o->c, o->x);
         fits_cols(o->x, o->ncol, o->cols, o->rows);
         fitsout_table_chunk(o->w.f, o->cols, o->rows, o->ncol, o->next, nr, &o->status);
     }
@@ -354,7 +299,7 @@ static int fits_end(fits_out *o, int rc, ody_err *err)
     const run_state *st = o->R->st;
     store_featnames fn = {0};
     if (o->open && !rc) {
-        fits_step(o, o->R->m);
+        xp_fits_step(o, o->R->m);
         if (st->cat->n_feat > STAGE_WIDE && !o->status) {
             rc = store_featnames_make(st->cat, &fn, err);
             if (!rc) fitsout_table_rows(o->w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &o->status);
@@ -363,7 +308,7 @@ static int fits_end(fits_out *o, int rc, ody_err *err)
     }
     if (o->open) rc = fitsout_finish(&o->w, rc, err);
     store_featnames_free(&fn);
-    chunk_free(&o->c);
+    xp_chunk_free(&o->c);
     free(o->path); free(o->x); free(o->cols); free(o->rows);
     memset(o, 0, sizeof *o);
     return rc;
@@ -374,253 +319,6 @@ static int write_fits(const ranked *R, ody_err *err)
     fits_out o;
     int rc = fits_begin(R, &o, err);
     return fits_end(&o, rc, err);
-}
-
-/* ================================================================ CSV, ECSV */
-
-/* Row r of a text body, of a chunk starting at row r0. */
-typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
-
-/* Rows [b * BLOCK, ...) formatted by fn into *mem (NULL on failure). */
-enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
-
-/* One window of text blocks of every process to process 0, which writes
- * them in process order; fail is this process's state, and the result is
- * every process's (they agree). */
-static int gather_window(const ody_comm *c, FILE *out, char **mem, const size_t *len, size_t nw, size_t mine, int fail)
-{
-    ody_err e;
-    int64_t total = (int64_t)mine;
-    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &total, 1, ODY_SUM_I64, &e)) return 1;
-    char *buf = malloc(mine ? mine : 1), *all = c->rank == 0 ? malloc(total ? (size_t)total : 1) : NULL;
-    size_t *sizes = c->rank == 0 ? malloc((size_t)c->size * sizeof *sizes) : NULL;
-    fail = !buf || (c->rank == 0 && (!all || !sizes));
-    for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) memcpy(buf + at, mem[b], len[b]);
-    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, mine, all, sizes, 0) != 0;
-    if (!fail && c->rank == 0) fwrite(all, 1, (size_t)total, out);
-    free(buf);
-    free(all);
-    free(sizes);
-    return fail;
-}
-
-/* Rows [b * TEXT_BLOCK, ...) formatted by fn into *mem (NULL on
- * failure), the columns the export makes made for them alone. */
-static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_t *len)
-{
-    size_t r0 = b * TEXT_BLOCK, r1 = r0 + TEXT_BLOCK < R->m ? r0 + TEXT_BLOCK : R->m;
-    int cap = schema_cap(R->st->cat);
-    xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
-    chunk c;
-    FILE *f = NULL;
-    *mem = NULL;
-    *len = 0;
-    if (x && xt && !chunk_alloc(R, r1 - r0, &c)) {
-        chunk_fill(R, r0, r1 - r0, &c);
-        int nt = text_cols(x, schema(R, &c, x), xt);
-        if ((f = open_memstream(mem, len)))
-            for (size_t r = r0; r < r1; r++) fn(f, xt, nt, r, r0);
-        if (f && fclose(f)) {
-            free(*mem);
-            *mem = NULL;
-        }
-        chunk_free(&c);
-    }
-    free(x);
-    free(xt);
-}
-
-/* Rows [0, m) formatted by fn a block of TEXT_BLOCK rows at a time, as
- * tasks of the enclosing parallel region (a window of blocks at once, each
- * into memory), and written to out in order: the same bytes for any thread
- * count, a coarse grain, and the threads free to work on the FITS file
- * meanwhile.  With several processes a window is shared among them, a run
- * of at most TEXT_WINDOW blocks each, and process 0 writes what they send
- * it in order; when it also writes the FITS file (fits_too) it formats
- * none, and writes the FITS rows of each window (fits, on process 0 only)
- * while the others format it.  0,
- * or -1 when out of memory or a transfer fails (on every process alike). */
-static int text_rows(const ody_comm *c, int fits_too, fits_out *fits, FILE *out, const ranked *rk, text_row fn)
-{
-    size_t nb = (rk->m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
-    size_t skip = R > 1 && fits_too, P = R - skip;  /* process 0 formats nothing; P processes do */
-    int fail = 0;
-    char *mem[TEXT_WINDOW];
-    size_t len[TEXT_WINDOW];
-    for (size_t w0 = 0; w0 < nb; w0 += TEXT_WINDOW * P) {
-        size_t nwin = nb - w0 < TEXT_WINDOW * P ? nb - w0 : TEXT_WINDOW * P, lo = 0, hi = 0;
-        if (me >= skip)  /* this process's blocks of the window: at most TEXT_WINDOW */
-            ody_part(nwin, (int)P, (int)(me - skip), &lo, &hi);
-        size_t b0 = w0 + lo, nw = hi - lo;
-#pragma omp taskgroup
-        {
-            for (size_t b = 0; b < nw; b++) {
-#pragma omp task firstprivate(b) shared(mem, len)
-                text_block(rk, b0 + b, fn, &mem[b], &len[b]);
-            }
-        }
-        size_t mine = 0;
-        for (size_t b = 0; b < nw; b++) {
-            if (!mem[b]) fail = 1;
-            mine += mem[b] ? len[b] : 0;
-        }
-        if (fits) fits_step(fits, (w0 + nwin) * TEXT_BLOCK);
-        if (R > 1) fail = gather_window(c, out, mem, len, nw, mine, fail);
-        for (size_t b = 0; b < nw; b++) {
-            if (R == 1 && !fail) fwrite(mem[b], 1, len[b], out);
-            free(mem[b]);
-        }
-    }
-    return fail ? -1 : 0;
-}
-
-static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
-{
-    char buf[64];
-    for (int q = 0; q < n; q++) {
-        if (q) fputc(',', f);
-        stage_csv_field(f, cell(&x[q], r, r0, buf, sizeof buf));
-    }
-    fputc('\n', f);
-}
-
-/* The header from x (the text columns' names), then the rows. */
-static int csv_body(const ranked *R, fits_out *fits, FILE *f, const xcol *x, int n)
-{
-    const run_state *st = R->st;
-    for (int q = 0; q < n; q++) {
-        if (q) fputc(',', f);
-        stage_csv_field(f, x[q].c.name);
-    }
-    fputc('\n', f);
-    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, csv_row);
-}
-
-/* A YAML single-quoted scalar. */
-static void yq(FILE *f, const char *s)
-{
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'') fputc('\'', f);
-        fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-static const char *ecsv_type(int t)
-{
-    return t == TSHORT ? "int16" : t == TINT ? "int32" : t == TLONGLONG ? "int64" : t == TFLOAT ? "float32" : t == TDOUBLE ? "float64" : "string";
-}
-
-/* ECSV (astropy's text format): the CSV under a YAML header with each
- * column's type, unit and description, and the run's provenance. */
-static void ecsv_header(FILE *f, const run_state *st, const xcol *x, int n)
-{
-    fputs("# %ECSV 1.0\n# ---\n# delimiter: ','\n# datatype:\n", f);
-    for (int q = 0; q < n; q++) {
-        const fitsout_col *c = &x[q].c;
-        fputs("# - {name: ", f);
-        yq(f, c->name);
-        if (c->unit && c->unit[0]) { fputs(", unit: ", f); yq(f, c->unit); }
-        fprintf(f, ", datatype: %s", ecsv_type(c->type));
-        if (c->desc) { fputs(", description: ", f); yq(f, c->desc); }
-        fputs("}\n", f);
-    }
-    fputs("# meta:\n#   creator: oddsky\n#   version: ", f);
-    yq(f, ody_version());
-    fputs("\n#   input: ", f);
-    yq(f, st->c->cat_path);
-    fputs("\n#   config: ", f);
-    yq(f, st->c->file);
-    fprintf(f, "\n#   seed: %llu\n#   rank_by: %s\n# schema: astropy-2.0\n", (unsigned long long)st->c->seed,
-            cfg_score_name(st->c->rank_by));
-}
-
-/* x: the text columns (names, types, units), n of them; fits: as for
- * text_rows. */
-static int write_text(const ranked *R, fits_out *fits, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
-{
-    const run_state *st = R->st;
-    fitsout_text t;
-    int rc = store_text_open(st, name, &t, err);
-    if (rc) return rc;
-    if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(R, fits, t.f, x, n)) {
-        fitsout_text_abort(&t);
-        return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
-    }
-    return fitsout_text_commit(&t, err);
-}
-
-/* ================================================================ VOTable */
-
-static void xml(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '&') fputs("&amp;", f);
-        else if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
-static void vot_info(FILE *f, const char *name, const char *value)
-{
-    fprintf(f, "  <INFO name=\"%s\" value=\"", name);
-    xml(f, value);
-    fputs("\"/>\n", f);
-}
-
-static void vot_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
-{
-    char buf[64];
-    fputs("<TR>", f);
-    for (int q = 0; q < n; q++) {
-        fputs("<TD>", f);
-        xml(f, cell(&x[q], r, r0, buf, sizeof buf));
-        fputs("</TD>", f);
-    }
-    fputs("</TR>\n", f);
-}
-
-/* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
-static int write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err *err)
-{
-    const run_state *st = R->st;
-    fitsout_text t;
-    int rc = store_text_open(st, "anomalies.vot", &t, err);
-    if (rc) return rc;
-    FILE *f = t.f;
-    char buf[64];
-    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" "
-          "xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE name=\"oddsky\">\n", f);
-    vot_info(f, "creator", "oddsky");
-    vot_info(f, "version", ody_version());
-    vot_info(f, "input", st->c->cat_path);
-    vot_info(f, "config", st->c->file);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)st->c->seed);
-    vot_info(f, "seed", buf);
-    fputs("<TABLE name=\"ANOMALIES\">\n", f);
-    for (int q = 0; q < n; q++) {
-        const fitsout_col *c = &x[q].c;
-        int ty = c->type;
-        fputs("  <FIELD name=\"", f);
-        xml(f, c->name);
-        fprintf(f, "\" datatype=\"%s\"%s", ty == TSHORT ? "short" : ty == TINT ? "int" : ty == TLONGLONG ? "long" : ty == TFLOAT ? "float"
-                                           : ty == TDOUBLE ? "double" : "char", ty == TSTRING ? " arraysize=\"*\"" : "");
-        if (c->unit && c->unit[0]) { fputs(" unit=\"", f); xml(f, c->unit); fputc('"', f); }
-        fputs(">", f);
-        if (c->desc) { fputs("<DESCRIPTION>", f); xml(f, c->desc); fputs("</DESCRIPTION>", f); }
-        fputs("</FIELD>\n", f);
-    }
-    fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, vot_row)) {
-        fitsout_text_abort(&t);
-        return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
-    }
-    fputs("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n", f);
-    return fitsout_text_commit(&t, err);
 }
 
 /* ================================================================ the stage */
@@ -646,11 +344,11 @@ static int export(run_state *st, int run, ody_err *err)
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
         rc = ranked_init(st, &R, err);
         /* the text formats' columns, for their headers (every column but a FEATURES vector) */
-        int cap = schema_cap(st->cat), nt = 0;
+        int cap = xp_schema_cap(st->cat), nt = 0;
         xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
         chunk none = {0};
         if (!rc && (!x || !xt)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-        if (!rc) nt = text_cols(x, schema(&R, &none, x), xt);
+        if (!rc) nt = xp_text_cols(x, xp_schema(&R, &none, x), xt);
         /* One process: the FITS file as one task, the text files' blocks as
          * the others.  Several: process 0 writes the FITS rows of each
          * window of text while the others format it (text_rows). */
@@ -670,9 +368,9 @@ static int export(run_state *st, int run, ody_err *err)
 #pragma omp task shared(rc_fits, e_fits)
                 rc_fits = write_fits(&R, &e_fits);
             }
-            if (!rc && (c->formats & CFG_FMT_CSV)) rc = write_text(&R, fp, "anomalies.csv", xt, nt, 0, err);
-            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = write_text(&R, fp, "anomalies.ecsv", xt, nt, 1, err);
-            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = write_vot(&R, fp, xt, nt, err);
+            if (!rc && (c->formats & CFG_FMT_CSV)) rc = xp_write_text(&R, fp, "anomalies.csv", xt, nt, 0, err);
+            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = xp_write_text(&R, fp, "anomalies.ecsv", xt, nt, 1, err);
+            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = xp_write_vot(&R, fp, xt, nt, err);
 #pragma omp taskwait
         }
         if (began) rc = fits_end(&fo, rc, err);  /* frees what a failed begin left too */

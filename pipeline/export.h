@@ -1,0 +1,92 @@
+/* export.h — the export stage's own parts, shared between st_export.c
+ * (the ranking, its columns, the FITS file) and st_export_text.c (CSV,
+ * ECSV, VOTable, and how processes share their formatting).  Internal to
+ * the export stage: prefix xp_. */
+#ifndef EXPORT_H
+#define EXPORT_H
+
+#include <stdio.h>
+
+#include "stage.h"
+
+#define DRVW 16  /* a detector's name, with its NUL */
+
+/* The first m rows of the ranking, and the widths of the columns the
+ * export makes (the others are read through the order from the run's own
+ * arrays). */
+typedef struct ranked {
+    const run_state *st;
+    size_t m;
+    const size_t *order; /* rows in rank order (stage_rank_order) */
+    const cat *nk;       /* whose IDs the neighbour lists name */
+    int idw;             /* the widest ID as printed */
+    size_t nbw;          /* a neighbour list's bytes */
+    int kn;              /* nearest objects listed */
+    size_t whyw;         /* WHY's bytes */
+    char **feat_col;     /* the features' column names, F_<name> */
+} ranked;
+
+/* The columns the export makes, for rows [r0, r0 + nr) of the ranking:
+ * made a chunk at a time where they are written, never for every row at
+ * once (at 10^7 objects the neighbour lists alone were 1.8 GB). */
+typedef struct chunk {
+    size_t r0, nr;
+    int32_t *rank;
+    float *feat;         /* n_feat columns of nr (narrow tables) */
+    char *nbs, *nrs;     /* similar and nearest objects' IDs joined by ';', nbw bytes a row */
+    char *why;           /* the most deviant features, whyw bytes a row */
+    char *drv;           /* the detector that drove the score, DRVW bytes a row */
+} chunk;
+
+/* Every export writes the same columns under the same names: FITS from the
+ * arrays, the text formats from the same arrays formatted (digits: 17 for a
+ * carried float, enough to read back the same double; 10 for a score). */
+typedef struct xcol {
+    fitsout_col c;
+    int digits;
+    const size_t *rows;  /* NULL: c.data holds a chunk's rows from its start (a column the export makes);
+                            else the rows of c.data (the run's own array) in rank order */
+} xcol;
+
+/* anomalies.fits being written: its table a chunk of CFITSIO's best
+ * number of rows at a time, the columns the export makes made for that
+ * chunk alone; then, for a wide catalog, the FEATURES table of names.  In
+ * steps (xp_fits_step), so that a process can write it between other work. */
+typedef struct fits_out {
+    const ranked *R;
+    char *path;
+    fitsout w;
+    int open, status, ncol;
+    xcol *x;
+    fitsout_col *cols;
+    const size_t **rows;
+    chunk c;
+    size_t cr, next;     /* rows a chunk; the next row to write */
+} fits_out;
+
+/* Room for cap rows; 0 or -1 (out of memory, c freed). */
+int xp_chunk_alloc(const ranked *R, size_t cap, chunk *c);
+/* Rows [r0, r0 + nr) of the ranking into c (allocated for at least nr). */
+void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c);
+void xp_chunk_free(chunk *c);
+
+/* Room for every column; the columns in order into x (xp_schema_cap of
+ * them), the ones the export makes from chunk c; their number. */
+int xp_schema_cap(const cat *k);
+int xp_schema(const ranked *R, const chunk *c, xcol *x);
+/* The columns of x the text formats write into xt (every one but a
+ * FEATURES vector); their number. */
+int xp_text_cols(const xcol *x, int n, xcol *xt);
+/* Row `row` of column x as text (a chunk's row when x is made, from r0). */
+const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len);
+
+/* The FITS rows up to `upto` (of the ranking's m). */
+void xp_fits_step(fits_out *o, size_t upto);
+
+/* anomalies.csv (.ecsv with ecsv) and anomalies.vot: every process formats
+ * its share, process 0 writes them; with fits (process 0 only, several
+ * processes), it writes that FITS file's rows as it goes. */
+int xp_write_text(const ranked *R, fits_out *fits, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
+int xp_write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err *err);
+
+#endif
