@@ -370,7 +370,10 @@ static int gzip_isize(const char *base, unsigned long *isize)
 /* A gzip file must decompress to its end (CFITSIO reads a truncated one
  * quietly, and the walk would only see junk where the rest should be), its
  * size field must match what it holds (bytes after the stream once made
- * CFITSIO ask for 3.5 GB), and the whole must fit in memory, where CFITSIO
+ * CFITSIO ask for 3.5 GB), it must be smaller than what it holds (CFITSIO
+ * takes a file larger than its size field for one that wrapped past 4 GB
+ * and asks for 4 GB more: bytes after the stream that end in the right size
+ * field, a fuzz finding), and the whole must fit in memory, where CFITSIO
  * decompresses it. */
 static int gzip_whole(const char *base, ody_err *err)
 {
@@ -396,6 +399,11 @@ static int gzip_whole(const char *base, ody_err *err)
         rc = ody_fail(err, ODY_EINPUT, "%s: the gzip size field (%lu bytes) does not match the %llu bytes the stream "
                       "holds — there are bytes after the end of the stream; recompress it (gunzip, then gzip)", base,
                       isize, total);
+    struct stat sb;
+    if (!rc && !stat(base, &sb) && (unsigned long long)sb.st_size > total)
+        rc = ody_fail(err, ODY_EINPUT, "%s: the gzip file (%lld bytes) is larger than the %llu bytes it holds — there "
+                      "are bytes after the end of the stream; recompress it (gunzip, then gzip)", base,
+                      (long long)sb.st_size, total);
     double mem = ody_phys_memory();
     if (!rc && mem > 0 && (double)total > 0.5 * mem)
         rc = ody_fail(err, ODY_EINPUT, "%s: decompresses to %.1f GB, which CFITSIO would hold in memory (this machine "

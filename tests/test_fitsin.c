@@ -183,6 +183,15 @@ static void test_truncated_files(void **state)
     gz = tu_path(dir, "tail.fits.gz");
     expect_input_error(gz, "gzip size field", "bytes after the end of the stream");
     free(gz);
+    /* bytes after the stream that end in the right size field, more of them
+     * than the stream holds: CFITSIO took the file for one past 4 GB and
+     * asked for 4 GB (a fuzz finding) */
+    snprintf(cmd, sizeof cmd, "head -c 20000 /dev/zero | cat '%s.gz' - > '%s/wrap.fits.gz' && tail -c 4 '%s.gz' >> "
+             "'%s/wrap.fits.gz'", p, dir, p, dir);
+    assert_int_equal(system(cmd), 0);
+    gz = tu_path(dir, "wrap.fits.gz");
+    expect_input_error(gz, "is larger than the", "bytes after the end of the stream");
+    free(gz);
     free(p);
     /* an extension whose first card is not XTENSION= 'type' (a fuzz finding:
      * CFITSIO, looking for a named HDU, read it and asked for petabytes) */
