@@ -15,7 +15,8 @@
 /* Row r of a text body, of a chunk starting at row r0. */
 typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
 
-/* Rows [b * BLOCK, ...) formatted by fn into *mem (NULL on failure). */
+/* Rows a text block (a task's grain); blocks a process formats a window
+ * at most (what it holds in memory at once). */
 enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
 
 /* One window of text blocks of every process to process 0, which writes
