@@ -85,8 +85,7 @@ def median(v):
 # ---------------------------------------------------------------- quality
 
 # oddsky's detectors (export column) that the default score may combine
-DETECTORS = {"isolation": "ISOLATION", "weirdness": "WEIRDNESS", "knn": "KNN_DIST", "lof": "LOF",
-             "forest_knn": "FOREST_KNN", "local": "LOCAL"}
+DETECTORS = {"isolation": "ISOLATION", "weirdness": "WEIRDNESS", "knn": "KNN_DIST", "lof": "LOF", "local": "LOCAL"}
 
 
 def write_table(path, X, y, names):

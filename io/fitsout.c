@@ -109,11 +109,10 @@ static size_t elem_size(int type)
     return type == TDOUBLE || type == TLONGLONG ? 8 : type == TSHORT ? 2 : 4;
 }
 
-/* Rows [r0, r0 + nr) of one column: strings through an array of row
- * pointers, gathered columns through a copy of their rows, both in
- * scratch. */
-/* Table rows [r0, r0 + nr) of column c: from its row map, else from its
- * data at row r0 - base. */
+/* Table rows [r0, r0 + nr) of column c: through its row map, else from its
+ * data at row r0 - base (0: the data holds every row; r0: only this
+ * chunk's).  Strings go through an array of row pointers, mapped columns
+ * through a copy of their rows, both in scratch. */
 static void write_rows(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t r0, size_t nr,
                        size_t base, void *scratch, int *status)
 {
