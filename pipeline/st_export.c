@@ -187,7 +187,7 @@ int xp_schema(const ranked *R, const chunk *c, xcol *x)
     }
     /* uint32 read as int32: at most weirdness's tree count */
     x[q++] = (xcol){{"N_GOOD", TINT, 1, st->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, R->order};
-    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, c->drv, NULL, "the detector with the largest z"}, 0, NULL};
+    x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, c->drv, NULL, "the detector with the largest weighted z"}, 0, NULL};
     x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, c->why, NULL,
                      "features most unlike the nearest ordinary objects, in standard deviations"}, 0, NULL};
     x[q++] = (xcol){{"NEAREST", TSTRING, (int)R->nbw - 1, c->nrs, NULL,
