@@ -949,8 +949,8 @@ def plan_1e9(mp):
              f"{per:.0f} bytes an object.  Every process of this version holds the whole catalog and every per-object "
              f"array, so 10^9 objects would need about {per * N / 1e9:,.0f} GB on each process: the plan needs row "
              f"slices first (each process {per * N / 1e9 / cores:.2f} GB at {cores} processes at this cost per object).  "
-             "The export's bytes are those process 0 sends and receives; with the FITS file to write it formats only the "
-             "share of the text that balances it and receives the others' (most of the CSV's size).  Similarity's time is bounded by `similarity.max_pairs` per run, not "
+             "The export's bytes are those process 0 sends and receives: it writes every file and makes only the share "
+             "of the rows that balances its writing, so it receives most of the files' bytes.  Similarity's time is bounded by `similarity.max_pairs` per run, not "
              "per object: at 10^9 objects it would list neighbours over fewer trees unless the budget grows with the "
              "processes.\n")
     return "\n".join(L)

@@ -1,5 +1,6 @@
 /* ody.c — errors, logging and small helpers shared by every module. */
 #define _POSIX_C_SOURCE 200809L
+#define __STDC_WANT_IEC_60559_BFP_EXT__ 1  /* strfromd */
 #include "ody.h"
 
 #include <ctype.h>
@@ -252,4 +253,25 @@ double ody_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ================================================================ numbers as text */
+
+int ody_fmt_g(char *buf, size_t len, int digits, double v)
+{
+    static const char *const fmt[18] = {"%g", "%.1g", "%.2g", "%.3g", "%.4g", "%.5g", "%.6g", "%.7g", "%.8g",
+                                        "%.9g", "%.10g", "%.11g", "%.12g", "%.13g", "%.14g", "%.15g", "%.16g", "%.17g"};
+    return strfromd(buf, len, fmt[digits >= 1 && digits <= 17 ? digits : 0], v);
+}
+
+int ody_fmt_ll(char *buf, size_t len, long long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do tmp[n++] = (char)('0' + u % 10); while ((u /= 10) > 0);
+    if (v < 0) tmp[n++] = '-';
+    for (int k = 0; k < n && (size_t)k + 1 < len; k++) buf[k] = tmp[n - 1 - k];
+    if (len) buf[(size_t)n < len ? (size_t)n : len - 1] = 0;
+    return n;
 }

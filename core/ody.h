@@ -175,6 +175,18 @@ void ody_blas_restore(int prev);
 /* Bytes of physical memory of this machine (0 when unknown). */
 double ody_phys_memory(void);
 
+/* ---------------------------------------------------------------- numbers as text */
+
+/* The text snprintf gives for "%.<digits>g" (digits 1 to 17; else "%g")
+ * and for "%lld", without printf: libquadmath (OpenBLAS's Fortran runtime
+ * loads it) registers a printf type, and from then on glibc parses every
+ * printf format in the process on its slow positional path, a fifth of a
+ * CSV export's time.  strfromd shares printf's digit generation but not
+ * its parser.  Both write at most len - 1 characters and a NUL; they
+ * return the length the whole text would take. */
+int ody_fmt_g(char *buf, size_t len, int digits, double v);
+int ody_fmt_ll(char *buf, size_t len, long long v);
+
 /* ---------------------------------------------------------------- processes */
 
 /* The processes of a distributed run (MPI ranks), as the library sees them:

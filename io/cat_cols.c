@@ -400,9 +400,9 @@ void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len)
     case CAT_COL_STRING: snprintf(buf, len, "%s", c->s + r * (size_t)(c->width + 1)); break;
     case CAT_COL_INT:
         if (c->i[r] == CAT_INT_NULL) snprintf(buf, len, "null");
-        else snprintf(buf, len, "%lld", (long long)c->i[r]);
+        else ody_fmt_ll(buf, len, (long long)c->i[r]);  /* not printf: an export formats every neighbour's ID (ody.h) */
         break;
-    default: snprintf(buf, len, "%.17g", c->f[r]); break;
+    default: ody_fmt_g(buf, len, 17, c->f[r]); break;
     }
 }
 

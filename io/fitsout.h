@@ -58,16 +58,20 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
 int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
                        size_t nrows, int *status);
 
-/* A table its caller writes a chunk of rows at a time, making each chunk's
- * values just before (a survey-scale export makes its text columns so, not
- * whole): fitsout_table_begin appends the HDU with no rows and gives the
- * number of rows CFITSIO writes best at once; fitsout_table_chunk writes
- * table rows [r0, r0 + nr), from rows[k][r] (absolute rows) for a column
- * with a row map, else from the first nr rows of its data. */
-int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t *chunk,
-                        int *status);
-int fitsout_table_chunk(fitsfile *f, const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr,
-                        int *status);
+/* A table its caller writes a block of rows at a time, making each
+ * block's values just before (a survey-scale export makes its text columns
+ * so, not whole), on any thread or process: fitsout_table_begin appends the
+ * HDU with no rows; fitsout_rows_bytes gives in *out (malloc'd, the caller
+ * frees it; NULL on error) the *len bytes that rows [r0, r0 + nr) of the
+ * columns take in the table, from rows[k][r] (absolute rows) for a column
+ * with a row map, else from the first nr rows of its data, with no CFITSIO
+ * call; fitsout_put_bytes writes such bytes, whole rows, at table row t0
+ * (from 0) of the current HDU, extending it. */
+int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, int *status);
+size_t fitsout_row_bytes(const fitsout_col *cols, int ncol);
+int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr, char **out,
+                       size_t *len, int *status);
+int fitsout_put_bytes(fitsfile *f, size_t t0, const char *bytes, size_t len, int *status);
 
 /* ---------------------------------------------------------------- text files */
 

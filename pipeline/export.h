@@ -48,21 +48,21 @@ typedef struct xcol {
                             else the rows of c.data (the run's own array) in rank order */
 } xcol;
 
-/* anomalies.fits being written: its table a chunk of CFITSIO's best
- * number of rows at a time, the columns the export makes made for that
- * chunk alone; then, for a wide catalog, the FEATURES table of names.  In
- * steps (xp_fits_step), so that a process can write it between other work. */
-typedef struct fits_out {
+/* One file of the export made a block of rows at a time (xp_rows): make
+ * gives the bytes of ranking rows [r0, r1) in *mem (malloc'd; NULL when out
+ * of memory), on any thread of any process; put writes bytes of whole
+ * consecutive rows, the first being row t0, on process 0 alone, in row
+ * order (a write error stays in the file's own state, for its commit). */
+typedef struct xp_pass {
     const ranked *R;
-    char *path;
-    fitsout w;
-    int open, status, ncol;
-    xcol *x;
-    fitsout_col *cols;
-    const size_t **rows;
-    chunk c;
-    size_t cr, next;     /* rows a chunk; the next row to write */
-} fits_out;
+    size_t block;        /* rows a block */
+    void (*make)(struct xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len);
+    void (*put)(struct xp_pass *p, size_t t0, const char *bytes, size_t len);
+} xp_pass;
+
+/* Every row of the ranking through p; 0, or -1 when out of memory or a
+ * transfer failed (on every process alike). */
+int xp_rows(const ody_comm *c, xp_pass *p);
 
 /* Room for cap rows; 0 or -1 (out of memory, c freed). */
 int xp_chunk_alloc(const ranked *R, size_t cap, chunk *c);
@@ -80,13 +80,9 @@ int xp_text_cols(const xcol *x, int n, xcol *xt);
 /* Row `row` of column x as text (a chunk's row when x is made, from r0). */
 const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len);
 
-/* The FITS rows up to `upto` (of the ranking's m). */
-void xp_fits_step(fits_out *o, size_t upto);
-
 /* anomalies.csv (.ecsv with ecsv) and anomalies.vot: every process formats
- * its share, process 0 writes them; with fits (process 0 only, several
- * processes), it writes that FITS file's rows as it goes. */
-int xp_write_text(const ranked *R, fits_out *fits, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
-int xp_write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err *err);
+ * its share, process 0 writes them. */
+int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
+int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err);
 
 #endif

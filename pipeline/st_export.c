@@ -208,36 +208,25 @@ int xp_text_cols(const xcol *x, int n, xcol *xt)
     return nt;
 }
 
-/* Cell r of column x as text; "" for a null. */
-/* "%.17g" and the like as literals: glibc formats "%.*g" on its slow
- * positional path, a third of the export's time. */
-static const char *digits_fmt(int digits)
-{
-    switch (digits) {
-    case 9: return "%.9g";
-    case 10: return "%.10g";
-    case 17: return "%.17g";
-    default: return "%g";
-    }
-}
-
-/* Cell `row` of the ranking (of a chunk starting at row r0) of column x. */
+/* Cell `row` of the ranking (of a chunk starting at row r0) of column x as
+ * text; "" for a null.  Numbers through ody_fmt_*, not printf: the same
+ * text, without glibc's slow path (ody.h). */
 const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len)
 {
     const fitsout_col *c = &x->c;
     size_t r = x->rows ? x->rows[row] : row - r0;
     buf[0] = 0;
     switch (c->type) {
-    case TINT: snprintf(buf, len, "%d", ((const int32_t *)c->data)[r]); break;
-    case TSHORT: snprintf(buf, len, "%d", ((const int16_t *)c->data)[r]); break;
+    case TINT: ody_fmt_ll(buf, len, ((const int32_t *)c->data)[r]); break;
+    case TSHORT: ody_fmt_ll(buf, len, ((const int16_t *)c->data)[r]); break;
     case TLONGLONG:
-        if (((const int64_t *)c->data)[r] != CAT_INT_NULL) snprintf(buf, len, "%lld", (long long)((const int64_t *)c->data)[r]);
+        if (((const int64_t *)c->data)[r] != CAT_INT_NULL) ody_fmt_ll(buf, len, (long long)((const int64_t *)c->data)[r]);
         break;
     case TFLOAT:
-        if (!isnan(((const float *)c->data)[r])) snprintf(buf, len, digits_fmt(x->digits), ((const float *)c->data)[r]);
+        if (!isnan(((const float *)c->data)[r])) ody_fmt_g(buf, len, x->digits, ((const float *)c->data)[r]);
         break;
     case TDOUBLE:
-        if (!isnan(((const double *)c->data)[r])) snprintf(buf, len, digits_fmt(x->digits), ((const double *)c->data)[r]);
+        if (!isnan(((const double *)c->data)[r])) ody_fmt_g(buf, len, x->digits, ((const double *)c->data)[r]);
         break;
     default: return (const char *)c->data + r * ((size_t)c->repeat + 1);
     }
@@ -255,70 +244,83 @@ static void fits_cols(const xcol *x, int n, fitsout_col *cols, const size_t **ro
     }
 }
 
-static int fits_begin(const ranked *R, fits_out *o, ody_err *err)
-{
-    const run_state *st = R->st;
-    int cap = xp_schema_cap(st->cat);
-    memset(o, 0, sizeof *o);
-    o->R = R;
-    o->cr = 1;
-    o->x = malloc((size_t)cap * sizeof *o->x);
-    o->cols = calloc((size_t)cap, sizeof *o->cols);
-    o->rows = calloc((size_t)cap, sizeof *o->rows);
-    o->path = store_path(st, "anomalies.fits");
-    int rc = !o->x || !o->cols || !o->rows || !o->path ? ody_fail(err, ODY_ENOMEM, "out of memory")
-           : fitsout_open(&o->w, o->path, 1, err);
-    if (rc) return rc;
-    o->open = 1;
-    store_provenance(st, o->w.f, &o->status);
-    o->ncol = xp_schema(R, &o->c, o->x);
-    fits_cols(o->x, o->ncol, o->cols, o->rows);
-    fitsout_table_begin(o->w.f, "ANOMALIES", o->cols, o->ncol, &o->cr, &o->status);
-    if (!o->status && xp_chunk_alloc(R, o->cr, &o->c)) o->status = MEMORY_ALLOCATION;
-    return 0;
-}
+/* Bytes a FITS block holds at most: a wide catalog's rows are kilobytes. */
+enum { FITS_BLOCK_BYTES = 2 << 20, FITS_BLOCK_ROWS = 4096 };
 
-/* The rows up to `upto` (of the ranking's m). */
-void xp_fits_step(fits_out *o, size_t upto)
+/* A FITS pass: the rows' bytes put into the table being written. */
+typedef struct fits_pass {
+    xp_pass p;
+    fitsfile *f;         /* process 0's */
+    int status;
+} fits_pass;
+
+/* Rows [r0, r1) as the table's bytes, the columns the export makes made
+ * for them alone. */
+static void fits_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
 {
-    const ranked *R = o->R;
-    if (upto > R->m) upto = R->m;
-    for (; o->open && o->next < upto && !o->status; o->next += o->cr) {
-        size_t nr = R->m - o->next < o->cr ? R->m - o->next : o->cr;
-        xp_chunk_fill(R, o->next, nr, &o->c);
-        o->ncol = xp_schema(R, &o->c, o->x);
-        fits_cols(o->x, o->ncol, o->cols, o->rows);
-        fitsout_table_chunk(o->w.f, o->cols, o->rows, o->ncol, o->next, nr, &o->status);
+    const ranked *R = p->R;
+    int cap = xp_schema_cap(R->st->cat), status = 0;
+    xcol *x = malloc((size_t)cap * sizeof *x);
+    fitsout_col *cols = malloc((size_t)cap * sizeof *cols);
+    const size_t **rows = malloc((size_t)cap * sizeof *rows);
+    chunk c;
+    *mem = NULL;
+    *len = 0;
+    if (x && cols && rows && !xp_chunk_alloc(R, r1 - r0, &c)) {
+        xp_chunk_fill(R, r0, r1 - r0, &c);
+        int n = xp_schema(R, &c, x);
+        fits_cols(x, n, cols, rows);
+        fitsout_rows_bytes(cols, rows, n, r0, r1 - r0, mem, len, &status);
+        xp_chunk_free(&c);
     }
+    free(x); free(cols); free(rows);
 }
 
-/* The rest, the names table, and the file committed; o freed.  rc: an
- * earlier failure, which discards the file. */
-static int fits_end(fits_out *o, int rc, ody_err *err)
+static void fits_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
 {
-    const run_state *st = o->R->st;
-    store_featnames fn = {0};
-    if (o->open && !rc) {
-        xp_fits_step(o, o->R->m);
-        if (st->cat->n_feat > STAGE_WIDE && !o->status) {
-            rc = store_featnames_make(st->cat, &fn, err);
-            if (!rc) fitsout_table_rows(o->w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &o->status);
-        }
-        if (!rc && o->status) rc = ody_fits_fail(err, o->status, o->path, "cannot write", NULL);
-    }
-    if (o->open) rc = fitsout_finish(&o->w, rc, err);
-    store_featnames_free(&fn);
-    xp_chunk_free(&o->c);
-    free(o->path); free(o->x); free(o->cols); free(o->rows);
-    memset(o, 0, sizeof *o);
-    return rc;
+    fits_pass *fp = (fits_pass *)p;
+    fitsout_put_bytes(fp->f, t0, bytes, len, &fp->status);
 }
 
+/* anomalies.fits: process 0 writes the header and the table's columns,
+ * every process makes the bytes of its share of the rows (xp_rows), process
+ * 0 puts them in; then, for a wide catalog, the FEATURES table of names. */
 static int write_fits(const ranked *R, ody_err *err)
 {
-    fits_out o;
-    int rc = fits_begin(R, &o, err);
-    return fits_end(&o, rc, err);
+    const run_state *st = R->st;
+    int cap = xp_schema_cap(st->cat), n = 0, open = 0;
+    xcol *x = malloc((size_t)cap * sizeof *x);
+    fitsout_col *cols = calloc((size_t)cap, sizeof *cols);
+    const size_t **rows = calloc((size_t)cap, sizeof *rows);
+    char *path = store_path(st, "anomalies.fits");
+    fits_pass fp = {{.R = R, .make = fits_make, .put = fits_put}, NULL, 0};
+    fitsout w = {0};
+    chunk none = {0};
+    int rc = !x || !cols || !rows || !path ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc) {
+        n = xp_schema(R, &none, x);
+        fits_cols(x, n, cols, rows);
+        size_t rb = fitsout_row_bytes(cols, n), per = rb ? FITS_BLOCK_BYTES / rb : FITS_BLOCK_ROWS;
+        fp.p.block = per < 16 ? 16 : per > FITS_BLOCK_ROWS ? FITS_BLOCK_ROWS : per;
+    }
+    if (!rc && store_writes(st) && !(rc = fitsout_open(&w, path, 1, err))) {
+        open = 1;
+        store_provenance(st, w.f, &fp.status);
+        fitsout_table_begin(w.f, "ANOMALIES", cols, n, &fp.status);
+        fp.f = w.f;
+    }
+    rc = ody_comm_agree(st->comm, rc, err);  /* before the processes exchange rows */
+    if (!rc && xp_rows(st->comm, &fp.p)) rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", path);
+    store_featnames fn = {0};
+    if (open && !rc && !fp.status && st->cat->n_feat > STAGE_WIDE) {
+        rc = store_featnames_make(st->cat, &fn, err);
+        if (!rc) fitsout_table_rows(w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &fp.status);
+    }
+    if (open && !rc && fp.status) rc = ody_fits_fail(err, fp.status, path, "cannot write", NULL);
+    if (open) rc = fitsout_finish(&w, rc, err);
+    store_featnames_free(&fn);
+    free(path); free(x); free(cols); free(rows);
+    return rc;
 }
 
 /* ================================================================ the stage */
@@ -349,34 +351,14 @@ static int export(run_state *st, int run, ody_err *err)
         chunk none = {0};
         if (!rc && (!x || !xt)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
         if (!rc) nt = xp_text_cols(x, xp_schema(&R, &none, x), xt);
-        /* One process: the FITS file as one task, the text files' blocks as
-         * the others.  Several: process 0 writes the FITS rows of each
-         * window of text while the others format it (text_rows). */
-        int fits = (c->formats & CFG_FMT_FITS) != 0, text = (c->formats & (CFG_FMT_CSV | CFG_FMT_ECSV | CFG_FMT_VOTABLE)) != 0;
-        int stepped = fits && text && ody_comm_size(st->comm) > 1, rc_fits = 0, began = 0;
-        fits_out fo, *fp = NULL;
-        if (!rc && stepped && store_writes(st)) {
-            began = 1;
-            if (!(rc = fits_begin(&R, &fo, err))) fp = &fo;
-        }
-        rc = ody_comm_agree(st->comm, rc, err);  /* before the processes exchange text */
-        ody_err e_fits = {0};
+        /* each file in turn, its blocks tasks of this region */
 #pragma omp parallel num_threads(ody_threads(c->threads)) if (!rc)
 #pragma omp single
         {
-            if (!rc && fits && !stepped && store_writes(st)) {
-#pragma omp task shared(rc_fits, e_fits)
-                rc_fits = write_fits(&R, &e_fits);
-            }
-            if (!rc && (c->formats & CFG_FMT_CSV)) rc = xp_write_text(&R, fp, "anomalies.csv", xt, nt, 0, err);
-            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = xp_write_text(&R, fp, "anomalies.ecsv", xt, nt, 1, err);
-            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = xp_write_vot(&R, fp, xt, nt, err);
-#pragma omp taskwait
-        }
-        if (began) rc = fits_end(&fo, rc, err);  /* frees what a failed begin left too */
-        if (!rc && rc_fits) {
-            *err = e_fits;
-            rc = rc_fits;
+            if (!rc && (c->formats & CFG_FMT_FITS)) rc = write_fits(&R, err);
+            if (!rc && (c->formats & CFG_FMT_CSV)) rc = xp_write_text(&R, "anomalies.csv", xt, nt, 0, err);
+            if (!rc && (c->formats & CFG_FMT_ECSV)) rc = xp_write_text(&R, "anomalies.ecsv", xt, nt, 1, err);
+            if (!rc && (c->formats & CFG_FMT_VOTABLE)) rc = xp_write_vot(&R, xt, nt, err);
         }
         free(xt);
         free(x);

@@ -1,6 +1,6 @@
-/* st_export_text.c — the export stage's text formats (CSV, ECSV,
- * VOTable): formatted a block of rows at a time, in parallel, and with
- * several processes shared among them, process 0 writing in order. */
+/* st_export_text.c — how the export's files are made a block of rows at a
+ * time, in parallel, and with several processes shared among them, process
+ * 0 writing in order (xp_rows); the text formats (CSV, ECSV, VOTable). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <omp.h>
@@ -12,18 +12,16 @@
 
 /* ================================================================ blocks and windows */
 
-/* Row r of a text body, of a chunk starting at row r0. */
-typedef void (*text_row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
+/* Blocks a process makes a window at most (what it holds in memory at
+ * once). */
+enum { TEXT_WINDOW = 16 };
 
-/* Rows a text block (a task's grain); blocks a process formats a window
- * at most (what it holds in memory at once). */
-enum { TEXT_BLOCK = 4096, TEXT_WINDOW = 16 };
-
-/* One window of text blocks of every process to process 0, which writes
- * them in process order (adding the seconds it takes to *wr); fail is this
- * process's state, and the result is every process's (they agree). */
-static int gather_window(const ody_comm *c, FILE *out, char **mem, const size_t *len, size_t nw, size_t mine, int fail,
-                         double *wr)
+/* One window of blocks of every process to process 0, which puts them in
+ * process order, the window's first row being t0 (adding the seconds it
+ * takes to *wr); fail is this process's state, and the result is every
+ * process's (they agree). */
+static int gather_window(const ody_comm *c, xp_pass *p, size_t t0, char **mem, const size_t *len, size_t nw,
+                         size_t mine, int fail, double *wr)
 {
     ody_err e;
     int64_t total = (int64_t)mine;
@@ -33,21 +31,20 @@ static int gather_window(const ody_comm *c, FILE *out, char **mem, const size_t 
     fail = !buf || (c->rank == 0 && (!all || !sizes));
     for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) memcpy(buf + at, mem[b], len[b]);
     fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, mine, all, sizes, 0) != 0;
-    double t0 = omp_get_wtime();
-    if (!fail && c->rank == 0) fwrite(all, 1, (size_t)total, out);
-    *wr += omp_get_wtime() - t0;
+    double t1 = omp_get_wtime();
+    if (!fail && c->rank == 0) p->put(p, t0, all, (size_t)total);
+    *wr += omp_get_wtime() - t1;
     free(buf);
     free(all);
     free(sizes);
     return fail;
 }
 
-/* Process 0's blocks in the next window when it writes the FITS file too:
- * what balances its FITS rows and file writes (phi a block of the window)
- * against a full share of the others' formatting (c a block), from the
- * microseconds measured so far, us[] = {FITS + writing, formatting, blocks
- * formatted, blocks in windows}, the same on every process (reduced).  Only
- * work moves: every block's bytes are the same whoever formats it. */
+/* Process 0's blocks in the next window: what balances its writing (phi
+ * a block of the window) against a full share of the others' making (c a
+ * block), from the microseconds measured so far, us[] = {writing, making,
+ * blocks made, blocks in windows}, the same on every process (reduced).
+ * Only work moves: every block's bytes are the same whoever makes them. */
 static size_t share0(const int64_t *us, size_t R)
 {
     if (!us[2] || !us[3]) return 0;  /* nothing measured yet */
@@ -56,11 +53,97 @@ static size_t share0(const int64_t *us, size_t R)
     return !(a > 0) ? 0 : a >= TEXT_WINDOW ? TEXT_WINDOW : (size_t)a;
 }
 
-/* Rows [b * TEXT_BLOCK, ...) formatted by fn into *mem (NULL on
- * failure), the columns the export makes made for them alone. */
-static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_t *len)
+/* Blocks [b0, b0 + nw) of mem put in order (none after a failure), and
+ * freed. */
+static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, size_t nw, int fail)
 {
-    size_t r0 = b * TEXT_BLOCK, r1 = r0 + TEXT_BLOCK < R->m ? r0 + TEXT_BLOCK : R->m;
+    for (size_t b = 0; b < nw; b++) {
+        if (!fail) p->put(p, (b0 + b) * p->block, mem[b], len[b]);
+        free(mem[b]);
+    }
+}
+
+/* Rows [0, m) made by p->make a block of p->block rows at a time, as tasks
+ * of the enclosing parallel region (a window of blocks at once, each into
+ * memory), and put in order: the same bytes for any thread count and a
+ * coarse grain.  One process puts a window while it makes the next.  With
+ * several processes a window is shared among them, process 0 making only
+ * the share that balances its writing (share0), and it puts what they send
+ * it in order. */
+int xp_rows(const ody_comm *c, xp_pass *p)
+{
+    const ranked *rk = p->R;
+    size_t B = p->block, nb = (rk->m + B - 1) / B, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
+    int fail = 0, cur = 0;
+    int64_t us[4] = {0, 0, 0, 0};  /* share0's measurements, reduced */
+    char *mem[2][TEXT_WINDOW];     /* one process: the window being made, the one being put */
+    size_t len[2][TEXT_WINDOW], pend = 0, pend_b0 = 0;
+    for (size_t w0 = 0, nwin; w0 < nb; w0 += nwin) {
+        size_t a0 = R > 1 ? share0(us, R) : TEXT_WINDOW, lo = 0, hi = 0;
+        nwin = nb - w0 < a0 + TEXT_WINDOW * (R - 1) ? nb - w0 : a0 + TEXT_WINDOW * (R - 1);
+        a0 = a0 < nwin ? a0 : nwin;
+        if (me > 0)  /* this process's blocks of the window: at most TEXT_WINDOW */
+            ody_part(nwin - a0, (int)R - 1, (int)me - 1, &lo, &hi), lo += a0, hi += a0;
+        else hi = a0;
+        size_t b0 = w0 + lo, nw = hi - lo;
+        char **mc = mem[cur], **mp = mem[1 - cur];
+        size_t *lc = len[cur], *lp = len[1 - cur];
+        double t0 = omp_get_wtime(), wr = 0;
+#pragma omp taskgroup
+        {
+            if (pend) {
+#pragma omp task firstprivate(pend, pend_b0, fail)
+                put_blocks(p, mp, lp, pend_b0, pend, fail);
+            }
+            for (size_t b = 0; b < nw; b++) {
+#pragma omp task firstprivate(b)
+                {
+                    size_t r0 = (b0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m;
+                    p->make(p, r0, r1, &mc[b], &lc[b]);
+                }
+            }
+        }
+        double t1 = omp_get_wtime();
+        size_t mine = 0;
+        for (size_t b = 0; b < nw; b++) {
+            if (!mc[b]) fail = 1;
+            mine += mc[b] ? lc[b] : 0;
+        }
+        if (R > 1) {
+            fail = gather_window(c, p, w0 * B, mc, lc, nw, mine, fail, &wr);
+            put_blocks(p, mc, lc, b0, nw, 1);  /* only freed */
+        } else {
+            pend = nw;
+            pend_b0 = b0;
+            cur = 1 - cur;
+        }
+        int64_t w[4] = {me ? 0 : (int64_t)(1e6 * wr), (int64_t)(1e6 * (t1 - t0)), (int64_t)nw, me ? 0 : (int64_t)nwin};
+        ody_err e;
+        if (R > 1 && !fail) fail = ody_allreduce(c, w, 4, ODY_SUM_I64, &e) != 0;
+        for (int q = 0; q < 4; q++) us[q] += w[q];
+    }
+    if (pend) put_blocks(p, mem[1 - cur], len[1 - cur], pend_b0, pend, fail);
+    return fail ? -1 : 0;
+}
+
+/* ================================================================ CSV and ECSV */
+
+/* Rows a text block. */
+enum { TEXT_BLOCK = 4096 };
+
+/* A text pass: rows formatted by row from the text columns. */
+typedef struct text_pass {
+    xp_pass p;
+    FILE *out;
+    void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
+} text_pass;
+
+/* Rows [r0, r1) as text into *mem (NULL on failure), the columns the
+ * export makes made for them alone. */
+static void text_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
+{
+    const text_pass *tp = (const text_pass *)p;
+    const ranked *R = p->R;
     int cap = xp_schema_cap(R->st->cat);
     xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
     chunk c;
@@ -71,7 +154,7 @@ static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_
         xp_chunk_fill(R, r0, r1 - r0, &c);
         int nt = xp_text_cols(x, xp_schema(R, &c, x), xt);
         if ((f = open_memstream(mem, len)))
-            for (size_t r = r0; r < r1; r++) fn(f, xt, nt, r, r0);
+            for (size_t r = r0; r < r1; r++) tp->row(f, xt, nt, r, r0);
         if (f && fclose(f)) {
             free(*mem);
             *mem = NULL;
@@ -82,59 +165,18 @@ static void text_block(const ranked *R, size_t b, text_row fn, char **mem, size_
     free(xt);
 }
 
-/* Rows [0, m) formatted by fn a block of TEXT_BLOCK rows at a time, as
- * tasks of the enclosing parallel region (a window of blocks at once, each
- * into memory), and written to out in order: the same bytes for any thread
- * count, a coarse grain, and the threads free to work on the FITS file
- * meanwhile.  With several processes a window is shared among them, a run
- * of at most TEXT_WINDOW blocks each, and process 0 writes what they send
- * it in order; when it also writes the FITS file (fits_too) it writes the
- * FITS rows of each window (fits, on process 0 only) and formats only the
- * share that balances the two (share0).  0, or -1 when out of memory or a
- * transfer fails (on every process alike). */
-static int text_rows(const ody_comm *c, int fits_too, fits_out *fits, FILE *out, const ranked *rk, text_row fn)
+static void text_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
 {
-    size_t nb = (rk->m + TEXT_BLOCK - 1) / TEXT_BLOCK, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
-    int fail = 0, bal = R > 1 && fits_too;
-    int64_t us[4] = {0, 0, 0, 0};  /* share0's measurements, reduced */
-    char *mem[TEXT_WINDOW];
-    size_t len[TEXT_WINDOW];
-    for (size_t w0 = 0, nwin; w0 < nb; w0 += nwin) {
-        size_t a0 = bal ? share0(us, R) : TEXT_WINDOW, lo = 0, hi = 0;
-        nwin = nb - w0 < a0 + TEXT_WINDOW * (R - 1) ? nb - w0 : a0 + TEXT_WINDOW * (R - 1);
-        a0 = a0 < nwin ? a0 : nwin;
-        if (me > 0)  /* this process's blocks of the window: at most TEXT_WINDOW */
-            ody_part(nwin - a0, (int)R - 1, (int)me - 1, &lo, &hi), lo += a0, hi += a0;
-        else hi = a0;
-        size_t b0 = w0 + lo, nw = hi - lo;
-        double t0 = omp_get_wtime(), wr = 0;
-#pragma omp taskgroup
-        {
-            for (size_t b = 0; b < nw; b++) {
-#pragma omp task firstprivate(b) shared(mem, len)
-                text_block(rk, b0 + b, fn, &mem[b], &len[b]);
-            }
-        }
-        double t1 = omp_get_wtime();
-        size_t mine = 0;
-        for (size_t b = 0; b < nw; b++) {
-            if (!mem[b]) fail = 1;
-            mine += mem[b] ? len[b] : 0;
-        }
-        if (fits) xp_fits_step(fits, (w0 + nwin) * TEXT_BLOCK);
-        double t2 = omp_get_wtime();
-        if (R > 1) fail = gather_window(c, out, mem, len, nw, mine, fail, &wr);
-        for (size_t b = 0; b < nw; b++) {
-            if (R == 1 && !fail) fwrite(mem[b], 1, len[b], out);
-            free(mem[b]);
-        }
-        int64_t w[4] = {me ? 0 : (int64_t)(1e6 * (t2 - t1 + wr)), (int64_t)(1e6 * (t1 - t0)), (int64_t)nw,
-                        me ? 0 : (int64_t)nwin};
-        ody_err e;
-        if (bal && !fail) fail = ody_allreduce(c, w, 4, ODY_SUM_I64, &e) != 0;
-        for (int q = 0; q < 4; q++) us[q] += w[q];
-    }
-    return fail ? -1 : 0;
+    (void)t0;
+    fwrite(bytes, 1, len, ((text_pass *)p)->out);
+}
+
+/* The text rows of R into out (a write error shows at its commit); 0, or
+ * -1 when out of memory or a transfer failed. */
+static int text_rows(const ranked *R, FILE *out, void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0))
+{
+    text_pass tp = {{.R = R, .block = TEXT_BLOCK, .make = text_make, .put = text_put}, out, row};
+    return xp_rows(R->st->comm, &tp.p);
 }
 
 static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
@@ -148,15 +190,14 @@ static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 }
 
 /* The header from x (the text columns' names), then the rows. */
-static int csv_body(const ranked *R, fits_out *fits, FILE *f, const xcol *x, int n)
+static int csv_body(const ranked *R, FILE *f, const xcol *x, int n)
 {
-    const run_state *st = R->st;
     for (int q = 0; q < n; q++) {
         if (q) fputc(',', f);
         stage_csv_field(f, x[q].c.name);
     }
     fputc('\n', f);
-    return text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, csv_row);
+    return text_rows(R, f, csv_row);
 }
 
 /* A YAML single-quoted scalar. */
@@ -199,16 +240,15 @@ static void ecsv_header(FILE *f, const run_state *st, const xcol *x, int n)
             cfg_score_name(st->c->rank_by));
 }
 
-/* x: the text columns (names, types, units), n of them; fits: as for
- * text_rows. */
-int xp_write_text(const ranked *R, fits_out *fits, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
+/* x: the text columns (names, types, units), n of them. */
+int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err)
 {
     const run_state *st = R->st;
     fitsout_text t;
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(R, fits, t.f, x, n)) {
+    if (csv_body(R, t.f, x, n)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
     }
@@ -248,7 +288,7 @@ static void vot_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 }
 
 /* VOTable 1.4, TABLEDATA: what every VO tool and TOPCAT opens. */
-int xp_write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err *err)
+int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err)
 {
     const run_state *st = R->st;
     fitsout_text t;
@@ -278,7 +318,7 @@ int xp_write_vot(const ranked *R, fits_out *fits, const xcol *x, int n, ody_err 
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(st->comm, (st->c->formats & CFG_FMT_FITS) != 0, fits, f, R, vot_row)) {
+    if (text_rows(R, f, vot_row)) {
         fitsout_text_abort(&t);
         return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
     }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,14 +362,36 @@ void stage_cutout_opt(const cfg *c, cut_opt *co)
     for (int b = 0; b < c->n_cut_bands; b++) snprintf(co->band[b], sizeof co->band[b], "%s", c->cut_bands[b]);
 }
 
+/* s appended at out[at] (cut to fit len, NUL-terminated); the new end as
+ * snprintf counts it, past len when cut. */
+static size_t put_text(char *out, size_t at, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (at < len) {
+        size_t k = len - 1 - at < n ? len - 1 - at : n;
+        memcpy(out + at, s, k);
+        out[at + k] = 0;
+    }
+    return at + n;
+}
+
 /* "GR +4.1; IZ -2.3": the features that set object i apart, in standard
- * deviations of the catalog from its nearest normal neighbours. */
+ * deviations of the catalog from its nearest normal neighbours.  Not
+ * through printf ("%s %+.1f"): an export makes it for every object, and
+ * printf is slow in this process (ody.h). */
 void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len)
 {
     size_t at = 0;
+    char num[48];
     out[0] = 0;
-    for (int w = 0; w < n_why && at < len; w++)
-        if (feat[w] >= 0) at += (size_t)snprintf(out + at, len - at, "%s%s %+.1f", at ? "; " : "", names[feat[w]], dev[w]);
+    for (int w = 0; w < n_why && at < len; w++) {
+        if (feat[w] < 0) continue;
+        if (at) at = put_text(out, at, len, "; ");
+        at = put_text(out, at, len, names[feat[w]]);
+        at = put_text(out, at, len, signbit(dev[w]) ? " " : " +");
+        strfromd(num, sizeof num, "%.1f", dev[w]);
+        at = put_text(out, at, len, num);
+    }
 }
 
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len)

@@ -1,5 +1,6 @@
 /* test_ody.c — shared helpers: errors, CFITSIO wrapper, logging. */
 #include <fitsio.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +66,48 @@ static void test_logging_levels(void **state)
     free(p1); free(p2); free(dir);
 }
 
+/* ody_fmt_g and ody_fmt_ll write what snprintf writes, cut the same way. */
+static void test_fmt_as_printf(void **state)
+{
+    (void)state;
+    double special[] = {0.0, -0.0, NAN, -NAN, INFINITY, -INFINITY, 5e-324, 1.7976931348623157e308, 0.1, 1e-5,
+                        123456789012345678.0, -2.5, 1.0 / 3.0};
+    ody_rng r;
+    ody_rng_stream(&r, 7, 0);
+    char want[64], got[64], fmt[16];
+    for (int t = 0; t < 2000; t++) {
+        double v = t < (int)(sizeof special / sizeof *special) ? special[t]
+                 : (ody_rng_uniform(&r) - 0.5) * pow(10.0, (double)ody_rng_below(&r, 80) - 40.0);
+        for (int d = 1; d <= 17; d++) {
+            snprintf(fmt, sizeof fmt, "%%.%dg", d);
+            int nw = snprintf(want, sizeof want, fmt, v);
+            assert_int_equal(ody_fmt_g(got, sizeof got, d, v), nw);
+            assert_string_equal(got, want);
+            float f = (float)v;
+            snprintf(want, sizeof want, fmt, f);
+            ody_fmt_g(got, sizeof got, d, f);
+            assert_string_equal(got, want);
+        }
+    }
+    long long ints[] = {0, 1, -1, 9, 10, -10, 2147483647, -2147483647LL - 1, 9223372036854775807LL,
+                        -9223372036854775807LL - 1};
+    for (size_t k = 0; k < sizeof ints / sizeof *ints; k++) {
+        for (size_t len = 1; len <= 24; len++) {
+            memset(got, 'x', sizeof got);
+            int nw = snprintf(want, len, "%lld", ints[k]);
+            assert_int_equal(ody_fmt_ll(got, len, ints[k]), nw);
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_fail_and_fits_fail),
         cmocka_unit_test(test_logging_levels),
+        cmocka_unit_test(test_fmt_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
