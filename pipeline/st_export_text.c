@@ -13,13 +13,17 @@
 /* ================================================================ blocks and windows */
 
 /* Blocks a process makes a window at most (what it holds in memory at
- * once). */
-enum { TEXT_WINDOW = 16 };
+ * once, twice for one process: one window put while the next is made):
+ * twice its threads, at least MIN_WINDOW, the largest of the processes'
+ * (they must agree on every window's blocks).  At 16 a process, 10^6
+ * objects at 2 processes peaked 50 MB higher. */
+enum { MIN_WINDOW = 8 };
 
 /* One window of blocks of every process to process 0, which puts them in
  * process order, the window's first row being t0 (adding the seconds it
  * takes to *wr); fail is this process's state, and the result is every
- * process's (they agree). */
+ * process's (they agree).  The blocks are freed as they are copied to be
+ * sent (mem[b] set to NULL): never two copies of a window. */
 static int gather_window(const ody_comm *c, xp_pass *p, size_t t0, char **mem, const size_t *len, size_t nw,
                          size_t mine, int fail, double *wr)
 {
@@ -29,7 +33,11 @@ static int gather_window(const ody_comm *c, xp_pass *p, size_t t0, char **mem, c
     char *buf = malloc(mine ? mine : 1), *all = c->rank == 0 ? malloc(total ? (size_t)total : 1) : NULL;
     size_t *sizes = c->rank == 0 ? malloc((size_t)c->size * sizeof *sizes) : NULL;
     fail = !buf || (c->rank == 0 && (!all || !sizes));
-    for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) memcpy(buf + at, mem[b], len[b]);
+    for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) {
+        memcpy(buf + at, mem[b], len[b]);
+        free(mem[b]);
+        mem[b] = NULL;
+    }
     fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, mine, all, sizes, 0) != 0;
     double t1 = omp_get_wtime();
     if (!fail && c->rank == 0) p->put(p, t0, all, (size_t)total);
@@ -45,12 +53,12 @@ static int gather_window(const ody_comm *c, xp_pass *p, size_t t0, char **mem, c
  * block), from the microseconds measured so far, us[] = {writing, making,
  * blocks made, blocks in windows}, the same on every process (reduced).
  * Only work moves: every block's bytes are the same whoever makes them. */
-static size_t share0(const int64_t *us, size_t R)
+static size_t share0(const int64_t *us, size_t R, size_t win)
 {
     if (!us[2] || !us[3]) return 0;  /* nothing measured yet */
     double c = (double)us[1] / (double)us[2], phi = (double)us[0] / (double)us[3];
-    double a = (c - phi * (double)(R - 1)) * TEXT_WINDOW / (phi + c);
-    return !(a > 0) ? 0 : a >= TEXT_WINDOW ? TEXT_WINDOW : (size_t)a;
+    double a = (c - phi * (double)(R - 1)) * (double)win / (phi + c);
+    return !(a > 0) ? 0 : a >= (double)win ? win : (size_t)a;
 }
 
 /* Blocks [b0, b0 + nw) of mem put in order (none after a failure), and
@@ -74,15 +82,22 @@ int xp_rows(const ody_comm *c, xp_pass *p)
 {
     const ranked *rk = p->R;
     size_t B = p->block, nb = (rk->m + B - 1) / B, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
-    int fail = 0, cur = 0;
+    int cur = 0, team = omp_get_num_threads();
     int64_t us[4] = {0, 0, 0, 0};  /* share0's measurements, reduced */
-    char *mem[2][TEXT_WINDOW];     /* one process: the window being made, the one being put */
-    size_t len[2][TEXT_WINDOW], pend = 0, pend_b0 = 0;
-    for (size_t w0 = 0, nwin; w0 < nb; w0 += nwin) {
-        size_t a0 = R > 1 ? share0(us, R) : TEXT_WINDOW, lo = 0, hi = 0;
-        nwin = nb - w0 < a0 + TEXT_WINDOW * (R - 1) ? nb - w0 : a0 + TEXT_WINDOW * (R - 1);
+    int wmax = 2 * team > MIN_WINDOW ? 2 * team : MIN_WINDOW;
+    ody_err e;
+    int fail = R > 1 && ody_allreduce(c, &wmax, 1, ODY_MAX_INT, &e) != 0;
+    size_t win = (size_t)wmax;
+    /* the blocks of the window being made and (one process) of the one being put */
+    char **mem[2] = {calloc(win, sizeof(char *)), calloc(win, sizeof(char *))};
+    size_t *len[2] = {calloc(win, sizeof(size_t)), calloc(win, sizeof(size_t))}, pend = 0, pend_b0 = 0;
+    if (!mem[0] || !mem[1] || !len[0] || !len[1]) fail = 1;
+    if (R > 1 && ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
+    for (size_t w0 = 0, nwin; w0 < nb && !fail; w0 += nwin) {
+        size_t a0 = R > 1 ? share0(us, R, win) : win, lo = 0, hi = 0;
+        nwin = nb - w0 < a0 + win * (R - 1) ? nb - w0 : a0 + win * (R - 1);
         a0 = a0 < nwin ? a0 : nwin;
-        if (me > 0)  /* this process's blocks of the window: at most TEXT_WINDOW */
+        if (me > 0)  /* this process's blocks of the window: at most win */
             ody_part(nwin - a0, (int)R - 1, (int)me - 1, &lo, &hi), lo += a0, hi += a0;
         else hi = a0;
         size_t b0 = w0 + lo, nw = hi - lo;
@@ -111,18 +126,21 @@ int xp_rows(const ody_comm *c, xp_pass *p)
         }
         if (R > 1) {
             fail = gather_window(c, p, w0 * B, mc, lc, nw, mine, fail, &wr);
-            put_blocks(p, mc, lc, b0, nw, 1);  /* only freed */
+            put_blocks(p, mc, lc, b0, nw, 1);  /* only freed, what a failure left */
         } else {
             pend = nw;
             pend_b0 = b0;
             cur = 1 - cur;
         }
         int64_t w[4] = {me ? 0 : (int64_t)(1e6 * wr), (int64_t)(1e6 * (t1 - t0)), (int64_t)nw, me ? 0 : (int64_t)nwin};
-        ody_err e;
         if (R > 1 && !fail) fail = ody_allreduce(c, w, 4, ODY_SUM_I64, &e) != 0;
         for (int q = 0; q < 4; q++) us[q] += w[q];
     }
     if (pend) put_blocks(p, mem[1 - cur], len[1 - cur], pend_b0, pend, fail);
+    for (int q = 0; q < 2; q++) {
+        free(mem[q]);
+        free(len[q]);
+    }
     return fail ? -1 : 0;
 }
 
@@ -159,6 +177,8 @@ static void text_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
             free(*mem);
             *mem = NULL;
         }
+        char *fit = *mem ? realloc(*mem, *len + 1) : NULL;  /* a memstream holds up to twice its text */
+        if (fit) *mem = fit;
         xp_chunk_free(&c);
     }
     free(x);
