@@ -230,7 +230,10 @@ static int check_xtension(const walk *w, hdr *h, const char *card)
 {
     static const char *const types[] = {"'IMAGE   '", "'BINTABLE'", "'TABLE   '", "'A3DTABLE'", "'3DTABLE '"};
     int ok = !strncmp(card, "XTENSION= ", 10);
-    const char *v = card + 10 + strspn(card + 10, " ");
+    size_t at = 10;  /* within the card: a block holds no NUL (a fuzzed card of blanks ran strspn off it) */
+    while (at < 80 && card[at] == ' ') at++;
+    ok = ok && at <= 80 - 10;  /* room for the longest type, quoted */
+    const char *v = card + at;
     int known = 0;
     for (size_t k = 0; ok && k < sizeof types / sizeof *types; k++)
         known |= !strncmp(v, types[k], strlen(types[k])) ||

@@ -204,6 +204,19 @@ static void test_truncated_files(void **state)
     patch_card(p, "XTENSION", "XTENSION M='BINTABLE'");
     expect_input_error(p, "HDU 1 does not open with a valid XTENSION card", NULL);
     free(p);
+    /* ... or "XTENSION=" and blanks to the end of its header block (a fuzz
+     * finding: the check ran off the block, which holds no NUL) */
+    p = good_table(dir, "x3.fits");
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    char blank[2880];
+    memset(blank, ' ', sizeof blank);
+    memcpy(blank, "XTENSION=", 9);
+    assert_int_equal(fseek(f, 2880, SEEK_SET), 0);
+    assert_int_equal(fwrite(blank, 1, sizeof blank, f), sizeof blank);
+    fclose(f);
+    expect_input_error(p, "HDU 1 does not open with a valid XTENSION card", NULL);
+    free(p);
     tu_rmtree(dir);
     free(dir);
 }
