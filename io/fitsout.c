@@ -110,57 +110,73 @@ static size_t elem_size(int type)
     return type == TDOUBLE || type == TLONGLONG ? 8 : type == TSHORT ? 2 : 4;
 }
 
-/* Table rows [r0, r0 + nr) of column c: through its row map, else from its
- * data.  Strings go through an array of row pointers, mapped columns
- * through a copy of their rows, both in scratch. */
-static void write_rows(fitsfile *f, int colnum, const fitsout_col *c, const size_t *rows, size_t r0, size_t nr,
-                       void *scratch, int *status)
+size_t fitsout_row_bytes(const fitsout_col *cols, int ncol)
 {
-    if (c->type == TSTRING) {
-        char **sp = scratch;
-        for (size_t i = 0; i < nr; i++)
-            sp[i] = (char *)c->data + (rows ? rows[r0 + i] : r0 + i) * (size_t)(c->repeat + 1);
-        fits_write_col(f, TSTRING, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr, sp, status);
+    size_t b = 0;
+    for (int k = 0; k < ncol; k++) b += (size_t)cols[k].repeat * (cols[k].type == TSTRING ? 1 : elem_size(cols[k].type));
+    return b;
+}
+
+/* n elements of `size` bytes from src to dst in big-endian order (the
+ * FITS order), whatever this machine's. */
+static void put_be(unsigned char *dst, const unsigned char *src, size_t n, size_t size)
+{
+    static const union { uint16_t u; unsigned char b[2]; } probe = {1};
+    if (!probe.b[0] || size == 1) {
+        memcpy(dst, src, n * size);
         return;
     }
-    size_t rb = (size_t)c->repeat * elem_size(c->type);
-    const char *src = (const char *)c->data + r0 * rb;
-    if (rows) {
-        for (size_t i = 0; i < nr; i++) memcpy((char *)scratch + i * rb, (const char *)c->data + rows[r0 + i] * rb, rb);
-        src = scratch;
-    }
-    fits_write_col(f, c->type, colnum, (LONGLONG)r0 + 1, 1, (LONGLONG)nr * c->repeat, (void *)src, status);
+    for (size_t e = 0; e < n; e++, dst += size, src += size)
+        for (size_t q = 0; q < size; q++) dst[q] = src[size - 1 - q];
 }
 
-/* Scratch for a chunk of rows of the row-mapped and string columns. */
-static void *chunk_scratch(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t chunk)
+/* The bytes of table rows [r0, r0 + nr) into buf (nr rows' bytes): a column
+ * through its row map, else from its data at row r0 - base.  By hand, not
+ * through fits_write_col: CFITSIO's conversion of these types is a byte
+ * swap (no scaling, no null values) and its strings are padded with blanks
+ * (test_fitsin checks the bytes against CFITSIO's), and rows made so can be
+ * made on any thread or process. */
+static void make_rows(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr, size_t base,
+                      unsigned char *buf)
 {
-    size_t need = 1;
-    for (int k = 0; k < ncol; k++) {
-        size_t per = cols[k].type == TSTRING ? sizeof(char *)
-                   : rows && rows[k] ? (size_t)cols[k].repeat * elem_size(cols[k].type) : 0;
-        if (per * chunk > need) need = per * chunk;
-    }
-    return malloc(need);
+    unsigned char *dst = buf;
+    for (size_t i = 0; i < nr; i++)
+        for (int k = 0; k < ncol; k++) {
+            const fitsout_col *c = &cols[k];
+            size_t row = rows && rows[k] ? rows[k][r0 + i] : r0 - base + i, w = (size_t)c->repeat;
+            if (c->type == TSTRING) {
+                const char *src = (const char *)c->data + row * (w + 1);
+                size_t n = strnlen(src, w);
+                memcpy(dst, src, n);
+                memset(dst + n, ' ', w - n);
+                dst += w;
+            } else {
+                size_t es = elem_size(c->type);
+                put_be(dst, (const unsigned char *)c->data + row * w * es, w, es);
+                dst += w * es;
+            }
+        }
 }
 
-/* Every column, CFITSIO's optimal number of rows at a time: a table is
- * stored row after row, so writing it a column at a time made CFITSIO read
- * back and rewrite every block of the file once per column. */
+/* Every column, CFITSIO's optimal number of rows at a time, made into a
+ * buffer and written as the table's bytes: a table is stored row after
+ * row, so writing it a column at a time made CFITSIO read back and rewrite
+ * every block of the file once per column. */
 static void write_table(fitsfile *f, const fitsout_col *cols, const size_t *const *rows, int ncol, size_t nrows,
                         int *status)
 {
     long chunk = 0;
     fits_get_rowsize(f, &chunk, status);
     if (chunk < 1) chunk = 1;
-    void *scratch = chunk_scratch(cols, rows, ncol, (size_t)chunk);
-    if (!scratch) { *status = MEMORY_ALLOCATION; return; }
+    size_t rb = fitsout_row_bytes(cols, ncol);
+    unsigned char *buf = malloc((size_t)chunk * rb + 1);
+    if (!buf) { *status = MEMORY_ALLOCATION; return; }
     for (size_t r0 = 0; r0 < nrows && !*status; r0 += (size_t)chunk) {
         size_t nr = nrows - r0 < (size_t)chunk ? nrows - r0 : (size_t)chunk;
-        for (int k = 0; k < ncol && !*status; k++)
-            write_rows(f, k + 1, &cols[k], rows ? rows[k] : NULL, r0, nr, scratch, status);
+        make_rows(cols, rows, ncol, r0, nr, 0, buf);
+        if (rb) fits_write_tblbytes(f, (LONGLONG)r0 + 1, 1, (LONGLONG)(nr * rb), buf, status);
     }
-    free(scratch);
+    free(buf);
 }
 
 int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
@@ -211,58 +227,16 @@ int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *col
     return *status;
 }
 
-size_t fitsout_row_bytes(const fitsout_col *cols, int ncol)
-{
-    size_t b = 0;
-    for (int k = 0; k < ncol; k++) b += (size_t)cols[k].repeat * (cols[k].type == TSTRING ? 1 : elem_size(cols[k].type));
-    return b;
-}
-
-/* n elements of `size` bytes from src to dst in big-endian order (the
- * FITS order), whatever this machine's. */
-static void put_be(unsigned char *dst, const unsigned char *src, size_t n, size_t size)
-{
-    static const union { uint16_t u; unsigned char b[2]; } probe = {1};
-    if (!probe.b[0] || size == 1) {
-        memcpy(dst, src, n * size);
-        return;
-    }
-    for (size_t e = 0; e < n; e++, dst += size, src += size)
-        for (size_t q = 0; q < size; q++) dst[q] = src[size - 1 - q];
-}
-
-/* By hand, not through a table in memory: CFITSIO's conversion of these
- * types is a byte swap (no scaling, no null values), and its strings are
- * padded with blanks (test_fitsin checks the bytes against CFITSIO's);
- * through CFITSIO the rows were copied three more times, a tenth of the
- * export. */
 int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr, char **out,
                        size_t *len, int *status)
 {
     *out = NULL;
     *len = 0;
     if (*status) return *status;
-    size_t rb = fitsout_row_bytes(cols, ncol), bytes = nr * rb;
+    size_t bytes = nr * fitsout_row_bytes(cols, ncol);
     unsigned char *buf = malloc(bytes ? bytes : 1);
     if (!buf) return *status = MEMORY_ALLOCATION;
-    for (size_t i = 0; i < nr; i++) {
-        unsigned char *dst = buf + i * rb;
-        for (int k = 0; k < ncol; k++) {
-            const fitsout_col *c = &cols[k];
-            size_t row = rows && rows[k] ? rows[k][r0 + i] : i, w = (size_t)c->repeat;
-            if (c->type == TSTRING) {
-                const char *src = (const char *)c->data + row * (w + 1);
-                size_t n = strnlen(src, w);
-                memcpy(dst, src, n);
-                memset(dst + n, ' ', w - n);
-                dst += w;
-            } else {
-                size_t es = elem_size(c->type);
-                put_be(dst, (const unsigned char *)c->data + row * w * es, w, es);
-                dst += w * es;
-            }
-        }
-    }
+    make_rows(cols, rows, ncol, r0, nr, r0, buf);
     *out = (char *)buf;
     *len = bytes;
     return 0;
