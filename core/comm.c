@@ -14,6 +14,12 @@ void ody_part(size_t n, int parts, int p, size_t *lo, size_t *hi)
     *hi = *lo + q + (k < r);
 }
 
+int ody_part_of(size_t n, int parts, size_t i)
+{
+    size_t R = (size_t)parts, q = n / R, r = n % R, big = r * (q + 1);
+    return (int)(i < big ? i / (q + 1) : r + (i - big) / (q ? q : 1));
+}
+
 void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi)
 {
     ody_part(n, ody_comm_size(c), p, lo, hi);
@@ -43,6 +49,45 @@ int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_e
     int rc = ody_share(c, a, off, err);
     free(off);
     return rc;
+}
+
+/* Order-preserving keys of doubles: unsigned order of the keys is the
+ * values' order (negatives' bits reversed, positives above them). */
+static uint64_t dkey(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u >> 63 ? ~u : u | 0x8000000000000000ULL;
+}
+
+static double dval(uint64_t k)
+{
+    uint64_t u = k >> 63 ? k & ~0x8000000000000000ULL : ~k;
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+int ody_select(const ody_comm *c, const double *v, size_t n, uint64_t k, double *out, ody_err *err)
+{
+    uint64_t prefix = 0;
+    int64_t cnt[256];
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        uint64_t above = shift == 56 ? 0 : ~0ULL << (shift + 8);  /* the bits chosen so far */
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t key = dkey(v[i]);
+            if ((key & above) == prefix) cnt[key >> shift & 255]++;
+        }
+        int rc = ody_allreduce(c, cnt, 256, ODY_SUM_I64, err);
+        if (rc) return rc;
+        int b = 0;
+        for (; b < 256 && (uint64_t)cnt[b] <= k; b++) k -= (uint64_t)cnt[b];
+        if (b == 256) return ody_fail(err, ODY_EINTERNAL, "selecting beyond the values");
+        prefix |= (uint64_t)b << shift;
+    }
+    *out = dval(prefix);
+    return 0;
 }
 
 int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err)

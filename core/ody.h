@@ -14,6 +14,7 @@
 #include <fitsio.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* ---------------------------------------------------------------- errors */
@@ -232,6 +233,8 @@ static inline int ody_comm_size(const ody_comm *c) { return c ? c->size : 1; }
  * communicator's size; NULL: one part). */
 void ody_comm_part(const ody_comm *c, int p, size_t n, size_t *lo, size_t *hi);
 void ody_part(size_t n, int parts, int p, size_t *lo, size_t *hi);
+/* The part (ody_part) that row i of n falls in. */
+int ody_part_of(size_t n, int parts, size_t i);
 
 /* Each process p's bytes [off[p], off[p + 1]) of buf sent to every other
  * process: afterwards every process holds all of buf.  0 or ODY_EIO. */
@@ -241,6 +244,14 @@ int ody_share(const ody_comm *c, void *buf, const size_t *off, ody_err *err);
  * row_bytes-byte rows at a, sent to every other process: afterwards every
  * process holds the whole array.  0 or ODY_EIO. */
 int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_err *err);
+
+/* The k-th smallest (from 0) of the values of every process (n at v here),
+ * exactly and the same on every process, with no process holding more than
+ * its own: a radix selection on the values' order-preserving 64-bit keys, 8
+ * bits a round, each round's 256 counts summed over the processes (8
+ * reductions, 8 passes over v).  -0 orders below +0; no NaN.  0, ODY_EIO,
+ * or ODY_EINTERNAL when k is not below the values' count. */
+int ody_select(const ody_comm *c, const double *v, size_t n, uint64_t k, double *out, ody_err *err);
 
 /* n values at v reduced in place over the processes.  0 or ODY_EIO. */
 int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err);

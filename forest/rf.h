@@ -185,7 +185,9 @@ typedef struct rf_sim_ctx {
     int n_threads;        /* for this and every function taking the ctx; 0: every core */
     const ody_log *log;   /* progress of weirdness and top-k similarity; NULL: silent */
     const ody_comm *comm; /* NULL, or processes that each hold all of X and share the work on it: each
-                             computes its rows (ody_comm_part) and every result reaches all */
+                             computes its rows (ody_comm_part).  n_good and leaf_n reach all; the
+                             catalog's own W and top-k lists are each process's rows alone, from
+                             W[0] (idx[0], sim[0]) for its first */
 } rf_sim_ctx;
 
 /* Computes n_good for every object and leaf_n for every leaf; both are
@@ -278,5 +280,13 @@ int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, do
  * n_ref values ref (which may be v), with a mean-deviation fallback when the
  * MAD is 0. */
 int rf_robust_z(const double *ref, size_t n_ref, const double *v, size_t n, double *z, ody_err *err);
+
+/* The same where the reference values are spread over c's processes, each
+ * holding its rows (ody_comm_part) of them at ref, nr here: the median and
+ * MAD selected exactly across the processes (ody_select), so z is the same
+ * as one process holding them all would find.  Only the rare fallback (MAD
+ * 0) gathers every value, to sum them in the same order. */
+int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const double *v, size_t n, double *z,
+                     ody_err *err);
 
 #endif

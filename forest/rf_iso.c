@@ -272,6 +272,17 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The scale of a robust z when over half the values tie (MAD 0): the mean
+ * absolute deviation, summed in increasing order (dev sorted in place). */
+static double mean_dev_scale(double *dev, size_t n)
+{
+    qsort(dev, n, sizeof *dev, cmp_double);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += dev[i];
+    s = 1.2533 * s / (double)n;
+    return s > 0 ? s : 1;
+}
+
 int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double *z, ody_err *err)
 {
     double *tmp = malloc((nr ? nr : 1) * sizeof *tmp);
@@ -283,13 +294,51 @@ int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double 
     qsort(tmp, nr, sizeof *tmp, cmp_double);
     double mad = nr % 2 ? tmp[nr / 2] : 0.5 * (tmp[nr / 2 - 1] + tmp[nr / 2]);
     double scale = 1.4826 * mad;
-    if (!(scale > 0)) {  /* over half the scores tie: fall back to the mean deviation */
-        double s = 0;
-        for (size_t i = 0; i < nr; i++) s += tmp[i];
-        scale = 1.2533 * s / (double)nr;
-    }
-    if (!(scale > 0)) scale = 1;
+    if (!(scale > 0)) scale = mean_dev_scale(tmp, nr);  /* over half the scores tie */
     for (size_t i = 0; i < n; i++) z[i] = (v[i] - med) / scale;
     free(tmp);
     return 0;
+}
+
+/* The median of N values spread over c's processes, nr of them at v here. */
+static int median_comm(const ody_comm *c, const double *v, size_t nr, uint64_t N, double *med, ody_err *err)
+{
+    double a = 0, b = 0;
+    int rc = ody_select(c, v, nr, N / 2, &b, err);
+    if (!rc && N % 2 == 0) rc = ody_select(c, v, nr, N / 2 - 1, &a, err);
+    *med = N % 2 ? b : 0.5 * (a + b);
+    return rc;
+}
+
+int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const double *v, size_t n, double *z,
+                     ody_err *err)
+{
+    if (ody_comm_size(c) < 2) return rf_robust_z(ref, nr, v, n, z, err);
+    int64_t N = (int64_t)nr;
+    int rc = ody_allreduce(c, &N, 1, ODY_SUM_I64, err);
+    if (rc) return rc;
+    if (N < 1) return ody_fail(err, ODY_EINTERNAL, "robust z of no values");
+    double *dev = malloc((nr ? nr : 1) * sizeof *dev), med = 0, mad = 0;
+    rc = ody_comm_agree(c, dev ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = median_comm(c, ref, nr, (uint64_t)N, &med, err);
+    for (size_t i = 0; !rc && i < nr; i++) dev[i] = fabs(ref[i] - med);
+    if (!rc) rc = median_comm(c, dev, nr, (uint64_t)N, &mad, err);
+    double scale = 1.4826 * mad;
+    if (!rc && !(scale > 0)) {  /* the rare fallback: every deviation here, in order */
+        double *all = malloc((size_t)N * sizeof *all);
+        size_t lo, hi;
+        ody_comm_part(c, ody_comm_rank(c), (size_t)N, &lo, &hi);
+        rc = ody_comm_agree(c, !all ? ody_fail(err, ODY_ENOMEM, "out of memory")
+                               : hi - lo != nr ? ody_fail(err, ODY_EINTERNAL, "robust z: rows not the process's part") : 0,
+                            err);
+        if (!rc) {
+            memcpy(all + lo, dev, nr * sizeof *dev);
+            rc = ody_share_rows(c, all, (size_t)N, sizeof *all, err);
+        }
+        if (!rc) scale = mean_dev_scale(all, (size_t)N);
+        free(all);
+    }
+    for (size_t i = 0; !rc && i < n; i++) z[i] = (v[i] - med) / scale;
+    free(dev);
+    return rc;
 }

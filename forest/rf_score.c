@@ -170,7 +170,7 @@ static int tree_block(size_t rows, size_t maxnodes, int T, int nt)
 /* W of m rows Q against the catalog.  Q may be the catalog itself (self),
  * whose rows are then shared among ctx->comm's processes: each sums the
  * leaves of its own rows, the leaf sums are added up over the processes,
- * and each scores its rows. */
+ * and each scores its rows, into W from W[0]. */
 static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double *W, uint32_t *n_good, ody_err *err)
 {
     const rf_forest *f = ctx->f;
@@ -245,8 +245,7 @@ static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double 
         }
     }
     ody_progress_end(&prog);
-    for (size_t i = 0; !rc && i < mq; i++) W[(self ? lo : 0) + i] = 1.0 - acc[i] / (double)n;
-    if (!rc && self) rc = ody_share_rows(comm, W, n, sizeof *W, err);
+    for (size_t i = 0; !rc && i < mq; i++) W[i] = 1.0 - acc[i] / (double)n;
     free(leaf); if (!self) free(qleaf); free(lsum); free(leafsum); free(acc); free(inv);
     return rc;
 }
@@ -571,7 +570,7 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
         for (size_t i = lo; i < hi; i++) {
             if (ok)
                 topk_row(ctx, &m, ng, o->leaf_sample, (Q ? Q : ctx->X) + i * F, Q ? -1 : (long)i, k, &a,
-                         idx + i * (size_t)k, sim + i * (size_t)k);
+                         idx + (i - lo) * (size_t)k, sim + (i - lo) * (size_t)k);
             if (((i - lo) & 1023) == 1023) {
                 size_t d;
 #pragma omp atomic capture
@@ -585,11 +584,8 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
     ody_progress_end(&prog);
     free(ng_own);
     members_free(&m);
-    int rc = ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects",
-                                                  n) : 0, err);
-    if (!rc) rc = ody_share_rows(comm, idx, rows, (size_t)k * sizeof *idx, err);
-    if (!rc) rc = ody_share_rows(comm, sim, rows, (size_t)k * sizeof *sim, err);
-    return rc;
+    return ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "top-k similarity: out of memory for %zu objects", n)
+                                     : 0, err);
 }
 
 int rf_topk(const rf_sim_ctx *ctx, const rf_topk_opt *o, int32_t *idx, float *sim, int *trees_used, ody_err *err)

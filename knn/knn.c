@@ -318,6 +318,7 @@ typedef struct batch {
     float *dist;
     size_t lo, hi;        /* the rows this process searches */
     const int32_t *excl;
+    size_t out0;          /* the row whose lists go to idx[0], dist[0] */
 } batch;
 
 /* The label query i may not take. */
@@ -526,7 +527,7 @@ static int run_batch(batch *b, const knn_opt *o, knn_method *used, ody_err *err)
             for (size_t a = 0; a < nb; a++) {
                 size_t i = order ? (size_t)order[r0 + a] : lo + r0 + a;
                 if (!scan) tree_one(b, i, &s.h[a], s.off);
-                drain(&s.h[a], b->idx + i * (size_t)b->k, b->dist + i * (size_t)b->k);
+                drain(&s.h[a], b->idx + (i - b->out0) * (size_t)b->k, b->dist + (i - b->out0) * (size_t)b->k);
             }
         }
         scratch_free(&s);
@@ -547,25 +548,23 @@ void knn_opt_init(knn_opt *o)
 int knn_all(const knn_tree *t, const float *X, size_t n, const knn_opt *o, int32_t *idx, float *dist,
             knn_method *used, ody_err *err)
 {
-    batch b = {t, X, n, o->k, 1, idx, dist, 0, n, NULL};
+    batch b = {t, X, n, o->k, 1, idx, dist, 0, n, NULL, 0};
     ody_comm_part(o->comm, ody_comm_rank(o->comm), n, &b.lo, &b.hi);
-    int rc = ody_comm_agree(o->comm, run_batch(&b, o, used, err), err);
-    if (!rc) rc = ody_share_rows(o->comm, idx, n, (size_t)o->k * sizeof *idx, err);
-    if (!rc) rc = ody_share_rows(o->comm, dist, n, (size_t)o->k * sizeof *dist, err);
-    return rc;
+    b.out0 = b.lo;
+    return ody_comm_agree(o->comm, run_batch(&b, o, used, err), err);
 }
 
 int knn_query(const knn_tree *t, const float *Q, size_t m, const knn_opt *o, int32_t *idx, float *dist,
               knn_method *used, ody_err *err)
 {
-    batch b = {t, Q, m, o->k, 0, idx, dist, 0, m, NULL};
+    batch b = {t, Q, m, o->k, 0, idx, dist, 0, m, NULL, 0};
     return run_batch(&b, o, used, err);
 }
 
 int knn_query_excl(const knn_tree *t, const float *Q, size_t m, const int32_t *excl, const knn_opt *o, int32_t *idx,
                    float *dist, knn_method *used, ody_err *err)
 {
-    batch b = {t, Q, m, o->k, 1, idx, dist, 0, m, excl};
+    batch b = {t, Q, m, o->k, 1, idx, dist, 0, m, excl, 0};
     return run_batch(&b, o, used, err);
 }
 
@@ -636,6 +635,30 @@ int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, d
     for (size_t i = 0; i < n; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[i]);
     lofref_free(&r);
     return 0;
+}
+
+int knn_lof_comm(const ody_comm *c, size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof,
+                 ody_err *err)
+{
+    if (ody_comm_size(c) < 2) return knn_lof(n, width, k, idx, dist, lof, err);
+    size_t lo, hi;
+    ody_comm_part(c, ody_comm_rank(c), n, &lo, &hi);
+    size_t nl = hi - lo;
+    lofref r = {malloc((n ? n : 1) * sizeof *r.kd), malloc((n ? n : 1) * sizeof *r.lrd), 0};
+    double *kd = malloc((nl ? nl : 1) * sizeof *kd), mid = 0;
+    int rc = ody_comm_agree(c, r.kd && r.lrd && kd ? 0 : ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory"),
+                            err);
+    for (size_t i = 0; !rc && i < nl; i++) kd[i] = r.kd[lo + i] = dist[i * (size_t)width + (size_t)(k - 1)];
+    if (!rc) rc = ody_share_rows(c, r.kd, n, sizeof *r.kd, err);
+    if (!rc) rc = ody_select(c, kd, nl, n / 2, &mid, err);  /* the k-distances' median, as knn_lof's */
+    r.floor_ = 1e-6 * (float)mid + 1e-30;
+    for (size_t i = 0; !rc && i < nl; i++)
+        r.lrd[lo + i] = lrd_of(&r, k, idx + i * (size_t)width, dist + i * (size_t)width);
+    if (!rc) rc = ody_share_rows(c, r.lrd, n, sizeof *r.lrd, err);
+    for (size_t i = 0; !rc && i < nl; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[lo + i]);
+    free(kd);
+    lofref_free(&r);
+    return rc;
 }
 
 int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *dist, size_t m, int qwidth,

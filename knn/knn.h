@@ -74,7 +74,8 @@ typedef struct knn_opt {
     int n_threads;        /* 0: every core */
     knn_method method;    /* default KNN_AUTO */
     const ody_comm *comm; /* knn_all: NULL, or processes that each search their rows (ody_comm_part),
-                             all getting every list; knn_query ignores it */
+                             each getting its rows' lists alone, from idx[0] and dist[0];
+                             knn_query ignores it */
 } knn_opt;
 
 void knn_opt_init(knn_opt *o);
@@ -117,6 +118,14 @@ int knn_project(const float *X, size_t n, int F, const knn_scale *sc, const floa
  * 0 (k or more duplicates) is floored at a millionth of the median k-distance
  * so that duplicates give a finite factor. */
 int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err);
+
+/* The same where c's processes each hold their rows' lists (ody_comm_part
+ * of n, from idx[0] and dist[0]) and get their rows' factors into lof[0..]:
+ * the k-distances and densities of every row (what a neighbour anywhere
+ * needs) are shared, 12 bytes a row, and the median picked exactly
+ * (ody_select), so the factors are knn_lof's for any number of processes. */
+int knn_lof_comm(const ody_comm *c, size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof,
+                 ody_err *err);
 
 /* The local outlier factor of m rows that are not in the catalog, from
  * their first k neighbours among it (qidx, qdist: m lists of width qwidth,

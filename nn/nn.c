@@ -330,10 +330,17 @@ void nnw_standardize(const nn_model *m, const nn_real *X, size_t n, nn_real *out
  * the same for any thread count. */
 int nn_predict(const nn_model *m, const nn_real *X, size_t n, int n_threads, nn_real *Y, ody_err *err)
 {
+    return nn_predict_rows(m, X, n, 0, n_threads, Y, err);
+}
+
+int nn_predict_rows(const nn_model *m, const nn_real *X, size_t n, size_t row0, int n_threads, nn_real *Y,
+                    ody_err *err)
+{
     const size_t chunk = 1024;
     int d = m->arch.n_in, K = m->arch.size[m->arch.n_layers - 1], fail = 0;
     int blas_prev = ody_blas_single();
-    long nc = (long)((n + chunk - 1) / chunk);
+    size_t c0 = row0 / chunk;
+    long nc = n ? (long)((row0 + n - 1) / chunk - c0 + 1) : 0;
 #pragma omp parallel num_threads(ody_threads(n_threads))
     {
         work w;
@@ -346,10 +353,13 @@ int nn_predict(const nn_model *m, const nn_real *X, size_t n, int n_threads, nn_
 #pragma omp for schedule(dynamic, 4)
         for (long c = 0; c < nc; c++) {
             if (!ok) continue;
-            size_t i0 = (size_t)c * chunk, B = n - i0 < chunk ? n - i0 : chunk;
-            nnw_standardize(m, X + i0 * (size_t)d, B, xs);
-            const nn_real *O = nnw_forward(m, xs, B, &w);
-            memcpy(Y + i0 * (size_t)K, O, B * (size_t)K * sizeof *Y);
+            /* the table's rows [g0, g1) of chunk c0 + c, at their places in it */
+            size_t t0 = (c0 + (size_t)c) * chunk, g0 = t0 > row0 ? t0 : row0;
+            size_t g1 = t0 + chunk < row0 + n ? t0 + chunk : row0 + n, a = g0 - t0, B = g1 - g0;
+            memset(xs, 0, chunk * (size_t)d * sizeof *xs);
+            nnw_standardize(m, X + (g0 - row0) * (size_t)d, B, xs + a * (size_t)d);
+            const nn_real *O = nnw_forward(m, xs, chunk, &w);
+            memcpy(Y + (g0 - row0) * (size_t)K, O + a * (size_t)K, B * (size_t)K * sizeof *Y);
         }
         if (ok) nnw_free(&w);
         free(xs);

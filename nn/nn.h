@@ -70,6 +70,16 @@ void nn_destroy(nn_model *m);
  * any n_threads (0: every core). */
 int nn_predict(const nn_model *m, const nn_real *X, size_t n, int n_threads, nn_real *Y, ody_err *err);
 
+/* The same where X holds rows row0 .. row0 + n - 1 of a larger table: a
+ * row's output is the same bits whichever range of the table a caller
+ * passes (processes each predicting their rows), because the rows go
+ * through the matrix products in blocks of fixed size aligned to the
+ * table's row numbers, padded at a range's ends (BLAS kernels round a
+ * block's edge rows differently from its full tiles).  nn_predict is row0
+ * 0. */
+int nn_predict_rows(const nn_model *m, const nn_real *X, size_t n, size_t row0, int n_threads, nn_real *Y,
+                    ody_err *err);
+
 /* Mean loss over n rows (targets T, n x n_out; sample weights sw may be NULL)
  * and, if grad is not NULL, its gradient with respect to every parameter
  * (n_par values, plus l2 * w on the weights).  Inputs are used as given

@@ -13,11 +13,14 @@
 
 /* The first m rows of the ranking, and the widths of the columns the
  * export makes (the others are read through the order from the run's own
- * arrays). */
+ * arrays).  With several processes each makes the rows it holds, through
+ * a view of them alone (order, lorder and pos of those rows). */
 typedef struct ranked {
     const run_state *st;
     size_t m;
-    const size_t *order; /* rows in rank order (stage_rank_order) */
+    const size_t *order; /* objects in rank order (stage_rank_order): rows of the catalog */
+    const size_t *lorder;/* the same as indices into this process's per-object arrays (order - st->lo) */
+    const size_t *pos;   /* NULL, or each row's place in the whole ranking (a view's) */
     const cat *nk;       /* whose IDs the neighbour lists name */
     int idw;             /* the widest ID as printed */
     size_t nbw;          /* a neighbour list's bytes */
@@ -49,14 +52,15 @@ typedef struct xcol {
 } xcol;
 
 /* One file of the export made a block of rows at a time (xp_rows): make
- * gives the bytes of ranking rows [r0, r1) in *mem (malloc'd; NULL when out
- * of memory), on any thread of any process; put writes bytes of whole
+ * gives the bytes of rows [r0, r1) of R (the ranking, or a view of it) in
+ * *mem (malloc'd; NULL when out of memory), and with ends each row's end
+ * in them, on any thread of any process; put writes bytes of whole
  * consecutive rows, the first being row t0, on process 0 alone, in row
  * order (a write error stays in the file's own state, for its commit). */
 typedef struct xp_pass {
     const ranked *R;
     size_t block;        /* rows a block */
-    void (*make)(struct xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len);
+    void (*make)(struct xp_pass *p, const ranked *R, size_t r0, size_t r1, char **mem, size_t *len, uint32_t *ends);
     void (*put)(struct xp_pass *p, size_t t0, const char *bytes, size_t len);
 } xp_pass;
 

@@ -331,5 +331,20 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
         return run_with(c, o, sum, log_in, err, NULL, NULL);
     run_opt with_report = *o;  /* the report reads every score */
     if (!with_report.also_load) with_report.also_load = report_uses;
-    return run_with(c, &with_report, sum, log_in, err, report_after_run, NULL);
+    if (ody_comm_size(o->comm) < 2) return run_with(c, &with_report, sum, log_in, err, report_after_run, NULL);
+    /* Several processes each hold their rows' results: the report, which
+     * shows every object, is made by process 0 from the run folder once the
+     * run is done, as `oddsky report` would (with one process's memory). */
+    int rc = run_with(c, o, sum, log_in, err, NULL, NULL), r0 = 0;
+    if (!rc && ody_comm_rank(o->comm) == 0) {
+        run_opt rep = with_report;
+        rep.comm = NULL;
+        rep.load_only = 1;
+        rep.force = 0;
+        rep.from_stage = NULL;
+        run_summary s2;
+        ody_log quiet = {ODY_LOG_WARN, log_in ? log_in->err : NULL, NULL};
+        r0 = run_with(c, &rep, &s2, &quiet, err, report_after_run, NULL);
+    }
+    return rc ? rc : ody_comm_agree(o->comm, r0, err);
 }

@@ -41,9 +41,9 @@ typedef struct run_opt {
                                 write nothing into the run folder but its log */
     int want_trees;          /* read the forests' trees back, not only their out-of-bag scores */
     const ody_comm *comm;    /* the processes of a distributed run (mpirun), or NULL: this one alone.
-                                Every process runs every stage on the whole catalog and shares the
-                                work of the costly ones (docs/MPI.md); process 0 alone writes the run
-                                folder.  A failure on any process fails the run on all of them, with
+                                Every process reads the whole catalog, shares the work of the costly
+                                stages, and holds the per-object results of its rows alone (docs/MPI.md);
+                                process 0 alone writes the run folder.  A failure on any process fails the run on all of them, with
                                 the message kept by the lowest-numbered one that failed (the others'
                                 err->msg is empty). */
 } run_opt;

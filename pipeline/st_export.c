@@ -94,13 +94,13 @@ void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
     c->r0 = r0;
     c->nr = nr;
     for (size_t q = 0; q < nr; q++) {
-        size_t r = r0 + q, i = R->order[r];
-        c->rank[q] = (int32_t)(r + 1);
+        size_t r = r0 + q, i = R->order[r], li = R->lorder[r];  /* the catalog's row; this process's */
+        c->rank[q] = (int32_t)((R->pos ? R->pos[r] : r) + 1);
         for (size_t j = 0; j < k->n_feat && !wide; j++) c->feat[j * nr + q] = k->X[i * k->n_feat + j];
-        if (st->nb) join_ids(&R->nk->id, st->nb + i * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
-        join_ids(&R->nk->id, st->near + i * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
-        stage_format_why(st, i, c->why + q * R->whyw, R->whyw);
-        snprintf(c->drv + q * DRVW, DRVW, "%s", st->driver[i] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[i]));
+        if (st->nb) join_ids(&R->nk->id, st->nb + li * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
+        join_ids(&R->nk->id, st->near + li * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
+        stage_format_why(st, li, c->why + q * R->whyw, R->whyw);
+        snprintf(c->drv + q * DRVW, DRVW, "%s", st->driver[li] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[li]));
     }
 }
 
@@ -179,14 +179,14 @@ int xp_schema(const ranked *R, const chunk *c, xcol *x)
     for (int s = 0; s < N_SCORE_COLS; s++)
         if (st->score[score_cols[s].s])
             x[q++] = (xcol){{score_cols[s].name, TDOUBLE, 1, st->score[score_cols[s].s], NULL, score_cols[s].desc}, 10,
-                            R->order};
+                            R->lorder};
     if (st->learned) {
-        x[q++] = (xcol){{"LABEL", TSHORT, 1, st->label, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0, R->order};
+        x[q++] = (xcol){{"LABEL", TSHORT, 1, st->label, NULL, "your label: 1 interesting, 0 not, -1 none"}, 0, R->lorder};
         x[q++] = (xcol){{"LEARNED_SCORE", TDOUBLE, 1, st->learned, NULL, "the default score re-ranked from your labels"},
-                        10, R->order};
+                        10, R->lorder};
     }
     /* uint32 read as int32: at most weirdness's tree count */
-    x[q++] = (xcol){{"N_GOOD", TINT, 1, st->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, R->order};
+    x[q++] = (xcol){{"N_GOOD", TINT, 1, st->n_good, NULL, "trees whose leaf for the object is pure real"}, 0, R->lorder};
     x[q++] = (xcol){{"DRIVEN_BY", TSTRING, DRVW - 1, c->drv, NULL, "the detector with the largest weighted z"}, 0, NULL};
     x[q++] = (xcol){{"WHY", TSTRING, (int)R->whyw - 1, c->why, NULL,
                      "features most unlike the nearest ordinary objects, in standard deviations"}, 0, NULL};
@@ -254,11 +254,11 @@ typedef struct fits_pass {
     int status;
 } fits_pass;
 
-/* Rows [r0, r1) as the table's bytes, the columns the export makes made
- * for them alone. */
-static void fits_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
+/* Rows [r0, r1) of R as the table's bytes, the columns the export makes
+ * made for them alone. */
+static void fits_make(xp_pass *p, const ranked *R, size_t r0, size_t r1, char **mem, size_t *len, uint32_t *ends)
 {
-    const ranked *R = p->R;
+    (void)p;
     int cap = xp_schema_cap(R->st->cat), status = 0;
     xcol *x = malloc((size_t)cap * sizeof *x);
     fitsout_col *cols = malloc((size_t)cap * sizeof *cols);
@@ -271,6 +271,8 @@ static void fits_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
         int n = xp_schema(R, &c, x);
         fits_cols(x, n, cols, rows);
         fitsout_rows_bytes(cols, rows, n, r0, r1 - r0, mem, len, &status);
+        size_t rb = fitsout_row_bytes(cols, n);
+        for (size_t q = 0; ends && q < r1 - r0; q++) ends[q] = (uint32_t)((q + 1) * rb);
         xp_chunk_free(&c);
     }
     free(x); free(cols); free(rows);
@@ -325,6 +327,38 @@ static int write_fits(const ranked *R, ody_err *err)
 
 /* ================================================================ the stage */
 
+/* Every object's value of this process's rows' array a (n_elem-byte
+ * values) into *out: a itself for one process, else malloc'd and shared. */
+static int whole(const run_state *st, const void *a, size_t elem, void **out, ody_err *err)
+{
+    *out = (void *)a;
+    if (!a || ody_comm_size(st->comm) < 2) return 0;
+    char *w = malloc(st->n * elem);
+    int rc = ody_comm_agree(st->comm, w ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", st->n), err);
+    if (!rc) memcpy(w + st->lo * elem, a, stage_rows(st) * elem);
+    if (!rc) rc = ody_share_rows(st->comm, w, st->n, elem, err);
+    if (rc) free(w);
+    *out = rc ? NULL : w;
+    return rc;
+}
+
+/* The ranking, on every process: each process's rows of the score (and
+ * labels) shared for it, 10 bytes an object. */
+static int rank(const run_state *st, const double *score, size_t *order, ody_err *err)
+{
+    void *s = NULL, *lab = NULL;
+    int rc = whole(st, score, sizeof *score, &s, err);
+    if (!rc) rc = whole(st, st->label, sizeof *st->label, &lab, err);
+    if (!rc) rc = stage_rank_order(s, lab, st->n, order, err);
+    if (!rc) {
+        st->sum->top_score = ((const double *)s)[order[0]];
+        cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
+    }
+    if (s != score) free(s);
+    if (lab != st->label) free(lab);
+    return rc;
+}
+
 static int export(run_state *st, int run, ody_err *err)
 {
     const cfg *c = st->c;
@@ -334,16 +368,14 @@ static int export(run_state *st, int run, ody_err *err)
     if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
         return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_score_name(c->rank_by));
     size_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!order) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    int rc = stage_rank_order(score, st->label, n, order, err);
+    int rc = ody_comm_agree(st->comm, order ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = rank(st, score, order, err);
     if (rc) {
         free(order);
         return rc;
     }
-    cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
-    st->sum->top_score = score[order[0]];
-    if (run) {  /* every process formats its share of the text; process 0 writes */
-        ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order};
+    if (run) {  /* every process makes the rows it holds; process 0 writes */
+        ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order, .lorder = order};
         rc = ranked_init(st, &R, err);
         /* the text formats' columns, for their headers (every column but a FEATURES vector) */
         int cap = xp_schema_cap(st->cat), nt = 0;

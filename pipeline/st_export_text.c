@@ -19,46 +19,90 @@
  * objects at 2 processes peaked 50 MB higher. */
 enum { MIN_WINDOW = 8 };
 
-/* One window of blocks of every process to process 0, which puts them in
- * process order, the window's first row being t0 (adding the seconds it
- * takes to *wr); fail is this process's state, and the result is every
- * process's (they agree).  The blocks are freed as they are copied to be
- * sent (mem[b] set to NULL): never two copies of a window. */
-static int gather_window(const ody_comm *c, xp_pass *p, size_t t0, char **mem, const size_t *len, size_t nw,
-                         size_t mine, int fail, double *wr)
+/* The rows of block [r0, r1) of the ranking that this process holds, as a
+ * ranking of their own (xp_pass.make makes them through it): their catalog
+ * rows, their indices in this process's arrays, their places in the whole
+ * ranking, in one allocation at v->order.  -1 when out of memory. */
+static int view_of(const ranked *rk, size_t r0, size_t r1, ranked *v)
 {
-    ody_err e;
-    int64_t total = (int64_t)mine;
-    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &total, 1, ODY_SUM_I64, &e)) return 1;
-    char *buf = malloc(mine ? mine : 1), *all = c->rank == 0 ? malloc(total ? (size_t)total : 1) : NULL;
-    size_t *sizes = c->rank == 0 ? malloc((size_t)c->size * sizeof *sizes) : NULL;
-    fail = !buf || (c->rank == 0 && (!all || !sizes));
-    for (size_t b = 0, at = 0; !fail && b < nw; at += len[b], b++) {
-        memcpy(buf + at, mem[b], len[b]);
-        free(mem[b]);
-        mem[b] = NULL;
+    const run_state *st = rk->st;
+    int P = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
+    size_t k = 0;
+    for (size_t r = r0; r < r1; r++) k += ody_part_of(st->n, P, rk->order[r]) == me;
+    size_t *o = malloc(3 * (k ? k : 1) * sizeof *o), *lo = o + k, *pos = lo + k;
+    if (!o) return -1;
+    *v = *rk;
+    v->order = o, v->lorder = lo, v->pos = pos, v->m = k;
+    k = 0;
+    for (size_t r = r0; r < r1; r++) {
+        size_t i = rk->order[r];
+        if (ody_part_of(st->n, P, i) != me) continue;
+        o[k] = i, lo[k] = i - st->lo, pos[k] = r;
+        k++;
     }
-    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, mine, all, sizes, 0) != 0;
-    double t1 = omp_get_wtime();
-    if (!fail && c->rank == 0) p->put(p, t0, all, (size_t)total);
-    *wr += omp_get_wtime() - t1;
-    free(buf);
-    free(all);
-    free(sizes);
-    return fail;
+    return 0;
 }
 
-/* Process 0's blocks in the next window: what balances its writing (phi
- * a block of the window) against a full share of the others' making (c a
- * block), from the microseconds measured so far, us[] = {writing, making,
- * blocks made, blocks in windows}, the same on every process (reduced).
- * Only work moves: every block's bytes are the same whoever makes them. */
-static size_t share0(const int64_t *us, size_t R, size_t win)
+/* What each process made of a window: its rows of each block, in rank
+ * order, the blocks one after another (bytes, and each row's length). */
+typedef struct made {
+    char **mem;          /* per block, the rows' bytes */
+    size_t *len;
+    uint32_t **ends;     /* per block, each row's end in mem */
+    size_t *cnt;         /* per block, rows */
+} made;
+
+/* Process 0's merge of a window of nw blocks from w0: every process's rows
+ * gathered (bytes and lengths), then each block's rows taken in rank order
+ * from the process that holds each, and put.  This process's blocks are
+ * freed as they are packed to be sent.  fail is this process's state; the
+ * result is every process's (they agree). */
+static int merge_window(const ody_comm *c, xp_pass *p, size_t w0, size_t nw, made *md, int fail)
 {
-    if (!us[2] || !us[3]) return 0;  /* nothing measured yet */
-    double c = (double)us[1] / (double)us[2], phi = (double)us[0] / (double)us[3];
-    double a = (c - phi * (double)(R - 1)) * (double)win / (phi + c);
-    return !(a > 0) ? 0 : a >= (double)win ? win : (size_t)a;
+    const ranked *rk = p->R;
+    size_t B = p->block, P = (size_t)c->size, rows = 0, bytes = 0;
+    for (size_t b = 0; b < nw; b++) rows += md->cnt[b], bytes += md->len[b];
+    ody_err e;
+    int64_t tot[2] = {(int64_t)bytes, (int64_t)rows};
+    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, tot, 2, ODY_SUM_I64, &e)) return 1;
+    char *buf = malloc(bytes + 1), *all = c->rank == 0 ? malloc((size_t)tot[0] + 1) : NULL;
+    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = c->rank == 0 ? malloc(((size_t)tot[1] + 1) * sizeof *alll) : NULL;
+    size_t *sb = c->rank == 0 ? calloc(P, sizeof *sb) : NULL, *sl = c->rank == 0 ? calloc(P, sizeof *sl) : NULL;
+    size_t *cb = calloc(P, sizeof *cb), *cl = calloc(P, sizeof *cl);
+    fail = !buf || !lens || !cb || !cl || (c->rank == 0 && (!all || !alll || !sb || !sl));
+    for (size_t b = 0, at = 0, q = 0; !fail && b < nw; at += md->len[b], b++) {
+        memcpy(buf + at, md->mem[b], md->len[b]);
+        for (size_t t = 0; t < md->cnt[b]; t++) lens[q++] = md->ends[b][t] - (t ? md->ends[b][t - 1] : 0);
+        free(md->mem[b]);
+        md->mem[b] = NULL;
+    }
+    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, bytes, all, sb, 0) != 0 ||
+           c->gather(c, lens, rows * sizeof *lens, alll, sl, 0) != 0;
+    if (!fail && c->rank == 0) {
+        for (size_t q = 1; q < P; q++) cb[q] = cb[q - 1] + sb[q - 1], cl[q] = cl[q - 1] + sl[q - 1] / sizeof *lens;
+        char *blk = NULL;
+        for (size_t b = 0; b < nw && !fail; b++) {
+            size_t r0 = (w0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m, n = 0, at = 0, l[64];
+            size_t *pl = P <= 64 ? l : malloc(P * sizeof *pl);
+            fail = !pl;
+            for (size_t q = 0; !fail && q < P; q++) pl[q] = cl[q];
+            for (size_t r = r0; !fail && r < r1; r++) n += alll[pl[(size_t)ody_part_of(rk->st->n, (int)P, rk->order[r])]++];
+            char *nb = fail ? NULL : realloc(blk, n + 1);
+            fail = fail || !nb;
+            blk = nb ? nb : blk;
+            for (size_t r = r0; !fail && r < r1; r++) {
+                size_t q = (size_t)ody_part_of(rk->st->n, (int)P, rk->order[r]), L = alll[cl[q]++];
+                memcpy(blk + at, all + cb[q], L);
+                cb[q] += L;
+                at += L;
+            }
+            if (!fail) p->put(p, r0, blk, n);
+            if (pl != l) free(pl);
+        }
+        free(blk);
+    }
+    free(buf); free(all); free(lens); free(alll); free(sb); free(sl); free(cb); free(cl);
+    return fail;
 }
 
 /* Blocks [b0, b0 + nw) of mem put in order (none after a failure), and
@@ -71,39 +115,74 @@ static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, siz
     }
 }
 
+/* Several processes: each window (win blocks a process) made by every
+ * process as tasks, each block's rows it holds, and merged by process 0. */
+static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
+{
+    const ranked *rk = p->R;
+    size_t B = p->block, nb = (rk->m + B - 1) / B, wb = win * (size_t)c->size;
+    made md = {calloc(wb, sizeof(char *)), calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *)),
+               calloc(wb, sizeof(size_t))};
+    int fail = !md.mem || !md.len || !md.ends || !md.cnt;
+    ody_err e;
+    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
+    for (size_t w0 = 0; w0 < nb && !fail; w0 += wb) {
+        size_t nw = nb - w0 < wb ? nb - w0 : wb;
+#pragma omp taskgroup
+        {
+            for (size_t b = 0; b < nw; b++) {
+#pragma omp task firstprivate(b)
+                {
+                    size_t r0 = (w0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m;
+                    ranked v;
+                    md.mem[b] = NULL;
+                    md.cnt[b] = 0;
+                    if (!view_of(rk, r0, r1, &v)) {
+                        md.cnt[b] = v.m;
+                        md.ends[b] = malloc((v.m + 1) * sizeof **md.ends);
+                        if (md.ends[b]) p->make(p, &v, 0, v.m, &md.mem[b], &md.len[b], md.ends[b]);
+                        free((void *)v.order);
+                    }
+                }
+            }
+        }
+        for (size_t b = 0; b < nw; b++) fail |= !md.mem[b] || !md.ends[b];
+        fail = merge_window(c, p, w0, nw, &md, fail);
+        for (size_t b = 0; b < nw; b++) {
+            free(md.mem[b]);
+            free(md.ends[b]);
+            md.mem[b] = NULL;
+            md.ends[b] = NULL;
+        }
+    }
+    free(md.mem); free(md.len); free(md.ends); free(md.cnt);
+    return fail ? -1 : 0;
+}
+
 /* Rows [0, m) made by p->make a block of p->block rows at a time, as tasks
  * of the enclosing parallel region (a window of blocks at once, each into
  * memory), and put in order: the same bytes for any thread count and a
  * coarse grain.  One process puts a window while it makes the next.  With
- * several processes a window is shared among them, process 0 making only
- * the share that balances its writing (share0), and it puts what they send
- * it in order. */
+ * several processes each makes the rows it holds of every block of a
+ * window, and process 0 merges and puts them in order (rows_shared). */
 int xp_rows(const ody_comm *c, xp_pass *p)
 {
     const ranked *rk = p->R;
-    size_t B = p->block, nb = (rk->m + B - 1) / B, R = (size_t)ody_comm_size(c), me = (size_t)ody_comm_rank(c);
+    size_t B = p->block, nb = (rk->m + B - 1) / B;
     int cur = 0, team = omp_get_num_threads();
-    int64_t us[4] = {0, 0, 0, 0};  /* share0's measurements, reduced */
     int wmax = 2 * team > MIN_WINDOW ? 2 * team : MIN_WINDOW;
     ody_err e;
-    int fail = R > 1 && ody_allreduce(c, &wmax, 1, ODY_MAX_INT, &e) != 0;
+    if (ody_comm_size(c) > 1)
+        return ody_allreduce(c, &wmax, 1, ODY_MAX_INT, &e) ? -1 : rows_shared(c, p, (size_t)wmax);
     size_t win = (size_t)wmax;
-    /* the blocks of the window being made and (one process) of the one being put */
+    /* the blocks of the window being made and of the one being put */
     char **mem[2] = {calloc(win, sizeof(char *)), calloc(win, sizeof(char *))};
     size_t *len[2] = {calloc(win, sizeof(size_t)), calloc(win, sizeof(size_t))}, pend = 0, pend_b0 = 0;
-    if (!mem[0] || !mem[1] || !len[0] || !len[1]) fail = 1;
-    if (R > 1 && ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
-    for (size_t w0 = 0, nwin; w0 < nb && !fail; w0 += nwin) {
-        size_t a0 = R > 1 ? share0(us, R, win) : win, lo = 0, hi = 0;
-        nwin = nb - w0 < a0 + win * (R - 1) ? nb - w0 : a0 + win * (R - 1);
-        a0 = a0 < nwin ? a0 : nwin;
-        if (me > 0)  /* this process's blocks of the window: at most win */
-            ody_part(nwin - a0, (int)R - 1, (int)me - 1, &lo, &hi), lo += a0, hi += a0;
-        else hi = a0;
-        size_t b0 = w0 + lo, nw = hi - lo;
+    int fail = !mem[0] || !mem[1] || !len[0] || !len[1];
+    for (size_t b0 = 0, nw; b0 < nb && !fail; b0 += nw) {
+        nw = nb - b0 < win ? nb - b0 : win;
         char **mc = mem[cur], **mp = mem[1 - cur];
         size_t *lc = len[cur], *lp = len[1 - cur];
-        double t0 = omp_get_wtime(), wr = 0;
 #pragma omp taskgroup
         {
             if (pend) {
@@ -114,27 +193,14 @@ int xp_rows(const ody_comm *c, xp_pass *p)
 #pragma omp task firstprivate(b)
                 {
                     size_t r0 = (b0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m;
-                    p->make(p, r0, r1, &mc[b], &lc[b]);
+                    p->make(p, rk, r0, r1, &mc[b], &lc[b], NULL);
                 }
             }
         }
-        double t1 = omp_get_wtime();
-        size_t mine = 0;
-        for (size_t b = 0; b < nw; b++) {
-            if (!mc[b]) fail = 1;
-            mine += mc[b] ? lc[b] : 0;
-        }
-        if (R > 1) {
-            fail = gather_window(c, p, w0 * B, mc, lc, nw, mine, fail, &wr);
-            put_blocks(p, mc, lc, b0, nw, 1);  /* only freed, what a failure left */
-        } else {
-            pend = nw;
-            pend_b0 = b0;
-            cur = 1 - cur;
-        }
-        int64_t w[4] = {me ? 0 : (int64_t)(1e6 * wr), (int64_t)(1e6 * (t1 - t0)), (int64_t)nw, me ? 0 : (int64_t)nwin};
-        if (R > 1 && !fail) fail = ody_allreduce(c, w, 4, ODY_SUM_I64, &e) != 0;
-        for (int q = 0; q < 4; q++) us[q] += w[q];
+        for (size_t b = 0; b < nw; b++) fail |= !mc[b];
+        pend = nw;
+        pend_b0 = b0;
+        cur = 1 - cur;
     }
     if (pend) put_blocks(p, mem[1 - cur], len[1 - cur], pend_b0, pend, fail);
     for (int q = 0; q < 2; q++) {
@@ -156,12 +222,11 @@ typedef struct text_pass {
     void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
 } text_pass;
 
-/* Rows [r0, r1) as text into *mem (NULL on failure), the columns the
+/* Rows [r0, r1) of R as text into *mem (NULL on failure), the columns the
  * export makes made for them alone. */
-static void text_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
+static void text_make(xp_pass *p, const ranked *R, size_t r0, size_t r1, char **mem, size_t *len, uint32_t *ends)
 {
     const text_pass *tp = (const text_pass *)p;
-    const ranked *R = p->R;
     int cap = xp_schema_cap(R->st->cat);
     xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
     chunk c;
@@ -172,7 +237,10 @@ static void text_make(xp_pass *p, size_t r0, size_t r1, char **mem, size_t *len)
         xp_chunk_fill(R, r0, r1 - r0, &c);
         int nt = xp_text_cols(x, xp_schema(R, &c, x), xt);
         if ((f = open_memstream(mem, len)))
-            for (size_t r = r0; r < r1; r++) tp->row(f, xt, nt, r, r0);
+            for (size_t r = r0; r < r1; r++) {
+                tp->row(f, xt, nt, r, r0);
+                if (ends) ends[r - r0] = (uint32_t)ftell(f);
+            }
         if (f && fclose(f)) {
             free(*mem);
             *mem = NULL;

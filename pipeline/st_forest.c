@@ -45,7 +45,7 @@ static int load_forests(run_state *st, ody_err *err)
         rc = p ? rf_load(p, &st->forests[r], err) : ody_fail(err, ODY_ENOMEM, "out of memory");
         free(p);
     }
-    return rc ? rc : store_load_col(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, st->n, st->score[CFG_SCORE_FOREST_OOB], err);
+    return rc ? rc : store_load_rows(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_OOB], err);
 }
 
 /* The real rows against synthetic ones drawn as the trees read them (never
@@ -63,7 +63,8 @@ static int train_forests(run_state *st, ody_err *err)
     double *oob = malloc(n * sizeof *oob);
     if (!oob) return ody_fail(err, ODY_ENOMEM, "out of memory");
     rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
-    for (size_t i = 0; i < n; i++) oobp[i] = 0;
+    size_t nl = stage_rows(st);  /* the OOB votes reach every process; each keeps its rows' */
+    for (size_t i = 0; i < nl; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
         o.seed = (uint64_t)c->seed + (uint64_t)r;
         rc = rf_train(&o, &d, oob, n, &st->forests[r], st->log, err);
@@ -74,13 +75,13 @@ static int train_forests(run_state *st, ody_err *err)
             ody_logf(st->log, ODY_LOG_WARN, "forest: out-of-bag accuracy %.3f — the forest barely tells the catalog "
                      "from its shuffled copy (the features are nearly independent), so WEIRDNESS says little here; "
                      "isolation and kNN distance still rank", st->forests[r]->oob_accuracy);
-        for (size_t i = 0; i < n; i++) oobp[i] += (isnan(oob[i]) ? 0.5 : oob[i]) / R;
+        for (size_t i = 0; i < nl; i++) oobp[i] += (isnan(oob[st->lo + i]) ? 0.5 : oob[st->lo + i]) / R;
         rc = save_forest(st, r, err);
     }
     free(oob);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
-    return store_save_table(st, "oob.fits", "OOB", &col, 1, n, err);
+    return store_save_slices(st, "oob.fits", "OOB", &col, 1, err);
 }
 
 static int forest(run_state *st, int run, ody_err *err)

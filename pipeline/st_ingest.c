@@ -263,6 +263,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     int rc = run ? read_input(st, err) : load_catalog(st, err);
     if (rc) return rc;
     st->n = st->cat->n_rows;
+    ody_comm_part(st->comm, ody_comm_rank(st->comm), st->n, &st->lo, &st->hi);
     st->F = (int)st->cat->n_feat;
     if ((rc = run_fits(st, err))) return rc;
     warn_constant(st);

@@ -11,23 +11,30 @@
 static int enabled(const cfg *c) { return c->labels[0] != 0; }
 static const char *labels_file(const cfg *c) { return c->labels; }
 
-static int cmp_double(const void *x, const void *y)
+/* The median kNN distance over every object: the kernel's scale. */
+static int knn_median(const run_state *st, double *m, ody_err *err)
 {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
+    *m = 1.0;
+    if (!st->score[CFG_SCORE_KNN]) return 0;
+    return ody_select(st->comm, st->score[CFG_SCORE_KNN], stage_rows(st), st->n / 2, m, err);
 }
 
-/* The median kNN distance: the kernel's scale. */
-static double knn_median(const run_state *st)
+/* Every object's detector z: a label moves its neighbours, which may be any
+ * process's, so each process learns over all of them (labels are an
+ * interactive catalog's; at survey scale this stage gathers n x detectors
+ * doubles).  *out is st->det_z itself for one process, else malloc'd. */
+static int all_det_z(const run_state *st, double **out, ody_err *err)
 {
-    size_t n = st->n;
-    double *v = malloc((n ? n : 1) * sizeof *v), m = 1.0;
-    if (!v || !st->score[CFG_SCORE_KNN] || !n) { free(v); return m; }
-    memcpy(v, st->score[CFG_SCORE_KNN], n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_double);
-    m = v[n / 2];
-    free(v);
-    return m;
+    size_t D = (size_t)(st->n_det ? st->n_det : 1);
+    *out = st->det_z;
+    if (ody_comm_size(st->comm) < 2) return 0;
+    double *a = malloc(st->n * D * sizeof *a);
+    int rc = ody_comm_agree(st->comm, a ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) memcpy(a + st->lo * D, st->det_z, stage_rows(st) * D * sizeof *a);
+    if (!rc) rc = ody_share_rows(st->comm, a, st->n, D * sizeof *a, err);
+    if (rc) free(a);
+    *out = rc ? NULL : a;
+    return rc;
 }
 
 static int relearn(run_state *st, ody_err *err)
@@ -37,18 +44,22 @@ static int relearn(run_state *st, ody_err *err)
     int rc = lrn_labels_read(c->labels, &st->cat->id, st->n, &lab, err);
     if (rc) return rc;
     float *Z = stage_standardized(st);
+    double *zd = NULL, km = 1;
     lrn l;
     lrn_opt o = {c->lrn_bandwidth, c->lrn_strength, c->lrn_reweight, c->combine == CFG_COMBINE_MEAN};
-    if (!Z) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!rc) rc = lrn_init(&l, Z, st->det_z, st->n, st->F, st->n_det, knn_median(st), &o, err);
+    rc = ody_comm_agree(st->comm, Z ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = knn_median(st, &km, err);
+    if (!rc) rc = all_det_z(st, &zd, err);
+    if (!rc) rc = lrn_init(&l, Z, zd, st->n, st->F, st->n_det, km, &o, err);
     if (!rc) {
         for (size_t k = 0; k < lab.n; k++) lrn_add(&l, lab.row[k], lab.y[k]);
-        memcpy(st->learned, l.score, st->n * sizeof *st->learned);
-        for (size_t i = 0; i < st->n; i++) st->label[i] = l.label[i];
+        memcpy(st->learned, l.score + st->lo, stage_rows(st) * sizeof *st->learned);
+        for (size_t i = 0; i < stage_rows(st); i++) st->label[i] = l.label[st->lo + i];
         lrn_free(&l);
         ody_logf(st->log, ODY_LOG_INFO, "learn: %zu labels from %s (%s)", lab.n, c->labels,
                  lab.n ? "the ranking re-learned" : "none yet");
     }
+    if (zd != st->det_z) free(zd);
     free(Z);
     lrn_labels_free(&lab);
     return rc;
@@ -56,13 +67,13 @@ static int relearn(run_state *st, ody_err *err)
 
 static int learn(run_state *st, int run, ody_err *err)
 {
-    size_t n = st->n;
+    size_t n = stage_rows(st);
     st->learned = malloc((n ? n : 1) * sizeof *st->learned);
     st->label = malloc((n ? n : 1) * sizeof *st->label);
     if (!st->learned || !st->label) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) {
-        int rc = store_load_col(st, "learn.fits", "LEARNED_SCORE", TDOUBLE, n, st->learned, err);
-        return rc ? rc : store_load_col(st, "learn.fits", "LABEL", TSHORT, n, st->label, err);
+        int rc = store_load_rows(st, "learn.fits", "LEARNED_SCORE", TDOUBLE, 1, st->learned, err);
+        return rc ? rc : store_load_rows(st, "learn.fits", "LABEL", TSHORT, 1, st->label, err);
     }
     int rc = relearn(st, err);
     if (rc) return rc;

@@ -2,6 +2,7 @@
  * from one trained in the run on simulations that match the cutouts. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "stage.h"
 
@@ -74,7 +75,7 @@ static int lens(run_state *st, int run, ody_err *err)
     if (!store_score(st, CFG_SCORE_LENS)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) {
         load_eval(st);
-        return store_load_col(st, "lens_scores.fits", "P_LENS", TDOUBLE, n, st->score[CFG_SCORE_LENS], err);
+        return store_load_rows(st, "lens_scores.fits", "P_LENS", TDOUBLE, 1, st->score[CFG_SCORE_LENS], err);
     }
     int rc = 0;
     if (!st->cut) {  /* ingest was up to date: read the kept rows' cutouts again */
@@ -87,11 +88,16 @@ static int lens(run_state *st, int run, ody_err *err)
     lens_prep prep;
     rc = st->c->lens_model[0] ? load_model(st, &m, &prep, err) : train_model(st, &m, &prep, err);
     prep.n_threads = st->c->threads;
-    if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, st->score[CFG_SCORE_LENS], err);
+    /* every process scores every cutout (a few thousand at most) and keeps its rows' */
+    double *all = rc ? NULL : malloc((n ? n : 1) * sizeof *all);
+    if (!rc && !all) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) rc = lens_score(m, &prep, st->cut->pix, n, all, err);
+    if (!rc) memcpy(st->score[CFG_SCORE_LENS], all + st->lo, stage_rows(st) * sizeof *all);
+    free(all);
     nn_destroy(m);
     if (rc) return rc;
     fitsout_col col = {"P_LENS", TDOUBLE, 1, st->score[CFG_SCORE_LENS], NULL, NULL};
-    return store_save_table(st, "lens_scores.fits", "LENS", &col, 1, n, err);
+    return store_save_slices(st, "lens_scores.fits", "LENS", &col, 1, err);
 }
 
 static int lens_enabled(const cfg *c) { return c->lens_on; }

@@ -12,22 +12,22 @@
 
 static int load_local(run_state *st, ody_err *err)
 {
-    size_t n = st->n, nk = n * (size_t)st->K;
-    int rc = store_load_col(st, "local.fits", "NEAREST_ROWS", TINT, nk, st->near, err);
-    if (!rc) rc = store_load_col(st, "local.fits", "NEAREST_DIST", TFLOAT, nk, st->near_dist, err);
-    if (!rc) rc = store_load_col(st, "local.fits", "KNN_DIST", TDOUBLE, n, st->score[CFG_SCORE_KNN], err);
-    if (!rc) rc = store_load_col(st, "local.fits", "LOF", TDOUBLE, n, st->score[CFG_SCORE_LOF], err);
-    if (!rc) rc = store_load_col(st, "local.fits", "LOCAL", TDOUBLE, n, st->score[CFG_SCORE_LOCAL], err);
+    size_t K = (size_t)st->K;
+    int rc = store_load_rows(st, "local.fits", "NEAREST_ROWS", TINT, K, st->near, err);
+    if (!rc) rc = store_load_rows(st, "local.fits", "NEAREST_DIST", TFLOAT, K, st->near_dist, err);
+    if (!rc) rc = store_load_rows(st, "local.fits", "KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], err);
+    if (!rc) rc = store_load_rows(st, "local.fits", "LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], err);
+    if (!rc) rc = store_load_rows(st, "local.fits", "LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], err);
     return rc;
 }
 
 int stage_local_score(run_state *q, const run_state *ref, ody_err *err)
 {
-    size_t n = q->n;
+    size_t n = stage_rows(q), nr = stage_rows(ref);
     double *zk = malloc((n ? n : 1) * sizeof *zk), *zl = malloc((n ? n : 1) * sizeof *zl);
-    int rc = !zk || !zl ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
-    if (!rc) rc = rf_robust_z(ref->score[CFG_SCORE_KNN], ref->n, q->score[CFG_SCORE_KNN], n, zk, err);
-    if (!rc) rc = rf_robust_z(ref->score[CFG_SCORE_LOF], ref->n, q->score[CFG_SCORE_LOF], n, zl, err);
+    int rc = ody_comm_agree(ref->comm, !zk || !zl ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
+    if (!rc) rc = rf_robust_z_comm(ref->comm, ref->score[CFG_SCORE_KNN], nr, q->score[CFG_SCORE_KNN], n, zk, err);
+    if (!rc) rc = rf_robust_z_comm(ref->comm, ref->score[CFG_SCORE_LOF], nr, q->score[CFG_SCORE_LOF], n, zl, err);
     for (size_t i = 0; !rc && i < n; i++)
         q->score[CFG_SCORE_LOCAL][i] = zk[i] > 0 && zl[i] > 0 ? sqrt(zk[i] * zl[i]) : 0;
     free(zk);
@@ -119,7 +119,8 @@ int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float 
 }
 
 /* Every object among every object: the catalog in the search space, its
- * index, and each process's rows searched in leaf order. */
+ * index, and each process's rows searched in leaf order (their lists
+ * alone kept). */
 static int search_all(run_state *st, const knn_opt *o, knn_method *used, int *d, ody_err *err)
 {
     float *Z = NULL;
@@ -141,7 +142,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
                          ody_err *err)
 {
     enum { QBLK = 65536 };
-    size_t F = (size_t)st->F, K = (size_t)st->K, lo, hi;
+    size_t F = (size_t)st->F, K = (size_t)st->K, lo = st->lo, hi = st->hi;  /* this process's rows */
     space sp;
     int rc = space_fit(st, &sp, err);
     if (rc) return rc;
@@ -155,7 +156,6 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
     if (!rc) rc = knn_build(Zr, m, sp.d, NULL, m, &t, err);
     free(Xr);
     free(Zr);
-    ody_comm_part(st->comm, ody_comm_rank(st->comm), st->n, &lo, &hi);  /* this process's rows */
     size_t at = 0;  /* the first place in ref at or after the row */
     while (at < m && (size_t)ref[at] < lo) at++;
     for (size_t b0 = lo; !rc && b0 < hi; b0 += QBLK) {
@@ -166,9 +166,9 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
             excl[i] = at < m && (size_t)ref[at] == b0 + i ? (int32_t)at : -1;
         }
         rc = to_space(st, &sp, st->cat->X + b0 * F, nb, &Zb, err);
-        if (!rc) rc = knn_query_excl(t, Zb, nb, excl, o, st->near + b0 * K, st->near_dist + b0 * K, used, err);
+        if (!rc) rc = knn_query_excl(t, Zb, nb, excl, o, st->near + (b0 - lo) * K, st->near_dist + (b0 - lo) * K, used, err);
         for (size_t q = 0; !rc && q < nb * K; q++) {
-            int32_t *p = st->near + b0 * K + q;
+            int32_t *p = st->near + (b0 - lo) * K + q;
             if (*p >= 0) *p = ref[*p];
         }
         free(Zb);
@@ -176,10 +176,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
     knn_destroy(t);
     free(excl);
     space_free(&sp);
-    rc = ody_comm_agree(st->comm, rc, err);
-    if (!rc) rc = ody_share_rows(st->comm, st->near, st->n, K * sizeof *st->near, err);
-    if (!rc) rc = ody_share_rows(st->comm, st->near_dist, st->n, K * sizeof *st->near_dist, err);
-    return rc;
+    return ody_comm_agree(st->comm, rc, err);
 }
 
 static int search(run_state *st, ody_err *err)
@@ -204,8 +201,8 @@ static int search(run_state *st, ody_err *err)
     ody_logf(st->log, ODY_LOG_INFO, "local: %d neighbours of %zu objects among %zu (%s search)", st->K, st->n, m,
              used == KNN_SCAN ? "blocked scan: high intrinsic dimension" : "k-d tree");
     int k = c->local_k < st->K ? c->local_k : st->K, kl = c->lof_k < st->K ? c->lof_k : st->K;
-    for (size_t i = 0; i < st->n; i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
-    rc = knn_lof(st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
+    for (size_t i = 0; i < stage_rows(st); i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
+    rc = knn_lof_comm(st->comm, st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
     if (!rc) rc = stage_local_score(st, st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
@@ -225,8 +222,9 @@ static int local(run_state *st, int run, ody_err *err)
     int K = st->c->local_k > st->c->lof_k ? st->c->local_k : st->c->lof_k;
     size_t m = stage_reference_size(st);
     st->K = (size_t)K < m ? K : (int)m - 1;
-    st->near = malloc(st->n * (size_t)st->K * sizeof *st->near);
-    st->near_dist = malloc(st->n * (size_t)st->K * sizeof *st->near_dist);
+    size_t nl = stage_rows(st);
+    st->near = malloc((nl * (size_t)st->K + 1) * sizeof *st->near);
+    st->near_dist = malloc((nl * (size_t)st->K + 1) * sizeof *st->near_dist);
     if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF) ||
         !store_score(st, CFG_SCORE_LOCAL))
         return ody_fail(err, ODY_ENOMEM, "out of memory");

@@ -60,9 +60,9 @@ static void mlp_row(const void *ctx, size_t i, float *x, float *t)
 /* Trains on real (0) + synthetic (1) rows and scores the real ones. */
 static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *o, nn_model **m, ody_err *err)
 {
-    size_t n = st->n, F = (size_t)st->F;
+    size_t n = st->n, F = (size_t)st->F, nl = stage_rows(st);
     rf_synthgen *syn = NULL;
-    float *P = malloc((n ? n : 1) * sizeof *P);
+    float *P = malloc((nl ? nl : 1) * sizeof *P);
     int rc = P ? rf_synth_open(st->c->synth_mode, st->cat->X, n, (int)F, (uint64_t)st->c->seed, &syn, err)
                : ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
@@ -74,12 +74,10 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
-        size_t lo, hi;  /* each process its rows */
-        ody_comm_part(st->comm, ody_comm_rank(st->comm), n, &lo, &hi);
-        rc = ody_comm_agree(st->comm, nn_predict(*m, st->cat->X + lo * F, hi - lo, st->c->threads, P + lo, err), err);
-        if (!rc) rc = ody_share_rows(st->comm, P, n, sizeof *P, err);
+        /* each process its rows */
+        rc = ody_comm_agree(st->comm, nn_predict_rows(*m, st->cat->X + st->lo * F, nl, st->lo, st->c->threads, P, err), err);
     }
-    for (size_t i = 0; !rc && i < n; i++) st->score[CFG_SCORE_MLP][i] = P[i];
+    for (size_t i = 0; !rc && i < nl; i++) st->score[CFG_SCORE_MLP][i] = P[i];
     free(P);
     return rc;
 }
@@ -87,7 +85,7 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
 static int mlp(run_state *st, int run, ody_err *err)
 {
     if (!store_score(st, CFG_SCORE_MLP)) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!run) return store_load_col(st, "mlp_scores.fits", "P_SYNTH_MLP", TDOUBLE, st->n, st->score[CFG_SCORE_MLP], err);
+    if (!run) return store_load_rows(st, "mlp_scores.fits", "P_SYNTH_MLP", TDOUBLE, 1, st->score[CFG_SCORE_MLP], err);
     nn_arch a;
     nn_train_opt o;
     mlp_arch(st->c, st->F, &a);
@@ -103,7 +101,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     nn_destroy(m);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_MLP", TDOUBLE, 1, st->score[CFG_SCORE_MLP], NULL, NULL};
-    return store_save_table(st, "mlp_scores.fits", "MLP", &col, 1, st->n, err);
+    return store_save_slices(st, "mlp_scores.fits", "MLP", &col, 1, err);
 }
 
 static int mlp_enabled(const cfg *c) { return c->mlp_on; }
@@ -115,6 +113,6 @@ const stage_def stage_mlp = {
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"mlp.fits", "mlp_scores.fits", NULL},
     .enabled = mlp_enabled,
-    .version = 2,  /* 2: synthetic rows drawn by counter */
+    .version = 3,  /* 2: synthetic rows drawn by counter; 3: predictions in padded blocks aligned to rows */
     .fn = mlp,
 };

@@ -17,12 +17,12 @@
 
 static int load_score(run_state *st, ody_err *err)
 {
-    size_t n = st->n, nw = n * (size_t)st->n_why;
-    int rc = store_load_col(st, "score.fits", "ANOMALY_SCORE", TDOUBLE, n, st->score[CFG_SCORE_ANOMALY], err);
-    if (!rc) rc = store_load_col(st, "score.fits", "DRIVER", TINT, n, st->driver, err);
-    if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
-    if (!rc && nw) rc = store_load_col(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
-    if (!rc && st->n_det) rc = store_load_col(st, "score.fits", "DETECTOR_Z", TDOUBLE, n * (size_t)st->n_det, st->det_z, err);
+    size_t nw = (size_t)st->n_why;
+    int rc = store_load_rows(st, "score.fits", "ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], err);
+    if (!rc) rc = store_load_rows(st, "score.fits", "DRIVER", TINT, 1, st->driver, err);
+    if (!rc && nw) rc = store_load_rows(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
+    if (!rc && nw) rc = store_load_rows(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
+    if (!rc && st->n_det) rc = store_load_rows(st, "score.fits", "DETECTOR_Z", TDOUBLE, (size_t)st->n_det, st->det_z, err);
     return rc;
 }
 
@@ -31,7 +31,7 @@ static int load_score(run_state *st, ody_err *err)
 int stage_combine(run_state *q, const run_state *ref, ody_err *err)
 {
     const cfg *c = q->c;
-    size_t n = q->n;
+    size_t n = stage_rows(q);
     double *a = q->score[CFG_SCORE_ANOMALY], *z = malloc((n ? n : 1) * sizeof *z);
     if (!z) return ody_fail(err, ODY_ENOMEM, "out of memory");
     int used = 0, rc = 0;
@@ -44,7 +44,7 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
             rc = ody_fail(err, ODY_EINTERNAL, "score.detectors: %s was not computed", cfg_score_name((cfg_score)s));
             break;
         }
-        if ((rc = rf_robust_z(ref->score[s], ref->n, q->score[s], n, z, err))) break;
+        if ((rc = rf_robust_z_comm(ref->comm, ref->score[s], stage_rows(ref), q->score[s], n, z, err))) break;
         double w = s == CFG_SCORE_KNN || s == CFG_SCORE_LOF || s == CFG_SCORE_LOCAL ? c->local_weight : 1;
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? w * z[i] : 0;
@@ -64,22 +64,22 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
 
 /* ================================================================ explaining */
 
-static int cmp_double(const void *x, const void *y)
+/* Which of ref's objects count as unremarkable (score at most the 90th
+ * percentile), for every object: a neighbour may be any process's.  *out
+ * (ref->n bytes, malloc'd) owned by the caller. */
+static int normal_objects(const run_state *ref, uint8_t **out, ody_err *err)
 {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* The score below which an object counts as unremarkable. */
-static double normal_limit(const double *a, size_t n)
-{
-    double *v = malloc(n * sizeof *v);
-    if (!v) return INFINITY;
-    memcpy(v, a, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_double);
-    double lim = v[(size_t)(0.9 * (double)(n - 1))];
-    free(v);
-    return lim;
+    const double *a = ref->score[CFG_SCORE_ANOMALY];
+    size_t n = ref->n, nl = stage_rows(ref);
+    double lim = 0;
+    uint8_t *v = malloc(n ? n : 1);
+    int rc = ody_comm_agree(ref->comm, v ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = ody_select(ref->comm, a, nl, (uint64_t)(0.9 * (double)(n - 1)), &lim, err);
+    for (size_t i = 0; !rc && i < nl; i++) v[ref->lo + i] = a[i] <= lim;
+    if (!rc) rc = ody_share_rows(ref->comm, v, n, 1, err);
+    if (rc) free(v);
+    *out = rc ? NULL : v;
+    return rc;
 }
 
 #define BLOCK_GAP 5  /* elements of a block this close to a named one add nothing to WHY */
@@ -108,16 +108,16 @@ static int32_t *blocks(const cat *k)
  * objects (all of them when none is normal): the n_why largest
  * |deviations|, one a stretch of a block (a spectral line is one reason, not
  * five pixels). */
-static void explain(run_state *q, const run_state *ref, const knn_scale *sc, double lim, size_t i, float *col,
-                    int32_t *nb, float *dev, const int32_t *blk)
+static void explain(run_state *q, const run_state *ref, const knn_scale *sc, const uint8_t *normal, size_t i,
+                    float *col, int32_t *nb, float *dev, const int32_t *blk)
 {
     int F = q->F, K = q->c->local_k < q->K ? q->c->local_k : q->K, m = 0;
     const int32_t *near = q->near + i * (size_t)q->K;
     for (int k = 0; k < q->K && m < K; k++)
-        if (near[k] >= 0 && ref->score[CFG_SCORE_ANOMALY][near[k]] <= lim) nb[m++] = near[k];
+        if (near[k] >= 0 && normal[near[k]]) nb[m++] = near[k];
     for (int k = 0; m == 0 && k < K; k++) nb[k] = near[k];
     if (m == 0) m = K;
-    const float *X = ref->cat->X, *x = q->cat->X + i * (size_t)F;
+    const float *X = ref->cat->X, *x = q->cat->X + (q->lo + i) * (size_t)F;
     for (int f = 0; f < F; f++) {
         for (int k = 0; k < m; k++) {  /* insertion sort: m is a handful, F can be thousands */
             float v = knn_z(sc, X[(size_t)nb[k] * F + f], f);
@@ -147,11 +147,12 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
 {
     if (!q->n_why) return 0;
     knn_scale sc = {0};
+    uint8_t *normal = NULL;
+    int rc = normal_objects(ref, &normal, err);
+    if (rc) return rc;
     int32_t *blk = blocks(ref->cat);
-    double lim = normal_limit(ref->score[CFG_SCORE_ANOMALY], ref->n);
     int fail = knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F) || !blk;
-    size_t lo, hi;  /* each process its rows */
-    ody_comm_part(q->comm, ody_comm_rank(q->comm), q->n, &lo, &hi);
+    size_t nl = stage_rows(q);  /* each process its rows */
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(q->c->threads))
     {
@@ -163,8 +164,8 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
             fail = 1;
         }
 #pragma omp for schedule(static)
-        for (size_t i = lo; i < hi; i++)
-            if (ok) explain(q, ref, &sc, lim, i, col, nb, dev, blk);
+        for (size_t i = 0; i < nl; i++)
+            if (ok) explain(q, ref, &sc, normal, i, col, nb, dev, blk);
         free(col);
         free(dev);
         free(nb);
@@ -172,17 +173,15 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
     }
     knn_scale_free(&sc);
     free(blk);
-    int rc = ody_comm_agree(q->comm, fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
-    if (!rc) rc = ody_share_rows(q->comm, q->why_feat, q->n, (size_t)q->n_why * sizeof *q->why_feat, err);
-    if (!rc) rc = ody_share_rows(q->comm, q->why_dev, q->n, (size_t)q->n_why * sizeof *q->why_dev, err);
-    return rc;
+    free(normal);
+    return ody_comm_agree(q->comm, fail ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
 }
 
 /* ================================================================ the stage */
 
 static int score(run_state *st, int run, ody_err *err)
 {
-    size_t n = st->n;
+    size_t n = stage_rows(st);
     st->n_why = st->c->explain < st->F ? st->c->explain : st->F;
     st->why_feat = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_feat);
     st->why_dev = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_dev);

@@ -7,9 +7,8 @@
 
 static int load_neighbours(run_state *st, ody_err *err)
 {
-    size_t n = st->n, nk = n * (size_t)st->k;
-    int rc = store_load_col(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, nk, st->nb, err);
-    if (!rc) rc = store_load_col(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, n, st->score[CFG_SCORE_FOREST_KNN], err);
+    int rc = store_load_rows(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, (size_t)st->k, st->nb, err);
+    if (!rc) rc = store_load_rows(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], err);
     return rc;
 }
 
@@ -30,7 +29,7 @@ static int top_k(run_state *st, rf_sim_ctx *ctx, float *sim, ody_err *err)
     stage_topk_opt(st, &to);
     int used = 0, rc = rf_topk(ctx, &to, st->nb, sim, &used, err);
     if (rc) return rc;
-    rf_knn_distance(st->n, st->k, sim, st->score[CFG_SCORE_FOREST_KNN]);
+    rf_knn_distance(stage_rows(st), st->k, sim, st->score[CFG_SCORE_FOREST_KNN]);
     if (used < st->forests[0]->n_trees)
         ody_logf(st->log, ODY_LOG_WARN, "similarity: top-%d lists use the first %d of %d trees (work budget "
                  "similarity.max_pairs = %g; leaves are large: %s, or raise similarity.max_pairs)", st->k, used,
@@ -54,13 +53,13 @@ static int dense(const run_state *st, const rf_sim_ctx *ctx, ody_err *err)
 
 static int similarity(run_state *st, int run, ody_err *err)
 {
-    size_t n = st->n;
+    size_t n = st->n, nl = stage_rows(st);
     st->k = st->c->top_k < (int)n ? st->c->top_k : (int)n - 1;
-    st->nb = malloc(n * (size_t)st->k * sizeof *st->nb);
+    st->nb = malloc((nl * (size_t)st->k + 1) * sizeof *st->nb);
     if (!st->nb || !store_score(st, CFG_SCORE_FOREST_KNN)) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_neighbours(st, err);
     /* the similarities are saved, not kept: later stages use the rows alone */
-    float *sim = malloc(n * (size_t)st->k * sizeof *sim);
+    float *sim = malloc((nl * (size_t)st->k + 1) * sizeof *sim);
     if (!sim) return ody_fail(err, ODY_ENOMEM, "out of memory");
     rf_sim_ctx ctx;
     int rc = 0;

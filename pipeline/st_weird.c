@@ -7,29 +7,29 @@
 
 static int load_scores(run_state *st, ody_err *err)
 {
-    size_t n = st->n;
-    int rc = store_load_col(st, "weirdness.fits", "WEIRDNESS", TDOUBLE, n, st->score[CFG_SCORE_WEIRDNESS], err);
-    if (!rc) rc = store_load_col(st, "weirdness.fits", "ISOLATION", TDOUBLE, n, st->score[CFG_SCORE_ISOLATION], err);
-    if (!rc) rc = store_load_col(st, "weirdness.fits", "N_GOOD", TUINT, n, st->n_good, err);
+    int rc = store_load_rows(st, "weirdness.fits", "WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], err);
+    if (!rc) rc = store_load_rows(st, "weirdness.fits", "ISOLATION", TDOUBLE, 1, st->score[CFG_SCORE_ISOLATION], err);
+    if (!rc) rc = store_load_rows(st, "weirdness.fits", "N_GOOD", TUINT, 1, st->n_good, err);
     return rc;
 }
 
-/* W averaged over the forests; forest 0's pass is kept for similarity. */
+/* W of this process's objects averaged over the forests; forest 0's pass
+ * is kept for similarity. */
 static int weirdness(run_state *st, ody_err *err)
 {
-    size_t n = st->n;
-    double *W = st->score[CFG_SCORE_WEIRDNESS], *w1 = malloc(n * sizeof *w1);
+    size_t n = st->n, nl = stage_rows(st);
+    double *W = st->score[CFG_SCORE_WEIRDNESS], *w1 = malloc((nl ? nl : 1) * sizeof *w1);
     if (!w1) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    memset(W, 0, n * sizeof *W);
+    memset(W, 0, nl * sizeof *W);
     int rc = 0;
     for (int r = 0; r < st->n_forests && !rc; r++) {
         rf_sim_ctx ctx;
         if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, st->comm, err))) break;
         ctx.log = st->log;
         rc = rf_weirdness(&ctx, w1, err);
-        for (size_t i = 0; !rc && i < n; i++) {
+        for (size_t i = 0; !rc && i < nl; i++) {
             W[i] += w1[i] / st->n_forests;
-            if (r == 0) st->n_good[i] = ctx.n_good[i];
+            if (r == 0) st->n_good[i] = ctx.n_good[st->lo + i];
         }
         if (r == 0 && !rc) {
             st->ctx0 = ctx;
@@ -59,19 +59,16 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
 
 static int weird(run_state *st, int run, ody_err *err)
 {
-    size_t n = st->n;
-    st->n_good = calloc(n, sizeof *st->n_good);
+    size_t nl = stage_rows(st);
+    st->n_good = calloc(nl ? nl : 1, sizeof *st->n_good);
     if (!st->n_good || !store_score(st, CFG_SCORE_WEIRDNESS) || !store_score(st, CFG_SCORE_ISOLATION))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_scores(st, err);
     int rc = weirdness(st, err);
     if (rc) return rc;
     /* isolation: each process its rows */
-    size_t lo, hi;
     double *iso = st->score[CFG_SCORE_ISOLATION];
-    ody_comm_part(st->comm, ody_comm_rank(st->comm), n, &lo, &hi);
-    rc = ody_comm_agree(st->comm, stage_isolation(st, st->cat->X + lo * (size_t)st->F, hi - lo, iso + lo, err), err);
-    if (!rc) rc = ody_share_rows(st->comm, iso, n, sizeof *iso, err);
+    rc = ody_comm_agree(st->comm, stage_isolation(st, st->cat->X + st->lo * (size_t)st->F, nl, iso, err), err);
     if (rc) return rc;
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},

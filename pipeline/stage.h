@@ -40,6 +40,9 @@ typedef struct run_state {
     /* ingest */
     cat *cat;
     size_t n;               /* objects */
+    size_t lo, hi;          /* the objects whose results this process holds: rows [lo, hi)
+                               (ody_comm_part; all of them for one process).  Every per-object
+                               array below except cat's holds those rows alone, object i at i - lo */
     int F;                  /* features */
     cut_set *cut;           /* cutouts of the kept rows, when read this run */
     /* forest */
@@ -221,18 +224,35 @@ int store_save_table(const run_state *st, const char *name, const char *extname,
 
 /* A table of one row per object (weirdness, neighbours, local, score):
  * the object's ID column first — so a reader can tell objects apart
- * without joining to catalog.fits — then cols. */
+ * without joining to catalog.fits — then cols, which hold this process's
+ * rows (store_save_slices). */
 int store_save_objects(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                        int ncol, ody_err *err);
 
 /* The catalog column c (ID or pass-through) as a column of a table. */
 fitsout_col store_carried_col(const cat_col *c);
 
+/* The objects this process holds results for (st->hi - st->lo). */
+static inline size_t stage_rows(const run_state *st) { return st->hi - st->lo; }
+
+/* A table of one row per object, n in all, whose columns' data hold this
+ * process's rows [lo, hi) alone: process 0 writes it (after the provenance
+ * header) atomically, the other processes sending it their rows a piece at
+ * a time (a few MB: never the whole table in one process). */
+int store_save_slices(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
+                      ody_err *err);
+
+/* This process's rows [lo, hi) of column col (per_row values a row) of a
+ * table of one row per object, dir/file, as `type` into out. */
+int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
+                    ody_err *err);
+
 /* Reads n_elem values of column col of dir/file as `type` into out. */
 int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
                    ody_err *err);
 
-/* Allocates n doubles for a score; NULL when out of memory. */
+/* Allocates a score for the objects this process holds (stage_rows); NULL
+ * when out of memory. */
 double *store_score(run_state *st, cfg_score s);
 
 /* The manifest: one line per completed stage (name, hash, seconds).

@@ -86,17 +86,84 @@ fitsout_col store_carried_col(const cat_col *c)
     return o;
 }
 
+/* Column c with its data moved on by `rows` rows. */
+static fitsout_col col_from(fitsout_col c, size_t rows)
+{
+    size_t w = (size_t)c.repeat;
+    size_t es = c.type == TSTRING ? w + 1 : c.type == TDOUBLE || c.type == TLONGLONG ? 8 * w : c.type == TSHORT ? 2 * w : 4 * w;
+    c.data = (const char *)c.data + rows * es;
+    return c;
+}
+
 int store_save_objects(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                        int ncol, ody_err *err)
 {
     fitsout_col *all = calloc((size_t)ncol + 1, sizeof *all);
     if (!all) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    all[0] = store_carried_col(&st->cat->id);
+    all[0] = col_from(store_carried_col(&st->cat->id), st->lo);
     all[0].desc = "the object's ID (ROW: its row in the input table, from 1)";
     memcpy(all + 1, cols, (size_t)ncol * sizeof *cols);
-    int rc = store_save_table(st, name, extname, all, ncol + 1, st->n, err);
+    int rc = store_save_slices(st, name, extname, all, ncol + 1, err);
     free(all);
     return rc;
+}
+
+/* Bytes of rows a process sends process 0 at a time. */
+enum { SLICE_BYTES = 4 << 20 };
+
+/* Each process's rows, a piece at a time, to process 0, which puts them at
+ * their place in f's table (f NULL elsewhere); every process takes part in
+ * every piece (a gather from the one that holds it). */
+static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols, int ncol, int *status)
+{
+    const ody_comm *c = st->comm;
+    int R = ody_comm_size(c), me = ody_comm_rank(c), fail = 0;
+    size_t rb = fitsout_row_bytes(cols, ncol), piece = rb ? SLICE_BYTES / rb : 1;
+    if (piece < 1) piece = 1;
+    for (int p = 0; p < R; p++) {
+        size_t lo, hi;
+        ody_comm_part(c, p, st->n, &lo, &hi);
+        for (size_t r0 = lo; r0 < hi; r0 += piece) {
+            size_t nr = hi - r0 < piece ? hi - r0 : piece, len = 0;
+            char *mem = NULL, *all = NULL;
+            int s = 0;
+            if (p == me) fitsout_rows_bytes(cols, NULL, ncol, r0 - lo, nr, &mem, &len, &s);
+            if (p == me && !mem) fail = 1;
+            if (me == 0 && p != 0) all = malloc(nr * rb + 1);
+            if (me == 0 && p != 0 && !all) fail = 1;
+            ody_err e;
+            if (R > 1 && ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
+            if (!fail && p != 0) {
+                size_t sizes[64] = {0}, *sz = R <= 64 ? sizes : malloc((size_t)R * sizeof *sz);
+                fail = !sz || c->gather(c, mem, p == me ? len : 0, all, sz, 0) != 0;
+                if (sz != sizes) free(sz);
+            }
+            if (!fail && me == 0) fitsout_put_bytes(f, r0, p == 0 ? mem : all, nr * rb, status);
+            free(mem);
+            free(all);
+            if (fail) return -1;
+        }
+    }
+    return 0;
+}
+
+int store_save_slices(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
+                      ody_err *err)
+{
+    int me = ody_comm_rank(st->comm), rc = 0, status = 0;
+    char *path = me == 0 ? store_path(st, name) : NULL;
+    fitsout w = {0};
+    if (me == 0) rc = !path ? ody_fail(err, ODY_ENOMEM, "out of memory") : fitsout_open(&w, path, 1, err);
+    if (me == 0 && !rc) {
+        store_provenance(st, w.f, &status);
+        fitsout_table_begin(w.f, extname, cols, ncol, &status);
+    }
+    rc = ody_comm_agree(st->comm, rc, err);
+    if (!rc && put_slices(st, me == 0 ? w.f : NULL, cols, ncol, &status))
+        rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+    if (me == 0 && w.f) rc = fitsout_finish(&w, !rc && status ? ody_fits_fail(err, status, path, "cannot write", NULL) : rc, err);
+    free(path);
+    return ody_comm_agree(st->comm, rc, err);
 }
 
 int store_save_tables(const run_state *st, const char *name, const store_hdu *hdu, int n_hdu, ody_err *err)
@@ -173,6 +240,8 @@ int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err 
         fits_read_col(f, TSTRING, cn, (LONGLONG)j + 1, 1, 1, NULL, &pn, &anynul, &status);
         fits_read_col(f, TSTRING, cu, (LONGLONG)j + 1, 1, 1, NULL, &pu, &anynul, &status);
         if (status) break;
+        /* CFITSIO reads a blank string as one blank: the unit was empty */
+        for (size_t l = strlen(unit); l > 0 && unit[l - 1] == ' '; l--) unit[l - 1] = 0;
         free(k->feat_names[j]);
         free(k->feat_units[j]);
         k->feat_names[j] = strdup(name);
@@ -203,10 +272,29 @@ int store_load_col(const run_state *st, const char *file, const char *col, int t
     return rc;
 }
 
+int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
+                    ody_err *err)
+{
+    char *path = store_path(st, file);
+    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    fitsfile *f = NULL;
+    int status = 0, colnum = 0, anynul = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &colnum, &status);
+    if (stage_rows(st) && per_row)
+        fits_read_col(f, type, colnum, (LONGLONG)st->lo + 1, 1, (LONGLONG)(stage_rows(st) * per_row), NULL, out, &anynul,
+                      &status);
+    int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
+                                    "the run directory is damaged; rerun with --force") : 0;
+    ody_fits_close(f);
+    free(path);
+    return rc;
+}
+
 double *store_score(run_state *st, cfg_score s)
 {
     free(st->score[s]);
-    st->score[s] = malloc((st->n ? st->n : 1) * sizeof *st->score[s]);
+    st->score[s] = malloc((stage_rows(st) ? stage_rows(st) : 1) * sizeof *st->score[s]);
     return st->score[s];
 }
 
