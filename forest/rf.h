@@ -188,6 +188,8 @@ typedef struct rf_sim_ctx {
                              computes its rows (ody_comm_part).  n_good and leaf_n reach all; the
                              catalog's own W and top-k lists are each process's rows alone, from
                              W[0] (idx[0], sim[0]) for its first */
+    int own_rows;         /* with comm: X holds this process's rows [lo, hi) alone, from X[0]
+                             (rf_sim_ctx_init_own); the dense matrix is then refused */
 } rf_sim_ctx;
 
 /* Computes n_good for every object and leaf_n for every leaf; both are
@@ -196,6 +198,13 @@ typedef struct rf_sim_ctx {
 int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
                     rf_leaf_filter filt, int n_threads, const ody_comm *comm, ody_err *err);
 void rf_sim_ctx_free(rf_sim_ctx *ctx);
+
+/* The same where X holds this process's rows alone (ody_comm_part of n over
+ * comm), as a distributed run keeps its catalog: every function taking the
+ * ctx then reads only them, and what needs other rows' leaves (the top-k
+ * member lists) gathers their leaf numbers. */
+int rf_sim_ctx_init_own(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
+                        int n_threads, const ody_comm *comm, ody_err *err);
 
 /* The faithful weirdness, in O(N*T) time and O(N + leaves) memory:
  *   sim[i][j] = count[i][j] / n_good[j],  W[i] = (1/N) sum_j (1 - sim[i][j]),

@@ -213,6 +213,7 @@ static int apply(run_state *ref, void *vctx, ody_err *err)
     if (!rc) {
         q.n = q.cat->n_rows;
         q.hi = q.n;  /* one process: every row its own */
+        q.X = q.cat->X;
         q.F = ref->F;
         match = malloc((q.n ? q.n : 1) * sizeof *match);
         rc = match ? query_alloc(ref, &q, err) : ody_fail(err, ODY_ENOMEM, "out of memory");

@@ -48,6 +48,8 @@ static void state_free(run_state *st)
     free(st->learned);
     free(st->label);
     if (st->have_ctx0) rf_sim_ctx_free(&st->ctx0);
+    free(st->X_own);
+    stage_keep_free(&st->keep);
     free(st->dir);
     free(st->history);
 }
@@ -234,6 +236,21 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, err) : 0, err);
 }
 
+/* The forests' trees, once no stage left walks them and the caller did
+ * not ask for them: tens of MB at 10^6 objects that the later stages and
+ * the export would otherwise hold to the end. */
+static void drop_trees(run_state *st)
+{
+    for (int r = 0; r < st->n_forests; r++) {
+        rf_destroy(st->forests[r]);
+        st->forests[r] = NULL;
+    }
+    if (st->have_ctx0) {  /* forest 0's leaf statistics, kept for a similarity stage that is off */
+        rf_sim_ctx_free(&st->ctx0);
+        st->have_ctx0 = 0;
+    }
+}
+
 static int run_stages(run_state *st, const run_opt *o, ody_err *err)
 {
     walk w;
@@ -259,9 +276,15 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
             return ody_fail(err, ODY_EINPUT, "%s: stage %s is not up to date with the run's config — finish the run "
                             "first: oddsky run %s/config.yaml", st->dir, run_stage_table[s]->name, st->dir);
     estimate(st, &w, 0, last);
+    int trees_until = -1;  /* the last stage that walks the trees */
+    for (int s = 0; s <= last; s++)
+        if (w.on[s] && w.run[s] && run_stage_table[s]->needs_trees) trees_until = s;
     for (int s = 0; s <= last && !rc; s++) {
         rc = run_stage(st, &w, s, err);
         if (!rc && s == 0) estimate(st, &w, 1, last);
+        if (!rc && s == trees_until && !o->want_trees) drop_trees(st);
+        /* the forests' and isolation's training read every row; no later stage needs them all */
+        if (!rc && !strcmp(run_stage_table[s]->name, "weirdness")) rc = stage_drop_rows(st, err);
     }
     return rc;
 }

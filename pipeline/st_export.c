@@ -94,9 +94,9 @@ void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
     c->r0 = r0;
     c->nr = nr;
     for (size_t q = 0; q < nr; q++) {
-        size_t r = r0 + q, i = R->order[r], li = R->lorder[r];  /* the catalog's row; this process's */
+        size_t r = r0 + q, li = R->lorder[r];  /* the object, in this process's arrays */
         c->rank[q] = (int32_t)((R->pos ? R->pos[r] : r) + 1);
-        for (size_t j = 0; j < k->n_feat && !wide; j++) c->feat[j * nr + q] = k->X[i * k->n_feat + j];
+        for (size_t j = 0; j < k->n_feat && !wide; j++) c->feat[j * nr + q] = st->X[li * k->n_feat + j];
         if (st->nb) join_ids(&R->nk->id, st->nb + li * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
         join_ids(&R->nk->id, st->near + li * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
         stage_format_why(st, li, c->why + q * R->whyw, R->whyw);
@@ -170,8 +170,8 @@ int xp_schema(const ranked *R, const chunk *c, xcol *x)
     x[q++] = carried(&k->id, R->order, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
     for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->order, "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
-        x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
-                         "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->order};
+        x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, st->X, NULL,
+                         "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->lorder};
     else
         for (size_t j = 0; j < k->n_feat; j++)
             x[q++] = (xcol){{R->feat_col[j], TFLOAT, 1, c->feat ? c->feat + j * c->nr : NULL, k->feat_units[j],

@@ -43,8 +43,8 @@ static int view_of(const ranked *rk, size_t r0, size_t r1, ranked *v)
     return 0;
 }
 
-/* What each process made of a window: its rows of each block, in rank
- * order, the blocks one after another (bytes, and each row's length). */
+/* What a process made of a window: its rows of each block, in rank order
+ * (bytes, and each row's end). */
 typedef struct made {
     char **mem;          /* per block, the rows' bytes */
     size_t *len;
@@ -52,56 +52,43 @@ typedef struct made {
     size_t *cnt;         /* per block, rows */
 } made;
 
-/* Process 0's merge of a window of nw blocks from w0: every process's rows
- * gathered (bytes and lengths), then each block's rows taken in rank order
- * from the process that holds each, and put.  This process's blocks are
- * freed as they are packed to be sent.  fail is this process's state; the
- * result is every process's (they agree). */
-static int merge_window(const ody_comm *c, xp_pass *p, size_t w0, size_t nw, made *md, int fail)
+/* Process 0's merge of block b of the window (ranking rows from r0):
+ * every process's rows of it gathered (bytes, and each row's length), then
+ * taken in rank order from the process that holds each row, and put.  One
+ * block at a time, so that process 0 never holds more than a block of
+ * every process's rows.  This process's block is freed as it is sent.
+ * fail is this process's state; the result is every process's (they
+ * agree). */
+static int merge_block(const ody_comm *c, xp_pass *p, size_t r0, made *md, size_t b, int fail)
 {
     const ranked *rk = p->R;
-    size_t B = p->block, P = (size_t)c->size, rows = 0, bytes = 0;
-    for (size_t b = 0; b < nw; b++) rows += md->cnt[b], bytes += md->len[b];
+    size_t P = (size_t)c->size, rows = md->cnt[b], bytes = md->len[b];
+    size_t r1 = r0 + p->block < rk->m ? r0 + p->block : rk->m;
     ody_err e;
-    int64_t tot[2] = {(int64_t)bytes, (int64_t)rows};
-    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, tot, 2, ODY_SUM_I64, &e)) return 1;
-    char *buf = malloc(bytes + 1), *all = c->rank == 0 ? malloc((size_t)tot[0] + 1) : NULL;
-    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = c->rank == 0 ? malloc(((size_t)tot[1] + 1) * sizeof *alll) : NULL;
+    int64_t tot = (int64_t)bytes;
+    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &tot, 1, ODY_SUM_I64, &e)) return 1;
+    char *all = c->rank == 0 ? malloc((size_t)tot + 1) : NULL, *blk = c->rank == 0 ? malloc((size_t)tot + 1) : NULL;
+    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = c->rank == 0 ? malloc((r1 - r0 + 1) * sizeof *alll) : NULL;
     size_t *sb = c->rank == 0 ? calloc(P, sizeof *sb) : NULL, *sl = c->rank == 0 ? calloc(P, sizeof *sl) : NULL;
     size_t *cb = calloc(P, sizeof *cb), *cl = calloc(P, sizeof *cl);
-    fail = !buf || !lens || !cb || !cl || (c->rank == 0 && (!all || !alll || !sb || !sl));
-    for (size_t b = 0, at = 0, q = 0; !fail && b < nw; at += md->len[b], b++) {
-        memcpy(buf + at, md->mem[b], md->len[b]);
-        for (size_t t = 0; t < md->cnt[b]; t++) lens[q++] = md->ends[b][t] - (t ? md->ends[b][t - 1] : 0);
-        free(md->mem[b]);
-        md->mem[b] = NULL;
-    }
-    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, buf, bytes, all, sb, 0) != 0 ||
+    fail = !lens || !cb || !cl || (c->rank == 0 && (!all || !blk || !alll || !sb || !sl));
+    for (size_t t = 0; !fail && t < rows; t++) lens[t] = md->ends[b][t] - (t ? md->ends[b][t - 1] : 0);
+    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, md->mem[b], bytes, all, sb, 0) != 0 ||
            c->gather(c, lens, rows * sizeof *lens, alll, sl, 0) != 0;
+    free(md->mem[b]);
+    md->mem[b] = NULL;
     if (!fail && c->rank == 0) {
         for (size_t q = 1; q < P; q++) cb[q] = cb[q - 1] + sb[q - 1], cl[q] = cl[q - 1] + sl[q - 1] / sizeof *lens;
-        char *blk = NULL;
-        for (size_t b = 0; b < nw && !fail; b++) {
-            size_t r0 = (w0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m, n = 0, at = 0, l[64];
-            size_t *pl = P <= 64 ? l : malloc(P * sizeof *pl);
-            fail = !pl;
-            for (size_t q = 0; !fail && q < P; q++) pl[q] = cl[q];
-            for (size_t r = r0; !fail && r < r1; r++) n += alll[pl[(size_t)ody_part_of(rk->st->n, (int)P, rk->order[r])]++];
-            char *nb = fail ? NULL : realloc(blk, n + 1);
-            fail = fail || !nb;
-            blk = nb ? nb : blk;
-            for (size_t r = r0; !fail && r < r1; r++) {
-                size_t q = (size_t)ody_part_of(rk->st->n, (int)P, rk->order[r]), L = alll[cl[q]++];
-                memcpy(blk + at, all + cb[q], L);
-                cb[q] += L;
-                at += L;
-            }
-            if (!fail) p->put(p, r0, blk, n);
-            if (pl != l) free(pl);
+        size_t at = 0;
+        for (size_t r = r0; r < r1; r++) {
+            size_t q = (size_t)ody_part_of(rk->st->n, (int)P, rk->order[r]), L = alll[cl[q]++];
+            memcpy(blk + at, all + cb[q], L);
+            cb[q] += L;
+            at += L;
         }
-        free(blk);
+        p->put(p, r0, blk, at);
     }
-    free(buf); free(all); free(lens); free(alll); free(sb); free(sl); free(cb); free(cl);
+    free(all); free(blk); free(lens); free(alll); free(sb); free(sl); free(cb); free(cl);
     return fail;
 }
 
@@ -115,12 +102,13 @@ static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, siz
     }
 }
 
-/* Several processes: each window (win blocks a process) made by every
- * process as tasks, each block's rows it holds, and merged by process 0. */
+/* Several processes: each window of win blocks made by every process as
+ * tasks, each block's rows it holds (win tasks a process: every thread
+ * busy), and merged by process 0, which holds the window's bytes twice. */
 static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
 {
     const ranked *rk = p->R;
-    size_t B = p->block, nb = (rk->m + B - 1) / B, wb = win * (size_t)c->size;
+    size_t B = p->block, nb = (rk->m + B - 1) / B, wb = win;
     made md = {calloc(wb, sizeof(char *)), calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *)),
                calloc(wb, sizeof(size_t))};
     int fail = !md.mem || !md.len || !md.ends || !md.cnt;
@@ -147,7 +135,7 @@ static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
             }
         }
         for (size_t b = 0; b < nw; b++) fail |= !md.mem[b] || !md.ends[b];
-        fail = merge_window(c, p, w0, nw, &md, fail);
+        for (size_t b = 0; b < nw; b++) fail = merge_block(c, p, (w0 + b) * B, &md, b, fail);
         for (size_t b = 0; b < nw; b++) {
             free(md.mem[b]);
             free(md.ends[b]);

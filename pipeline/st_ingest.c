@@ -265,6 +265,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->n = st->cat->n_rows;
     ody_comm_part(st->comm, ody_comm_rank(st->comm), st->n, &st->lo, &st->hi);
     st->F = (int)st->cat->n_feat;
+    st->X = st->cat->X + st->lo * (size_t)st->F;
     if ((rc = run_fits(st, err))) return rc;
     warn_constant(st);
     if (st->n < 10)

@@ -89,6 +89,71 @@ static int space_fit(const run_state *st, space *sp, ody_err *err)
     return rc;
 }
 
+/* ================================================================ dropping the other rows */
+
+void stage_keep_free(stage_keep *k)
+{
+    free(k->ref);
+    free(k->Xref);
+    if (k->space) space_free(k->space);
+    free(k->space);
+    memset(k, 0, sizeof *k);
+}
+
+const knn_scale *stage_kept_scale(const run_state *st)
+{
+    return st->keep.space ? &((const space *)st->keep.space)->sc : NULL;
+}
+
+const float *stage_row(const run_state *st, size_t i)
+{
+    size_t F = (size_t)st->F;
+    if (st->cat->X) return st->cat->X + i * F;
+    if (i >= st->lo && i < st->hi) return st->X + (i - st->lo) * F;
+    size_t a = 0, b = st->keep.m;  /* the reference rows are sorted */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if ((size_t)st->keep.ref[mid] < i) a = mid + 1;
+        else b = mid;
+    }
+    return a < st->keep.m && (size_t)st->keep.ref[a] == i ? st->keep.Xref + a * F : NULL;
+}
+
+int stage_drop_rows(run_state *st, ody_err *err)
+{
+    size_t m = stage_reference_size(st), F = (size_t)st->F, nl = stage_rows(st);
+    if (ody_comm_size(st->comm) < 2 || m >= st->n || st->c->dense || !st->cat->X) return 0;
+    stage_keep *k = &st->keep;
+    k->space = malloc(sizeof(space));
+    k->ref = stage_reference(st, m);
+    k->Xref = malloc((m ? m : 1) * F * sizeof *k->Xref);
+    st->X_own = malloc((nl ? nl : 1) * F * sizeof *st->X_own);
+    int rc = k->space && k->ref && k->Xref && st->X_own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc && (rc = space_fit(st, k->space, err))) {
+        free(k->space);
+        k->space = NULL;
+    }
+    if ((rc = ody_comm_agree(st->comm, rc, err))) {
+        stage_keep_free(k);
+        free(st->X_own);
+        st->X_own = NULL;
+        return rc;
+    }
+    k->m = m;
+    for (size_t q = 0; q < m; q++) memcpy(k->Xref + q * F, st->cat->X + (size_t)k->ref[q] * F, F * sizeof *k->Xref);
+    memcpy(st->X_own, st->cat->X + st->lo * F, nl * F * sizeof *st->X_own);
+    free(st->cat->X);
+    st->cat->X = NULL;
+    st->X = st->X_own;
+    if (st->have_ctx0) {  /* the weirdness stage's pass, for the similarity stage: now over these rows */
+        st->ctx0.X = st->X;
+        st->ctx0.own_rows = 1;
+    }
+    ody_logf(st->log, ODY_LOG_DEBUG, "run: this process keeps rows %zu to %zu of the features from here on", st->lo,
+             st->hi);
+    return 0;
+}
+
 /* n rows X into *Y (n x sp->d, malloc'd) in the search space. */
 static int to_space(const run_state *st, const space *sp, const float *X, size_t n, float **Y, ody_err *err)
 {
@@ -143,17 +208,18 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
 {
     enum { QBLK = 65536 };
     size_t F = (size_t)st->F, K = (size_t)st->K, lo = st->lo, hi = st->hi;  /* this process's rows */
-    space sp;
-    int rc = space_fit(st, &sp, err);
+    space fitted, *sp = st->keep.space;  /* kept when the other rows were dropped */
+    int rc = sp ? 0 : space_fit(st, &fitted, err);
     if (rc) return rc;
-    *d = sp.d;
-    float *Xr = malloc(m * F * sizeof *Xr), *Zr = NULL;
+    if (!sp) sp = &fitted;
+    *d = sp->d;
+    float *Xr = st->keep.Xref ? NULL : malloc(m * F * sizeof *Xr), *Zr = NULL;
     int32_t *excl = malloc(QBLK * sizeof *excl);
     knn_tree *t = NULL;
-    rc = Xr && excl ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
-    for (size_t q = 0; !rc && q < m; q++) memcpy(Xr + q * F, st->cat->X + (size_t)ref[q] * F, F * sizeof *Xr);
-    if (!rc) rc = to_space(st, &sp, Xr, m, &Zr, err);
-    if (!rc) rc = knn_build(Zr, m, sp.d, NULL, m, &t, err);
+    rc = (Xr || st->keep.Xref) && excl ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t q = 0; !rc && Xr && q < m; q++) memcpy(Xr + q * F, stage_row(st, (size_t)ref[q]), F * sizeof *Xr);
+    if (!rc) rc = to_space(st, sp, Xr ? Xr : st->keep.Xref, m, &Zr, err);
+    if (!rc) rc = knn_build(Zr, m, sp->d, NULL, m, &t, err);
     free(Xr);
     free(Zr);
     size_t at = 0;  /* the first place in ref at or after the row */
@@ -165,7 +231,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
             while (at < m && (size_t)ref[at] < b0 + i) at++;
             excl[i] = at < m && (size_t)ref[at] == b0 + i ? (int32_t)at : -1;
         }
-        rc = to_space(st, &sp, st->cat->X + b0 * F, nb, &Zb, err);
+        rc = to_space(st, sp, st->X + (b0 - lo) * F, nb, &Zb, err);
         if (!rc) rc = knn_query_excl(t, Zb, nb, excl, o, st->near + (b0 - lo) * K, st->near_dist + (b0 - lo) * K, used, err);
         for (size_t q = 0; !rc && q < nb * K; q++) {
             int32_t *p = st->near + (b0 - lo) * K + q;
@@ -175,7 +241,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
     }
     knn_destroy(t);
     free(excl);
-    space_free(&sp);
+    if (sp == &fitted) space_free(&fitted);
     return ody_comm_agree(st->comm, rc, err);
 }
 
@@ -237,6 +303,6 @@ const stage_def stage_local = {
     .keys = (const char *const[]){"local.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
-    .version = 1,  /* 1: LOCAL */
+    .version = 2,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes */
     .fn = local,
 };

@@ -62,20 +62,22 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
 {
     size_t n = st->n, F = (size_t)st->F, nl = stage_rows(st);
     rf_synthgen *syn = NULL;
-    float *P = malloc((nl ? nl : 1) * sizeof *P);
-    int rc = P ? rf_synth_open(st->c->synth_mode, st->cat->X, n, (int)F, (uint64_t)st->c->seed, &syn, err)
-               : ody_fail(err, ODY_ENOMEM, "out of memory");
+    int mine = 0;  /* training reads every row: gathered for it when this process keeps its own alone */
+    float *X = stage_all_rows(st, &mine, err), *P = malloc((nl ? nl : 1) * sizeof *P);
+    int rc = ody_comm_agree(st->comm, X && P ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = rf_synth_open(st->c->synth_mode, X, n, (int)F, (uint64_t)st->c->seed, &syn, err);
     if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
-    mlp_rows r = {st->cat->X, n, (int)F, syn};
+    mlp_rows r = {X, n, (int)F, syn};
     nn_rows rows = {2 * n, &r, mlp_row};
     nn_history h;
     if (!rc) rc = nn_train_rows(*m, o, &rows, &h, st->log, err);
     rf_synth_close(syn);
+    if (mine) free(X);
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);
         /* each process its rows */
-        rc = ody_comm_agree(st->comm, nn_predict_rows(*m, st->cat->X + st->lo * F, nl, st->lo, st->c->threads, P, err), err);
+        rc = ody_comm_agree(st->comm, nn_predict_rows(*m, st->X, nl, st->lo, st->c->threads, P, err), err);
     }
     for (size_t i = 0; !rc && i < nl; i++) st->score[CFG_SCORE_MLP][i] = P[i];
     free(P);

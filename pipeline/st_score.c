@@ -109,7 +109,7 @@ static int32_t *blocks(const cat *k)
  * |deviations|, one a stretch of a block (a spectral line is one reason, not
  * five pixels). */
 static void explain(run_state *q, const run_state *ref, const knn_scale *sc, const uint8_t *normal, size_t i,
-                    float *col, int32_t *nb, float *dev, const int32_t *blk)
+                    float *col, int32_t *nb, const float **rows, float *dev, const int32_t *blk)
 {
     int F = q->F, K = q->c->local_k < q->K ? q->c->local_k : q->K, m = 0;
     const int32_t *near = q->near + i * (size_t)q->K;
@@ -117,10 +117,14 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         if (near[k] >= 0 && normal[near[k]]) nb[m++] = near[k];
     for (int k = 0; m == 0 && k < K; k++) nb[k] = near[k];
     if (m == 0) m = K;
-    const float *X = ref->cat->X, *x = q->cat->X + (q->lo + i) * (size_t)F;
+    const float *x = q->X + i * (size_t)F;
+    for (int k = 0; k < m; k++) {  /* the neighbours' rows (reference rows: held by every process) */
+        const float *r = nb[k] >= 0 ? stage_row(ref, (size_t)nb[k]) : NULL;
+        rows[k] = r ? r : x;
+    }
     for (int f = 0; f < F; f++) {
         for (int k = 0; k < m; k++) {  /* insertion sort: m is a handful, F can be thousands */
-            float v = knn_z(sc, X[(size_t)nb[k] * F + f], f);
+            float v = knn_z(sc, rows[k][f], f);
             int r = k;
             for (; r > 0 && col[r - 1] > v; r--) col[r] = col[r - 1];
             col[r] = v;
@@ -151,24 +155,27 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
     int rc = normal_objects(ref, &normal, err);
     if (rc) return rc;
     int32_t *blk = blocks(ref->cat);
-    int fail = knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F) || !blk;
+    const knn_scale *kept = stage_kept_scale(ref);  /* fitted on every object before the other rows went */
+    int fail = (!kept && knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F)) || !blk;
     size_t nl = stage_rows(q);  /* each process its rows */
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(q->c->threads))
     {
         float *col = malloc((size_t)q->K * sizeof *col), *dev = malloc((size_t)q->F * sizeof *dev);
         int32_t *nb = malloc((size_t)q->K * sizeof *nb);
-        int ok = col && dev && nb;
+        const float **rows = malloc((size_t)q->K * sizeof *rows);
+        int ok = col && dev && nb && rows;
         if (!ok) {
 #pragma omp atomic write
             fail = 1;
         }
 #pragma omp for schedule(static)
         for (size_t i = 0; i < nl; i++)
-            if (ok) explain(q, ref, &sc, normal, i, col, nb, dev, blk);
+            if (ok) explain(q, ref, kept ? kept : &sc, normal, i, col, nb, rows, dev, blk);
         free(col);
         free(dev);
         free(nb);
+        free(rows);
     }
     }
     knn_scale_free(&sc);

@@ -66,7 +66,10 @@ static int similarity(run_state *st, int run, ody_err *err)
     if (st->have_ctx0) {  /* the weirdness stage's pass over forest 0: this stage frees it */
         ctx = st->ctx0;
         st->have_ctx0 = 0;
-    } else if ((rc = rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n, st->c->leaf_filter, st->c->threads, st->comm, err))) {
+    } else if ((rc = st->cat->X ? rf_sim_ctx_init(&ctx, st->forests[0], st->cat->X, n, st->c->leaf_filter,
+                                                  st->c->threads, st->comm, err)
+                                : rf_sim_ctx_init_own(&ctx, st->forests[0], st->X, n, st->c->leaf_filter, st->c->threads,
+                                                      st->comm, err))) {
         free(sim);
         return rc;
     }

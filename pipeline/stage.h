@@ -29,6 +29,15 @@
 #include "rf.h"
 #include "run.h"
 
+/* What the stages after the similarity's need of every object's features,
+ * kept when a process drops the catalog's other rows (stage_drop_rows). */
+typedef struct stage_keep {
+    int32_t *ref;           /* the local stage's reference rows (stage_reference), sorted */
+    size_t m;
+    float *Xref;            /* their features, m x F */
+    void *space;            /* the local stage's search space as fitted on every object (st_local.c) */
+} stage_keep;
+
 /* Everything a run holds in memory; stages fill it or load it back. */
 typedef struct run_state {
     const cfg *c;
@@ -44,6 +53,10 @@ typedef struct run_state {
                                (ody_comm_part; all of them for one process).  Every per-object
                                array below except cat's holds those rows alone, object i at i - lo */
     int F;                  /* features */
+    const float *X;         /* rows [lo, hi) of the features: cat->X + lo F, or X_own once the other
+                               rows are dropped (cat->X then NULL) */
+    float *X_own;
+    stage_keep keep;
     cut_set *cut;           /* cutouts of the kept rows, when read this run */
     /* forest */
     rf_forest **forests;
@@ -277,7 +290,7 @@ const double *stage_rank_score(const cfg *c, double *const *score, const double 
 /* The ranked list's order into order[0..n): with labels, the interesting
  * first, then the unlabelled, then the not interesting (label NULL: one
  * group); by score descending; ties by row, so the order is total.
- * ODY_ENOMEM only. */
+ * Never fails (0); err kept for callers that allocate. */
 int stage_rank_order(const double *score, const int16_t *label, size_t n, size_t *order, ody_err *err);
 
 /* The exports' column name of score s ("ANOMALY_SCORE"), and its
@@ -294,7 +307,30 @@ void stage_csv_field(FILE *f, const char *s);
 void stage_cutout_opt(const cfg *c, cut_opt *co);
 
 /* The catalog's features standardised (z-scores), n x F, malloc'd; NULL
- * when out of memory.  The space the local scores and explanations use. */
+ * when out of memory.  The space the local scores and explanations use.
+ * Every process calls it together once the other rows are dropped. */
 float *stage_standardized(const run_state *st);
+
+/* With several processes and a catalog larger than the local stage's
+ * reference sample, each process keeps its own rows of the features alone
+ * from here on (called after the weirdness stage, whose forests' and
+ * isolation's training read every row): it keeps first what the later
+ * stages need of every row (the reference rows, the search space) and
+ * points the kept forest-0 pass at its rows.  Does nothing otherwise. */
+int stage_drop_rows(run_state *st, ody_err *err);
+void stage_keep_free(stage_keep *k);
+
+/* Object i's features (a row of the catalog): from the whole catalog, this
+ * process's rows, or the kept reference rows; NULL when none holds it. */
+const float *stage_row(const run_state *st, size_t i);
+
+/* Every object's features, n x F: cat->X itself while this process holds
+ * it, else gathered from the processes (malloc'd, *mine set: the caller
+ * frees it).  Every process calls it together.  NULL when out of memory. */
+float *stage_all_rows(const run_state *st, int *mine, ody_err *err);
+
+/* The local stage's standardisation of the features as fitted on every
+ * object, when it was kept (stage_drop_rows); else NULL. */
+const struct knn_scale *stage_kept_scale(const run_state *st);
 
 #endif

@@ -388,24 +388,29 @@ const double *stage_rank_score(const cfg *c, double *const *score, const double 
     return learned && c->rank_by == CFG_SCORE_ANOMALY ? learned : score[c->rank_by];
 }
 
-typedef struct rk { double s; size_t i; int g; } rk;
+/* The ranking's order: group (interesting, unlabelled, not interesting),
+ * score descending, row: a total order, so any sort gives the same.  The
+ * rows are sorted in place (8 bytes an object, no copy of the scores). */
+typedef struct rank_by { const double *s; const int16_t *l; } rank_by;
 
-static int cmp_rk(const void *a, const void *b)
+static int group_of(const int16_t *l, size_t i) { return l && l[i] >= 0 ? (l[i] ? 0 : 2) : 1; }
+
+static int cmp_rank(const void *a, const void *b, void *v)
 {
-    const rk *x = a, *y = b;
-    if (x->g != y->g) return x->g - y->g;
-    if (x->s != y->s) return x->s < y->s ? 1 : -1;
-    return (x->i > y->i) - (x->i < y->i);
+    const rank_by *r = v;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int gi = group_of(r->l, i), gj = group_of(r->l, j);
+    if (gi != gj) return gi - gj;
+    if (r->s[i] != r->s[j]) return r->s[i] < r->s[j] ? 1 : -1;
+    return (i > j) - (i < j);
 }
 
 int stage_rank_order(const double *score, const int16_t *label, size_t n, size_t *order, ody_err *err)
 {
-    rk *o = malloc((n ? n : 1) * sizeof *o);
-    if (!o) return ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", n);
-    for (size_t i = 0; i < n; i++) o[i] = (rk){score[i], i, label && label[i] >= 0 ? (label[i] ? 0 : 2) : 1};
-    qsort(o, n, sizeof *o, cmp_rk);
-    for (size_t r = 0; r < n; r++) order[r] = o[r].i;
-    free(o);
+    (void)err;
+    rank_by r = {score, label};
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, n, sizeof *order, cmp_rank, &r);
     return 0;
 }
 
@@ -429,13 +434,36 @@ void stage_feature_column(const char *name, char *buf, size_t len)
             *p = '_';
 }
 
-float *stage_standardized(const run_state *st)
+float *stage_all_rows(const run_state *st, int *mine, ody_err *err)
 {
-    float *Z = malloc((st->n ? st->n : 1) * (size_t)st->F * sizeof *Z);
-    if (Z && knn_standardize(st->cat->X, st->n, st->F, Z)) {
-        free(Z);
+    *mine = 0;
+    if (st->cat->X) return st->cat->X;
+    size_t F = (size_t)st->F;
+    float *X = malloc((st->n ? st->n : 1) * F * sizeof *X);
+    int rc = ody_comm_agree(st->comm, X ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory gathering the features"), err);
+    if (!rc) {
+        memcpy(X + st->lo * F, st->X, stage_rows(st) * F * sizeof *X);
+        rc = ody_share_rows(st->comm, X, st->n, F * sizeof *X, err);
+    }
+    if (rc) {
+        free(X);
         return NULL;
     }
+    *mine = 1;
+    return X;
+}
+
+float *stage_standardized(const run_state *st)
+{
+    ody_err e;
+    int mine = 0;
+    const float *X = stage_all_rows(st, &mine, &e);
+    float *Z = X ? malloc((st->n ? st->n : 1) * (size_t)st->F * sizeof *Z) : NULL;
+    if (Z && knn_standardize(X, st->n, st->F, Z)) {
+        free(Z);
+        Z = NULL;
+    }
+    if (mine) free((void *)X);
     return Z;
 }
 

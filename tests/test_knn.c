@@ -192,6 +192,8 @@ static void test_standardize(void **state)
 /* Projection standardising blocks of rows as it goes equals projection of
  * a standardised copy, bit for bit; and data that lie in a P-dimensional
  * subspace keep their distances. */
+void openblas_set_num_threads(int num_threads);
+
 static void test_project(void **state)
 {
     (void)state;
@@ -217,9 +219,18 @@ static void test_project(void **state)
     assert_ok(knn_pca(X, n, F, &sc, P, 7, V1, &e), e);
     assert_ok(knn_pca(Z, n, F, NULL, P, 7, V2, &e), e);
     assert_memory_equal(V1, V2, sizeof V1);
+
     assert_ok(knn_project(X, n, F, &sc, V1, P, Y1, &e), e);
     assert_ok(knn_project(Z, n, F, NULL, V2, P, Y2, &e), e);
     assert_memory_equal(Y1, Y2, n * P * sizeof *Y1);
+    /* a row's projection whatever range it comes in (each process projects
+     * its own rows, in blocks from its first) */
+    const size_t cut[][2] = {{1667, 3334}, {1, 2050}, {17, 18}, {4095, 5000}};
+    for (size_t c = 0; c < sizeof cut / sizeof *cut; c++) {
+        size_t a = cut[c][0], b = cut[c][1];
+        assert_ok(knn_project(X + a * F, b - a, F, &sc, V1, P, Y2 + a * P, &e), e);
+        assert_memory_equal(Y1 + a * P, Y2 + a * P, (b - a) * P * sizeof *Y1);
+    }
     for (size_t i = 0; i + 1 < n; i += 97) {
         double dz = 0, dy = 0;
         for (int f = 0; f < F; f++) dz += pow((double)Z[i * F + f] - Z[(i + 1) * F + f], 2);
@@ -231,6 +242,27 @@ static void test_project(void **state)
     free(X); free(Z); free(Y1); free(Y2);
 }
 
+/* Wide data's principal axes are the same bits whatever BLAS's threads: it
+ * splits a product among them by its shape (spectra's neighbour distances
+ * moved with OMP_NUM_THREADS). */
+static void test_pca_any_threads(void **state)
+{
+    (void)state;
+    size_t n = 4000;
+    int F = 400, P = 16;
+    float *X = malloc(n * F * sizeof *X), *V1 = malloc((size_t)F * P * sizeof *V1), *V2 = malloc((size_t)F * P * sizeof *V2);
+    ody_rng r;
+    ody_rng_stream(&r, 9, 0);
+    for (size_t i = 0; i < n * F; i++) X[i] = (float)(ody_rng_uniform(&r) + (i % F < 5 ? 3 * ody_rng_uniform(&r) : 0));
+    ody_err e;
+    openblas_set_num_threads(2);
+    assert_ok(knn_pca(X, n, F, NULL, P, 3, V1, &e), e);
+    openblas_set_num_threads(1);
+    assert_ok(knn_pca(X, n, F, NULL, P, 3, V2, &e), e);
+    assert_memory_equal(V1, V2, (size_t)F * P * sizeof *V1);
+    free(X); free(V1); free(V2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_lof_definition),
         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_project),
+        cmocka_unit_test(test_pca_any_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
