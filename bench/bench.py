@@ -945,14 +945,19 @@ def plan_1e9(mp):
     big = max((b for b in mp), key=lambda b: b["n"])
     one = [x for x in big["rows"] if x["ranks"] == 1][0]
     per = max(one["rss_mb"]) * 1e6 / big["n"]
+    cat_b = 20 * 4 + 16  # features, ID and row number of an object, as the ingest holds them
     L.append(f"Memory: the largest run here ({big['n']:,} objects, one process) peaked at {max(one['rss_mb']):,.0f} MB, "
-             f"{per:.0f} bytes an object.  Every process of this version holds the whole catalog and every per-object "
-             f"array, so 10^9 objects would need about {per * N / 1e9:,.0f} GB on each process: the plan needs row "
-             f"slices first (each process {per * N / 1e9 / cores:.2f} GB at {cores} processes at this cost per object).  "
-             "The export's bytes are those process 0 sends and receives: it writes every file and makes only the share "
-             "of the rows that balances its writing, so it receives most of the files' bytes.  Similarity's time is bounded by `similarity.max_pairs` per run, not "
-             "per object: at 10^9 objects it would list neighbours over fewer trees unless the budget grows with the "
-             "processes.\n")
+             f"{per:.0f} bytes an object.  Each process holds the per-object results of its own rows alone, and its "
+             "own rows of the features from the similarity stage on; what a stage needs of other rows is sent to it "
+             "(a few bytes an object: the rank score, LOF's densities, the forest-similarity leaf numbers one tree "
+             "at a time).  But every process still reads the whole catalog and keeps it through the forest and "
+             "weirdness stages, whose training samples and synthetic rows are drawn from every row: at 10^9 objects "
+             f"that alone is {cat_b} bytes an object, {cat_b * N / 1e9:,.0f} GB on every process.  Reading a slice at "
+             "ingest, with the forests' and isolation's training rows gathered, is the step left before such a run.  "
+             "The export's bytes are those process 0 sends and receives: each process makes the rows it holds and "
+             "process 0 merges them in rank order, so it receives most of the files' bytes.  Similarity's time is "
+             "bounded by `similarity.max_pairs` per run, not per object: at 10^9 objects it would list neighbours over "
+             "fewer trees unless the budget grows with the processes.\n")
     return "\n".join(L)
 
 

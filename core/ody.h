@@ -223,6 +223,15 @@ typedef struct ody_comm {
     /* bytes this process has passed to the collectives so far (what the
      * run log reports per stage: counted, not estimated) */
     double (*bytes)(const struct ody_comm *c);
+    /* One copy of `bytes` bytes that every process reads and writes, when
+     * the processes share one machine (MPI-3 shared memory); NULL when they
+     * do not, or when out of memory (on every process alike).  Each process
+     * writes only its own part; shared_sync (every process, together)
+     * makes every write visible to all; shared_free (together) releases
+     * it.  *h is the handle.  Functions may be NULL: no shared memory. */
+    void *(*shared_alloc)(const struct ody_comm *c, size_t bytes, void **h);
+    int (*shared_sync)(const struct ody_comm *c, void *h);
+    void (*shared_free)(const struct ody_comm *c, void *h);
 } ody_comm;
 
 static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }

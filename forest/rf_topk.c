@@ -26,14 +26,18 @@ typedef struct members {
     uint32_t *off;     /* per tree: nodes+1 offsets into its members (relative to its base) */
     size_t *base;      /* per tree + 1: offset of its members in mem */
     uint32_t *mem;     /* per tree: good objects grouped by leaf (sampled past cap) */
+    const ody_comm *comm;
+    void *win;         /* mem is the processes' one shared copy (comm's shared memory) */
 } members;
 
+/* Every process together when mem is shared. */
 static void members_free(members *m)
 {
     free(m->start);
     free(m->off);
     free(m->base);
-    free(m->mem);
+    if (m->win) m->comm->shared_free(m->comm, m->win);
+    else free(m->mem);
     memset(m, 0, sizeof *m);
 }
 
@@ -137,8 +141,20 @@ static int members_layout(members *m, const rf_sim_ctx *ctx)
         for (size_t k = 0; k < nn; k++) off[k + 1] = off[k] + kept(ctx->leaf_n[t0 + k], m->cap);
         m->base[b + 1] = m->base[b] + off[nn];
     }
-    m->mem = malloc((m->base[nt] + 1) * sizeof *m->mem);
-    return m->mem ? 0 : -1;
+    return 0;
+}
+
+/* The lists' memory: with processes on one machine, one copy they all
+ * read (each writing its trees'), so that they share the cache as threads
+ * do; else each its own.  Every process together; 0 or -1 on every one. */
+static int members_alloc(members *m, const ody_comm *comm)
+{
+    size_t bytes = (m->base[m->t1 - m->t0] + 1) * sizeof *m->mem;
+    m->comm = comm;
+    if (ody_comm_size(comm) > 1 && comm->shared_alloc) m->mem = comm->shared_alloc(comm, bytes, &m->win);
+    if (!m->win) m->mem = malloc(bytes);
+    ody_err e;
+    return ody_comm_agree(comm, m->mem ? 0 : ODY_ENOMEM, &e) ? -1 : 0;
 }
 
 /* With comm, every process builds the lists of a block of the trees and
@@ -161,7 +177,9 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, int 
     for (int t = t0; t < t1; t++)
         if (f->tree_off[t + 1] - f->tree_off[t] > maxnn) maxnn = f->tree_off[t + 1] - f->tree_off[t];
     size_t *sh = malloc(((size_t)R + 1) * sizeof *sh), b0, b1;
-    int fail = members_layout(m, ctx) || !sh || (ngp && !ng);
+    ody_err e;
+    int fail = ody_comm_agree(comm, members_layout(m, ctx) || !sh || (ngp && !ng) ? ODY_ENOMEM : 0, &e) != 0 ||
+               members_alloc(m, comm) != 0;
     ody_comm_part(comm, ody_comm_rank(comm), (size_t)nt, &b0, &b1);
     if (!fail && !ctx->own_rows) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
@@ -183,7 +201,6 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, int 
         free(fo);
     }
     }
-    ody_err e;
     fail = ody_comm_agree(comm, fail ? ODY_ENOMEM : 0, &e) != 0;
     if (!fail && ctx->own_rows && R > 1) {  /* one scratch set: the trees go one at a time */
         int32_t *l = malloc((n ? n : 1) * sizeof *l);
@@ -194,15 +211,16 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, int 
         free(full);
         free(fo);
     }
-    if (!fail && R > 1) {
+    if (!fail && R > 1 && m->win) fail = comm->shared_sync(comm, m->win) != 0;
+    if (!fail && R > 1 && !m->win) {
         for (int p = 0; p < R; p++) {  /* process p's trees' members */
             ody_comm_part(comm, p, (size_t)nt, &b0, &b1);
             sh[p] = m->base[b0] * sizeof *m->mem;
         }
         sh[R] = m->base[nt] * sizeof *m->mem;
         fail = ody_share(comm, m->mem, sh, &e) != 0;
-        if (!fail && ng) fail = ody_allreduce(comm, ng, n, ODY_SUM_U32, &e) != 0;
     }
+    if (!fail && R > 1 && ng) fail = ody_allreduce(comm, ng, n, ODY_SUM_U32, &e) != 0;
     free(sh);
     if (fail) { members_free(m); free(ng); return -1; }
     if (ngp) *ngp = ng;

@@ -104,7 +104,7 @@ static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, siz
 
 /* Several processes: each window of win blocks made by every process as
  * tasks, each block's rows it holds (win tasks a process: every thread
- * busy), and merged by process 0, which holds the window's bytes twice. */
+ * busy), and merged a block at a time by process 0 (merge_block). */
 static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
 {
     const ranked *rk = p->R;

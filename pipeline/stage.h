@@ -231,10 +231,6 @@ void store_featnames_free(store_featnames *fn);
 /* Names and units of k's features from the FEATURES table of dir/file. */
 int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err *err);
 
-/* Writes one table (after the provenance header) to dir/name atomically. */
-int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
-                     int ncol, size_t nrows, ody_err *err);
-
 /* A table of one row per object (weirdness, neighbours, local, score):
  * the object's ID column first — so a reader can tell objects apart
  * without joining to catalog.fits — then cols, which hold this process's
@@ -259,10 +255,6 @@ int store_save_slices(const run_state *st, const char *name, const char *extname
  * table of one row per object, dir/file, as `type` into out. */
 int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
                     ody_err *err);
-
-/* Reads n_elem values of column col of dir/file as `type` into out. */
-int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
-                   ody_err *err);
 
 /* Allocates a score for the objects this process holds (stage_rows); NULL
  * when out of memory. */

@@ -120,6 +120,9 @@ static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols,
     int R = ody_comm_size(c), me = ody_comm_rank(c), fail = 0;
     size_t rb = fitsout_row_bytes(cols, ncol), piece = rb ? SLICE_BYTES / rb : 1;
     if (piece < 1) piece = 1;
+    fitsout_col *at = malloc((size_t)(ncol ? ncol : 1) * sizeof *at);  /* the columns from a piece's first row */
+    ody_err e;
+    if (ody_comm_agree(c, at ? 0 : ODY_ENOMEM, &e)) { free(at); return -1; }
     for (int p = 0; p < R; p++) {
         size_t lo, hi;
         ody_comm_part(c, p, st->n, &lo, &hi);
@@ -127,11 +130,11 @@ static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols,
             size_t nr = hi - r0 < piece ? hi - r0 : piece, len = 0;
             char *mem = NULL, *all = NULL;
             int s = 0;
-            if (p == me) fitsout_rows_bytes(cols, NULL, ncol, r0 - lo, nr, &mem, &len, &s);
+            for (int k = 0; p == me && k < ncol; k++) at[k] = col_from(cols[k], r0 - lo);
+            if (p == me) fitsout_rows_bytes(at, NULL, ncol, 0, nr, &mem, &len, &s);
             if (p == me && !mem) fail = 1;
             if (me == 0 && p != 0) all = malloc(nr * rb + 1);
             if (me == 0 && p != 0 && !all) fail = 1;
-            ody_err e;
             if (R > 1 && ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
             if (!fail && p != 0) {
                 size_t sizes[64] = {0}, *sz = R <= 64 ? sizes : malloc((size_t)R * sizeof *sz);
@@ -141,9 +144,10 @@ static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols,
             if (!fail && me == 0) fitsout_put_bytes(f, r0, p == 0 ? mem : all, nr * rb, status);
             free(mem);
             free(all);
-            if (fail) return -1;
+            if (fail) { free(at); return -1; }
         }
     }
+    free(at);
     return 0;
 }
 
@@ -181,13 +185,6 @@ int store_save_tables(const run_state *st, const char *name, const store_hdu *hd
     }
     free(path);
     return rc;
-}
-
-int store_save_table(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
-                     int ncol, size_t nrows, ody_err *err)
-{
-    store_hdu h = {extname, cols, ncol, nrows, NULL};
-    return store_save_tables(st, name, &h, 1, err);
 }
 
 /* ---------------------------------------------------------------- feature names */
@@ -249,23 +246,6 @@ int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err 
         if (!k->feat_names[j] || !k->feat_units[j]) status = MEMORY_ALLOCATION;
     }
     int rc = status ? ody_fits_fail(err, status, path, "cannot read the feature names",
-                                    "the run directory is damaged; rerun with --force") : 0;
-    ody_fits_close(f);
-    free(path);
-    return rc;
-}
-
-int store_load_col(const run_state *st, const char *file, const char *col, int type, size_t n_elem, void *out,
-                   ody_err *err)
-{
-    char *path = store_path(st, file);
-    if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    fitsfile *f = NULL;
-    int status = 0, colnum = 0, anynul = 0;
-    fits_open_table(&f, path, READONLY, &status);
-    fits_get_colnum(f, CASEINSEN, (char *)col, &colnum, &status);
-    fits_read_col(f, type, colnum, 1, 1, (LONGLONG)n_elem, NULL, out, &anynul, &status);
-    int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
                                     "the run directory is damaged; rerun with --force") : 0;
     ody_fits_close(f);
     free(path);

@@ -38,7 +38,7 @@ static void test_parts(void **state)
     (void)state;
     for (int R = 1; R <= 7; R++)
         for (size_t n = 0; n < 40; n++) {
-            ody_comm c = {0, R, NULL, NULL, NULL, NULL, NULL};
+            ody_comm c = {0, R, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
             size_t next = 0, mn = (size_t)-1, mx = 0;
             for (int p = 0; p < R; p++) {
                 size_t lo, hi;
@@ -188,9 +188,22 @@ static void test_mpirun_identical(void **state)
     free(conf);
 }
 
-/* The text exports of a catalog long enough for several windows of text
- * blocks a process (TEXT_WINDOW x TEXT_BLOCK rows), with and without the
- * FITS file (process 0 formats text only without it). */
+/* The ID column of table `file` of run folder dir, n values. */
+static void read_ids(const char *dir, const char *file, long long *id, long n)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s[1]", dir, file);
+    fitsfile *f;
+    int status = 0, col = 0, any = 0;
+    fits_open_table(&f, p, READONLY, &status);
+    fits_get_colnum(f, CASEINSEN, "ID", &col, &status);
+    fits_read_col(f, TLONGLONG, col, 1, 1, n, NULL, id, &any, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
+/* The exports of a catalog long enough for several windows of blocks, with
+ * and without the FITS file, and an artifact sent in several pieces. */
 static void test_mpirun_long_exports(void **state)
 {
     (void)state;
@@ -206,6 +219,16 @@ static void test_mpirun_long_exports(void **state)
     fclose(f);
     snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    /* one process alone: the artifact's pieces each at their place (its rows are the catalog's) */
+    enum { N = 140000 };
+    long long *ia = malloc(N * sizeof *ia), *ib = malloc(N * sizeof *ib);
+    char *one = tu_path(dir, "one");
+    read_ids(one, "catalog.fits", ia, N);
+    read_ids(one, "local.fits", ib, N);
+    assert_memory_equal(ia, ib, N * sizeof *ia);
+    free(ia);
+    free(ib);
+    free(one);
     for (int np = 2; np <= 3; np++)
         for (int fits = 0; fits < 2; fits++) {
             char launcher[64], cmd[9000];
@@ -219,6 +242,11 @@ static void test_mpirun_long_exports(void **state)
                          k ? "vot" : "csv", dir, np, fits, k ? "vot" : "csv");
                 if (system(cmd) != 0) fail_msg("anomalies.%s differs under mpirun -np %d", k ? "vot" : "csv", np);
             }
+            /* local.fits is 13 MB here: each process sends process 0 its rows in several pieces */
+            char a[4096], b[4096];
+            snprintf(a, sizeof a, "%s/one/local.fits", dir);
+            snprintf(b, sizeof b, "%s/np%d%d/local.fits", dir, np, fits);
+            tu_same_table(a, b);
         }
     tu_rmtree(dir);
     free(dir);
