@@ -367,8 +367,12 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
     members m;
     /* n_good over the trees used alone, so sim stays count / n_good in [0, 1] */
     uint32_t *ng_own = NULL;
+    double t0 = omp_get_wtime();
     int fail = members_build(&m, ctx, 0, Ts, o->leaf_sample, Ts < ctx->f->n_trees ? &ng_own : NULL,
                              Q ? NULL : ctx->comm) != 0;
+    if (!fail)
+        ody_logf(ctx->log, ODY_LOG_DEBUG, "similarity: leaf lists of %d trees, %.1f MB%s, in %.2f s", Ts,
+                 (double)m.base[Ts] * sizeof *m.mem / 1e6, m.win ? " shared by the processes" : "", omp_get_wtime() - t0);
     if (trees_used) *trees_used = Ts;
     const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
     size_t done = 0, lo = 0, hi = rows;

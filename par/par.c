@@ -167,12 +167,15 @@ int par_init(ody_comm **comm, ody_err *err)
     MPI_Type_contiguous(16, MPI_BYTE, &p->i128);
     MPI_Type_commit(&p->i128);
     MPI_Op_create(add128, 1, &p->sum128);
-    /* shared memory only when every process is on this machine */
+    /* shared memory only when every process is on this machine (and not
+     * refused: ODDSKY_MPI_NO_SHARED=1 takes the path of processes on
+     * several machines, for tests) */
     int nsize = 0;
     p->node = MPI_COMM_NULL;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &p->node) == MPI_SUCCESS)
         MPI_Comm_size(p->node, &nsize);
-    int one = nsize == size, all;
+    const char *no = getenv("ODDSKY_MPI_NO_SHARED");
+    int one = nsize == size && !(no && *no == '1'), all;
     MPI_Allreduce(&one, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!all && p->node != MPI_COMM_NULL) MPI_Comm_free(&p->node);
     *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved, shared_alloc, shared_sync, shared_free};
