@@ -85,7 +85,7 @@ int xp_text_cols(const xcol *x, int n, xcol *xt);
 const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len);
 
 /* anomalies.csv (.ecsv with ecsv) and anomalies.vot: every process formats
- * its share, process 0 writes them. */
+ * the rows it holds, process 0 writes them in rank order. */
 int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
 int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err);
 

@@ -285,8 +285,9 @@ static void fits_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
 }
 
 /* anomalies.fits: process 0 writes the header and the table's columns,
- * every process makes the bytes of its share of the rows (xp_rows), process
- * 0 puts them in; then, for a wide catalog, the FEATURES table of names. */
+ * every process makes the bytes of the rows it holds (xp_rows), process 0
+ * puts them in rank order; then, for a wide catalog, the FEATURES table of
+ * names. */
 static int write_fits(const ranked *R, ody_err *err)
 {
     const run_state *st = R->st;
