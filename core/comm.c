@@ -51,6 +51,24 @@ int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_e
     return rc;
 }
 
+int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_bytes, void **all, ody_err *err)
+{
+    size_t lo, hi;
+    ody_comm_part(c, ody_comm_rank(c), n, &lo, &hi);
+    char *a = malloc(n * row_bytes + 1);
+    int rc = ody_comm_agree(c, a ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory gathering %zu rows", n), err);
+    if (!rc) {
+        memcpy(a + lo * row_bytes, mine, (hi - lo) * row_bytes);
+        rc = ody_share_rows(c, a, n, row_bytes, err);
+    }
+    if (rc) {
+        free(a);
+        a = NULL;
+    }
+    *all = a;
+    return rc;
+}
+
 /* Order-preserving keys of doubles: unsigned order of the keys is the
  * values' order (negatives' bits reversed, positives above them). */
 static uint64_t dkey(double x)

@@ -254,6 +254,14 @@ int ody_share(const ody_comm *c, void *buf, const size_t *off, ody_err *err);
  * process holds the whole array.  0 or ODY_EIO. */
 int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_err *err);
 
+/* The whole n-row array of row_bytes-byte rows, each process holding its
+ * own rows [lo, hi) (ody_comm_part) at mine, into *all on every process
+ * (malloc'd, n rows; the caller frees it).  Every process calls it
+ * together; on error (ODY_ENOMEM, ODY_EIO, on every process alike) *all is
+ * NULL.  The counterpart of keeping only one's rows, for the few steps
+ * that read every row. */
+int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_bytes, void **all, ody_err *err);
+
 /* The k-th smallest (from 0) of the values of every process (n at v here),
  * exactly and the same on every process, with no process holding more than
  * its own: a radix selection on the values' order-preserving 64-bit keys, 8

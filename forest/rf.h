@@ -293,8 +293,9 @@ int rf_robust_z(const double *ref, size_t n_ref, const double *v, size_t n, doub
 /* The same where the reference values are spread over c's processes, each
  * holding its rows (ody_comm_part) of them at ref, nr here: the median and
  * MAD selected exactly across the processes (ody_select), so z is the same
- * as one process holding them all would find.  Only the rare fallback (MAD
- * 0) gathers every value, to sum them in the same order. */
+ * as one process holding them all would find (rf_robust_z is c NULL).
+ * Only the rare fallback (MAD 0) gathers every value, to sum them in the
+ * same order. */
 int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const double *v, size_t n, double *z,
                      ody_err *err);
 

@@ -283,23 +283,6 @@ static double mean_dev_scale(double *dev, size_t n)
     return s > 0 ? s : 1;
 }
 
-int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double *z, ody_err *err)
-{
-    double *tmp = malloc((nr ? nr : 1) * sizeof *tmp);
-    if (!tmp) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    memcpy(tmp, ref, nr * sizeof *tmp);
-    qsort(tmp, nr, sizeof *tmp, cmp_double);
-    double med = nr % 2 ? tmp[nr / 2] : 0.5 * (tmp[nr / 2 - 1] + tmp[nr / 2]);
-    for (size_t i = 0; i < nr; i++) tmp[i] = fabs(ref[i] - med);
-    qsort(tmp, nr, sizeof *tmp, cmp_double);
-    double mad = nr % 2 ? tmp[nr / 2] : 0.5 * (tmp[nr / 2 - 1] + tmp[nr / 2]);
-    double scale = 1.4826 * mad;
-    if (!(scale > 0)) scale = mean_dev_scale(tmp, nr);  /* over half the scores tie */
-    for (size_t i = 0; i < n; i++) z[i] = (v[i] - med) / scale;
-    free(tmp);
-    return 0;
-}
-
 /* The median of N values spread over c's processes, nr of them at v here. */
 static int median_comm(const ody_comm *c, const double *v, size_t nr, uint64_t N, double *med, ody_err *err)
 {
@@ -310,10 +293,14 @@ static int median_comm(const ody_comm *c, const double *v, size_t nr, uint64_t N
     return rc;
 }
 
+int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double *z, ody_err *err)
+{
+    return rf_robust_z_comm(NULL, ref, nr, v, n, z, err);
+}
+
 int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const double *v, size_t n, double *z,
                      ody_err *err)
 {
-    if (ody_comm_size(c) < 2) return rf_robust_z(ref, nr, v, n, z, err);
     int64_t N = (int64_t)nr;
     int rc = ody_allreduce(c, &N, 1, ODY_SUM_I64, err);
     if (rc) return rc;
@@ -324,17 +311,13 @@ int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const doub
     for (size_t i = 0; !rc && i < nr; i++) dev[i] = fabs(ref[i] - med);
     if (!rc) rc = median_comm(c, dev, nr, (uint64_t)N, &mad, err);
     double scale = 1.4826 * mad;
-    if (!rc && !(scale > 0)) {  /* the rare fallback: every deviation here, in order */
-        double *all = malloc((size_t)N * sizeof *all);
+    if (!rc && !(scale > 0)) {  /* the rare fallback: every deviation here, summed in order */
         size_t lo, hi;
+        void *all = NULL;
         ody_comm_part(c, ody_comm_rank(c), (size_t)N, &lo, &hi);
-        rc = ody_comm_agree(c, !all ? ody_fail(err, ODY_ENOMEM, "out of memory")
-                               : hi - lo != nr ? ody_fail(err, ODY_EINTERNAL, "robust z: rows not the process's part") : 0,
+        rc = ody_comm_agree(c, hi - lo != nr ? ody_fail(err, ODY_EINTERNAL, "robust z: rows not the process's part") : 0,
                             err);
-        if (!rc) {
-            memcpy(all + lo, dev, nr * sizeof *dev);
-            rc = ody_share_rows(c, all, (size_t)N, sizeof *all, err);
-        }
+        if (!rc) rc = ody_gather_rows(c, dev, (size_t)N, sizeof *dev, &all, err);
         if (!rc) scale = mean_dev_scale(all, (size_t)N);
         free(all);
     }

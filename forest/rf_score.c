@@ -62,7 +62,6 @@ void rf_leaves(const rf_node *nd, int n_feat, const float *X, size_t n, int32_t 
     }
 }
 
-
 /* ================================================================ predict */
 
 int rf_predict(const rf_forest *f, const float *X, size_t n, int n_threads, double *p1, ody_err *err)
@@ -83,22 +82,6 @@ int rf_predict(const rf_forest *f, const float *X, size_t n, int n_threads, doub
 }
 
 /* ================================================================ n_good */
-
-static int ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
-                    int n_threads, const ody_comm *comm, int own, ody_err *err);
-
-int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
-                    rf_leaf_filter filt, int n_threads, const ody_comm *comm, ody_err *err)
-{
-    return ctx_init(ctx, f, X, n, filt, n_threads, comm, 0, err);
-}
-
-int rf_sim_ctx_init_own(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
-                        int n_threads, const ody_comm *comm, ody_err *err)
-{
-    return ctx_init(ctx, f, X, n, filt, n_threads, comm, ody_comm_size(comm) > 1, err);
-}
-
 
 static int ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
                     int n_threads, const ody_comm *comm, int own, ody_err *err)
@@ -154,6 +137,18 @@ static int ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
     if (!rc) rc = ody_share_rows(comm, ctx->n_good, n, sizeof *ctx->n_good, err);
     if (rc) rf_sim_ctx_free(ctx);
     return rc;
+}
+
+int rf_sim_ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n,
+                    rf_leaf_filter filt, int n_threads, const ody_comm *comm, ody_err *err)
+{
+    return ctx_init(ctx, f, X, n, filt, n_threads, comm, 0, err);
+}
+
+int rf_sim_ctx_init_own(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
+                        int n_threads, const ody_comm *comm, ody_err *err)
+{
+    return ctx_init(ctx, f, X, n, filt, n_threads, comm, ody_comm_size(comm) > 1, err);
 }
 
 void rf_sim_ctx_free(rf_sim_ctx *ctx)

@@ -52,13 +52,40 @@ static double sample_start(int t, int32_t k, double step)
     return (double)(ody_splitmix64(&h) >> 11) * 0x1.0p-53 * step;
 }
 
-/* Tree t's kept members into m's slot b from every object's leaf l (n
- * values, changed); ng (may be NULL) counts for each object the trees
- * where its leaf is good.  full is scratch for n values, fo for the tree's
- * nodes + 1. */
-static void members_fill(members *m, const rf_sim_ctx *ctx, int t, int b, int32_t *l, uint32_t *full, uint32_t *fo,
-                         uint32_t *ng)
+/* What building one tree's lists needs: every object's leaf (l), every
+ * member in leaf order (full), each leaf's offset in it (fo). */
+typedef struct fill_scratch {
+    int32_t *l;
+    uint32_t *full, *fo;
+} fill_scratch;
+
+static void scratch_done(fill_scratch *s)
 {
+    free(s->l);
+    free(s->full);
+    free(s->fo);
+    memset(s, 0, sizeof *s);
+}
+
+/* Room for n objects and trees of up to maxnn nodes; 0, or -1 (nothing
+ * kept) when out of memory. */
+static int scratch_init(fill_scratch *s, size_t n, size_t maxnn)
+{
+    s->l = malloc((n ? n : 1) * sizeof *s->l);
+    s->full = malloc((n ? n : 1) * sizeof *s->full);
+    s->fo = malloc((maxnn + 1) * sizeof *s->fo);
+    if (s->l && s->full && s->fo) return 0;
+    scratch_done(s);
+    return -1;
+}
+
+/* Tree t's kept members into m's slot b from every object's leaf in s->l
+ * (changed); ng (may be NULL) counts for each object the trees where its
+ * leaf is good. */
+static void members_fill(members *m, const rf_sim_ctx *ctx, int t, int b, fill_scratch *s, uint32_t *ng)
+{
+    int32_t *l = s->l;
+    uint32_t *full = s->full, *fo = s->fo;
     const rf_forest *f = ctx->f;
     size_t n = ctx->n, nn = f->tree_off[t + 1] - f->tree_off[t];
     const uint32_t *off = m->off + m->start[b];
@@ -92,8 +119,7 @@ static void members_fill(members *m, const rf_sim_ctx *ctx, int t, int b, int32_
 
 /* Each tree of [t0, t1) in turn, its leaves computed by every process for
  * its rows (ctx->own_rows) and gathered by the process that builds it. */
-static int members_gathered(members *m, const rf_sim_ctx *ctx, int32_t *l, uint32_t *full, uint32_t *fo,
-                            uint32_t *ng, const ody_comm *comm)
+static int members_gathered(members *m, const rf_sim_ctx *ctx, fill_scratch *s, uint32_t *ng, const ody_comm *comm)
 {
     const rf_forest *f = ctx->f;
     size_t lo, hi, R = (size_t)comm->size, nt = (size_t)(m->t1 - m->t0);
@@ -108,8 +134,8 @@ static int members_gathered(members *m, const rf_sim_ctx *ctx, int32_t *l, uint3
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ody_threads(ctx->n_threads))
         for (size_t c0 = lo; c0 < hi; c0 += CH)
             tree_leaves(f, t, ctx_row(ctx, lo, c0), hi - c0 < CH ? hi - c0 : CH, own + (c0 - lo));
-        fail = comm->gather(comm, own, (hi - lo) * sizeof *own, comm->rank == builder ? l : NULL, sizes, builder) != 0;
-        if (!fail && comm->rank == builder) members_fill(m, ctx, t, (int)b, l, full, fo, ng);
+        fail = comm->gather(comm, own, (hi - lo) * sizeof *own, comm->rank == builder ? s->l : NULL, sizes, builder) != 0;
+        if (!fail && comm->rank == builder) members_fill(m, ctx, t, (int)b, s, ng);
     }
     free(own);
     free(sizes);
@@ -184,32 +210,27 @@ static int members_build(members *m, const rf_sim_ctx *ctx, int t0, int t1, int 
     if (!fail && !ctx->own_rows) {
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
-        int32_t *l = malloc((n ? n : 1) * sizeof *l);
-        uint32_t *full = malloc((n ? n : 1) * sizeof *full), *fo = malloc((maxnn + 1) * sizeof *fo);
-        if (!l || !full || !fo) {
+        fill_scratch s;
+        int ok = scratch_init(&s, n, maxnn) == 0;
+        if (!ok) {
 #pragma omp atomic write
             fail = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (size_t b = b0; b < b1; b++)
-            if (l && full && fo) {
-                tree_leaves(f, t0 + (int)b, ctx->X, n, l);
-                members_fill(m, ctx, t0 + (int)b, (int)b, l, full, fo, ng);
+            if (ok) {
+                tree_leaves(f, t0 + (int)b, ctx->X, n, s.l);
+                members_fill(m, ctx, t0 + (int)b, (int)b, &s, ng);
             }
-        free(l);
-        free(full);
-        free(fo);
+        scratch_done(&s);
     }
     }
     fail = ody_comm_agree(comm, fail ? ODY_ENOMEM : 0, &e) != 0;
     if (!fail && ctx->own_rows && R > 1) {  /* one scratch set: the trees go one at a time */
-        int32_t *l = malloc((n ? n : 1) * sizeof *l);
-        uint32_t *full = malloc((n ? n : 1) * sizeof *full), *fo = malloc((maxnn + 1) * sizeof *fo);
-        fail = ody_comm_agree(comm, l && full && fo ? 0 : ODY_ENOMEM, &e) != 0 ||
-               members_gathered(m, ctx, l, full, fo, ng, comm);
-        free(l);
-        free(full);
-        free(fo);
+        fill_scratch s;
+        fail = ody_comm_agree(comm, scratch_init(&s, n, maxnn) ? ODY_ENOMEM : 0, &e) != 0 ||
+               members_gathered(m, ctx, &s, ng, comm);
+        scratch_done(&s);
     }
     if (!fail && R > 1 && m->win) fail = comm->shared_sync(comm, m->win) != 0;
     if (!fail && R > 1 && !m->win) {

@@ -570,12 +570,6 @@ int knn_query_excl(const knn_tree *t, const float *Q, size_t m, const int32_t *e
 
 /* ================================================================ LOF */
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 /* Each row's local reachability density from its first k neighbours, and
  * the k-distances and duplicate floor it used. */
 typedef struct lofref {
@@ -601,23 +595,32 @@ static double lrd_of(const lofref *r, int k, const int32_t *nb, const float *d)
     return (double)k / s;
 }
 
-static int lofref_make(lofref *r, size_t n, int width, int k, const int32_t *idx, const float *dist, ody_err *err)
+/* The k-distances and densities of every row, from this process's rows'
+ * lists (rows [lo, hi) of c, ody_comm_part; every row for c NULL) shared
+ * among the processes, and the floor for duplicates from the k-distances'
+ * median, selected exactly (ody_select): the same for any number of
+ * processes.  Every process calls it together. */
+static int lofref_make(lofref *r, const ody_comm *c, size_t n, int width, int k, const int32_t *idx, const float *dist,
+                       ody_err *err)
 {
-    float *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    size_t lo, hi;
+    ody_comm_part(c, ody_comm_rank(c), n, &lo, &hi);
+    size_t nl = hi - lo;
     r->kd = malloc((n ? n : 1) * sizeof *r->kd);
     r->lrd = malloc((n ? n : 1) * sizeof *r->lrd);
-    if (!tmp || !r->kd || !r->lrd) {
-        free(tmp);
-        lofref_free(r);
-        return ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory");
-    }
-    /* k-distance of every row, and the floor for duplicates */
-    for (size_t i = 0; i < n; i++) r->kd[i] = tmp[i] = dist[i * (size_t)width + (size_t)(k - 1)];
-    qsort(tmp, n, sizeof *tmp, cmp_float);
-    r->floor_ = 1e-6 * (n ? tmp[n / 2] : 0) + 1e-30;
-    free(tmp);
-    for (size_t i = 0; i < n; i++) r->lrd[i] = lrd_of(r, k, idx + i * (size_t)width, dist + i * (size_t)width);
-    return 0;
+    double *kd = malloc((nl ? nl : 1) * sizeof *kd), mid = 0;
+    int rc = ody_comm_agree(c, r->kd && r->lrd && kd ? 0 : ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory"),
+                            err);
+    for (size_t i = 0; !rc && i < nl; i++) kd[i] = r->kd[lo + i] = dist[i * (size_t)width + (size_t)(k - 1)];
+    if (!rc) rc = ody_share_rows(c, r->kd, n, sizeof *r->kd, err);
+    if (!rc && n) rc = ody_select(c, kd, nl, n / 2, &mid, err);
+    r->floor_ = 1e-6 * (float)mid + 1e-30;
+    for (size_t i = 0; !rc && i < nl; i++)
+        r->lrd[lo + i] = lrd_of(r, k, idx + i * (size_t)width, dist + i * (size_t)width);
+    if (!rc) rc = ody_share_rows(c, r->lrd, n, sizeof *r->lrd, err);
+    free(kd);
+    if (rc) lofref_free(r);
+    return rc;
 }
 
 static double lof_of(const lofref *r, int k, const int32_t *nb, double lrd)
@@ -629,43 +632,27 @@ static double lof_of(const lofref *r, int k, const int32_t *nb, double lrd)
 
 int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err)
 {
-    lofref r;
-    int rc = lofref_make(&r, n, width, k, idx, dist, err);
-    if (rc) return rc;
-    for (size_t i = 0; i < n; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[i]);
-    lofref_free(&r);
-    return 0;
+    return knn_lof_comm(NULL, n, width, k, idx, dist, lof, err);
 }
 
 int knn_lof_comm(const ody_comm *c, size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof,
                  ody_err *err)
 {
-    if (ody_comm_size(c) < 2) return knn_lof(n, width, k, idx, dist, lof, err);
+    lofref r;
+    int rc = lofref_make(&r, c, n, width, k, idx, dist, err);
+    if (rc) return rc;
     size_t lo, hi;
     ody_comm_part(c, ody_comm_rank(c), n, &lo, &hi);
-    size_t nl = hi - lo;
-    lofref r = {malloc((n ? n : 1) * sizeof *r.kd), malloc((n ? n : 1) * sizeof *r.lrd), 0};
-    double *kd = malloc((nl ? nl : 1) * sizeof *kd), mid = 0;
-    int rc = ody_comm_agree(c, r.kd && r.lrd && kd ? 0 : ody_fail(err, ODY_ENOMEM, "local outlier factor: out of memory"),
-                            err);
-    for (size_t i = 0; !rc && i < nl; i++) kd[i] = r.kd[lo + i] = dist[i * (size_t)width + (size_t)(k - 1)];
-    if (!rc) rc = ody_share_rows(c, r.kd, n, sizeof *r.kd, err);
-    if (!rc) rc = ody_select(c, kd, nl, n / 2, &mid, err);  /* the k-distances' median, as knn_lof's */
-    r.floor_ = 1e-6 * (float)mid + 1e-30;
-    for (size_t i = 0; !rc && i < nl; i++)
-        r.lrd[lo + i] = lrd_of(&r, k, idx + i * (size_t)width, dist + i * (size_t)width);
-    if (!rc) rc = ody_share_rows(c, r.lrd, n, sizeof *r.lrd, err);
-    for (size_t i = 0; !rc && i < nl; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[lo + i]);
-    free(kd);
+    for (size_t i = 0; i < hi - lo; i++) lof[i] = lof_of(&r, k, idx + i * (size_t)width, r.lrd[lo + i]);
     lofref_free(&r);
-    return rc;
+    return 0;
 }
 
 int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *dist, size_t m, int qwidth,
                   const int32_t *qidx, const float *qdist, double *lof, ody_err *err)
 {
     lofref r;
-    int rc = lofref_make(&r, n, width, k, idx, dist, err);
+    int rc = lofref_make(&r, NULL, n, width, k, idx, dist, err);
     if (rc) return rc;
     for (size_t i = 0; i < m; i++) {
         const int32_t *nb = qidx + i * (size_t)qwidth;

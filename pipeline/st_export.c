@@ -328,19 +328,12 @@ static int write_fits(const ranked *R, ody_err *err)
 
 /* ================================================================ the stage */
 
-/* Every object's value of this process's rows' array a (n_elem-byte
- * values) into *out: a itself for one process, else malloc'd and shared. */
+/* Every object's value of this process's rows' array a (elem-byte values)
+ * into *out: a itself for one process, else gathered (malloc'd). */
 static int whole(const run_state *st, const void *a, size_t elem, void **out, ody_err *err)
 {
     *out = (void *)a;
-    if (!a || ody_comm_size(st->comm) < 2) return 0;
-    char *w = malloc(st->n * elem);
-    int rc = ody_comm_agree(st->comm, w ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", st->n), err);
-    if (!rc) memcpy(w + st->lo * elem, a, stage_rows(st) * elem);
-    if (!rc) rc = ody_share_rows(st->comm, w, st->n, elem, err);
-    if (rc) free(w);
-    *out = rc ? NULL : w;
-    return rc;
+    return !a || ody_comm_size(st->comm) < 2 ? 0 : ody_gather_rows(st->comm, a, st->n, elem, out, err);
 }
 
 /* The ranking, on every process: each process's rows of the score (and
@@ -376,7 +369,9 @@ static int export(run_state *st, int run, ody_err *err)
         return rc;
     }
     if (run) {  /* every process makes the rows it holds; process 0 writes */
-        ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order, .lorder = order};
+        /* one process indexes its arrays by row; several make rows only through views (xp_rows) */
+        ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order,
+                    .lorder = ody_comm_size(st->comm) < 2 ? order : NULL};
         rc = ranked_init(st, &R, err);
         /* the text formats' columns, for their headers (every column but a FEATURES vector) */
         int cap = xp_schema_cap(st->cat), nt = 0;

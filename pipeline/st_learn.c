@@ -26,14 +26,9 @@ static int knn_median(const run_state *st, double *m, ody_err *err)
 static int all_det_z(const run_state *st, double **out, ody_err *err)
 {
     size_t D = (size_t)(st->n_det ? st->n_det : 1);
-    *out = st->det_z;
-    if (ody_comm_size(st->comm) < 2) return 0;
-    double *a = malloc(st->n * D * sizeof *a);
-    int rc = ody_comm_agree(st->comm, a ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (!rc) memcpy(a + st->lo * D, st->det_z, stage_rows(st) * D * sizeof *a);
-    if (!rc) rc = ody_share_rows(st->comm, a, st->n, D * sizeof *a, err);
-    if (rc) free(a);
-    *out = rc ? NULL : a;
+    void *a = st->det_z;
+    int rc = ody_comm_size(st->comm) < 2 ? 0 : ody_gather_rows(st->comm, st->det_z, st->n, D * sizeof *st->det_z, &a, err);
+    *out = a;
     return rc;
 }
 

@@ -418,17 +418,8 @@ float *stage_all_rows(const run_state *st, int *mine, ody_err *err)
 {
     *mine = 0;
     if (st->cat->X) return st->cat->X;
-    size_t F = (size_t)st->F;
-    float *X = malloc((st->n ? st->n : 1) * F * sizeof *X);
-    int rc = ody_comm_agree(st->comm, X ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory gathering the features"), err);
-    if (!rc) {
-        memcpy(X + st->lo * F, st->X, stage_rows(st) * F * sizeof *X);
-        rc = ody_share_rows(st->comm, X, st->n, F * sizeof *X, err);
-    }
-    if (rc) {
-        free(X);
-        return NULL;
-    }
+    void *X = NULL;
+    if (ody_gather_rows(st->comm, st->X, st->n, (size_t)st->F * sizeof *st->X, &X, err)) return NULL;
     *mine = 1;
     return X;
 }
