@@ -158,6 +158,19 @@ int rf_synth_open(rf_synth mode, const float *X, size_t n, int F, uint64_t seed,
 void rf_synth_row(const rf_synthgen *g, size_t j, float *row);
 void rf_synth_close(rf_synthgen *g);
 
+/* A generator of the same rows for n real rows that no one process holds
+ * (spread over processes): rf_synth_source names the real row whose value
+ * a synthetic one takes, for the caller to read where it is; rf_synth_row
+ * works only in uniform mode, between the features' ranges lo and hi
+ * (F each, copied; ignored and may be NULL in marginal mode). */
+int rf_synth_open_ranges(rf_synth mode, size_t n, int F, const float *lo, const float *hi, uint64_t seed,
+                         rf_synthgen **out, ody_err *err);
+
+/* The real row (of n) whose value of feature f synthetic row j takes, in
+ * marginal mode; SIZE_MAX in uniform mode, whose values come from the
+ * ranges alone. */
+size_t rf_synth_source(const rf_synthgen *g, size_t j, int f);
+
 typedef enum {
     RF_LEAF_PURE_REAL = 0,     /* leaf holds no synthetic training draw (default) */
     RF_LEAF_MAJORITY_REAL = 1, /* real draws outnumber synthetic ones */

@@ -1,5 +1,6 @@
 /* rf_synth.c — the names of the synthetic modes and leaf filters, and the
  * synthetic rows made whole (rf.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,4 +69,34 @@ void rf_synth_close(rf_synthgen *g)
     if (!g) return;
     rf_synthgen_free(g);
     free(g);
+}
+
+int rf_synth_open_ranges(rf_synth mode, size_t n, int F, const float *lo, const float *hi, uint64_t seed,
+                         rf_synthgen **out, ody_err *err)
+{
+    if (n < 1 || F < 1) return ody_fail(err, ODY_EINPUT, "synthetic data needs at least one row and feature");
+    synthgen *g = malloc(sizeof *g);
+    /* marginal mode reads no row to start: its draws are keys alone */
+    if (!g || rf_synthgen_init(g, RF_SYNTH_MARGINAL, NULL, n, F, seed)) {
+        free(g);
+        return ody_fail(err, ODY_ENOMEM, "out of memory");
+    }
+    g->mode = mode;
+    if (mode == RF_SYNTH_UNIFORM) {
+        g->lo = malloc((size_t)F * sizeof *g->lo);
+        g->hi = malloc((size_t)F * sizeof *g->hi);
+        if (!g->lo || !g->hi) {
+            rf_synth_close(g);
+            return ody_fail(err, ODY_ENOMEM, "out of memory");
+        }
+        memcpy(g->lo, lo, (size_t)F * sizeof *g->lo);
+        memcpy(g->hi, hi, (size_t)F * sizeof *g->hi);
+    }
+    *out = g;
+    return 0;
+}
+
+size_t rf_synth_source(const rf_synthgen *g, size_t j, int f)
+{
+    return g->mode == RF_SYNTH_UNIFORM ? SIZE_MAX : rf_synth_src(g, j, f);
 }

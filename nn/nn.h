@@ -141,6 +141,13 @@ typedef struct nn_rows {
     size_t n;
     const void *ctx;
     void (*get)(const void *ctx, size_t i, nn_real *x, nn_real *t);
+    /* NULL, or, for rows spread over the processes of o->comm (no process
+     * able to make every row alone): rows idx[0..cnt) into X (cnt x n_in)
+     * and T (cnt x n_out) on every process, made together — every process
+     * calls it at the same points with the same idx.  The trainer then
+     * never calls get.  0, or nonzero when the processes could not
+     * exchange the rows. */
+    int (*fetch)(const void *ctx, const size_t *idx, size_t cnt, nn_real *X, nn_real *T);
 } nn_rows;
 
 /* nn_train on rows made by rows->get, with the same result as on the

@@ -81,6 +81,8 @@ static void sgd_step(nn_real *restrict w, nn_real *restrict v, const nn_real *re
 typedef struct replica {
     nn_real *w, *v, *g;       /* n_par each */
     nn_real *xb, *tb, *swb;   /* a mini-batch (also an evaluation chunk) */
+    const nn_real *bx, *bt;   /* fetched rows: the rows at its shard's positions [b0, b1) */
+    size_t b0;
     work wk;
     double loss, bad_loss;
     size_t seen, right;
@@ -97,6 +99,8 @@ typedef struct trainer {
     size_t *perm, *tr, *va;   /* a seeded permutation: training rows, then validation rows */
     nn_real cw[64];           /* sample weight by class */
     nn_real *v, *best;        /* momentum, and the best weights so far */
+    nn_real *bx, *bt;         /* with rows->fetch: a block of cap fetched rows (inputs, targets) */
+    size_t cap;
     double *closs;            /* per evaluation chunk: its loss sum */
     size_t *cright;           /* and its right answers */
     replica rep[2];
@@ -105,7 +109,7 @@ typedef struct trainer {
 
 static void trainer_free(trainer *t)
 {
-    free(t->perm); free(t->v); free(t->best);
+    free(t->perm); free(t->v); free(t->best); free(t->bx); free(t->bt);
     free(t->closs); free(t->cright);
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
@@ -125,6 +129,11 @@ static int trainer_alloc(trainer *t)
     t->cright = malloc((n / B + 1) * sizeof *t->cright);
     t->r = gsl_rng_alloc(gsl_rng_mt19937);
     int bad = !t->perm || !t->v || !t->best || !t->closs || !t->cright || !t->r;
+    if (t->rows->fetch) {
+        t->bx = malloc(t->cap * (size_t)t->d * sizeof *t->bx);
+        t->bt = malloc(t->cap * (size_t)t->K * sizeof *t->bt);
+        bad = bad || !t->bx || !t->bt;
+    }
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
         p->w = malloc(np * sizeof *p->w);
@@ -146,24 +155,54 @@ static void get_row(const trainer *t, size_t i, nn_real *x, nn_real *tt)
     nnw_standardize(t->m, x, 1, x);
 }
 
+/* Inputs a block of fetched rows holds at most: 8 MB, so that a wide
+ * table (spectra) is fetched in short blocks and a narrow one in a few. */
+#define FETCH_VALUES (1u << 21)
+
+/* Rows idx[0..cnt) (not standardised) into X and T: fetched by every
+ * process together, or made here by rows->get on the training threads.
+ * 0, or -1 when the processes could not exchange them. */
+static int make_rows(const trainer *t, const size_t *idx, size_t cnt, nn_real *X, nn_real *T)
+{
+    if (t->rows->fetch) return t->rows->fetch(t->rows->ctx, idx, cnt, X, T) ? -1 : 0;
+#pragma omp parallel for schedule(static) num_threads(t->nthr)
+    for (size_t q = 0; q < cnt; q++) t->rows->get(t->rows->ctx, idx[q], X + q * (size_t)t->d, T + q * (size_t)t->K);
+    return 0;
+}
+
+/* Row q of the list idx, standardised, into x and tt: from the fetched
+ * rows bx, bt of the list's positions from e0 on, or (bx NULL) made here. */
+static void row_at(const trainer *t, const nn_real *bx, const nn_real *bt, const size_t *idx, size_t e0, size_t q,
+                   nn_real *x, nn_real *tt)
+{
+    if (!bx) {
+        get_row(t, idx[q], x, tt);
+        return;
+    }
+    memcpy(x, bx + (q - e0) * (size_t)t->d, (size_t)t->d * sizeof *x);
+    memcpy(tt, bt + (q - e0) * (size_t)t->K, (size_t)t->K * sizeof *tt);
+    nnw_standardize(t->m, x, 1, x);
+}
+
+/* Rows made a block at a time: cap when fetched (few exchanges), else 256. */
+static size_t block_rows(const trainer *t) { return t->rows->fetch ? t->cap : 256; }
+
 /* The standardisation, learnt on the training rows only: each feature's
  * mean, then its spread about it, summed in the training rows' order.  A
  * block of rows is made at a time (for every feature at once). */
-static int fit_standardization(trainer *t)
+static int fit_standardization(trainer *t, ody_err *err)
 {
     nn_model *m = t->m;
-    int d = t->d, K = t->K, on = t->o->standardize;
+    int d = t->d, K = t->K, on = t->o->standardize, lost = 0;
     m->standardized = on;
-    enum { RB = 256 };
-    nn_real *xb = malloc((size_t)RB * d * sizeof *xb), *tb = malloc((size_t)K * sizeof *tb);
+    size_t RB = block_rows(t);
+    nn_real *xb = t->bx ? t->bx : malloc(RB * d * sizeof *xb), *tb = t->bt ? t->bt : malloc(RB * K * sizeof *tb);
     double *s = calloc((size_t)d, sizeof *s), *ss = calloc((size_t)d, sizeof *ss);
-    if (!xb || !tb || !s || !ss) { free(xb); free(tb); free(s); free(ss); return -1; }
-    for (int pass = 0; on && pass < 2; pass++)
-        for (size_t q0 = 0; q0 < t->n_tr; q0 += RB) {
+    int rc = !xb || !tb || !s || !ss ? ody_fail(err, ODY_ENOMEM, "mlp: out of memory") : 0;
+    for (int pass = 0; !rc && on && pass < 2 && !lost; pass++)
+        for (size_t q0 = 0; q0 < t->n_tr && !lost; q0 += RB) {
             size_t nb = t->n_tr - q0 < RB ? t->n_tr - q0 : RB;
-#pragma omp parallel for schedule(static) num_threads(t->nthr)
-            for (size_t q = 0; q < nb; q++)
-                t->rows->get(t->rows->ctx, t->tr[q0 + q], xb + q * (size_t)d, tb);
+            if ((lost = make_rows(t, t->tr + q0, nb, xb, tb))) break;
             for (size_t q = 0; q < nb; q++)
                 for (int j = 0; j < d; j++) {
                     double x = xb[q * (size_t)d + j];
@@ -173,13 +212,16 @@ static int fit_standardization(trainer *t)
             if (!pass && q0 + nb == t->n_tr)
                 for (int j = 0; j < d; j++) s[j] /= (double)t->n_tr;
         }
-    for (int j = 0; j < d; j++) {
+    for (int j = 0; !rc && j < d; j++) {
         double sd = on ? sqrt(ss[j] / (double)t->n_tr) : 0;
         m->mu[j] = (nn_real)(on ? s[j] : 0);
         m->sd[j] = (nn_real)(on && sd > 0 ? sd : 1);
     }
-    free(xb); free(tb); free(s); free(ss);
-    return 0;
+    if (xb != t->bx) free(xb);
+    if (tb != t->bt) free(tb);
+    free(s); free(ss);
+    if (!rc && lost) rc = ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the training rows failed — see the MPI message above");
+    return rc;
 }
 
 /* Sample weights by class: 1, or n / (K n_k) from the training rows. */
@@ -190,13 +232,18 @@ static int class_weights(trainer *t, ody_err *err)
     int K = t->K, nc = K == 1 ? 2 : K;
     size_t cnt[64] = {0};
     if (nc > 64) return ody_fail(err, ODY_EINPUT, "mlp.class_weight supports up to 64 classes");
-    nn_real *x = malloc((size_t)t->d * sizeof *x), *tt = malloc((size_t)K * sizeof *tt);
-    if (!x || !tt) { free(x); free(tt); return ody_fail(err, ODY_ENOMEM, "mlp: out of memory"); }
-    for (size_t q = 0; q < t->n_tr; q++) {
-        t->rows->get(t->rows->ctx, t->tr[q], x, tt);
-        cnt[nnw_row_class(tt, K)]++;
+    size_t RB = block_rows(t);
+    nn_real *x = t->bx ? t->bx : malloc(RB * t->d * sizeof *x), *tt = t->bt ? t->bt : malloc(RB * K * sizeof *tt);
+    int rc = !x || !tt ? ody_fail(err, ODY_ENOMEM, "mlp: out of memory") : 0;
+    for (size_t q0 = 0; !rc && q0 < t->n_tr; q0 += RB) {
+        size_t nb = t->n_tr - q0 < RB ? t->n_tr - q0 : RB;
+        if (make_rows(t, t->tr + q0, nb, x, tt))
+            rc = ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the training rows failed — see the MPI message above");
+        for (size_t q = 0; !rc && q < nb; q++) cnt[nnw_row_class(tt + q * (size_t)K, K)]++;
     }
-    free(x); free(tt);
+    if (x != t->bx) free(x);
+    if (tt != t->bt) free(tt);
+    if (rc) return rc;
     for (int c = 0; c < nc; c++) t->cw[c] = (nn_real)(cnt[c] ? (double)t->n_tr / ((double)nc * (double)cnt[c]) : 1.0);
     return 0;
 }
@@ -215,47 +262,62 @@ static int trainer_init(trainer *t, nn_model *m, const nn_train_opt *o, const nn
     t->d = m->arch.n_in;
     t->K = m->arch.size[m->arch.n_layers - 1];
     t->nthr = ody_threads(o->n_threads) >= 2 ? 2 : 1;
-    if (trainer_alloc(t)) return ody_fail(err, ODY_ENOMEM, "mlp: out of memory for %zu rows", n);
+    /* a fetched block: a multiple of two mini-batches (a round's part of
+     * each replica, or evaluation chunks), within FETCH_VALUES inputs */
+    size_t two = 2 * t->B, cap = FETCH_VALUES / (size_t)t->d / two * two, most = (n + two - 1) / two * two;
+    t->cap = cap < two ? two : cap > most ? most : cap;
+    int rc = trainer_alloc(t) ? ody_fail(err, ODY_ENOMEM, "mlp: out of memory for %zu rows", n) : 0;
+    if (rows->fetch) rc = ody_comm_agree(o->comm, rc, err);  /* none fetching with a process that gave up */
+    if (rc) return rc;
     gsl_rng_set(t->r, (unsigned long)(o->seed ^ 0xA5A5A5A5ULL));
     for (size_t i = 0; i < n; i++) t->perm[i] = i;
     gsl_ran_shuffle(t->r, t->perm, n, sizeof *t->perm);
     t->tr = t->perm;
     t->va = t->perm + t->n_tr;
-    if (fit_standardization(t)) return ody_fail(err, ODY_ENOMEM, "mlp: out of memory");
-    return class_weights(t, err);
+    rc = fit_standardization(t, err);
+    return rc ? rc : class_weights(t, err);
 }
 
 /* Mean loss (and accuracy) over rows idx[0..cnt) of the standardised
  * inputs, a mini-batch-sized chunk at a time: the threads share the chunks
  * and the chunks' sums are added in order, so the result is the same for
  * any thread count. */
-static double eval_rows(trainer *t, const size_t *idx, size_t cnt, double *acc)
+static int eval_rows(trainer *t, const size_t *idx, size_t cnt, double *loss_out, double *acc, ody_err *err)
 {
     const nn_model *m = t->m;
     int d = t->d, K = t->K;
-    size_t C = t->B;
-    long nc = (long)((cnt + C - 1) / C);
+    size_t C = t->B, E = t->rows->fetch ? t->cap : cnt;  /* rows a block: fetched ones, or all made where read */
+    long nc_all = (long)((cnt + C - 1) / C);
+    for (size_t e0 = 0; e0 < cnt; e0 += E) {
+        size_t ne = cnt - e0 < E ? cnt - e0 : E;
+        if (t->rows->fetch && make_rows(t, idx + e0, ne, t->bx, t->bt))
+            return ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the validation rows failed — see the MPI message above");
+        long c0 = (long)(e0 / C), nc = (long)((ne + C - 1) / C);
 #pragma omp parallel num_threads(t->nthr)
-    {
-        replica *p = &t->rep[omp_get_thread_num()];
-        work *w = &p->wk;
-        nn_real *xb = p->xb, *tb = p->tb;
+        {
+            replica *p = &t->rep[omp_get_thread_num()];
+            work *w = &p->wk;
+            nn_real *xb = p->xb, *tb = p->tb;
 #pragma omp for schedule(static)
-        for (long c = 0; c < nc; c++) {
-            size_t i0 = (size_t)c * C, B = cnt - i0 < C ? cnt - i0 : C, right = 0;
-            for (size_t q = 0; q < B; q++) get_row(t, idx[i0 + q], xb + q * (size_t)d, tb + q * (size_t)K);
-            t->closs[c] = nnw_batch_grad(m, xb, tb, NULL, B, 0, NULL, w);
-            const nn_real *O = w->A[m->arch.n_layers - 1];
-            for (size_t q = 0; q < B; q++)
-                right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(tb + q * (size_t)K, K);
-            t->cright[c] = right;
+            for (long c = c0; c < c0 + nc; c++) {
+                size_t i0 = (size_t)c * C, B = cnt - i0 < C ? cnt - i0 : C, right = 0;
+                for (size_t q = 0; q < B; q++)
+                    row_at(t, t->rows->fetch ? t->bx : NULL, t->bt, idx, e0, i0 + q, xb + q * (size_t)d,
+                           tb + q * (size_t)K);
+                t->closs[c] = nnw_batch_grad(m, xb, tb, NULL, B, 0, NULL, w);
+                const nn_real *O = w->A[m->arch.n_layers - 1];
+                for (size_t q = 0; q < B; q++)
+                    right += nnw_row_class(O + q * (size_t)K, K) == nnw_row_class(tb + q * (size_t)K, K);
+                t->cright[c] = right;
+            }
         }
     }
     double loss = 0;
     size_t right = 0;
-    for (long c = 0; c < nc; c++) loss += t->closs[c], right += t->cright[c];
+    for (long c = 0; c < nc_all; c++) loss += t->closs[c], right += t->cright[c];
     if (acc) *acc = cnt ? (double)right / (double)cnt : NAN;
-    return cnt ? loss / (double)cnt : NAN;
+    *loss_out = cnt ? loss / (double)cnt : NAN;
+    return 0;
 }
 
 /* The optimizer step on weights w and momentum v from gradient g: a
@@ -275,21 +337,28 @@ static void update(const trainer *t, nn_real *w, nn_real *v, const nn_real *g, d
     }
 }
 
-/* Rows [q0, q1) of a shard through replica k: it starts from the shared
- * weights and momentum and takes one SGD step a mini-batch on its own copy. */
-static void replica_round(trainer *t, int k, const size_t *shard, size_t q0, size_t q1, double lr)
+/* Replica k starts a round from the shared weights and momentum. */
+static void replica_start(trainer *t, int k)
+{
+    replica *p = &t->rep[k];
+    memcpy(p->w, t->m->w, t->m->n_par * sizeof *p->w);
+    memcpy(p->v, t->v, t->m->n_par * sizeof *p->v);
+}
+
+/* Rows [q0, q1) of a shard through replica k: one SGD step a mini-batch on
+ * its own copy of the model.  A round may come in parts whose bounds are
+ * mini-batches apart: the steps are the same. */
+static void replica_steps(trainer *t, int k, const size_t *shard, size_t q0, size_t q1, double lr)
 {
     replica *p = &t->rep[k];
     size_t np = t->m->n_par, B = t->B;
     int d = t->d, K = t->K;
     nn_model mr = *t->m;  /* the model, reading this replica's weights */
     mr.w = p->w;
-    memcpy(p->w, t->m->w, np * sizeof *p->w);
-    memcpy(p->v, t->v, np * sizeof *p->v);
     for (size_t i0 = q0; i0 < q1 && !p->bad; i0 += B) {
         size_t nb = q1 - i0 < B ? q1 - i0 : B;
         for (size_t q = 0; q < nb; q++) {
-            get_row(t, shard[i0 + q], p->xb + q * (size_t)d, p->tb + q * (size_t)K);
+            row_at(t, p->bx, p->bt, shard, p->b0, i0 + q, p->xb + q * (size_t)d, p->tb + q * (size_t)K);
             p->swb[q] = t->cw[nnw_row_class(p->tb + q * (size_t)K, K)];
         }
         memset(p->g, 0, np * sizeof *p->g);
@@ -350,6 +419,22 @@ static int share_replica(const trainer *t, int k)
            c->bcast(c, &p->bad, sizeof p->bad, owner) ? -1 : 0;
 }
 
+/* The rows of replica k's shard positions [a0[k], a1[k]) for both replicas
+ * into the fetched block (replica k's at k S rows), by every process
+ * together (called by each process's first thread). */
+static int fetch_part(trainer *t, const size_t *const shard[2], const size_t a0[2], const size_t a1[2], size_t S)
+{
+    for (int k = 0; k < 2; k++) {
+        replica *p = &t->rep[k];
+        nn_real *bx = t->bx + (size_t)k * S * (size_t)t->d, *bt = t->bt + (size_t)k * S * (size_t)t->K;
+        if (make_rows(t, shard[k] + a0[k], a1[k] - a0[k], bx, bt)) return 1;
+        p->bx = bx;
+        p->bt = bt;
+        p->b0 = a0[k];
+    }
+    return 0;
+}
+
 /* Rows a replica takes between two averagings: tens of milliseconds of
  * work, so a thread that another process delays for a time slice costs a
  * round a little, not every mini-batch. */
@@ -387,14 +472,28 @@ static int epoch_run(trainer *t, int epoch, double *loss, double *acc, double *s
         bar.n = (unsigned)nt;  /* every thread writes the same value before the first wait */
 #pragma omp barrier
         for (size_t j = 0; j < rounds; j++) {
-            for (int k = (int)k0 + tid; k < (int)k1; k += nt) {
-                size_t q0 = j * ROUND_ROWS < len[k] ? j * ROUND_ROWS : len[k];
-                size_t q1 = q0 + ROUND_ROWS < len[k] ? q0 + ROUND_ROWS : len[k];
-                replica_round(t, k, shard[k], q0, q1, lr);
+            size_t q0[2], q1[2], S = t->rows->fetch ? t->cap / 2 : ROUND_ROWS;  /* a replica's rows a part */
+            for (int k = 0; k < 2; k++) {
+                q0[k] = j * ROUND_ROWS < len[k] ? j * ROUND_ROWS : len[k];
+                q1[k] = q0[k] + ROUND_ROWS < len[k] ? q0[k] + ROUND_ROWS : len[k];
+            }
+            for (int k = (int)k0 + tid; k < (int)k1; k += nt) replica_start(t, k);
+            for (size_t s = 0; s < q1[0] - q0[0] && !lost; s += S) {  /* shard 0 is the longer */
+                size_t a0[2], a1[2];
+                for (int k = 0; k < 2; k++) {
+                    a0[k] = q0[k] + s < q1[k] ? q0[k] + s : q1[k];
+                    a1[k] = a0[k] + S < q1[k] ? a0[k] + S : q1[k];
+                }
+                if (t->rows->fetch) {  /* the part's rows of both replicas, on every process */
+                    if (tid == 0) lost = fetch_part(t, shard, a0, a1, S);
+                    spinbar_wait(&bar);
+                }
+                for (int k = (int)k0 + tid; k < (int)k1 && !lost; k += nt) replica_steps(t, k, shard[k], a0[k], a1[k], lr);
+                if (t->rows->fetch) spinbar_wait(&bar);  /* before the next part overwrites the block */
             }
             spinbar_wait(&bar);
             if (ody_comm_size(c) > 1) {
-                if (tid == 0) lost = share_replica(t, 0) || share_replica(t, 1);
+                if (tid == 0 && !lost) lost = share_replica(t, 0) || share_replica(t, 1);
                 spinbar_wait(&bar);  /* its release orders the write before every thread's read */
             }
             if (lost) break;
@@ -455,7 +554,8 @@ static int epochs(trainer *t, best_epoch *bst, int *last, double *sps, const ody
         double tr_loss = NAN, tr_acc = NAN, va_loss = NAN, va_acc = NAN;
         if ((rc = epoch_run(t, epoch, &tr_loss, &tr_acc, sps, err))) break;
         double monitor = tr_loss;
-        if (t->n_val) monitor = va_loss = eval_rows(t, t->va, t->n_val, &va_acc);
+        if (t->n_val && (rc = eval_rows(t, t->va, t->n_val, &va_loss, &va_acc, err))) break;
+        if (t->n_val) monitor = va_loss;
         ody_logf(log, ODY_LOG_DEBUG, "mlp: epoch %d  loss %.5f  acc %.4f  val_loss %.5f  val_acc %.4f  %.0f samples/s",
                  epoch, tr_loss, tr_acc, va_loss, va_acc, *sps);
         if (monitor < bst->loss - o->epsilon) {
@@ -494,7 +594,7 @@ int nn_train(nn_model *m, const nn_train_opt *o, const nn_real *X, const nn_real
     int rc = check_finite(X, T, n, d, K, err);
     if (rc) return rc;
     matrix_rows a = {X, T, d, K};
-    nn_rows rows = {n, &a, matrix_get};
+    nn_rows rows = {n, &a, matrix_get, NULL};
     return nn_train_rows(m, o, &rows, hist, log, err);
 }
 
@@ -520,7 +620,7 @@ int nn_train_rows(nn_model *m, const nn_train_opt *o, const nn_rows *rows, nn_hi
              * every training row just for the summary would cost a third of an
              * epoch */
             *hist = (nn_history){last, bst.epoch, bst.tr_loss, NAN, bst.tr_acc, NAN, sps};
-            if (t.n_val) hist->val_loss = eval_rows(&t, t.va, t.n_val, &hist->val_acc);
+            if (t.n_val) rc = eval_rows(&t, t.va, t.n_val, &hist->val_loss, &hist->val_acc, err);
         }
         ody_logf(log, ODY_LOG_INFO, "mlp: stopped after %d epochs, kept epoch %d", last, bst.epoch);
     }

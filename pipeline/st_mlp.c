@@ -1,5 +1,7 @@
 /* st_mlp.c — stage "mlp": a multilayer perceptron trained by SGD to tell
  * real objects from synthetic ones, and each object's P(synthetic). */
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,22 +59,95 @@ static void mlp_row(const void *ctx, size_t i, float *x, float *t)
     *t = (float)(i >= r->n);
 }
 
+/* ================================================================ rows spread over processes */
+
+/* With several processes each holds its own rows [lo, hi) of the features
+ * alone, and the rows a training step reads are fetched together: every
+ * value of a fetched row has exactly one process that holds it (a real
+ * row's owner; the owner of the real row a synthetic value is drawn from;
+ * process 0 for uniform draws), which writes its bits while the others
+ * write zeros, and an integer sum over the processes assembles the rows
+ * exactly — the same floats one process would make. */
+typedef struct mlp_dist {
+    const run_state *st;
+    const rf_synthgen *syn;  /* sources among st->n rows, or ranges */
+} mlp_dist;
+
+static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T)
+{
+    const mlp_dist *m = ctx;
+    const run_state *st = m->st;
+    size_t n = st->n, F = (size_t)st->F, lo = st->lo, hi = st->hi;
+    int first = ody_comm_rank(st->comm) == 0;
+    memset(X, 0, cnt * F * sizeof *X);
+    for (size_t q = 0; q < cnt; q++) {
+        size_t i = idx[q];
+        float *x = X + q * F;
+        T[q] = (float)(i >= n);
+        if (i < n) {
+            if (i >= lo && i < hi) memcpy(x, st->X + (i - lo) * F, F * sizeof *x);
+        } else if (rf_synth_source(m->syn, i - n, 0) == SIZE_MAX) {
+            if (first) rf_synth_row(m->syn, i - n, x);
+        } else {
+            for (size_t f = 0; f < F; f++) {
+                size_t src = rf_synth_source(m->syn, i - n, (int)f);
+                if (src >= lo && src < hi) x[f] = st->X[(src - lo) * F + f];
+            }
+        }
+    }
+    return ody_allreduce(st->comm, X, cnt * F, ODY_SUM_U32, NULL);
+}
+
+/* The synthetic rows' generator over every process's rows: sources among
+ * all n, and the features' ranges over all of them (uniform mode). */
+static int dist_synth(const run_state *st, rf_synthgen **syn, ody_err *err)
+{
+    int R = ody_comm_size(st->comm), F = st->F;
+    size_t nl = stage_rows(st);
+    float *mine = malloc(2 * (size_t)F * sizeof *mine), *all = NULL;  /* this process's lo, then hi */
+    int rc = ody_comm_agree(st->comm, mine ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (rc) { free(mine); return rc; }
+    for (int f = 0; f < F; f++) {
+        mine[f] = INFINITY;
+        mine[F + f] = -INFINITY;
+        for (size_t i = 0; i < nl; i++) {
+            float v = st->X[i * (size_t)F + (size_t)f];
+            if (v < mine[f]) mine[f] = v;
+            if (v > mine[F + f]) mine[F + f] = v;
+        }
+    }
+    rc = ody_gather_rows(st->comm, mine, (size_t)R, 2 * (size_t)F * sizeof *mine, (void **)&all, err);
+    for (int p = 1; !rc && p < R; p++)  /* process p's pair is row p */
+        for (int f = 0; f < F; f++) {
+            float plo = all[(size_t)p * 2 * F + f], phi = all[(size_t)p * 2 * F + F + f];
+            if (plo < all[f]) all[f] = plo;
+            if (phi > all[F + f]) all[F + f] = phi;
+        }
+    if (!rc) rc = rf_synth_open_ranges(st->c->synth_mode, st->n, F, all, all + F, (uint64_t)st->c->seed, syn, err);
+    free(mine);
+    free(all);
+    return ody_comm_agree(st->comm, rc, err);
+}
+
+/* ================================================================ the stage */
+
 /* Trains on real (0) + synthetic (1) rows and scores the real ones. */
 static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *o, nn_model **m, ody_err *err)
 {
     size_t n = st->n, F = (size_t)st->F, nl = stage_rows(st);
+    int spread = ody_comm_size(st->comm) > 1;  /* each process its own rows: fetched together */
     rf_synthgen *syn = NULL;
-    int mine = 0;  /* training reads every row: gathered for it when this process keeps its own alone */
-    float *X = stage_all_rows(st, &mine, err), *P = malloc((nl ? nl : 1) * sizeof *P);
-    int rc = ody_comm_agree(st->comm, X && P ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (!rc) rc = rf_synth_open(st->c->synth_mode, X, n, (int)F, (uint64_t)st->c->seed, &syn, err);
+    float *P = malloc((nl ? nl : 1) * sizeof *P);
+    int rc = ody_comm_agree(st->comm, P ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = spread ? dist_synth(st, &syn, err)
+                         : rf_synth_open(st->c->synth_mode, st->X, n, (int)F, (uint64_t)st->c->seed, &syn, err);
     if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
-    mlp_rows r = {X, n, (int)F, syn};
-    nn_rows rows = {2 * n, &r, mlp_row};
+    mlp_rows r = {st->X, n, (int)F, syn};
+    mlp_dist dr = {st, syn};
+    nn_rows rows = spread ? (nn_rows){2 * n, &dr, NULL, mlp_fetch} : (nn_rows){2 * n, &r, mlp_row, NULL};
     nn_history h;
     if (!rc) rc = nn_train_rows(*m, o, &rows, &h, st->log, err);
     rf_synth_close(syn);
-    if (mine) free(X);
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);

@@ -162,6 +162,63 @@ static void test_same_weights_for_1_and_2_threads(void **state)
     free(X); free(T);
 }
 
+/* Rows fetched in blocks (rows->fetch: how processes that each hold a
+ * part of the rows train together) give the same weights as rows made one
+ * at a time: wide rows, so that a round comes in several parts and the
+ * validation rows in several blocks, and a batch that divides neither. */
+typedef struct mat { const float *X, *T; int d; } mat;
+
+static void mat_get(const void *ctx, size_t i, float *x, float *t)
+{
+    const mat *a = ctx;
+    memcpy(x, a->X + i * (size_t)a->d, (size_t)a->d * sizeof *x);
+    *t = a->T[i];
+}
+
+static int mat_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T)
+{
+    for (size_t q = 0; q < cnt; q++) mat_get(ctx, idx[q], X + q * (size_t)((const mat *)ctx)->d, T + q);
+    return 0;
+}
+
+static void test_fetched_rows_same_weights(void **state)
+{
+    (void)state;
+    size_t n = 12000;
+    int d = 700;  /* a block of 2^21 inputs: 2,940 rows, so a round's 6,000 rows a replica come in parts */
+    float *X = malloc(n * d * sizeof *X), *T = malloc(n * sizeof *T);
+    ody_rng r;
+    ody_rng_stream(&r, 5, 0);
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) { X[i * d + j] = (float)(ody_rng_uniform(&r) - 0.5); s += X[i * d + j] * (j % 3 - 1); }
+        T[i] = s > 0;
+    }
+    nn_arch a = {d, 2, {8, 1}, {NN_RELU, NN_SIGMOID}, NN_BCE};
+    nn_model *m[2];
+    ody_err e;
+    mat ctx = {X, T, d};
+    for (int k = 0; k < 2; k++) {
+        nn_train_opt o;
+        nn_train_opt_init(&o);
+        o.max_epochs = 2;
+        o.batch = 70;
+        o.val_frac = 0.4;
+        o.class_weight = 1;
+        o.n_threads = 2;
+        nn_rows rows = k ? (nn_rows){n, &ctx, NULL, mat_fetch} : (nn_rows){n, &ctx, mat_get, NULL};
+        nn_history h;
+        assert_ok(nn_create(&a, o.init, 12, &m[k], &e), e);
+        assert_ok(nn_train_rows(m[k], &o, &rows, &h, NULL, &e), e);
+        assert_true(h.val_acc > 0.6);
+    }
+    assert_memory_equal(m[0]->w, m[1]->w, m[0]->n_par * sizeof(float));
+    assert_memory_equal(m[0]->mu, m[1]->mu, (size_t)d * sizeof(float));
+    nn_destroy(m[0]);
+    nn_destroy(m[1]);
+    free(X); free(T);
+}
+
 static void test_bad_parameters(void **state)
 {
     (void)state;
@@ -219,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_predict_rows_any_range),
         cmocka_unit_test(test_two_moons_and_round_trip),
         cmocka_unit_test(test_same_weights_for_1_and_2_threads),
+        cmocka_unit_test(test_fetched_rows_same_weights),
         cmocka_unit_test(test_bad_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,7 +204,8 @@ static void read_ids(const char *dir, const char *file, long long *id, long n)
 }
 
 /* The exports of a catalog long enough for several windows of blocks, with
- * and without the FITS file, and an artifact sent in several pieces. */
+ * and without the FITS file, an artifact sent in several pieces, and the
+ * MLP's rows fetched over several rounds. */
 static void test_mpirun_long_exports(void **state)
 {
     (void)state;
@@ -216,6 +217,7 @@ static void test_mpirun_long_exports(void **state)
     FILE *f = fopen(conf, "w");
     fprintf(f, "catalog:\n  path: \"%s/long.fits[CATALOG]\"\n  id: ID\n  features: [U, G, R, I, Z, REDSHIFT]\n"
                "forest:\n  n_trees: 8\n  max_samples: 5000\nisolation:\n  n_trees: 20\nlocal:\n  reference: 2000\n"
+               "synthetic:\n  mode: uniform\nmlp:\n  enabled: true\n  hidden: [8]\n  max_epochs: 2\n"
                "export:\n  formats: [csv, votable]\noutput: one\nseed: 2\n", dir);
     fclose(f);
     snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
@@ -243,11 +245,15 @@ static void test_mpirun_long_exports(void **state)
                          k ? "vot" : "csv", dir, np, fits, k ? "vot" : "csv");
                 if (system(cmd) != 0) fail_msg("anomalies.%s differs under mpirun -np %d", k ? "vot" : "csv", np);
             }
-            /* local.fits is 13 MB here: each process sends process 0 its rows in several pieces */
-            char a[4096], b[4096];
-            snprintf(a, sizeof a, "%s/one/local.fits", dir);
-            snprintf(b, sizeof b, "%s/np%d%d/local.fits", dir, np, fits);
-            tu_same_table(a, b);
+            /* local.fits is 13 MB here: each process sends process 0 its rows in several pieces;
+             * the MLP trains on 280,000 rows (uniform synthetic ones) fetched from their processes */
+            const char *tables[] = {"local.fits", "mlp_scores.fits"};
+            for (int t = 0; t < 2; t++) {
+                char a[4096], b[4096];
+                snprintf(a, sizeof a, "%s/one/%s", dir, tables[t]);
+                snprintf(b, sizeof b, "%s/np%d%d/%s", dir, np, fits, tables[t]);
+                tu_same_table(a, b);
+            }
         }
     tu_rmtree(dir);
     free(dir);
