@@ -119,13 +119,17 @@ int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err
 int ody_comm_agree(const ody_comm *c, int rc, ody_err *err)
 {
     if (ody_comm_size(c) < 2) return rc;
-    /* the lowest failing process, then its code: it alone keeps its message */
-    int low = rc ? -c->rank : INT_MIN, code;
+    /* the lowest failing process that has a message (after an earlier
+     * agreement the others failing have none), then its code: it alone
+     * keeps its message */
+    int key = rc ? (err && err->msg[0] ? c->rank : c->size + c->rank) : INT_MAX;
+    int low = rc ? -key : INT_MIN, code;
     if (c->allreduce(c, &low, 1, ODY_MAX_INT)) return rc ? rc : ody_fail(err, ODY_EIO, "MPI: agreeing on errors failed");
     if (low == INT_MIN) return 0;
-    code = -low == c->rank ? rc : 0;
+    int who = -low % c->size;
+    code = who == c->rank ? rc : 0;
     if (c->allreduce(c, &code, 1, ODY_MAX_INT)) return rc ? rc : ody_fail(err, ODY_EIO, "MPI: agreeing on errors failed");
-    if (-low != c->rank && err) {
+    if (who != c->rank && err) {
         err->code = code;
         err->msg[0] = 0;
     }

@@ -278,7 +278,9 @@ int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err
  * next collective for one that has given up.  Returns 0 when none failed,
  * else on every process the code of the lowest-numbered process that failed;
  * that process keeps its message in err, every other one gets an empty
- * message (one line to show, not one per process). */
+ * message (one line to show, not one per process).  A failure agreed on
+ * before and agreed on again keeps its message: the lowest failing process
+ * that still has one is the one. */
 int ody_comm_agree(const ody_comm *c, int rc, ody_err *err);
 
 #endif

@@ -104,7 +104,7 @@ static int impute_column(cat *c, size_t j, const char *file, ody_err *err)
     if (!v) return ody_fail(err, ODY_ENOMEM, "out of memory imputing column %s", c->feat_names[j]);
     for (size_t r = 0; r < c->n_rows; r++) {
         float x = c->X[r * c->n_feat + j];
-        if (!isnan(x)) v[nv++] = x;
+        if (!isnan(x)) v[nv++] = x == 0 ? 0.0f : x;  /* -0 and 0 one value: the median's sign no accident of the sort */
     }
     if (nv == 0) {
         free(v);
@@ -166,6 +166,8 @@ typedef struct reader {
     const char *file;
     fitsfile *f;
     long nrows, chunk;
+    long first, N;           /* the rows read: [first, first + N), 0-based; all of them unless a part */
+    int part;
     colref *fref, *pref, idref;
     char **fspec, **flabel;  /* the features with blocks expanded: specs, names */
     int nf;                  /* those features */
@@ -290,7 +292,7 @@ static int id_alloc(reader *rd, cat_col *id, size_t N)
  * more rows than fit, and an allocation that overcommits fails later. */
 static int reader_fits(const reader *rd)
 {
-    double N = (double)rd->nrows, per_row = 4.0 * rd->nt + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
+    double N = (double)rd->N, per_row = 4.0 * rd->nt + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
     for (int k = 0; k < rd->o->n_passthru; k++) per_row += (double)rd->pref[k].width + 9;
     double need = N * per_row, have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
@@ -304,10 +306,10 @@ static int reader_fits(const reader *rd)
 static int reader_alloc(reader *rd)
 {
     const cat_opt *o = rd->o;
-    size_t N = (size_t)rd->nrows, F = (size_t)rd->nt;
+    size_t N = (size_t)rd->N, F = (size_t)rd->nt;
     cat *c = rd->c;
     c->n_feat = F;
-    c->n_table_rows = N;
+    c->n_table_rows = (size_t)rd->nrows;
     c->path = ody_strdup(rd->file);
     c->X = malloc(N * F * sizeof *c->X);
     c->row = malloc(N * sizeof *c->row);
@@ -425,9 +427,20 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
 {
     const cat_opt *o = rd->o;
     cat *c = rd->c;
-    size_t N = (size_t)rd->nrows, F = c->n_feat;
+    size_t N = (size_t)rd->N, F = c->n_feat;
     c->n_rows = kept;
     c->n_dropped = N - kept;
+    if (kept < N) {
+        float *X = realloc(c->X, (kept ? kept : 1) * F * sizeof *X);
+        if (X) c->X = X;
+    }
+    if (rd->has_spec) {
+        c->spec_grid = rd->sp.G;
+        c->spec_out = rd->sp.n_out;
+        c->spec_masked = rd->sp.n_masked;
+        c->spec_bad = rd->sp.n_bad;
+    }
+    if (rd->part) return 0;  /* the rest needs every part */
     if (kept == 0)
         return ody_fail(rd->err, ODY_EINPUT, "%s: no rows left after dropping %zu rows with missing feature values — "
                         "set `missing: impute` or choose other features", rd->file, N);
@@ -436,10 +449,6 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
             int rc = c->n_missing[j] ? impute_column(c, j, rd->file, rd->err) : 0;
             if (rc) return rc;
         }
-    if (kept < N) {
-        float *X = realloc(c->X, kept * F * sizeof *X);
-        if (X) c->X = X;
-    }
     for (size_t j = 0; j < F; j++)
         if (c->n_missing[j])
             ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", rd->file, c->feat_names[j],
@@ -447,9 +456,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
     if (rd->has_spec)
-        ody_logf(log, ODY_LOG_INFO, "%s: spectra: %d grid bins, %d features; %zu bins interpolated over masked or "
-                 "uncovered pixels; %zu spectra unusable (under half their bins covered, no redshift, or no positive "
-                 "median to normalise by)", rd->file, rd->sp.G, rd->sp.n_out, rd->sp.n_masked, rd->sp.n_bad);
+        cat_log_spectra(c, log);
     return 0;
 }
 
@@ -505,6 +512,16 @@ static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
     rd->pref = calloc((size_t)(o->n_passthru > 0 ? o->n_passthru : 1), sizeof *rd->pref);
     if (!rd->pref) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     if (!rc) rc = reader_size(rd);
+    rd->first = 0;
+    rd->N = rd->nrows;
+    rd->part = o->count > 0;
+    if (!rc && rd->part) {
+        if (o->first < 0 || o->first + o->count > rd->nrows)
+            rc = ody_fail(err, ODY_EINTERNAL, "%s: rows %lld to %lld asked of a table of %ld", rd->file, o->first + 1,
+                          o->first + o->count, rd->nrows);
+        rd->first = (long)o->first;
+        rd->N = (long)o->count;
+    }
     if (!rc) rc = reader_resolve(rd);
     if (!rc) rc = reader_fits(rd);
     if (rc) reader_close(rd);
@@ -521,6 +538,19 @@ int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
     return 0;
 }
 
+void cat_log_spectra(const cat *c, const ody_log *log)
+{
+    if (!c->spec_grid) return;
+    ody_logf(log, ODY_LOG_INFO, "%s: spectra: %d grid bins, %d features; %zu bins interpolated over masked or "
+             "uncovered pixels; %zu spectra unusable (under half their bins covered, no redshift, or no positive "
+             "median to normalise by)", c->path, c->spec_grid, c->spec_out, c->spec_masked, c->spec_bad);
+}
+
+int cat_check_ids(const cat *c, ody_err *err)
+{
+    return catcol_unique(&c->id, c->n_rows, c->row, c->path, err);
+}
+
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
 {
     reader rd;
@@ -529,10 +559,11 @@ int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
     if (!(rd.c = calloc(1, sizeof *rd.c))) rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", rd.file);
     if (!rc) rc = reader_alloc(&rd);
     size_t kept = 0;
-    for (long row0 = 1; !rc && row0 <= rd.nrows; row0 += rd.chunk)
-        rc = reader_chunk(&rd, row0, rd.nrows - row0 + 1 < rd.chunk ? rd.nrows - row0 + 1 : rd.chunk, &kept);
+    long end = rd.first + rd.N;  /* 1-based rows (rd.first, end] */
+    for (long row0 = rd.first + 1; !rc && row0 <= end; row0 += rd.chunk)
+        rc = reader_chunk(&rd, row0, end - row0 + 1 < rd.chunk ? end - row0 + 1 : rd.chunk, &kept);
     if (!rc) rc = reader_finish(&rd, kept, log);
-    if (!rc && rd.has_id) rc = catcol_unique(&rd.c->id, rd.c->n_rows, rd.c->row, rd.file, err);
+    if (!rc && rd.has_id && !rd.part) rc = catcol_unique(&rd.c->id, rd.c->n_rows, rd.c->row, rd.file, err);
     if (!rc) {
         *out = rd.c;
         rd.c = NULL;

@@ -66,6 +66,14 @@ typedef struct cat_opt {
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
     const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */
+    /* A part of the table, for processes that each read one: count rows
+     * from row `first` (0-based) of the (filtered) table; count 0: every
+     * row.  A part is read as the table would be, except what needs every
+     * part: under CAT_MISSING_IMPUTE its missing values stay NaN (the
+     * medians are the whole table's), no rows left is no error, IDs are not
+     * checked for uniqueness, and nothing is logged.  n_table_rows is still
+     * the table's; n_rows, n_dropped and the lists are the part's. */
+    long long first, count;
 } cat_opt;
 
 /* Fills defaults.  The caller sets path and features. */
@@ -111,6 +119,8 @@ typedef struct cat {
     int32_t *drop_nmiss;  /* how many features are missing there */
     cat_col drop_id;      /* their IDs (row numbers when no ID column) */
     size_t n_imputed;     /* values replaced by a median */
+    int spec_grid, spec_out;          /* spectra: grid bins, features made of them (0: no spectra) */
+    size_t spec_masked, spec_bad;     /* bins interpolated; spectra unusable (cat_spec) */
     size_t *n_missing;    /* per feature: missing values seen */
 } cat;
 
@@ -128,6 +138,15 @@ void cat_destroy(cat *c);
  * a text table is converted, which checks each of its values' syntax.  On
  * success *n_rows is the (filtered) table's row count. */
 int cat_check(const cat_opt *o, long long *n_rows, ody_err *err);
+
+/* The spectra line of cat_read's log (nothing without spectra): for a
+ * table read by parts, once their counts are summed. */
+void cat_log_spectra(const cat *c, const ody_log *log);
+
+/* Whether c's IDs name one object each (cat_read checks a whole table's;
+ * a table read by parts is checked once they are put together): 0, or
+ * ODY_EINPUT naming the column, the value and its two rows. */
+int cat_check_ids(const cat *c, ody_err *err);
 
 /* Keeps the rows with keep[r] set (in order), dropping the others from
  * every array; counted in n_dropped.  Fails only on allocation. */

@@ -61,8 +61,15 @@ static int train_forests(run_state *st, ody_err *err)
     forest_opt(c, &o);
     o.comm = st->comm;  /* the processes share the trees out */
     double *oob = malloc(n * sizeof *oob);
-    if (!oob) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
+    int mine = 0;  /* the training set codes every row: gathered for it when the catalog was read by parts */
+    float *X = stage_all_rows(st, &mine, err);
+    rc = ody_comm_agree(st->comm, oob && X ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (rc) {
+        free(oob);
+        if (mine) free(X);
+        return rc;
+    }
+    rf_data d = {X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
     size_t nl = stage_rows(st);  /* the OOB votes reach every process; each keeps its rows' */
     for (size_t i = 0; i < nl; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
@@ -79,6 +86,7 @@ static int train_forests(run_state *st, ody_err *err)
         rc = save_forest(st, r, err);
     }
     free(oob);
+    if (mine) free(X);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
     return store_save_slices(st, "oob.fits", "OOB", &col, 1, err);

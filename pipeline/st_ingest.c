@@ -93,10 +93,10 @@ static int ingest_cutouts(run_state *st, ody_err *err)
 
 /* ================================================================ catalog.fits */
 
-/* Feature j of every row as a column, and its name in catalog.fits. */
 /* catalog.fits: ROW, the ID, the pass-through columns and the features as
  * one vector column FEATURES (any width), with their names in a FEATURES
- * table. */
+ * table; each process's rows from it (the carried columns are whole on
+ * every process, the features this process's). */
 static int save_catalog(run_state *st, ody_err *err)
 {
     const cat *k = st->cat;
@@ -104,14 +104,14 @@ static int save_catalog(run_state *st, ody_err *err)
     fitsout_col *cols = calloc((size_t)ncol, sizeof *cols);
     store_featnames fn = {0};
     int rc = cols ? store_featnames_make(k, &fn, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+    rc = ody_comm_agree(st->comm, rc, err);
     if (!rc) {
-        cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row, NULL, NULL};
-        if (st->c->cat_id[0]) cols[q++] = store_carried_col(&k->id);  /* else ROW is the ID */
-        for (int p = 0; p < k->n_pass; p++) cols[q++] = store_carried_col(&k->pass[p]);
-        cols[q++] = (fitsout_col){"FEATURES", TFLOAT, (int)k->n_feat, k->X, NULL,
+        cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row + st->lo, NULL, NULL};
+        if (st->c->cat_id[0]) cols[q++] = store_col_from(store_carried_col(&k->id), st->lo);  /* else ROW is the ID */
+        for (int p = 0; p < k->n_pass; p++) cols[q++] = store_col_from(store_carried_col(&k->pass[p]), st->lo);
+        cols[q++] = (fitsout_col){"FEATURES", TFLOAT, (int)k->n_feat, st->X, NULL,
                                   "the features, in the order of the FEATURES table"};
-        store_hdu h[2] = {{"CATALOG", cols, q, k->n_rows, NULL}, fn.hdu};
-        rc = store_save_tables(st, "catalog.fits", h, 2, err);
+        rc = store_save_slices_then(st, "catalog.fits", "CATALOG", cols, q, &fn.hdu, 1, err);
     }
     store_featnames_free(&fn);
     free(cols);
@@ -145,6 +145,15 @@ static int save_dropped(run_state *st, ody_err *err)
 
 /* ================================================================ reading back */
 
+/* The catalog as o describes it: by parts with several processes, unless
+ * whole is asked (the cutouts are matched to rows and rows dropped by
+ * every process alike). */
+static int read_catalog(run_state *st, const cat_opt *o, int whole, ody_err *err)
+{
+    if (ody_comm_size(st->comm) > 1 && !whole) return stage_read_parts(st, o, err);
+    return cat_read(o, &st->cat, st->log, err);
+}
+
 static int load_catalog(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
@@ -160,7 +169,7 @@ static int load_catalog(run_state *st, ody_err *err)
     o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
     o.passthru = (const char *const *)c->passthru;
     o.n_passthru = c->n_passthru;
-    int rc = cat_read(&o, &st->cat, NULL, err);
+    int rc = read_catalog(st, &o, 0, err);
     if (!rc) rc = store_load_featnames(st, "catalog.fits", st->cat, err);
     free(path);
     return rc;
@@ -210,10 +219,18 @@ static int read_input(run_state *st, ody_err *err)
     cat_opt o;
     cat_spec spec;
     input_opt(c, &o, &spec);
-    int rc = cat_read(&o, &st->cat, st->log, err);
+    int rc = read_catalog(st, &o, c->cut_path[0] != 0, err);
     if (!rc && c->cut_path[0]) rc = ingest_cutouts(st, err);
-    if (!rc) rc = save_catalog(st, err);
-    if (!rc) rc = save_dropped(st, err);
+    return rc;
+}
+
+/* The run folder's record of the input: catalog.fits, dropped.csv. */
+static int save_input(run_state *st, ody_err *err)
+{
+    const cfg *c = st->c;
+    int rc = save_catalog(st, err);
+    if (!rc && store_writes(st)) rc = save_dropped(st, err);
+    rc = ody_comm_agree(st->comm, rc, err);
     const cat *k = st->cat;
     /* more than 2% of the rows gone is a biased subset: say so even with -q */
     if (!rc && k->n_dropped * 50 > k->n_table_rows)
@@ -246,16 +263,27 @@ static int run_fits(const run_state *st, ody_err *err)
 
 /* A feature with one value over the whole catalog cannot tell objects
  * apart: it costs time and says nothing. */
-static void warn_constant(const run_state *st)
+static int warn_constant(const run_state *st, ody_err *err)
 {
-    for (int j = 0; j < st->F; j++) {
-        float v0 = st->cat->X[j];
-        size_t i = 1;
-        while (i < st->n && st->cat->X[i * (size_t)st->F + (size_t)j] == v0) i++;
-        if (i == st->n)
-            ody_logf(st->log, ODY_LOG_WARN, "%s: feature %s is %g for all %zu objects — it cannot tell them apart; "
-                     "drop it from catalog.features", st->c->cat_path, st->cat->feat_names[j], (double)v0, st->n);
+    size_t F = (size_t)st->F, nl = stage_rows(st);
+    float *v0 = malloc(F * sizeof *v0);  /* the first object's values, from the process that holds it */
+    int64_t *differ = calloc(F, sizeof *differ);
+    int rc = ody_comm_agree(st->comm, v0 && differ ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) {
+        if (st->lo == 0) memcpy(v0, st->X, F * sizeof *v0);
+        if (st->comm && st->comm->bcast(st->comm, v0, F * sizeof *v0, 0))
+            rc = ody_fail(err, ODY_EIO, "MPI: sharing a row failed — see the MPI message above");
     }
+    for (size_t j = 0; !rc && j < F; j++)
+        for (size_t i = 0; i < nl && !differ[j]; i++) differ[j] = st->X[i * F + j] != v0[j];
+    if (!rc) rc = ody_allreduce(st->comm, differ, F, ODY_SUM_I64, err);
+    for (size_t j = 0; !rc && j < F; j++)
+        if (!differ[j])
+            ody_logf(st->log, ODY_LOG_WARN, "%s: feature %s is %g for all %zu objects — it cannot tell them apart; "
+                     "drop it from catalog.features", st->c->cat_path, st->cat->feat_names[j], (double)v0[j], st->n);
+    free(v0);
+    free(differ);
+    return rc;
 }
 
 static int ingest(run_state *st, int run, ody_err *err)
@@ -265,9 +293,11 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->n = st->cat->n_rows;
     ody_comm_part(st->comm, ody_comm_rank(st->comm), st->n, &st->lo, &st->hi);
     st->F = (int)st->cat->n_feat;
-    st->X = st->cat->X + st->lo * (size_t)st->F;
+    st->X = st->cat->X ? st->cat->X + st->lo * (size_t)st->F : st->X_own;
+    if (stage_keeps_all(st) && (rc = stage_join_parts(st, err))) return rc;
+    if (run && (rc = save_input(st, err))) return rc;
     if ((rc = run_fits(st, err))) return rc;
-    warn_constant(st);
+    if ((rc = warn_constant(st, err))) return rc;
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
                         "filter and catalog.missing", st->c->cat_path, st->n);

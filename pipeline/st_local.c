@@ -76,15 +76,16 @@ static void space_free(space *sp)
     free(sp->V);
 }
 
-static int space_fit(const run_state *st, space *sp, ody_err *err)
+/* X: every object's features (st->cat->X, or gathered). */
+static int space_fit(const run_state *st, const float *X, space *sp, ody_err *err)
 {
     int F = st->F;
     memset(sp, 0, sizeof *sp);
     sp->P = components(st);
     sp->d = sp->P ? sp->P : F;
     sp->V = sp->P ? malloc((size_t)F * sp->P * sizeof *sp->V) : NULL;
-    int rc = (sp->P && !sp->V) || knn_scale_fit(&sp->sc, st->cat->X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
-    if (!rc && sp->P) rc = knn_pca(st->cat->X, st->n, F, &sp->sc, sp->P, (uint64_t)st->c->seed, sp->V, err);
+    int rc = (sp->P && !sp->V) || knn_scale_fit(&sp->sc, X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc && sp->P) rc = knn_pca(X, st->n, F, &sp->sc, sp->P, (uint64_t)st->c->seed, sp->V, err);
     if (rc) space_free(sp);
     return rc;
 }
@@ -119,29 +120,40 @@ const float *stage_row(const run_state *st, size_t i)
     return a < st->keep.m && (size_t)st->keep.ref[a] == i ? st->keep.Xref + a * F : NULL;
 }
 
+int stage_keeps_all(const run_state *st)
+{
+    return ody_comm_size(st->comm) < 2 || stage_reference_size(st) >= st->n || st->c->dense;
+}
+
 int stage_drop_rows(run_state *st, ody_err *err)
 {
     size_t m = stage_reference_size(st), F = (size_t)st->F, nl = stage_rows(st);
-    if (ody_comm_size(st->comm) < 2 || m >= st->n || st->c->dense || !st->cat->X) return 0;
+    if (stage_keeps_all(st) || st->keep.space) return 0;
     stage_keep *k = &st->keep;
+    int parts = !st->cat->X, mine = 0;  /* read by parts: every row gathered for a moment */
+    const float *X = stage_all_rows(st, &mine, err);
     k->space = malloc(sizeof(space));
     k->ref = stage_reference(st, m);
     k->Xref = malloc((m ? m : 1) * F * sizeof *k->Xref);
-    st->X_own = malloc((nl ? nl : 1) * F * sizeof *st->X_own);
-    int rc = k->space && k->ref && k->Xref && st->X_own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!rc && (rc = space_fit(st, k->space, err))) {
+    if (!parts) st->X_own = malloc((nl ? nl : 1) * F * sizeof *st->X_own);
+    int rc = X && k->space && k->ref && k->Xref && st->X_own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc && (rc = space_fit(st, X, k->space, err))) {
         free(k->space);
         k->space = NULL;
     }
     if ((rc = ody_comm_agree(st->comm, rc, err))) {
         stage_keep_free(k);
-        free(st->X_own);
-        st->X_own = NULL;
+        if (!parts) {
+            free(st->X_own);
+            st->X_own = NULL;
+        }
+        if (mine) free((void *)X);
         return rc;
     }
     k->m = m;
-    for (size_t q = 0; q < m; q++) memcpy(k->Xref + q * F, st->cat->X + (size_t)k->ref[q] * F, F * sizeof *k->Xref);
-    memcpy(st->X_own, st->cat->X + st->lo * F, nl * F * sizeof *st->X_own);
+    for (size_t q = 0; q < m; q++) memcpy(k->Xref + q * F, X + (size_t)k->ref[q] * F, F * sizeof *k->Xref);
+    if (!parts) memcpy(st->X_own, X + st->lo * F, nl * F * sizeof *st->X_own);
+    if (mine) free((void *)X);
     free(st->cat->X);
     st->cat->X = NULL;
     st->X = st->X_own;
@@ -173,7 +185,7 @@ int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float 
     space sp;
     *Z = NULL;
     if (Zq) *Zq = NULL;
-    int rc = space_fit(st, &sp, err);
+    int rc = space_fit(st, st->cat->X, &sp, err);
     if (rc) return rc;
     rc = to_space(st, &sp, st->cat->X, st->n, Z, err);
     if (!rc && Q) rc = to_space(st, &sp, Q, m, Zq, err);
@@ -209,7 +221,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
     enum { QBLK = 65536 };
     size_t F = (size_t)st->F, K = (size_t)st->K, lo = st->lo, hi = st->hi;  /* this process's rows */
     space fitted, *sp = st->keep.space;  /* kept when the other rows were dropped */
-    int rc = sp ? 0 : space_fit(st, &fitted, err);
+    int rc = sp ? 0 : space_fit(st, st->cat->X, &fitted, err);
     if (rc) return rc;
     if (!sp) sp = &fitted;
     *d = sp->d;

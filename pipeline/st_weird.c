@@ -24,7 +24,11 @@ static int weirdness(run_state *st, ody_err *err)
     int rc = 0;
     for (int r = 0; r < st->n_forests && !rc; r++) {
         rf_sim_ctx ctx;
-        if ((rc = rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads, st->comm, err))) break;
+        rc = st->cat->X ? rf_sim_ctx_init(&ctx, st->forests[r], st->cat->X, n, st->c->leaf_filter, st->c->threads,
+                                          st->comm, err)
+                        : rf_sim_ctx_init_own(&ctx, st->forests[r], st->X, n, st->c->leaf_filter, st->c->threads,
+                                              st->comm, err);  /* read by parts: this process's rows alone */
+        if (rc) break;
         ctx.log = st->log;
         rc = rf_weirdness(&ctx, w1, err);
         for (size_t i = 0; !rc && i < nl; i++) {
@@ -51,7 +55,10 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
     io.seed = (uint64_t)st->c->seed;
     io.n_threads = st->c->threads;
     rf_forest *iso = NULL;
-    int rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
+    int mine = 0;  /* the trees draw from every row: gathered for them when the catalog was read by parts */
+    float *all = stage_all_rows(st, &mine, err);
+    int rc = all ? rf_iso_train(&io, all, st->n, st->F, &iso, err) : err->code;
+    if (mine) free(all);
     if (!rc) rc = rf_iso_score(iso, X, n, st->c->threads, out, err);
     rf_destroy(iso);
     return rc;
@@ -68,7 +75,7 @@ static int weird(run_state *st, int run, ody_err *err)
     if (rc) return rc;
     /* isolation: each process its rows */
     double *iso = st->score[CFG_SCORE_ISOLATION];
-    rc = ody_comm_agree(st->comm, stage_isolation(st, st->cat->X + st->lo * (size_t)st->F, nl, iso, err), err);
+    rc = ody_comm_agree(st->comm, stage_isolation(st, st->X, nl, iso, err), err);
     if (rc) return rc;
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},
                           {"N_GOOD", TINT, 1, st->n_good, NULL, NULL},

@@ -251,6 +251,15 @@ static inline size_t stage_rows(const run_state *st) { return st->hi - st->lo; }
 int store_save_slices(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
                       ody_err *err);
 
+/* store_save_slices, and then the whole tables `then` (held by process 0)
+ * after that table in the same file. */
+int store_save_slices_then(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                           int ncol, const store_hdu *then, int n_then, ody_err *err);
+
+/* Column c with its data moved on by `rows` rows: a whole column's part
+ * from row `rows` on. */
+fitsout_col store_col_from(fitsout_col c, size_t rows);
+
 /* This process's rows [lo, hi) of column col (per_row values a row) of a
  * table of one row per object, dir/file, as `type` into out. */
 int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
@@ -310,7 +319,24 @@ float *stage_standardized(const run_state *st);
  * stages need of every row (the reference rows, the search space) and
  * points the kept forest-0 pass at its rows.  Does nothing otherwise. */
 int stage_drop_rows(run_state *st, ody_err *err);
+
+/* Whether every process keeps every row's features throughout the run:
+ * one process, dense similarity, or a local reference sample of every
+ * object (what stage_drop_rows leaves whole). */
+int stage_keeps_all(const run_state *st);
 void stage_keep_free(stage_keep *k);
+
+/* With several processes: reads the catalog of o by parts, each process
+ * an equal share of the table's rows, into st->cat (IDs, rows and
+ * pass-through columns whole; cat->X NULL) and st->X_own (the kept rows
+ * [lo, hi) of ody_comm_part), the same catalog one process reads alone.
+ * Every process calls it together. */
+int stage_read_parts(run_state *st, const cat_opt *o, ody_err *err);
+
+/* After stage_read_parts, every row's features into cat->X on every
+ * process (for a run that needs them all throughout: dense similarity, a
+ * reference sample of every object).  Does nothing when cat->X is held. */
+int stage_join_parts(run_state *st, ody_err *err);
 
 /* Object i's features (a row of the catalog): from the whole catalog, this
  * process's rows, or the kept reference rows; NULL when none holds it. */

@@ -86,8 +86,7 @@ fitsout_col store_carried_col(const cat_col *c)
     return o;
 }
 
-/* Column c with its data moved on by `rows` rows. */
-static fitsout_col col_from(fitsout_col c, size_t rows)
+fitsout_col store_col_from(fitsout_col c, size_t rows)
 {
     size_t w = (size_t)c.repeat;
     size_t es = c.type == TSTRING ? w + 1 : c.type == TDOUBLE || c.type == TLONGLONG ? 8 * w : c.type == TSHORT ? 2 * w : 4 * w;
@@ -100,7 +99,7 @@ int store_save_objects(const run_state *st, const char *name, const char *extnam
 {
     fitsout_col *all = calloc((size_t)ncol + 1, sizeof *all);
     if (!all) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    all[0] = col_from(store_carried_col(&st->cat->id), st->lo);
+    all[0] = store_col_from(store_carried_col(&st->cat->id), st->lo);
     all[0].desc = "the object's ID (ROW: its row in the input table, from 1)";
     memcpy(all + 1, cols, (size_t)ncol * sizeof *cols);
     int rc = store_save_slices(st, name, extname, all, ncol + 1, err);
@@ -130,7 +129,7 @@ static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols,
             size_t nr = hi - r0 < piece ? hi - r0 : piece, len = 0;
             char *mem = NULL, *all = NULL;
             int s = 0;
-            for (int k = 0; p == me && k < ncol; k++) at[k] = col_from(cols[k], r0 - lo);
+            for (int k = 0; p == me && k < ncol; k++) at[k] = store_col_from(cols[k], r0 - lo);
             if (p == me) fitsout_rows_bytes(at, NULL, ncol, 0, nr, &mem, &len, &s);
             if (p == me && !mem) fail = 1;
             if (me == 0 && p != 0) all = malloc(nr * rb + 1);
@@ -154,6 +153,12 @@ static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols,
 int store_save_slices(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
                       ody_err *err)
 {
+    return store_save_slices_then(st, name, extname, cols, ncol, NULL, 0, err);
+}
+
+int store_save_slices_then(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
+                           int ncol, const store_hdu *then, int n_then, ody_err *err)
+{
     int me = ody_comm_rank(st->comm), rc = 0, status = 0;
     char *path = me == 0 ? store_path(st, name) : NULL;
     fitsout w = {0};
@@ -165,6 +170,8 @@ int store_save_slices(const run_state *st, const char *name, const char *extname
     rc = ody_comm_agree(st->comm, rc, err);
     if (!rc && put_slices(st, me == 0 ? w.f : NULL, cols, ncol, &status))
         rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+    for (int h = 0; me == 0 && !rc && h < n_then; h++)
+        fitsout_table_rows(w.f, then[h].extname, then[h].cols, then[h].rows, then[h].ncol, then[h].nrows, &status);
     if (me == 0 && w.f) rc = fitsout_finish(&w, !rc && status ? ody_fits_fail(err, status, path, "cannot write", NULL) : rc, err);
     free(path);
     return ody_comm_agree(st->comm, rc, err);

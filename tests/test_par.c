@@ -260,6 +260,100 @@ static void test_mpirun_long_exports(void **state)
     free(conf);
 }
 
+/* ================================================================ a catalog read by parts */
+
+/* A table of n rows whose missing values fall at both ends of every
+ * process's part (-np 2 and 3): ID, ID2 (row 2991 repeats row 11's), A and
+ * B with NaNs, C with one NaN (row 2501), D without, and signed zeros in A
+ * (its median is 0 when imputed). */
+static void write_gappy(const char *path, long n)
+{
+    fitsfile *f;
+    int status = 0;
+    char *ttype[] = {"ID", "ID2", "A", "B", "C", "D"}, *tform[] = {"1K", "1K", "1E", "1E", "1E", "1E"};
+    fits_create_file(&f, path, &status);
+    fits_create_tbl(f, BINARY_TBL, n, 6, ttype, tform, NULL, "CATALOG", &status);
+    for (long i = 0; i < n; i++) {
+        long long id = 1000 + 7 * i, id2 = i == 2990 ? 1000 + 7 * 10 : id;
+        int edge = i == 999 || i == 1000 || i == 1499 || i == 1500 || i == 2000 || i == 2001 || i == 0 || i == n - 1;
+        float a = i % 97 == 5 || edge ? NAN : i % 3 == 0 ? (i % 2 ? -0.0f : 0.0f) : (float)sin(0.37 * (double)i);
+        float b = i % 89 == 1 || (edge && i % 2) ? NAN : (float)cos(0.11 * (double)i) * (float)(i % 13);
+        float c = i == 2500 ? NAN : (float)((i * 7919) % 1000) / 100.0f, d = (float)((i * 104729) % 997);
+        fits_write_col(f, TLONGLONG, 1, i + 1, 1, 1, &id, &status);
+        fits_write_col(f, TLONGLONG, 2, i + 1, 1, 1, &id2, &status);
+        fits_write_col(f, TFLOAT, 3, i + 1, 1, 1, &a, &status);
+        fits_write_col(f, TFLOAT, 4, i + 1, 1, 1, &b, &status);
+        fits_write_col(f, TFLOAT, 5, i + 1, 1, 1, &c, &status);
+        fits_write_col(f, TFLOAT, 6, i + 1, 1, 1, &d, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
+/* The line of err that starts "oddsky: error:" (mpirun adds its own after). */
+static void error_line(const char *e, char *line, size_t len)
+{
+    const char *p = strstr(e, "oddsky: error:");
+    snprintf(line, len, "%.*s", p ? (int)strcspn(p, "\n") : 0, p ? p : "");
+}
+
+/* Each process reads its part of the table: the catalog, the dropped list
+ * and the imputed values are those of one process reading it all, and so
+ * are the errors a whole read meets first. */
+static void test_mpirun_parts(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    char *dir = tu_tmpdir(), args[4096], *cat = tu_path(dir, "gappy.fits"), *conf = tu_path(dir, "g.yaml");
+    write_gappy(cat, 3001);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "catalog:\n  path: \"%s\"\n  id: ID\n  features: [A, B, C, D]\n  passthrough: [ID2]\n"
+               "forest:\n  n_trees: 10\nisolation:\n  n_trees: 20\nlocal:\n  reference: 500\n"
+               "export:\n  formats: [csv]\noutput: one\nseed: 4\n", cat);
+    fclose(f);
+    for (int imp = 0; imp < 2; imp++)
+        for (int np = 1; np <= 3; np++) {
+            char launcher[64], a[4096], b[4096];
+            snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+            snprintf(args, sizeof args, "-q run '%s' --top 0 --set output=%s%d --set catalog.missing=%s", conf,
+                     imp ? "imp" : "drop", np, imp ? "impute" : "drop");
+            int rc = np == 1 ? tu_run(args, out, sizeof out, err, sizeof err)
+                             : tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
+            if (rc) fail_msg("%s: exit %d: %s", launcher, rc, err);
+            if (np == 1) continue;
+            const char *files[] = {"catalog.fits", "local.fits", "score.fits"};
+            for (int k = 0; k < 3; k++) {
+                snprintf(a, sizeof a, "%s/%s1/%s", dir, imp ? "imp" : "drop", files[k]);
+                snprintf(b, sizeof b, "%s/%s%d/%s", dir, imp ? "imp" : "drop", np, files[k]);
+                tu_same_table(a, b);
+            }
+            for (int k = 0; k < 2; k++) {
+                char cmd[9000];
+                snprintf(cmd, sizeof cmd, "cmp -s '%s/%s1/%s' '%s/%s%d/%s'", dir, imp ? "imp" : "drop",
+                         k ? "dropped.csv" : "anomalies.csv", dir, imp ? "imp" : "drop", np,
+                         k ? "dropped.csv" : "anomalies.csv");
+                if (system(cmd) != 0) fail_msg("%s differs under mpirun -np %d", k ? "dropped.csv" : "anomalies.csv", np);
+            }
+        }
+    /* errors: the first missing value (in the last process's part), a repeated ID (rows in the first and last) */
+    const char *bad[] = {"--set catalog.missing=fail --set catalog.features=[C,D]",
+                         "--set catalog.id=ID2 --set catalog.passthrough=[ID]"};
+    for (int k = 0; k < 2; k++) {
+        char one[1024], many[1024];
+        snprintf(args, sizeof args, "-q run '%s' --set output=bad %s", conf, bad[k]);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        error_line(err, one, sizeof one);
+        assert_non_null(strstr(one, k ? "2991" : "2501"));
+        assert_int_equal(tu_run_under("mpirun -np 3", args, out, sizeof out, err, sizeof err), 2);
+        error_line(err, many, sizeof many);
+        assert_string_equal(one, many);
+    }
+    tu_rmtree(dir);
+    free(dir);
+    free(cat);
+    free(conf);
+}
+
 /* Count of lines of s that start with prefix. */
 static int lines_starting(const char *s, const char *prefix)
 {
@@ -321,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_mpirun_identical),
         cmocka_unit_test(test_mpirun_long_exports),
+        cmocka_unit_test(test_mpirun_parts),
         cmocka_unit_test(test_mpirun_errors),
         cmocka_unit_test(test_mpirun_without_mpi),
     };
