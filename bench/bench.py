@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -836,7 +837,8 @@ def mpi_run(cfg, out, ranks, threads):
     wall = time.time() - t0
     if p.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr[-2000:]}")
-    rss = sorted(int(l.split()[1]) / 1024 for l in p.stderr.splitlines() if l.startswith("RSS "))
+    # the processes' `time` lines may interleave ("RSS 102804RSS 103...")
+    rss = sorted(int(v) / 1024 for v in re.findall(r"RSS (\d+)", p.stderr))
     return {"ranks": max(ranks, 1), "threads": threads, "wall_s": wall, "rss_mb": rss, "stages": stage_times(out),
             "bytes": mpi_bytes(out) if ranks > 1 else {}}
 

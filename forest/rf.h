@@ -291,10 +291,20 @@ typedef struct rf_iso_opt {
     size_t max_samples;  /* default 256 */
     uint64_t seed;
     int n_threads;       /* 0: every core */
+    /* NULL: X holds all n rows.  Else X holds only these rows of the n,
+     * in this order (rf_iso_rows: every row the trees draw), for a caller
+     * whose rows are spread over processes: the trees are the same. */
+    const size_t *rows;
+    size_t n_rows;
 } rf_iso_opt;
 
 void rf_iso_opt_init(rf_iso_opt *o);
 int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest **out, ody_err *err);
+
+/* The rows of n that the trees of o draw, sorted and each once, into *rows
+ * (malloc'd; the caller frees it), *m of them (at most n_trees x
+ * max_samples). */
+int rf_iso_rows(const rf_iso_opt *o, size_t n, size_t **rows, size_t *m, ody_err *err);
 /* The standard score 2^(-E[h(x)] / c(max_samples)) in (0, 1]; higher = more isolated. */
 int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, double *score, ody_err *err);
 

@@ -93,6 +93,18 @@ static int iso_feature(ody_rng *r, const float *X, int F, const iso_task *k, iso
     return -1;
 }
 
+/* The place of row c in the sorted list rows (it is there). */
+static uint32_t row_place(const size_t *rows, size_t m, size_t c)
+{
+    size_t a = 0, b = m;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (rows[mid] < c) a = mid + 1;
+        else b = mid;
+    }
+    return (uint32_t)a;
+}
+
 /* Grows tree t into nd / ct (room for `per` nodes); returns its node count. */
 static size_t iso_grow(const rf_iso_opt *o, const float *X, size_t n, int F, uint32_t psi, int maxd, int t,
                        iso_ws *w, rf_node *nd, uint32_t *ct)
@@ -100,6 +112,8 @@ static size_t iso_grow(const rf_iso_opt *o, const float *X, size_t n, int F, uin
     ody_rng r;
     ody_rng_stream(&r, o->seed ^ 0x150150150ULL, (unsigned long long)t);
     iso_sample(&r, n, psi, w);
+    if (o->rows)  /* X holds the drawn rows alone: their places there, in the same order */
+        for (uint32_t k = 0; k < psi; k++) w->s[k] = row_place(o->rows, o->n_rows, w->s[k]);
     size_t nn = 1, top = 0;
     w->stack[top++] = (iso_task){0, psi, 0, 0};
     while (top) {
@@ -205,6 +219,42 @@ int rf_iso_train(const rf_iso_opt *o, const float *X, size_t n, int F, rf_forest
         return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
     }
     *out = f;
+    return 0;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+int rf_iso_rows(const rf_iso_opt *o, size_t n, size_t **rows, size_t *m, ody_err *err)
+{
+    *rows = NULL;
+    *m = 0;
+    if (o->n_trees < 1 || o->max_samples < 2 || n < 2) return 0;  /* rf_iso_train says what is wrong */
+    uint32_t psi = (uint32_t)(o->max_samples < n ? o->max_samples : n);
+    size_t T = (size_t)o->n_trees, all = T * psi;
+    size_t *v = malloc(all * sizeof *v);
+    iso_ws w;
+    int ok = v && iso_ws_init(&w, psi, 1, 1) == 0;
+    for (size_t t = 0; ok && t < T; t++) {  /* each tree's draws, as iso_grow makes them */
+        ody_rng r;
+        ody_rng_stream(&r, o->seed ^ 0x150150150ULL, (unsigned long long)t);
+        iso_sample(&r, n, psi, &w);
+        for (uint32_t k = 0; k < psi; k++) v[t * psi + k] = w.s[k];
+    }
+    if (v) iso_ws_free(&w);
+    if (!ok) {
+        free(v);
+        return ody_fail(err, ODY_ENOMEM, "isolation forest: out of memory");
+    }
+    qsort(v, all, sizeof *v, cmp_size);
+    size_t u = 0;
+    for (size_t k = 0; k < all; k++)
+        if (!u || v[k] != v[u - 1]) v[u++] = v[k];
+    *rows = v;
+    *m = u;
     return 0;
 }
 

@@ -61,15 +61,16 @@ static int train_forests(run_state *st, ody_err *err)
     forest_opt(c, &o);
     o.comm = st->comm;  /* the processes share the trees out */
     double *oob = malloc(n * sizeof *oob);
-    int mine = 0;  /* the training set codes every row: gathered for it when the catalog was read by parts */
-    float *X = stage_all_rows(st, &mine, err);
-    rc = ody_comm_agree(st->comm, oob && X ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    /* the training set codes every row: read by parts, they are put together for this stage (this
+     * process's among them) and parted again after */
+    int parts = !st->cat->X;
+    rc = ody_comm_agree(st->comm, oob ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc && parts) rc = stage_join_parts(st, err);
     if (rc) {
         free(oob);
-        if (mine) free(X);
         return rc;
     }
-    rf_data d = {X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
+    rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
     size_t nl = stage_rows(st);  /* the OOB votes reach every process; each keeps its rows' */
     for (size_t i = 0; i < nl; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
@@ -83,10 +84,11 @@ static int train_forests(run_state *st, ody_err *err)
                      "from its shuffled copy (the features are nearly independent), so WEIRDNESS says little here; "
                      "isolation and kNN distance still rank", st->forests[r]->oob_accuracy);
         for (size_t i = 0; i < nl; i++) oobp[i] += (isnan(oob[st->lo + i]) ? 0.5 : oob[st->lo + i]) / R;
-        rc = save_forest(st, r, err);
+        rc = ody_comm_agree(st->comm, save_forest(st, r, err), err);  /* process 0 writes: all stop if it fails */
     }
     free(oob);
-    if (mine) free(X);
+    rc = ody_comm_agree(st->comm, rc, err);
+    if (parts) rc = rc ? rc : stage_split_parts(st, err);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
     return store_save_slices(st, "oob.fits", "OOB", &col, 1, err);

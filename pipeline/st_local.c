@@ -76,17 +76,83 @@ static void space_free(space *sp)
     free(sp->V);
 }
 
-/* X: every object's features (st->cat->X, or gathered). */
-static int space_fit(const run_state *st, const float *X, space *sp, ody_err *err)
+/* The space fitted on m rows Xr, the reference rows: a sample of 20,000
+ * (local.reference) standardises as well as every row would, and then no
+ * process needs every row to find it. */
+static int space_fit(const run_state *st, const float *Xr, size_t m, space *sp, ody_err *err)
 {
     int F = st->F;
     memset(sp, 0, sizeof *sp);
     sp->P = components(st);
     sp->d = sp->P ? sp->P : F;
     sp->V = sp->P ? malloc((size_t)F * sp->P * sizeof *sp->V) : NULL;
-    int rc = (sp->P && !sp->V) || knn_scale_fit(&sp->sc, X, st->n, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
-    if (!rc && sp->P) rc = knn_pca(X, st->n, F, &sp->sc, sp->P, (uint64_t)st->c->seed, sp->V, err);
+    int rc = (sp->P && !sp->V) || knn_scale_fit(&sp->sc, Xr, m, F) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    if (!rc && sp->P) rc = knn_pca(Xr, m, F, &sp->sc, sp->P, (uint64_t)st->c->seed, sp->V, err);
     if (rc) space_free(sp);
+    return rc;
+}
+
+/* The reference rows' features (the m rows ref) into out: copied when
+ * this process holds the catalog, else fetched from the processes that
+ * hold them (every process together). */
+static int ref_rows(const run_state *st, const int32_t *ref, size_t m, float *out, ody_err *err)
+{
+    size_t F = (size_t)st->F;
+    if (st->cat->X) {
+        for (size_t q = 0; q < m; q++) memcpy(out + q * F, st->cat->X + (size_t)ref[q] * F, F * sizeof *out);
+        return 0;
+    }
+    size_t *rows = malloc((m ? m : 1) * sizeof *rows);
+    int rc = ody_comm_agree(st->comm, rows ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t q = 0; !rc && q < m; q++) rows[q] = (size_t)ref[q];
+    if (!rc) rc = stage_fetch_rows(st, rows, m, out, err);
+    free(rows);
+    return rc;
+}
+
+/* The reference rows of st (every row when the sample is all of them: the
+ * catalog itself) into *Xr, *m; *owned when the caller frees them. */
+static int with_ref_rows(const run_state *st, const float **Xr, size_t *m, int *owned, ody_err *err)
+{
+    *m = stage_reference_size(st);
+    *owned = 0;
+    *Xr = NULL;
+    int32_t *ref = stage_reference(st, *m);
+    if (!ref) {
+        *Xr = st->cat->X;
+        return *m < st->n || !*Xr ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    }
+    float *X = malloc(*m * (size_t)st->F * sizeof *X);
+    int rc = ody_comm_agree(st->comm, X ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = ref_rows(st, ref, *m, X, err);
+    free(ref);
+    if (rc) {
+        free(X);
+        return rc;
+    }
+    *Xr = X;
+    *owned = 1;
+    return 0;
+}
+
+/* The space fitted on st's reference rows. */
+static int space_fit_ref(const run_state *st, space *sp, ody_err *err)
+{
+    const float *Xr;
+    size_t m;
+    int owned, rc = with_ref_rows(st, &Xr, &m, &owned, err);
+    if (!rc) rc = space_fit(st, Xr, m, sp, err);
+    if (owned) free((void *)Xr);
+    return rc;
+}
+
+int stage_scale_fit(const run_state *st, knn_scale *sc, ody_err *err)
+{
+    const float *Xr;
+    size_t m;
+    int owned, rc = with_ref_rows(st, &Xr, &m, &owned, err);
+    if (!rc && knn_scale_fit(sc, Xr, m, st->F)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (owned) free((void *)Xr);
     return rc;
 }
 
@@ -130,14 +196,14 @@ int stage_drop_rows(run_state *st, ody_err *err)
     size_t m = stage_reference_size(st), F = (size_t)st->F, nl = stage_rows(st);
     if (stage_keeps_all(st) || st->keep.space) return 0;
     stage_keep *k = &st->keep;
-    int parts = !st->cat->X, mine = 0;  /* read by parts: every row gathered for a moment */
-    const float *X = stage_all_rows(st, &mine, err);
-    k->space = malloc(sizeof(space));
+    int parts = !st->cat->X;  /* read by parts: the reference rows fetched */
+    k->space = calloc(1, sizeof(space));  /* zeroed: freeing it before it is fitted frees nothing */
     k->ref = stage_reference(st, m);
     k->Xref = malloc((m ? m : 1) * F * sizeof *k->Xref);
     if (!parts) st->X_own = malloc((nl ? nl : 1) * F * sizeof *st->X_own);
-    int rc = X && k->space && k->ref && k->Xref && st->X_own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
-    if (!rc && (rc = space_fit(st, X, k->space, err))) {
+    int rc = k->space && k->ref && k->Xref && st->X_own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!(rc = ody_comm_agree(st->comm, rc, err))) rc = ref_rows(st, k->ref, m, k->Xref, err);
+    if (!rc && (rc = space_fit(st, k->Xref, m, k->space, err))) {
         free(k->space);
         k->space = NULL;
     }
@@ -147,13 +213,10 @@ int stage_drop_rows(run_state *st, ody_err *err)
             free(st->X_own);
             st->X_own = NULL;
         }
-        if (mine) free((void *)X);
         return rc;
     }
     k->m = m;
-    for (size_t q = 0; q < m; q++) memcpy(k->Xref + q * F, X + (size_t)k->ref[q] * F, F * sizeof *k->Xref);
-    if (!parts) memcpy(st->X_own, X + st->lo * F, nl * F * sizeof *st->X_own);
-    if (mine) free((void *)X);
+    if (!parts) memcpy(st->X_own, st->cat->X + st->lo * F, nl * F * sizeof *st->X_own);
     free(st->cat->X);
     st->cat->X = NULL;
     st->X = st->X_own;
@@ -185,7 +248,7 @@ int stage_space(const run_state *st, const float *Q, size_t m, float **Z, float 
     space sp;
     *Z = NULL;
     if (Zq) *Zq = NULL;
-    int rc = space_fit(st, st->cat->X, &sp, err);
+    int rc = space_fit_ref(st, &sp, err);
     if (rc) return rc;
     rc = to_space(st, &sp, st->cat->X, st->n, Z, err);
     if (!rc && Q) rc = to_space(st, &sp, Q, m, Zq, err);
@@ -221,7 +284,7 @@ static int search_sample(run_state *st, const int32_t *ref, size_t m, const knn_
     enum { QBLK = 65536 };
     size_t F = (size_t)st->F, K = (size_t)st->K, lo = st->lo, hi = st->hi;  /* this process's rows */
     space fitted, *sp = st->keep.space;  /* kept when the other rows were dropped */
-    int rc = sp ? 0 : space_fit(st, st->cat->X, &fitted, err);
+    int rc = sp ? 0 : space_fit_ref(st, &fitted, err);
     if (rc) return rc;
     if (!sp) sp = &fitted;
     *d = sp->d;
@@ -315,6 +378,7 @@ const stage_def stage_local = {
     .keys = (const char *const[]){"local.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
-    .version = 2,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes */
+    .version = 3,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes;
+                      3: the space fitted on the reference rows */
     .fn = local,
 };

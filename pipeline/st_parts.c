@@ -253,3 +253,46 @@ int stage_join_parts(run_state *st, ody_err *err)
     st->X = st->cat->X + st->lo * (size_t)st->F;
     return 0;
 }
+
+/* ================================================================ rows from their owners */
+
+/* Values a fetch exchanges at a time: 8 MB. */
+#define FETCH_VALUES (1u << 21)
+
+int stage_fetch_rows(const run_state *st, const size_t *rows, size_t m, float *out, ody_err *err)
+{
+    size_t F = (size_t)st->F, blk = FETCH_VALUES / F ? FETCH_VALUES / F : 1;
+    if (st->cat->X) {
+        for (size_t q = 0; q < m; q++) memcpy(out + q * F, st->cat->X + rows[q] * F, F * sizeof *out);
+        return 0;
+    }
+    int rc = 0;
+    for (size_t q0 = 0; q0 < m && !rc; q0 += blk) {
+        size_t nb = m - q0 < blk ? m - q0 : blk;
+        float *o = out + q0 * F;
+        memset(o, 0, nb * F * sizeof *o);
+        for (size_t q = 0; q < nb; q++) {
+            size_t r = rows[q0 + q];
+            if (r >= st->lo && r < st->hi) memcpy(o + q * F, st->X + (r - st->lo) * F, F * sizeof *o);
+        }
+        rc = ody_allreduce(st->comm, o, nb * F, ODY_SUM_U32, err);  /* one writer a value: the sum is its bits */
+    }
+    return rc;
+}
+
+int stage_split_parts(run_state *st, ody_err *err)
+{
+    size_t F = (size_t)st->F, nl = stage_rows(st);
+    float *own = malloc((nl ? nl : 1) * F * sizeof *own);
+    int rc = ody_comm_agree(st->comm, own ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (rc) {
+        free(own);
+        return rc;
+    }
+    memcpy(own, st->cat->X + st->lo * F, nl * F * sizeof *own);
+    free(st->cat->X);
+    st->cat->X = NULL;
+    st->X_own = own;
+    st->X = own;
+    return 0;
+}

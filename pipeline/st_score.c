@@ -155,8 +155,14 @@ int stage_explain(run_state *q, const run_state *ref, ody_err *err)
     int rc = normal_objects(ref, &normal, err);
     if (rc) return rc;
     int32_t *blk = blocks(ref->cat);
-    const knn_scale *kept = stage_kept_scale(ref);  /* fitted on every object before the other rows went */
-    int fail = (!kept && knn_scale_fit(&sc, ref->cat->X, ref->n, ref->F)) || !blk;
+    const knn_scale *kept = stage_kept_scale(ref);  /* the local stage's, fitted on the reference rows */
+    rc = kept ? 0 : stage_scale_fit(ref, &sc, err);
+    if (rc) {
+        free(blk);
+        free(normal);
+        return rc;
+    }
+    int fail = !blk;
     size_t nl = stage_rows(q);  /* each process its rows */
     if (!fail) {
 #pragma omp parallel num_threads(ody_threads(q->c->threads))
@@ -218,6 +224,7 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
-    .version = 4,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight */
+    .version = 5,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight; 5: WHY in the local
+                      stage's standardisation, fitted on the reference rows */
     .fn = score,
 };

@@ -55,10 +55,21 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
     io.seed = (uint64_t)st->c->seed;
     io.n_threads = st->c->threads;
     rf_forest *iso = NULL;
-    int mine = 0;  /* the trees draw from every row: gathered for them when the catalog was read by parts */
-    float *all = stage_all_rows(st, &mine, err);
-    int rc = all ? rf_iso_train(&io, all, st->n, st->F, &iso, err) : err->code;
-    if (mine) free(all);
+    int rc = 0;
+    if (st->cat->X) {
+        rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
+    } else {  /* read by parts: the rows the trees draw (51,200 at most by default), fetched */
+        size_t *rows = NULL, m = 0;
+        float *Xs = NULL;
+        rc = rf_iso_rows(&io, st->n, &rows, &m, err);
+        if (!rc && !(Xs = malloc((m ? m : 1) * (size_t)st->F * sizeof *Xs))) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (!(rc = ody_comm_agree(st->comm, rc, err))) rc = stage_fetch_rows(st, rows, m, Xs, err);
+        io.rows = rows;
+        io.n_rows = m;
+        if (!rc) rc = rf_iso_train(&io, Xs, st->n, st->F, &iso, err);
+        free(rows);
+        free(Xs);
+    }
     if (!rc) rc = rf_iso_score(iso, X, n, st->c->threads, out, err);
     rf_destroy(iso);
     return rc;

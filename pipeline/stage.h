@@ -335,8 +335,14 @@ int stage_read_parts(run_state *st, const cat_opt *o, ody_err *err);
 
 /* After stage_read_parts, every row's features into cat->X on every
  * process (for a run that needs them all throughout: dense similarity, a
- * reference sample of every object).  Does nothing when cat->X is held. */
+ * reference sample of every object), this process's rows (st->X) pointing
+ * into it.  Does nothing when cat->X is held. */
 int stage_join_parts(run_state *st, ody_err *err);
+
+/* Back to this process's rows alone after stage_join_parts (for a stage
+ * that reads every row while it runs: the forests' training set).  Every
+ * process calls it together. */
+int stage_split_parts(run_state *st, ody_err *err);
 
 /* Object i's features (a row of the catalog): from the whole catalog, this
  * process's rows, or the kept reference rows; NULL when none holds it. */
@@ -350,5 +356,17 @@ float *stage_all_rows(const run_state *st, int *mine, ody_err *err);
 /* The local stage's standardisation of the features as fitted on every
  * object, when it was kept (stage_drop_rows); else NULL. */
 const struct knn_scale *stage_kept_scale(const run_state *st);
+
+/* The local stage's standardisation of the features, fitted on st's
+ * reference rows (stage_reference; every row when the sample is all of
+ * them) into *sc (knn_scale_free): what stage_kept_scale holds when kept.
+ * With the catalog read by parts, every process calls it together. */
+int stage_scale_fit(const run_state *st, struct knn_scale *sc, ody_err *err);
+
+/* Rows rows[0..m) of the catalog's features into out (m x F), on every
+ * process, from the processes that hold them: each value written by its one
+ * owner, the blocks summed as integers (exact).  Every process calls it
+ * together with the same rows. */
+int stage_fetch_rows(const run_state *st, const size_t *rows, size_t m, float *out, ody_err *err);
 
 #endif

@@ -437,7 +437,13 @@ float *stage_standardized(const run_state *st)
     int mine = 0;
     const float *X = stage_all_rows(st, &mine, &e);
     float *Z = X ? malloc((st->n ? st->n : 1) * (size_t)st->F * sizeof *Z) : NULL;
-    if (Z && knn_standardize(X, st->n, st->F, Z)) {
+    knn_scale sc = {0};
+    const knn_scale *s = stage_kept_scale(st);  /* the local stage's, fitted on the reference rows */
+    int rc = ody_comm_agree(st->comm, Z ? 0 : ody_fail(&e, ODY_ENOMEM, "out of memory"), &e);
+    if (!rc && !s) rc = stage_scale_fit(st, &sc, &e);
+    if (!rc) knn_scale_rows(s ? s : &sc, X, st->n, Z);
+    knn_scale_free(&sc);
+    if (rc) {
         free(Z);
         Z = NULL;
     }

@@ -471,6 +471,40 @@ static void test_drawn_synthetic_rows_equal_stored(void **state)
     free(X); free(XS); free(y); free(oob1); free(oob2);
 }
 
+/* An isolation forest trained on the rows its trees draw alone (as
+ * processes that each hold a part of the catalog train it) is the one
+ * trained on every row, node for node. */
+static void test_isolation_on_drawn_rows(void **state)
+{
+    (void)state;
+    size_t n = 5000;
+    int F = 4;
+    float *X = make_real(n, F, 72);
+    ody_err e;
+    rf_iso_opt o;
+    rf_iso_opt_init(&o);
+    o.n_trees = 30;
+    o.max_samples = 128;
+    o.seed = 5;
+    size_t *rows = NULL, m = 0;
+    assert_ok(rf_iso_rows(&o, n, &rows, &m, &e), e);
+    assert_true(m > 128 && m <= 30 * 128 && m < n);
+    for (size_t q = 1; q < m; q++) assert_true(rows[q] > rows[q - 1]);
+    float *Xs = malloc(m * F * sizeof *Xs);
+    for (size_t q = 0; q < m; q++) memcpy(Xs + q * F, X + rows[q] * F, F * sizeof *Xs);
+    rf_forest *a = NULL, *b = NULL;
+    assert_ok(rf_iso_train(&o, X, n, F, &a, &e), e);
+    o.rows = rows;
+    o.n_rows = m;
+    assert_ok(rf_iso_train(&o, Xs, n, F, &b, &e), e);
+    forests_equal(a, b);
+    rf_destroy(a);
+    rf_destroy(b);
+    free(rows);
+    free(Xs);
+    free(X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_topk_and_dense),
         cmocka_unit_test(test_synthetic_and_options),
         cmocka_unit_test(test_drawn_synthetic_rows_equal_stored),
+        cmocka_unit_test(test_isolation_on_drawn_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
