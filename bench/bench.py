@@ -947,15 +947,17 @@ def plan_1e9(mp):
     big = max((b for b in mp), key=lambda b: b["n"])
     one = [x for x in big["rows"] if x["ranks"] == 1][0]
     per = max(one["rss_mb"]) * 1e6 / big["n"]
-    cat_b = 20 * 4 + 16  # features, ID and row number of an object, as the ingest holds them
+    cat_b = 20 * (4 + 2)  # features, and the forest's one-byte training set of real and synthetic rows
     L.append(f"Memory: the largest run here ({big['n']:,} objects, one process) peaked at {max(one['rss_mb']):,.0f} MB, "
-             f"{per:.0f} bytes an object.  Each process holds the per-object results of its own rows alone, and its "
-             "own rows of the features from the similarity stage on; what a stage needs of other rows is sent to it "
-             "(a few bytes an object: the rank score, LOF's densities, the forest-similarity leaf numbers one tree "
-             "at a time).  But every process still reads the whole catalog and keeps it through the forest and "
-             "weirdness stages, whose training samples and synthetic rows are drawn from every row: at 10^9 objects "
-             f"that alone is {cat_b} bytes an object, {cat_b * N / 1e9:,.0f} GB on every process.  Reading a slice at "
-             "ingest, with the forests' and isolation's training rows gathered, is the step left before such a run.  "
+             f"{per:.0f} bytes an object.  Each process reads its part of the catalog and holds the features and "
+             "per-object results of its own rows alone; what a stage needs of other rows is sent to it (a few bytes "
+             "an object: the rank score, LOF's densities, the forest-similarity leaf numbers one tree at a time; "
+             "the MLP's and the isolation trees' rows fetched from their processes).  The IDs stay whole on every "
+             "process (8 bytes an object).  One stage still puts every row together: the forest, whose training set "
+             "codes every real and synthetic row: at 10^9 objects that is "
+             f"{cat_b} bytes an object, {cat_b * N / 1e9:,.0f} GB on every process for that stage.  Coding the "
+             "features in blocks from columns sent to each process, fetching the rows each tree draws, and voting "
+             "out-of-bag by rows are the steps left before such a run (docs/MPI.md).  "
              "The export's bytes are those process 0 sends and receives: each process makes the rows it holds and "
              "process 0 merges them in rank order, so it receives most of the files' bytes.  Similarity's time is "
              "bounded by `similarity.max_pairs` per run, not per object: at 10^9 objects it would list neighbours over "

@@ -130,19 +130,25 @@ static void test_two_moons_and_round_trip(void **state)
     free(X); free(Xt); free(T); free(Tt); free(y); free(yt); free(P); free(P2);
 }
 
+/* n rows of d uniform inputs (seeded) and a linear rule's 0/1 targets. */
+static void linear_data(float *X, float *T, size_t n, int d, uint64_t seed)
+{
+    ody_rng r;
+    ody_rng_stream(&r, seed, 0);
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) { X[i * d + j] = (float)(ody_rng_uniform(&r) - 0.5); s += X[i * d + j] * (j % 3 - 1); }
+        T[i] = s > 0;
+    }
+}
+
 static void test_same_weights_for_1_and_2_threads(void **state)
 {
     (void)state;
     size_t n = 3000;
     int d = 40;
     float *X = malloc(n * d * sizeof *X), *T = malloc(n * sizeof *T);
-    ody_rng r;
-    ody_rng_stream(&r, 4, 0);
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++) { X[i * d + j] = (float)(ody_rng_uniform(&r) - 0.5); s += X[i * d + j] * (j % 3 - 1); }
-        T[i] = s > 0;
-    }
+    linear_data(X, T, n, d, 4);
     nn_arch a = {d, 3, {128, 128, 1}, {NN_RELU, NN_TANH, NN_SIGMOID}, NN_BCE};
     nn_model *m[2];
     ody_err e;
@@ -187,13 +193,7 @@ static void test_fetched_rows_same_weights(void **state)
     size_t n = 12000;
     int d = 700;  /* a block of 2^21 inputs: 2,940 rows, so a round's 6,000 rows a replica come in parts */
     float *X = malloc(n * d * sizeof *X), *T = malloc(n * sizeof *T);
-    ody_rng r;
-    ody_rng_stream(&r, 5, 0);
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < d; j++) { X[i * d + j] = (float)(ody_rng_uniform(&r) - 0.5); s += X[i * d + j] * (j % 3 - 1); }
-        T[i] = s > 0;
-    }
+    linear_data(X, T, n, d, 5);
     nn_arch a = {d, 2, {8, 1}, {NN_RELU, NN_SIGMOID}, NN_BCE};
     nn_model *m[2];
     ody_err e;
