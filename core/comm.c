@@ -116,6 +116,15 @@ int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err
     return 0;
 }
 
+int ody_reduce(const ody_comm *c, void *v, size_t n, ody_red op, int root, ody_err *err)
+{
+    if (root < 0 || !c || !c->reduce) return ody_allreduce(c, v, n, op, err);
+    if (ody_comm_size(c) < 2 || !n) return 0;
+    if (c->reduce(c, v, n, op, root)) return ody_fail(err, ODY_EIO, "MPI: a reduction of %zu values to process %d "
+                                                      "failed — see the MPI message above", n, root);
+    return 0;
+}
+
 int ody_comm_agree(const ody_comm *c, int rc, ody_err *err)
 {
     if (ody_comm_size(c) < 2) return rc;

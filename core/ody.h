@@ -232,6 +232,11 @@ typedef struct ody_comm {
     void *(*shared_alloc)(const struct ody_comm *c, size_t bytes, void **h);
     int (*shared_sync)(const struct ody_comm *c, void *h);
     void (*shared_free)(const struct ody_comm *c, void *h);
+    /* n values at v reduced elementwise over the processes into v on
+     * process root alone (v elsewhere is then unspecified): half an
+     * allreduce's traffic when one process needs the result.  NULL: none
+     * (ody_reduce then takes allreduce). */
+    int (*reduce)(const struct ody_comm *c, void *v, size_t n, ody_red op, int root);
 } ody_comm;
 
 static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }
@@ -272,6 +277,10 @@ int ody_select(const ody_comm *c, const double *v, size_t n, uint64_t k, double 
 
 /* n values at v reduced in place over the processes.  0 or ODY_EIO. */
 int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err);
+
+/* The same into v on process root alone (root < 0: on every process, as
+ * ody_allreduce); v on the others is then unspecified.  0 or ODY_EIO. */
+int ody_reduce(const ody_comm *c, void *v, size_t n, ody_red op, int root, ody_err *err);
 
 /* Whether any process has rc != 0: every process calls it at the same point
  * after work that may fail on some only, so that none waits forever in the

@@ -144,10 +144,11 @@ typedef struct nn_rows {
     /* NULL, or, for rows spread over the processes of o->comm (no process
      * able to make every row alone): rows idx[0..cnt) into X (cnt x n_in)
      * and T (cnt x n_out) on every process, made together — every process
-     * calls it at the same points with the same idx.  The trainer then
-     * never calls get.  0, or nonzero when the processes could not
-     * exchange the rows. */
-    int (*fetch)(const void *ctx, const size_t *idx, size_t cnt, nn_real *X, nn_real *T);
+     * calls it at the same points with the same idx; root >= 0: only
+     * process root needs them (X elsewhere is then unspecified).  The
+     * trainer then never calls get.  0, or nonzero when the processes
+     * could not exchange the rows. */
+    int (*fetch)(const void *ctx, const size_t *idx, size_t cnt, nn_real *X, nn_real *T, int root);
 } nn_rows;
 
 /* nn_train on rows made by rows->get, with the same result as on the

@@ -160,11 +160,12 @@ static void get_row(const trainer *t, size_t i, nn_real *x, nn_real *tt)
 #define FETCH_VALUES (1u << 21)
 
 /* Rows idx[0..cnt) (not standardised) into X and T: fetched by every
- * process together, or made here by rows->get on the training threads.
- * 0, or -1 when the processes could not exchange them. */
-static int make_rows(const trainer *t, const size_t *idx, size_t cnt, nn_real *X, nn_real *T)
+ * process together (for process root alone when root >= 0), or made here
+ * by rows->get on the training threads.  0, or -1 when the processes could
+ * not exchange them. */
+static int make_rows(const trainer *t, const size_t *idx, size_t cnt, nn_real *X, nn_real *T, int root)
 {
-    if (t->rows->fetch) return t->rows->fetch(t->rows->ctx, idx, cnt, X, T) ? -1 : 0;
+    if (t->rows->fetch) return t->rows->fetch(t->rows->ctx, idx, cnt, X, T, root) ? -1 : 0;
 #pragma omp parallel for schedule(static) num_threads(t->nthr)
     for (size_t q = 0; q < cnt; q++) t->rows->get(t->rows->ctx, idx[q], X + q * (size_t)t->d, T + q * (size_t)t->K);
     return 0;
@@ -194,6 +195,9 @@ static int fit_standardization(trainer *t, ody_err *err)
 {
     nn_model *m = t->m;
     int d = t->d, K = t->K, on = t->o->standardize, lost = 0;
+    /* fetched rows go to process 0, which sends the terms: half the traffic of every process summing */
+    const ody_comm *c = t->rows->fetch ? t->o->comm : NULL;
+    int sums = ody_comm_rank(c) == 0;
     m->standardized = on;
     size_t RB = block_rows(t);
     nn_real *xb = t->bx ? t->bx : malloc(RB * d * sizeof *xb), *tb = t->bt ? t->bt : malloc(RB * K * sizeof *tb);
@@ -202,8 +206,8 @@ static int fit_standardization(trainer *t, ody_err *err)
     for (int pass = 0; !rc && on && pass < 2 && !lost; pass++)
         for (size_t q0 = 0; q0 < t->n_tr && !lost; q0 += RB) {
             size_t nb = t->n_tr - q0 < RB ? t->n_tr - q0 : RB;
-            if ((lost = make_rows(t, t->tr + q0, nb, xb, tb))) break;
-            for (size_t q = 0; q < nb; q++)
+            if ((lost = make_rows(t, t->tr + q0, nb, xb, tb, 0))) break;
+            for (size_t q = 0; sums && q < nb; q++)
                 for (int j = 0; j < d; j++) {
                     double x = xb[q * (size_t)d + j];
                     if (pass) ss[j] += (x - s[j]) * (x - s[j]);
@@ -217,6 +221,9 @@ static int fit_standardization(trainer *t, ody_err *err)
         m->mu[j] = (nn_real)(on ? s[j] : 0);
         m->sd[j] = (nn_real)(on && sd > 0 ? sd : 1);
     }
+    if (!rc && !lost && ody_comm_size(c) > 1 && on &&
+        (c->bcast(c, m->mu, (size_t)d * sizeof *m->mu, 0) || c->bcast(c, m->sd, (size_t)d * sizeof *m->sd, 0)))
+        lost = 1;
     if (xb != t->bx) free(xb);
     if (tb != t->bt) free(tb);
     free(s); free(ss);
@@ -237,7 +244,7 @@ static int class_weights(trainer *t, ody_err *err)
     int rc = !x || !tt ? ody_fail(err, ODY_ENOMEM, "mlp: out of memory") : 0;
     for (size_t q0 = 0; !rc && q0 < t->n_tr; q0 += RB) {
         size_t nb = t->n_tr - q0 < RB ? t->n_tr - q0 : RB;
-        if (make_rows(t, t->tr + q0, nb, x, tt))
+        if (make_rows(t, t->tr + q0, nb, x, tt, -1))
             rc = ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the training rows failed — see the MPI message above");
         for (size_t q = 0; !rc && q < nb; q++) cnt[nnw_row_class(tt + q * (size_t)K, K)]++;
     }
@@ -290,7 +297,7 @@ static int eval_rows(trainer *t, const size_t *idx, size_t cnt, double *loss_out
     long nc_all = (long)((cnt + C - 1) / C);
     for (size_t e0 = 0; e0 < cnt; e0 += E) {
         size_t ne = cnt - e0 < E ? cnt - e0 : E;
-        if (t->rows->fetch && make_rows(t, idx + e0, ne, t->bx, t->bt))
+        if (t->rows->fetch && make_rows(t, idx + e0, ne, t->bx, t->bt, -1))
             return ody_fail(err, ODY_EIO, "mlp: MPI: exchanging the validation rows failed — see the MPI message above");
         long c0 = (long)(e0 / C), nc = (long)((ne + C - 1) / C);
 #pragma omp parallel num_threads(t->nthr)
@@ -399,6 +406,17 @@ static void spinbar_wait(spinbar *b)
         if (spin >= 200) sched_yield();
 }
 
+/* The process that runs replica k (ody_comm_part of the two). */
+static int replica_owner(const ody_comm *c, int k)
+{
+    for (int q = 0; q < ody_comm_size(c); q++) {
+        size_t lo, hi;
+        ody_comm_part(c, q, 2, &lo, &hi);
+        if ((size_t)k >= lo && (size_t)k < hi) return q;
+    }
+    return 0;
+}
+
 /* Replica k's round (weights, momentum, what its batches added up) from the
  * process that ran it to the others; on the first thread only (MPI is
  * called from the main thread).  0 or -1. */
@@ -406,12 +424,7 @@ static int share_replica(const trainer *t, int k)
 {
     const ody_comm *c = t->o->comm;
     replica *p = (replica *)&t->rep[k];
-    int owner = 0;
-    for (int q = 0; q < c->size; q++) {
-        size_t lo, hi;
-        ody_comm_part(c, q, 2, &lo, &hi);
-        if ((size_t)k >= lo && (size_t)k < hi) owner = q;
-    }
+    int owner = replica_owner(c, k);
     size_t np = t->m->n_par;
     return c->bcast(c, p->w, np * sizeof *p->w, owner) || c->bcast(c, p->v, np * sizeof *p->v, owner) ||
            c->bcast(c, &p->loss, sizeof p->loss, owner) || c->bcast(c, &p->bad_loss, sizeof p->bad_loss, owner) ||
@@ -427,7 +440,7 @@ static int fetch_part(trainer *t, const size_t *const shard[2], const size_t a0[
     for (int k = 0; k < 2; k++) {
         replica *p = &t->rep[k];
         nn_real *bx = t->bx + (size_t)k * S * (size_t)t->d, *bt = t->bt + (size_t)k * S * (size_t)t->K;
-        if (make_rows(t, shard[k] + a0[k], a1[k] - a0[k], bx, bt)) return 1;
+        if (make_rows(t, shard[k] + a0[k], a1[k] - a0[k], bx, bt, replica_owner(t->o->comm, k))) return 1;
         p->bx = bx;
         p->bt = bt;
         p->b0 = a0[k];

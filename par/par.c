@@ -52,7 +52,8 @@ static void add128(void *in, void *inout, int *len, MPI_Datatype *type)
     for (int k = 0; k < *len; k++) b[k] += a[k];
 }
 
-static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op)
+/* allreduce (root < 0) or reduce to root. */
+static int reduce_to(const ody_comm *c, void *v, size_t n, ody_red op, int root)
 {
     const par_impl *p = c->impl;
     MPI_Datatype t = op == ODY_SUM_I64 ? MPI_INT64_T : op == ODY_SUM_U32 ? MPI_UINT32_T
@@ -62,10 +63,18 @@ static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op)
     ((par_impl *)c->impl)->bytes += (double)(n * w);
     for (size_t at = 0; at < n; at += piece) {
         size_t m = n - at < piece ? n - at : piece;
-        if (MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * w, (int)m, t, o, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+        void *at_v = (char *)v + at * w;
+        int rc = root < 0 ? MPI_Allreduce(MPI_IN_PLACE, at_v, (int)m, t, o, MPI_COMM_WORLD)
+               : root == c->rank ? MPI_Reduce(MPI_IN_PLACE, at_v, (int)m, t, o, root, MPI_COMM_WORLD)
+                                 : MPI_Reduce(at_v, NULL, (int)m, t, o, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return -1;
     }
     return 0;
 }
+
+static int allreduce(const ody_comm *c, void *v, size_t n, ody_red op) { return reduce_to(c, v, n, op, -1); }
+
+static int reduce(const ody_comm *c, void *v, size_t n, ody_red op, int root) { return reduce_to(c, v, n, op, root); }
 
 static int gather(const ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root)
 {
@@ -178,7 +187,7 @@ int par_init(ody_comm **comm, ody_err *err)
     int one = nsize == size && !(no && *no == '1'), all;
     MPI_Allreduce(&one, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!all && p->node != MPI_COMM_NULL) MPI_Comm_free(&p->node);
-    *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved, shared_alloc, shared_sync, shared_free};
+    *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved, shared_alloc, shared_sync, shared_free, reduce};
     *comm = c;
     return 0;
 }

@@ -73,7 +73,7 @@ typedef struct mlp_dist {
     const rf_synthgen *syn;  /* sources among st->n rows, or ranges */
 } mlp_dist;
 
-static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T)
+static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T, int root)
 {
     const mlp_dist *m = ctx;
     const run_state *st = m->st;
@@ -95,7 +95,7 @@ static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, f
             }
         }
     }
-    return ody_allreduce(st->comm, X, cnt * F, ODY_SUM_U32, NULL);
+    return ody_reduce(st->comm, X, cnt * F, ODY_SUM_U32, root, NULL);
 }
 
 /* The synthetic rows' generator over every process's rows: sources among

@@ -181,8 +181,9 @@ static void mat_get(const void *ctx, size_t i, float *x, float *t)
     *t = a->T[i];
 }
 
-static int mat_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T)
+static int mat_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T, int root)
 {
+    (void)root;
     for (size_t q = 0; q < cnt; q++) mat_get(ctx, idx[q], X + q * (size_t)((const mat *)ctx)->d, T + q);
     return 0;
 }

@@ -38,7 +38,7 @@ static void test_parts(void **state)
     (void)state;
     for (int R = 1; R <= 7; R++)
         for (size_t n = 0; n < 40; n++) {
-            ody_comm c = {0, R, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+            ody_comm c = {.rank = 0, .size = R};
             size_t next = 0, mn = (size_t)-1, mx = 0;
             for (int p = 0; p < R; p++) {
                 size_t lo, hi;
