@@ -110,7 +110,8 @@ typedef struct cat {
     cat_col id;           /* CAT_COL_INT row numbers when no ID column */
     int n_pass;
     cat_col *pass;
-    int64_t *row;         /* 1-based row in the (filtered) table of each kept row */
+    int64_t *row;         /* 1-based row in the (filtered) table of each kept row (a run frees
+                             them once catalog.fits holds them: NULL then) */
     size_t n_table_rows;  /* rows in the (filtered) table */
     size_t n_dropped;     /* rows dropped for missing values */
     /* those rows (missing: drop), in table order: why each went */

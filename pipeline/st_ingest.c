@@ -296,6 +296,8 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->X = st->cat->X ? st->cat->X + st->lo * (size_t)st->F : st->X_own;
     if (stage_keeps_all(st) && (rc = stage_join_parts(st, err))) return rc;
     if (run && (rc = save_input(st, err))) return rc;
+    free(st->cat->row);  /* in catalog.fits now; no later stage reads them (8 bytes an object, every process) */
+    st->cat->row = NULL;
     if ((rc = run_fits(st, err))) return rc;
     if ((rc = warn_constant(st, err))) return rc;
     if (st->n < 10)
