@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps; r++) {
             rf_forest *f = NULL;
             double t0 = ody_now();
-            if (rf_train(&o, &(rf_data){c->X, c->n_rows, (int)c->n_feat, y, 0, RF_SYNTH_MARGINAL, 0}, oob, c->n_rows, &f, NULL, &e)) return die(&e);
+            if (rf_train(&o, &(rf_data){c->X, c->n_rows, (int)c->n_feat, y, 0, RF_SYNTH_MARGINAL, 0, 0}, oob, c->n_rows, &f, NULL, &e)) return die(&e);
             printf("%s%.4f", r ? ", " : "", ody_now() - t0);
             acc = f->oob_accuracy;
             nodes = f->tree_off[f->n_trees];
@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         rf_forest *f = NULL;
         double *oob = malloc(n * sizeof *oob);
         t0 = ody_now();
-        if (rf_train(&o, &(rf_data){XS, 2 * n, (int)F, y, 0, RF_SYNTH_MARGINAL, 0}, oob, n, &f, NULL, &e)) return die(&e);
+        if (rf_train(&o, &(rf_data){XS, 2 * n, (int)F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, oob, n, &f, NULL, &e)) return die(&e);
         double t_fit = ody_now() - t0;
         rf_sim_ctx ctx;
         double *W = malloc(n * sizeof *W);

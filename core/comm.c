@@ -51,6 +51,19 @@ int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_e
     return rc;
 }
 
+int ody_gather(const ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root, ody_err *err)
+{
+    if (ody_comm_size(c) < 2) {
+        if (bytes) memcpy(all, mine, bytes);
+        sizes[0] = bytes;
+        return 0;
+    }
+    if (c->gather(c, mine, bytes, all, sizes, root))
+        return ody_fail(err, ODY_EIO, "MPI: gathering %zu bytes to process %d failed — see the MPI message above", bytes,
+                        root);
+    return 0;
+}
+
 int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_bytes, void **all, ody_err *err)
 {
     size_t lo, hi;

@@ -267,6 +267,13 @@ int ody_share_rows(const ody_comm *c, void *a, size_t n, size_t row_bytes, ody_e
  * that read every row. */
 int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_bytes, void **all, ody_err *err);
 
+/* Every process's `bytes` bytes at mine (each below 2 GB, their sum too)
+ * concatenated in process order into all on process root, with each
+ * process's size in sizes[p] there (all and sizes matter on root only; all
+ * holds enough: the caller knows the sizes).  One process alone: a copy.
+ * 0 or ODY_EIO. */
+int ody_gather(const ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root, ody_err *err);
+
 /* The k-th smallest (from 0) of the values of every process (n at v here),
  * exactly and the same on every process, with no process holding more than
  * its own: a radix selection on the values' order-preserving 64-bit keys, 8

@@ -104,13 +104,25 @@ typedef struct rf_data {
     int synth;
     rf_synth mode;
     uint64_t synth_seed;
+    int parts;           /* X holds this process's real rows alone, rows ody_comm_part(o->comm) of n
+                            (synth only, and rf_parts_fit): see rf_train */
 } rf_data;
+
+/* Whether a forest of o on n real rows plus as many synthetic ones can
+ * train with its rows spread over processes (rf_data.parts): bootstrapped
+ * trees of max_samples draws, at most a quarter of the training rows, so
+ * that fetching each tree's rows moves less than putting every row
+ * together. */
+int rf_parts_fit(const rf_opt *o, size_t n);
 
 /* Trains a forest on d.  If oob_p1 is not NULL it receives, for the first
  * n_oob rows of X (n_oob <= d->n), the mean over the trees where the row was
  * out of bag of the leaf's class-1 fraction (NaN where never out of bag), and
  * forest->oob_accuracy is set over those rows.  On success *out is a new
- * forest owned by the caller (rf_destroy). */
+ * forest owned by the caller (rf_destroy).  With d->parts (several
+ * processes, o->comm), d->X holds this process's nl real rows alone and
+ * oob_p1 their votes (n_oob = nl); d->n counts every process's rows.  The
+ * trees and votes are those of one process holding every row. */
 int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf_forest **out, const ody_log *log,
              ody_err *err);
 void rf_destroy(rf_forest *f);

@@ -16,6 +16,8 @@
 #include "rf.h"
 
 #define RF_MAX_BINS 256
+#define RF_OOB_CHUNK 4096                  /* rows walked down a tree at a time for their votes */
+#define RF_OOB_SCALE 1099511627776.0       /* 2^40: fixed-point votes make the sums order-free */
 
 /* ---------------------------------------------------------------- sorting */
 
@@ -38,6 +40,10 @@ typedef struct rf_synthgen {
 } synthgen;
 
 int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F, uint64_t seed);
+/* The same for a block of the features: X is n x F of features f0 .. f0 + F - 1
+ * of a wider table, and feature f of the block draws as feature f0 + f of
+ * the table does (a process that holds some whole columns). */
+int rf_synthgen_block(synthgen *g, rf_synth mode, const float *X, size_t n, int f0, int F, uint64_t seed);
 void rf_synthgen_free(synthgen *g);
 
 /* The real row whose value of feature f synthetic row j takes (marginal). */
@@ -62,13 +68,18 @@ static inline float rf_synth_value(const synthgen *g, size_t j, int f)
 typedef struct trainset {
     size_t n;              /* rows: n_x of X, then n - n_x synthetic */
     int F;
-    const float *X;
+    const float *X;        /* n_x rows of features [f0, f1), xs apart */
     size_t n_x;
-    synthgen syn;
-    uint8_t *y;            /* n labels */
-    uint8_t *bin;          /* F x n quantile bin of each row */
-    int *n_bins;           /* per feature */
+    synthgen syn;          /* draws features [f0, f1) */
+    uint8_t *y;            /* n labels; NULL: real rows 0, synthetic 1 */
+    uint8_t *bin;          /* (f1 - f0) x n quantile bin of each row */
+    int *n_bins;           /* per feature, all F */
     float *blo, *bhi;      /* F x RF_MAX_BINS: smallest and largest value in each bin */
+    int f0, f1;            /* the features whose values and bins this process holds: all of them, or
+                              with parts its block (ody_comm_part of F), their whole columns */
+    size_t xs;             /* X's row stride */
+    float *xown;           /* with parts: X, owned (the columns sent by every process) */
+    int parts;             /* the trees read their rows' bins and values from ws->pbin/pval (rf_parts.c) */
 } trainset;
 
 /* With comm, each process codes a block of the features and they share
@@ -76,11 +87,14 @@ typedef struct trainset {
 int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err);
 void rf_trainset_free(trainset *ts);
 
+/* Row i's value of feature f, one of [f0, f1). */
 static inline float rf_trainset_value(const trainset *ts, size_t i, int f)
 {
-    if (i < ts->n_x) return ts->X[i * (size_t)ts->F + (size_t)f];
-    return rf_synth_value(&ts->syn, i - ts->n_x, f);
+    if (i < ts->n_x) return ts->X[i * ts->xs + (size_t)(f - ts->f0)];
+    return rf_synth_value(&ts->syn, i - ts->n_x, f - ts->f0);
 }
+
+static inline int rf_trainset_label(const trainset *ts, size_t i) { return ts->y ? ts->y[i] : i >= ts->n_x; }
 
 /* Maps a float to a key whose unsigned order is the float order (-0 and +0
  * share a key since they compare equal), and back. */
@@ -137,18 +151,50 @@ typedef struct workspace {
     int local;             /* s[].i are local indices into lbin */
     const uint8_t *bin;    /* the bins this tree reads: lbin or the training set's */
     size_t bin_n;          /* their column length */
+    const uint8_t *pbin;   /* with parts: the bins and values of the tree's distinct in-bag rows, */
+    const float *pval;     /* F x ns each, in row order (fetched from the processes that code them) */
 } workspace;
 
 /* The training row of sample index i. */
 static inline size_t rf_ws_row(const workspace *ws, uint32_t i) { return ws->local ? ws->gidx[i] : i; }
 
-/* For n training rows, m draws per tree and F features; 0 or -1. */
-int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap);
+/* Sample index i's value of feature f. */
+static inline float rf_ws_value(const trainset *ts, const workspace *ws, uint32_t i, int f)
+{
+    if (ws->pval) return ws->pval[(size_t)f * ws->bin_n + i];
+    return rf_trainset_value(ts, rf_ws_row(ws, i), f);
+}
+
+/* For n training rows, m draws per tree and F features; 0 or -1.  With
+ * parts the workspace holds m rows, not n (no out-of-bag flags: see
+ * rf_parts.c). */
+int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap, int parts);
+
+/* Tree t's in-bag sample (RNG stream (o->seed, t), its first draws) into
+ * ws->s, sorted by row with multiplicities; its length.  rf_grow_tree draws
+ * the same first. */
+uint32_t rf_tree_draw(const rf_opt *o, const trainset *ts, int t, workspace *ws);
 void rf_workspace_free(workspace *ws);
 
 /* Grows tree t (RNG stream (o->seed, t)) on the training set.  On return
  * ws->s[0..*n_inbag) holds its in-bag rows (local indices when ws->local,
  * mapped back through ws->gidx).  0 or ODY_ENOMEM. */
 int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace *ws, tbuild *tb, uint32_t *n_inbag);
+
+/* ---------------------------------------------------------------- by parts */
+
+/* Grows this process's trees [t0, t1) (ody_comm_part of o->n_trees) into
+ * trees[t0 .. t1), a batch at a time: every process draws every tree's
+ * sample, puts its features' bins and values of those rows together, and
+ * the tree's process receives them (one gather a tree).  Every process
+ * calls it together.  0, ODY_ENOMEM or ODY_EIO, agreed on by all. */
+int rf_parts_grow(const rf_opt *o, const trainset *ts, int mtry, tbuild *trees, const ody_log *log, ody_err *err);
+
+/* Out-of-bag votes of this process's real rows X (nl rows from lo,
+ * row-major, ts->F wide) over every tree of f, each tree's in-bag rows
+ * redrawn from its stream: oob_p1[i] as rf_train gives it, and the
+ * accuracy over the rows every process voted.  0, ODY_ENOMEM or ODY_EIO. */
+int rf_parts_oob(const rf_opt *o, const trainset *ts, const rf_forest *f, const float *X, size_t lo, size_t nl,
+                 double *oob_p1, double *accuracy, ody_err *err);
 
 #endif

@@ -53,17 +53,18 @@ void rf_sort_u64(uint64_t *a, size_t n)
 
 /* ================================================================ synthetic rows */
 
-int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F, uint64_t seed)
+int rf_synthgen_block(synthgen *g, rf_synth mode, const float *X, size_t n, int f0, int F, uint64_t seed)
 {
     memset(g, 0, sizeof *g);
     g->mode = mode;
     g->X = X;
     g->n = n;
     g->F = F;
-    g->key = malloc((size_t)F * sizeof *g->key);
+    g->key = malloc((F ? (size_t)F : 1) * sizeof *g->key);
     if (!g->key) return -1;
-    for (int f = 0; f < F; f++) g->key[f] = ody_draw_key(seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)f);
-    if (mode != RF_SYNTH_UNIFORM) return 0;
+    for (int f = 0; f < F; f++)
+        g->key[f] = ody_draw_key(seed ^ 0x5EEDC0DE5EEDC0DEULL, (unsigned long long)(f0 + f));
+    if (mode != RF_SYNTH_UNIFORM || !F) return 0;
     g->lo = malloc((size_t)F * sizeof *g->lo);
     g->hi = malloc((size_t)F * sizeof *g->hi);
     if (!g->lo || !g->hi) { rf_synthgen_free(g); return -1; }
@@ -75,6 +76,11 @@ int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F
             if (v > g->hi[f]) g->hi[f] = v;
         }
     return 0;
+}
+
+int rf_synthgen_init(synthgen *g, rf_synth mode, const float *X, size_t n, int F, uint64_t seed)
+{
+    return rf_synthgen_block(g, mode, X, n, 0, F, seed);
 }
 
 void rf_synthgen_free(synthgen *g)
@@ -95,6 +101,7 @@ void rf_trainset_free(trainset *ts)
     free(ts->n_bins);
     free(ts->blo);
     free(ts->bhi);
+    free(ts->xown);
     memset(ts, 0, sizeof *ts);
 }
 
@@ -103,12 +110,13 @@ void rf_trainset_free(trainset *ts)
  * its values, read it from cache. */
 static void sorted_keys(const trainset *ts, int f, float *col, uint64_t *key, uint64_t *tmp)
 {
-    size_t n = ts->n, nx = ts->n_x, F = (size_t)ts->F;
-    for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * F + (size_t)f];
+    size_t n = ts->n, nx = ts->n_x;
+    int fb = f - ts->f0;  /* the column in X and syn */
+    for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * ts->xs + (size_t)fb];
     for (size_t i = 0; i < nx; i++) key[i] = (uint64_t)rf_float_key(col[i]) << 32 | (uint64_t)i;
     for (size_t i = nx; i < n; i++) {
-        float v = ts->syn.mode == RF_SYNTH_UNIFORM ? rf_synth_value(&ts->syn, i - nx, f)
-                                                   : col[rf_synth_src(&ts->syn, i - nx, f)];
+        float v = ts->syn.mode == RF_SYNTH_UNIFORM ? rf_synth_value(&ts->syn, i - nx, fb)
+                                                   : col[rf_synth_src(&ts->syn, i - nx, fb)];
         key[i] = (uint64_t)rf_float_key(v) << 32 | (uint64_t)i;
     }
     rf_radix_u64(key, tmp, n, 32, 64);
@@ -120,7 +128,7 @@ static void sorted_keys(const trainset *ts, int f, float *col, uint64_t *key, ui
 static void code_bins(trainset *ts, int f, const uint64_t *key)
 {
     size_t n = ts->n;
-    uint8_t *bn = ts->bin + (size_t)f * n;
+    uint8_t *bn = ts->bin + (size_t)(f - ts->f0) * n;
     float *lo = ts->blo + (size_t)f * RF_MAX_BINS, *hi = ts->bhi + (size_t)f * RF_MAX_BINS;
     size_t nv = 0;
     for (size_t k = 0; k < n; k++) nv += k == 0 || (key[k] >> 32) != (key[k - 1] >> 32);
@@ -140,26 +148,88 @@ static void code_bins(trainset *ts, int f, const uint64_t *key)
     ts->n_bins[f] = b + 1;
 }
 
+/* Bytes each process sends a gather at a time when the columns move. */
+#define COL_CHUNK (16u << 20)
+
+/* With parts: this process's features [f0, f1), their whole real columns
+ * (n_x x (f1 - f0), row-major) into ts->xown, from the rows each process
+ * holds.  For each process in turn, every process sends that process's
+ * features of its rows, a chunk of rows at a time, and the receiver puts
+ * each piece at its rows: N x F / R values in, as many out. */
+static int gather_columns(trainset *ts, const rf_data *d, const ody_comm *comm, ody_err *err)
+{
+    int R = ody_comm_size(comm), me = ody_comm_rank(comm), F = d->F;
+    size_t N = d->n, lo, hi, fb = (size_t)(ts->f1 - ts->f0);
+    ody_comm_part(comm, me, N, &lo, &hi);
+    size_t nl = hi - lo, maxl = (N + (size_t)R - 1) / (size_t)R;
+    size_t budget = COL_CHUNK < (1u << 30) / (size_t)R ? COL_CHUNK : (1u << 30) / (size_t)R;
+    size_t C = budget / ((size_t)F * sizeof(float));
+    if (C < 1) C = 1;
+    ts->xown = malloc(N * fb * sizeof *ts->xown + 1);
+    float *send = malloc(C * (size_t)F * sizeof *send), *recv = malloc((size_t)R * C * fb * sizeof *recv + 1);
+    size_t *sizes = malloc((size_t)R * sizeof *sizes);
+    int rc = ody_comm_agree(comm, ts->xown && send && recv && sizes ? 0 : ody_fail(err, ODY_ENOMEM,
+                            "forest: out of memory for %zu x %zu values of the features' columns", N, fb), err);
+    for (int q = 0; q < R && !rc; q++) {
+        size_t g0, g1;
+        ody_comm_part(comm, q, (size_t)F, &g0, &g1);
+        size_t w = g1 - g0;
+        for (size_t r0 = 0; r0 < maxl && w && !rc; r0 += C) {
+            size_t k = r0 < nl ? (nl - r0 < C ? nl - r0 : C) : 0;
+            for (size_t i = 0; i < k; i++)
+                memcpy(send + i * w, d->X + (r0 + i) * (size_t)F + g0, w * sizeof *send);
+            rc = ody_gather(comm, send, k * w * sizeof *send, recv, sizes, q, err);
+            size_t at = 0;
+            for (int p = 0; !rc && q == me && p < R; p++) {
+                size_t plo, phi;
+                ody_comm_part(comm, p, N, &plo, &phi);
+                memcpy(ts->xown + (plo + r0) * fb, recv + at, sizes[p]);
+                at += sizes[p] / sizeof *recv;
+            }
+        }
+    }
+    free(send);
+    free(recv);
+    free(sizes);
+    return rc;
+}
+
 int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err)
 {
     memset(ts, 0, sizeof *ts);
     size_t n = d->synth ? 2 * d->n : d->n;
     int F = d->F;
+    size_t f0, f1;  /* this process's features: it codes them */
+    ody_comm_part(comm, ody_comm_rank(comm), (size_t)F, &f0, &f1);
     ts->n = n;
     ts->F = F;
     ts->X = d->X;
+    ts->xs = (size_t)F;
     ts->n_x = d->n;
-    ts->y = malloc(n ? n : 1);
-    ts->bin = malloc((size_t)F * n);
+    ts->parts = d->parts;
+    ts->f0 = d->parts ? (int)f0 : 0;
+    ts->f1 = d->parts ? (int)f1 : F;
+    ts->y = d->parts ? NULL : malloc(n ? n : 1);
+    ts->bin = malloc((size_t)(ts->f1 - ts->f0) * n + 1);
     ts->n_bins = calloc((size_t)F, sizeof *ts->n_bins);
     ts->blo = calloc((size_t)F * RF_MAX_BINS, sizeof *ts->blo);
     ts->bhi = calloc((size_t)F * RF_MAX_BINS, sizeof *ts->bhi);
-    int fail = !ts->y || !ts->bin || !ts->n_bins || !ts->blo || !ts->bhi ||
-               (d->synth && rf_synthgen_init(&ts->syn, d->mode, d->X, d->n, F, d->synth_seed));
-    size_t f0, f1;  /* this process's features */
-    ody_comm_part(comm, ody_comm_rank(comm), (size_t)F, &f0, &f1);
+    int fail = (!d->parts && !ts->y) || !ts->bin || !ts->n_bins || !ts->blo || !ts->bhi;
+    if (d->parts) {  /* every process takes part in the columns' moves */
+        int rc = ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "forest: out of memory") : 0, err);
+        if (!rc) rc = gather_columns(ts, d, comm, err);
+        if (rc) {
+            rf_trainset_free(ts);
+            return rc;
+        }
+        ts->X = ts->xown;
+        ts->xs = f1 - f0;
+        fail = rf_synthgen_block(&ts->syn, d->mode, ts->xown, d->n, (int)f0, (int)(f1 - f0), d->synth_seed) != 0;
+    } else if (!fail && d->synth) {
+        fail = rf_synthgen_init(&ts->syn, d->mode, d->X, d->n, F, d->synth_seed) != 0;
+    }
     if (!fail) {
-        for (size_t i = 0; i < n; i++) ts->y[i] = d->synth ? i >= d->n : d->y[i];
+        for (size_t i = 0; ts->y && i < n; i++) ts->y[i] = d->synth ? i >= d->n : d->y[i];
 #pragma omp parallel num_threads(ody_threads(n_threads))
     {
         uint64_t *key = malloc(n * sizeof *key), *tmp = malloc(n * sizeof *tmp);
@@ -182,7 +252,7 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_c
     }
     int rc = ody_comm_agree(comm, fail ? ody_fail(err, ODY_ENOMEM, "forest: out of memory coding %zu x %d features", n,
                                                   F) : 0, err);
-    if (!rc) rc = ody_share_rows(comm, ts->bin, (size_t)F, n, err);
+    if (!rc && !d->parts) rc = ody_share_rows(comm, ts->bin, (size_t)F, n, err);  /* by parts each keeps its own */
     if (!rc) rc = ody_share_rows(comm, ts->n_bins, (size_t)F, sizeof *ts->n_bins, err);
     if (!rc) rc = ody_share_rows(comm, ts->blo, (size_t)F, RF_MAX_BINS * sizeof *ts->blo, err);
     if (!rc) rc = ody_share_rows(comm, ts->bhi, (size_t)F, RF_MAX_BINS * sizeof *ts->bhi, err);

@@ -96,9 +96,6 @@ void rf_destroy(rf_forest *f)
 
 /* ================================================================ forest */
 
-#define OOB_CHUNK 4096
-#define OOB_SCALE 1099511627776.0 /* 2^40: fixed point makes the sums order-free */
-
 /* A forest being grown: the shared inputs and what the trees add up. */
 typedef struct grow {
     const rf_opt *o;
@@ -118,15 +115,15 @@ static void oob_votes(const grow *g, int t, workspace *ws, uint32_t ns, int32_t 
 {
     const tbuild *tb = &g->trees[t];
     for (uint32_t k = 0; k < ns; k++) ws->inbag[ws->local ? ws->gidx[k] : ws->s[k].i] = 1;
-    for (size_t c0 = 0; c0 < g->n_oob; c0 += OOB_CHUNK) {
-        size_t nc = c0 + OOB_CHUNK < g->n_oob ? OOB_CHUNK : g->n_oob - c0;
+    for (size_t c0 = 0; c0 < g->n_oob; c0 += RF_OOB_CHUNK) {
+        size_t nc = c0 + RF_OOB_CHUNK < g->n_oob ? RF_OOB_CHUNK : g->n_oob - c0;
         rf_leaves(tb->node, g->F, g->X + c0 * (size_t)g->F, nc, leaf);
         for (size_t q = 0; q < nc; q++) {
             size_t i = c0 + q;
             if (ws->inbag[i]) continue;
             const uint32_t *cq = tb->cnt + 2 * (size_t)leaf[q];
             double p = (double)cq[1] / (double)(cq[0] + cq[1]);
-            int64_t v = (int64_t)llround(p * OOB_SCALE);
+            int64_t v = (int64_t)llround(p * RF_OOB_SCALE);
 #pragma omp atomic
             g->oob_sum[i] += v;
 #pragma omp atomic
@@ -148,8 +145,8 @@ static int grow_trees(grow *g, int t0, int t1, const ody_log *log)
 #pragma omp parallel num_threads(ody_threads(o->n_threads))
     {
         workspace ws;
-        int32_t *leaf = malloc(OOB_CHUNK * sizeof *leaf);
-        int ok = rf_workspace_init(&ws, g->n, m, g->F, o->bootstrap) == 0 && leaf;
+        int32_t *leaf = malloc(RF_OOB_CHUNK * sizeof *leaf);
+        int ok = rf_workspace_init(&ws, g->n, m, g->F, o->bootstrap, 0) == 0 && leaf;
         if (!ok) {
 #pragma omp atomic write
             fail = 1;
@@ -254,7 +251,7 @@ static void oob_result(const grow *g, rf_forest *f, double *oob_p1)
     size_t right = 0, voted = 0;
     for (size_t i = 0; i < g->n_oob; i++) {
         if (!g->oob_cnt[i]) { oob_p1[i] = NAN; continue; }
-        oob_p1[i] = (double)g->oob_sum[i] / OOB_SCALE / g->oob_cnt[i];
+        oob_p1[i] = (double)g->oob_sum[i] / RF_OOB_SCALE / g->oob_cnt[i];
         voted++;
         right += (oob_p1[i] > 0.5) == (g->ts->y[i] == 1);
     }
@@ -280,28 +277,39 @@ int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf
     if (rc) return rc;
     for (size_t i = 0; !d->synth && i < n; i++)
         if (d->y[i] > 1) return ody_fail(err, ODY_EINPUT, "forest: label %d at row %zu — labels must be 0 or 1", d->y[i], i);
+    if (d->parts && (!d->synth || !rf_parts_fit(o, d->n)))
+        return ody_fail(err, ODY_EINTERNAL, "forest: rows by parts need synthetic rows and rf_parts_fit");
+    size_t lo, hi;  /* by parts, this process's real rows */
+    ody_comm_part(o->comm, ody_comm_rank(o->comm), d->n, &lo, &hi);
     double t0 = ody_now();
     trainset ts;
     if ((rc = rf_trainset_build(&ts, d, o->n_threads, o->comm, err))) return rc;
     ody_logf(log, ODY_LOG_DEBUG, "forest: coded %zu x %d features in %.2f s", n, F, ody_now() - t0);
     grow g = {o, &ts, d->X, n, n_oob > d->n ? d->n : n_oob, F, rf_mtry(o, F), NULL, NULL, NULL};
     g.trees = calloc((size_t)o->n_trees, sizeof *g.trees);
-    if (oob_p1) {
+    if (oob_p1 && !d->parts) {
         g.oob_sum = calloc(g.n_oob ? g.n_oob : 1, sizeof *g.oob_sum);
         g.oob_cnt = calloc(g.n_oob ? g.n_oob : 1, sizeof *g.oob_cnt);
     }
     rf_forest *f = calloc(1, sizeof *f);
     size_t total = 0, tlo, thi;  /* this process's trees */
     ody_comm_part(o->comm, ody_comm_rank(o->comm), (size_t)o->n_trees, &tlo, &thi);
-    if (!g.trees || !f || (oob_p1 && (!g.oob_sum || !g.oob_cnt))) rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory");
-    else if (grow_trees(&g, (int)tlo, (int)thi, log))
+    if (!g.trees || !f || (oob_p1 && !d->parts && (!g.oob_sum || !g.oob_cnt)))
+        rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory");
+    else if (!d->parts && grow_trees(&g, (int)tlo, (int)thi, log))
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory growing %d trees on %zu rows — set forest.max_samples "
                       "to train each tree on a subsample", o->n_trees, n);
+    if (d->parts && !(rc = ody_comm_agree(o->comm, rc, err))) rc = rf_parts_grow(o, &ts, g.mtry, g.trees, log, err);
     if (!(rc = ody_comm_agree(o->comm, rc, err)) && !(rc = share_sizes(&g, err)) && concat_trees(&g, f, &total))
         rc = ody_fail(err, ODY_ENOMEM, "forest: out of memory storing the trees");
     if (!(rc = ody_comm_agree(o->comm, rc, err))) rc = share_trees(&g, f, err);
+    if (!rc && oob_p1 && d->parts) {
+        double t1 = ody_now();
+        rc = rf_parts_oob(o, &ts, f, d->X, lo, hi - lo, oob_p1, &f->oob_accuracy, err);
+        ody_logf(log, ODY_LOG_DEBUG, "forest: out-of-bag votes of this process's rows in %.2f s", ody_now() - t1);
+    }
     if (!rc) {
-        if (oob_p1) oob_result(&g, f, oob_p1);
+        if (oob_p1 && !d->parts) oob_result(&g, f, oob_p1);
         ody_logf(log, ODY_LOG_INFO, "forest: %d trees, %zu nodes, %.2f s", o->n_trees, total, ody_now() - t0);
         *out = f;
         f = NULL;

@@ -63,7 +63,7 @@ static int split_exact(const trainset *ts, int f, const samp *s, uint32_t n, uin
 {
     uint64_t *k = ws->keys;
     for (uint32_t m = 0; m < n; m++)
-        k[m] = (uint64_t)rf_float_key(rf_trainset_value(ts, rf_ws_row(ws, s[m].i), f)) << 32 | s[m].wc;
+        k[m] = (uint64_t)rf_float_key(rf_ws_value(ts, ws, s[m].i, f)) << 32 | s[m].wc;
     if (n > 4096) rf_radix_u64(k, ws->tmp, n, 32, 64);
     else rf_sort_u64(k, n);
     if ((k[0] >> 32) == (k[n - 1] >> 32)) return 1;
@@ -128,8 +128,9 @@ static int push_task(workspace *ws, size_t *top, tnode_task t)
 
 /* Draws the in-bag sample into ws->s: sorted row indices with their
  * multiplicities (bootstrap), a subsample without replacement, or all rows. */
-static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const uint8_t *y, size_t n, workspace *ws)
+static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const trainset *ts, workspace *ws)
 {
+    size_t n = ts->n;
     uint32_t m = (uint32_t)(o->max_samples ? o->max_samples : n), ns = 0;
     uint64_t *d = ws->keys;
     if (o->bootstrap) {
@@ -138,7 +139,7 @@ static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const uint8_t *y, siz
         for (uint32_t k = 0; k < m;) {
             uint32_t i = (uint32_t)d[k], c = 0;
             while (k < m && d[k] == i) { k++; c++; }
-            ws->s[ns++] = (samp){i, c << 1 | y[i]};
+            ws->s[ns++] = (samp){i, c << 1 | (uint32_t)rf_trainset_label(ts, i)};
         }
     } else if (m < n) {
         /* partial Fisher-Yates on 0..n-1 */
@@ -150,9 +151,9 @@ static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const uint8_t *y, siz
         }
         for (uint32_t k = 0; k < m; k++) d[k] = p[k];
         rf_radix_u64(d, ws->tmp, m, 0, 32);
-        for (uint32_t k = 0; k < m; k++) ws->s[ns++] = (samp){(uint32_t)d[k], 1u << 1 | y[d[k]]};
+        for (uint32_t k = 0; k < m; k++) ws->s[ns++] = (samp){(uint32_t)d[k], 1u << 1 | (uint32_t)rf_trainset_label(ts, d[k])};
     } else {
-        for (size_t i = 0; i < n; i++) ws->s[ns++] = (samp){(uint32_t)i, 1u << 1 | y[i]};
+        for (size_t i = 0; i < n; i++) ws->s[ns++] = (samp){(uint32_t)i, 1u << 1 | (uint32_t)rf_trainset_label(ts, i)};
     }
     return ns;
 }
@@ -160,15 +161,16 @@ static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const uint8_t *y, siz
 /* A small sample of a large table: copy its bins into compact arrays so
  * that the histograms touch cache-resident memory instead of missing the
  * cache on each row of F columns of n.  Exact splits, at small nodes, read
- * the values themselves. */
+ * the values themselves.  By parts the rows' bins and values are fetched
+ * already (ws->pbin, ws->pval), in the same order. */
 static void gather_local(const trainset *ts, uint32_t ns, workspace *ws)
 {
     size_t n = ts->n;
-    ws->local = ws->lbin && (size_t)ns * 4 < n;
+    ws->local = ws->pbin || (ws->lbin && (size_t)ns * 4 < n);
     ws->bin = ts->bin;
     ws->bin_n = n;
     if (!ws->local) return;
-    for (int f = 0; f < ts->F; f++) {
+    for (int f = 0; f < ts->F && !ws->pbin; f++) {
         const uint8_t *bn = ts->bin + (size_t)f * n;
         uint8_t *lb = ws->lbin + (size_t)f * ns;
         for (uint32_t k = 0; k < ns; k++) lb[k] = bn[ws->s[k].i];
@@ -177,7 +179,7 @@ static void gather_local(const trainset *ts, uint32_t ns, workspace *ws)
         ws->gidx[k] = ws->s[k].i;
         ws->s[k].i = k;
     }
-    ws->bin = ws->lbin;
+    ws->bin = ws->pbin ? ws->pbin : ws->lbin;
     ws->bin_n = ns;
 }
 
@@ -239,7 +241,7 @@ static int split_node(const trainset *ts, const tnode_task *nt, const split *bes
     } else {
         thr = midpoint(best->lo, best->hi);
         while (a < b) {
-            if (rf_trainset_value(ts, rf_ws_row(ws, s[a].i), f) <= best->lo) a++;
+            if (rf_ws_value(ts, ws, s[a].i, f) <= best->lo) a++;
             else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
         }
     }
@@ -261,7 +263,7 @@ int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace
     ody_rng rng;
     ody_rng_stream(&rng, o->seed, (unsigned long long)t);
     tb->n = 0;
-    uint32_t ns = draw_sample(o, &rng, ts->y, ts->n, ws), c0 = 0, c1 = 0;
+    uint32_t ns = draw_sample(o, &rng, ts, ws), c0 = 0, c1 = 0;
     *n_inbag = ns;
     gather_local(ts, ns, ws);
     for (uint32_t k = 0; k < ns; k++) {
@@ -288,6 +290,13 @@ int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace
     return 0;
 }
 
+uint32_t rf_tree_draw(const rf_opt *o, const trainset *ts, int t, workspace *ws)
+{
+    ody_rng rng;
+    ody_rng_stream(&rng, o->seed, (unsigned long long)t);
+    return draw_sample(o, &rng, ts, ws);
+}
+
 /* ================================================================ workspace */
 
 void rf_workspace_free(workspace *ws)
@@ -304,18 +313,18 @@ void rf_workspace_free(workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap)
+int rf_workspace_init(workspace *ws, size_t n, size_t m, int F, int bootstrap, int parts)
 {
     memset(ws, 0, sizeof *ws);
-    size_t cap = m > n ? m : n;
+    size_t cap = parts || m > n ? m : n;
     ws->s = malloc(cap * sizeof *ws->s);
     ws->keys = malloc(cap * sizeof *ws->keys);
     ws->tmp = malloc(cap * sizeof *ws->tmp);
     ws->draws = bootstrap ? malloc(1) : malloc(n * sizeof *ws->draws);
     ws->feat_order = malloc((size_t)F * sizeof *ws->feat_order);
-    ws->inbag = calloc(n, 1);
-    if (m * 4 < n) {  /* subsampled trees gather their rows (gather_local) */
-        ws->lbin = malloc(m * (size_t)F);
+    ws->inbag = parts ? malloc(1) : calloc(n, 1);
+    if (m * 4 < n) {  /* subsampled trees gather their rows (gather_local; by parts, their indices) */
+        ws->lbin = parts ? malloc(1) : malloc(m * (size_t)F);
         ws->gidx = malloc(m * sizeof *ws->gidx);
         if (!ws->lbin || !ws->gidx) { rf_workspace_free(ws); return -1; }
     }

@@ -60,22 +60,32 @@ static int train_forests(run_state *st, ody_err *err)
     rf_opt o;
     forest_opt(c, &o);
     o.comm = st->comm;  /* the processes share the trees out */
-    double *oob = malloc(n * sizeof *oob);
-    /* the training set codes every row: read by parts, they are put together for this stage (this
-     * process's among them) and parted again after */
-    int parts = !st->cat->X;
+    /* read by parts, the trees fetch the rows they draw (rf_data.parts) when they draw few; else the
+     * training set codes every row, so the rows are put together for this stage (this process's
+     * among them) and parted again after */
+    int parts = !st->cat->X, by_parts = parts && rf_parts_fit(&o, n), join = parts && !by_parts;
+    size_t nl = stage_rows(st);  /* the OOB votes reach every process; each keeps its rows' */
+    double *oob = malloc((by_parts ? nl + 1 : n) * sizeof *oob);
     rc = ody_comm_agree(st->comm, oob ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (!rc && parts) rc = stage_join_parts(st, err);
+    if (!rc && join) rc = stage_join_parts(st, err);
     if (rc) {
         free(oob);
         return rc;
     }
-    rf_data d = {st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed};
-    size_t nl = stage_rows(st);  /* the OOB votes reach every process; each keeps its rows' */
+    rf_data d = {by_parts ? st->X : st->cat->X, n, (int)F, NULL, 1, c->synth_mode, (uint64_t)c->seed, by_parts};
+    size_t at = by_parts ? 0 : st->lo;  /* this process's first row in oob */
+    if (join)
+        ody_logf(st->log, ODY_LOG_INFO, "forest: every row is put together on every process for this stage: its "
+                 "trees draw %s — with bootstrap and forest.max_samples at most %zu each tree's rows are fetched "
+                 "instead", !o.bootstrap ? "without bootstrap" : o.max_samples ? "over a quarter of the rows"
+                 : "every row (forest.max_samples 0)", (2 * n - 1) / 4);
+    if (by_parts)
+        ody_logf(st->log, ODY_LOG_INFO, "forest: each tree's rows (%zu draws) fetched from the processes that code "
+                 "their features: no process holds every row", o.max_samples);
     for (size_t i = 0; i < nl; i++) oobp[i] = 0;
     for (int r = 0; r < R && !rc; r++) {
         o.seed = (uint64_t)c->seed + (uint64_t)r;
-        rc = rf_train(&o, &d, oob, n, &st->forests[r], st->log, err);
+        rc = rf_train(&o, &d, oob, by_parts ? nl : n, &st->forests[r], st->log, err);
         if (rc) break;
         ody_logf(st->log, ODY_LOG_INFO, "forest %d: out-of-bag accuracy real vs synthetic %.4f", r,
                  st->forests[r]->oob_accuracy);
@@ -83,12 +93,12 @@ static int train_forests(run_state *st, ody_err *err)
             ody_logf(st->log, ODY_LOG_WARN, "forest: out-of-bag accuracy %.3f — the forest barely tells the catalog "
                      "from its shuffled copy (the features are nearly independent), so WEIRDNESS says little here; "
                      "isolation and kNN distance still rank", st->forests[r]->oob_accuracy);
-        for (size_t i = 0; i < nl; i++) oobp[i] += (isnan(oob[st->lo + i]) ? 0.5 : oob[st->lo + i]) / R;
+        for (size_t i = 0; i < nl; i++) oobp[i] += (isnan(oob[at + i]) ? 0.5 : oob[at + i]) / R;
         rc = ody_comm_agree(st->comm, save_forest(st, r, err), err);  /* process 0 writes: all stop if it fails */
     }
     free(oob);
     rc = ody_comm_agree(st->comm, rc, err);
-    if (parts) rc = rc ? rc : stage_split_parts(st, err);
+    if (join) rc = rc ? rc : stage_split_parts(st, err);
     if (rc) return rc;
     fitsout_col col = {"P_SYNTH_OOB", TDOUBLE, 1, oobp, NULL, NULL};
     return store_save_slices(st, "oob.fits", "OOB", &col, 1, err);

@@ -77,7 +77,7 @@ static void test_tiny_hand_checked(void **state)
     o.bootstrap = 0;
     rf_forest *f = NULL;
     ody_err e;
-    assert_ok(rf_train(&o, &(rf_data){X, 4, 1, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){X, 4, 1, y, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     assert_int_equal(f->tree_off[1], 3);
     assert_int_equal(f->node[0].feat, 0);
     assert_true(f->node[0].thr == 2.5f);
@@ -98,7 +98,7 @@ static void test_tiny_hand_checked(void **state)
     float X2[] = {0, 0, 0, 1, 1, 0, 1, 1, 0.1f, 0.1f, 0.1f, 0.9f, 0.9f, 0.1f, 0.9f, 0.9f};
     uint8_t y2[] = {0, 1, 1, 0, 0, 1, 1, 0};
     o.max_features = RF_MAXF_ALL;
-    assert_ok(rf_train(&o, &(rf_data){X2, 8, 2, y2, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){X2, 8, 2, y2, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     for (size_t k = 0; k < f->tree_off[1]; k++)
         if (f->node[k].feat < 0) assert_true(f->cnt[2 * k] == 0 || f->cnt[2 * k + 1] == 0);
     double p[8];
@@ -108,13 +108,13 @@ static void test_tiny_hand_checked(void **state)
 
     /* max_depth 1 stops at the root's children; identical rows cannot split. */
     o.max_depth = 1;
-    assert_ok(rf_train(&o, &(rf_data){X2, 8, 2, y2, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){X2, 8, 2, y2, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     assert_true(f->tree_off[1] <= 3);
     rf_destroy(f);
     float X3[] = {5, 5, 5, 5};
     uint8_t y3[] = {0, 1, 0, 1};
     o.max_depth = 0;
-    assert_ok(rf_train(&o, &(rf_data){X3, 4, 1, y3, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){X3, 4, 1, y3, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     assert_int_equal(f->tree_off[1], 1);  /* a single impure leaf */
     rf_destroy(f);
 }
@@ -133,7 +133,7 @@ static void test_fully_grown_leaves_are_pure(void **state)
     rf_forest *f = NULL;
     ody_err e;
     double *oob = malloc(2 * n * sizeof *oob);
-    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, oob, 2 * n, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, oob, 2 * n, &f, NULL, &e), e);
     size_t impure = 0, leaves = 0;
     for (size_t k = 0; k < f->tree_off[f->n_trees]; k++) {
         if (f->node[k].feat >= 0) continue;
@@ -173,7 +173,7 @@ static void test_weirdness_matches_pairwise(void **state)
     o.n_trees = 40;
     rf_forest *f = NULL;
     ody_err e;
-    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     double W1[160], W2[160];
     rf_leaf_filter filt[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_ALL};
     for (int q = 0; q < 3; q++) {
@@ -212,7 +212,7 @@ static void test_deterministic_across_threads(void **state)
     for (int r = 0; r < 2; r++) {
         o.n_threads = r + 1;
         oob[r] = malloc(n * sizeof(double));
-        assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, oob[r], n, &f[r], NULL, &e), e);
+        assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, oob[r], n, &f[r], NULL, &e), e);
         W[r] = malloc(n * sizeof(double));
         idx[r] = malloc(n * 5 * sizeof(int32_t));
         sim[r] = malloc(n * 5 * sizeof(float));
@@ -237,7 +237,7 @@ static void test_deterministic_across_threads(void **state)
     /* another seed gives another forest */
     o.seed = 2;
     rf_forest *g = NULL;
-    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &g, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &g, NULL, &e), e);
     assert_true(g->tree_off[g->n_trees] != nn || memcmp(g->node, f[0]->node, nn * sizeof(rf_node)));
     rf_destroy(g);
     for (int r = 0; r < 2; r++) {
@@ -262,7 +262,7 @@ static void test_save_load_round_trip(void **state)
     o.max_features_value = 0.5;
     rf_forest *f = NULL, *g = NULL;
     ody_err e;
-    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     char *dir = tu_tmpdir(), *path = tu_path(dir, "forest.fits");
     char *names[] = {"u-g", "g-r", "redshift"};
     assert_ok(rf_save(f, path, names, "test history", 0, &e), e);
@@ -322,7 +322,7 @@ static void test_topk_and_dense(void **state)
     o.n_trees = 30;
     rf_forest *f = NULL;
     ody_err e;
-    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, NULL, 0, &f, NULL, &e), e);
+    assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, NULL, 0, &f, NULL, &e), e);
     rf_sim_ctx ctx;
     assert_ok(rf_sim_ctx_init(&ctx, f, X, n, RF_LEAF_PURE_REAL, 0, NULL, &e), e);
     int32_t *idx = malloc(n * (size_t)k * sizeof *idx);
@@ -460,8 +460,8 @@ static void test_drawn_synthetic_rows_equal_stored(void **state)
             o.max_samples = ms;
             o.n_threads = 2;
             rf_forest *a = NULL, *b = NULL;
-            assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0}, oob1, n, &a, NULL, &e), e);
-            assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9}, oob2, n, &b, NULL, &e), e);
+            assert_ok(rf_train(&o, &(rf_data){XS, 2 * n, F, y, 0, RF_SYNTH_MARGINAL, 0, 0}, oob1, n, &a, NULL, &e), e);
+            assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 0}, oob2, n, &b, NULL, &e), e);
             forests_equal(a, b);
             assert_memory_equal(oob1, oob2, n * sizeof *oob1);
             assert_int_equal(b->n_train, 2 * n);
@@ -469,6 +469,45 @@ static void test_drawn_synthetic_rows_equal_stored(void **state)
             rf_destroy(b);
         }
     free(X); free(XS); free(y); free(oob1); free(oob2);
+}
+
+/* A forest trained by parts (each tree's rows fetched from the processes
+ * that code their features, out-of-bag votes by rows) is the forest trained
+ * on every row, node for node, vote for vote: here one process, so every
+ * move is a copy, but the fetches, the per-tree gathered rows and the
+ * redrawn samples are those of a distributed run (test_par runs them
+ * across processes). */
+static void test_forest_by_parts(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    int F = 5;
+    float *X = make_real(n, F, 73);
+    double *oob1 = malloc(n * sizeof *oob1), *oob2 = malloc(n * sizeof *oob2);
+    ody_err e;
+    for (int mode = 0; mode < 2; mode++) {
+        rf_opt o;
+        rf_opt_init(&o);
+        o.n_trees = 24;
+        o.max_samples = 700;
+        o.n_threads = 1 + mode;
+        o.seed = 11;
+        assert_true(rf_parts_fit(&o, n));
+        rf_forest *a = NULL, *b = NULL;
+        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 0}, oob1, n, &a, NULL, &e), e);
+        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 1}, oob2, n, &b, NULL, &e), e);
+        forests_equal(a, b);
+        assert_memory_equal(oob1, oob2, n * sizeof *oob1);
+        assert_true(a->oob_accuracy == b->oob_accuracy);
+        rf_destroy(a);
+        rf_destroy(b);
+        /* trees that draw more than a quarter of the rows are not trained by parts */
+        o.max_samples = 2 * n;
+        assert_false(rf_parts_fit(&o, n));
+        assert_int_equal(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 1}, oob2, n, &b, NULL, &e),
+                         ODY_EINTERNAL);
+    }
+    free(X); free(oob1); free(oob2);
 }
 
 /* An isolation forest trained on the rows its trees draw alone (as
@@ -516,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_topk_and_dense),
         cmocka_unit_test(test_synthetic_and_options),
         cmocka_unit_test(test_drawn_synthetic_rows_equal_stored),
+        cmocka_unit_test(test_forest_by_parts),
         cmocka_unit_test(test_isolation_on_drawn_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
