@@ -947,17 +947,18 @@ def plan_1e9(mp):
     big = max((b for b in mp), key=lambda b: b["n"])
     one = [x for x in big["rows"] if x["ranks"] == 1][0]
     per = max(one["rss_mb"]) * 1e6 / big["n"]
-    cat_b = 20 * (4 + 2)  # features, and the forest's one-byte training set of real and synthetic rows
+    blockb = 20 * (4 + 2) * N / cores  # a process's block of the features' columns (4 bytes) and codes (2 x N rows)
     L.append(f"Memory: the largest run here ({big['n']:,} objects, one process) peaked at {max(one['rss_mb']):,.0f} MB, "
              f"{per:.0f} bytes an object.  Each process reads its part of the catalog and holds the features and "
              "per-object results of its own rows alone; what a stage needs of other rows is sent to it (a few bytes "
              "an object: the rank score, LOF's densities, the forest-similarity leaf numbers one tree at a time; "
-             "the MLP's and the isolation trees' rows fetched from their processes).  The IDs stay whole on every "
-             "process (8 bytes an object).  One stage still puts every row together: the forest, whose training set "
-             "codes every real and synthetic row: at 10^9 objects that is "
-             f"{cat_b} bytes an object, {cat_b * N / 1e9:,.0f} GB on every process for that stage.  Coding the "
-             "features in blocks from columns sent to each process, fetching the rows each tree draws, and voting "
-             "out-of-bag by rows are the steps left before such a run (docs/MPI.md).  "
+             "the MLP's, the isolation trees' and the forest trees' drawn rows fetched from their processes).  The "
+             "forest trains by parts (`forest.max_samples` 20,000 here): each process codes a block of the features "
+             f"from their whole columns, at 10^9 objects on {cores:,} processes {blockb / 1e6:,.0f} MB a process.  "
+             "Two things stay whole on a process: every object's ID (8 bytes an object, 8 GB at 10^9), by which the "
+             "neighbour lists name objects, and the forest's coding, which sorts one feature's real and synthetic "
+             "values on a thread (36 bytes an object, 36 GB at 10^9) — an exact distributed selection of the bin "
+             "edges is the step left before such a run (docs/MPI.md).  "
              "The export's bytes are those process 0 sends and receives: each process makes the rows it holds and "
              "process 0 merges them in rank order, so it receives most of the files' bytes.  Similarity's time is "
              "bounded by `similarity.max_pairs` per run, not per object: at 10^9 objects it would list neighbours over "
