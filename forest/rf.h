@@ -12,7 +12,8 @@
  *
  * Split finding: each feature of the training set is binned once into at
  * most 256 quantile bins (one byte a value; synthetic rows are drawn where
- * they are read, never stored).  Nodes with many samples find the best split
+ * they are read, never stored), whose edges come from every value, or past
+ * rf_opt.bin_sample rows from that many rows spread evenly.  Nodes with many samples find the best split
  * among bin boundaries from class histograms (O(n) per feature); nodes with
  * few samples, or whose samples all share one bin, sort the values and
  * consider every boundary.  Fully grown trees thus end in exactly pure
@@ -51,6 +52,9 @@ typedef struct rf_opt {
     int n_threads;           /* 0: every core */
     const ody_comm *comm;    /* NULL, or processes that train one forest together: each grows its block of
                                 trees (ody_comm_part), and all get the whole forest and OOB votes */
+    size_t bin_sample;       /* 0: 2^21.  A training set of more rows takes each feature's quantile-bin
+                                edges from this many of its rows, evenly spread, instead of sorting every
+                                value (memory a coding thread: 16 bytes a sampled row) */
 } rf_opt;
 
 void rf_opt_init(rf_opt *o);

@@ -16,6 +16,7 @@
 #include "rf.h"
 
 #define RF_MAX_BINS 256
+#define RF_BIN_SAMPLE (1u << 21)          /* rf_opt.bin_sample's default */
 #define RF_OOB_CHUNK 4096                  /* rows walked down a tree at a time for their votes */
 #define RF_OOB_SCALE 1099511627776.0       /* 2^40: fixed-point votes make the sums order-free */
 
@@ -80,11 +81,13 @@ typedef struct trainset {
     size_t xs;             /* X's row stride */
     float *xown;           /* with parts: X, owned (the columns sent by every process) */
     int parts;             /* the trees read their rows' bins and values from ws->pbin/pval (rf_parts.c) */
+    size_t sampled;        /* 0, or the rows (fewer than n) the bin edges come from: blo/bhi are then a
+                              sample's, and a bin may hold other values */
 } trainset;
 
 /* With comm, each process codes a block of the features and they share
  * the codes: every process ends with the whole training set. */
-int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err);
+int rf_trainset_build(trainset *ts, const rf_data *d, const rf_opt *o, ody_err *err);
 void rf_trainset_free(trainset *ts);
 
 /* Row i's value of feature f, one of [f0, f1). */
@@ -112,6 +115,17 @@ static inline float rf_key_float(uint32_t k)
     float v;
     memcpy(&v, &u, sizeof v);
     return v;
+}
+
+/* Midpoint between the values either side of a split, kept strictly below
+ * the right one: a histogram split's threshold between bin b's largest
+ * value and bin b + 1's smallest, and the edge of bin b when the bins come
+ * from a sample (a value goes to the first bin whose threshold it does not
+ * pass). */
+static inline float rf_midpoint(float lo, float hi)
+{
+    float mid = lo + (hi - lo) * 0.5f;
+    return !(mid < hi) || !(mid >= lo) ? lo : mid;
 }
 
 /* ---------------------------------------------------------------- one tree */

@@ -122,30 +122,64 @@ static void sorted_keys(const trainset *ts, int f, float *col, uint64_t *key, ui
     rf_radix_u64(key, tmp, n, 32, 64);
 }
 
-/* Quantile bins of feature f from its sorted keys: every distinct value its
- * own bin when there are at most RF_MAX_BINS of them, else a bin closes once
- * it holds its share of rows, never between two equal values. */
-static void code_bins(trainset *ts, int f, const uint64_t *key)
+/* Quantile bins of feature f from m sorted keys (value << 32 | index):
+ * every distinct value its own bin when there are at most RF_MAX_BINS of
+ * them, else a bin closes once it holds its share of the keys, never
+ * between two equal values.  When bn is not NULL the keys are every row's
+ * and each row gets its bin there. */
+static void code_bins(trainset *ts, int f, const uint64_t *key, size_t m, uint8_t *bn)
 {
-    size_t n = ts->n;
-    uint8_t *bn = ts->bin + (size_t)(f - ts->f0) * n;
     float *lo = ts->blo + (size_t)f * RF_MAX_BINS, *hi = ts->bhi + (size_t)f * RF_MAX_BINS;
     size_t nv = 0;
-    for (size_t k = 0; k < n; k++) nv += k == 0 || (key[k] >> 32) != (key[k - 1] >> 32);
+    for (size_t k = 0; k < m; k++) nv += k == 0 || (key[k] >> 32) != (key[k - 1] >> 32);
     int b = 0, open = 0;
     size_t k = 0;
-    while (k < n) {
+    while (k < m) {
         uint32_t v = (uint32_t)(key[k] >> 32);
-        while (k < n && (uint32_t)(key[k] >> 32) == v) bn[key[k++] & 0xffffffffu] = (uint8_t)b;  /* all rows of value v */
+        for (; k < m && (uint32_t)(key[k] >> 32) == v; k++)  /* all keys of value v */
+            if (bn) bn[key[k] & 0xffffffffu] = (uint8_t)b;
         if (!open) lo[b] = rf_key_float(v);
         open = 1;
         hi[b] = rf_key_float(v);
-        if (k < n && (nv <= RF_MAX_BINS || (k >= (size_t)((double)n * (b + 1) / RF_MAX_BINS) && b < RF_MAX_BINS - 1))) {
+        if (k < m && (nv <= RF_MAX_BINS || (k >= (size_t)((double)m * (b + 1) / RF_MAX_BINS) && b < RF_MAX_BINS - 1))) {
             b++;
             open = 0;
         }
     }
     ts->n_bins[f] = b + 1;
+}
+
+/* A training set of more rows than o->bin_sample (ts->sampled of them):
+ * feature f's bin edges from the rows k n / sampled (a sample spread evenly over the real
+ * rows in catalog order and the synthetic ones), then every row's bin from
+ * its value (the first bin whose threshold rf_midpoint(bhi[b], blo[b + 1])
+ * it does not pass, which is how the trees' histogram splits send it).
+ * Sorting 2^21 values instead of every row keeps the coding's memory a
+ * thread's 32 MB however large the catalog. */
+static void code_sampled(trainset *ts, int f, uint64_t *key, uint64_t *tmp)
+{
+    size_t n = ts->n, m = ts->sampled;
+    for (size_t k = 0; k < m; k++) {
+        size_t i = (size_t)((unsigned __int128)k * n / m);
+        key[k] = (uint64_t)rf_float_key(rf_trainset_value(ts, i, f)) << 32 | (uint64_t)k;
+    }
+    rf_radix_u64(key, tmp, m, 32, 64);
+    code_bins(ts, f, key, m, NULL);
+    int nb = ts->n_bins[f];
+    float thr[RF_MAX_BINS];
+    const float *lo = ts->blo + (size_t)f * RF_MAX_BINS, *hi = ts->bhi + (size_t)f * RF_MAX_BINS;
+    for (int b = 0; b + 1 < nb; b++) thr[b] = rf_midpoint(hi[b], lo[b + 1]);
+    uint8_t *bn = ts->bin + (size_t)(f - ts->f0) * n;
+    for (size_t i = 0; i < n; i++) {
+        float v = rf_trainset_value(ts, i, f);
+        int a = 0, z = nb - 1;  /* the first b in [a, z) with v <= thr[b], else z */
+        while (a < z) {
+            int mid = (a + z) / 2;
+            if (v <= thr[mid]) z = mid;
+            else a = mid + 1;
+        }
+        bn[i] = (uint8_t)a;
+    }
 }
 
 /* Bytes each process sends a gather at a time when the columns move. */
@@ -194,8 +228,11 @@ static int gather_columns(trainset *ts, const rf_data *d, const ody_comm *comm, 
     return rc;
 }
 
-int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_comm *comm, ody_err *err)
+int rf_trainset_build(trainset *ts, const rf_data *d, const rf_opt *o, ody_err *err)
 {
+    const ody_comm *comm = o->comm;
+    int n_threads = o->n_threads;
+    size_t sample = o->bin_sample ? o->bin_sample : RF_BIN_SAMPLE;
     memset(ts, 0, sizeof *ts);
     size_t n = d->synth ? 2 * d->n : d->n;
     int F = d->F;
@@ -207,6 +244,7 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_c
     ts->xs = (size_t)F;
     ts->n_x = d->n;
     ts->parts = d->parts;
+    ts->sampled = n > sample ? sample : 0;
     ts->f0 = d->parts ? (int)f0 : 0;
     ts->f1 = d->parts ? (int)f1 : F;
     ts->y = d->parts ? NULL : malloc(n ? n : 1);
@@ -232,14 +270,17 @@ int rf_trainset_build(trainset *ts, const rf_data *d, int n_threads, const ody_c
         for (size_t i = 0; ts->y && i < n; i++) ts->y[i] = d->synth ? i >= d->n : d->y[i];
 #pragma omp parallel num_threads(ody_threads(n_threads))
     {
-        uint64_t *key = malloc(n * sizeof *key), *tmp = malloc(n * sizeof *tmp);
-        float *col = malloc((d->n ? d->n : 1) * sizeof *col);
+        size_t m = ts->sampled ? ts->sampled : n;  /* the keys a feature sorts */
+        uint64_t *key = malloc(m * sizeof *key), *tmp = malloc(m * sizeof *tmp);
+        float *col = ts->sampled ? malloc(1) : malloc((d->n ? d->n : 1) * sizeof *col);
         int bad = !key || !tmp || !col;
 #pragma omp for schedule(dynamic, 1)
         for (int f = (int)f0; f < (int)f1; f++)
-            if (!bad) {
+            if (!bad && ts->sampled) {
+                code_sampled(ts, f, key, tmp);
+            } else if (!bad) {
                 sorted_keys(ts, f, col, key, tmp);
-                code_bins(ts, f, key);
+                code_bins(ts, f, key, n, ts->bin + (size_t)(f - ts->f0) * n);
             }
         if (bad) {
 #pragma omp atomic write

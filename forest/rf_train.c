@@ -78,6 +78,8 @@ int rf_opt_check(const rf_opt *o, size_t n, int F, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "forest.max_samples = %zu is out of range — use 0 (all rows) "
                         "or at most %zu%s", o->max_samples, o->bootstrap ? (size_t)0x7fffffff : n,
                         o->bootstrap ? "" : " without bootstrap");
+    if (o->bin_sample == 1)
+        return ody_fail(err, ODY_EINPUT, "forest: bin_sample = 1 cannot place bin edges — use 0 (2^21) or at least 2");
     if (o->max_samples == 1)
         return ody_fail(err, ODY_EINPUT, "forest.max_samples = 1 cannot grow a tree — use 0 or at least 2");
     if (o->n_threads < 0)
@@ -283,7 +285,7 @@ int rf_train(const rf_opt *o, const rf_data *d, double *oob_p1, size_t n_oob, rf
     ody_comm_part(o->comm, ody_comm_rank(o->comm), d->n, &lo, &hi);
     double t0 = ody_now();
     trainset ts;
-    if ((rc = rf_trainset_build(&ts, d, o->n_threads, o->comm, err))) return rc;
+    if ((rc = rf_trainset_build(&ts, d, o, err))) return rc;
     ody_logf(log, ODY_LOG_DEBUG, "forest: coded %zu x %d features in %.2f s", n, F, ody_now() - t0);
     grow g = {o, &ts, d->X, n, n_oob > d->n ? d->n : n_oob, F, rf_mtry(o, F), NULL, NULL, NULL};
     g.trees = calloc((size_t)o->n_trees, sizeof *g.trees);

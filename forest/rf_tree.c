@@ -96,9 +96,9 @@ static int split_hist(const trainset *ts, int f, const samp *s, uint32_t n, uint
     int first = -1, last = -1;
     for (int b = 0; b < nb; b++)
         if (h[2 * b] | h[2 * b + 1]) { if (first < 0) first = b; last = b; }
-    if (first == last) {  /* one bin: constant only if the bin holds a single value */
+    if (first == last) {  /* one bin: constant only if the bin holds a single value (edges from a sample: unknown) */
         size_t at = (size_t)f * RF_MAX_BINS + (size_t)first;
-        return ts->blo[at] == ts->bhi[at] ? 1 : 2;
+        return !ts->sampled && ts->blo[at] == ts->bhi[at] ? 1 : 2;
     }
     uint32_t l0 = 0, l1 = 0;
     for (int b = first; b < last; b++) {
@@ -210,14 +210,6 @@ static void best_split(const trainset *ts, const tnode_task *nt, int mtry, uint3
     }
 }
 
-/* Midpoint between the values either side of a split, kept strictly below
- * the right one. */
-static float midpoint(float lo, float hi)
-{
-    float mid = lo + (hi - lo) * 0.5f;
-    return !(mid < hi) || !(mid >= lo) ? lo : mid;
-}
-
 /* Splits node nt: partitions its samples in place, adds both children and
  * queues them.  A histogram split's threshold lies between its bin's
  * largest value and the next bin's smallest; an exact split's between the
@@ -231,7 +223,7 @@ static int split_node(const trainset *ts, const tnode_task *nt, const split *bes
     float thr;
     if (best->bin >= 0) {
         size_t at = (size_t)f * RF_MAX_BINS + (size_t)best->bin;
-        thr = midpoint(ts->bhi[at], ts->blo[at + 1]);
+        thr = rf_midpoint(ts->bhi[at], ts->blo[at + 1]);
         const uint8_t *bn = ws->bin + (size_t)f * ws->bin_n;
         uint8_t lim = (uint8_t)best->bin;
         while (a < b) {
@@ -239,7 +231,7 @@ static int split_node(const trainset *ts, const tnode_task *nt, const split *bes
             else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }
         }
     } else {
-        thr = midpoint(best->lo, best->hi);
+        thr = rf_midpoint(best->lo, best->hi);
         while (a < b) {
             if (rf_ws_value(ts, ws, s[a].i, f) <= best->lo) a++;
             else { samp tmp = s[a]; s[a] = s[--b]; s[b] = tmp; }

@@ -471,6 +471,49 @@ static void test_drawn_synthetic_rows_equal_stored(void **state)
     free(X); free(XS); free(y); free(oob1); free(oob2);
 }
 
+/* Bin edges from a sample: a bin may then hold values its sample did not
+ * see, and the trees must still send every training row, by its
+ * threshold, to the leaf the training partition put it in.  Trees on every
+ * row once (no bootstrap): each leaf's class counts are those of the
+ * training rows its thresholds send there.  And the forest is the same on
+ * 1 and 3 threads. */
+static void test_sampled_bin_edges(void **state)
+{
+    (void)state;
+    size_t n = 1500;
+    int F = 4;
+    float *X = make_real(n, F, 74), *XS = malloc(2 * n * F * sizeof *XS);
+    for (size_t i = 0; i < n * F; i += 7) X[i] = (float)(i % 5);  /* runs of equal values */
+    memcpy(XS, X, n * F * sizeof *X);
+    ody_err e;
+    assert_ok(rf_synthesize(RF_SYNTH_MARGINAL, X, n, F, 9, 0, XS + n * F, &e), e);
+    rf_opt o;
+    rf_opt_init(&o);
+    o.n_trees = 6;
+    o.bootstrap = 0;
+    o.bin_sample = 300;
+    o.n_threads = 1;
+    rf_forest *a = NULL, *b = NULL;
+    assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, RF_SYNTH_MARGINAL, 9, 0}, NULL, 0, &a, NULL, &e), e);
+    o.n_threads = 3;
+    assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, RF_SYNTH_MARGINAL, 9, 0}, NULL, 0, &b, NULL, &e), e);
+    forests_equal(a, b);
+    size_t nodes = a->tree_off[a->n_trees];
+    uint32_t *cnt = calloc(2 * nodes, sizeof *cnt);
+    for (int t = 0; t < a->n_trees; t++)
+        for (size_t i = 0; i < 2 * n; i++) cnt[2 * (a->tree_off[t] + (size_t)rf_leaf(a, t, XS + i * F)) + (i >= n)]++;
+    for (size_t k = 0; k < nodes; k++)
+        if (a->node[k].feat < 0) {
+            assert_int_equal(cnt[2 * k], a->cnt[2 * k]);
+            assert_int_equal(cnt[2 * k + 1], a->cnt[2 * k + 1]);
+        }
+    free(cnt);
+    rf_destroy(a);
+    rf_destroy(b);
+    free(X);
+    free(XS);
+}
+
 /* A forest trained by parts (each tree's rows fetched from the processes
  * that code their features, out-of-bag votes by rows) is the forest trained
  * on every row, node for node, vote for vote: here one process, so every
@@ -485,17 +528,18 @@ static void test_forest_by_parts(void **state)
     float *X = make_real(n, F, 73);
     double *oob1 = malloc(n * sizeof *oob1), *oob2 = malloc(n * sizeof *oob2);
     ody_err e;
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
         rf_opt o;
         rf_opt_init(&o);
         o.n_trees = 24;
         o.max_samples = 700;
-        o.n_threads = 1 + mode;
+        o.n_threads = 1 + mode % 2;
         o.seed = 11;
+        o.bin_sample = mode < 2 ? 0 : 1000;  /* then the bin edges come from a sample */
         assert_true(rf_parts_fit(&o, n));
         rf_forest *a = NULL, *b = NULL;
-        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 0}, oob1, n, &a, NULL, &e), e);
-        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 1}, oob2, n, &b, NULL, &e), e);
+        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)(mode % 2), 9, 0}, oob1, n, &a, NULL, &e), e);
+        assert_ok(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)(mode % 2), 9, 1}, oob2, n, &b, NULL, &e), e);
         forests_equal(a, b);
         assert_memory_equal(oob1, oob2, n * sizeof *oob1);
         assert_true(a->oob_accuracy == b->oob_accuracy);
@@ -504,8 +548,8 @@ static void test_forest_by_parts(void **state)
         /* trees that draw more than a quarter of the rows are not trained by parts */
         o.max_samples = 2 * n;
         assert_false(rf_parts_fit(&o, n));
-        assert_int_equal(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)mode, 9, 1}, oob2, n, &b, NULL, &e),
-                         ODY_EINTERNAL);
+        assert_int_equal(rf_train(&o, &(rf_data){X, n, F, NULL, 1, (rf_synth)(mode % 2), 9, 1}, oob2, n, &b, NULL,
+                                  &e), ODY_EINTERNAL);
     }
     free(X); free(oob1); free(oob2);
 }
@@ -555,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_topk_and_dense),
         cmocka_unit_test(test_synthetic_and_options),
         cmocka_unit_test(test_drawn_synthetic_rows_equal_stored),
+        cmocka_unit_test(test_sampled_bin_edges),
         cmocka_unit_test(test_forest_by_parts),
         cmocka_unit_test(test_isolation_on_drawn_rows),
     };
