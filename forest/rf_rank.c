@@ -1,5 +1,6 @@
 /* rf_rank.c — sorting, the synthetic rows drawn one value at a time, and
  * the quantile-bin coding of the training set (see rf.h for why). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,32 +155,46 @@ static void code_bins(trainset *ts, int f, const uint64_t *key, size_t m, uint8_
  * rows in catalog order and the synthetic ones), then every row's bin from
  * its value (the first bin whose threshold rf_midpoint(bhi[b], blo[b + 1])
  * it does not pass, which is how the trees' histogram splits send it).
- * Sorting 2^21 values instead of every row keeps the coding's memory a
- * thread's 32 MB however large the catalog. */
-static void code_sampled(trainset *ts, int f, uint64_t *key, uint64_t *tmp)
+ * Sorting 2^21 values instead of every row keeps the sort to 32 MB a
+ * thread however large the catalog.  col (n_x floats, or NULL when X is
+ * this one column: a process that codes one feature) takes a copy of the
+ * real column so that the synthetic rows' values are read from it and not
+ * from across every row of X. */
+static void code_sampled(trainset *ts, int f, uint64_t *key, uint64_t *tmp, float *col)
 {
-    size_t n = ts->n, m = ts->sampled;
+    size_t n = ts->n, nx = ts->n_x, m = ts->sampled, stride = ts->xs;
+    int fb = f - ts->f0;
+    const float *c = ts->X + fb;  /* the real column, stride apart: gathered when X is wider than it */
+    if (col) {
+        for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * ts->xs + (size_t)fb];
+        c = col;
+        stride = 1;
+    }
+    int uniform = ts->syn.mode == RF_SYNTH_UNIFORM;
+#define VALUE(i) ((i) < nx ? c[(i) * stride] : uniform ? rf_synth_value(&ts->syn, (i) - nx, fb) \
+                                                       : c[rf_synth_src(&ts->syn, (i) - nx, fb) * stride])
     for (size_t k = 0; k < m; k++) {
         size_t i = (size_t)((unsigned __int128)k * n / m);
-        key[k] = (uint64_t)rf_float_key(rf_trainset_value(ts, i, f)) << 32 | (uint64_t)k;
+        key[k] = (uint64_t)rf_float_key(VALUE(i)) << 32 | (uint64_t)k;
     }
     rf_radix_u64(key, tmp, m, 32, 64);
     code_bins(ts, f, key, m, NULL);
     int nb = ts->n_bins[f];
-    float thr[RF_MAX_BINS];
+    float thr[RF_MAX_BINS];  /* padded past the last bin: no value passes +inf */
     const float *lo = ts->blo + (size_t)f * RF_MAX_BINS, *hi = ts->bhi + (size_t)f * RF_MAX_BINS;
-    for (int b = 0; b + 1 < nb; b++) thr[b] = rf_midpoint(hi[b], lo[b + 1]);
-    uint8_t *bn = ts->bin + (size_t)(f - ts->f0) * n;
+    for (int b = 0; b < RF_MAX_BINS; b++) thr[b] = b + 1 < nb ? rf_midpoint(hi[b], lo[b + 1]) : INFINITY;
+    uint8_t *bn = ts->bin + (size_t)fb * n;
     for (size_t i = 0; i < n; i++) {
-        float v = rf_trainset_value(ts, i, f);
-        int a = 0, z = nb - 1;  /* the first b in [a, z) with v <= thr[b], else z */
-        while (a < z) {
-            int mid = (a + z) / 2;
-            if (v <= thr[mid]) z = mid;
-            else a = mid + 1;
+        if (i >= nx && !uniform) {  /* a real row's value: that row's bin */
+            bn[i] = bn[rf_synth_src(&ts->syn, i - nx, fb)];
+            continue;
         }
+        float v = VALUE(i);
+        int a = 0;  /* how many thresholds v passes: its bin (a branch-free binary search) */
+        for (int step = RF_MAX_BINS / 2; step; step >>= 1) a += thr[a + step - 1] < v ? step : 0;
         bn[i] = (uint8_t)a;
     }
+#undef VALUE
 }
 
 /* Bytes each process sends a gather at a time when the columns move. */
@@ -272,12 +287,14 @@ int rf_trainset_build(trainset *ts, const rf_data *d, const rf_opt *o, ody_err *
     {
         size_t m = ts->sampled ? ts->sampled : n;  /* the keys a feature sorts */
         uint64_t *key = malloc(m * sizeof *key), *tmp = malloc(m * sizeof *tmp);
-        float *col = ts->sampled ? malloc(1) : malloc((d->n ? d->n : 1) * sizeof *col);
-        int bad = !key || !tmp || !col;
+        /* a real column, for cache-friendly reads of the synthetic rows' values: not needed when X is one */
+        int need_col = !ts->sampled || ts->xs > 1;
+        float *col = need_col ? malloc((d->n ? d->n : 1) * sizeof *col) : NULL;
+        int bad = !key || !tmp || (need_col && !col);
 #pragma omp for schedule(dynamic, 1)
         for (int f = (int)f0; f < (int)f1; f++)
             if (!bad && ts->sampled) {
-                code_sampled(ts, f, key, tmp);
+                code_sampled(ts, f, key, tmp, col);
             } else if (!bad) {
                 sorted_keys(ts, f, col, key, tmp);
                 code_bins(ts, f, key, n, ts->bin + (size_t)(f - ts->f0) * n);
