@@ -187,6 +187,14 @@ int rf_synth_open_ranges(rf_synth mode, size_t n, int F, const float *lo, const 
  * ranges alone. */
 size_t rf_synth_source(const rf_synthgen *g, size_t j, int f);
 
+/* Marginal mode: synthetic row j's values whose source rows are among the
+ * real rows [lo, hi) that X holds (row lo first, F wide), and +0.0f for
+ * the others — what one process of several writes of the row before an
+ * integer sum over the processes puts it together.  Without a branch on
+ * who holds a value, so that the reads of the values held here (a cache
+ * miss each) overlap. */
+void rf_synth_row_held(const rf_synthgen *g, size_t j, const float *X, size_t lo, size_t hi, float *row);
+
 typedef enum {
     RF_LEAF_PURE_REAL = 0,     /* leaf holds no synthetic training draw (default) */
     RF_LEAF_MAJORITY_REAL = 1, /* real draws outnumber synthetic ones */

@@ -100,3 +100,20 @@ size_t rf_synth_source(const rf_synthgen *g, size_t j, int f)
 {
     return g->mode == RF_SYNTH_UNIFORM ? SIZE_MAX : rf_synth_src(g, j, f);
 }
+
+void rf_synth_row_held(const rf_synthgen *g, size_t j, const float *X, size_t lo, size_t hi, float *row)
+{
+    size_t F = (size_t)g->F;
+    if (hi <= lo) {  /* no rows here: nothing to read, not even row lo */
+        memset(row, 0, F * sizeof *row);
+        return;
+    }
+    for (size_t f = 0; f < F; f++) {
+        size_t src = rf_synth_src(g, j, (int)f), own = src - lo < hi - lo;  /* unsigned: src >= lo too */
+        uint32_t mask = (uint32_t)0 - (uint32_t)own, bits;
+        float v = X[((src - lo) & ((size_t)0 - own)) * F + f];  /* row lo when not held */
+        memcpy(&bits, &v, sizeof bits);
+        bits &= mask;
+        memcpy(&row[f], &bits, sizeof bits);
+    }
+}

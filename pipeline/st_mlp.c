@@ -89,10 +89,7 @@ static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, f
         } else if (rf_synth_source(m->syn, i - n, 0) == SIZE_MAX) {
             if (first) rf_synth_row(m->syn, i - n, x);
         } else {
-            for (size_t f = 0; f < F; f++) {
-                size_t src = rf_synth_source(m->syn, i - n, (int)f);
-                if (src >= lo && src < hi) x[f] = st->X[(src - lo) * F + f];
-            }
+            rf_synth_row_held(m->syn, i - n, st->X, lo, hi, x);
         }
     }
     return ody_reduce(st->comm, X, cnt * F, ODY_SUM_U32, root, NULL);
