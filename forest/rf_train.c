@@ -79,7 +79,8 @@ int rf_opt_check(const rf_opt *o, size_t n, int F, ody_err *err)
                         "or at most %zu%s", o->max_samples, o->bootstrap ? (size_t)0x7fffffff : n,
                         o->bootstrap ? "" : " without bootstrap");
     if (o->bin_sample == 1)
-        return ody_fail(err, ODY_EINPUT, "forest: bin_sample = 1 cannot place bin edges — use 0 (2^21) or at least 2");
+        return ody_fail(err, ODY_EINPUT, "forest: bin_sample = 1 cannot place bin edges — use 0 (2^21) "
+                        "or at least 2");
     if (o->max_samples == 1)
         return ody_fail(err, ODY_EINPUT, "forest.max_samples = 1 cannot grow a tree — use 0 or at least 2");
     if (o->n_threads < 0)

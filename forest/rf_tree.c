@@ -151,7 +151,8 @@ static uint32_t draw_sample(const rf_opt *o, ody_rng *rng, const trainset *ts, w
         }
         for (uint32_t k = 0; k < m; k++) d[k] = p[k];
         rf_radix_u64(d, ws->tmp, m, 0, 32);
-        for (uint32_t k = 0; k < m; k++) ws->s[ns++] = (samp){(uint32_t)d[k], 1u << 1 | (uint32_t)rf_trainset_label(ts, d[k])};
+        for (uint32_t k = 0; k < m; k++)
+            ws->s[ns++] = (samp){(uint32_t)d[k], 1u << 1 | (uint32_t)rf_trainset_label(ts, d[k])};
     } else {
         for (size_t i = 0; i < n; i++) ws->s[ns++] = (samp){(uint32_t)i, 1u << 1 | (uint32_t)rf_trainset_label(ts, i)};
     }
