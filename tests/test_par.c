@@ -349,6 +349,23 @@ static void test_mpirun_parts(void **state)
         error_line(err, many, sizeof many);
         assert_string_equal(one, many);
     }
+    /* a truncated copy: the last processes' parts lie past its end, and every process count says what one says */
+    char *cut = tu_path(dir, "cut.fits"), cmd[9000], one[1024], many[1024];
+    snprintf(cmd, sizeof cmd, "head -c 60000 '%s' > '%s'", cat, cut);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "-q run '%s' --set output=cut --set catalog.path=%s", conf, cut);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    error_line(err, one, sizeof one);
+    assert_non_null(strstr(one, "cut.fits"));
+    assert_non_null(strstr(one, "truncated"));
+    for (int np = 2; np <= 3; np++) {
+        char launcher[64];
+        snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+        assert_int_equal(tu_run_under(launcher, args, out, sizeof out, err, sizeof err), 2);
+        error_line(err, many, sizeof many);
+        assert_string_equal(one, many);
+    }
+    free(cut);
     tu_rmtree(dir);
     free(dir);
     free(cat);
