@@ -195,6 +195,13 @@ void rf_workspace_free(workspace *ws);
  * mapped back through ws->gidx).  0 or ODY_ENOMEM. */
 int rf_grow_tree(const rf_opt *o, const trainset *ts, int mtry, int t, workspace *ws, tbuild *tb, uint32_t *n_inbag);
 
+/* Adds one tree's out-of-bag votes (nodes nd, class counts cnt: 2 a node)
+ * for the n rows X (F wide) whose inbag flag is 0, in fixed point
+ * (RF_OOB_SCALE) so that the sums do not depend on the order trees and
+ * threads add them; leaf is RF_OOB_CHUNK ints of scratch. */
+void rf_oob_add(const rf_node *nd, const uint32_t *cnt, int F, const float *X, size_t n, const uint8_t *inbag,
+                int32_t *leaf, int64_t *sum, uint32_t *votes);
+
 /* ---------------------------------------------------------------- by parts */
 
 /* Grows this process's trees [t0, t1) (ody_comm_part of o->n_trees) into

@@ -253,22 +253,7 @@ int rf_parts_oob(const rf_opt *o, const trainset *ts, const rf_forest *f, const 
             uint32_t ns = rf_tree_draw(o, ts, t, &ws);
             for (uint32_t k = 0; k < ns; k++)
                 if (ws.s[k].i >= lo && ws.s[k].i - lo < nl) inbag[ws.s[k].i - lo] = 1;
-            const rf_node *nd = f->node + f->tree_off[t];
-            const uint32_t *tc = f->cnt + 2 * f->tree_off[t];
-            for (size_t c0 = 0; c0 < nl; c0 += RF_OOB_CHUNK) {
-                size_t nc = c0 + RF_OOB_CHUNK < nl ? RF_OOB_CHUNK : nl - c0;
-                rf_leaves(nd, F, X + c0 * (size_t)F, nc, leaf);
-                for (size_t q = 0; q < nc; q++) {
-                    size_t i = c0 + q;
-                    if (inbag[i]) continue;
-                    const uint32_t *cq = tc + 2 * (size_t)leaf[q];
-                    int64_t v = (int64_t)llround((double)cq[1] / (double)(cq[0] + cq[1]) * RF_OOB_SCALE);
-#pragma omp atomic
-                    sum[i] += v;
-#pragma omp atomic
-                    cnt[i]++;
-                }
-            }
+            rf_oob_add(f->node + f->tree_off[t], f->cnt + 2 * f->tree_off[t], F, X, nl, inbag, leaf, sum, cnt);
             for (uint32_t k = 0; k < ns; k++)
                 if (ws.s[k].i >= lo && ws.s[k].i - lo < nl) inbag[ws.s[k].i - lo] = 0;
         }

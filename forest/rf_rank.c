@@ -106,20 +106,33 @@ void rf_trainset_free(trainset *ts)
     memset(ts, 0, sizeof *ts);
 }
 
-/* Sort keys of feature f's values (value key << 32 | row), sorted.  The
- * real column is gathered first so that the synthetic rows, which take
- * its values, read it from cache. */
+/* Feature fb of X's block: its real column, copied into col, or read in
+ * place when col is NULL (X is that one column); its stride in *stride.
+ * The copy lets the synthetic rows, which take its values, read it from
+ * cache rather than from across every row of X. */
+static const float *real_column(const trainset *ts, int fb, float *col, size_t *stride)
+{
+    *stride = col ? 1 : ts->xs;
+    if (!col) return ts->X + fb;
+    for (size_t i = 0; i < ts->n_x; i++) col[i] = ts->X[i * ts->xs + (size_t)fb];
+    return col;
+}
+
+/* Training row i's value of feature fb of the block, its real column at c. */
+static inline float row_value(const trainset *ts, const float *c, size_t stride, size_t i, int fb)
+{
+    if (i < ts->n_x) return c[i * stride];
+    if (ts->syn.mode == RF_SYNTH_UNIFORM) return rf_synth_value(&ts->syn, i - ts->n_x, fb);
+    return c[rf_synth_src(&ts->syn, i - ts->n_x, fb) * stride];
+}
+
+/* Sort keys of feature f's values (value key << 32 | row), sorted. */
 static void sorted_keys(const trainset *ts, int f, float *col, uint64_t *key, uint64_t *tmp)
 {
-    size_t n = ts->n, nx = ts->n_x;
+    size_t n = ts->n, stride;
     int fb = f - ts->f0;  /* the column in X and syn */
-    for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * ts->xs + (size_t)fb];
-    for (size_t i = 0; i < nx; i++) key[i] = (uint64_t)rf_float_key(col[i]) << 32 | (uint64_t)i;
-    for (size_t i = nx; i < n; i++) {
-        float v = ts->syn.mode == RF_SYNTH_UNIFORM ? rf_synth_value(&ts->syn, i - nx, fb)
-                                                   : col[rf_synth_src(&ts->syn, i - nx, fb)];
-        key[i] = (uint64_t)rf_float_key(v) << 32 | (uint64_t)i;
-    }
+    const float *c = real_column(ts, fb, col, &stride);
+    for (size_t i = 0; i < n; i++) key[i] = (uint64_t)rf_float_key(row_value(ts, c, stride, i, fb)) << 32 | (uint64_t)i;
     rf_radix_u64(key, tmp, n, 32, 64);
 }
 
@@ -156,26 +169,15 @@ static void code_bins(trainset *ts, int f, const uint64_t *key, size_t m, uint8_
  * its value (the first bin whose threshold rf_midpoint(bhi[b], blo[b + 1])
  * it does not pass, which is how the trees' histogram splits send it).
  * Sorting 2^21 values instead of every row keeps the sort to 32 MB a
- * thread however large the catalog.  col (n_x floats, or NULL when X is
- * this one column: a process that codes one feature) takes a copy of the
- * real column so that the synthetic rows' values are read from it and not
- * from across every row of X. */
+ * thread however large the catalog.  col: as real_column takes it. */
 static void code_sampled(trainset *ts, int f, uint64_t *key, uint64_t *tmp, float *col)
 {
-    size_t n = ts->n, nx = ts->n_x, m = ts->sampled, stride = ts->xs;
-    int fb = f - ts->f0;
-    const float *c = ts->X + fb;  /* the real column, stride apart: gathered when X is wider than it */
-    if (col) {
-        for (size_t i = 0; i < nx; i++) col[i] = ts->X[i * ts->xs + (size_t)fb];
-        c = col;
-        stride = 1;
-    }
-    int uniform = ts->syn.mode == RF_SYNTH_UNIFORM;
-#define VALUE(i) ((i) < nx ? c[(i) * stride] : uniform ? rf_synth_value(&ts->syn, (i) - nx, fb) \
-                                                       : c[rf_synth_src(&ts->syn, (i) - nx, fb) * stride])
+    size_t n = ts->n, nx = ts->n_x, m = ts->sampled, stride;
+    int fb = f - ts->f0, uniform = ts->syn.mode == RF_SYNTH_UNIFORM;
+    const float *c = real_column(ts, fb, col, &stride);
     for (size_t k = 0; k < m; k++) {
         size_t i = (size_t)((unsigned __int128)k * n / m);
-        key[k] = (uint64_t)rf_float_key(VALUE(i)) << 32 | (uint64_t)k;
+        key[k] = (uint64_t)rf_float_key(row_value(ts, c, stride, i, fb)) << 32 | (uint64_t)k;
     }
     rf_radix_u64(key, tmp, m, 32, 64);
     code_bins(ts, f, key, m, NULL);
@@ -185,16 +187,15 @@ static void code_sampled(trainset *ts, int f, uint64_t *key, uint64_t *tmp, floa
     for (int b = 0; b < RF_MAX_BINS; b++) thr[b] = b + 1 < nb ? rf_midpoint(hi[b], lo[b + 1]) : INFINITY;
     uint8_t *bn = ts->bin + (size_t)fb * n;
     for (size_t i = 0; i < n; i++) {
-        if (i >= nx && !uniform) {  /* a real row's value: that row's bin */
+        if (i >= nx && !uniform) {  /* it takes a real row's value: that row's bin */
             bn[i] = bn[rf_synth_src(&ts->syn, i - nx, fb)];
             continue;
         }
-        float v = VALUE(i);
+        float v = row_value(ts, c, stride, i, fb);
         int a = 0;  /* how many thresholds v passes: its bin (a branch-free binary search) */
         for (int step = RF_MAX_BINS / 2; step; step >>= 1) a += thr[a + step - 1] < v ? step : 0;
         bn[i] = (uint8_t)a;
     }
-#undef VALUE
 }
 
 /* Bytes each process sends a gather at a time when the columns move. */

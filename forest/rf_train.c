@@ -111,28 +111,32 @@ typedef struct grow {
     uint32_t *oob_cnt;
 } grow;
 
+void rf_oob_add(const rf_node *nd, const uint32_t *cnt, int F, const float *X, size_t n, const uint8_t *inbag,
+                int32_t *leaf, int64_t *sum, uint32_t *votes)
+{
+    for (size_t c0 = 0; c0 < n; c0 += RF_OOB_CHUNK) {
+        size_t nc = c0 + RF_OOB_CHUNK < n ? RF_OOB_CHUNK : n - c0;
+        rf_leaves(nd, F, X + c0 * (size_t)F, nc, leaf);
+        for (size_t q = 0; q < nc; q++) {
+            size_t i = c0 + q;
+            if (inbag[i]) continue;
+            const uint32_t *cq = cnt + 2 * (size_t)leaf[q];
+            int64_t v = (int64_t)llround((double)cq[1] / (double)(cq[0] + cq[1]) * RF_OOB_SCALE);
+#pragma omp atomic
+            sum[i] += v;
+#pragma omp atomic
+            votes[i]++;
+        }
+    }
+}
+
 /* Adds tree t's votes for the rows it did not draw (ws.s still holds its
- * in-bag rows), in fixed point so that the sums do not depend on the order
- * the trees finish in. */
+ * in-bag rows). */
 static void oob_votes(const grow *g, int t, workspace *ws, uint32_t ns, int32_t *leaf)
 {
     const tbuild *tb = &g->trees[t];
     for (uint32_t k = 0; k < ns; k++) ws->inbag[ws->local ? ws->gidx[k] : ws->s[k].i] = 1;
-    for (size_t c0 = 0; c0 < g->n_oob; c0 += RF_OOB_CHUNK) {
-        size_t nc = c0 + RF_OOB_CHUNK < g->n_oob ? RF_OOB_CHUNK : g->n_oob - c0;
-        rf_leaves(tb->node, g->F, g->X + c0 * (size_t)g->F, nc, leaf);
-        for (size_t q = 0; q < nc; q++) {
-            size_t i = c0 + q;
-            if (ws->inbag[i]) continue;
-            const uint32_t *cq = tb->cnt + 2 * (size_t)leaf[q];
-            double p = (double)cq[1] / (double)(cq[0] + cq[1]);
-            int64_t v = (int64_t)llround(p * RF_OOB_SCALE);
-#pragma omp atomic
-            g->oob_sum[i] += v;
-#pragma omp atomic
-            g->oob_cnt[i]++;
-        }
-    }
+    rf_oob_add(tb->node, tb->cnt, g->F, g->X, g->n_oob, ws->inbag, leaf, g->oob_sum, g->oob_cnt);
     for (uint32_t k = 0; k < ns; k++) ws->inbag[ws->local ? ws->gidx[k] : ws->s[k].i] = 0;
 }
 

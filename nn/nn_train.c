@@ -407,15 +407,7 @@ static void spinbar_wait(spinbar *b)
 }
 
 /* The process that runs replica k (ody_comm_part of the two). */
-static int replica_owner(const ody_comm *c, int k)
-{
-    for (int q = 0; q < ody_comm_size(c); q++) {
-        size_t lo, hi;
-        ody_comm_part(c, q, 2, &lo, &hi);
-        if ((size_t)k >= lo && (size_t)k < hi) return q;
-    }
-    return 0;
-}
+static int replica_owner(const ody_comm *c, int k) { return ody_part_of(2, ody_comm_size(c), (size_t)k); }
 
 /* Replica k's round (weights, momentum, what its batches added up) from the
  * process that ran it to the others; on the first thread only (MPI is
