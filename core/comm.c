@@ -82,6 +82,42 @@ int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_by
     return rc;
 }
 
+int ody_exchange(const ody_comm *c, const void *send, const size_t *scount, void **recv, size_t *rcount,
+                 ody_err *err)
+{
+    int R = ody_comm_size(c), rc = 0;
+    size_t *one = R < 2 ? NULL : malloc((size_t)R * sizeof *one), total = 0;
+    *recv = NULL;
+    if (R < 2) {
+        rcount[0] = scount[0];
+    } else if (!(rc = ody_comm_agree(c, one ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err))) {
+        for (int p = 0; p < R; p++) one[p] = sizeof *rcount;
+        if (c->alltoallv(c, scount, one, rcount, one))  /* the sizes first: each process's to each */
+            rc = ody_fail(err, ODY_EIO, "MPI: exchanging sizes failed — see the MPI message above");
+    }
+    free(one);
+    size_t out = 0;
+    for (int p = 0; !rc && p < R; p++) {
+        total += rcount[p];
+        out += scount[p];
+    }
+    if (!rc && R > 1)  /* MPI counts bytes in ints */
+        rc = ody_comm_agree(c, total > INT_MAX || out > INT_MAX ? ody_fail(err, ODY_ENOMEM, "MPI: an exchange of "
+                            "%zu bytes is more than one message holds — use more processes", total > out ? total : out)
+                            : 0, err);
+    char *in = rc ? NULL : malloc(total + 1);
+    if (!rc) rc = ody_comm_agree(c, in ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory receiving %zu bytes", total), err);
+    if (!rc && R < 2 && total) memcpy(in, send, total);
+    if (!rc && R > 1 && c->alltoallv(c, send, scount, in, rcount))
+        rc = ody_fail(err, ODY_EIO, "MPI: exchanging %zu bytes failed — see the MPI message above", total);
+    if (rc) {
+        free(in);
+        return rc;
+    }
+    *recv = in;
+    return 0;
+}
+
 /* Order-preserving keys of doubles: unsigned order of the keys is the
  * values' order (negatives' bits reversed, positives above them). */
 static uint64_t dkey(double x)

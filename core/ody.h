@@ -237,6 +237,12 @@ typedef struct ody_comm {
      * allreduce's traffic when one process needs the result.  NULL: none
      * (ody_reduce then takes allreduce). */
     int (*reduce)(const struct ody_comm *c, void *v, size_t n, ody_red op, int root);
+    /* each process's scount[p] bytes for process p (consecutive at send,
+     * in process order) to p, which receives every process's in process
+     * order at recv, rcount[q] bytes from q (known to it beforehand); each
+     * process's sum of either below 2 GB */
+    int (*alltoallv)(const struct ody_comm *c, const void *send, const size_t *scount, void *recv,
+                     const size_t *rcount);
 } ody_comm;
 
 static inline int ody_comm_rank(const ody_comm *c) { return c ? c->rank : 0; }
@@ -273,6 +279,17 @@ int ody_gather_rows(const ody_comm *c, const void *mine, size_t n, size_t row_by
  * holds enough: the caller knows the sizes).  One process alone: a copy.
  * 0 or ODY_EIO. */
 int ody_gather(const ody_comm *c, const void *mine, size_t bytes, void *all, size_t *sizes, int root, ody_err *err);
+
+/* A personal exchange: this process's scount[p] bytes for each process p
+ * (consecutive at send, in process order) to p.  *recv gets (malloc'd, at
+ * least one byte; the caller frees it) what every process sent this one,
+ * in process order, rcount[q] bytes from q (rcount has a slot a process).
+ * Every process calls it together, also with nothing to send.  One process
+ * alone: a copy.  0, or ODY_ENOMEM / ODY_EIO on every process alike, *recv
+ * then NULL.  What lets a process ask the owners of the rows it names for
+ * their values without any process holding every row. */
+int ody_exchange(const ody_comm *c, const void *send, const size_t *scount, void **recv, size_t *rcount,
+                 ody_err *err);
 
 /* The k-th smallest (from 0) of the values of every process (n at v here),
  * exactly and the same on every process, with no process holding more than

@@ -112,6 +112,12 @@ typedef struct cat {
     cat_col *pass;
     int64_t *row;         /* 1-based row in the (filtered) table of each kept row (a run frees
                              them once catalog.fits holds them: NULL then) */
+    /* Which rows id, pass and row hold: every kept row (id_part 0, id_lo 0),
+     * or, in a distributed run that read the table by parts, this process's
+     * rows alone from row id_lo on (id_part 1): a value of every object on
+     * every process was 8 bytes an object for the ID alone. */
+    int id_part;
+    size_t id_lo;
     size_t n_table_rows;  /* rows in the (filtered) table */
     size_t n_dropped;     /* rows dropped for missing values */
     /* those rows (missing: drop), in table order: why each went */
@@ -159,6 +165,34 @@ int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, o
 
 /* Writes the ID of row r into buf as text (integer, float or string). */
 void cat_col_format(const cat_col *c, size_t r, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- IDs spread over processes */
+
+/* Bytes one value of c takes (8, or width + 1 for a string), and value r's
+ * bytes. */
+size_t cat_col_elem(const cat_col *c);
+const void *cat_col_at(const cat_col *c, size_t r);
+
+/* Values packed at data (cat_col_elem bytes each) seen as a column of c's
+ * name, unit, type and width: the view owns nothing. */
+cat_col cat_col_view(const cat_col *c, void *data);
+
+/* <0, 0 or >0 as value x of a orders before, equal to or after value y of b
+ * (columns of one type and width): the order IDs are checked in. */
+int cat_col_cmp(const cat_col *a, size_t x, const cat_col *b, size_t y);
+
+/* A hash of value r that equal values share (0 and -0 too). */
+uint64_t cat_col_hash(const cat_col *c, size_t r);
+
+/* cat_check_ids's two checks apart, for IDs spread over processes.
+ * cat_ids_missing: ODY_EINPUT for the first of n values with no ID (row[]
+ * holds their table rows), else 0.  cat_ids_first_dup: the smallest value
+ * held twice, at *a and *b, the first two positions that hold it: 1; 0 when
+ * every value differs; -1 when out of memory.  cat_ids_dup_fail: the error
+ * for value a of c held in table rows ra and rb (ODY_EINPUT). */
+int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err);
+int cat_ids_first_dup(const cat_col *c, size_t n, size_t *a, size_t *b);
+int cat_ids_dup_fail(const cat_col *c, size_t a, long long ra, long long rb, const char *file, ody_err *err);
 
 /* A catalog's IDs as text (cat_col_format), with the rows sorted by it: an
  * object found by the ID an astronomer types or a file names.  IDs are

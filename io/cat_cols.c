@@ -525,18 +525,17 @@ int cat_add_features(cat *c, const float *vals, int n_new, char *const *names, o
 
 /* ================================================================ unique IDs */
 
-/* Order of rows x and y by ID value; 0 when the values are equal. */
-static int id_order(const cat_col *c, size_t x, size_t y)
+int cat_col_cmp(const cat_col *a, size_t x, const cat_col *b, size_t y)
 {
-    if (c->type == CAT_COL_INT) return (c->i[x] > c->i[y]) - (c->i[x] < c->i[y]);
-    if (c->type == CAT_COL_FLOAT) return (c->f[x] > c->f[y]) - (c->f[x] < c->f[y]);
-    return strcmp(c->s + x * ((size_t)c->width + 1), c->s + y * ((size_t)c->width + 1));
+    if (a->type == CAT_COL_INT) return (a->i[x] > b->i[y]) - (a->i[x] < b->i[y]);
+    if (a->type == CAT_COL_FLOAT) return (a->f[x] > b->f[y]) - (a->f[x] < b->f[y]);
+    return strcmp(a->s + x * ((size_t)a->width + 1), b->s + y * ((size_t)b->width + 1));
 }
 
 static int cmp_id(const void *a, const void *b, void *arg)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int r = id_order(arg, x, y);
+    int r = cat_col_cmp(arg, x, arg, y);
     return r ? r : (x > y) - (x < y);
 }
 
@@ -548,28 +547,80 @@ static int id_missing(const cat_col *c, size_t r)
     return s[strspn(s, " ")] == 0;
 }
 
-int catcol_unique(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err)
+size_t cat_col_elem(const cat_col *c) { return c->type == CAT_COL_STRING ? (size_t)c->width + 1 : 8; }
+
+const void *cat_col_at(const cat_col *c, size_t r)
+{
+    return c->type == CAT_COL_STRING ? (const void *)(c->s + r * ((size_t)c->width + 1))
+           : c->type == CAT_COL_INT ? (const void *)(c->i + r) : (const void *)(c->f + r);
+}
+
+cat_col cat_col_view(const cat_col *c, void *data)
+{
+    cat_col v = {c->name, c->unit, c->type, c->width, NULL, NULL, NULL};
+    if (c->type == CAT_COL_STRING) v.s = data;
+    else if (c->type == CAT_COL_INT) v.i = data;
+    else v.f = data;
+    return v;
+}
+
+uint64_t cat_col_hash(const cat_col *c, size_t r)
+{
+    unsigned long long u = 0xcbf29ce484222325ULL;  /* FNV-1a over the bytes that decide equality */
+    if (c->type == CAT_COL_STRING) {
+        for (const unsigned char *s = (const unsigned char *)c->s + r * ((size_t)c->width + 1); *s; s++)
+            u = (u ^ *s) * 0x100000001b3ULL;
+    } else if (c->type == CAT_COL_FLOAT) {
+        double d = c->f[r] == 0 ? 0.0 : c->f[r];
+        memcpy(&u, &d, sizeof u);
+    } else {
+        u = (unsigned long long)c->i[r];
+    }
+    return ody_splitmix64(&u);
+}
+
+int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err)
 {
     for (size_t r = 0; r < n; r++)
         if (id_missing(c, r))
             return ody_fail(err, ODY_EINPUT, "%s: ID column %s has no value in row %lld — every object needs an ID; "
                             "fill it, filter such rows in catalog.path, or leave catalog.id empty to use row numbers",
                             file, c->name, (long long)row[r]);
+    return 0;
+}
+
+int cat_ids_first_dup(const cat_col *c, size_t n, size_t *a, size_t *b)
+{
     size_t *ix = malloc((n ? n : 1) * sizeof *ix);
-    if (!ix) return ody_fail(err, ODY_ENOMEM, "%s: out of memory checking the IDs", file);
+    if (!ix) return -1;
     for (size_t r = 0; r < n; r++) ix[r] = r;
     qsort_r(ix, n, sizeof *ix, cmp_id, (void *)c);
-    int rc = 0;
-    for (size_t q = 1; q < n && !rc; q++) {
-        if (id_order(c, ix[q - 1], ix[q])) continue;
-        size_t a = ix[q - 1], b = ix[q];
-        char v[96];
-        cat_col_format(c, a, v, sizeof v);
-        rc = ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %s in rows %lld and %lld — IDs must be unique%s; choose "
-                      "another catalog.id, or leave it empty to use row numbers", file, c->name, v, (long long)row[a],
-                      (long long)row[b], c->type == CAT_COL_FLOAT ? " (a floating-point ID may have lost digits: "
-                      "read it as an integer or string column)" : "");
-    }
+    int found = 0;
+    for (size_t q = 1; q < n && !found; q++)
+        if (!cat_col_cmp(c, ix[q - 1], c, ix[q])) {
+            *a = ix[q - 1];
+            *b = ix[q];
+            found = 1;
+        }
     free(ix);
-    return rc;
+    return found;
+}
+
+int cat_ids_dup_fail(const cat_col *c, size_t a, long long ra, long long rb, const char *file, ody_err *err)
+{
+    char v[96];
+    cat_col_format(c, a, v, sizeof v);
+    return ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %s in rows %lld and %lld — IDs must be unique%s; choose "
+                    "another catalog.id, or leave it empty to use row numbers", file, c->name, v, ra, rb,
+                    c->type == CAT_COL_FLOAT ? " (a floating-point ID may have lost digits: read it as an integer or "
+                    "string column)" : "");
+}
+
+int catcol_unique(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err)
+{
+    int rc = cat_ids_missing(c, n, row, file, err);
+    size_t a = 0, b = 0;
+    int dup = rc ? 0 : cat_ids_first_dup(c, n, &a, &b);
+    if (dup < 0) return ody_fail(err, ODY_ENOMEM, "%s: out of memory checking the IDs", file);
+    return dup ? cat_ids_dup_fail(c, a, (long long)row[a], (long long)row[b], file, err) : rc;
 }

@@ -103,6 +103,37 @@ static int gather(const ody_comm *c, const void *mine, size_t bytes, void *all, 
     return rc;
 }
 
+/* Counts and displacements of bytes as MPI's ints: -1 when they do not fit. */
+static int int_counts(const size_t *n, int R, int *cnt, int *off)
+{
+    size_t at = 0;
+    for (int p = 0; p < R; p++) {
+        if (n[p] > (size_t)INT32_MAX || at > (size_t)INT32_MAX) return -1;
+        cnt[p] = (int)n[p];
+        off[p] = (int)at;
+        at += n[p];
+    }
+    return at > (size_t)INT32_MAX ? -1 : 0;
+}
+
+static int alltoallv(const ody_comm *c, const void *send, const size_t *scount, void *recv, const size_t *rcount)
+{
+    size_t R = (size_t)c->size;
+    int *v = malloc(4 * R * sizeof *v), rc = 0;
+    if (!v) return -1;
+    for (size_t p = 0; p < R; p++) ((par_impl *)c->impl)->bytes += (double)scount[p];
+    /* every process takes part: one whose counts do not fit sends and receives nothing, and the
+     * processes then agree on the failure (ody_exchange) */
+    if (int_counts(scount, c->size, v, v + R) || int_counts(rcount, c->size, v + 2 * R, v + 3 * R)) {
+        memset(v, 0, 4 * R * sizeof *v);
+        rc = -1;
+    }
+    if (MPI_Alltoallv(send, v, v + R, MPI_BYTE, recv, v + 2 * R, v + 3 * R, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = -1;
+    free(v);
+    return rc;
+}
+
 static double moved(const ody_comm *c) { return ((const par_impl *)c->impl)->bytes; }
 
 /* Shared memory: a window of process 0's memory, mapped by every process
@@ -187,7 +218,8 @@ int par_init(ody_comm **comm, ody_err *err)
     int one = nsize == size && !(no && *no == '1'), all;
     MPI_Allreduce(&one, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!all && p->node != MPI_COMM_NULL) MPI_Comm_free(&p->node);
-    *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved, shared_alloc, shared_sync, shared_free, reduce};
+    *c = (ody_comm){rank, size, p, bcast, allreduce, gather, moved, shared_alloc, shared_sync, shared_free, reduce,
+                    alltoallv};
     *comm = c;
     return 0;
 }

@@ -15,6 +15,18 @@
  * export makes (the others are read through the order from the run's own
  * arrays).  With several processes each makes the rows it holds, through
  * a view of them alone (order, lorder and pos of those rows). */
+/* The IDs the neighbour lists name: the catalog's own when they hold every
+ * object's, else those of the rows this process's lists name, asked of the
+ * processes that hold them (xp_ids_fetch): a bit a catalog row marks the
+ * rows named, a count every 64 rows finds a row's place among them. */
+typedef struct xp_ids {
+    const cat_col *all;  /* every object's IDs (row-indexed), or NULL */
+    cat_col view;        /* else the named rows' IDs, in row order (a view of buf) */
+    void *buf;
+    uint64_t *bits;      /* the rows named */
+    uint32_t *before;    /* per 64 rows: rows named before them */
+} xp_ids;
+
 typedef struct ranked {
     const run_state *st;
     size_t m;
@@ -22,6 +34,7 @@ typedef struct ranked {
     const size_t *lorder;/* the same as indices into this process's per-object arrays (order - st->lo) */
     const size_t *pos;   /* NULL, or each row's place in the whole ranking (a view's) */
     const cat *nk;       /* whose IDs the neighbour lists name */
+    const xp_ids *ids;   /* those IDs */
     int idw;             /* the widest ID as printed */
     size_t nbw;          /* a neighbour list's bytes */
     int kn;              /* nearest objects listed */

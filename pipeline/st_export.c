@@ -72,15 +72,26 @@ int xp_chunk_alloc(const ranked *R, size_t cap, chunk *c)
     return -1;
 }
 
+/* Row r's ID as text into buf. */
+static void id_text(const xp_ids *x, size_t r, char *buf, size_t len)
+{
+    if (x->all) {
+        cat_col_format(x->all, r, buf, len);
+        return;
+    }
+    uint64_t below = x->bits[r >> 6] & ((UINT64_C(1) << (r & 63)) - 1);
+    cat_col_format(&x->view, x->before[r >> 6] + (size_t)__builtin_popcountll(below), buf, len);
+}
+
 /* The IDs of rows list[0..k) (-1: none) joined by ';' into out. */
-static void join_ids(const cat_col *id, const int32_t *list, int k, char *out, size_t len)
+static void join_ids(const xp_ids *id, const int32_t *list, int k, char *out, size_t len)
 {
     char buf[128];
     size_t at = 0;
     out[0] = 0;
     for (int q = 0; q < k && at < len; q++) {
         if (list[q] < 0) continue;
-        cat_col_format(id, (size_t)list[q], buf, sizeof buf);
+        id_text(id, (size_t)list[q], buf, sizeof buf);
         at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ";" : "", buf);
     }
 }
@@ -97,8 +108,8 @@ void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
         size_t r = r0 + q, li = R->lorder[r];  /* the object, in this process's arrays */
         c->rank[q] = (int32_t)((R->pos ? R->pos[r] : r) + 1);
         for (size_t j = 0; j < k->n_feat && !wide; j++) c->feat[j * nr + q] = st->X[li * k->n_feat + j];
-        if (st->nb) join_ids(&R->nk->id, st->nb + li * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
-        join_ids(&R->nk->id, st->near + li * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
+        if (st->nb) join_ids(R->ids, st->nb + li * (size_t)st->k, st->k, c->nbs + q * R->nbw, R->nbw);
+        join_ids(R->ids, st->near + li * (size_t)st->K, R->kn, c->nrs + q * R->nbw, R->nbw);
         stage_format_why(st, li, c->why + q * R->whyw, R->whyw);
         snprintf(c->drv + q * DRVW, DRVW, "%s", st->driver[li] < 0 ? "none" : cfg_score_name((cfg_score)st->driver[li]));
     }
@@ -107,16 +118,19 @@ void xp_chunk_fill(const ranked *R, size_t r0, size_t nr, chunk *c)
 /* The widest ID as printed: the neighbour-list columns hold top_k of them
  * for every object, so a generous fixed width would cost hundreds of
  * bytes an object at survey scale. */
-static size_t id_width(const cat *k, int threads)
+static int id_width(const run_state *st, const cat *k, size_t *out, ody_err *err)
 {
-    size_t w = 1;
-#pragma omp parallel for schedule(static) reduction(max : w) num_threads(ody_threads(threads))
-    for (size_t i = 0; i < k->n_rows; i++) {
+    int w = 1;
+    size_t n = k->id_part ? stage_rows(st) : k->n_rows;  /* by parts: this process's, then the widest of all */
+#pragma omp parallel for schedule(static) reduction(max : w) num_threads(ody_threads(st->c->threads))
+    for (size_t i = 0; i < n; i++) {
         char buf[64];
         cat_col_format(&k->id, i, buf, sizeof buf);
-        if (strlen(buf) > w) w = strlen(buf);
+        if ((int)strlen(buf) > w) w = (int)strlen(buf);
     }
-    return w;
+    int rc = k->id_part ? ody_allreduce(st->comm, &w, 1, ODY_MAX_INT, err) : 0;
+    *out = (size_t)w;
+    return rc;
 }
 
 static int ranked_init(const run_state *st, ranked *R, ody_err *err)
@@ -124,7 +138,12 @@ static int ranked_init(const run_state *st, ranked *R, ody_err *err)
     const cat *k = st->cat;
     R->st = st;
     R->nk = st->near_cat ? st->near_cat : k;
-    R->idw = R->nk->id.type == CAT_COL_STRING ? (size_t)R->nk->id.width : id_width(R->nk, st->c->threads);
+    size_t idw = (size_t)R->nk->id.width;
+    if (R->nk->id.type != CAT_COL_STRING) {
+        int rc = id_width(st, R->nk, &idw, err);
+        if (rc) return rc;
+    }
+    R->idw = (int)idw;
     /* objects listed: similarity.top_k (the similarity stage's k when it ran) */
     int kl = st->k > 0 ? st->k : st->c->top_k < (int)st->n ? st->c->top_k : (int)st->n - 1;
     if (kl < 1) kl = 1;
@@ -144,14 +163,107 @@ static int ranked_init(const run_state *st, ranked *R, ody_err *err)
     return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory exporting %zu rows", R->m);
 }
 
+/* ================================================================ the IDs the lists name */
+
+static void ids_free(xp_ids *x)
+{
+    free(x->buf);
+    free(x->bits);
+    free(x->before);
+    memset(x, 0, sizeof *x);
+}
+
+static void mark(uint64_t *bits, const int32_t *list, int k)
+{
+    for (int q = 0; q < k; q++)
+        if (list[q] >= 0) bits[(size_t)list[q] >> 6] |= UINT64_C(1) << (list[q] & 63);
+}
+
+/* Each process's replies to the rows asked of it (rows ask[], cnt[p] bytes
+ * from p) into *give: their IDs in the order asked. */
+static int answer(const ranked *R, const int64_t *ask, const size_t *cnt, size_t w, char **give, size_t *gcnt,
+                  ody_err *err)
+{
+    const run_state *st = R->st;
+    const cat_col *id = &R->nk->id;
+    size_t m = 0;
+    for (int p = 0; p < ody_comm_size(st->comm); p++) {
+        gcnt[p] = cnt[p] / sizeof *ask * w;
+        m += cnt[p] / sizeof *ask;
+    }
+    *give = malloc(m * w + 1);
+    int rc = *give ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t q = 0; !rc && q < m; q++) {
+        if (ask[q] < (int64_t)st->lo || ask[q] >= (int64_t)st->hi)
+            rc = ody_fail(err, ODY_EINTERNAL, "export: process %d asked for the ID of row %lld, not held here",
+                          ody_comm_rank(st->comm), (long long)ask[q]);
+        else memcpy(*give + q * w, cat_col_at(id, (size_t)ask[q] - R->nk->id_lo), w);
+    }
+    return ody_comm_agree(st->comm, rc, err);
+}
+
+/* R's neighbour IDs into x: the catalog's own when they are every
+ * object's; else those of the rows named by the lists of this process's
+ * objects among the m exported, asked of the processes that hold them —
+ * the rows in row order, so that the IDs come back in it.  Memory: n / 8 +
+ * n / 16 bytes for the marks, and the rows named, never every object's ID.
+ * Every process together; 0, or an error on every process. */
+static int ids_fetch(const ranked *R, xp_ids *x, ody_err *err)
+{
+    const run_state *st = R->st;
+    const ody_comm *c = st->comm;
+    memset(x, 0, sizeof *x);
+    if (!R->nk->id_part) {
+        x->all = &R->nk->id;
+        return 0;
+    }
+    int P = ody_comm_size(c);
+    size_t n = st->n, words = (n + 63) / 64, w = cat_col_elem(&R->nk->id), named = 0;
+    x->bits = calloc(words + 1, sizeof *x->bits);
+    x->before = malloc((words + 1) * sizeof *x->before);
+    size_t *cnt = calloc((size_t)P, sizeof *cnt), *rcnt = malloc((size_t)P * sizeof *rcnt);
+    int64_t *ask = NULL, *asked = NULL;
+    char *give = NULL;
+    int rc = ody_comm_agree(c, x->bits && x->before && cnt && rcnt ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t r = 0; !rc && r < R->m; r++) {
+        size_t i = R->order[r];
+        if (i < st->lo || i >= st->hi) continue;
+        if (st->nb) mark(x->bits, st->nb + (i - st->lo) * (size_t)st->k, st->k);
+        mark(x->bits, st->near + (i - st->lo) * (size_t)st->K, R->kn);
+    }
+    for (size_t q = 0; !rc && q < words; q++) {
+        x->before[q] = (uint32_t)named;
+        named += (size_t)__builtin_popcountll(x->bits[q]);
+    }
+    if (!rc) ask = malloc((named + 1) * sizeof *ask);
+    if (!rc) rc = ody_comm_agree(c, ask && named <= UINT32_MAX ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t q = 0, k = 0; !rc && q < words; q++)
+        for (uint64_t b = x->bits[q]; b; b &= b - 1) {  /* rows ascending: each owner's together, in process order */
+            size_t row = q * 64 + (size_t)__builtin_ctzll(b);
+            ask[k++] = (int64_t)row;
+            cnt[ody_part_of(n, P, row)] += sizeof *ask;
+        }
+    if (!rc) rc = ody_exchange(c, ask, cnt, (void **)&asked, rcnt, err);
+    if (!rc) rc = answer(R, asked, rcnt, w, &give, cnt, err);
+    if (!rc) rc = ody_exchange(c, give, cnt, &x->buf, rcnt, err);
+    if (!rc) x->view = cat_col_view(&R->nk->id, x->buf);
+    free(cnt);
+    free(rcnt);
+    free(ask);
+    free(asked);
+    free(give);
+    if (rc) ids_free(x);
+    return rc;
+}
+
 /* ================================================================ the columns */
 
-/* A catalog column, read through the ranking's order. */
-static xcol carried(const cat_col *c, const size_t *order, const char *desc)
+/* A catalog column, read through the ranking's order of this process's
+ * objects (from its first one, wherever the column holds it). */
+static xcol carried(const ranked *R, const cat_col *c, const char *desc)
 {
-    xcol o = {{c->name, TDOUBLE, 1, c->f, c->unit, desc}, 17, order};
-    if (c->type == CAT_COL_STRING) { o.c.type = TSTRING; o.c.repeat = c->width; o.c.data = c->s; }
-    else if (c->type == CAT_COL_INT) { o.c.type = TLONGLONG; o.c.data = c->i; }
+    xcol o = {store_col_from(store_carried_col(c), stage_id_at(R->st)), 17, R->lorder};
+    o.c.desc = desc;
     return o;
 }
 
@@ -167,8 +279,8 @@ int xp_schema(const ranked *R, const chunk *c, xcol *x)
     const cat *k = st->cat;
     int q = 0;
     x[q++] = (xcol){{"RANK", TINT, 1, c->rank, NULL, "position in the ranking by export.rank_by; 1 = most anomalous"}, 0, NULL};
-    x[q++] = carried(&k->id, R->order, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
-    for (int p = 0; p < k->n_pass; p++) x[q++] = carried(&k->pass[p], R->order, "copied from the catalog");
+    x[q++] = carried(R, &k->id, st->c->cat_id[0] ? "the catalog's ID" : "row in the input table, from 1");
+    for (int p = 0; p < k->n_pass; p++) x[q++] = carried(R, &k->pass[p], "copied from the catalog");
     if (k->n_feat > STAGE_WIDE)
         x[q++] = (xcol){{"FEATURES", TFLOAT, (int)k->n_feat, st->X, NULL,
                          "the features as the run used them, in the order of the FEATURES table (FITS only)"}, 9, R->lorder};
@@ -336,6 +448,24 @@ static int whole(const run_state *st, const void *a, size_t elem, void **out, od
     return !a || ody_comm_size(st->comm) < 2 ? 0 : ody_gather_rows(st->comm, a, st->n, elem, out, err);
 }
 
+/* Object i's ID into the run's summary, from the process that holds it
+ * when the IDs are held by parts. */
+static int top_id(const run_state *st, size_t i, ody_err *err)
+{
+    const cat *k = st->cat;
+    char *to = st->sum->top_id;
+    size_t len = sizeof st->sum->top_id;
+    if (!k->id_part) {
+        cat_col_format(&k->id, i, to, len);
+        return 0;
+    }
+    int owner = ody_part_of(st->n, ody_comm_size(st->comm), i);
+    if (owner == ody_comm_rank(st->comm)) cat_col_format(&k->id, i - k->id_lo, to, len);
+    if (st->comm->bcast(st->comm, to, len, owner))
+        return ody_fail(err, ODY_EIO, "MPI: sharing the top object's ID failed — see the MPI message above");
+    return 0;
+}
+
 /* The ranking, on every process: each process's rows of the score (and
  * labels) shared for it, 10 bytes an object. */
 static int rank(const run_state *st, const double *score, size_t *order, ody_err *err)
@@ -346,7 +476,7 @@ static int rank(const run_state *st, const double *score, size_t *order, ody_err
     if (!rc) rc = stage_rank_order(s, lab, st->n, order, err);
     if (!rc) {
         st->sum->top_score = ((const double *)s)[order[0]];
-        cat_col_format(&st->cat->id, order[0], st->sum->top_id, sizeof st->sum->top_id);
+        rc = top_id(st, order[0], err);
     }
     if (s != score) free(s);
     if (lab != st->label) free(lab);
@@ -372,7 +502,10 @@ static int export(run_state *st, int run, ody_err *err)
         /* one process indexes its arrays by row; several make rows only through views (xp_rows) */
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order,
                     .lorder = ody_comm_size(st->comm) < 2 ? order : NULL};
-        rc = ranked_init(st, &R, err);
+        xp_ids ids = {0};
+        rc = ody_comm_agree(st->comm, ranked_init(st, &R, err), err);
+        if (!rc) rc = ids_fetch(&R, &ids, err);
+        R.ids = &ids;
         /* the text formats' columns, for their headers (every column but a FEATURES vector) */
         int cap = xp_schema_cap(st->cat), nt = 0;
         xcol *x = malloc((size_t)cap * sizeof *x), *xt = malloc((size_t)cap * sizeof *xt);
@@ -391,6 +524,7 @@ static int export(run_state *st, int run, ody_err *err)
         free(xt);
         free(x);
         ranked_free(&R, st->cat->n_feat);
+        ids_free(&ids);
     }
     free(order);
     return rc;

@@ -95,8 +95,7 @@ static int ingest_cutouts(run_state *st, ody_err *err)
 
 /* catalog.fits: ROW, the ID, the pass-through columns and the features as
  * one vector column FEATURES (any width), with their names in a FEATURES
- * table; each process's rows from it (the carried columns are whole on
- * every process, the features this process's). */
+ * table; each process's rows from it. */
 static int save_catalog(run_state *st, ody_err *err)
 {
     const cat *k = st->cat;
@@ -106,9 +105,10 @@ static int save_catalog(run_state *st, ody_err *err)
     int rc = cols ? store_featnames_make(k, &fn, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
     rc = ody_comm_agree(st->comm, rc, err);
     if (!rc) {
-        cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row + st->lo, NULL, NULL};
-        if (st->c->cat_id[0]) cols[q++] = store_col_from(store_carried_col(&k->id), st->lo);  /* else ROW is the ID */
-        for (int p = 0; p < k->n_pass; p++) cols[q++] = store_col_from(store_carried_col(&k->pass[p]), st->lo);
+        size_t at = stage_id_at(st);
+        cols[q++] = (fitsout_col){"ROW", TLONGLONG, 1, k->row + at, NULL, NULL};
+        if (st->c->cat_id[0]) cols[q++] = store_col_from(store_carried_col(&k->id), at);  /* else ROW is the ID */
+        for (int p = 0; p < k->n_pass; p++) cols[q++] = store_col_from(store_carried_col(&k->pass[p]), at);
         cols[q++] = (fitsout_col){"FEATURES", TFLOAT, (int)k->n_feat, st->X, NULL,
                                   "the features, in the order of the FEATURES table"};
         rc = store_save_slices_then(st, "catalog.fits", "CATALOG", cols, q, &fn.hdu, 1, err);

@@ -36,7 +36,11 @@ static int relearn(run_state *st, ody_err *err)
 {
     const cfg *c = st->c;
     lrn_labels lab;
-    int rc = lrn_labels_read(c->labels, &st->cat->id, st->n, &lab, err);
+    cat_col ids;
+    void *idbuf = NULL;  /* every object's ID, for a moment: labels name objects by ID */
+    int rc = stage_all_ids(st, &ids, &idbuf, err);
+    if (!rc) rc = ody_comm_agree(st->comm, lrn_labels_read(c->labels, &ids, st->n, &lab, err), err);
+    free(idbuf);
     if (rc) return rc;
     float *Z = stage_standardized(st);
     double *zd = NULL, km = 1;

@@ -4,9 +4,10 @@
  * needs every part is settled together: the counts, the medians that
  * impute missing values, the IDs' uniqueness, and the rows each process
  * holds from then on (the kept rows [lo, hi) of ody_comm_part, moved from
- * whoever read them).  The IDs, row numbers and pass-through columns are
- * put together on every process (the neighbour lists name objects by ID);
- * the features stay in parts.
+ * whoever read them).  The IDs, row numbers and pass-through columns stay
+ * in parts like the features (cat's id_part): the export asks the owners
+ * for the IDs its neighbour lists name.  Only the list of dropped rows is
+ * whole on every process.
  *
  * The result is the catalog one process reads alone, to the bit: the
  * features and carried columns row for row, the dropped list, and the
@@ -78,32 +79,46 @@ static int part_offsets(const ody_comm *c, size_t mine, size_t *off, ody_err *er
     return rc;
 }
 
-/* The features of the kept rows [lo, hi) (ody_comm_part of all n) into
- * *own, from the processes that read them (process p read kept rows
- * [off[p], off[p+1])): a gather to each process in turn. */
-static int move_rows(const ody_comm *c, const float *X, const size_t *off, size_t F, float **own, ody_err *err)
+/* Rows of w bytes, kept rows [lo, hi) (ody_comm_part of all n) into *own
+ * (malloc'd), from the processes that read them (process p read kept rows
+ * [off[p], off[p+1]) into mine): a gather to each process in turn. */
+static int move_parts(const ody_comm *c, const void *mine, const size_t *off, size_t w, void **own, ody_err *err)
 {
     int R = ody_comm_size(c), me = ody_comm_rank(c), rc = 0;
     size_t n = off[R], lo, hi;
     ody_comm_part(c, me, n, &lo, &hi);
-    *own = malloc((hi - lo ? hi - lo : 1) * F * sizeof **own);
+    char *to = malloc((hi - lo ? hi - lo : 1) * w);
     size_t *sizes = malloc((size_t)R * sizeof *sizes);
-    if ((rc = ody_comm_agree(c, *own && sizes ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err))) goto done;
+    if ((rc = ody_comm_agree(c, to && sizes ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err))) goto done;
     for (int q = 0; q < R && !rc; q++) {
         size_t qlo, qhi;
         ody_comm_part(c, q, n, &qlo, &qhi);
         size_t a = off[me] > qlo ? off[me] : qlo, b = off[me + 1] < qhi ? off[me + 1] : qhi;
-        const float *from = a < b ? X + (a - off[me]) * F : X;
-        size_t bytes = a < b ? (b - a) * F * sizeof *X : 0;
-        if (c->gather(c, from, bytes, *own, sizes, q))
+        const char *from = a < b ? (const char *)mine + (a - off[me]) * w : mine;
+        if (c->gather(c, from, a < b ? (b - a) * w : 0, to, sizes, q))
             rc = ody_fail(err, ODY_EIO, "MPI: moving the catalog's rows to process %d failed — see the MPI message "
                           "above", q);
     }
 done:
     free(sizes);
     if (rc) {
-        free(*own);
-        *own = NULL;
+        free(to);
+        to = NULL;
+    }
+    *own = to;
+    return rc;
+}
+
+/* A carried column's rows, as move_parts moves them (its buffer replaced). */
+static int move_col(const ody_comm *c, cat_col *col, const size_t *off, ody_err *err)
+{
+    void **data = col->type == CAT_COL_STRING ? (void **)&col->s : col->type == CAT_COL_INT ? (void **)&col->i
+                                                                                           : (void **)&col->f;
+    void *own = NULL;
+    int rc = move_parts(c, *data, off, cat_col_elem(col), &own, err);
+    if (!rc) {
+        free(*data);
+        *data = own;
     }
     return rc;
 }
@@ -187,6 +202,97 @@ static void log_read(const run_state *st, const cat *k)
     cat_log_spectra(k, st->log);
 }
 
+/* ================================================================ unique IDs */
+
+/* Bytes a process's candidate duplicate takes: found, its two table rows, the value. */
+static size_t cand_bytes(const cat_col *id) { return 24 + cat_col_elem(id); }
+
+/* The smallest of the processes' candidates (R of cand_bytes at all) as
+ * cat_check_ids reports it; 0 when no process found one. */
+static int dup_of_all(const cat *k, const char *all, int R, ody_err *err)
+{
+    size_t w = cat_col_elem(&k->id), cb = cand_bytes(&k->id);
+    char *v = malloc((size_t)R * w);
+    if (!v) return ody_fail(err, ODY_ENOMEM, "out of memory checking the IDs");
+    cat_col cv = cat_col_view(&k->id, v);
+    int best = -1;
+    for (int p = 0; p < R; p++) {
+        int64_t found;
+        memcpy(&found, all + (size_t)p * cb, sizeof found);
+        memcpy(v + (size_t)p * w, all + (size_t)p * cb + 24, w);
+        if (found && (best < 0 || cat_col_cmp(&cv, (size_t)p, &cv, (size_t)best) < 0)) best = p;
+    }
+    int rc = 0;
+    if (best >= 0) {
+        int64_t ra, rb;
+        memcpy(&ra, all + (size_t)best * cb + 8, sizeof ra);
+        memcpy(&rb, all + (size_t)best * cb + 16, sizeof rb);
+        rc = cat_ids_dup_fail(&cv, (size_t)best, (long long)ra, (long long)rb, k->path, err);
+    }
+    free(v);
+    return rc;
+}
+
+/* The IDs' uniqueness over every process's own (kept rows [id_lo, ...)),
+ * as cat_check_ids finds it for the whole table: the first row with no ID,
+ * else the smallest ID held twice, with its first two rows.  Each ID goes
+ * with its table row to the process its hash names, so that equal IDs
+ * meet, and in process order, so that they arrive in row order; each
+ * process finds its smallest duplicate, and the smallest of those is the
+ * one.  No process holds more than about its share. */
+static int check_ids(const ody_comm *c, const cat *k, ody_err *err)
+{
+    int R = ody_comm_size(c);
+    size_t lo, hi, w = cat_col_elem(&k->id), rec = w + 8, cb = cand_bytes(&k->id);
+    ody_comm_part(c, ody_comm_rank(c), k->n_rows, &lo, &hi);
+    int rc = ody_comm_agree(c, cat_ids_missing(&k->id, hi - lo, k->row, k->path, err), err);
+    if (rc) return rc;
+    size_t *cnt = calloc((size_t)R + 1, sizeof *cnt), *rcnt = malloc((size_t)R * sizeof *rcnt);
+    char *send = malloc((hi - lo) * rec + 1), *recv = NULL, *cand = calloc(1, cb), *all = NULL;
+    rc = ody_comm_agree(c, cnt && rcnt && send && cand ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t r = 0; !rc && r < hi - lo; r++) cnt[cat_col_hash(&k->id, r) % (size_t)R + 1]++;
+    for (int p = 0; !rc && p < R; p++) cnt[p + 1] += cnt[p];  /* where each process's records start */
+    for (size_t r = 0; !rc && r < hi - lo; r++) {
+        char *at = send + rec * cnt[cat_col_hash(&k->id, r) % (size_t)R]++;
+        memcpy(at, cat_col_at(&k->id, r), w);
+        memcpy(at + w, &k->row[r], 8);
+    }
+    for (int p = R - 1; !rc && p >= 0; p--)  /* cursor p now ends p's records: sizes, shifted by one */
+        cnt[p + 1] = (cnt[p] - (p ? cnt[p - 1] : 0)) * rec;
+    if (!rc) rc = ody_exchange(c, send, cnt + 1, (void **)&recv, rcnt, err);
+    size_t m = 0;
+    for (int p = 0; !rc && p < R; p++) m += rcnt[p] / rec;
+    char *vals = rc ? NULL : malloc(m * w + 1);
+    int64_t *trow = rc ? NULL : malloc((m + 1) * sizeof *trow);
+    if (!rc) rc = ody_comm_agree(c, vals && trow ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t q = 0; !rc && q < m; q++) {
+        memcpy(vals + q * w, recv + q * rec, w);
+        memcpy(&trow[q], recv + q * rec + w, 8);
+    }
+    size_t a = 0, b = 0;
+    cat_col view = cat_col_view(&k->id, vals);
+    int dup = rc ? 0 : cat_ids_first_dup(&view, m, &a, &b);
+    if (!rc) rc = ody_comm_agree(c, dup < 0 ? ody_fail(err, ODY_ENOMEM, "out of memory checking the IDs") : 0, err);
+    if (!rc && dup > 0) {
+        int64_t one = 1;
+        memcpy(cand, &one, 8);
+        memcpy(cand + 8, &trow[a], 8);
+        memcpy(cand + 16, &trow[b], 8);
+        memcpy(cand + 24, vals + a * w, w);
+    }
+    if (!rc) rc = ody_gather_rows(c, cand, (size_t)R, cb, (void **)&all, err);
+    if (!rc) rc = ody_comm_agree(c, dup_of_all(k, all, R, err), err);
+    free(cnt);
+    free(rcnt);
+    free(send);
+    free(recv);
+    free(cand);
+    free(all);
+    free(vals);
+    free(trow);
+    return rc;
+}
+
 int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
 {
     const ody_comm *c = st->comm;
@@ -212,10 +318,8 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
         rc = ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values — set "
                       "`missing: impute` or choose other features", st->c->cat_path, nt);
     if (!rc) rc = settle_missing(st, k, k->X, k->n_rows, err);
-    /* what every process holds whole: IDs, rows, pass-through columns, the dropped list */
-    if (!rc) rc = share_col(c, &k->id, off, err);
-    if (!rc) rc = share_array(c, &k->row, off, sizeof *k->row, err);
-    for (int p = 0; !rc && p < k->n_pass; p++) rc = share_col(c, &k->pass[p], off, err);
+    /* the dropped list whole on every process (process 0 writes it); the IDs, rows and pass-through columns,
+     * like the features, moved to the rows each process holds from now on */
     if (!rc && k->drop_row) {
         rc = share_array(c, &k->drop_row, doff, sizeof *k->drop_row, err);
         if (!rc) rc = share_array(c, &k->drop_feat, doff, sizeof *k->drop_feat, err);
@@ -223,9 +327,20 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
         if (!rc) rc = share_col(c, &k->drop_id, doff, err);
     }
     if (!rc) k->n_rows = off[R];
-    if (!rc && o.id_col) rc = cat_check_ids(k, err);
+    void *rows = NULL;
+    if (!rc) rc = move_col(c, &k->id, off, err);
+    if (!rc && !(rc = move_parts(c, k->row, off, sizeof *k->row, &rows, err))) {
+        free(k->row);
+        k->row = rows;
+    }
+    for (int p = 0; !rc && p < k->n_pass; p++) rc = move_col(c, &k->pass[p], off, err);
+    if (!rc) {
+        k->id_part = 1;
+        ody_comm_part(c, me, k->n_rows, &k->id_lo, &b);
+    }
+    if (!rc && o.id_col) rc = check_ids(c, k, err);
     float *own = NULL;
-    if (!rc) rc = move_rows(c, k->X, off, k->n_feat, &own, err);
+    if (!rc) rc = move_parts(c, k->X, off, k->n_feat * sizeof *k->X, (void **)&own, err);
     if (!rc) {
         free(k->X);
         k->X = NULL;  /* no process holds every row */
@@ -241,11 +356,44 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     return rc;
 }
 
+/* The IDs, rows and pass-through columns of every object on every process,
+ * from each process's own (stage_read_parts). */
+static int join_carried(const run_state *st, cat *k, ody_err *err)
+{
+    const ody_comm *c = st->comm;
+    int R = ody_comm_size(c), rc = 0;
+    size_t *off = malloc(((size_t)R + 1) * sizeof *off), hi;
+    if ((rc = ody_comm_agree(c, off ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err))) return rc;
+    for (int p = 0; p < R; p++) ody_comm_part(c, p, st->n, &off[p], &hi);
+    off[R] = st->n;
+    rc = share_col(c, &k->id, off, err);
+    if (!rc && k->row) rc = share_array(c, &k->row, off, sizeof *k->row, err);
+    for (int p = 0; !rc && p < k->n_pass; p++) rc = share_col(c, &k->pass[p], off, err);
+    if (!rc) {
+        k->id_part = 0;
+        k->id_lo = 0;
+    }
+    free(off);
+    return rc;
+}
+
+int stage_all_ids(const run_state *st, cat_col *ids, void **buf, ody_err *err)
+{
+    const cat_col *id = &st->cat->id;
+    *buf = NULL;
+    *ids = *id;
+    if (!st->cat->id_part) return 0;
+    int rc = ody_gather_rows(st->comm, cat_col_at(id, 0), st->n, cat_col_elem(id), buf, err);
+    if (!rc) *ids = cat_col_view(id, *buf);
+    return rc;
+}
+
 int stage_join_parts(run_state *st, ody_err *err)
 {
     if (st->cat->X || !st->X_own) return 0;
     void *all = NULL;
-    int rc = ody_gather_rows(st->comm, st->X_own, st->n, (size_t)st->F * sizeof(float), &all, err);
+    int rc = st->cat->id_part ? join_carried(st, st->cat, err) : 0;
+    if (!rc) rc = ody_gather_rows(st->comm, st->X_own, st->n, (size_t)st->F * sizeof(float), &all, err);
     if (rc) return rc;
     free(st->X_own);
     st->X_own = NULL;

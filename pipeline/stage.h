@@ -244,6 +244,11 @@ fitsout_col store_carried_col(const cat_col *c);
 /* The objects this process holds results for (st->hi - st->lo). */
 static inline size_t stage_rows(const run_state *st) { return st->hi - st->lo; }
 
+/* Where this process's first object is in the catalog's ID, row and
+ * pass-through columns: st->lo when they hold every object, 0 when they
+ * hold this process's alone (cat's id_part). */
+static inline size_t stage_id_at(const run_state *st) { return st->lo - st->cat->id_lo; }
+
 /* A table of one row per object, n in all, whose columns' data hold this
  * process's rows [lo, hi) alone: process 0 writes it (after the provenance
  * header) atomically, the other processes sending it their rows a piece at
@@ -327,17 +332,25 @@ int stage_keeps_all(const run_state *st);
 void stage_keep_free(stage_keep *k);
 
 /* With several processes: reads the catalog of o by parts, each process
- * an equal share of the table's rows, into st->cat (IDs, rows and
- * pass-through columns whole; cat->X NULL) and st->X_own (the kept rows
- * [lo, hi) of ody_comm_part), the same catalog one process reads alone.
- * Every process calls it together. */
+ * an equal share of the table's rows, into st->cat (cat->X NULL; IDs, rows
+ * and pass-through columns of the kept rows [lo, hi) of ody_comm_part
+ * alone: cat->id_part) and st->X_own (those rows' features), the same
+ * catalog one process reads alone.  Every process calls it together. */
 int stage_read_parts(run_state *st, const cat_opt *o, ody_err *err);
 
-/* After stage_read_parts, every row's features into cat->X on every
- * process (for a run that needs them all throughout: dense similarity, a
- * reference sample of every object), this process's rows (st->X) pointing
- * into it.  Does nothing when cat->X is held. */
+/* After stage_read_parts, every row's features into cat->X and every
+ * row's IDs, rows and pass-through columns into cat on every process (for
+ * a run that needs them all throughout: dense similarity, a reference
+ * sample of every object), this process's rows (st->X) pointing into it.
+ * Does nothing when cat->X is held. */
 int stage_join_parts(run_state *st, ody_err *err);
+
+/* Every object's ID on every process, for a step that looks objects up by
+ * ID (labels): *ids is st->cat->id itself when it holds every object's,
+ * else a view of *buf (malloc'd, the caller frees it; NULL otherwise)
+ * gathered from the processes.  Every process together; 0, or an error on
+ * every process. */
+int stage_all_ids(const run_state *st, cat_col *ids, void **buf, ody_err *err);
 
 /* Back to this process's rows alone after stage_join_parts (for a stage
  * that reads every row while it runs: the forests' training set).  Every

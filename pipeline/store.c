@@ -99,7 +99,7 @@ int store_save_objects(const run_state *st, const char *name, const char *extnam
 {
     fitsout_col *all = calloc((size_t)ncol + 1, sizeof *all);
     if (!all) return ody_fail(err, ODY_ENOMEM, "out of memory");
-    all[0] = store_col_from(store_carried_col(&st->cat->id), st->lo);
+    all[0] = store_col_from(store_carried_col(&st->cat->id), stage_id_at(st));
     all[0].desc = "the object's ID (ROW: its row in the input table, from 1)";
     memcpy(all + 1, cols, (size_t)ncol * sizeof *cols);
     int rc = store_save_slices(st, name, extname, all, ncol + 1, err);
