@@ -30,6 +30,18 @@ static void test_one_process(void **state)
     assert_int_equal(v[2], 3);
     assert_int_equal(ody_comm_agree(NULL, 0, &e), 0);
     assert_int_equal(ody_comm_agree(NULL, ODY_EINPUT, &e), ODY_EINPUT);
+    /* an exchange with oneself: a copy, also of nothing */
+    size_t sc = sizeof v, rc = 0;
+    void *got = NULL;
+    assert_int_equal(ody_exchange(NULL, v, &sc, &got, &rc, &e), 0);
+    assert_int_equal(rc, sizeof v);
+    assert_memory_equal(got, v, sizeof v);
+    free(got);
+    sc = 0;
+    assert_int_equal(ody_exchange(NULL, v, &sc, &got, &rc, &e), 0);
+    assert_int_equal(rc, 0);
+    assert_non_null(got);
+    free(got);
 }
 
 /* Blocks cover every row once, in process order, sizes within one. */
