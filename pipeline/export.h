@@ -30,7 +30,8 @@ typedef struct xp_ids {
 typedef struct ranked {
     const run_state *st;
     size_t m;
-    const size_t *order; /* objects in rank order (stage_rank_order): rows of the catalog */
+    const size_t *order; /* objects in rank order (stage_rank_order): rows of the catalog (one process; a view's) */
+    const stage_ranked *parts; /* several processes: this process's objects in rank order, and their places */
     const size_t *lorder;/* the same as indices into this process's per-object arrays (order - st->lo) */
     const size_t *pos;   /* NULL, or each row's place in the whole ranking (a view's) */
     const cat *nk;       /* whose IDs the neighbour lists name */

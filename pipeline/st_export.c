@@ -225,11 +225,10 @@ static int ids_fetch(const ranked *R, xp_ids *x, ody_err *err)
     int64_t *ask = NULL, *asked = NULL;
     char *give = NULL;
     int rc = ody_comm_agree(c, x->bits && x->before && cnt && rcnt ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    for (size_t r = 0; !rc && r < R->m; r++) {
-        size_t i = R->order[r];
-        if (i < st->lo || i >= st->hi) continue;
-        if (st->nb) mark(x->bits, st->nb + (i - st->lo) * (size_t)st->k, st->k);
-        mark(x->bits, st->near + (i - st->lo) * (size_t)st->K, R->kn);
+    for (size_t r = 0; !rc && r < R->parts->n && R->parts->pos[r] < R->m; r++) {  /* its objects exported */
+        size_t li = R->parts->row[r] - st->lo;
+        if (st->nb) mark(x->bits, st->nb + li * (size_t)st->k, st->k);
+        mark(x->bits, st->near + li * (size_t)st->K, R->kn);
     }
     for (size_t q = 0; !rc && q < words; q++) {
         x->before[q] = (uint32_t)named;
@@ -440,46 +439,42 @@ static int write_fits(const ranked *R, ody_err *err)
 
 /* ================================================================ the stage */
 
-/* Every object's value of this process's rows' array a (elem-byte values)
- * into *out: a itself for one process, else gathered (malloc'd). */
-static int whole(const run_state *st, const void *a, size_t elem, void **out, ody_err *err)
+/* The top object's score and ID into the run's summary, from the process
+ * whose first ranked object holds place 0. */
+static int top_of_parts(const run_state *st, const double *score, const stage_ranked *sr, ody_err *err)
 {
-    *out = (void *)a;
-    return !a || ody_comm_size(st->comm) < 2 ? 0 : ody_gather_rows(st->comm, a, st->n, elem, out, err);
-}
-
-/* Object i's ID into the run's summary, from the process that holds it
- * when the IDs are held by parts. */
-static int top_id(const run_state *st, size_t i, ody_err *err)
-{
+    const ody_comm *c = st->comm;
     const cat *k = st->cat;
-    char *to = st->sum->top_id;
-    size_t len = sizeof st->sum->top_id;
-    if (!k->id_part) {
-        cat_col_format(&k->id, i, to, len);
-        return 0;
+    int owner = sr->n && sr->pos[0] == 0 ? ody_comm_rank(c) : -1;
+    int rc = ody_allreduce(c, &owner, 1, ODY_MAX_INT, err);
+    if (!rc && owner == ody_comm_rank(c)) {
+        st->sum->top_score = score[sr->row[0] - st->lo];
+        cat_col_format(&k->id, sr->row[0] - k->id_lo, st->sum->top_id, sizeof st->sum->top_id);
     }
-    int owner = ody_part_of(st->n, ody_comm_size(st->comm), i);
-    if (owner == ody_comm_rank(st->comm)) cat_col_format(&k->id, i - k->id_lo, to, len);
-    if (st->comm->bcast(st->comm, to, len, owner))
-        return ody_fail(err, ODY_EIO, "MPI: sharing the top object's ID failed — see the MPI message above");
-    return 0;
+    if (!rc && (c->bcast(c, &st->sum->top_score, sizeof st->sum->top_score, owner) ||
+                c->bcast(c, st->sum->top_id, sizeof st->sum->top_id, owner)))
+        rc = ody_fail(err, ODY_EIO, "MPI: sharing the top object failed — see the MPI message above");
+    return rc;
 }
 
-/* The ranking, on every process: each process's rows of the score (and
- * labels) shared for it, 10 bytes an object. */
-static int rank(const run_state *st, const double *score, size_t *order, ody_err *err)
+/* The ranking: with one process, every object's row in rank order into
+ * *order (malloc'd); with several, each process's objects and their places
+ * into *sr (stage_rank_parts), no process holding every object's score. */
+static int rank(const run_state *st, const double *score, size_t **order, stage_ranked *sr, ody_err *err)
 {
-    void *s = NULL, *lab = NULL;
-    int rc = whole(st, score, sizeof *score, &s, err);
-    if (!rc) rc = whole(st, st->label, sizeof *st->label, &lab, err);
-    if (!rc) rc = stage_rank_order(s, lab, st->n, order, err);
-    if (!rc) {
-        st->sum->top_score = ((const double *)s)[order[0]];
-        rc = top_id(st, order[0], err);
+    size_t n = st->n;
+    *order = NULL;
+    memset(sr, 0, sizeof *sr);
+    if (ody_comm_size(st->comm) > 1) {
+        int rc = stage_rank_parts(st, score, st->label, sr, err);
+        return rc ? rc : top_of_parts(st, score, sr, err);
     }
-    if (s != score) free(s);
-    if (lab != st->label) free(lab);
+    if (!(*order = malloc((n ? n : 1) * sizeof **order))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    int rc = stage_rank_order(score, st->label, n, *order, err);
+    if (!rc) {
+        st->sum->top_score = score[(*order)[0]];
+        cat_col_format(&st->cat->id, (*order)[0], st->sum->top_id, sizeof st->sum->top_id);
+    }
     return rc;
 }
 
@@ -491,17 +486,18 @@ static int export(run_state *st, int run, ody_err *err)
     const double *score = stage_rank_score(c, st->score, st->learned);
     if (!score)  /* cfg_check() refuses such configs; a guard against a new score */
         return ody_fail(err, ODY_EINTERNAL, "export.rank_by = %s: that score was not computed", cfg_score_name(c->rank_by));
-    size_t *order = malloc((n ? n : 1) * sizeof *order);
-    int rc = ody_comm_agree(st->comm, order ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (!rc) rc = rank(st, score, order, err);
+    size_t *order = NULL;
+    stage_ranked sr;
+    int rc = ody_comm_agree(st->comm, rank(st, score, &order, &sr, err), err);
     if (rc) {
         free(order);
+        stage_ranked_free(&sr);
         return rc;
     }
     if (run) {  /* every process makes the rows it holds; process 0 writes */
         /* one process indexes its arrays by row; several make rows only through views (xp_rows) */
         ranked R = {.m = c->top_n > 0 && (size_t)c->top_n < n ? (size_t)c->top_n : n, .order = order,
-                    .lorder = ody_comm_size(st->comm) < 2 ? order : NULL};
+                    .lorder = order, .parts = order ? NULL : &sr};
         xp_ids ids = {0};
         rc = ody_comm_agree(st->comm, ranked_init(st, &R, err), err);
         if (!rc) rc = ids_fetch(&R, &ids, err);
@@ -527,6 +523,7 @@ static int export(run_state *st, int run, ody_err *err)
         ids_free(&ids);
     }
     free(order);
+    stage_ranked_free(&sr);
     return rc;
 }
 

@@ -19,26 +19,34 @@
  * objects at 2 processes peaked 50 MB higher. */
 enum { MIN_WINDOW = 8 };
 
+/* The first of this process's ranked objects at place r or later. */
+static size_t first_at(const stage_ranked *sr, size_t r)
+{
+    size_t a = 0, b = sr->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (sr->pos[mid] < r) a = mid + 1;
+        else b = mid;
+    }
+    return a;
+}
+
 /* The rows of block [r0, r1) of the ranking that this process holds, as a
  * ranking of their own (xp_pass.make makes them through it): their catalog
  * rows, their indices in this process's arrays, their places in the whole
  * ranking, in one allocation at v->order.  -1 when out of memory. */
 static int view_of(const ranked *rk, size_t r0, size_t r1, ranked *v)
 {
-    const run_state *st = rk->st;
-    int P = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
-    size_t k = 0;
-    for (size_t r = r0; r < r1; r++) k += ody_part_of(st->n, P, rk->order[r]) == me;
+    const stage_ranked *sr = rk->parts;
+    size_t a = first_at(sr, r0), k = first_at(sr, r1) - a;
     size_t *o = malloc(3 * (k ? k : 1) * sizeof *o), *lo = o + k, *pos = lo + k;
     if (!o) return -1;
     *v = *rk;
     v->order = o, v->lorder = lo, v->pos = pos, v->m = k;
-    k = 0;
-    for (size_t r = r0; r < r1; r++) {
-        size_t i = rk->order[r];
-        if (ody_part_of(st->n, P, i) != me) continue;
-        o[k] = i, lo[k] = i - st->lo, pos[k] = r;
-        k++;
+    for (size_t q = 0; q < k; q++) {
+        o[q] = sr->row[a + q];
+        lo[q] = o[q] - rk->st->lo;
+        pos[q] = sr->pos[a + q];
     }
     return 0;
 }
@@ -50,45 +58,51 @@ typedef struct made {
     size_t *len;
     uint32_t **ends;     /* per block, each row's end in mem */
     size_t *cnt;         /* per block, rows */
+    uint32_t **at;       /* per block, each row's place in the block */
 } made;
 
 /* Process 0's merge of block b of the window (ranking rows from r0):
- * every process's rows of it gathered (bytes, and each row's length), then
- * taken in rank order from the process that holds each row, and put.  One
- * block at a time, so that process 0 never holds more than a block of
- * every process's rows.  This process's block is freed as it is sent.
- * fail is this process's state; the result is every process's (they
- * agree). */
+ * every process's rows of it gathered (bytes, and each row's length and
+ * place in the block), then put in rank order.  One block at a time, so
+ * that process 0 never holds more than a block of every process's rows.
+ * This process's block is freed as it is sent.  fail is this process's
+ * state; the result is every process's (they agree). */
 static int merge_block(const ody_comm *c, xp_pass *p, size_t r0, made *md, size_t b, int fail)
 {
     const ranked *rk = p->R;
-    size_t P = (size_t)c->size, rows = md->cnt[b], bytes = md->len[b];
-    size_t r1 = r0 + p->block < rk->m ? r0 + p->block : rk->m;
+    size_t P = (size_t)c->size, rows = md->cnt[b], bytes = md->len[b], z = c->rank == 0;
+    size_t nr = (r0 + p->block < rk->m ? r0 + p->block : rk->m) - r0;
     ody_err e;
     int64_t tot = (int64_t)bytes;
     if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &tot, 1, ODY_SUM_I64, &e)) return 1;
-    char *all = c->rank == 0 ? malloc((size_t)tot + 1) : NULL, *blk = c->rank == 0 ? malloc((size_t)tot + 1) : NULL;
-    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = c->rank == 0 ? malloc((r1 - r0 + 1) * sizeof *alll) : NULL;
-    size_t *sb = c->rank == 0 ? calloc(P, sizeof *sb) : NULL, *sl = c->rank == 0 ? calloc(P, sizeof *sl) : NULL;
-    size_t *cb = calloc(P, sizeof *cb), *cl = calloc(P, sizeof *cl);
-    fail = !lens || !cb || !cl || (c->rank == 0 && (!all || !blk || !alll || !sb || !sl));
+    char *all = z ? malloc((size_t)tot + 1) : NULL, *blk = z ? malloc((size_t)tot + 1) : NULL;
+    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = z ? malloc((nr + 1) * sizeof *alll) : NULL;
+    uint32_t *allat = z ? malloc((nr + 1) * sizeof *allat) : NULL;
+    size_t *sb = z ? calloc(P, sizeof *sb) : NULL, *sl = z ? calloc(P, sizeof *sl) : NULL;
+    size_t *from = z ? malloc((nr + 1) * sizeof *from) : NULL, *sz = z ? calloc(nr + 1, sizeof *sz) : NULL;
+    fail = !lens || (z && (!all || !blk || !alll || !allat || !sb || !sl || !from || !sz));
     for (size_t t = 0; !fail && t < rows; t++) lens[t] = md->ends[b][t] - (t ? md->ends[b][t - 1] : 0);
     fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, md->mem[b], bytes, all, sb, 0) != 0 ||
-           c->gather(c, lens, rows * sizeof *lens, alll, sl, 0) != 0;
+           c->gather(c, lens, rows * sizeof *lens, alll, sl, 0) != 0 ||
+           c->gather(c, md->at[b], rows * sizeof *md->at[b], allat, sl, 0) != 0;
     free(md->mem[b]);
     md->mem[b] = NULL;
-    if (!fail && c->rank == 0) {
-        for (size_t q = 1; q < P; q++) cb[q] = cb[q - 1] + sb[q - 1], cl[q] = cl[q - 1] + sl[q - 1] / sizeof *lens;
-        size_t at = 0;
-        for (size_t r = r0; r < r1; r++) {
-            size_t q = (size_t)ody_part_of(rk->st->n, (int)P, rk->order[r]), L = alll[cl[q]++];
-            memcpy(blk + at, all + cb[q], L);
-            cb[q] += L;
-            at += L;
+    if (!fail && z) {
+        size_t got = 0, off = 0, at = 0;  /* the processes' rows in process order: where each row's bytes are */
+        for (size_t q = 0; q < P; q++) got += sl[q] / sizeof *lens;
+        for (size_t t = 0; t < got && got == nr; t++) {
+            from[allat[t]] = off;
+            sz[allat[t]] = alll[t];
+            off += alll[t];
         }
-        p->put(p, r0, blk, at);
+        for (size_t r = 0; r < nr && got == nr; r++) {
+            memcpy(blk + at, all + from[r], sz[r]);
+            at += sz[r];
+        }
+        if (got == nr) p->put(p, r0, blk, at);
+        fail = got != nr;  /* cannot happen: every place of the block is one process's */
     }
-    free(all); free(blk); free(lens); free(alll); free(sb); free(sl); free(cb); free(cl);
+    free(all); free(blk); free(lens); free(alll); free(allat); free(sb); free(sl); free(from); free(sz);
     return fail;
 }
 
@@ -110,8 +124,8 @@ static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
     const ranked *rk = p->R;
     size_t B = p->block, nb = (rk->m + B - 1) / B, wb = win;
     made md = {calloc(wb, sizeof(char *)), calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *)),
-               calloc(wb, sizeof(size_t))};
-    int fail = !md.mem || !md.len || !md.ends || !md.cnt;
+               calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *))};
+    int fail = !md.mem || !md.len || !md.ends || !md.cnt || !md.at;
     ody_err e;
     if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
     for (size_t w0 = 0; w0 < nb && !fail; w0 += wb) {
@@ -128,22 +142,26 @@ static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
                     if (!view_of(rk, r0, r1, &v)) {
                         md.cnt[b] = v.m;
                         md.ends[b] = malloc((v.m + 1) * sizeof **md.ends);
-                        if (md.ends[b]) p->make(p, &v, 0, v.m, &md.mem[b], &md.len[b], md.ends[b]);
+                        md.at[b] = malloc((v.m + 1) * sizeof **md.at);
+                        for (size_t q = 0; md.at[b] && q < v.m; q++) md.at[b][q] = (uint32_t)(v.pos[q] - r0);
+                        if (md.ends[b] && md.at[b]) p->make(p, &v, 0, v.m, &md.mem[b], &md.len[b], md.ends[b]);
                         free((void *)v.order);
                     }
                 }
             }
         }
-        for (size_t b = 0; b < nw; b++) fail |= !md.mem[b] || !md.ends[b];
+        for (size_t b = 0; b < nw; b++) fail |= !md.mem[b] || !md.ends[b] || !md.at[b];
         for (size_t b = 0; b < nw; b++) fail = merge_block(c, p, (w0 + b) * B, &md, b, fail);
         for (size_t b = 0; b < nw; b++) {
             free(md.mem[b]);
             free(md.ends[b]);
+            free(md.at[b]);
             md.mem[b] = NULL;
             md.ends[b] = NULL;
+            md.at[b] = NULL;
         }
     }
-    free(md.mem); free(md.len); free(md.ends); free(md.cnt);
+    free(md.mem); free(md.len); free(md.ends); free(md.cnt); free(md.at);
     return fail ? -1 : 0;
 }
 

@@ -244,6 +244,31 @@ fitsout_col store_carried_col(const cat_col *c);
 /* The objects this process holds results for (st->hi - st->lo). */
 static inline size_t stage_rows(const run_state *st) { return st->hi - st->lo; }
 
+/* The ranking's group of object i: 0 labelled interesting, 1 unlabelled,
+ * 2 labelled not (label may be NULL: none). */
+static inline int32_t stage_rank_group(const int16_t *label, size_t i)
+{
+    return label && label[i] >= 0 ? (label[i] ? 0 : 2) : 1;
+}
+
+/* This process's objects in rank order, and their places in the whole
+ * ranking (several processes: stage_rank_parts). */
+typedef struct stage_ranked {
+    size_t n;     /* this process's objects */
+    size_t *row;  /* their catalog rows, in rank order */
+    size_t *pos;  /* their places in the whole ranking, from 0: ascending */
+} stage_ranked;
+
+/* With several processes, stage_rank_order's ranking by score and label
+ * (this process's rows' values; label may be NULL) held by parts: each
+ * process's objects in rank order and their places, by a sample sort in
+ * which no process holds more than about its share.  Every process
+ * together; 0, or an error on every process (out then holds nothing).
+ * *out owns its arrays: stage_ranked_free. */
+int stage_rank_parts(const run_state *st, const double *score, const int16_t *label, stage_ranked *out,
+                     ody_err *err);
+void stage_ranked_free(stage_ranked *r);
+
 /* Where this process's first object is in the catalog's ID, row and
  * pass-through columns: st->lo when they hold every object, 0 when they
  * hold this process's alone (cat's id_part). */

@@ -380,13 +380,11 @@ const double *stage_rank_score(const cfg *c, double *const *score, const double 
  * rows are sorted in place (8 bytes an object, no copy of the scores). */
 typedef struct rank_by { const double *s; const int16_t *l; } rank_by;
 
-static int group_of(const int16_t *l, size_t i) { return l && l[i] >= 0 ? (l[i] ? 0 : 2) : 1; }
-
 static int cmp_rank(const void *a, const void *b, void *v)
 {
     const rank_by *r = v;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    int gi = group_of(r->l, i), gj = group_of(r->l, j);
+    int gi = stage_rank_group(r->l, i), gj = stage_rank_group(r->l, j);
     if (gi != gj) return gi - gj;
     if (r->s[i] != r->s[j]) return r->s[i] < r->s[j] ? 1 : -1;
     return (i > j) - (i < j);
