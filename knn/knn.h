@@ -119,13 +119,27 @@ int knn_project(const float *X, size_t n, int F, const knn_scale *sc, const floa
  * so that duplicates give a finite factor. */
 int knn_lof(size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof, ody_err *err);
 
-/* The same where c's processes each hold their rows' lists (ody_comm_part
+/* What knn_lof_comm reads: n rows' lists of width `width` >= k (idx,
+ * dist), and the rows a list can name: ref[0..m) (sorted; a reference
+ * sample the lists were searched among), or every row (ref NULL). */
+typedef struct knn_lof_in {
+    size_t n;
+    int width, k;
+    const int32_t *idx;
+    const float *dist;
+    const int32_t *ref;
+    size_t m;
+} knn_lof_in;
+
+/* knn_lof where c's processes each hold their rows' lists (ody_comm_part
  * of n, from idx[0] and dist[0]) and get their rows' factors into lof[0..]:
- * the k-distances and densities of every row (what a neighbour anywhere
- * needs) are shared, 12 bytes a row, and the median picked exactly
- * (ody_select), so the factors are knn_lof's for any number of processes. */
-int knn_lof_comm(const ody_comm *c, size_t n, int width, int k, const int32_t *idx, const float *dist, double *lof,
-                 ody_err *err);
+ * the k-distances and densities of the rows a list can name (what a
+ * neighbour anywhere needs) are shared, 12 bytes a row — of the reference
+ * sample alone when there is one, so that no process holds a value of
+ * every row — and the median picked exactly (ody_select), so the factors
+ * are knn_lof's for any number of processes.  ODY_EINTERNAL when a list
+ * names a row outside ref. */
+int knn_lof_comm(const ody_comm *c, const knn_lof_in *in, double *lof, ody_err *err);
 
 /* The local outlier factor of m rows that are not in the catalog, from
  * their first k neighbours among it (qidx, qdist: m lists of width qwidth,

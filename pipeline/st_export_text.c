@@ -14,9 +14,11 @@
 
 /* Blocks a process makes a window at most (what it holds in memory at
  * once, twice for one process: one window put while the next is made):
- * twice its threads, at least MIN_WINDOW, the largest of the processes'
- * (they must agree on every window's blocks).  At 16 a process, 10^6
- * objects at 2 processes peaked 50 MB higher. */
+ * twice its threads, at least MIN_WINDOW for one process; with several,
+ * twice the most threads of any (they must agree on every window's
+ * blocks), since their blocks wait for process 0's merge, not for a
+ * write.  At 16 a process, 10^6 objects at 2 processes peaked 50 MB
+ * higher; at 8 rather than 2 (one thread each), 8 MB higher. */
 enum { MIN_WINDOW = 8 };
 
 /* The first of this process's ranked objects at place r or later. */
@@ -176,10 +178,10 @@ int xp_rows(const ody_comm *c, xp_pass *p)
     const ranked *rk = p->R;
     size_t B = p->block, nb = (rk->m + B - 1) / B;
     int cur = 0, team = omp_get_num_threads();
-    int wmax = 2 * team > MIN_WINDOW ? 2 * team : MIN_WINDOW;
+    int wmax = 2 * team > MIN_WINDOW ? 2 * team : MIN_WINDOW, wproc = 2 * team;
     ody_err e;
     if (ody_comm_size(c) > 1)
-        return ody_allreduce(c, &wmax, 1, ODY_MAX_INT, &e) ? -1 : rows_shared(c, p, (size_t)wmax);
+        return ody_allreduce(c, &wproc, 1, ODY_MAX_INT, &e) ? -1 : rows_shared(c, p, (size_t)wproc);
     size_t win = (size_t)wmax;
     /* the blocks of the window being made and of the one being put */
     char **mem[2] = {calloc(win, sizeof(char *)), calloc(win, sizeof(char *))};

@@ -334,8 +334,10 @@ static int search(run_state *st, ody_err *err)
     int d = st->F;
     int rc = m < st->n && !ref ? ody_fail(err, ODY_ENOMEM, "out of memory")
            : ref ? search_sample(st, ref, m, &o, &used, &d, err) : search_all(st, &o, &used, &d, err);
-    free(ref);
-    if (rc) return rc;
+    if (rc) {
+        free(ref);
+        return rc;
+    }
     if (d < st->F)
         ody_logf(st->log, ODY_LOG_INFO, "local: neighbours searched on the first %d principal components of %d features "
                  "(local.components)", d, st->F);
@@ -343,7 +345,9 @@ static int search(run_state *st, ody_err *err)
              used == KNN_SCAN ? "blocked scan: high intrinsic dimension" : "k-d tree");
     int k = c->local_k < st->K ? c->local_k : st->K, kl = c->lof_k < st->K ? c->lof_k : st->K;
     for (size_t i = 0; i < stage_rows(st); i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
-    rc = knn_lof_comm(st->comm, st->n, st->K, kl, st->near, st->near_dist, st->score[CFG_SCORE_LOF], err);
+    knn_lof_in li = {st->n, st->K, kl, st->near, st->near_dist, ref, ref ? m : 0};  /* lists name reference rows */
+    rc = knn_lof_comm(st->comm, &li, st->score[CFG_SCORE_LOF], err);
+    free(ref);
     if (!rc) rc = stage_local_score(st, st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},

@@ -15,28 +15,28 @@
 
 /* ================================================================ keys */
 
-/* An object's key: group (0 interesting, 1 unlabelled, 2 not, INT32_MAX a
- * sample of a process with no object), score, catalog row. */
+/* An object's key, 16 bytes: its score, and its group (0 interesting, 1
+ * unlabelled, 2 not, 3 a sample of a process with no object) above its
+ * catalog row in one word. */
 typedef struct rkey {
     double s;
-    int64_t row;
-    int32_t g, pad;
+    uint64_t gr;
 } rkey;
 
-/* < 0, 0, > 0 as a ranks before, with, after b. */
+#define ROW_BITS 62
+#define ROW_MASK ((UINT64_C(1) << ROW_BITS) - 1)
+
+static rkey key_of(double s, int32_t g, size_t row) { return (rkey){s, (uint64_t)g << ROW_BITS | (uint64_t)row}; }
+
+/* < 0, 0, > 0 as a ranks before, with, after b: group, score descending,
+ * row. */
 static int key_cmp(const void *pa, const void *pb)
 {
     const rkey *a = pa, *b = pb;
-    if (a->g != b->g) return a->g < b->g ? -1 : 1;
+    uint64_t ga = a->gr >> ROW_BITS, gb = b->gr >> ROW_BITS;
+    if (ga != gb) return ga < gb ? -1 : 1;
     if (a->s != b->s) return a->s < b->s ? 1 : -1;
-    return (a->row > b->row) - (a->row < b->row);
-}
-
-/* Positions of received keys, sorted by their keys. */
-static int idx_cmp(const void *a, const void *b, void *keys)
-{
-    const rkey *k = keys;
-    return key_cmp(&k[*(const size_t *)a], &k[*(const size_t *)b]);
+    return (a->gr > b->gr) - (a->gr < b->gr);  /* same group: the rows' order */
 }
 
 /* Samples a process gives towards the splitters: with R processes each
@@ -49,8 +49,7 @@ static int splitters(const ody_comm *c, const rkey *k, size_t n, rkey *sp, ody_e
 {
     int R = ody_comm_size(c);
     rkey mine[SAMPLES], *all = NULL;
-    for (size_t j = 0; j < SAMPLES; j++)
-        mine[j] = n ? k[j * n / SAMPLES] : (rkey){0, 0, INT32_MAX, 0};
+    for (size_t j = 0; j < SAMPLES; j++) mine[j] = n ? k[j * n / SAMPLES] : key_of(0, 3, 0);
     int rc = ody_gather_rows(c, mine, (size_t)R * SAMPLES, sizeof *mine, (void **)&all, err);
     if (rc) return rc;
     qsort(all, (size_t)R * SAMPLES, sizeof *all, key_cmp);
@@ -68,16 +67,26 @@ void stage_ranked_free(stage_ranked *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Each received key's place (goff + its rank among the m received) into
- * place[], in the order received. */
-static int places(const rkey *in, size_t m, size_t goff, size_t *place, ody_err *err)
+/* The stretch of the ranking this process received (m keys at in, from
+ * each process p rcnt[p] bytes, each process's in its rank order), sorted
+ * in place, and each key's place (goff + its rank here) into *place, in
+ * the order each process sent them: a process's keys keep their order in
+ * the sorted stretch, so walking it hands each sender its places in turn. */
+static int places(const run_state *st, rkey *in, size_t m, const size_t *rcnt, size_t goff, size_t **place,
+                  ody_err *err)
 {
-    size_t *ix = malloc((m ? m : 1) * sizeof *ix);
-    if (!ix) return ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", m);
-    for (size_t q = 0; q < m; q++) ix[q] = q;
-    qsort_r(ix, m, sizeof *ix, idx_cmp, (void *)in);
-    for (size_t q = 0; q < m; q++) place[ix[q]] = goff + q;
-    free(ix);
+    int R = ody_comm_size(st->comm);
+    size_t *at = malloc((size_t)R * sizeof *at);
+    *place = malloc((m ? m : 1) * sizeof **place);
+    if (!at || !*place) {
+        free(at);
+        return ody_fail(err, ODY_ENOMEM, "out of memory ranking %zu objects", m);
+    }
+    at[0] = 0;
+    for (int p = 1; p < R; p++) at[p] = at[p - 1] + rcnt[p - 1] / sizeof *in;
+    qsort(in, m, sizeof *in, key_cmp);
+    for (size_t q = 0; q < m; q++) (*place)[at[ody_part_of(st->n, R, (size_t)(in[q].gr & ROW_MASK))]++] = goff + q;
+    free(at);
     return 0;
 }
 
@@ -89,13 +98,10 @@ int stage_rank_parts(const run_state *st, const double *score, const int16_t *la
     size_t n = stage_rows(st), m = 0, goff = 0;
     memset(out, 0, sizeof *out);
     rkey *k = malloc((n ? n : 1) * sizeof *k), *sp = malloc((size_t)R * sizeof *sp), *in = NULL;
-    size_t *cnt = calloc((size_t)R, sizeof *cnt), *rcnt = malloc((size_t)R * sizeof *rcnt);
-    size_t *place = NULL, *got = NULL;
+    size_t *cnt = calloc((size_t)R, sizeof *cnt), *rcnt = malloc((size_t)R * sizeof *rcnt), *place = NULL;
     int64_t *moff = NULL, mm;
-    out->row = malloc((n ? n : 1) * sizeof *out->row);
-    int rc = ody_comm_agree(c, k && sp && cnt && rcnt && out->row ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
-                            err);
-    for (size_t i = 0; !rc && i < n; i++) k[i] = (rkey){score[i], (int64_t)(st->lo + i), stage_rank_group(label, i), 0};
+    int rc = ody_comm_agree(c, k && sp && cnt && rcnt ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t i = 0; !rc && i < n; i++) k[i] = key_of(score[i], stage_rank_group(label, i), st->lo + i);
     if (!rc) qsort(k, n, sizeof *k, key_cmp);
     if (!rc) rc = splitters(c, k, n, sp, err);
     for (size_t i = 0, p = 0; !rc && i < n; i++) {  /* k sorted: the processes' ranges in turn */
@@ -108,23 +114,21 @@ int stage_rank_parts(const run_state *st, const double *score, const int16_t *la
     mm = (int64_t)m;
     if (!rc) rc = ody_gather_rows(c, &mm, (size_t)R, sizeof mm, (void **)&moff, err);
     for (int p = 0; !rc && p < me; p++) goff += (size_t)moff[p];
-    if (!rc) place = malloc((m ? m : 1) * sizeof *place);
-    if (!rc) rc = ody_comm_agree(c, place ? places(in, m, goff, place, err) : ody_fail(err, ODY_ENOMEM, "out of "
-                                 "memory"), err);
+    if (!rc) rc = ody_comm_agree(c, places(st, in, m, rcnt, goff, &place, err), err);
+    free(in);
     /* the places back, each to the process that sent its key, in the order it sent them: its rank order */
     for (int p = 0; !rc && p < R; p++) {
         size_t t = rcnt[p];
         rcnt[p] = cnt[p] / sizeof *k * sizeof *place;
         cnt[p] = t / sizeof *k * sizeof *place;
     }
-    if (!rc) rc = ody_exchange(c, place, cnt, (void **)&got, rcnt, err);
-    for (size_t i = 0; !rc && i < n; i++) out->row[i] = (size_t)k[i].row;
-    if (!rc) {
-        out->n = n;
-        out->pos = got;
-        got = NULL;
-    }
-    free(k); free(sp); free(in); free(cnt); free(rcnt); free(place); free(got); free(moff);
+    if (!rc) rc = ody_exchange(c, place, cnt, (void **)&out->pos, rcnt, err);
+    free(place);  /* (no more at once than the keys sent and received and the places: 40 bytes an object) */
+    if (!rc) out->row = malloc((n ? n : 1) * sizeof *out->row);
+    if (!rc) rc = ody_comm_agree(c, out->row ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t i = 0; !rc && i < n; i++) out->row[i] = (size_t)(k[i].gr & ROW_MASK);
+    if (!rc) out->n = n;
+    free(k); free(sp); free(cnt); free(rcnt); free(moff);
     if (rc) stage_ranked_free(out);
     return rc;
 }

@@ -180,6 +180,38 @@ static void test_lof_definition(void **state)
     knn_destroy(tr);
 }
 
+/* Lists that name only a reference sample: the factors knn_lof_comm finds
+ * keeping the sample's k-distances and densities alone are those of keeping
+ * every row's; a list naming a row outside the sample is refused. */
+static void test_lof_reference(void **state)
+{
+    (void)state;
+    enum { N = 300, K = 4, W = 6 };
+    int32_t ref[100], idx[N * W];
+    float dist[N * W], X[N];
+    double a[N], b[N];
+    for (int i = 0; i < N; i++) X[i] = (float)((i * 7919) % 1009) / 10.0f + (i == 150 ? 500.0f : 0.0f);
+    for (int q = 0; q < 100; q++) ref[q] = 3 * q;
+    for (int i = 0; i < N; i++)  /* each row's W nearest sample rows but itself, by brute force */
+        for (int w = 0; w < W; w++) {
+            int best = -1;
+            for (int q = 0; q < 100; q++) {
+                int r = ref[q], used = r == i;
+                for (int v = 0; v < w; v++) used |= idx[i * W + v] == r;
+                if (!used && (best < 0 || fabsf(X[r] - X[i]) < fabsf(X[best] - X[i]))) best = r;
+            }
+            idx[i * W + w] = best;
+            dist[i * W + w] = fabsf(X[best] - X[i]);
+        }
+    ody_err e;
+    knn_lof_in all = {N, W, K, idx, dist, NULL, 0}, some = {N, W, K, idx, dist, ref, 100};
+    assert_ok(knn_lof_comm(NULL, &all, a, &e), e);
+    assert_ok(knn_lof_comm(NULL, &some, b, &e), e);
+    for (int i = 0; i < N; i++) assert_true(a[i] == b[i]);
+    idx[7 * W + 1] = 8;  /* not a sample row */
+    assert_int_equal(knn_lof_comm(NULL, &some, b, &e), ODY_EINTERNAL);
+}
+
 static void test_standardize(void **state)
 {
     (void)state;
@@ -270,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_reference_subset),
         cmocka_unit_test(test_queries_and_errors),
         cmocka_unit_test(test_lof_definition),
+        cmocka_unit_test(test_lof_reference),
         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_project),
         cmocka_unit_test(test_pca_any_threads),
