@@ -356,27 +356,6 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     return rc;
 }
 
-/* The IDs, rows and pass-through columns of every object on every process,
- * from each process's own (stage_read_parts). */
-static int join_carried(const run_state *st, cat *k, ody_err *err)
-{
-    const ody_comm *c = st->comm;
-    int R = ody_comm_size(c), rc = 0;
-    size_t *off = malloc(((size_t)R + 1) * sizeof *off), hi;
-    if ((rc = ody_comm_agree(c, off ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err))) return rc;
-    for (int p = 0; p < R; p++) ody_comm_part(c, p, st->n, &off[p], &hi);
-    off[R] = st->n;
-    rc = share_col(c, &k->id, off, err);
-    if (!rc && k->row) rc = share_array(c, &k->row, off, sizeof *k->row, err);
-    for (int p = 0; !rc && p < k->n_pass; p++) rc = share_col(c, &k->pass[p], off, err);
-    if (!rc) {
-        k->id_part = 0;
-        k->id_lo = 0;
-    }
-    free(off);
-    return rc;
-}
-
 int stage_all_ids(const run_state *st, cat_col *ids, void **buf, ody_err *err)
 {
     const cat_col *id = &st->cat->id;
@@ -392,8 +371,7 @@ int stage_join_parts(run_state *st, ody_err *err)
 {
     if (st->cat->X || !st->X_own) return 0;
     void *all = NULL;
-    int rc = st->cat->id_part ? join_carried(st, st->cat, err) : 0;
-    if (!rc) rc = ody_gather_rows(st->comm, st->X_own, st->n, (size_t)st->F * sizeof(float), &all, err);
+    int rc = ody_gather_rows(st->comm, st->X_own, st->n, (size_t)st->F * sizeof(float), &all, err);
     if (rc) return rc;
     free(st->X_own);
     st->X_own = NULL;

@@ -363,11 +363,11 @@ void stage_keep_free(stage_keep *k);
  * catalog one process reads alone.  Every process calls it together. */
 int stage_read_parts(run_state *st, const cat_opt *o, ody_err *err);
 
-/* After stage_read_parts, every row's features into cat->X and every
- * row's IDs, rows and pass-through columns into cat on every process (for
- * a run that needs them all throughout: dense similarity, a reference
- * sample of every object), this process's rows (st->X) pointing into it.
- * Does nothing when cat->X is held. */
+/* After stage_read_parts, every row's features into cat->X on every
+ * process (for a run that needs them all throughout: dense similarity, a
+ * reference sample of every object; or for one stage), this process's rows
+ * (st->X) pointing into it; the IDs and pass-through columns stay in parts
+ * (nothing needs them whole).  Does nothing when cat->X is held. */
 int stage_join_parts(run_state *st, ody_err *err);
 
 /* Every object's ID on every process, for a step that looks objects up by

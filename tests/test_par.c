@@ -359,6 +359,18 @@ static void test_mpirun_parts(void **state)
                 if (system(cmd) != 0) fail_msg("%s differs under mpirun -np %d", k ? "dropped.csv" : "anomalies.csv", np);
             }
         }
+    /* a run that keeps every row's features throughout (the reference sample is every object): the IDs and
+     * pass-through columns still in parts */
+    for (int np = 1; np <= 2; np++) {
+        snprintf(args, sizeof args, "-q run '%s' --top 0 --set output=all%d --set local.reference=5000 "
+                 "--set catalog.id=SNAME --set catalog.passthrough=[ID,SDUP,FDUP]", conf, np);
+        int rc = np == 1 ? tu_run(args, out, sizeof out, err, sizeof err)
+                         : tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("keeping every row, %d process(es): exit %d: %s", np, rc, err);
+    }
+    char same[9000];
+    snprintf(same, sizeof same, "cmp -s '%s/all1/anomalies.csv' '%s/all2/anomalies.csv'", dir, dir);
+    if (system(same) != 0) fail_msg("anomalies.csv differs under mpirun -np 2 when every row is kept");
     /* errors: the first missing value (in the last process's part); a repeated ID (rows in the first and last);
      * of two repeated strings the smaller; 0 and -0 as one float; an object with no ID */
     const char *bad[] = {"--set catalog.missing=fail --set catalog.features=[C,D]",
