@@ -318,6 +318,19 @@ static void error_line(const char *e, char *line, size_t len)
     snprintf(line, len, "%.*s", p ? (int)strcspn(p, "\n") : 0, p ? p : "");
 }
 
+/* The error line of `oddsky args` under mpirun -np 2 and 3 is `one`, the
+ * line of one process, with exit 2. */
+static void same_error_under_mpirun(const char *args, const char *one)
+{
+    for (int np = 2; np <= 3; np++) {
+        char launcher[64], many[1024];
+        snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+        assert_int_equal(tu_run_under(launcher, args, out, sizeof out, err, sizeof err), 2);
+        error_line(err, many, sizeof many);
+        assert_string_equal(one, many);
+    }
+}
+
 /* Each process reads its part of the table: the catalog, the dropped list
  * and the imputed values are those of one process reading it all, and so
  * are the errors a whole read meets first. */
@@ -379,21 +392,15 @@ static void test_mpirun_parts(void **state)
     const char *says[] = {"2501", "2991", "holds g000040 in rows 41 and 2701", "holds 0 in rows 4 and 2801",
                           "no value in row 2951"};
     for (int k = 0; k < 5; k++) {
-        char one[1024], many[1024];
+        char one[1024];
         snprintf(args, sizeof args, "-q run '%s' --set output=bad %s", conf, bad[k]);
         assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
         error_line(err, one, sizeof one);
         if (!strstr(one, says[k])) fail_msg("%s: expected '%s' in: %s", bad[k], says[k], one);
-        for (int np = 2; np <= 3; np++) {
-            char launcher[64];
-            snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
-            assert_int_equal(tu_run_under(launcher, args, out, sizeof out, err, sizeof err), 2);
-            error_line(err, many, sizeof many);
-            assert_string_equal(one, many);
-        }
+        same_error_under_mpirun(args, one);
     }
     /* a truncated copy: the last processes' parts lie past its end, and every process count says what one says */
-    char *cut = tu_path(dir, "cut.fits"), cmd[9000], one[1024], many[1024];
+    char *cut = tu_path(dir, "cut.fits"), cmd[9000], one[1024];
     snprintf(cmd, sizeof cmd, "head -c 60000 '%s' > '%s'", cat, cut);
     assert_int_equal(system(cmd), 0);
     snprintf(args, sizeof args, "-q run '%s' --set output=cut --set catalog.path=%s", conf, cut);
@@ -401,13 +408,7 @@ static void test_mpirun_parts(void **state)
     error_line(err, one, sizeof one);
     assert_non_null(strstr(one, "cut.fits"));
     assert_non_null(strstr(one, "truncated"));
-    for (int np = 2; np <= 3; np++) {
-        char launcher[64];
-        snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
-        assert_int_equal(tu_run_under(launcher, args, out, sizeof out, err, sizeof err), 2);
-        error_line(err, many, sizeof many);
-        assert_string_equal(one, many);
-    }
+    same_error_under_mpirun(args, one);
     free(cut);
     tu_rmtree(dir);
     free(dir);
