@@ -546,11 +546,6 @@ void cat_log_spectra(const cat *c, const ody_log *log)
              "median to normalise by)", c->path, c->spec_grid, c->spec_out, c->spec_masked, c->spec_bad);
 }
 
-int cat_check_ids(const cat *c, ody_err *err)
-{
-    return catcol_unique(&c->id, c->n_rows, c->row, c->path, err);
-}
-
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)
 {
     reader rd;

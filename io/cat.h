@@ -150,11 +150,6 @@ int cat_check(const cat_opt *o, long long *n_rows, ody_err *err);
  * table read by parts, once their counts are summed. */
 void cat_log_spectra(const cat *c, const ody_log *log);
 
-/* Whether c's IDs name one object each (cat_read checks a whole table's;
- * a table read by parts is checked once they are put together): 0, or
- * ODY_EINPUT naming the column, the value and its two rows. */
-int cat_check_ids(const cat *c, ody_err *err);
-
 /* Keeps the rows with keep[r] set (in order), dropping the others from
  * every array; counted in n_dropped.  Fails only on allocation. */
 int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err);
@@ -184,7 +179,9 @@ int cat_col_cmp(const cat_col *a, size_t x, const cat_col *b, size_t y);
 /* A hash of value r that equal values share (0 and -0 too). */
 uint64_t cat_col_hash(const cat_col *c, size_t r);
 
-/* cat_check_ids's two checks apart, for IDs spread over processes.
+/* The two checks cat_read makes of a whole table's IDs, apart, for IDs
+ * spread over processes (a table read by parts is not checked by
+ * cat_read).
  * cat_ids_missing: ODY_EINPUT for the first of n values with no ID (row[]
  * holds their table rows), else 0.  cat_ids_first_dup: the smallest value
  * held twice, at *a and *b, the first two positions that hold it: 1; 0 when

@@ -208,7 +208,7 @@ static void log_read(const run_state *st, const cat *k)
 static size_t cand_bytes(const cat_col *id) { return 24 + cat_col_elem(id); }
 
 /* The smallest of the processes' candidates (R of cand_bytes at all) as
- * cat_check_ids reports it; 0 when no process found one. */
+ * cat_read reports it for a whole table; 0 when no process found one. */
 static int dup_of_all(const cat *k, const char *all, int R, ody_err *err)
 {
     size_t w = cat_col_elem(&k->id), cb = cand_bytes(&k->id);
@@ -234,7 +234,7 @@ static int dup_of_all(const cat *k, const char *all, int R, ody_err *err)
 }
 
 /* The IDs' uniqueness over every process's own (kept rows [id_lo, ...)),
- * as cat_check_ids finds it for the whole table: the first row with no ID,
+ * as cat_read finds it for the whole table: the first row with no ID,
  * else the smallest ID held twice, with its first two rows.  Each ID goes
  * with its table row to the process its hash names, so that equal IDs
  * meet, and in process order, so that they arrive in row order; each
