@@ -38,9 +38,10 @@ static int relearn(run_state *st, ody_err *err)
     lrn_labels lab;
     cat_col ids;
     void *idbuf = NULL;  /* every object's ID, for a moment: labels name objects by ID */
-    int rc = stage_all_ids(st, &ids, &idbuf, err);
-    if (!rc) rc = ody_comm_agree(st->comm, lrn_labels_read(c->labels, &ids, st->n, &lab, err), err);
+    int rc = stage_all_ids(st, &ids, &idbuf, err), read = -1;
+    if (!rc) rc = ody_comm_agree(st->comm, read = lrn_labels_read(c->labels, &ids, st->n, &lab, err), err);
     free(idbuf);
+    if (rc && read == 0) lrn_labels_free(&lab);  /* read here, failed on another process */
     if (rc) return rc;
     float *Z = stage_standardized(st);
     double *zd = NULL, km = 1;
