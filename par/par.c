@@ -119,8 +119,8 @@ static int int_counts(const size_t *n, int R, int *cnt, int *off)
 static int alltoallv(const ody_comm *c, const void *send, const size_t *scount, void *recv, const size_t *rcount)
 {
     size_t R = (size_t)c->size;
-    int *v = malloc(4 * R * sizeof *v), rc = 0;
-    if (!v) return -1;
+    int small[4 * 64], *v = R <= 64 ? small : malloc(4 * R * sizeof *v), rc = 0;
+    if (!v) return -1;  /* (past 64 processes only: the others then wait; as gather's sizes, a few bytes a process) */
     for (size_t p = 0; p < R; p++) ((par_impl *)c->impl)->bytes += (double)scount[p];
     /* every process takes part: one whose counts do not fit sends and receives nothing, and the
      * processes then agree on the failure (ody_exchange) */
@@ -130,7 +130,7 @@ static int alltoallv(const ody_comm *c, const void *send, const size_t *scount, 
     }
     if (MPI_Alltoallv(send, v, v + R, MPI_BYTE, recv, v + 2 * R, v + 3 * R, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS)
         rc = -1;
-    free(v);
+    if (v != small) free(v);
     return rc;
 }
 
