@@ -566,7 +566,8 @@ cat_col cat_col_view(const cat_col *c, void *data)
 
 uint64_t cat_col_hash(const cat_col *c, size_t r)
 {
-    unsigned long long u = 0xcbf29ce484222325ULL;  /* FNV-1a over the bytes that decide equality */
+    /* the bits that decide equality (a string's up to its NUL: FNV-1a), mixed by splitmix64 */
+    unsigned long long u = 0xcbf29ce484222325ULL;
     if (c->type == CAT_COL_STRING) {
         for (const unsigned char *s = (const unsigned char *)c->s + r * ((size_t)c->width + 1); *s; s++)
             u = (u ^ *s) * 0x100000001b3ULL;

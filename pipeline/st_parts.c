@@ -249,11 +249,15 @@ static int check_ids(const ody_comm *c, const cat *k, ody_err *err)
     if (rc) return rc;
     size_t *cnt = calloc((size_t)R + 1, sizeof *cnt), *rcnt = malloc((size_t)R * sizeof *rcnt);
     char *send = malloc((hi - lo) * rec + 1), *recv = NULL, *cand = calloc(1, cb), *all = NULL;
-    rc = ody_comm_agree(c, cnt && rcnt && send && cand ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    for (size_t r = 0; !rc && r < hi - lo; r++) cnt[cat_col_hash(&k->id, r) % (size_t)R + 1]++;
+    int32_t *to = malloc((hi - lo + 1) * sizeof *to);  /* each ID's checker, hashed once */
+    rc = ody_comm_agree(c, cnt && rcnt && send && cand && to ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t r = 0; !rc && r < hi - lo; r++) {
+        to[r] = (int32_t)(cat_col_hash(&k->id, r) % (size_t)R);
+        cnt[to[r] + 1]++;
+    }
     for (int p = 0; !rc && p < R; p++) cnt[p + 1] += cnt[p];  /* where each process's records start */
     for (size_t r = 0; !rc && r < hi - lo; r++) {
-        char *at = send + rec * cnt[cat_col_hash(&k->id, r) % (size_t)R]++;
+        char *at = send + rec * cnt[to[r]]++;
         memcpy(at, cat_col_at(&k->id, r), w);
         memcpy(at + w, &k->row[r], 8);
     }
@@ -284,6 +288,7 @@ static int check_ids(const ody_comm *c, const cat *k, ody_err *err)
     if (!rc) rc = ody_comm_agree(c, dup_of_all(k, all, R, err), err);
     free(cnt);
     free(rcnt);
+    free(to);
     free(send);
     free(recv);
     free(cand);
