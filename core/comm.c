@@ -174,6 +174,12 @@ int ody_reduce(const ody_comm *c, void *v, size_t n, ody_red op, int root, ody_e
     return 0;
 }
 
+int ody_bcast(const ody_comm *c, void *buf, size_t bytes, int root, ody_err *err)
+{
+    if (ody_comm_size(c) < 2 || !c->bcast(c, buf, bytes, root)) return 0;
+    return ody_fail(err, ODY_EIO, "MPI: sharing %zu bytes failed — see the MPI message above", bytes);
+}
+
 int ody_comm_agree(const ody_comm *c, int rc, ody_err *err)
 {
     if (ody_comm_size(c) < 2) return rc;

@@ -299,6 +299,10 @@ int ody_exchange(const ody_comm *c, const void *send, const size_t *scount, void
  * or ODY_EINTERNAL when k is not below the values' count. */
 int ody_select(const ody_comm *c, const double *v, size_t n, uint64_t k, double *out, ody_err *err);
 
+/* bytes at buf on process root copied to buf on every process (one
+ * process alone: nothing to do).  0 or ODY_EIO. */
+int ody_bcast(const ody_comm *c, void *buf, size_t bytes, int root, ody_err *err);
+
 /* n values at v reduced in place over the processes.  0 or ODY_EIO. */
 int ody_allreduce(const ody_comm *c, void *v, size_t n, ody_red op, ody_err *err);
 

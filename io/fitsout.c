@@ -44,8 +44,13 @@ int fitsout_commit(fitsout *w, ody_err *err)
     int status = 0, nhdu = 0, type;
     fits_get_num_hdus(w->f, &nhdu, &status);
     for (int h = 1; h <= nhdu && !status; h++) {
+        char card[FLEN_CARD];
+        int absent = 0;
         fits_movabs_hdu(w->f, h, &type, &status);
-        fits_write_chksum(w->f, &status);
+        if (!status && fits_read_card(w->f, "DATASUM", card, &absent) == KEY_NO_EXIST) fits_clear_errmsg();
+        /* a DATASUM already there is a spread table's (fitsout_spread_end): its rows are not read again */
+        if (absent) fits_write_chksum(w->f, &status);
+        else fits_update_chksum(w->f, &status);
     }
     fits_close_file(w->f, &status);
     w->f = NULL;
@@ -221,12 +226,6 @@ int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols
     return *status;
 }
 
-int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, int *status)
-{
-    if (!*status) create_table(f, extname, cols, ncol, status);
-    return *status;
-}
-
 int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr, char **out,
                        size_t *len, int *status)
 {
@@ -240,12 +239,6 @@ int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int n
     *out = (char *)buf;
     *len = bytes;
     return 0;
-}
-
-int fitsout_put_bytes(fitsfile *f, size_t t0, const char *bytes, size_t len, int *status)
-{
-    if (!*status && len) fits_write_tblbytes(f, (LONGLONG)t0 + 1, 1, (LONGLONG)len, (unsigned char *)bytes, status);
-    return *status;
 }
 
 /* ================================================================ text */
@@ -297,4 +290,105 @@ void fitsout_text_abort(fitsout_text *t)
     free(t->path);
     free(t->tmp);
     memset(t, 0, sizeof *t);
+}
+
+/* ================================================================ a table several writers fill */
+
+int fitsout_spread_begin(fitsout *w, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
+                         uint64_t *data, int *status)
+{
+    LONGLONG head = 0, start = 0, end = 0;
+    uint64_t bytes = (uint64_t)nrows * fitsout_row_bytes(cols, ncol);
+    create_table(w->f, extname, cols, ncol, status);
+    /* the checksums' cards now: added at the commit, they could need another
+     * header block, and CFITSIO would move every row to make room */
+    fits_write_key_str(w->f, "CHECKSUM", "0000000000000000", "HDU checksum", status);
+    fits_write_key_str(w->f, "DATASUM", "0", "data unit checksum", status);
+    fits_get_hduaddrll(w->f, &head, &start, &end, status);
+    fits_close_file(w->f, status);  /* no rows yet: CFITSIO writes no data, not even zeros */
+    w->f = NULL;
+    if (*status) return *status;
+    *data = (uint64_t)start;
+    /* the rows' room, zeros: a hole, not a write, where the file system allows */
+    if (truncate(w->tmp, (off_t)((uint64_t)start + (bytes + 2879) / 2880 * 2880))) *status = WRITE_ERROR;
+    return *status;
+}
+
+int fitsout_spread_end(fitsout *w, size_t nrows, uint32_t datasum, int *status)
+{
+    char sum[16];
+    int type;
+    snprintf(sum, sizeof sum, "%lu", (unsigned long)datasum);
+    if (*status) return *status;
+    /* CFITSIO learns the file's length now, rows included: it fills no gap */
+    fits_open_diskfile(&w->f, w->tmp, READWRITE, status);
+    if (!*status) {
+        int nhdu = 0;
+        fits_get_num_hdus(w->f, &nhdu, status);
+        fits_movabs_hdu(w->f, nhdu, &type, status);
+    }
+    fits_modify_key_lng(w->f, "NAXIS2", (LONGLONG)nrows, "&", status);
+    fits_modify_key_str(w->f, "DATASUM", sum, "&", status);
+    fits_set_hdustruc(w->f, status);
+    return *status;
+}
+
+/* x mod 2^32 - 1, kept nonzero when x is (the FITS checksum's ones'-complement form). */
+static uint32_t fold(uint64_t x)
+{
+    while (x >> 32) x = (x & 0xffffffffu) + (x >> 32);
+    return (uint32_t)x;
+}
+
+uint32_t fitsout_sum_join(uint32_t a, uint32_t b) { return fold((uint64_t)a + b); }
+
+uint32_t fitsout_sum(uint32_t sum, const void *bytes, size_t len, uint64_t off)
+{
+    const unsigned char *b = bytes;
+    uint64_t lane[4] = {0};  /* bytes by their place in a 32-bit word (0: most significant) */
+    size_t i = 0;
+    for (; i < len && ((off + i) & 3); i++) lane[(off + i) & 3] += b[i];
+    uint64_t words = 0;
+    for (; i + 4 <= len; i += 4) {
+        words += (uint64_t)b[i] << 24 | (uint64_t)b[i + 1] << 16 | (uint64_t)b[i + 2] << 8 | b[i + 3];
+        if (words >> 62) words = fold(words);
+    }
+    for (; i < len; i++) lane[(off + i) & 3] += b[i];
+    uint32_t s = fitsout_sum_join(sum, fold(words));
+    for (int k = 0; k < 4; k++) {  /* times 2^(8 (3 - k)) mod 2^32 - 1: a rotation */
+        uint32_t v = fold(lane[k]);
+        int r = 8 * (3 - k);
+        s = fitsout_sum_join(s, r ? v << r | v >> (32 - r) : v);
+    }
+    return s;
+}
+
+int fitsout_write_at(int fd, uint64_t off, const void *bytes, size_t len)
+{
+    const char *p = bytes;
+    while (len) {
+        ssize_t k = pwrite(fd, p, len, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return k < 0 ? errno : EIO;
+        p += k;
+        off += (uint64_t)k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int fitsout_copy_at(int from, int to, uint64_t off, uint64_t len)
+{
+    char buf[1 << 16];
+    uint64_t at = 0;
+    while (at < len) {
+        size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
+        ssize_t k = pread(from, buf, want, (off_t)at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return k < 0 ? errno : EIO;
+        int e = fitsout_write_at(to, off + at, buf, (size_t)k);
+        if (e) return e;
+        at += (uint64_t)k;
+    }
+    return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <fitsio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ody.h"
@@ -58,20 +59,47 @@ int fitsout_table(fitsfile *f, const char *extname, const fitsout_col *cols, int
 int fitsout_table_rows(fitsfile *f, const char *extname, const fitsout_col *cols, const size_t *const *rows, int ncol,
                        size_t nrows, int *status);
 
-/* A table its caller writes a block of rows at a time, making each
- * block's values just before (a survey-scale export makes its text columns
- * so, not whole), on any thread or process: fitsout_table_begin appends the
- * HDU with no rows; fitsout_rows_bytes gives in *out (malloc'd, the caller
- * frees it; NULL on error) the *len bytes that rows [r0, r0 + nr) of the
- * columns take in the table, from rows[k][r] (absolute rows) for a column
- * with a row map, else from the first nr rows of its data, with no CFITSIO
- * call; fitsout_put_bytes writes such bytes, whole rows, at table row t0
- * (from 0) of the current HDU, extending it. */
-int fitsout_table_begin(fitsfile *f, const char *extname, const fitsout_col *cols, int ncol, int *status);
+/* The bytes rows [r0, r0 + nr) of the columns take in a table, made on
+ * any thread or process with no CFITSIO call (a survey-scale export makes
+ * a block of rows at a time, just before writing it): into *out
+ * (malloc'd, the caller frees it; NULL on error), *len bytes, from
+ * rows[k][r] (absolute rows) for a column with a row map, else from the
+ * first nr rows of its data. */
 size_t fitsout_row_bytes(const fitsout_col *cols, int ncol);
 int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int ncol, size_t r0, size_t nr, char **out,
                        size_t *len, int *status);
-int fitsout_put_bytes(fitsfile *f, size_t t0, const char *bytes, size_t len, int *status);
+
+/* ---------------------------------------------------------------- a table several writers fill */
+
+/* A table whose rows several writers (processes) write at once, each at
+ * their offsets in w->tmp, none of them writing or reading every row.
+ * fitsout_spread_begin appends the table's header with no rows (and its
+ * checksums' cards), makes the file long enough for nrows rows (zeros: a
+ * hole where the file system allows), and closes it (w->f NULL); *data is
+ * the byte at which row 0 starts.  The table must be the last HDU.  The
+ * writers then open w->tmp and write with fitsout_write_at; each sums its
+ * bytes with fitsout_sum.  fitsout_spread_end, once every row is written,
+ * reopens the file, sets NAXIS2 and DATASUM (the writers' sums joined) and
+ * leaves the table current: further HDUs follow it, and fitsout_commit
+ * completes its CHECKSUM from DATASUM without reading a row.  CFITSIO
+ * status convention.  On error, fitsout_abort as for any open. */
+int fitsout_spread_begin(fitsout *w, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
+                         uint64_t *data, int *status);
+int fitsout_spread_end(fitsout *w, size_t nrows, uint32_t datasum, int *status);
+
+/* The FITS data checksum (the ones'-complement sum of the data unit's
+ * 32-bit big-endian words) of len bytes lying at byte off of the data
+ * unit, added to sum.  Sums of disjoint pieces, joined in any order by
+ * fitsout_sum_join, give the whole unit's (the fill is zeros). */
+uint32_t fitsout_sum(uint32_t sum, const void *bytes, size_t len, uint64_t off);
+uint32_t fitsout_sum_join(uint32_t a, uint32_t b);
+
+/* len bytes at byte off of the file open at fd (resumed after a short
+ * write); 0 or an errno. */
+int fitsout_write_at(int fd, uint64_t off, const void *bytes, size_t len);
+/* The first len bytes of the file at fd `from` written at byte off of the
+ * file at `to`; 0 or an errno. */
+int fitsout_copy_at(int from, int to, uint64_t off, uint64_t len);
 
 /* ---------------------------------------------------------------- text files */
 

@@ -69,8 +69,10 @@ typedef struct xcol {
  * gives the bytes of rows [r0, r1) of R (the ranking, or a view of it) in
  * *mem (malloc'd; NULL when out of memory), and with ends each row's end
  * in them, on any thread of any process; put writes bytes of whole
- * consecutive rows, the first being row t0, on process 0 alone, in row
- * order (a write error stays in the file's own state, for its commit). */
+ * consecutive rows, the first being place t0 of the ranking, in order of
+ * places: one process puts every row; with several, each puts its own
+ * stretch of places (ody_part of m), one thread at a time (a write error
+ * stays in the file's own state, for its close). */
 typedef struct xp_pass {
     const ranked *R;
     size_t block;        /* rows a block */
@@ -99,7 +101,9 @@ int xp_text_cols(const xcol *x, int n, xcol *xt);
 const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len);
 
 /* anomalies.csv (.ecsv with ecsv) and anomalies.vot: every process formats
- * the rows it holds, process 0 writes them in rank order. */
+ * the rows it holds; with several, each writes its own stretch of the
+ * ranking into a piece, and copies its piece into the file at its offset
+ * after the pieces before it. */
 int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
 int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err);
 

@@ -358,11 +358,11 @@ static void fits_cols(const xcol *x, int n, fitsout_col *cols, const size_t **ro
 /* Bytes a FITS block holds at most: a wide catalog's rows are kilobytes. */
 enum { FITS_BLOCK_BYTES = 2 << 20, FITS_BLOCK_ROWS = 4096 };
 
-/* A FITS pass: the rows' bytes put into the table being written. */
+/* A FITS pass: the rows' bytes put at their places in the file, by every
+ * process (store_spread). */
 typedef struct fits_pass {
     xp_pass p;
-    fitsfile *f;         /* process 0's */
-    int status;
+    store_spread sp;
 } fits_pass;
 
 /* Rows [r0, r1) of R as the table's bytes, the columns the export makes
@@ -391,49 +391,38 @@ static void fits_make(xp_pass *p, const ranked *R, size_t r0, size_t r1, char **
 
 static void fits_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
 {
-    fits_pass *fp = (fits_pass *)p;
-    fitsout_put_bytes(fp->f, t0, bytes, len, &fp->status);
+    store_spread_put(&((fits_pass *)p)->sp, t0, bytes, len);
 }
 
-/* anomalies.fits: process 0 writes the header and the table's columns,
- * every process makes the bytes of the rows it holds (xp_rows), process 0
- * puts them in rank order; then, for a wide catalog, the FEATURES table of
- * names. */
+/* anomalies.fits: every process makes the bytes of the rows it holds
+ * (xp_rows) and puts those of its stretch of the ranking at their place
+ * in the file; process 0 writes the header, and for a wide catalog the
+ * FEATURES table of names after the rows. */
 static int write_fits(const ranked *R, ody_err *err)
 {
     const run_state *st = R->st;
-    int cap = xp_schema_cap(st->cat), n = 0, open = 0;
+    int cap = xp_schema_cap(st->cat), n = 0, wide = st->cat->n_feat > STAGE_WIDE;
     xcol *x = malloc((size_t)cap * sizeof *x);
     fitsout_col *cols = calloc((size_t)cap, sizeof *cols);
     const size_t **rows = calloc((size_t)cap, sizeof *rows);
-    char *path = store_path(st, "anomalies.fits");
-    fits_pass fp = {{.R = R, .make = fits_make, .put = fits_put}, NULL, 0};
-    fitsout w = {0};
+    fits_pass fp = {.p = {.R = R, .make = fits_make, .put = fits_put}};
     chunk none = {0};
-    int rc = !x || !cols || !rows || !path ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    store_featnames fn = {0};
+    int rc = ody_comm_agree(st->comm, !x || !cols || !rows ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
     if (!rc) {
         n = xp_schema(R, &none, x);
         fits_cols(x, n, cols, rows);
         size_t rb = fitsout_row_bytes(cols, n), per = rb ? FITS_BLOCK_BYTES / rb : FITS_BLOCK_ROWS;
         fp.p.block = per < 16 ? 16 : per > FITS_BLOCK_ROWS ? FITS_BLOCK_ROWS : per;
     }
-    if (!rc && store_writes(st) && !(rc = fitsout_open(&w, path, 1, err))) {
-        open = 1;
-        store_provenance(st, w.f, &fp.status);
-        fitsout_table_begin(w.f, "ANOMALIES", cols, n, &fp.status);
-        fp.f = w.f;
+    if (!rc && wide) rc = ody_comm_agree(st->comm, store_featnames_make(st->cat, &fn, err), err);
+    if (!rc) rc = store_spread_open(st, "anomalies.fits", "ANOMALIES", cols, n, R->m, &fp.sp, err);
+    if (!rc) {
+        int fail = xp_rows(st->comm, &fp.p) ? ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.fits") : 0;
+        rc = store_spread_close(st, &fp.sp, &fn.hdu, wide, fail, err);
     }
-    rc = ody_comm_agree(st->comm, rc, err);  /* before the processes exchange rows */
-    if (!rc && xp_rows(st->comm, &fp.p)) rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", path);
-    store_featnames fn = {0};
-    if (open && !rc && !fp.status && st->cat->n_feat > STAGE_WIDE) {
-        rc = store_featnames_make(st->cat, &fn, err);
-        if (!rc) fitsout_table_rows(w.f, fn.hdu.extname, fn.hdu.cols, NULL, fn.hdu.ncol, fn.hdu.nrows, &fp.status);
-    }
-    if (open && !rc && fp.status) rc = ody_fits_fail(err, fp.status, path, "cannot write", NULL);
-    if (open) rc = fitsout_finish(&w, rc, err);
     store_featnames_free(&fn);
-    free(path); free(x); free(cols); free(rows);
+    free(x); free(cols); free(rows);
     return rc;
 }
 

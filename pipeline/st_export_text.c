@@ -1,7 +1,9 @@
 /* st_export_text.c — how the export's files are made a block of rows at a
- * time, in parallel, and with several processes shared among them, process
- * 0 writing in order (xp_rows); the text formats (CSV, ECSV, VOTable). */
+ * time, in parallel, and with several processes shared among them, each
+ * writing its own stretch of the ranking (xp_rows); the text formats (CSV,
+ * ECSV, VOTable). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -12,13 +14,12 @@
 
 /* ================================================================ blocks and windows */
 
-/* Blocks a process makes a window at most (what it holds in memory at
- * once, twice for one process: one window put while the next is made):
- * twice its threads, at least MIN_WINDOW for one process; with several,
- * twice the most threads of any (they must agree on every window's
- * blocks), since their blocks wait for process 0's merge, not for a
- * write.  At 16 a process, 10^6 objects at 2 processes peaked 50 MB
- * higher; at 8 rather than 2 (one thread each), 8 MB higher. */
+/* Blocks one process makes a window at most (what it holds in memory at
+ * once, twice: one window put while the next is made): twice its threads,
+ * at least MIN_WINDOW.  With several processes, a round's windows hold
+ * twice the most threads of any process's blocks between them (they must
+ * agree on every window): at 10^6 objects on 2 processes, windows of 16
+ * blocks a process peaked 50 MB higher than of 2. */
 enum { MIN_WINDOW = 8 };
 
 /* The first of this process's ranked objects at place r or later. */
@@ -53,61 +54,6 @@ static int view_of(const ranked *rk, size_t r0, size_t r1, ranked *v)
     return 0;
 }
 
-/* What a process made of a window: its rows of each block, in rank order
- * (bytes, and each row's end). */
-typedef struct made {
-    char **mem;          /* per block, the rows' bytes */
-    size_t *len;
-    uint32_t **ends;     /* per block, each row's end in mem */
-    size_t *cnt;         /* per block, rows */
-    uint32_t **at;       /* per block, each row's place in the block */
-} made;
-
-/* Process 0's merge of block b of the window (ranking rows from r0):
- * every process's rows of it gathered (bytes, and each row's length and
- * place in the block), then put in rank order.  One block at a time, so
- * that process 0 never holds more than a block of every process's rows.
- * This process's block is freed as it is sent.  fail is this process's
- * state; the result is every process's (they agree). */
-static int merge_block(const ody_comm *c, xp_pass *p, size_t r0, made *md, size_t b, int fail)
-{
-    const ranked *rk = p->R;
-    size_t P = (size_t)c->size, rows = md->cnt[b], bytes = md->len[b], z = c->rank == 0;
-    size_t nr = (r0 + p->block < rk->m ? r0 + p->block : rk->m) - r0;
-    ody_err e;
-    int64_t tot = (int64_t)bytes;
-    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, &tot, 1, ODY_SUM_I64, &e)) return 1;
-    char *all = z ? malloc((size_t)tot + 1) : NULL, *blk = z ? malloc((size_t)tot + 1) : NULL;
-    uint32_t *lens = malloc((rows + 1) * sizeof *lens), *alll = z ? malloc((nr + 1) * sizeof *alll) : NULL;
-    uint32_t *allat = z ? malloc((nr + 1) * sizeof *allat) : NULL;
-    size_t *sb = z ? calloc(P, sizeof *sb) : NULL, *sl = z ? calloc(P, sizeof *sl) : NULL;
-    size_t *from = z ? malloc((nr + 1) * sizeof *from) : NULL, *sz = z ? calloc(nr + 1, sizeof *sz) : NULL;
-    fail = !lens || (z && (!all || !blk || !alll || !allat || !sb || !sl || !from || !sz));
-    for (size_t t = 0; !fail && t < rows; t++) lens[t] = md->ends[b][t] - (t ? md->ends[b][t - 1] : 0);
-    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) != 0 || c->gather(c, md->mem[b], bytes, all, sb, 0) != 0 ||
-           c->gather(c, lens, rows * sizeof *lens, alll, sl, 0) != 0 ||
-           c->gather(c, md->at[b], rows * sizeof *md->at[b], allat, sl, 0) != 0;
-    free(md->mem[b]);
-    md->mem[b] = NULL;
-    if (!fail && z) {
-        size_t got = 0, off = 0, at = 0;  /* the processes' rows in process order: where each row's bytes are */
-        for (size_t q = 0; q < P; q++) got += sl[q] / sizeof *lens;
-        for (size_t t = 0; t < got && got == nr; t++) {
-            from[allat[t]] = off;
-            sz[allat[t]] = alll[t];
-            off += alll[t];
-        }
-        for (size_t r = 0; r < nr && got == nr; r++) {
-            memcpy(blk + at, all + from[r], sz[r]);
-            at += sz[r];
-        }
-        if (got == nr) p->put(p, r0, blk, at);
-        fail = got != nr;  /* cannot happen: every place of the block is one process's */
-    }
-    free(all); free(blk); free(lens); free(alll); free(allat); free(sb); free(sl); free(from); free(sz);
-    return fail;
-}
-
 /* Blocks [b0, b0 + nw) of mem put in order (none after a failure), and
  * freed. */
 static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, size_t nw, int fail)
@@ -118,52 +64,160 @@ static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, siz
     }
 }
 
-/* Several processes: each window of win blocks made by every process as
- * tasks, each block's rows it holds (win tasks a process: every thread
- * busy), and merged a block at a time by process 0 (merge_block). */
-static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
+/* ================================================================ several processes: a stretch each */
+
+/* With several processes the ranking's first m places are split into
+ * stretches, one a process (ody_part), and each process puts its own
+ * stretch, a window of W places a round.  Every process makes the rows it
+ * holds of every process's window of the round and sends them there with
+ * each row's place and length (two personal exchanges); each puts its
+ * window in order.  No process receives, merges or writes more than its
+ * own stretch, and the rows travel once. */
+
+/* The rows this process holds of places [a, b): bytes, each row's end,
+ * and its place from base. */
+typedef struct piece {
+    char *mem;
+    size_t len, cnt;
+    uint32_t *ends, *at;
+} piece;
+
+static void piece_free(piece *pc)
 {
-    const ranked *rk = p->R;
-    size_t B = p->block, nb = (rk->m + B - 1) / B, wb = win;
-    made md = {calloc(wb, sizeof(char *)), calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *)),
-               calloc(wb, sizeof(size_t)), calloc(wb, sizeof(uint32_t *))};
-    int fail = !md.mem || !md.len || !md.ends || !md.cnt || !md.at;
-    ody_err e;
-    if (ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
-    for (size_t w0 = 0; w0 < nb && !fail; w0 += wb) {
-        size_t nw = nb - w0 < wb ? nb - w0 : wb;
+    free(pc->mem);
+    free(pc->ends);
+    free(pc->at);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* 0, or -1 when out of memory. */
+static int make_piece(xp_pass *p, size_t a, size_t b, size_t base, piece *pc)
+{
+    ranked v;
+    memset(pc, 0, sizeof *pc);
+    if (a >= b) return 0;
+    if (view_of(p->R, a, b, &v)) return -1;
+    pc->cnt = v.m;
+    pc->ends = malloc((v.m + 1) * sizeof *pc->ends);
+    pc->at = malloc((v.m + 1) * sizeof *pc->at);
+    int ok = pc->ends && pc->at;
+    for (size_t q = 0; ok && q < v.m; q++) pc->at[q] = (uint32_t)(v.pos[q] - base);
+    if (ok) p->make(p, &v, 0, v.m, &pc->mem, &pc->len, pc->ends);
+    free((void *)v.order);
+    return ok && pc->mem ? 0 : -1;
+}
+
+/* The pieces, nbw a process, as one message a process: the bytes at *send
+ * (cnt[q] for q), each row's place and length at *meta (mcnt[q]). */
+static int pack(const piece *pcs, int P, size_t nbw, char **send, size_t *cnt, uint32_t **meta, size_t *mcnt)
+{
+    size_t bytes = 0, rows = 0;
+    for (int q = 0; q < P; q++) {
+        cnt[q] = mcnt[q] = 0;
+        for (size_t b = 0; b < nbw; b++) {
+            cnt[q] += pcs[(size_t)q * nbw + b].len;
+            mcnt[q] += 2 * sizeof **meta * pcs[(size_t)q * nbw + b].cnt;
+            rows += pcs[(size_t)q * nbw + b].cnt;
+        }
+        bytes += cnt[q];
+    }
+    *send = malloc(bytes + 1);
+    *meta = malloc(2 * (rows + 1) * sizeof **meta);
+    if (!*send || !*meta) return -1;
+    char *s = *send;
+    uint32_t *m = *meta;
+    for (size_t k = 0; k < (size_t)P * nbw; k++) {
+        const piece *pc = &pcs[k];
+        if (pc->len) memcpy(s, pc->mem, pc->len);
+        s += pc->len;
+        for (size_t r = 0; r < pc->cnt; r++) {
+            *m++ = pc->at[r];
+            *m++ = pc->ends[r] - (r ? pc->ends[r - 1] : 0);
+        }
+    }
+    return 0;
+}
+
+/* The rows received for this process's window of wn places from t0 (their
+ * bytes at in, each row's place and length at meta) put in order; 0, or -1
+ * when out of memory or when they do not fill the window exactly. */
+static int put_window(xp_pass *p, size_t t0, size_t wn, const char *in, const uint32_t *meta, size_t rows)
+{
+    size_t *off = calloc(wn + 1, sizeof *off), total = 0;
+    if (!off) return -1;
+    int bad = rows != wn;
+    for (size_t r = 0; r < rows && !bad; r++) {
+        bad = meta[2 * r] >= wn || off[meta[2 * r]];
+        if (!bad) off[meta[2 * r]] = (size_t)meta[2 * r + 1] + 1;  /* a length + 1: seen */
+    }
+    for (size_t t = 0; t < wn && !bad; t++) {
+        size_t l = off[t] - 1;
+        off[t] = total;
+        total += l;
+    }
+    char *out = bad ? NULL : malloc(total + 1);
+    for (size_t r = 0, at = 0; out && r < rows; at += meta[2 * r + 1], r++)
+        memcpy(out + off[meta[2 * r]], in + at, meta[2 * r + 1]);
+    if (out && wn) p->put(p, t0, out, total);
+    free(out);
+    free(off);
+    return out ? 0 : -1;
+}
+
+/* Round j of rows_spread: each stretch's window of W places (nbw blocks)
+ * from its start + j W.  cnt: room for 4 P counts.  The result is every
+ * process's. */
+static int spread_round(const ody_comm *c, xp_pass *p, size_t j, size_t W, size_t nbw, piece *pcs, size_t *cnt)
+{
+    int P = c->size, fail = 0;
+    size_t m = p->R->m, B = p->block, *rcnt = cnt + P, *mcnt = cnt + 2 * P, *rmcnt = cnt + 3 * P, lo, hi;
 #pragma omp taskgroup
-        {
-            for (size_t b = 0; b < nw; b++) {
-#pragma omp task firstprivate(b)
+    {
+        for (int q = 0; q < P; q++)
+            for (size_t b = 0; b < nbw; b++) {
+#pragma omp task firstprivate(q, b) shared(fail)
                 {
-                    size_t r0 = (w0 + b) * B, r1 = r0 + B < rk->m ? r0 + B : rk->m;
-                    ranked v;
-                    md.mem[b] = NULL;
-                    md.cnt[b] = 0;
-                    if (!view_of(rk, r0, r1, &v)) {
-                        md.cnt[b] = v.m;
-                        md.ends[b] = malloc((v.m + 1) * sizeof **md.ends);
-                        md.at[b] = malloc((v.m + 1) * sizeof **md.at);
-                        for (size_t q = 0; md.at[b] && q < v.m; q++) md.at[b][q] = (uint32_t)(v.pos[q] - r0);
-                        if (md.ends[b] && md.at[b]) p->make(p, &v, 0, v.m, &md.mem[b], &md.len[b], md.ends[b]);
-                        free((void *)v.order);
+                    size_t s, e;
+                    ody_part(m, P, q, &s, &e);
+                    size_t w0 = s + j * W, a = w0 + b * B, z = a + B < e ? a + B : e;
+                    if (make_piece(p, a, z, w0, &pcs[(size_t)q * nbw + b])) {
+#pragma omp atomic write
+                        fail = 1;
                     }
                 }
             }
-        }
-        for (size_t b = 0; b < nw; b++) fail |= !md.mem[b] || !md.ends[b] || !md.at[b];
-        for (size_t b = 0; b < nw; b++) fail = merge_block(c, p, (w0 + b) * B, &md, b, fail);
-        for (size_t b = 0; b < nw; b++) {
-            free(md.mem[b]);
-            free(md.ends[b]);
-            free(md.at[b]);
-            md.mem[b] = NULL;
-            md.ends[b] = NULL;
-            md.at[b] = NULL;
-        }
     }
-    free(md.mem); free(md.len); free(md.ends); free(md.cnt); free(md.at);
+    char *send = NULL, *in = NULL;
+    uint32_t *meta = NULL, *rmeta = NULL;
+    ody_err e;
+    if (!fail) fail = pack(pcs, P, nbw, &send, cnt, &meta, mcnt);
+    for (size_t k = 0; k < (size_t)P * nbw; k++) piece_free(&pcs[k]);
+    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_exchange(c, send, cnt, (void **)&in, rcnt, &e) ||
+           ody_exchange(c, meta, mcnt, (void **)&rmeta, rmcnt, &e);
+    free(send);
+    free(meta);
+    size_t rows = 0;
+    for (int q = 0; !fail && q < P; q++) rows += rmcnt[q] / (2 * sizeof *rmeta);
+    ody_part(m, P, c->rank, &lo, &hi);
+    size_t t0 = lo + j * W, wn = t0 < hi ? (hi - t0 < W ? hi - t0 : W) : 0;
+    if (!fail) fail = put_window(p, t0, wn, in, rmeta, rows);
+    free(in);
+    free(rmeta);
+    return ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) ? -1 : 0;
+}
+
+/* Several processes: every process's stretch put by it, in rounds of
+ * windows of nbw blocks (nbw x P tasks a round: every thread busy). */
+static int rows_spread(const ody_comm *c, xp_pass *p, size_t nbw)
+{
+    size_t P = (size_t)c->size, W = p->block * nbw, most = (p->R->m + P - 1) / P;
+    piece *pcs = calloc(P * nbw, sizeof *pcs);
+    size_t *cnt = malloc(4 * P * sizeof *cnt);
+    ody_err e;
+    int fail = ody_comm_agree(c, pcs && cnt ? 0 : ODY_ENOMEM, &e) != 0;
+    for (size_t j = 0; !fail && j * W < most; j++) fail = spread_round(c, p, j, W, nbw, pcs, cnt);
+    free(pcs);
+    free(cnt);
     return fail ? -1 : 0;
 }
 
@@ -171,8 +225,8 @@ static int rows_shared(const ody_comm *c, xp_pass *p, size_t win)
  * of the enclosing parallel region (a window of blocks at once, each into
  * memory), and put in order: the same bytes for any thread count and a
  * coarse grain.  One process puts a window while it makes the next.  With
- * several processes each makes the rows it holds of every block of a
- * window, and process 0 merges and puts them in order (rows_shared). */
+ * several processes each puts its own stretch of the ranking, made by the
+ * processes that hold its rows (rows_spread). */
 int xp_rows(const ody_comm *c, xp_pass *p)
 {
     const ranked *rk = p->R;
@@ -180,8 +234,9 @@ int xp_rows(const ody_comm *c, xp_pass *p)
     int cur = 0, team = omp_get_num_threads();
     int wmax = 2 * team > MIN_WINDOW ? 2 * team : MIN_WINDOW, wproc = 2 * team;
     ody_err e;
-    if (ody_comm_size(c) > 1)
-        return ody_allreduce(c, &wproc, 1, ODY_MAX_INT, &e) ? -1 : rows_shared(c, p, (size_t)wproc);
+    if (ody_comm_size(c) > 1)  /* windows of at least 2 x the most threads of any process, between them */
+        return ody_allreduce(c, &wproc, 1, ODY_MAX_INT, &e)
+                   ? -1 : rows_spread(c, p, ((size_t)wproc + (size_t)c->size - 1) / (size_t)c->size);
     size_t win = (size_t)wmax;
     /* the blocks of the window being made and of the one being put */
     char **mem[2] = {calloc(win, sizeof(char *)), calloc(win, sizeof(char *))};
@@ -267,12 +322,56 @@ static void text_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
     fwrite(bytes, 1, len, ((text_pass *)p)->out);
 }
 
-/* The text rows of R into out (a write error shows at its commit); 0, or
- * -1 when out of memory or a transfer failed. */
-static int text_rows(const ranked *R, FILE *out, void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0))
+/* Several processes: this process's piece `mine` (its stretch of rows)
+ * copied into t's file after the text process 0 wrote there so far and
+ * every process's piece before it; process 0's file then positioned after
+ * the last piece. */
+static int place_piece(const run_state *st, fitsout_text *t, FILE *mine, const char *path, ody_err *err)
 {
-    text_pass tp = {{.R = R, .block = TEXT_BLOCK, .make = text_make, .put = text_put}, out, row};
-    return xp_rows(R->st->comm, &tp.p);
+    const ody_comm *c = st->comm;
+    int P = c->size, me = c->rank;
+    int64_t *at = calloc((size_t)P + 1, sizeof *at), off = 0, end = 0;
+    int rc = ody_comm_agree(c, at ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (rc) return rc;
+    if (fflush(mine) || (me == 0 && fflush(t->f)))
+        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
+    at[me + 1] = (int64_t)ftello(mine);  /* [0]: process 0's text so far; [q + 1]: q's piece */
+    if (me == 0) at[0] = (int64_t)ftello(t->f);
+    rc = ody_comm_agree(c, rc, err);
+    if (!rc) rc = ody_allreduce(c, at, (size_t)P + 1, ODY_SUM_I64, err);
+    for (int q = 0; !rc && q <= P; q++) {
+        if (q <= me) off += at[q];
+        end += at[q];
+    }
+    store_shared sh;
+    if (!rc) rc = store_shared_open(st, t->tmp, path, &sh, err);
+    if (!rc) {
+        sh.err = fitsout_copy_at(fileno(mine), sh.fd, (uint64_t)off, (uint64_t)at[me + 1]);
+        rc = store_shared_close(st, &sh, path, err);
+    }
+    if (!rc && me == 0 && fseeko(t->f, (off_t)end, SEEK_SET))
+        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
+    free(at);
+    return ody_comm_agree(c, rc, err);
+}
+
+/* The text rows of R into t (a write error shows at its commit); with
+ * several processes each writes its stretch into a piece, then places it
+ * (place_piece).  0, or an error on every process. */
+static int text_rows(const ranked *R, fitsout_text *t, const char *name,
+                     void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0), ody_err *err)
+{
+    const run_state *st = R->st;
+    text_pass tp = {{.R = R, .block = TEXT_BLOCK, .make = text_make, .put = text_put}, t->f, row};
+    int several = ody_comm_size(st->comm) > 1, rc = 0;
+    char *path = store_path(st, name);
+    if (several) rc = ody_comm_agree(st->comm, !path ? ody_fail(err, ODY_ENOMEM, "out of memory")
+                                     : (tp.out = store_piece(st, name, err)) ? 0 : ODY_EIO, err);
+    if (!rc && xp_rows(st->comm, &tp.p)) rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+    if (!rc && several) rc = place_piece(st, t, tp.out, path, err);
+    if (several && tp.out) fclose(tp.out);
+    free(path);
+    return rc;
 }
 
 static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
@@ -286,14 +385,14 @@ static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)
 }
 
 /* The header from x (the text columns' names), then the rows. */
-static int csv_body(const ranked *R, FILE *f, const xcol *x, int n)
+static int csv_body(const ranked *R, fitsout_text *t, const char *name, const xcol *x, int n, ody_err *err)
 {
     for (int q = 0; q < n; q++) {
-        if (q) fputc(',', f);
-        stage_csv_field(f, x[q].c.name);
+        if (q) fputc(',', t->f);
+        stage_csv_field(t->f, x[q].c.name);
     }
-    fputc('\n', f);
-    return text_rows(R, f, csv_row);
+    fputc('\n', t->f);
+    return text_rows(R, t, name, csv_row, err);
 }
 
 /* A YAML single-quoted scalar. */
@@ -344,9 +443,9 @@ int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int e
     int rc = store_text_open(st, name, &t, err);
     if (rc) return rc;
     if (ecsv) ecsv_header(t.f, st, x, n);
-    if (csv_body(R, t.f, x, n)) {
+    if ((rc = csv_body(R, &t, name, x, n, err))) {
         fitsout_text_abort(&t);
-        return ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+        return rc;
     }
     return fitsout_text_commit(&t, err);
 }
@@ -414,9 +513,9 @@ int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err)
         fputs("</FIELD>\n", f);
     }
     fputs("<DATA><TABLEDATA>\n", f);
-    if (text_rows(R, f, vot_row)) {
+    if ((rc = text_rows(R, &t, "anomalies.vot", vot_row, err))) {
         fitsout_text_abort(&t);
-        return ody_fail(err, ODY_ENOMEM, "out of memory writing anomalies.vot");
+        return rc;
     }
     fputs("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n", f);
     return fitsout_text_commit(&t, err);

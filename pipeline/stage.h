@@ -286,6 +286,48 @@ int store_save_slices(const run_state *st, const char *name, const char *extname
 int store_save_slices_then(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                            int ncol, const store_hdu *then, int n_then, ody_err *err);
 
+/* A file every process writes parts of at their offsets (store_spread.c):
+ * process 0 made it, as the temporary tmp of the output path; the others
+ * open it by the name process 0 shares (tmp matters there alone).  The run
+ * directory must be on a file system every process sees.  Every process
+ * together opens and closes; writes are this process's own, and a failed
+ * one is kept (its errno) for the close, which agrees on it: 0, or "cannot
+ * write PATH: reason" on every process. */
+typedef struct store_shared {
+    char *tmp;           /* the temporary's path, every process's copy */
+    int fd;              /* this process's descriptor, or -1 */
+    int err;             /* this process's first failed write's errno, or 0 */
+} store_shared;
+int store_shared_open(const run_state *st, const char *tmp, const char *path, store_shared *sh, ody_err *err);
+void store_shared_write(store_shared *sh, uint64_t off, const void *bytes, size_t len);
+int store_shared_close(const run_state *st, store_shared *sh, const char *path, ody_err *err);
+
+/* A temporary file in the run directory for this process's piece of the
+ * output `name` (named after it), already unlinked: nothing is left of it
+ * once closed.  NULL (err set) when it cannot be made. */
+FILE *store_piece(const run_state *st, const char *name, ody_err *err);
+
+/* dir/name, a FITS file whose first table (after the provenance header)
+ * has nrows rows that every process writes its own of, at their offsets
+ * (fitsout_spread_*): no process writes or reads every row.  open and
+ * close are every process's together; put writes bytes of whole rows from
+ * row `row` (this process's, any order, one thread at a time).  close
+ * (after an error rc, or one that open or a put met, it removes the file)
+ * joins the processes' checksums, appends the whole tables `then` (process
+ * 0's) and commits; 0 or the same error on every process. */
+typedef struct store_spread {
+    fitsout w;           /* process 0's file */
+    store_shared sh;
+    char *path;
+    uint64_t data;       /* the table's row 0, bytes from the file's start */
+    size_t rb, nrows;    /* bytes a row, rows */
+    uint32_t sum;        /* DATASUM of this process's bytes */
+} store_spread;
+int store_spread_open(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
+                      size_t nrows, store_spread *sp, ody_err *err);
+void store_spread_put(store_spread *sp, size_t row, const void *bytes, size_t len);
+int store_spread_close(const run_state *st, store_spread *sp, const store_hdu *then, int n_then, int rc, ody_err *err);
+
 /* Column c with its data moved on by `rows` rows: a whole column's part
  * from row `rows` on. */
 fitsout_col store_col_from(fitsout_col c, size_t rows);

@@ -107,48 +107,8 @@ int store_save_objects(const run_state *st, const char *name, const char *extnam
     return rc;
 }
 
-/* Bytes of rows a process sends process 0 at a time. */
+/* Bytes of rows a process makes and writes at a time. */
 enum { SLICE_BYTES = 4 << 20 };
-
-/* Each process's rows, a piece at a time, to process 0, which puts them at
- * their place in f's table (f NULL elsewhere); every process takes part in
- * every piece (a gather from the one that holds it). */
-static int put_slices(const run_state *st, fitsfile *f, const fitsout_col *cols, int ncol, int *status)
-{
-    const ody_comm *c = st->comm;
-    int R = ody_comm_size(c), me = ody_comm_rank(c), fail = 0;
-    size_t rb = fitsout_row_bytes(cols, ncol), piece = rb ? SLICE_BYTES / rb : 1;
-    if (piece < 1) piece = 1;
-    fitsout_col *at = malloc((size_t)(ncol ? ncol : 1) * sizeof *at);  /* the columns from a piece's first row */
-    ody_err e;
-    if (ody_comm_agree(c, at ? 0 : ODY_ENOMEM, &e)) { free(at); return -1; }
-    for (int p = 0; p < R; p++) {
-        size_t lo, hi;
-        ody_comm_part(c, p, st->n, &lo, &hi);
-        for (size_t r0 = lo; r0 < hi; r0 += piece) {
-            size_t nr = hi - r0 < piece ? hi - r0 : piece, len = 0;
-            char *mem = NULL, *all = NULL;
-            int s = 0;
-            for (int k = 0; p == me && k < ncol; k++) at[k] = store_col_from(cols[k], r0 - lo);
-            if (p == me) fitsout_rows_bytes(at, NULL, ncol, 0, nr, &mem, &len, &s);
-            if (p == me && !mem) fail = 1;
-            if (me == 0 && p != 0) all = malloc(nr * rb + 1);
-            if (me == 0 && p != 0 && !all) fail = 1;
-            if (R > 1 && ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e)) fail = 1;
-            if (!fail && p != 0) {
-                size_t sizes[64] = {0}, *sz = R <= 64 ? sizes : malloc((size_t)R * sizeof *sz);
-                fail = !sz || c->gather(c, mem, p == me ? len : 0, all, sz, 0) != 0;
-                if (sz != sizes) free(sz);
-            }
-            if (!fail && me == 0) fitsout_put_bytes(f, r0, p == 0 ? mem : all, nr * rb, status);
-            free(mem);
-            free(all);
-            if (fail) { free(at); return -1; }
-        }
-    }
-    free(at);
-    return 0;
-}
 
 int store_save_slices(const run_state *st, const char *name, const char *extname, const fitsout_col *cols, int ncol,
                       ody_err *err)
@@ -159,22 +119,24 @@ int store_save_slices(const run_state *st, const char *name, const char *extname
 int store_save_slices_then(const run_state *st, const char *name, const char *extname, const fitsout_col *cols,
                            int ncol, const store_hdu *then, int n_then, ody_err *err)
 {
-    int me = ody_comm_rank(st->comm), rc = 0, status = 0;
-    char *path = me == 0 ? store_path(st, name) : NULL;
-    fitsout w = {0};
-    if (me == 0) rc = !path ? ody_fail(err, ODY_ENOMEM, "out of memory") : fitsout_open(&w, path, 1, err);
-    if (me == 0 && !rc) {
-        store_provenance(st, w.f, &status);
-        fitsout_table_begin(w.f, extname, cols, ncol, &status);
+    store_spread sp;
+    int rc = store_spread_open(st, name, extname, cols, ncol, st->n, &sp, err), status = 0;
+    if (rc) return rc;
+    size_t piece = sp.rb ? SLICE_BYTES / sp.rb : 1, rows = stage_rows(st);
+    fitsout_col *at = malloc((size_t)(ncol ? ncol : 1) * sizeof *at);  /* the columns from a piece's first row */
+    if (!at) rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+    if (piece < 1) piece = 1;
+    for (size_t r0 = 0; !rc && r0 < rows; r0 += piece) {
+        size_t nr = rows - r0 < piece ? rows - r0 : piece, len = 0;
+        char *mem = NULL;
+        for (int k = 0; k < ncol; k++) at[k] = store_col_from(cols[k], r0);
+        if (fitsout_rows_bytes(at, NULL, ncol, 0, nr, &mem, &len, &status))
+            rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
+        else store_spread_put(&sp, st->lo + r0, mem, len);
+        free(mem);
     }
-    rc = ody_comm_agree(st->comm, rc, err);
-    if (!rc && put_slices(st, me == 0 ? w.f : NULL, cols, ncol, &status))
-        rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
-    for (int h = 0; me == 0 && !rc && h < n_then; h++)
-        fitsout_table_rows(w.f, then[h].extname, then[h].cols, then[h].rows, then[h].ncol, then[h].nrows, &status);
-    if (me == 0 && w.f) rc = fitsout_finish(&w, !rc && status ? ody_fits_fail(err, status, path, "cannot write", NULL) : rc, err);
-    free(path);
-    return ody_comm_agree(st->comm, rc, err);
+    free(at);
+    return store_spread_close(st, &sp, then, n_then, rc, err);
 }
 
 int store_save_tables(const run_state *st, const char *name, const store_hdu *hdu, int n_hdu, ody_err *err)

@@ -3,6 +3,7 @@
  * And the other way: table rows made by hand (fitsout_rows_bytes) are the
  * bytes CFITSIO writes. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <fitsio.h>
 #include <math.h>
 #include <stdint.h>
@@ -383,7 +384,7 @@ static void test_rows_bytes_as_cfitsio(void **state)
     int status = 0;
     /* the reference: CFITSIO's fits_write_col, a column at a time, the
      * mapped columns gathered here */
-    fitsout_table_begin(w.f, "T", cols, 7, &status);
+    fitsout_table(w.f, "T", cols, 7, 0, &status);
     float fm[2 * N];
     int16_t hm[N];
     char *sp[N], *s3p[N];
@@ -436,6 +437,91 @@ static void test_rows_bytes_as_cfitsio(void **state)
     free(dir);
 }
 
+/* The FITS checksum of bytes summed a byte at a time (32-bit big-endian
+ * words from the data unit's start, end-around carry): the definition. */
+static uint32_t slow_sum(const unsigned char *b, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (uint64_t)b[i] << (8 * (3 - i % 4));
+        s = (s & 0xffffffffu) + (s >> 32);
+    }
+    return (uint32_t)s;
+}
+
+/* A table that writers fill at their offsets (fitsout_spread_*): its rows
+ * written in pieces of every length and phase, in no order, each piece's
+ * checksum joined in another, against the same table written whole by
+ * CFITSIO: the same rows, the same DATASUM, right checksums in every HDU,
+ * and a table after it. */
+static void test_spread_table(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    double d[N];
+    int32_t j[N];
+    char s[N][6];
+    for (int r = 0; r < N; r++) {
+        d[r] = r * 1.25 - 7;
+        j[r] = r * 7919 - 1000000;
+        snprintf(s[r], sizeof s[r], "%c%d", 'a' + r % 26, r % 997);
+    }
+    fitsout_col cols[3] = {{"D", TDOUBLE, 1, d, NULL, NULL}, {"S", TSTRING, 5, s, NULL, "a string"},
+                           {"J", TINT, 1, j, NULL, NULL}};
+    fitsout_col after[1] = {{"J", TINT, 1, j, NULL, NULL}};
+    size_t rb = fitsout_row_bytes(cols, 3), len = 0;  /* 17: pieces start at every phase of a word */
+    assert_int_equal(rb, 17);
+    char *dir = tu_tmpdir(), *pa = tu_path(dir, "a.fits"), *pb = tu_path(dir, "b.fits"), *rows = NULL;
+    fitsout w;
+    ody_err e = {0};
+    int status = 0;
+    assert_ok(fitsout_open(&w, pa, 1, &e), e);
+    fitsout_table(w.f, "T", cols, 3, N, &status);
+    fitsout_table(w.f, "U", after, 1, 10, &status);
+    assert_int_equal(status, 0);
+    assert_ok(fitsout_commit(&w, &e), e);
+
+    assert_int_equal(fitsout_rows_bytes(cols, NULL, 3, 0, N, &rows, &len, &status), 0);
+    assert_int_equal(fitsout_sum(0, rows, len, 0), slow_sum((unsigned char *)rows, len));
+    assert_int_equal(fitsout_sum(0, "\0\0\0\0\0", 5, 3), 0);  /* zeros: the checksum's zero, not all ones */
+    uint64_t data = 0;
+    assert_ok(fitsout_open(&w, pb, 1, &e), e);
+    assert_int_equal(fitsout_spread_begin(&w, "T", cols, 3, N, &data, &status), 0);
+    assert_null(w.f);
+    assert_int_equal(data % 2880, 0);
+    int fd = open(w.tmp, O_WRONLY);
+    assert_true(fd >= 0);
+    const size_t cut[] = {0, 1, 2, 3, 7, 300, 301, 640, 999, N};  /* pieces [cut[k], cut[k + 1]) */
+    enum { NP = sizeof cut / sizeof *cut - 1 };
+    uint32_t part[NP], sum = 0;
+    for (int k = NP - 1; k >= 0; k--) {
+        size_t off = cut[k] * rb, n = (cut[k + 1] - cut[k]) * rb;
+        assert_int_equal(fitsout_write_at(fd, data + off, rows + off, n), 0);
+        part[k] = fitsout_sum(0, rows + off, n, off);
+    }
+    for (int k = 0; k < NP; k++) sum = fitsout_sum_join(sum, part[(k * 4) % NP]);  /* every piece, another order */
+    close(fd);
+    free(rows);
+    assert_int_equal(fitsout_spread_end(&w, N, sum, &status), 0);
+    fitsout_table(w.f, "U", after, 1, 10, &status);
+    assert_int_equal(status, 0);
+    assert_ok(fitsout_commit(&w, &e), e);
+    tu_same_table(pa, pb);  /* the rows, DATASUM, every HDU's checksums */
+    fitsfile *f;
+    int type;
+    long n = 0;
+    fits_open_file(&f, pb, READONLY, &status);
+    fits_movabs_hdu(f, 3, &type, &status);
+    fits_get_num_rows(f, &n, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(n, 10);
+    free(pa);
+    free(pb);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_rice_tiles),
         cmocka_unit_test(test_corrupt_cutout),
         cmocka_unit_test(test_rows_bytes_as_cfitsio),
+        cmocka_unit_test(test_spread_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

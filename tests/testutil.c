@@ -81,13 +81,23 @@ int tu_run_under(const char *launcher, const char *args, char *out, size_t outle
     return rc;
 }
 
-/* The bytes of table HDU 2 of a FITS file (data only: headers carry dates). */
-static unsigned char *table_bytes(const char *path, size_t *n)
+/* The bytes of table HDU 2 of a FITS file (data only: headers carry
+ * dates) and its DATASUM; every HDU's checksums checked on the way. */
+static unsigned char *table_bytes(const char *path, size_t *n, char *sum)
 {
     fitsfile *f;
-    int status = 0;
+    int status = 0, nhdu = 0, type, dataok = 0, hduok = 0;
     long nrows = 0, rowlen = 0;
-    fits_open_table(&f, path, READONLY, &status);
+    fits_open_file(&f, path, READONLY, &status);
+    fits_get_num_hdus(f, &nhdu, &status);
+    for (int h = 1; h <= nhdu && !status; h++) {
+        fits_movabs_hdu(f, h, &type, &status);
+        fits_verify_chksum(f, &dataok, &hduok, &status);
+        if (!status && (dataok != 1 || hduok != 1))
+            fail_msg("%s: HDU %d: wrong checksum (data %d, HDU %d)", path, h, dataok, hduok);
+    }
+    fits_movabs_hdu(f, 2, &type, &status);
+    fits_read_key(f, TSTRING, "DATASUM", sum, NULL, &status);
     fits_get_num_rows(f, &nrows, &status);
     fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &status);
     *n = (size_t)(nrows * rowlen);
@@ -101,9 +111,11 @@ static unsigned char *table_bytes(const char *path, size_t *n)
 void tu_same_table(const char *a, const char *b)
 {
     size_t na, nb;
-    unsigned char *x = table_bytes(a, &na), *y = table_bytes(b, &nb);
+    char sa[FLEN_VALUE], sb[FLEN_VALUE];
+    unsigned char *x = table_bytes(a, &na, sa), *y = table_bytes(b, &nb, sb);
     assert_int_equal(na, nb);
     if (memcmp(x, y, na)) fail_msg("%s and %s differ", a, b);
+    assert_string_equal(sa, sb);
     free(x);
     free(y);
 }

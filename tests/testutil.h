@@ -27,7 +27,8 @@ int tu_run(const char *args, char *out, size_t outlen, char *err, size_t errlen)
 int tu_run_under(const char *launcher, const char *args, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Fails unless the first table HDUs of FITS files a and b hold the same
- * bytes (data only: headers carry dates). */
+ * bytes and DATASUM (not the whole headers: they carry dates), and unless
+ * every HDU of both has right checksums. */
 void tu_same_table(const char *a, const char *b);
 
 int tu_file_exists(const char *path);
