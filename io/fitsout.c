@@ -376,19 +376,3 @@ int fitsout_write_at(int fd, uint64_t off, const void *bytes, size_t len)
     }
     return 0;
 }
-
-int fitsout_copy_at(int from, int to, uint64_t off, uint64_t len)
-{
-    char buf[1 << 16];
-    uint64_t at = 0;
-    while (at < len) {
-        size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
-        ssize_t k = pread(from, buf, want, (off_t)at);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? errno : EIO;
-        int e = fitsout_write_at(to, off + at, buf, (size_t)k);
-        if (e) return e;
-        at += (uint64_t)k;
-    }
-    return 0;
-}

@@ -97,9 +97,6 @@ uint32_t fitsout_sum_join(uint32_t a, uint32_t b);
 /* len bytes at byte off of the file open at fd (resumed after a short
  * write); 0 or an errno. */
 int fitsout_write_at(int fd, uint64_t off, const void *bytes, size_t len);
-/* The first len bytes of the file at fd `from` written at byte off of the
- * file at `to`; 0 or an errno. */
-int fitsout_copy_at(int from, int to, uint64_t off, uint64_t len);
 
 /* ---------------------------------------------------------------- text files */
 

@@ -69,15 +69,16 @@ typedef struct xcol {
  * gives the bytes of rows [r0, r1) of R (the ranking, or a view of it) in
  * *mem (malloc'd; NULL when out of memory), and with ends each row's end
  * in them, on any thread of any process; put writes bytes of whole
- * consecutive rows, the first being place t0 of the ranking, in order of
- * places: one process puts every row; with several, each puts its own
- * stretch of places (ody_part of m), one thread at a time (a write error
- * stays in the file's own state, for its close). */
+ * consecutive rows, the first being place t0 of the ranking, one thread at
+ * a time: with one process every row, in order; with several, each
+ * process its own windows of the ranking, at byte `at` among all rows' (a
+ * write error stays in the file's own state, for its close). */
 typedef struct xp_pass {
     const ranked *R;
     size_t block;        /* rows a block */
     void (*make)(struct xp_pass *p, const ranked *R, size_t r0, size_t r1, char **mem, size_t *len, uint32_t *ends);
     void (*put)(struct xp_pass *p, size_t t0, const char *bytes, size_t len);
+    uint64_t at;         /* several processes: the bytes of every row before t0's window; after xp_rows, of all */
 } xp_pass;
 
 /* Every row of the ranking through p; 0, or -1 when out of memory or a
@@ -101,9 +102,8 @@ int xp_text_cols(const xcol *x, int n, xcol *xt);
 const char *xp_cell(const xcol *x, size_t row, size_t r0, char *buf, size_t len);
 
 /* anomalies.csv (.ecsv with ecsv) and anomalies.vot: every process formats
- * the rows it holds; with several, each writes its own stretch of the
- * ranking into a piece, and copies its piece into the file at its offset
- * after the pieces before it. */
+ * the rows it holds; with several, each writes its own windows of the
+ * ranking where they go in the file. */
 int xp_write_text(const ranked *R, const char *name, const xcol *x, int n, int ecsv, ody_err *err);
 int xp_write_vot(const ranked *R, const xcol *x, int n, ody_err *err);
 

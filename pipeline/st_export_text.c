@@ -1,6 +1,6 @@
 /* st_export_text.c — how the export's files are made a block of rows at a
  * time, in parallel, and with several processes shared among them, each
- * writing its own stretch of the ranking (xp_rows); the text formats (CSV,
+ * writing its own windows of the ranking (xp_rows); the text formats (CSV,
  * ECSV, VOTable). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,15 +64,17 @@ static void put_blocks(xp_pass *p, char **mem, const size_t *len, size_t b0, siz
     }
 }
 
-/* ================================================================ several processes: a stretch each */
+/* ================================================================ several processes: windows dealt out */
 
-/* With several processes the ranking's first m places are split into
- * stretches, one a process (ody_part), and each process puts its own
- * stretch, a window of W places a round.  Every process makes the rows it
- * holds of every process's window of the round and sends them there with
- * each row's place and length (two personal exchanges); each puts its
- * window in order.  No process receives, merges or writes more than its
- * own stretch, and the rows travel once. */
+/* With several processes the ranking is cut into windows of W places,
+ * dealt out in turn (window k to process k mod P), and each process puts
+ * its own: a round of P windows at a time.  Every process makes the rows
+ * it holds of every window of the round and sends them to the window's
+ * process with each row's place and length (two personal exchanges); the
+ * processes then learn the round's windows' sizes (a reduction of P
+ * numbers), so each knows where its window goes in a file of rows of any
+ * length (p->at), and puts it there.  No process receives, merges or
+ * writes more than its own windows, and each row travels once. */
 
 /* The rows this process holds of places [a, b): bytes, each row's end,
  * and its place from base. */
@@ -138,12 +140,14 @@ static int pack(const piece *pcs, int P, size_t nbw, char **send, size_t *cnt, u
     return 0;
 }
 
-/* The rows received for this process's window of wn places from t0 (their
- * bytes at in, each row's place and length at meta) put in order; 0, or -1
- * when out of memory or when they do not fill the window exactly. */
-static int put_window(xp_pass *p, size_t t0, size_t wn, const char *in, const uint32_t *meta, size_t rows)
+/* The rows received for this process's window of wn places (their bytes
+ * at in, each row's place and length at meta) in order into *out (*len
+ * bytes; malloc'd); 0, or -1 when out of memory or when they do not fill
+ * the window exactly. */
+static int assemble(size_t wn, const char *in, const uint32_t *meta, size_t rows, char **out, size_t *len)
 {
     size_t *off = calloc(wn + 1, sizeof *off), total = 0;
+    *out = NULL;
     if (!off) return -1;
     int bad = rows != wn;
     for (size_t r = 0; r < rows && !bad; r++) {
@@ -155,31 +159,39 @@ static int put_window(xp_pass *p, size_t t0, size_t wn, const char *in, const ui
         off[t] = total;
         total += l;
     }
-    char *out = bad ? NULL : malloc(total + 1);
-    for (size_t r = 0, at = 0; out && r < rows; at += meta[2 * r + 1], r++)
-        memcpy(out + off[meta[2 * r]], in + at, meta[2 * r + 1]);
-    if (out && wn) p->put(p, t0, out, total);
-    free(out);
+    if (!bad) *out = malloc(total + 1);
+    for (size_t r = 0, at = 0; *out && r < rows; at += meta[2 * r + 1], r++)
+        memcpy(*out + off[meta[2 * r]], in + at, meta[2 * r + 1]);
+    *len = total;
     free(off);
-    return out ? 0 : -1;
+    return *out ? 0 : -1;
 }
 
-/* Round j of rows_spread: each stretch's window of W places (nbw blocks)
- * from its start + j W.  cnt: room for 4 P counts.  The result is every
- * process's. */
-static int spread_round(const ody_comm *c, xp_pass *p, size_t j, size_t W, size_t nbw, piece *pcs, size_t *cnt)
+/* The places of window k: [*a, *b). */
+static void window(size_t k, size_t W, size_t m, size_t *a, size_t *b)
 {
-    int P = c->size, fail = 0;
-    size_t m = p->R->m, B = p->block, *rcnt = cnt + P, *mcnt = cnt + 2 * P, *rmcnt = cnt + 3 * P, lo, hi;
+    *a = k * W < m ? k * W : m;
+    *b = *a + W < m ? *a + W : m;
+}
+
+/* Round j of rows_spread: windows [j P, j P + P), of W places (nbw
+ * blocks) each; cnt has room for 4 P counts, sz for P sizes; *base: the
+ * bytes of every row before the round, moved past it.  The result is
+ * every process's. */
+static int spread_round(const ody_comm *c, xp_pass *p, size_t j, size_t nbw, piece *pcs, size_t *cnt, int64_t *sz,
+                        uint64_t *base)
+{
+    int P = c->size, me = c->rank, fail = 0;
+    size_t m = p->R->m, B = p->block, W = B * nbw, *rcnt = cnt + P, *mcnt = cnt + 2 * P, *rmcnt = cnt + 3 * P;
 #pragma omp taskgroup
     {
         for (int q = 0; q < P; q++)
             for (size_t b = 0; b < nbw; b++) {
 #pragma omp task firstprivate(q, b) shared(fail)
                 {
-                    size_t s, e;
-                    ody_part(m, P, q, &s, &e);
-                    size_t w0 = s + j * W, a = w0 + b * B, z = a + B < e ? a + B : e;
+                    size_t w0, w1;
+                    window(j * (size_t)P + (size_t)q, W, m, &w0, &w1);
+                    size_t a = w0 + b * B < w1 ? w0 + b * B : w1, z = a + B < w1 ? a + B : w1;
                     if (make_piece(p, a, z, w0, &pcs[(size_t)q * nbw + b])) {
 #pragma omp atomic write
                         fail = 1;
@@ -187,8 +199,9 @@ static int spread_round(const ody_comm *c, xp_pass *p, size_t j, size_t W, size_
                 }
             }
     }
-    char *send = NULL, *in = NULL;
+    char *send = NULL, *in = NULL, *out = NULL;
     uint32_t *meta = NULL, *rmeta = NULL;
+    size_t rows = 0, len = 0, t0, t1;
     ody_err e;
     if (!fail) fail = pack(pcs, P, nbw, &send, cnt, &meta, mcnt);
     for (size_t k = 0; k < (size_t)P * nbw; k++) piece_free(&pcs[k]);
@@ -196,28 +209,41 @@ static int spread_round(const ody_comm *c, xp_pass *p, size_t j, size_t W, size_
            ody_exchange(c, meta, mcnt, (void **)&rmeta, rmcnt, &e);
     free(send);
     free(meta);
-    size_t rows = 0;
     for (int q = 0; !fail && q < P; q++) rows += rmcnt[q] / (2 * sizeof *rmeta);
-    ody_part(m, P, c->rank, &lo, &hi);
-    size_t t0 = lo + j * W, wn = t0 < hi ? (hi - t0 < W ? hi - t0 : W) : 0;
-    if (!fail) fail = put_window(p, t0, wn, in, rmeta, rows);
+    window(j * (size_t)P + (size_t)me, W, m, &t0, &t1);
+    if (!fail) fail = assemble(t1 - t0, in, rmeta, rows, &out, &len);
     free(in);
     free(rmeta);
-    return ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) ? -1 : 0;
+    memset(sz, 0, (size_t)P * sizeof *sz);
+    sz[me] = (int64_t)len;
+    fail = ody_comm_agree(c, fail ? ODY_ENOMEM : 0, &e) || ody_allreduce(c, sz, (size_t)P, ODY_SUM_I64, &e);
+    p->at = *base;
+    for (int q = 0; !fail && q < P; q++) {
+        if (q < me) p->at += (uint64_t)sz[q];
+        *base += (uint64_t)sz[q];
+    }
+    if (!fail && t1 > t0) p->put(p, t0, out, len);
+    free(out);
+    return fail ? -1 : 0;
 }
 
-/* Several processes: every process's stretch put by it, in rounds of
- * windows of nbw blocks (nbw x P tasks a round: every thread busy). */
+/* Several processes: every process's windows put by it, a round of P
+ * windows of nbw blocks at a time (nbw x P tasks a round: every thread
+ * busy).  p->at is then the bytes of every row. */
 static int rows_spread(const ody_comm *c, xp_pass *p, size_t nbw)
 {
-    size_t P = (size_t)c->size, W = p->block * nbw, most = (p->R->m + P - 1) / P;
+    size_t P = (size_t)c->size, W = p->block * nbw;
     piece *pcs = calloc(P * nbw, sizeof *pcs);
     size_t *cnt = malloc(4 * P * sizeof *cnt);
+    int64_t *sz = malloc(P * sizeof *sz);
+    uint64_t base = 0;
     ody_err e;
-    int fail = ody_comm_agree(c, pcs && cnt ? 0 : ODY_ENOMEM, &e) != 0;
-    for (size_t j = 0; !fail && j * W < most; j++) fail = spread_round(c, p, j, W, nbw, pcs, cnt);
+    int fail = ody_comm_agree(c, pcs && cnt && sz ? 0 : ODY_ENOMEM, &e) != 0;
+    for (size_t j = 0; !fail && j * P * W < p->R->m; j++) fail = spread_round(c, p, j, nbw, pcs, cnt, sz, &base);
+    p->at = base;
     free(pcs);
     free(cnt);
+    free(sz);
     return fail ? -1 : 0;
 }
 
@@ -225,8 +251,8 @@ static int rows_spread(const ody_comm *c, xp_pass *p, size_t nbw)
  * of the enclosing parallel region (a window of blocks at once, each into
  * memory), and put in order: the same bytes for any thread count and a
  * coarse grain.  One process puts a window while it makes the next.  With
- * several processes each puts its own stretch of the ranking, made by the
- * processes that hold its rows (rows_spread). */
+ * several processes each puts its own windows of the ranking, made by the
+ * processes that hold their rows (rows_spread). */
 int xp_rows(const ody_comm *c, xp_pass *p)
 {
     const ranked *rk = p->R;
@@ -281,8 +307,10 @@ enum { TEXT_BLOCK = 4096 };
 /* A text pass: rows formatted by row from the text columns. */
 typedef struct text_pass {
     xp_pass p;
-    FILE *out;
+    FILE *out;           /* one process: where the rows go, in order */
     void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0);
+    store_shared *sh;    /* several: the file each writes its windows into */
+    uint64_t head;       /* several: the bytes before the rows */
 } text_pass;
 
 /* Rows [r0, r1) of R as text into *mem (NULL on failure), the columns the
@@ -318,60 +346,42 @@ static void text_make(xp_pass *p, const ranked *R, size_t r0, size_t r1, char **
 
 static void text_put(xp_pass *p, size_t t0, const char *bytes, size_t len)
 {
+    text_pass *tp = (text_pass *)p;
     (void)t0;
-    fwrite(bytes, 1, len, ((text_pass *)p)->out);
+    if (tp->sh) store_shared_write(tp->sh, tp->head + p->at, bytes, len);
+    else fwrite(bytes, 1, len, tp->out);
 }
 
-/* Several processes: this process's piece `mine` (its stretch of rows)
- * copied into t's file after the text process 0 wrote there so far and
- * every process's piece before it; process 0's file then positioned after
- * the last piece. */
-static int place_piece(const run_state *st, fitsout_text *t, FILE *mine, const char *path, ody_err *err)
-{
-    const ody_comm *c = st->comm;
-    int P = c->size, me = c->rank;
-    int64_t *at = calloc((size_t)P + 1, sizeof *at), off = 0, end = 0;
-    int rc = ody_comm_agree(c, at ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (rc) return rc;
-    if (fflush(mine) || (me == 0 && fflush(t->f)))
-        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
-    at[me + 1] = (int64_t)ftello(mine);  /* [0]: process 0's text so far; [q + 1]: q's piece */
-    if (me == 0) at[0] = (int64_t)ftello(t->f);
-    rc = ody_comm_agree(c, rc, err);
-    if (!rc) rc = ody_allreduce(c, at, (size_t)P + 1, ODY_SUM_I64, err);
-    for (int q = 0; !rc && q <= P; q++) {
-        if (q <= me) off += at[q];
-        end += at[q];
-    }
-    store_shared sh;
-    if (!rc) rc = store_shared_open(st, t->tmp, path, &sh, err);
-    if (!rc) {
-        sh.err = fitsout_copy_at(fileno(mine), sh.fd, (uint64_t)off, (uint64_t)at[me + 1]);
-        rc = store_shared_close(st, &sh, path, err);
-    }
-    if (!rc && me == 0 && fseeko(t->f, (off_t)end, SEEK_SET))
-        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
-    free(at);
-    return ody_comm_agree(c, rc, err);
-}
-
-/* The text rows of R into t (a write error shows at its commit); with
- * several processes each writes its stretch into a piece, then places it
- * (place_piece).  0, or an error on every process. */
+/* The text rows of R into t (a write error shows at its commit or its
+ * close).  With several processes each writes its own windows where they
+ * go (store_shared), after the text process 0 wrote so far; process 0's
+ * file then stands after the last row.  0, or an error on every process. */
 static int text_rows(const ranked *R, fitsout_text *t, const char *name,
                      void (*row)(FILE *f, const xcol *x, int n, size_t r, size_t r0), ody_err *err)
 {
     const run_state *st = R->st;
-    text_pass tp = {{.R = R, .block = TEXT_BLOCK, .make = text_make, .put = text_put}, t->f, row};
-    int several = ody_comm_size(st->comm) > 1, rc = 0;
+    const ody_comm *c = st->comm;
+    text_pass tp = {{.R = R, .block = TEXT_BLOCK, .make = text_make, .put = text_put}, t->f, row, NULL, 0};
+    if (ody_comm_size(c) < 2)
+        return xp_rows(c, &tp.p) ? ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name) : 0;
+    store_shared sh;
     char *path = store_path(st, name);
-    if (several) rc = ody_comm_agree(st->comm, !path ? ody_fail(err, ODY_ENOMEM, "out of memory")
-                                     : (tp.out = store_piece(st, name, err)) ? 0 : ODY_EIO, err);
-    if (!rc && xp_rows(st->comm, &tp.p)) rc = ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name);
-    if (!rc && several) rc = place_piece(st, t, tp.out, path, err);
-    if (several && tp.out) fclose(tp.out);
+    int rc = ody_comm_agree(c, path ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc && ody_comm_rank(c) == 0 && (fflush(t->f) || (tp.head = (uint64_t)ftello(t->f)) == (uint64_t)-1))
+        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
+    rc = ody_comm_agree(c, rc, err);
+    if (!rc) rc = ody_bcast(c, &tp.head, sizeof tp.head, 0, err);
+    if (!rc) rc = store_shared_open(st, t->tmp, path, &sh, err);
+    if (!rc) {
+        tp.sh = &sh;
+        int fail = xp_rows(c, &tp.p) ? ody_fail(err, ODY_ENOMEM, "out of memory writing %s", name) : 0;
+        rc = store_shared_close(st, &sh, path, err);
+        if (!rc) rc = fail;
+    }
+    if (!rc && ody_comm_rank(c) == 0 && fseeko(t->f, (off_t)(tp.head + tp.p.at), SEEK_SET))
+        rc = ody_fail(err, ODY_EIO, "cannot write %s: %s", path, strerror(errno));
     free(path);
-    return rc;
+    return ody_comm_agree(c, rc, err);
 }
 
 static void csv_row(FILE *f, const xcol *x, int n, size_t r, size_t r0)

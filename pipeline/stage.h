@@ -302,11 +302,6 @@ int store_shared_open(const run_state *st, const char *tmp, const char *path, st
 void store_shared_write(store_shared *sh, uint64_t off, const void *bytes, size_t len);
 int store_shared_close(const run_state *st, store_shared *sh, const char *path, ody_err *err);
 
-/* A temporary file in the run directory for this process's piece of the
- * output `name` (named after it), already unlinked: nothing is left of it
- * once closed.  NULL (err set) when it cannot be made. */
-FILE *store_piece(const run_state *st, const char *name, ody_err *err);
-
 /* dir/name, a FITS file whose first table (after the provenance header)
  * has nrows rows that every process writes its own of, at their offsets
  * (fitsout_spread_*): no process writes or reads every row.  open and

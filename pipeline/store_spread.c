@@ -1,7 +1,7 @@
 /* store_spread.c — files every process writes its own parts of, at their
  * offsets, so that no process writes (or even receives) every object's
  * bytes: a FITS table of one row per object (store_spread_*) and the text
- * exports' pieces (store_shared_*).  Process 0 makes the temporary file,
+ * exports (store_shared_*).  Process 0 makes the temporary file,
  * and commits or removes it; the others open it by the name it shares, so
  * the run directory must be on a file system every process sees. */
 #define _GNU_SOURCE
@@ -115,25 +115,4 @@ int store_spread_close(const run_state *st, store_spread *sp, const store_hdu *t
     free(sp->path);
     sp->path = NULL;
     return ody_comm_agree(c, rc, err);
-}
-
-/* ================================================================ a piece of a text file */
-
-FILE *store_piece(const run_state *st, const char *name, ody_err *err)
-{
-    char *p = NULL;
-    if (asprintf(&p, "%s/.%s.piece-XXXXXX", st->dir, name) < 0) {
-        ody_fail(err, ODY_ENOMEM, "out of memory");
-        return NULL;
-    }
-    FILE *f = NULL;
-    int fd = mkstemp(p);
-    if (fd >= 0) {
-        unlink(p);  /* gone once closed, whatever becomes of the run */
-        if (!(f = fdopen(fd, "w+"))) close(fd);
-    }
-    if (!f) ody_fail(err, ODY_EIO, "cannot write %s: %s — check the space and permissions of %s", p, strerror(errno),
-                     st->dir);
-    free(p);
-    return f;
 }
