@@ -217,12 +217,15 @@ typedef struct rf_sim_ctx {
     const float *X;       /* n x F real objects */
     size_t n;
     rf_leaf_filter filt;
-    uint32_t *n_good;     /* per object: trees where its leaf is good */
+    uint32_t *n_good;     /* per object: trees where its leaf is good; with own_rows, this process's
+                             rows alone (n_good[i - good_lo]) */
+    size_t good_lo;       /* the first object n_good holds: 0, or with own_rows this process's first row */
     uint32_t *leaf_n;     /* per node of the forest: good objects in that leaf */
     int n_threads;        /* for this and every function taking the ctx; 0: every core */
     const ody_log *log;   /* progress of weirdness and top-k similarity; NULL: silent */
     const ody_comm *comm; /* NULL, or processes that each hold all of X and share the work on it: each
-                             computes its rows (ody_comm_part).  n_good and leaf_n reach all; the
+                             computes its rows (ody_comm_part).  leaf_n reaches all (n_good too
+                             unless own_rows); the
                              catalog's own W and top-k lists are each process's rows alone, from
                              W[0] (idx[0], sim[0]) for its first */
     int own_rows;         /* with comm: X holds this process's rows [lo, hi) alone, from X[0]
@@ -238,8 +241,9 @@ void rf_sim_ctx_free(rf_sim_ctx *ctx);
 
 /* The same where X holds this process's rows alone (ody_comm_part of n over
  * comm), as a distributed run keeps its catalog: every function taking the
- * ctx then reads only them, and what needs other rows' leaves (the top-k
- * member lists) gathers their leaf numbers. */
+ * ctx then reads only them, n_good is of those rows alone (no process holds
+ * a count of every object), and what needs other rows' leaves or counts
+ * (the top-k member lists) gathers their leaf numbers and counts them. */
 int rf_sim_ctx_init_own(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t n, rf_leaf_filter filt,
                         int n_threads, const ody_comm *comm, ody_err *err);
 

@@ -95,24 +95,25 @@ static int ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
     ctx->X = X;
     ctx->n = n;
     ctx->filt = filt;
-    ctx->n_good = malloc(n * sizeof *ctx->n_good);
-    ctx->leaf_n = calloc(f->tree_off[f->n_trees] + 1, sizeof *ctx->leaf_n);
-    if (!ctx->n_good || !ctx->leaf_n) {
-        rf_sim_ctx_free(ctx);
-        return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
-    }
     /* Blocks of this process's objects against every tree: a block's rows
      * stay in cache, and each tree is read once per block. */
     enum { BLK = 2048 };
     size_t lo, hi;
     ody_comm_part(comm, ody_comm_rank(comm), n, &lo, &hi);
+    ctx->good_lo = ctx->own_rows ? lo : 0;
+    ctx->n_good = malloc((ctx->own_rows ? hi - lo + 1 : n) * sizeof *ctx->n_good);
+    ctx->leaf_n = calloc(f->tree_off[f->n_trees] + 1, sizeof *ctx->leaf_n);
+    if (!ctx->n_good || !ctx->leaf_n) {
+        rf_sim_ctx_free(ctx);
+        return ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", n);
+    }
 #pragma omp parallel num_threads(ody_threads(ctx->n_threads))
     {
         int32_t *lf = malloc(BLK * sizeof *lf);
 #pragma omp for schedule(dynamic, 1)
         for (size_t b0 = lo; b0 < hi; b0 += BLK) {
             size_t nb = b0 + BLK < hi ? BLK : hi - b0;
-            uint32_t *g = ctx->n_good + b0;
+            uint32_t *g = ctx->n_good + (b0 - ctx->good_lo);
             memset(g, 0, nb * sizeof *g);
             if (!lf) continue;
             for (int t = 0; t < f->n_trees; t++) {
@@ -134,7 +135,7 @@ static int ctx_init(rf_sim_ctx *ctx, const rf_forest *f, const float *X, size_t 
     }
     int rc = ody_comm_agree(comm, ctx->n ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory scoring %zu objects", n), err);
     if (!rc) rc = ody_allreduce(comm, ctx->leaf_n, f->tree_off[f->n_trees], ODY_SUM_U32, err);
-    if (!rc) rc = ody_share_rows(comm, ctx->n_good, n, sizeof *ctx->n_good, err);
+    if (!rc && !ctx->own_rows) rc = ody_share_rows(comm, ctx->n_good, n, sizeof *ctx->n_good, err);
     if (rc) rf_sim_ctx_free(ctx);
     return rc;
 }
@@ -209,7 +210,8 @@ static int weirdness_of(const rf_sim_ctx *ctx, const float *Q, size_t m, double 
     int rc = 0;
     if (!leaf || !qleaf || !lsum || !leafsum || !acc || !inv)
         rc = ody_fail(err, ODY_ENOMEM, "weirdness: out of memory for %zu objects", n + (self ? 0 : m));
-    for (size_t i = 0; !rc && i < nl; i++) inv[i] = ctx->n_good[lo + i] ? INV_ONE / ctx->n_good[lo + i] : 0;
+    const uint32_t *g = ctx->n_good + (lo - ctx->good_lo);
+    for (size_t i = 0; !rc && i < nl; i++) inv[i] = g[i] ? INV_ONE / g[i] : 0;
     rc = ody_comm_agree(comm, rc, err);
     ody_progress prog;
     ody_progress_start(&prog, ctx->log, "weirdness", "trees", (size_t)T);

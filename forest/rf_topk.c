@@ -386,16 +386,17 @@ static int topk_rows(const rf_sim_ctx *ctx, const rf_topk_opt *o, const float *Q
         return ody_fail(err, ODY_EINPUT, "similarity.top_k = %d must be below the number of objects (%zu)", k, n);
     int Ts = trees_in_budget(ctx, o);
     members m;
-    /* n_good over the trees used alone, so sim stays count / n_good in [0, 1] */
+    /* n_good over the trees used alone, so sim stays count / n_good in [0, 1]; and every
+     * object's when the ctx holds this process's alone */
     uint32_t *ng_own = NULL;
     double t0 = omp_get_wtime();
-    int fail = members_build(&m, ctx, 0, Ts, o->leaf_sample, Ts < ctx->f->n_trees ? &ng_own : NULL,
-                             Q ? NULL : ctx->comm) != 0;
+    int count = Ts < ctx->f->n_trees || ctx->own_rows;
+    int fail = members_build(&m, ctx, 0, Ts, o->leaf_sample, count ? &ng_own : NULL, Q ? NULL : ctx->comm) != 0;
     if (!fail)
         ody_logf(ctx->log, ODY_LOG_DEBUG, "similarity: leaf lists of %d trees, %.1f MB%s, in %.2f s", Ts,
                  (double)m.base[Ts] * sizeof *m.mem / 1e6, m.win ? " shared by the processes" : "", omp_get_wtime() - t0);
     if (trees_used) *trees_used = Ts;
-    const uint32_t *ng = Ts < ctx->f->n_trees ? ng_own : ctx->n_good;
+    const uint32_t *ng = count ? ng_own : ctx->n_good;
     size_t done = 0, lo = 0, hi = rows;
     const ody_comm *comm = Q ? NULL : ctx->comm;  /* the catalog's own lists: each process its rows */
     ody_comm_part(comm, ody_comm_rank(comm), rows, &lo, &hi);

@@ -172,18 +172,24 @@ const knn_scale *stage_kept_scale(const run_state *st)
     return st->keep.space ? &((const space *)st->keep.space)->sc : NULL;
 }
 
-const float *stage_row(const run_state *st, size_t i)
+long stage_ref_index(const run_state *st, size_t i)
 {
-    size_t F = (size_t)st->F;
-    if (st->cat->X) return st->cat->X + i * F;
-    if (i >= st->lo && i < st->hi) return st->X + (i - st->lo) * F;
     size_t a = 0, b = st->keep.m;  /* the reference rows are sorted */
     while (a < b) {
         size_t mid = a + (b - a) / 2;
         if ((size_t)st->keep.ref[mid] < i) a = mid + 1;
         else b = mid;
     }
-    return a < st->keep.m && (size_t)st->keep.ref[a] == i ? st->keep.Xref + a * F : NULL;
+    return a < st->keep.m && (size_t)st->keep.ref[a] == i ? (long)a : -1;
+}
+
+const float *stage_row(const run_state *st, size_t i)
+{
+    size_t F = (size_t)st->F;
+    if (st->cat->X) return st->cat->X + i * F;
+    if (i >= st->lo && i < st->hi) return st->X + (i - st->lo) * F;
+    long a = stage_ref_index(st, i);
+    return a >= 0 ? st->keep.Xref + (size_t)a * F : NULL;
 }
 
 int stage_keeps_all(const run_state *st)

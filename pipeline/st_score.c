@@ -65,21 +65,40 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
 /* ================================================================ explaining */
 
 /* Which of ref's objects count as unremarkable (score at most the 90th
- * percentile), for every object: a neighbour may be any process's.  *out
- * (ref->n bytes, malloc'd) owned by the caller. */
+ * percentile), of those a neighbour list can name: with the reference rows
+ * kept alone (stage_drop_rows; the lists name them only), those, in the
+ * order of keep.ref (a byte each, from their owners: a sum over the
+ * processes); else every object, shared (a neighbour may be any process's).
+ * *out (malloc'd) owned by the caller; read through is_normal. */
 static int normal_objects(const run_state *ref, uint8_t **out, ody_err *err)
 {
     const double *a = ref->score[CFG_SCORE_ANOMALY];
-    size_t n = ref->n, nl = stage_rows(ref);
+    size_t n = ref->n, nl = stage_rows(ref), m = !ref->cat->X && ref->keep.ref ? ref->keep.m : 0;
     double lim = 0;
-    uint8_t *v = malloc(n ? n : 1);
-    int rc = ody_comm_agree(ref->comm, v ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    uint8_t *v = malloc((m ? m : n) + 1);
+    uint32_t *u = m ? calloc(m, sizeof *u) : NULL;
+    int rc = ody_comm_agree(ref->comm, v && (!m || u) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
     if (!rc) rc = ody_select(ref->comm, a, nl, (uint64_t)(0.9 * (double)(n - 1)), &lim, err);
-    for (size_t i = 0; !rc && i < nl; i++) v[ref->lo + i] = a[i] <= lim;
-    if (!rc) rc = ody_share_rows(ref->comm, v, n, 1, err);
+    for (size_t i = 0; !rc && !m && i < nl; i++) v[ref->lo + i] = a[i] <= lim;
+    if (!rc && !m) rc = ody_share_rows(ref->comm, v, n, 1, err);
+    for (size_t q = 0; !rc && q < m; q++) {
+        size_t r = (size_t)ref->keep.ref[q];
+        if (r >= ref->lo && r < ref->hi) u[q] = a[r - ref->lo] <= lim;
+    }
+    if (!rc && m) rc = ody_allreduce(ref->comm, u, m, ODY_SUM_U32, err);
+    for (size_t q = 0; !rc && q < m; q++) v[q] = (uint8_t)u[q];
+    free(u);
     if (rc) free(v);
     *out = rc ? NULL : v;
     return rc;
+}
+
+/* Whether ref's object j is unremarkable, from normal_objects' flags. */
+static int is_normal(const run_state *ref, const uint8_t *normal, int32_t j)
+{
+    if (ref->cat->X || !ref->keep.ref) return normal[j];
+    long q = stage_ref_index(ref, (size_t)j);
+    return q >= 0 && normal[q];
 }
 
 #define BLOCK_GAP 5  /* elements of a block this close to a named one add nothing to WHY */
@@ -114,7 +133,7 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
     int F = q->F, K = q->c->local_k < q->K ? q->c->local_k : q->K, m = 0;
     const int32_t *near = q->near + i * (size_t)q->K;
     for (int k = 0; k < q->K && m < K; k++)
-        if (near[k] >= 0 && normal[near[k]]) nb[m++] = near[k];
+        if (near[k] >= 0 && is_normal(ref, normal, near[k])) nb[m++] = near[k];
     for (int k = 0; m == 0 && k < K; k++) nb[k] = near[k];
     if (m == 0) m = K;
     const float *x = q->X + i * (size_t)F;

@@ -33,7 +33,7 @@ static int weirdness(run_state *st, ody_err *err)
         rc = rf_weirdness(&ctx, w1, err);
         for (size_t i = 0; !rc && i < nl; i++) {
             W[i] += w1[i] / st->n_forests;
-            if (r == 0) st->n_good[i] = ctx.n_good[st->lo + i];
+            if (r == 0) st->n_good[i] = ctx.n_good[st->lo + i - ctx.good_lo];
         }
         if (r == 0 && !rc) {
             st->ctx0 = ctx;

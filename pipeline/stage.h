@@ -419,6 +419,9 @@ int stage_all_ids(const run_state *st, cat_col *ids, void **buf, ody_err *err);
  * process calls it together. */
 int stage_split_parts(run_state *st, ody_err *err);
 
+/* Row i's place among the kept reference rows (st->keep.ref), or -1. */
+long stage_ref_index(const run_state *st, size_t i);
+
 /* Object i's features (a row of the catalog): from the whole catalog, this
  * process's rows, or the kept reference rows; NULL when none holds it. */
 const float *stage_row(const run_state *st, size_t i);
