@@ -968,7 +968,9 @@ def plan_1e9(mp):
              "where they go, so each row travels once and no process writes more than its share (the tables of one "
              "row per object pass no rows at all: each process writes its own).  Similarity's time is "
              "bounded by `similarity.max_pairs` per run, not per object: at 10^9 objects it would list neighbours over "
-             "fewer trees unless the budget grows with the processes.\n")
+             "fewer trees unless the budget grows with the processes.  The MLP trains on two processes (its "
+             "replicas), on every row here: its line holds for scoring alone, and a survey-scale run sets "
+             "`mlp.max_samples`, which makes its training a fixed cost whatever the catalog's size.\n")
     return "\n".join(L)
 
 

@@ -103,6 +103,7 @@ typedef struct cfg {
     nn_act mlp_act;
     double mlp_lr, mlp_momentum, mlp_lr_decay, mlp_l2, mlp_val, mlp_eps;
     int mlp_nesterov, mlp_batch, mlp_epochs, mlp_patience;
+    int64_t mlp_max_samples;
 
     /* similarity */
     int sim_on, top_k, dense, leaf_sample;

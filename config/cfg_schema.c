@@ -113,6 +113,9 @@ const key cfg_schema[] = {
     {"mlp.patience", T_INT, "10", 1, 1000000, NULL, NULL, O(mlp_patience), 0, "stop after this many epochs without improvement"},
     {"mlp.epsilon", T_REAL, "0.0001", 0, 1e6, NULL, NULL, O(mlp_eps), 0, "validation-loss improvement that counts"},
     {"mlp.validation", T_REAL, "0.1", 0, 0.89, NULL, NULL, O(mlp_val), 0, "fraction held out for early stopping"},
+    {"mlp.max_samples", T_INT64, "0", 0, 2147483647.0, NULL, NULL, O(mlp_max_samples), 0,
+     "real rows the MLP trains on, as many synthetic (0: every row); set it for large catalogs: training then costs "
+     "the same whatever the catalog's size, and every object is still scored"},
     {"similarity.enabled", T_BOOL, "false", NONE, NULL, NULL, O(sim_on), 0,
      "each object's most similar objects by forest proximity (NEIGHBOURS, forest_knn); off by default: it does not "
      "enter the default ranking and costs about as much as the forest (weirdness needs no similarity lists)"},

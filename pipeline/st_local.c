@@ -35,14 +35,16 @@ int stage_local_score(run_state *q, const run_state *ref, ody_err *err)
     return rc;
 }
 
-int32_t *stage_reference(const run_state *st, size_t m)
+int32_t *stage_reference(const run_state *st, size_t m) { return stage_sample(st, m, 0x10ca1); }
+
+int32_t *stage_sample(const run_state *st, size_t m, uint64_t stream)
 {
     size_t n = st->n;
     if (m >= n) return NULL;
     int32_t *ref = malloc(m * sizeof *ref);
     if (!ref) return NULL;
     ody_rng r;
-    ody_rng_stream(&r, (unsigned long long)st->c->seed, 0x10ca1);
+    ody_rng_stream(&r, (unsigned long long)st->c->seed, stream);
     size_t got = 0;
     for (size_t i = 0; i < n && got < m; i++)
         if (ody_rng_below(&r, n - i) < m - got) ref[got++] = (int32_t)i;

@@ -40,23 +40,28 @@ static void mlp_opt(const cfg *c, nn_train_opt *o)
     o->n_threads = c->threads;
 }
 
-/* The training rows: the catalog's n real rows (target 0), then n
- * synthetic ones (target 1) made where the trainer reads them — the
- * forest's synthetic rows, never stored: at 10^7 objects x 20 features
- * they and the trainer's standardised copy were 3.2 GB. */
+/* The training rows: nr real rows (target 0) — the catalog's, or with
+ * mlp.max_samples a seeded sample of them (samp) — then nr synthetic ones
+ * (target 1) made where the trainer reads them: the forest's synthetic
+ * rows, never stored (at 10^7 objects x 20 features they and the trainer's
+ * standardised copy were 3.2 GB). */
 typedef struct mlp_rows {
     const float *X;
-    size_t n;
+    size_t nr;
     int F;
     const rf_synthgen *syn;
+    const int32_t *samp; /* NULL: real row i is the catalog's row i */
 } mlp_rows;
+
+/* Training row i's catalog row (i < nr). */
+static size_t real_row(const int32_t *samp, size_t i) { return samp ? (size_t)samp[i] : i; }
 
 static void mlp_row(const void *ctx, size_t i, float *x, float *t)
 {
     const mlp_rows *r = ctx;
-    if (i < r->n) memcpy(x, r->X + i * (size_t)r->F, (size_t)r->F * sizeof *x);
-    else rf_synth_row(r->syn, i - r->n, x);
-    *t = (float)(i >= r->n);
+    if (i < r->nr) memcpy(x, r->X + real_row(r->samp, i) * (size_t)r->F, (size_t)r->F * sizeof *x);
+    else rf_synth_row(r->syn, i - r->nr, x);
+    *t = (float)(i >= r->nr);
 }
 
 /* ================================================================ rows spread over processes */
@@ -71,21 +76,23 @@ static void mlp_row(const void *ctx, size_t i, float *x, float *t)
 typedef struct mlp_dist {
     const run_state *st;
     const rf_synthgen *syn;  /* sources among st->n rows, or ranges */
+    size_t nr;               /* real training rows */
+    const int32_t *samp;     /* as in mlp_rows */
 } mlp_dist;
 
 static int mlp_fetch(const void *ctx, const size_t *idx, size_t cnt, float *X, float *T, int root)
 {
     const mlp_dist *m = ctx;
     const run_state *st = m->st;
-    size_t n = st->n, F = (size_t)st->F, lo = st->lo, hi = st->hi;
+    size_t n = m->nr, F = (size_t)st->F, lo = st->lo, hi = st->hi;
     int first = ody_comm_rank(st->comm) == 0;
     memset(X, 0, cnt * F * sizeof *X);
     for (size_t q = 0; q < cnt; q++) {
-        size_t i = idx[q];
+        size_t i = idx[q], r = i < n ? real_row(m->samp, i) : 0;
         float *x = X + q * F;
         T[q] = (float)(i >= n);
         if (i < n) {
-            if (i >= lo && i < hi) memcpy(x, st->X + (i - lo) * F, F * sizeof *x);
+            if (r >= lo && r < hi) memcpy(x, st->X + (r - lo) * F, F * sizeof *x);
         } else if (rf_synth_source(m->syn, i - n, 0) == SIZE_MAX) {
             if (first) rf_synth_row(m->syn, i - n, x);
         } else {
@@ -139,12 +146,18 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
     if (!rc) rc = spread ? dist_synth(st, &syn, err)
                          : rf_synth_open(st->c->synth_mode, st->X, n, (int)F, (uint64_t)st->c->seed, &syn, err);
     if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
-    mlp_rows r = {st->X, n, (int)F, syn};
-    mlp_dist dr = {st, syn};
-    nn_rows rows = spread ? (nn_rows){2 * n, &dr, NULL, mlp_fetch} : (nn_rows){2 * n, &r, mlp_row, NULL};
+    /* mlp.max_samples: a sample of the real rows (drawn from the seed alone), as many synthetic */
+    size_t ms = (size_t)st->c->mlp_max_samples, nr = ms && ms < n ? ms : n;
+    int32_t *samp = !rc && nr < n ? stage_sample(st, nr, 0x31f) : NULL;
+    if (!rc && nr < n && !samp) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    rc = ody_comm_agree(st->comm, rc, err);
+    mlp_rows r = {st->X, nr, (int)F, syn, samp};
+    mlp_dist dr = {st, syn, nr, samp};
+    nn_rows rows = spread ? (nn_rows){2 * nr, &dr, NULL, mlp_fetch} : (nn_rows){2 * nr, &r, mlp_row, NULL};
     nn_history h;
     if (!rc) rc = nn_train_rows(*m, o, &rows, &h, st->log, err);
     rf_synth_close(syn);
+    free(samp);
     if (!rc) {
         ody_logf(st->log, ODY_LOG_INFO, "mlp: real vs synthetic validation accuracy %.4f after %d epochs (kept %d), "
                  "%.0f samples/s", h.val_acc, h.epochs, h.best_epoch, h.samples_per_s);

@@ -164,6 +164,11 @@ void stage_topk_opt(const run_state *st, rf_topk_opt *to);
 int32_t *stage_reference(const run_state *st, size_t m);
 size_t stage_reference_size(const run_state *st);
 
+/* m of the st->n objects drawn from the seed and stream (the same on every
+ * process, whatever their number), sorted; NULL when m >= n, or when out
+ * of memory (malloc'd). */
+int32_t *stage_sample(const run_state *st, size_t m, uint64_t stream);
+
 /* The isolation score of n rows X from st's isolation forest (trained on
  * st's catalog from its seed: the same trees every time). */
 int stage_isolation(const run_state *st, const float *X, size_t n, double *out, ody_err *err);

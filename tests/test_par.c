@@ -343,6 +343,7 @@ static void test_mpirun_parts(void **state)
     FILE *f = fopen(conf, "w");
     fprintf(f, "catalog:\n  path: \"%s\"\n  id: ID\n  features: [A, B, C, D]\n  passthrough: [ID2]\n"
                "forest:\n  n_trees: 10\n  max_samples: 600\nisolation:\n  n_trees: 20\nlocal:\n  reference: 500\n"
+               "mlp:\n  enabled: true\n  hidden: [8]\n  max_epochs: 2\n  max_samples: 700\n"
                "export:\n  formats: [csv]\noutput: one\nseed: 4\n", cat);
     fclose(f);
     for (int imp = 0; imp < 2; imp++)
@@ -357,9 +358,9 @@ static void test_mpirun_parts(void **state)
                              : tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
             if (rc) fail_msg("%s: exit %d: %s", launcher, rc, err);
             if (np == 1) continue;
-            /* the forest trains by parts (max_samples 600 of 6,000 rows): its votes too */
-            const char *files[] = {"catalog.fits", "local.fits", "score.fits", "oob.fits"};
-            for (int k = 0; k < 4; k++) {
+            /* the forest trains by parts (max_samples 600 of 6,000 rows): its votes too; the MLP on a sample */
+            const char *files[] = {"catalog.fits", "local.fits", "score.fits", "oob.fits", "mlp_scores.fits"};
+            for (int k = 0; k < 5; k++) {
                 snprintf(a, sizeof a, "%s/%s1/%s", dir, imp ? "imp" : "drop", files[k]);
                 snprintf(b, sizeof b, "%s/%s%d/%s", dir, imp ? "imp" : "drop", np, files[k]);
                 tu_same_table(a, b);
