@@ -44,13 +44,9 @@ int fitsout_commit(fitsout *w, ody_err *err)
     int status = 0, nhdu = 0, type;
     fits_get_num_hdus(w->f, &nhdu, &status);
     for (int h = 1; h <= nhdu && !status; h++) {
-        char card[FLEN_CARD];
-        int absent = 0;
         fits_movabs_hdu(w->f, h, &type, &status);
-        if (!status && fits_read_card(w->f, "DATASUM", card, &absent) == KEY_NO_EXIST) fits_clear_errmsg();
-        /* a DATASUM already there is a spread table's (fitsout_spread_end): its rows are not read again */
-        if (absent) fits_write_chksum(w->f, &status);
-        else fits_update_chksum(w->f, &status);
+        if (h == w->given) fits_update_chksum(w->f, &status);  /* a spread table's: its rows are not read again */
+        else fits_write_chksum(w->f, &status);
     }
     fits_close_file(w->f, &status);
     w->f = NULL;
@@ -330,6 +326,7 @@ int fitsout_spread_end(fitsout *w, size_t nrows, uint32_t datasum, int *status)
     fits_modify_key_lng(w->f, "NAXIS2", (LONGLONG)nrows, "&", status);
     fits_modify_key_str(w->f, "DATASUM", sum, "&", status);
     fits_set_hdustruc(w->f, status);
+    if (!*status) fits_get_hdu_num(w->f, &w->given);
     return *status;
 }
 

@@ -20,6 +20,7 @@
 typedef struct fitsout {
     fitsfile *f;
     char *path, *tmp;
+    int given;           /* the HDU whose DATASUM fitsout_spread_end wrote (1-based), or 0 */
 } fitsout;
 
 /* Fails with ODY_EINPUT if PATH exists and overwrite is 0. */
@@ -81,7 +82,8 @@ int fitsout_rows_bytes(const fitsout_col *cols, const size_t *const *rows, int n
  * bytes with fitsout_sum.  fitsout_spread_end, once every row is written,
  * reopens the file, sets NAXIS2 and DATASUM (the writers' sums joined) and
  * leaves the table current: further HDUs follow it, and fitsout_commit
- * completes its CHECKSUM from DATASUM without reading a row.  CFITSIO
+ * completes that HDU's CHECKSUM from its DATASUM without reading a row
+ * (every other HDU's checksums it computes from the HDU's bytes).  CFITSIO
  * status convention.  On error, fitsout_abort as for any open. */
 int fitsout_spread_begin(fitsout *w, const char *extname, const fitsout_col *cols, int ncol, size_t nrows,
                          uint64_t *data, int *status);
