@@ -445,6 +445,16 @@ static void test_mpirun_errors(void **state)
     assert_int_equal(tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err), 2);
     assert_int_equal(lines_starting(err, "oddsky: error:"), 1);
     assert_non_null(strstr(err, "only `oddsky run` is distributed"));
+    /* a write that fails on every process (a file-size limit, as a full disk): one line, exit 2, and no
+     * temporary left of the file every process was writing its rows into */
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set output=full", conf);
+    assert_int_equal(tu_run_under("mpirun -np 2 sh -c 'ulimit -f 400; trap \"\" XFSZ; exec \"$0\" \"$@\"'", args, out,
+                                  sizeof out, err, sizeof err), 2);
+    assert_int_equal(lines_starting(err, "oddsky: error:"), 1);
+    assert_non_null(strstr(err, "cannot write"));
+    char cmd[5000];
+    snprintf(cmd, sizeof cmd, "ls -a '%s/full' | grep -q tmp-", dir);
+    assert_int_not_equal(system(cmd), 0);
     tu_rmtree(dir);
     free(dir);
     free(conf);
