@@ -440,9 +440,8 @@ static int top_of_parts(const run_state *st, const double *score, const stage_ra
         st->sum->top_score = score[sr->row[0] - st->lo];
         cat_col_format(&k->id, sr->row[0] - k->id_lo, st->sum->top_id, sizeof st->sum->top_id);
     }
-    if (!rc && (c->bcast(c, &st->sum->top_score, sizeof st->sum->top_score, owner) ||
-                c->bcast(c, st->sum->top_id, sizeof st->sum->top_id, owner)))
-        rc = ody_fail(err, ODY_EIO, "MPI: sharing the top object failed — see the MPI message above");
+    if (!rc) rc = ody_bcast(c, &st->sum->top_score, sizeof st->sum->top_score, owner, err);
+    if (!rc) rc = ody_bcast(c, st->sum->top_id, sizeof st->sum->top_id, owner, err);
     return rc;
 }
 

@@ -271,8 +271,7 @@ static int warn_constant(const run_state *st, ody_err *err)
     int rc = ody_comm_agree(st->comm, v0 && differ ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
     if (!rc) {
         if (st->lo == 0) memcpy(v0, st->X, F * sizeof *v0);
-        if (st->comm && st->comm->bcast(st->comm, v0, F * sizeof *v0, 0))
-            rc = ody_fail(err, ODY_EIO, "MPI: sharing a row failed — see the MPI message above");
+        rc = ody_bcast(st->comm, v0, F * sizeof *v0, 0, err);
     }
     for (size_t j = 0; !rc && j < F; j++)
         for (size_t i = 0; i < nl && !differ[j]; i++) differ[j] = st->X[i * F + j] != v0[j];
