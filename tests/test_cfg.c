@@ -121,6 +121,7 @@ static void test_rules_between_keys(void **state)
     expect_error(dir, GOOD "forest:\n  max_features: abc\n", "c.yaml:6:17", "max_features: 'abc' is not sqrt");
     expect_error(dir, GOOD "forest:\n  max_features: 1.5\n", "is not sqrt", NULL);
     expect_error(dir, GOOD "forest:\n  max_samples: 1\n", "max_samples = 1 cannot grow a tree", NULL);
+    expect_error(dir, GOOD "mlp:\n  max_samples: -5\n", "mlp.max_samples = -5 is out of range", NULL);
     expect_error(dir, GOOD "export:\n  rank_by: mlp\nmlp:\n  enabled: false\n", "rank_by = mlp but mlp.enabled is false", NULL);
     expect_error(dir, GOOD "export:\n  rank_by: lens\n", "rank_by = lens but lens.enabled is false", NULL);
     expect_error(dir, GOOD "lens:\n  enabled: true\n", "need cutouts.path", NULL);
