@@ -96,17 +96,25 @@ def write_table(path, X, y, names):
     fits.BinTableHDU.from_columns(cols).writeto(path, overwrite=True)
 
 
-def oddsky_scores(tmp, name, path, names, trees):
+def oddsky_scores(tmp, name, path, names, trees, seed=0):
+    """oddsky's defaults on one table; seeds other than 0 skip the similarity
+    stage, which no score of the ranking reads."""
     cfg = os.path.join(tmp, f"{name}.yaml")
+    sim = "similarity:\n  enabled: true\n  top_k: 5\n  max_pairs: 2e8\n" if seed == 0 else ""
     with open(cfg, "w") as f:
         f.write(f"catalog:\n  path: {path}\n  id: row_id\n  features: [{', '.join(names)}]\n"
                 f"  passthrough: [is_anomaly]\n  missing: impute\n"
-                f"forest:\n  n_trees: {trees}\n"
-                f"similarity:\n  enabled: true\n  top_k: 5\n  max_pairs: 2e8\n"
+                f"forest:\n  n_trees: {trees}\n{sim}"
                 f"export:\n  formats: [fits]\n"
-                f"output: {os.path.join(tmp, name + '_run')}\nseed: 0\n")
+                f"output: {os.path.join(tmp, name + '_run')}\nseed: {seed}\n")
     run([ODDSKY, "-q", "run", cfg, "--top", "0"])
     return fits.getdata(os.path.join(tmp, name + "_run", "anomalies.fits"))
+
+
+def seed_scores(t):
+    """The columns of a further seed's run that the rules read, as arrays (the
+    run folder is overwritten by the next seed)."""
+    return {c: np.asarray(t[c], float) for c in ["ANOMALY_SCORE"] + sorted(set(DETECTORS.values()))}
 
 
 def robust_z(s):
@@ -153,7 +161,10 @@ def metrics(y, s):
             "hit50": int(y[o[:50]].sum()), "hit100": int(y[o[:100]].sum())}
 
 
-IF_SEEDS = 5  # IsolationForest's random_state 0.. IF_SEEDS - 1: how much of a peer's figure is its seed
+# Seeds 0 .. SEEDS - 1 of oddsky (`seed`) and of IsolationForest (random_state):
+# on some tables a forest's AUROC moves by 0.1 between seeds, so a figure at
+# one seed says as much about the seed as about the method.
+SEEDS = 5
 
 
 def peers(X, y, trees, seeds=1):
@@ -203,12 +214,16 @@ def sdss_sprinkle():
     return "sdss_galaxies+1%", X, (cls[idx] != "GALAXY").astype(int), ["ug", "gr", "ri", "iz", "r", "redshift"]
 
 
+def demo_labels(t):
+    return (np.char.strip(np.asarray(t["ANOMALY"]).astype(str)) != "none").astype(int)
+
+
 def demo_table(tmp):
     """The bundled demo, run with configs/demo.yaml as shipped."""
     out = os.path.join(tmp, "demo_run")
     run([ODDSKY, "-q", "run", os.path.join(ROOT, "configs", "demo.yaml"), "--top", "0", "--set", f"output={out}"])
     t = fits.getdata(os.path.join(out, "anomalies.fits"))
-    y = (np.char.strip(np.asarray(t["ANOMALY"]).astype(str)) != "none").astype(int)
+    y = demo_labels(t)
     c = fits.getdata(os.path.join(out, "catalog.fits"))
     X = np.asarray(c["FEATURES"], float)  # catalog.fits keeps the features as one vector column
     cid, tid = np.asarray(c["ID"]), np.asarray(t["ID"])
@@ -216,8 +231,27 @@ def demo_table(tmp):
     return t, y, X, yc
 
 
+def demo_seeds(tmp, seeds):
+    """The demo at the shipped seed + 1 .. seeds - 1 (MLP and similarity off:
+    the ranking reads neither): [(columns, labels)]."""
+    out, res = os.path.join(tmp, "demo_seed_run"), []
+    base = yaml_seed(os.path.join(ROOT, "configs", "demo.yaml"))
+    for k in range(1, seeds):
+        run([ODDSKY, "-q", "run", os.path.join(ROOT, "configs", "demo.yaml"), "--top", "0", "--set", f"output={out}",
+             "--set", f"seed={base + k}", "--set", "mlp.enabled=false", "--set", "similarity.enabled=false"])
+        t = fits.getdata(os.path.join(out, "anomalies.fits"))
+        res.append((seed_scores(t), demo_labels(t)))
+    return res
+
+
+def yaml_seed(path):
+    with open(path) as f:
+        return next(int(line.split(":")[1]) for line in f if line.startswith("seed:"))
+
+
 def quality(tmp, quick):
     trees = 100 if quick else 200
+    seeds = 2 if quick else SEEDS
     rows = []
     specs = list(adbench_tables(quick))
     sd = sdss_sprinkle()
@@ -229,15 +263,20 @@ def quality(tmp, quick):
         write_table(path, X, y, names)
         t = oddsky_scores(tmp, os.path.basename(path)[:-5], path, names, trees)
         yy = np.asarray(t["is_anomaly"]).astype(int)
+        more = []
+        for k in range(1, seeds):
+            tk = oddsky_scores(tmp, os.path.basename(path)[:-5], path, names, trees, seed=k)
+            more.append((seed_scores(tk), np.asarray(tk["is_anomaly"]).astype(int)))
         # the peers on the table's own row order: IsolationForest's subsamples
         # depend on it, and oddsky's export order must not move their figures
         rows.append({"table": name, "rows": len(y), "features": X.shape[1], "anomalies": int(y.sum()), "t": t, "y": yy,
-                     "peers": peers(X, y, trees, IF_SEEDS)})
+                     "seeds": [(t, yy)] + more, "peers": peers(X, y, trees, seeds)})
     if not quick:
         log("quality: demo")
         t, y, X, yc = demo_table(tmp)
         rows.append({"table": "demo (configs/demo.yaml)", "rows": len(y), "features": X.shape[1],
-                     "anomalies": int(y.sum()), "t": t, "y": y, "peers": peers(X, yc, trees, IF_SEEDS)})
+                     "anomalies": int(y.sum()), "t": t, "y": y, "seeds": [(t, y)] + demo_seeds(tmp, seeds),
+                     "peers": peers(X, yc, trees, seeds)})
     for r in rows:
         a = np.asarray(r["t"]["ANOMALY_SCORE"], float)
         if r["table"] != "demo (configs/demo.yaml)" and not np.allclose(a, combined(r["t"], DEFAULT_RULE), atol=1e-9):
@@ -248,12 +287,21 @@ def quality(tmp, quick):
     # tables and scored on the one left out
     ad = [r for r in rows if not r["table"].startswith(("sdss", "demo"))]
     cands = candidates()
-    auc = {c: {r["table"]: roc_auc_score(r["y"], combined(r["t"], c)) for r in ad} for c in cands}
-    for r in ad:
-        others = [q["table"] for q in ad if q is not r]
-        best = max(cands, key=lambda c: np.mean([auc[c][o] for o in others]))
-        r["loto"] = (auc[best][r["table"]], best)
-    overall = max(cands, key=lambda c: np.mean([auc[c][q["table"]] for q in ad])) if ad else None
+    for k in range(seeds):
+        # each seed's runs choose their own rule, as a user's one run would
+        auc = {c: {r["table"]: roc_auc_score(r["seeds"][k][1], combined(r["seeds"][k][0], c)) for r in ad}
+               for c in cands}
+        for r in ad:
+            others = [q["table"] for q in ad if q is not r]
+            best = max(cands, key=lambda c: np.mean([auc[c][o] for o in others]))
+            r.setdefault("loto_seeds", []).append(auc[best][r["table"]])
+            if k == 0:
+                r["loto"] = (auc[best][r["table"]], best)
+        if k == 0:
+            overall = max(cands, key=lambda c: np.mean([auc[c][q["table"]] for q in ad])) if ad else None
+    for r in rows:
+        s = [metrics(y, np.asarray(t["ANOMALY_SCORE"], float)) for t, y in r["seeds"]]
+        r["default_seeds"] = {"auroc": [m["auroc"] for m in s], "hit50": [m["hit50"] for m in s]}
     return {"rows": rows, "overall": overall, "kinds": kinds(tmp, specs, trees, quick)}
 
 
@@ -1042,13 +1090,19 @@ def report_quality(q, quick):
     rows, overall = q["rows"], q["overall"]
     ad = [r for r in rows if "loto" in r]
     peer_names = ["IsolationForest", "LOF (k=20)", "kNN distance (k=10)"]
+    ns = len(rows[0]["seeds"]) if rows else 1
+    wide = max(((max(r["default_seeds"]["auroc"]) - min(r["default_seeds"]["auroc"]), r["table"]) for r in rows),
+               default=(0.0, "-"))
     w("## Quality: the ranking against IsolationForest, LOF and kNN distance\n")
     w("ADBench tables subsampled to at most 20,000 rows (seed 0); SDSS: all galaxies plus a 1% sprinkle of stars and "
       "quasars as the anomalies (u-g, g-r, r-i, i-z, r, redshift); the demo: `configs/demo.yaml` as shipped, its 40 "
       f"planted anomalies.  oddsky ran `oddsky run` with its defaults ({100 if quick else 200} trees); the peers are "
       "scikit-learn's, on the same rows: IsolationForest (as many trees, random_state 0), LOF (20 neighbours) and the "
-      "distance to the 10th nearest neighbour, both on standardised features.  The last column says how much of "
-      f"IsolationForest's figure is its seed: its mean and range over random_state 0 to {IF_SEEDS - 1}.\n")
+      "distance to the 10th nearest neighbour, both on standardised features.  A forest's AUROC moves with its seed "
+      f"(oddsky's by up to {wide[0]:.2f}, on {wide[1]}), so oddsky also ran at seeds 1 to {ns - 1} and "
+      "IsolationForest at random_state "
+      f"1 to {ns - 1}: the columns *seeds 0-{ns - 1}* give their mean and range, and the goals below are judged on "
+      "both the seed-0 figures and the means.\n")
     same = tuple(overall) == DEFAULT_RULE
     w("**Leave one table out.** The default score takes one detector of each family, each as a robust z-score "
       "clipped at 0: isolation (tails), weirdness (broken correlations) and a local detector times a weight "
@@ -1060,19 +1114,20 @@ def report_quality(q, quick):
       f"{' (the same)' if same else ' (chosen in an earlier run; the held-out column is the honest figure either way)'}.\n")
     w("### AUROC\n")
     seeds = lambda r: r["peers"].get("IF seeds") or [r["peers"]["IsolationForest"]["auroc"]]
-    w("| table | rows | anomalies | oddsky default | held out | faithful weirdness | " + " | ".join(peer_names) +
-      f" | IsolationForest, random_state 0-{IF_SEEDS - 1}: mean (range) |")
-    w("|---|---:|---:|---:|---:|---:|" + "---:|" * len(peer_names) + "---:|")
+    spread = lambda v: f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})"
+    w("| table | rows | anomalies | oddsky default | held out | held out, seeds 0-" + f"{ns - 1}: mean (range) | "
+      "faithful weirdness | " + " | ".join(peer_names) + f" | IsolationForest, seeds 0-{ns - 1}: mean (range) |")
+    w("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(peer_names) + "---:|")
     for r in rows:
         held = f"{r['loto'][0]:.3f} ({short(r['loto'][1])})" if "loto" in r else "-"
-        sd = seeds(r)
-        w(f"| {r['table']} | {r['rows']} | {r['anomalies']} | **{r['default']['auroc']:.3f}** | {held} | "
+        held_s = spread(r["loto_seeds"]) if "loto" in r else spread(r["default_seeds"]["auroc"])
+        w(f"| {r['table']} | {r['rows']} | {r['anomalies']} | **{r['default']['auroc']:.3f}** | {held} | {held_s} | "
           f"{r['faithful']['auroc']:.3f} | " + " | ".join(f"{r['peers'][p]['auroc']:.3f}" for p in peer_names) +
-          f" | {np.mean(sd):.3f} ({min(sd):.3f}-{max(sd):.3f}) |")
+          f" | {spread(seeds(r))} |")
     if ad:
         m = lambda f: np.mean([f(r) for r in ad])
         w(f"| **mean, ADBench** | | | **{m(lambda r: r['default']['auroc']):.3f}** | **{m(lambda r: r['loto'][0]):.3f}** | "
-          f"{m(lambda r: r['faithful']['auroc']):.3f} | " +
+          f"**{m(lambda r: np.mean(r['loto_seeds'])):.3f}** | {m(lambda r: r['faithful']['auroc']):.3f} | " +
           " | ".join(f"{m(lambda r: r['peers'][p]['auroc']):.3f}" for p in peer_names) +
           f" | {m(lambda r: np.mean(seeds(r))):.3f} |")
     w("\n### Average precision, and true anomalies in the top k (k = their number / 50 / 100)\n")
@@ -1106,30 +1161,36 @@ def report_quality(q, quick):
             cells[0] = f"**{cells[0]}**"
             w(f"| {kind} | {len(per)} | " + " | ".join(cells) + " |")
     if ad:
-        best_peer_mean = max(np.mean([r["peers"][p]["auroc"] for r in ad]) for p in peer_names)
-        loto = np.mean([r["loto"][0] for r in ad])
-        worst = min(r["loto"][0] - max(r["peers"][p]["auroc"] for p in peer_names) for r in ad)
-        worst_t = min(ad, key=lambda r: r["loto"][0] - max(r["peers"][p]["auroc"] for p in peer_names))["table"]
         w("\n### Against the goals of issue 13\n")
-        w("| goal | measured | |")
-        w("|---|---|---|")
-        w(f"| held-out mean AUROC at least 0.02 above the best peer's mean ({best_peer_mean:.3f}) | {loto:.3f} "
-          f"({loto - best_peer_mean:+.3f}) | {'met' if loto >= best_peer_mean + 0.02 else 'not met'} |")
-        w(f"| on no table more than 0.10 below the best peer there | worst {worst:+.3f} ({worst_t}) | "
-          f"{'met' if worst >= -0.10 else 'not met'} |")
-        # the same with IsolationForest's mean over seeds in place of its seed 0: how much of the gap is a seed
+        w(f"Each goal twice: at seed 0 (the goal as written), and with every randomized figure (oddsky's and "
+          f"IsolationForest's) as its mean over seeds 0-{ns - 1}, which is what a user should expect from one run.\n")
+        w("| goal | seed 0 | | mean over seeds | |")
+        w("|---|---|---|---|---|")
+        verdict = lambda ok: "met" if ok else "not met"
         best_mean = lambda r: max([np.mean(seeds(r))] + [r["peers"][p]["auroc"] for p in peer_names[1:]])
-        worst_m = min(r["loto"][0] - best_mean(r) for r in ad)
-        worst_mt = min(ad, key=lambda r: r["loto"][0] - best_mean(r))["table"]
-        w(f"| (the same, IsolationForest as its mean over random_state 0-{IF_SEEDS - 1}: not the goal, how much of "
-          f"it is a seed) | worst {worst_m:+.3f} ({worst_mt}) | - |")
+        best_0 = lambda r: max(r["peers"][p]["auroc"] for p in peer_names)
+        peer_0 = max(np.mean([r["peers"][p]["auroc"] for r in ad]) for p in peer_names)
+        peer_m = max([np.mean([np.mean(seeds(r)) for r in ad])] +
+                     [np.mean([r["peers"][p]["auroc"] for r in ad]) for p in peer_names[1:]])
+        lo0, lom = np.mean([r["loto"][0] for r in ad]), np.mean([np.mean(r["loto_seeds"]) for r in ad])
+        w(f"| held-out mean AUROC at least 0.02 above the best peer's mean | {lo0:.3f} against {peer_0:.3f} "
+          f"({lo0 - peer_0:+.3f}) | {verdict(lo0 >= peer_0 + 0.02)} | {lom:.3f} against {peer_m:.3f} "
+          f"({lom - peer_m:+.3f}) | {verdict(lom >= peer_m + 0.02)} |")
+        g0 = min(ad, key=lambda r: r["loto"][0] - best_0(r))
+        gm = min(ad, key=lambda r: np.mean(r["loto_seeds"]) - best_mean(r))
+        v0, vm = g0["loto"][0] - best_0(g0), np.mean(gm["loto_seeds"]) - best_mean(gm)
+        w(f"| on no table more than 0.10 below the best peer there | worst {v0:+.3f} ({g0['table']}) | "
+          f"{verdict(v0 >= -0.10)} | worst {vm:+.3f} ({gm['table']}) | {verdict(vm >= -0.10)} |")
         for r in rows:
+            d = r["default_seeds"]
             if r["table"].startswith("sdss"):
-                a = r["default"]["auroc"]
-                w(f"| SDSS sprinkle AUROC at least 0.97 | {a:.3f} | {'met' if a >= 0.97 else 'not met'} |")
+                a, am = d["auroc"][0], np.mean(d["auroc"])
+                w(f"| SDSS sprinkle AUROC at least 0.97 | {a:.3f} | {verdict(a >= 0.97)} | {spread(d['auroc'])} | "
+                  f"{verdict(am >= 0.97)} |")
             if r["table"].startswith("demo"):
-                h = r["default"]["hit50"]
-                w(f"| demo: at least 30 of the 40 planted anomalies in the top 50 | {h} | {'met' if h >= 30 else 'not met'} |")
+                h = d["hit50"]
+                w(f"| demo: at least 30 of the 40 planted anomalies in the top 50 | {h[0]} | {verdict(h[0] >= 30)} | "
+                  f"{np.mean(h):.1f} ({min(h)}-{max(h)}) | {verdict(np.mean(h) >= 30)} |")
     w("")
     return L
 
