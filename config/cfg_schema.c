@@ -98,7 +98,7 @@ const key cfg_schema[] = {
     {"weirdness.leaf_filter", T_ENUM, "pure_real", NONE, "pure_real|majority_real|all", C_LEAF, O(leaf_filter), 0,
      "leaves that count for similarity: no synthetic draw (the paper), real majority, or all"},
     {"weirdness.repeats", T_INT, "1", 1, 100, NULL, NULL, O(repeats), 0, "forests with seeds seed, seed+1, ... whose weirdness is averaged"},
-    {"isolation.n_trees", T_INT, "200", 1, 100000, NULL, NULL, O(iso_trees), 0, "trees of the isolation forest in the default score"},
+    {"isolation.n_trees", T_INT, "500", 1, 100000, NULL, NULL, O(iso_trees), 0, "trees of the isolation forest in the default score"},
     {"isolation.max_samples", T_INT64, "256", 2, 2147483647.0, NULL, NULL, O(iso_max_samples), 0, "subsample per isolation tree"},
     {"mlp.enabled", T_BOOL, "false", NONE, NULL, NULL, O(mlp_on), 0, "train the MLP real-versus-synthetic discriminator"},
     {"mlp.hidden", T_INTLIST, "[64, 64]", 1, 1048576, NULL, NULL, O(mlp_hidden), O(n_mlp_hidden), "hidden layer sizes"},

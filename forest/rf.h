@@ -315,7 +315,7 @@ int rf_dense_write(const rf_sim_ctx *ctx, const char *path, size_t mem_budget, i
  * subsamples of max_samples rows, depth limit ceil(log2 max_samples)) stored
  * in an rf_forest; a leaf's cnt[2k] is its subsample size. */
 typedef struct rf_iso_opt {
-    int n_trees;         /* default 200 */
+    int n_trees;         /* default 500 */
     size_t max_samples;  /* default 256 */
     uint64_t seed;
     int n_threads;       /* 0: every core */

@@ -261,7 +261,7 @@ int rf_iso_rows(const rf_iso_opt *o, size_t n, size_t **rows, size_t *m, ody_err
 void rf_iso_opt_init(rf_iso_opt *o)
 {
     memset(o, 0, sizeof *o);
-    o->n_trees = 200;
+    o->n_trees = 500;
     o->max_samples = 256;
     o->seed = 1;
 }

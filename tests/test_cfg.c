@@ -67,7 +67,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_int_equal(c->n_mlp_hidden, 2);
     assert_int_equal(c->mlp_hidden[1], 4);
     assert_int_equal(c->seed, 7);
-    assert_int_equal(c->iso_trees, 200);          /* default */
+    assert_int_equal(c->iso_trees, 500);          /* default */
     assert_int_equal(c->cat_missing, CAT_MISSING_DROP);  /* default, typed */
     assert_int_equal(c->rf_maxf, RF_MAXF_FRAC);          /* parsed at load */
     assert_true(c->rf_maxf_value == 0.5);
