@@ -1096,8 +1096,9 @@ def report_quality(q, quick):
     w("## Quality: the ranking against IsolationForest, LOF and kNN distance\n")
     w("ADBench tables subsampled to at most 20,000 rows (seed 0); SDSS: all galaxies plus a 1% sprinkle of stars and "
       "quasars as the anomalies (u-g, g-r, r-i, i-z, r, redshift); the demo: `configs/demo.yaml` as shipped, its 40 "
-      f"planted anomalies.  oddsky ran `oddsky run` with its defaults ({100 if quick else 200} trees); the peers are "
-      "scikit-learn's, on the same rows: IsolationForest (as many trees, random_state 0), LOF (20 neighbours) and the "
+      f"planted anomalies.  oddsky ran `oddsky run` with its defaults but `forest.n_trees: {100 if quick else 200}`; "
+      "the peers are scikit-learn's, on the same rows: IsolationForest (as many trees, random_state 0), LOF (20 "
+      "neighbours) and the "
       "distance to the 10th nearest neighbour, both on standardised features.  A forest's AUROC moves with its seed "
       f"(oddsky's by up to {wide[0]:.2f}, on {wide[1]}), so oddsky also ran at seeds 1 to {ns - 1} and "
       "IsolationForest at random_state "
