@@ -429,7 +429,7 @@ def speed(tmp, quick):
             sim += (lt[:, None] == lt[None, :])
         ng = good.sum(1)
         sim = np.divide(sim, ng[None, :], out=np.zeros_like(sim), where=ng[None, :] > 0)
-        W = (1 - sim).mean(1)
+        (1 - sim).mean(1)  # the peer's weirdness: timed, not kept
         pw_t.append(time.time() - t0)
     out["weirdness"] = {"objects": nw, "trees": tw, "oddsky_s": median(ow), "numpy_pairwise_s": median(pw_t)}
     # MLP: 50k x 100, (128, 128), batch 64, momentum 0.9, 5 epochs
@@ -1051,7 +1051,6 @@ def fuzz(quick):
     out = []
     for h in FUZZ_WHAT:
         text = open(os.path.join(ROOT, "build-fuzz", h + ".log"), errors="replace").read()
-        import re
         done = re.search(r"Done (\d+) runs in (\d+) second", text)
         units = re.search(r"stat::number_of_executed_units: (\d+)", text)
         corpus = len(os.listdir(os.path.join(ROOT, "build-fuzz", "corpus", h)))
@@ -1329,7 +1328,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None, th=None, mp=None
           f"table out) among {len(g)}, by the worst gain, then the mean gain, on tables where the unsupervised top "
           f"{lb['budget']} holds fewer than 80 anomalies; chosen on all of them: {':'.join(str(v) for v in g[lb['all']])}.  Curves: "
           "[labels.png](labels.png).\n")
-        w(f"| table | objects | unsupervised | learning (LOTO) | gain | setting |")
+        w("| table | objects | unsupervised | learning (LOTO) | gain | setting |")
         w("|---|---:|---:|---:|---:|---|")
         gains, worst = [], []
         for t in lb["rows"]:
