@@ -96,11 +96,11 @@ def write_table(path, X, y, names):
     fits.BinTableHDU.from_columns(cols).writeto(path, overwrite=True)
 
 
-def oddsky_scores(tmp, name, path, names, trees, seed=0):
-    """oddsky's defaults on one table; seeds other than 0 skip the similarity
-    stage, which no score of the ranking reads."""
+def oddsky_scores(tmp, name, path, names, trees, seed=0, similarity=True):
+    """oddsky's defaults on one table, with the similarity lists unless
+    similarity is False (no score of the ranking reads them)."""
     cfg = os.path.join(tmp, f"{name}.yaml")
-    sim = "similarity:\n  enabled: true\n  top_k: 5\n  max_pairs: 2e8\n" if seed == 0 else ""
+    sim = "similarity:\n  enabled: true\n  top_k: 5\n  max_pairs: 2e8\n" if similarity else ""
     with open(cfg, "w") as f:
         f.write(f"catalog:\n  path: {path}\n  id: row_id\n  features: [{', '.join(names)}]\n"
                 f"  passthrough: [is_anomaly]\n  missing: impute\n"
@@ -265,7 +265,7 @@ def quality(tmp, quick):
         yy = np.asarray(t["is_anomaly"]).astype(int)
         more = []
         for k in range(1, seeds):
-            tk = oddsky_scores(tmp, os.path.basename(path)[:-5], path, names, trees, seed=k)
+            tk = oddsky_scores(tmp, os.path.basename(path)[:-5], path, names, trees, seed=k, similarity=False)
             more.append((seed_scores(tk), np.asarray(tk["is_anomaly"]).astype(int)))
         # the peers on the table's own row order: IsolationForest's subsamples
         # depend on it, and oddsky's export order must not move their figures
