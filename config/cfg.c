@@ -191,7 +191,8 @@ static const char *repeated(char *const *v, int n)
  * the same name would give a table two columns of one name. */
 static const char *const reserved[] = {"ROW", "RANK", "ANOMALY_SCORE", "WEIRDNESS", "ISOLATION", "KNN_DIST", "LOF",
                                        "FOREST_KNN", "P_SYNTH_FOREST", "P_SYNTH_MLP", "LENS_PROB", "N_GOOD",
-                                       "DRIVEN_BY", "WHY", "NEAREST", "NEIGHBOURS", "LABEL", "LEARNED_SCORE"};
+                                       "DRIVEN_BY", "WHY", "NEAREST", "NEIGHBOURS", "LABEL", "LEARNED_SCORE", "LOCAL",
+                                       "CONTEXT"};
 
 static const char *reserved_name(const char *name)
 {

@@ -39,7 +39,9 @@ typedef enum {
     CFG_SCORE_MLP,           /* P(synthetic) of the MLP */
     CFG_SCORE_LENS,          /* P(lens) of the lens classifier */
     CFG_SCORE_LOCAL,         /* sqrt(z(knn) z(lof)), each robust z clipped at 0: far from its neighbours AND
-                                sparser than they are (last, so that earlier codes keep their values) */
+                                sparser than they are (after the others, so that earlier codes keep their values) */
+    CFG_SCORE_CONTEXT,       /* each feature's gap to the nearest value among the neighbours, over its median gap,
+                                averaged over the features: a value none of its neighbours has */
     CFG_N_SCORES
 } cfg_score;
 
@@ -118,6 +120,7 @@ typedef struct cfg {
     int detectors;                       /* bits 1 << cfg_score */
     cfg_combine combine;
     double local_weight;                 /* the local detectors' (knn, lof, local) z-scores are multiplied by it */
+    double context_weight;               /* the context detector's z-score is multiplied by it */
     int explain;                         /* features named per object */
 
     /* export */

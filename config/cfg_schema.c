@@ -20,10 +20,10 @@ static const int C_LEAF[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_A
 static const int C_ACT[] = {NN_RELU, NN_TANH, NN_SIGMOID, NN_LINEAR};
 static const int C_SCORE[] = {CFG_SCORE_ANOMALY, CFG_SCORE_WEIRDNESS, CFG_SCORE_ISOLATION, CFG_SCORE_KNN,
                               CFG_SCORE_LOF, CFG_SCORE_FOREST_KNN, CFG_SCORE_FOREST_OOB, CFG_SCORE_MLP, CFG_SCORE_LENS,
-                              CFG_SCORE_LOCAL};
+                              CFG_SCORE_LOCAL, CFG_SCORE_CONTEXT};
 static const int C_COMBINE[] = {CFG_COMBINE_MAX, CFG_COMBINE_MEAN};
 /* Scores in the order of cfg_score, for export.rank_by and score.detectors. */
-#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens|local"
+#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens|local|context"
 
 /* Enums are stored through int pointers. */
 _Static_assert(sizeof(cat_missing) == sizeof(int) && sizeof(tab_format) == sizeof(int) && sizeof(cut_layout) == sizeof(int) &&
@@ -136,13 +136,16 @@ const key cfg_schema[] = {
     {"local.lof_k", T_INT, "20", 2, 1000, NULL, NULL, O(lof_k), 0, "neighbours for the local outlier factor"},
     {"local.reference", T_INT, "20000", 100, 100000000, NULL, NULL, O(local_ref), 0,
      "neighbours are searched among all objects up to this many, else among a seeded sample of this size"},
-    {"score.detectors", T_FLAGS, "[isolation, weirdness, local]", NONE, SCORES, NULL, O(detectors), 0,
+    {"score.detectors", T_FLAGS, "[isolation, weirdness, local, context]", NONE, SCORES, NULL, O(detectors), 0,
      "scores combined into the default anomaly score (not anomaly or lens)"},
     {"score.combine", T_ENUM, "max", NONE, "max|mean", C_COMBINE, O(combine), 0,
      "each detector as a robust z-score clipped at 0 (times its weight), then their maximum or mean"},
     {"score.local_weight", T_REAL, "0.5", 0, 100, NULL, NULL, O(local_weight), 0,
      "weight of the local detectors (knn, lof, local) in the combination: their unbounded distance ratios have "
      "heavier tails than the forests' scores (docs/SCORES.md)"},
+    {"score.context_weight", T_REAL, "0.1", 0, 100, NULL, NULL, O(context_weight), 0,
+     "weight of the context detector in the combination: its gaps, in units of a median gap, have heavier tails "
+     "than the forests' scores (docs/SCORES.md)"},
     {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
      "features named per object in WHY: largest deviations from its nearest normal neighbours"},
     {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable|html", NULL, O(formats), 0,
@@ -531,7 +534,7 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
 const char *cfg_score_name(cfg_score s)
 {
     static const char *names[] = {"anomaly", "weirdness", "isolation", "knn", "lof", "forest_knn", "forest_oob",
-                                  "mlp", "lens", "local"};
+                                  "mlp", "lens", "local", "context"};
     _Static_assert(sizeof names / sizeof *names == CFG_N_SCORES, "one name per score");
     return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }

@@ -148,4 +148,40 @@ int knn_lof_comm(const ody_comm *c, const knn_lof_in *in, double *lof, ody_err *
 int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *dist, size_t m, int qwidth,
                   const int32_t *qidx, const float *qdist, double *lof, ody_err *err);
 
+/* ================================================================ context
+ *
+ * CONTEXT: how far an object's value in each feature lies from the nearest
+ * value any of its neighbours has there, in units of that gap's median over
+ * the catalog, averaged over the features.  An object whose neighbours (in
+ * every feature at once) all differ from it in one feature — a star's
+ * colours at a galaxy's redshift — has a large gap there although neither
+ * its distance nor its density sets it apart.  Gaps are in the features'
+ * own units, so their scale does not matter; a feature whose gaps are all
+ * 0 adds nothing. */
+
+/* What the context functions read: n objects' features X (n x F), and
+ * their neighbour lists idx (n x width, rows of the catalog, -1: none),
+ * whose features row(ctx, r) returns (NULL: not held here, an error). */
+typedef struct knn_context_in {
+    size_t n;
+    int F, width;
+    const float *X;
+    const int32_t *idx;
+    const float *(*row)(const void *ctx, size_t r);
+    const void *ctx;
+    int n_threads;  /* 0: every core */
+} knn_context_in;
+
+/* Each feature's typical gap into typ[0..F): the median over every object
+ * of c's processes (each holding its own rows in *in), exactly, or, when
+ * over half the gaps are 0, their mean (summed in fixed point, so the same
+ * for any number of processes).  0, ODY_ENOMEM, ODY_EIO or ODY_EINTERNAL
+ * (a list names a row not held here). */
+int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ, ody_err *err);
+
+/* CONTEXT of in's n objects into out[0..n), from the typical gaps typ
+ * (knn_context_typical's, of the catalog the lists name).  0 or
+ * ODY_EINTERNAL; out unspecified on error. */
+int knn_context(const knn_context_in *in, const double *typ, double *out, ody_err *err);
+
 #endif

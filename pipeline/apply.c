@@ -84,7 +84,7 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
 }
 
 /* Nearest objects of the run's catalog (its reference rows, in its search
- * space), kNN distance and LOF. */
+ * space), kNN distance, LOF, LOCAL and CONTEXT. */
 static int local(const run_state *ref, run_state *q, ody_err *err)
 {
     const cfg *c = ref->c;
@@ -110,7 +110,8 @@ static int local(const run_state *ref, run_state *q, ody_err *err)
     for (size_t i = 0; i < q->n; i++) q->score[CFG_SCORE_KNN][i] = q->near_dist[i * (size_t)q->K + (size_t)(k - 1)];
     rc = knn_lof_query(ref->n, ref->K, kl, ref->near, ref->near_dist, q->n, q->K, q->near, q->near_dist,
                        q->score[CFG_SCORE_LOF], err);
-    return rc ? rc : stage_local_score(q, ref, err);
+    if (!rc) rc = stage_local_score(q, ref, err);
+    return rc ? rc : stage_context(q, ref, err);
 }
 
 static int mlp(const run_state *ref, run_state *q, ody_err *err)

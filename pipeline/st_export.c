@@ -24,6 +24,7 @@ static const score_col score_cols[] = {
     {"KNN_DIST", "distance to the local.k-th nearest object, standardised features", CFG_SCORE_KNN},
     {"LOF", "local outlier factor", CFG_SCORE_LOF},
     {"LOCAL", "far from its neighbours and sparser than they are: sqrt(z(KNN_DIST) z(LOF))", CFG_SCORE_LOCAL},
+    {"CONTEXT", "mean over features of the gap to the nearest neighbour's value, in median gaps", CFG_SCORE_CONTEXT},
     {"FOREST_KNN", "mean forest dissimilarity to the most similar objects", CFG_SCORE_FOREST_KNN},
     {"P_SYNTH_FOREST", "P(synthetic) from the forest, out of bag", CFG_SCORE_FOREST_OOB},
     {"P_SYNTH_MLP", "P(synthetic) from the MLP discriminator", CFG_SCORE_MLP},

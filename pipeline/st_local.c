@@ -1,8 +1,9 @@
 /* st_local.c — stage "local": every object's nearest neighbours in the
  * standardised feature space among a reference set (every object, or a
  * seeded sample of local.reference for a large catalog; exact search), its
- * distance to the local.k-th of them, its local outlier factor, and LOCAL,
- * which asks both to be high. */
+ * distance to the local.k-th of them, its local outlier factor, LOCAL,
+ * which asks both to be high, and CONTEXT, its values that none of those
+ * neighbours has. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static int load_local(run_state *st, ody_err *err)
     if (!rc) rc = store_load_rows(st, "local.fits", "KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], err);
     if (!rc) rc = store_load_rows(st, "local.fits", "LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], err);
     if (!rc) rc = store_load_rows(st, "local.fits", "LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], err);
+    if (!rc) rc = store_load_rows(st, "local.fits", "CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], err);
     return rc;
 }
 
@@ -32,6 +34,25 @@ int stage_local_score(run_state *q, const run_state *ref, ody_err *err)
         q->score[CFG_SCORE_LOCAL][i] = zk[i] > 0 && zl[i] > 0 ? sqrt(zk[i] * zl[i]) : 0;
     free(zk);
     free(zl);
+    return rc;
+}
+
+/* ================================================================ context */
+
+static const float *row_of(const void *st, size_t r) { return stage_row(st, r); }
+
+int stage_context(run_state *q, const run_state *ref, ody_err *err)
+{
+    /* ref's lists and rows give the typical gaps; q's lists name ref's rows. */
+    knn_context_in in = {stage_rows(ref), ref->F, ref->K, ref->X, ref->near, row_of, ref, ref->c->threads};
+    double *typ = malloc(((size_t)ref->F + 1) * sizeof *typ);
+    int rc = ody_comm_agree(ref->comm, typ ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    if (!rc) rc = knn_context_typical(ref->comm, &in, typ, err);
+    in.n = stage_rows(q);
+    in.X = q->X;
+    in.idx = q->near;
+    if (!rc) rc = ody_comm_agree(ref->comm, knn_context(&in, typ, q->score[CFG_SCORE_CONTEXT], err), err);
+    free(typ);
     return rc;
 }
 
@@ -357,14 +378,17 @@ static int search(run_state *st, ody_err *err)
     rc = knn_lof_comm(st->comm, &li, st->score[CFG_SCORE_LOF], err);
     free(ref);
     if (!rc) rc = stage_local_score(st, st, err);
+    if (!rc) rc = stage_context(st, st, err);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL, NULL},
                           {"KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], NULL, NULL},
                           {"LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], NULL, NULL},
                           {"LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], NULL,
-                           "sqrt(z(KNN_DIST) z(LOF)), robust z-scores clipped at 0"}};
-    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 5, err);
+                           "sqrt(z(KNN_DIST) z(LOF)), robust z-scores clipped at 0"},
+                          {"CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], NULL,
+                           "mean over features of the gap to the nearest neighbour's value, in median gaps"}};
+    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 6, err);
     free(st->near_dist);  /* no later stage reads them: 8 bytes a neighbour an object */
     st->near_dist = NULL;
     return rc;
@@ -379,18 +403,18 @@ static int local(run_state *st, int run, ody_err *err)
     st->near = malloc((nl * (size_t)st->K + 1) * sizeof *st->near);
     st->near_dist = malloc((nl * (size_t)st->K + 1) * sizeof *st->near_dist);
     if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF) ||
-        !store_score(st, CFG_SCORE_LOCAL))
+        !store_score(st, CFG_SCORE_LOCAL) || !store_score(st, CFG_SCORE_CONTEXT))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     return run ? search(st, err) : load_local(st, err);
 }
 
 const stage_def stage_local = {
     .name = "local",
-    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor, LOCAL",
+    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor, LOCAL, CONTEXT",
     .keys = (const char *const[]){"local.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
-    .version = 3,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes;
-                      3: the space fitted on the reference rows */
+    .version = 4,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes;
+                      3: the space fitted on the reference rows; 4: CONTEXT */
     .fn = local,
 };

@@ -146,6 +146,11 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err);
  * the edge of a clump of duplicates. */
 int stage_local_score(run_state *q, const run_state *ref, ody_err *err);
 
+/* CONTEXT of q's objects (q->score[CONTEXT]) from their lists q->near, rows
+ * of ref's catalog, and q->X; the typical gaps from ref's own lists (over
+ * every process of ref->comm); ref may be q. */
+int stage_context(run_state *q, const run_state *ref, ody_err *err);
+
 /* WHY of q's objects (q->why_feat, q->why_dev) from their neighbours q->near,
  * rows of ref's catalog, in ref's standardisation; ref may be q. */
 int stage_explain(run_state *q, const run_state *ref, ody_err *err);

@@ -212,6 +212,47 @@ static void test_lof_reference(void **state)
     assert_int_equal(knn_lof_comm(NULL, &some, b, &e), ODY_EINTERNAL);
 }
 
+/* ================================================================ context */
+
+static const float *ctx_row3(const void *X, size_t r) { return (const float *)X + r * 3; }
+static const float *ctx_row4(const void *X, size_t r) { return (const float *)X + r * 4; }
+static const float *ctx_row_part(const void *X, size_t r) { return r < 4 ? (const float *)X + r * 3 : NULL; }
+
+/* CONTEXT against its definition, on lists given by hand: the gap to the
+ * nearest neighbour's value, over the feature's median gap (the mean when
+ * most gaps are 0; nothing from a constant feature), averaged. */
+static void test_context_definition(void **state)
+{
+    (void)state;
+    const float X[] = {0, 0, 5, 7, 1, 10, 5, 7, 2, 20, 5, 7, 3, 30, 5, 7, 4, 100, 9, 7};
+    float Y[5 * 3];  /* the first three features: the fourth is constant */
+    for (int i = 0; i < 5; i++) memcpy(Y + i * 3, X + i * 4, 3 * sizeof *Y);
+    const int32_t idx[] = {1, 2, 0, 2, 1, 3, 2, 4, 3, -1};
+    knn_context_in in = {5, 3, 2, Y, idx, ctx_row3, Y, 1};
+    double typ[4], out[5], out2[5];
+    ody_err err;
+    assert_int_equal(knn_context_typical(NULL, &in, typ, &err), 0);
+    assert_true(typ[0] == 1 && typ[1] == 10);
+    assert_true(fabs(typ[2] - 0.8) < 1e-15);  /* gaps 0 0 0 0 4: their mean */
+    assert_int_equal(knn_context(&in, typ, out, &err), 0);
+    const double want[] = {2.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, (1 + 7 + 5) / 3.0};
+    for (int i = 0; i < 5; i++) assert_true(fabs(out[i] - want[i]) < 1e-12);
+    /* the same with two threads */
+    in.n_threads = 2;
+    assert_int_equal(knn_context(&in, typ, out2, &err), 0);
+    assert_memory_equal(out, out2, sizeof out);
+    /* a constant feature adds nothing, and counts in the mean */
+    knn_context_in w4 = {5, 4, 2, X, idx, ctx_row4, X, 1};
+    assert_int_equal(knn_context_typical(NULL, &w4, typ, &err), 0);
+    assert_true(typ[3] == 0);
+    assert_int_equal(knn_context(&w4, typ, out, &err), 0);
+    for (int i = 0; i < 5; i++) assert_true(fabs(out[i] - want[i] * 3 / 4) < 1e-12);
+    /* a list naming a row not held here: an error, not a guess */
+    in.row = ctx_row_part;
+    assert_int_equal(knn_context(&in, typ, out, &err), ODY_EINTERNAL);
+    assert_int_equal(knn_context_typical(NULL, &in, typ, &err), ODY_EINTERNAL);
+}
+
 static void test_standardize(void **state)
 {
     (void)state;
@@ -303,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_queries_and_errors),
         cmocka_unit_test(test_lof_definition),
         cmocka_unit_test(test_lof_reference),
+        cmocka_unit_test(test_context_definition),
         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_project),
         cmocka_unit_test(test_pca_any_threads),

@@ -322,7 +322,7 @@ static void test_output_cannot_be_written(void **state)
 
 typedef struct ranked {
     long n;
-    double *score, *det[5];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF, LOCAL */
+    double *score, *det[6];       /* ANOMALY_SCORE; ISOLATION, WEIRDNESS, KNN_DIST, LOF, LOCAL, CONTEXT */
     long long *id;
     char **why, **nearest, **anomaly, **driven;
 } ranked;
@@ -346,11 +346,11 @@ static ranked read_ranked(const char *path)
     int status = 0, c;
     fits_open_table(&f, path, READONLY, &status);
     fits_get_num_rows(f, &r.n, &status);
-    const char *dets[] = {"ISOLATION", "WEIRDNESS", "KNN_DIST", "LOF", "LOCAL"};
+    const char *dets[] = {"ISOLATION", "WEIRDNESS", "KNN_DIST", "LOF", "LOCAL", "CONTEXT"};
     r.score = malloc((size_t)r.n * sizeof *r.score);
     fits_get_colnum(f, CASEINSEN, "ANOMALY_SCORE", &c, &status);
     fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.score, NULL, &status);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         r.det[k] = malloc((size_t)r.n * sizeof *r.det[k]);
         fits_get_colnum(f, CASEINSEN, (char *)dets[k], &c, &status);
         fits_read_col(f, TDOUBLE, c, 1, 1, r.n, NULL, r.det[k], NULL, &status);
@@ -371,7 +371,7 @@ static void free_ranked(ranked *r)
 {
     for (long i = 0; i < r->n; i++) { free(r->why[i]); free(r->nearest[i]); free(r->anomaly[i]); free(r->driven[i]); }
     free(r->why); free(r->nearest); free(r->anomaly); free(r->driven);
-    for (int k = 0; k < 5; k++) free(r->det[k]);
+    for (int k = 0; k < 6; k++) free(r->det[k]);
     free(r->score);
     free(r->id);
 }
@@ -438,10 +438,11 @@ static void test_ranking_columns(void **state)
             fail_msg("row %ld: LOCAL %.17g, sqrt(z(knn) z(lof)) %.17g", i, r.det[4][i], sqrt(zn[i] * zl[i]));
     free(zn);
     free(zl);
-    /* the default: isolation, weirdness, local x 0.5 (score.local_weight); maximum */
-    double *zk[3], wt[3] = {1, 1, 0.5};
-    const int col[3] = {0, 1, 4};
-    for (int k = 0; k < 3; k++) {
+    /* the default: isolation, weirdness, local x 0.5 (score.local_weight), context x 0.1
+     * (score.context_weight); maximum */
+    double *zk[4], wt[4] = {1, 1, 0.5, 0.1};
+    const int col[4] = {0, 1, 4, 5};
+    for (int k = 0; k < 4; k++) {
         zk[k] = malloc((size_t)r.n * sizeof *zk[k]);
         robust_z_clipped(r.det[col[k]], r.n, zk[k]);
         for (long i = 0; i < r.n; i++) {
@@ -450,14 +451,15 @@ static void test_ranking_columns(void **state)
         }
     }
     /* DRIVEN_BY names a detector whose weighted z is the maximum ("none" when all are 0) */
-    const char *dname[] = {"isolation", "weirdness", "local"};
+    const char *dname[] = {"isolation", "weirdness", "local", "context"};
     for (long i = 0; i < r.n; i++) {
         int k = 0;
-        while (k < 3 && strcmp(r.driven[i], dname[k])) k++;
-        if (k == 3 ? !(best[i] == 0 && !strcmp(r.driven[i], "none")) : fabs(zk[k][i] - best[i]) > 1e-9 * (1 + best[i]))
-            fail_msg("row %ld: DRIVEN_BY %s, z = %g / %g / %g", i, r.driven[i], zk[0][i], zk[1][i], zk[2][i]);
+        while (k < 4 && strcmp(r.driven[i], dname[k])) k++;
+        if (k == 4 ? !(best[i] == 0 && !strcmp(r.driven[i], "none")) : fabs(zk[k][i] - best[i]) > 1e-9 * (1 + best[i]))
+            fail_msg("row %ld: DRIVEN_BY %s, z = %g / %g / %g / %g", i, r.driven[i], zk[0][i], zk[1][i], zk[2][i],
+                     zk[3][i]);
     }
-    for (int k = 0; k < 3; k++) free(zk[k]);
+    for (int k = 0; k < 4; k++) free(zk[k]);
     int planted = 0;
     for (long i = 0; i < r.n; i++) {
         if (fabs(best[i] - r.score[i]) > 1e-9 * (1 + fabs(best[i])))
