@@ -1306,7 +1306,8 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None, th=None, mp=None
               f"{big['knn_s']:.1f} s | {big['topk_s']:.1f} s ({big['topk_trees']} trees) | {big['wall_s']:.1f} s | "
               f"{big['rss_mb']:.0f} MB |\n")
             old = big['synth_s'] + big['fit_s'] + big['weird_s'] + big['iso_s']
-            w(f"The default score now adds the kNN distance (the local stage) to the forest's weirdness and isolation: "
+            w(f"The default score adds the local stage (the neighbour search, then LOF, LOCAL and CONTEXT from its "
+              f"lists; column *kNN (local)*) to the forest's weirdness and isolation: "
               f"{old + big['knn_s']:.1f} s against {old:.1f} s for the forest detectors alone, "
               f"**{(old + big['knn_s']) / old:.2f}x** (issue 13 allows 1.5x).\n")
         w(f"Dense similarity: N = {dense['n']:,} (the largest a {dense['budget_gb']} GB budget accepts), "

@@ -15,8 +15,8 @@
  *       of the feature matrix it holds
  *   oddsky-bench learn ANOMALIES.fits TRUTH BUDGET BW:STRENGTH:REWEIGHT[,...]
  *       the simulated astronomer: from a run's ranked list (features F_*,
- *       the default detectors ISOLATION, WEIRDNESS, LOCAL at the default
- *       score.local_weight; KNN_DIST for the kernel) shows the top unlabelled
+ *       the default detectors ISOLATION, WEIRDNESS, LOCAL, CONTEXT at the
+ *       default weights; KNN_DIST for the kernel) shows the top unlabelled
  *       object BUDGET times, labels it with TRUTH, re-ranks (learn.h); the
  *       anomalies found after each step, unsupervised and per setting
  *   oddsky-bench mlp FILE LABEL EPOCHS H1 H2 BATCH LR
@@ -84,6 +84,35 @@ static int read_table(const char *path, const char *label, cat **c, ody_err *e)
     return rc;
 }
 
+typedef struct bench_rows {
+    const float *X;
+    size_t F;
+} bench_rows;
+
+static const float *bench_row(const void *ctx, size_t r)
+{
+    const bench_rows *b = ctx;
+    return b->X + r * b->F;
+}
+
+/* CONTEXT of n rows from their lists among the m rows ref (NULL: all), as
+ * the local stage computes it. */
+static int context(const float *X, size_t n, int F, const int32_t *idx, int k, int n_threads, const int32_t *ref,
+                   size_t m, ody_err *e)
+{
+    bench_rows rows = {X, (size_t)F};
+    knn_context_in in = {n, F, k, X, idx, bench_row, &rows, n_threads};
+    double *typ = malloc(((size_t)F + 1) * sizeof *typ), *out = malloc((n + 1) * sizeof *out);
+    float *G = malloc((m * (size_t)F + 1) * sizeof *G);
+    int rc = !typ || !out || !G ? ody_fail(e, ODY_ENOMEM, "out of memory") : knn_context_typical(NULL, &in, typ, e);
+    if (!rc) rc = knn_context_ref(NULL, &in, 0, ref, m, G, e);
+    if (!rc) rc = knn_context(&in, typ, G, ref, m, out, e);
+    free(typ);
+    free(out);
+    free(G);
+    return rc;
+}
+
 /* One neighbour search as the local stage runs it: X standardised in
  * place, k neighbours of every row among a seeded sample of `ref` rows
  * (0 or >= n: all). */
@@ -91,7 +120,8 @@ typedef struct knn_bench {
     int k, n_threads;
     size_t ref;
     knn_method method;
-    double build_s, all_s;   /* out */
+    int context;             /* also CONTEXT from the lists, as the local stage does */
+    double build_s, all_s;   /* out: all_s includes CONTEXT */
     knn_method used;         /* out */
     double mean_kdist;       /* out */
 } knn_bench;
@@ -119,6 +149,7 @@ static int knn_run(knn_bench *kb, float *X, size_t n, int F, ody_err *e)
     kb->build_s = ody_now() - t0;
     t0 = ody_now();
     if (!rc) rc = knn_all(t, X, n, &ko, idx, dist, &kb->used, e);
+    if (!rc && kb->context) rc = context(X, n, F, idx, ko.k, kb->n_threads, ref, m, e);
     kb->all_s = ody_now() - t0;
     double s = 0;
     for (size_t i = 0; !rc && i < n; i++) s += dist[i * (size_t)ko.k + (size_t)ko.k - 1];
@@ -137,7 +168,7 @@ static double knn_stage(const float *X, size_t n, int F, int n_threads, ody_err 
     float *Z = malloc(n * (size_t)F * sizeof *Z);
     if (!Z) return ody_fail(e, ODY_ENOMEM, "out of memory"), -1;
     memcpy(Z, X, n * (size_t)F * sizeof *Z);
-    knn_bench kb = {20, n_threads, 20000, KNN_AUTO, 0, 0, KNN_AUTO, 0};
+    knn_bench kb = {20, n_threads, 20000, KNN_AUTO, 1, 0, 0, KNN_AUTO, 0};
     int rc = knn_run(&kb, Z, n, F, e);
     free(Z);
     return rc ? -1 : kb.build_s + kb.all_s;
@@ -155,8 +186,9 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     cat_info *info = NULL;
     if (cat_inspect(path, &info, e)) return 1;
     const cat_hduinfo *h = &info->hdu[1];
-    const char *feats[600] = {"ISOLATION", "WEIRDNESS", "LOCAL", "KNN_DIST"};
-    int nf = 4;
+    enum { D = 4 };  /* the default detectors; KNN_DIST after them, then the features */
+    const char *feats[600] = {"ISOLATION", "WEIRDNESS", "LOCAL", "CONTEXT", "KNN_DIST"};
+    int nf = D + 1;
     for (int k = 0; k < h->n_cols && nf < 600; k++)
         if (!strncmp(h->cols[k].name, "F_", 2)) feats[nf++] = h->cols[k].name;
     cat_opt o;
@@ -171,11 +203,11 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     cat_info_destroy(info);
     if (rc) return 1;
     size_t n = c->n_rows;
-    int F = nf - 4, D = 3;
+    int F = nf - D - 1;
     cfg *dc = cfg_defaults();  /* the score's weights as shipped */
-    double wt[3] = {1, 1, dc ? dc->local_weight : 1};
+    double wt[D] = {1, 1, dc ? dc->local_weight : 1, dc ? dc->context_weight : 1};
     cfg_destroy(dc);
-    double *col = malloc(n * sizeof *col), *z = malloc(n * sizeof *z), *zd = malloc(n * 3 * sizeof *zd);
+    double *col = malloc(n * sizeof *col), *z = malloc(n * sizeof *z), *zd = malloc(n * D * sizeof *zd);
     float *X = malloc(n * (size_t)F * sizeof *X), *Z = malloc(n * (size_t)F * sizeof *Z);
     int *y = malloc(n * sizeof *y);
     for (size_t i = 0; i < n; i++) {
@@ -184,14 +216,14 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
             const char *sv = tc->s + i * (size_t)(tc->width + 1);
             y[i] = strncmp(sv + strspn(sv, " "), "none", 4) != 0;
         } else y[i] = (int)(tc->type == CAT_COL_INT ? tc->i[i] : tc->f[i]);
-        for (int f = 0; f < F; f++) X[i * (size_t)F + (size_t)f] = c->X[i * (size_t)nf + 4 + (size_t)f];
+        for (int f = 0; f < F; f++) X[i * (size_t)F + (size_t)f] = c->X[i * (size_t)nf + D + 1 + (size_t)f];
     }
     for (int d = 0; d < D; d++) {
         for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + (size_t)d];
         if (rf_robust_z(col, n, col, n, z, e)) return 1;
-        for (size_t i = 0; i < n; i++) zd[i * 3 + (size_t)d] = z[i] > 0 ? wt[d] * z[i] : 0;
+        for (size_t i = 0; i < n; i++) zd[i * D + (size_t)d] = z[i] > 0 ? wt[d] * z[i] : 0;
     }
-    for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + 3];
+    for (size_t i = 0; i < n; i++) col[i] = c->X[i * (size_t)nf + D];
     qsort(col, n, sizeof *col, cmp_dbl);
     double kmed = col[n / 2];
     knn_standardize(X, n, F, Z);
@@ -335,7 +367,7 @@ int main(int argc, char **argv)
     if (argc >= 5 && !strcmp(argv[1], "knn")) {
         cat *c = NULL;
         if (read_table(argv[2], NULL, &c, &e)) return die(&e);
-        knn_bench kb = {atoi(argv[3]), atoi(argv[4]), argc > 5 ? (size_t)atoll(argv[5]) : 0, KNN_AUTO, 0, 0, KNN_AUTO, 0};
+        knn_bench kb = {atoi(argv[3]), atoi(argv[4]), argc > 5 ? (size_t)atoll(argv[5]) : 0, KNN_AUTO, 0, 0, 0, KNN_AUTO, 0};
         if (argc > 6) kb.method = !strcmp(argv[6], "tree") ? KNN_TREE : !strcmp(argv[6], "scan") ? KNN_SCAN : KNN_AUTO;
         if (knn_run(&kb, c->X, c->n_rows, (int)c->n_feat, &e)) return die(&e);
         printf("{\"build_s\": %.3f, \"all_s\": %.3f, \"method\": \"%s\", \"mean_kdist\": %.9g, \"peak_rss_mb\": %.1f, "

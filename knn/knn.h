@@ -151,13 +151,16 @@ int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *d
 /* ================================================================ context
  *
  * CONTEXT: how far an object's value in each feature lies from the nearest
- * value any of its neighbours has there, in units of that gap's median over
- * the catalog, averaged over the features.  An object whose neighbours (in
- * every feature at once) all differ from it in one feature — a star's
- * colours at a galaxy's redshift — has a large gap there although neither
- * its distance nor its density sets it apart.  Gaps are in the features'
- * own units, so their scale does not matter; a feature whose gaps are all
- * 0 adds nothing. */
+ * value any of its neighbours has there (its gap), against the gaps its
+ * neighbours have there themselves — at least the catalog's median gap —
+ * averaged over the features.  An object whose neighbours (in every
+ * feature at once) all differ from it in one feature, where they agree
+ * among themselves — a star's colours at a galaxy's redshift — has a large
+ * ratio there although neither its distance nor its density sets it
+ * apart; an object in a sparse region, whose neighbours' gaps are as
+ * large as its own, does not.  Gaps are in the features' own units, so
+ * their scale does not matter; a feature whose gaps are all 0 adds
+ * nothing. */
 
 /* What the context functions read: n objects' features X (n x F), and
  * their neighbour lists idx (n x width, rows of the catalog, -1: none),
@@ -179,9 +182,19 @@ typedef struct knn_context_in {
  * (a list names a row not held here). */
 int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ, ody_err *err);
 
+/* The gaps of the rows a list can name into G (m x F, the caller's): the
+ * rows ref[0..m) (sorted; a reference sample), or every row (ref NULL, m
+ * the catalog's rows).  in holds this process's rows, from row lo; each
+ * process fills the rows it holds and the processes of c share them, so
+ * that every process gets all of G.  0, ODY_EIO or ODY_EINTERNAL. */
+int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, const int32_t *ref, size_t m, float *G,
+                    ody_err *err);
+
 /* CONTEXT of in's n objects into out[0..n), from the typical gaps typ
- * (knn_context_typical's, of the catalog the lists name).  0 or
- * ODY_EINTERNAL; out unspecified on error. */
-int knn_context(const knn_context_in *in, const double *typ, double *out, ody_err *err);
+ * (knn_context_typical's) and the nameable rows' gaps G, ref, m
+ * (knn_context_ref's), of the catalog the lists name.  0 or ODY_EINTERNAL
+ * (a list names a row outside ref); out unspecified on error. */
+int knn_context(const knn_context_in *in, const double *typ, const float *G, const int32_t *ref, size_t m,
+                double *out, ody_err *err);
 
 #endif

@@ -1,10 +1,12 @@
 /* knn_context.c — CONTEXT: each feature's gap to the nearest value among an
- * object's neighbours, over that feature's typical gap (knn.h). */
+ * object's neighbours, over the gaps those neighbours have there, at least
+ * the feature's typical gap (knn.h). */
 #include "knn.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -104,17 +106,67 @@ int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ
     return rc;
 }
 
-int knn_context(const knn_context_in *in, const double *typ, double *out, ody_err *err)
+/* Row r's place among the nameable rows (ref, m: sorted; NULL: r itself),
+ * or -1. */
+static long place(const int32_t *ref, size_t m, size_t r)
+{
+    if (!ref) return r < m ? (long)r : -1;
+    size_t a = 0, b = m;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if ((size_t)ref[mid] < r) a = mid + 1;
+        else b = mid;
+    }
+    return a < m && (size_t)ref[a] == r ? (long)a : -1;
+}
+
+int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, const int32_t *ref, size_t m, float *G,
+                    ody_err *err)
+{
+    int bad = 0;
+    size_t F = (size_t)in->F;
+    memset(G, 0, m * F * sizeof *G);
+#pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
+    for (size_t i = 0; i < in->n; i++) {
+        long q = place(ref, m, lo + i);
+        if (q < 0) continue;
+        const float *p[KNN_K_MAX];
+        if (neighbours(in, i, p)) { bad = 1; continue; }
+        for (size_t j = 0; j < F; j++) G[(size_t)q * F + j] = (float)gap(p, in->width, (int)j, in->X[i * F + j]);
+    }
+    int rc = ody_comm_agree(c, bad ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list names a row not held "
+                                              "here") : 0, err);
+    /* Each row's gaps come from the one process that holds it, zeros from
+     * the others: a sum of the bit patterns is the one pattern, exactly. */
+    _Static_assert(sizeof(float) == sizeof(uint32_t), "floats shared as 32-bit words");
+    if (!rc && ody_comm_size(c) > 1) rc = ody_allreduce(c, G, m * F, ODY_SUM_U32, err);
+    return rc;
+}
+
+int knn_context(const knn_context_in *in, const double *typ, const float *G, const int32_t *ref, size_t m,
+                double *out, ody_err *err)
 {
     int bad = 0;
     size_t F = (size_t)in->F;
 #pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
     for (size_t i = 0; i < in->n; i++) {
-        const float *p[KNN_K_MAX];
-        if (neighbours(in, i, p)) { bad = 1; continue; }
+        const float *p[KNN_K_MAX], *g[KNN_K_MAX];
+        int k = 0, miss = neighbours(in, i, p);
+        for (int q = 0; q < in->width && !miss; q++) {
+            int32_t r = in->idx[i * (size_t)in->width + (size_t)q];
+            long at = r < 0 ? -1 : place(ref, m, (size_t)r);
+            if (r >= 0 && at < 0) miss = 1;
+            else if (at >= 0) g[k++] = G + (size_t)at * F;
+        }
+        if (miss) { bad = 1; continue; }
         double s = 0;
-        for (size_t j = 0; j < F; j++)
-            if (typ[j] > 0) s += gap(p, in->width, (int)j, in->X[i * F + j]) / typ[j];
+        for (size_t j = 0; j < F; j++) {
+            double local = 0;  /* the neighbours' own gaps there, in list order */
+            for (int q = 0; q < k; q++) local += g[q][j];
+            local = k ? local / k : 0;
+            double den = local > typ[j] ? local : typ[j];
+            if (den > 0) s += gap(p, in->width, (int)j, in->X[i * F + j]) / den;
+        }
         out[i] = F ? s / (double)F : 0;
     }
     return bad ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list names a row not held here") : 0;

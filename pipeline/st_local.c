@@ -43,16 +43,24 @@ static const float *row_of(const void *st, size_t r) { return stage_row(st, r); 
 
 int stage_context(run_state *q, const run_state *ref, ody_err *err)
 {
-    /* ref's lists and rows give the typical gaps; q's lists name ref's rows. */
+    /* ref's lists and rows give the typical gaps and the reference rows'
+     * gaps; q's lists name ref's reference rows. */
     knn_context_in in = {stage_rows(ref), ref->F, ref->K, ref->X, ref->near, row_of, ref, ref->c->threads};
-    double *typ = malloc(((size_t)ref->F + 1) * sizeof *typ);
-    int rc = ody_comm_agree(ref->comm, typ ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    size_t m = stage_reference_size(ref), F = (size_t)ref->F;
+    int32_t *rows = stage_reference(ref, m);
+    double *typ = malloc((F + 1) * sizeof *typ);
+    float *G = malloc((m * F + 1) * sizeof *G);
+    int rc = ody_comm_agree(ref->comm, typ && G && (rows || m >= ref->n) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
+                            err);
     if (!rc) rc = knn_context_typical(ref->comm, &in, typ, err);
+    if (!rc) rc = knn_context_ref(ref->comm, &in, ref->lo, rows, m, G, err);
     in.n = stage_rows(q);
     in.X = q->X;
     in.idx = q->near;
-    if (!rc) rc = ody_comm_agree(ref->comm, knn_context(&in, typ, q->score[CFG_SCORE_CONTEXT], err), err);
+    if (!rc) rc = ody_comm_agree(ref->comm, knn_context(&in, typ, G, rows, m, q->score[CFG_SCORE_CONTEXT], err), err);
+    free(rows);
     free(typ);
+    free(G);
     return rc;
 }
 
