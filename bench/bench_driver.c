@@ -104,8 +104,8 @@ static int context(const float *X, size_t n, int F, const int32_t *idx, int k, i
     knn_context_in in = {n, F, k, X, idx, bench_row, &rows, n_threads};
     double *typ = malloc(((size_t)F + 1) * sizeof *typ), *out = malloc((n + 1) * sizeof *out);
     float *G = malloc((m * (size_t)F + 1) * sizeof *G);
-    int rc = !typ || !out || !G ? ody_fail(e, ODY_ENOMEM, "out of memory") : knn_context_typical(NULL, &in, typ, e);
-    if (!rc) rc = knn_context_ref(NULL, &in, 0, ref, m, G, e);
+    int rc = !typ || !out || !G ? ody_fail(e, ODY_ENOMEM, "out of memory") : knn_context_ref(NULL, &in, 0, ref, m, G, e);
+    if (!rc) rc = knn_context_typical(G, m, F, typ, e);
     if (!rc) rc = knn_context(&in, typ, G, ref, m, out, e);
     free(typ);
     free(out);

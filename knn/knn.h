@@ -152,8 +152,8 @@ int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *d
  *
  * CONTEXT: how far an object's value in each feature lies from the nearest
  * value any of its neighbours has there (its gap), against the gaps its
- * neighbours have there themselves — at least the catalog's median gap —
- * averaged over the features.  An object whose neighbours (in every
+ * neighbours have there themselves — at least the median gap of the rows
+ * a list can name (the reference set) — averaged over the features.  An object whose neighbours (in every
  * feature at once) all differ from it in one feature, where they agree
  * among themselves — a star's colours at a galaxy's redshift — has a large
  * ratio there although neither its distance nor its density sets it
@@ -175,13 +175,6 @@ typedef struct knn_context_in {
     int n_threads;  /* 0: every core */
 } knn_context_in;
 
-/* Each feature's typical gap into typ[0..F): the median over every object
- * of c's processes (each holding its own rows in *in), exactly, or, when
- * over half the gaps are 0, their mean (summed in fixed point, so the same
- * for any number of processes).  0, ODY_ENOMEM, ODY_EIO or ODY_EINTERNAL
- * (a list names a row not held here). */
-int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ, ody_err *err);
-
 /* The gaps of the rows a list can name into G (m x F, the caller's): the
  * rows ref[0..m) (sorted; a reference sample), or every row (ref NULL, m
  * the catalog's rows).  in holds this process's rows, from row lo; each
@@ -190,9 +183,14 @@ int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ
 int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, const int32_t *ref, size_t m, float *G,
                     ody_err *err);
 
-/* CONTEXT of in's n objects into out[0..n), from the typical gaps typ
- * (knn_context_typical's) and the nameable rows' gaps G, ref, m
- * (knn_context_ref's), of the catalog the lists name.  0 or ODY_EINTERNAL
+/* Each feature's typical gap into typ[0..F): the median of the m rows'
+ * gaps G (knn_context_ref's: the same on every process), or, when over
+ * half of them are 0, their mean.  0 or ODY_ENOMEM. */
+int knn_context_typical(const float *G, size_t m, int F, double *typ, ody_err *err);
+
+/* CONTEXT of in's n objects into out[0..n), from the nameable rows' gaps
+ * G, ref, m (knn_context_ref's) and their typical gaps typ
+ * (knn_context_typical's), of the catalog the lists name.  0 or ODY_EINTERNAL
  * (a list names a row outside ref); out unspecified on error. */
 int knn_context(const knn_context_in *in, const double *typ, const float *G, const int32_t *ref, size_t m,
                 double *out, ody_err *err);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_statistics_double.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -47,63 +49,20 @@ static int threads(const knn_context_in *in)
 #endif
 }
 
-/* Gaps of features j0 .. j0 + B - 1 of every row into G (n x B). */
-static int block_gaps(const knn_context_in *in, int j0, int B, float *G)
+int knn_context_typical(const float *G, size_t m, int F, double *typ, ody_err *err)
 {
-    int bad = 0;
-    size_t F = (size_t)in->F;
-#pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
-    for (size_t i = 0; i < in->n; i++) {
-        const float *p[KNN_K_MAX];
-        if (neighbours(in, i, p)) { bad = 1; continue; }
-        for (int b = 0; b < B; b++)
-            G[i * (size_t)B + (size_t)b] = (float)gap(p, in->width, j0 + b, in->X[i * F + (size_t)(j0 + b)]);
+    double *g = malloc((m + 1) * sizeof *g);
+    if (!g) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t j = 0; j < (size_t)F; j++) {
+        for (size_t q = 0; q < m; q++) g[q] = G[q * (size_t)F + j];
+        typ[j] = m ? gsl_stats_median(g, 1, m) : 0;  /* rearranges g */
+        if (typ[j] > 0 || !m) continue;
+        double s = 0;  /* over half the gaps are 0: their mean, summed in row order */
+        for (size_t q = 0; q < m; q++) s += G[q * (size_t)F + j];
+        typ[j] = s / (double)m;
     }
-    return bad ? -1 : 0;
-}
-
-#define FIX_ONE 4294967296.0  /* 2^32: gaps summed in fixed point, the same in any order */
-#define FIX_MAX 1e9           /* a gap counts at most this much in the mean */
-
-/* The typical gap of one feature from its n gaps here (N over c). */
-static int typical(const ody_comm *c, const double *g, size_t n, uint64_t N, double *out, ody_err *err)
-{
-    double a = 0, b = 0;
-    int rc = ody_select(c, g, n, N / 2, &b, err);
-    if (!rc && N % 2 == 0) rc = ody_select(c, g, n, N / 2 - 1, &a, err);
-    *out = N % 2 ? b : 0.5 * (a + b);
-    if (rc || *out > 0) return rc;
-    __int128 s = 0;  /* over half the gaps are 0: their mean */
-    for (size_t i = 0; i < n; i++) s += (__int128)llround((g[i] < FIX_MAX ? g[i] : FIX_MAX) * FIX_ONE);
-    if ((rc = ody_allreduce(c, &s, 1, ODY_SUM_I128, err))) return rc;
-    *out = (double)s / FIX_ONE / (double)N;
-    return 0;
-}
-
-int knn_context_typical(const ody_comm *c, const knn_context_in *in, double *typ, ody_err *err)
-{
-    int64_t N = (int64_t)in->n;
-    int rc = ody_allreduce(c, &N, 1, ODY_SUM_I64, err);
-    if (rc) return rc;
-    if (N < 1) return ody_fail(err, ODY_EINTERNAL, "context: no objects");
-    /* Features a block at a time, about 64 MB of gaps whatever the width. */
-    size_t cap = ((size_t)1 << 24) / (in->n ? in->n : 1);
-    int B = cap < 1 ? 1 : cap > (size_t)in->F ? in->F : (int)cap;
-    float *G = malloc((in->n * (size_t)B + 1) * sizeof *G);
-    double *g = malloc((in->n + 1) * sizeof *g);
-    rc = ody_comm_agree(c, G && g ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    for (int j0 = 0; !rc && j0 < in->F; j0 += B) {
-        int nb = in->F - j0 < B ? in->F - j0 : B;
-        rc = ody_comm_agree(c, block_gaps(in, j0, nb, G) ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list "
-                                                                   "names a row this process does not hold") : 0, err);
-        for (int b = 0; !rc && b < nb; b++) {
-            for (size_t i = 0; i < in->n; i++) g[i] = G[i * (size_t)nb + (size_t)b];
-            rc = typical(c, g, in->n, (uint64_t)N, &typ[j0 + b], err);
-        }
-    }
-    free(G);
     free(g);
-    return rc;
+    return 0;
 }
 
 /* Row r's place among the nameable rows (ref, m: sorted; NULL: r itself),

@@ -43,8 +43,8 @@ static const float *row_of(const void *st, size_t r) { return stage_row(st, r); 
 
 int stage_context(run_state *q, const run_state *ref, ody_err *err)
 {
-    /* ref's lists and rows give the typical gaps and the reference rows'
-     * gaps; q's lists name ref's reference rows. */
+    /* ref's lists and rows give the reference rows' gaps, and those the
+     * typical gaps; q's lists name ref's reference rows. */
     knn_context_in in = {stage_rows(ref), ref->F, ref->K, ref->X, ref->near, row_of, ref, ref->c->threads};
     size_t m = stage_reference_size(ref), F = (size_t)ref->F;
     int32_t *rows = stage_reference(ref, m);
@@ -52,8 +52,8 @@ int stage_context(run_state *q, const run_state *ref, ody_err *err)
     float *G = malloc((m * F + 1) * sizeof *G);
     int rc = ody_comm_agree(ref->comm, typ && G && (rows || m >= ref->n) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
                             err);
-    if (!rc) rc = knn_context_typical(ref->comm, &in, typ, err);
     if (!rc) rc = knn_context_ref(ref->comm, &in, ref->lo, rows, m, G, err);
+    if (!rc) rc = ody_comm_agree(ref->comm, knn_context_typical(G, m, ref->F, typ, err), err);
     in.n = stage_rows(q);
     in.X = q->X;
     in.idx = q->near;

@@ -233,12 +233,12 @@ static void test_context_definition(void **state)
     double typ[4], out[5], out2[5];
     float G[5 * 4];
     ody_err err;
-    assert_int_equal(knn_context_typical(NULL, &in, typ, &err), 0);
-    assert_true(typ[0] == 1 && typ[1] == 10);
-    assert_true(fabs(typ[2] - 0.8) < 1e-15);  /* gaps 0 0 0 0 4: their mean */
     assert_int_equal(knn_context_ref(NULL, &in, 0, NULL, 5, G, &err), 0);
     const float gaps[] = {1, 10, 0, 1, 10, 0, 1, 10, 0, 1, 10, 0, 1, 70, 4};
     assert_memory_equal(G, gaps, sizeof gaps);
+    assert_int_equal(knn_context_typical(G, 5, 3, typ, &err), 0);
+    assert_true(typ[0] == 1 && typ[1] == 10);
+    assert_true(fabs(typ[2] - 0.8) < 1e-15);  /* gaps 0 0 0 0 4: their mean */
     assert_int_equal(knn_context(&in, typ, G, NULL, 5, out, &err), 0);
     /* row 3: its neighbours' gaps 10 and 70 in the second feature, 0 and 4 in the third */
     const double want[] = {2.0 / 3, 2.0 / 3, 2.0 / 3, (1 + 10.0 / 40 + 0) / 3, (1 + 7 + 5) / 3.0};
@@ -250,21 +250,22 @@ static void test_context_definition(void **state)
     assert_memory_equal(out, out2, sizeof out);
     /* a constant feature adds nothing, and counts in the mean */
     knn_context_in w4 = {5, 4, 2, X, idx, ctx_row4, X, 1};
-    assert_int_equal(knn_context_typical(NULL, &w4, typ, &err), 0);
-    assert_true(typ[3] == 0);
     assert_int_equal(knn_context_ref(NULL, &w4, 0, NULL, 5, G, &err), 0);
+    assert_int_equal(knn_context_typical(G, 5, 4, typ, &err), 0);
+    assert_true(typ[3] == 0);
     assert_int_equal(knn_context(&w4, typ, G, NULL, 5, out, &err), 0);
     for (int i = 0; i < 5; i++) assert_true(fabs(out[i] - want[i] * 3 / 4) < 1e-12);
-    /* a reference sample: its rows' gaps alone, in its order */
+    /* a reference sample: its rows' gaps alone, in its order, and their
+     * medians (of two: the mean of the two) */
     const int32_t ref[] = {1, 4};
-    assert_int_equal(knn_context_typical(NULL, &in, typ, &err), 0);
     assert_int_equal(knn_context_ref(NULL, &in, 0, ref, 2, G, &err), 0);
     assert_memory_equal(G, gaps + 3, 3 * sizeof *G);
     assert_memory_equal(G + 3, gaps + 12, 3 * sizeof *G);
+    assert_int_equal(knn_context_typical(G, 2, 3, typ, &err), 0);
+    assert_true(typ[0] == 1 && typ[1] == 40 && typ[2] == 2);
     /* a list naming a row outside the sample, or not held here: an error, not a guess */
     assert_int_equal(knn_context(&in, typ, G, ref, 2, out, &err), ODY_EINTERNAL);
     in.row = ctx_row_part;
-    assert_int_equal(knn_context_typical(NULL, &in, typ, &err), ODY_EINTERNAL);
     assert_int_equal(knn_context_ref(NULL, &in, 0, NULL, 5, G, &err), ODY_EINTERNAL);
 }
 
