@@ -964,8 +964,8 @@ def report_mpi(w, mp):
     w("<!-- bench:mpi -->")
     w("## Processes and threads (MPI)\n")
     w("Correlated Gaussian catalogs of 20 features; 200 trees of `max_samples` 20,000, top-10 forest similarity, "
-      "kNN/LOF, the MLP for 3 epochs, exports FITS + CSV.  `P x T`: P processes (`mpirun -np P`; 1 is a run without "
-      "mpirun) of T threads on this 2-core machine.  Stage times are process 0's (from the manifest); peak RSS is "
+      "the local stage (kNN, LOF, CONTEXT), the MLP for 3 epochs, exports FITS + CSV.  `P x T`: P processes "
+      "(`mpirun -np P`; 1 is a run without mpirun) of T threads on this 2-core machine.  Stage times are process 0's (from the manifest); peak RSS is "
       "each process's own (GNU time inside mpirun).  At 10^6 objects 1 x 2 and 2 x 1 ran three times each, "
       "interleaved: the row is the median run.\n")
     w("| objects | P x T | total | " + " | ".join(MPI_STAGES) + " | peak RSS per process | same CSV |")
@@ -1211,10 +1211,11 @@ def report_spectra(w, sp):
     w("## Spectra and other wide data\n")
     w("Features from one vector column of F bins (`features: [FLUX]`): mock spectra (a tilted continuum, two "
       "absorption lines, noise), oddsky with its defaults but 100 trees and no MLP, end to end (read, forest on "
-      "real against synthetic rows, weirdness, isolation, kNN/LOF, score, export).  Beside it, scikit-learn's "
+      "real against synthetic rows, weirdness, isolation, the local stage (kNN, LOF, CONTEXT), score, export).  "
+      "Beside it, scikit-learn's "
       "RandomForestClassifier (100 trees, sqrt(F) features, 2 jobs) fitted on the same real-versus-synthetic "
       "matrix: the forest alone.\n")
-    w("| objects | bins F | oddsky total | peak RSS | its forest | weirdness | kNN/LOF | score | scikit-learn forest | forest ratio |")
+    w("| objects | bins F | oddsky total | peak RSS | its forest | weirdness | local stage | score | scikit-learn forest | forest ratio |")
     w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sp["rows"]:
         st = r["stages"]
@@ -1236,7 +1237,7 @@ def report_spectra(w, sp):
         w(f"The target, {t['n']:,} spectra x {t['F']:,} bins with the defaults (500 trees on every row, no MLP; "
           f"under 10 minutes and 3 GB): **{t['wall_s']:.0f} s, {t['rss_mb'] / 1024:.2f} GB peak** — ingest "
           f"{st.get('ingest', 0):.0f} s, forest {st.get('forest', 0):.0f} s, weirdness + isolation "
-          f"{st.get('weirdness', 0):.0f} s, kNN/LOF {st.get('local', 0):.0f} s, score + WHY {st.get('score', 0):.0f} s, "
+          f"{st.get('weirdness', 0):.0f} s, local stage (kNN, LOF, CONTEXT) {st.get('local', 0):.0f} s, score + WHY {st.get('score', 0):.0f} s, "
           f"export {st.get('export', 0):.0f} s.\n")
     for r in sp["real"]:
         what = {"spectra_demo": "configs/spectra_demo.yaml (800 mock galaxy spectra, 1,200 observed pixels to 721 "
@@ -1306,7 +1307,7 @@ def report(args, m, q, s, sc, nb, lb, fm, fz, elapsed, sp=None, th=None, mp=None
               f"{big['knn_s']:.1f} s | {big['topk_s']:.1f} s ({big['topk_trees']} trees) | {big['wall_s']:.1f} s | "
               f"{big['rss_mb']:.0f} MB |\n")
             old = big['synth_s'] + big['fit_s'] + big['weird_s'] + big['iso_s']
-            w(f"The default score adds the local stage (the neighbour search, then LOF, LOCAL and CONTEXT from its "
+            w(f"The default score adds the local stage (the neighbour search and CONTEXT from its "
               f"lists; column *kNN (local)*) to the forest's weirdness and isolation: "
               f"{old + big['knn_s']:.1f} s against {old:.1f} s for the forest detectors alone, "
               f"**{(old + big['knn_s']) / old:.2f}x** (issue 13 allows 1.5x).\n")
