@@ -40,8 +40,9 @@ typedef enum {
     CFG_SCORE_LENS,          /* P(lens) of the lens classifier */
     CFG_SCORE_LOCAL,         /* sqrt(z(knn) z(lof)), each robust z clipped at 0: far from its neighbours AND
                                 sparser than they are (after the others, so that earlier codes keep their values) */
-    CFG_SCORE_CONTEXT,       /* each feature's gap to the nearest value among the neighbours, over its median gap,
-                                averaged over the features: a value none of its neighbours has */
+    CFG_SCORE_CONTEXT,       /* each feature's gap to the nearest value among the neighbours, over the larger of
+                                their own mean gap and the median gap, averaged over the features: a value none of
+                                its neighbours has, where they agree */
     CFG_N_SCORES
 } cfg_score;
 

@@ -395,7 +395,8 @@ static int search(run_state *st, ody_err *err)
                           {"LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], NULL,
                            "sqrt(z(KNN_DIST) z(LOF)), robust z-scores clipped at 0"},
                           {"CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], NULL,
-                           "mean over features of the gap to the nearest neighbour's value, in median gaps"}};
+                           "mean over features of the gap to the nearest neighbour's value, over the neighbours' "
+                           "own gaps"}};
     rc = store_save_objects(st, "local.fits", "LOCAL", cols, 6, err);
     free(st->near_dist);  /* no later stage reads them: 8 bytes a neighbour an object */
     st->near_dist = NULL;
