@@ -2,6 +2,7 @@
  * object's neighbours, over the gaps those neighbours have there, at least
  * the feature's typical gap (knn.h). */
 #include "knn.h"
+#include "knn_refmap.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -65,18 +66,11 @@ int knn_context_typical(const float *G, size_t m, int F, double *typ, ody_err *e
     return 0;
 }
 
-/* Row r's place among the nameable rows (ref, m: sorted; NULL: r itself),
- * or -1. */
-static long place(const int32_t *ref, size_t m, size_t r)
+/* Row r's place among the m nameable rows of mp, or -1. */
+static long place(const refmap *mp, size_t m, size_t r)
 {
-    if (!ref) return r < m ? (long)r : -1;
-    size_t a = 0, b = m;
-    while (a < b) {
-        size_t mid = a + (b - a) / 2;
-        if ((size_t)ref[mid] < r) a = mid + 1;
-        else b = mid;
-    }
-    return a < m && (size_t)ref[a] == r ? (long)a : -1;
+    size_t q = refmap_at(mp, (int32_t)r);
+    return q < m ? (long)q : -1;
 }
 
 int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, const int32_t *ref, size_t m, float *G,
@@ -84,16 +78,20 @@ int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, cons
 {
     int bad = 0;
     size_t F = (size_t)in->F;
+    refmap map;
+    int rc = ody_comm_agree(c, refmap_init(&map, ref, m) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
+    if (rc) return rc;
     memset(G, 0, m * F * sizeof *G);
 #pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
     for (size_t i = 0; i < in->n; i++) {
-        long q = place(ref, m, lo + i);
+        long q = place(&map, m, lo + i);
         if (q < 0) continue;
         const float *p[KNN_K_MAX];
         if (neighbours(in, i, p)) { bad = 1; continue; }
         for (size_t j = 0; j < F; j++) G[(size_t)q * F + j] = (float)gap(p, in->width, (int)j, in->X[i * F + j]);
     }
-    int rc = ody_comm_agree(c, bad ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list names a row not held "
+    refmap_free(&map);
+    rc = ody_comm_agree(c, bad ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list names a row not held "
                                               "here") : 0, err);
     /* Each row's gaps come from the one process that holds it, zeros from
      * the others: a sum of the bit patterns is the one pattern, exactly. */
@@ -107,13 +105,15 @@ int knn_context(const knn_context_in *in, const double *typ, const float *G, con
 {
     int bad = 0;
     size_t F = (size_t)in->F;
+    refmap map;
+    if (refmap_init(&map, ref, m)) return ody_fail(err, ODY_ENOMEM, "out of memory");
 #pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
     for (size_t i = 0; i < in->n; i++) {
         const float *p[KNN_K_MAX], *g[KNN_K_MAX];
         int k = 0, miss = neighbours(in, i, p);
         for (int q = 0; q < in->width && !miss; q++) {
             int32_t r = in->idx[i * (size_t)in->width + (size_t)q];
-            long at = r < 0 ? -1 : place(ref, m, (size_t)r);
+            long at = r < 0 ? -1 : place(&map, m, (size_t)r);
             if (r >= 0 && at < 0) miss = 1;
             else if (at >= 0) g[k++] = G + (size_t)at * F;
         }
@@ -128,5 +128,6 @@ int knn_context(const knn_context_in *in, const double *typ, const float *G, con
         }
         out[i] = F ? s / (double)F : 0;
     }
+    refmap_free(&map);
     return bad ? ody_fail(err, ODY_EINTERNAL, "context: a neighbour list names a row not held here") : 0;
 }

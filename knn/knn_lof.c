@@ -2,51 +2,13 @@
  * or a reference sample's), for one process or several, and for rows
  * that are not in the catalog. */
 #include "knn.h"
+#include "knn_refmap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ================================================================ LOF */
-
-/* Where a nameable row's values are kept: its place in ref (open
- * addressing over ref's m rows), or the row itself without ref. */
-typedef struct refmap {
-    const int32_t *ref;
-    uint32_t *slot;
-    size_t mask;
-} refmap;
-
-static size_t ref_hash(int32_t r) { return (size_t)((uint32_t)r * 2654435761u); }
-
-static int refmap_init(refmap *mp, const int32_t *ref, size_t m)
-{
-    memset(mp, 0, sizeof *mp);
-    mp->ref = ref;
-    if (!ref) return 0;
-    size_t cap = 16;
-    while (cap < 2 * m) cap <<= 1;
-    if (!(mp->slot = malloc(cap * sizeof *mp->slot))) return -1;
-    memset(mp->slot, 0xff, cap * sizeof *mp->slot);
-    mp->mask = cap - 1;
-    for (size_t q = 0; q < m; q++) {
-        size_t h = ref_hash(ref[q]) & mp->mask;
-        while (mp->slot[h] != UINT32_MAX) h = (h + 1) & mp->mask;
-        mp->slot[h] = (uint32_t)q;
-    }
-    return 0;
-}
-
-/* Row r's place, or SIZE_MAX when it is not one a list can name. */
-static inline size_t refmap_at(const refmap *mp, int32_t r)
-{
-    if (!mp->ref) return (size_t)r;
-    for (size_t h = ref_hash(r) & mp->mask;; h = (h + 1) & mp->mask) {
-        uint32_t q = mp->slot[h];
-        if (q == UINT32_MAX) return SIZE_MAX;
-        if (mp->ref[q] == r) return q;
-    }
-}
 
 /* The k-distances and densities of the rows a list can name (by place:
  * refmap), and the floor for duplicates. */
@@ -60,7 +22,7 @@ static void lofref_free(lofref *r)
 {
     free(r->kd);
     free(r->lrd);
-    free(r->map.slot);
+    refmap_free(&r->map);
 }
 
 /* lrd of a row from its k neighbours (rows of the reference) at dist. */
