@@ -511,8 +511,28 @@ static void test_ranking_columns(void **state)
     free(conf);
 }
 
+/* Every value of column col of the FITS table at path is finite. */
+static void all_finite(const char *path, const char *col)
+{
+    fitsfile *f;
+    int status = 0, c;
+    long n = 0;
+    fits_open_table(&f, path, READONLY, &status);
+    fits_get_num_rows(f, &n, &status);
+    fits_get_colnum(f, CASEINSEN, (char *)col, &c, &status);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    fits_read_col(f, TDOUBLE, c, 1, 1, n, NULL, v, NULL, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_true(n > 0);
+    for (long i = 0; i < n; i++)
+        if (!isfinite(v[i])) fail_msg("%s: %s row %ld is %g", path, col, i + 1, v[i]);
+    free(v);
+}
+
 /* A constant feature and a forest that cannot tell real from synthetic are
- * said, even with -q given after the command. */
+ * said, even with -q given after the command; a constant feature and
+ * extreme values leave every score finite. */
 static void test_degenerate_inputs_warned(void **state)
 {
     (void)state;
@@ -554,6 +574,20 @@ static void test_degenerate_inputs_warned(void **state)
     if (!strstr(err, "warning") || !strstr(err, "feature C1 is 1 for all 5000 objects"))
         fail_msg("no constant-feature warning: %s", err);
     if (!strstr(err, "barely tells the catalog from its shuffled copy")) fail_msg("no weak-forest warning: %s", err);
+    snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
+    all_finite(path, "CONTEXT");  /* the constant feature's gaps are all 0: it adds nothing */
+    /* one object in a thousand 10^37 in one feature: every score stays finite */
+    char *conf3 = tu_path(dir, "big.yaml");
+    f = fopen(conf3, "w");
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; BIG = (ID %% 1000 == 0) ? 1e37 : R]\"\n"
+               "  id: ID\n  features: [U, G, BIG]\nforest:\n  n_trees: 20\noutput: out3\nseed: 5\n", src);
+    fclose(f);
+    snprintf(args, sizeof args, "run '%s' -q --top 0", conf3);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/out3/anomalies.fits", dir);
+    all_finite(path, "CONTEXT");
+    all_finite(path, "ANOMALY_SCORE");
+    free(conf3);
     tu_rmtree(dir);
     free(dir);
     free(conf);
