@@ -102,16 +102,17 @@ static int local(const run_state *ref, run_state *q, ody_err *err)
     if (!rc) rc = knn_build(Z, ref->n, d, rows, mr, &t, err);
     if (!rc) rc = knn_query(t, Zq, q->n, &o, q->near, q->near_dist, NULL, err);
     knn_destroy(t);
-    free(rows);
     free(Z);
     free(Zq);
-    if (rc) return rc;
     int k = c->local_k < q->K ? c->local_k : q->K, kl = c->lof_k < q->K ? c->lof_k : q->K;
-    for (size_t i = 0; i < q->n; i++) q->score[CFG_SCORE_KNN][i] = q->near_dist[i * (size_t)q->K + (size_t)(k - 1)];
-    rc = knn_lof_query(ref->n, ref->K, kl, ref->near, ref->near_dist, q->n, q->K, q->near, q->near_dist,
-                       q->score[CFG_SCORE_LOF], err);
+    for (size_t i = 0; !rc && i < q->n; i++)
+        q->score[CFG_SCORE_KNN][i] = q->near_dist[i * (size_t)q->K + (size_t)(k - 1)];
+    if (!rc) rc = knn_lof_query(ref->n, ref->K, kl, ref->near, ref->near_dist, q->n, q->K, q->near, q->near_dist,
+                                q->score[CFG_SCORE_LOF], err);
     if (!rc) rc = stage_local_score(q, ref, err);
-    return rc ? rc : stage_context(q, ref, err);
+    if (!rc) rc = stage_context(q, ref, rows, err);
+    free(rows);
+    return rc;
 }
 
 static int mlp(const run_state *ref, run_state *q, ody_err *err)

@@ -41,24 +41,21 @@ int stage_local_score(run_state *q, const run_state *ref, ody_err *err)
 
 static const float *row_of(const void *st, size_t r) { return stage_row(st, r); }
 
-int stage_context(run_state *q, const run_state *ref, ody_err *err)
+int stage_context(run_state *q, const run_state *ref, const int32_t *rows, ody_err *err)
 {
     /* ref's lists and rows give the reference rows' gaps, and those the
      * typical gaps; q's lists name ref's reference rows. */
     knn_context_in in = {stage_rows(ref), ref->F, ref->K, ref->X, ref->near, row_of, ref, ref->c->threads};
     size_t m = stage_reference_size(ref), F = (size_t)ref->F;
-    int32_t *rows = stage_reference(ref, m);
     double *typ = malloc((F + 1) * sizeof *typ);
     float *G = malloc((m * F + 1) * sizeof *G);
-    int rc = ody_comm_agree(ref->comm, typ && G && (rows || m >= ref->n) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
-                            err);
+    int rc = ody_comm_agree(ref->comm, typ && G ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
     if (!rc) rc = knn_context_ref(ref->comm, &in, ref->lo, rows, m, G, err);
     if (!rc) rc = ody_comm_agree(ref->comm, knn_context_typical(G, m, ref->F, typ, err), err);
     in.n = stage_rows(q);
     in.X = q->X;
     in.idx = q->near;
     if (!rc) rc = ody_comm_agree(ref->comm, knn_context(&in, typ, G, rows, m, q->score[CFG_SCORE_CONTEXT], err), err);
-    free(rows);
     free(typ);
     free(G);
     return rc;
@@ -384,9 +381,9 @@ static int search(run_state *st, ody_err *err)
     for (size_t i = 0; i < stage_rows(st); i++) st->score[CFG_SCORE_KNN][i] = st->near_dist[i * (size_t)st->K + (size_t)(k - 1)];
     knn_lof_in li = {st->n, st->K, kl, st->near, st->near_dist, ref, ref ? m : 0};  /* lists name reference rows */
     rc = knn_lof_comm(st->comm, &li, st->score[CFG_SCORE_LOF], err);
-    free(ref);
     if (!rc) rc = stage_local_score(st, st, err);
-    if (!rc) rc = stage_context(st, st, err);
+    if (!rc) rc = stage_context(st, st, ref, err);
+    free(ref);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
                           {"NEAREST_DIST", TFLOAT, st->K, st->near_dist, NULL, NULL},

@@ -149,8 +149,9 @@ int stage_local_score(run_state *q, const run_state *ref, ody_err *err);
 /* CONTEXT of q's objects (q->score[CONTEXT]) from their lists q->near, rows
  * of ref's catalog, and q->X; the reference rows' gaps, and from them the
  * typical gaps, from ref's own lists (shared between ref->comm's
- * processes); ref may be q. */
-int stage_context(run_state *q, const run_state *ref, ody_err *err);
+ * processes); ref may be q.  rows: ref's reference rows, stage_reference's
+ * (NULL when they are every row), which the caller keeps. */
+int stage_context(run_state *q, const run_state *ref, const int32_t *rows, ody_err *err);
 
 /* WHY of q's objects (q->why_feat, q->why_dev) from their neighbours q->near,
  * rows of ref's catalog, in ref's standardisation; ref may be q. */
