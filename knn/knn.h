@@ -195,4 +195,40 @@ int knn_context_typical(const float *G, size_t m, int F, double *typ, ody_err *e
 int knn_context(const knn_context_in *in, const double *typ, const float *G, const int32_t *ref, size_t m,
                 double *out, ody_err *err);
 
+/* ================================================================ heap
+ *
+ * HEAP: a small group of objects that share a value in one feature where
+ * the rest of the catalog is spread out around it — a pipeline default
+ * (stars at redshift 0 among galaxies), a sentinel, a saturation limit.
+ * For each feature, a the distance from the object's value to the k-th
+ * nearest of the reference values (at least the median of that distance
+ * over the reference rows) and, at a wider scale k2, b the distance to the
+ * k2-th nearest: with the density around it even, k2 a / b values would be
+ * expected within a, and k are there.  HEAP is the largest -log P(X >= k),
+ * X Poisson with that mean, over the features and the scales (k2 = 4k,
+ * then doubling while k2 stays within 2% of the reference rows).  A
+ * feature where over half the values tie (a median distance of 0: discrete
+ * data, where every value is a heap) is skipped; a heap larger than k2 is
+ * not a small group and scores nothing at that scale.  Scale-free in each
+ * feature; 0 for an object in smooth data. */
+
+#define KNN_HEAP_SCALES 8
+
+typedef struct knn_heap knn_heap;
+
+/* The m reference rows' values V (m x F, row-major; the caller's, copied)
+ * sorted feature by feature, with each feature's median distance to the
+ * k-th nearest other value, into *out (destroy with knn_heap_destroy).
+ * 0, ODY_ENOMEM or ODY_EINTERNAL (k < 1); *out NULL on error. */
+int knn_heap_create(const float *V, size_t m, int F, int k, knn_heap **out, ody_err *err);
+void knn_heap_destroy(knn_heap *h);
+
+/* HEAP of n objects X (n x F) into out[0..n), and, unless feat is NULL,
+ * into feat[0..n) the feature it comes from (the first of equals; -1 when
+ * HEAP is 0 for want of a scale); is_ref[i] nonzero when object i is one of
+ * the reference rows (its own value then left out), or NULL when none is.
+ * The same bits for any n_threads (0: every core). */
+void knn_heap_score(const knn_heap *h, const float *X, size_t n, const uint8_t *is_ref, int n_threads, double *out,
+                    int32_t *feat);
+
 #endif

@@ -352,6 +352,134 @@ static void test_pca_any_threads(void **state)
     free(X); free(V1); free(V2);
 }
 
+/* ================================================================ heap */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distance from v to the kk-th nearest of the m values col[q * F],
+ * by sorting every distance. */
+static double kth_brute(const float *col, int F, size_t m, double v, size_t kk)
+{
+    double *d = malloc(m * sizeof *d);
+    for (size_t q = 0; q < m; q++) d[q] = fabs((double)col[q * (size_t)F] - v);
+    qsort(d, m, sizeof *d, cmp_dbl);
+    double r = d[kk - 1];
+    free(d);
+    return r;
+}
+
+/* -log P(X >= k), X ~ Poisson(lam), summing the pmf from k in logs. */
+static double surprise_brute(int k, double lam)
+{
+    double top = -INFINITY, t[400];
+    for (int i = 0; i < 400; i++) {
+        t[i] = -lam + (k + i) * log(lam) - lgamma(k + i + 1.0);
+        if (t[i] > top) top = t[i];
+    }
+    double s = 0;
+    for (int i = 0; i < 400; i++) s += exp(t[i] - top);
+    return -(top + log(s));
+}
+
+/* HEAP of n rows X (n x F) against themselves as the reference rows, by
+ * its definition in knn.h. */
+static void heap_brute(const float *X, size_t n, int F, int k, double *out)
+{
+    double *a = malloc(n * sizeof *a), *typ = malloc((size_t)F * sizeof *typ);
+    size_t scale[8];
+    int ns = 0;
+    for (size_t k2 = 4 * (size_t)k; ns < 8 && k2 + 1 <= n; k2 *= 2) {
+        if (ns && (double)k2 > 0.02 * (double)n) break;
+        scale[ns++] = k2;
+    }
+    for (int j = 0; j < F; j++) {
+        for (size_t q = 0; q < n; q++) a[q] = kth_brute(X + j, F, n, X[q * (size_t)F + (size_t)j], (size_t)k + 1);
+        qsort(a, n, sizeof *a, cmp_dbl);
+        typ[j] = n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = 0;
+        for (int j = 0; j < F && ns; j++) {
+            if (!(typ[j] > 0)) continue;
+            double v = X[i * (size_t)F + (size_t)j], ai = kth_brute(X + j, F, n, v, (size_t)k + 1);
+            if (ai < typ[j]) ai = typ[j];
+            for (int q = 0; q < ns; q++) {
+                double b = kth_brute(X + j, F, n, v, scale[q] + 1);
+                if (b > ai && surprise_brute(k, (double)scale[q] * ai / b) > out[i])
+                    out[i] = surprise_brute(k, (double)scale[q] * ai / b);
+            }
+        }
+    }
+    free(a);
+    free(typ);
+}
+
+/* HEAP against its definition, brute force: a smooth feature (a normal)
+ * with a heap of 30 objects at 2 sigma, where it is sparse, and a discrete feature (most values tie: every
+ * value is a heap) that adds nothing; the heap's members alone score,
+ * whatever the threads. */
+static void test_heap_definition(void **state)
+{
+    (void)state;
+    size_t n = 1200;
+    int F = 2, k = 20;
+    float *X = malloc(n * (size_t)F * sizeof *X);
+    double *want = malloc(n * sizeof *want), *out = malloc(n * sizeof *out), *out2 = malloc(n * sizeof *out2);
+    ody_rng r;
+    ody_rng_stream(&r, 5, 0);
+    for (size_t i = 0; i < n; i++) {
+        double u1 = ody_rng_uniform(&r), u2 = ody_rng_uniform(&r), g = sqrt(-2 * log(1 - u1)) * cos(2 * M_PI * u2);
+        X[i * 2] = i % 40 == 7 ? (float)(2 + 1e-4 * u1) : (float)g;  /* a heap in the normal's tail */
+        X[i * 2 + 1] = (float)(i % 5);
+    }
+    heap_brute(X, n, F, k, want);
+    uint8_t *all = malloc(n);
+    memset(all, 1, n);
+    knn_heap *h = NULL;
+    ody_err e;
+    assert_ok(knn_heap_create(X, n, F, k, &h, &e), e);
+    knn_heap_score(h, X, n, all, 1, out, NULL);
+    knn_heap_score(h, X, n, all, 2, out2, NULL);
+    assert_memory_equal(out, out2, n * sizeof *out);
+    double low = INFINITY;
+    int near = 0;  /* others that score: within the heap's reach, they are in it */
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(out[i] - want[i]) > 1e-9 * (1 + want[i]))
+            fail_msg("row %zu: HEAP %.17g, want %.17g", i, out[i], want[i]);
+        if (i % 40 == 7 && out[i] < low) low = out[i];
+        if (i % 40 != 7 && out[i] > 3) {
+            near++;
+            if (fabs(X[i * 2] - 2) > 0.2) fail_msg("row %zu at %g, away from the heap: HEAP %g", i, X[i * 2], out[i]);
+        }
+    }
+    if (!(low > 10 && near < 10)) fail_msg("the heap's lowest %g; %d others near it score", low, near);
+    /* another catalog's objects (none a reference row) keep every
+     * reference value: at the heap they are in it, at the mode not */
+    float q[4] = {2.00005f, 2, 0, 2};
+    knn_heap_score(h, q, 2, NULL, 1, out, NULL);
+    assert_true(out[0] > 10 && out[1] < 3);
+    knn_heap_destroy(h);
+    /* the discrete feature alone: nothing */
+    float *D = malloc(n * sizeof *D);
+    for (size_t i = 0; i < n; i++) D[i] = X[i * 2 + 1];
+    assert_ok(knn_heap_create(D, n, 1, k, &h, &e), e);
+    knn_heap_score(h, D, n, all, 1, out, NULL);
+    for (size_t i = 0; i < n; i++) assert_true(out[i] == 0);
+    knn_heap_destroy(h);
+    /* too few rows for a scale of 4k: nothing */
+    assert_ok(knn_heap_create(X, 4 * (size_t)k, F, k, &h, &e), e);
+    knn_heap_score(h, X, 4 * (size_t)k, all, 1, out, NULL);
+    for (int i = 0; i < 4 * k; i++) assert_true(out[i] == 0);
+    knn_heap_destroy(h);
+    assert_int_equal(knn_heap_create(X, n, F, 0, &h, &e), ODY_EINTERNAL);
+    assert_null(h);
+    free(X); free(want); free(out); free(out2); free(all); free(D);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_lof_definition),
         cmocka_unit_test(test_lof_reference),
         cmocka_unit_test(test_context_definition),
+        cmocka_unit_test(test_heap_definition),
         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_project),
         cmocka_unit_test(test_pca_any_threads),
