@@ -192,7 +192,7 @@ static const char *repeated(char *const *v, int n)
 static const char *const reserved[] = {"ROW", "RANK", "ANOMALY_SCORE", "WEIRDNESS", "ISOLATION", "KNN_DIST", "LOF",
                                        "FOREST_KNN", "P_SYNTH_FOREST", "P_SYNTH_MLP", "LENS_PROB", "N_GOOD",
                                        "DRIVEN_BY", "WHY", "NEAREST", "NEIGHBOURS", "LABEL", "LEARNED_SCORE", "LOCAL",
-                                       "CONTEXT"};
+                                       "CONTEXT", "HEAP"};
 
 static const char *reserved_name(const char *name)
 {

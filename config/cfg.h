@@ -43,6 +43,8 @@ typedef enum {
     CFG_SCORE_CONTEXT,       /* each feature's gap to the nearest value among the neighbours, over the larger of
                                 their own mean gap and the median gap, averaged over the features: a value none of
                                 its neighbours has, where they agree */
+    CFG_SCORE_HEAP,          /* a value shared by improbably many objects for the spread around it, in one feature:
+                                a small group at a pipeline default or sentinel (knn.h, HEAP) */
     CFG_N_SCORES
 } cfg_score;
 
@@ -122,6 +124,7 @@ typedef struct cfg {
     cfg_combine combine;
     double local_weight;                 /* the local detectors' (knn, lof, local) z-scores are multiplied by it */
     double context_weight;               /* the context detector's z-score is multiplied by it */
+    double heap_weight;                  /* the heap detector's z-score is multiplied by it */
     int explain;                         /* features named per object */
 
     /* export */

@@ -20,10 +20,10 @@ static const int C_LEAF[] = {RF_LEAF_PURE_REAL, RF_LEAF_MAJORITY_REAL, RF_LEAF_A
 static const int C_ACT[] = {NN_RELU, NN_TANH, NN_SIGMOID, NN_LINEAR};
 static const int C_SCORE[] = {CFG_SCORE_ANOMALY, CFG_SCORE_WEIRDNESS, CFG_SCORE_ISOLATION, CFG_SCORE_KNN,
                               CFG_SCORE_LOF, CFG_SCORE_FOREST_KNN, CFG_SCORE_FOREST_OOB, CFG_SCORE_MLP, CFG_SCORE_LENS,
-                              CFG_SCORE_LOCAL, CFG_SCORE_CONTEXT};
+                              CFG_SCORE_LOCAL, CFG_SCORE_CONTEXT, CFG_SCORE_HEAP};
 static const int C_COMBINE[] = {CFG_COMBINE_MAX, CFG_COMBINE_MEAN};
 /* Scores in the order of cfg_score, for export.rank_by and score.detectors. */
-#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens|local|context"
+#define SCORES "anomaly|weirdness|isolation|knn|lof|forest_knn|forest_oob|mlp|lens|local|context|heap"
 
 /* Enums are stored through int pointers. */
 _Static_assert(sizeof(cat_missing) == sizeof(int) && sizeof(tab_format) == sizeof(int) && sizeof(cut_layout) == sizeof(int) &&
@@ -146,6 +146,9 @@ const key cfg_schema[] = {
     {"score.context_weight", T_REAL, "0.1", 0, 100, NULL, NULL, O(context_weight), 0,
      "weight of the context detector in the combination: its gaps, in units of a median gap, have heavier tails "
      "than the forests' scores (docs/SCORES.md)"},
+    {"score.heap_weight", T_REAL, "0.25", 0, 100, NULL, NULL, O(heap_weight), 0,
+     "weight of the heap detector when score.detectors lists it: objects that share a value with a small group "
+     "(docs/SCORES.md)"},
     {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
      "features named per object in WHY: largest deviations from its nearest normal neighbours"},
     {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable|html", NULL, O(formats), 0,
@@ -534,7 +537,7 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
 const char *cfg_score_name(cfg_score s)
 {
     static const char *names[] = {"anomaly", "weirdness", "isolation", "knn", "lof", "forest_knn", "forest_oob",
-                                  "mlp", "lens", "local", "context"};
+                                  "mlp", "lens", "local", "context", "heap"};
     _Static_assert(sizeof names / sizeof *names == CFG_N_SCORES, "one name per score");
     return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }

@@ -84,7 +84,7 @@ static int forests(const run_state *ref, run_state *q, ody_err *err)
 }
 
 /* Nearest objects of the run's catalog (its reference rows, in its search
- * space), kNN distance, LOF, LOCAL and CONTEXT. */
+ * space), kNN distance, LOF, LOCAL, CONTEXT, and HEAP when the run has it. */
 static int local(const run_state *ref, run_state *q, ody_err *err)
 {
     const cfg *c = ref->c;
@@ -111,6 +111,7 @@ static int local(const run_state *ref, run_state *q, ody_err *err)
                                 q->score[CFG_SCORE_LOF], err);
     if (!rc) rc = stage_local_score(q, ref, err);
     if (!rc) rc = stage_context(q, ref, rows, err);
+    if (!rc && q->score[CFG_SCORE_HEAP]) rc = stage_heap(q, ref, rows, 0, err);  /* as the run computed it */
     free(rows);
     return rc;
 }
@@ -138,7 +139,7 @@ static void query_free(run_state *q)
 {
     cat_destroy(q->cat);
     for (int s = 0; s < CFG_N_SCORES; s++) free(q->score[s]);
-    free(q->n_good); free(q->near); free(q->near_dist); free(q->why_feat); free(q->why_dev);
+    free(q->n_good); free(q->near); free(q->near_dist); free(q->heap_feat); free(q->why_feat); free(q->why_dev);
     free(q->driver); free(q->det_z); free(q->nb);
 }
 
@@ -149,6 +150,7 @@ static int query_alloc(const run_state *ref, run_state *q, ody_err *err)
     int ok = 1;
     for (int s = 0; s < CFG_N_SCORES; s++)
         if (ref->score[s]) ok &= (q->score[s] = malloc(m * sizeof(double))) != NULL;
+    if (ref->heap_feat) ok &= (q->heap_feat = malloc(m * sizeof *q->heap_feat)) != NULL;
     q->K = ref->K;
     q->n_why = ref->n_why;
     q->n_det = ref->n_det;
@@ -175,6 +177,7 @@ static void copy_row(const run_state *ref, run_state *q, size_t i, size_t r)
         if (q->score[s]) q->score[s][i] = ref->score[s][r];
     q->n_good[i] = ref->n_good[r];
     q->driver[i] = ref->driver[r];
+    if (q->heap_feat) q->heap_feat[i] = ref->heap_feat[r];
     size_t K = (size_t)q->K, w = (size_t)q->n_why, d = (size_t)q->n_det, k = (size_t)q->k;
     memcpy(q->near + i * K, ref->near + r * K, K * sizeof *q->near);
     memcpy(q->near_dist + i * K, ref->near_dist + r * K, K * sizeof *q->near_dist);

@@ -41,6 +41,7 @@ static void state_free(run_state *st)
     free(st->nb);
     free(st->near);
     free(st->near_dist);
+    free(st->heap_feat);
     free(st->why_feat);
     free(st->why_dev);
     free(st->driver);

@@ -26,6 +26,8 @@ static const score_col score_cols[] = {
     {"LOCAL", "far from its neighbours and sparser than they are: sqrt(z(KNN_DIST) z(LOF))", CFG_SCORE_LOCAL},
     {"CONTEXT", "mean over features of the gap to the nearest neighbour's value, over the neighbours' own gaps",
      CFG_SCORE_CONTEXT},
+    {"HEAP", "-log P of so many objects sharing its value in one feature, for the spread around it (most surprising feature)",
+     CFG_SCORE_HEAP},
     {"FOREST_KNN", "mean forest dissimilarity to the most similar objects", CFG_SCORE_FOREST_KNN},
     {"P_SYNTH_FOREST", "P(synthetic) from the forest, out of bag", CFG_SCORE_FOREST_OOB},
     {"P_SYNTH_MLP", "P(synthetic) from the MLP discriminator", CFG_SCORE_MLP},

@@ -2,8 +2,8 @@
  * standardised feature space among a reference set (every object, or a
  * seeded sample of local.reference for a large catalog; exact search), its
  * distance to the local.k-th of them, its local outlier factor, LOCAL,
- * which asks both to be high, and CONTEXT, its values that none of those
- * neighbours has. */
+ * which asks both to be high, CONTEXT, its values that none of those
+ * neighbours has, and HEAP, a value it shares with a small group. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,9 @@ static int load_local(run_state *st, ody_err *err)
     if (!rc) rc = store_load_rows(st, "local.fits", "LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], err);
     if (!rc) rc = store_load_rows(st, "local.fits", "LOCAL", TDOUBLE, 1, st->score[CFG_SCORE_LOCAL], err);
     if (!rc) rc = store_load_rows(st, "local.fits", "CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], err);
+    if (!rc && st->score[CFG_SCORE_HEAP])
+        rc = store_load_rows(st, "local.fits", "HEAP", TDOUBLE, 1, st->score[CFG_SCORE_HEAP], err);
+    if (!rc && st->heap_feat) rc = store_load_rows(st, "local.fits", "HEAP_FEATURE", TINT, 1, st->heap_feat, err);
     return rc;
 }
 
@@ -59,6 +62,48 @@ int stage_context(run_state *q, const run_state *ref, const int32_t *rows, ody_e
     free(typ);
     free(G);
     return rc;
+}
+
+/* ================================================================ heap */
+
+static int with_ref_rows(const run_state *st, const float **Xr, size_t *m, int *owned, ody_err *err);
+
+int stage_wants_heap(const cfg *c)
+{
+    return (c->detectors >> CFG_SCORE_HEAP & 1) || c->rank_by == CFG_SCORE_HEAP;
+}
+
+/* Which of q's rows (from q->lo) are among the reference rows (sorted;
+ * NULL: every row), into is_ref. */
+static void mark_ref(const run_state *q, const int32_t *rows, size_t m, uint8_t *is_ref)
+{
+    size_t n = stage_rows(q), at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rows) { is_ref[i] = 1; continue; }
+        while (at < m && (size_t)rows[at] < q->lo + i) at++;
+        is_ref[i] = at < m && (size_t)rows[at] == q->lo + i;
+    }
+}
+
+int stage_heap(run_state *q, const run_state *ref, const int32_t *rows, int self, ody_err *err)
+{
+    const float *Xr = ref->keep.Xref;  /* kept when the other rows were dropped */
+    size_t m = ref->keep.m, n = stage_rows(q);
+    int owned = 0, rc = Xr ? 0 : with_ref_rows(ref, &Xr, &m, &owned, err);
+    if (rc) return rc;
+    knn_heap *h = NULL;
+    uint8_t *is_ref = self ? malloc(n + 1) : NULL;
+    rc = self && !is_ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_heap_create(Xr, m, ref->F, ref->K, &h, err);
+    if (owned) free((void *)Xr);
+    if ((rc = ody_comm_agree(ref->comm, rc, err))) {
+        free(is_ref);
+        return rc;
+    }
+    if (is_ref) mark_ref(q, rows, stage_reference_size(ref), is_ref);
+    knn_heap_score(h, q->X, n, is_ref, q->c->threads, q->score[CFG_SCORE_HEAP], q->heap_feat);
+    knn_heap_destroy(h);
+    free(is_ref);
+    return 0;
 }
 
 int32_t *stage_reference(const run_state *st, size_t m) { return stage_sample(st, m, 0x10ca1); }
@@ -383,6 +428,7 @@ static int search(run_state *st, ody_err *err)
     rc = knn_lof_comm(st->comm, &li, st->score[CFG_SCORE_LOF], err);
     if (!rc) rc = stage_local_score(st, st, err);
     if (!rc) rc = stage_context(st, st, ref, err);
+    if (!rc && st->score[CFG_SCORE_HEAP]) rc = stage_heap(st, st, ref, 1, err);
     free(ref);
     if (rc) return rc;
     fitsout_col cols[] = {{"NEAREST_ROWS", TINT, st->K, st->near, NULL, "0-based rows of catalog.fits (its ROW - 1); -1: none"},
@@ -393,8 +439,11 @@ static int search(run_state *st, ody_err *err)
                            "sqrt(z(KNN_DIST) z(LOF)), robust z-scores clipped at 0"},
                           {"CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], NULL,
                            "mean over features of the gap to the nearest neighbour's value, over the neighbours' "
-                           "own gaps"}};
-    rc = store_save_objects(st, "local.fits", "LOCAL", cols, 6, err);
+                           "own gaps"},
+                          {"HEAP", TDOUBLE, 1, st->score[CFG_SCORE_HEAP], NULL,
+                           "-log P(so many reference values within its k-th nearest), largest over features and scales"},
+                          {"HEAP_FEATURE", TINT, 1, st->heap_feat, NULL, "0-based feature HEAP comes from; -1: none"}};
+    rc = store_save_objects(st, "local.fits", "LOCAL", cols, st->score[CFG_SCORE_HEAP] ? 8 : 6, err);
     free(st->near_dist);  /* no later stage reads them: 8 bytes a neighbour an object */
     st->near_dist = NULL;
     return rc;
@@ -408,19 +457,23 @@ static int local(run_state *st, int run, ody_err *err)
     size_t nl = stage_rows(st);
     st->near = malloc((nl * (size_t)st->K + 1) * sizeof *st->near);
     st->near_dist = malloc((nl * (size_t)st->K + 1) * sizeof *st->near_dist);
+    int heap = stage_wants_heap(st->c);  /* HEAP and its feature exist only when asked for */
+    if (heap) st->heap_feat = malloc((nl ? nl : 1) * sizeof *st->heap_feat);
     if (!st->near || !st->near_dist || !store_score(st, CFG_SCORE_KNN) || !store_score(st, CFG_SCORE_LOF) ||
-        !store_score(st, CFG_SCORE_LOCAL) || !store_score(st, CFG_SCORE_CONTEXT))
+        !store_score(st, CFG_SCORE_LOCAL) || !store_score(st, CFG_SCORE_CONTEXT) ||
+        (heap && (!store_score(st, CFG_SCORE_HEAP) || !st->heap_feat)))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     return run ? search(st, err) : load_local(st, err);
 }
 
 const stage_def stage_local = {
     .name = "local",
-    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor, LOCAL, CONTEXT",
-    .keys = (const char *const[]){"local.", "seed", NULL},
+    .what = "nearest neighbours in standardised feature space: kNN distance, local outlier factor, LOCAL, CONTEXT; "
+            "HEAP when asked for",
+    .keys = (const char *const[]){"local.", "seed", "score.detectors", "export.rank_by", NULL},  /* the last two: HEAP */
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"local.fits", NULL},
-    .version = 4,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes;
-                      3: the space fitted on the reference rows; 4: CONTEXT */
+    .version = 5,  /* 1: LOCAL; 2: principal axes and projections the same bits for any threads and processes;
+                      3: the space fitted on the reference rows; 4: CONTEXT; 5: HEAP */
     .fn = local,
 };

@@ -46,7 +46,7 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
         }
         if ((rc = rf_robust_z_comm(ref->comm, ref->score[s], stage_rows(ref), q->score[s], n, z, err))) break;
         double w = s == CFG_SCORE_KNN || s == CFG_SCORE_LOF || s == CFG_SCORE_LOCAL ? c->local_weight
-                 : s == CFG_SCORE_CONTEXT ? c->context_weight : 1;
+                 : s == CFG_SCORE_CONTEXT ? c->context_weight : s == CFG_SCORE_HEAP ? c->heap_weight : 1;
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? w * z[i] : 0;
             q->det_z[i * (size_t)q->n_det + (size_t)used] = v;
@@ -154,7 +154,13 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
     }
     int32_t *wf = q->why_feat + i * (size_t)q->n_why;
     float *wd = q->why_dev + i * (size_t)q->n_why;
-    for (int w = 0; w < q->n_why; w++) {
+    int w0 = 0;
+    if (q->driver[i] == CFG_SCORE_HEAP && q->heap_feat && q->heap_feat[i] >= 0 && q->n_why > 0) {
+        wf[0] = q->heap_feat[i];  /* the value it shares with its small group comes first */
+        wd[0] = dev[wf[0]];
+        w0 = 1;
+    }
+    for (int w = w0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
             int taken = 0;

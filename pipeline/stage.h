@@ -75,6 +75,7 @@ typedef struct run_state {
     int32_t *near;          /* n x K rows, nearest first (ties by row) */
     float *near_dist;       /* n x K distances, standardised features: read back (`oddsky score` needs them
                                for new objects' LOF), but NULL once a run's local stage has saved them */
+    int32_t *heap_feat;     /* n: the feature HEAP comes from, -1: none; NULL when HEAP is not computed */
     /* lens */
     lens_eval lev;          /* held-out evaluation when trained in this run */
     /* score */
@@ -152,6 +153,18 @@ int stage_local_score(run_state *q, const run_state *ref, ody_err *err);
  * processes); ref may be q.  rows: ref's reference rows, stage_reference's
  * (NULL when they are every row), which the caller keeps. */
 int stage_context(run_state *q, const run_state *ref, const int32_t *rows, ody_err *err);
+
+/* Whether a run computes HEAP: when score.detectors lists heap or
+ * export.rank_by is heap (it is not among the defaults, and a pass over
+ * every feature of every object). */
+int stage_wants_heap(const cfg *c);
+
+/* HEAP of q's objects (q->score[HEAP]) from q->X against ref's reference
+ * rows' values (every process gets them all: fetched when not held).
+ * rows: ref's reference rows as for stage_context; self nonzero when q's
+ * objects are ref's own (an object that is a reference row leaves its own
+ * value out), 0 for another catalog's. */
+int stage_heap(run_state *q, const run_state *ref, const int32_t *rows, int self, ody_err *err);
 
 /* WHY of q's objects (q->why_feat, q->why_dev) from their neighbours q->near,
  * rows of ref's catalog, in ref's standardisation; ref may be q. */

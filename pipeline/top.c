@@ -12,7 +12,7 @@
 static int hidden(const char *name)
 {
     static const char *const cols[] = {"N_GOOD", "NEIGHBOURS", "NEAREST", "ISOLATION", "KNN_DIST", "LOF",
-                                       "FOREST_KNN", "P_SYNTH_FOREST", "CONTEXT"};
+                                       "FOREST_KNN", "P_SYNTH_FOREST", "CONTEXT", "HEAP"};
     for (size_t k = 0; k < sizeof cols / sizeof *cols; k++)
         if (!strcmp(name, cols[k])) return 1;
     return !strncmp(name, "F_", 2) || !strcmp(name, "FEATURES");  /* the feature values: WHY says which matter */

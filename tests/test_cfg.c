@@ -40,6 +40,8 @@ static void test_broken_configs(void **state)
     expect_error(dir, GOOD "forest:\n  n_trees: many\n", "c.yaml:6:12: forest.n_trees: expected a whole number", NULL);
     expect_error(dir, GOOD "forest:\n  n_trees: 0\n", "forest.n_trees = 0 is out of range", "1 to 100000");
     expect_error(dir, GOOD "score:\n  context_weight: -1\n", "score.context_weight = -1 is out of range", "0 to 100");
+    expect_error(dir, GOOD "score:\n  heap_weight: 101\n", "score.heap_weight = 101 is out of range", "0 to 100");
+    expect_error(dir, GOOD "score:\n  detectors: [isolation, heaps]\n", "c.yaml:6:26: score.detectors: 'heaps' is not one of", "|context|heap");
     expect_error(dir, GOOD "mlp:\n  momentum: 1.5\n", "c.yaml:6:13", "out of range");
     expect_error(dir, GOOD "synthetic:\n  mode: gaussian\n", "c.yaml:6:9", "not one of marginal|uniform");
     expect_error(dir, GOOD "forest:\n  bootstrap: maybe\n", "expected true or false", NULL);
@@ -77,6 +79,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_int_equal(c->detectors, 1 << CFG_SCORE_ISOLATION | 1 << CFG_SCORE_WEIRDNESS | 1 << CFG_SCORE_LOCAL |
                                    1 << CFG_SCORE_CONTEXT);  /* default */
     assert_true(c->context_weight == 0.1);
+    assert_true(c->heap_weight == 0.25);  /* used when score.detectors lists heap */
     assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */

@@ -119,8 +119,9 @@ static int have_mpirun(void)
 }
 
 /* Every stage with work shared among processes: the forest, weirdness and
- * isolation, top-k similarity, neighbours among a reference sample, the
- * MLP, WHY, labels; exports in three formats. */
+ * isolation, top-k similarity, neighbours among a reference sample (and
+ * HEAP against its values), the MLP, WHY, labels; exports in three
+ * formats. */
 static char *config(const char *dir)
 {
     const char *src = getenv("ODDSKY_SOURCE_DIR");
@@ -142,6 +143,7 @@ static char *config(const char *dir)
             "mlp:\n  enabled: true\n  hidden: [16]\n  max_epochs: 4\n"
             "similarity:\n  enabled: true\n  top_k: 5\n"
             "local:\n  reference: 3000\n"
+            "score:\n  detectors: [isolation, weirdness, local, context, heap]\n"
             "export:\n  formats: [fits, csv, votable]\n"
             "labels: \"%s/labels.csv\"\n"
             "output: one\n"

@@ -580,12 +580,14 @@ static void test_degenerate_inputs_warned(void **state)
     char *conf3 = tu_path(dir, "big.yaml");
     f = fopen(conf3, "w");
     fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; BIG = (ID %% 1000 == 0) ? 1e37 : R]\"\n"
-               "  id: ID\n  features: [U, G, BIG]\nforest:\n  n_trees: 20\noutput: out3\nseed: 5\n", src);
+               "  id: ID\n  features: [U, G, BIG]\nforest:\n  n_trees: 20\n"
+               "score:\n  detectors: [isolation, weirdness, local, context, heap]\noutput: out3\nseed: 5\n", src);
     fclose(f);
     snprintf(args, sizeof args, "run '%s' -q --top 0", conf3);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
     snprintf(path, sizeof path, "%s/out3/anomalies.fits", dir);
     all_finite(path, "CONTEXT");
+    all_finite(path, "HEAP");
     all_finite(path, "ANOMALY_SCORE");
     free(conf3);
     tu_rmtree(dir);
@@ -1061,6 +1063,74 @@ static void read_doubles(const char *path, const char *col, long n, double *v)
     if (status) fail_msg("cannot read %s from %s (status %d)", col, path, status);
 }
 
+/* score.detectors may list heap: 50 objects given one redshift, where the
+ * catalog is sparse, are its top, and ANOMALY_SCORE is the rule with
+ * score.heap_weight. */
+static void test_heap_detector(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), *conf = tu_path(dir, "heap.yaml"), args[4400], path[4300];
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; ZH = (ID %% 100 == 0) ? 3.0 : "
+               "REDSHIFT]\"\n  id: ID\n  features: [U, G, R, ZH]\nforest:\n  n_trees: 20\n"
+               "score:\n  detectors: [isolation, heap]\n  heap_weight: 2\noutput: out\nseed: 5\n", src);
+    fclose(f);
+    snprintf(args, sizeof args, "run '%s' -q --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
+    long n = 5000;
+    double *a = malloc((size_t)n * sizeof *a), *iso = malloc((size_t)n * sizeof *iso), *h = malloc((size_t)n * sizeof *h),
+           *zh = malloc((size_t)n * sizeof *zh);
+    read_doubles(path, "ANOMALY_SCORE", n, a);
+    read_doubles(path, "ISOLATION", n, iso);
+    read_doubles(path, "HEAP", n, h);
+    read_doubles(path, "F_ZH", n, zh);
+    double *zi = malloc((size_t)n * sizeof *zi), *zp = malloc((size_t)n * sizeof *zp), *in = malloc(50 * sizeof *in);
+    robust_z_clipped(iso, n, zi);
+    robust_z_clipped(h, n, zp);
+    double far = 0;  /* the highest HEAP away from the heap's redshift */
+    long m = 0;
+    for (long i = 0; i < n; i++) {
+        double want = zi[i] > 2 * zp[i] ? zi[i] : 2 * zp[i];
+        if (fabs(a[i] - want) > 1e-9 * (1 + want)) fail_msg("row %ld: ANOMALY_SCORE %.17g, the rule gives %.17g", i, a[i], want);
+        if (!isfinite(h[i]) || h[i] < 0) fail_msg("row %ld: HEAP %g", i, h[i]);
+        if (zh[i] == 3.0 && m < 50) in[m++] = h[i];
+        else if (fabs(zh[i] - 3) > 0.5 && h[i] > far) far = h[i];
+    }
+    assert_true(m == 50);
+    double lowest = median_of(in, m);
+    if (!(lowest > far && lowest > 10)) fail_msg("the heap's median HEAP %g, the highest elsewhere %g", lowest, far);
+    /* `oddsky score`: the same objects under new IDs are new objects, and
+     * those at the heap's value are in it against the run's catalog */
+    char *moved = tu_path(dir, "moved.fits");
+    fitsfile *fin, *fout;
+    int status = 0;
+    snprintf(path, sizeof path, "%s/catalogs/mock_survey.fits[CATALOG][col *; ID = ID + 1000000]", src);
+    fits_open_file(&fin, path, READONLY, &status);
+    snprintf(path, sizeof path, "!%s", moved);
+    fits_create_file(&fout, path, &status);
+    fits_copy_file(fin, fout, 1, 1, 1, &status);
+    fits_close_file(fout, &status);
+    fits_close_file(fin, &status);
+    assert_int_equal(status, 0);
+    snprintf(args, sizeof args, "score '%s/out' '%s' -o '%s/moved' --top 0", dir, moved, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/moved/anomalies.fits", dir);
+    read_doubles(path, "HEAP", n, h);
+    read_doubles(path, "F_ZH", n, zh);
+    m = 0;
+    for (long i = 0; i < n; i++)
+        if (zh[i] == 3.0 && m < 50) in[m++] = h[i];
+    assert_true(m == 50 && median_of(in, m) > 10);
+    free(moved);
+    free(a); free(iso); free(h); free(zh); free(zi); free(zp); free(in);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 /* Train once, score many: the run's own catalog gets the run's export back,
  * byte for byte; the same objects under new IDs are new objects scored
  * against the run (the same weirdness and isolation, their twin as nearest
@@ -1173,6 +1243,7 @@ int main(void)
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
         cmocka_unit_test(test_degenerate_inputs_warned),
+        cmocka_unit_test(test_heap_detector),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
