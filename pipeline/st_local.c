@@ -66,7 +66,7 @@ int stage_context(run_state *q, const run_state *ref, const int32_t *rows, ody_e
 
 /* ================================================================ heap */
 
-static int with_ref_rows(const run_state *st, const float **Xr, size_t *m, int *owned, ody_err *err);
+static int ref_rows(const run_state *st, const int32_t *ref, size_t m, float *out, ody_err *err);
 
 int stage_wants_heap(const cfg *c)
 {
@@ -87,19 +87,24 @@ static void mark_ref(const run_state *q, const int32_t *rows, size_t m, uint8_t 
 
 int stage_heap(run_state *q, const run_state *ref, const int32_t *rows, int self, ody_err *err)
 {
-    const float *Xr = ref->keep.Xref;  /* kept when the other rows were dropped */
-    size_t m = ref->keep.m, n = stage_rows(q);
-    int owned = 0, rc = Xr ? 0 : with_ref_rows(ref, &Xr, &m, &owned, err);
-    if (rc) return rc;
-    knn_heap *h = NULL;
+    size_t m = stage_reference_size(ref), n = stage_rows(q);
+    /* the reference rows' values: kept when the other rows were dropped,
+     * the catalog itself when every row is one, else copied or fetched */
+    const float *Xr = ref->keep.Xref ? ref->keep.Xref : rows ? NULL : ref->cat->X;
+    float *got = Xr || !rows ? NULL : malloc((m ? m : 1) * (size_t)ref->F * sizeof *got);
     uint8_t *is_ref = self ? malloc(n + 1) : NULL;
-    rc = self && !is_ref ? ody_fail(err, ODY_ENOMEM, "out of memory") : knn_heap_create(Xr, m, ref->F, ref->K, &h, err);
-    if (owned) free((void *)Xr);
-    if ((rc = ody_comm_agree(ref->comm, rc, err))) {
+    int rc = !Xr && !rows ? ody_fail(err, ODY_EINTERNAL, "heap: the catalog's rows are not held here")
+           : (!Xr && !got) || (self && !is_ref) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0;
+    rc = ody_comm_agree(ref->comm, rc, err);
+    if (!rc && got) rc = ref_rows(ref, rows, m, got, err);  /* every process together */
+    knn_heap *h = NULL;
+    if (!rc) rc = ody_comm_agree(ref->comm, knn_heap_create(Xr ? Xr : got, m, ref->F, ref->K, &h, err), err);
+    free(got);
+    if (rc) {
         free(is_ref);
         return rc;
     }
-    if (is_ref) mark_ref(q, rows, stage_reference_size(ref), is_ref);
+    if (is_ref) mark_ref(q, rows, m, is_ref);
     knn_heap_score(h, q->X, n, is_ref, q->c->threads, q->score[CFG_SCORE_HEAP], q->heap_feat);
     knn_heap_destroy(h);
     free(is_ref);
