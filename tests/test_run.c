@@ -1063,6 +1063,26 @@ static void read_doubles(const char *path, const char *col, long n, double *v)
     if (status) fail_msg("cannot read %s from %s (status %d)", col, path, status);
 }
 
+/* The bundled mock survey under new IDs (ID + 1000000), written into dir:
+ * the same objects, new to a run of the survey.  Owned by the caller. */
+static char *moved_catalog(const char *dir)
+{
+    char path[4300];
+    char *moved = tu_path(dir, "moved.fits");
+    fitsfile *in, *outf;
+    int status = 0;
+    snprintf(path, sizeof path, "%s/catalogs/mock_survey.fits[CATALOG][col *; ID = ID + 1000000]",
+             getenv("ODDSKY_SOURCE_DIR"));
+    fits_open_file(&in, path, READONLY, &status);
+    snprintf(path, sizeof path, "!%s", moved);
+    fits_create_file(&outf, path, &status);
+    fits_copy_file(in, outf, 1, 1, 1, &status);
+    fits_close_file(outf, &status);
+    fits_close_file(in, &status);
+    assert_int_equal(status, 0);
+    return moved;
+}
+
 /* score.detectors may list heap: 50 objects given one redshift, where the
  * catalog is sparse, are its top, and ANOMALY_SCORE is the rule with
  * score.heap_weight. */
@@ -1104,17 +1124,7 @@ static void test_heap_detector(void **state)
     if (!(lowest > far && lowest > 10)) fail_msg("the heap's median HEAP %g, the highest elsewhere %g", lowest, far);
     /* `oddsky score`: the same objects under new IDs are new objects, and
      * those at the heap's value are in it against the run's catalog */
-    char *moved = tu_path(dir, "moved.fits");
-    fitsfile *fin, *fout;
-    int status = 0;
-    snprintf(path, sizeof path, "%s/catalogs/mock_survey.fits[CATALOG][col *; ID = ID + 1000000]", src);
-    fits_open_file(&fin, path, READONLY, &status);
-    snprintf(path, sizeof path, "!%s", moved);
-    fits_create_file(&fout, path, &status);
-    fits_copy_file(fin, fout, 1, 1, 1, &status);
-    fits_close_file(fout, &status);
-    fits_close_file(fin, &status);
-    assert_int_equal(status, 0);
+    char *moved = moved_catalog(dir);
     snprintf(args, sizeof args, "score '%s/out' '%s' -o '%s/moved' --top 0", dir, moved, dir);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
     snprintf(path, sizeof path, "%s/moved/anomalies.fits", dir);
@@ -1159,17 +1169,7 @@ static void test_score_new_objects(void **state)
     snprintf(path, sizeof path, "cmp -s '%s/out/anomalies.csv' '%s/same/anomalies.csv'", dir, dir);
     assert_int_equal(system(path), 0);
     /* the same objects under new IDs */
-    char *moved = tu_path(dir, "moved.fits");
-    fitsfile *in, *outf;
-    int status = 0;
-    snprintf(path, sizeof path, "%s/catalogs/mock_survey.fits[CATALOG][col *; ID = ID + 1000000]", src);
-    fits_open_file(&in, path, READONLY, &status);
-    snprintf(path, sizeof path, "!%s", moved);
-    fits_create_file(&outf, path, &status);
-    fits_copy_file(in, outf, 1, 1, 1, &status);
-    fits_close_file(outf, &status);
-    fits_close_file(in, &status);
-    assert_int_equal(status, 0);
+    char *moved = moved_catalog(dir);
     snprintf(args, sizeof args, "score '%s' '%s' -o '%s/moved' --top 0 --set threads=2", run, moved, dir);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
