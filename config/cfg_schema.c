@@ -146,7 +146,7 @@ const key cfg_schema[] = {
     {"score.context_weight", T_REAL, "0.1", 0, 100, NULL, NULL, O(context_weight), 0,
      "weight of the context detector in the combination: its gaps, in units of a median gap, have heavier tails "
      "than the forests' scores (docs/SCORES.md)"},
-    {"score.heap_weight", T_REAL, "0.25", 0, 100, NULL, NULL, O(heap_weight), 0,
+    {"score.heap_weight", T_REAL, "0.2", 0, 100, NULL, NULL, O(heap_weight), 0,
      "weight of the heap detector when score.detectors lists it: objects that share a value with a small group "
      "(docs/SCORES.md)"},
     {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
