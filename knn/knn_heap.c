@@ -64,10 +64,11 @@ static double kth(const float *s, size_t m, double v, size_t p, size_t kk)
     return a > b ? a : b;
 }
 
-/* -log P(X >= k) for X ~ Poisson(lam > 0), without underflow: below the
- * mean's k, the upper tail summed from the pmf at k (small: its log
- * kept); above, one minus the lower tail (at least about one half).  No
- * GSL special function: their error handler aborts. */
+/* -log P(X >= k) for X ~ Poisson(lam > 0), without underflow: for lam < k
+ * the upper tail, which may be tiny, as the pmf at k (in logs) times the
+ * sum of the next terms over it; for lam >= k one minus the lower tail
+ * (the tail is then at least about one half).  No GSL special function:
+ * GSL's error handler aborts. */
 static double poisson_surprise(int k, double lam)
 {
     if (lam >= k) {
