@@ -24,7 +24,8 @@ double stage_guess(const run_state *st, const char *name)
     }
     if (!strcmp(name, "local")) {
         double ref = n < c->local_ref ? n : c->local_ref;
-        return par * (F <= 16 ? 8e-8 * n * log2(n > 2 ? n : 2) * F : 3.5e-11 * n * ref * F);
+        double heap = stage_wants_heap(c) ? 1.2e-7 * n * F : 0;  /* 2.4 s at 10^6 x 20 */
+        return par * ((F <= 16 ? 8e-8 * n * log2(n > 2 ? n : 2) * F : 3.5e-11 * n * ref * F) + heap);
     }
     if (!strcmp(name, "mlp")) {
         double w = F, h = F;
