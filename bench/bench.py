@@ -191,6 +191,10 @@ def metrics(y, s):
 SEEDS = 5
 
 
+# The peers' names as peers() reports them, in the order the tables show them.
+PEER_NAMES = ["IsolationForest", "LOF (k=20)", "kNN distance (k=10)"]
+
+
 def peers(X, y, trees, seeds=1):
     """The peers' metrics (IsolationForest at random_state 0); with seeds > 1
     also IsolationForest's AUROC at random_state 0 .. seeds - 1 ("IF seeds")."""
@@ -1187,7 +1191,7 @@ def report_quality(q, quick):
     w = L.append
     rows, overall = q["rows"], q["overall"]
     ad = [r for r in rows if "loto" in r]
-    peer_names = ["IsolationForest", "LOF (k=20)", "kNN distance (k=10)"]
+    peer_names = PEER_NAMES
     ns = len(rows[0]["seeds"]) if rows else 1
     wide = max(((max(r["default_seeds"]["auroc"]) - min(r["default_seeds"]["auroc"]), r["table"]) for r in rows),
                default=(0.0, "-"))
@@ -1300,7 +1304,7 @@ def report_fermi(w, fr):
     """The Fermi tables: AUROC of the default and the peers, nothing chosen on them."""
     if not fr:
         return
-    peer_names = ["IsolationForest", "LOF (k=20)", "kNN distance (k=10)"]
+    peer_names = PEER_NAMES
     w("\n### An astronomical table nobody chose on: Fermi 3FGL\n")
     w("Every 3FGL source associated with a blazar (BLL, FSRQ, BCU: 1,717), and a sprinkle of other associated "
       "sources (pulsars, supernova remnants, globular clusters, ...) as the anomalies, 1% and 3% of as many, three "
