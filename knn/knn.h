@@ -153,11 +153,11 @@ int knn_lof_query(size_t n, int width, int k, const int32_t *idx, const float *d
  * CONTEXT: how far an object's value in each feature lies from the nearest
  * value any of its neighbours has there (its gap), against the gaps its
  * neighbours have there themselves — at least the median gap of the rows
- * a list can name (the reference set) — averaged over the features.  An object whose neighbours (in every
- * feature at once) all differ from it in one feature, where they agree
- * among themselves — a star's colours at a galaxy's redshift — has a large
- * ratio there although neither its distance nor its density sets it
- * apart; an object in a sparse region, whose neighbours' gaps are as
+ * a list can name (the reference set) — averaged over the features.  An
+ * object whose neighbours (in every feature at once) all differ from it in
+ * one feature, where they agree among themselves — a star's colours at a
+ * galaxy's redshift — has a large ratio there although neither its
+ * distance nor its density sets it apart; an object in a sparse region, whose neighbours' gaps are as
  * large as its own, does not.  Gaps are in the features' own units, so
  * their scale does not matter; a feature whose gaps are all 0 adds
  * nothing. */

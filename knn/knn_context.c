@@ -11,9 +11,6 @@
 
 #include <gsl/gsl_statistics_double.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Row i's neighbours' features into p[0..width) (NULL for an empty slot);
  * -1 when a list names a row not held here. */
@@ -38,16 +35,6 @@ static double gap(const float *const *p, int width, int j, double x)
         if (d < best) best = d;
     }
     return best < INFINITY ? best : 0;
-}
-
-static int threads(const knn_context_in *in)
-{
-#ifdef _OPENMP
-    return in->n_threads > 0 ? in->n_threads : omp_get_max_threads();
-#else
-    (void)in;
-    return 1;
-#endif
 }
 
 int knn_context_typical(const float *G, size_t m, int F, double *typ, ody_err *err)
@@ -82,7 +69,7 @@ int knn_context_ref(const ody_comm *c, const knn_context_in *in, size_t lo, cons
     int rc = ody_comm_agree(c, refmap_init(&map, ref, m) ? ody_fail(err, ODY_ENOMEM, "out of memory") : 0, err);
     if (rc) return rc;
     memset(G, 0, m * F * sizeof *G);
-#pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
+#pragma omp parallel for schedule(static) num_threads(ody_threads(in->n_threads)) reduction(| : bad)
     for (size_t i = 0; i < in->n; i++) {
         long q = place(&map, m, lo + i);
         if (q < 0) continue;
@@ -107,7 +94,7 @@ int knn_context(const knn_context_in *in, const double *typ, const float *G, con
     size_t F = (size_t)in->F;
     refmap map;
     if (refmap_init(&map, ref, m)) return ody_fail(err, ODY_ENOMEM, "out of memory");
-#pragma omp parallel for schedule(static) num_threads(threads(in)) reduction(| : bad)
+#pragma omp parallel for schedule(static) num_threads(ody_threads(in->n_threads)) reduction(| : bad)
     for (size_t i = 0; i < in->n; i++) {
         const float *p[KNN_K_MAX], *g[KNN_K_MAX];
         int k = 0, miss = neighbours(in, i, p);

@@ -9,9 +9,6 @@
 
 #include <gsl/gsl_statistics_double.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 struct knn_heap {
     size_t m;
@@ -123,16 +120,6 @@ int knn_heap_create(const float *V, size_t m, int F, int k, knn_heap **out, ody_
     return 0;
 }
 
-static int threads(int n_threads)
-{
-#ifdef _OPENMP
-    return n_threads > 0 ? n_threads : omp_get_max_threads();
-#else
-    (void)n_threads;
-    return 1;
-#endif
-}
-
 void knn_heap_score(const knn_heap *h, const float *X, size_t n, const uint8_t *is_ref, int n_threads, double *out,
                     int32_t *feat)
 {
@@ -147,7 +134,7 @@ void knn_heap_score(const knn_heap *h, const float *X, size_t n, const uint8_t *
     for (size_t j = 0; j < F; j++) {
         if (!(h->typ[j] > 0)) continue;  /* most values tie: every value is a heap */
         const float *s = h->S + j * m;
-#pragma omp parallel for schedule(static) num_threads(threads(n_threads))
+#pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
         for (size_t i = 0; i < n; i++) {
             size_t self = is_ref && is_ref[i];  /* its own value is among the reference values */
             double v = X[i * F + j];
@@ -168,6 +155,6 @@ void knn_heap_score(const knn_heap *h, const float *X, size_t n, const uint8_t *
             out[i] = least;
         }
     }
-#pragma omp parallel for schedule(static) num_threads(threads(n_threads))
+#pragma omp parallel for schedule(static) num_threads(ody_threads(n_threads))
     for (size_t i = 0; i < n; i++) out[i] = out[i] < INFINITY ? poisson_surprise(h->k, out[i]) : 0;
 }
