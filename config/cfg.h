@@ -177,6 +177,11 @@ char *cfg_reference_markdown(void);
 /* Name of a score ("anomaly", "knn", "mlp"...), as in the config. */
 const char *cfg_score_name(cfg_score s);
 
+/* Detector s's weight in the default score: score.local_weight for knn,
+ * lof and local, score.context_weight for context, score.heap_weight for
+ * heap, 1 for the others. */
+double cfg_detector_weight(const cfg *c, cfg_score s);
+
 /* ---------------------------------------------------------------- batch */
 
 /* One run of a batch: a config file and --set overrides. */

@@ -541,3 +541,15 @@ const char *cfg_score_name(cfg_score s)
     _Static_assert(sizeof names / sizeof *names == CFG_N_SCORES, "one name per score");
     return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }
+
+double cfg_detector_weight(const cfg *c, cfg_score s)
+{
+    switch (s) {
+    case CFG_SCORE_KNN:
+    case CFG_SCORE_LOF:
+    case CFG_SCORE_LOCAL: return c->local_weight;
+    case CFG_SCORE_CONTEXT: return c->context_weight;
+    case CFG_SCORE_HEAP: return c->heap_weight;
+    default: return 1;
+    }
+}

@@ -45,8 +45,7 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
             break;
         }
         if ((rc = rf_robust_z_comm(ref->comm, ref->score[s], stage_rows(ref), q->score[s], n, z, err))) break;
-        double w = s == CFG_SCORE_KNN || s == CFG_SCORE_LOF || s == CFG_SCORE_LOCAL ? c->local_weight
-                 : s == CFG_SCORE_CONTEXT ? c->context_weight : s == CFG_SCORE_HEAP ? c->heap_weight : 1;
+        double w = cfg_detector_weight(c, (cfg_score)s);
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? w * z[i] : 0;
             q->det_z[i * (size_t)q->n_det + (size_t)used] = v;

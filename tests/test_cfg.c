@@ -80,6 +80,8 @@ static void test_defaults_overrides_and_round_trip(void **state)
                                    1 << CFG_SCORE_CONTEXT);  /* default */
     assert_true(c->context_weight == 0.1);
     assert_true(c->heap_weight == 0.2);  /* used when score.detectors lists heap */
+    assert_true(cfg_detector_weight(c, CFG_SCORE_LOF) == 0.5 && cfg_detector_weight(c, CFG_SCORE_CONTEXT) == 0.1 &&
+                cfg_detector_weight(c, CFG_SCORE_HEAP) == 0.2 && cfg_detector_weight(c, CFG_SCORE_ISOLATION) == 1);
     assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */
