@@ -112,7 +112,10 @@ int knn_heap_create(const float *V, size_t m, int F, int k, knn_heap **out, ody_
         for (size_t q = 0; q < m; q++) s[q] = V[q * (size_t)F + j];
         qsort(s, m, sizeof *s, cmp_float);
         if ((size_t)k + 1 > m || !h->n_scales) continue;  /* too few rows: every feature skipped */
-        for (size_t q = 0; q < m; q++) a[q] = kth(s, m, s[q], place_of(s, m, s[q]), (size_t)k + 1);  /* itself, then k others */
+        for (size_t q = 0, p = 0; q < m; q++) {
+            if (q && s[q] > s[q - 1]) p = q;  /* s[q]'s first place: sorted, no bisection needed */
+            a[q] = kth(s, m, s[q], p, (size_t)k + 1);  /* itself, then k others */
+        }
         h->typ[j] = gsl_stats_median(a, 1, m);  /* rearranges a */
     }
     free(a);
