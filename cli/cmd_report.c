@@ -104,7 +104,7 @@ int cli_report(int argc, char **argv, const ody_log *log)
     cfg *conf = NULL;
     if (rc < 0) rc = cli_load_target("report", a.target, a.sets, a.nsets, &conf);
     free(a.sets);
-    if (rc) return rc;
+    if (rc || !conf) return rc;  /* an error, or --help printed (0) */
     if (a.top) conf->rep_top = (int)a.top;
     ody_log quiet = *log;  /* the path is the output: stage lines only in the run log */
     if (quiet.level > ODY_LOG_WARN) quiet.level = ODY_LOG_WARN;
@@ -139,7 +139,7 @@ int cli_serve(int argc, char **argv, const ody_log *log)
     cfg *conf = NULL;
     if (rc < 0) rc = cli_load_target("serve", a.target, a.sets, a.nsets, &conf);
     free(a.sets);
-    if (rc) return rc;
+    if (rc || !conf) return rc;  /* an error, or --help printed (0) */
     if (!conf->labels[0]) {  /* labels need a home: the run folder */
         free(conf->labels);
         if (asprintf(&conf->labels, "%s/labels.csv", conf->output) < 0) conf->labels = NULL;

@@ -16,6 +16,16 @@ static void test_help_and_version(void **state)
     assert_non_null(strstr(out, "inspect"));
     assert_int_equal(tu_run("simulate --help", out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "[2000]"));  /* live defaults in the usage */
+    /* every command's --help prints its usage and exits 0, whatever it
+     * would need to run (report and serve once crashed here: no run to load) */
+    const char *cmds[] = {"run", "check", "batch", "lens", "inspect", "compare", "next",
+                          "label", "report", "serve", "score", "simulate"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        if (tu_run(args, out, sizeof out, err, sizeof err) != 0 || !strstr(out, cmds[i]))
+            fail_msg("`oddsky %s` did not print its usage and exit 0; stderr: %s", args, err);
+    }
     assert_int_equal(tu_run("", out, sizeof out, err, sizeof err), 2);
     assert_int_equal(tu_run("frobnicate", out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "unknown command 'frobnicate'"));
