@@ -19,6 +19,11 @@ void cli_print_top(const char *dir, int top, size_t n_objects);
 /* Prints "oddsky: error: CMD: WHAT — run `oddsky CMD --help`"; returns 2. */
 int cli_usage_error(const char *cmd, const char *what);
 
+/* After getopt_long returned '?' (main sets opterr = 0, so getopt itself
+ * prints nothing): says which option of cmd was unknown or lacked its value,
+ * in one line; returns 2.  shortopts is the string given to getopt_long. */
+int cli_bad_option(const char *cmd, char *const *argv, const char *shortopts);
+
 /* Parses a whole number / a number for option opt of cmd into *out;
  * returns 0, or the exit code after printing the problem. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);

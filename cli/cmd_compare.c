@@ -31,7 +31,7 @@ int cli_compare(int argc, char **argv)
         } else if (c == 'h') {
             print_compare_help();
             return 0;
-        } else return cli_usage_error("compare", "unknown option");
+        } else return cli_bad_option("compare", argv, "t:h");
     }
     if (argc - optind != 2) return cli_usage_error("compare", "give two run folders: oddsky compare RUN_A RUN_B");
     char *text = NULL;

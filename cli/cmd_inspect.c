@@ -34,7 +34,7 @@ int cli_inspect(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == 'h') { print_inspect_help(); return 0; }
-        return cli_usage_error("inspect", "unknown option");
+        return cli_bad_option("inspect", argv, "h");
     }
     if (optind != argc - 1) return cli_usage_error("inspect", "give exactly one FITS file");
     const char *path = argv[optind];

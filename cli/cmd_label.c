@@ -52,7 +52,7 @@ int cli_next(int argc, char **argv, const ody_log *log)
             print_next_help();
             free(sets);
             return 0;
-        } else { free(sets); return cli_usage_error("next", "unknown option"); }
+        } else { free(sets); return cli_bad_option("next", argv, "n:h"); }
     }
     if (argc - optind != 1) { free(sets); return cli_usage_error("next", "give one CONFIG.yaml"); }
     cfg *conf = NULL;
@@ -87,7 +87,7 @@ int cli_label(int argc, char **argv)
             print_label_help();
             free(sets);
             return 0;
-        } else { free(sets); return cli_usage_error("label", "unknown option"); }
+        } else { free(sets); return cli_bad_option("label", argv, "h"); }
     }
     const char *v = argc - optind == 3 ? argv[optind + 2] : "";
     if (argc - optind != 3 || (strcmp(v, "0") && strcmp(v, "1"))) {

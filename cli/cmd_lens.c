@@ -146,6 +146,7 @@ static int lens_parse(lens_args *a, int argc, char **argv)
     optind = 2;
     while (!rc && (c = getopt_long(argc, argv, "o:n:t:s:h", lo, NULL)) != -1) {
         if (c == 'h') { print_lens_help(); return -1; }
+        if (c == '?') return cli_bad_option("lens", argv, "o:n:t:s:h");
         rc = lens_option(a, c, optarg);
     }
     if (!rc && optind != argc) rc = cli_usage_error("lens", "unexpected argument");

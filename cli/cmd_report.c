@@ -89,7 +89,7 @@ static int parse(const char *cmd, int argc, char **argv, target_args *a)
             if (serve) print_serve_help();
             else print_report_help();
             return 0;
-        } else return cli_usage_error(cmd, "unknown option");
+        } else return cli_bad_option(cmd, argv, "h");
     }
     if (argc - optind != 1) return cli_usage_error(cmd, "give one RUN_DIR or CONFIG.yaml");
     a->target = argv[optind];

@@ -66,7 +66,7 @@ int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const 
             return 0;
         }
         case 'h': print_run_help(); free(sets); return 0;
-        default: free(sets); return cli_usage_error(cmd, "unknown option");
+        default: free(sets); return cli_bad_option(cmd, argv, "h");
         }
     }
     if (optind != argc - 1) { free(sets); return cli_usage_error(cmd, "give exactly one CONFIG.yaml"); }
@@ -142,7 +142,7 @@ int cli_batch_cmd(int argc, char **argv, const ody_log *log)
                    "Exit code 1 if any run failed.  Format: configs/README.md.\n");
             free(sets);
             return 0;
-        } else { free(sets); return cli_usage_error("batch", "unknown option"); }
+        } else { free(sets); return cli_bad_option("batch", argv, "j:h"); }
     }
     if (optind != argc - 1) { free(sets); return cli_usage_error("batch", "give exactly one BATCH.yaml"); }
     char self[4096];

@@ -52,7 +52,7 @@ int cli_score(int argc, char **argv, const ody_log *log)
         else if (c == 's') sets[nsets++] = optarg;
         else if (c == 't') { if (cli_parse_int("score", "--top", optarg, 0, 100000, &top)) rc = 2; }
         else if (c == 'h') { print_help(); rc = 0; }
-        else rc = cli_usage_error("score", "unknown option");
+        else rc = cli_bad_option("score", argv, "o:h");
     }
     if (rc < 0 && argc - optind != 2) rc = cli_usage_error("score", "give a RUN_DIR (or its CONFIG.yaml) and a CATALOG");
     cfg *conf = NULL;

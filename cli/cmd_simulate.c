@@ -106,7 +106,7 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
             print_simulate_help(&d);
             return 0;
         }
-        default: return cli_usage_error("simulate", "unknown option");
+        default: return cli_bad_option("simulate", argv, "o:n:s:h");
         }
     }
     if (optind != argc) return cli_usage_error("simulate", "unexpected argument");

@@ -3,6 +3,7 @@
  * text on stdout. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,22 @@ int cli_usage_error(const char *cmd, const char *what)
 {
     fprintf(stderr, "oddsky: error: %s: %s — run `oddsky %s --help`\n", cmd, what, cmd);
     return 2;
+}
+
+int cli_bad_option(const char *cmd, char *const *argv, const char *shortopts)
+{
+    /* getopt_long sets optopt to the option's value when its argument is
+     * missing, and to 0 for an unknown long option; for a short option it is
+     * the letter either way, known when shortopts lists it */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    int is_long = !strncmp(arg, "--", 2);
+    int missing = optopt && (is_long || (optopt < 128 && strchr(shortopts, optopt)));
+    char what[320];
+    if (missing && is_long) snprintf(what, sizeof what, "option '%.200s' needs a value", arg);
+    else if (missing) snprintf(what, sizeof what, "option '-%c' needs a value", optopt);
+    else if (is_long) snprintf(what, sizeof what, "unknown option '%.200s'", arg);
+    else snprintf(what, sizeof what, "unknown option '-%c'", optopt ? optopt : '?');
+    return cli_usage_error(cmd, what);
 }
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
@@ -134,6 +151,7 @@ int main(int argc, char **argv)
      * whose freed middle it keeps: a run's peak memory grew by tens of MB
      * with the order the stages happen to free in. */
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    opterr = 0;  /* the commands say what was wrong with an option, in one line */
     ody_log log = {ODY_LOG_INFO, stderr, NULL};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

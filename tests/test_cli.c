@@ -30,6 +30,15 @@ static void test_help_and_version(void **state)
     assert_int_equal(tu_run("frobnicate", out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "unknown command 'frobnicate'"));
     assert_int_equal(tu_run("inspect", out, sizeof out, err, sizeof err), 2);
+    /* a bad option is named, in one line (getopt's own message is off) */
+    assert_int_equal(tu_run("run x.yaml --set", out, sizeof out, err, sizeof err), 2);
+    assert_string_equal(err, "oddsky: error: run: option '--set' needs a value — run `oddsky run --help`\n");
+    assert_int_equal(tu_run("simulate -n", out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "option '-n' needs a value"));
+    assert_int_equal(tu_run("compare a b --frob", out, sizeof out, err, sizeof err), 2);
+    assert_string_equal(err, "oddsky: error: compare: unknown option '--frob' — run `oddsky compare --help`\n");
+    assert_int_equal(tu_run("lens train -x", out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "unknown option '-x'"));
 }
 
 static void test_simulate_then_inspect(void **state)
