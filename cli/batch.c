@@ -19,7 +19,7 @@ typedef struct jobstate {
     pid_t pid;
     double t0, wall;
     int status;       /* exit code, -1 while running */
-    char objects[32], top[160];
+    char objects[32], top[CAT_ID_MAX + 1];
     char reason[240];  /* a failed run's error line, from its log */
 } jobstate;
 
@@ -50,7 +50,7 @@ static void read_summary(const cfg_job *j, const char *absdir, jobstate *s)
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (!strncmp(line, "n_objects=", 10)) snprintf(s->objects, sizeof s->objects, "%.31s", line + 10);
-        if (!strncmp(line, "top_id=", 7)) snprintf(s->top, sizeof s->top, "%.159s", line + 7);
+        if (!strncmp(line, "top_id=", 7)) snprintf(s->top, sizeof s->top, "%.255s", line + 7);  /* CAT_ID_MAX */
     }
     fclose(f);
 }

@@ -96,6 +96,13 @@ void ody_fits_close(fitsfile *f)
     fits_clear_errmsg();
 }
 
+size_t ody_fits_strbuf(fitsfile *f, int col, int *status)
+{
+    int w = 0;
+    if (fits_get_col_display_width(f, col, &w, status)) return 0;
+    return w < 31 ? 32 : (size_t)w + 1;
+}
+
 int ody_exit_code(int code)
 {
     /* 2: something the user can fix in what they gave or where the output

@@ -51,6 +51,13 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
  * error already reported. */
 void ody_fits_close(fitsfile *f);
 
+/* The bytes a TSTRING read of one value of column col needs, its
+ * terminator included (at least 32): CFITSIO writes the column's whole
+ * display width (a string column's width, a number's format), so a fixed
+ * buffer overflows on a wide column of a hostile file.  0 with *status set
+ * when the column cannot be asked. */
+size_t ody_fits_strbuf(fitsfile *f, int col, int *status);
+
 /* CLI exit code for an error code: 2 for bad input and for outputs that
  * cannot be written (disk full, permissions), 1 for everything else. */
 int ody_exit_code(int code);

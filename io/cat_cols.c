@@ -423,7 +423,7 @@ void cat_ids_free(cat_ids *x)
 
 int cat_ids_build(cat_ids *x, const cat_col *id, size_t n)
 {
-    char buf[128];
+    char buf[CAT_ID_MAX + 1];
     memset(x, 0, sizeof *x);
     x->n = n;
     x->w = 2;
@@ -582,11 +582,17 @@ uint64_t cat_col_hash(const cat_col *c, size_t r)
 
 int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err)
 {
-    for (size_t r = 0; r < n; r++)
+    for (size_t r = 0; r < n; r++) {
         if (id_missing(c, r))
             return ody_fail(err, ODY_EINPUT, "%s: ID column %s has no value in row %lld — every object needs an ID; "
                             "fill it, filter such rows in catalog.path, or leave catalog.id empty to use row numbers",
                             file, c->name, (long long)row[r]);
+        size_t len = c->type == CAT_COL_STRING ? strlen(c->s + r * (size_t)(c->width + 1)) : 0;
+        if (len > CAT_ID_MAX)
+            return ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %zu characters in row %lld — IDs are at most %d "
+                            "characters; choose a shorter ID column, or leave catalog.id empty to use row numbers",
+                            file, c->name, len, (long long)row[r], CAT_ID_MAX);
+    }
     return 0;
 }
 
@@ -609,7 +615,7 @@ int cat_ids_first_dup(const cat_col *c, size_t n, size_t *a, size_t *b)
 
 int cat_ids_dup_fail(const cat_col *c, size_t a, long long ra, long long rb, const char *file, ody_err *err)
 {
-    char v[96];
+    char v[CAT_ID_MAX + 1];
     cat_col_format(c, a, v, sizeof v);
     return ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %s in rows %lld and %lld — IDs must be unique%s; choose "
                     "another catalog.id, or leave it empty to use row numbers", file, c->name, v, ra, rb,

@@ -141,14 +141,18 @@ static int read_index(cutrd *c)
                              "a cube needs a table HDU IDS (column ID) naming each plane's object");
     c->index = calloc((size_t)(c->nidx ? c->nidx : 1), sizeof *c->index);
     if (!c->index) return ody_fail(c->err, ODY_ENOMEM, "out of memory");
+    size_t w = ody_fits_strbuf(c->f, colnum, &status);
+    char *buf = status ? NULL : malloc(w);
+    if (!status && !buf) return ody_fail(c->err, ODY_ENOMEM, "out of memory");
     for (long k = 0; k < c->nidx && !status; k++) {
-        char buf[256], *bp = buf;
+        char *bp = buf;
         int anynul;
-        fits_read_col(c->f, TSTRING, colnum, k + 1, 1, 1, NULL, &bp, &anynul, &status);
+        if (fits_read_col(c->f, TSTRING, colnum, k + 1, 1, 1, NULL, &bp, &anynul, &status)) break;
         trim(buf);
         c->index[k].plane = k + 1;
-        if (!(c->index[k].id = strdup(buf))) return ody_fail(c->err, ODY_ENOMEM, "out of memory");
+        if (!(c->index[k].id = strdup(buf))) { free(buf); return ody_fail(c->err, ODY_ENOMEM, "out of memory"); }
     }
+    free(buf);
     if (status) return ody_fits_fail(c->err, status, c->o->path, "cannot read the IDS table", NULL);
     qsort(c->index, (size_t)c->nidx, sizeof *c->index, cmp_idx);
     return 0;
@@ -234,7 +238,7 @@ static int read_all(cutrd *c, const cat_col *ids)
     cut_set *s = c->s;
     size_t per = (size_t)o->n_bands * o->size * o->size;
     for (size_t r = 0; r < s->n; r++) {
-        char idb[256];
+        char idb[CAT_ID_MAX + 1];
         cat_col_format(ids, r, idb, sizeof idb);
         int found = 1, resized = 0, rc;
         float *dst = s->pix + r * per;
@@ -356,7 +360,11 @@ int cut_write(const cut_opt *o, char *const *id, size_t n, const float *pix, int
             fits_write_img(w.f, TFLOAT, 1, (LONGLONG)S * S * n, plane, &status);
         }
         free(plane);
-        char *tt[] = {"ID"}, *tf[] = {"32A"}, *tu[] = {""};
+        size_t wid = 1;  /* as wide as the longest ID: none cut short */
+        for (size_t k = 0; k < n; k++) if (strlen(id[k]) > wid) wid = strlen(id[k]);
+        char form[32];
+        snprintf(form, sizeof form, "%zuA", wid);
+        char *tt[] = {"ID"}, *tf[] = {form}, *tu[] = {""};
         fits_create_tbl(w.f, BINARY_TBL, 0, 1, tt, tf, tu, "IDS", &status);
         fits_write_col(w.f, TSTRING, 1, 1, 1, (LONGLONG)n, (void *)id, &status);
     } else {

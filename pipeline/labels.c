@@ -66,11 +66,12 @@ typedef struct reading {
     cat_ids x;
     int8_t *seen;       /* per catalog row: -1, or the label given */
     long *first;        /* per catalog row: the row that labelled it */
+    char *idb, *lab, *com;  /* one value of each column, as wide as the column */
 } reading;
 
 static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
 {
-    char idb[FLEN_VALUE * 4] = "", lab[FLEN_VALUE] = "", at[4300], *p;
+    char *idb = rd->idb, *lab = rd->lab, at[4300], *p;
     int status = 0, anynul = 0;
     p = idb;
     fits_read_col(rd->f, TSTRING, rd->cid, r, 1, 1, NULL, &p, &anynul, &status);
@@ -81,27 +82,27 @@ static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
     trim(lab);
     where(at, sizeof at, rd->path, rd->hdrline, r);
     if (strcmp(lab, "0") && strcmp(lab, "1"))
-        return ody_fail(err, ODY_EINPUT, "%s: label '%s' for ID '%s' — a label is 1 (interesting) or 0 (not)", at, lab,
-                        idb);
+        return ody_fail(err, ODY_EINPUT, "%s: label '%.40s%s' for ID '%.80s' — a label is 1 (interesting) or 0 (not)", at,
+                        lab, strlen(lab) > 40 ? "..." : "", idb);
     long row = cat_ids_find(&rd->x, idb);
     if (row < 0)
-        return ody_fail(err, ODY_EINPUT, "%s: ID '%s' is not in the catalog — check the ID (the catalog's `catalog.id` "
+        return ody_fail(err, ODY_EINPUT, "%s: ID '%.80s' is not in the catalog — check the ID (the catalog's `catalog.id` "
                         "column, or the row number when that is empty)", at, idb);
     int y = lab[0] == '1';
     char *com = NULL;
     if (rd->ccom > 0) {
-        char cb[1024] = "";
-        p = cb;
+        p = rd->com;
         fits_read_col(rd->f, TSTRING, rd->ccom, r, 1, 1, NULL, &p, &anynul, &status);
-        trim(cb);
-        if (!(com = strdup(cb))) return ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (status) return ody_fits_fail(err, status, rd->path, "cannot read the comments", NULL);
+        trim(rd->com);
+        if (!(com = strdup(rd->com))) return ody_fail(err, ODY_ENOMEM, "out of memory");
     } else if (!(com = strdup(""))) return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (rd->seen[row] >= 0) {
         char at2[4300];
         where(at2, sizeof at2, rd->path, rd->hdrline, rd->first[row]);
         if (rd->seen[row] != y) {
             free(com);
-            return ody_fail(err, ODY_EINPUT, "%s: ID '%s' labelled %d here but %d at %s — keep one of them", at, idb, y,
+            return ody_fail(err, ODY_EINPUT, "%s: ID '%.80s' labelled %d here but %d at %s — keep one of them", at, idb, y,
                             rd->seen[row], at2);
         }
         for (size_t k = 0; k < out->n; k++)  /* the same label again: its last comment */
@@ -132,19 +133,31 @@ int lrn_labels_read(const char *path, const cat_col *id, size_t n_obj, lrn_label
     }
     if (fits_get_colnum(rd.f, CASEINSEN, "comment", &rd.ccom, &status)) rd.ccom = 0;
     fits_clear_errmsg();
+    status = 0;
+    size_t wid = ody_fits_strbuf(rd.f, rd.cid, &status), wlab = ody_fits_strbuf(rd.f, rd.clab, &status),
+           wcom = rd.ccom > 0 ? ody_fits_strbuf(rd.f, rd.ccom, &status) : 1;
+    if (status) {
+        ody_fits_close(rd.f);
+        return ody_fits_fail(err, status, path, "cannot read the labels file's columns", NULL);
+    }
+    rd.idb = malloc(wid), rd.lab = malloc(wlab), rd.com = malloc(wcom);
     size_t m = (size_t)(rd.nrows > 0 ? rd.nrows : 1);
     out->row = malloc(m * sizeof *out->row);
     out->y = malloc(m);
     out->comment = calloc(m, sizeof *out->comment);
     rd.seen = malloc(n_obj ? n_obj : 1);
     rd.first = malloc((n_obj ? n_obj : 1) * sizeof *rd.first);
-    if (!out->row || !out->y || !out->comment || !rd.seen || !rd.first || cat_ids_build(&rd.x, id, n_obj))
+    if (!out->row || !out->y || !out->comment || !rd.seen || !rd.first || !rd.idb || !rd.lab || !rd.com ||
+        cat_ids_build(&rd.x, id, n_obj))
         rc = ody_fail(err, ODY_ENOMEM, "out of memory reading %s", path);
     if (!rc) memset(rd.seen, -1, n_obj);
     for (long r = 1; !rc && r <= rd.nrows; r++) rc = read_row(&rd, r, out, err);
     ody_fits_close(rd.f);
     free(rd.seen);
     free(rd.first);
+    free(rd.idb);
+    free(rd.lab);
+    free(rd.com);
     cat_ids_free(&rd.x);
     if (rc) lrn_labels_free(out);
     return rc;

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 
+#include "cat.h"
 #include "cfg.h"
 #include "ody.h"
 
@@ -57,7 +58,7 @@ int run_n_stages(void);
 
 typedef struct run_summary {
     size_t n_objects;
-    char top_id[128];        /* the highest-ranked object */
+    char top_id[CAT_ID_MAX + 1];  /* the highest-ranked object */
     double top_score;
     int stages_run, stages_skipped, stages_off;
     double wall_s;

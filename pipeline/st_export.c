@@ -90,7 +90,7 @@ static void id_text(const xp_ids *x, size_t r, char *buf, size_t len)
 /* The IDs of rows list[0..k) (-1: none) joined by ';' into out. */
 static void join_ids(const xp_ids *id, const int32_t *list, int k, char *out, size_t len)
 {
-    char buf[128];
+    char buf[CAT_ID_MAX + 1];
     size_t at = 0;
     out[0] = 0;
     for (int q = 0; q < k && at < len; q++) {
@@ -128,7 +128,7 @@ static int id_width(const run_state *st, const cat *k, size_t *out, ody_err *err
     size_t n = k->id_part ? stage_rows(st) : k->n_rows;  /* by parts: this process's, then the widest of all */
 #pragma omp parallel for schedule(static) reduction(max : w) num_threads(ody_threads(st->c->threads))
     for (size_t i = 0; i < n; i++) {
-        char buf[64];
+        char buf[CAT_ID_MAX + 1];
         cat_col_format(&k->id, i, buf, sizeof buf);
         if ((int)strlen(buf) > w) w = (int)strlen(buf);
     }

@@ -402,6 +402,48 @@ static void test_ids_must_be_unique(void **state)
     assert_ok(read_id(fx->all, "OBJ", &err), err);
     assert_ok(read_id(fx->all, "NAME", &err), err);
     assert_ok(read_id(fx->all, "SCALED", &err), err);
+    /* string IDs: CAT_ID_MAX characters kept whole, one more refused */
+    char *lp = tu_path(fx->dir, "longid.fits"), bang[1200];
+    snprintf(bang, sizeof bang, "!%s", lp);
+    char *tt[] = {"D", "ID"}, *tf[] = {"E", "300A"};
+    fitsfile *f = NULL;
+    int status = 0;
+    fits_create_file(&f, bang, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 2, tt, tf, NULL, "CAT", &status);
+    char ids[20][CAT_ID_MAX + 2], *idp[20];
+    for (int r = 0; r < 20; r++) {
+        memset(ids[r], 'a' + r, CAT_ID_MAX);
+        ids[r][CAT_ID_MAX] = 0;
+        idp[r] = ids[r];
+        float d = (float)r;
+        fits_write_col(f, TFLOAT, 1, r + 1, 1, 1, &d, &status);
+    }
+    fits_write_col(f, TSTRING, 2, 1, 1, 20, idp, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    const char *feats[] = {"D"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = lp;
+    o.features = feats;
+    o.n_features = 1;
+    o.id_col = "ID";
+    cat *c = NULL;
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    cat_ids x;
+    assert_int_equal(cat_ids_build(&x, &c->id, c->n_rows), 0);
+    assert_int_equal(cat_ids_find(&x, ids[7]), 7);  /* found by the whole ID */
+    cat_ids_free(&x);
+    cat_destroy(c);
+    strcat(ids[3], "z");  /* one character more */
+    f = NULL;
+    fits_open_table(&f, lp, READWRITE, &status);
+    fits_write_col(f, TSTRING, 2, 4, 1, 1, &idp[3], &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(read_id(lp, "ID", &err), ODY_EINPUT);
+    if (!strstr(err.msg, "ID column ID holds 256 characters in row 4 — IDs are at most 255")) fail_msg("%s", err.msg);
+    free(lp);
 }
 
 static void test_dropped_rows_recorded(void **state)

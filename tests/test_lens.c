@@ -132,6 +132,33 @@ static void test_every_layout_round_trips(void **state)
             free(p);
         }
     }
+    /* a cube whose IDs are as long as a catalog's may be: written and read
+     * whole (the IDS table was once 32 characters wide) */
+    {
+        char *longid = malloc(CAT_ID_MAX + 1);
+        memset(longid, '7', CAT_ID_MAX);
+        longid[CAT_ID_MAX] = 0;
+        char *wids[2] = {"1", longid};
+        cat_col wcol = {.type = CAT_COL_STRING, .width = CAT_ID_MAX, .s = calloc(2, CAT_ID_MAX + 1)};
+        strcpy(wcol.s, "1");
+        strcpy(wcol.s + CAT_ID_MAX + 1, longid);
+        cut_opt o;
+        cut_opt_init(&o);
+        char *p = tu_path(dir, "wide.fits");
+        o.layout = CUT_CUBE;
+        o.path = p;
+        o.n_bands = 1;
+        o.size = S;
+        strcpy(o.band[0], "g");
+        ody_err e;
+        assert_ok(cut_write(&o, wids, 2, pix, 0, &e), e);
+        cut_set *cs = NULL;
+        assert_ok(cut_read(&o, &wcol, 2, &cs, NULL, &e), e);
+        assert_int_equal(cs->n_missing, 0);
+        assert_true(cs->pix[(size_t)S * S + 5] == pix[(size_t)S * S + 5]);  /* the long ID's plane (one band) */
+        cut_destroy(cs);
+        free(p); free(longid); free(wcol.s);
+    }
     /* an unreadable cutout is an error naming it */
     char *bad = tu_path(dir, "dir2/2.fits");
     FILE *f = fopen(bad, "w");

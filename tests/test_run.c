@@ -1043,6 +1043,26 @@ static void test_labels_loop(void **state)
         rc = tu_run(args, out, sizeof out, err, sizeof err);
         if (rc) fail_msg("FITS labels: exit %d: %s", rc, err);
     }
+    /* columns wider than any fixed buffer (a 3,000-character comment is
+     * valid; a 2,000-character label is not), read whole */
+    {
+        char *wide = malloc(4000);
+        assert_non_null(wide);
+        int o = snprintf(wide, 4000, "id,label,comment\n%s,1,", first);
+        memset(wide + o, 'c', 3000);
+        strcpy(wide + o + 3000, "\n");
+        write_file(lab, wide);
+        snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
+        rc = tu_run(args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("a long comment: exit %d: %s", rc, err);
+        o = snprintf(wide, 4000, "id,label\n%s,", first);
+        memset(wide + o, 'y', 2000);
+        strcpy(wide + o + 2000, "\n");
+        write_file(lab, wide);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        assert_non_null(strstr(err, "labels.csv:2: label 'yyyyyyyy"));
+        free(wide);
+    }
     write_file(lab, "id,label,comment\n");  /* header only: valid, no label */
     snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
