@@ -147,7 +147,7 @@ static enum MHD_Result api_label(srv *s, struct MHD_Connection *c, const char *b
         return reply_error(c, 400, "the body must be JSON: {\"id\": ID, \"label\": 0 or 1}");
     }
     json_t *id = json_object_get(j, "id"), *lab = json_object_get(j, "label");
-    char buf[128];
+    char buf[CAT_ID_MAX + 1];  /* any catalog's ID fits */
     if (json_is_string(id) && json_string_length(id) < sizeof buf) snprintf(buf, sizeof buf, "%s", json_string_value(id));
     else if (json_is_integer(id)) snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
     else buf[0] = 0;
