@@ -135,6 +135,13 @@ static int dist_synth(const run_state *st, rf_synthgen **syn, ody_err *err)
 
 /* ================================================================ the stage */
 
+/* The real training rows: the catalog's, or mlp.max_samples of them. */
+static size_t real_rows(const run_state *st)
+{
+    size_t ms = (size_t)st->c->mlp_max_samples;
+    return ms && ms < st->n ? ms : st->n;
+}
+
 /* Trains on real (0) + synthetic (1) rows and scores the real ones. */
 static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *o, nn_model **m, ody_err *err)
 {
@@ -147,7 +154,7 @@ static int train_and_score(run_state *st, const nn_arch *a, const nn_train_opt *
                          : rf_synth_open(st->c->synth_mode, st->X, n, (int)F, (uint64_t)st->c->seed, &syn, err);
     if (!rc) rc = nn_create(a, o->init, o->seed, m, err);
     /* mlp.max_samples: a sample of the real rows (drawn from the seed alone), as many synthetic */
-    size_t ms = (size_t)st->c->mlp_max_samples, nr = ms && ms < n ? ms : n;
+    size_t nr = real_rows(st);
     int32_t *samp = !rc && nr < n ? stage_sample(st, nr, 0x31f) : NULL;
     if (!rc && nr < n && !samp) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
     rc = ody_comm_agree(st->comm, rc, err);
@@ -178,6 +185,14 @@ static int mlp(run_state *st, int run, ody_err *err)
     mlp_arch(st->c, st->F, &a);
     mlp_opt(st->c, &o);
     o.comm = st->comm;
+    /* A small catalog has fewer training rows than the default batch: each
+     * step then takes them all, rather than refusing a key never set. */
+    size_t nt = 2 * real_rows(st), ntr = nt - (size_t)floor(o.val_frac * (double)nt);
+    if (ntr >= 1 && (size_t)o.batch > ntr) {
+        ody_logf(st->log, ODY_LOG_INFO, "mlp: %zu training rows, fewer than mlp.batch = %d: each step takes them all",
+                 ntr, o.batch);
+        o.batch = (int)ntr;
+    }
     nn_model *m = NULL;
     int rc = train_and_score(st, &a, &o, &m, err);
     if (!rc && store_writes(st)) {
