@@ -298,7 +298,9 @@ static int ingest(run_state *st, int run, ody_err *err)
     free(st->cat->row);  /* in catalog.fits now; no later stage reads them (8 bytes an object, every process) */
     st->cat->row = NULL;
     if ((rc = run_fits(st, err))) return rc;
-    if ((rc = warn_constant(st, err))) return rc;
+    /* said when the catalog is read, not each time a later command (score,
+     * report, next) loads the run */
+    if (run && (rc = warn_constant(st, err))) return rc;
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
                         "filter and catalog.missing", st->c->cat_path, st->n);
