@@ -108,7 +108,7 @@ const key cfg_schema[] = {
     {"mlp.nesterov", T_BOOL, "true", NONE, NULL, NULL, O(mlp_nesterov), 0, "Nesterov momentum"},
     {"mlp.lr_decay", T_REAL, "0", 0, 1e6, NULL, NULL, O(mlp_lr_decay), 0, "learning rate / (1 + decay * epoch)"},
     {"mlp.l2", T_REAL, "0.0001", 0, 1e6, NULL, NULL, O(mlp_l2), 0, "L2 weight decay"},
-    {"mlp.batch", T_INT, "64", 1, 1 << 24, NULL, NULL, O(mlp_batch), 0, "mini-batch size"},
+    {"mlp.batch", T_INT, "64", 1, 1 << 24, NULL, NULL, O(mlp_batch), 0, "mini-batch size (all the training rows when there are fewer)"},
     {"mlp.max_epochs", T_INT, "100", 1, 1000000, NULL, NULL, O(mlp_epochs), 0, "epochs at most"},
     {"mlp.patience", T_INT, "10", 1, 1000000, NULL, NULL, O(mlp_patience), 0, "stop after this many epochs without improvement"},
     {"mlp.epsilon", T_REAL, "0.0001", 0, 1e6, NULL, NULL, O(mlp_eps), 0, "validation-loss improvement that counts"},
