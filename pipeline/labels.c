@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fitsio.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ typedef struct reading {
     fitsfile *f;
     long hdrline, nrows;
     int cid, clab, ccom;
+    int lab_numeric;    /* the label column holds numbers: 1.0 is a 1 */
     cat_ids x;
     int8_t *seen;       /* per catalog row: -1, or the label given */
     long *first;        /* per catalog row: the row that labelled it */
@@ -75,9 +77,16 @@ static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
     int status = 0, anynul = 0;
     p = idb;
     fits_read_col(rd->f, TSTRING, rd->cid, r, 1, 1, NULL, &p, &anynul, &status);
+    double v = NAN;
     p = lab;
-    fits_read_col(rd->f, TSTRING, rd->clab, r, 1, 1, NULL, &p, &anynul, &status);
+    if (rd->lab_numeric) fits_read_col(rd->f, TDOUBLE, rd->clab, r, 1, 1, &v, &v, &anynul, &status);
+    else fits_read_col(rd->f, TSTRING, rd->clab, r, 1, 1, NULL, &p, &anynul, &status);
     if (status) return ody_fits_fail(err, status, rd->path, "cannot read the labels", NULL);
+    if (rd->lab_numeric) {  /* 1.0 is 1; anything else is said as written, near enough */
+        if (v == 0 || v == 1) snprintf(lab, 2, "%d", (int)v);
+        else if (isnan(v)) lab[0] = 0;
+        else snprintf(lab, 32, "%.6g", v);
+    }
     trim(idb);
     trim(lab);
     where(at, sizeof at, rd->path, rd->hdrline, r);
@@ -136,6 +145,9 @@ int lrn_labels_read(const char *path, const cat_col *id, size_t n_obj, lrn_label
     status = 0;
     size_t wid = ody_fits_strbuf(rd.f, rd.cid, &status), wlab = ody_fits_strbuf(rd.f, rd.clab, &status),
            wcom = rd.ccom > 0 ? ody_fits_strbuf(rd.f, rd.ccom, &status) : 1;
+    int labtype = 0;
+    fits_get_eqcoltype(rd.f, rd.clab, &labtype, NULL, NULL, &status);
+    rd.lab_numeric = labtype != TSTRING;
     if (status) {
         ody_fits_close(rd.f);
         return ody_fits_fail(err, status, path, "cannot read the labels file's columns", NULL);

@@ -1027,6 +1027,7 @@ static void test_labels_loop(void **state)
         const char *text, *want;
     } bad[] = {
         {"id,label\n1,1\n2,yes\n", "labels.csv:3: label 'yes' for ID '2'"},
+        {"id,label\n1,1\n2,0.5\n", "labels.csv:3: label '0.5' for ID '2'"},
         {"id,label\n1,1\n2,0\n1,0\n", "labels.csv:4: ID '1' labelled 0 here but 1 at"},
         {"id,label\n1,1\n424242,0\n", "labels.csv:3: ID '424242' is not in the catalog"},
         {"ident,verdict\n1,1\n", "no `id` or no `label` column"},
@@ -1069,6 +1070,10 @@ static void test_labels_loop(void **state)
         snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
         rc = tu_run(args, out, sizeof out, err, sizeof err);
         if (rc) fail_msg("a long comment: exit %d: %s", rc, err);
+        snprintf(wide, 4000, "id,label\n%s,1.0\n", first);  /* a spreadsheet's 1.0 is a 1 */
+        write_file(lab, wide);
+        rc = tu_run(args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("label 1.0: exit %d: %s", rc, err);
         o = snprintf(wide, 4000, "id,label\n%s,", first);
         memset(wide + o, 'y', 2000);
         strcpy(wide + o + 2000, "\n");
