@@ -3,12 +3,15 @@
  * (the mock survey's), every policy for missing values; and the spectra
  * recipe with the columns of the bundled mock spectra (a block, a slice,
  * the WCS grid, the mask, the redshift); and FLUX as a feature block, a
- * vector column or an image HDU of a row per object. */
+ * vector column or an image HDU of a row per object; and the bytes as an
+ * astronomer's labels file (id, label, comment), matched to string IDs and
+ * to integer ones. */
 #include "fuzz_util.h"  /* first: it defines _GNU_SOURCE */
 
 #include <string.h>
 
 #include "cat.h"
+#include "learn.h"
 
 /* One read of path; what comes back does not matter, only that it comes back. */
 static void read_as(const char *path, const char *const *feats, int nf, const char *id, cat_missing m, long chunk,
@@ -31,6 +34,25 @@ static void read_as(const char *path, const char *const *feats, int nf, const ch
     if (cat_read(&o, &c, NULL, &e) == 0) cat_destroy(c);
 }
 
+/* The bytes as a labels file, against a catalog of IDs 1-40 held as
+ * integers and as strings. */
+static void read_labels(const char *path)
+{
+    enum { N = 40 };
+    int64_t iv[N];
+    char sv[N * 4];
+    for (int r = 0; r < N; r++) {
+        iv[r] = r + 1;
+        snprintf(sv + r * 4, 4, "%d", r + 1);
+    }
+    cat_col ids[2] = {{.type = CAT_COL_INT, .i = iv}, {.type = CAT_COL_STRING, .width = 3, .s = sv}};
+    for (int k = 0; k < 2; k++) {
+        lrn_labels l;
+        ody_err e;
+        if (lrn_labels_read(path, &ids[k], N, &l, &e) == 0) lrn_labels_free(&l);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
@@ -48,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *image[] = {"FLUX", "U"};
     read_as(path, image, 2, "ID", CAT_MISSING_DROP, 5, NULL);
     read_as(path, blocks, 2, "ID", CAT_MISSING_DROP, 0, &sp);
+    read_labels(path);
     close(fd);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fitsin.h"
 #include "learn.h"
 #include "tabin.h"
 
@@ -34,6 +35,9 @@ static int open_labels(const char *path, fitsfile **f, long *hdrline, ody_err *e
     char *fits_path = NULL, *tmp = NULL;
     int status = 0, rc = tab_resolve(path, TAB_AUTO, &fits_path, &tmp, err);
     if (rc) return rc;
+    /* a FITS labels file is checked as a catalog is, before CFITSIO reads
+     * it: a gzip header alone would have it allocate what the trailer claims */
+    if (!fits_path && (rc = fitsin_check(path, NULL, err))) return rc;
     fits_open_table(f, fits_path ? fits_path : path, READONLY, &status);
     if (tmp) unlink(tmp);
     free(tmp);
