@@ -209,22 +209,23 @@ int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *er
         if (strncmp(card, "HISTORY LENS_", 13)) continue;
         const char *kv = card + 8;
         double v = atof(strchr(kv, '=') ? strchr(kv, '=') + 1 : "0");
-        if (!strncmp(kv, "LENS_SIZE=", 10)) { prep->size = (int)v; got++; }
-        else if (!strncmp(kv, "LENS_DOWN=", 10)) prep->down = (int)v;
-        else if (!strncmp(kv, "LENS_BANDS=", 11)) prep->n_bands = (int)v;
-        else if (!strncmp(kv, "LENS_NORM=", 10)) prep->norm = (int)v;
-        else if (!strncmp(kv, "LENS_MORPH=", 11)) prep->morph = (int)v;
+        int iv = v >= -1e6 && v <= 1e6 ? (int)v : -1;  /* out of any range checked below, and no UB */
+        if (!strncmp(kv, "LENS_SIZE=", 10)) { prep->size = iv; got++; }
+        else if (!strncmp(kv, "LENS_DOWN=", 10)) prep->down = iv;
+        else if (!strncmp(kv, "LENS_BANDS=", 11)) prep->n_bands = iv;
+        else if (!strncmp(kv, "LENS_NORM=", 10)) prep->norm = iv;
+        else if (!strncmp(kv, "LENS_MORPH=", 11)) prep->morph = iv;
         else if (!strncmp(kv, "LENS_PLO=", 9)) prep->p_lo = v;
         else if (!strncmp(kv, "LENS_PHI=", 9)) prep->p_hi = v;
     }
     ody_fits_close(f);
     if (status || !got) rc = ody_fail(err, ODY_EINPUT, "%s: an MLP file, but not a lens model (no LENS_ "
                                       "preprocessing) — train one with `oddsky lens train`", path);
-    int so = prep->down > 0 ? prep->size / prep->down : 0;
+    int bad = prep->size < 8 || prep->size > 4096 || prep->down < 1 || prep->size % prep->down ||
+              prep->n_bands < 1 || prep->n_bands > CUT_MAX_BANDS || prep->norm < 0 || prep->norm > CUT_NORM_NONE;
+    int so = bad ? 0 : prep->size / prep->down;  /* within the ranges just checked: no overflow */
     int dim = prep->n_bands * so * so + (prep->morph ? prep->n_bands * CUT_NFEAT : 0);
-    if (!rc && (prep->size < 8 || prep->size > 4096 || prep->down < 1 || prep->size % prep->down ||
-                prep->n_bands < 1 || prep->n_bands > CUT_MAX_BANDS || prep->norm < 0 || prep->norm > CUT_NORM_NONE ||
-                dim != (*m)->arch.n_in))
+    if (!rc && (bad || dim != (*m)->arch.n_in))
         rc = ody_fail(err, ODY_EINPUT, "%s: the lens model's preprocessing (size %d, downsample %d, %d bands) does "
                       "not fit its network (%d inputs) — the file is damaged; train it again", path, prep->size,
                       prep->down, prep->n_bands, (*m)->arch.n_in);

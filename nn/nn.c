@@ -33,6 +33,7 @@ const char *nn_init_name(nn_init i) { return (unsigned)i < 3 ? init_names[i] : "
 int nn_arch_check(const nn_arch *a, ody_err *err)
 {
     if (a->n_in < 1) return ody_fail(err, ODY_EINPUT, "mlp: the network needs at least one input");
+    if (a->n_in > 1 << 26) return ody_fail(err, ODY_EINPUT, "mlp: %d inputs — at most 67108864", a->n_in);
     if (a->n_layers < 1 || a->n_layers > NN_MAX_LAYERS)
         return ody_fail(err, ODY_EINPUT, "mlp: %d layers — give 1 to %d (hidden layers + output)",
                         a->n_layers, NN_MAX_LAYERS);

@@ -283,6 +283,20 @@ static void test_classifier_learns(void **state)
     assert_int_equal(p2.size, 32);
     assert_int_equal(p2.down, prep.down);
     assert_memory_equal(m->w, m2->w, m->n_par * sizeof(float));
+    /* a preprocessing record out of every range (it once overflowed an int
+     * computing the input count): refused as damaged */
+    {
+        fitsfile *f = NULL;
+        int status = 0;
+        fits_open_file(&f, p, READWRITE, &status);
+        fits_write_history(f, "LENS_SIZE=1e12", &status);
+        fits_close_file(f, &status);
+        assert_int_equal(status, 0);
+        nn_model *m3 = NULL;
+        assert_int_equal(lens_model_load(p, &m3, &p2, &e), ODY_EINPUT);
+        if (!strstr(e.msg, "does not fit its network")) fail_msg("%s", e.msg);
+        assert_null(m3);
+    }
     double y[4] = {0.1, 0.4, 0.35, 0.8};
     int lab[4] = {0, 0, 1, 1};
     assert_true(fabs(lens_auroc(y, lab, 4) - 0.75) < 1e-12);

@@ -124,6 +124,27 @@ static void test_two_moons_and_round_trip(void **state)
     assert_int_equal(m2->arch.act[2], NN_SOFTMAX);
     nn_model *bad = NULL;
     assert_int_equal(nn_load(dir, &bad, &e), ODY_EINPUT);
+    /* a damaged model: refused, naming the file, never a NaN score */
+    fitsfile *f = NULL;
+    int status = 0;
+    float nan = NAN;
+    fits_open_file(&f, path, READWRITE, &status);
+    fits_movnam_hdu(f, IMAGE_HDU, "LAYER2", 0, &status);
+    fits_write_img(f, TFLOAT, 5, 1, &nan, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(nn_load(path, &bad, &e), ODY_EINPUT);
+    if (!strstr(e.msg, "mlp.fits: weight") || !strstr(e.msg, "is nan")) fail_msg("%s", e.msg);
+    remove(path);
+    assert_ok(nn_save(m, &o, path, NULL, 0, &e), e);
+    fits_open_file(&f, path, READWRITE, &status);
+    fits_movnam_hdu(f, IMAGE_HDU, "LAYER2", 0, &status);
+    fits_update_key(f, TSTRING, "ACT", "swish", NULL, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(nn_load(path, &bad, &e), ODY_EINPUT);
+    if (!strstr(e.msg, "mlp.fits: mlp: layer 2 has an unknown activation")) fail_msg("%s", e.msg);
+    assert_null(bad);
     tu_rmtree(dir);
     free(dir); free(path);
     nn_destroy(m); nn_destroy(m2);
