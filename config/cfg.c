@@ -136,7 +136,10 @@ static int set_values(cfg *c, const yt_node *root, const char *path, ody_err *er
         const key *s = &cfg_schema[k];
         const yt_node *n = yt_lookup(root, s->path);
         int rc = 0;
-        if (n) rc = schema_set(c, s, n, err);
+        if (n && !s->def && n->kind == YT_SCALAR && !n->val[0])  /* `output: ""` would name no place */
+            rc = ody_fail(err, ODY_EINPUT, "%s: required key '%s' is empty — give it a value (configs/README.md)",
+                          path, s->path);
+        else if (n) rc = schema_set(c, s, n, err);
         else if (!s->def)
             rc = ody_fail(err, ODY_EINPUT, "%s: missing required key '%s' (%s) — see configs/README.md", path,
                           s->path, s->help);

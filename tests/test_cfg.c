@@ -47,6 +47,8 @@ static void test_broken_configs(void **state)
     expect_error(dir, GOOD "forest:\n  bootstrap: maybe\n", "expected true or false", NULL);
     expect_error(dir, "catalog:\n  path: cat.fits\noutput: out\n", "missing required key 'catalog.features'", NULL);
     expect_error(dir, "catalog:\n  features: [a]\noutput: out\n", "missing required key 'catalog.path'", NULL);
+    expect_error(dir, "catalog:\n  path: cat.fits\n  features: [a]\noutput: \"\"\n", "required key 'output' is empty",
+                 NULL);
     expect_error(dir, "catalog:\n  path: x\n  features: [a\noutput: o\n", "YAML syntax error", "c.yaml:");
     expect_error(dir, GOOD "forest: 3\n", "c.yaml:5:1", "must be a section");
     expect_error(dir, GOOD "mlp:\n  hidden: [64, -1]\n", "c.yaml:6:16", "whole numbers");
