@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "stage.h"
 
@@ -285,6 +286,17 @@ static int warn_constant(const run_state *st, ody_err *err)
     return rc;
 }
 
+/* The ID column listed as a feature too: a catalog's running number or
+ * survey object ID says where an object sits in the file, not what it is. */
+static void warn_id_feature(const run_state *st)
+{
+    const cfg *c = st->c;
+    for (int j = 0; c->cat_id[0] && j < c->n_features; j++)
+        if (!strcasecmp(c->features[j], c->cat_id))
+            ody_logf(st->log, ODY_LOG_WARN, "%s: %s is catalog.id and a feature too — an ID says where an object "
+                     "sits in the catalog, not what it is; remove it from catalog.features", c->file, c->cat_id);
+}
+
 static int ingest(run_state *st, int run, ody_err *err)
 {
     int rc = run ? read_input(st, err) : load_catalog(st, err);
@@ -301,6 +313,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     /* said when the catalog is read, not each time a later command (score,
      * report, next) loads the run */
     if (run && (rc = warn_constant(st, err))) return rc;
+    if (run) warn_id_feature(st);
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
                         "filter and catalog.missing", st->c->cat_path, st->n);

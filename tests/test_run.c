@@ -591,16 +591,18 @@ static void test_degenerate_inputs_warned(void **state)
     all_finite(path, "ANOMALY_SCORE");
     free(conf3);
     /* 20 objects with every stage on: fewer training rows than the MLP's
-     * default batch (64) is a note, not an error about a key never set */
+     * default batch (64) is a note, not an error about a key never set; the
+     * ID listed as a feature is a warning */
     char *conf4 = tu_path(dir, "small.yaml");
     f = fopen(conf4, "w");
-    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][#row <= 20]\"\n  id: ID\n  features: [U, G, R]\n"
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][#row <= 20]\"\n  id: ID\n  features: [U, G, R, id]\n"
                "forest:\n  n_trees: 20\nmlp:\n  enabled: true\n  max_epochs: 3\nsimilarity:\n  enabled: true\n"
                "score:\n  detectors: [isolation, weirdness, local, context, heap, mlp]\noutput: out4\nseed: 5\n", src);
     fclose(f);
     snprintf(args, sizeof args, "run '%s' --top 0", conf4);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
     if (!strstr(err, "mlp: 36 training rows, fewer than mlp.batch = 64")) fail_msg("no batch note: %s", err);
+    if (!strstr(err, "small.yaml: ID is catalog.id and a feature too")) fail_msg("no ID-feature warning: %s", err);
     snprintf(path, sizeof path, "%s/out4/anomalies.fits", dir);
     all_finite(path, "ANOMALY_SCORE");
     free(conf4);
