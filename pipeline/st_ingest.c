@@ -306,17 +306,19 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->F = (int)st->cat->n_feat;
     st->X = st->cat->X ? st->cat->X + st->lo * (size_t)st->F : st->X_own;
     if (stage_keeps_all(st) && (rc = stage_join_parts(st, err))) return rc;
+    /* refusals before catalog.fits is written: a run that stops here leaves
+     * no artifact behind, only its config and log */
+    if ((rc = run_fits(st, err))) return rc;
+    if (st->n < 10)
+        return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
+                        "filter and catalog.missing", st->c->cat_path, st->n);
     if (run && (rc = save_input(st, err))) return rc;
     free(st->cat->row);  /* in catalog.fits now; no later stage reads them (8 bytes an object, every process) */
     st->cat->row = NULL;
-    if ((rc = run_fits(st, err))) return rc;
     /* said when the catalog is read, not each time a later command (score,
      * report, next) loads the run */
     if (run && (rc = warn_constant(st, err))) return rc;
     if (run) warn_id_feature(st);
-    if (st->n < 10)
-        return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
-                        "filter and catalog.missing", st->c->cat_path, st->n);
     return 0;
 }
 

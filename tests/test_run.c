@@ -680,6 +680,13 @@ static void test_bad_input_gives_exit_2(void **state)
     char path[4096];
     snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
     assert_false(tu_file_exists(path));
+    /* too few objects: refused before catalog.fits is written */
+    snprintf(args, sizeof args, "-q run '%s' --set 'catalog.path=%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; "
+             "GR = G - R; RI = R - I; IZ = I - Z][#row <= 5]'", conf, getenv("ODDSKY_SOURCE_DIR"));
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "only 5 objects left to score")) fail_msg("%s", err);
+    snprintf(path, sizeof path, "%s/out/catalog.fits", dir);
+    assert_false(tu_file_exists(path));
     tu_rmtree(dir);
     free(dir);
     free(conf);
