@@ -252,6 +252,20 @@ static void drop_trees(run_state *st)
     }
 }
 
+/* config.yaml: the effective config, so `oddsky report` and `serve` can be
+ * pointed at the run folder alone.  Written once the catalog is read under
+ * it: a run refused at its config or catalog leaves the folder's previous
+ * config.yaml, which its results still answer to. */
+static int save_config(const run_state *st, ody_err *err)
+{
+    if (!store_writes(st)) return 0;
+    fitsout_text t;
+    int rc = store_text_open(st, "config.yaml", &t, err);
+    if (rc) return rc;
+    fputs(st->history, t.f);
+    return fitsout_text_commit(&t, err);
+}
+
 static int run_stages(run_state *st, const run_opt *o, ody_err *err)
 {
     walk w;
@@ -282,6 +296,7 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
         if (w.on[s] && w.run[s] && run_stage_table[s]->needs_trees) trees_until = s;
     for (int s = 0; s <= last && !rc; s++) {
         rc = run_stage(st, &w, s, err);
+        if (!rc && s == 0 && !o->load_only) rc = ody_comm_agree(st->comm, save_config(st, err), err);
         if (!rc && s == 0) estimate(st, &w, 1, last);
         if (!rc && s == trees_until && !o->want_trees) drop_trees(st);
         /* the forests' and isolation's training read every row; no later stage needs them all */
@@ -303,18 +318,6 @@ static void write_summary(const run_state *st, const run_summary *sum)
     if (fitsout_text_commit(&t, &e)) ody_logf(st->log, ODY_LOG_WARN, "%s", e.msg);
 }
 
-/* config.yaml: the effective config, so `oddsky report` and `serve` can be
- * pointed at the run folder alone. */
-static int save_config(const run_state *st, ody_err *err)
-{
-    if (!store_writes(st)) return 0;
-    fitsout_text t;
-    int rc = store_text_open(st, "config.yaml", &t, err);
-    if (rc) return rc;
-    fputs(st->history, t.f);
-    return fitsout_text_commit(&t, err);
-}
-
 int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log_in, ody_err *err,
              int (*then)(run_state *st, void *ctx, ody_err *err), void *ctx)
 {
@@ -327,12 +330,8 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     ody_log log = {log_in ? log_in->level : ODY_LOG_ERROR, log_in ? log_in->err : NULL, lf};
     st.log = &log;
     ody_logf(&log, ODY_LOG_INFO, "run: oddsky %s, config %s, output %s", ody_version(), c->file, st.dir);
-    if (!o->load_only && store_writes(&st)) {
-        store_sweep_stale(&st);
-        rc = save_config(&st, err);
-    }
-    rc = ody_comm_agree(st.comm, rc, err);
-    if (!rc) rc = run_stages(&st, o, err);
+    if (!o->load_only && store_writes(&st)) store_sweep_stale(&st);
+    rc = run_stages(&st, o, err);
     if (!rc && then && store_writes(&st)) rc = then(&st, ctx, err);  /* the report: files only */
     sum->n_objects = st.n;
     sum->wall_s = ody_now() - t0;

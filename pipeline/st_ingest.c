@@ -307,7 +307,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     st->X = st->cat->X ? st->cat->X + st->lo * (size_t)st->F : st->X_own;
     if (stage_keeps_all(st) && (rc = stage_join_parts(st, err))) return rc;
     /* refusals before catalog.fits is written: a run that stops here leaves
-     * no artifact behind, only its config and log */
+     * no artifact behind, only its log */
     if ((rc = run_fits(st, err))) return rc;
     if (st->n < 10)
         return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "

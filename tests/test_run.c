@@ -141,6 +141,17 @@ static void test_demo_end_to_end_and_skipping(void **state)
     assert_non_null(strstr(err, "6 stages run, 2 up to date, 2 off"));
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3 --from nowhere", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* a run refused at its catalog leaves the folder's config.yaml, which
+     * its results answer to: the report still opens from the folder */
+    snprintf(path, sizeof path, "cp '%s/out/config.yaml' '%s/before.yaml'", dir, dir);
+    assert_int_equal(system(path), 0);
+    snprintf(args, sizeof args, "-q run '%s' --set 'catalog.features=[UG, NOPE]'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    snprintf(path, sizeof path, "cmp -s '%s/out/config.yaml' '%s/before.yaml'", dir, dir);
+    if (system(path) != 0) fail_msg("a refused run rewrote the run folder's config.yaml");
+    snprintf(args, sizeof args, "-q report '%s/out' --top 3", dir);
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("report after a refused run: exit %d: %s", rc, err);
     /* every FITS output passes fitsverify and loads in astropy */
     if (have("fitsverify")) {
         for (size_t k = 0; k < 10; k++) {
