@@ -1,5 +1,6 @@
 /* ody.c — errors, logging and small helpers shared by every module. */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700  /* realpath */
 #define __STDC_WANT_IEC_60559_BFP_EXT__ 1  /* strfromd */
 #include "ody.h"
 
@@ -9,6 +10,7 @@
 #include <fitsio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +82,7 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
     const char *at = strstr(hint, "FILE");
     if (at) {
         /* ...without any extended-syntax suffix, which fitsverify would not take */
-        int flen = (int)strcspn(file, "[");
+        int flen = (int)ody_fits_file_len(file);
         snprintf(hbuf, sizeof hbuf, "%.*s%.*s%s", (int)(at - hint), hint, flen, file, at + 4);
         hint = hbuf;
     }
@@ -101,6 +103,81 @@ size_t ody_fits_strbuf(fitsfile *f, int col, int *status)
     int w = 0;
     if (fits_get_col_display_width(f, col, &w, status)) return 0;
     return w < 31 ? 32 : (size_t)w + 1;
+}
+
+size_t ody_fits_file_len(const char *path)
+{
+    struct stat sb;
+    if (!stat(path, &sb)) return strlen(path);
+    char buf[4096];
+    for (size_t i = 0; path[i] && i < sizeof buf; i++) {
+        if (path[i] != '[') continue;
+        memcpy(buf, path, i);
+        buf[i] = 0;
+        if (!stat(buf, &sb) && !S_ISDIR(sb.st_mode)) return i;
+    }
+    return strcspn(path, "[");
+}
+
+/* As fits_open_table and fits_open_image move on from an empty primary
+ * array: to HDU 2, which must be of the kind asked for. */
+static int first_of_kind(fitsfile *f, int kind, int *status)
+{
+    int type = 0, naxis = 0;
+    if (kind == ODY_FITS_FILE || fits_get_img_dim(f, &naxis, status) || naxis > 0) return *status;
+    fits_movabs_hdu(f, 2, &type, status);
+    if (!*status && kind == ODY_FITS_TABLE && type == IMAGE_HDU) *status = NOT_TABLE;
+    if (!*status && kind == ODY_FITS_IMAGE && type != IMAGE_HDU) *status = NOT_IMAGE;
+    return *status;
+}
+
+static int open_kind(fitsfile **f, const char *path, int kind, int mode, int *status)
+{
+    if (kind == ODY_FITS_TABLE) return fits_open_table(f, path, mode, status);
+    if (kind == ODY_FITS_IMAGE) return fits_open_image(f, path, mode, status);
+    return fits_open_file(f, path, mode, status);
+}
+
+int ody_fits_open(fitsfile **f, const char *path, int kind, int mode, int *status)
+{
+    if (*status) return *status;
+    size_t len = ody_fits_file_len(path);
+    int literal = 0;  /* the file's own path holds characters CFITSIO parses */
+    for (size_t i = 0; i < len; i++) literal |= strchr("()[]", path[i]) != NULL;
+    if (!literal) return open_kind(f, path, kind, mode, status);
+    if (!path[len]) {
+        if (fits_open_diskfile(f, path, mode, status)) return *status;
+        return first_of_kind(*f, kind, status);
+    }
+    /* the file, then syntax: through a link of a plain name to the file */
+    char dir[4096], link[4200], *part = strndup(path, len);
+    char *real = part ? realpath(part, NULL) : NULL;
+    free(part);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/oddsky-open-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!real || !mkdtemp(dir)) {
+        free(real);
+        return *status = FILE_NOT_OPENED;
+    }
+    const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+    size_t at = (size_t)snprintf(link, sizeof link, "%s/", dir);
+    for (const char *c = base; *c && at + 1 < sizeof link; c++) link[at++] = strchr("()[]", *c) ? '_' : *c;
+    link[at] = 0;  /* the name kept, its extension (.gz) too */
+    size_t nf = strlen(link) + strlen(path + len) + 1;
+    char *full = malloc(nf);
+    if (full) snprintf(full, nf, "%s%s", link, path + len);
+    if (!full || symlink(real, link)) *status = FILE_NOT_OPENED;
+    else open_kind(f, full, kind, mode, status);
+    free(full);
+    unlink(link);  /* the open file stays open */
+    rmdir(dir);
+    free(real);
+    return *status;
+}
+
+int ody_fits_create(fitsfile **f, const char *path, int *status)
+{
+    return fits_create_diskfile(f, path, status);
 }
 
 int ody_exit_code(int code)

@@ -51,6 +51,24 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
  * error already reported. */
 void ody_fits_close(fitsfile *f);
 
+/* Paths through CFITSIO.  CFITSIO reads a file name as syntax: "a.fits[2]"
+ * is an HDU, "a.fits[col X=Y]" a filter, "a(b).fits" a template.  A folder
+ * or file named with ( or [ -- "Run (2024)/cat.fits" -- would be misread.
+ *
+ * ody_fits_file_len: how much of path is the file: all of it when that
+ * names an existing file, else up to the first '[' at which it does (the
+ * rest is syntax), else up to the first '['.
+ * ody_fits_open: opens path as CFITSIO's fits_open_file, fits_open_table or
+ * fits_open_image would (kind ODY_FITS_FILE, _TABLE, _IMAGE), the syntax
+ * after the file included, whatever characters the file's own path holds.
+ * Sets *status as CFITSIO does and returns it.
+ * ody_fits_create: creates the file at path, taken literally (no '!', no
+ * syntax). */
+enum { ODY_FITS_FILE, ODY_FITS_TABLE, ODY_FITS_IMAGE };
+size_t ody_fits_file_len(const char *path);
+int ody_fits_open(fitsfile **f, const char *path, int kind, int mode, int *status);
+int ody_fits_create(fitsfile **f, const char *path, int *status);
+
 /* The bytes a TSTRING read of one value of column col needs, its
  * terminator included (at least 32): CFITSIO writes the column's whole
  * display width (a string column's width, a number's format), so a fixed

@@ -156,7 +156,7 @@ int rf_load(const char *path, rf_forest **out, ody_err *err)
     char name[FLEN_FILENAME];
     snprintf(name, sizeof name, "%s[FOREST]", path);
     if ((rc = fitsin_check(path, NULL, err))) return rc;
-    if (fits_open_table(&ff, name, READONLY, &status)) {
+    if (ody_fits_open(&ff, name, ODY_FITS_TABLE, READONLY, &status)) {
         /* the message first: closing would clear CFITSIO's stack */
         rc = ody_fits_fail(err, status, path, "cannot open the forest table", "is this a forest saved by oddsky (HDU FOREST)?");
         ody_fits_close(ff);

@@ -57,15 +57,14 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
         /* Insert [hdu] after the file name so any filter that follows applies
          * to that HDU: a.fits[x>1] + hdu=SDSS -> a.fits[SDSS][x>1]. */
         size_t n = strlen(path), m = strlen(o->hdu);
-        const char *br = strchr(path, '[');
-        size_t base = br ? (size_t)(br - path) : n;
+        size_t base = ody_fits_file_len(path);
         built = malloc(n + m + 3);
         if (!built) return ody_fail(err, ODY_ENOMEM, "out of memory opening %s", path);
         memcpy(built, path, base);
         sprintf(built + base, "[%s]%s", o->hdu, path + base);
         path = built;
     }
-    fits_open_table(f, path, READONLY, &status);
+    ody_fits_open(f, path, ODY_FITS_TABLE, READONLY, &status);
     free(built);
     if (tmp) unlink(tmp);  /* the open handle keeps it readable */
     free(tmp);
@@ -467,7 +466,7 @@ static int reader_size(reader *rd)
     fits_get_num_rows(rd->f, &rd->nrows, &status);
     if (status) return ody_fits_fail(rd->err, status, rd->file, "cannot read the row count", NULL);
     if (rd->nrows == 0) {
-        int filtered = strchr(rd->file, '[') != NULL;
+        int filtered = rd->file[ody_fits_file_len(rd->file)] != 0;
         return ody_fail(rd->err, ODY_EINPUT, "%s: the table has no rows%s — check the file%s", rd->file,
                         filtered ? " (after filtering)" : "", filtered ? " and the filter expression" : "");
     }

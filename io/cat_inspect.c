@@ -128,19 +128,19 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
     if (!built && (rc = fitsin_check(path, &fi, err))) return rc;
     /* CFITSIO counts only the HDUs it can parse: trailing junk would
      * otherwise go unnoticed */
-    if (!built && fi.junk_at >= 0 && !strchr(path, '['))
+    if (!built && fi.junk_at >= 0 && !path[ody_fits_file_len(path)])
         return ody_fail(err, ODY_EINPUT, "%s: bytes after HDU %d (from offset %lld) are not a valid FITS extension — "
                         "the file is damaged or has junk appended; check it with `fitsverify %s` and re-download it",
                         path, fi.n_hdu - 1, fi.junk_at, path);
     fitsfile *f = NULL;
     int text = built != NULL;
-    fits_open_file(&f, built ? built : path, READONLY, &status);
+    ody_fits_open(&f, built ? built : path, ODY_FITS_FILE, READONLY, &status);
     if (tmp) unlink(tmp);
     free(tmp);
     free(built);
     if (status) return ody_fits_fail(err, status, path, "cannot open as FITS", NULL);
     /* An extended-syntax path selects one HDU: describe only that one. */
-    int single = strchr(path, '[') != NULL || text;
+    int single = path[ody_fits_file_len(path)] || text;
     if (single) nhdu = 1;
     else if (fits_get_num_hdus(f, &nhdu, &status)) rc = ody_fits_fail(err, status, path, "cannot count the HDUs", NULL);
     cat_info *info = rc ? NULL : calloc(1, sizeof *info);

@@ -20,13 +20,13 @@ int img_open(const char *path, const char *name, long nrows, long chunk, imgblk 
 {
     memset(b, 0, sizeof *b);
     if (strchr(name, '[') || strlen(name) >= sizeof b->name) return 0;
-    size_t base = strcspn(path, "[");
+    size_t base = ody_fits_file_len(path);
     char fn[4200];
     snprintf(fn, sizeof fn, "%.*s[%s]", (int)base, path, name);
     int status = 0, hdutype = 0, naxis = 0;
     long ax[2] = {0, 0};
     fitsfile *f = NULL;
-    fits_open_file(&f, fn, READONLY, &status);
+    ody_fits_open(&f, fn, ODY_FITS_FILE, READONLY, &status);
     if (!status) fits_get_hdu_type(f, &hdutype, &status);
     if (status || hdutype != IMAGE_HDU) {  /* no such HDU, or a table: not an image block */
         ody_fits_close(f);

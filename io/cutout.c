@@ -168,11 +168,11 @@ static int read_dir(cutrd *c, const char *id, float *dst, int *found, int *resiz
         if (!p) return ody_fail(c->err, ODY_ENOMEM, "out of memory");
         struct stat st;
         char base[4096];
-        snprintf(base, sizeof base, "%.*s", (int)strcspn(p, "["), p);
+        snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(p), p);
         if (stat(base, &st) != 0) { *found = 0; free(p); return 0; }
         fitsfile *g = NULL;
         int status = 0, rc = fitsin_check(p, NULL, c->err);
-        if (!rc) fits_open_image(&g, p, READONLY, &status);
+        if (!rc) ody_fits_open(&g, p, ODY_FITS_IMAGE, READONLY, &status);
         if (!rc && !status) rc = fitsin_check_tiles(g, p, c->err);
         for (int q = 0; !rc && q < (per_band ? 1 : B) && !status; q++)
             read_plane(g, q + 1, S, dst + (size_t)(per_band ? b : q) * S * S, &c->s->n_nan, resized, &status);
@@ -279,7 +279,7 @@ int cut_read(const cut_opt *o, const cat_col *ids, size_t n, cut_set **out, cons
     cutrd c = {o, cut_alloc(n, B, S), NULL, NULL, 0, err, {0}};
     if (!c.s) return ody_fail(err, ODY_ENOMEM, "out of memory for %zu cutouts", n);
     if (o->layout != CUT_DIR && !(rc = fitsin_check(o->path, NULL, err)) &&
-        fits_open_file(&c.f, o->path, READONLY, &status))
+        ody_fits_open(&c.f, o->path, ODY_FITS_FILE, READONLY, &status))
         rc = ody_fits_fail(err, status, o->path, "cannot open the cutout file", NULL);
     if (!rc && o->layout == CUT_CUBE) rc = read_index(&c);
     if (!rc) rc = read_all(&c, ids);

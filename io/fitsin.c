@@ -22,7 +22,7 @@ int ffgbyt(fitsfile *fptr, LONGLONG nbytes, void *buffer, int *status);
 int fitsin_regular(const char *path, const char *what, ody_err *err)
 {
     char base[4096];
-    if (snprintf(base, sizeof base, "%.*s", (int)strcspn(path, "["), path) >= (int)sizeof base)
+    if (snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path) >= (int)sizeof base)
         return ody_fail(err, ODY_EINPUT, "%.200s...: the path is too long", path);
     struct stat sb;
     if (stat(base, &sb))
@@ -419,10 +419,10 @@ int fitsin_check(const char *path, fitsin_info *info, ody_err *err)
     int rc = fitsin_regular(path, "file", err), status = 0;
     if (rc) return rc;
     char base[4096];
-    snprintf(base, sizeof base, "%.*s", (int)strcspn(path, "["), path);
+    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
     if ((rc = gzip_whole(base, err))) return rc;
     fitsfile *g = NULL;
-    if (fits_open_file(&g, base, READONLY, &status)) {
+    if (ody_fits_open(&g, base, ODY_FITS_FILE, READONLY, &status)) {
         rc = ody_fits_fail(err, status, base, "cannot open as FITS", NULL);
         ody_fits_close(g);
         return rc;

@@ -27,9 +27,9 @@ int fitsout_open(fitsout *w, const char *path, int overwrite, ody_err *err)
     snprintf(w->tmp, n, "%s.tmp-%ld", path, (long)getpid());
     unlink(w->tmp);
     int status = 0;
-    /* The leading '!' is not needed (the name is fresh); a path with CFITSIO
-     * syntax characters is refused by CFITSIO itself. */
-    fits_create_file(&w->f, w->tmp, &status);
+    /* the name is fresh (no '!') and taken literally: a run folder may be
+     * named with ( or [ */
+    ody_fits_create(&w->f, w->tmp, &status);
     if (!status) fits_create_img(w->f, BYTE_IMG, 0, NULL, &status);
     if (status) {
         int rc = ody_fits_fail(err, status, path, "cannot create the output file", NULL);

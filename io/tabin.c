@@ -564,7 +564,7 @@ static int create_fits(conv *cv)
     }
     close(fd);
     char **ttype = calloc((size_t)cv->ncol, sizeof *ttype), **tform = calloc((size_t)cv->ncol, sizeof *tform);
-    char *forms = calloc((size_t)cv->ncol, 24), bang[4200];
+    char *forms = calloc((size_t)cv->ncol, 24);
     int status = 0;
     if (!ttype || !tform || !forms) status = MEMORY_ALLOCATION;
     for (int j = 0; !status && j < cv->ncol; j++) {
@@ -574,8 +574,8 @@ static int create_fits(conv *cv)
         if (c->k == K_STRING) snprintf(tform[j], 24, "%zuA", c->width);
         else snprintf(tform[j], 24, "%s", c->k == K_INT || c->k == K_BOOL ? "K" : c->k == K_FLOAT32 ? "E" : "D");
     }
-    snprintf(bang, sizeof bang, "!%s", cv->tmp);
-    if (!status) fits_create_file(&cv->out, bang, &status);
+    unlink(cv->tmp);  /* mkstemp's empty file: created anew, its name taken literally */
+    if (!status) ody_fits_create(&cv->out, cv->tmp, &status);
     if (!status) fits_create_tbl(cv->out, BINARY_TBL, (LONGLONG)cv->row, cv->ncol, ttype, tform, NULL, "TABLE", &status);
     for (int j = 0; !status && j < cv->ncol; j++) {
         const col *c = &cv->c[j];
@@ -658,7 +658,7 @@ static int fits_named(const char *file)
 int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, ody_err *err)
 {
     *fits_path = *tmp = NULL;
-    size_t base = strcspn(path, "[");
+    size_t base = ody_fits_file_len(path);
     char *file = strndup(path, base);
     if (!file) return ody_fail(err, ODY_ENOMEM, "out of memory");
     int rc = 0;

@@ -201,7 +201,7 @@ int lens_model_load(const char *path, nn_model **m, lens_prep *prep, ody_err *er
     fitsfile *f = NULL;
     int status = 0, nkeys = 0, got = 0;
     lens_prep_init(prep);
-    fits_open_file(&f, path, READONLY, &status);
+    ody_fits_open(&f, path, ODY_FITS_FILE, READONLY, &status);
     fits_get_hdrspace(f, &nkeys, NULL, &status);
     for (int k = 1; k <= nkeys && !status; k++) {
         char card[FLEN_CARD];

@@ -83,7 +83,7 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     fitsfile *f = NULL;
     int status = 0, rc = fitsin_check(path, NULL, err);
     if (rc) return rc;
-    if (fits_open_file(&f, path, READONLY, &status)) {
+    if (ody_fits_open(&f, path, ODY_FITS_FILE, READONLY, &status)) {
         rc = ody_fits_fail(err, status, path, "cannot open the model", NULL);
         ody_fits_close(f);
         return rc;

@@ -267,8 +267,8 @@ int run_score(const cfg *c, const char *catalog, const char *out_dir, run_summar
     /* A run that read "file.fits[EXT][col ...; UG = U - G]" reads the new file
      * through the same brackets, unless it has its own. */
     char path[4096];
-    const char *br = strchr(c->cat_path, '[');
-    if (br && !strchr(catalog, '[')) snprintf(path, sizeof path, "%s%s", catalog, br);
+    const char *br = c->cat_path + ody_fits_file_len(c->cat_path);  /* the syntax after the run's file */
+    if (*br && !catalog[ody_fits_file_len(catalog)]) snprintf(path, sizeof path, "%s%s", catalog, br);
     else snprintf(path, sizeof path, "%s", catalog);
     apply_ctx a = {path, out_dir, sum};
     double t0 = ody_now();

@@ -33,7 +33,7 @@ static int load(const char *dir, ranking *r, ody_err *err)
     int status = 0, type = 0;
     long rep = 0, width = 0;
     memset(r, 0, sizeof *r);
-    if (fits_open_table(&f, path, READONLY, &status)) {
+    if (ody_fits_open(&f, path, ODY_FITS_TABLE, READONLY, &status)) {
         ody_fits_close(f);
         return ody_fail(err, ODY_EINPUT, "%s: cannot open (%s) — give the output folder of a finished run "
                         "(`output:` in its config)", path, status == FILE_NOT_OPENED ? "no such file" : "not a ranked list");

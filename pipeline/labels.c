@@ -38,7 +38,7 @@ static int open_labels(const char *path, fitsfile **f, long *hdrline, ody_err *e
     /* a FITS labels file is checked as a catalog is, before CFITSIO reads
      * it: a gzip header alone would have it allocate what the trailer claims */
     if (!fits_path && (rc = fitsin_check(path, NULL, err))) return rc;
-    fits_open_table(f, fits_path ? fits_path : path, READONLY, &status);
+    ody_fits_open(f, fits_path ? fits_path : path, ODY_FITS_TABLE, READONLY, &status);
     if (tmp) unlink(tmp);
     free(tmp);
     free(fits_path);

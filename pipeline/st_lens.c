@@ -12,7 +12,7 @@ static void load_eval(run_state *st)
     char *p = store_path(st, "lens_scores.fits");
     fitsfile *f = NULL;
     int status = 0;
-    if (p) fits_open_file(&f, p, READONLY, &status);
+    if (p) ody_fits_open(&f, p, ODY_FITS_FILE, READONLY, &status);
     fits_read_key(f, TDOUBLE, "LENSAUC", &st->lev.auroc, NULL, &status);
     fits_read_key(f, TDOUBLE, "LENSPREC", &st->lev.precision, NULL, &status);
     fits_read_key(f, TDOUBLE, "LENSREC", &st->lev.recall, NULL, &status);

@@ -45,7 +45,7 @@ int store_mkdir(const char *dir, ody_err *err)
 uint64_t store_checksum(const char *path)
 {
     char base[4096];
-    snprintf(base, sizeof base, "%.*s", (int)strcspn(path, "["), path);
+    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
     uint64_t h = 1469598103934665603ULL;
     struct stat sb;
     if (stat(base, &sb) || !S_ISREG(sb.st_mode)) return 0;  /* never read a FIFO or a device */
@@ -195,7 +195,7 @@ int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err 
     fitsfile *f = NULL;
     int status = 0, cn = 0, cu = 0, anynul = 0;
     long nrows = 0;
-    fits_open_file(&f, path, READONLY, &status);
+    ody_fits_open(&f, path, ODY_FITS_FILE, READONLY, &status);
     fits_movnam_hdu(f, BINARY_TBL, "FEATURES", 0, &status);
     fits_get_num_rows(f, &nrows, &status);
     fits_get_colnum(f, CASEINSEN, "NAME", &cn, &status);
@@ -228,7 +228,7 @@ int store_load_rows(const run_state *st, const char *file, const char *col, int 
     if (!path) return ody_fail(err, ODY_ENOMEM, "out of memory");
     fitsfile *f = NULL;
     int status = 0, colnum = 0, anynul = 0;
-    fits_open_table(&f, path, READONLY, &status);
+    ody_fits_open(&f, path, ODY_FITS_TABLE, READONLY, &status);
     fits_get_colnum(f, CASEINSEN, (char *)col, &colnum, &status);
     if (stage_rows(st) && per_row)
         fits_read_col(f, type, colnum, (LONGLONG)st->lo + 1, 1, (LONGLONG)(stage_rows(st) * per_row), NULL, out, &anynul,

@@ -106,7 +106,7 @@ int run_top_table(const char *dir, int n, char **text, ody_err *err)
     long nrows = 0;
     grid g;
     memset(&g, 0, sizeof g);
-    fits_open_table(&f, path, READONLY, &status);
+    ody_fits_open(&f, path, ODY_FITS_TABLE, READONLY, &status);
     fits_get_num_rows(f, &nrows, &status);
     g.n = n < nrows ? n : (int)nrows;
     if (!status && read_grid(f, &g, &status)) rc = ody_fail(err, ODY_ENOMEM, "out of memory");

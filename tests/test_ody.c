@@ -17,6 +17,60 @@ static void test_edit_distance(void **state)
     assert_int_equal(ody_edit_distance("kitten", "sitting"), 3);
 }
 
+/* A folder named with ( and [, which CFITSIO would read as its syntax:
+ * files in it created and opened literally, and with syntax after them. */
+static void test_fits_paths_with_syntax_characters(void **state)
+{
+    (void)state;
+    char *top = tu_tmpdir(), *dir = tu_path(top, "Run (2024) [v2]"), cmd[4400];
+    snprintf(cmd, sizeof cmd, "mkdir '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    char *t = tu_path(dir, "cat (1).fits"), with[4400];
+    fitsfile *f = NULL;
+    int status = 0, hdu = 0;
+    ody_fits_create(&f, t, &status);  /* an empty primary array, then a table */
+    fits_create_img(f, BYTE_IMG, 0, NULL, &status);
+    char *tt[] = {"X"}, *tf[] = {"D"};
+    fits_create_tbl(f, BINARY_TBL, 0, 1, tt, tf, NULL, "T", &status);
+    double x[3] = {1, 2, 3};
+    fits_write_col(f, TDOUBLE, 1, 1, 1, 3, x, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(ody_fits_file_len(t), strlen(t));
+    snprintf(with, sizeof with, "%s[T][X > 1]", t);
+    assert_int_equal(ody_fits_file_len(with), strlen(t));
+    long rows = 0;
+    ody_fits_open(&f, t, ODY_FITS_TABLE, READONLY, &status);  /* past the empty primary, as fits_open_table */
+    fits_get_hdu_num(f, &hdu);
+    fits_get_num_rows(f, &rows, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(hdu, 2);
+    assert_int_equal(rows, 3);
+    ody_fits_open(&f, with, ODY_FITS_TABLE, READONLY, &status);  /* the filter applies */
+    fits_get_num_rows(f, &rows, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(rows, 2);
+    ody_fits_open(&f, t, ODY_FITS_FILE, READONLY, &status);
+    fits_get_hdu_num(f, &hdu);
+    fits_close_file(f, &status);
+    assert_int_equal(hdu, 1);
+    ody_fits_open(&f, t, ODY_FITS_IMAGE, READONLY, &status);  /* the primary is empty and HDU 2 a table */
+    assert_int_equal(status, NOT_IMAGE);
+    ody_fits_close(f);  /* handed back open, as CFITSIO does */
+    f = NULL;
+    status = 0;
+    snprintf(with, sizeof with, "%s/none.fits[T]", dir);
+    assert_int_not_equal(ody_fits_open(&f, with, ODY_FITS_TABLE, READONLY, &status), 0);
+    ody_fits_close(f);
+    f = NULL;
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -qv '^cat (1).fits$'", dir);  /* nothing written beside it */
+    assert_int_not_equal(system(cmd), 0);
+    tu_rmtree(top);
+    free(top); free(dir); free(t);
+}
+
 static void test_fail_and_fits_fail(void **state)
 {
     (void)state;
@@ -106,6 +160,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_fail_and_fits_fail),
+        cmocka_unit_test(test_fits_paths_with_syntax_characters),
         cmocka_unit_test(test_logging_levels),
         cmocka_unit_test(test_fmt_as_printf),
     };

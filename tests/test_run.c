@@ -185,6 +185,45 @@ static void test_demo_end_to_end_and_skipping(void **state)
     free(conf);
 }
 
+/* A folder named as astronomers name them, "(" and "[" included, which
+ * CFITSIO reads as its own syntax: the catalog in it read with a filter
+ * and as CSV, the run folder in it written, then report, next and score. */
+static void test_folder_names_cfitsio_would_misread(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *top = tu_tmpdir(), *dir = tu_path(top, "Run (2024) [v2]"), cmd[8600], args[4400], path[4300];
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s/catalogs/mock_survey.fits' '%s/survey (dr1).fits'", dir, src, dir);
+    assert_int_equal(system(cmd), 0);
+    char *conf = tu_path(dir, "c.yaml");
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "catalog:\n  path: \"survey (dr1).fits[CATALOG][col *; UG = U - G; GR = G - R][REDSHIFT < 3]\"\n"
+               "  id: ID\n  features: [UG, GR, R, REDSHIFT]\nforest:\n  n_trees: 20\n"
+               "export:\n  formats: [fits, csv, html]\nlabels: labels (mine).csv\noutput: out [a]\nseed: 5\n");
+    fclose(f);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/out [a]/anomalies.fits", dir);
+    assert_true(tu_file_exists(path));
+    snprintf(args, sizeof args, "-q report '%s/out [a]'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "label '%s' 17 1", conf);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "next '%s' -n 3 --ids", conf);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("next: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "-q score '%s/out [a]' '%s/survey (dr1).fits[CATALOG][col *; UG = U - G; GR = G - R]' "
+             "-o '%s/new (1)'", dir, dir, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("score: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "inspect '%s/new (1)/anomalies.fits'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("inspect: exit %d: %s", rc, err);
+    if (!strstr(out, "ANOMALIES  5000 rows")) fail_msg("inspect: %s", out);
+    tu_rmtree(top);
+    free(top);
+    free(dir);
+    free(conf);
+}
+
 static void test_threads_do_not_change_results(void **state)
 {
     (void)state;
@@ -1313,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_ranking_columns),
         cmocka_unit_test(test_degenerate_inputs_warned),
         cmocka_unit_test(test_heap_detector),
+        cmocka_unit_test(test_folder_names_cfitsio_would_misread),
         cmocka_unit_test(test_bad_input_gives_exit_2),
         cmocka_unit_test(test_batch_with_a_failing_run),
         cmocka_unit_test(test_lens_demo),
