@@ -367,7 +367,8 @@ static void test_passthrough_and_string_id(void **state)
 
 /* ================================================================ IDs, warnings */
 
-static int read_id(const char *path, const char *id, ody_err *err)
+/* Reads feature D of path with ID column id into *c (the caller's). */
+static int read_with_id(const char *path, const char *id, cat **c, ody_err *err)
 {
     const char *feats[] = {"D"};
     cat_opt o;
@@ -376,8 +377,14 @@ static int read_id(const char *path, const char *id, ody_err *err)
     o.features = feats;
     o.n_features = 1;
     o.id_col = id;
+    *c = NULL;
+    return cat_read(&o, c, NULL, err);
+}
+
+static int read_id(const char *path, const char *id, ody_err *err)
+{
     cat *c = NULL;
-    int rc = cat_read(&o, &c, NULL, err);
+    int rc = read_with_id(path, id, &c, err);
     cat_destroy(c);
     return rc;
 }
@@ -421,15 +428,8 @@ static void test_ids_must_be_unique(void **state)
     fits_write_col(f, TSTRING, 2, 1, 1, 20, idp, &status);
     fits_close_file(f, &status);
     assert_int_equal(status, 0);
-    const char *feats[] = {"D"};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = lp;
-    o.features = feats;
-    o.n_features = 1;
-    o.id_col = "ID";
     cat *c = NULL;
-    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_ok(read_with_id(lp, "ID", &c, &err), err);
     cat_ids x;
     assert_int_equal(cat_ids_build(&x, &c->id, c->n_rows), 0);
     assert_int_equal(cat_ids_find(&x, ids[7]), 7);  /* found by the whole ID */

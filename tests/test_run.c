@@ -5,6 +5,7 @@
 #include <fitsio.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,21 @@ static char *small_config(const char *dir, const char *extra)
             "output: out\n"
             "seed: 5\n%s",
             src, extra ? extra : "");
+    fclose(f);
+    return p;
+}
+
+/* dir/name holding the printf-formatted text; the path is the caller's. */
+static char *conf_at(const char *dir, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static char *conf_at(const char *dir, const char *name, const char *fmt, ...)
+{
+    char *p = tu_path(dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
     fclose(f);
     return p;
 }
@@ -195,12 +211,9 @@ static void test_folder_names_cfitsio_would_misread(void **state)
     char *top = tu_tmpdir(), *dir = tu_path(top, "Run (2024) [v2]"), cmd[8600], args[4400], path[4300];
     snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s/catalogs/mock_survey.fits' '%s/survey (dr1).fits'", dir, src, dir);
     assert_int_equal(system(cmd), 0);
-    char *conf = tu_path(dir, "c.yaml");
-    FILE *f = fopen(conf, "w");
-    fprintf(f, "catalog:\n  path: \"survey (dr1).fits[CATALOG][col *; UG = U - G; GR = G - R][REDSHIFT < 3]\"\n"
-               "  id: ID\n  features: [UG, GR, R, REDSHIFT]\nforest:\n  n_trees: 20\n"
-               "export:\n  formats: [fits, csv, html]\nlabels: labels (mine).csv\noutput: out [a]\nseed: 5\n");
-    fclose(f);
+    char *conf = conf_at(dir, "c.yaml", "catalog:\n  path: \"survey (dr1).fits[CATALOG][col *; UG = U - G; GR = G - R]"
+                         "[REDSHIFT < 3]\"\n  id: ID\n  features: [UG, GR, R, REDSHIFT]\nforest:\n  n_trees: 20\n"
+                         "export:\n  formats: [fits, csv, html]\nlabels: labels (mine).csv\noutput: out [a]\nseed: 5\n");
     snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("run: exit %d: %s", rc, err);
@@ -627,12 +640,11 @@ static void test_degenerate_inputs_warned(void **state)
     snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
     all_finite(path, "CONTEXT");  /* the constant feature's gaps are all 0: it adds nothing */
     /* one object in a thousand 10^37 in one feature: every score stays finite */
-    char *conf3 = tu_path(dir, "big.yaml");
-    f = fopen(conf3, "w");
-    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; BIG = (ID %% 1000 == 0) ? 1e37 : R]\"\n"
-               "  id: ID\n  features: [U, G, BIG]\nforest:\n  n_trees: 20\n"
-               "score:\n  detectors: [isolation, weirdness, local, context, heap]\noutput: out3\nseed: 5\n", src);
-    fclose(f);
+    char *conf3 = conf_at(dir, "big.yaml",
+                          "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; BIG = (ID %% 1000 == 0) ? "
+                          "1e37 : R]\"\n  id: ID\n  features: [U, G, BIG]\nforest:\n  n_trees: 20\n"
+                          "score:\n  detectors: [isolation, weirdness, local, context, heap]\noutput: out3\nseed: 5\n",
+                          src);
     snprintf(args, sizeof args, "run '%s' -q --top 0", conf3);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
     snprintf(path, sizeof path, "%s/out3/anomalies.fits", dir);
@@ -643,12 +655,12 @@ static void test_degenerate_inputs_warned(void **state)
     /* 20 objects with every stage on: fewer training rows than the MLP's
      * default batch (64) is a note, not an error about a key never set; the
      * ID listed as a feature is a warning */
-    char *conf4 = tu_path(dir, "small.yaml");
-    f = fopen(conf4, "w");
-    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][#row <= 20]\"\n  id: ID\n  features: [U, G, R, id]\n"
-               "forest:\n  n_trees: 20\nmlp:\n  enabled: true\n  max_epochs: 3\nsimilarity:\n  enabled: true\n"
-               "score:\n  detectors: [isolation, weirdness, local, context, heap, mlp]\noutput: out4\nseed: 5\n", src);
-    fclose(f);
+    char *conf4 = conf_at(dir, "small.yaml",
+                          "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][ID <= 20]\"\n  id: ID\n"
+                          "  features: [U, G, R, id]\nforest:\n  n_trees: 20\nmlp:\n  enabled: true\n  max_epochs: 3\n"
+                          "similarity:\n  enabled: true\n"
+                          "score:\n  detectors: [isolation, weirdness, local, context, heap, mlp]\noutput: out4\nseed: 5\n",
+                          src);
     snprintf(args, sizeof args, "run '%s' --top 0", conf4);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
     if (!strstr(err, "mlp: 36 training rows, fewer than mlp.batch = 64")) fail_msg("no batch note: %s", err);
@@ -732,7 +744,7 @@ static void test_bad_input_gives_exit_2(void **state)
     assert_false(tu_file_exists(path));
     /* too few objects: refused before catalog.fits is written */
     snprintf(args, sizeof args, "-q run '%s' --set 'catalog.path=%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U - G; "
-             "GR = G - R; RI = R - I; IZ = I - Z][#row <= 5]'", conf, getenv("ODDSKY_SOURCE_DIR"));
+             "GR = G - R; RI = R - I; IZ = I - Z][ID <= 5]'", conf, getenv("ODDSKY_SOURCE_DIR"));
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     if (!strstr(err, "only 5 objects left to score")) fail_msg("%s", err);
     snprintf(path, sizeof path, "%s/out/catalog.fits", dir);
