@@ -39,7 +39,7 @@ const key cfg_schema[] = {
     {"catalog.format", T_ENUM, "auto", NONE, "auto|fits|csv|ecsv|votable", C_FORMAT, O(cat_format), 0,
      "the catalog's format; auto: from its content (FITS, ECSV's \"# %ECSV\" line, VOTable's XML, else CSV)"},
     {"catalog.hdu", T_STR, "\"\"", NONE, NULL, NULL, O(cat_hdu), 0, "table HDU by number (0 = primary) or EXTNAME; empty: the first table"},
-    {"catalog.id", T_STR, "\"\"", NONE, NULL, NULL, O(cat_id), 0, "ID column (integer, or string of at most 255 characters); empty: the row number"},
+    {"catalog.id", T_STR, "\"\"", NONE, NULL, NULL, O(cat_id), 0, "ID column (integer, or string of at most 255 characters, no ';'); empty: the row number"},
     {"catalog.features", T_STRLIST, NULL, NONE, NULL, NULL, O(features), O(n_features),
      "numeric feature columns; NAME[k] for element k of a vector column"},
     {"catalog.passthrough", T_STRLIST, "[]", NONE, NULL, NULL, O(passthru), O(n_passthru),

@@ -90,8 +90,9 @@ typedef enum { CAT_COL_FLOAT = 0, CAT_COL_INT = 1, CAT_COL_STRING = 2 } cat_colt
 #define CAT_INT_NULL INT64_MIN   /* a null integer pass-through value */
 
 /* The longest ID, in characters, that a catalog may hold (cat_ids_missing
- * refuses a longer one): every ID an export, a label or a neighbour list
- * names fits a buffer of CAT_ID_MAX + 1, so none is ever cut short. */
+ * refuses a longer one, and one holding ';', the separator of the exports'
+ * neighbour lists): every ID an export, a label or a neighbour list names
+ * fits a buffer of CAT_ID_MAX + 1, so none is ever cut short. */
 #define CAT_ID_MAX 255
 
 /* A column carried alongside the features, one value per kept row. */
@@ -192,7 +193,7 @@ uint64_t cat_col_hash(const cat_col *c, size_t r);
  * held twice, at *a and *b, the first two positions that hold it: 1; 0 when
  * every value differs; -1 when out of memory.  cat_ids_dup_fail: the error
  * for value a of c held in table rows ra and rb (ODY_EINPUT). */
-int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err);  /* and too long */
+int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err);  /* and unusable */
 int cat_ids_first_dup(const cat_col *c, size_t n, size_t *a, size_t *b);
 int cat_ids_dup_fail(const cat_col *c, size_t a, long long ra, long long rb, const char *file, ody_err *err);
 

@@ -587,11 +587,15 @@ int cat_ids_missing(const cat_col *c, size_t n, const int64_t *row, const char *
             return ody_fail(err, ODY_EINPUT, "%s: ID column %s has no value in row %lld — every object needs an ID; "
                             "fill it, filter such rows in catalog.path, or leave catalog.id empty to use row numbers",
                             file, c->name, (long long)row[r]);
-        size_t len = c->type == CAT_COL_STRING ? strlen(c->s + r * (size_t)(c->width + 1)) : 0;
-        if (len > CAT_ID_MAX)
+        const char *s = c->type == CAT_COL_STRING ? c->s + r * (size_t)(c->width + 1) : "";
+        if (strlen(s) > CAT_ID_MAX)
             return ody_fail(err, ODY_EINPUT, "%s: ID column %s holds %zu characters in row %lld — IDs are at most %d "
                             "characters; choose a shorter ID column, or leave catalog.id empty to use row numbers",
-                            file, c->name, len, (long long)row[r], CAT_ID_MAX);
+                            file, c->name, strlen(s), (long long)row[r], CAT_ID_MAX);
+        if (strchr(s, ';'))
+            return ody_fail(err, ODY_EINPUT, "%s: ID column %s holds '%.80s' in row %lld — an ID may not contain ';', "
+                            "which separates the IDs in NEAREST and NEIGHBOURS; choose another ID column, or leave "
+                            "catalog.id empty to use row numbers", file, c->name, s, (long long)row[r]);
     }
     return 0;
 }

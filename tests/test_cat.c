@@ -443,6 +443,15 @@ static void test_ids_must_be_unique(void **state)
     assert_int_equal(status, 0);
     assert_int_equal(read_id(lp, "ID", &err), ODY_EINPUT);
     if (!strstr(err.msg, "ID column ID holds 256 characters in row 4 — IDs are at most 255")) fail_msg("%s", err.msg);
+    ids[3][2] = ';';  /* the separator of the exports' neighbour lists */
+    ids[3][CAT_ID_MAX] = 0;
+    f = NULL;
+    fits_open_table(&f, lp, READWRITE, &status);
+    fits_write_col(f, TSTRING, 2, 4, 1, 1, &idp[3], &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(read_id(lp, "ID", &err), ODY_EINPUT);
+    if (!strstr(err.msg, "in row 4 — an ID may not contain ';'")) fail_msg("%s", err.msg);
     free(lp);
 }
 
