@@ -123,9 +123,9 @@ size_t ody_fits_file_len(const char *path)
  * array: to HDU 2, which must be of the kind asked for. */
 static int first_of_kind(fitsfile *f, int kind, int *status)
 {
-    int type = 0, naxis = 0;
-    if (kind == ODY_FITS_FILE || fits_get_img_dim(f, &naxis, status) || naxis > 0) return *status;
-    fits_movabs_hdu(f, 2, &type, status);
+    int type = IMAGE_HDU, naxis = 0;
+    if (kind == ODY_FITS_FILE || fits_get_img_dim(f, &naxis, status)) return *status;
+    if (naxis == 0) fits_movabs_hdu(f, 2, &type, status);  /* past an empty primary array */
     if (!*status && kind == ODY_FITS_TABLE && type == IMAGE_HDU) *status = NOT_TABLE;
     if (!*status && kind == ODY_FITS_IMAGE && type != IMAGE_HDU) *status = NOT_IMAGE;
     return *status;

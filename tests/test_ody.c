@@ -61,11 +61,31 @@ static void test_fits_paths_with_syntax_characters(void **state)
     ody_fits_close(f);  /* handed back open, as CFITSIO does */
     f = NULL;
     status = 0;
+    /* a primary image with pixels: an image, not a table */
+    char *im = tu_path(dir, "img (1).fits");
+    long ax[2] = {2, 2};
+    float px[4] = {1, 2, 3, 4};
+    ody_fits_create(&f, im, &status);
+    fits_create_img(f, FLOAT_IMG, 2, ax, &status);
+    fits_write_img(f, TFLOAT, 1, 4, px, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    ody_fits_open(&f, im, ODY_FITS_IMAGE, READONLY, &status);
+    fits_get_hdu_num(f, &hdu);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(hdu, 1);
+    ody_fits_open(&f, im, ODY_FITS_TABLE, READONLY, &status);
+    assert_int_equal(status, NOT_TABLE);
+    ody_fits_close(f);
+    f = NULL;
+    status = 0;
+    free(im);
     snprintf(with, sizeof with, "%s/none.fits[T]", dir);
     assert_int_not_equal(ody_fits_open(&f, with, ODY_FITS_TABLE, READONLY, &status), 0);
     ody_fits_close(f);
     f = NULL;
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -qv '^cat (1).fits$'", dir);  /* nothing written beside it */
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -qv '^cat (1).fits$\\|^img (1).fits$'", dir);  /* nothing else beside */
     assert_int_not_equal(system(cmd), 0);
     tu_rmtree(top);
     free(top); free(dir); free(t);
