@@ -156,12 +156,13 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
         fits_read_img(f, RTYPE, 1 + (LONGLONG)a.n_in, a.n_in, NULL, m->sd, &anynul, &status);
     }
     if (status) { rc = ody_fits_fail(err, status, path, "cannot read the weights", NULL); goto done; }
-    /* training never leaves a NaN or an infinity behind: one here would
-     * score every object as NaN, or quietly as 0 through a ReLU */
+    /* training never leaves a NaN or an infinity behind, nor a spread of 0
+     * or less: one here would score every object as NaN, or quietly as 0
+     * through a ReLU */
     for (size_t k = 0; k < m->n_par + 2 * (size_t)a.n_in; k++) {
-        nn_real v = k < m->n_par ? m->w[k] : k - m->n_par < (size_t)a.n_in ? m->mu[k - m->n_par]
-                                                                           : m->sd[k - m->n_par - (size_t)a.n_in];
-        if (!isfinite(v)) {
+        int is_sd = k >= m->n_par + (size_t)a.n_in;
+        nn_real v = k < m->n_par ? m->w[k] : is_sd ? m->sd[k - m->n_par - (size_t)a.n_in] : m->mu[k - m->n_par];
+        if (!isfinite(v) || (is_sd && !(v > 0))) {
             rc = ody_fail(err, ODY_EINPUT, "%s: %s %zu is %g — the file is damaged; train the model again", path,
                           k < m->n_par ? "weight" : "standardisation term", k < m->n_par ? k : k - m->n_par,
                           (double)v);
