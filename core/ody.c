@@ -175,6 +175,30 @@ int ody_fits_open(fitsfile **f, const char *path, int kind, int mode, int *statu
     return *status;
 }
 
+int ody_fits_row_only_filter(const char *path)
+{
+    for (const char *p = path + ody_fits_file_len(path); (p = strchr(p, '['));) {
+        const char *e = strchr(p, ']');
+        if (!e) return 0;
+        int row = 0, name = 0;
+        for (const char *q = p + 1; q < e;) {
+            const char *s = q;
+            if (*q == '#' || isalpha((unsigned char)*q) || *q == '_') {
+                for (q++; q < e && (isalnum((unsigned char)*q) || *q == '_'); q++) {}
+                size_t n = (size_t)(q - s);
+                int dotted = s > p + 1 && s[-1] == '.' && q < e && *q == '.';  /* .lt. .and. */
+                int exponent = s > p + 1 && (isdigit((unsigned char)s[-1]) || s[-1] == '.') && strchr("eEdD", *s);
+                if (*s == '#') row |= n == 4 && tolower((unsigned char)s[1]) == 'r' &&
+                                      tolower((unsigned char)s[2]) == 'o' && tolower((unsigned char)s[3]) == 'w';
+                else if (!dotted && !exponent) name = 1;
+            } else q++;
+        }
+        if (row && !name) return 1;
+        p = e + 1;
+    }
+    return 0;
+}
+
 int ody_fits_create(fitsfile **f, const char *path, int *status)
 {
     return fits_create_diskfile(f, path, status);

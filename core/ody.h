@@ -69,6 +69,12 @@ size_t ody_fits_file_len(const char *path);
 int ody_fits_open(fitsfile **f, const char *path, int kind, int mode, int *status);
 int ody_fits_create(fitsfile **f, const char *path, int *status);
 
+/* 1 when the syntax after path's file holds a row filter that names #row
+ * and no column ("cat.fits[#row <= 100]"): CFITSIO 4.2 evaluates such a
+ * filter reading freed memory (docs/LIMITS.md), so the readers refuse it
+ * and say to name a column too ("[#row <= 100 && ID > 0]"). */
+int ody_fits_row_only_filter(const char *path);
+
 /* The bytes a TSTRING read of one value of column col needs, its
  * terminator included (at least 32): CFITSIO writes the column's whole
  * display width (a string column's width, a number's format), so a fixed

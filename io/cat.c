@@ -35,6 +35,16 @@ const char *cat_missing_name(cat_missing m)
 
 /* ================================================================ opening */
 
+int cat_row_only_fail(const char *path, ody_err *err)
+{
+    float v = 0;
+    fits_get_version(&v);  /* 4.02 for 4.2.0 */
+    int major = (int)v, minor = (int)((v - (float)major) * 100 + 0.5f);
+    return ody_fail(err, ODY_EINPUT, "%s: the row filter names #row and no column, which CFITSIO %d.%d evaluates from "
+                    "freed memory — name a column in it too, e.g. [#row <= 1000 && ID > 0] (docs/LIMITS.md)", path,
+                    major, minor);
+}
+
 /* Opens the table HDU, honouring o->hdu.  *f is NULL on error. */
 static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
 {
@@ -51,6 +61,7 @@ static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "%s: a text table has one table, but `hdu: %s` is set — remove `hdu:`",
                         o->path, o->hdu);
     }
+    if (!built && ody_fits_row_only_filter(path)) return cat_row_only_fail(o->path, err);
     if (built) path = built;
     else if ((rc = fitsin_check(path, NULL, err))) return rc;
     if (!built && o->hdu && o->hdu[0]) {

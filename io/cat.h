@@ -141,6 +141,10 @@ typedef struct cat {
  * caller frees with cat_destroy(); on error *out is unchanged and err says
  * which file, column and row, and what to do. */
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
+
+/* The error for a path whose row filter names only #row
+ * (ody_fits_row_only_filter): ODY_EINPUT, saying to name a column too. */
+int cat_row_only_fail(const char *path, ody_err *err);
 void cat_destroy(cat *c);
 
 /* What `oddsky check` asks of a catalog without reading it: opens the table

@@ -125,6 +125,7 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
     fitsin_info fi;
     char *built = NULL, *tmp = NULL;  /* a text table: its FITS copy */
     if ((rc = tab_resolve(path, TAB_AUTO, &built, &tmp, err))) return rc;
+    if (!built && ody_fits_row_only_filter(path)) return cat_row_only_fail(path, err);
     if (!built && (rc = fitsin_check(path, &fi, err))) return rc;
     /* CFITSIO counts only the HDUs it can parse: trailing junk would
      * otherwise go unnoticed */
