@@ -389,6 +389,17 @@ static int read_id(const char *path, const char *id, ody_err *err)
     return rc;
 }
 
+/* Row row's value of column 2 (the ID) of path's table becomes id. */
+static void rewrite_id(const char *path, long row, char *id)
+{
+    fitsfile *f = NULL;
+    int status = 0;
+    fits_open_table(&f, path, READWRITE, &status);
+    fits_write_col(f, TSTRING, 2, row, 1, 1, &id, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
 static void test_ids_must_be_unique(void **state)
 {
     fixture *fx = *state;
@@ -448,20 +459,12 @@ static void test_ids_must_be_unique(void **state)
     cat_ids_free(&x);
     cat_destroy(c);
     strcat(ids[3], "z");  /* one character more */
-    f = NULL;
-    fits_open_table(&f, lp, READWRITE, &status);
-    fits_write_col(f, TSTRING, 2, 4, 1, 1, &idp[3], &status);
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
+    rewrite_id(lp, 4, ids[3]);
     assert_int_equal(read_id(lp, "ID", &err), ODY_EINPUT);
     if (!strstr(err.msg, "ID column ID holds 256 characters in row 4 — IDs are at most 255")) fail_msg("%s", err.msg);
     ids[3][2] = ';';  /* the separator of the exports' neighbour lists */
     ids[3][CAT_ID_MAX] = 0;
-    f = NULL;
-    fits_open_table(&f, lp, READWRITE, &status);
-    fits_write_col(f, TSTRING, 2, 4, 1, 1, &idp[3], &status);
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
+    rewrite_id(lp, 4, ids[3]);
     assert_int_equal(read_id(lp, "ID", &err), ODY_EINPUT);
     if (!strstr(err.msg, "in row 4 — an ID may not contain ';'")) fail_msg("%s", err.msg);
     free(lp);
