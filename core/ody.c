@@ -73,9 +73,14 @@ int ody_fits_fail(ody_err *err, int status, const char *file, const char *what,
     int code = ODY_EINPUT;
     if (status == MEMORY_ALLOCATION) code = ODY_ENOMEM;
     else if (status == FILE_NOT_CREATED || status == WRITE_ERROR) code = ODY_EIO;
-    if (code == ODY_EIO && sys)  /* the system's reason first: disk full, no permission */
-        return ody_fail(err, code, "cannot write %s: %s (%s; CFITSIO: %s) — make room on the disk or choose another "
-                        "output folder; nothing half-written is left", file, strerror(sys), what, text);
+    if (code == ODY_EIO && sys) {  /* the system's reason first, and what to do about it */
+        const char *todo = sys == ENOSPC || sys == EDQUOT ? "make room on the disk or choose another output folder"
+                           : sys == EACCES || sys == EPERM || sys == EROFS ? "choose a folder you can write to"
+                           : sys == ENOENT || sys == ENOTDIR ? "check the folder exists, or choose another"
+                           : "choose another output folder";
+        return ody_fail(err, code, "cannot write %s: %s (%s; CFITSIO: %s) — %s; nothing half-written is left", file,
+                        strerror(sys), what, text, todo);
+    }
     if (!hint) hint = fits_default_hint(status);
     /* Hints say FILE where the user's file name belongs. */
     char hbuf[512];

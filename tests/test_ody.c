@@ -1,4 +1,5 @@
 /* test_ody.c — shared helpers: errors, CFITSIO wrapper, logging. */
+#include <errno.h>
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -106,6 +107,17 @@ static void test_fail_and_fits_fail(void **state)
     rc = ody_fits_fail(&e, END_OF_FILE, "b.fits[1]", "short", NULL);
     assert_non_null(strstr(e.msg, "`fitsverify b.fits`"));
     assert_int_equal(ody_fits_fail(&e, WRITE_ERROR, "c.fits", "w", "h"), ODY_EIO);
+    /* a failed write says what to do for the system's reason */
+    errno = ENOSPC;
+    ody_fits_fail(&e, WRITE_ERROR, "c.fits", "w", NULL);
+    if (!strstr(e.msg, "make room on the disk")) fail_msg("%s", e.msg);
+    errno = EACCES;
+    ody_fits_fail(&e, FILE_NOT_CREATED, "c.fits", "w", NULL);
+    if (!strstr(e.msg, "Permission denied") || !strstr(e.msg, "choose a folder you can write to")) fail_msg("%s", e.msg);
+    errno = ENOENT;
+    ody_fits_fail(&e, FILE_NOT_CREATED, "c.fits", "w", NULL);
+    if (!strstr(e.msg, "check the folder exists")) fail_msg("%s", e.msg);
+    errno = 0;
     assert_int_equal(ody_exit_code(ODY_OK), 0);
     assert_int_equal(ody_exit_code(ODY_EINPUT), 2);
     assert_int_equal(ody_exit_code(ODY_ENOMEM), 1);
