@@ -28,7 +28,8 @@ int fitsin_regular(const char *path, const char *what, ody_err *err)
     if (stat(base, &sb))
         return ody_fail(err, ODY_EINPUT, "%s: cannot open the %s (%s) — check the path", base, what, strerror(errno));
     if (S_ISDIR(sb.st_mode))
-        return ody_fail(err, ODY_EINPUT, "%s: is a directory, not a %s — give a FITS file", base, what);
+        return ody_fail(err, ODY_EINPUT, "%s: is a directory, not a %s — give the path of the %s itself", base, what,
+                        what);
     if (!S_ISREG(sb.st_mode))
         return ody_fail(err, ODY_EINPUT, "%s: not a regular file (a pipe or a device) — give the %s as a FITS "
                         "file on disk", base, what);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fitsin.h"
@@ -33,7 +34,8 @@ void lrn_labels_free(lrn_labels *l)
 static int open_labels(const char *path, fitsfile **f, long *hdrline, ody_err *err)
 {
     char *fits_path = NULL, *tmp = NULL;
-    int status = 0, rc = tab_resolve(path, TAB_AUTO, &fits_path, &tmp, err);
+    int status = 0, rc = fitsin_regular(path, "labels file", err);
+    if (!rc) rc = tab_resolve(path, TAB_AUTO, &fits_path, &tmp, err);
     if (rc) return rc;
     /* a FITS labels file is checked as a catalog is, before CFITSIO reads
      * it: a gzip header alone would have it allocate what the trailer claims */
@@ -134,6 +136,8 @@ int lrn_labels_read(const char *path, const cat_col *id, size_t n_obj, lrn_label
 {
     memset(out, 0, sizeof *out);
     if (access(path, F_OK) != 0 && errno == ENOENT) return 0;  /* no label yet */
+    struct stat sb;
+    if (!stat(path, &sb) && S_ISREG(sb.st_mode) && sb.st_size == 0) return 0;  /* touched, not written: none either */
     reading rd = {.path = path};
     int rc = open_labels(path, &rd.f, &rd.hdrline, err), status = 0;
     if (rc) return rc;

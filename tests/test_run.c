@@ -1163,6 +1163,9 @@ static void test_labels_loop(void **state)
         assert_non_null(strstr(err, "labels.csv:2: label 'yyyyyyyy"));
         free(wide);
     }
+    write_file(lab, "");  /* an empty file (touched): no label, as a missing one */
+    snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     write_file(lab, "id,label,comment\n");  /* header only: valid, no label */
     snprintf(args, sizeof args, "next '%s' -n 1 --ids", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
