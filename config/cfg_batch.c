@@ -32,9 +32,25 @@ typedef struct bctx {
 } bctx;
 
 /* Adds a job; takes ownership of set (n_set strings) whatever happens. */
+/* A run's name is a folder in batch_runs, and goes quoted into its output
+ * override: one path component, nothing that ends the quotes. */
+static int bad_name(const char *name)
+{
+    if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..")) return 1;
+    for (const char *c = name; *c; c++)
+        if (*c == '/' || *c == '\\' || *c == '"' || (unsigned char)*c < 0x20) return 1;
+    return 0;
+}
+
 static int add_job(bctx *x, const char *config, const char *name, char **set, int n_set)
 {
     cfg_batch *b = x->b;
+    if (bad_name(name)) {
+        for (int q = 0; q < n_set; q++) free(set[q]);
+        free(set);
+        return ody_fail(x->err, ODY_EINPUT, "batch: run name '%.200s' is not a folder name — a run's results go to "
+                        "batch_runs/<name>: no '/', '\\' or '\"', and not '.' or '..'", name);
+    }
     for (int k = 0; k < b->n_jobs; k++)
         if (!strcmp(b->jobs[k].name, name)) {
             for (int q = 0; q < n_set; q++) free(set[q]);
@@ -144,6 +160,8 @@ static int add_grid_run(bctx *x, const yt_node *cf, const char *base, const yt_n
         yt_text(v, vt, sizeof vt);
         if (asprintf(&set[k], "%s=%s", q->key, vt) < 0) set[k] = NULL;
         const char *leaf = strrchr(q->key, '.') ? strrchr(q->key, '.') + 1 : q->key;
+        for (char *c = vt; *c; c++)  /* a value is part of a folder name: a path's '/' must not nest it */
+            if (*c == '/' || *c == '\\' || *c == '"' || (unsigned char)*c < 0x20) *c = '_';
         if (nl < (int)sizeof name) nl += snprintf(name + nl, sizeof name - (size_t)nl, "-%s%s", leaf, vt);
     }
     set[k++] = output_override(x, name);

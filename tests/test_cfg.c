@@ -259,8 +259,18 @@ static void test_batch_files(void **state)
     char *b2 = write_cfg(dir, "b2.yaml", "runs:\n  - config: a.yaml\n    sett: {}\n");
     assert_int_equal(cfg_batch_load(b2, &bt, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "b2.yaml:3:5: unknown key 'sett'"));
+    /* a run's name is one folder in batch_runs: no way out of it; a grid's
+     * values with a '/' stay one folder */
+    char *b3 = write_cfg(dir, "b3.yaml", "runs:\n  - config: a.yaml\n    name: ../../elsewhere\n");
+    assert_int_equal(cfg_batch_load(b3, &bt, &e), ODY_EINPUT);
+    if (!strstr(e.msg, "run name '../../elsewhere' is not a folder name")) fail_msg("%s", e.msg);
+    char *b4 = write_cfg(dir, "b4.yaml", "grid:\n  config: a.yaml\n  name: g\n  vary:\n    catalog.path: [x/c.fits]\n");
+    assert_ok(cfg_batch_load(b4, &bt, &e), e);
+    assert_string_equal(bt->jobs[0].name, "g-pathx_c.fits");
+    assert_string_equal(bt->jobs[0].set[0], "catalog.path=x/c.fits");  /* the value itself unchanged */
+    cfg_batch_destroy(bt);
     tu_rmtree(dir);
-    free(dir); free(c1); free(b); free(b2);
+    free(dir); free(c1); free(b); free(b2); free(b3); free(b4);
 }
 
 int main(void)
