@@ -29,6 +29,7 @@ typedef struct bctx {
     cfg_batch *b;
     char *dir, *absdir;
     ody_err *err;
+    const char *path;  /* the batch file, for messages */
 } bctx;
 
 /* Adds a job; takes ownership of set (n_set strings) whatever happens. */
@@ -48,14 +49,14 @@ static int add_job(bctx *x, const char *config, const char *name, char **set, in
     if (bad_name(name)) {
         for (int q = 0; q < n_set; q++) free(set[q]);
         free(set);
-        return ody_fail(x->err, ODY_EINPUT, "batch: run name '%.200s' is not a folder name — a run's results go to "
-                        "batch_runs/<name>: no '/', '\\' or '\"', and not '.' or '..'", name);
+        return ody_fail(x->err, ODY_EINPUT, "%s: run name '%.200s' is not a folder name — a run's results go to "
+                        "batch_runs/<name>: no '/', '\\' or '\"', and not '.' or '..'", x->path, name);
     }
     for (int k = 0; k < b->n_jobs; k++)
         if (!strcmp(b->jobs[k].name, name)) {
             for (int q = 0; q < n_set; q++) free(set[q]);
             free(set);
-            return ody_fail(x->err, ODY_EINPUT, "batch: two runs are named '%s' — give each a distinct name:", name);
+            return ody_fail(x->err, ODY_EINPUT, "%s: two runs are named '%s' — give each a distinct name", x->path, name);
         }
     cfg_job *nj = realloc(b->jobs, (size_t)(b->n_jobs + 1) * sizeof *nj);
     if (!nj) {
@@ -220,7 +221,7 @@ int cfg_batch_load(const char *path, cfg_batch **out, ody_err *err)
     yt_node *root = NULL;
     int rc = yt_load_file(path, "batch file", &root, err);
     if (rc) return rc;
-    bctx x = {calloc(1, sizeof *x.b), NULL, NULL, err};
+    bctx x = {calloc(1, sizeof *x.b), NULL, NULL, err, path};
     const char *sl = strrchr(path, '/');
     x.dir = sl ? strndup(path, (size_t)(sl - path) + (sl == path)) : strdup(".");
     x.absdir = x.dir ? realpath(x.dir, NULL) : NULL;

@@ -263,7 +263,7 @@ static void test_batch_files(void **state)
      * values with a '/' stay one folder */
     char *b3 = write_cfg(dir, "b3.yaml", "runs:\n  - config: a.yaml\n    name: ../../elsewhere\n");
     assert_int_equal(cfg_batch_load(b3, &bt, &e), ODY_EINPUT);
-    if (!strstr(e.msg, "run name '../../elsewhere' is not a folder name")) fail_msg("%s", e.msg);
+    if (!strstr(e.msg, "b3.yaml: run name '../../elsewhere' is not a folder name")) fail_msg("%s", e.msg);
     char *b4 = write_cfg(dir, "b4.yaml", "grid:\n  config: a.yaml\n  name: g\n  vary:\n    catalog.path: [x/c.fits]\n");
     assert_ok(cfg_batch_load(b4, &bt, &e), e);
     assert_string_equal(bt->jobs[0].name, "g-pathx_c.fits");
