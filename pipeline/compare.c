@@ -41,8 +41,7 @@ static int load(const char *dir, ranking *r, ody_err *err)
     fits_get_num_rows(f, &r->n, &status);
     fits_read_key(f, TSTRING, "TTYPE2", r->idname, NULL, &status);
     fits_get_coltype(f, 2, &type, &rep, &width, &status);
-    if (!status) fits_get_col_display_width(f, 2, &r->idw, &status);
-    if (r->idw < 24) r->idw = 24;
+    r->idw = status ? 0 : (int)ody_fits_strbuf(f, 2, &status) - 1;  /* at least 31: a float ID's 17 digits fit */
     if (!status && r->n > 0) {
         r->ids = malloc((size_t)r->n * (size_t)(r->idw + 1));
         char **p = malloc((size_t)r->n * sizeof *p);
