@@ -35,11 +35,16 @@ typedef struct bctx {
 /* Adds a job; takes ownership of set (n_set strings) whatever happens. */
 /* A run's name is a folder in batch_runs, and goes quoted into its output
  * override: one path component, nothing that ends the quotes. */
+static int bad_name_char(char c)
+{
+    return c == '/' || c == '\\' || c == '"' || (unsigned char)c < 0x20;
+}
+
 static int bad_name(const char *name)
 {
     if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..")) return 1;
     for (const char *c = name; *c; c++)
-        if (*c == '/' || *c == '\\' || *c == '"' || (unsigned char)*c < 0x20) return 1;
+        if (bad_name_char(*c)) return 1;
     return 0;
 }
 
@@ -162,7 +167,7 @@ static int add_grid_run(bctx *x, const yt_node *cf, const char *base, const yt_n
         if (asprintf(&set[k], "%s=%s", q->key, vt) < 0) set[k] = NULL;
         const char *leaf = strrchr(q->key, '.') ? strrchr(q->key, '.') + 1 : q->key;
         for (char *c = vt; *c; c++)  /* a value is part of a folder name: a path's '/' must not nest it */
-            if (*c == '/' || *c == '\\' || *c == '"' || (unsigned char)*c < 0x20) *c = '_';
+            if (bad_name_char(*c)) *c = '_';
         if (nl < (int)sizeof name) nl += snprintf(name + nl, sizeof name - (size_t)nl, "-%s%s", leaf, vt);
     }
     set[k++] = output_override(x, name);
