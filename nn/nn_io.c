@@ -159,16 +159,15 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     /* training never leaves a NaN or an infinity behind, nor a spread of 0
      * or less: one here would score every object as NaN, or quietly as 0
      * through a ReLU */
-    for (size_t k = 0; k < m->n_par + 2 * (size_t)a.n_in; k++) {
-        int is_sd = k >= m->n_par + (size_t)a.n_in;
-        nn_real v = k < m->n_par ? m->w[k] : is_sd ? m->sd[k - m->n_par - (size_t)a.n_in] : m->mu[k - m->n_par];
-        if (!isfinite(v) || (is_sd && !(v > 0))) {
-            rc = ody_fail(err, ODY_EINPUT, "%s: %s %zu is %g — the file is damaged; train the model again", path,
-                          k < m->n_par ? "weight" : "standardisation term", k < m->n_par ? k : k - m->n_par,
-                          (double)v);
-            goto done;
-        }
-    }
+    const struct { const char *what; const nn_real *v; size_t n; int positive; } part[] = {
+        {"weight", m->w, m->n_par, 0}, {"mean", m->mu, (size_t)a.n_in, 0}, {"spread", m->sd, (size_t)a.n_in, 1}};
+    for (int q = 0; q < 3; q++)
+        for (size_t k = 0; k < part[q].n; k++)
+            if (!isfinite(part[q].v[k]) || (part[q].positive && !(part[q].v[k] > 0))) {
+                rc = ody_fail(err, ODY_EINPUT, "%s: %s %zu is %g — the file is damaged; train the model again", path,
+                              part[q].what, k, (double)part[q].v[k]);
+                goto done;
+            }
     *out = m;
     m = NULL;
 done:
