@@ -133,11 +133,15 @@ static int read_nodes(fitsfile *ff, const char *path, rf_forest *f, size_t N, in
 }
 
 /* Structure checks, so that a damaged file cannot send traversal astray:
- * every split's children are inside its tree, after it. */
+ * every tree has a root (a walk starts at node 0 of each), and every
+ * split's children are inside its tree, after it. */
 static int check_trees(const rf_forest *f, const char *path, ody_err *err)
 {
     for (int t = 0; t < f->n_trees; t++) {
         size_t nn = f->tree_off[t + 1] - f->tree_off[t];
+        if (!nn)
+            return ody_fail(err, ODY_EINPUT, "%s: tree %d of %d has no nodes — the file is damaged; retrain the forest",
+                            path, t, f->n_trees);
         for (size_t k = 0; k < nn; k++) {
             const rf_node *nd = &f->node[f->tree_off[t] + k];
             if (nd->feat < -1 || nd->feat >= f->n_feat ||

@@ -291,9 +291,19 @@ static void test_save_load_round_trip(void **state)
     rf_forest *h = NULL;
     assert_int_equal(rf_load(bad, &h, &e), ODY_EINPUT);
     assert_null(h);
-    /* a forest from a newer oddsky (a layout this one does not read) */
+    /* a file whose last tree lost its rows: its walk would start past the
+     * node array */
     fitsfile *ff;
     int status = 0, v = 99;
+    fits_open_file(&ff, path, READWRITE, &status);
+    fits_movnam_hdu(ff, BINARY_TBL, "FOREST", 0, &status);
+    fits_delete_rows(ff, (LONGLONG)f->tree_off[11] + 1, (LONGLONG)(f->tree_off[12] - f->tree_off[11]), &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(rf_load(path, &h, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "tree 11 of 12 has no nodes"));
+    assert_null(h);
+    /* a forest from a newer oddsky (a layout this one does not read) */
     fits_open_file(&ff, path, READWRITE, &status);
     fits_movnam_hdu(ff, BINARY_TBL, "FOREST", 0, &status);
     fits_update_key(ff, TINT, "FORMAT", &v, NULL, &status);
