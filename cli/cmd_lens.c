@@ -171,8 +171,9 @@ static int lens_train_cmd(lens_args *a, const ody_log *log)
     int rc = lens_model_save(a->out, m, &a->to, &a->prep, &a->so, &ev, &e);
     nn_destroy(m);
     if (rc) return cli_fail(&e);
-    printf("held-out simulation (%zu cutouts, seed %llu): AUROC %.4f, precision %.3f, recall %.3f at P > 0.5\n"
-           "model: %s\n", ev.n_test, (unsigned long long)(a->so.seed + 7919), ev.auroc, ev.precision, ev.recall, a->out);
+    char line[LENS_EVAL_STR];
+    printf("held-out simulation (%zu cutouts, seed %llu): %s\nmodel: %s\n", ev.n_test,
+           (unsigned long long)(a->so.seed + 7919), lens_eval_str(&ev, line, sizeof line), a->out);
     return 0;
 }
 

@@ -106,7 +106,7 @@ int lens_score(const nn_model *m, const lens_prep *prep, const float *pix, size_
     return rc;
 }
 
-int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_opt *o, const int *hidden,
+int lens_train(const lens_sim_opt *sim, const lens_prep *prep, nn_train_opt *o, const int *hidden,
                int n_hidden, size_t n_test, nn_model **mout, lens_eval *ev, const ody_log *log, ody_err *err)
 {
     if (n_hidden + 1 > NN_MAX_LAYERS) return ody_fail(err, ODY_EINPUT, "too many hidden layers");
@@ -140,6 +140,11 @@ int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_op
     a.loss = NN_BCE;
     if ((rc = nn_create(&a, o->init, o->seed, &m, err))) goto done;
     nn_history h;
+    int batch = o->batch;
+    size_t ntr = nn_train_opt_fit_batch(o, sim->n);
+    if (ntr)
+        ody_logf(log, ODY_LOG_INFO, "lens: %zu training cutouts, fewer than mlp.batch = %d: each step takes them all",
+                 ntr, batch);
     if ((rc = nn_train(m, o, X, T, sim->n, &h, log, err))) goto done;
     free(X);
     X = NULL;
@@ -163,14 +168,31 @@ int lens_train(const lens_sim_opt *sim, const lens_prep *prep, const nn_train_op
     ev->precision = tp + fp ? (double)tp / (double)(tp + fp) : NAN;
     ev->recall = tp + fn ? (double)tp / (double)(tp + fn) : NAN;
     ev->train_s = ody_now() - t0;
-    ody_logf(log, ODY_LOG_INFO, "lens: held-out AUROC %.4f, precision %.3f, recall %.3f at P > 0.5 (%zu cutouts)",
-             ev->auroc, ev->precision, ev->recall, n_test);
+    char line[LENS_EVAL_STR];
+    ody_logf(log, ODY_LOG_INFO, "lens: held-out %s (%zu cutouts)", lens_eval_str(ev, line, sizeof line), n_test);
     *mout = m;
     m = NULL;
 done:
     free(pix); free(tr); free(X); free(T); free(p); free(y);
     nn_destroy(m);
     return rc;
+}
+
+/* One figure, or what it would have needed where it has none. */
+static size_t eval_part(char *buf, size_t len, const char *name, double v, int digits, const char *needs)
+{
+    int w = isnan(v) ? snprintf(buf, len, "%s n/a (no %s held out)", name, needs)
+                     : snprintf(buf, len, "%s %.*f", name, digits, v);
+    return w < 0 ? 0 : (size_t)w < len ? (size_t)w : len - 1;
+}
+
+const char *lens_eval_str(const lens_eval *ev, char *buf, size_t len)
+{
+    size_t at = eval_part(buf, len, "AUROC", ev->auroc, 4, "lens or no non-lens");
+    at += eval_part(buf + at, len - at, ", precision", ev->precision, 3, "cutout above P = 0.5");
+    at += eval_part(buf + at, len - at, ", recall", ev->recall, 3, "lens");
+    snprintf(buf + at, len - at, " at P > 0.5");
+    return buf;
 }
 
 int lens_model_save(const char *path, const nn_model *m, const nn_train_opt *o, const lens_prep *prep,

@@ -116,6 +116,13 @@ typedef struct nn_train_opt {
 void nn_train_opt_init(nn_train_opt *o);
 int nn_train_opt_check(const nn_train_opt *o, size_t n, ody_err *err);
 
+/* Lowers o->batch to the training rows of n (those val_frac leaves) when
+ * there are fewer: a small catalog or simulation then trains each step on
+ * all its rows instead of failing on a default the user never set.
+ * Returns that row count when it lowered the batch (for the caller to say
+ * so), else 0, o unchanged. */
+size_t nn_train_opt_fit_batch(nn_train_opt *o, size_t n);
+
 typedef struct nn_history {
     int epochs;           /* epochs run */
     int best_epoch;       /* 1-based epoch whose weights were kept */

@@ -29,6 +29,20 @@ void nn_train_opt_init(nn_train_opt *o)
     o->seed = 1;
 }
 
+/* The rows of n that train (the rest validate). */
+static size_t train_rows(const nn_train_opt *o, size_t n)
+{
+    return n - (size_t)floor(o->val_frac * (double)n);
+}
+
+size_t nn_train_opt_fit_batch(nn_train_opt *o, size_t n)
+{
+    size_t nt = train_rows(o, n);
+    if (nt < 1 || o->batch < 1 || (size_t)o->batch <= nt) return 0;
+    o->batch = (int)nt;
+    return nt;
+}
+
 int nn_train_opt_check(const nn_train_opt *o, size_t n, ody_err *err)
 {
     if (!(o->lr > 0) || o->lr > 10)
@@ -44,7 +58,7 @@ int nn_train_opt_check(const nn_train_opt *o, size_t n, ody_err *err)
     if (o->patience < 1) return ody_fail(err, ODY_EINPUT, "mlp.patience = %d must be at least 1", o->patience);
     if (!(o->epsilon >= 0)) return ody_fail(err, ODY_EINPUT, "mlp.epsilon = %g must be >= 0", o->epsilon);
     if ((unsigned)o->init > NN_HE) return ody_fail(err, ODY_EINPUT, "mlp.init is unknown");
-    size_t n_train = n - (size_t)floor(o->val_frac * (double)n);
+    size_t n_train = train_rows(o, n);
     if (n < 2 || n_train < 1)
         return ody_fail(err, ODY_EINPUT, "mlp: %zu rows are too few to train on", n);
     if (o->batch < 1 || (size_t)o->batch > n_train)

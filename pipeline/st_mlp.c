@@ -187,12 +187,11 @@ static int mlp(run_state *st, int run, ody_err *err)
     o.comm = st->comm;
     /* A small catalog has fewer training rows than the default batch: each
      * step then takes them all, rather than refusing a key never set. */
-    size_t nt = 2 * real_rows(st), ntr = nt - (size_t)floor(o.val_frac * (double)nt);
-    if (ntr >= 1 && (size_t)o.batch > ntr) {
+    int batch = o.batch;
+    size_t ntr = nn_train_opt_fit_batch(&o, 2 * real_rows(st));
+    if (ntr)
         ody_logf(st->log, ODY_LOG_INFO, "mlp: %zu training rows, fewer than mlp.batch = %d: each step takes them all",
-                 ntr, o.batch);
-        o.batch = (int)ntr;
-    }
+                 ntr, batch);
     nn_model *m = NULL;
     int rc = train_and_score(st, &a, &o, &m, err);
     if (!rc && store_writes(st)) {

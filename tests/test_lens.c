@@ -256,6 +256,38 @@ static void test_features_on_analytic_images(void **state)
     free(g); free(ring); free(ell);
 }
 
+/* A training set smaller than the default batch (64): `lens train -n 40`
+ * once failed on "mlp.batch = 64 must be 1 to 36", a key not set. */
+static void test_small_training_set(void **state)
+{
+    (void)state;
+    lens_sim_opt so;
+    lens_sim_opt_init(&so);
+    so.n = 20;
+    so.size = 16;
+    lens_prep prep;
+    lens_prep_init(&prep);
+    prep.size = 16;
+    nn_train_opt to;
+    nn_train_opt_init(&to);
+    to.max_epochs = 1;
+    int hidden[1] = {4};
+    nn_model *m = NULL;
+    lens_eval ev;
+    ody_err e;
+    assert_ok(lens_train(&so, &prep, &to, hidden, 1, 10, &m, &ev, NULL, &e), e);
+    assert_int_equal(to.batch, 18);  /* as trained (and saved): all 18 training cutouts a step */
+    nn_destroy(m);
+    /* a held-out set too small to hold both kinds says so, never "nan" */
+    char line[LENS_EVAL_STR];
+    lens_eval none = {.n_test = 2, .auroc = NAN, .precision = 0, .recall = NAN};
+    lens_eval_str(&none, line, sizeof line);
+    assert_string_equal(line, "AUROC n/a (no lens or no non-lens held out), precision 0.000, recall n/a (no lens held "
+                              "out) at P > 0.5");
+    lens_eval two = {.n_test = 9, .auroc = 0.98765, .precision = 0.95, .recall = 0.9};
+    assert_string_equal(lens_eval_str(&two, line, sizeof line), "AUROC 0.9877, precision 0.950, recall 0.900 at P > 0.5");
+}
+
 static void test_classifier_learns(void **state)
 {
     (void)state;
@@ -314,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_every_layout_round_trips),
         cmocka_unit_test(test_zoo_compressed_cutouts),
         cmocka_unit_test(test_features_on_analytic_images),
+        cmocka_unit_test(test_small_training_set),
         cmocka_unit_test(test_classifier_learns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
