@@ -1138,7 +1138,8 @@ def plan_1e9(mp):
 
 FUZZ_WHAT = {"config": "YAML configs (libyaml events, schema, cross-key rules)",
              "catalog": "catalogs: FITS, CSV, ECSV (header guard, cat_inspect, cat_read)",
-             "cutout": "cutout files (header guard, Rice tiles, central window)"}
+             "cutout": "cutout files (header guard, Rice tiles, central window)",
+             "model": "model files: forest, MLP, lens model (loaded, then used on a few rows)"}
 
 
 def fuzz(quick):
