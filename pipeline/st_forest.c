@@ -43,6 +43,11 @@ static int load_forests(run_state *st, ody_err *err)
         snprintf(name, sizeof name, "forest_%d.fits", r);
         char *p = store_path(st, name);
         rc = p ? rf_load(p, &st->forests[r], err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        /* a file put there from another run would walk this run's rows on
+         * features they do not have */
+        if (!rc && st->forests[r]->n_feat != st->F)
+            rc = ody_fail(err, ODY_EINPUT, "%s: the forest takes %d features, the run has %d — rerun the run's forest "
+                          "stage (delete the file)", p, st->forests[r]->n_feat, st->F);
         free(p);
     }
     return rc ? rc : store_load_rows(st, "oob.fits", "P_SYNTH_OOB", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_OOB], err);

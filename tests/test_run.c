@@ -1347,6 +1347,25 @@ static void test_score_new_objects(void **state)
     snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad' --set forest.n_trees=41", run, moved, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "not up to date"));
+    /* a forest file of another feature count put in the run folder (from
+     * another run): its trees once walked the rows past their features */
+    snprintf(path, sizeof path, "%s/forest_0.fits", run);
+    snprintf(args, sizeof args, "cp '%s' '%s/forest_0.keep'", path, dir);
+    assert_int_equal(system(args), 0);
+    fitsfile *ff = NULL;
+    int status = 0, nf = 0;
+    fits_open_file(&ff, path, READWRITE, &status);
+    fits_movnam_hdu(ff, BINARY_TBL, "FOREST", 0, &status);
+    fits_read_key(ff, TINT, "NFEAT", &nf, NULL, &status);
+    nf += 3;
+    fits_update_key(ff, TINT, "NFEAT", &nf, NULL, &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad'", run, moved, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "the forest takes") || !strstr(err, "features, the run has")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "cp '%s/forest_0.keep' '%s'", dir, path);
+    assert_int_equal(system(args), 0);
     snprintf(path, sizeof path, "%s/bad/anomalies.fits", dir);
     assert_false(tu_file_exists(path));
     snprintf(path, sizeof path, "cmp -s '%s/summary.txt' '%s/summary.before'", run, dir);
