@@ -14,7 +14,7 @@
 static int load_local(run_state *st, ody_err *err)
 {
     size_t K = (size_t)st->K;
-    int rc = store_load_rows(st, "local.fits", "NEAREST_ROWS", TINT, K, st->near, err);
+    int rc = store_load_index(st, "local.fits", "NEAREST_ROWS", K, (int32_t)st->n, st->near, err);
     if (!rc) rc = store_load_rows(st, "local.fits", "NEAREST_DIST", TFLOAT, K, st->near_dist, err);
     if (!rc) rc = store_load_rows(st, "local.fits", "KNN_DIST", TDOUBLE, 1, st->score[CFG_SCORE_KNN], err);
     if (!rc) rc = store_load_rows(st, "local.fits", "LOF", TDOUBLE, 1, st->score[CFG_SCORE_LOF], err);
@@ -22,7 +22,7 @@ static int load_local(run_state *st, ody_err *err)
     if (!rc) rc = store_load_rows(st, "local.fits", "CONTEXT", TDOUBLE, 1, st->score[CFG_SCORE_CONTEXT], err);
     if (!rc && st->score[CFG_SCORE_HEAP])
         rc = store_load_rows(st, "local.fits", "HEAP", TDOUBLE, 1, st->score[CFG_SCORE_HEAP], err);
-    if (!rc && st->heap_feat) rc = store_load_rows(st, "local.fits", "HEAP_FEATURE", TINT, 1, st->heap_feat, err);
+    if (!rc && st->heap_feat) rc = store_load_index(st, "local.fits", "HEAP_FEATURE", 1, st->F, st->heap_feat, err);
     return rc;
 }
 

@@ -19,8 +19,8 @@ static int load_score(run_state *st, ody_err *err)
 {
     size_t nw = (size_t)st->n_why;
     int rc = store_load_rows(st, "score.fits", "ANOMALY_SCORE", TDOUBLE, 1, st->score[CFG_SCORE_ANOMALY], err);
-    if (!rc) rc = store_load_rows(st, "score.fits", "DRIVER", TINT, 1, st->driver, err);
-    if (!rc && nw) rc = store_load_rows(st, "score.fits", "WHY_FEATURE", TINT, nw, st->why_feat, err);
+    if (!rc) rc = store_load_index(st, "score.fits", "DRIVER", 1, CFG_N_SCORES, st->driver, err);
+    if (!rc && nw) rc = store_load_index(st, "score.fits", "WHY_FEATURE", nw, st->F, st->why_feat, err);
     if (!rc && nw) rc = store_load_rows(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
     if (!rc && st->n_det) rc = store_load_rows(st, "score.fits", "DETECTOR_Z", TDOUBLE, (size_t)st->n_det, st->det_z, err);
     return rc;

@@ -7,7 +7,7 @@
 
 static int load_neighbours(run_state *st, ody_err *err)
 {
-    int rc = store_load_rows(st, "neighbours.fits", "NEIGHBOUR_ROWS", TINT, (size_t)st->k, st->nb, err);
+    int rc = store_load_index(st, "neighbours.fits", "NEIGHBOUR_ROWS", (size_t)st->k, (int32_t)st->n, st->nb, err);
     if (!rc) rc = store_load_rows(st, "neighbours.fits", "KNN_DISTANCE", TDOUBLE, 1, st->score[CFG_SCORE_FOREST_KNN], err);
     return rc;
 }

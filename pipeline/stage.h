@@ -357,6 +357,12 @@ fitsout_col store_col_from(fitsout_col c, size_t rows);
 int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
                     ody_err *err);
 
+/* The same for a column of 0-based indices (catalog rows, features,
+ * detectors) read as int32: each must be -1 (none) or below hi, so that a
+ * damaged file cannot send a lookup past what it indexes. */
+int store_load_index(const run_state *st, const char *file, const char *col, size_t per_row, int32_t hi, int32_t *out,
+                     ody_err *err);
+
 /* Allocates a score for the objects this process holds (stage_rows); NULL
  * when out of memory. */
 double *store_score(run_state *st, cfg_score s);

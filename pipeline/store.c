@@ -230,12 +230,37 @@ int store_load_rows(const run_state *st, const char *file, const char *col, int 
     int status = 0, colnum = 0, anynul = 0;
     ody_fits_open(&f, path, ODY_FITS_TABLE, READONLY, &status);
     fits_get_colnum(f, CASEINSEN, (char *)col, &colnum, &status);
-    if (stage_rows(st) && per_row)
-        fits_read_col(f, type, colnum, (LONGLONG)st->lo + 1, 1, (LONGLONG)(stage_rows(st) * per_row), NULL, out, &anynul,
-                      &status);
+    /* a file of another run's shape (copied in by hand: the manifest vouches
+     * for the config and the catalog, not for the files) is refused whole */
+    LONGLONG nrows = 0, repeat = 0, width = 0;
+    int tc = 0;
+    fits_get_num_rowsll(f, &nrows, &status);
+    fits_get_coltypell(f, colnum, &tc, &repeat, &width, &status);
     int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
                                     "the run directory is damaged; rerun with --force") : 0;
+    if (!rc && ((size_t)nrows != st->n || (size_t)repeat != per_row))
+        rc = ody_fail(err, ODY_EINPUT, "%s: column %s is %lld rows x %lld, the run needs %zu x %zu — the run directory "
+                      "is damaged; rerun with --force", path, col, (long long)nrows, (long long)repeat, st->n, per_row);
+    if (!rc && stage_rows(st) && per_row)
+        fits_read_col(f, type, colnum, (LONGLONG)st->lo + 1, 1, (LONGLONG)(stage_rows(st) * per_row), NULL, out, &anynul,
+                      &status);
+    if (!rc && status) rc = ody_fits_fail(err, status, path, "cannot read a stage artifact",
+                                          "the run directory is damaged; rerun with --force");
     ody_fits_close(f);
+    free(path);
+    return rc;
+}
+
+int store_load_index(const run_state *st, const char *file, const char *col, size_t per_row, int32_t hi, int32_t *out,
+                     ody_err *err)
+{
+    int rc = store_load_rows(st, file, col, TINT, per_row, out, err);
+    size_t m = stage_rows(st) * per_row, k = 0;
+    while (!rc && k < m && out[k] >= -1 && out[k] < hi) k++;
+    if (rc || k == m) return rc;
+    char *path = store_path(st, file);
+    rc = ody_fail(err, ODY_EINPUT, "%s: column %s holds %d in row %zu, not -1 to %d — the run directory is damaged; "
+                  "rerun with --force", path ? path : file, col, (int)out[k], st->lo + k / per_row + 1, (int)hi - 1);
     free(path);
     return rc;
 }

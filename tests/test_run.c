@@ -1366,6 +1366,27 @@ static void test_score_new_objects(void **state)
     if (!strstr(err, "the forest takes") || !strstr(err, "features, the run has")) fail_msg("%s", err);
     snprintf(args, sizeof args, "cp '%s/forest_0.keep' '%s'", dir, path);
     assert_int_equal(system(args), 0);
+    /* a neighbour list naming a row the catalog does not have, and a list
+     * one row short: each refused by file, column and row */
+    snprintf(path, sizeof path, "%s/local.fits", run);
+    snprintf(args, sizeof args, "cp '%s' '%s/local.keep'", path, dir);
+    assert_int_equal(system(args), 0);
+    for (int damage = 0; damage < 2; damage++) {
+        int far = N + 5;
+        fits_open_file(&ff, path, READWRITE, &status);
+        fits_movabs_hdu(ff, 2, NULL, &status);
+        if (damage == 0) fits_write_col(ff, TINT, 2, 7, 2, 1, &far, &status);  /* column 2: NEAREST_ROWS */
+        else fits_delete_rows(ff, N, 1, &status);
+        fits_close_file(ff, &status);
+        assert_int_equal(status, 0);
+        snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad'", run, moved, dir);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        const char *want = damage == 0 ? "column NEAREST_ROWS holds 5005 in row 7, not -1 to 4999"
+                                       : "column NEAREST_ROWS is 4999 rows x 20, the run needs 5000 x 20";
+        if (!strstr(err, want)) fail_msg("damage %d: %s", damage, err);
+        snprintf(args, sizeof args, "cp '%s/local.keep' '%s'", dir, path);
+        assert_int_equal(system(args), 0);
+    }
     snprintf(path, sizeof path, "%s/bad/anomalies.fits", dir);
     assert_false(tu_file_exists(path));
     snprintf(path, sizeof path, "cmp -s '%s/summary.txt' '%s/summary.before'", run, dir);
