@@ -110,6 +110,30 @@ size_t ody_fits_strbuf(fitsfile *f, int col, int *status)
     return w < 31 ? 32 : (size_t)w + 1;
 }
 
+int ody_fits_read_int(fitsfile *f, const char *key, long long lo, long long hi, long long *v, int *status)
+{
+    char val[FLEN_VALUE];
+    if (*status > 0) return *status;
+    if (fits_read_keyword(f, key, val, NULL, status)) return *status;
+    const char *p = val + strspn(val, " ");
+    if (!*p) return *status = VALUE_UNDEFINED;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(p, &end, 10);
+    if (end == p || (*end && strspn(end, " ") != strlen(end)) || (*p != '-' && *p != '+' && !isdigit((unsigned char)*p)))
+        return *status = BAD_INTKEY;
+    if (errno == ERANGE || x < lo || x > hi) return *status = NUM_OVERFLOW;
+    *v = x;
+    return 0;
+}
+
+int ody_fits_read_int32(fitsfile *f, const char *key, int lo, int hi, int *v, int *status)
+{
+    long long x = 0;
+    if (!ody_fits_read_int(f, key, lo, hi, &x, status)) *v = (int)x;
+    return *status;
+}
+
 size_t ody_fits_file_len(const char *path)
 {
     struct stat sb;

@@ -82,6 +82,19 @@ int ody_fits_row_only_filter(const char *path);
  * when the column cannot be asked. */
 size_t ody_fits_strbuf(fitsfile *f, int col, int *status);
 
+/* Reads integer keyword key of f's current HDU into *v, which must lie in
+ * [lo, hi] (else NUM_OVERFLOW).  CFITSIO's own integer reads (TINT, TLONG,
+ * TLONGLONG...) overrun a stack buffer building their error message for a
+ * long value that is not a number (CFITSIO 4.2, ffc2j: a fuzz finding;
+ * glibc's fortify aborts there), so this reads the value as text and parses
+ * it here: a whole number, optionally signed, then only blanks.  Sets
+ * *status as CFITSIO would (KEY_NO_EXIST, VALUE_UNDEFINED, BAD_INTKEY) and
+ * returns it; *v is left unchanged on error. */
+int ody_fits_read_int(fitsfile *f, const char *key, long long lo, long long hi, long long *v, int *status);
+
+/* The same into an int (the range [lo, hi] within int's). */
+int ody_fits_read_int32(fitsfile *f, const char *key, int lo, int hi, int *v, int *status);
+
 /* CLI exit code for an error code: 2 for bad input and for outputs that
  * cannot be written (disk full, permissions), 1 for everything else. */
 int ody_exit_code(int code);

@@ -1,5 +1,6 @@
 /* rf_io.c — forest save / load as a FITS binary table, one row per node. */
 #include <fitsio.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,16 +86,16 @@ static int read_keywords(fitsfile *ff, const char *path, rf_forest *f, ody_err *
     int status = 0, mf = 0;
     long long seed = 0, ms = 0, ntr = 0;
     rf_opt_init(&f->opt);
-    fits_read_key(ff, TINT, "NTREES", &f->n_trees, NULL, &status);
-    fits_read_key(ff, TINT, "NFEAT", &f->n_feat, NULL, &status);
-    fits_read_key(ff, TINT, "MAXFKIND", &mf, NULL, &status);
+    ody_fits_read_int32(ff, "NTREES", INT_MIN, INT_MAX, &f->n_trees, &status);
+    ody_fits_read_int32(ff, "NFEAT", INT_MIN, INT_MAX, &f->n_feat, &status);
+    ody_fits_read_int32(ff, "MAXFKIND", INT_MIN, INT_MAX, &mf, &status);
     fits_read_key(ff, TDOUBLE, "MAXFVAL", &f->opt.max_features_value, NULL, &status);
-    fits_read_key(ff, TINT, "MINLEAF", &f->opt.min_samples_leaf, NULL, &status);
-    fits_read_key(ff, TINT, "MAXDEPTH", &f->opt.max_depth, NULL, &status);
+    ody_fits_read_int32(ff, "MINLEAF", INT_MIN, INT_MAX, &f->opt.min_samples_leaf, &status);
+    ody_fits_read_int32(ff, "MAXDEPTH", INT_MIN, INT_MAX, &f->opt.max_depth, &status);
     fits_read_key(ff, TLOGICAL, "BOOTSTRP", &f->opt.bootstrap, NULL, &status);
-    fits_read_key(ff, TLONGLONG, "MAXSAMP", &ms, NULL, &status);
-    fits_read_key(ff, TLONGLONG, "SEED", &seed, NULL, &status);
-    fits_read_key(ff, TLONGLONG, "NTRAIN", &ntr, NULL, &status);
+    ody_fits_read_int(ff, "MAXSAMP", LLONG_MIN, LLONG_MAX, &ms, &status);
+    ody_fits_read_int(ff, "SEED", LLONG_MIN, LLONG_MAX, &seed, &status);
+    ody_fits_read_int(ff, "NTRAIN", LLONG_MIN, LLONG_MAX, &ntr, &status);
     if (status) return ody_fits_fail(err, status, path, "forest keywords missing", NULL);
     f->opt.max_features = (rf_maxf)mf;
     f->opt.max_samples = (size_t)ms;

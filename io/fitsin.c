@@ -532,7 +532,7 @@ int fitsin_check_tiles(fitsfile *f, const char *path, ody_err *err)
 int fitsin_format(fitsfile *f, const char *path, int newest, ody_err *err)
 {
     int status = 0, v = 1;
-    if (fits_read_key(f, TINT, "FORMAT", &v, NULL, &status) == KEY_NO_EXIST) v = 1;
+    if (ody_fits_read_int32(f, "FORMAT", INT_MIN, INT_MAX, &v, &status) == KEY_NO_EXIST) v = 1;
     else if (status) return ody_fits_fail(err, status, path, "cannot read its FORMAT keyword", NULL);
     if (v > newest)
         return ody_fail(err, ODY_EINPUT, "%s: model file format %d, newer than this oddsky reads (%d) — use the oddsky "

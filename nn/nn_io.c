@@ -1,5 +1,6 @@
 /* nn_io.c — MLP model files: FITS, one image HDU per layer. */
 #include <fitsio.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +99,8 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     int stdz = 0;
     nn_model *m = NULL;
     fits_read_key(f, TSTRING, "MODEL", model, NULL, &status);
-    fits_read_key(f, TINT, "NIN", &a.n_in, NULL, &status);
-    fits_read_key(f, TINT, "NLAYERS", &a.n_layers, NULL, &status);
+    ody_fits_read_int32(f, "NIN", INT_MIN, INT_MAX, &a.n_in, &status);
+    ody_fits_read_int32(f, "NLAYERS", INT_MIN, INT_MAX, &a.n_layers, &status);
     fits_read_key(f, TSTRING, "LOSS", loss, NULL, &status);
     fits_read_key(f, TLOGICAL, "STDIZE", &stdz, NULL, &status);
     if (status || strcmp(model, "MLP") || a.n_layers < 1 || a.n_layers > NN_MAX_LAYERS) {
@@ -113,8 +114,8 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
         int nin = 0;
         snprintf(name, sizeof name, "LAYER%d", l + 1);
         fits_movnam_hdu(f, IMAGE_HDU, name, 0, &status);
-        fits_read_key(f, TINT, "NIN", &nin, NULL, &status);
-        fits_read_key(f, TINT, "NOUT", &a.size[l], NULL, &status);
+        ody_fits_read_int32(f, "NIN", INT_MIN, INT_MAX, &nin, &status);
+        ody_fits_read_int32(f, "NOUT", INT_MIN, INT_MAX, &a.size[l], &status);
         fits_read_key(f, TSTRING, "ACT", act, NULL, &status);
         a.act[l] = (nn_act)nn_act_parse(act);
         if (!status && nin != (l ? a.size[l - 1] : a.n_in)) {

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fitsio.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,8 @@ static int open_labels(const char *path, fitsfile **f, long *hdrline, ody_err *e
     *hdrline = 0;
     if (!status) {
         int s2 = 0;
-        if (fits_read_key_lng(*f, "HDRLINE", hdrline, NULL, &s2)) *hdrline = 0;
+        long long h = 0;
+        *hdrline = ody_fits_read_int(*f, "HDRLINE", 0, LONG_MAX, &h, &s2) ? 0 : (long)h;
     }
     if (status) {
         ody_fits_close(*f);

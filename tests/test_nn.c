@@ -145,6 +145,18 @@ static void test_two_moons_and_round_trip(void **state)
     assert_int_equal(nn_load(path, &bad, &e), ODY_EINPUT);
     if (!strstr(e.msg, "mlp.fits: mlp: layer 2 has an unknown activation")) fail_msg("%s", e.msg);
     assert_null(bad);
+    /* a long value that is not a number where a count belongs (a fuzz
+     * finding: CFITSIO's integer read aborted the process on it) */
+    remove(path);
+    assert_ok(nn_save(m, &o, path, NULL, 0, &e), e);
+    fits_open_file(&f, path, READWRITE, &status);
+    fits_modify_card(f, "NLAYERS", "NLAYERS =           000000012A09E52BBAB05C1F15B8381 89  C        0000007F7F7CB77",
+                     &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(nn_load(path, &bad, &e), ODY_EINPUT);
+    if (!strstr(e.msg, "mlp.fits: not an oddsky MLP model")) fail_msg("%s", e.msg);
+    assert_null(bad);
     tu_rmtree(dir);
     free(dir); free(path);
     nn_destroy(m); nn_destroy(m2);

@@ -1,6 +1,7 @@
 /* test_ody.c — shared helpers: errors, CFITSIO wrapper, logging. */
 #include <errno.h>
 #include <fitsio.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,54 @@ static void test_fits_paths_with_syntax_characters(void **state)
     assert_int_not_equal(system(cmd), 0);
     tu_rmtree(top);
     free(top); free(dir); free(t);
+}
+
+/* Integer keywords read as text and parsed here: CFITSIO's own integer
+ * read overran a stack buffer on a long value that is not a number (a
+ * fuzzed NLAYERS in a model file; glibc's fortify aborted the process). */
+static void test_read_int_keywords(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "keys.fits");
+    fitsfile *f = NULL;
+    int status = 0;
+    ody_fits_create(&f, path, &status);
+    fits_create_img(f, BYTE_IMG, 0, NULL, &status);
+    const char *cards[] = {"GOOD    =                   78 / a count",
+                           "NEG     =                  -12",
+                           "BIG     =          99999999999",
+                           "HUGE    = 999999999999999999999999",
+                           "JUNK    =           000000012A09E52BBAB05C1F15B8381 89  C        0000007F7F7CB77",
+                           "REAL    =                  7.5",
+                           "TEXT    = '12      '",
+                           "EMPTY   =                     "};
+    for (size_t k = 0; k < sizeof cards / sizeof *cards; k++) fits_write_record(f, cards[k], &status);
+    assert_int_equal(status, 0);
+    long long v = -1;
+    int i = -1;
+    assert_int_equal(ody_fits_read_int(f, "GOOD", 0, 100, &v, &status), 0);
+    assert_int_equal(v, 78);
+    assert_int_equal(ody_fits_read_int32(f, "NEG", INT_MIN, INT_MAX, &i, &status), 0);
+    assert_int_equal(i, -12);
+    assert_int_equal(ody_fits_read_int(f, "BIG", LLONG_MIN, LLONG_MAX, &v, &status), 0);
+    assert_true(v == 99999999999LL);
+    struct { const char *key; int want; } bad[] = {{"BIG", NUM_OVERFLOW}, {"HUGE", NUM_OVERFLOW}, {"JUNK", BAD_INTKEY},
+                                                  {"REAL", BAD_INTKEY}, {"TEXT", BAD_INTKEY}, {"EMPTY", VALUE_UNDEFINED},
+                                                  {"NOPE", KEY_NO_EXIST}, {"GOOD", NUM_OVERFLOW}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        status = 0;
+        i = 5;
+        int hi = k == 7 ? 10 : INT_MAX;  /* GOOD (78) outside a range of 0 to 10 */
+        if (ody_fits_read_int32(f, bad[k].key, 0, hi, &i, &status) != bad[k].want)
+            fail_msg("%s: status %d, not %d", bad[k].key, status, bad[k].want);
+        assert_int_equal(i, 5);  /* left unchanged */
+    }
+    status = 0;
+    fits_clear_errmsg();
+    fits_close_file(f, &status);
+    tu_rmtree(dir);
+    free(dir);
+    free(path);
 }
 
 static void test_fail_and_fits_fail(void **state)
@@ -192,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_fail_and_fits_fail),
+        cmocka_unit_test(test_read_int_keywords),
         cmocka_unit_test(test_fits_paths_with_syntax_characters),
         cmocka_unit_test(test_logging_levels),
         cmocka_unit_test(test_fmt_as_printf),
