@@ -42,6 +42,11 @@ int cli_bad_option(const char *cmd, char *const *argv, const char *shortopts)
      * missing, and to 0 for an unknown long option; for a short option it is
      * the letter either way, known when shortopts lists it */
     const char *arg = optind > 0 ? argv[optind - 1] : "";
+    /* inside a cluster ("-xy" at its x), getopt has not moved optind on:
+     * argv[optind] is the cluster itself, argv[optind - 1] the argument
+     * before it (which may be a long option, read wrongly as the culprit) */
+    const char *cur = argv[optind];
+    if (optopt && cur && cur[0] == '-' && cur[1] && cur[1] != '-' && strchr(cur + 1, optopt)) arg = cur;
     int is_long = !strncmp(arg, "--", 2);
     int missing = optopt && (is_long || (optopt < 128 && strchr(shortopts, optopt)));
     char what[320];

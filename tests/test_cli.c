@@ -39,6 +39,10 @@ static void test_help_and_version(void **state)
     assert_string_equal(err, "oddsky: error: compare: unknown option '--frob' — run `oddsky compare --help`\n");
     assert_int_equal(tu_run("lens train -x", out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "unknown option '-x'"));
+    /* an unknown letter inside a cluster, after a long option: the letter
+     * is named, not the long option before it */
+    assert_int_equal(tu_run("run x.yaml --force -xy", out, sizeof out, err, sizeof err), 2);
+    assert_string_equal(err, "oddsky: error: run: unknown option '-x' — run `oddsky run --help`\n");
 }
 
 static void test_simulate_then_inspect(void **state)
