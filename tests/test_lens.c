@@ -256,21 +256,27 @@ static void test_features_on_analytic_images(void **state)
     free(g); free(ring); free(ell);
 }
 
+/* Defaults but n simulated cutouts of size pixels, trained for epochs. */
+static void train_setup(size_t n, int size, int epochs, lens_sim_opt *so, lens_prep *prep, nn_train_opt *to)
+{
+    lens_sim_opt_init(so);
+    so->n = n;
+    so->size = size;
+    lens_prep_init(prep);
+    prep->size = size;
+    nn_train_opt_init(to);
+    to->max_epochs = epochs;
+}
+
 /* A training set smaller than the default batch (64): `lens train -n 40`
  * once failed on "mlp.batch = 64 must be 1 to 36", a key not set. */
 static void test_small_training_set(void **state)
 {
     (void)state;
     lens_sim_opt so;
-    lens_sim_opt_init(&so);
-    so.n = 20;
-    so.size = 16;
     lens_prep prep;
-    lens_prep_init(&prep);
-    prep.size = 16;
     nn_train_opt to;
-    nn_train_opt_init(&to);
-    to.max_epochs = 1;
+    train_setup(20, 16, 1, &so, &prep, &to);
     int hidden[1] = {4};
     nn_model *m = NULL;
     lens_eval ev;
@@ -292,15 +298,9 @@ static void test_classifier_learns(void **state)
 {
     (void)state;
     lens_sim_opt so;
-    lens_sim_opt_init(&so);
-    so.n = 1500;
-    so.size = 32;
     lens_prep prep;
-    lens_prep_init(&prep);
-    prep.size = 32;
     nn_train_opt to;
-    nn_train_opt_init(&to);
-    to.max_epochs = 15;
+    train_setup(1500, 32, 15, &so, &prep, &to);
     int hidden[2] = {64, 32};
     nn_model *m = NULL;
     lens_eval ev;
