@@ -295,7 +295,7 @@ static void write_gappy(const char *path, long n)
         float a = i % 97 == 5 || edge ? NAN : i % 3 == 0 ? (i % 2 ? -0.0f : 0.0f) : (float)sin(0.37 * (double)i);
         float b = i % 89 == 1 || (edge && i % 2) ? NAN : (float)cos(0.11 * (double)i) * (float)(i % 13);
         float c = i == 2500 ? NAN : (float)((i * 7919) % 1000) / 100.0f, d = (float)((i * 104729) % 997);
-        char name[16], dup[16], hole[16], *s[3] = {name, dup, hole};
+        char name[24], dup[24], hole[24], *s[3] = {name, dup, hole};
         double fd = i == 2800 ? -0.0 : i == 3 ? 0.0 : 1 + 0.25 * (double)i;
         snprintf(name, sizeof name, "g%06ld", i);
         snprintf(dup, sizeof dup, "g%06ld", i == 2700 ? 40 : i == 1200 ? 1300 : i);
