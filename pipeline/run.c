@@ -117,12 +117,19 @@ static int artifact_present(const run_state *st, const char *name)
     return ok;
 }
 
-/* Whether every artifact a stage always writes is in the run directory. */
+/* Whether every artifact a stage writes under the run's config is in the run
+ * directory. */
 static int artifacts_present(const run_state *st, const stage_def *d)
 {
     for (int a = 0; d->writes[a]; a++) {
         const char *w = d->writes[a], *r = strstr(w, "{r}");
-        if (w[strlen(w) - 1] == '?') continue;
+        size_t len = strlen(w);
+        if (w[len - 1] == '?') {
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 1), w);
+            if (d->writes_if && d->writes_if(st->c, name) && !artifact_present(st, name)) return 0;
+            continue;
+        }
         int copies = r ? st->c->repeats : 1, ok = 1;
         for (int k = 0; k < copies && ok; k++) {
             char name[256];

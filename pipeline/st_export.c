@@ -519,6 +519,16 @@ static int export(run_state *st, int run, ody_err *err)
     return rc;
 }
 
+/* The ranked lists export.formats asks for. */
+static int writes_format(const cfg *c, const char *artifact)
+{
+    static const struct { const char *name; int fmt; } f[] = {{"anomalies.fits", CFG_FMT_FITS},
+        {"anomalies.csv", CFG_FMT_CSV}, {"anomalies.ecsv", CFG_FMT_ECSV}, {"anomalies.vot", CFG_FMT_VOTABLE}};
+    for (size_t k = 0; k < sizeof f / sizeof *f; k++)
+        if (!strcmp(artifact, f[k].name)) return (c->formats & f[k].fmt) != 0;
+    return 0;
+}
+
 const stage_def stage_export = {
     .name = "export",
     .what = "the ranked list: anomalies.fits, .csv, .ecsv, .vot (export.formats)",
@@ -526,5 +536,6 @@ const stage_def stage_export = {
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", "lens", "score", "learn", NULL},
     .load_needs_reads = 1,  /* even up to date, it ranks (for the summary) */
     .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", "anomalies.ecsv?", "anomalies.vot?", NULL},
+    .writes_if = writes_format,
     .fn = export,
 };

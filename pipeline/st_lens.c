@@ -102,12 +102,19 @@ static int lens(run_state *st, int run, ody_err *err)
 
 static int lens_enabled(const cfg *c) { return c->lens_on; }
 
+/* lens_model.fits: the model trained in the run, when lens.model names none. */
+static int lens_writes(const cfg *c, const char *artifact)
+{
+    return !c->lens_model[0] && !strcmp(artifact, "lens_model.fits");
+}
+
 const stage_def stage_lens = {
     .name = "lens",
     .what = "strong-lens classifier: P(lens) of every cutout",
     .keys = (const char *const[]){"lens.", "seed", NULL},
     .reads = (const char *const[]){"ingest", NULL},
     .writes = (const char *const[]){"lens_scores.fits", "lens_model.fits?", NULL},
+    .writes_if = lens_writes,
     .enabled = lens_enabled,
     .fn = lens,
 };

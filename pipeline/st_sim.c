@@ -2,6 +2,7 @@
  * forest proximity, the mean distance to them, and the dense matrix when
  * asked. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "stage.h"
 
@@ -87,6 +88,9 @@ static int similarity(run_state *st, int run, ody_err *err)
 
 static int sim_enabled(const cfg *c) { return c->sim_on; }
 
+/* similarity.fits: the dense matrix, when similarity.dense asks for it. */
+static int sim_writes(const cfg *c, const char *artifact) { return c->dense && !strcmp(artifact, "similarity.fits"); }
+
 const stage_def stage_sim = {
     .name = "similarity",
     .what = "top-k most similar objects by forest proximity, kNN distance",
@@ -95,5 +99,6 @@ const stage_def stage_sim = {
     .needs_trees = 1,
     .enabled = sim_enabled,
     .writes = (const char *const[]){"neighbours.fits", "similarity.fits?", NULL},
+    .writes_if = sim_writes,
     .fn = similarity,
 };

@@ -112,6 +112,9 @@ typedef struct stage_def {
     int version;                        /* of its artifacts' layout, in its hash: raise it when they change,
                                            so a run directory from before reruns it rather than failing */
     int (*enabled)(const cfg *c);       /* NULL: always on */
+    int (*writes_if)(const cfg *c, const char *artifact);  /* NULL, or whether c writes an artifact marked '?'
+                                           (named without it): one it writes must be there for the stage to
+                                           be up to date, so that a deleted result is made again */
     int (*fn)(run_state *st, int run, ody_err *err);
 } stage_def;
 

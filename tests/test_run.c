@@ -146,6 +146,14 @@ static void test_demo_end_to_end_and_skipping(void **state)
     rc = tu_run(args, out, sizeof out, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(err, "0 stages run, 8 up to date, 2 off"));
+    /* a ranked list deleted to have it made again is made again (the export
+     * stage was "up to date" without it) */
+    snprintf(path, sizeof path, "%s/out/anomalies.csv", dir);
+    assert_int_equal(remove(path), 0);
+    rc = tu_run(args, out, sizeof out, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "1 stage run, 7 up to date, 2 off"));
+    assert_true(tu_file_exists(path));
     /* --set of a similarity key redoes similarity and export only */
     snprintf(args, sizeof args, "run '%s' --set similarity.top_k=3", conf);
     rc = tu_run(args, out, sizeof out, err, sizeof err);
