@@ -19,7 +19,8 @@ int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cf
     struct stat sb;
     char path[4200];
     snprintf(path, sizeof path, "%s", arg);
-    if (!stat(arg, &sb) && S_ISDIR(sb.st_mode)) {
+    int is_dir = !stat(arg, &sb) && S_ISDIR(sb.st_mode);
+    if (is_dir) {
         snprintf(path, sizeof path, "%s/config.yaml", arg);
         if (stat(path, &sb)) {
             fprintf(stderr, "oddsky: error: %s: %s has no config.yaml (a run of an older oddsky?) — give the run's "
@@ -29,6 +30,14 @@ int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cf
     }
     ody_err e = {0};
     if (cfg_load(path, sets, nsets, out, &e)) return cli_fail(&e);
+    /* A run folder is the run, wherever it is now: its config.yaml names the
+     * folder it was written in, which a renamed, moved or copied folder is
+     * not (report once read, and wrote into, the original). */
+    char *here = is_dir ? realpath(arg, NULL) : NULL;
+    if (here) {
+        free((*out)->output);
+        (*out)->output = here;
+    }
     return 0;
 }
 

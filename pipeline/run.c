@@ -273,6 +273,14 @@ static int save_config(const run_state *st, ody_err *err)
     return fitsout_text_commit(&t, err);
 }
 
+/* Whether the file part of a catalog path exists. */
+static int catalog_there(const char *path)
+{
+    char base[4096];
+    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
+    return access(base, F_OK) == 0;
+}
+
 static int run_stages(run_state *st, const run_opt *o, ody_err *err)
 {
     walk w;
@@ -285,8 +293,18 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", run_stage_table[k]->name);
         return ody_fail(err, ODY_EINPUT, "--from %s: no such stage — use one of %s", o->from_stage, names);
     }
-    store_manifest_read(st, w.done, w.secs);
+    uint64_t recorded = 0;
+    store_manifest_read(st, w.done, w.secs, &recorded);
     w.input_sum = store_checksum(st->c->cat_path);
+    /* A run folder moved away from its catalog (to a laptop, an archive):
+     * the stages after ingest read the folder's copy (catalog.fits), so the
+     * manifest's word for the input stands while ingest is up to date.  A
+     * catalog that is there but changed still makes the run out of date. */
+    if (!w.input_sum && recorded && !catalog_there(st->c->cat_path)) {
+        w.input_sum = recorded;
+        ody_logf(st->log, ODY_LOG_WARN, "%s is not there: the run folder's copy of it (catalog.fits) stands in",
+                 st->c->cat_path);
+    }
     /* every process has read the manifest before process 0 rewrites it */
     int rc = ody_comm_agree(st->comm, 0, err);
     if (rc) return rc;

@@ -370,10 +370,11 @@ int store_load_index(const run_state *st, const char *file, const char *col, siz
  * when out of memory. */
 double *store_score(run_state *st, cfg_score s);
 
-/* The manifest: one line per completed stage (name, hash, seconds).
- * read fills done[] and secs[] (0 for stages it does not list): a stage
- * read back keeps the time it took when it last ran. */
-void store_manifest_read(const run_state *st, uint64_t *done, double *secs);
+/* The manifest: one line per completed stage (name, hash, seconds), after
+ * a header naming the input catalog and its checksum.  read fills done[]
+ * and secs[] (0 for stages it does not list: a stage read back keeps the
+ * time it took when it last ran) and *input_sum (0 when not recorded). */
+void store_manifest_read(const run_state *st, uint64_t *done, double *secs, uint64_t *input_sum);
 int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err);
 
 /* Removes dir's temporaries (NAME.tmp-PID) left by processes that are gone. */

@@ -274,16 +274,23 @@ double *store_score(run_state *st, cfg_score s)
 
 /* ================================================================ manifest */
 
-void store_manifest_read(const run_state *st, uint64_t *done, double *secs)
+void store_manifest_read(const run_state *st, uint64_t *done, double *secs, uint64_t *input_sum)
 {
     for (int k = 0; k < run_stage_count; k++) done[k] = 0, secs[k] = 0;
+    *input_sum = 0;
     char *p = store_path(st, "manifest.txt");
     FILE *f = p ? fopen(p, "r") : NULL;
     free(p);
     if (!f) return;
-    char line[512], name[64];
+    char line[8192], name[64];
     unsigned long long h;
     double t;
+    /* the header names the input and its checksum last: "... checksum %016llx" */
+    if (fgets(line, sizeof line, f) && line[0] == '#') {
+        const char *c = NULL;
+        for (const char *q = strstr(line, " checksum "); q; q = strstr(q + 1, " checksum ")) c = q;
+        if (c && sscanf(c, " checksum %llx", &h) == 1) *input_sum = h;
+    } else rewind(f);
     while (fgets(line, sizeof line, f)) {
         int got = line[0] == '#' ? 0 : sscanf(line, "%63s %llx %lf", name, &h, &t);
         if (got < 2) continue;

@@ -356,6 +356,48 @@ static void test_resume_after_kill(void **state)
 
 /* Outputs that cannot be written: a one-line error, exit 2, no ranked list
  * and no temporary; the inputs are untouched. */
+/* A run folder copied or renamed (run_v1/) is that run: report, score and
+ * serve read and write it, not the folder its config.yaml was written in
+ * (report once wrote into the original).  Moved away from its catalog (to
+ * a laptop), it answers to its own copy of the catalog, and says so. */
+static void test_moved_run_folder(void **state)
+{
+    (void)state;
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), cmd[8800], args[8800];
+    snprintf(cmd, sizeof cmd, "cp '%s/catalogs/mock_survey.fits' '%s/cat.fits'", src, dir);
+    assert_int_equal(system(cmd), 0);
+    char *conf = conf_at(dir, "c.yaml", "catalog:\n  path: cat.fits\n  id: ID\n  features: [U, G, R, REDSHIFT]\n"
+                         "forest:\n  n_trees: 10\nisolation:\n  n_trees: 20\noutput: out\nseed: 3\n");
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    snprintf(cmd, sizeof cmd, "cp -r '%s/out' '%s/run_v1'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "-q report '%s/run_v1'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report: exit %d: %s", rc, err);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/run_v1/report/index.html", dir);
+    assert_true(tu_file_exists(path));
+    snprintf(path, sizeof path, "%s/out/report", dir);
+    assert_false(tu_file_exists(path));  /* the original folder untouched */
+    /* the catalog gone: score and report answer to the folder's copy */
+    snprintf(cmd, sizeof cmd, "mv '%s/cat.fits' '%s/cat.away'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "score '%s/run_v1' '%s/cat.away' -o '%s/scored' --top 0", dir, dir, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("score: exit %d: %s", rc, err);
+    if (!strstr(err, "cat.fits is not there: the run folder's copy of it (catalog.fits) stands in")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "-q report '%s/run_v1'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report without the catalog: exit %d: %s", rc, err);
+    /* a change the folder's copy cannot answer (how the catalog is read): the catalog is named */
+    snprintf(args, sizeof args, "-q report '%s/run_v1' --set catalog.missing=impute", dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "cat.fits: cannot open the file")) fail_msg("%s", err);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 static void test_output_cannot_be_written(void **state)
 {
     (void)state;
@@ -1410,6 +1452,7 @@ int main(void)
         cmocka_unit_test(test_demo_end_to_end_and_skipping),
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_moved_run_folder),
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
