@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plot.h"
 #include "repview.h"
@@ -146,6 +147,16 @@ int rep_open(const cfg *c, const ody_log *log, rep_view **out, ody_err *err)
         rep_close(v);
         return rc;
     }
+    /* a run folder moved without its cutouts (one file of them; a folder of
+     * files flags each missing one) still has its report and review page */
+    cut_opt co;
+    stage_cutout_opt(c, &co);
+    char base[4096];
+    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(co.path), co.path);
+    if (c->cut_path[0] && co.layout != CUT_DIR && !strchr(base, '{') && access(base, F_OK)) {
+        v->no_cutouts = 1;
+        ody_logf(log, ODY_LOG_WARN, "%s is not there: pictures show each object's features instead", base);
+    }
     *out = v;
     return 0;
 }
@@ -280,7 +291,8 @@ int rep_cutouts(const rep_view *v, const size_t *rows, size_t m, cut_set **out, 
     cut_opt co;
     stage_cutout_opt(v->c, &co);
     co.fail_missing = 0;
-    int rc = cut_read(&co, &sub, m, out, NULL, err);
+    *out = NULL;
+    int rc = v->no_cutouts ? 0 : cut_read(&co, &sub, m, out, NULL, err);
     free(buf);
     return rc;
 }

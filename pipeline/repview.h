@@ -29,6 +29,8 @@ struct rep_view {
     size_t *order;            /* rows, best first */
     size_t *rank;             /* rank[row], 0-based */
     cat_ids ids;              /* the IDs as text, for rep_find */
+    int no_cutouts;           /* the cutouts file is not there (a run folder moved without it): pictures
+                                 show each object's features instead */
 };
 
 /* The stages a view reads (run_opt.also_load). */
@@ -40,7 +42,8 @@ const double *rep_rank_score(const rep_view *v);
 /* Pass-through column p of row as text, floats to 10 digits. */
 void rep_format_pass(const rep_view *v, int p, size_t row, char *buf, size_t len);
 
-/* The cutouts of rows[0..m), read in one pass (missing ones flagged). */
+/* The cutouts of rows[0..m), read in one pass (missing ones flagged);
+ * *out NULL when the view has none (no cutouts, or v->no_cutouts). */
 int rep_cutouts(const rep_view *v, const size_t *rows, size_t m, cut_set **out, ody_err *err);
 
 /* The picture of row: cutout (bands x size x size) when given, else its

@@ -845,18 +845,28 @@ static void test_lens_demo(void **state)
 {
     (void)state;
     const char *src = getenv("ODDSKY_SOURCE_DIR");
-    char *dir = tu_tmpdir(), args[4096];
+    char *dir = tu_tmpdir(), args[4096], cmd[4300];
+    snprintf(cmd, sizeof cmd, "cp '%s/catalogs/mock_lenses_cutouts.fits' '%s/cut.fits'", src, dir);
+    assert_int_equal(system(cmd), 0);
     snprintf(args, sizeof args,
              "-q run '%s/configs/lens_demo.yaml' --top 3 --set lens.train_n=800 --set lens.test_n=300 "
-             "--set lens.epochs=8 --set forest.n_trees=30 --set mlp.max_epochs=3 --set output='%s/lens'",
-             src, dir);
+             "--set lens.epochs=8 --set forest.n_trees=30 --set mlp.max_epochs=3 --set output='%s/lens' "
+             "--set cutouts.path='%s/cut.fits'", src, dir, dir);
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("exit %d: %s", rc, err);
     assert_non_null(strstr(out, "LENS_PROB"));
-    char cmd[4300];
     snprintf(cmd, sizeof cmd, "grep -q LENSAUC '%s/lens/anomalies.fits' && grep -q 'CONCENTRATION' '%s/lens/forest_0.fits'",
              dir, dir);
     if (system(cmd) != 0) fail_msg("the export lacks the lens evaluation or the forest the morphology features");
+    /* the run folder copied on without its cutouts (a laptop): its report
+     * still opens, each picture a feature profile, and says why */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/lens' '%s/away' && rm '%s/cut.fits'", dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "report '%s/away'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report without cutouts: exit %d: %s", rc, err);
+    if (!strstr(err, "cut.fits is not there: pictures show each object's features instead")) fail_msg("%s", err);
+    snprintf(cmd, sizeof cmd, "%s/away/report/index.html", dir);
+    assert_true(tu_file_exists(cmd));
     /* a cutout file that is not there: exit 2 naming it */
     snprintf(args, sizeof args, "-q run '%s/configs/lens_demo.yaml' --set cutouts.path=nothere.fits --set output='%s/x'", src, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
