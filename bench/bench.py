@@ -132,6 +132,24 @@ def robust_z(s):
     return (s - med) / (scale if scale > 0 else 1.0)
 
 
+def weirdness_z(w):
+    """The score stage's z of the weirdness: an object good in no tree (W = 1,
+    the forest measured nothing for it) gives no evidence, z 0, and the
+    median and MAD are those of the others."""
+    w = np.asarray(w, float)
+    measured = w < 1
+    z = np.zeros_like(w)
+    if measured.any():
+        ref = w[measured]
+        med = np.median(ref)
+        dev = np.abs(ref - med)
+        scale = 1.4826 * np.median(dev)
+        if not scale > 0:
+            scale = 1.2533 * dev.mean()
+        z[measured] = (w[measured] - med) / (scale if scale > 0 else 1.0)
+    return z
+
+
 # A rule: (score.combine, the local detector beside isolation and weirdness
 # in score.detectors or None, score.local_weight, score.context_weight: 0
 # when context is not among the detectors).  As shipped:
@@ -145,7 +163,8 @@ def combined(t, c):
     the local detector's and context's times their weights, each clipped at
     0; then max or mean."""
     rule, loc, lam, ctx = c
-    z = [np.clip(robust_z(np.asarray(t[DETECTORS[d]], float)), 0, None) for d in ("isolation", "weirdness")]
+    z = [np.clip(robust_z(np.asarray(t[DETECTORS["isolation"]], float)), 0, None),
+         np.clip(weirdness_z(t[DETECTORS["weirdness"]]), 0, None)]
     if loc:
         z.append(lam * np.clip(robust_z(np.asarray(t[DETECTORS[loc]], float)), 0, None))
     if ctx:

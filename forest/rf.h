@@ -338,7 +338,8 @@ int rf_iso_score(const rf_forest *f, const float *X, size_t n, int n_threads, do
 
 /* (v - median) / (1.4826 MAD) for n values v, median and MAD taken over
  * n_ref values ref (which may be v), with a mean-deviation fallback when the
- * MAD is 0. */
+ * MAD is 0.  A ref value of +inf is left out (a detector that measured
+ * nothing there); when every one is, each z is 0. */
 int rf_robust_z(const double *ref, size_t n_ref, const double *v, size_t n, double *z, ody_err *err);
 
 /* The same where the reference values are spread over c's processes, each

@@ -323,13 +323,14 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The scale of a robust z when over half the values tie (MAD 0): the mean
- * absolute deviation, summed in increasing order (dev sorted in place). */
-static double mean_dev_scale(double *dev, size_t n)
+ * absolute deviation, summed in increasing order (dev sorted in place), of
+ * the m finite ones (the left-out values' deviations are +inf: last). */
+static double mean_dev_scale(double *dev, size_t n, size_t m)
 {
     qsort(dev, n, sizeof *dev, cmp_double);
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += dev[i];
-    s = 1.2533 * s / (double)n;
+    for (size_t i = 0; i < m; i++) s += dev[i];
+    s = 1.2533 * s / (double)m;
     return s > 0 ? s : 1;
 }
 
@@ -351,24 +352,30 @@ int rf_robust_z(const double *ref, size_t nr, const double *v, size_t n, double 
 int rf_robust_z_comm(const ody_comm *c, const double *ref, size_t nr, const double *v, size_t n, double *z,
                      ody_err *err)
 {
-    int64_t N = (int64_t)nr;
-    int rc = ody_allreduce(c, &N, 1, ODY_SUM_I64, err);
+    int64_t N[2] = {(int64_t)nr, 0};  /* all values, and those measured (not +inf) */
+    for (size_t i = 0; i < nr; i++) N[1] += ref[i] != INFINITY;
+    int rc = ody_allreduce(c, N, 2, ODY_SUM_I64, err);
     if (rc) return rc;
-    if (N < 1) return ody_fail(err, ODY_EINTERNAL, "robust z of no values");
+    if (N[0] < 1) return ody_fail(err, ODY_EINTERNAL, "robust z of no values");
+    if (N[1] < 1) {  /* nothing measured: no value stands out */
+        for (size_t i = 0; i < n; i++) z[i] = 0;
+        return 0;
+    }
+    /* +inf sorts last, so the k-th smallest of all is the k-th of the measured */
     double *dev = malloc((nr ? nr : 1) * sizeof *dev), med = 0, mad = 0;
     rc = ody_comm_agree(c, dev ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    if (!rc) rc = median_comm(c, ref, nr, (uint64_t)N, &med, err);
+    if (!rc) rc = median_comm(c, ref, nr, (uint64_t)N[1], &med, err);
     for (size_t i = 0; !rc && i < nr; i++) dev[i] = fabs(ref[i] - med);
-    if (!rc) rc = median_comm(c, dev, nr, (uint64_t)N, &mad, err);
+    if (!rc) rc = median_comm(c, dev, nr, (uint64_t)N[1], &mad, err);
     double scale = 1.4826 * mad;
     if (!rc && !(scale > 0)) {  /* the rare fallback: every deviation here, summed in order */
         size_t lo, hi;
         void *all = NULL;
-        ody_comm_part(c, ody_comm_rank(c), (size_t)N, &lo, &hi);
+        ody_comm_part(c, ody_comm_rank(c), (size_t)N[0], &lo, &hi);
         rc = ody_comm_agree(c, hi - lo != nr ? ody_fail(err, ODY_EINTERNAL, "robust z: rows not the process's part") : 0,
                             err);
-        if (!rc) rc = ody_gather_rows(c, dev, (size_t)N, sizeof *dev, &all, err);
-        if (!rc) scale = mean_dev_scale(all, (size_t)N);
+        if (!rc) rc = ody_gather_rows(c, dev, (size_t)N[0], sizeof *dev, &all, err);
+        if (!rc) scale = mean_dev_scale(all, (size_t)N[0], (size_t)N[1]);
         free(all);
     }
     for (size_t i = 0; !rc && i < n; i++) z[i] = (v[i] - med) / scale;

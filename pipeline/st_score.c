@@ -28,6 +28,27 @@ static int load_score(run_state *st, ody_err *err)
 
 /* ================================================================ combining */
 
+/* Detector s's robust z for q's objects against ref's.  An object good in
+ * no tree has W = 1 by convention (the authors' formula divides 0 by 0
+ * there, docs/SCORES.md): the forest measured nothing for it.  In discrete
+ * data a real row and its synthetic twin share every leaf, and 30% of
+ * mammography's rows, ordinary ones, were at W = 1.  So for the
+ * combination such an object's weirdness gives no evidence (z 0), and the
+ * median and MAD are those of the objects the forest did measure. */
+static int detector_z(const run_state *q, const run_state *ref, int s, double *z, ody_err *err)
+{
+    size_t n = stage_rows(q), nr = stage_rows(ref);
+    if (s != CFG_SCORE_WEIRDNESS) return rf_robust_z_comm(ref->comm, ref->score[s], nr, q->score[s], n, z, err);
+    double *w = malloc((nr ? nr : 1) * sizeof *w);
+    int rc = ody_comm_agree(ref->comm, w ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
+    for (size_t i = 0; !rc && i < nr; i++) w[i] = ref->score[s][i] >= 1 ? INFINITY : ref->score[s][i];
+    if (!rc) rc = rf_robust_z_comm(ref->comm, w, nr, q->score[s], n, z, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (q->score[s][i] >= 1) z[i] = 0;
+    free(w);
+    return rc;
+}
+
 int stage_combine(run_state *q, const run_state *ref, ody_err *err)
 {
     const cfg *c = q->c;
@@ -44,7 +65,7 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
             rc = ody_fail(err, ODY_EINTERNAL, "score.detectors: %s was not computed", cfg_score_name((cfg_score)s));
             break;
         }
-        if ((rc = rf_robust_z_comm(ref->comm, ref->score[s], stage_rows(ref), q->score[s], n, z, err))) break;
+        if ((rc = detector_z(q, ref, s, z, err))) break;
         double w = cfg_detector_weight(c, (cfg_score)s);
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? w * z[i] : 0;

@@ -598,6 +598,29 @@ static void test_isolation_on_drawn_rows(void **state)
     free(X);
 }
 
+/* The robust z leaves +inf reference values out (a detector that measured
+ * nothing there): the same z as with them dropped, in both the MAD and
+ * the mean-deviation fallback; all left out gives 0. */
+static void test_robust_z_leaves_out_infinity(void **state)
+{
+    (void)state;
+    double ref[9] = {1, 2, INFINITY, 4, 8, INFINITY, 3, INFINITY, 5}, kept[6] = {1, 2, 4, 8, 3, 5};
+    double v[3] = {0, 4, 20}, z1[3], z2[3];
+    ody_err e;
+    assert_ok(rf_robust_z(ref, 9, v, 3, z1, &e), e);
+    assert_ok(rf_robust_z(kept, 6, v, 3, z2, &e), e);
+    assert_memory_equal(z1, z2, sizeof z1);
+    /* over half tie (MAD 0): the mean absolute deviation of the measured ones */
+    double tie[7] = {2, 2, INFINITY, 2, 2, 9, INFINITY}, tkept[5] = {2, 2, 2, 2, 9};
+    assert_ok(rf_robust_z(tie, 7, v, 3, z1, &e), e);
+    assert_ok(rf_robust_z(tkept, 5, v, 3, z2, &e), e);
+    assert_memory_equal(z1, z2, sizeof z1);
+    assert_true(z1[2] == (20 - 2) / (1.2533 * 7 / 5));
+    double none[2] = {INFINITY, INFINITY};
+    assert_ok(rf_robust_z(none, 2, v, 3, z1, &e), e);
+    assert_true(z1[0] == 0 && z1[1] == 0 && z1[2] == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_sampled_bin_edges),
         cmocka_unit_test(test_forest_by_parts),
         cmocka_unit_test(test_isolation_on_drawn_rows),
+        cmocka_unit_test(test_robust_z_leaves_out_infinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -515,8 +515,8 @@ static void robust_z_against(const double *ref, long nr, const double *v, long n
         double sum = 0;
         for (long i = 0; i < nr; i++) sum += t[i];  /* in sorted order, as rf_robust_z sums */
         scale = 1.2533 * sum / (double)nr;
+        if (!(scale > 0)) scale = 1;  /* every value the same: z is 0 or the raw difference */
     }
-    assert_true(scale > 0);
     for (long i = 0; i < n; i++) z[i] = v[i] > med ? (v[i] - med) / scale : 0;
     free(t);
 }
@@ -524,6 +524,85 @@ static void robust_z_against(const double *ref, long nr, const double *v, long n
 static void robust_z_clipped(const double *s, long n, double *z)
 {
     robust_z_against(s, n, s, n, z);
+}
+
+/* The same for the weirdness: an object good in no tree (W = 1) is left
+ * out of the median and MAD, and its z is 0. */
+static void robust_z_weirdness(const double *w, long n, double *z)
+{
+    double *ref = malloc((size_t)n * sizeof *ref);
+    long m = 0;
+    for (long i = 0; i < n; i++)
+        if (w[i] < 1) ref[m++] = w[i];
+    if (m) robust_z_against(ref, m, w, n, z);
+    for (long i = 0; i < n; i++)
+        if (!m || w[i] >= 1) z[i] = 0;
+    free(ref);
+}
+
+/* The default: isolation, weirdness, local x 0.5 (score.local_weight),
+ * context x 0.1 (score.context_weight); maximum.  Each detector's weighted,
+ * clipped z into zk[k] (malloc'd), their maximum into best (zeroed). */
+static void default_rule(const ranked *r, double *zk[4], double *best)
+{
+    const double wt[4] = {1, 1, 0.5, 0.1};
+    const int col[4] = {0, 1, 4, 5};
+    for (int k = 0; k < 4; k++) {
+        zk[k] = malloc((size_t)r->n * sizeof *zk[k]);
+        if (k == 1) robust_z_weirdness(r->det[col[k]], r->n, zk[k]);
+        else robust_z_clipped(r->det[col[k]], r->n, zk[k]);
+        for (long i = 0; i < r->n; i++) {
+            zk[k][i] *= wt[k];
+            best[i] = zk[k][i] > best[i] ? zk[k][i] : best[i];
+        }
+    }
+}
+
+/* Discrete features: a real row and its synthetic twin share every leaf, so
+ * many objects are good in no tree (W = 1).  Their weirdness gives the
+ * default score no evidence (z 0) and the others' set its scale. */
+static void test_weirdness_without_evidence(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    char *dir = tu_tmpdir(), *catp = tu_path(dir, "disc.fits");
+    fitsfile *f = NULL;
+    int status = 0;
+    char *tt[] = {"ID", "OID", "A", "B", "C", "ANOMALY"}, *tf[] = {"K", "K", "E", "E", "E", "4A"};
+    fits_create_file(&f, catp, &status);
+    fits_create_tbl(f, BINARY_TBL, N, 6, tt, tf, NULL, "CATALOG", &status);
+    for (long i = 0; i < N; i++) {
+        long long id[2] = {i + 1, i + 1000001};
+        float v[3] = {(float)(i * 7 % 3), (float)(i * 11 % 4), (float)(i % 97 == 5 ? 9 : i * 13 % 5)};
+        char *none = "none";
+        for (int c = 0; c < 2; c++) fits_write_col(f, TLONGLONG, c + 1, i + 1, 1, 1, &id[c], &status);
+        for (int c = 0; c < 3; c++) fits_write_col(f, TFLOAT, c + 3, i + 1, 1, 1, &v[c], &status);
+        fits_write_col(f, TSTRING, 6, i + 1, 1, 1, &none, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    char *conf = conf_at(dir, "d.yaml", "catalog:\n  path: disc.fits\n  id: ID\n  features: [A, B, C]\n"
+                         "  passthrough: [OID, ANOMALY]\nforest:\n  n_trees: 30\noutput: out\nseed: 2\n"), args[4400];
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "%s/out/anomalies.fits", dir);
+    ranked r = read_ranked(args);
+    long at_one = 0;
+    for (long i = 0; i < r.n; i++) at_one += r.det[1][i] >= 1;
+    if (at_one < 10) fail_msg("only %ld objects good in no tree", at_one);
+    double *zk[4], *best = calloc((size_t)r.n, sizeof *best);
+    default_rule(&r, zk, best);
+    for (long i = 0; i < r.n; i++) {
+        if (fabs(best[i] - r.score[i]) > 1e-9 * (1 + fabs(best[i])))
+            fail_msg("row %ld: ANOMALY_SCORE %.17g, the rule gives %.17g (W %.17g)", i, r.score[i], best[i], r.det[1][i]);
+        if (r.det[1][i] >= 1 && !strcmp(r.driven[i], "weirdness")) fail_msg("row %ld: driven by a weirdness of 1", i);
+    }
+    for (int k = 0; k < 4; k++) free(zk[k]);
+    free(best);
+    free_ranked(&r);
+    tu_rmtree(dir);
+    free(dir), free(catp), free(conf);
 }
 
 /* The default score is the documented combination; WHY names features;
@@ -551,18 +630,8 @@ static void test_ranking_columns(void **state)
             fail_msg("row %ld: LOCAL %.17g, sqrt(z(knn) z(lof)) %.17g", i, r.det[4][i], sqrt(zn[i] * zl[i]));
     free(zn);
     free(zl);
-    /* the default: isolation, weirdness, local x 0.5 (score.local_weight), context x 0.1
-     * (score.context_weight); maximum */
-    double *zk[4], wt[4] = {1, 1, 0.5, 0.1};
-    const int col[4] = {0, 1, 4, 5};
-    for (int k = 0; k < 4; k++) {
-        zk[k] = malloc((size_t)r.n * sizeof *zk[k]);
-        robust_z_clipped(r.det[col[k]], r.n, zk[k]);
-        for (long i = 0; i < r.n; i++) {
-            zk[k][i] *= wt[k];
-            best[i] = zk[k][i] > best[i] ? zk[k][i] : best[i];
-        }
-    }
+    double *zk[4];
+    default_rule(&r, zk, best);
     /* DRIVEN_BY names a detector whose weighted z is the maximum ("none" when all are 0) */
     const char *dname[] = {"isolation", "weirdness", "local", "context"};
     for (long i = 0; i < r.n; i++) {
@@ -1466,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
+        cmocka_unit_test(test_weirdness_without_evidence),
         cmocka_unit_test(test_degenerate_inputs_warned),
         cmocka_unit_test(test_heap_detector),
         cmocka_unit_test(test_folder_names_cfitsio_would_misread),
