@@ -29,8 +29,8 @@ static int load_score(run_state *st, ody_err *err)
 /* ================================================================ combining */
 
 /* Detector s's robust z for q's objects against ref's.  An object good in
- * no tree has W = 1 by convention (the authors' formula divides 0 by 0
- * there, docs/SCORES.md): the forest measured nothing for it.  In discrete
+ * no tree has W = 1, the largest possible: it shares a pure-real leaf with
+ * nothing, so the forest measured nothing for it (docs/SCORES.md).  In discrete
  * data a real row and its synthetic twin share every leaf, and 30% of
  * mammography's rows, ordinary ones, were at W = 1.  So for the
  * combination such an object's weirdness gives no evidence (z 0), and the
