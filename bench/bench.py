@@ -140,13 +140,7 @@ def weirdness_z(w):
     measured = w < 1
     z = np.zeros_like(w)
     if measured.any():
-        ref = w[measured]
-        med = np.median(ref)
-        dev = np.abs(ref - med)
-        scale = 1.4826 * np.median(dev)
-        if not scale > 0:
-            scale = 1.2533 * dev.mean()
-        z[measured] = (w[measured] - med) / (scale if scale > 0 else 1.0)
+        z[measured] = robust_z(w[measured])
     return z
 
 
