@@ -41,7 +41,15 @@ static int detector_z(const run_state *q, const run_state *ref, int s, double *z
     if (s != CFG_SCORE_WEIRDNESS) return rf_robust_z_comm(ref->comm, ref->score[s], nr, q->score[s], n, z, err);
     double *w = malloc((nr ? nr : 1) * sizeof *w);
     int rc = ody_comm_agree(ref->comm, w ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
-    for (size_t i = 0; !rc && i < nr; i++) w[i] = ref->score[s][i] >= 1 ? INFINITY : ref->score[s][i];
+    int64_t none = 0;  /* objects good in no tree, said once, by the run itself */
+    for (size_t i = 0; !rc && i < nr; i++) {
+        none += ref->score[s][i] >= 1;
+        w[i] = ref->score[s][i] >= 1 ? INFINITY : ref->score[s][i];
+    }
+    if (!rc && q == ref) rc = ody_allreduce(ref->comm, &none, 1, ODY_SUM_I64, err);
+    if (!rc && q == ref && none)
+        ody_logf(ref->log, ODY_LOG_INFO, "score: %lld of %zu objects are good in no tree (discrete features put a row "
+                 "and its synthetic twin in one leaf): their weirdness gives no evidence", (long long)none, ref->n);
     if (!rc) rc = rf_robust_z_comm(ref->comm, w, nr, q->score[s], n, z, err);
     for (size_t i = 0; !rc && i < n; i++)
         if (q->score[s][i] >= 1) z[i] = 0;
