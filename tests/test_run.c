@@ -354,8 +354,6 @@ static void test_resume_after_kill(void **state)
     free(conf);
 }
 
-/* Outputs that cannot be written: a one-line error, exit 2, no ranked list
- * and no temporary; the inputs are untouched. */
 /* A run folder copied or renamed (run_v1/) is that run: report, score and
  * serve read and write it, not the folder its config.yaml was written in
  * (report once wrote into the original).  Moved away from its catalog (to
@@ -398,6 +396,8 @@ static void test_moved_run_folder(void **state)
     free(conf);
 }
 
+/* Outputs that cannot be written: a one-line error, exit 2, no ranked list
+ * and no temporary; the inputs are untouched. */
 static void test_output_cannot_be_written(void **state)
 {
     (void)state;
