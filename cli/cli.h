@@ -24,10 +24,10 @@ int cli_usage_error(const char *cmd, const char *what);
  * in one line; returns 2.  shortopts is the string given to getopt_long. */
 int cli_bad_option(const char *cmd, char *const *argv, const char *shortopts);
 
-/* Parses a whole number / a number for option opt of cmd into *out;
- * returns 0, or the exit code after printing the problem. */
+/* Parses a whole number / a number in [lo, hi] (finite) for option opt of
+ * cmd into *out; returns 0, or the exit code after printing the problem. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
-int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
 /* Parses "g,r,i" into band (max entries of 32 bytes); the count, or -1. */
 int cli_parse_bands(const char *s, char band[][32], int max);

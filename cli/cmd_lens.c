@@ -102,15 +102,15 @@ static int lens_option(lens_args *a, int c, const char *v)
     case 'n': if (!(rc = cli_parse_int("lens", "-n", v, 1, 10000000, &x))) a->so.n = (size_t)x; break;
     case 't': if (!(rc = cli_parse_int("lens", "--test", v, 1, 10000000, &x))) a->n_test = (size_t)x; break;
     case 's': if (!(rc = cli_parse_int("lens", "--size", v, 8, 1024, &x))) a->so.size = (int)x; break;
-    case 1: if (!(rc = cli_parse_double("lens", "--pixel-scale", v, &f))) a->so.pix_scale = f; break;
+    case 1: if (!(rc = cli_parse_double("lens", "--pixel-scale", v, 1e-4, 100, &f))) a->so.pix_scale = f; break;
     case 2:
         a->n_bands = cli_parse_bands(v, a->bands, CUT_MAX_BANDS);
         if (a->n_bands < 1) rc = cli_usage_error("lens", "--bands expects names separated by commas");
         break;
-    case 3: if (!(rc = cli_parse_double("lens", "--psf-fwhm", v, &f))) a->so.psf_fwhm = f; break;
+    case 3: if (!(rc = cli_parse_double("lens", "--psf-fwhm", v, 1e-4, 100, &f))) a->so.psf_fwhm = f; break;
     case 4: a->so.moffat = 1; break;
-    case 5: if (!(rc = cli_parse_double("lens", "--sky", v, &f))) a->so.sky = f; break;
-    case 6: if (!(rc = cli_parse_double("lens", "--zeropoint", v, &f))) a->so.zeropoint = f; break;
+    case 5: if (!(rc = cli_parse_double("lens", "--sky", v, 0, 1e12, &f))) a->so.sky = f; break;
+    case 6: if (!(rc = cli_parse_double("lens", "--zeropoint", v, 0, 100, &f))) a->so.zeropoint = f; break;
     case 7: if (!(rc = cli_parse_int("lens", "--down", v, 1, 64, &x))) a->prep.down = (int)x; break;
     case 8: if (parse_hidden(a, v)) rc = cli_usage_error("lens", "--hidden expects sizes separated by commas, e.g. 128,64"); break;
     case 9: if (!(rc = cli_parse_int("lens", "--epochs", v, 1, 100000, &x))) a->to.max_epochs = (int)x; break;

@@ -37,6 +37,65 @@ static void print_simulate_help(const sim_cat_opt *d)
            d->n, (unsigned long long)d->seed, d->frac_star, d->frac_qso, d->frac_anomaly);
 }
 
+/* What the command line asks for. */
+typedef struct sim_args {
+    sim_cat_opt o;
+    sim_lens_opt lens_o;
+    int lens, spectra, set_n, set_frac;
+} sim_args;
+
+/* A number option in [lo, hi], whole when `whole` (-n 1e6 is a million). */
+static int number(const char *opt, const char *v, double lo, double hi, int whole, double *out)
+{
+    int rc = cli_parse_double("simulate", opt, v, lo, hi, out);
+    if (!rc && whole && *out != floor(*out)) {
+        char what[160];
+        snprintf(what, sizeof what, "%s expects a whole number, got '%.64s'", opt, v);
+        rc = cli_usage_error("simulate", what);
+    }
+    return rc;
+}
+
+/* One option c with value v into a; 0 or the exit code after saying why. */
+static int sim_option(sim_args *a, int c, const char *v)
+{
+    double x = 0;
+    int rc = 0;
+    lens_sim_opt *ls = &a->lens_o.sim;
+    switch (c) {
+    case 'o': a->o.out = v; break;
+    case 'n': if (!(rc = number("-n", v, 1, 1e9, 1, &x))) a->o.n = (size_t)x, a->set_n = 1; break;
+    case 's': if (!(rc = number("--seed", v, 0, 9007199254740992.0, 1, &x))) a->o.seed = (uint64_t)x; break;
+    case 1: rc = number("--stars", v, 0, 1, 0, &a->o.frac_star); break;
+    case 2: rc = number("--quasars", v, 0, 1, 0, &a->o.frac_qso); break;
+    case 3: if (!(rc = number("--anomalies", v, 0, 1, 0, &a->o.frac_anomaly))) a->set_frac = 1; break;
+    case 4: a->o.overwrite = 1; break;
+    case 5: a->lens = 1; break;
+    case 6: a->lens_o.cut.path = v; break;
+    case 7:
+        if ((int)(a->lens_o.cut.layout = (cut_layout)cut_layout_parse(v)) < 0)
+            rc = cli_usage_error("simulate", "--layout is dir, cube or mef");
+        break;
+    case 8: if (!(rc = number("--size", v, 8, 1024, 1, &x))) ls->size = (int)x; break;
+    case 9: {
+        char bands[CUT_MAX_BANDS][32];
+        int nb = cli_parse_bands(v, bands, CUT_MAX_BANDS);
+        if (nb < 1) return cli_usage_error("simulate", "--bands expects names separated by commas");
+        ls->n_bands = nb;
+        for (int b = 0; b < nb; b++) snprintf(ls->band[b], sizeof ls->band[b], "%.15s", bands[b]);
+        break;
+    }
+    case 10: rc = number("--pixel-scale", v, 1e-4, 100, 0, &ls->pix_scale); break;
+    case 11: rc = number("--psf-fwhm", v, 1e-4, 100, 0, &ls->psf_fwhm); break;
+    case 12: a->lens_o.compress = 1; break;
+    case 13: if (!(rc = number("--drop-every", v, 0, 1e9, 1, &x))) a->lens_o.drop_every = (int)x; break;
+    case 14: rc = number("--lens-fraction", v, 0, 1, 0, &ls->frac_lens); break;
+    case 15: a->spectra = 1; break;
+    default: rc = cli_usage_error("simulate", "unknown option");
+    }
+    return rc;
+}
+
 int cli_simulate(int argc, char **argv, const ody_log *log)
 {
     static const struct option lo[] = {
@@ -50,88 +109,46 @@ int cli_simulate(int argc, char **argv, const ody_log *log)
         {"compress", no_argument, 0, 12},     {"drop-every", required_argument, 0, 13},
         {"lens-fraction", required_argument, 0, 14}, {"spectra", no_argument, 0, 15},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    sim_cat_opt o;
-    sim_cat_opt_init(&o);
-    sim_lens_opt lo2;
-    memset(&lo2, 0, sizeof lo2);
-    lens_sim_opt_init(&lo2.sim);
-    cut_opt_init(&lo2.cut);
-    int c, rc, lens = 0, spectra = 0, set_n = 0, set_frac = 0;
-    double v;
-    char bands[CUT_MAX_BANDS][32];
+    sim_args a;
+    memset(&a, 0, sizeof a);
+    sim_cat_opt_init(&a.o);
+    lens_sim_opt_init(&a.lens_o.sim);
+    cut_opt_init(&a.lens_o.cut);
+    int c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:n:s:h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'o': o.out = optarg; break;
-        case 'n':
-            if ((rc = cli_parse_double("simulate", "--n", optarg, &v))) return rc;
-            if (v < 0) return cli_usage_error("simulate", "--n must be positive");
-            o.n = (size_t)v;
-            set_n = 1;
-            break;
-        case 's':
-            if ((rc = cli_parse_double("simulate", "--seed", optarg, &v))) return rc;
-            o.seed = (uint64_t)v;
-            break;
-        case 1: if ((rc = cli_parse_double("simulate", "--stars", optarg, &o.frac_star))) return rc; break;
-        case 2: if ((rc = cli_parse_double("simulate", "--quasars", optarg, &o.frac_qso))) return rc; break;
-        case 3:
-            if ((rc = cli_parse_double("simulate", "--anomalies", optarg, &o.frac_anomaly))) return rc;
-            set_frac = 1;
-            break;
-        case 4: o.overwrite = 1; break;
-        case 5: lens = 1; break;
-        case 6: lo2.cut.path = optarg; break;
-        case 7:
-            if ((int)(lo2.cut.layout = (cut_layout)cut_layout_parse(optarg)) < 0)
-                return cli_usage_error("simulate", "--layout is dir, cube or mef");
-            break;
-        case 8: lo2.sim.size = atoi(optarg); break;
-        case 9: {
-            int nb = cli_parse_bands(optarg, bands, CUT_MAX_BANDS);
-            if (nb < 1) return cli_usage_error("simulate", "--bands expects names separated by commas");
-            lo2.sim.n_bands = nb;
-            for (int b = 0; b < nb; b++) snprintf(lo2.sim.band[b], sizeof lo2.sim.band[b], "%.15s", bands[b]);
-            break;
-        }
-        case 10: lo2.sim.pix_scale = atof(optarg); break;
-        case 11: lo2.sim.psf_fwhm = atof(optarg); break;
-        case 12: lo2.compress = 1; break;
-        case 13: lo2.drop_every = atoi(optarg); break;
-        case 14: lo2.sim.frac_lens = atof(optarg); break;
-        case 15: spectra = 1; break;
-        case 'h': {
+        if (c == 'h') {
             sim_cat_opt d;
             sim_cat_opt_init(&d);
             print_simulate_help(&d);
             return 0;
         }
-        default: return cli_bad_option("simulate", argv, "o:n:s:h");
-        }
+        if (c == '?' || c == ':') return cli_bad_option("simulate", argv, "o:n:s:h");
+        if ((rc = sim_option(&a, c, optarg))) return rc;
     }
     if (optind != argc) return cli_usage_error("simulate", "unexpected argument");
     ody_err e = {0};
-    if (spectra) {
+    if (a.spectra) {
         sps_opt so;
         sps_opt_init(&so);
-        so.out = o.out;
-        so.seed = o.seed;
-        if (set_n) so.n = o.n;
-        if (set_frac) so.frac_odd = o.frac_anomaly;
-        if (!o.overwrite && o.out && access(o.out, F_OK) == 0)
+        so.out = a.o.out;
+        so.seed = a.o.seed;
+        if (a.set_n) so.n = a.o.n;
+        if (a.set_frac) so.frac_odd = a.o.frac_anomaly;
+        if (!a.o.overwrite && a.o.out && access(a.o.out, F_OK) == 0)
             return cli_usage_error("simulate", "the output exists — add --overwrite to replace it");
         if (sps_write(&so, log, &e)) return cli_fail(&e);
         return 0;
     }
-    if (lens) {
-        if (!o.out || !lo2.cut.path) return cli_usage_error("simulate", "--lens-survey needs -o CATALOG.fits and --cutouts PATH");
-        lo2.out = o.out;
-        lo2.sim.n = o.n;
-        lo2.sim.seed = o.seed;
-        if (sim_lens_survey(&lo2, log, &e)) return cli_fail(&e);
+    if (a.lens) {
+        if (!a.o.out || !a.lens_o.cut.path) return cli_usage_error("simulate", "--lens-survey needs -o CATALOG.fits and --cutouts PATH");
+        a.lens_o.out = a.o.out;
+        a.lens_o.sim.n = a.o.n;
+        a.lens_o.sim.seed = a.o.seed;
+        if (sim_lens_survey(&a.lens_o, log, &e)) return cli_fail(&e);
         return 0;
     }
-    if (sim_catalog(&o, log, &e)) return cli_fail(&e);
+    if (sim_catalog(&a.o, log, &e)) return cli_fail(&e);
     return 0;
 }
 

@@ -71,13 +71,13 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
     return 0;
 }
 
-int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || v != v) {
-        char what[160];
-        snprintf(what, sizeof what, "%s expects a number, got '%.64s'", opt, s);
+    if (end == s || *end || !(v >= lo && v <= hi)) {  /* NaN and infinities fail the range */
+        char what[200];
+        snprintf(what, sizeof what, "%s expects a number from %g to %g, got '%.64s'", opt, lo, hi, s);
         return cli_usage_error(cmd, what);
     }
     *out = v;

@@ -43,6 +43,15 @@ static void test_help_and_version(void **state)
      * is named, not the long option before it */
     assert_int_equal(tu_run("run x.yaml --force -xy", out, sizeof out, err, sizeof err), 2);
     assert_string_equal(err, "oddsky: error: run: unknown option '-x' — run `oddsky run --help`\n");
+    /* numbers out of range, infinite or not numbers at all: refused by
+     * name with the range (an infinite -n was cast to a size) */
+    const char *bad[] = {"simulate -o x.fits -n 1e309", "simulate -o x.fits --quasars 2", "simulate -o x.fits -n 2.5",
+                         "simulate -o x.fits --lens-survey --size 5", "lens train -o x.fits --pixel-scale inf",
+                         "lens train -o x.fits --sky nan"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        assert_int_equal(tu_run(bad[k], out, sizeof out, err, sizeof err), 2);
+        if (!strstr(err, "expects a") || strchr(err, '\n') != err + strlen(err) - 1) fail_msg("%s: %s", bad[k], err);
+    }
 }
 
 static void test_simulate_then_inspect(void **state)
