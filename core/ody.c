@@ -134,6 +134,13 @@ int ody_fits_read_int32(fitsfile *f, const char *key, int lo, int hi, int *v, in
     return *status;
 }
 
+int ody_fits_file_there(const char *path)
+{
+    char base[4096];
+    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
+    return access(base, F_OK) == 0;
+}
+
 size_t ody_fits_file_len(const char *path)
 {
     struct stat sb;

@@ -66,6 +66,7 @@ void ody_fits_close(fitsfile *f);
  * syntax). */
 enum { ODY_FITS_FILE, ODY_FITS_TABLE, ODY_FITS_IMAGE };
 size_t ody_fits_file_len(const char *path);
+int ody_fits_file_there(const char *path);  /* whether the file part of path exists */
 int ody_fits_open(fitsfile **f, const char *path, int kind, int mode, int *status);
 int ody_fits_create(fitsfile **f, const char *path, int *status);
 

@@ -121,7 +121,9 @@ static int mlp(const run_state *ref, run_state *q, ody_err *err)
     char *p = store_path(ref, "mlp.fits");
     nn_model *m = NULL;
     float *P = malloc((q->n ? q->n : 1) * sizeof *P);
-    int rc = !p || !P ? ody_fail(err, ODY_ENOMEM, "out of memory") : nn_load(p, &m, err);
+    int rc = !p || !P ? ody_fail(err, ODY_ENOMEM, "out of memory")
+                      : store_check_file(p, ref->stage_hash[run_stage_index("mlp")], err);
+    if (!rc) rc = nn_load(p, &m, err);
     if (!rc && m->arch.n_in != q->F)
         rc = ody_fail(err, ODY_EINPUT, "%s: the MLP takes %d features, the run has %d — rerun the run's mlp stage", p,
                       m->arch.n_in, q->F);

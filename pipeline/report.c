@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "plot.h"
 #include "repview.h"
@@ -149,13 +148,9 @@ int rep_open(const cfg *c, const ody_log *log, rep_view **out, ody_err *err)
     }
     /* a run folder moved without its cutouts (one file of them; a folder of
      * files flags each missing one) still has its report and review page */
-    cut_opt co;
-    stage_cutout_opt(c, &co);
-    char base[4096];
-    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(co.path), co.path);
-    if (c->cut_path[0] && co.layout != CUT_DIR && !strchr(base, '{') && access(base, F_OK)) {
+    if (c->cut_path[0] && c->cut_layout != CUT_DIR && !strchr(c->cut_path, '{') && !ody_fits_file_there(c->cut_path)) {
         v->no_cutouts = 1;
-        ody_logf(log, ODY_LOG_WARN, "%s is not there: pictures show each object's features instead", base);
+        ody_logf(log, ODY_LOG_WARN, "%s is not there: pictures show each object's features instead", c->cut_path);
     }
     *out = v;
     return 0;

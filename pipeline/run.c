@@ -228,7 +228,9 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
              run ? "running" : "up to date, reading its artifacts");
     double t0 = ody_now(), b0 = ody_comm_size(st->comm) > 1 ? st->comm->bytes(st->comm) : 0;
     if (run) w->done[s] = 0;
+    st->stamp = h;
     int rc = ody_comm_agree(st->comm, d->fn(st, run, err), err);
+    st->stamp = 0;
     if (rc) return rc;
     if (!run) {
         st->sum->stages_skipped++;
@@ -273,14 +275,6 @@ static int save_config(const run_state *st, ody_err *err)
     return fitsout_text_commit(&t, err);
 }
 
-/* Whether the file part of a catalog path exists. */
-static int catalog_there(const char *path)
-{
-    char base[4096];
-    snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
-    return access(base, F_OK) == 0;
-}
-
 static int run_stages(run_state *st, const run_opt *o, ody_err *err)
 {
     walk w;
@@ -300,7 +294,7 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
      * the stages after ingest read the folder's copy (catalog.fits), so the
      * manifest's word for the input stands while ingest is up to date.  A
      * catalog that is there but changed still makes the run out of date. */
-    if (!w.input_sum && recorded && !catalog_there(st->c->cat_path)) {
+    if (!w.input_sum && recorded && !ody_fits_file_there(st->c->cat_path)) {
         w.input_sum = recorded;
         ody_logf(st->log, ODY_LOG_WARN, "%s is not there: the run folder's copy of it (catalog.fits) stands in",
                  st->c->cat_path);
@@ -310,6 +304,7 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
     if (rc) return rc;
     int last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
+    memcpy(st->stage_hash, w.hash, sizeof st->stage_hash);
     if (o->want_trees) st->want_trees = 1;
     for (int s = 0; s <= last && o->load_only; s++)
         if (w.on[s] && w.run[s])

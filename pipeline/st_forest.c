@@ -29,6 +29,7 @@ static int save_forest(const run_state *st, int r, ody_err *err)
     char *p = store_path(st, name);
     int rc = p ? rf_save(st->forests[r], p, st->cat->feat_names, st->history, 1, err)
                : ody_fail(err, ODY_ENOMEM, "out of memory");
+    if (!rc) rc = store_stamp_file(st, p, err);
     free(p);
     return rc;
 }
@@ -42,7 +43,8 @@ static int load_forests(run_state *st, ody_err *err)
         char name[64];
         snprintf(name, sizeof name, "forest_%d.fits", r);
         char *p = store_path(st, name);
-        rc = p ? rf_load(p, &st->forests[r], err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        rc = p ? store_check_file(p, st->stamp, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (!rc) rc = rf_load(p, &st->forests[r], err);
         /* a file put there from another run would walk this run's rows on
          * features they do not have */
         if (!rc && st->forests[r]->n_feat != st->F)

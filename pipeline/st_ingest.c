@@ -170,7 +170,8 @@ static int load_catalog(run_state *st, ody_err *err)
     o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
     o.passthru = (const char *const *)c->passthru;
     o.n_passthru = c->n_passthru;
-    int rc = read_catalog(st, &o, 0, err);
+    int rc = store_check_file(path, st->stamp, err);
+    if (!rc) rc = read_catalog(st, &o, 0, err);
     if (!rc) rc = store_load_featnames(st, "catalog.fits", st->cat, err);
     free(path);
     return rc;

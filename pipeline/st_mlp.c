@@ -197,6 +197,7 @@ static int mlp(run_state *st, int run, ody_err *err)
     if (!rc && store_writes(st)) {
         char *p = store_path(st, "mlp.fits");
         rc = p ? nn_save(m, &o, p, st->history, 1, err) : ody_fail(err, ODY_ENOMEM, "out of memory");
+        if (!rc) rc = store_stamp_file(st, p, err);
         free(p);
     }
     nn_destroy(m);

@@ -93,6 +93,10 @@ typedef struct run_state {
     double *score[CFG_N_SCORES];/* n values each; NULL where not computed */
     const cat *near_cat;    /* whose rows near and nb index, when not cat (`oddsky score`) */
     const ody_comm *comm;   /* run_opt.comm: the processes sharing the work; NULL: one */
+    uint64_t stamp;         /* the hash of the stage running or read back (0: none): written into its
+                               artifacts (STAGEH) and checked as they are read back */
+    uint64_t stage_hash[64];/* every stage's hash under the config, for artifacts read after the stages
+                               (`oddsky score` reads mlp.fits) */
 } run_state;
 
 /* ---------------------------------------------------------------- the table */
@@ -224,9 +228,20 @@ int store_mkdir(const char *dir, ody_err *err);
  * dropped); 0 when it cannot be read. */
 uint64_t store_checksum(const char *path);
 
-/* Provenance in a primary header: version, input, config, seed, the lens
- * evaluation when there is one, and the effective config as HISTORY. */
+/* Provenance in a primary header: version, input, config, seed, the stage
+ * hash (STAGEH, st->stamp), the lens evaluation when there is one, and the
+ * effective config as HISTORY. */
 void store_provenance(const run_state *st, fitsfile *f, int *status);
+
+/* The stage stamp of a file written otherwise (a forest, an MLP): STAGEH
+ * into its primary header.  And the check as an artifact is read back: the
+ * manifest vouches for the config and the catalog, not for the files, and
+ * a file of the same shape copied in from another run would be read as
+ * this run's.  A primary header without STAGEH (a run folder of an older
+ * oddsky) passes; f is left at the HDU it was at. */
+int store_stamp_file(const run_state *st, const char *path, ody_err *err);
+int store_check_stamp(fitsfile *f, const char *path, uint64_t want, ody_err *err);  /* want 0: no check */
+int store_check_file(const char *path, uint64_t want, ody_err *err);
 
 /* One table HDU of an artifact. */
 typedef struct store_hdu {

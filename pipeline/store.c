@@ -70,6 +70,11 @@ void store_provenance(const run_state *st, fitsfile *f, int *status)
     fits_write_key_longstr(f, "CONFIG", st->c->file, "configuration file", status);
     long long seed = (long long)st->c->seed;
     fits_write_key(f, TLONGLONG, "SEED", &seed, "master RNG seed", status);
+    if (st->stamp) {
+        char h[24];
+        snprintf(h, sizeof h, "%016llx", (unsigned long long)st->stamp);
+        fits_write_key(f, TSTRING, "STAGEH", h, "the stage's hash in manifest.txt", status);
+    }
     if (st->lev.n_test) {
         fits_write_key(f, TDOUBLE, "LENSAUC", (void *)&st->lev.auroc, "lens classifier AUROC, held-out simulation", status);
         fits_write_key(f, TDOUBLE, "LENSPREC", (void *)&st->lev.precision, "lens precision at P > 0.5", status);
@@ -221,6 +226,61 @@ int store_load_featnames(const run_state *st, const char *file, cat *k, ody_err 
     return rc;
 }
 
+int store_stamp_file(const run_state *st, const char *path, ody_err *err)
+{
+    if (!st->stamp || !store_writes(st)) return 0;
+    fitsfile *f = NULL;
+    int status = 0;
+    char h[24];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)st->stamp);
+    ody_fits_open(&f, path, ODY_FITS_FILE, READWRITE, &status);
+    fits_update_key(f, TSTRING, "STAGEH", h, "the stage's hash in manifest.txt", &status);
+    fits_write_chksum(f, &status);  /* the header changed: its CHECKSUM too */
+    if (status) {
+        int rc = ody_fits_fail(err, status, path, "cannot stamp", NULL);
+        ody_fits_close(f);
+        return rc;
+    }
+    fits_close_file(f, &status);
+    return status ? ody_fits_fail(err, status, path, "cannot stamp", NULL) : 0;
+}
+
+int store_check_stamp(fitsfile *f, const char *path, uint64_t want_hash, ody_err *err)
+{
+    if (!want_hash) return 0;
+    int status = 0, at = 1, got;
+    char h[FLEN_VALUE] = "", want[24];
+    fits_get_hdu_num(f, &at);
+    fits_movabs_hdu(f, 1, NULL, &status);
+    got = !status && !fits_read_key(f, TSTRING, "STAGEH", h, NULL, &status);
+    status = 0;
+    fits_clear_errmsg();
+    fits_movabs_hdu(f, at, NULL, &status);
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)want_hash);
+    if (status) return ody_fits_fail(err, status, path, "cannot read a stage artifact", "the run directory is damaged; "
+                                     "rerun with --force");
+    if (got && strcmp(h, want))
+        return ody_fail(err, ODY_EINPUT, "%s was written by another run or config (stage hash %s, the manifest's %s) — "
+                        "rerun with --force", path, h, want);
+    return 0;
+}
+
+int store_check_file(const char *path, uint64_t want, ody_err *err)
+{
+    if (!want) return 0;
+    fitsfile *f = NULL;
+    int status = 0;
+    if (ody_fits_open(&f, path, ODY_FITS_FILE, READONLY, &status)) {
+        int rc = ody_fits_fail(err, status, path, "cannot read a stage artifact", "the run directory is damaged; "
+                               "rerun with --force");
+        ody_fits_close(f);
+        return rc;
+    }
+    int rc = store_check_stamp(f, path, want, err);
+    ody_fits_close(f);
+    return rc;
+}
+
 int store_load_rows(const run_state *st, const char *file, const char *col, int type, size_t per_row, void *out,
                     ody_err *err)
 {
@@ -238,6 +298,7 @@ int store_load_rows(const run_state *st, const char *file, const char *col, int 
     fits_get_coltypell(f, colnum, &tc, &repeat, &width, &status);
     int rc = status ? ody_fits_fail(err, status, path, "cannot read a stage artifact",
                                     "the run directory is damaged; rerun with --force") : 0;
+    if (!rc) rc = store_check_stamp(f, path, st->stamp, err);
     if (!rc && ((size_t)nrows != st->n || (size_t)repeat != per_row))
         rc = ody_fail(err, ODY_EINPUT, "%s: column %s is %lld rows x %lld, the run needs %zu x %zu — the run directory "
                       "is damaged; rerun with --force", path, col, (long long)nrows, (long long)repeat, st->n, per_row);

@@ -1516,6 +1516,24 @@ static void test_score_new_objects(void **state)
         snprintf(args, sizeof args, "cp '%s/local.keep' '%s'", dir, path);
         assert_int_equal(system(args), 0);
     }
+    /* a file of the right shape written by another run (its stage hash,
+     * STAGEH, is not the manifest's): refused, not read as this run's */
+    const char *stamped[] = {"forest_0.fits", "mlp.fits", "weirdness.fits", "catalog.fits"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof path, "%s/%s", run, stamped[k]);
+        snprintf(args, sizeof args, "cp '%s' '%s/stamped.keep'", path, dir);
+        assert_int_equal(system(args), 0);
+        fits_open_file(&ff, path, READWRITE, &status);
+        fits_update_key(ff, TSTRING, "STAGEH", "0123456789abcdef", NULL, &status);
+        fits_close_file(ff, &status);
+        assert_int_equal(status, 0);
+        snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad'", run, moved, dir);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+        if (!strstr(err, stamped[k]) || !strstr(err, "was written by another run or config (stage hash 0123456789abcdef"))
+            fail_msg("%s: %s", stamped[k], err);
+        snprintf(args, sizeof args, "cp '%s/stamped.keep' '%s'", dir, path);
+        assert_int_equal(system(args), 0);
+    }
     snprintf(path, sizeof path, "%s/bad/anomalies.fits", dir);
     assert_false(tu_file_exists(path));
     snprintf(path, sizeof path, "cmp -s '%s/summary.txt' '%s/summary.before'", run, dir);
