@@ -1531,6 +1531,13 @@ static void test_score_new_objects(void **state)
         assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
         if (!strstr(err, stamped[k]) || !strstr(err, "was written by another run or config (stage hash 0123456789abcdef"))
             fail_msg("%s: %s", stamped[k], err);
+        /* without the stamp (a run folder from before it): read as before */
+        fits_open_file(&ff, path, READWRITE, &status);
+        fits_delete_key(ff, "STAGEH", &status);
+        fits_close_file(ff, &status);
+        assert_int_equal(status, 0);
+        snprintf(args, sizeof args, "-q score '%s' '%s' -o '%s/unstamped' --top 0", run, moved, dir);
+        if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("%s without STAGEH: exit %d: %s", stamped[k], rc, err);
         snprintf(args, sizeof args, "cp '%s/stamped.keep' '%s'", dir, path);
         assert_int_equal(system(args), 0);
     }
