@@ -278,7 +278,8 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
-    .version = 5,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight; 5: WHY in the local
-                      stage's standardisation, fitted on the reference rows */
+    .version = 6,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight; 5: WHY in the local
+                      stage's standardisation, fitted on the reference rows; 6: an object good in no tree
+                      gives no weirdness evidence */
     .fn = score,
 };
