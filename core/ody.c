@@ -110,19 +110,30 @@ size_t ody_fits_strbuf(fitsfile *f, int col, int *status)
     return w < 31 ? 32 : (size_t)w + 1;
 }
 
-int ody_fits_read_int(fitsfile *f, const char *key, long long lo, long long hi, long long *v, int *status)
+int ody_fits_int_text(const char *v, long long *out)
 {
-    char val[FLEN_VALUE];
-    if (*status > 0) return *status;
-    if (fits_read_keyword(f, key, val, NULL, status)) return *status;
-    const char *p = val + strspn(val, " ");
-    if (!*p) return *status = VALUE_UNDEFINED;
+    const char *p = v + strspn(v, " ");
     char *end = NULL;
     errno = 0;
     long long x = strtoll(p, &end, 10);
-    if (end == p || (*end && strspn(end, " ") != strlen(end)) || (*p != '-' && *p != '+' && !isdigit((unsigned char)*p)))
-        return *status = BAD_INTKEY;
-    if (errno == ERANGE || x < lo || x > hi) return *status = NUM_OVERFLOW;
+    if (end == p || (*p != '-' && *p != '+' && !isdigit((unsigned char)*p))) return -1;
+    end += strspn(end, " ");
+    if (*end && *end != '/') return -1;
+    if (errno == ERANGE) return -2;
+    *out = x;
+    return 0;
+}
+
+int ody_fits_read_int(fitsfile *f, const char *key, long long lo, long long hi, long long *v, int *status)
+{
+    char val[FLEN_VALUE];
+    long long x = 0;
+    if (*status > 0) return *status;
+    if (fits_read_keyword(f, key, val, NULL, status)) return *status;
+    if (!val[strspn(val, " ")]) return *status = VALUE_UNDEFINED;
+    int r = ody_fits_int_text(val, &x);
+    if (r == -1) return *status = BAD_INTKEY;
+    if (r || x < lo || x > hi) return *status = NUM_OVERFLOW;
     *v = x;
     return 0;
 }

@@ -83,6 +83,11 @@ int ody_fits_row_only_filter(const char *path);
  * when the column cannot be asked. */
 size_t ody_fits_strbuf(fitsfile *f, int col, int *status);
 
+/* The whole number a FITS value text holds (optionally signed, then only
+ * blanks or a '/' comment) into *out: 0, -1 when it is not one, -2 when it
+ * is out of range for a long long; *out unchanged on failure. */
+int ody_fits_int_text(const char *v, long long *out);
+
 /* Reads integer keyword key of f's current HDU into *v, which must lie in
  * [lo, hi] (else NUM_OVERFLOW).  CFITSIO's own integer reads (TINT, TLONG,
  * TLONGLONG...) overrun a stack buffer building their error message for a

@@ -127,45 +127,33 @@ static int quoted(const char *v)
     return 0;  /* no closing quote */
 }
 
-/* An integer value, or -1 when the value is not a plain integer. */
-static int int_value(const char *v, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    while (*end == ' ') end++;
-    if (end == v || errno || (*end && *end != '/')) return -1;
-    *out = x;
-    return 0;
-}
-
 /* The structural keywords this walk needs; a wrong value is an error. */
 static int structural(const walk *w, hdr *h, int n, const char *key, const char *v)
 {
     long long x = 0;
     int bad = 0;
     if (!strcmp(key, "BITPIX")) {
-        bad = int_value(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
+        bad = ody_fits_int_text(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
         h->bitpix = x;
         h->have_bitpix = 1;
     } else if (!strcmp(key, "NAXIS")) {
-        bad = int_value(v, &x) || x < 0 || x > 999;
+        bad = ody_fits_int_text(v, &x) || x < 0 || x > 999;
         h->naxis = x;
         h->naxis_seen = 1;
     } else if (!strncmp(key, "NAXIS", 5) && strspn(key + 5, "0123456789") == strlen(key + 5)) {
         long k = strtol(key + 5, NULL, 10);
         if (k < 1 || k > 999) return 0;  /* NAXIS0, NAXIS1000: not structural */
-        bad = int_value(v, &x) || x < 0;
+        bad = ody_fits_int_text(v, &x) || x < 0;
         h->naxes[k - 1] = x;
         h->have_naxes[k - 1] = 1;
     } else if (!strcmp(key, "PCOUNT")) {
-        bad = int_value(v, &x) || x < 0;
+        bad = ody_fits_int_text(v, &x) || x < 0;
         h->pcount = x;
     } else if (!strcmp(key, "GCOUNT")) {
-        bad = int_value(v, &x) || x < 0;
+        bad = ody_fits_int_text(v, &x) || x < 0;
         h->gcount = x;
     } else if (!strcmp(key, "TFIELDS")) {
-        bad = int_value(v, &x) || x < 0 || x > 999;
+        bad = ody_fits_int_text(v, &x) || x < 0 || x > 999;
         h->tfields = x;
     } else if (!strcmp(key, "ZIMAGE")) {
         h->zimage = strchr(v, 'T') != NULL;
@@ -173,15 +161,15 @@ static int structural(const walk *w, hdr *h, int n, const char *key, const char 
         h->rice = strstr(v, "'RICE_1") != NULL;
     } else if (!strcmp(key, "ZVAL1")) {
         h->zval1_seen = 1;
-        h->zval1_bad = int_value(v, &h->zval1);
+        h->zval1_bad = ody_fits_int_text(v, &h->zval1);
     } else if (!strcmp(key, "ZBITPIX")) {  /* a compressed image's own structure: CFITSIO divides by it */
-        bad = int_value(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
+        bad = ody_fits_int_text(v, &x) || (x != 8 && x != 16 && x != 32 && x != 64 && x != -32 && x != -64);
     } else if (!strcmp(key, "ZNAXIS")) {
-        bad = int_value(v, &x) || x < 1 || x > 6;
+        bad = ody_fits_int_text(v, &x) || x < 1 || x > 6;
     } else if ((!strncmp(key, "ZNAXIS", 6) && key[6]) || (!strncmp(key, "ZTILE", 5) && key[5])) {
         const char *d = key + (key[1] == 'N' ? 6 : 5);
         if (strspn(d, "0123456789") != strlen(d)) return 0;
-        bad = int_value(v, &x) || x < 1 || x > (1LL << 31) - 1;
+        bad = ody_fits_int_text(v, &x) || x < 1 || x > (1LL << 31) - 1;
     }
     return bad ? card_fail(w, h, n, key, "the value is not valid for this keyword", "the header is damaged; check it "
                            "with fitsverify and repair or re-download the file") : 0;

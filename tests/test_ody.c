@@ -133,6 +133,17 @@ static void test_read_int_keywords(void **state)
             fail_msg("%s: status %d, not %d", bad[k].key, status, bad[k].want);
         assert_int_equal(i, 5);  /* left unchanged */
     }
+    /* the text parser the header walk shares */
+    long long t = 7;
+    assert_int_equal(ody_fits_int_text("  -42 / a comment", &t), 0);
+    assert_true(t == -42);
+    assert_int_equal(ody_fits_int_text("+8", &t), 0);
+    assert_true(t == 8);
+    assert_int_equal(ody_fits_int_text("8.5", &t), -1);
+    assert_int_equal(ody_fits_int_text("'8'", &t), -1);
+    assert_int_equal(ody_fits_int_text("", &t), -1);
+    assert_int_equal(ody_fits_int_text("99999999999999999999", &t), -2);
+    assert_true(t == 8);
     status = 0;
     fits_clear_errmsg();
     fits_close_file(f, &status);
