@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <time.h>
@@ -41,6 +42,15 @@ static char *small_config(const char *dir, const char *extra)
             src, extra ? extra : "");
     fclose(f);
     return p;
+}
+
+/* A bundled catalog file (catalogs/file) copied to dir/as, for a test that
+ * moves, renames or deletes it. */
+static void bundled_copy(const char *file, const char *dir, const char *as)
+{
+    char cmd[8800];
+    snprintf(cmd, sizeof cmd, "cp '%s/catalogs/%s' '%s/%s'", getenv("ODDSKY_SOURCE_DIR"), file, dir, as);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* dir/name holding the printf-formatted text; the path is the caller's. */
@@ -215,10 +225,9 @@ static void test_demo_end_to_end_and_skipping(void **state)
 static void test_folder_names_cfitsio_would_misread(void **state)
 {
     (void)state;
-    const char *src = getenv("ODDSKY_SOURCE_DIR");
-    char *top = tu_tmpdir(), *dir = tu_path(top, "Run (2024) [v2]"), cmd[8600], args[4400], path[4300];
-    snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s/catalogs/mock_survey.fits' '%s/survey (dr1).fits'", dir, src, dir);
-    assert_int_equal(system(cmd), 0);
+    char *top = tu_tmpdir(), *dir = tu_path(top, "Run (2024) [v2]"), args[4400], path[4300];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    bundled_copy("mock_survey.fits", dir, "survey (dr1).fits");
     char *conf = conf_at(dir, "c.yaml", "catalog:\n  path: \"survey (dr1).fits[CATALOG][col *; UG = U - G; GR = G - R]"
                          "[REDSHIFT < 3]\"\n  id: ID\n  features: [UG, GR, R, REDSHIFT]\nforest:\n  n_trees: 20\n"
                          "export:\n  formats: [fits, csv, html]\nlabels: labels (mine).csv\noutput: out [a]\nseed: 5\n");
@@ -361,10 +370,8 @@ static void test_resume_after_kill(void **state)
 static void test_moved_run_folder(void **state)
 {
     (void)state;
-    const char *src = getenv("ODDSKY_SOURCE_DIR");
     char *dir = tu_tmpdir(), cmd[8800], args[8800];
-    snprintf(cmd, sizeof cmd, "cp '%s/catalogs/mock_survey.fits' '%s/cat.fits'", src, dir);
-    assert_int_equal(system(cmd), 0);
+    bundled_copy("mock_survey.fits", dir, "cat.fits");
     char *conf = conf_at(dir, "c.yaml", "catalog:\n  path: cat.fits\n  id: ID\n  features: [U, G, R, REDSHIFT]\n"
                          "forest:\n  n_trees: 10\nisolation:\n  n_trees: 20\noutput: out\nseed: 3\n");
     snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
@@ -915,8 +922,7 @@ static void test_lens_demo(void **state)
     (void)state;
     const char *src = getenv("ODDSKY_SOURCE_DIR");
     char *dir = tu_tmpdir(), args[4096], cmd[4300];
-    snprintf(cmd, sizeof cmd, "cp '%s/catalogs/mock_lenses_cutouts.fits' '%s/cut.fits'", src, dir);
-    assert_int_equal(system(cmd), 0);
+    bundled_copy("mock_lenses_cutouts.fits", dir, "cut.fits");
     snprintf(args, sizeof args,
              "-q run '%s/configs/lens_demo.yaml' --top 3 --set lens.train_n=800 --set lens.test_n=300 "
              "--set lens.epochs=8 --set forest.n_trees=30 --set mlp.max_epochs=3 --set output='%s/lens' "
