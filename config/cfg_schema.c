@@ -45,7 +45,9 @@ const key cfg_schema[] = {
     {"catalog.passthrough", T_STRLIST, "[]", NONE, NULL, NULL, O(passthru), O(n_passthru),
      "columns copied into the exports (e.g. RA, DEC)"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", C_MISSING, O(cat_missing), 0,
-     "rows with null/NaN/Inf features: drop them, impute the column median, or fail"},
+     "rows with null/NaN/Inf features: drop them, impute the column median, or fail (a finite value beyond "
+     "float32's range, such as a luminosity in erg/s, is refused: take its log in the path, "
+     "`FILE[col *; logL = log10(L)]`)"},
     {"spectra.flux", T_STR, "\"\"", NONE, NULL, NULL, O(spec_flux), 0,
      "a vector column of flux a row: its spectra become features on one rest-frame grid (after catalog.features, "
      "which may then be [])"},

@@ -351,6 +351,18 @@ static int reader_alloc(reader *rd)
     return ok ? 0 : ody_fail(rd->err, ODY_ENOMEM, "%s: out of memory for %zu rows x %zu features", rd->file, N, F);
 }
 
+/* The error for feature j's value v in row `row`, which float32 cannot hold. */
+static int beyond_float(reader *rd, size_t j, long row, double v)
+{
+    const char *col = feat_source(rd, j);
+    if ((int)j >= rd->nf)  /* an image or spectrum block: no column to take the log of */
+        return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g is beyond float32's range (+-3.4e38), "
+                        "in which oddsky computes — rescale %s", rd->file, feat_name(rd, j), row, v, col);
+    return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g is beyond float32's range (+-3.4e38), in "
+                    "which oddsky computes — use its logarithm, e.g. FILE[col *; log_%s = log10(%s)] and the "
+                    "feature log_%s", rd->file, feat_name(rd, j), row, v, col, col, col);
+}
+
 /* Flags the missing feature values of a chunk (b.nul) and which rows stay
  * (b.keep), counting missing values per feature. */
 static int chunk_missing(reader *rd, long row0, long nr)
@@ -363,12 +375,15 @@ static int chunk_missing(reader *rd, long row0, long nr)
         for (size_t j = 0; j < F; j++) {
             double v = b->vals[j * cn + (size_t)r];
             int miss = b->nul[j * cn + (size_t)r];
-            if (!miss && fabs(v) > FLT_MAX) miss = 1;  /* a finite double too large for float32 would become Inf */
+            /* A finite value float32 cannot hold (a luminosity in erg/s) is no missing value: dropping or
+             * imputing it would rank a catalog without its brightest objects and say they were missing. */
+            if (!miss && isfinite(v) && fabs(v) > FLT_MAX) return beyond_float(rd, j, row0 + r, v);
+            if (!miss && !isfinite(v)) miss = 1;
             if (!miss) continue;
             rd->c->n_missing[j]++;
             if (o->missing == CAT_MISSING_FAIL)
-                return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or out of "
-                                "float32 range — set `missing: drop` or `impute`, or filter the rows, e.g. "
+                return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN or Inf "
+                                "— set `missing: drop` or `impute`, or filter the rows, e.g. "
                                 "FILE[isnull(%s) == F]", rd->file, feat_name(rd, j), row0 + r, feat_source(rd, j));
             b->nul[j * cn + (size_t)r] = 1;
             ok = 0;

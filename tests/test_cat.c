@@ -334,6 +334,56 @@ static void test_missing_policies(void **state)
     assert_non_null(strstr(err.msg, "all.fits"));
 }
 
+/* A finite value float32 cannot hold (a luminosity in erg/s) is refused by
+ * row, with the log to take, under every policy; an Inf stays a missing
+ * value; and the advised column expression reads. */
+static void test_beyond_float32(void **state)
+{
+    fixture *fx = *state;
+    char *path = tu_path(fx->dir, "lum.fits"), path2[600];
+    snprintf(path2, sizeof path2, "!%s", path);
+    int status = 0;
+    fitsfile *f;
+    char *ttype[] = {"A", "LUM"}, *tform[] = {"D", "D"}, *tunit[] = {"", "erg/s"};
+    fits_create_file(&f, path2, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 2, ttype, tform, tunit, "CAT", &status);
+    for (int r = 0; r < 20; r++) {
+        double a = r, lum = r == 2 ? 3e44 : r == 5 ? INFINITY : 1e30 * (r + 1);
+        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &a, &status);
+        fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &lum, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
+    const char *feats[] = {"A", "LUM"}, *logged[] = {"A", "log_LUM"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = 2;
+    for (int k = 0; k < 3; k++) {
+        cat *c = NULL;
+        ody_err err = {0};
+        o.missing = policy[k];
+        assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+        assert_null(c);
+        assert_non_null(strstr(err.msg, "lum.fits: feature 'LUM', row 3: 3e+44 is beyond float32's range"));
+        assert_non_null(strstr(err.msg, "[col *; log_LUM = log10(LUM)]"));
+    }
+    snprintf(path2, sizeof path2, "%s[col *; log_LUM = log10(LUM)]", path);
+    o.path = path2;
+    o.features = logged;
+    o.missing = CAT_MISSING_DROP;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, NULL, &err), err);
+    assert_int_equal(c->n_rows, 19);  /* the Inf row dropped as missing */
+    assert_int_equal(c->n_missing[1], 1);
+    assert_true(fabsf(c->X[2 * 2 + 1] - 44.4771f) < 1e-4f);
+    cat_destroy(c);
+    free(path);
+}
+
 static void test_passthrough_and_string_id(void **state)
 {
     fixture *fx = *state;
@@ -864,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_spectra_recipe),
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
+        cmocka_unit_test(test_beyond_float32),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
         cmocka_unit_test(test_dropped_rows_recorded),
