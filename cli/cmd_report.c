@@ -14,6 +14,47 @@
 #include "report.h"
 #include "serve.h"
 
+/* p with "." and "x/.." segments and repeated or trailing slashes taken out,
+ * in place: lexically, since the folder p names may be gone. */
+static void path_lexical(char *p)
+{
+    char *w = p, *r = p;
+    while (*r) {
+        while (*r == '/') r++;
+        char *seg = r;
+        while (*r && *r != '/') r++;
+        size_t len = (size_t)(r - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.')) continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.' && w > p && !(w - p >= 3 && !memcmp(w - 3, "/..", 3))) {
+            while (w > p && *--w != '/') {}
+            continue;
+        }
+        if (w > p || *p == '/') *w++ = '/';
+        memmove(w, seg, len);
+        w += len;
+    }
+    if (w == p && *p == '/') w++;
+    *w = 0;
+}
+
+/* *path, when it lies inside the folder from, moved to the same place in to
+ * (both absolute); left as it is otherwise, or when out of memory. */
+static void rebase_inside(char **path, const char *from, const char *to)
+{
+    char *a = strdup(*path), *f = strdup(from), *moved = NULL;
+    if (a && f) {
+        path_lexical(a);
+        path_lexical(f);
+        size_t n = strlen(f);
+        if (!strncmp(a, f, n) && a[n] == '/' && asprintf(&moved, "%s%s", to, a + n) >= 0) {
+            free(*path);
+            *path = moved;
+        }
+    }
+    free(a);
+    free(f);
+}
+
 int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cfg **out)
 {
     struct stat sb;
@@ -32,9 +73,12 @@ int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cf
     if (cfg_load(path, sets, nsets, out, &e)) return cli_fail(&e);
     /* A run folder is the run, wherever it is now: its config.yaml names the
      * folder it was written in, which a renamed, moved or copied folder is
-     * not (report once read, and wrote into, the original). */
+     * not (report once read, and wrote into, the original).  A labels file
+     * kept inside the folder moves with it: read from the original, the
+     * folder's own labels went unread, and serve wrote beside the original. */
     char *here = is_dir ? realpath(arg, NULL) : NULL;
     if (here) {
+        if ((*out)->labels[0]) rebase_inside(&(*out)->labels, (*out)->output, here);
         free((*out)->output);
         (*out)->output = here;
     }

@@ -72,6 +72,7 @@ static int state_init(run_state *st, const cfg *c, run_summary *sum, const ody_c
         free(st->dir);
         st->dir = real;
     }
+    if ((rc = ody_comm_agree(comm, stage_inputs_spared(c, st->dir, err), err))) return rc;
     snprintf(sum->out_dir, sizeof sum->out_dir, "%s", st->dir);
     return 0;
 }

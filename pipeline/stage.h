@@ -207,6 +207,13 @@ int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log 
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;
 
+/* 0, or the error naming the input (the config, the catalog, the cutouts,
+ * the labels file, the lens model) that sits in the run folder dir (a
+ * realpath) under a name the run writes there: `output: .` beside a
+ * catalog.fits once replaced the astronomer's catalog with the run's copy.
+ * A run folder's own config.yaml may be rerun. */
+int stage_inputs_spared(const cfg *c, const char *dir, ody_err *err);
+
 /* ---------------------------------------------------------------- the store */
 
 /* dir/name, malloc'd; NULL when out of memory. */

@@ -1,5 +1,11 @@
 /* stages.c — the stage table: every stage of a run, in order.  Adding a
  * stage is one file declaring its stage_def and one row here. */
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "stage.h"
 
 extern const stage_def stage_ingest, stage_forest, stage_weird, stage_sim, stage_local, stage_mlp,
@@ -19,3 +25,78 @@ const stage_def *const run_stage_table[] = {
 };
 
 const int run_stage_count = (int)(sizeof run_stage_table / sizeof *run_stage_table);
+
+/* ================================================================ inputs the run must not write over */
+
+/* Whether the run writes a file or folder called `name` into its folder
+ * under c: the stages' artifacts (those of the stages c turns on, the
+ * optional ones when c writes them), the record of the run, the report. */
+static int writes_name(const cfg *c, const char *name)
+{
+    static const char *const always[] = {"config.yaml", "manifest.txt", "oddsky.log", "summary.txt", "report", NULL};
+    for (int k = 0; always[k]; k++)
+        if (!strcmp(name, always[k])) return 1;
+    for (int s = 0; s < run_stage_count; s++) {
+        const stage_def *d = run_stage_table[s];
+        if (d->enabled && !d->enabled(c)) continue;
+        for (int a = 0; d->writes[a]; a++) {
+            char w[256];
+            size_t len = (size_t)snprintf(w, sizeof w, "%s", d->writes[a]);
+            int optional = len && w[len - 1] == '?';
+            if (optional) w[--len] = 0;
+            const char *r = strstr(w, "{r}"), *q = name + (r ? r - w : 0);
+            if (r) {  /* forest_{r}.fits: any number there */
+                if (strncmp(name, w, (size_t)(r - w)) || !isdigit((unsigned char)*q)) continue;
+                while (isdigit((unsigned char)*q)) q++;
+                if (!strcmp(q, r + 3)) return 1;
+            } else if (!strcmp(name, w) && (!optional || (d->writes_if && d->writes_if(c, w)))) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A run folder's own config.yaml (its first line says so), which a rerun of
+ * that folder rewrites with what it ran, as it should. */
+static int effective_config(const char *path)
+{
+    char line[64] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int yes = fgets(line, sizeof line, f) && !strncmp(line, "# effective configuration", 25);
+    fclose(f);
+    return yes;
+}
+
+/* 0, or the error when the file part of `path` (what the run reads it as)
+ * is in the run folder dir under a name the run writes. */
+static int spared(const cfg *c, const char *dir, const char *what, const char *path, ody_err *err)
+{
+    char file[PATH_MAX];
+    size_t len = ody_fits_file_len(path);
+    if (!path[0] || len >= sizeof file) return 0;
+    memcpy(file, path, len);
+    file[len] = 0;
+    char *real = realpath(file, NULL), *base = real ? strrchr(real, '/') : NULL;
+    int clash = 0;
+    if (base) {
+        *base = 0;
+        clash = !strcmp(real[0] ? real : "/", dir) && writes_name(c, base + 1);
+    }
+    free(real);
+    if (!clash || (!strcmp(what, "the config") && effective_config(file))) return 0;
+    return ody_fail(err, ODY_EINPUT, "%s: %s is in the run folder (output: %s) under a name the run writes, and "
+                    "would be overwritten — set `output` to a folder of its own (e.g. output: run) or move the file",
+                    file, what, dir);
+}
+
+int stage_inputs_spared(const cfg *c, const char *dir, ody_err *err)
+{
+    int rc = spared(c, dir, "the config", c->file, err);
+    if (!rc) rc = spared(c, dir, "the catalog", c->cat_path, err);
+    if (!rc) rc = spared(c, dir, "the cutouts", c->cut_path, err);
+    if (!rc) rc = spared(c, dir, "the labels file", c->labels, err);
+    if (!rc) rc = spared(c, dir, "the lens model", c->lens_model, err);
+    return rc;
+}

@@ -403,6 +403,82 @@ static void test_moved_run_folder(void **state)
     free(conf);
 }
 
+/* A labels file kept inside the run folder moves with it: the copy's report
+ * learns from the copy's labels (written as ./out/../out/labels.csv, a path
+ * that names the folder only once taken apart), even with the original gone;
+ * a labels file outside the folder stays where it is. */
+static void test_moved_run_folder_labels(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), cmd[8800], args[8800], *conf = small_config(dir, "labels: ./out/../out/labels.csv\n");
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/out' && printf 'id,label\\n1,1\\n2,1\\n3,0\\n' > '%s/out/labels.csv'",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    snprintf(cmd, sizeof cmd, "mv '%s/out' '%s/run_v1' && printf 'id,label\\n4,1\\n' > '%s/run_v1/labels.csv'", dir,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "-q report '%s/run_v1'", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report: exit %d: %s", rc, err);
+    char want[4400];
+    snprintf(cmd, sizeof cmd, "grep -qF 'learn: 1 labels from %s/run_v1/labels.csv' '%s/run_v1/oddsky.log'", dir, dir);
+    if (system(cmd)) fail_msg("the copy's report did not learn from its own labels: %s", cmd);
+    snprintf(want, sizeof want, "%s/out", dir);
+    assert_false(tu_file_exists(want));  /* nothing written where the folder was */
+    /* labels beside the config, outside the folder: read where they are */
+    snprintf(cmd, sizeof cmd, "printf 'id,label\\n5,1\\n6,1\\n' > '%s/mine.csv'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "-q report '%s/run_v1' --set labels=%s/mine.csv", dir, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("report: exit %d: %s", rc, err);
+    snprintf(cmd, sizeof cmd, "grep -qF 'learn: 2 labels from %s/mine.csv' '%s/run_v1/oddsky.log'", dir, dir);
+    if (system(cmd)) fail_msg("labels outside the folder not read where they are: %s", cmd);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
+/* An input in the run folder under a name the run writes (`output: .`
+ * beside a catalog.fits, or the astronomer's own config.yaml there) is
+ * refused before anything is written: the catalog once became the run's
+ * copy of it.  The run folder's own config.yaml may be rerun. */
+static void test_inputs_in_the_run_folder(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), args[8800], path[4400];
+    bundled_copy("mock_survey.fits", dir, "catalog.fits");
+    const char *body = "catalog:\n  path: %s\n  id: ID\n  features: [U, G, R, REDSHIFT]\n"
+                       "forest:\n  n_trees: 10\nisolation:\n  n_trees: 20\noutput: .\nseed: 3\n";
+    char *conf = conf_at(dir, "mine.yaml", body, "catalog.fits");
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "catalog.fits: the catalog is in the run folder")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "cmp -s '%s/catalogs/mock_survey.fits' '%s/catalog.fits'", getenv("ODDSKY_SOURCE_DIR"),
+             dir);
+    assert_int_equal(system(args), 0);  /* the catalog untouched */
+    snprintf(path, sizeof path, "%s/oddsky.log", dir);
+    assert_false(tu_file_exists(path));  /* nothing written */
+    /* the catalog renamed: the run goes on; then the astronomer's config.yaml there is refused */
+    snprintf(args, sizeof args, "mv '%s/catalog.fits' '%s/cat.fits'", dir, dir);
+    assert_int_equal(system(args), 0);
+    free(conf);
+    conf = conf_at(dir, "config.yaml", body, "cat.fits");
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "config.yaml: the config is in the run folder")) fail_msg("%s", err);
+    free(conf);
+    conf = conf_at(dir, "mine.yaml", body, "cat.fits");
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "-q run '%s/config.yaml' --top 0", dir);  /* the run's own record */
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("rerun of config.yaml: exit %d: %s", rc, err);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 /* Outputs that cannot be written: a one-line error, exit 2, no ranked list
  * and no temporary; the inputs are untouched. */
 static void test_output_cannot_be_written(void **state)
@@ -1563,6 +1639,8 @@ int main(void)
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_moved_run_folder),
+        cmocka_unit_test(test_moved_run_folder_labels),
+        cmocka_unit_test(test_inputs_in_the_run_folder),
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
