@@ -272,9 +272,20 @@ int run_score(const cfg *c, const char *catalog, const char *out_dir, run_summar
     const char *br = c->cat_path + ody_fits_file_len(c->cat_path);  /* the syntax after the run's file */
     if (*br && !catalog[ody_fits_file_len(catalog)]) snprintf(path, sizeof path, "%s%s", catalog, br);
     else snprintf(path, sizeof path, "%s", catalog);
+    /* The exports go into out_dir: never over the run's own list (the run
+     * folder would show the new catalog's ranking as its own) nor over the
+     * catalog being scored. */
+    char *od = realpath(out_dir, NULL), *rd = realpath(c->output, NULL);
+    int rc = od && rd && !strcmp(od, rd)
+                 ? ody_fail(err, ODY_EINPUT, "%s: -o is the run folder itself, whose own anomalies.* the scored list "
+                            "would replace — give -o another folder (by default RUN_DIR/scored_<catalog name>)", od)
+             : od ? stage_input_spared(c, od, "the catalog to score", catalog, 1, err) : 0;
+    free(od);
+    free(rd);
+    if (rc) return rc;
     apply_ctx a = {path, out_dir, sum};
     double t0 = ody_now();
-    int rc = run_with(c, &o, &rsum, log, err, apply, &a);
+    rc = run_with(c, &o, &rsum, log, err, apply, &a);
     sum->wall_s = ody_now() - t0;
     return rc;
 }

@@ -213,6 +213,10 @@ extern const int run_stage_count;
  * catalog.fits once replaced the astronomer's catalog with the run's copy.
  * A run folder's own config.yaml may be rerun. */
 int stage_inputs_spared(const cfg *c, const char *dir, ody_err *err);
+/* The same for one input: the file part of path, read as `what` ("the
+ * catalog"); with exports, only the export files count (`oddsky score`'s
+ * output folder holds no more). */
+int stage_input_spared(const cfg *c, const char *dir, const char *what, const char *path, int exports, ody_err *err);
 
 /* ---------------------------------------------------------------- the store */
 

@@ -31,14 +31,14 @@ const int run_stage_count = (int)(sizeof run_stage_table / sizeof *run_stage_tab
 /* Whether the run writes a file or folder called `name` into its folder
  * under c: the stages' artifacts (those of the stages c turns on, the
  * optional ones when c writes them), the record of the run, the report. */
-static int writes_name(const cfg *c, const char *name)
+static int writes_name(const cfg *c, const char *name, int exports)
 {
     static const char *const always[] = {"config.yaml", "manifest.txt", "oddsky.log", "summary.txt", "report", NULL};
-    for (int k = 0; always[k]; k++)
+    for (int k = 0; always[k] && !exports; k++)
         if (!strcmp(name, always[k])) return 1;
     for (int s = 0; s < run_stage_count; s++) {
         const stage_def *d = run_stage_table[s];
-        if (d->enabled && !d->enabled(c)) continue;
+        if ((d->enabled && !d->enabled(c)) || (exports && strcmp(d->name, "export"))) continue;
         for (int a = 0; d->writes[a]; a++) {
             char w[256];
             size_t len = (size_t)snprintf(w, sizeof w, "%s", d->writes[a]);
@@ -69,9 +69,7 @@ static int effective_config(const char *path)
     return yes;
 }
 
-/* 0, or the error when the file part of `path` (what the run reads it as)
- * is in the run folder dir under a name the run writes. */
-static int spared(const cfg *c, const char *dir, const char *what, const char *path, ody_err *err)
+int stage_input_spared(const cfg *c, const char *dir, const char *what, const char *path, int exports, ody_err *err)
 {
     char file[PATH_MAX];
     size_t len = ody_fits_file_len(path);
@@ -82,10 +80,13 @@ static int spared(const cfg *c, const char *dir, const char *what, const char *p
     int clash = 0;
     if (base) {
         *base = 0;
-        clash = !strcmp(real[0] ? real : "/", dir) && writes_name(c, base + 1);
+        clash = !strcmp(real[0] ? real : "/", dir) && writes_name(c, base + 1, exports);
     }
     free(real);
     if (!clash || (!strcmp(what, "the config") && effective_config(file))) return 0;
+    if (exports)
+        return ody_fail(err, ODY_EINPUT, "%s: %s is in the output folder %s under a name the exports take, and would "
+                        "be overwritten — give -o another folder or move the file", file, what, dir);
     return ody_fail(err, ODY_EINPUT, "%s: %s is in the run folder (output: %s) under a name the run writes, and "
                     "would be overwritten — set `output` to a folder of its own (e.g. output: run) or move the file",
                     file, what, dir);
@@ -93,10 +94,10 @@ static int spared(const cfg *c, const char *dir, const char *what, const char *p
 
 int stage_inputs_spared(const cfg *c, const char *dir, ody_err *err)
 {
-    int rc = spared(c, dir, "the config", c->file, err);
-    if (!rc) rc = spared(c, dir, "the catalog", c->cat_path, err);
-    if (!rc) rc = spared(c, dir, "the cutouts", c->cut_path, err);
-    if (!rc) rc = spared(c, dir, "the labels file", c->labels, err);
-    if (!rc) rc = spared(c, dir, "the lens model", c->lens_model, err);
+    int rc = stage_input_spared(c, dir, "the config", c->file, 0, err);
+    if (!rc) rc = stage_input_spared(c, dir, "the catalog", c->cat_path, 0, err);
+    if (!rc) rc = stage_input_spared(c, dir, "the cutouts", c->cut_path, 0, err);
+    if (!rc) rc = stage_input_spared(c, dir, "the labels file", c->labels, 0, err);
+    if (!rc) rc = stage_input_spared(c, dir, "the lens model", c->lens_model, 0, err);
     return rc;
 }

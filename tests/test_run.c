@@ -442,7 +442,8 @@ static void test_moved_run_folder_labels(void **state)
 /* An input in the run folder under a name the run writes (`output: .`
  * beside a catalog.fits, or the astronomer's own config.yaml there) is
  * refused before anything is written: the catalog once became the run's
- * copy of it.  The run folder's own config.yaml may be rerun. */
+ * copy of it.  The run folder's own config.yaml may be rerun.  `oddsky
+ * score` writes neither into the run folder nor over its catalog. */
 static void test_inputs_in_the_run_folder(void **state)
 {
     (void)state;
@@ -474,6 +475,17 @@ static void test_inputs_in_the_run_folder(void **state)
     if (rc) fail_msg("run: exit %d: %s", rc, err);
     snprintf(args, sizeof args, "-q run '%s/config.yaml' --top 0", dir);  /* the run's own record */
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("rerun of config.yaml: exit %d: %s", rc, err);
+    /* oddsky score: its exports neither over the run's own list nor over the catalog it scores */
+    snprintf(args, sizeof args, "score '%s' '%s/cat.fits' -o '%s' --top 0", dir, dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "-o is the run folder itself")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "mkdir '%s/sc' && cp '%s/cat.fits' '%s/sc/anomalies.fits'", dir, dir, dir);
+    assert_int_equal(system(args), 0);
+    snprintf(args, sizeof args, "score '%s' '%s/sc/anomalies.fits' -o '%s/sc' --top 0", dir, dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "anomalies.fits: the catalog to score is in the output folder")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "cmp -s '%s/cat.fits' '%s/sc/anomalies.fits'", dir, dir);
+    assert_int_equal(system(args), 0);
     tu_rmtree(dir);
     free(dir);
     free(conf);
