@@ -165,7 +165,8 @@ const key cfg_schema[] = {
      "two features for the report's map of the catalog; empty: its first two principal components"},
     {"labels", T_PATH, "\"\"", NONE, NULL, NULL, O(labels), 0,
      "your labels: CSV (or FITS) with columns id, label (1 interesting, 0 not) and an optional comment; "
-     "`oddsky label` writes it, `oddsky next` reads it; a file not there yet holds no labels"},
+     "`oddsky label` writes it (CSV, or FITS when the file is FITS or named .fits), `oddsky next` reads it; a "
+     "file not there yet holds no labels"},
     {"learn.bandwidth", T_REAL, "0.5", 0.01, 100, NULL, NULL, O(lrn_bandwidth), 0,
      "a label moves objects within about this many median kNN distances of it"},
     {"learn.strength", T_REAL, "4.0", 0, 100, NULL, NULL, O(lrn_strength), 0,

@@ -4,8 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include "fitsout.h"
 #include "learn.h"
+#include "tabin.h"
 #include "run.h"
 #include "stage.h"
 
@@ -120,6 +124,85 @@ static int has_id(const cat *k, const char *id)
     return 0;
 }
 
+/* One label as written: the object's ID as text, 0 or 1, a comment. */
+typedef struct label_row {
+    char id[256];
+    int8_t y;
+    const char *comment;
+} label_row;
+
+/* The format the labels file keeps: its own when it exists (a FITS labels
+ * file once came back as CSV under its .fits name, which no reader took),
+ * else its name's (.fits, .fit, .fts: FITS), else CSV.  ECSV, VOTable and a
+ * compressed file, which a rewrite would not keep, are refused. */
+static int labels_format(const char *path, tab_format *fmt, ody_err *err)
+{
+    size_t n = strlen(path);
+    int gz = n > 3 && !strcmp(path + n - 3, ".gz");
+    if (access(path, F_OK) == 0) {
+        int rc = tab_detect(path, fmt, err);
+        if (rc) return rc;
+    } else {
+        const char *dot = strrchr(path, '.');
+        *fmt = dot && (!strcasecmp(dot, ".fits") || !strcasecmp(dot, ".fit") || !strcasecmp(dot, ".fts")) ? TAB_FITS
+             : dot && !strcasecmp(dot, ".ecsv") ? TAB_ECSV
+             : dot && (!strcasecmp(dot, ".vot") || !strcasecmp(dot, ".xml")) ? TAB_VOTABLE
+                                                                                : TAB_CSV;
+    }
+    if (gz || *fmt == TAB_ECSV || *fmt == TAB_VOTABLE)
+        return ody_fail(err, ODY_EINPUT, "%s: oddsky reads labels from %s but does not write one — point `labels:` "
+                        "at a .csv or .fits file (a copy of this one) to add labels", path,
+                        gz ? "a compressed file" : *fmt == TAB_ECSV ? "an ECSV file" : "a VOTable");
+    return 0;
+}
+
+static int write_labels_csv(const char *path, const label_row *r, size_t n, ody_err *err)
+{
+    fitsout_text t;
+    int rc = fitsout_text_open(&t, path, err);
+    if (rc) return rc;
+    fputs("id,label,comment\n", t.f);
+    for (size_t q = 0; q < n; q++) {
+        stage_csv_field(t.f, r[q].id);
+        fprintf(t.f, ",%d,", r[q].y);
+        stage_csv_field(t.f, r[q].comment);
+        fputc('\n', t.f);
+    }
+    return fitsout_text_commit(&t, err);
+}
+
+/* A FITS table LABELS: id and comment as text, label as a 16-bit integer. */
+static int write_labels_fits(const char *path, const label_row *r, size_t n, ody_err *err)
+{
+    size_t wid = 1, wcom = 1;
+    for (size_t q = 0; q < n; q++) {
+        if (strlen(r[q].id) > wid) wid = strlen(r[q].id);
+        if (strlen(r[q].comment) > wcom) wcom = strlen(r[q].comment);
+    }
+    char *ids = calloc(n ? n : 1, wid + 1), *com = calloc(n ? n : 1, wcom + 1);
+    int16_t *y = calloc(n ? n : 1, sizeof *y);
+    int rc = ids && com && y ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t q = 0; !rc && q < n; q++) {
+        memcpy(ids + q * (wid + 1), r[q].id, strlen(r[q].id));
+        memcpy(com + q * (wcom + 1), r[q].comment, strlen(r[q].comment));
+        y[q] = r[q].y;
+    }
+    fitsout w;
+    if (!rc) rc = fitsout_open(&w, path, 1, err);
+    if (!rc) {
+        int status = 0;
+        fitsout_col cols[] = {{"id", TSTRING, (int)wid, ids, NULL, "the object's catalog ID"},
+                              {"label", TSHORT, 1, y, NULL, "1 interesting, 0 not"},
+                              {"comment", TSTRING, (int)wcom, com, NULL, NULL}};
+        fitsout_table(w.f, "LABELS", cols, 3, n, &status);
+        rc = fitsout_finish(&w, status ? ody_fits_fail(err, status, path, "cannot write the labels", NULL) : 0, err);
+    }
+    free(ids);
+    free(com);
+    free(y);
+    return rc;
+}
+
 int run_label(const cfg *c, const char *id, int y, const char *comment, ody_err *err)
 {
     if (!c->labels[0])
@@ -136,27 +219,27 @@ int run_label(const cfg *c, const char *id, int y, const char *comment, ody_err 
         return rc;
     }
     /* every existing label but this object's, then this one */
+    tab_format fmt = TAB_CSV;
     lrn_labels old;
-    rc = lrn_labels_read(c->labels, &k->id, k->n_rows, &old, err);
+    rc = labels_format(c->labels, &fmt, err);
+    if (!rc) rc = lrn_labels_read(c->labels, &k->id, k->n_rows, &old, err);
     int have_old = !rc;
-    fitsout_text t;
-    if (!rc && !(rc = fitsout_text_open(&t, c->labels, err))) {
-        char buf[256];
-        fputs("id,label,comment\n", t.f);
-        for (size_t q = 0; q < old.n; q++) {
-            cat_col_format(&k->id, old.row[q], buf, sizeof buf);
-            if (!strcmp(buf, id)) continue;
-            stage_csv_field(t.f, buf);
-            fprintf(t.f, ",%d,", old.y[q]);
-            stage_csv_field(t.f, old.comment[q]);
-            fputc('\n', t.f);
-        }
-        stage_csv_field(t.f, id);
-        fprintf(t.f, ",%d,", y);
-        stage_csv_field(t.f, comment ? comment : "");
-        fputc('\n', t.f);
-        rc = fitsout_text_commit(&t, err);
+    size_t n = 0;
+    label_row *rows = have_old ? calloc(old.n + 1, sizeof *rows) : NULL;
+    if (have_old && !rows) rc = ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (size_t q = 0; !rc && q < old.n; q++) {
+        cat_col_format(&k->id, old.row[q], rows[n].id, sizeof rows[n].id);
+        if (!strcmp(rows[n].id, id)) continue;  /* replaced by the new label */
+        rows[n].y = old.y[q];
+        rows[n++].comment = old.comment[q];
     }
+    if (!rc) {
+        snprintf(rows[n].id, sizeof rows[n].id, "%s", id);
+        rows[n].y = (int8_t)y;
+        rows[n++].comment = comment ? comment : "";
+        rc = fmt == TAB_FITS ? write_labels_fits(c->labels, rows, n, err) : write_labels_csv(c->labels, rows, n, err);
+    }
+    free(rows);
     if (have_old) lrn_labels_free(&old);
     cat_destroy(k);
     return rc;

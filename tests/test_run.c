@@ -1244,6 +1244,70 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* `oddsky label` keeps a labels file's format: a FITS one stays FITS (it
+ * once came back as CSV under its .fits name, which nothing then read), a
+ * new .fits one is made FITS; ECSV, which it does not write, is refused and
+ * left as it was. */
+static void test_label_keeps_the_format(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[8800], path[4400];
+    snprintf(path, sizeof path, "!%s/lab.fits", dir);
+    fitsfile *f = NULL;
+    int status = 0;
+    char *tt[] = {"id", "label"}, *tf[] = {"K", "I"};
+    long long ids[] = {1, 2};
+    short ys[] = {1, 0};
+    fits_create_file(&f, path, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 2, tt, tf, NULL, "L", &status);
+    fits_write_col(f, TLONGLONG, 1, 1, 1, 2, ids, &status);
+    fits_write_col(f, TSHORT, 2, 1, 1, 2, ys, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);  /* label checks IDs against the run's catalog */
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "-q label '%s' 5 1 --comment 'a ring?' --set labels=%s/lab.fits", conf, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "-q label '%s' 2 1 --set labels=%s/new.fits", conf, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label into a new .fits: exit %d: %s", rc, err);
+    const char *want[2][3] = {{"1", "2", "5"}, {"2", NULL, NULL}};
+    const char *file[] = {"lab.fits", "new.fits"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, file[k]);
+        long n = 0;
+        fits_open_table(&f, path, READONLY, &status);  /* FITS, with the labels as written */
+        fits_get_num_rows(f, &n, &status);
+        for (long r = 0; r < n && !status; r++) {
+            char id[32], *p = id, com[32] = "", *q = com;
+            short y = -1;
+            fits_read_col(f, TSTRING, 1, r + 1, 1, 1, NULL, &p, NULL, &status);
+            fits_read_col(f, TSHORT, 2, r + 1, 1, 1, NULL, &y, NULL, &status);
+            fits_read_col(f, TSTRING, 3, r + 1, 1, 1, NULL, &q, NULL, &status);
+            assert_true(r < 3 && want[k][r]);
+            assert_string_equal(id, want[k][r]);
+            assert_int_equal(y, k == 0 && r == 1 ? 0 : 1);
+            if (k == 0 && r == 2) assert_string_equal(com, "a ring?");
+        }
+        fits_close_file(f, &status);
+        assert_int_equal(status, 0);
+        assert_int_equal(n, k == 0 ? 3 : 1);
+    }
+    snprintf(args, sizeof args, "-q next '%s' -n 2 --ids --set labels=%s/lab.fits", conf, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("next from FITS labels: exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/lab.ecsv", dir);
+    write_file(path, "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: id, datatype: int64}\n"
+                     "# - {name: label, datatype: int64}\nid label\n1 1\n");
+    snprintf(args, sizeof args, "label '%s' 5 1 --set labels=%s", conf, path);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "lab.ecsv: oddsky reads labels from an ECSV file but does not write one")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "grep -q '^1 1$' '%s'", path);
+    assert_int_equal(system(args), 0);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 static void test_labels_loop(void **state)
 {
     (void)state;
@@ -1669,6 +1733,7 @@ int main(void)
         cmocka_unit_test(test_miles_config),
         cmocka_unit_test(test_learn_moves_neighbours),
         cmocka_unit_test(test_labels_loop),
+        cmocka_unit_test(test_label_keeps_the_format),
         cmocka_unit_test(test_score_new_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
