@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "cli.h"
@@ -24,6 +25,7 @@ typedef struct lens_args {
     char bands[CUT_MAX_BANDS][32];
     int n_bands;             /* -1: not given */
     int layout;
+    int overwrite;           /* --overwrite: replace -o whatever it holds */
 } lens_args;
 
 /* Defaults from the config schema: one source for both. */
@@ -70,7 +72,9 @@ static void print_lens_help(void)
            "  --psf-fwhm F      arcsec [%.2f]     --moffat          Moffat PSF (else Gaussian)\n"
            "  --sky C           counts/pixel [%.0f]   --zeropoint Z  [%.0f]\n"
            "  --down F          block-average inputs by F [%d]\n"
-           "  --hidden H,H      hidden layers [%d,%d]   --epochs E [%d]   --seed S [%llu]\n\n"
+           "  --hidden H,H      hidden layers [%d,%d]   --epochs E [%d]   --seed S [%llu]\n"
+           "  --overwrite       replace -o even when it is not a lens model (a lens model is\n"
+           "                    replaced anyway: retraining)\n\n"
            "score: P(lens) for cutouts read like the pipeline's (layout dir|cube|mef).\n"
            "  --layout L  --cutouts PATH (template with {id}, {band})  --bands B,B  --ids LIST\n",
            d.so.n, d.n_test, d.so.size, d.so.pix_scale, d.so.psf_fwhm, d.so.sky, d.so.zeropoint, d.prep.down,
@@ -124,6 +128,7 @@ static int lens_option(lens_args *a, int c, const char *v)
         a->layout = cut_layout_parse(v);
         if (a->layout < 0) rc = cli_usage_error("lens", "--layout is dir, cube or mef");
         break;
+    case 15: a->overwrite = 1; break;
     default: rc = cli_usage_error("lens", "unknown option");
     }
     return rc;
@@ -141,7 +146,8 @@ static int lens_parse(lens_args *a, int argc, char **argv)
         {"epochs", required_argument, 0, 9},     {"seed", required_argument, 0, 10},
         {"model", required_argument, 0, 11},     {"cutouts", required_argument, 0, 12},
         {"ids", required_argument, 0, 13},       {"layout", required_argument, 0, 14},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+        {"overwrite", no_argument, 0, 15},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c, rc = 0;
     optind = 2;
     while (!rc && (c = getopt_long(argc, argv, "o:n:t:s:h", lo, NULL)) != -1) {
@@ -155,9 +161,26 @@ static int lens_parse(lens_args *a, int argc, char **argv)
 
 /* ================================================================ train */
 
+/* Whether path holds a lens model (which retraining may replace). */
+static int is_lens_model(const char *path)
+{
+    nn_model *m = NULL;
+    lens_prep p;
+    ody_err e = {0};
+    int yes = lens_model_load(path, &m, &p, &e) == 0;
+    nn_destroy(m);
+    return yes;
+}
+
 static int lens_train_cmd(lens_args *a, const ody_log *log)
 {
     if (!a->out) return cli_usage_error("lens", "train needs -o MODEL.fits");
+    /* checked before training: -o naming a catalog once replaced it with the model, after minutes of work */
+    if (!a->overwrite && access(a->out, F_OK) == 0 && !is_lens_model(a->out)) {
+        fprintf(stderr, "oddsky: error: %s: exists and is not a lens model — choose another -o, or pass --overwrite "
+                "to replace it\n", a->out);
+        return 2;
+    }
     if (a->n_bands > 0) {
         a->so.n_bands = a->n_bands;
         for (int b = 0; b < a->n_bands; b++) snprintf(a->so.band[b], sizeof a->so.band[b], "%.15s", a->bands[b]);

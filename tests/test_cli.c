@@ -79,6 +79,21 @@ static void test_simulate_then_inspect(void **state)
     assert_non_null(strstr(out, "REDSHIFT"));
     snprintf(args, sizeof args, "simulate -n 5 -o '%s/c.fits'", dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* lens train -o: a catalog there is refused before training, a lens
+     * model there is retrained, --overwrite replaces anything */
+    const char *train = "lens train -n 30 --test 10 --size 16 --epochs 1 --hidden 4";
+    snprintf(args, sizeof args, "%s -o '%s/a.fits'", train, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "a.fits: exists and is not a lens model — choose another -o, or pass --overwrite"));
+    snprintf(cmd, sizeof cmd, "test \"$(grep -ao 'DATASUM = .[0-9 ]*' '%s/a.fits')\" = \"$(grep -ao 'DATASUM = .[0-9 ]*' "
+             "'%s/b.fits')\"", dir, dir);
+    assert_int_equal(system(cmd), 0);  /* the catalog untouched */
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "%s -o '%s/m.fits'", train, dir);
+        assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    }
+    snprintf(args, sizeof args, "%s -o '%s/a.fits' --overwrite", train, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     tu_rmtree(dir);
     free(dir);
 }
