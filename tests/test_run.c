@@ -1244,10 +1244,11 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* `oddsky label` keeps a labels file's format: a FITS one stays FITS (it
- * once came back as CSV under its .fits name, which nothing then read), a
- * new .fits one is made FITS; ECSV, which it does not write, is refused and
- * left as it was. */
+/* `oddsky label` and `next` given a run folder keep its labels where serve
+ * does (its labels.csv).  `label` keeps a labels file's format: a FITS one
+ * stays FITS (it once came back as CSV under its .fits name, which nothing
+ * then read), a new .fits one is made FITS; ECSV, which it does not write,
+ * is refused and left as it was. */
 static void test_label_keeps_the_format(void **state)
 {
     (void)state;
@@ -1267,6 +1268,15 @@ static void test_label_keeps_the_format(void **state)
     snprintf(args, sizeof args, "-q run '%s' --top 0", conf);  /* label checks IDs against the run's catalog */
     int rc = tu_run(args, out, sizeof out, err, sizeof err);
     if (rc) fail_msg("run: exit %d: %s", rc, err);
+    /* given the run folder, whose config sets no labels: its labels.csv, where serve keeps them */
+    snprintf(args, sizeof args, "-q label '%s/out' 7 1", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label RUN_DIR: exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/out/labels.csv", dir);
+    assert_true(tu_file_exists(path));
+    snprintf(args, sizeof args, "next '%s/out' -n 1", dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("next RUN_DIR: exit %d: %s", rc, err);
+    snprintf(args, sizeof args, "grep -q 'learn: 1 labels from %s/out/labels.csv' '%s/out/oddsky.log'", dir, dir);
+    assert_int_equal(system(args), 0);
     snprintf(args, sizeof args, "-q label '%s' 5 1 --comment 'a ring?' --set labels=%s/lab.fits", conf, dir);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label: exit %d: %s", rc, err);
     snprintf(args, sizeof args, "-q label '%s' 2 1 --set labels=%s/new.fits", conf, dir);
