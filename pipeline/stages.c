@@ -83,7 +83,7 @@ int stage_input_spared(const cfg *c, const char *dir, const char *what, const ch
         clash = !strcmp(real[0] ? real : "/", dir) && writes_name(c, base + 1, exports);
     }
     free(real);
-    if (!clash || (!strcmp(what, "the config") && effective_config(file))) return 0;
+    if (!clash) return 0;
     if (exports)
         return ody_fail(err, ODY_EINPUT, "%s: %s is in the output folder %s under a name the exports take, and would "
                         "be overwritten — give -o another folder or move the file", file, what, dir);
@@ -94,7 +94,7 @@ int stage_input_spared(const cfg *c, const char *dir, const char *what, const ch
 
 int stage_inputs_spared(const cfg *c, const char *dir, ody_err *err)
 {
-    int rc = stage_input_spared(c, dir, "the config", c->file, 0, err);
+    int rc = effective_config(c->file) ? 0 : stage_input_spared(c, dir, "the config", c->file, 0, err);
     if (!rc) rc = stage_input_spared(c, dir, "the catalog", c->cat_path, 0, err);
     if (!rc) rc = stage_input_spared(c, dir, "the cutouts", c->cut_path, 0, err);
     if (!rc) rc = stage_input_spared(c, dir, "the labels file", c->labels, 0, err);
