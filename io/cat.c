@@ -157,6 +157,7 @@ void cat_destroy(cat *c)
 /* Scratch buffers for one chunk, sized by the widest column read. */
 typedef struct chunkbuf {
     double *vals, *raw;
+    double *lo, *hi;       /* per feature: the smallest and largest valid value read */
     char *nul, *rawnul, *keep, *drop;  /* drop: not keep */
     char **sptr;
     char *sdata;
@@ -164,7 +165,7 @@ typedef struct chunkbuf {
 
 static void chunkbuf_free(chunkbuf *b)
 {
-    free(b->vals); free(b->raw); free(b->nul); free(b->rawnul); free(b->keep); free(b->drop);
+    free(b->vals); free(b->raw); free(b->lo); free(b->hi); free(b->nul); free(b->rawnul); free(b->keep); free(b->drop);
     free(b->sptr); free(b->sdata);
 }
 
@@ -282,7 +283,12 @@ static int chunkbuf_alloc(chunkbuf *b, size_t cn, size_t F, long maxrep, long ma
     b->drop = malloc(cn);
     b->sptr = malloc(cn * sizeof *b->sptr);
     b->sdata = malloc(cn * (size_t)(maxwidth + 1));
-    if (!b->vals || !b->nul || !b->raw || !b->rawnul || !b->keep || !b->drop || !b->sptr || !b->sdata) return -1;
+    b->lo = malloc((F ? F : 1) * sizeof *b->lo);
+    b->hi = malloc((F ? F : 1) * sizeof *b->hi);
+    if (!b->vals || !b->nul || !b->raw || !b->rawnul || !b->keep || !b->drop || !b->sptr || !b->sdata || !b->lo ||
+        !b->hi)
+        return -1;
+    for (size_t j = 0; j < F; j++) b->lo[j] = INFINITY, b->hi[j] = -INFINITY;
     for (size_t r = 0; r < cn; r++) b->sptr[r] = b->sdata + r * (size_t)(maxwidth + 1);
     return 0;
 }
@@ -379,7 +385,11 @@ static int chunk_missing(reader *rd, long row0, long nr)
              * imputing it would rank a catalog without its brightest objects and say they were missing. */
             if (!miss && isfinite(v) && fabs(v) > FLT_MAX) return beyond_float(rd, j, row0 + r, v);
             if (!miss && !isfinite(v)) miss = 1;
-            if (!miss) continue;
+            if (!miss) {
+                if (v < b->lo[j]) b->lo[j] = v;
+                if (v > b->hi[j]) b->hi[j] = v;
+                continue;
+            }
             rd->c->n_missing[j]++;
             if (o->missing == CAT_MISSING_FAIL)
                 return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN or Inf "
@@ -447,6 +457,28 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     return rc;
 }
 
+/* A warning when feature j's values, held as float32, fall on fewer than a
+ * thousand levels over their range: a large offset and a small spread (a
+ * Julian date over a night: float32 resolves a quarter of a day there), so
+ * objects that differ look the same.  Not for columns of few distinct values:
+ * it is about levels float32 merges, which a range of whole numbers is not. */
+static void warn_float_levels(const reader *rd, size_t j, const ody_log *log)
+{
+    double lo = rd->b.lo[j], hi = rd->b.hi[j], mag = fmax(fabs(lo), fabs(hi));
+    double step = mag * FLT_EPSILON;  /* float32's spacing at the top of the range, to a factor of 2 */
+    if (!(hi > lo) || (hi - lo) >= 1000 * step) return;
+    const char *col = feat_source(rd, j);
+    if ((int)j < rd->nf)
+        ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
+                 "holds on about %.0f levels of %.2g — subtract an offset in the path, e.g. FILE[col *; d_%s = %s - "
+                 "%.10g], and use d_%s", rd->file, feat_name(rd, j), lo, hi, (hi - lo) / step + 1, step, col, col,
+                 floor(lo), col);
+    else
+        ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
+                 "holds on about %.0f levels of %.2g — subtract an offset from %s", rd->file, feat_name(rd, j), lo, hi,
+                 (hi - lo) / step + 1, step, col);
+}
+
 /* Counts, imputation, the memory dropped rows reserved, and the log. */
 static int reader_finish(reader *rd, size_t kept, const ody_log *log)
 {
@@ -480,6 +512,8 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
                      c->n_missing[j], cat_missing_name(o->missing));
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
+    for (size_t j = 0; j < F; j++)
+        warn_float_levels(rd, j, log);
     if (rd->has_spec)
         cat_log_spectra(c, log);
     return 0;

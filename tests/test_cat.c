@@ -384,6 +384,50 @@ static void test_beyond_float32(void **state)
     free(path);
 }
 
+/* A feature float32 holds on a few levels (a Julian date over a night)
+ * gets a warning naming the offset to subtract; whole numbers and an
+ * ordinary spread do not. */
+static void test_float32_levels_warned(void **state)
+{
+    fixture *fx = *state;
+    char *path = tu_path(fx->dir, "jd.fits"), path2[600];
+    snprintf(path2, sizeof path2, "!%s", path);
+    int status = 0;
+    fitsfile *f;
+    char *ttype[] = {"JD", "MAG", "N"}, *tform[] = {"D", "D", "D"};
+    fits_create_file(&f, path2, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 3, ttype, tform, NULL, "CAT", &status);
+    for (int r = 0; r < 30; r++) {
+        double jd = 2459000.5 + 0.013 * r, mag = 15 + 0.1 * r, n = r % 3;
+        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &jd, &status);
+        fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &mag, &status);
+        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 1, &n, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    const char *feats[] = {"JD", "MAG", "N"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = 3;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    ody_log log = {ODY_LOG_WARN, m, NULL};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, &log, &err), err);
+    fclose(m);
+    assert_non_null(strstr(text, "feature JD spans 2459000.5 to 2459000.877"));
+    assert_non_null(strstr(text, "FILE[col *; d_JD = JD - 2459000], and use d_JD"));
+    assert_null(strstr(text, "MAG"));
+    assert_null(strstr(text, "feature N "));
+    free(text);
+    cat_destroy(c);
+    free(path);
+}
+
 static void test_passthrough_and_string_id(void **state)
 {
     fixture *fx = *state;
@@ -915,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
+        cmocka_unit_test(test_float32_levels_warned),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
         cmocka_unit_test(test_dropped_rows_recorded),
