@@ -366,7 +366,8 @@ uint64_t cfg_hash(const cfg *c, const char *const *prefixes, int n_prefixes)
 static void type_text(const key *s, char *type, size_t len)
 {
     static const char *tn[] = {"integer", "integer", "number", "true/false", "text", "one of", "list of names",
-                               "list of integers", "path (relative to the config file)", "list of names", "text"};
+                               "list of integers", "path (relative to the config file)", "list of names", "text",
+                               "list of numbers"};
     if (s->type == T_ENUM) {
         size_t t = (size_t)snprintf(type, len, "one of ");
         for (const char *p = s->choices; *p && t + 4 < len; p++) {

@@ -63,6 +63,8 @@ typedef struct cfg {
     /* catalog */
     char *cat_path, *cat_hdu, *cat_id;   /* cat_hdu, cat_id: "" when not set */
     cat_missing cat_missing;
+    double *cat_nulls;                   /* values that mean missing in every feature */
+    int n_cat_nulls;
     tab_format cat_format;
     char **features;
     int n_features;

@@ -44,6 +44,9 @@ const key cfg_schema[] = {
      "numeric feature columns; NAME[k] for element k of a vector column"},
     {"catalog.passthrough", T_STRLIST, "[]", NONE, NULL, NULL, O(passthru), O(n_passthru),
      "columns copied into the exports (e.g. RA, DEC)"},
+    {"catalog.nulls", T_REALLIST, "[]", NONE, NULL, NULL, O(cat_nulls), O(n_cat_nulls),
+     "values that mean missing in every feature, such as -9999 or 99 (a survey's sentinel): null, then "
+     "catalog.missing applies; oddsky warns of a value that looks like one"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", C_MISSING, O(cat_missing), 0,
      "rows with null/NaN/Inf features: drop them, impute the column median, or fail (a finite value beyond "
      "float32's range, such as a luminosity in erg/s, is refused: take its log in the path, "
@@ -291,8 +294,8 @@ void schema_free_value(cfg *c, const key *k)
         *n = 0;
         break;
     }
-    case T_INTLIST: {
-        int **v = field(c, k->off);
+    case T_INTLIST: case T_REALLIST: {
+        void **v = field(c, k->off);
         free(*v);
         *v = NULL;
         *(int *)field(c, k->noff) = 0;
@@ -361,6 +364,28 @@ static int set_intlist(cfg *c, const key *k, const yt_node *items, int cnt, ody_
     return 0;
 }
 
+static int set_reallist(cfg *c, const key *k, const yt_node *items, int cnt, ody_err *err)
+{
+    double *v = calloc((size_t)(cnt ? cnt : 1), sizeof *v);
+    int i = 0;
+    if (!v) return ody_fail(err, ODY_ENOMEM, "out of memory");
+    for (const yt_node *q = items; q && i < cnt; q = q->next) {
+        char at[600], *end = NULL;
+        yt_where(at, sizeof at, q);
+        errno = 0;
+        double x = q->kind == YT_SCALAR ? strtod(q->val, &end) : 0;
+        if (q->kind != YT_SCALAR || end == q->val || *end || errno || !isfinite(x)) {
+            free(v);
+            return ody_fail(err, ODY_EINPUT, "%s: %s: items must be finite numbers, e.g. [-9999, 99]", at, k->path);
+        }
+        v[i++] = x;
+    }
+    schema_free_value(c, k);
+    *(double **)field(c, k->off) = v;
+    *(int *)field(c, k->noff) = cnt;
+    return 0;
+}
+
 static int set_flags(cfg *c, const key *k, const yt_node *items, int cnt, ody_err *err)
 {
     int bits = 0, i = 0;
@@ -387,6 +412,7 @@ static int set_list(cfg *c, const key *k, const yt_node *n, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "%s: %s must be a list, e.g. [a, b] — not a mapping", at, k->path);
     if (k->type == T_STRLIST) return set_strlist(c, k, items, cnt, err);
     if (k->type == T_INTLIST) return set_intlist(c, k, items, cnt, err);
+    if (k->type == T_REALLIST) return set_reallist(c, k, items, cnt, err);
     return set_flags(c, k, items, cnt, err);
 }
 
@@ -431,7 +457,8 @@ static int set_text(cfg *c, const key *k, const char *s, const char *at, ody_err
 
 int schema_set(cfg *c, const key *k, const yt_node *n, ody_err *err)
 {
-    if (k->type == T_STRLIST || k->type == T_INTLIST || k->type == T_FLAGS) return set_list(c, k, n, err);
+    if (k->type == T_STRLIST || k->type == T_INTLIST || k->type == T_REALLIST || k->type == T_FLAGS)
+        return set_list(c, k, n, err);
     char at[600];
     yt_where(at, sizeof at, n);
     if (n->kind != YT_SCALAR)
@@ -487,6 +514,15 @@ static void quoted(const char *s, char *buf, size_t len)
     snprintf(buf + at, len - at, "\"");
 }
 
+/* The shortest decimal that reads back as v: 0.2, not 0.20000000000000001. */
+static void real_text(double v, char *buf, size_t len)
+{
+    for (int p = 6; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 static void list_text(const cfg *c, const key *k, char *buf, size_t len)
 {
     size_t at = (size_t)snprintf(buf, len, "[");
@@ -497,6 +533,8 @@ static void list_text(const cfg *c, const key *k, char *buf, size_t len)
             snprintf(item, sizeof item, "\"%s\"", (*(char ***)field(c, k->off))[j]);
         } else if (k->type == T_INTLIST) {
             snprintf(item, sizeof item, "%d", (*(int **)field(c, k->off))[j]);
+        } else if (k->type == T_REALLIST) {
+            real_text((*(double **)field(c, k->off))[j], item, sizeof item);
         } else {
             if (!(*(const int *)field(c, k->off) & (1 << j))) continue;
             char name[64];
@@ -509,15 +547,6 @@ static void list_text(const cfg *c, const key *k, char *buf, size_t len)
     if (at < len) snprintf(buf + at, len - at, "]");
 }
 
-/* The shortest decimal that reads back as v: 0.2, not 0.20000000000000001. */
-static void real_text(double v, char *buf, size_t len)
-{
-    for (int p = 6; p <= 17; p++) {
-        snprintf(buf, len, "%.*g", p, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
 void schema_text(const cfg *c, const key *k, char *buf, size_t len)
 {
     switch (k->type) {
@@ -525,7 +554,7 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
     case T_INT64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field(c, k->off)); break;
     case T_REAL: real_text(*(const double *)field(c, k->off), buf, len); break;
     case T_BOOL: snprintf(buf, len, "%s", *(const int *)field(c, k->off) ? "true" : "false"); break;
-    case T_STRLIST: case T_INTLIST: case T_FLAGS: list_text(c, k, buf, len); break;
+    case T_STRLIST: case T_INTLIST: case T_REALLIST: case T_FLAGS: list_text(c, k, buf, len); break;
     case T_ENUM: {
         int v = *(const int *)field(c, k->off), pos = 0, n = n_choices(k->choices);
         while (pos < n - 1 && k->codes[pos] != v) pos++;

@@ -13,7 +13,7 @@
  * T_FLAGS: a list of `choices`, stored as an int with bit (1 << position)
  * T_MAXF:  forest.max_features: the text, and its parse into rf_maxf */
 typedef enum {
-    T_INT, T_INT64, T_REAL, T_BOOL, T_STR, T_ENUM, T_STRLIST, T_INTLIST, T_PATH, T_FLAGS, T_MAXF
+    T_INT, T_INT64, T_REAL, T_BOOL, T_STR, T_ENUM, T_STRLIST, T_INTLIST, T_PATH, T_FLAGS, T_MAXF, T_REALLIST
 } ktype;
 
 typedef struct key {

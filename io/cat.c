@@ -369,6 +369,17 @@ static int beyond_float(reader *rd, size_t j, long row, double v)
                     "feature log_%s", rd->file, feat_name(rd, j), row, v, col, col, col);
 }
 
+/* Whether v is one of the values o says mean missing: equal as read, or as
+ * float32 (a float column's -9999.99 is not the double -9999.99). */
+static int is_null_value(const cat_opt *o, double v)
+{
+    for (int k = 0; k < o->n_nulls; k++) {
+        double n = o->nulls[k];
+        if (v == n || (fabs(v) <= FLT_MAX && fabs(n) <= FLT_MAX && (float)v == (float)n)) return 1;
+    }
+    return 0;
+}
+
 /* Flags the missing feature values of a chunk (b.nul) and which rows stay
  * (b.keep), counting missing values per feature. */
 static int chunk_missing(reader *rd, long row0, long nr)
@@ -380,7 +391,7 @@ static int chunk_missing(reader *rd, long row0, long nr)
         int ok = 1;
         for (size_t j = 0; j < F; j++) {
             double v = b->vals[j * cn + (size_t)r];
-            int miss = b->nul[j * cn + (size_t)r];
+            int miss = b->nul[j * cn + (size_t)r] || is_null_value(o, v);
             /* A finite value float32 cannot hold (a luminosity in erg/s) is no missing value: dropping or
              * imputing it would rank a catalog without its brightest objects and say they were missing. */
             if (!miss && isfinite(v) && fabs(v) > FLT_MAX) return beyond_float(rd, j, row0 + r, v);
@@ -392,8 +403,8 @@ static int chunk_missing(reader *rd, long row0, long nr)
             }
             rd->c->n_missing[j]++;
             if (o->missing == CAT_MISSING_FAIL)
-                return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN or Inf "
-                                "— set `missing: drop` or `impute`, or filter the rows, e.g. "
+                return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or one of "
+                                "catalog.nulls — set `missing: drop` or `impute`, or filter the rows, e.g. "
                                 "FILE[isnull(%s) == F]", rd->file, feat_name(rd, j), row0 + r, feat_source(rd, j));
             b->nul[j * cn + (size_t)r] = 1;
             ok = 0;
@@ -514,6 +525,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
              F, c->n_dropped, c->n_imputed);
     for (size_t j = 0; j < F; j++)
         warn_float_levels(rd, j, log);
+    catwarn_sentinels(c, rd->file, log);
     if (rd->has_spec)
         cat_log_spectra(c, log);
     return 0;

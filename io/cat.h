@@ -63,6 +63,8 @@ typedef struct cat_opt {
     const char *const *passthru;    /* columns copied alongside, may be NULL */
     int n_passthru;
     cat_missing missing;            /* default CAT_MISSING_DROP */
+    const double *nulls;            /* n_nulls values that mean missing in every feature (a survey's -9999), */
+    int n_nulls;                    /* compared as read and as float32; NULL / 0: none */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
     const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */

@@ -195,6 +195,8 @@ static void input_opt(const cfg *c, cat_opt *o, cat_spec *spec)
     o->passthru = (const char *const *)c->passthru;
     o->n_passthru = c->n_passthru;
     o->missing = c->cat_missing;
+    o->nulls = c->cat_nulls;
+    o->n_nulls = c->n_cat_nulls;
     o->format = c->cat_format;
 }
 

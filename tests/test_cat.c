@@ -428,6 +428,77 @@ static void test_float32_levels_warned(void **state)
     free(path);
 }
 
+/* A survey's "not measured" value (-9999 in a double column, -9999.99 in
+ * a float one, 99 at the other end) gets a warning naming it; listed in
+ * catalog.nulls it is missing: dropped, imputed, or refused under fail. */
+static void test_sentinels(void **state)
+{
+    fixture *fx = *state;
+    char *path = tu_path(fx->dir, "sent.fits"), path2[600];
+    snprintf(path2, sizeof path2, "!%s", path);
+    int status = 0;
+    fitsfile *f;
+    char *ttype[] = {"U", "G", "R"}, *tform[] = {"D", "E", "D"};
+    fits_create_file(&f, path2, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 3, ttype, tform, NULL, "CAT", &status);
+    for (int r = 0; r < 200; r++) {
+        double u = r % 50 == 7 ? -9999 : 20 + 0.01 * r, rr = r % 40 == 3 ? 99 : 19 + 0.02 * (r % 17);
+        float g = r % 60 == 11 ? -9999.99f : 19.5f + 0.01f * (float)(r % 23);
+        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &u, &status);
+        fits_write_col(f, TFLOAT, 2, r + 1, 1, 1, &g, &status);
+        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 1, &rr, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    const char *feats[] = {"U", "G", "R"};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feats;
+    o.n_features = 3;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    ody_log log = {ODY_LOG_WARN, m, NULL};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(cat_read(&o, &c, &log, &err), err);
+    fclose(m);
+    assert_non_null(strstr(text, "feature U: 4 objects at -9999, far below the rest"));
+    assert_non_null(strstr(text, "(nulls: [-9999])"));
+    assert_non_null(strstr(text, "feature G: 4 objects at -9999.990234"));
+    assert_non_null(strstr(text, "feature R: 5 objects at 99, far above the rest"));
+    free(text);
+    cat_destroy(c);
+    double nulls[] = {-9999, -9999.99, 99};
+    o.nulls = nulls;
+    o.n_nulls = 3;
+    cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
+    for (int k = 0; k < 3; k++) {
+        o.missing = policy[k];
+        text = NULL;
+        m = open_memstream(&text, &len);
+        log.err = m;
+        c = NULL;
+        int rc = cat_read(&o, &c, &log, &err);
+        fclose(m);
+        if (k == 2) {
+            assert_int_equal(rc, ODY_EINPUT);
+            assert_non_null(strstr(err.msg, "row 4: value is null, NaN, Inf or one of catalog.nulls"));
+        } else {
+            assert_ok(rc, err);
+            assert_int_equal(c->n_missing[0], 4);
+            assert_int_equal(c->n_missing[1], 4);  /* the float column's -9999.99 is the listed one */
+            assert_int_equal(c->n_missing[2], 5);
+            assert_int_equal(c->n_rows, k == 0 ? 200 - 13 : 200);
+            assert_null(strstr(text, "far below") ? text : NULL);
+        }
+        free(text);
+        cat_destroy(c);
+    }
+    free(path);
+}
+
 static void test_passthrough_and_string_id(void **state)
 {
     fixture *fx = *state;
@@ -960,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
         cmocka_unit_test(test_float32_levels_warned),
+        cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_passthrough_and_string_id),
         cmocka_unit_test(test_ids_must_be_unique),
         cmocka_unit_test(test_dropped_rows_recorded),

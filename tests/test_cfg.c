@@ -52,6 +52,9 @@ static void test_broken_configs(void **state)
     expect_error(dir, "catalog:\n  path: x\n  features: [a\noutput: o\n", "YAML syntax error", "c.yaml:");
     expect_error(dir, GOOD "forest: 3\n", "c.yaml:5:1", "must be a section");
     expect_error(dir, GOOD "mlp:\n  hidden: [64, -1]\n", "c.yaml:6:16", "whole numbers");
+    expect_error(dir, "catalog:\n  path: cat.fits\n  features: [a]\n  nulls: [-9999, none]\noutput: out\n",
+                 "c.yaml:4:18: catalog.nulls: items must be finite numbers", NULL);
+    expect_error(dir, "catalog:\n  path: cat.fits\n  features: [a]\n  nulls: [inf]\noutput: out\n", "finite numbers", NULL);
     expect_error(dir, "", "empty", NULL);
     expect_error(dir, GOOD "export:\n  formats: [fits, xlsx]\n", "'xlsx' is not one of fits|csv|ecsv|votable", NULL);
     tu_rmtree(dir);
@@ -65,8 +68,11 @@ static void test_defaults_overrides_and_round_trip(void **state)
     char *p = write_cfg(dir, "c.yaml", GOOD "forest:\n  n_trees: 50\n");
     cfg *c = NULL;
     ody_err e = {0};
-    char *sets[] = {"forest.max_features=0.5", "mlp.hidden=[8, 4]", "seed=7", "export.top_n=20"};
-    assert_ok(cfg_load(p, sets, 4, &c, &e), e);
+    char *sets[] = {"forest.max_features=0.5", "mlp.hidden=[8, 4]", "seed=7", "export.top_n=20",
+                    "catalog.nulls=[-9999, 99.5, 1e-3]"};
+    assert_ok(cfg_load(p, sets, 5, &c, &e), e);
+    assert_int_equal(c->n_cat_nulls, 3);
+    assert_true(c->cat_nulls[0] == -9999 && c->cat_nulls[1] == 99.5 && c->cat_nulls[2] == 1e-3);
     assert_int_equal(c->rf_trees, 50);
     assert_string_equal(c->rf_max_features, "0.5");
     assert_int_equal(c->n_mlp_hidden, 2);
@@ -93,8 +99,10 @@ static void test_defaults_overrides_and_round_trip(void **state)
     char *p2 = write_cfg(dir, "d.yaml", d1);
     cfg *c2 = NULL;
     assert_ok(cfg_load(p2, NULL, 0, &c2, &e), e);
-    const char *sect[] = {"forest.", "mlp.", "seed"};
-    assert_true(cfg_hash(c, sect, 3) == cfg_hash(c2, sect, 3));
+    const char *sect[] = {"forest.", "mlp.", "seed", "catalog."};
+    assert_true(cfg_hash(c, sect, 4) == cfg_hash(c2, sect, 4));
+    assert_int_equal(c2->n_cat_nulls, 3);
+    assert_true(c2->cat_nulls[2] == 1e-3);  /* written as the shortest text that reads back the same */
     assert_true(cfg_hash(c, sect, 1) != 0);
     cfg_destroy(c2);
     /* a changed key changes the hash of its section only */
