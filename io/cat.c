@@ -523,9 +523,9 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
                      c->n_missing[j], cat_missing_name(o->missing));
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
-    for (size_t j = 0; j < F; j++)
+    for (size_t j = 0; j < F && !o->quiet_values; j++)
         warn_float_levels(rd, j, log);
-    catwarn_sentinels(c, rd->file, log);
+    if (!o->quiet_values) catwarn_sentinels(c, rd->file, log);
     if (rd->has_spec)
         cat_log_spectra(c, log);
     return 0;

@@ -65,6 +65,8 @@ typedef struct cat_opt {
     cat_missing missing;            /* default CAT_MISSING_DROP */
     const double *nulls;            /* n_nulls values that mean missing in every feature (a survey's -9999), */
     int n_nulls;                    /* compared as read and as float32; NULL / 0: none */
+    int quiet_values;               /* no warnings about the values (sentinels, float32 levels): a run's
+                                       own copy, read back, was warned about when it was first read */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
     const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */

@@ -167,6 +167,7 @@ static int load_catalog(run_state *st, ody_err *err)
     o.features = feat;
     o.n_features = 1;
     o.missing = CAT_MISSING_FAIL;
+    o.quiet_values = 1;
     o.id_col = c->cat_id[0] ? c->cat_id : "ROW";  /* the original row when there is no ID column */
     o.passthru = (const char *const *)c->passthru;
     o.n_passthru = c->n_passthru;
