@@ -59,8 +59,8 @@ int cli_inspect(int argc, char **argv)
         }
         printf("  %ld rows x %d columns\n", hi->n_rows, hi->n_cols);
         if (hi->n_cols)
-            printf("  %-4s %-24s %-10s %-7s %-10s %-12s %s\n", "col", "name", "type", "size",
-                   "TFORM", "unit", "null rows");
+            printf("  %-4s %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", "col", "name", "type", "size",
+                   "TFORM", "unit", "null rows", "min", "max");
         for (int k = 0; k < hi->n_cols; k++) {
             const cat_colinfo *ci = &hi->cols[k];
             char size[32], nul[32];
@@ -69,8 +69,13 @@ int cli_inspect(int argc, char **argv)
             else snprintf(size, sizeof size, "%ld", ci->repeat);
             if (ci->n_null < 0) snprintf(nul, sizeof nul, "-");
             else snprintf(nul, sizeof nul, "%ld", ci->n_null);
-            printf("  %-4d %-24s %-10s %-7s %-10s %-12s %s\n", k + 1, ci->name,
-                   cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul);
+            char vmin[32] = "-", vmax[32] = "-";  /* the range shows a survey's -9999 at a glance */
+            if (ci->n_null >= 0 && ci->lo <= ci->hi) {
+                snprintf(vmin, sizeof vmin, "%.6g", ci->lo);
+                snprintf(vmax, sizeof vmax, "%.6g", ci->hi);
+            }
+            printf("  %-4d %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", k + 1, ci->name,
+                   cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul, vmin, vmax);
         }
     }
     cat_info_destroy(info);

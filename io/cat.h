@@ -231,6 +231,8 @@ typedef struct cat_colinfo {
     int typecode;       /* CFITSIO equivalent type code; negative: variable length */
     long repeat, width;
     long n_null;        /* rows with a null/NaN/Inf element; -1 if not counted */
+    double lo, hi;      /* the smallest and largest finite value (a survey's -9999 shows here);
+                           lo > hi when there is none or the column was not counted */
 } cat_colinfo;
 
 typedef struct cat_hduinfo {

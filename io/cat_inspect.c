@@ -23,9 +23,12 @@ void cat_info_destroy(cat_info *info)
     free(info);
 }
 
-/* Counts rows of a numeric column with any null/NaN/Inf element. */
-static long count_null_rows(fitsfile *f, const cat_colinfo *ci, int colnum, long nrows, int *status)
+/* Counts rows of a numeric column with any null/NaN/Inf element, and sets
+ * ci's range of finite values. */
+static long count_null_rows(fitsfile *f, cat_colinfo *ci, int colnum, long nrows, int *status)
 {
+    ci->lo = INFINITY;
+    ci->hi = -INFINITY;
     if (ci->typecode < 0 || ci->typecode == TSTRING || ci->typecode == TBIT ||
         ci->typecode == TCOMPLEX || ci->typecode == TDBLCOMPLEX || ci->repeat < 1 || nrows < 1)
         return -1;
@@ -49,10 +52,14 @@ static long count_null_rows(fitsfile *f, const cat_colinfo *ci, int colnum, long
         }
         if (*status) break;
         for (long r = 0; r < nr; r++) {
+            int bad = 0;
             for (long e = 0; e < ci->repeat; e++) {
                 long k = r * ci->repeat + e;
-                if (nul[k] || !isfinite(v[k])) { count++; break; }
+                if (nul[k] || !isfinite(v[k])) bad = 1;
+                else if (ci->typecode != TLOGICAL && v[k] < ci->lo) ci->lo = v[k];
+                if (!nul[k] && isfinite(v[k]) && ci->typecode != TLOGICAL && v[k] > ci->hi) ci->hi = v[k];
             }
+            count += bad;
         }
     }
     free(v);

@@ -826,6 +826,16 @@ static void test_inspect_counts_nulls(void **state)
     assert_string_equal(t->cols[6].unit, "mag");
     assert_int_equal(t->cols[11].repeat, 3);
     assert_int_equal(t->cols[1].n_null, -1);  /* strings are not counted */
+    assert_true(t->cols[1].lo > t->cols[1].hi);  /* nor ranged */
+    /* the range of finite values: I without its null row, E without its NaNs, VEC over every element */
+    double ilo = INFINITY, ihi = -INFINITY, elo = INFINITY, ehi = -INFINITY;
+    for (int r = 0; r < NR; r++) {
+        if (!i_null(r)) ilo = fmin(ilo, v_i(r)), ihi = fmax(ihi, v_i(r));
+        if (!e_nan(r)) elo = fmin(elo, v_e(r)), ehi = fmax(ehi, v_e(r));
+    }
+    assert_true(t->cols[3].lo == ilo && t->cols[3].hi == ihi);
+    assert_true(t->cols[6].lo == elo && t->cols[6].hi == ehi);
+    assert_true(t->cols[11].lo == v_vec(0, 1) && t->cols[11].hi == v_vec(NR - 1, 3));
     assert_int_equal(info->hdu[5].hdutype, ASCII_TBL);
     assert_int_equal(info->hdu[5].cols[1].n_null, 1);
     cat_info_destroy(info);
