@@ -111,7 +111,7 @@ static void print_help(void)
            "                      without running; --print-config shows every key\n"
            "  batch BATCH.yaml    run many configs / a grid, N at a time\n"
            "  lens train|score    train the lens classifier on simulations / score cutouts\n"
-           "  inspect FILE        list HDUs, columns, types, units and null counts\n"
+           "  inspect FILE        list HDUs, columns, types, units, null counts and ranges\n"
            "  compare RUN_A RUN_B how two runs' rankings differ: top-k overlap, rank correlation\n"
            "  next RUN_DIR|CONFIG the objects to look at next, re-ranked from your labels\n"
            "  label RUN_DIR|CONFIG ID 1|0   record a verdict (1 interesting, 0 not) in `labels:`\n"
