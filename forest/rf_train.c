@@ -83,6 +83,11 @@ int rf_opt_check(const rf_opt *o, size_t n, int F, ody_err *err)
                         "or at least 2");
     if (o->max_samples == 1)
         return ody_fail(err, ODY_EINPUT, "forest.max_samples = 1 cannot grow a tree — use 0 or at least 2");
+    size_t draws = o->max_samples ? o->max_samples : n;  /* what each tree is grown from */
+    if (2 * (size_t)o->min_samples_leaf > draws)  /* no split: every tree one leaf, every object alike */
+        return ody_fail(err, ODY_EINPUT, "forest.min_samples_leaf = %d leaves no split in the %zu rows each tree "
+                        "draws (real and synthetic; a split needs two leaves that size) — use at most %zu",
+                        o->min_samples_leaf, draws, draws / 2);
     if (o->n_threads < 0)
         return ody_fail(err, ODY_EINPUT, "threads = %d must be 0 (automatic) or positive", o->n_threads);
     return 0;

@@ -459,6 +459,10 @@ static int local(run_state *st, int run, ody_err *err)
     int K = st->c->local_k > st->c->lof_k ? st->c->local_k : st->c->lof_k;
     size_t m = stage_reference_size(st);
     st->K = (size_t)K < m ? K : (int)m - 1;
+    if (st->K < K)  /* a small catalog: the lists hold every other object of the reference set */
+        ody_logf(st->log, ODY_LOG_WARN, "local: max(local.k, local.lof_k) = %d is more than the %d other objects "
+                 "to search among: the neighbour lists hold all %d, and KNN_DIST is the distance to the farthest",
+                 K, st->K, st->K);
     size_t nl = stage_rows(st);
     st->near = malloc((nl * (size_t)st->K + 1) * sizeof *st->near);
     st->near_dist = malloc((nl * (size_t)st->K + 1) * sizeof *st->near_dist);

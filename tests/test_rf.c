@@ -428,6 +428,16 @@ static void test_synthetic_and_options(void **state)
     o.bootstrap = 0;
     o.max_samples = 500;
     assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
+    /* leaves too large to split the rows a tree draws: every tree one leaf */
+    rf_opt_init(&o);
+    o.min_samples_leaf = 51;
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "forest.min_samples_leaf = 51 leaves no split in the 100 rows"));
+    assert_non_null(strstr(e.msg, "use at most 50"));
+    o.min_samples_leaf = 50;
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), 0);
+    o.max_samples = 60;  /* what each tree draws counts, not the catalog */
+    assert_int_equal(rf_opt_check(&o, 100, 5, &e), ODY_EINPUT);
     rf_maxf kind;
     double v;
     assert_int_equal(rf_maxf_parse("0.3", &kind, &v), 0);

@@ -491,6 +491,27 @@ static void test_inputs_in_the_run_folder(void **state)
     free(conf);
 }
 
+/* A catalog of fewer objects than the neighbour lists ask for: the lists
+ * hold them all, with a warning; a leaf size that leaves no split is refused. */
+static void test_small_catalog_settings(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), args[8800];
+    char *conf = conf_at(dir, "s.yaml", "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][ID <= 30]\"\n"
+                         "  id: ID\n  features: [U, G, R, REDSHIFT]\nforest:\n  n_trees: 10\noutput: out\n",
+                         getenv("ODDSKY_SOURCE_DIR"));
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set local.lof_k=40", conf);
+    int rc = tu_run(args, out, sizeof out, err, sizeof err);
+    if (rc) fail_msg("run: exit %d: %s", rc, err);
+    if (!strstr(err, "local: max(local.k, local.lof_k) = 40 is more than the 29 other objects")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "-q run '%s' --top 0 --set forest.min_samples_leaf=31", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "forest.min_samples_leaf = 31 leaves no split in the 60 rows")) fail_msg("%s", err);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
+}
+
 /* Outputs that cannot be written: a one-line error, exit 2, no ranked list
  * and no temporary; the inputs are untouched. */
 static void test_output_cannot_be_written(void **state)
@@ -1727,6 +1748,7 @@ int main(void)
         cmocka_unit_test(test_moved_run_folder),
         cmocka_unit_test(test_moved_run_folder_labels),
         cmocka_unit_test(test_inputs_in_the_run_folder),
+        cmocka_unit_test(test_small_catalog_settings),
         cmocka_unit_test(test_output_cannot_be_written),
         cmocka_unit_test(test_row_number_ids),
         cmocka_unit_test(test_ranking_columns),
