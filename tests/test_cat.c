@@ -334,26 +334,58 @@ static void test_missing_policies(void **state)
     assert_non_null(strstr(err.msg, "all.fits"));
 }
 
+/* dir/name: a table CAT of n rows whose column k (name names[k], TFORM
+ * forms[k]) holds value(r, k), written as doubles (CFITSIO converts). */
+static char *value_table(const fixture *fx, const char *name, int ncol, char **names, char **forms, int n,
+                         double (*value)(int r, int k))
+{
+    char *path = tu_path(fx->dir, name), path2[600];
+    snprintf(path2, sizeof path2, "!%s", path);
+    int status = 0;
+    fitsfile *f;
+    fits_create_file(&f, path2, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, ncol, names, forms, NULL, "CAT", &status);
+    for (int r = 0; r < n; r++)
+        for (int k = 0; k < ncol; k++) {
+            double v = value(r, k);
+            fits_write_col(f, TDOUBLE, k + 1, r + 1, 1, 1, &v, &status);
+        }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    return path;
+}
+
+/* cat_read of o with its warnings caught: the return code; *text (the
+ * warnings, malloc'd) is the caller's, as is *c. */
+static int read_warned(const cat_opt *o, cat **c, char **text, ody_err *err)
+{
+    size_t len = 0;
+    *text = NULL;
+    FILE *m = open_memstream(text, &len);
+    ody_log log = {ODY_LOG_WARN, m, NULL};
+    *c = NULL;
+    int rc = cat_read(o, c, &log, err);
+    fclose(m);
+    return rc;
+}
+
+static double lum_value(int r, int k) { return k == 0 ? r : r == 2 ? 3e44 : r == 5 ? INFINITY : 1e30 * (r + 1); }
+static double jd_value(int r, int k) { return k == 0 ? 2459000.5 + 0.013 * r : k == 1 ? 15 + 0.1 * r : r % 3; }
+static double sentinel_value(int r, int k)
+{
+    if (k == 0) return r % 50 == 7 ? -9999 : 20 + 0.01 * r;
+    if (k == 1) return r % 60 == 11 ? -9999.99 : 19.5 + 0.01 * (r % 23);  /* a float column */
+    return r % 40 == 3 ? 99 : 19 + 0.02 * (r % 17);
+}
+
 /* A finite value float32 cannot hold (a luminosity in erg/s) is refused by
  * row, with the log to take, under every policy; an Inf stays a missing
  * value; and the advised column expression reads. */
 static void test_beyond_float32(void **state)
 {
     fixture *fx = *state;
-    char *path = tu_path(fx->dir, "lum.fits"), path2[600];
-    snprintf(path2, sizeof path2, "!%s", path);
-    int status = 0;
-    fitsfile *f;
-    char *ttype[] = {"A", "LUM"}, *tform[] = {"D", "D"}, *tunit[] = {"", "erg/s"};
-    fits_create_file(&f, path2, &status);
-    fits_create_tbl(f, BINARY_TBL, 0, 2, ttype, tform, tunit, "CAT", &status);
-    for (int r = 0; r < 20; r++) {
-        double a = r, lum = r == 2 ? 3e44 : r == 5 ? INFINITY : 1e30 * (r + 1);
-        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &a, &status);
-        fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &lum, &status);
-    }
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
+    char *cols[] = {"A", "LUM"}, *forms[] = {"D", "D"}, path2[600];
+    char *path = value_table(fx, "lum.fits", 2, cols, forms, 20, lum_value);
     cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
     const char *feats[] = {"A", "LUM"}, *logged[] = {"A", "log_LUM"};
     cat_opt o;
@@ -390,35 +422,17 @@ static void test_beyond_float32(void **state)
 static void test_float32_levels_warned(void **state)
 {
     fixture *fx = *state;
-    char *path = tu_path(fx->dir, "jd.fits"), path2[600];
-    snprintf(path2, sizeof path2, "!%s", path);
-    int status = 0;
-    fitsfile *f;
-    char *ttype[] = {"JD", "MAG", "N"}, *tform[] = {"D", "D", "D"};
-    fits_create_file(&f, path2, &status);
-    fits_create_tbl(f, BINARY_TBL, 0, 3, ttype, tform, NULL, "CAT", &status);
-    for (int r = 0; r < 30; r++) {
-        double jd = 2459000.5 + 0.013 * r, mag = 15 + 0.1 * r, n = r % 3;
-        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &jd, &status);
-        fits_write_col(f, TDOUBLE, 2, r + 1, 1, 1, &mag, &status);
-        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 1, &n, &status);
-    }
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
+    char *cols[] = {"JD", "MAG", "N"}, *forms[] = {"D", "D", "D"}, *text = NULL;
+    char *path = value_table(fx, "jd.fits", 3, cols, forms, 30, jd_value);
     const char *feats[] = {"JD", "MAG", "N"};
     cat_opt o;
     cat_opt_init(&o);
     o.path = path;
     o.features = feats;
     o.n_features = 3;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&text, &len);
-    ody_log log = {ODY_LOG_WARN, m, NULL};
     cat *c = NULL;
     ody_err err = {0};
-    assert_ok(cat_read(&o, &c, &log, &err), err);
-    fclose(m);
+    assert_ok(read_warned(&o, &c, &text, &err), err);
     assert_non_null(strstr(text, "feature JD spans 2459000.5 to 2459000.877"));
     assert_non_null(strstr(text, "FILE[col *; d_JD = JD - 2459000], and use d_JD"));
     assert_null(strstr(text, "MAG"));
@@ -434,36 +448,17 @@ static void test_float32_levels_warned(void **state)
 static void test_sentinels(void **state)
 {
     fixture *fx = *state;
-    char *path = tu_path(fx->dir, "sent.fits"), path2[600];
-    snprintf(path2, sizeof path2, "!%s", path);
-    int status = 0;
-    fitsfile *f;
-    char *ttype[] = {"U", "G", "R"}, *tform[] = {"D", "E", "D"};
-    fits_create_file(&f, path2, &status);
-    fits_create_tbl(f, BINARY_TBL, 0, 3, ttype, tform, NULL, "CAT", &status);
-    for (int r = 0; r < 200; r++) {
-        double u = r % 50 == 7 ? -9999 : 20 + 0.01 * r, rr = r % 40 == 3 ? 99 : 19 + 0.02 * (r % 17);
-        float g = r % 60 == 11 ? -9999.99f : 19.5f + 0.01f * (float)(r % 23);
-        fits_write_col(f, TDOUBLE, 1, r + 1, 1, 1, &u, &status);
-        fits_write_col(f, TFLOAT, 2, r + 1, 1, 1, &g, &status);
-        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 1, &rr, &status);
-    }
-    fits_close_file(f, &status);
-    assert_int_equal(status, 0);
+    char *cols[] = {"U", "G", "R"}, *forms[] = {"D", "E", "D"}, *text = NULL;
+    char *path = value_table(fx, "sent.fits", 3, cols, forms, 200, sentinel_value);
     const char *feats[] = {"U", "G", "R"};
     cat_opt o;
     cat_opt_init(&o);
     o.path = path;
     o.features = feats;
     o.n_features = 3;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&text, &len);
-    ody_log log = {ODY_LOG_WARN, m, NULL};
     cat *c = NULL;
     ody_err err = {0};
-    assert_ok(cat_read(&o, &c, &log, &err), err);
-    fclose(m);
+    assert_ok(read_warned(&o, &c, &text, &err), err);
     assert_non_null(strstr(text, "feature U: 4 objects at -9999, far below the rest"));
     assert_non_null(strstr(text, "(nulls: [-9999])"));
     assert_non_null(strstr(text, "feature G: 4 objects at -9999.990234"));
@@ -476,12 +471,7 @@ static void test_sentinels(void **state)
     cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
     for (int k = 0; k < 3; k++) {
         o.missing = policy[k];
-        text = NULL;
-        m = open_memstream(&text, &len);
-        log.err = m;
-        c = NULL;
-        int rc = cat_read(&o, &c, &log, &err);
-        fclose(m);
+        int rc = read_warned(&o, &c, &text, &err);
         if (k == 2) {
             assert_int_equal(rc, ODY_EINPUT);
             assert_non_null(strstr(err.msg, "row 4: value is null, NaN, Inf or one of catalog.nulls"));
