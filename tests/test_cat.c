@@ -355,6 +355,17 @@ static char *value_table(const fixture *fx, const char *name, int ncol, char **n
     return path;
 }
 
+/* Reading path's first n columns names as features, the rest default. */
+static cat_opt value_opt(const char *path, char **names, int n)
+{
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = (const char *const *)names;
+    o.n_features = n;
+    return o;
+}
+
 /* cat_read of o with its warnings caught: the return code; *text (the
  * warnings, malloc'd) is the caller's, as is *c. */
 static int read_warned(const cat_opt *o, cat **c, char **text, ody_err *err)
@@ -387,12 +398,8 @@ static void test_beyond_float32(void **state)
     char *cols[] = {"A", "LUM"}, *forms[] = {"D", "D"}, path2[600];
     char *path = value_table(fx, "lum.fits", 2, cols, forms, 20, lum_value);
     cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
-    const char *feats[] = {"A", "LUM"}, *logged[] = {"A", "log_LUM"};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.features = feats;
-    o.n_features = 2;
+    const char *logged[] = {"A", "log_LUM"};
+    cat_opt o = value_opt(path, cols, 2);
     for (int k = 0; k < 3; k++) {
         cat *c = NULL;
         ody_err err = {0};
@@ -424,12 +431,7 @@ static void test_float32_levels_warned(void **state)
     fixture *fx = *state;
     char *cols[] = {"JD", "MAG", "N"}, *forms[] = {"D", "D", "D"}, *text = NULL;
     char *path = value_table(fx, "jd.fits", 3, cols, forms, 30, jd_value);
-    const char *feats[] = {"JD", "MAG", "N"};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.features = feats;
-    o.n_features = 3;
+    cat_opt o = value_opt(path, cols, 3);
     cat *c = NULL;
     ody_err err = {0};
     assert_ok(read_warned(&o, &c, &text, &err), err);
@@ -450,12 +452,7 @@ static void test_sentinels(void **state)
     fixture *fx = *state;
     char *cols[] = {"U", "G", "R"}, *forms[] = {"D", "E", "D"}, *text = NULL;
     char *path = value_table(fx, "sent.fits", 3, cols, forms, 200, sentinel_value);
-    const char *feats[] = {"U", "G", "R"};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.features = feats;
-    o.n_features = 3;
+    cat_opt o = value_opt(path, cols, 3);
     cat *c = NULL;
     ody_err err = {0};
     assert_ok(read_warned(&o, &c, &text, &err), err);
