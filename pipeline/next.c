@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include "fitsout.h"
 #include "learn.h"
@@ -131,7 +131,7 @@ typedef struct label_row {
     const char *comment;
 } label_row;
 
-/* The format the labels file keeps: its own when it exists (a FITS labels
+/* The format the labels file keeps: its own when it holds any (a FITS labels
  * file once came back as CSV under its .fits name, which no reader took),
  * else its name's (.fits, .fit, .fts: FITS), else CSV.  ECSV, VOTable and a
  * compressed file, which a rewrite would not keep, are refused. */
@@ -139,7 +139,8 @@ static int labels_format(const char *path, tab_format *fmt, ody_err *err)
 {
     size_t n = strlen(path);
     int gz = n > 3 && !strcmp(path + n - 3, ".gz");
-    if (access(path, F_OK) == 0) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && sb.st_size > 0) {  /* an empty file, like a missing one, holds no labels yet */
         int rc = tab_detect(path, fmt, err);
         if (rc) return rc;
     } else {

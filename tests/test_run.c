@@ -1273,7 +1273,7 @@ static void write_file(const char *path, const char *text)
 static void test_label_keeps_the_format(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[8800], path[4400];
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[16000], path[4400], cmd[17000];
     snprintf(path, sizeof path, "!%s/lab.fits", dir);
     fitsfile *f = NULL;
     int status = 0;
@@ -1302,6 +1302,11 @@ static void test_label_keeps_the_format(void **state)
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label: exit %d: %s", rc, err);
     snprintf(args, sizeof args, "-q label '%s' 2 1 --set labels=%s/new.fits", conf, dir);
     if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("label into a new .fits: exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "%s/empty.csv", dir);  /* an empty file, as a missing one: named CSV, made CSV */
+    write_file(path, "");
+    snprintf(args, sizeof args, "-q label '%s' 3 0 --set labels=%s && grep -qx '3,0,' '%s'", conf, path, path);
+    snprintf(cmd, sizeof cmd, "'%s' %s", getenv("ODDSKY_BIN"), args);
+    assert_int_equal(system(cmd), 0);
     const char *want[2][3] = {{"1", "2", "5"}, {"2", NULL, NULL}};
     const char *file[] = {"lab.fits", "new.fits"};
     for (int k = 0; k < 2; k++) {
