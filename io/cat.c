@@ -468,11 +468,11 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     return rc;
 }
 
-/* A warning when feature j's values, held as float32, fall on fewer than a
- * thousand levels over their range: a large offset and a small spread (a
- * Julian date over a night: float32 resolves a quarter of a day there), so
- * objects that differ look the same.  Not for columns of few distinct values:
- * it is about levels float32 merges, which a range of whole numbers is not. */
+/* A warning when feature j's range spans fewer than a thousand of float32's
+ * steps at its magnitude: a large offset and a small spread (a Julian date
+ * over a night: float32 steps by a quarter of a day there), so objects that
+ * differ become the same value.  Whole numbers, however few, are far apart
+ * in steps and never warned of. */
 static void warn_float_levels(const reader *rd, size_t j, const ody_log *log)
 {
     double lo = rd->b.lo[j], hi = rd->b.hi[j], mag = fmax(fabs(lo), fabs(hi));
