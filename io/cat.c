@@ -525,7 +525,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
              F, c->n_dropped, c->n_imputed);
     for (size_t j = 0; j < F && !o->quiet_values; j++)
         warn_float_levels(rd, j, log);
-    if (!o->quiet_values) catwarn_sentinels(c, rd->file, log);
+    if (!o->quiet_values) catwarn_sentinels(c, (size_t)rd->nf, rd->file, log);
     if (rd->has_spec)
         cat_log_spectra(c, log);
     return 0;

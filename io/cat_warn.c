@@ -5,8 +5,11 @@
 
 #include "catcol.h"
 
-/* At most this many values of the rest of a feature estimate its spread. */
-enum { SPREAD_SAMPLE = 20000 };
+/* Values of a feature's rest that estimate its spread (at most), and the
+ * features looked at in one pass over the rows: the passes read the rows in
+ * order, so a catalog of many features costs a few reads of it, not one per
+ * feature. */
+enum { SPREAD_SAMPLE = 4000, BLOCK = 64 };
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -14,63 +17,75 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The 1st and 99th percentiles of feature j's values strictly between lo
- * and hi (every row, or every stride-th when there are many), and the
- * nearest of them to lo and to hi; 0 when there are fewer than ten. */
-typedef struct rest {
-    float p1, p99, near_lo, near_hi;
-} rest;
+/* One feature's ends and what lies between them. */
+typedef struct ends {
+    float lo, hi;               /* the smallest and largest value */
+    size_t nlo, nhi;            /* objects at each */
+    float near_lo, near_hi;     /* the rest's (values strictly between) smallest and largest */
+    size_t inside, m;           /* the rest's count, and how many of them sampled */
+} ends;
 
-static int rest_of(const cat *c, size_t j, float lo, float hi, float *buf, rest *out)
+/* The warning for one end of feature j, when several objects share it far
+ * beyond the rest: more than ten times the spread of the rest's middle 98%. */
+static void warn_end(const cat *c, size_t j, const ends *e, float *sample, const char *file, const ody_log *log)
 {
-    size_t n = c->n_rows, F = c->n_feat, m = 0, inside = 0;
-    size_t stride = n > SPREAD_SAMPLE ? n / SPREAD_SAMPLE + 1 : 1;
-    out->near_lo = hi;
-    out->near_hi = lo;
-    for (size_t r = 0; r < n; r++) {
-        float v = c->X[r * F + j];
-        if (!(v > lo && v < hi)) continue;  /* the extremes, and NaN */
-        if (v < out->near_lo) out->near_lo = v;
-        if (v > out->near_hi) out->near_hi = v;
-        if (inside++ % stride == 0 && m < SPREAD_SAMPLE) buf[m++] = v;
+    if (e->m < 10) return;
+    qsort(sample, e->m, sizeof *sample, cmp_float);
+    double p1 = sample[(size_t)(0.01 * (double)(e->m - 1))], p99 = sample[(size_t)(0.99 * (double)(e->m - 1))];
+    double spread = p99 - p1;
+    for (int side = 0; side < 2 && spread > 0; side++) {
+        size_t cnt = side ? e->nhi : e->nlo;
+        double at = side ? e->hi : e->lo, gap = side ? at - e->near_hi : e->near_lo - at;
+        if (cnt < 3 || gap <= 10 * spread) continue;
+        ody_logf(log, ODY_LOG_WARN, "%s: feature %s: %zu objects at %.10g, far %s the rest (%.4g to %.4g) — a "
+                 "missing-value sentinel? add it to catalog.nulls (nulls: [%.10g]) to make it missing; left as it "
+                 "is, those objects lead the ranking", file, c->feat_names[j], cnt, at, side ? "above" : "below", p1,
+                 p99, at);
     }
-    if (m < 10) return 0;
-    qsort(buf, m, sizeof *buf, cmp_float);
-    out->p1 = buf[(size_t)(0.01 * (double)(m - 1))];
-    out->p99 = buf[(size_t)(0.99 * (double)(m - 1))];
-    return 1;
 }
 
-/* A value shared by several objects at one end of a feature, far beyond
- * the rest (more than ten times the spread of their middle 98%): -9999 or
- * 99 where a survey meant "not measured".  Left as it is, those objects
- * lead the ranking; catalog.nulls makes it missing. */
-void catwarn_sentinels(const cat *c, const char *file, const ody_log *log)
+/* Features [j0, j1): their ends in one pass, then, for those with an end
+ * several objects share, the rest in a second. */
+static void warn_block(const cat *c, size_t j0, size_t j1, ends *e, float *sample, const char *file,
+                       const ody_log *log)
 {
-    size_t n = c->n_rows, F = c->n_feat;
-    float *buf = n ? malloc((n < SPREAD_SAMPLE ? n : SPREAD_SAMPLE) * sizeof *buf) : NULL;
-    for (size_t j = 0; buf && j < F; j++) {
-        float lo = INFINITY, hi = -INFINITY;
-        size_t nlo = 0, nhi = 0;
-        for (size_t r = 0; r < n; r++) {
-            float v = c->X[r * F + j];
-            if (v < lo) lo = v, nlo = 0;
-            if (v > hi) hi = v, nhi = 0;
-            nlo += v == lo;
-            nhi += v == hi;
-        }
-        rest q;
-        if ((nlo < 3 && nhi < 3) || !rest_of(c, j, lo, hi, buf, &q) || !(q.p99 > q.p1)) continue;
-        double spread = (double)q.p99 - (double)q.p1;
-        for (int side = 0; side < 2; side++) {
-            size_t cnt = side ? nhi : nlo;
-            double at = side ? hi : lo, gap = side ? at - q.near_hi : q.near_lo - at;
-            if (cnt < 3 || gap <= 10 * spread) continue;
-            ody_logf(log, ODY_LOG_WARN, "%s: feature %s: %zu objects at %.10g, far %s the rest (%.4g to %.4g) — a "
-                     "missing-value sentinel? add it to catalog.nulls (nulls: [%.10g]) to make it missing; left as it "
-                     "is, those objects lead the ranking", file, c->feat_names[j], cnt, at, side ? "above" : "below",
-                     (double)q.p1, (double)q.p99, at);
+    size_t n = c->n_rows, F = c->n_feat, nb = j1 - j0, stride = n > SPREAD_SAMPLE ? n / SPREAD_SAMPLE + 1 : 1;
+    for (size_t q = 0; q < nb; q++) e[q] = (ends){INFINITY, -INFINITY, 0, 0, INFINITY, -INFINITY, 0, 0};
+    for (size_t r = 0; r < n; r++) {
+        const float *x = c->X + r * F + j0;
+        for (size_t q = 0; q < nb; q++) {
+            float v = x[q];  /* NaN: in no comparison */
+            if (v < e[q].lo) e[q].lo = v, e[q].nlo = 0;
+            if (v > e[q].hi) e[q].hi = v, e[q].nhi = 0;
+            e[q].nlo += v == e[q].lo;
+            e[q].nhi += v == e[q].hi;
         }
     }
-    free(buf);
+    int any = 0;
+    for (size_t q = 0; q < nb; q++) any |= e[q].nlo >= 3 || e[q].nhi >= 3;
+    if (!any) return;
+    for (size_t r = 0; r < n; r++) {
+        const float *x = c->X + r * F + j0;
+        for (size_t q = 0; q < nb; q++) {
+            ends *t = &e[q];
+            float v = x[q];
+            if ((t->nlo < 3 && t->nhi < 3) || !(v > t->lo && v < t->hi)) continue;
+            if (v < t->near_lo) t->near_lo = v;
+            if (v > t->near_hi) t->near_hi = v;
+            if (t->inside++ % stride == 0 && t->m < SPREAD_SAMPLE) sample[q * SPREAD_SAMPLE + t->m++] = v;
+        }
+    }
+    for (size_t q = 0; q < nb; q++)
+        if (e[q].nlo >= 3 || e[q].nhi >= 3) warn_end(c, j0 + q, &e[q], sample + q * SPREAD_SAMPLE, file, log);
+}
+
+void catwarn_sentinels(const cat *c, size_t n_cols, const char *file, const ody_log *log)
+{
+    size_t nf = n_cols < c->n_feat ? n_cols : c->n_feat;
+    ends *e = malloc(BLOCK * sizeof *e);
+    float *sample = malloc((size_t)BLOCK * SPREAD_SAMPLE * sizeof *sample);
+    for (size_t j0 = 0; e && sample && j0 < nf; j0 += BLOCK)
+        warn_block(c, j0, j0 + BLOCK < nf ? j0 + BLOCK : nf, e, sample, file, log);
+    free(e);
+    free(sample);
 }

@@ -57,8 +57,10 @@ int catcol_read(fitsfile *f, const char *file, const colref *ref, cat_col *c, lo
  * c is left unchanged. */
 int catcol_unique(const cat_col *c, size_t n, const int64_t *row, const char *file, ody_err *err);
 
-/* Warns (log) of each feature whose end holds a value several objects share,
- * far beyond the rest: a missing-value sentinel such as -9999 (cat_warn.c). */
-void catwarn_sentinels(const cat *c, const char *file, const ody_log *log);
+/* Warns (log) of each of the first n_cols features (the table's columns:
+ * spectra and images have masks of their own) whose end holds a value
+ * several objects share, far beyond the rest: a missing-value sentinel such
+ * as -9999 (cat_warn.c). */
+void catwarn_sentinels(const cat *c, size_t n_cols, const char *file, const ody_log *log);
 
 #endif
