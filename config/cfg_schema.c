@@ -176,8 +176,9 @@ const key cfg_schema[] = {
      "how far: this times the labelled object's score, at distance 0"},
     {"learn.reweight", T_REAL, "0", 0, 0.99, NULL, NULL, O(lrn_reweight), 0,
      "the detector that drove a labelled object's score is trusted x (1 + this) or x (1 - this)"},
-    {"output", T_PATH, NULL, NONE, NULL, NULL, O(output), 0, "run directory (created if needed); an input there under a name the run writes "
-     "(a catalog.fits, your own config.yaml) is refused, not overwritten"},
+    {"output", T_PATH, NULL, NONE, NULL, NULL, O(output), 0,
+     "run directory (created if needed); an input there under a name the run writes (a catalog.fits, your own "
+     "config.yaml) is refused, not overwritten"},
     {"seed", T_INT64, "1", 0, 9.2e18, NULL, NULL, O(seed), 0, "master RNG seed"},
     {"threads", T_INT, "0", 0, 4096, NULL, NULL, O(threads), 0, "OpenMP threads; 0: all cores (results do not depend on it)"},
 };
