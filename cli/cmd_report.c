@@ -97,7 +97,9 @@ typedef struct target_args {
 static void print_report_help(void)
 {
     printf("Usage: oddsky report RUN_DIR|CONFIG.yaml [--top N] [--set KEY=VALUE ...]\n\n"
-           "Writes RUN_DIR/report/: index.html with the top N objects as cards (picture:\n"
+           "Writes RUN_DIR/report/: index.html with what the run warned of (a sentinel\n"
+           "value, a forest that cannot tell the catalog from its shuffled copy), the\n"
+           "top N objects as cards (picture:\n"
            "the cutout, or the object's features against the catalog's; scores; why;\n"
            "most similar objects), plots (score distribution, a map of the catalog, the\n"
            "sky, the discovery curve when there are labels), a sortable table, the config\n"

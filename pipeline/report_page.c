@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "repview.h"
+#include "run.h"
 
 /* ================================================================ text */
 
@@ -52,7 +53,9 @@ static const char STYLE[] =
     "th{background:#eef;cursor:pointer;position:sticky;top:0}th.asc:after{content:' \\25B2'}"
     "th.desc:after{content:' \\25BC'}\n"
     "td.num{text-align:right;font-family:monospace}#filter{margin:6px 0;padding:4px;width:320px}\n"
-    "pre{background:#f4f4f4;padding:8px;overflow:auto;font-size:12px}\n";
+    "pre{background:#f4f4f4;padding:8px;overflow:auto;font-size:12px}\n"
+    ".warn{background:#fff8e1;border:1px solid #e0c060;border-radius:6px;padding:0 12px 4px}"
+    ".warn h2{border:0;margin-top:12px}\n";
 
 /* Click a header to sort by it (again to reverse); type to filter rows. */
 static const char SCRIPT[] =
@@ -72,6 +75,58 @@ static const char SCRIPT[] =
     "  r.style.display=ok?'':'none';shown+=ok;});\n"
     " document.getElementById('shown').textContent=shown;});\n"
     "})();\n";
+
+/* ================================================================ the run's warnings */
+
+enum { MAX_STAGES = 64 };
+
+/* Appends line to *buf (joined with '\n'); leaves *buf as it is when out of
+ * memory: a warning left out of the page, never a failed report. */
+static void append_line(char **buf, const char *line)
+{
+    size_t have = *buf ? strlen(*buf) : 0, add = strlen(line);
+    char *grown = realloc(*buf, have + add + 2);
+    if (!grown) return;
+    if (have) grown[have++] = '\n';
+    memcpy(grown + have, line, add + 1);
+    *buf = grown;
+}
+
+/* The warnings each stage logged the last time it ran, from the run log
+ * (dir/oddsky.log): what deserves a look before the ranking is trusted — a
+ * sentinel value, a forest that cannot tell the catalog from its shuffled
+ * copy.  A stage read back rather than rerun keeps the warnings of the run
+ * that made its results; one rerun without them clears them.  warn[s] is
+ * stage s's, malloc'd, or NULL. */
+static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
+{
+    memset(warn, 0, MAX_STAGES * sizeof *warn);
+    char path[4300], *line = NULL, name[64];
+    snprintf(path, sizeof path, "%s/oddsky.log", dir);
+    FILE *in = fopen(path, "r");
+    size_t cap = 0;
+    int cur = -1;
+    while (in && getline(&line, &cap, in) > 0) {
+        line[strcspn(line, "\n")] = 0;
+        const char *msg = strchr(line, ' '), *stage = msg ? strstr(msg, " stage ") : NULL;  /* after the time */
+        int k = 0, of = 0, s;
+        if (stage && sscanf(stage, " stage %d/%d %63[a-z]", &k, &of, name) == 3 && (s = run_stage_index(name)) >= 0 &&
+            s < MAX_STAGES) {
+            const char *what = stage + strcspn(stage, ":");
+            if (!strncmp(what, ": running", 9)) {
+                free(warn[s]);
+                warn[s] = NULL;
+                cur = s;
+            } else if (!strncmp(what, ": done", 6)) {
+                cur = -1;
+            }
+            continue;
+        }
+        if (cur >= 0 && msg && !strncmp(msg + 1, "warning ", 8)) append_line(&warn[cur], msg + 9);
+    }
+    free(line);
+    if (in) fclose(in);
+}
 
 /* ================================================================ parts */
 
@@ -113,8 +168,30 @@ static void head(const page *p)
     for (size_t k = 0; k < sizeof ex / sizeof *ex; k++)
         if (c->formats & ex[k].bit) fprintf(f, " <a href=\"../%s\">%s</a> ·", ex[k].file, ex[k].file);
     fputs(" <a href=\"top.csv\">top.csv</a> (the rows of this page; the others are in the run folder)</p>\n", f);
-    fputs("<nav><a href=\"#cards\">Top objects</a><a href=\"#plots\">Plots</a><a href=\"#table\">Table</a>"
-          "<a href=\"#provenance\">Config and provenance</a></nav></header>\n", f);
+    char *warn[MAX_STAGES];
+    stage_warnings(v->dir, warn);
+    int any = 0;
+    for (int s = 0; s < MAX_STAGES; s++) any |= warn[s] != NULL;
+    fprintf(f, "<nav>%s<a href=\"#cards\">Top objects</a><a href=\"#plots\">Plots</a><a href=\"#table\">Table</a>"
+            "<a href=\"#provenance\">Config and provenance</a></nav></header>\n",
+            any ? "<a href=\"#warnings\">Warnings</a>" : "");
+    if (any) {
+        fputs("<section id=\"warnings\" class=\"warn\"><h2>Before trusting the ranking</h2>\n<p>What the run "
+              "warned of, stage by stage (the run log, <code>oddsky.log</code>, has every line):</p>\n<ul>\n", f);
+        for (int s = 0; s < MAX_STAGES; s++) {
+            for (char *l = warn[s], *e; l && *l; l = e + (*e != 0)) {
+                e = l + strcspn(l, "\n");
+                char keep = *e;
+                *e = 0;
+                fputs("<li>", f);
+                esc(f, l);
+                fputs("</li>\n", f);
+                *e = keep;
+            }
+            free(warn[s]);
+        }
+        fputs("</ul></section>\n", f);
+    }
 }
 
 static void picture(FILE *f, size_t row, const char *id, const char *cls)

@@ -184,6 +184,33 @@ static void test_report_from_run(void **state)
     free(dir), free(conf), free(rep), free(index), free(top), free(outdir);
 }
 
+/* What the run warned of is on the page, stage by stage, until a rerun of
+ * that stage no longer warns: positions on the sky, independent of each
+ * other, give a forest that cannot tell the catalog from its shuffled copy. */
+static void test_report_shows_warnings(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = write_config(dir, NULL), args[8192], out[4096], err[8192];
+    snprintf(args, sizeof args, "-q run '%s' --set 'catalog.features=[RA, DEC]' --set 'catalog.passthrough=[CLASS]'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (!strstr(err, "forest: out-of-bag accuracy")) fail_msg("no warning to show: %s", err);
+    char *index = tu_path(dir, "out/report/index.html"), *html = slurp(index);
+    assert_non_null(strstr(html, "<a href=\"#warnings\">Warnings</a>"));
+    char *sec = strstr(html, "<section id=\"warnings\"");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "<li>forest: out-of-bag accuracy"));
+    assert_true(strstr(sec, "</section>") < strstr(sec, "id=\"cards\""));
+    free(html);
+    /* the forest rerun on features it tells apart: the warning goes */
+    snprintf(args, sizeof args, "-q run '%s'", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    html = slurp(index);
+    assert_null(strstr(html, "id=\"warnings\""));
+    free(html);
+    tu_rmtree(dir);
+    free(dir), free(conf), free(index);
+}
+
 static void test_bad_report_keys(void **state)
 {
     (void)state;
@@ -402,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_lupton_stretch),
         cmocka_unit_test(test_profile_rows_and_curve),
         cmocka_unit_test(test_report_from_run),
+        cmocka_unit_test(test_report_shows_warnings),
         cmocka_unit_test(test_bad_report_keys),
         cmocka_unit_test_setup_teardown(test_token_and_routes, open_fixture, close_fixture),
         cmocka_unit_test_setup_teardown(test_labels_through_the_api, open_fixture, close_fixture),
