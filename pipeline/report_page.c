@@ -108,9 +108,11 @@ static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
     int cur = -1;
     while (in && getline(&line, &cap, in) > 0) {
         line[strcspn(line, "\n")] = 0;
-        const char *msg = strchr(line, ' '), *stage = msg ? strstr(msg, " stage ") : NULL;  /* after the time */
+        /* "TIME LEVEL   MESSAGE": the level padded to 7; a stage's lines are info lines opening with "stage " */
+        const char *msg = strchr(line, ' ');
+        const char *stage = msg && strlen(msg) > 9 && !strncmp(msg + 1, "info ", 5) ? msg + 9 : NULL;
         int k = 0, of = 0, s;
-        if (stage && sscanf(stage, " stage %d/%d %63[a-z]", &k, &of, name) == 3 && (s = run_stage_index(name)) >= 0 &&
+        if (stage && sscanf(stage, "stage %d/%d %63[a-z]", &k, &of, name) == 3 && (s = run_stage_index(name)) >= 0 &&
             s < MAX_STAGES) {
             const char *what = stage + strcspn(stage, ":");
             if (!strncmp(what, ": running", 9)) {
