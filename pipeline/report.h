@@ -83,6 +83,13 @@ const char *rep_dir(const rep_view *v);
 /* The labels file the view writes. */
 const char *rep_labels_path(const rep_view *v);
 
+/* What the run warned of, one line each, stage by stage: the warnings each
+ * stage logged the last time it ran (the run log), so those of a stage read
+ * back stay and a stage rerun without them clears them.  Malloc'd, the
+ * caller's; NULL when there are none (or when out of memory: a warning left
+ * out, never a failed report). */
+char *rep_warnings(const rep_view *v);
+
 /* The picture of row as PNG bytes (*png malloc'd, the caller frees): its
  * cutout when the run has cutouts, else its features against the catalog. */
 int rep_picture(const rep_view *v, size_t row, unsigned char **png, size_t *len, ody_err *err);

@@ -95,9 +95,7 @@ static void append_line(char **buf, const char *line)
 /* The warnings each stage logged the last time it ran, from the run log
  * (dir/oddsky.log): what deserves a look before the ranking is trusted — a
  * sentinel value, a forest that cannot tell the catalog from its shuffled
- * copy.  A stage read back rather than rerun keeps the warnings of the run
- * that made its results; one rerun without them clears them.  warn[s] is
- * stage s's, malloc'd, or NULL. */
+ * copy.  warn[s] is stage s's, malloc'd, or NULL. */
 static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
 {
     memset(warn, 0, MAX_STAGES * sizeof *warn);
@@ -128,6 +126,17 @@ static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
     }
     free(line);
     if (in) fclose(in);
+}
+
+char *rep_warnings(const rep_view *v)
+{
+    char *warn[MAX_STAGES], *all = NULL;
+    stage_warnings(v->dir, warn);
+    for (int s = 0; s < MAX_STAGES; s++) {
+        if (warn[s]) append_line(&all, warn[s]);
+        free(warn[s]);
+    }
+    return all;
 }
 
 /* ================================================================ parts */
@@ -170,28 +179,20 @@ static void head(const page *p)
     for (size_t k = 0; k < sizeof ex / sizeof *ex; k++)
         if (c->formats & ex[k].bit) fprintf(f, " <a href=\"../%s\">%s</a> ·", ex[k].file, ex[k].file);
     fputs(" <a href=\"top.csv\">top.csv</a> (the rows of this page; the others are in the run folder)</p>\n", f);
-    char *warn[MAX_STAGES];
-    stage_warnings(v->dir, warn);
-    int any = 0;
-    for (int s = 0; s < MAX_STAGES; s++) any |= warn[s] != NULL;
+    char *warn = rep_warnings(v);
     fprintf(f, "<nav>%s<a href=\"#cards\">Top objects</a><a href=\"#plots\">Plots</a><a href=\"#table\">Table</a>"
             "<a href=\"#provenance\">Config and provenance</a></nav></header>\n",
-            any ? "<a href=\"#warnings\">Warnings</a>" : "");
-    if (any) {
+            warn ? "<a href=\"#warnings\">Warnings</a>" : "");
+    if (warn) {
         fputs("<section id=\"warnings\" class=\"warn\"><h2>Before trusting the ranking</h2>\n<p>What the run "
               "warned of, stage by stage (the run log, <code>oddsky.log</code>, has every line):</p>\n<ul>\n", f);
-        for (int s = 0; s < MAX_STAGES; s++) {
-            for (char *l = warn[s], *e; l && *l; l = e + (*e != 0)) {
-                e = l + strcspn(l, "\n");
-                char keep = *e;
-                *e = 0;
-                fputs("<li>", f);
-                esc(f, l);
-                fputs("</li>\n", f);
-                *e = keep;
-            }
-            free(warn[s]);
+        char *save = NULL;
+        for (char *l = strtok_r(warn, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            fputs("<li>", f);
+            esc(f, l);
+            fputs("</li>\n", f);
         }
+        free(warn);
         fputs("</ul></section>\n", f);
     }
 }

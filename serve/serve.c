@@ -116,10 +116,18 @@ static enum MHD_Result api_object(srv *s, struct MHD_Connection *c)
     return reply_json(c, 200, object_json(s->v, (size_t)row));
 }
 
+/* The status, with what the run warned of: whoever labels should know of
+ * a sentinel or a forest that says little before trusting the list. */
 static enum MHD_Result api_status(srv *s, struct MHD_Connection *c)
 {
-    return reply_json(c, 200, json_pack("{s:I, s:I, s:s}", "objects", (json_int_t)rep_size(s->v), "labelled",
-                                        (json_int_t)rep_labelled(s->v), "labels_file", rep_labels_path(s->v)));
+    json_t *warnings = json_array();
+    char *w = rep_warnings(s->v), *save = NULL;
+    for (char *l = w ? strtok_r(w, "\n", &save) : NULL; l && warnings; l = strtok_r(NULL, "\n", &save))
+        json_array_append_new(warnings, json_string(l));
+    free(w);
+    return reply_json(c, 200, json_pack("{s:I, s:I, s:s, s:o}", "objects", (json_int_t)rep_size(s->v), "labelled",
+                                        (json_int_t)rep_labelled(s->v), "labels_file", rep_labels_path(s->v),
+                                        "warnings", warnings));
 }
 
 static enum MHD_Result image(srv *s, struct MHD_Connection *c)

@@ -315,6 +315,25 @@ static void test_token_and_routes(void **state)
     assert_non_null(strstr(body, "btn-yes"));
     assert_int_equal(http(fx, "GET", "/api/status", "X-Oddsky-Token: secret\r\n", NULL, 0, body, sizeof body), 200);
     assert_non_null(strstr(body, "\"objects\":"));
+    assert_non_null(strstr(body, "\"warnings\":[]"));
+    /* a warning of the forest's last run (the log's own lines, as a run writes them), and one of a forest
+     * run since without it: the status lists the first, never the second */
+    char *log = tu_path(fx->dir, "out/oddsky.log");
+    FILE *lf = fopen(log, "a");
+    assert_non_null(lf);
+    fputs("2026-01-01T00:00:00Z info    stage 2/10 forest: running\n"
+          "2026-01-01T00:00:01Z warning forest: out-of-bag accuracy 0.501 — planted\n"
+          "2026-01-01T00:00:02Z info    stage 2/10 forest: done in 0.00 s\n"
+          "2026-01-01T00:00:03Z warning stage 2/10 forest: running — a path, not a boundary\n"
+          "2026-01-01T00:00:04Z info    stage 3/10 weirdness: running\n"
+          "2026-01-01T00:00:05Z warning weirdness: planted, then cleared\n"
+          "2026-01-01T00:00:06Z info    stage 3/10 weirdness: done in 0.00 s\n"
+          "2026-01-01T00:00:07Z info    stage 3/10 weirdness: running\n"
+          "2026-01-01T00:00:08Z info    stage 3/10 weirdness: done in 0.00 s\n", lf);
+    fclose(lf);
+    free(log);
+    assert_int_equal(get(fx, "/api/status?token=secret", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"warnings\":[\"forest: out-of-bag accuracy 0.501 — planted\"]"));
     assert_int_equal(get(fx, "/api/next?n=3&token=secret", body, sizeof body), 200);
     assert_true(body[0] == '[' && strstr(body, "\"id\":"));
     assert_int_equal(get(fx, "/api/next?n=0&token=secret", body, sizeof body), 400);
