@@ -55,9 +55,13 @@ static long count_null_rows(fitsfile *f, cat_colinfo *ci, int colnum, long nrows
             int bad = 0;
             for (long e = 0; e < ci->repeat; e++) {
                 long k = r * ci->repeat + e;
-                if (nul[k] || !isfinite(v[k])) bad = 1;
-                else if (ci->typecode != TLOGICAL && v[k] < ci->lo) ci->lo = v[k];
-                if (!nul[k] && isfinite(v[k]) && ci->typecode != TLOGICAL && v[k] > ci->hi) ci->hi = v[k];
+                if (nul[k] || !isfinite(v[k])) {
+                    bad = 1;
+                    continue;
+                }
+                if (ci->typecode == TLOGICAL) continue;  /* no range: true and false */
+                if (v[k] < ci->lo) ci->lo = v[k];
+                if (v[k] > ci->hi) ci->hi = v[k];
             }
             count += bad;
         }
