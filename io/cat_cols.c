@@ -101,20 +101,32 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
                         "run `oddsky inspect %s` to list the columns", file, role, spec, file);
     memcpy(ref->name, spec, n);
     ref->name[n] = 0;
-    /* CFITSIO treats * ? # as wildcards; an exact, case-insensitive match of
-     * the whole name is what a user means, so do the match ourselves. */
-    int ncols = 0, status = 0;
+    /* CFITSIO treats * ? # as wildcards; a match of the whole name is what a
+     * user means, so do the match ourselves: the name as written, else the
+     * one column whose name differs from it in case alone.  Two such columns
+     * (u and U: SDSS's u band beside a U of another system) are refused by
+     * name — taking the first read the wrong band, silently. */
+    int ncols = 0, status = 0, n_loose = 0, first_loose = 0;
+    char loose[2][FLEN_VALUE] = {"", ""};
     fits_get_num_cols(f, &ncols, &status);
     for (int c = 1; c <= ncols && !ref->colnum; c++) {
         char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
         fits_make_keyn("TTYPE", c, key, &status);
         if (fits_read_key(f, TSTRING, key, name, NULL, &status)) { status = 0; continue; }
-        if (!strcasecmp(name, ref->name)) {
-            ref->colnum = c;
-            snprintf(ref->name, sizeof ref->name, "%s", name);
+        if (!strcmp(name, ref->name)) ref->colnum = c;  /* as written: it wins */
+        else if (!strcasecmp(name, ref->name)) {
+            if (n_loose < 2) snprintf(loose[n_loose], sizeof loose[n_loose], "%s", name);
+            if (!n_loose++) first_loose = c;
         }
     }
     fits_clear_errmsg();
+    if (!ref->colnum && n_loose > 1)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is not there, and columns %s and %s differ from it in "
+                        "case alone — name the one you mean exactly", file, role, ref->name, loose[0], loose[1]);
+    if (!ref->colnum && n_loose == 1) {
+        ref->colnum = first_loose;
+        snprintf(ref->name, sizeof ref->name, "%s", loose[0]);
+    }
     if (!ref->colnum) {
         char near[256];
         closest_columns(f, ref->name, near, sizeof near);

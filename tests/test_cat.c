@@ -758,6 +758,37 @@ static void test_column_errors(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/dir/cat.fits"));
 }
 
+static double case_value(int r, int k) { return k == 0 ? r : k == 1 ? 100 + r : k == 2 ? -r : 7.0 * r; }
+
+/* Column names that differ in case alone (SDSS's u beside a U of another
+ * system): the name as written wins; the one column that differs in case
+ * is taken; two such columns are refused by name, never the first of them. */
+static void test_names_differing_in_case(void **state)
+{
+    fixture *fx = *state;
+    char *cols[] = {"u", "U", "mag_r", "MAG_R"}, *forms[] = {"D", "D", "D", "D"};
+    char *path = value_table(fx, "case.fits", 4, cols, forms, 12, case_value);
+    char *want[][1] = {{"U"}, {"u"}, {"Mag_R"}, {"MAG_R"}};
+    double first[] = {100, 0, 0, 0};
+    for (int k = 0; k < 4; k++) {
+        cat_opt o = value_opt(path, want[k], 1);
+        cat *c = NULL;
+        ody_err err = {0};
+        int rc = cat_read(&o, &c, NULL, &err);
+        if (k == 2) {
+            assert_int_equal(rc, ODY_EINPUT);
+            assert_non_null(strstr(err.msg, "feature column 'Mag_R' is not there, and columns mag_r and MAG_R differ "
+                                            "from it in case alone"));
+            continue;
+        }
+        assert_ok(rc, err);
+        assert_true(c->X[1] == (float)case_value(1, k == 0 ? 1 : k == 1 ? 0 : 3));
+        assert_true(c->X[0] == (float)first[k]);
+        cat_destroy(c);
+    }
+    free(path);
+}
+
 static void test_truncated_and_not_fits(void **state)
 {
     fixture *fx = *state;
@@ -1034,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_dropped_rows_recorded),
         cmocka_unit_test(test_hdu_selection_and_filters),
         cmocka_unit_test(test_column_errors),
+        cmocka_unit_test(test_names_differing_in_case),
         cmocka_unit_test(test_truncated_and_not_fits),
         cmocka_unit_test(test_inspect_counts_nulls),
         cmocka_unit_test(test_sdss_catalog),
