@@ -642,17 +642,18 @@ int tab_to_fits(const char *file, tab_format fmt, char **tmp, ody_err *err)
     return rc;
 }
 
-/* Ends in .fits, .fit, .fts or .fz, gzipped or not. */
-static int fits_named(const char *file)
+tab_format tab_format_by_name(const char *file)
 {
-    static const char *const ext[] = {".fits", ".fit", ".fts", ".fz"};
+    static const struct { const char *ext; tab_format f; } by[] = {
+        {".fits", TAB_FITS}, {".fit", TAB_FITS}, {".fts", TAB_FITS}, {".fz", TAB_FITS},
+        {".ecsv", TAB_ECSV}, {".vot", TAB_VOTABLE}, {".xml", TAB_VOTABLE}};
     size_t n = strlen(file);
     if (n > 3 && !strcasecmp(file + n - 3, ".gz")) n -= 3;
-    for (size_t k = 0; k < sizeof ext / sizeof *ext; k++) {
-        size_t m = strlen(ext[k]);
-        if (n > m && !strncasecmp(file + n - m, ext[k], m)) return 1;
+    for (size_t k = 0; k < sizeof by / sizeof *by; k++) {
+        size_t m = strlen(by[k].ext);
+        if (n > m && !strncasecmp(file + n - m, by[k].ext, m)) return by[k].f;
     }
-    return 0;
+    return TAB_CSV;
 }
 
 int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, ody_err *err)
@@ -667,7 +668,7 @@ int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, 
     struct stat st;
     if (fmt == TAB_AUTO && stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, R_OK) == 0) {
         rc = tab_detect(file, &fmt, err);
-        if (!rc && fmt != TAB_FITS && fits_named(file))
+        if (!rc && fmt != TAB_FITS && tab_format_by_name(file) == TAB_FITS)
             rc = ody_fail(err, ODY_EINPUT, "%s: named like a FITS file but is text, not FITS — if it is a %s table "
                           "set `catalog.format: %s`; else it is damaged: download it again", file,
                           fmt == TAB_ECSV ? "ECSV" : fmt == TAB_VOTABLE ? "VOTable" : "CSV", tab_format_name(fmt));

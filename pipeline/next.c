@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "fitsout.h"
@@ -133,7 +132,7 @@ typedef struct label_row {
 
 /* The format the labels file keeps: its own when it holds any (a FITS labels
  * file once came back as CSV under its .fits name, which no reader took),
- * else its name's (.fits, .fit, .fts: FITS), else CSV.  ECSV, VOTable and a
+ * else its name's (tab_format_by_name: .fits is FITS).  ECSV, VOTable and a
  * compressed file, which a rewrite would not keep, are refused. */
 static int labels_format(const char *path, tab_format *fmt, ody_err *err)
 {
@@ -144,11 +143,7 @@ static int labels_format(const char *path, tab_format *fmt, ody_err *err)
         int rc = tab_detect(path, fmt, err);
         if (rc) return rc;
     } else {
-        const char *dot = strrchr(path, '.');
-        *fmt = dot && (!strcasecmp(dot, ".fits") || !strcasecmp(dot, ".fit") || !strcasecmp(dot, ".fts")) ? TAB_FITS
-             : dot && !strcasecmp(dot, ".ecsv") ? TAB_ECSV
-             : dot && (!strcasecmp(dot, ".vot") || !strcasecmp(dot, ".xml")) ? TAB_VOTABLE
-                                                                                : TAB_CSV;
+        *fmt = tab_format_by_name(path);
     }
     if (gz || *fmt == TAB_ECSV || *fmt == TAB_VOTABLE)
         return ody_fail(err, ODY_EINPUT, "%s: oddsky reads labels from %s but does not write one — point `labels:` "
