@@ -122,24 +122,10 @@ static int artifact_present(const run_state *st, const char *name)
  * directory. */
 static int artifacts_present(const run_state *st, const stage_def *d)
 {
-    for (int a = 0; d->writes[a]; a++) {
-        const char *w = d->writes[a], *r = strstr(w, "{r}");
-        size_t len = strlen(w);
-        if (w[len - 1] == '?') {
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(len - 1), w);
-            if (d->writes_if && d->writes_if(st->c, name) && !artifact_present(st, name)) return 0;
-            continue;
-        }
-        int copies = r ? st->c->repeats : 1, ok = 1;
-        for (int k = 0; k < copies && ok; k++) {
-            char name[256];
-            if (r) snprintf(name, sizeof name, "%.*s%d%s", (int)(r - w), w, k, r + 3);
-            else snprintf(name, sizeof name, "%s", w);
-            ok = artifact_present(st, name);
-        }
-        if (!ok) return 0;
-    }
+    char name[256];
+    for (int a = 0; d->writes[a]; a++)
+        for (int k = 0; stage_artifact(st->c, d, a, k, name, sizeof name); k++)
+            if (!artifact_present(st, name)) return 0;
     return 1;
 }
 

@@ -207,6 +207,12 @@ int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log 
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;
 
+/* Copy k of stage d's artifact a (d->writes[a]) as c writes it, into name:
+ * 1, or 0 when c writes no such copy — past weirdness.repeats for a
+ * "{r}" artifact, past the one copy of any other, or an optional ('?') one
+ * c does not write.  Counting k from 0 until 0 lists them all. */
+int stage_artifact(const cfg *c, const stage_def *d, int a, int k, char *name, size_t len);
+
 /* 0, or the error naming the input (the config, the catalog, the cutouts,
  * the labels file, the lens model) that sits in the run folder dir (a
  * realpath) under a name the run writes there: `output: .` beside a

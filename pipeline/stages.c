@@ -1,6 +1,5 @@
 /* stages.c — the stage table: every stage of a run, in order.  Adding a
  * stage is one file declaring its stage_def and one row here. */
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +27,24 @@ const int run_stage_count = (int)(sizeof run_stage_table / sizeof *run_stage_tab
 
 /* ================================================================ inputs the run must not write over */
 
+int stage_artifact(const cfg *c, const stage_def *d, int a, int k, char *name, size_t len)
+{
+    const char *w = d->writes[a], *r = strstr(w, "{r}");
+    size_t n = strlen(w);
+    if (n && w[n - 1] == '?') {  /* written with some settings only */
+        if (k > 0) return 0;
+        snprintf(name, len, "%.*s", (int)(n - 1), w);
+        return d->writes_if && d->writes_if(c, name);
+    }
+    if (k >= (r ? c->repeats : 1)) return 0;
+    if (r) snprintf(name, len, "%.*s%d%s", (int)(r - w), w, k, r + 3);
+    else snprintf(name, len, "%s", w);
+    return 1;
+}
+
 /* Whether the run writes a file or folder called `name` into its folder
- * under c: the stages' artifacts (those of the stages c turns on, the
- * optional ones when c writes them), the record of the run, the report. */
+ * under c: the artifacts of the stages c turns on (with exports, of the
+ * export stage alone), the record of the run, the report. */
 static int writes_name(const cfg *c, const char *name, int exports)
 {
     static const char *const always[] = {"config.yaml", "manifest.txt", "oddsky.log", "summary.txt", "report", NULL};
@@ -39,20 +53,10 @@ static int writes_name(const cfg *c, const char *name, int exports)
     for (int s = 0; s < run_stage_count; s++) {
         const stage_def *d = run_stage_table[s];
         if ((d->enabled && !d->enabled(c)) || (exports && strcmp(d->name, "export"))) continue;
-        for (int a = 0; d->writes[a]; a++) {
-            char w[256];
-            size_t len = (size_t)snprintf(w, sizeof w, "%s", d->writes[a]);
-            int optional = len && w[len - 1] == '?';
-            if (optional) w[--len] = 0;
-            const char *r = strstr(w, "{r}"), *q = name + (r ? r - w : 0);
-            if (r) {  /* forest_{r}.fits: any number there */
-                if (strncmp(name, w, (size_t)(r - w)) || !isdigit((unsigned char)*q)) continue;
-                while (isdigit((unsigned char)*q)) q++;
-                if (!strcmp(q, r + 3)) return 1;
-            } else if (!strcmp(name, w) && (!optional || (d->writes_if && d->writes_if(c, w)))) {
-                return 1;
-            }
-        }
+        char w[256];
+        for (int a = 0; d->writes[a]; a++)
+            for (int k = 0; stage_artifact(c, d, a, k, w, sizeof w); k++)
+                if (!strcmp(name, w)) return 1;
     }
     return 0;
 }
