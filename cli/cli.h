@@ -37,6 +37,11 @@ int cli_parse_bands(const char *s, char band[][32], int max);
 struct cfg;
 int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, struct cfg **out);
 
+/* Sets conf's labels file to the run folder's labels.csv, where serve, next
+ * and label keep labels when the config names none; -1 (conf unchanged)
+ * when out of memory. */
+int cli_labels_in_folder(struct cfg *conf);
+
 /* The commands: argv[0] is the command's name. */
 int cli_inspect(int argc, char **argv);
 int cli_compare(int argc, char **argv);

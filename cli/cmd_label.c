@@ -46,10 +46,7 @@ static int load_target(const char *cmd, const char *arg, char **sets, int nsets,
 {
     int rc = cli_load_target(cmd, arg, sets, nsets, conf);
     struct stat sb;
-    if (rc || (*conf)->labels[0] || stat(arg, &sb) || !S_ISDIR(sb.st_mode)) return rc;
-    free((*conf)->labels);
-    if (asprintf(&(*conf)->labels, "%s/labels.csv", (*conf)->output) >= 0) return 0;
-    (*conf)->labels = NULL;
+    if (rc || (*conf)->labels[0] || stat(arg, &sb) || !S_ISDIR(sb.st_mode) || !cli_labels_in_folder(*conf)) return rc;
     cfg_destroy(*conf);
     *conf = NULL;
     return cli_usage_error(cmd, "out of memory");

@@ -85,6 +85,15 @@ int cli_load_target(const char *cmd, const char *arg, char **sets, int nsets, cf
     return 0;
 }
 
+int cli_labels_in_folder(cfg *conf)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/labels.csv", conf->output) < 0) return -1;
+    free(conf->labels);
+    conf->labels = p;
+    return 0;
+}
+
 /* The options both commands share: --set KEY=VALUE, -h; the rest per command. */
 typedef struct target_args {
     char **sets;
@@ -196,9 +205,7 @@ int cli_serve(int argc, char **argv, const ody_log *log)
     free(a.sets);
     if (rc || !conf) return rc;  /* an error, or --help printed (0) */
     if (!conf->labels[0]) {  /* labels need a home: the run folder */
-        free(conf->labels);
-        if (asprintf(&conf->labels, "%s/labels.csv", conf->output) < 0) conf->labels = NULL;
-        if (!conf->labels) { cfg_destroy(conf); return cli_usage_error("serve", "out of memory"); }
+        if (cli_labels_in_folder(conf)) { cfg_destroy(conf); return cli_usage_error("serve", "out of memory"); }
         fprintf(stderr, "oddsky: labels go to %s (add `labels: %s` to the config so that run and next use them)\n",
                 conf->labels, conf->labels);
     }
