@@ -1,6 +1,8 @@
 /* fuzz_catalog.c — the catalog reader (FITS, CSV, ECSV, VOTable) and `oddsky inspect` on any
  * bytes: every HDU described, a table read with the columns the seeds have
- * (the mock survey's), every policy for missing values; and the spectra
+ * (the mock survey's), every policy for missing values (drop with
+ * catalog.nulls), the warnings about values (sentinels, float32 levels)
+ * worked out as for a run; and the spectra
  * recipe with the columns of the bundled mock spectra (a block, a slice,
  * the WCS grid, the mask, the redshift); and FLUX as a feature block, a
  * vector column or an image HDU of a row per object; and the bytes as an
@@ -27,6 +29,9 @@ static void read_as(const char *path, const char *const *feats, int nf, const ch
     o.passthru = spec ? NULL : pass;
     o.n_passthru = spec ? 0 : 2;
     o.missing = m;
+    static const double nulls[] = {-9999, 99, 0};  /* catalog.nulls, under drop */
+    o.nulls = m == CAT_MISSING_DROP ? nulls : NULL;
+    o.n_nulls = m == CAT_MISSING_DROP ? 3 : 0;
     o.chunk_rows = chunk;
     o.spec = spec;
     ody_err e;

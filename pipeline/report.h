@@ -89,6 +89,9 @@ const char *rep_labels_path(const rep_view *v);
  * caller's; NULL when there are none (or when out of memory: a warning left
  * out, never a failed report). */
 char *rep_warnings(const rep_view *v);
+/* The same from the run log at log_path, whatever its bytes (no file:
+ * NULL). */
+char *rep_log_warnings(const char *log_path);
 
 /* The picture of row as PNG bytes (*png malloc'd, the caller frees): its
  * cutout when the run has cutouts, else its features against the catalog. */

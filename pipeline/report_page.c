@@ -93,14 +93,13 @@ static void append_line(char **buf, const char *line)
 }
 
 /* The warnings each stage logged the last time it ran, from the run log
- * (dir/oddsky.log): what deserves a look before the ranking is trusted — a
+ * at path (a run folder's oddsky.log): what deserves a look before the ranking is trusted — a
  * sentinel value, a forest that cannot tell the catalog from its shuffled
  * copy.  warn[s] is stage s's, malloc'd, or NULL. */
-static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
+static void stage_warnings(const char *path, char *warn[MAX_STAGES])
 {
     memset(warn, 0, MAX_STAGES * sizeof *warn);
-    char path[4300], *line = NULL, name[64];
-    snprintf(path, sizeof path, "%s/oddsky.log", dir);
+    char *line = NULL, name[64];
     FILE *in = fopen(path, "r");
     size_t cap = 0;
     int cur = -1;
@@ -109,8 +108,8 @@ static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
         /* "TIME LEVEL   MESSAGE": the level padded to 7; a stage's lines are info lines opening with "stage " */
         const char *msg = strchr(line, ' ');
         const char *stage = msg && strlen(msg) > 9 && !strncmp(msg + 1, "info ", 5) ? msg + 9 : NULL;
-        int k = 0, of = 0, s;
-        if (stage && sscanf(stage, "stage %d/%d %63[a-z]", &k, &of, name) == 3 && (s = run_stage_index(name)) >= 0 &&
+        int s;  /* the numbers skipped, not converted: a damaged log's 10^20 fits no int */
+        if (stage && sscanf(stage, "stage %*[0-9]/%*[0-9] %63[a-z]", name) == 1 && (s = run_stage_index(name)) >= 0 &&
             s < MAX_STAGES) {
             const char *what = stage + strcspn(stage, ":");
             if (!strncmp(what, ": running", 9)) {
@@ -130,8 +129,15 @@ static void stage_warnings(const char *dir, char *warn[MAX_STAGES])
 
 char *rep_warnings(const rep_view *v)
 {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/oddsky.log", v->dir);
+    return rep_log_warnings(path);
+}
+
+char *rep_log_warnings(const char *log_path)
+{
     char *warn[MAX_STAGES], *all = NULL;
-    stage_warnings(v->dir, warn);
+    stage_warnings(log_path, warn);
     for (int s = 0; s < MAX_STAGES; s++) {
         if (warn[s]) append_line(&all, warn[s]);
         free(warn[s]);

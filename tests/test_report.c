@@ -321,6 +321,14 @@ static void test_token_and_routes(void **state)
     char *log = tu_path(fx->dir, "out/oddsky.log");
     FILE *lf = fopen(log, "a");
     assert_non_null(lf);
+    /* a damaged log first: no spaces, NUL bytes, a line of 100,000 characters, a stage name too long for
+     * any stage, a number past any int, a level cut short — none of them a boundary or a warning */
+    fputs("\nnospaceatall\n", lf);
+    fwrite("2026 warn\0ing x\0\n", 1, 18, lf);
+    for (int k = 0; k < 100000; k++) fputc(k % 97 ? 'w' : ' ', lf);
+    fputs("\n2026 info    stage 2/10 ", lf);
+    for (int k = 0; k < 300; k++) fputc('f', lf);
+    fputs(": running\n2026 info    stage 99999999999999999999/1 forest: done\n2026 info\n2026 warning\n", lf);
     fputs("2026-01-01T00:00:00Z info    stage 2/10 forest: running\n"
           "2026-01-01T00:00:01Z warning forest: out-of-bag accuracy 0.501 — planted\n"
           "2026-01-01T00:00:02Z info    stage 2/10 forest: done in 0.00 s\n"
