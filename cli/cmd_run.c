@@ -22,12 +22,37 @@ static void print_run_help(void)
     printf(",\n"
            "into the config's output directory, skipping stages whose settings and inputs\n"
            "have not changed since they last completed there.  check: validate the config\nand open its catalog (columns, types, ID) without running.\n\n"
+           "  --values          check: also read every value as a run's ingest does, with\n"
+           "                    its refusals and warnings (sentinels, float32 range, rows\n"
+           "                    dropped, constant features); nothing is written\n"
            "  --set KEY=VALUE   override a key, e.g. --set forest.n_trees=200 (repeatable)\n"
            "  --from STAGE      redo STAGE and every later one\n"
            "  --force           redo every stage\n"
            "  --print-config    print the effective configuration (defaults filled in) and exit\n"
            "  --top N           rows of the ranked list to print at the end [10]\n\n"
            "Every key, its default and meaning: configs/README.md, or `oddsky check --reference`.\n");
+}
+
+/* `oddsky check`: the catalog opened (values: read, as ingest reads it);
+ * frees conf. */
+static int check_config(cfg *conf, const char *path, int values, const ody_log *log)
+{
+    ody_err e = {0};
+    int rc = 0;
+    if (values) {
+        run_check_info in = {0};
+        if (!(rc = run_check_values(conf, log, &in, &e)))
+            printf("%s: ok (catalog %s: %zu of %zu rows to rank, %d features; %zu rows dropped and %zu values "
+                   "imputed where missing; output %s)\n", path, conf->cat_path, in.n_rows, in.n_table_rows,
+                   in.n_features, in.n_dropped, in.n_imputed, conf->output);
+    } else {
+        long long nr = 0;
+        if (!(rc = run_check_catalog(conf, &nr, &e)))
+            printf("%s: ok (catalog %s: %lld rows, %d features found; output %s)\n", path, conf->cat_path, nr,
+                   conf->n_features, conf->output);
+    }
+    cfg_destroy(conf);
+    return rc ? cli_fail(&e) : 0;
 }
 
 int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const ody_comm *comm)
@@ -39,10 +64,11 @@ int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const 
         {"set", required_argument, 0, 's'}, {"from", required_argument, 0, 'f'},
         {"force", no_argument, 0, 'F'},     {"print-config", no_argument, 0, 'p'},
         {"top", required_argument, 0, 't'}, {"reference", no_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+        {"values", no_argument, 0, 'v'},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = check_only ? "check" : "run";
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
-    int nsets = 0, c, print = 0, top = 10, rc = 0;
+    int nsets = 0, c, print = 0, top = 10, rc = 0, values = 0;
     run_opt ro;
     run_opt_init(&ro);
     optind = 1;
@@ -52,6 +78,10 @@ int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const 
         case 'f': ro.from_stage = optarg; break;
         case 'F': ro.force = 1; break;
         case 'p': print = 1; break;
+        case 'v':
+            if (!check_only) { free(sets); return cli_usage_error(cmd, "--values is an option of `oddsky check`"); }
+            values = 1;
+            break;
         case 't': {
             long v = 0;
             if ((rc = cli_parse_int(cmd, "--top", optarg, 0, 1000000, &v))) { free(sets); return rc; }
@@ -85,17 +115,7 @@ int cli_run(int argc, char **argv, const ody_log *log_in, int check_only, const 
         cfg_destroy(conf);
         return 0;
     }
-    if (check_only) {
-        long long nr = 0;
-        if (run_check_catalog(conf, &nr, &e)) {
-            cfg_destroy(conf);
-            return cli_fail(&e);
-        }
-        printf("%s: ok (catalog %s: %lld rows, %d features found; output %s)\n", argv[optind], conf->cat_path, nr,
-               conf->n_features, conf->output);
-        cfg_destroy(conf);
-        return 0;
-    }
+    if (check_only) return check_config(conf, argv[optind], values, log);
     run_summary sum;
     ro.comm = comm;
     if (run_pipeline(conf, &ro, &sum, log, &e)) {

@@ -75,6 +75,20 @@ int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log
  * without reading rows (cat_check); *n_rows gets its row count. */
 int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
 
+/* What `oddsky check --values` found. */
+typedef struct run_check_info {
+    size_t n_table_rows;  /* rows in the (filtered) table */
+    size_t n_rows;        /* rows a run would rank */
+    size_t n_dropped;     /* rows it would drop for missing values */
+    size_t n_imputed;     /* values it would impute (catalog.missing: impute) */
+    int n_features;       /* features, with the morphology of cutouts */
+} run_check_info;
+
+/* `oddsky check --values`: reads the catalog (and cutouts) as a run's
+ * ingest does, with the same refusals and warnings (to log), and writes
+ * nothing.  info is filled once the catalog is read. */
+int run_check_values(const cfg *c, const ody_log *log, run_check_info *info, ody_err *err);
+
 /* How the rankings of two finished runs (their output folders) differ:
  * overlap of the top 10, 50, 100 and `top`, Spearman's rank correlation of
  * the objects in both (matched by ID), and the objects of either top list

@@ -229,20 +229,25 @@ static int read_input(run_state *st, ody_err *err)
     return rc;
 }
 
+/* More than 2% of the rows gone is a biased subset: said even with -q. */
+static void warn_dropped(const run_state *st)
+{
+    const cfg *c = st->c;
+    const cat *k = st->cat;
+    if (k->n_dropped * 50 > k->n_table_rows)
+        ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the ranking "
+                 "covers only the rest (a run lists them in %s/dropped.csv); set `catalog.missing: impute` to keep "
+                 "them, or choose other features", c->cat_path, k->n_dropped, k->n_table_rows,
+                 100.0 * (double)k->n_dropped / (double)k->n_table_rows, c->output);
+}
+
 /* The run folder's record of the input: catalog.fits, dropped.csv. */
 static int save_input(run_state *st, ody_err *err)
 {
-    const cfg *c = st->c;
     int rc = save_catalog(st, err);
     if (!rc && store_writes(st)) rc = save_dropped(st, err);
     rc = ody_comm_agree(st->comm, rc, err);
-    const cat *k = st->cat;
-    /* more than 2% of the rows gone is a biased subset: say so even with -q */
-    if (!rc && k->n_dropped * 50 > k->n_table_rows)
-        ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the ranking "
-                 "covers only the rest (they are listed in %s/dropped.csv); set `catalog.missing: impute` to keep "
-                 "them, or choose other features", c->cat_path, k->n_dropped, k->n_table_rows,
-                 100.0 * (double)k->n_dropped / (double)k->n_table_rows, c->output);
+    if (!rc) warn_dropped(st);
     return rc;
 }
 
@@ -301,6 +306,13 @@ static void warn_id_feature(const run_state *st)
                      "sits in the catalog, not what it is; remove it from catalog.features", c->file, c->cat_id);
 }
 
+static int enough_objects(const run_state *st, ody_err *err)
+{
+    if (st->n >= 10) return 0;
+    return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
+                    "filter and catalog.missing", st->c->cat_path, st->n);
+}
+
 static int ingest(run_state *st, int run, ody_err *err)
 {
     int rc = run ? read_input(st, err) : load_catalog(st, err);
@@ -313,9 +325,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     /* refusals before catalog.fits is written: a run that stops here leaves
      * no artifact behind, only its log */
     if ((rc = run_fits(st, err))) return rc;
-    if (st->n < 10)
-        return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
-                        "filter and catalog.missing", st->c->cat_path, st->n);
+    if ((rc = enough_objects(st, err))) return rc;
     if (run && (rc = save_input(st, err))) return rc;
     free(st->cat->row);  /* in catalog.fits now; no later stage reads them (8 bytes an object, every process) */
     st->cat->row = NULL;
@@ -324,6 +334,36 @@ static int ingest(run_state *st, int run, ody_err *err)
     if (run && (rc = warn_constant(st, err))) return rc;
     if (run) warn_id_feature(st);
     return 0;
+}
+
+/* `oddsky check --values`: the checks of ingest above, nothing written. */
+int run_check_values(const cfg *c, const ody_log *log, run_check_info *info, ody_err *err)
+{
+    run_state st;
+    memset(&st, 0, sizeof st);
+    st.c = c;
+    st.log = log;
+    int rc = read_input(&st, err);
+    if (!rc) {
+        st.n = st.hi = st.cat->n_rows;
+        st.F = (int)st.cat->n_feat;
+        st.X = st.cat->X;
+        info->n_table_rows = st.cat->n_table_rows;
+        info->n_rows = st.n;
+        info->n_dropped = st.cat->n_dropped;
+        info->n_imputed = st.cat->n_imputed;
+        info->n_features = st.F;
+        rc = run_fits(&st, err);
+    }
+    if (!rc) rc = enough_objects(&st, err);
+    if (!rc) {
+        warn_dropped(&st);
+        rc = warn_constant(&st, err);
+    }
+    if (!rc) warn_id_feature(&st);
+    cut_destroy(st.cut);
+    cat_destroy(st.cat);
+    return rc;
 }
 
 const stage_def stage_ingest = {

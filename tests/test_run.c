@@ -964,6 +964,24 @@ static void test_bad_input_gives_exit_2(void **state)
     snprintf(args, sizeof args, "check '%s'", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "rows, 6 features found"));
+    /* check --values reads every value as the run's ingest would: its
+     * refusals and warnings, and nothing written */
+    snprintf(args, sizeof args, "check '%s' --values --set output=%s/chk", conf, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (!strstr(out, "rows to rank, 6 features; 0 rows dropped")) fail_msg("%s", out);
+    snprintf(args, sizeof args, "check '%s' --values --set 'catalog.path=%s/catalogs/mock_survey.fits[CATALOG][col *; "
+             "UG = U - G; GR = G - R; RI = R - I; IZ = I - Z; K = 3]' --set 'catalog.features=[UG, GR, K]'", conf,
+             getenv("ODDSKY_SOURCE_DIR"));
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (!strstr(err, "feature K is 3 for all")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "check '%s' --values --set 'catalog.path=%s/catalogs/mock_survey.fits[CATALOG][col *; "
+             "UG = U - G; GR = G - R; RI = R - I; IZ = I - Z][ID <= 5]'", conf, getenv("ODDSKY_SOURCE_DIR"));
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "only 5 objects left to score")) fail_msg("%s", err);
+    snprintf(args, sizeof args, "%s/chk", dir);
+    assert_false(tu_file_exists(args));
+    snprintf(args, sizeof args, "run '%s' --values", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     snprintf(args, sizeof args, "-q run '%s' --set 'catalog.features=[UG, NOPE]'", conf);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_null(strstr(strstr(err, "NOPE") + 1, "oddsky: error:"));  /* printed once */
