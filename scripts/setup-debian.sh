@@ -13,8 +13,12 @@ check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn python3-mat
             clang llvm libclang-rt-14-dev    # clang + runtimes: the fuzzers (scripts/fuzz)
             chromium chromium-driver python3-selenium)   # the browser tests
 
+bench_pkgs=(r-cran-mlbench)   # bench/run only: labelled tables nobody chose on (read through Rscript)
+
+# --build-only: the build alone; --bench: also what bench/run reads
 want=("${build_pkgs[@]}")
 if [ "${1:-}" != "--build-only" ]; then want+=("${check_pkgs[@]}"); fi
+if [ "${1:-}" = "--bench" ]; then want+=("${bench_pkgs[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
