@@ -234,8 +234,8 @@ static int learn_sim(const char *path, const char *truth, int budget, char *comb
     size_t n = c->n_rows;
     int F = nf - D - 1;
     cfg *dc = cfg_defaults();  /* the score's weights as shipped */
-    double wt[D] = {1, 1, dc ? cfg_detector_weight(dc, CFG_SCORE_LOCAL) : 1,
-                    dc ? cfg_detector_weight(dc, CFG_SCORE_CONTEXT) : 1};
+    double wt[D] = {1, 1, dc ? cfg_detector_weight(dc, CFG_SCORE_LOCAL, n) : 1,
+                    dc ? cfg_detector_weight(dc, CFG_SCORE_CONTEXT, n) : 1};
     cfg_destroy(dc);
     double *col = malloc(n * sizeof *col), *z = malloc(n * sizeof *z), *zd = malloc(n * D * sizeof *zd);
     float *X = malloc(n * (size_t)F * sizeof *X), *Z = malloc(n * (size_t)F * sizeof *Z);

@@ -26,6 +26,9 @@
 #include "ody.h"
 #include "rf.h"
 
+/* A key set to `auto` (score.local_weight): worked out from the data. */
+#define CFG_AUTO (-1.0)
+
 /* The per-object scores a run computes: what export.rank_by sorts by, and
  * (as bits 1 << score) what score.detectors combines. */
 typedef enum {
@@ -124,7 +127,8 @@ typedef struct cfg {
     /* score: the default anomaly score */
     int detectors;                       /* bits 1 << cfg_score */
     cfg_combine combine;
-    double local_weight;                 /* the local detectors' (knn, lof, local) z-scores are multiplied by it */
+    double local_weight;                 /* the local detectors' (knn, lof, local) z-scores are multiplied by it;
+                                            CFG_AUTO: by cfg_local_weight_auto() */
     double context_weight;               /* the context detector's z-score is multiplied by it */
     double heap_weight;                  /* the heap detector's z-score is multiplied by it */
     int explain;                         /* features named per object */
@@ -179,10 +183,18 @@ char *cfg_reference_markdown(void);
 /* Name of a score ("anomaly", "knn", "mlp"...), as in the config. */
 const char *cfg_score_name(cfg_score s);
 
-/* Detector s's weight in the default score: score.local_weight for knn,
- * lof and local, score.context_weight for context, score.heap_weight for
- * heap, 1 for the others. */
-double cfg_detector_weight(const cfg *c, cfg_score s);
+/* Detector s's weight in the default score of a run on n_objects objects:
+ * score.local_weight for knn, lof and local (auto: cfg_local_weight_auto),
+ * score.context_weight for context, score.heap_weight for heap, 1 for the
+ * others. */
+double cfg_detector_weight(const cfg *c, cfg_score s, size_t n_objects);
+
+/* score.local_weight: auto for a run on n objects: 1 up to 1,000, then
+ * sqrt(1000 / n), 0.5 from 4,000 on.  The ordinary objects' tail of distance
+ * ratios reaches further the more of them there are, while the forests'
+ * scores stay bounded: in a small catalog the local family can speak at full
+ * weight, in a large one its ordinary tail would top the list. */
+double cfg_local_weight_auto(size_t n_objects);
 
 /* ---------------------------------------------------------------- batch */
 

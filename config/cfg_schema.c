@@ -145,9 +145,10 @@ const key cfg_schema[] = {
      "scores combined into the default anomaly score (not anomaly or lens)"},
     {"score.combine", T_ENUM, "max", NONE, "max|mean", C_COMBINE, O(combine), 0,
      "each detector as a robust z-score clipped at 0 (times its weight), then their maximum or mean"},
-    {"score.local_weight", T_REAL, "0.5", 0, 100, NULL, NULL, O(local_weight), 0,
+    {"score.local_weight", T_REAL_AUTO, "auto", 0, 100, NULL, NULL, O(local_weight), 0,
      "weight of the local detectors (knn, lof, local) in the combination: their unbounded distance ratios have "
-     "heavier tails than the forests' scores (docs/SCORES.md)"},
+     "heavier tails than the forests' scores, reaching further the more objects there are; auto: 1 up to 1,000 "
+     "objects, sqrt(1000 / N) above, 0.5 from 4,000 on (docs/SCORES.md)"},
     {"score.context_weight", T_REAL, "0.1", 0, 100, NULL, NULL, O(context_weight), 0,
      "weight of the context detector in the combination: its gaps, in units of a median gap, have heavier tails "
      "than the forests' scores (docs/SCORES.md)"},
@@ -422,10 +423,14 @@ static int set_number(cfg *c, const key *k, const char *s, const char *at, ody_e
     char *end;
     errno = 0;
     double x = strtod(s, &end);
-    int whole = k->type != T_REAL;
+    int whole = k->type != T_REAL && k->type != T_REAL_AUTO;
+    if (k->type == T_REAL_AUTO && !strcmp(s, "auto")) {
+        *(double *)field(c, k->off) = CFG_AUTO;
+        return 0;
+    }
     if (end == s || *end || errno || !isfinite(x) || (whole && x != floor(x)))
         return ody_fail(err, ODY_EINPUT, "%s: %s: expected %s, got '%s'", at, k->path,
-                        whole ? "a whole number" : "a number", s);
+                        whole ? "a whole number" : k->type == T_REAL_AUTO ? "auto or a number" : "a number", s);
     if (x < k->lo || x > k->hi) {
         if (whole)
             return ody_fail(err, ODY_EINPUT, "%s: %s = %s is out of range — use %.0f to %.0f", at, k->path, s, k->lo, k->hi);
@@ -467,7 +472,7 @@ int schema_set(cfg *c, const key *k, const yt_node *n, ody_err *err)
                         n->kind == YT_SEQ ? "list" : "mapping");
     const char *s = n->val;
     switch (k->type) {
-    case T_INT: case T_INT64: case T_REAL:
+    case T_INT: case T_INT64: case T_REAL: case T_REAL_AUTO:
         return set_number(c, k, s, at, err);
     case T_BOOL:
         if (parse_bool(s, (int *)field(c, k->off)))
@@ -554,6 +559,10 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
     case T_INT: snprintf(buf, len, "%d", *(const int *)field(c, k->off)); break;
     case T_INT64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field(c, k->off)); break;
     case T_REAL: real_text(*(const double *)field(c, k->off), buf, len); break;
+    case T_REAL_AUTO:
+        if (*(const double *)field(c, k->off) == CFG_AUTO) snprintf(buf, len, "auto");
+        else real_text(*(const double *)field(c, k->off), buf, len);
+        break;
     case T_BOOL: snprintf(buf, len, "%s", *(const int *)field(c, k->off) ? "true" : "false"); break;
     case T_STRLIST: case T_INTLIST: case T_REALLIST: case T_FLAGS: list_text(c, k, buf, len); break;
     case T_ENUM: {
@@ -576,12 +585,18 @@ const char *cfg_score_name(cfg_score s)
     return (unsigned)s < CFG_N_SCORES ? names[s] : "?";
 }
 
-double cfg_detector_weight(const cfg *c, cfg_score s)
+double cfg_local_weight_auto(size_t n_objects)
+{
+    double w = n_objects ? sqrt(1000.0 / (double)n_objects) : 1;
+    return w > 1 ? 1 : w < 0.5 ? 0.5 : w;
+}
+
+double cfg_detector_weight(const cfg *c, cfg_score s, size_t n_objects)
 {
     switch (s) {
     case CFG_SCORE_KNN:
     case CFG_SCORE_LOF:
-    case CFG_SCORE_LOCAL: return c->local_weight;
+    case CFG_SCORE_LOCAL: return c->local_weight == CFG_AUTO ? cfg_local_weight_auto(n_objects) : c->local_weight;
     case CFG_SCORE_CONTEXT: return c->context_weight;
     case CFG_SCORE_HEAP: return c->heap_weight;
     default: return 1;

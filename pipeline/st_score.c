@@ -67,6 +67,10 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
     double *best = calloc(n ? n : 1, sizeof *best);
     if (!best) { free(z); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < n; i++) { a[i] = 0; q->driver[i] = -1; }
+    int local = 1 << CFG_SCORE_KNN | 1 << CFG_SCORE_LOF | 1 << CFG_SCORE_LOCAL;
+    if (q == ref && c->local_weight == CFG_AUTO && (c->detectors & local))
+        ody_logf(q->log, ODY_LOG_INFO, "score: local weight %.3g (score.local_weight: auto, %zu objects)",
+                 cfg_local_weight_auto(ref->n), ref->n);
     for (int s = 0; s < CFG_N_SCORES && !rc; s++) {
         if (!(c->detectors & 1 << s)) continue;
         if (!q->score[s] || !ref->score[s]) {  /* cfg_check() refuses such configs */
@@ -74,7 +78,7 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
             break;
         }
         if ((rc = detector_z(q, ref, s, z, err))) break;
-        double w = cfg_detector_weight(c, (cfg_score)s);
+        double w = cfg_detector_weight(c, (cfg_score)s, ref->n);  /* the run's objects, new ones scored or not */
         for (size_t i = 0; i < n; i++) {
             double v = z[i] > 0 ? w * z[i] : 0;
             q->det_z[i * (size_t)q->n_det + (size_t)used] = v;

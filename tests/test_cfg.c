@@ -1,4 +1,5 @@
 /* test_cfg.c — YAML configs: errors with line numbers, overrides, round trip. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ static void test_broken_configs(void **state)
     expect_error(dir, GOOD "forest:\n  n_trees: many\n", "c.yaml:6:12: forest.n_trees: expected a whole number", NULL);
     expect_error(dir, GOOD "forest:\n  n_trees: 0\n", "forest.n_trees = 0 is out of range", "1 to 100000");
     expect_error(dir, GOOD "score:\n  context_weight: -1\n", "score.context_weight = -1 is out of range", "0 to 100");
+    expect_error(dir, GOOD "score:\n  local_weight: -1\n", "score.local_weight = -1 is out of range", "0 to 100");
+    expect_error(dir, GOOD "score:\n  local_weight: half\n", "score.local_weight: expected auto or a number", NULL);
     expect_error(dir, GOOD "score:\n  heap_weight: 101\n", "score.heap_weight = 101 is out of range", "0 to 100");
     expect_error(dir, GOOD "score:\n  detectors: [isolation, heaps]\n", "c.yaml:6:26: score.detectors: 'heaps' is not one of", "|context|heap");
     expect_error(dir, GOOD "mlp:\n  momentum: 1.5\n", "c.yaml:6:13", "out of range");
@@ -88,8 +91,13 @@ static void test_defaults_overrides_and_round_trip(void **state)
                                    1 << CFG_SCORE_CONTEXT);  /* default */
     assert_true(c->context_weight == 0.1);
     assert_true(c->heap_weight == 0.2);  /* used when score.detectors lists heap */
-    assert_true(cfg_detector_weight(c, CFG_SCORE_LOF) == 0.5 && cfg_detector_weight(c, CFG_SCORE_CONTEXT) == 0.1 &&
-                cfg_detector_weight(c, CFG_SCORE_HEAP) == 0.2 && cfg_detector_weight(c, CFG_SCORE_ISOLATION) == 1);
+    /* score.local_weight: auto, from the number of objects */
+    assert_true(c->local_weight == CFG_AUTO);
+    assert_true(cfg_detector_weight(c, CFG_SCORE_LOF, 5000) == 0.5 && cfg_detector_weight(c, CFG_SCORE_LOCAL, 4000) == 0.5 &&
+                cfg_detector_weight(c, CFG_SCORE_KNN, 1000) == 1 && cfg_detector_weight(c, CFG_SCORE_LOCAL, 120) == 1 &&
+                fabs(cfg_detector_weight(c, CFG_SCORE_LOCAL, 2000) - sqrt(0.5)) < 1e-12 &&
+                cfg_detector_weight(c, CFG_SCORE_CONTEXT, 200) == 0.1 && cfg_detector_weight(c, CFG_SCORE_HEAP, 200) == 0.2 &&
+                cfg_detector_weight(c, CFG_SCORE_ISOLATION, 200) == 1);
     assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */
@@ -102,6 +110,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
     const char *sect[] = {"forest.", "mlp.", "seed", "catalog."};
     assert_true(cfg_hash(c, sect, 4) == cfg_hash(c2, sect, 4));
     assert_int_equal(c2->n_cat_nulls, 3);
+    assert_true(c2->local_weight == CFG_AUTO);  /* auto reads back as auto */
     assert_true(c2->cat_nulls[2] == 1e-3);  /* written as the shortest text that reads back the same */
     assert_true(cfg_hash(c, sect, 1) != 0);
     cfg_destroy(c2);
@@ -122,6 +131,10 @@ static void test_defaults_overrides_and_round_trip(void **state)
     char *noeq[] = {"forest.n_trees"};
     assert_int_equal(cfg_load(p, noeq, 1, &c2, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "KEY=VALUE"));
+    char *fixed[] = {"score.local_weight=0.7"};  /* a number: that weight, whatever the catalog */
+    assert_ok(cfg_load(p, fixed, 1, &c2, &e), e);
+    assert_true(cfg_detector_weight(c2, CFG_SCORE_LOCAL, 100) == 0.7 && cfg_detector_weight(c2, CFG_SCORE_LOF, 1e6) == 0.7);
+    cfg_destroy(c2);
     char *badval[] = {"forest.n_trees=-4"};
     assert_int_equal(cfg_load(p, badval, 1, &c2, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "--set"));

@@ -656,12 +656,14 @@ static void robust_z_weirdness(const double *w, long n, double *z)
     free(ref);
 }
 
-/* The default: isolation, weirdness, local x 0.5 (score.local_weight),
- * context x 0.1 (score.context_weight); maximum.  Each detector's weighted,
- * clipped z into zk[k] (malloc'd), their maximum into best (zeroed). */
+/* The default: isolation, weirdness, local x score.local_weight (auto: 1
+ * up to 1,000 objects, sqrt(1000 / N) above, 0.5 from 4,000 on), context x
+ * 0.1 (score.context_weight); maximum.  Each detector's weighted, clipped z
+ * into zk[k] (malloc'd), their maximum into best (zeroed). */
 static void default_rule(const ranked *r, double *zk[4], double *best)
 {
-    const double wt[4] = {1, 1, 0.5, 0.1};
+    double wl = sqrt(1000.0 / (double)r->n);
+    const double wt[4] = {1, 1, wl > 1 ? 1 : wl < 0.5 ? 0.5 : wl, 0.1};
     const int col[4] = {0, 1, 4, 5};
     for (int k = 0; k < 4; k++) {
         zk[k] = malloc((size_t)r->n * sizeof *zk[k]);
