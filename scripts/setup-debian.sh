@@ -13,7 +13,8 @@ check_pkgs=(fitsverify python3-astropy python3-numpy python3-sklearn python3-mat
             clang llvm libclang-rt-14-dev    # clang + runtimes: the fuzzers (scripts/fuzz)
             chromium chromium-driver python3-selenium)   # the browser tests
 
-bench_pkgs=(r-cran-mlbench)   # bench/run only: labelled tables nobody chose on (read through Rscript)
+bench_pkgs=(r-cran-mlbench r-cran-kernlab r-cran-mclust r-cran-dslabs r-cran-mass r-cran-palmerpenguins)
+                              # bench/run only: labelled tables beyond ADBench's (read through Rscript)
 
 # --build-only: the build alone; --bench: also what bench/run reads
 want=("${build_pkgs[@]}")
