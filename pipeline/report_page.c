@@ -341,7 +341,13 @@ static void provenance(const page *p)
           "(every key, defaults included; also in the FITS headers and <code>config.yaml</code> of the run folder):"
           "</p>\n<pre>", f);
     esc(f, p->v->history ? p->v->history : "");
-    fputs("</pre>\n<p>Stages (<code>manifest.txt</code>: name, hash of settings and inputs, seconds):</p>\n<pre>", f);
+    fputs("</pre>\n", f);
+    const cfg *c = p->v->c;
+    if (c->local_weight == CFG_AUTO && (c->detectors & (1 << CFG_SCORE_KNN | 1 << CFG_SCORE_LOF | 1 << CFG_SCORE_LOCAL)))
+        fprintf(f, "<p><code>score.local_weight: auto</code> weighed the local detectors by %.3g for these %zu "
+                "objects (1 up to 1,000 objects, sqrt(1000 / N) above, 0.5 from 4,000 on: docs/SCORES.md).</p>\n",
+                cfg_local_weight_auto(p->v->n), p->v->n);
+    fputs("<p>Stages (<code>manifest.txt</code>: name, hash of settings and inputs, seconds):</p>\n<pre>", f);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.txt", p->v->dir);
     esc_file(f, path);

@@ -153,6 +153,8 @@ static void test_report_from_run(void **state)
     assert_non_null(strstr(html, "id=\"obj-12\""));
     assert_null(strstr(html, "id=\"obj-13\""));
     assert_non_null(strstr(html, "href=\"../anomalies.fits\""));
+    /* the weight score.local_weight: auto took, beside the config */
+    assert_non_null(strstr(html, "weighed the local detectors by 0.816 for these 1500 objects"));
     /* every picture the page shows is in the folder */
     int n_img = 0;
     for (const char *s = html; (s = strstr(s, "src=\"img/")); s += 9, n_img++) {
