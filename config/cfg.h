@@ -196,6 +196,11 @@ double cfg_detector_weight(const cfg *c, cfg_score s, size_t n_objects);
  * weight, in a large one its ordinary tail would top the list. */
 double cfg_local_weight_auto(size_t n_objects);
 
+/* The weight score.local_weight gives for a run on n_objects objects, or -1
+ * when it is not auto or no local detector (knn, lof, local) is in
+ * score.detectors: what the run log and the report say it took. */
+double cfg_local_weight_taken(const cfg *c, size_t n_objects);
+
 /* ---------------------------------------------------------------- batch */
 
 /* One run of a batch: a config file and --set overrides. */

@@ -591,6 +591,12 @@ double cfg_local_weight_auto(size_t n_objects)
     return w > 1 ? 1 : w < 0.5 ? 0.5 : w;
 }
 
+double cfg_local_weight_taken(const cfg *c, size_t n_objects)
+{
+    int local = 1 << CFG_SCORE_KNN | 1 << CFG_SCORE_LOF | 1 << CFG_SCORE_LOCAL;
+    return c->local_weight == CFG_AUTO && (c->detectors & local) ? cfg_local_weight_auto(n_objects) : -1;
+}
+
 double cfg_detector_weight(const cfg *c, cfg_score s, size_t n_objects)
 {
     switch (s) {

@@ -342,11 +342,11 @@ static void provenance(const page *p)
           "</p>\n<pre>", f);
     esc(f, p->v->history ? p->v->history : "");
     fputs("</pre>\n", f);
-    const cfg *c = p->v->c;
-    if (c->local_weight == CFG_AUTO && (c->detectors & (1 << CFG_SCORE_KNN | 1 << CFG_SCORE_LOF | 1 << CFG_SCORE_LOCAL)))
+    double taken = cfg_local_weight_taken(p->v->c, p->v->n);
+    if (taken >= 0)
         fprintf(f, "<p><code>score.local_weight: auto</code> weighed the local detectors by %.3g for these %zu "
                 "objects (1 up to 1,000 objects, sqrt(1000 / N) above, 0.5 from 4,000 on: docs/SCORES.md).</p>\n",
-                cfg_local_weight_auto(p->v->n), p->v->n);
+                taken, p->v->n);
     fputs("<p>Stages (<code>manifest.txt</code>: name, hash of settings and inputs, seconds):</p>\n<pre>", f);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.txt", p->v->dir);

@@ -67,10 +67,9 @@ int stage_combine(run_state *q, const run_state *ref, ody_err *err)
     double *best = calloc(n ? n : 1, sizeof *best);
     if (!best) { free(z); return ody_fail(err, ODY_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < n; i++) { a[i] = 0; q->driver[i] = -1; }
-    int local = 1 << CFG_SCORE_KNN | 1 << CFG_SCORE_LOF | 1 << CFG_SCORE_LOCAL;
-    if (q == ref && c->local_weight == CFG_AUTO && (c->detectors & local))
-        ody_logf(q->log, ODY_LOG_INFO, "score: local weight %.3g (score.local_weight: auto, %zu objects)",
-                 cfg_local_weight_auto(ref->n), ref->n);
+    double taken = cfg_local_weight_taken(c, ref->n);
+    if (q == ref && taken >= 0)
+        ody_logf(q->log, ODY_LOG_INFO, "score: local weight %.3g (score.local_weight: auto, %zu objects)", taken, ref->n);
     for (int s = 0; s < CFG_N_SCORES && !rc; s++) {
         if (!(c->detectors & 1 << s)) continue;
         if (!q->score[s] || !ref->score[s]) {  /* cfg_check() refuses such configs */

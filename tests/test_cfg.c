@@ -98,6 +98,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
                 fabs(cfg_detector_weight(c, CFG_SCORE_LOCAL, 2000) - sqrt(0.5)) < 1e-12 &&
                 cfg_detector_weight(c, CFG_SCORE_CONTEXT, 200) == 0.1 && cfg_detector_weight(c, CFG_SCORE_HEAP, 200) == 0.2 &&
                 cfg_detector_weight(c, CFG_SCORE_ISOLATION, 200) == 1);
+    assert_true(cfg_local_weight_taken(c, 4000) == 0.5);  /* what the log and report say */
     assert_int_equal(c->formats, CFG_FMT_FITS | CFG_FMT_CSV);
     assert_int_equal(c->n_features, 2);
     /* the catalog path resolves against the config's directory */
@@ -134,6 +135,11 @@ static void test_defaults_overrides_and_round_trip(void **state)
     char *fixed[] = {"score.local_weight=0.7"};  /* a number: that weight, whatever the catalog */
     assert_ok(cfg_load(p, fixed, 1, &c2, &e), e);
     assert_true(cfg_detector_weight(c2, CFG_SCORE_LOCAL, 100) == 0.7 && cfg_detector_weight(c2, CFG_SCORE_LOF, 1e6) == 0.7);
+    assert_true(cfg_local_weight_taken(c2, 100) < 0);  /* fixed: nothing to report */
+    cfg_destroy(c2);
+    char *nolocal[] = {"score.detectors=[isolation, weirdness]"};
+    assert_ok(cfg_load(p, nolocal, 1, &c2, &e), e);
+    assert_true(cfg_local_weight_taken(c2, 100) < 0);  /* auto, but no local detector */
     cfg_destroy(c2);
     char *badval[] = {"forest.n_trees=-4"};
     assert_int_equal(cfg_load(p, badval, 1, &c2, &e), ODY_EINPUT);
