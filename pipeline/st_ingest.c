@@ -309,8 +309,8 @@ static void warn_id_feature(const run_state *st)
 static int enough_objects(const run_state *st, ody_err *err)
 {
     if (st->n >= 10) return 0;
-    return ody_fail(err, ODY_EINPUT, "%s: only %zu objects left to score — oddsky needs at least 10; check the "
-                    "filter and catalog.missing", st->c->cat_path, st->n);
+    return ody_fail(err, ODY_EINPUT, "%s: only %zu object%s left to score — oddsky needs at least 10; check the "
+                    "filter and catalog.missing", st->c->cat_path, st->n, st->n == 1 ? "" : "s");
 }
 
 static int ingest(run_state *st, int run, ody_err *err)
