@@ -146,6 +146,19 @@ typedef struct cat {
  * which file, column and row, and what to do. */
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
 
+/* A catalog read by parts (cat_opt first/count) is warned of a sentinel
+ * (a value several objects share far beyond the rest, as cat_read warns of
+ * it) together: each process sums up its n rows of features [j0, j1) into
+ * cat_sentinel_len(n_parts) doubles a feature (cat_sentinel_part), the
+ * summaries meet on one process, in process order, and cat_sentinel_warn
+ * warns there.  The ends and their counts are exact, the spread of the
+ * rest is estimated from a sample of every part.  The float32-levels
+ * warning needs the values as read, before float32, and is not given. */
+size_t cat_sentinel_len(int n_parts);
+void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_t j1, int n_parts, double *out);
+void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
+                       const ody_log *log);
+
 /* The error for a path whose row filter names only #row
  * (ody_fits_row_only_filter): ODY_EINPUT, saying to name a column too. */
 int cat_row_only_fail(const char *path, ody_err *err);

@@ -89,3 +89,65 @@ void catwarn_sentinels(const cat *c, size_t n_cols, const char *file, const ody_
     free(e);
     free(sample);
 }
+
+/* ================================================================ by parts */
+
+/* A part's summary of one feature: its ends, the objects at each, the next
+ * value inward from each, and a sample of its values (S_M of them, from
+ * S_HEAD on).  The parts' summaries give the ends and their counts exactly
+ * and the spread from the union of the samples. */
+enum { S_LO, S_NLO, S_LO2, S_HI, S_NHI, S_HI2, S_M, S_HEAD };
+
+static size_t part_share(int n_parts) { return SPREAD_SAMPLE / (size_t)(n_parts > 0 ? n_parts : 1) + 1; }
+
+size_t cat_sentinel_len(int n_parts) { return S_HEAD + part_share(n_parts); }
+
+void cat_sentinel_part(const float *X, size_t n, size_t F, size_t j0, size_t j1, int n_parts, double *out)
+{
+    size_t w = cat_sentinel_len(n_parts), share = part_share(n_parts), stride = n > share ? n / share + 1 : 1;
+    for (size_t j = j0; j < j1; j++) {
+        double *s = out + (j - j0) * w;
+        s[S_LO] = s[S_LO2] = INFINITY;
+        s[S_HI] = s[S_HI2] = -INFINITY;
+        s[S_NLO] = s[S_NHI] = s[S_M] = 0;
+    }
+    for (size_t r = 0; r < n; r++)
+        for (size_t j = j0; j < j1; j++) {
+            double v = X[r * F + j], *s = out + (j - j0) * w;
+            if (v != v) continue;
+            if (v < s[S_LO]) s[S_LO2] = s[S_LO], s[S_LO] = v, s[S_NLO] = 1;
+            else if (v == s[S_LO]) s[S_NLO]++;
+            else if (v < s[S_LO2]) s[S_LO2] = v;
+            if (v > s[S_HI]) s[S_HI2] = s[S_HI], s[S_HI] = v, s[S_NHI] = 1;
+            else if (v == s[S_HI]) s[S_NHI]++;
+            else if (v > s[S_HI2]) s[S_HI2] = v;
+            if (r % stride == 0 && s[S_M] < (double)share) s[S_HEAD + (size_t)s[S_M]++] = v;
+        }
+}
+
+void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
+                       const ody_log *log)
+{
+    size_t w = cat_sentinel_len(n_parts), nb = j1 - j0;
+    float *sample = malloc((size_t)n_parts * part_share(n_parts) * sizeof *sample);
+    for (size_t j = j0; sample && j < j1; j++) {
+        ends e = {INFINITY, -INFINITY, 0, 0, INFINITY, -INFINITY, 0, 0};
+        for (int p = 0; p < n_parts; p++) {
+            const double *s = parts + ((size_t)p * nb + (j - j0)) * w;
+            if (s[S_LO] < e.lo) e.lo = (float)s[S_LO];
+            if (s[S_HI] > e.hi) e.hi = (float)s[S_HI];
+        }
+        for (int p = 0; p < n_parts; p++) {  /* each part's next value inward: its second if it holds the end */
+            const double *s = parts + ((size_t)p * nb + (j - j0)) * w;
+            double in_lo = s[S_LO] == e.lo ? s[S_LO2] : s[S_LO], in_hi = s[S_HI] == e.hi ? s[S_HI2] : s[S_HI];
+            e.nlo += s[S_LO] == e.lo ? (size_t)s[S_NLO] : 0;
+            e.nhi += s[S_HI] == e.hi ? (size_t)s[S_NHI] : 0;
+            if (in_lo < e.near_lo) e.near_lo = (float)in_lo;
+            if (in_hi > e.near_hi) e.near_hi = (float)in_hi;
+            for (size_t k = 0; k < (size_t)s[S_M]; k++)
+                if (s[S_HEAD + k] > e.lo && s[S_HEAD + k] < e.hi) sample[e.m++] = (float)s[S_HEAD + k];
+        }
+        if (e.nlo >= 3 || e.nhi >= 3) warn_end(c, j, &e, sample, file, log);
+    }
+    free(sample);
+}

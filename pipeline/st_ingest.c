@@ -306,6 +306,30 @@ static void warn_id_feature(const run_state *st)
                      "sits in the catalog, not what it is; remove it from catalog.features", c->file, c->cat_id);
 }
 
+/* A catalog read by parts: its sentinel warnings (cat_read gives them when
+ * one process reads it all) from every process's summary of its rows, a
+ * block of features at a time, on the first process. */
+static int warn_parts(const run_state *st, ody_err *err)
+{
+    enum { B = 64 };
+    int R = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
+    size_t F = (size_t)st->F, ncol = F - (size_t)st->cat->spec_out, w = cat_sentinel_len(R);
+    double *mine = malloc(B * w * sizeof *mine), *all = me ? NULL : malloc((size_t)R * B * w * sizeof *all);
+    size_t *sizes = calloc((size_t)R, sizeof *sizes);
+    int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
+                            err);
+    for (size_t j0 = 0; !rc && j0 < ncol; j0 += B) {
+        size_t j1 = j0 + B < ncol ? j0 + B : ncol;
+        cat_sentinel_part(st->X, stage_rows(st), F, j0, j1, R, mine);
+        rc = ody_gather(st->comm, mine, (j1 - j0) * w * sizeof *mine, all, sizes, 0, err);
+        if (!rc && !me) cat_sentinel_warn(st->cat, j0, j1, all, R, st->c->cat_path, st->log);
+    }
+    free(mine);
+    free(all);
+    free(sizes);
+    return rc;
+}
+
 static int enough_objects(const run_state *st, ody_err *err)
 {
     if (st->n >= 10) return 0;
@@ -332,6 +356,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     /* said when the catalog is read, not each time a later command (score,
      * report, next) loads the run */
     if (run && (rc = warn_constant(st, err))) return rc;
+    if (run && ody_comm_size(st->comm) > 1 && !st->c->cut_path[0] && (rc = warn_parts(st, err))) return rc;
     if (run) warn_id_feature(st);
     return 0;
 }
