@@ -146,6 +146,8 @@ void cat_destroy(cat *c)
     free(c->pass);
     free(c->row);
     free(c->n_missing);
+    free(c->read_lo);
+    free(c->read_hi);
     free(c->drop_row);
     free(c->drop_feat);
     free(c->drop_nmiss);
@@ -468,26 +470,41 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     return rc;
 }
 
-/* A warning when feature j's range spans fewer than a thousand of float32's
- * steps at its magnitude: a large offset and a small spread (a Julian date
- * over a night: float32 steps by a quarter of a day there), so objects that
- * differ become the same value.  Whole numbers, however few, are far apart
- * in steps and never warned of. */
-static void warn_float_levels(const reader *rd, size_t j, const ody_log *log)
+/* A warning when a feature's range [lo, hi] spans fewer than a thousand of
+ * float32's steps at its magnitude: a large offset and a small spread (a
+ * Julian date over a night: float32 steps by a quarter of a day there), so
+ * objects that differ become the same value.  Whole numbers, however few,
+ * are far apart in steps and never warned of.  col: the column it comes
+ * from; table: whether it is a table column's (else an image's or the
+ * spectra's, which no column expression mends). */
+static void warn_levels(const char *file, const char *name, const char *col, int table, double lo, double hi,
+                        const ody_log *log)
 {
-    double lo = rd->b.lo[j], hi = rd->b.hi[j], mag = fmax(fabs(lo), fabs(hi));
-    double step = mag * FLT_EPSILON;  /* float32's spacing at the top of the range, to a factor of 2 */
+    double mag = fmax(fabs(lo), fabs(hi)), step = mag * FLT_EPSILON;  /* float32's spacing at the top, to 2x */
     if (!(hi > lo) || (hi - lo) >= 1000 * step) return;
-    const char *col = feat_source(rd, j);
-    if ((int)j < rd->nf)
+    double levels = (hi - lo) / step + 1;
+    if (table)
         ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
-                 "holds on about %.0f levels of %.2g — subtract an offset in the path, e.g. FILE[col *; d_%s = %s - "
-                 "%.10g], and use d_%s", rd->file, feat_name(rd, j), lo, hi, (hi - lo) / step + 1, step, col, col,
-                 floor(lo), col);
+                 "holds on about %.0f level%s of %.2g — subtract an offset in the path, e.g. FILE[col *; d_%s = %s - "
+                 "%.10g], and use d_%s", file, name, lo, hi, levels, levels < 1.5 ? "" : "s", step, col, col, floor(lo),
+                 col);
     else
         ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
-                 "holds on about %.0f levels of %.2g — subtract an offset from %s", rd->file, feat_name(rd, j), lo, hi,
-                 (hi - lo) / step + 1, step, col);
+                 "holds on about %.0f level%s of %.2g — subtract an offset from %s", file, name, lo, hi, levels,
+                 levels < 1.5 ? "" : "s", step, col);
+}
+
+static void warn_float_levels(const reader *rd, size_t j, const ody_log *log)
+{
+    warn_levels(rd->file, feat_name(rd, j), feat_source(rd, j), (int)j < rd->nf, rd->b.lo[j], rd->b.hi[j], log);
+}
+
+void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log)
+{
+    const char *name = c->feat_names[j];
+    char col[CAT_ID_MAX + 1];
+    snprintf(col, sizeof col, "%.*s", (int)strcspn(name, "["), name);  /* FLUX[3]: the column FLUX */
+    warn_levels(file, name, col, 1, lo, hi, log);
 }
 
 /* Counts, imputation, the memory dropped rows reserved, and the log. */
@@ -508,7 +525,15 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
         c->spec_masked = rd->sp.n_masked;
         c->spec_bad = rd->sp.n_bad;
     }
-    if (rd->part) return 0;  /* the rest needs every part */
+    c->n_table_feat = (size_t)rd->nf;
+    if (rd->part) {  /* the rest needs every part; the range as read, for the float32-levels warning, too */
+        size_t nt = (size_t)rd->nf;
+        c->read_lo = malloc((nt ? nt : 1) * sizeof *c->read_lo);
+        c->read_hi = malloc((nt ? nt : 1) * sizeof *c->read_hi);
+        for (size_t j = 0; c->read_lo && c->read_hi && j < nt; j++)
+            c->read_lo[j] = rd->b.lo[j], c->read_hi[j] = rd->b.hi[j];
+        return 0;
+    }
     if (kept == 0)
         return ody_fail(rd->err, ODY_EINPUT, "%s: no rows left after dropping %zu rows with missing feature values — "
                         "set `missing: impute` or choose other features", rd->file, N);

@@ -139,6 +139,9 @@ typedef struct cat {
     int spec_grid, spec_out;          /* spectra: grid bins, features made of them (0: no spectra) */
     size_t spec_masked, spec_bad;     /* bins interpolated; spectra unusable (cat_spec) */
     size_t *n_missing;    /* per feature: missing values seen */
+    size_t n_table_feat;  /* the first features, from table columns (the rest: an image's or the spectra's) */
+    double *read_lo, *read_hi;  /* read by parts, per table-column feature: the part's smallest and largest value
+                                   as read, before float32 (for cat_warn_levels); NULL otherwise */
 } cat;
 
 /* Reads the catalog described by o.  On success *out owns a new catalog the
@@ -152,9 +155,12 @@ int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
  * cat_sentinel_len(n_parts) doubles a feature (cat_sentinel_part), the
  * summaries meet on one process, in process order, and cat_sentinel_warn
  * warns there.  The ends and their counts are exact, the spread of the
- * rest is estimated from a sample of every part.  The float32-levels
- * warning needs the values as read, before float32, and is not given. */
+ * rest is estimated from a sample of every part. */
 size_t cat_sentinel_len(int n_parts);
+/* The float32-levels warning cat_read gives of table-column feature j, for
+ * its range [lo, hi] as read: a catalog read by parts gives it from the
+ * parts' read_lo and read_hi. */
+void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log);
 void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_t j1, int n_parts, double *out);
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
                        const ody_log *log);

@@ -2,6 +2,7 @@
  * the ROW, the ID, the pass-through columns and the clean features. */
 #define _GNU_SOURCE
 #include <fitsio.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,37 @@ static void warn_id_feature(const run_state *st)
                      "sits in the catalog, not what it is; remove it from catalog.features", c->file, c->cat_id);
 }
 
+/* A catalog read by parts: the float32-levels warnings from the parts'
+ * ranges as read. */
+static int warn_parts_levels(const run_state *st, ody_err *err)
+{
+    const cat *k = st->cat;
+    int R = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
+    size_t nt = k->n_table_feat;
+    double *mine = malloc(2 * (nt ? nt : 1) * sizeof *mine),
+           *all = me ? NULL : malloc(2 * (size_t)R * (nt ? nt : 1) * sizeof *all);
+    size_t *sizes = calloc((size_t)R, sizeof *sizes);
+    int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
+                            err);
+    for (size_t j = 0; !rc && j < nt; j++) {  /* a part with no range of its own (none kept, or not kept) is none */
+        mine[2 * j] = k->read_lo ? k->read_lo[j] : INFINITY;
+        mine[2 * j + 1] = k->read_hi ? k->read_hi[j] : -INFINITY;
+    }
+    if (!rc) rc = ody_gather(st->comm, mine, 2 * nt * sizeof *mine, all, sizes, 0, err);
+    for (size_t j = 0; !rc && !me && j < nt; j++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int p = 0; p < R; p++) {
+            lo = fmin(lo, all[2 * ((size_t)p * nt + j)]);
+            hi = fmax(hi, all[2 * ((size_t)p * nt + j) + 1]);
+        }
+        cat_warn_levels(k, j, lo, hi, st->c->cat_path, st->log);
+    }
+    free(mine);
+    free(all);
+    free(sizes);
+    return rc;
+}
+
 /* A catalog read by parts: its sentinel warnings (cat_read gives them when
  * one process reads it all) from every process's summary of its rows, a
  * block of features at a time, on the first process. */
@@ -313,7 +345,7 @@ static int warn_parts(const run_state *st, ody_err *err)
 {
     enum { B = 64 };
     int R = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
-    size_t F = (size_t)st->F, ncol = F - (size_t)st->cat->spec_out, w = cat_sentinel_len(R);
+    size_t F = (size_t)st->F, ncol = st->cat->n_table_feat < F ? st->cat->n_table_feat : F, w = cat_sentinel_len(R);
     double *mine = malloc(B * w * sizeof *mine), *all = me ? NULL : malloc((size_t)R * B * w * sizeof *all);
     size_t *sizes = calloc((size_t)R, sizeof *sizes);
     int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
@@ -356,7 +388,9 @@ static int ingest(run_state *st, int run, ody_err *err)
     /* said when the catalog is read, not each time a later command (score,
      * report, next) loads the run */
     if (run && (rc = warn_constant(st, err))) return rc;
-    if (run && ody_comm_size(st->comm) > 1 && !st->c->cut_path[0] && (rc = warn_parts(st, err))) return rc;
+    if (run && ody_comm_size(st->comm) > 1 && !st->c->cut_path[0] &&
+        ((rc = warn_parts_levels(st, err)) || (rc = warn_parts(st, err))))
+        return rc;
     if (run) warn_id_feature(st);
     return 0;
 }

@@ -384,18 +384,21 @@ static void test_mpirun_parts(void **state)
                          : tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err);
         if (rc) fail_msg("keeping every row, %d process(es): exit %d: %s", np, rc, err);
     }
-    /* a sentinel, -9999 in six rows spread over every part: one process warns of it, and so do several, each
-     * reading its part */
+    /* a sentinel, -9999 in six rows spread over every part, and a Julian date over a tenth of a day, which
+     * float32 holds on a few levels: one process warns of both, and so do several, each reading its part */
     for (int np = 1; np <= 3; np++) {
         char launcher[64];
         snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
         snprintf(args, sizeof args, "-q run '%s' --top 0 --set output=sent%d --set 'catalog.path=\"%s[CATALOG][col *; "
-                 "S = (#ROW %% 500 == 7) ? -9999 : D]\"' --set 'catalog.features=[C, D, S]'", conf, np, cat);
+                 "S = (#ROW %% 500 == 7) ? -9999 : D; T = 2459000.5 + D / 10000]\"' "
+                 "--set 'catalog.features=[C, D, S, T]'", conf, np, cat);
         int rc = np == 1 ? tu_run(args, out, sizeof out, err, sizeof err)
                          : tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
         if (rc) fail_msg("a sentinel, %d process(es): exit %d: %s", np, rc, err);
         if (!strstr(err, "feature S: 6 objects at -9999, far below the rest"))
             fail_msg("no sentinel warning with %d process(es): %s", np, err);
+        if (!strstr(err, "feature T spans 2459000.5 to 2459000.6, which float32"))
+            fail_msg("no float32-levels warning with %d process(es): %s", np, err);
     }
     char same[9000];
     snprintf(same, sizeof same, "cmp -s '%s/all1/anomalies.csv' '%s/all2/anomalies.csv'", dir, dir);
