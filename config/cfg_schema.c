@@ -48,7 +48,8 @@ const key cfg_schema[] = {
      "values that mean missing in every feature, such as -9999 or 99 (a survey's sentinel): null, then "
      "catalog.missing applies; oddsky warns of a value that looks like one"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", C_MISSING, O(cat_missing), 0,
-     "rows with null/NaN/Inf features: drop them, impute the column median, or fail (a finite value beyond "
+     "rows with null/NaN/Inf features: drop them, impute the column median (a feature missing in most objects is "
+     "warned of: the few with a value would stand out), or fail (a finite value beyond "
      "float32's range, such as a luminosity in erg/s, is refused: take its log in the path, "
      "`FILE[col *; logL = log10(L)]`)"},
     {"spectra.flux", T_STR, "\"\"", NONE, NULL, NULL, O(spec_flux), 0,

@@ -542,10 +542,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
             int rc = c->n_missing[j] ? impute_column(c, j, rd->file, rd->err) : 0;
             if (rc) return rc;
         }
-    for (size_t j = 0; j < F; j++)
-        if (c->n_missing[j])
-            ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", rd->file, c->feat_names[j],
-                     c->n_missing[j], cat_missing_name(o->missing));
+    cat_log_missing(c, rd->file, o->missing, log);
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
     for (size_t j = 0; j < F && !o->quiet_values; j++)

@@ -183,6 +183,13 @@ int cat_check(const cat_opt *o, long long *n_rows, ody_err *err);
  * table read by parts, once their counts are summed. */
 void cat_log_spectra(const cat *c, const ody_log *log);
 
+/* The missing values of each feature, logged (file: the catalog as named);
+ * under CAT_MISSING_IMPUTE a warning for a feature missing in more than
+ * half of the objects: the median stands in for most of them, and the few
+ * with a value stand out for having one (a Fermi spectral model's
+ * parameters, given only for the sources fitted with it). */
+void cat_log_missing(const cat *c, const char *file, cat_missing how, const ody_log *log);
+
 /* Keeps the rows with keep[r] set (in order), dropping the others from
  * every array; counted in n_dropped.  Fails only on allocation. */
 int cat_keep_rows(cat *c, const uint8_t *keep, ody_err *err);

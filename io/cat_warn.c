@@ -151,3 +151,20 @@ void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, 
     }
     free(sample);
 }
+
+/* ================================================================ missing values */
+
+void cat_log_missing(const cat *c, const char *file, cat_missing how, const ody_log *log)
+{
+    for (size_t j = 0; j < c->n_feat; j++) {
+        size_t miss = c->n_missing[j], n = c->n_rows;
+        if (!miss) continue;
+        ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", file, c->feat_names[j], miss,
+                 cat_missing_name(how));
+        if (how == CAT_MISSING_IMPUTE && miss * 2 > n && miss < n)
+            ody_logf(log, ODY_LOG_WARN, "%s: feature %s: %zu of %zu values missing, imputed with the median of the "
+                     "other %zu — an object with a value stands out for having one; drop %s from catalog.features, "
+                     "or keep the rows that have it: FILE[!ISNULL(%s)]", file, c->feat_names[j], miss, n, n - miss,
+                     c->feat_names[j], c->feat_names[j]);
+    }
+}

@@ -192,10 +192,7 @@ static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, ody_
 static void log_read(const run_state *st, const cat *k)
 {
     const char *path = st->c->cat_path;
-    for (size_t j = 0; j < k->n_feat; j++)
-        if (k->n_missing[j])
-            ody_logf(st->log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", path, k->feat_names[j],
-                     k->n_missing[j], cat_missing_name(st->c->cat_missing));
+    cat_log_missing(k, path, st->c->cat_missing, st->log);
     ody_logf(st->log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed), by %d "
              "processes a part each", path, k->n_rows, k->n_table_rows, k->n_feat, k->n_dropped, k->n_imputed,
              ody_comm_size(st->comm));

@@ -444,6 +444,37 @@ static void test_float32_levels_warned(void **state)
     free(path);
 }
 
+/* A feature missing in most objects (a spectral model's parameter, given
+ * only for the sources fitted with it), imputed: the median stands in for
+ * most, and the rest stand out for having a value.  Warned of under
+ * impute, with the row filter that keeps the rows that have it; not under
+ * drop (the dropped-rows warning says it), nor for a feature missing in a
+ * few. */
+static double sparse_value(int r, int k) { return k == 0 ? (r % 5 == 0 ? 1.5 + r : NAN) : r % 9 == 0 ? NAN : r; }
+
+static void test_mostly_missing_warned(void **state)
+{
+    fixture *fx = *state;
+    char *cols[] = {"CUTOFF", "FLUX"}, *forms[] = {"D", "D"}, *text = NULL;
+    char *path = value_table(fx, "sparse.fits", 2, cols, forms, 40, sparse_value);
+    cat_opt o = value_opt(path, cols, 2);
+    o.missing = CAT_MISSING_IMPUTE;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(read_warned(&o, &c, &text, &err), err);
+    if (!strstr(text, "feature CUTOFF: 32 of 40 values missing, imputed with the median of the other 8") ||
+        !strstr(text, "FILE[!ISNULL(CUTOFF)]") || strstr(text, "FLUX"))
+        fail_msg("%s", text);
+    free(text);
+    cat_destroy(c);
+    o.missing = CAT_MISSING_DROP;
+    assert_ok(read_warned(&o, &c, &text, &err), err);
+    assert_null(strstr(text, "values missing, imputed"));
+    free(text);
+    cat_destroy(c);
+    free(path);
+}
+
 /* A survey's "not measured" value (-9999 in a double column, -9999.99 in
  * a float one, 99 at the other end) gets a warning naming it; listed in
  * catalog.nulls it is missing: dropped, imputed, or refused under fail. */
@@ -1058,6 +1089,7 @@ int main(void)
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
+        cmocka_unit_test(test_mostly_missing_warned),
         cmocka_unit_test(test_float32_levels_warned),
         cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_passthrough_and_string_id),
