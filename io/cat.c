@@ -478,33 +478,35 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
  * from; table: whether it is a table column's (else an image's or the
  * spectra's, which no column expression mends). */
 static void warn_levels(const char *file, const char *name, const char *col, int table, double lo, double hi,
-                        const ody_log *log)
+                        const ody_log *log, cat_warned *w)
 {
     double mag = fmax(fabs(lo), fabs(hi)), step = mag * FLT_EPSILON;  /* float32's spacing at the top, to 2x */
     if (!(hi > lo) || (hi - lo) >= 1000 * step) return;
     double levels = (hi - lo) / step + 1;
+    int level = cat_warned_level(w, name);
     if (table)
-        ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
+        ody_logf(log, level, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
                  "holds on about %.0f level%s of %.2g — subtract an offset in the path, e.g. FILE[col *; d_%s = %s - "
                  "%.10g], and use d_%s", file, name, lo, hi, levels, levels < 1.5 ? "" : "s", step, col, col, floor(lo),
                  col);
     else
-        ody_logf(log, ODY_LOG_WARN, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
+        ody_logf(log, level, "%s: feature %s spans %.10g to %.10g, which float32 (in which oddsky computes) "
                  "holds on about %.0f level%s of %.2g — subtract an offset from %s", file, name, lo, hi, levels,
                  levels < 1.5 ? "" : "s", step, col);
 }
 
-static void warn_float_levels(const reader *rd, size_t j, const ody_log *log)
+static void warn_float_levels(const reader *rd, size_t j, const ody_log *log, cat_warned *w)
 {
-    warn_levels(rd->file, feat_name(rd, j), feat_source(rd, j), (int)j < rd->nf, rd->b.lo[j], rd->b.hi[j], log);
+    warn_levels(rd->file, feat_name(rd, j), feat_source(rd, j), (int)j < rd->nf, rd->b.lo[j], rd->b.hi[j], log, w);
 }
 
-void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log)
+void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log,
+                     cat_warned *w)
 {
     const char *name = c->feat_names[j];
     char col[CAT_ID_MAX + 1];
     snprintf(col, sizeof col, "%.*s", (int)strcspn(name, "["), name);  /* FLUX[3]: the column FLUX */
-    warn_levels(file, name, col, 1, lo, hi, log);
+    warn_levels(file, name, col, 1, lo, hi, log, w);
 }
 
 /* Counts, imputation, the memory dropped rows reserved, and the log. */
@@ -545,8 +547,10 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
     cat_log_missing(c, rd->file, o->missing, log);
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
+    cat_warned lw = {0};
     for (size_t j = 0; j < F && !o->quiet_values; j++)
-        warn_float_levels(rd, j, log);
+        warn_float_levels(rd, j, log, &lw);
+    cat_warned_close(&lw, CAT_WARNED_LEVELS, rd->file, log);
     if (!o->quiet_values) catwarn_sentinels(c, (size_t)rd->nf, rd->file, log);
     if (rd->has_spec)
         cat_log_spectra(c, log);

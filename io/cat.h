@@ -149,6 +149,24 @@ typedef struct cat {
  * which file, column and row, and what to do. */
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err);
 
+/* How many features a kind of value warning has named: the first
+ * CAT_WARN_NAMED at warning level, the rest at info level (the run log
+ * keeps them) and summed up by cat_warned_close, so that a vector column's
+ * thousand elements do not fill the console. */
+enum { CAT_WARN_NAMED = 5 };
+typedef struct cat_warned {
+    size_t named, more;
+    char first_more[CAT_ID_MAX + 1];  /* the first feature not named */
+} cat_warned;
+/* The level of the next warning of a kind, naming feature `name`:
+ * ODY_LOG_WARN, or ODY_LOG_INFO once CAT_WARN_NAMED are named. */
+int cat_warned_level(cat_warned *w, const char *name);
+/* The line that sums up the features w did not name (nothing when none):
+ * "FILE: N more features WHAT, from FIRST on — the run log names each". */
+void cat_warned_close(const cat_warned *w, const char *what, const char *file, const ody_log *log);
+#define CAT_WARNED_SENTINEL "hold a value several objects share far beyond the rest (a sentinel?)"
+#define CAT_WARNED_LEVELS "span so few of float32's levels that objects merge"
+
 /* A catalog read by parts (cat_opt first/count) is warned of a sentinel
  * (a value several objects share far beyond the rest, as cat_read warns of
  * it) together: each process sums up its n rows of features [j0, j1) into
@@ -160,10 +178,11 @@ size_t cat_sentinel_len(int n_parts);
 /* The float32-levels warning cat_read gives of table-column feature j, for
  * its range [lo, hi] as read: a catalog read by parts gives it from the
  * parts' read_lo and read_hi. */
-void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log);
+void cat_warn_levels(const cat *c, size_t j, double lo, double hi, const char *file, const ody_log *log,
+                     cat_warned *w);
 void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_t j1, int n_parts, double *out);
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
-                       const ody_log *log);
+                       const ody_log *log, cat_warned *named);
 
 /* The error for a path whose row filter names only #row
  * (ody_fits_row_only_filter): ODY_EINPUT, saying to name a column too. */

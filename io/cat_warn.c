@@ -25,9 +25,24 @@ typedef struct ends {
     size_t inside, m;           /* the rest's count, and how many of them sampled */
 } ends;
 
+int cat_warned_level(cat_warned *w, const char *name)
+{
+    if (w->named < CAT_WARN_NAMED) return w->named++, ODY_LOG_WARN;
+    if (!w->more++) snprintf(w->first_more, sizeof w->first_more, "%s", name);
+    return ODY_LOG_INFO;
+}
+
+void cat_warned_close(const cat_warned *w, const char *what, const char *file, const ody_log *log)
+{
+    if (w->more)
+        ody_logf(log, ODY_LOG_WARN, "%s: %zu more feature%s %s, from %s on — the run log names each", file, w->more,
+                 w->more == 1 ? "" : "s", what, w->first_more);
+}
+
 /* The warning for one end of feature j, when several objects share it far
  * beyond the rest: more than ten times the spread of the rest's middle 98%. */
-static void warn_end(const cat *c, size_t j, const ends *e, float *sample, const char *file, const ody_log *log)
+static void warn_end(const cat *c, size_t j, const ends *e, float *sample, const char *file, const ody_log *log,
+                     cat_warned *w)
 {
     if (e->m < 10) return;
     qsort(sample, e->m, sizeof *sample, cmp_float);
@@ -37,7 +52,8 @@ static void warn_end(const cat *c, size_t j, const ends *e, float *sample, const
         size_t cnt = side ? e->nhi : e->nlo;
         double at = side ? e->hi : e->lo, gap = side ? at - e->near_hi : e->near_lo - at;
         if (cnt < 3 || gap <= 10 * spread) continue;
-        ody_logf(log, ODY_LOG_WARN, "%s: feature %s: %zu objects at %.10g, far %s the rest (%.4g to %.4g) — a "
+        ody_logf(log, cat_warned_level(w, c->feat_names[j]), "%s: feature %s: %zu objects at %.10g, far %s the rest "
+                 "(%.4g to %.4g) — a "
                  "missing-value sentinel? add it to catalog.nulls (nulls: [%.10g]) to make it missing; left as it "
                  "is, those objects lead the ranking", file, c->feat_names[j], cnt, at, side ? "above" : "below", p1,
                  p99, at);
@@ -47,7 +63,7 @@ static void warn_end(const cat *c, size_t j, const ends *e, float *sample, const
 /* Features [j0, j1): their ends in one pass, then, for those with an end
  * several objects share, the rest in a second. */
 static void warn_block(const cat *c, size_t j0, size_t j1, ends *e, float *sample, const char *file,
-                       const ody_log *log)
+                       const ody_log *log, cat_warned *w)
 {
     size_t n = c->n_rows, F = c->n_feat, nb = j1 - j0, stride = n > SPREAD_SAMPLE ? n / SPREAD_SAMPLE + 1 : 1;
     for (size_t q = 0; q < nb; q++) e[q] = (ends){INFINITY, -INFINITY, 0, 0, INFINITY, -INFINITY, 0, 0};
@@ -76,7 +92,7 @@ static void warn_block(const cat *c, size_t j0, size_t j1, ends *e, float *sampl
         }
     }
     for (size_t q = 0; q < nb; q++)
-        if (e[q].nlo >= 3 || e[q].nhi >= 3) warn_end(c, j0 + q, &e[q], sample + q * SPREAD_SAMPLE, file, log);
+        if (e[q].nlo >= 3 || e[q].nhi >= 3) warn_end(c, j0 + q, &e[q], sample + q * SPREAD_SAMPLE, file, log, w);
 }
 
 void catwarn_sentinels(const cat *c, size_t n_cols, const char *file, const ody_log *log)
@@ -84,8 +100,10 @@ void catwarn_sentinels(const cat *c, size_t n_cols, const char *file, const ody_
     size_t nf = n_cols < c->n_feat ? n_cols : c->n_feat;
     ends *e = malloc(BLOCK * sizeof *e);
     float *sample = malloc((size_t)BLOCK * SPREAD_SAMPLE * sizeof *sample);
+    cat_warned w = {0};
     for (size_t j0 = 0; e && sample && j0 < nf; j0 += BLOCK)
-        warn_block(c, j0, j0 + BLOCK < nf ? j0 + BLOCK : nf, e, sample, file, log);
+        warn_block(c, j0, j0 + BLOCK < nf ? j0 + BLOCK : nf, e, sample, file, log, &w);
+    cat_warned_close(&w, CAT_WARNED_SENTINEL, file, log);
     free(e);
     free(sample);
 }
@@ -126,7 +144,7 @@ void cat_sentinel_part(const float *X, size_t n, size_t F, size_t j0, size_t j1,
 }
 
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
-                       const ody_log *log)
+                       const ody_log *log, cat_warned *named)
 {
     size_t w = cat_sentinel_len(n_parts), nb = j1 - j0;
     float *sample = malloc((size_t)n_parts * part_share(n_parts) * sizeof *sample);
@@ -147,7 +165,7 @@ void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, 
             for (size_t k = 0; k < (size_t)s[S_M]; k++)
                 if (s[S_HEAD + k] > e.lo && s[S_HEAD + k] < e.hi) sample[e.m++] = (float)s[S_HEAD + k];
         }
-        if (e.nlo >= 3 || e.nhi >= 3) warn_end(c, j, &e, sample, file, log);
+        if (e.nlo >= 3 || e.nhi >= 3) warn_end(c, j, &e, sample, file, log, named);
     }
     free(sample);
 }
@@ -156,15 +174,18 @@ void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, 
 
 void cat_log_missing(const cat *c, const char *file, cat_missing how, const ody_log *log)
 {
+    cat_warned w = {0};
     for (size_t j = 0; j < c->n_feat; j++) {
         size_t miss = c->n_missing[j], n = c->n_rows;
         if (!miss) continue;
         ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", file, c->feat_names[j], miss,
                  cat_missing_name(how));
         if (how == CAT_MISSING_IMPUTE && miss * 2 > n && miss < n)
-            ody_logf(log, ODY_LOG_WARN, "%s: feature %s: %zu of %zu values missing, imputed with the median of the "
+            ody_logf(log, cat_warned_level(&w, c->feat_names[j]), "%s: feature %s: %zu of %zu values missing, imputed "
+                     "with the median of the "
                      "other %zu — an object with a value stands out for having one; drop %s from catalog.features, "
                      "or keep the rows that have it: FILE[!ISNULL(%s)]", file, c->feat_names[j], miss, n, n - miss,
                      c->feat_names[j], c->feat_names[j]);
     }
+    cat_warned_close(&w, "are missing in most objects and imputed", file, log);
 }

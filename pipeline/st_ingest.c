@@ -324,14 +324,16 @@ static int warn_parts_levels(const run_state *st, ody_err *err)
         mine[2 * j + 1] = k->read_hi ? k->read_hi[j] : -INFINITY;
     }
     if (!rc) rc = ody_gather(st->comm, mine, 2 * nt * sizeof *mine, all, sizes, 0, err);
+    cat_warned w = {0};
     for (size_t j = 0; !rc && !me && j < nt; j++) {
         double lo = INFINITY, hi = -INFINITY;
         for (int p = 0; p < R; p++) {
             lo = fmin(lo, all[2 * ((size_t)p * nt + j)]);
             hi = fmax(hi, all[2 * ((size_t)p * nt + j) + 1]);
         }
-        cat_warn_levels(k, j, lo, hi, st->c->cat_path, st->log);
+        cat_warn_levels(k, j, lo, hi, st->c->cat_path, st->log, &w);
     }
+    if (!rc && !me) cat_warned_close(&w, CAT_WARNED_LEVELS, st->c->cat_path, st->log);
     free(mine);
     free(all);
     free(sizes);
@@ -350,12 +352,14 @@ static int warn_parts(const run_state *st, ody_err *err)
     size_t *sizes = calloc((size_t)R, sizeof *sizes);
     int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
                             err);
+    cat_warned named = {0};
     for (size_t j0 = 0; !rc && j0 < ncol; j0 += B) {
         size_t j1 = j0 + B < ncol ? j0 + B : ncol;
         cat_sentinel_part(st->X, stage_rows(st), F, j0, j1, R, mine);
         rc = ody_gather(st->comm, mine, (j1 - j0) * w * sizeof *mine, all, sizes, 0, err);
-        if (!rc && !me) cat_sentinel_warn(st->cat, j0, j1, all, R, st->c->cat_path, st->log);
+        if (!rc && !me) cat_sentinel_warn(st->cat, j0, j1, all, R, st->c->cat_path, st->log, &named);
     }
+    if (!rc && !me) cat_warned_close(&named, CAT_WARNED_SENTINEL, st->c->cat_path, st->log);
     free(mine);
     free(all);
     free(sizes);

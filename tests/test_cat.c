@@ -475,6 +475,31 @@ static void test_mostly_missing_warned(void **state)
     free(path);
 }
 
+/* Eight such features (a vector column's elements, say): five named, the
+ * rest summed up in one line, each still in the run log (info level). */
+static double sparse8_value(int r, int k) { return r % 5 == 0 ? 1.5 + r + k : NAN; }
+
+static void test_warnings_named_five(void **state)
+{
+    fixture *fx = *state;
+    char *cols[] = {"M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8"}, *forms[8], *text = NULL;
+    for (int k = 0; k < 8; k++) forms[k] = "D";
+    char *path = value_table(fx, "sparse8.fits", 8, cols, forms, 40, sparse8_value);
+    cat_opt o = value_opt(path, cols, 8);
+    o.missing = CAT_MISSING_IMPUTE;
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_ok(read_warned(&o, &c, &text, &err), err);
+    int named = 0;
+    for (const char *s = text; (s = strstr(s, "values missing, imputed")); s++) named++;
+    if (named != 5 || !strstr(text, "feature M5: 32 of 40") || strstr(text, "feature M6:") ||
+        !strstr(text, "3 more features are missing in most objects and imputed, from M6 on — the run log names each"))
+        fail_msg("%s", text);
+    free(text);
+    cat_destroy(c);
+    free(path);
+}
+
 /* A survey's "not measured" value (-9999 in a double column, -9999.99 in
  * a float one, 99 at the other end) gets a warning naming it; listed in
  * catalog.nulls it is missing: dropped, imputed, or refused under fail. */
@@ -1090,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
         cmocka_unit_test(test_mostly_missing_warned),
+        cmocka_unit_test(test_warnings_named_five),
         cmocka_unit_test(test_float32_levels_warned),
         cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_passthrough_and_string_id),
