@@ -307,15 +307,19 @@ static void warn_id_feature(const run_state *st)
                      "sits in the catalog, not what it is; remove it from catalog.features", c->file, c->cat_id);
 }
 
-/* A catalog read by parts: the float32-levels warnings from the parts'
- * ranges as read. */
-static int warn_parts_levels(const run_state *st, ody_err *err)
+/* A catalog read by parts: the value warnings cat_read gives when one
+ * process reads it all, on the first process, from every process's
+ * summary: the float32 levels from the parts' ranges as read, then the
+ * sentinels from each part's ends and sample, a block of features at a
+ * time. */
+static int warn_parts(const run_state *st, ody_err *err)
 {
+    enum { B = 64 };
     const cat *k = st->cat;
     int R = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
-    size_t nt = k->n_table_feat;
-    double *mine = malloc(2 * (nt ? nt : 1) * sizeof *mine),
-           *all = me ? NULL : malloc(2 * (size_t)R * (nt ? nt : 1) * sizeof *all);
+    size_t F = (size_t)st->F, nt = k->n_table_feat < F ? k->n_table_feat : F, w = cat_sentinel_len(R);
+    size_t len = 2 * nt > B * w ? 2 * nt : B * w;  /* doubles a process sends at a time */
+    double *mine = malloc(len * sizeof *mine), *all = me ? NULL : malloc((size_t)R * len * sizeof *all);
     size_t *sizes = calloc((size_t)R, sizeof *sizes);
     int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
                             err);
@@ -324,42 +328,23 @@ static int warn_parts_levels(const run_state *st, ody_err *err)
         mine[2 * j + 1] = k->read_hi ? k->read_hi[j] : -INFINITY;
     }
     if (!rc) rc = ody_gather(st->comm, mine, 2 * nt * sizeof *mine, all, sizes, 0, err);
-    cat_warned w = {0};
+    cat_warned levels = {0}, sentinels = {0};
     for (size_t j = 0; !rc && !me && j < nt; j++) {
         double lo = INFINITY, hi = -INFINITY;
         for (int p = 0; p < R; p++) {
             lo = fmin(lo, all[2 * ((size_t)p * nt + j)]);
             hi = fmax(hi, all[2 * ((size_t)p * nt + j) + 1]);
         }
-        cat_warn_levels(k, j, lo, hi, st->c->cat_path, st->log, &w);
+        cat_warn_levels(k, j, lo, hi, st->c->cat_path, st->log, &levels);
     }
-    if (!rc && !me) cat_warned_close(&w, CAT_WARNED_LEVELS, st->c->cat_path, st->log);
-    free(mine);
-    free(all);
-    free(sizes);
-    return rc;
-}
-
-/* A catalog read by parts: its sentinel warnings (cat_read gives them when
- * one process reads it all) from every process's summary of its rows, a
- * block of features at a time, on the first process. */
-static int warn_parts(const run_state *st, ody_err *err)
-{
-    enum { B = 64 };
-    int R = ody_comm_size(st->comm), me = ody_comm_rank(st->comm);
-    size_t F = (size_t)st->F, ncol = st->cat->n_table_feat < F ? st->cat->n_table_feat : F, w = cat_sentinel_len(R);
-    double *mine = malloc(B * w * sizeof *mine), *all = me ? NULL : malloc((size_t)R * B * w * sizeof *all);
-    size_t *sizes = calloc((size_t)R, sizeof *sizes);
-    int rc = ody_comm_agree(st->comm, mine && sizes && (me || all) ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"),
-                            err);
-    cat_warned named = {0};
-    for (size_t j0 = 0; !rc && j0 < ncol; j0 += B) {
-        size_t j1 = j0 + B < ncol ? j0 + B : ncol;
+    if (!rc && !me) cat_warned_close(&levels, CAT_WARNED_LEVELS, st->c->cat_path, st->log);
+    for (size_t j0 = 0; !rc && j0 < nt; j0 += B) {
+        size_t j1 = j0 + B < nt ? j0 + B : nt;
         cat_sentinel_part(st->X, stage_rows(st), F, j0, j1, R, mine);
         rc = ody_gather(st->comm, mine, (j1 - j0) * w * sizeof *mine, all, sizes, 0, err);
-        if (!rc && !me) cat_sentinel_warn(st->cat, j0, j1, all, R, st->c->cat_path, st->log, &named);
+        if (!rc && !me) cat_sentinel_warn(k, j0, j1, all, R, st->c->cat_path, st->log, &sentinels);
     }
-    if (!rc && !me) cat_warned_close(&named, CAT_WARNED_SENTINEL, st->c->cat_path, st->log);
+    if (!rc && !me) cat_warned_close(&sentinels, CAT_WARNED_SENTINEL, st->c->cat_path, st->log);
     free(mine);
     free(all);
     free(sizes);
@@ -392,9 +377,7 @@ static int ingest(run_state *st, int run, ody_err *err)
     /* said when the catalog is read, not each time a later command (score,
      * report, next) loads the run */
     if (run && (rc = warn_constant(st, err))) return rc;
-    if (run && ody_comm_size(st->comm) > 1 && !st->c->cut_path[0] &&
-        ((rc = warn_parts_levels(st, err)) || (rc = warn_parts(st, err))))
-        return rc;
+    if (run && ody_comm_size(st->comm) > 1 && !st->c->cut_path[0] && (rc = warn_parts(st, err))) return rc;
     if (run) warn_id_feature(st);
     return 0;
 }
