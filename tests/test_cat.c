@@ -380,6 +380,13 @@ static int read_warned(const cat_opt *o, cat **c, char **text, ody_err *err)
     return rc;
 }
 
+/* read_warned that must succeed. */
+static void read_ok(const cat_opt *o, cat **c, char **text)
+{
+    ody_err err = {0};
+    assert_ok(read_warned(o, c, text, &err), err);
+}
+
 static double lum_value(int r, int k) { return k == 0 ? r : r == 2 ? 3e44 : r == 5 ? INFINITY : 1e30 * (r + 1); }
 static double jd_value(int r, int k) { return k == 0 ? 2459000.5 + 0.013 * r : k == 1 ? 15 + 0.1 * r : r % 3; }
 static double sentinel_value(int r, int k)
@@ -433,8 +440,7 @@ static void test_float32_levels_warned(void **state)
     char *path = value_table(fx, "jd.fits", 3, cols, forms, 30, jd_value);
     cat_opt o = value_opt(path, cols, 3);
     cat *c = NULL;
-    ody_err err = {0};
-    assert_ok(read_warned(&o, &c, &text, &err), err);
+    read_ok(&o, &c, &text);
     assert_non_null(strstr(text, "feature JD spans 2459000.5 to 2459000.877"));
     assert_non_null(strstr(text, "FILE[col *; d_JD = JD - 2459000], and use d_JD"));
     assert_null(strstr(text, "MAG"));
@@ -461,15 +467,14 @@ static void test_mostly_missing_warned(void **state)
     cat_opt o = value_opt(path, cols, 2);
     o.missing = CAT_MISSING_IMPUTE;
     cat *c = NULL;
-    ody_err err = {0};
-    assert_ok(read_warned(&o, &c, &text, &err), err);
+    read_ok(&o, &c, &text);
     if (!strstr(text, "feature CUTOFF: 32 of 40 values missing, imputed with the median of the other 8") ||
         !strstr(text, "FILE[!ISNULL(CUTOFF)]") || strstr(text, "FLUX"))
         fail_msg("%s", text);
     free(text);
     cat_destroy(c);
     o.missing = CAT_MISSING_DROP;
-    assert_ok(read_warned(&o, &c, &text, &err), err);
+    read_ok(&o, &c, &text);
     assert_null(strstr(text, "values missing, imputed"));
     free(text);
     cat_destroy(c);
@@ -478,7 +483,7 @@ static void test_mostly_missing_warned(void **state)
     char *seven[] = {"CUTOFF", "M3", "M4", "M5", "M6", "M7", "M8"};
     o = value_opt(path, seven, 7);
     o.missing = CAT_MISSING_IMPUTE;
-    assert_ok(read_warned(&o, &c, &text, &err), err);
+    read_ok(&o, &c, &text);
     int named = 0;
     for (const char *s = text; (s = strstr(s, "values missing, imputed")); s++) named++;
     if (named != 5 || !strstr(text, "feature M6: 32 of 40") || strstr(text, "feature M7:") ||
@@ -499,8 +504,7 @@ static void test_sentinels(void **state)
     char *path = value_table(fx, "sent.fits", 3, cols, forms, 200, sentinel_value);
     cat_opt o = value_opt(path, cols, 3);
     cat *c = NULL;
-    ody_err err = {0};
-    assert_ok(read_warned(&o, &c, &text, &err), err);
+    read_ok(&o, &c, &text);
     assert_non_null(strstr(text, "feature U: 4 objects at -9999, far below the rest"));
     assert_non_null(strstr(text, "(nulls: [-9999])"));
     assert_non_null(strstr(text, "feature G: 4 objects at -9999.990234"));
@@ -511,6 +515,7 @@ static void test_sentinels(void **state)
     o.nulls = nulls;
     o.n_nulls = 3;
     cat_missing policy[] = {CAT_MISSING_DROP, CAT_MISSING_IMPUTE, CAT_MISSING_FAIL};
+    ody_err err = {0};
     for (int k = 0; k < 3; k++) {
         o.missing = policy[k];
         int rc = read_warned(&o, &c, &text, &err);
