@@ -367,7 +367,7 @@ static void type_text(const key *s, char *type, size_t len)
 {
     static const char *tn[] = {"integer", "integer", "number", "true/false", "text", "one of", "list of names",
                                "list of integers", "path (relative to the config file)", "list of names", "text",
-                               "list of numbers", "auto or a number"};
+                               "list of numbers", "auto or a number", "auto or an integer"};
     if (s->type == T_ENUM) {
         size_t t = (size_t)snprintf(type, len, "one of ");
         for (const char *p = s->choices; *p && t + 4 < len; p++) {
@@ -375,7 +375,8 @@ static void type_text(const key *s, char *type, size_t len)
             else type[t++] = *p;
         }
         type[t] = 0;
-    } else if ((s->type == T_INT || s->type == T_INT64 || s->type == T_REAL || s->type == T_REAL_AUTO) &&
+    } else if ((s->type == T_INT || s->type == T_INT64 || s->type == T_REAL || s->type == T_REAL_AUTO ||
+                s->type == T_INT_AUTO) &&
                s->hi > s->lo) {
         snprintf(type, len, "%s, %g to %g", tn[s->type], s->lo, s->hi);
     } else {

@@ -28,6 +28,7 @@
 
 /* A key set to `auto` (score.local_weight): worked out from the data. */
 #define CFG_AUTO (-1.0)
+#define CFG_AUTO_INT (-1)
 
 /* The per-object scores a run computes: what export.rank_by sorts by, and
  * (as bits 1 << score) what score.detectors combines. */
@@ -103,7 +104,7 @@ typedef struct cfg {
     int repeats;
 
     /* isolation */
-    int iso_trees;
+    int iso_trees;                       /* CFG_AUTO_INT: by cfg_iso_trees_auto() */
     int64_t iso_max_samples;
 
     /* mlp (the real-versus-synthetic discriminator) */
@@ -200,6 +201,18 @@ double cfg_local_weight_auto(size_t n_objects);
  * when it is not auto or no local detector (knn, lof, local) is in
  * score.detectors: what the run log and the report say it took. */
 double cfg_local_weight_taken(const cfg *c, size_t n_objects);
+
+/* isolation.n_trees: auto for a run on n objects: 2,000 up to 100,000, then
+ * 2 x 10^8 / n, 500 from 400,000 on.  An isolation score is a mean over
+ * trees, and with 500 its noise moves a ranking with the seed (a tenth of the
+ * demo's top 50); 2,000 quarter that noise's variance at a cost a catalog of up
+ * to 10^5 objects does not feel (a second or two there), and a large one keeps
+ * the 500 its time and memory were planned on. */
+int cfg_iso_trees_auto(size_t n_objects);
+
+/* The isolation trees of a run on n_objects objects: isolation.n_trees,
+ * auto resolved. */
+int cfg_iso_trees(const cfg *c, size_t n_objects);
 
 /* ---------------------------------------------------------------- batch */
 

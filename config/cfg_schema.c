@@ -104,7 +104,9 @@ const key cfg_schema[] = {
     {"weirdness.leaf_filter", T_ENUM, "pure_real", NONE, "pure_real|majority_real|all", C_LEAF, O(leaf_filter), 0,
      "leaves that count for similarity: no synthetic draw (the paper), real majority, or all"},
     {"weirdness.repeats", T_INT, "1", 1, 100, NULL, NULL, O(repeats), 0, "forests with seeds seed, seed+1, ... whose weirdness is averaged"},
-    {"isolation.n_trees", T_INT, "500", 1, 100000, NULL, NULL, O(iso_trees), 0, "trees of the isolation forest in the default score"},
+    {"isolation.n_trees", T_INT_AUTO, "auto", 1, 100000, NULL, NULL, O(iso_trees), 0,
+     "trees of the isolation forest in the default score; auto: 2,000 up to 100,000 objects, 2 x 10^8 / N above, "
+     "500 from 400,000 on (docs/SCORES.md)"},
     {"isolation.max_samples", T_INT64, "256", 2, 2147483647.0, NULL, NULL, O(iso_max_samples), 0, "subsample per isolation tree"},
     {"mlp.enabled", T_BOOL, "false", NONE, NULL, NULL, O(mlp_on), 0, "train the MLP real-versus-synthetic discriminator"},
     {"mlp.hidden", T_INTLIST, "[64, 64]", 1, 1048576, NULL, NULL, O(mlp_hidden), O(n_mlp_hidden), "hidden layer sizes"},
@@ -425,19 +427,22 @@ static int set_number(cfg *c, const key *k, const char *s, const char *at, ody_e
     errno = 0;
     double x = strtod(s, &end);
     int whole = k->type != T_REAL && k->type != T_REAL_AUTO;
-    if (k->type == T_REAL_AUTO && !strcmp(s, "auto")) {
-        *(double *)field(c, k->off) = CFG_AUTO;
+    int autok = k->type == T_REAL_AUTO || k->type == T_INT_AUTO;
+    if (autok && !strcmp(s, "auto")) {
+        if (k->type == T_INT_AUTO) *(int *)field(c, k->off) = CFG_AUTO_INT;
+        else *(double *)field(c, k->off) = CFG_AUTO;
         return 0;
     }
     if (end == s || *end || errno || !isfinite(x) || (whole && x != floor(x)))
         return ody_fail(err, ODY_EINPUT, "%s: %s: expected %s, got '%s'", at, k->path,
-                        whole ? "a whole number" : k->type == T_REAL_AUTO ? "auto or a number" : "a number", s);
+                        autok ? (whole ? "auto or a whole number" : "auto or a number")
+                              : whole ? "a whole number" : "a number", s);
     if (x < k->lo || x > k->hi) {
         if (whole)
             return ody_fail(err, ODY_EINPUT, "%s: %s = %s is out of range — use %.0f to %.0f", at, k->path, s, k->lo, k->hi);
         return ody_fail(err, ODY_EINPUT, "%s: %s = %s is out of range — use %g to %g", at, k->path, s, k->lo, k->hi);
     }
-    if (k->type == T_INT) *(int *)field(c, k->off) = (int)x;
+    if (k->type == T_INT || k->type == T_INT_AUTO) *(int *)field(c, k->off) = (int)x;
     else if (k->type == T_INT64) *(int64_t *)field(c, k->off) = (int64_t)strtoll(s, NULL, 10);
     else *(double *)field(c, k->off) = x;
     return 0;
@@ -473,7 +478,7 @@ int schema_set(cfg *c, const key *k, const yt_node *n, ody_err *err)
                         n->kind == YT_SEQ ? "list" : "mapping");
     const char *s = n->val;
     switch (k->type) {
-    case T_INT: case T_INT64: case T_REAL: case T_REAL_AUTO:
+    case T_INT: case T_INT64: case T_REAL: case T_REAL_AUTO: case T_INT_AUTO:
         return set_number(c, k, s, at, err);
     case T_BOOL:
         if (parse_bool(s, (int *)field(c, k->off)))
@@ -564,6 +569,10 @@ void schema_text(const cfg *c, const key *k, char *buf, size_t len)
         if (*(const double *)field(c, k->off) == CFG_AUTO) snprintf(buf, len, "auto");
         else real_text(*(const double *)field(c, k->off), buf, len);
         break;
+    case T_INT_AUTO:
+        if (*(const int *)field(c, k->off) == CFG_AUTO_INT) snprintf(buf, len, "auto");
+        else snprintf(buf, len, "%d", *(const int *)field(c, k->off));
+        break;
     case T_BOOL: snprintf(buf, len, "%s", *(const int *)field(c, k->off) ? "true" : "false"); break;
     case T_STRLIST: case T_INTLIST: case T_REALLIST: case T_FLAGS: list_text(c, k, buf, len); break;
     case T_ENUM: {
@@ -590,6 +599,18 @@ double cfg_local_weight_auto(size_t n_objects)
 {
     double w = n_objects ? sqrt(1000.0 / (double)n_objects) : 1;
     return w > 1 ? 1 : w < 0.5 ? 0.5 : w;
+}
+
+int cfg_iso_trees_auto(size_t n_objects)
+{
+    if (n_objects <= 100000) return 2000;
+    double t = 2e8 / (double)n_objects;
+    return t < 500 ? 500 : (int)t;
+}
+
+int cfg_iso_trees(const cfg *c, size_t n_objects)
+{
+    return c->iso_trees == CFG_AUTO_INT ? cfg_iso_trees_auto(n_objects) : c->iso_trees;
 }
 
 double cfg_local_weight_taken(const cfg *c, size_t n_objects)

@@ -12,10 +12,11 @@
  * T_ENUM:  one of `choices`, stored as codes[position] (an int-sized enum)
  * T_FLAGS: a list of `choices`, stored as an int with bit (1 << position)
  * T_MAXF:  forest.max_features: the text, and its parse into rf_maxf
- * T_REAL_AUTO: a number in range, or `auto`, stored as CFG_AUTO */
+ * T_REAL_AUTO: a number in range, or `auto`, stored as CFG_AUTO
+ * T_INT_AUTO:  a whole number in range, or `auto`, stored as CFG_AUTO_INT */
 typedef enum {
     T_INT, T_INT64, T_REAL, T_BOOL, T_STR, T_ENUM, T_STRLIST, T_INTLIST, T_PATH, T_FLAGS, T_MAXF, T_REALLIST,
-    T_REAL_AUTO
+    T_REAL_AUTO, T_INT_AUTO
 } ktype;
 
 typedef struct key {

@@ -17,7 +17,7 @@ double stage_guess(const run_state *st, const char *name)
     double par = 2.0 / (cores > 0 ? cores : 1);  /* the models are for 2 cores */
     if (!strcmp(name, "forest")) return par * 4e-9 * T * c->repeats * m * lm * (sqrt(F) + 1);
     if (!strcmp(name, "weirdness"))
-        return par * (1e-8 * T * c->repeats * n * lm + 2e-9 * c->iso_trees * n * 8);
+        return par * (1e-8 * T * c->repeats * n * lm + 2e-9 * cfg_iso_trees(c, st->n) * n * 8);
     if (!strcmp(name, "similarity")) {
         double pairs = T * n * (c->leaf_sample > 0 ? c->leaf_sample : 64);
         return par * 1.5e-8 * (pairs < c->sim_max_pairs ? pairs : c->sim_max_pairs);

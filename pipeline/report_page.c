@@ -347,6 +347,10 @@ static void provenance(const page *p)
         fprintf(f, "<p><code>score.local_weight: auto</code> weighed the local detectors by %.3g for these %zu "
                 "objects (1 up to 1,000 objects, sqrt(1000 / N) above, 0.5 from 4,000 on: docs/SCORES.md).</p>\n",
                 taken, p->v->n);
+    if (p->v->c->iso_trees == CFG_AUTO_INT)
+        fprintf(f, "<p><code>isolation.n_trees: auto</code> grew %d isolation trees for these %zu objects (2,000 up "
+                "to 100,000 objects, 2 x 10^8 / N above, 500 from 400,000 on: docs/SCORES.md).</p>\n",
+                cfg_iso_trees(p->v->c, p->v->n), p->v->n);
     fputs("<p>Stages (<code>manifest.txt</code>: name, hash of settings and inputs, seconds):</p>\n<pre>", f);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.txt", p->v->dir);

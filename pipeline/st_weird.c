@@ -50,7 +50,7 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
 {
     rf_iso_opt io;
     rf_iso_opt_init(&io);
-    io.n_trees = st->c->iso_trees;
+    io.n_trees = cfg_iso_trees(st->c, st->n);
     io.max_samples = (size_t)st->c->iso_max_samples;
     io.seed = (uint64_t)st->c->seed;
     io.n_threads = st->c->threads;
@@ -58,7 +58,7 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
     int rc = 0;
     if (st->cat->X) {
         rc = rf_iso_train(&io, st->cat->X, st->n, st->F, &iso, err);
-    } else {  /* read by parts: the rows the trees draw (51,200 at most by default), fetched */
+    } else {  /* read by parts: the rows the trees draw (at most trees x max_samples), fetched */
         size_t *rows = NULL, m = 0;
         float *Xs = NULL;
         rc = rf_iso_rows(&io, st->n, &rows, &m, err);
@@ -86,6 +86,9 @@ static int weird(run_state *st, int run, ody_err *err)
     if (rc) return rc;
     /* isolation: each process its rows */
     double *iso = st->score[CFG_SCORE_ISOLATION];
+    if (st->c->iso_trees == CFG_AUTO_INT)
+        ody_logf(st->log, ODY_LOG_INFO, "isolation: %d trees (isolation.n_trees: auto, %zu objects)",
+                 cfg_iso_trees(st->c, st->n), st->n);
     rc = ody_comm_agree(st->comm, stage_isolation(st, st->X, nl, iso, err), err);
     if (rc) return rc;
     fitsout_col cols[] = {{"WEIRDNESS", TDOUBLE, 1, st->score[CFG_SCORE_WEIRDNESS], NULL, NULL},

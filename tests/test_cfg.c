@@ -81,7 +81,13 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_int_equal(c->n_mlp_hidden, 2);
     assert_int_equal(c->mlp_hidden[1], 4);
     assert_int_equal(c->seed, 7);
-    assert_int_equal(c->iso_trees, 500);          /* default */
+    /* isolation.n_trees: auto, from the number of objects */
+    assert_int_equal(c->iso_trees, CFG_AUTO_INT);
+    assert_int_equal(cfg_iso_trees(c, 100), 2000);
+    assert_int_equal(cfg_iso_trees(c, 100000), 2000);
+    assert_int_equal(cfg_iso_trees(c, 200000), 1000);
+    assert_int_equal(cfg_iso_trees(c, 400000), 500);
+    assert_int_equal(cfg_iso_trees(c, 1000000000), 500);
     assert_int_equal(c->cat_missing, CAT_MISSING_DROP);  /* default, typed */
     assert_int_equal(c->rf_maxf, RF_MAXF_FRAC);          /* parsed at load */
     assert_true(c->rf_maxf_value == 0.5);
@@ -112,6 +118,7 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_true(cfg_hash(c, sect, 4) == cfg_hash(c2, sect, 4));
     assert_int_equal(c2->n_cat_nulls, 3);
     assert_true(c2->local_weight == CFG_AUTO);  /* auto reads back as auto */
+    assert_int_equal(c2->iso_trees, CFG_AUTO_INT);
     assert_true(c2->cat_nulls[2] == 1e-3);  /* written as the shortest text that reads back the same */
     assert_true(cfg_hash(c, sect, 1) != 0);
     cfg_destroy(c2);
@@ -141,6 +148,18 @@ static void test_defaults_overrides_and_round_trip(void **state)
     assert_ok(cfg_load(p, nolocal, 1, &c2, &e), e);
     assert_true(cfg_local_weight_taken(c2, 100) < 0);  /* auto, but no local detector */
     cfg_destroy(c2);
+    char *isofix[] = {"isolation.n_trees=300"};  /* a number: that many, whatever the catalog */
+    assert_ok(cfg_load(p, isofix, 1, &c2, &e), e);
+    assert_true(cfg_iso_trees(c2, 10) == 300 && cfg_iso_trees(c2, 1000000) == 300);
+    cfg_destroy(c2);
+    char *isobad[] = {"isolation.n_trees=many"};
+    assert_int_equal(cfg_load(p, isobad, 1, &c2, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "expected auto or a whole number, got 'many'"));
+    char *isofrac[] = {"isolation.n_trees=2.5"};
+    assert_int_equal(cfg_load(p, isofrac, 1, &c2, &e), ODY_EINPUT);
+    char *isozero[] = {"isolation.n_trees=0"};
+    assert_int_equal(cfg_load(p, isozero, 1, &c2, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "out of range"));
     char *badval[] = {"forest.n_trees=-4"};
     assert_int_equal(cfg_load(p, badval, 1, &c2, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "--set"));

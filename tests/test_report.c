@@ -155,6 +155,11 @@ static void test_report_from_run(void **state)
     assert_non_null(strstr(html, "href=\"../anomalies.fits\""));
     /* the weight score.local_weight: auto took, beside the config */
     assert_non_null(strstr(html, "weighed the local detectors by 0.816 for these 1500 objects"));
+    /* ... and the isolation trees isolation.n_trees: auto grew, in the page and the run log */
+    assert_non_null(strstr(html, "grew 2000 isolation trees for these 1500 objects"));
+    snprintf(args, sizeof args, "grep -qF 'isolation: 2000 trees (isolation.n_trees: auto, 1500 objects)' '%s/out/oddsky.log'",
+             dir);
+    assert_int_equal(system(args), 0);
     /* every picture the page shows is in the folder */
     int n_img = 0;
     for (const char *s = html; (s = strstr(s, "src=\"img/")); s += 9, n_img++) {
