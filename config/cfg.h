@@ -26,7 +26,8 @@
 #include "ody.h"
 #include "rf.h"
 
-/* A key set to `auto` (score.local_weight): worked out from the data. */
+/* A key set to `auto`, worked out from the data: CFG_AUTO for a number
+ * (score.local_weight), CFG_AUTO_INT for an integer (isolation.n_trees). */
 #define CFG_AUTO (-1.0)
 #define CFG_AUTO_INT (-1)
 
