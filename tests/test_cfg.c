@@ -18,17 +18,26 @@ static char *write_cfg(const char *dir, const char *name, const char *text)
 
 #define GOOD "catalog:\n  path: cat.fits\n  features: [a, b]\noutput: out\n"
 
+/* Loads path (with one --set KEY=VALUE when set is not NULL) and expects an
+ * input error containing every needle that is not NULL; what names the
+ * input in a failure. */
+static void expect_refused(const char *path, const char *set, const char *what, const char *n1, const char *n2)
+{
+    char *sets[] = {(char *)set};
+    cfg *c = NULL;
+    ody_err e = {0};
+    int rc = cfg_load(path, set ? sets : NULL, set ? 1 : 0, &c, &e);
+    if (rc != ODY_EINPUT) fail_msg("expected an input error for %s, got %d", what, rc);
+    assert_null(c);
+    if (n1 && !strstr(e.msg, n1)) fail_msg("'%s' not in: %s", n1, e.msg);
+    if (n2 && !strstr(e.msg, n2)) fail_msg("'%s' not in: %s", n2, e.msg);
+}
+
 /* Loads text and expects an input error containing every needle. */
 static void expect_error(const char *dir, const char *text, const char *n1, const char *n2)
 {
     char *p = write_cfg(dir, "c.yaml", text);
-    cfg *c = NULL;
-    ody_err e = {0};
-    int rc = cfg_load(p, NULL, 0, &c, &e);
-    if (rc != ODY_EINPUT) fail_msg("expected an input error for:\n%s\ngot %d", text, rc);
-    assert_null(c);
-    if (n1 && !strstr(e.msg, n1)) fail_msg("'%s' not in: %s", n1, e.msg);
-    if (n2 && !strstr(e.msg, n2)) fail_msg("'%s' not in: %s", n2, e.msg);
+    expect_refused(p, NULL, text, n1, n2);
     free(p);
 }
 
@@ -36,13 +45,7 @@ static void expect_error(const char *dir, const char *text, const char *n1, cons
  * needle (when not NULL). */
 static void expect_set_refused(const char *path, const char *set, const char *needle)
 {
-    char *sets[] = {(char *)set};
-    cfg *c = NULL;
-    ody_err e = {0};
-    int rc = cfg_load(path, sets, 1, &c, &e);
-    if (rc != ODY_EINPUT) fail_msg("expected an input error for --set %s, got %d", set, rc);
-    assert_null(c);
-    if (needle && !strstr(e.msg, needle)) fail_msg("'%s' not in: %s", needle, e.msg);
+    expect_refused(path, set, set, needle, NULL);
 }
 
 static void test_broken_configs(void **state)
@@ -179,6 +182,7 @@ static void test_rules_between_keys(void **state)
     char *dir = tu_tmpdir();
     expect_error(dir, GOOD "forest:\n  max_features: abc\n", "c.yaml:6:17", "max_features: 'abc' is not sqrt");
     expect_error(dir, GOOD "forest:\n  max_features: 1.5\n", "is not sqrt", NULL);
+    expect_error(dir, GOOD "isolation:\n  n_trees: lots\n", "c.yaml:6:12", "expected auto or a whole number, got 'lots'");
     expect_error(dir, GOOD "forest:\n  max_samples: 1\n", "max_samples = 1 cannot grow a tree", NULL);
     expect_error(dir, GOOD "mlp:\n  max_samples: -5\n", "mlp.max_samples = -5 is out of range", NULL);
     expect_error(dir, GOOD "export:\n  rank_by: mlp\nmlp:\n  enabled: false\n", "rank_by = mlp but mlp.enabled is false", NULL);
