@@ -359,16 +359,20 @@ static int reader_alloc(reader *rd)
     return ok ? 0 : ody_fail(rd->err, ODY_ENOMEM, "%s: out of memory for %zu rows x %zu features", rd->file, N, F);
 }
 
-/* The error for feature j's value v in row `row`, which float32 cannot hold. */
+/* The error for feature j's value v in row `row`, which float32 cannot hold:
+ * beyond its range, or so small (below its smallest normal value) that it
+ * would turn to 0 or keep a few bits, and the column would read as constant. */
 static int beyond_float(reader *rd, size_t j, long row, double v)
 {
     const char *col = feat_source(rd, j);
+    const char *what = fabs(v) > FLT_MAX ? "is beyond float32's range (+-3.4e38)"
+                                         : "is below float32's smallest normal value (1.2e-38)";
     if ((int)j >= rd->nf)  /* an image or spectrum block: no column to take the log of */
-        return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g is beyond float32's range (+-3.4e38), "
-                        "in which oddsky computes — rescale %s", rd->file, feat_name(rd, j), row, v, col);
-    return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g is beyond float32's range (+-3.4e38), in "
-                    "which oddsky computes — use its logarithm, e.g. FILE[col *; log_%s = log10(%s)] and the "
-                    "feature log_%s", rd->file, feat_name(rd, j), row, v, col, col, col);
+        return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g %s, in which oddsky computes — rescale %s",
+                        rd->file, feat_name(rd, j), row, v, what, col);
+    return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: %g %s, in which oddsky computes — use its "
+                    "logarithm, e.g. FILE[col *; log_%s = log10(%s)] and the feature log_%s", rd->file,
+                    feat_name(rd, j), row, v, what, col, col, col);
 }
 
 /* Whether v is one of the values o says mean missing: equal as read, or as
@@ -394,9 +398,11 @@ static int chunk_missing(reader *rd, long row0, long nr)
         for (size_t j = 0; j < F; j++) {
             double v = b->vals[j * cn + (size_t)r];
             int miss = b->nul[j * cn + (size_t)r] || is_null_value(o, v);
-            /* A finite value float32 cannot hold (a luminosity in erg/s) is no missing value: dropping or
-             * imputing it would rank a catalog without its brightest objects and say they were missing. */
-            if (!miss && isfinite(v) && fabs(v) > FLT_MAX) return beyond_float(rd, j, row0 + r, v);
+            /* A finite value float32 cannot hold (a luminosity in erg/s, a cross-section in cm^2) is no
+             * missing value: dropping or imputing it would rank a catalog without its brightest objects
+             * and say they were missing, and a tiny one read as 0 would make its column constant. */
+            if (!miss && isfinite(v) && (fabs(v) > FLT_MAX || (v != 0 && fabs(v) < FLT_MIN)))
+                return beyond_float(rd, j, row0 + r, v);
             if (!miss && !isfinite(v)) miss = 1;
             if (!miss) {
                 if (v < b->lo[j]) b->lo[j] = v;

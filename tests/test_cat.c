@@ -388,6 +388,7 @@ static void read_ok(const cat_opt *o, cat **c, char **text)
 }
 
 static double lum_value(int r, int k) { return k == 0 ? r : r == 2 ? 3e44 : r == 5 ? INFINITY : 1e30 * (r + 1); }
+static double sigma_value(int r, int k) { return k == 0 ? r : r == 7 ? 0 : 6.65e-50 * (r + 1); }
 static double jd_value(int r, int k) { return k == 0 ? 2459000.5 + 0.013 * r : k == 1 ? 15 + 0.1 * r : r % 3; }
 static double sentinel_value(int r, int k)
 {
@@ -398,7 +399,8 @@ static double sentinel_value(int r, int k)
 
 /* A finite value float32 cannot hold (a luminosity in erg/s) is refused by
  * row, with the log to take, under every policy; an Inf stays a missing
- * value; and the advised column expression reads. */
+ * value; the advised column expression reads; and a nonzero value below
+ * float32's normal range is refused alike. */
 static void test_beyond_float32(void **state)
 {
     fixture *fx = *state;
@@ -427,6 +429,17 @@ static void test_beyond_float32(void **state)
     assert_int_equal(c->n_missing[1], 1);
     assert_true(fabsf(c->X[2 * 2 + 1] - 44.4771f) < 1e-4f);
     cat_destroy(c);
+    free(path);
+
+    /* A tiny value (a cross-section in cm^2) would read as 0: refused the same way, not a constant column. */
+    char *cols2[] = {"A", "SIGMA"};
+    path = value_table(fx, "sigma.fits", 2, cols2, forms, 20, sigma_value);
+    o = value_opt(path, cols2, 2);
+    c = NULL;
+    assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "sigma.fits: feature 'SIGMA', row 1: 6.65e-50 is below float32's smallest normal"));
+    assert_non_null(strstr(err.msg, "[col *; log_SIGMA = log10(SIGMA)]"));
     free(path);
 }
 
