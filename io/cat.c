@@ -45,6 +45,21 @@ int cat_row_only_fail(const char *path, ody_err *err)
                     major, minor);
 }
 
+int cat_none_left_fail(const cat *c, const char *file, long long n_read, ody_err *err)
+{
+    size_t worst = 0;
+    for (size_t j = 1; j < c->n_feat; j++)
+        if (c->n_missing[j] > c->n_missing[worst]) worst = j;
+    const char *name = c->n_feat ? c->feat_names[worst] : "";
+    long long miss = c->n_feat ? (long long)c->n_missing[worst] : 0;
+    if (miss == n_read)
+        return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values: "
+                        "feature '%s' has no value in any row — drop it from catalog.features", file, n_read, name);
+    return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values (feature "
+                    "'%s' misses %lld of them) — set `missing: impute` or choose other features", file, n_read, name,
+                    miss);
+}
+
 /* Opens the table HDU, honouring o->hdu.  *f is NULL on error. */
 static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
 {
@@ -543,8 +558,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
         return 0;
     }
     if (kept == 0)
-        return ody_fail(rd->err, ODY_EINPUT, "%s: no rows left after dropping %zu rows with missing feature values — "
-                        "set `missing: impute` or choose other features", rd->file, N);
+        return cat_none_left_fail(c, rd->file, (long long)N, rd->err);
     if (o->missing == CAT_MISSING_IMPUTE)
         for (size_t j = 0; j < F; j++) {
             int rc = c->n_missing[j] ? impute_column(c, j, rd->file, rd->err) : 0;

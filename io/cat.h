@@ -184,6 +184,12 @@ void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
                        const ody_log *log, cat_warned *named);
 
+/* The error for a read (whole, or the parts summed) whose n_read rows all
+ * had a missing feature value: ODY_EINPUT, naming the feature that missed
+ * most (c->n_missing); one missing everywhere is to be dropped, since
+ * imputing it has nothing to impute from. */
+int cat_none_left_fail(const cat *c, const char *file, long long n_read, ody_err *err);
+
 /* The error for a path whose row filter names only #row
  * (ody_fits_row_only_filter): ODY_EINPUT, saying to name a column too. */
 int cat_row_only_fail(const char *path, ody_err *err);

@@ -443,6 +443,30 @@ static void test_beyond_float32(void **state)
     free(path);
 }
 
+static double gap_value(int r, int k) { return k == 0 ? (r % 2 ? NAN : r) : k == 1 ? (r % 2 ? r : NAN) : NAN; }
+
+/* Every row dropped for a missing value: the error names the feature that
+ * missed most, and says to drop it when it has no value at all. */
+static void test_none_left(void **state)
+{
+    fixture *fx = *state;
+    char *cols[] = {"A", "B", "E"}, *forms[] = {"D", "D", "D"};
+    char *path = value_table(fx, "gaps.fits", 3, cols, forms, 30, gap_value);
+    const char *says[] = {"gaps.fits: no rows left after dropping 30 rows with missing feature values (feature 'A' "
+                          "misses 15 of them) — set `missing: impute`",
+                          "gaps.fits: no rows left after dropping 30 rows with missing feature values: feature 'E' "
+                          "has no value in any row — drop it from catalog.features"};
+    for (int k = 0; k < 2; k++) {
+        cat_opt o = value_opt(path, cols, k ? 3 : 2);
+        cat *c = NULL;
+        ody_err err = {0};
+        assert_int_equal(cat_read(&o, &c, NULL, &err), ODY_EINPUT);
+        assert_null(c);
+        if (!strstr(err.msg, says[k])) fail_msg("expected '%s' in: %s", says[k], err.msg);
+    }
+    free(path);
+}
+
 /* A feature float32 holds on a few levels (a Julian date over a night)
  * gets a warning naming the offset to subtract; whole numbers and an
  * ordinary spread do not. */
@@ -1121,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
+        cmocka_unit_test(test_none_left),
         cmocka_unit_test(test_mostly_missing_warned),
         cmocka_unit_test(test_float32_levels_warned),
         cmocka_unit_test(test_sentinels),

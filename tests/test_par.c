@@ -418,6 +418,15 @@ static void test_mpirun_parts(void **state)
         if (!strstr(one, says[k])) fail_msg("%s: expected '%s' in: %s", bad[k], says[k], one);
         same_error_under_mpirun(args, one);
     }
+    /* a feature with no value anywhere (every part drops every row): named from the counts summed over the parts */
+    snprintf(args, sizeof args, "-q run '%s' --set output=none --set 'catalog.path=%s[col *; E = D / 0]' "
+             "--set catalog.features=[C,E]", conf, cat);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    char none[1024];
+    error_line(err, none, sizeof none);
+    if (!strstr(none, "no rows left after dropping 3001 rows with missing feature values: feature 'E' has no value"))
+        fail_msg("a feature missing everywhere: %s", none);
+    same_error_under_mpirun(args, none);
     /* a truncated copy: the last processes' parts lie past its end, and every process count says what one says */
     char *cut = tu_path(dir, "cut.fits"), cmd[9000], one[1024];
     snprintf(cmd, sizeof cmd, "head -c 60000 '%s' > '%s'", cat, cut);
