@@ -157,7 +157,7 @@ size_t ody_fits_file_len(const char *path)
     struct stat sb;
     if (!stat(path, &sb)) return strlen(path);
     char buf[4096];
-    for (size_t i = 0; path[i] && i < sizeof buf; i++) {
+    for (size_t i = 0; i < sizeof buf && path[i]; i++) {
         if (path[i] != '[') continue;
         memcpy(buf, path, i);
         buf[i] = 0;

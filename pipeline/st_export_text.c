@@ -42,8 +42,9 @@ static int view_of(const ranked *rk, size_t r0, size_t r1, ranked *v)
 {
     const stage_ranked *sr = rk->parts;
     size_t a = first_at(sr, r0), k = first_at(sr, r1) - a;
-    size_t *o = malloc(3 * (k ? k : 1) * sizeof *o), *lo = o + k, *pos = lo + k;
+    size_t *o = malloc(3 * (k ? k : 1) * sizeof *o);
     if (!o) return -1;
+    size_t *lo = o + k, *pos = lo + k;
     *v = *rk;
     v->order = o, v->lorder = lo, v->pos = pos, v->m = k;
     for (size_t q = 0; q < k; q++) {
