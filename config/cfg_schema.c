@@ -49,9 +49,9 @@ const key cfg_schema[] = {
      "catalog.missing applies; oddsky warns of a value that looks like one"},
     {"catalog.missing", T_ENUM, "drop", NONE, "drop|impute|fail", C_MISSING, O(cat_missing), 0,
      "rows with null/NaN/Inf features: drop them, impute the column median (a feature missing in most objects is "
-     "warned of: the few with a value would stand out), or fail (a finite value beyond "
-     "float32's range, such as a luminosity in erg/s, is refused: take its log in the path, "
-     "`FILE[col *; logL = log10(L)]`)"},
+     "warned of: the few with a value would stand out), or fail (under every policy a finite value beyond "
+     "float32's range, such as a luminosity in erg/s, or a nonzero one below its smallest normal value, 1.2e-38, "
+     "is refused: take its log in the path, `FILE[col *; logL = log10(L)]`)"},
     {"spectra.flux", T_STR, "\"\"", NONE, NULL, NULL, O(spec_flux), 0,
      "a vector column of flux a row: its spectra become features on one rest-frame grid (after catalog.features, "
      "which may then be [])"},
