@@ -237,6 +237,7 @@ static int reader_resolve(reader *rd)
         rc = ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     for (int j = 0; j < rd->nf && !rc; j++) {
         if ((rc = catcol_resolve(rd->f, rd->file, rd->fspec[j], "feature", &rd->fref[j], rd->err))) break;
+        if ((rc = tab_range_check(rd->f, rd->file, rd->fref[j].name, rd->err))) break;  /* a text table's 1e999 */
         if (rd->fref[j].typecode == TSTRING)
             rc = ody_fail(rd->err, ODY_EINPUT, "%s: feature column '%s' holds strings; features must be numeric — "
                           "move it to `passthrough` or pick a numeric column", rd->file, rd->fspec[j]);

@@ -34,6 +34,8 @@ typedef struct col {
     int int_ok, num_ok;  /* every value seen so far parses as one */
     size_t width;        /* widest value, bytes */
     size_t n_val;        /* values that are not missing */
+    long range_line;     /* the line of the first value no double holds (strtod's ERANGE), 0 if none */
+    char range_val[41];  /* that value, cut to 40 bytes */
     /* one chunk of output */
     double *d;
     long long *i;

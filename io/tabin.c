@@ -18,21 +18,7 @@
 #include "tabconv.h"
 #include "yamltree.h"
 
-/* ================================================================ formats */
-
-static const char *const FORMAT_NAMES[] = {"auto", "fits", "csv", "ecsv", "votable"};
-
-int tab_format_parse(const char *s)
-{
-    for (int k = 0; s && k < 5; k++)
-        if (!strcmp(s, FORMAT_NAMES[k])) return k;
-    return -1;
-}
-
-const char *tab_format_name(tab_format f)
-{
-    return f >= TAB_AUTO && f <= TAB_VOTABLE ? FORMAT_NAMES[f] : "?";
-}
+/* ================================================================ reading */
 
 int tabc_open_text(const char *file, gzFile *gz, ody_err *err)
 {
@@ -41,34 +27,6 @@ int tabc_open_text(const char *file, gzFile *gz, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "%s: cannot open: %s — check the path", file,
                         errno ? strerror(errno) : "out of memory");
     gzbuffer(*gz, 256 * 1024);
-    return 0;
-}
-
-int tab_detect(const char *file, tab_format *out, ody_err *err)
-{
-    gzFile gz;
-    int rc = tabc_open_text(file, &gz, err);
-    if (rc) return rc;
-    unsigned char b[512];
-    int n = gzread(gz, b, sizeof b);
-    gzclose(gz);
-    *out = TAB_FITS;
-    if (n <= 0) return 0;  /* empty or unreadable: the FITS checks say which */
-    int off = n >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf ? 3 : 0;  /* a UTF-8 BOM */
-    if (n - off >= 7 && !memcmp(b + off, "# %ECSV", 7)) {
-        *out = TAB_ECSV;
-        return 0;
-    }
-    if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return 0;
-    if (n - off >= 5 && (!memcmp(b + off, "<?xml", 5) || !memcmp(b + off, "<VOTA", 5))) {
-        if (memmem(b, (size_t)n, "<VOTABLE", 8) || memmem(b, (size_t)n, ":VOTABLE", 8)) {
-            *out = TAB_VOTABLE;
-            return 0;
-        }
-    }
-    for (int k = off; k < n; k++)  /* text: printable ASCII, tabs, line ends, UTF-8 */
-        if (b[k] < 0x20 && b[k] != '\t' && b[k] != '\n' && b[k] != '\r') return 0;
-    *out = TAB_CSV;
     return 0;
 }
 
@@ -182,6 +140,16 @@ static void scan_value(conv *cv, col *c, const char *s, size_t n)
     long long iv;
     if (c->int_ok && !is_int(s)) c->int_ok = 0;
     if (!c->int_ok && c->num_ok && !is_num(s)) c->num_ok = 0;
+    /* 1e999 or 1e-999 would be read as Inf (a missing value) or 0: noted in the copy's header (ORNGk), for
+     * the catalog reader to refuse if the column is a feature; a column only carried along keeps it */
+    if (!c->int_ok && c->num_ok && !c->range_line && strpbrk(s, "eEpP")) {
+        errno = 0;
+        (void)strtod(s, NULL);
+        if (errno == ERANGE) {  /* overflow, or underflow to 0 or a subnormal */
+            c->range_line = tabc_line(cv);
+            snprintf(c->range_val, sizeof c->range_val, "%s", s);
+        }
+    }
     int bad = (c->decl == K_INT && !c->int_ok) || ((c->decl == K_FLOAT64 || c->decl == K_FLOAT32) && !c->num_ok) ||
               (c->decl == K_BOOL && !parse_bool(s, &iv));
     if (bad)
@@ -219,6 +187,11 @@ void tabc_field(conv *cv, const char *s, size_t n)
     if (cv->rc) return;
     const char *t = s ? s : "";
     if (!s) n = 0;
+    if (n && memchr(t, 0, n)) {  /* a value would end there, silently: the file is not text at this place */
+        cv->rc = ody_fail(cv->err, ODY_EINPUT, "%s:%ld: a NUL byte inside field %d — the file is corrupt or binary "
+                          "there; re-export the table", cv->file, tabc_line(cv), cv->field + 1);
+        return;
+    }
     if (cv->header) {
         if (cv->pass == 1) tabc_add_column(cv, t, n);
     } else if (cv->field < cv->ncol && cv->pass == 1) scan_value(cv, &cv->c[cv->field], t, n);
@@ -587,6 +560,14 @@ static int create_fits(conv *cv)
         snprintf(key, sizeof key, "TCOMM%d", j + 1);
         if (c->desc && c->desc[0]) fits_write_key_longstr(cv->out, key, c->desc, "", &status);
     }
+    for (int j = 0, k = 0; !status && j < cv->ncol; j++) {
+        const col *c = &cv->c[j];
+        if (!c->range_line || (c->k != K_FLOAT64 && c->k != K_FLOAT32)) continue;
+        char key[16], val[160];
+        snprintf(key, sizeof key, "ORNG%d", ++k);
+        snprintf(val, sizeof val, "%ld|%s|%s", c->range_line, c->range_val, c->name);
+        fits_write_key_longstr(cv->out, key, val, "line|value no double holds|column (TAB_RANGE_KEY)", &status);
+    }
     if (!status) fits_write_key_longstr(cv->out, "ORIGFILE", cv->file, "the text table this was read from", &status);
     if (!status) fits_write_key_str(cv->out, "ORIGFMT", cv->fmt == TAB_ECSV ? "ECSV" : cv->fmt == TAB_VOTABLE ? "VOTable" : "CSV",
                                       "its format", &status);
@@ -642,18 +623,24 @@ int tab_to_fits(const char *file, tab_format fmt, char **tmp, ody_err *err)
     return rc;
 }
 
-tab_format tab_format_by_name(const char *file)
+int tab_range_check(fitsfile *f, const char *file, const char *column, ody_err *err)
 {
-    static const struct { const char *ext; tab_format f; } by[] = {
-        {".fits", TAB_FITS}, {".fit", TAB_FITS}, {".fts", TAB_FITS}, {".fz", TAB_FITS},
-        {".ecsv", TAB_ECSV}, {".vot", TAB_VOTABLE}, {".xml", TAB_VOTABLE}};
-    size_t n = strlen(file);
-    if (n > 3 && !strcasecmp(file + n - 3, ".gz")) n -= 3;
-    for (size_t k = 0; k < sizeof by / sizeof *by; k++) {
-        size_t m = strlen(by[k].ext);
-        if (n > m && !strncasecmp(file + n - m, by[k].ext, m)) return by[k].f;
+    for (int k = 1;; k++) {
+        char key[16], *val = NULL;
+        int status = 0;
+        snprintf(key, sizeof key, TAB_RANGE_KEY "%d", k);
+        if (fits_read_key_longstr(f, key, &val, NULL, &status)) return 0;  /* no (more) notes */
+        char *v = strchr(val, '|'), *name = v ? strchr(v + 1, '|') : NULL;
+        int rc = 0;
+        if (name && !strcasecmp(name + 1, column)) {
+            *name = 0;
+            rc = ody_fail(err, ODY_EINPUT, "%.*s:%ld: column '%s' holds %s, beyond what a double holds (about "
+                          "2.2e-308 to 1.8e308 in size) — fix the value, or leave it empty where nothing was measured",
+                          (int)ody_fits_file_len(file), file, strtol(val, NULL, 10), column, v + 1);
+        }
+        fits_free_memory(val, &status);
+        if (rc) return rc;
     }
-    return TAB_CSV;
 }
 
 int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, ody_err *err)

@@ -42,7 +42,8 @@ tab_format tab_format_by_name(const char *file);
 /* The format of FILE (a file name, no CFITSIO [..] suffix) from its first
  * bytes, through gzip: FITS when it opens with SIMPLE, ECSV with "# %ECSV",
  * VOTable when it opens with <?xml or <VOTABLE and names a VOTABLE element,
- * CSV when the first block is text; anything else is left to the FITS
+ * CSV when the first block is text or the name ends in .csv, .tsv or .txt
+ * (so that a control byte is reported by line); anything else is left to the FITS
  * reader (TAB_FITS), whose checks name the problem. */
 int tab_detect(const char *file, tab_format *out, ody_err *err);
 
@@ -60,5 +61,19 @@ int tab_to_fits(const char *file, tab_format fmt, char **tmp, ody_err *err);
  * opens *fits_path, then removes *tmp (an open file stays readable) and frees
  * both.  For a FITS file both are NULL.  Unchanged on error. */
 int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, ody_err *err);
+
+/* The keyword stem of the FITS copy's notes on numeric columns holding a
+ * value no double holds (1e999, 1e-400: strtod's range error), which the copy
+ * stores as Inf or 0: TAB_RANGE_KEY "1", "2", ... each "LINE|VALUE|COLUMN"
+ * for the first such value of a column.  A column only carried along keeps
+ * its value; the catalog reader refuses a feature column so noted
+ * (tab_range_check). */
+#define TAB_RANGE_KEY "ORNG"
+
+/* ODY_EINPUT naming FILE's line (FILE: a catalog path, its [..] filters
+ * left out), the value and what to do when the open
+ * HDU of f notes (TAB_RANGE_KEY) a value out of range in `column`
+ * (case-insensitive); else 0.  f's status is left clear. */
+int tab_range_check(fitsfile *f, const char *file, const char *column, ody_err *err);
 
 #endif

@@ -165,6 +165,9 @@ static void test_csv_errors(void **state)
         {"# only a comment\n", "no header line"},
         {"a,b\n1,\"2\n", "t.csv:2: an unclosed quote"},
         {"a,b\n1,2\"x\n", "t.csv:2: a stray quote"},
+        {"a,b\n1,2\n1e999,3\n", "t.csv:3: column 'a' holds 1e999, beyond what a double holds"},
+        {"a,b\n1,2\n-1E-400,3\n", "t.csv:3: column 'a' holds -1E-400, beyond what a double holds"},
+        {"a,b\n2e-310,2\n5e-320,3\n", "t.csv:2: column 'a' holds 2e-310"},
     };
     const char *feat[] = {"a"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
@@ -187,6 +190,50 @@ static void test_csv_errors(void **state)
     ody_err err = {0};
     assert_int_equal(read_cat(p, feat, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
     assert_non_null(strstr(err.msg, "a field over 1048576 bytes"));
+    free(p);
+    char *t = tmpdir_of(state);
+    assert_int_equal(count_files(t), 0);
+    free(t);
+}
+
+/* A number no double holds is refused only where it is read as a feature: a
+ * column carried along, or not read, keeps it; a NUL byte inside a field is
+ * refused with its line (the value would end there, silently). */
+static void test_csv_out_of_range_and_nul(void **state)
+{
+    const char *dir = *state;
+    char *p = write_text(dir, "r.csv", "id,a,b\n1,1.5,2\n2,2.5,1e999\n3,3.5,4\n");
+    const char *fa[] = {"a"}, *fb[] = {"b"}, *pb[] = {"b"};
+    cat *c = NULL;
+    ody_err err = {0};
+    assert_int_equal(read_cat(p, fa, 1, "id", pb, 1, &c, &err), 0);  /* b carried along */
+    assert_int_equal(c->n_rows, 3);
+    cat_destroy(c);
+    c = NULL;
+    assert_int_equal(read_cat(p, fb, 1, "id", NULL, 0, &c, &err), ODY_EINPUT);
+    assert_null(c);
+    if (!strstr(err.msg, "r.csv:3: column 'b' holds 1e999, beyond what a double holds") || strstr(err.msg, "["))
+        fail_msg("out of range: %s", err.msg);
+    char filtered[700];  /* the message names the file, not its filters */
+    snprintf(filtered, sizeof filtered, "%s[col *; c = a * 2][a > 0]", p);
+    assert_int_equal(read_cat(filtered, fb, 1, "id", NULL, 0, &c, &err), ODY_EINPUT);
+    if (!strstr(err.msg, "r.csv:3: column 'b' holds 1e999") || strstr(err.msg, "["))
+        fail_msg("out of range, filtered: %s", err.msg);
+    free(p);
+    /* ECSV: a declared float64 column alike */
+    p = write_text(dir, "r.ecsv", "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: a, datatype: float64}\n"
+                                  "# - {name: b, datatype: float64}\na b\n1.0 2.0\n1e-999 3.0\n");
+    assert_int_equal(read_cat(p, fa, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
+    if (!strstr(err.msg, "r.ecsv:8: column 'a' holds 1e-999")) fail_msg("ECSV out of range: %s", err.msg);
+    free(p);
+    /* a NUL byte */
+    p = tu_path(dir, "n.csv");
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fwrite("a,b\n1,2\n3,4\0junk\n5,6\n", 1, 23, f);
+    fclose(f);
+    assert_int_equal(read_cat(p, fa, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
+    if (!strstr(err.msg, "n.csv:3: a NUL byte inside field 2")) fail_msg("NUL: %s", err.msg);
     free(p);
     char *t = tmpdir_of(state);
     assert_int_equal(count_files(t), 0);
@@ -493,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_csv_types_and_missing),
         cmocka_unit_test(test_csv_delimiters_gzip_and_filters),
         cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_csv_out_of_range_and_nul),
         cmocka_unit_test(test_header_only_and_detection),
         cmocka_unit_test(test_ecsv_types_units),
         cmocka_unit_test(test_ecsv_errors),
