@@ -1492,14 +1492,20 @@ def report_mocks(w, mk):
       "same generator at another seed; its anomaly fraction makes about 40 to 57 planted anomalies a catalog), ranked "
       "with `configs/demo.yaml` as shipped (MLP and similarity off: the ranking reads neither), the peers on the same "
       "six features.  Nothing was chosen on these.  Each cell: planted anomalies in the top 50, then AUROC.\n")
-    w("| seed | anomalies | " + " | ".join(meths) + " |")
-    w("|---:|---:|" + "---:|" * len(meths))
-    for r in mk:
-        w(f"| {r['seed']} | {r['anomalies']} | " +
-          " | ".join(f"{get(r, m)['hit50']} / {get(r, m)['auroc']:.3f}" for m in meths) + " |")
-    w("| **mean** | " + f"{np.mean([r['anomalies'] for r in mk]):.1f} | " +
-      " | ".join(f"{np.mean([get(r, m)['hit50'] for r in mk]):.1f} / {np.mean([get(r, m)['auroc'] for r in mk]):.3f}"
-                 for m in meths) + " |")
+    cell = lambda r, m: f"{get(r, m)['hit50']} / {get(r, m)['auroc']:.3f}"
+    mean = lambda m: f"{np.mean([get(r, m)['hit50'] for r in mk]):.1f} / {np.mean([get(r, m)['auroc'] for r in mk]):.3f}"
+    md_table(w, ["seed", "anomalies"] + meths,
+             [[r["seed"], r["anomalies"]] + [cell(r, m) for m in meths] for r in mk] +
+             [["**mean**", f"{np.mean([r['anomalies'] for r in mk]):.1f}"] + [mean(m) for m in meths]])
+
+
+def md_table(w, head, rows):
+    """A markdown table through w: the header cells, then each row's cells,
+    every column right-aligned."""
+    w("| " + " | ".join(head) + " |")
+    w("|" + "---:|" * len(head))
+    for r in rows:
+        w("|" + "".join(f" {c} |" if c != "" else " |" for c in r))
 
 
 def report_fermi(w, fr):
@@ -1513,14 +1519,12 @@ def report_fermi(w, fr):
       "draws each; features |b|, log Flux1000, the power-law index, log(1 + curvature significance), log "
       "variability, hardness (log nuFnu 10-100 GeV over 1-3 GeV); `catalog.missing: impute`.  oddsky at seed 0, "
       "the peers as above.  No setting of oddsky was chosen on these tables.\n")
-    w("| sprinkle | draw | rows | anomalies | oddsky default | + heap | " + " | ".join(peer_names) + " |")
-    w("|---:|---:|---:|---:|---:|---:|" + "---:|" * len(peer_names))
-    for r in fr:
-        w(f"| {r['frac']:.0%} | {r['draw']} | {r['rows']} | {r['anomalies']} | **{r['default']:.3f}** | "
-          f"{r['heap']:.3f} | " + " | ".join(f"{r['peers'][p]:.3f}" for p in peer_names) + " |")
     m = lambda f: np.mean([f(r) for r in fr])
-    w(f"| **mean** | | | | **{m(lambda r: r['default']):.3f}** | {m(lambda r: r['heap']):.3f} | " +
-      " | ".join(f"{m(lambda r: r['peers'][p]):.3f}" for p in peer_names) + " |")
+    md_table(w, ["sprinkle", "draw", "rows", "anomalies", "oddsky default", "+ heap"] + peer_names,
+             [[f"{r['frac']:.0%}", r["draw"], r["rows"], r["anomalies"], f"**{r['default']:.3f}**",
+               f"{r['heap']:.3f}"] + [f"{r['peers'][p]:.3f}" for p in peer_names] for r in fr] +
+             [["**mean**", "", "", "", f"**{m(lambda r: r['default']):.3f}**", f"{m(lambda r: r['heap']):.3f}"] +
+              [f"{m(lambda r: r['peers'][p]):.3f}" for p in peer_names]])
 
 
 def report_bundled(w, bt):
