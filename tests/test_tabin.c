@@ -230,7 +230,8 @@ static void test_csv_out_of_range_and_nul(void **state)
     p = tu_path(dir, "n.csv");
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
-    fwrite("a,b\n1,2\n3,4\0junk\n5,6\n", 1, 23, f);
+    static const char nul_text[] = "a,b\n1,2\n3,4\0junk\n5,6\n";
+    fwrite(nul_text, 1, sizeof nul_text - 1, f);
     fclose(f);
     assert_int_equal(read_cat(p, fa, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
     if (!strstr(err.msg, "n.csv:3: a NUL byte inside field 2")) fail_msg("NUL: %s", err.msg);
