@@ -281,16 +281,23 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
      * the stages after ingest read the folder's copy (catalog.fits), so the
      * manifest's word for the input stands while ingest is up to date.  A
      * catalog that is there but changed still makes the run out of date. */
-    if (!w.input_sum && recorded && !ody_fits_file_there(st->c->cat_path)) {
-        w.input_sum = recorded;
-        ody_logf(st->log, ODY_LOG_WARN, "%s is not there: the run folder's copy of it (catalog.fits) stands in",
-                 st->c->cat_path);
-    }
+    int stand_in = !w.input_sum && recorded && !ody_fits_file_there(st->c->cat_path);
+    if (stand_in) w.input_sum = recorded;
     /* every process has read the manifest before process 0 rewrites it */
     int rc = ody_comm_agree(st->comm, 0, err);
     if (rc) return rc;
     int last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
     plan(st, &w, last, o->also_load);
+    /* the copy stands in only for the catalog as the run read it: when ingest must run again (the path, the
+     * columns or the rows asked for changed), the read that follows fails, and this says why */
+    if (stand_in && !(w.on[0] && w.run[0]))
+        ody_logf(st->log, ODY_LOG_WARN, "%s is not there: the run folder's copy of it (catalog.fits) stands in",
+                 st->c->cat_path);
+    else if (stand_in)
+        ody_logf(st->log, ODY_LOG_WARN, "%s is not there, and the run folder's copy of it (catalog.fits) cannot "
+                 "stand in: this config reads the catalog otherwise than the run did (its path, columns, filters "
+                 "or missing values) — point catalog.path at the catalog, or use the run's own config.yaml",
+                 st->c->cat_path);
     memcpy(st->stage_hash, w.hash, sizeof st->stage_hash);
     if (o->want_trees) st->want_trees = 1;
     for (int s = 0; s <= last && o->load_only; s++)
