@@ -140,7 +140,7 @@ static void scan_value(conv *cv, col *c, const char *s, size_t n)
     long long iv;
     if (c->int_ok && !is_int(s)) c->int_ok = 0;
     if (!c->int_ok && c->num_ok && !is_num(s)) c->num_ok = 0;
-    /* 1e999 or 1e-999 would be read as Inf (a missing value) or 0: noted in the copy's header (ORNGk), for
+    /* 1e999 or 1e-999 would be read as Inf (a missing value) or 0: noted in the copy's header (TAB_RANGE_KEY), for
      * the catalog reader to refuse if the column is a feature; a column only carried along keeps it */
     if (!c->int_ok && c->num_ok && !c->range_line && strpbrk(s, "eEpP")) {
         errno = 0;
@@ -564,7 +564,7 @@ static int create_fits(conv *cv)
         const col *c = &cv->c[j];
         if (!c->range_line || (c->k != K_FLOAT64 && c->k != K_FLOAT32)) continue;
         char key[16], val[160];
-        snprintf(key, sizeof key, "ORNG%d", ++k);
+        snprintf(key, sizeof key, TAB_RANGE_KEY "%d", ++k);
         snprintf(val, sizeof val, "%ld|%s|%s", c->range_line, c->range_val, c->name);
         fits_write_key_longstr(cv->out, key, val, "line|value no double holds|column (TAB_RANGE_KEY)", &status);
     }
