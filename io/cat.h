@@ -166,6 +166,7 @@ int cat_warned_level(cat_warned *w, const char *name);
 void cat_warned_close(const cat_warned *w, const char *what, const char *file, const ody_log *log);
 #define CAT_WARNED_SENTINEL "hold a value several objects share far beyond the rest (a sentinel?)"
 #define CAT_WARNED_LEVELS "span so few of float32's levels that objects merge"
+#define CAT_WARNED_CONSTANT "have one value for all objects"
 
 /* A catalog read by parts (cat_opt first/count) is warned of a sentinel
  * (a value several objects share far beyond the rest, as cat_read warns of

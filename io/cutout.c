@@ -257,6 +257,34 @@ static int read_all(cutrd *c, const cat_col *ids)
     return 0;
 }
 
+/* A band with no signal (every pixel NaN, masked to 0, or 0) in a found
+ * cutout gives its morphology and the lens classifier nothing: in every
+ * cutout it is a wrong HDU or file for the band, refused; in some, a
+ * survey's edge, warned of with their count. */
+static int check_blank(const cut_opt *o, const cut_set *s, const ody_log *log, ody_err *err)
+{
+    size_t plane = (size_t)s->size * s->size, found = s->n - s->n_missing;
+    for (int b = 0; b < s->n_bands && found; b++) {
+        const char *name = o->band[b][0] ? o->band[b] : "1";
+        size_t blank = 0;
+        for (size_t r = 0; r < s->n; r++) {
+            if (!s->have[r]) continue;
+            const float *p = s->pix + (r * (size_t)s->n_bands + (size_t)b) * plane;
+            size_t q = 0;
+            while (q < plane && p[q] == 0) q++;
+            blank += q == plane;
+        }
+        if (blank == found)
+            return ody_fail(err, ODY_EINPUT, "%s: band %s has no signal (every pixel NaN or 0) in any of the %zu "
+                            "cutouts found — check cutouts.path and cutouts.bands (the band's %s), or leave the band "
+                            "out", o->path, name, found, o->layout == CUT_DIR ? "files" : "HDU");
+        if (blank)
+            ody_logf(log, ODY_LOG_WARN, "%s: band %s has no signal (every pixel NaN or 0) in %zu of %zu cutouts — "
+                     "their morphology and P(lens) see nothing in it", o->path, name, blank, found);
+    }
+    return 0;
+}
+
 static cut_set *cut_alloc(size_t n, int B, int S)
 {
     cut_set *s = calloc(1, sizeof *s);
@@ -283,6 +311,7 @@ int cut_read(const cut_opt *o, const cat_col *ids, size_t n, cut_set **out, cons
         rc = ody_fits_fail(err, status, o->path, "cannot open the cutout file", NULL);
     if (!rc && o->layout == CUT_CUBE) rc = read_index(&c);
     if (!rc) rc = read_all(&c, ids);
+    if (!rc) rc = check_blank(o, c.s, log, err);
     if (!rc) {
         cut_set *s = c.s;
         ody_logf(log, ODY_LOG_INFO, "cutouts: %zu of %zu found, %zu missing, %zu resized, %zu NaN pixels masked",

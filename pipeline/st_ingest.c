@@ -287,10 +287,13 @@ static int warn_constant(const run_state *st, ody_err *err)
     for (size_t j = 0; !rc && j < F; j++)
         for (size_t i = 0; i < nl && !differ[j]; i++) differ[j] = st->X[i * F + j] != v0[j];
     if (!rc) rc = ody_allreduce(st->comm, differ, F, ODY_SUM_I64, err);
+    cat_warned named = {0};  /* five by name on the console, the rest summed up (a blank band's morphology) */
     for (size_t j = 0; !rc && j < F; j++)
         if (!differ[j])
-            ody_logf(st->log, ODY_LOG_WARN, "%s: feature %s is %g for all %zu objects — it cannot tell them apart; "
-                     "drop it from catalog.features", st->c->cat_path, st->cat->feat_names[j], (double)v0[j], st->n);
+            ody_logf(st->log, cat_warned_level(&named, st->cat->feat_names[j]), "%s: feature %s is %g for all %zu "
+                     "objects — it cannot tell them apart; drop it from catalog.features", st->c->cat_path,
+                     st->cat->feat_names[j], (double)v0[j], st->n);
+    if (!rc) cat_warned_close(&named, CAT_WARNED_CONSTANT, st->c->cat_path, st->log);
     free(v0);
     free(differ);
     return rc;

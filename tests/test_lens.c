@@ -178,6 +178,53 @@ static void test_every_layout_round_trips(void **state)
     free(dir); free(p); free(bad); free(pix); free(col.s);
 }
 
+/* A band with no signal: in some cutouts (a survey's edge) warned of with
+ * their count, in every cutout (a wrong HDU for the band) refused. */
+static void test_blank_band(void **state)
+{
+    (void)state;
+    const int S = 8, B = 2;
+    size_t n = 4, per = (size_t)B * S * S;
+    float *pix = malloc(n * per * sizeof *pix);
+    for (size_t k = 0; k < n * per; k++) pix[k] = 1.0f + (float)(k % 7);
+    for (size_t r = 0; r < 2; r++)  /* band r of objects 1 and 2: NaN, then 0 */
+        for (int q = 0; q < S * S; q++) pix[r * per + (size_t)S * S + q] = r ? 0.0f : NAN;
+    char *ids[4] = {"1", "2", "3", "4"}, *dir = tu_tmpdir(), *p = tu_path(dir, "cube.fits");
+    cat_col col = ids_col(4);
+    cut_opt o;
+    cut_opt_init(&o);
+    o.layout = CUT_CUBE;
+    o.path = p;
+    o.n_bands = B;
+    o.size = S;
+    strcpy(o.band[0], "g");
+    strcpy(o.band[1], "r");
+    ody_err e;
+    assert_ok(cut_write(&o, ids, n, pix, 0, &e), e);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    ody_log log = {ODY_LOG_WARN, m, NULL};
+    cut_set *cs = NULL;
+    assert_ok(cut_read(&o, &col, 4, &cs, &log, &e), e);
+    fclose(m);
+    if (!strstr(text, "cube.fits: band r has no signal (every pixel NaN or 0) in 2 of 4 cutouts"))
+        fail_msg("no warning of the blank planes: %s", text);
+    cut_destroy(cs);
+    free(text);
+    for (size_t r = 2; r < n; r++)  /* now in every cutout */
+        for (int q = 0; q < S * S; q++) pix[r * per + (size_t)S * S + q] = NAN;
+    assert_ok(cut_write(&o, ids, n, pix, 0, &e), e);
+    cs = NULL;
+    assert_int_equal(cut_read(&o, &col, 4, &cs, NULL, &e), ODY_EINPUT);
+    assert_null(cs);
+    if (!strstr(e.msg, "cube.fits: band r has no signal (every pixel NaN or 0) in any of the 4 cutouts found — check "
+                       "cutouts.path and cutouts.bands (the band's HDU)"))
+        fail_msg("%s", e.msg);
+    tu_rmtree(dir);
+    free(dir); free(p); free(pix); free(col.s);
+}
+
 /* The zoo's real int16 image of M13, plain and tile-compressed four ways,
  * read as cutouts: every form gives the same pixels. */
 static void test_zoo_compressed_cutouts(void **state)
@@ -344,6 +391,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simulator_deterministic_and_physical),
         cmocka_unit_test(test_every_layout_round_trips),
+        cmocka_unit_test(test_blank_band),
         cmocka_unit_test(test_zoo_compressed_cutouts),
         cmocka_unit_test(test_features_on_analytic_images),
         cmocka_unit_test(test_small_training_set),

@@ -843,8 +843,10 @@ static void test_degenerate_inputs_warned(void **state)
     FILE *f = fopen(conf, "w");
     /* C1 from a column, not a constant: CFITSIO's parser leaks a constant
      * expression's node (272 bytes), which LeakSanitizer would report */
-    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; C1 = 0.0 * R + 1.0]\"\n  id: ID\n"
-               "  features: [RA, DEC, C1]\nforest:\n  n_trees: 40\noutput: out\nseed: 5\n", src);
+    fprintf(f, "catalog:\n  path: \"%s/catalogs/mock_survey.fits[CATALOG][col *; C1 = 0.0 * R + 1.0; C2 = 0.0 * R + 2.0; "
+               "C3 = 0.0 * R + 3.0; C4 = 0.0 * R + 4.0; C5 = 0.0 * R + 5.0; C6 = 0.0 * R + 6.0; C7 = 0.0 * R + 7.0]\"\n"
+               "  id: ID\n  features: [RA, DEC, C1, C2, C3, C4, C5, C6, C7]\nforest:\n  n_trees: 40\noutput: out\nseed: 5\n",
+            src);
     fclose(f);
     /* a feature null in every tenth row: a warning, and dropped.csv lists them */
     char *conf2 = tu_path(dir, "nulls.yaml"), path[4300];
@@ -875,6 +877,10 @@ static void test_degenerate_inputs_warned(void **state)
     if (rc) fail_msg("exit %d: %s", rc, err);
     if (!strstr(err, "warning") || !strstr(err, "feature C1 is 1 for all 5000 objects"))
         fail_msg("no constant-feature warning: %s", err);
+    /* five named on the console, the rest summed up */
+    if (!strstr(err, "feature C5 is 5 for all") || strstr(err, "feature C6 is") ||
+        !strstr(err, "2 more features have one value for all objects, from C6 on — the run log names each"))
+        fail_msg("constant features not capped at five: %s", err);
     if (!strstr(err, "barely tells the catalog from its shuffled copy")) fail_msg("no weak-forest warning: %s", err);
     snprintf(path, sizeof path, "%s/out/anomalies.fits", dir);
     all_finite(path, "CONTEXT");  /* the constant feature's gaps are all 0: it adds nothing */
