@@ -21,6 +21,21 @@ static cat_col ids_col(size_t n)
     return c;
 }
 
+/* Cutout options for bands g and r of size S under a layout; path is the
+ * caller's. */
+static cut_opt gr_opt(cut_layout layout, const char *path, int S)
+{
+    cut_opt o;
+    cut_opt_init(&o);
+    o.layout = layout;
+    o.path = path;
+    o.n_bands = 2;
+    o.size = S;
+    strcpy(o.band[0], "g");
+    strcpy(o.band[1], "r");
+    return o;
+}
+
 static void test_simulator_deterministic_and_physical(void **state)
 {
     (void)state;
@@ -88,15 +103,8 @@ static void test_every_layout_round_trips(void **state)
     cut_layout lay[] = {CUT_DIR, CUT_DIR, CUT_CUBE, CUT_MEF};
     for (int t = 0; t < 4; t++) {
         for (int compress = 0; compress < 2; compress++) {
-            cut_opt o;
-            cut_opt_init(&o);
             char *p = tu_path(dir, tpl[t]);
-            o.layout = lay[t];
-            o.path = p;
-            o.n_bands = B;
-            o.size = S;
-            strcpy(o.band[0], "g");
-            strcpy(o.band[1], "r");
+            cut_opt o = gr_opt(lay[t], p, S);
             ody_err e;
             assert_ok(cut_write(&o, ids, n, pix, compress, &e), e);
             cut_set *cs = NULL;
@@ -191,14 +199,7 @@ static void test_blank_band(void **state)
         for (int q = 0; q < S * S; q++) pix[r * per + (size_t)S * S + q] = r ? 0.0f : NAN;
     char *ids[4] = {"1", "2", "3", "4"}, *dir = tu_tmpdir(), *p = tu_path(dir, "cube.fits");
     cat_col col = ids_col(4);
-    cut_opt o;
-    cut_opt_init(&o);
-    o.layout = CUT_CUBE;
-    o.path = p;
-    o.n_bands = B;
-    o.size = S;
-    strcpy(o.band[0], "g");
-    strcpy(o.band[1], "r");
+    cut_opt o = gr_opt(CUT_CUBE, p, S);
     ody_err e;
     assert_ok(cut_write(&o, ids, n, pix, 0, &e), e);
     char *text = NULL;
