@@ -67,6 +67,8 @@ typedef struct cat_opt {
     int n_nulls;                    /* compared as read and as float32; NULL / 0: none */
     int quiet_values;               /* no warnings about the values (sentinels, float32 levels): a run's
                                        own copy, read back, was warned about when it was first read */
+    int run_features;               /* the features are a finished run's (`oddsky score`): errors advise on
+                                       the new catalog, not on catalog.features */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
     const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */
@@ -185,11 +187,12 @@ void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
                        const ody_log *log, cat_warned *named);
 
-/* The error for a read (whole, or the parts summed) whose n_read rows all
- * had a missing feature value: ODY_EINPUT, naming the feature that missed
- * most (c->n_missing); one missing everywhere is to be dropped, since
- * imputing it has nothing to impute from. */
-int cat_none_left_fail(const cat *c, const char *file, long long n_read, ody_err *err);
+/* The error for a read of o (whole, or the parts summed) whose n_read rows
+ * all had a missing feature value: ODY_EINPUT, naming o->path and the
+ * feature that missed most (c->n_missing); one missing everywhere is to be
+ * dropped, since imputing it has nothing to impute from (or, for a run's
+ * features, to be given values in the new catalog). */
+int cat_none_left_fail(const cat *c, const cat_opt *o, long long n_read, ody_err *err);
 
 /* The error for a path whose row filter names only #row
  * (ody_fits_row_only_filter): ODY_EINPUT, saying to name a column too. */

@@ -317,7 +317,7 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     if (!rc) rc = part_offsets(c, k->n_rows, off, err);
     if (!rc) rc = part_offsets(c, k->drop_row ? k->n_dropped : 0, doff, err);
     if (!rc) rc = settle_missing(st, k, k->X, k->n_rows, err);  /* the counts summed, for the error below too */
-    if (!rc && off[R] == 0) rc = cat_none_left_fail(k, st->c->cat_path, nt, err);
+    if (!rc && off[R] == 0) rc = cat_none_left_fail(k, o_in, nt, err);
     /* the dropped list whole on every process (process 0 writes it); the IDs, rows and pass-through columns,
      * like the features, moved to the rows each process holds from now on */
     if (!rc && k->drop_row) {

@@ -1694,6 +1694,13 @@ static void test_score_new_objects(void **state)
     /* refused: a catalog without the run's columns; a run not up to date with its config */
     snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_lenses.fits' -o '%s/bad'", run, src, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* a new catalog without a value of one of the run's features: the advice is the new catalog's, not the config's */
+    snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_survey.fits[CATALOG][col *; UG = U / 0; GR = G - R; "
+             "RI = R - I; IZ = I - Z]' -o '%s/bad'", run, src, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "(feature 'UG' misses 5000 of them) — the run's models need every one of its features: give the "
+                     "new objects their values") || strstr(err, "catalog.features"))
+        fail_msg("a feature missing in the new catalog: %s", err);
     snprintf(args, sizeof args, "score '%s' '%s' -o '%s/bad' --set forest.n_trees=41", run, moved, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "not up to date"));
