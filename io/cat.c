@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "catcol.h"
@@ -216,6 +217,16 @@ typedef struct reader {
 } reader;
 
 /* Resolves every column before reading anything, so a typo costs nothing. */
+/* Whether the table column `column` (case-insensitive, as CFITSIO names
+ * it) is one the features read (ctx: the reader). */
+static int is_feature_column(const void *ctx, const char *column)
+{
+    const reader *rd = ctx;
+    for (int j = 0; j < rd->nf; j++)
+        if (!strcasecmp(rd->fref[j].name, column)) return 1;
+    return 0;
+}
+
 static int reader_resolve(reader *rd)
 {
     const cat_opt *o = rd->o;
@@ -241,12 +252,12 @@ static int reader_resolve(reader *rd)
         rc = ody_fail(rd->err, ODY_ENOMEM, "out of memory reading %s", rd->file);
     for (int j = 0; j < rd->nf && !rc; j++) {
         if ((rc = catcol_resolve(rd->f, rd->file, rd->fspec[j], "feature", &rd->fref[j], rd->err))) break;
-        if ((rc = tab_range_check(rd->f, rd->file, rd->fref[j].name, rd->err))) break;  /* a text table's 1e999 */
         if (rd->fref[j].typecode == TSTRING)
             rc = ody_fail(rd->err, ODY_EINPUT, "%s: feature column '%s' holds strings; features must be numeric — "
                           "move it to `passthrough` or pick a numeric column", rd->file, rd->fspec[j]);
         if (rd->fref[j].repeat > rd->maxrep) rd->maxrep = rd->fref[j].repeat;
     }
+    if (!rc) rc = tab_range_check(rd->f, rd->file, is_feature_column, rd, rd->err);  /* a text table's 1e999 */
     if (!rc && rd->has_id) {
         rc = catcol_resolve(rd->f, rd->file, o->id_col, "id", &rd->idref, rd->err);
         if (rd->idref.typecode == TSTRING && rd->idref.width > rd->maxwidth) rd->maxwidth = rd->idref.width;

@@ -623,20 +623,24 @@ int tab_to_fits(const char *file, tab_format fmt, char **tmp, ody_err *err)
     return rc;
 }
 
-int tab_range_check(fitsfile *f, const char *file, const char *column, ody_err *err)
+int tab_range_check(fitsfile *f, const char *file, int (*is_used)(const void *ctx, const char *column),
+                    const void *ctx, ody_err *err)
 {
     for (int k = 1;; k++) {
         char key[16], *val = NULL;
         int status = 0;
         snprintf(key, sizeof key, TAB_RANGE_KEY "%d", k);
-        if (fits_read_key_longstr(f, key, &val, NULL, &status)) return 0;  /* no (more) notes */
+        if (fits_read_key_longstr(f, key, &val, NULL, &status)) {  /* no (more) notes: a FITS catalog has none */
+            fits_clear_errmsg();
+            return 0;
+        }
         char *v = strchr(val, '|'), *name = v ? strchr(v + 1, '|') : NULL;
         int rc = 0;
-        if (name && !strcasecmp(name + 1, column)) {
+        if (name && is_used(ctx, name + 1)) {
             *name = 0;
             rc = ody_fail(err, ODY_EINPUT, "%.*s:%ld: column '%s' holds %s, beyond what a double holds (about "
                           "2.2e-308 to 1.8e308 in size) — fix the value, or leave it empty where nothing was measured",
-                          (int)ody_fits_file_len(file), file, strtol(val, NULL, 10), column, v + 1);
+                          (int)ody_fits_file_len(file), file, strtol(val, NULL, 10), name + 1, v + 1);
         }
         fits_free_memory(val, &status);
         if (rc) return rc;

@@ -71,9 +71,11 @@ int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, 
 #define TAB_RANGE_KEY "ORNG"
 
 /* ODY_EINPUT naming FILE's line (FILE: a catalog path, its [..] filters
- * left out), the value and what to do when the open
- * HDU of f notes (TAB_RANGE_KEY) a value out of range in `column`
- * (case-insensitive); else 0.  f's status is left clear. */
-int tab_range_check(fitsfile *f, const char *file, const char *column, ody_err *err);
+ * left out), the value and what to do for the first note (TAB_RANGE_KEY)
+ * in the open HDU of f whose column is_used(ctx, column) says is read;
+ * else 0.  The notes are read once, whatever the number of columns; f's
+ * status and CFITSIO's error stack are left clear. */
+int tab_range_check(fitsfile *f, const char *file, int (*is_used)(const void *ctx, const char *column),
+                    const void *ctx, ody_err *err);
 
 #endif
