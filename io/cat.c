@@ -46,25 +46,6 @@ int cat_row_only_fail(const char *path, ody_err *err)
                     major, minor);
 }
 
-int cat_none_left_fail(const cat *c, const cat_opt *o, long long n_read, ody_err *err)
-{
-    size_t worst = 0;
-    for (size_t j = 1; j < c->n_feat; j++)
-        if (c->n_missing[j] > c->n_missing[worst]) worst = j;
-    const char *name = c->n_feat ? c->feat_names[worst] : "";
-    long long miss = c->n_feat ? (long long)c->n_missing[worst] : 0;
-    if (o->run_features)  /* oddsky score: the run's models need every feature */
-        return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values "
-                        "(feature '%s' misses %lld of them) — the run's models need every one of its features: give "
-                        "the new objects their values", o->path, n_read, name, miss);
-    if (miss == n_read)
-        return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values: "
-                        "feature '%s' has no value in any row — drop it from catalog.features", o->path, n_read, name);
-    return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values (feature "
-                    "'%s' misses %lld of them) — set `missing: impute` or choose other features", o->path, n_read,
-                    name, miss);
-}
-
 /* Opens the table HDU, honouring o->hdu.  *f is NULL on error. */
 static int open_table(const cat_opt *o, fitsfile **f, ody_err *err)
 {

@@ -1,5 +1,6 @@
 /* cat_warn.c — warnings about a catalog's values as read: what an
- * astronomer should fix before reading the ranking. */
+ * astronomer should fix before reading the ranking; and the error when
+ * no row is left to rank. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -37,6 +38,25 @@ void cat_warned_close(const cat_warned *w, const char *what, const char *file, c
     if (w->more)
         ody_logf(log, ODY_LOG_WARN, "%s: %zu more feature%s %s, from %s on — the run log names each", file, w->more,
                  w->more == 1 ? "" : "s", what, w->first_more);
+}
+
+int cat_none_left_fail(const cat *c, const cat_opt *o, long long n_read, ody_err *err)
+{
+    size_t worst = 0;
+    for (size_t j = 1; j < c->n_feat; j++)
+        if (c->n_missing[j] > c->n_missing[worst]) worst = j;
+    const char *name = c->n_feat ? c->feat_names[worst] : "";
+    long long miss = c->n_feat ? (long long)c->n_missing[worst] : 0;
+    if (o->run_features)  /* oddsky score: the run's models need every feature */
+        return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values "
+                        "(feature '%s' misses %lld of them) — the run's models need every one of its features: give "
+                        "the new objects their values", o->path, n_read, name, miss);
+    if (miss == n_read)
+        return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values: "
+                        "feature '%s' has no value in any row — drop it from catalog.features", o->path, n_read, name);
+    return ody_fail(err, ODY_EINPUT, "%s: no rows left after dropping %lld rows with missing feature values (feature "
+                    "'%s' misses %lld of them) — set `missing: impute` or choose other features", o->path, n_read,
+                    name, miss);
 }
 
 /* The warning for one end of feature j, when several objects share it far
