@@ -14,7 +14,9 @@ static void print_compare_help(void)
            "output folders — e.g. a run and the same config with --set output=runs/b and\n"
            "another setting.  Objects are matched by ID.  Prints the overlap of the top 10,\n"
            "50, 100 and K, Spearman's rank correlation over the objects in both lists, and\n"
-           "the objects of either top K that moved most.\n\n"
+           "the objects of either top K that moved most; then the settings that differ\n"
+           "between the two runs' config.yaml (output aside), and their oddsky versions\n"
+           "when those differ.\n\n"
            "  --top K     the list to compare closely (default 100)\n"
            "  -h, --help  this help\n");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "yamltree.h"
 
 /* One run's ranked list: every object's ID (as text) and rank. */
 typedef struct ranking {
@@ -157,6 +158,96 @@ static void report(FILE *o, const ranking *a, const ranking *b, long m, const lo
     free(mv);
 }
 
+/* ================================================================ settings */
+
+/* What two runs were made with, from the effective configuration each run
+ * folder keeps (config.yaml, every key with defaults filled): the keys whose
+ * values differ, so that a moved ranking comes with its likely cause.
+ * `output` always differs and is left out.  A folder without a readable
+ * config.yaml is said so and the rankings are still compared: the list is
+ * what is compared, the settings only explain it. */
+
+typedef struct setting { char path[128]; char val[512]; } setting;
+
+/* The leaves of an effective config as "sect.key" = text, in file order;
+ * NULL (and *n 0) when the file is missing or not YAML. */
+static setting *settings_of(const char *dir, long *n, char *version, size_t vlen)
+{
+    char path[4200], line[160] = "";
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    *n = 0;
+    snprintf(version, vlen, "?");
+    FILE *f = fopen(path, "r");
+    if (f) {  /* "# effective configuration (oddsky VERSION)" */
+        const char *tag = "# effective configuration (oddsky ";
+        if (fgets(line, sizeof line, f) && !strncmp(line, tag, strlen(tag)))
+            snprintf(version, vlen, "%.*s", (int)strcspn(line + strlen(tag), ")\n"), line + strlen(tag));
+        fclose(f);
+    }
+    yt_node *root = NULL;
+    ody_err e = {0};
+    if (yt_load_file(path, "config", &root, &e) || !root || root->kind != YT_MAP) {
+        yt_free(root);
+        return NULL;
+    }
+    long cap = 0;
+    for (const yt_node *s = root->child; s; s = s->next)
+        if (s->kind != YT_MAP) cap++;
+        else
+            for (const yt_node *k = s->child; k; k = k->next) cap++;
+    setting *v = calloc((size_t)(cap ? cap : 1), sizeof *v);
+    for (const yt_node *s = root->child; v && s; s = s->next) {
+        if (s->kind != YT_MAP) {
+            snprintf(v[*n].path, sizeof v[*n].path, "%s", s->key);
+            yt_text(s, v[*n].val, sizeof v[*n].val);
+            (*n)++;
+            continue;
+        }
+        for (const yt_node *k = s->child; k; k = k->next, (*n)++) {
+            snprintf(v[*n].path, sizeof v[*n].path, "%s.%s", s->key, k->key);
+            if (k->kind == YT_MAP) snprintf(v[*n].val, sizeof v[*n].val, "{...}");
+            else yt_text(k, v[*n].val, sizeof v[*n].val);
+        }
+    }
+    yt_free(root);
+    return v;
+}
+
+static const setting *find_setting(const setting *v, long n, const char *path)
+{
+    for (long i = 0; i < n; i++)
+        if (!strcmp(v[i].path, path)) return &v[i];
+    return NULL;
+}
+
+static void settings_diff(FILE *o, const char *dir_a, const char *dir_b)
+{
+    long na = 0, nb = 0, shown = 0;
+    char va[64], vb[64];
+    setting *a = settings_of(dir_a, &na, va, sizeof va), *b = settings_of(dir_b, &nb, vb, sizeof vb);
+    if (!a || !b) {
+        fprintf(o, "Settings: not compared (%s/config.yaml cannot be read)\n", !a ? dir_a : dir_b);
+        free(a);
+        free(b);
+        return;
+    }
+    if (strcmp(va, vb)) fprintf(o, "oddsky versions differ: A %s, B %s\n", va, vb);
+    for (int pass = 0; pass < 2; pass++) {  /* A's keys in A's order, then the keys only B has */
+        const setting *p = pass ? b : a, *q = pass ? a : b;
+        long np = pass ? nb : na, nq = pass ? na : nb;
+        for (long i = 0; i < np; i++) {
+            const setting *other = find_setting(q, nq, p[i].path);
+            if (!strcmp(p[i].path, "output") || (pass && other) || (other && !strcmp(p[i].val, other->val))) continue;
+            if (!shown++) fprintf(o, "Settings that differ (A -> B):\n");
+            const char *from = pass ? "(absent)" : p[i].val, *to = pass ? p[i].val : other ? other->val : "(absent)";
+            fprintf(o, "  %s: %s -> %s\n", p[i].path, from[0] ? from : "\"\"", to[0] ? to : "\"\"");
+        }
+    }
+    if (!shown) fprintf(o, "Settings: the same (each run's config.yaml, output aside)\n");
+    free(a);
+    free(b);
+}
+
 int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_err *err)
 {
     ranking a, b;
@@ -177,7 +268,10 @@ int run_compare(const char *dir_a, const char *dir_b, int top, char **text, ody_
     else if (m == 0)
         rc = ody_fail(err, ODY_EINPUT, "%s and %s share no object ID — are they runs on the same catalog, with the "
                       "same `catalog.id`?", dir_a, dir_b);
-    else report(o, &a, &b, m, ra, rb, top);
+    else {
+        report(o, &a, &b, m, ra, rb, top);
+        settings_diff(o, dir_a, dir_b);
+    }
     if (o) fclose(o);
     if (rc) {
         free(*text);

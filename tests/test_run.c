@@ -211,6 +211,18 @@ static void test_demo_end_to_end_and_skipping(void **state)
     assert_non_null(strstr(out, "5000 in both (matched by ID)"));
     assert_non_null(strstr(out, "top 20: 20 shared (100%)"));
     assert_non_null(strstr(out, "correlation over the 5000 shared objects: 1.0000"));
+    assert_non_null(strstr(out, "Settings: the same"));
+    /* ... and against the same list made, its config.yaml says, with another seed and trees */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "mkdir '%s/out2' && cp '%s/out/anomalies.fits' '%s/out2/' && sed 's/^seed: .*/seed: 99/; "
+             "s/^  n_trees: .*/  n_trees: 7/' '%s/out/config.yaml' > '%s/out2/config.yaml'", dir, dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "compare '%s/out' '%s/out2'", dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "Settings that differ (A -> B):\n"));
+    assert_non_null(strstr(out, "  seed: 5 -> 99\n"));
+    assert_non_null(strstr(out, "  forest.n_trees: 40 -> 7\n"));
+    assert_null(strstr(out, "output:"));
     snprintf(args, sizeof args, "compare '%s/out' '%s/none'", dir, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "none/anomalies.fits: cannot open"));
