@@ -53,6 +53,14 @@ typedef struct cat_spec {
     int downsample;                 /* bins averaged into one feature, >= 1 */
 } cat_spec;
 
+/* Why a spectrum is unusable (a missing value), counted apart so that the
+ * run log says which check to look at. */
+enum { CAT_SPEC_NO_Z,       /* no finite redshift above -1 */
+       CAT_SPEC_WAVE,       /* wavelengths not finite, or neither increasing nor decreasing throughout */
+       CAT_SPEC_COVER,      /* under half the grid's bins covered by good pixels */
+       CAT_SPEC_NORM,       /* no positive median flux in the normalisation window */
+       CAT_SPEC_WHY };
+
 typedef struct cat_opt {
     const char *path;               /* required; CFITSIO syntax allowed */
     const char *hdu;                /* NULL: first table HDU (or the one in path);
@@ -140,6 +148,7 @@ typedef struct cat {
     size_t n_imputed;     /* values replaced by a median */
     int spec_grid, spec_out;          /* spectra: grid bins, features made of them (0: no spectra) */
     size_t spec_masked, spec_bad;     /* bins interpolated; spectra unusable (cat_spec) */
+    size_t spec_bad_why[CAT_SPEC_WHY];  /* the unusable ones by reason */
     size_t *n_missing;    /* per feature: missing values seen */
     size_t n_table_feat;  /* the first features, from table columns (the rest: an image's or the spectra's) */
     double *read_lo, *read_hi;  /* read by parts, per table-column feature: the part's smallest and largest value

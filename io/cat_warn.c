@@ -195,11 +195,19 @@ void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, 
 void cat_log_missing(const cat *c, const char *file, cat_missing how, const ody_log *log)
 {
     cat_warned w = {0};
+    size_t run_end = 0;  /* features before it are in a line already */
     for (size_t j = 0; j < c->n_feat; j++) {
         size_t miss = c->n_missing[j], n = c->n_rows;
         if (!miss) continue;
-        ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", file, c->feat_names[j], miss,
-                 cat_missing_name(how));
+        if (j >= run_end) {  /* a run of features missing alike (a spectrum's bins) in one line */
+            for (run_end = j + 1; run_end < c->n_feat && c->n_missing[run_end] == miss; run_end++) {}
+            if (run_end - j >= 3)
+                ody_logf(log, ODY_LOG_INFO, "%s: features %s to %s (%zu): %zu missing values each (%s)", file,
+                         c->feat_names[j], c->feat_names[run_end - 1], run_end - j, miss, cat_missing_name(how));
+            else ody_logf(log, ODY_LOG_INFO, "%s: feature %s: %zu missing values (%s)", file, c->feat_names[j], miss,
+                          cat_missing_name(how));
+            if (run_end - j < 3) run_end = j + 1;
+        }
         if (how == CAT_MISSING_IMPUTE && miss * 2 > n && miss < n)
             ody_logf(log, cat_warned_level(&w, c->feat_names[j]), "%s: feature %s: %zu of %zu values missing, imputed "
                      "with the median of the "

@@ -68,7 +68,8 @@ static int make_grid(const char *file, specrd *sr, ody_err *err)
         return ody_fail(err, ODY_EINPUT, "%s: spectra need a common rest-frame grid here (a redshift column, "
                         "wavelengths a row or log10 wavelengths) — set spectra.grid_start, grid_stop and grid_step "
                         "(Angstrom)", file);
-    sr->G = (int)sr->L, sr->g0 = sr->lam[0], sr->dg = sr->L > 1 ? sr->lam[1] - sr->lam[0] : 1;
+    int desc = sr->lam[sr->L - 1] < sr->lam[0];  /* a negative step: bins from the bluest */
+    sr->G = (int)sr->L, sr->g0 = sr->lam[desc ? sr->L - 1 : 0], sr->dg = fabs(sr->lam[1] - sr->lam[0]);
     return 0;
 }
 
@@ -217,17 +218,31 @@ static int normalise(specrd *sr)
     return 1;
 }
 
-/* Row r of the chunk into vals; 0 when the spectrum is a missing value. */
+/* A spectrum stored red to blue (its wavelengths decrease throughout, as
+ * some instruments write them) turned blue to red, in place. */
+static void reverse_row(specrd *sr, double *flux, char *good)
+{
+    for (long i = 0, j = sr->L - 1; i < j; i++, j--) {
+        double t = flux[i];
+        flux[i] = flux[j], flux[j] = t;
+        t = sr->row_lam[i], sr->row_lam[i] = sr->row_lam[j], sr->row_lam[j] = t;
+        char g = good[i];
+        good[i] = good[j], good[j] = g;
+    }
+}
+
+/* Row r of the chunk into vals; CAT_SPEC_WHY when it is usable, else why it
+ * is a missing value. */
 static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
 {
     long L = sr->L;
-    const double *flux = sr->fbuf + r * L;
+    double *flux = sr->fbuf + r * L;
     char *good = sr->fnul + r * L;  /* turned into "good" flags in place */
     double z = 0;
     if (sr->has_z) {
         long k = r * sr->z.repeat + sr->z.elem - 1;
         z = sr->zbuf[k];
-        if (sr->znul[k] || !isfinite(z) || z <= -1) return 0;
+        if (sr->znul[k] || !isfinite(z) || z <= -1) return CAT_SPEC_NO_Z;
     }
     for (long i = 0; i < L; i++) {
         double lam = sr->has_wave ? sr->wbuf[r * L + i] : sr->lam[i];
@@ -238,18 +253,19 @@ static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
         if (sr->has_mask) ok = ok && !sr->mnul[r * L + i] && sr->mbuf[r * L + i] == 0;
         good[i] = (char)ok;
     }
+    if (sr->row_lam[L - 1] < sr->row_lam[0]) reverse_row(sr, flux, good);
     for (long i = 1; i < L; i++)
-        if (!(sr->row_lam[i] > sr->row_lam[i - 1])) return 0;  /* wavelengths must increase */
+        if (!(sr->row_lam[i] > sr->row_lam[i - 1])) return CAT_SPEC_WAVE;  /* resampling needs them in order */
     resample(sr, flux, good);
-    if (fill_gaps(sr) * 2 < sr->G) return 0;
-    if (!normalise(sr)) return 0;
+    if (fill_gaps(sr) * 2 < sr->G) return CAT_SPEC_COVER;
+    if (!normalise(sr)) return CAT_SPEC_NORM;
     int ds = sr->o->downsample > 1 ? sr->o->downsample : 1;
     for (int k = 0; k < sr->n_out; k++) {
         double s = 0;
         for (int q = 0; q < ds; q++) s += sr->out[k * ds + q];
         vals[(size_t)k * cn + (size_t)r] = s / ds;
     }
-    return 1;
+    return CAT_SPEC_WHY;
 }
 
 /* ================================================================ a chunk */
@@ -275,8 +291,9 @@ int spec_chunk(fitsfile *f, const char *file, specrd *sr, long row0, long nr, do
         return ody_fits_fail(err, status, file, what, NULL);
     }
     for (long r = 0; r < nr; r++) {
-        int ok = one_spectrum(sr, r, vals, cn);
+        int why = one_spectrum(sr, r, vals, cn), ok = why == CAT_SPEC_WHY;
         sr->n_bad += !ok;
+        if (!ok) sr->n_bad_why[why]++;
         for (int k = 0; k < sr->n_out; k++) nul[(size_t)k * cn + (size_t)r] = (char)!ok;
     }
     return 0;

@@ -21,6 +21,7 @@ typedef struct specrd {
     double *row_lam, *row_edge, *out, *cov;  /* one spectrum's scratch */
     size_t n_masked;        /* grid bins interpolated over, all rows */
     size_t n_bad;           /* spectra left as missing values */
+    size_t n_bad_why[CAT_SPEC_WHY];  /* ... by reason */
 } specrd;
 
 /* Resolves the columns, reads the grid, names the features.  On error the

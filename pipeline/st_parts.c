@@ -157,16 +157,17 @@ static int part_median(const run_state *st, const cat *k, const float *X, size_t
 static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, ody_err *err)
 {
     size_t F = k->n_feat;
-    int64_t *cnt = malloc((F + 4) * sizeof *cnt);
+    int64_t *cnt = malloc((F + 4 + CAT_SPEC_WHY) * sizeof *cnt);
     int rc = ody_comm_agree(st->comm, cnt ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
     if (rc) { free(cnt); return rc; }
     for (size_t j = 0; j < F; j++) cnt[j] = (int64_t)k->n_missing[j];
     cnt[F] = (int64_t)k->n_dropped;
     cnt[F + 2] = (int64_t)k->spec_masked;
     cnt[F + 3] = (int64_t)k->spec_bad;
+    for (int w = 0; w < CAT_SPEC_WHY; w++) cnt[F + 4 + w] = (int64_t)k->spec_bad_why[w];
     cnt[F + 1] = 0;
     rc = ody_allreduce(st->comm, cnt, F + 1, ODY_SUM_I64, err);
-    if (!rc) rc = ody_allreduce(st->comm, cnt + F + 2, 2, ODY_SUM_I64, err);
+    if (!rc) rc = ody_allreduce(st->comm, cnt + F + 2, 2 + CAT_SPEC_WHY, ODY_SUM_I64, err);
     for (size_t j = 0; !rc && j < F; j++) {
         k->n_missing[j] = (size_t)cnt[j];
         if (!cnt[j] || st->c->cat_missing != CAT_MISSING_IMPUTE) continue;
@@ -181,6 +182,7 @@ static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, ody_
         k->n_imputed = (size_t)cnt[F + 1];
         k->spec_masked = (size_t)cnt[F + 2];
         k->spec_bad = (size_t)cnt[F + 3];
+        for (int w = 0; w < CAT_SPEC_WHY; w++) k->spec_bad_why[w] = (size_t)cnt[F + 4 + w];
     }
     free(cnt);
     return rc;

@@ -251,6 +251,8 @@ static void test_spectra_recipe(void **state)
     assert_string_equal(c->feat_names[50], "FLUX@1200");
     assert_int_equal(c->n_rows, 3);           /* row 4 mostly masked, row 5 without z: dropped */
     assert_int_equal(c->n_dropped, 2);
+    assert_int_equal(c->spec_bad_why[CAT_SPEC_COVER], 1);
+    assert_int_equal(c->spec_bad_why[CAT_SPEC_NO_Z], 1);
     for (size_t r = 0; r < 3; r++)
         for (size_t k = 0; k < 51; k++) {  /* every bin the spectrum covers whole: to the pixels' sampling */
             double c0 = 1000 + 4.0 * (double)k, z = 0.1 * (double)r;
@@ -281,6 +283,97 @@ static void test_spectra_recipe(void **state)
     sp.flux = "Z";  /* a scalar is no spectrum */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "vector column"));
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
+/* Spectra stored red to blue are read as the same spectra stored blue to
+ * red, whether the wavelengths come a row (a WAVE column) or from a
+ * negative WCS step; a row whose wavelengths are out of order is a missing
+ * value counted under its own reason.  Rows 1 and 2 are row 0 reversed;
+ * row 3 has two pixels swapped; row 4's wavelengths are NaN. */
+static void test_spectra_red_to_blue(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "rb.fits"), fn[300];
+    fitsfile *f;
+    int status = 0;
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    char *tt[] = {"ID", "FLUX", "WAVE", "FLUXD"}, *tf[] = {"K", "100E", "100D", "100E"};
+    fits_create_tbl(f, BINARY_TBL, 0, 4, tt, tf, NULL, "SPEC", &status);
+    double crval = 1198, cdelt = -2;  /* FLUXD: every row red to blue on the WCS */
+    fits_write_key(f, TDOUBLE, "1CRVL4", &crval, NULL, &status);
+    fits_write_key(f, TDOUBLE, "1CDLT4", &cdelt, NULL, &status);
+    for (int r = 0; r < 5; r++) {
+        long long id = r + 1;
+        float flux[100], fluxd[100];
+        double wave[100];
+        for (int k = 0; k < 100; k++) {
+            int q = r == 1 || r == 2 ? 99 - k : k;  /* rows 1, 2: reversed */
+            wave[k] = r == 4 ? NAN : 1000 + 2 * q;
+            flux[k] = (float)(2 + 0.01 * (1000 + 2 * q) + (q % 7 == 0));
+            fluxd[k] = (float)(2 + 0.01 * (1198 - 2 * k) + ((99 - k) % 7 == 0));
+        }
+        if (r == 3) wave[40] = 1000 + 2 * 41, wave[41] = 1000 + 2 * 40;
+        fits_write_col(f, TLONGLONG, 1, r + 1, 1, 1, &id, &status);
+        fits_write_col(f, TFLOAT, 2, r + 1, 1, 100, flux, &status);
+        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 100, wave, &status);
+        fits_write_col(f, TFLOAT, 4, r + 1, 1, 100, fluxd, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    cat_spec sp = {.flux = "FLUX", .wave = "WAVE", .grid_start = 1010, .grid_stop = 1190, .grid_step = 4,
+                   .downsample = 1};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.n_features = 0;
+    o.id_col = "ID";
+    o.spec = &sp;
+    cat *c = NULL;
+    ody_err e = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    ody_log log = {ODY_LOG_INFO, m, NULL};
+    assert_ok(cat_read(&o, &c, &log, &e), e);
+    fclose(m);
+    /* the bins missing alike in one line, and the reason named */
+    assert_non_null(strstr(text, "features FLUX@1010 to FLUX@1190 (46): 2 missing values each (drop)\n"));
+    assert_null(strstr(text, "feature FLUX@1014"));
+    assert_non_null(strstr(text, "2 spectra unusable: 2 with wavelengths not finite or not in order\n"));
+    free(text);
+    assert_int_equal(c->n_rows, 3);
+    assert_int_equal(c->spec_bad, 2);
+    assert_int_equal(c->spec_bad_why[CAT_SPEC_WAVE], 2);
+    assert_int_equal(c->spec_bad_why[CAT_SPEC_COVER], 0);
+    for (size_t k = 0; k < c->n_feat; k++) {
+        assert_true(c->X[k] == c->X[c->n_feat + k]);  /* row 1 as row 0 */
+        assert_true(c->X[k] == c->X[2 * c->n_feat + k]);
+    }
+    float row0[46];
+    assert_int_equal(c->n_feat, 46);
+    memcpy(row0, c->X, sizeof row0);
+    cat_destroy(c);
+    /* the file's own grid, with a negative step: the features run blue to red */
+    sp.flux = "FLUXD", sp.wave = NULL, sp.grid_step = 0;
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_int_equal(c->n_rows, 5);
+    assert_int_equal(c->n_feat, 100);
+    assert_string_equal(c->feat_names[0], "FLUXD@1000");
+    assert_string_equal(c->feat_names[99], "FLUXD@1198");
+    for (size_t k = 0; k < 100; k++) {
+        double want = 2 + 0.01 * (1000 + 2.0 * (double)k) + (k % 7 == 0);
+        if (fabs(c->X[k] - want) > 1e-4 * want) fail_msg("bin %zu: %g, want %g", k, c->X[k], want);
+    }
+    cat_destroy(c);
+    /* on the configured grid, the WCS's red-to-blue spectra are the WAVE column's */
+    sp.grid_step = 4;
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    for (size_t k = 0; k < 46; k++)
+        if (fabs(c->X[k] - row0[k]) > 1e-5 * row0[k]) fail_msg("bin %zu: %g, want %g", k, c->X[k], row0[k]);
+    cat_destroy(c);
     tu_rmtree(dir);
     free(dir), free(path);
 }
@@ -1142,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_every_type_read_back),
         cmocka_unit_test(test_feature_blocks),
         cmocka_unit_test(test_spectra_recipe),
+        cmocka_unit_test(test_spectra_red_to_blue),
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
