@@ -213,6 +213,13 @@ static int check_columns(const cfg *c, ody_err *err)
     if (c->spec_dg > 0 && !(c->spec_g1 > c->spec_g0))
         return ody_fail(err, ODY_EINPUT, "%s: spectra.grid_stop = %g is not above grid_start = %g — give the grid's "
                         "first and last bin centres", f, c->spec_g1, c->spec_g0);
+    if (c->spec_n1 < c->spec_n0)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.norm_to = %g is below norm_from = %g — give the window's ends "
+                        "in order (equal: not normalised)", f, c->spec_n1, c->spec_n0);
+    if (c->spec_dg > 0 && c->spec_n1 > c->spec_n0 && (c->spec_n1 < c->spec_g0 || c->spec_n0 > c->spec_g1))
+        return ody_fail(err, ODY_EINPUT, "%s: the normalisation window %g-%g (spectra.norm_from, norm_to) lies "
+                        "outside the grid %g-%g, so no spectrum could be normalised — choose a window inside the grid",
+                        f, c->spec_n0, c->spec_n1, c->spec_g0, c->spec_g1);
     if (!c->spec_flux[0] && (c->spec_wave[0] || c->spec_z[0] || c->spec_ivar[0] || c->spec_mask[0]))
         return ody_fail(err, ODY_EINPUT, "%s: spectra.* keys are set but spectra.flux is empty — name the flux column",
                         f);

@@ -545,6 +545,9 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
         c->spec_masked = rd->sp.n_masked;
         c->spec_bad = rd->sp.n_bad;
         memcpy(c->spec_bad_why, rd->sp.n_bad_why, sizeof c->spec_bad_why);
+        c->spec_lo = rd->sp.g0, c->spec_hi = rd->sp.g0 + (rd->sp.G - 1) * rd->sp.dg;
+        c->spec_first_lo = rd->sp.have_first ? rd->sp.first_lo : NAN;
+        c->spec_first_hi = rd->sp.have_first ? rd->sp.first_hi : NAN;
     }
     c->n_table_feat = (size_t)rd->nf;
     if (rd->part) {  /* the rest needs every part; the range as read, for the float32-levels warning, too */
@@ -651,22 +654,6 @@ int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
     *n_rows = rd.nrows;
     reader_close(&rd);
     return 0;
-}
-
-void cat_log_spectra(const cat *c, const ody_log *log)
-{
-    if (!c->spec_grid) return;
-    static const char *why[CAT_SPEC_WHY] = {"with no usable redshift", "with wavelengths not finite or not in order",
-                                            "with under half the grid's bins covered by good pixels",
-                                            "with no positive flux to normalise by"};
-    char bad[400] = "";
-    size_t at = 0;
-    for (int k = 0; k < CAT_SPEC_WHY; k++)
-        if (c->spec_bad_why[k] && at < sizeof bad)
-            at += (size_t)snprintf(bad + at, sizeof bad - at, "%s%zu %s", at ? ", " : ": ", c->spec_bad_why[k], why[k]);
-    ody_logf(log, ODY_LOG_INFO, "%s: spectra: %d grid bins, %d features; %zu bins interpolated over masked or "
-             "uncovered pixels; %zu spectr%s unusable%s", c->path, c->spec_grid, c->spec_out, c->spec_masked,
-             c->spec_bad, c->spec_bad == 1 ? "um" : "a", bad);
 }
 
 int cat_read(const cat_opt *o, cat **out, const ody_log *log, ody_err *err)

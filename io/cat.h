@@ -149,6 +149,9 @@ typedef struct cat {
     int spec_grid, spec_out;          /* spectra: grid bins, features made of them (0: no spectra) */
     size_t spec_masked, spec_bad;     /* bins interpolated; spectra unusable (cat_spec) */
     size_t spec_bad_why[CAT_SPEC_WHY];  /* the unusable ones by reason */
+    double spec_lo, spec_hi;          /* the grid's first and last bin centres */
+    double spec_first_lo, spec_first_hi;  /* the rest-frame wavelengths of the first spectrum with good pixels in
+                                             order (NAN: none), for an error that says where the spectra lie */
     size_t *n_missing;    /* per feature: missing values seen */
     size_t n_table_feat;  /* the first features, from table columns (the rest: an image's or the spectra's) */
     double *read_lo, *read_hi;  /* read by parts, per table-column feature: the part's smallest and largest value

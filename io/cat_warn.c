@@ -40,8 +40,67 @@ void cat_warned_close(const cat_warned *w, const char *what, const char *file, c
                  w->more == 1 ? "" : "s", what, w->first_more);
 }
 
+/* ================================================================ spectra */
+
+static const char *spec_why[CAT_SPEC_WHY] = {"with no usable redshift", "with wavelengths not finite or not in order",
+                                             "with under half the grid's bins covered by good pixels",
+                                             "with no positive flux to normalise by"};
+
+void cat_log_spectra(const cat *c, const ody_log *log)
+{
+    if (!c->spec_grid) return;
+    char bad[400] = "";
+    size_t at = 0;
+    for (int k = 0; k < CAT_SPEC_WHY; k++)
+        if (c->spec_bad_why[k] && at < sizeof bad)
+            at += (size_t)snprintf(bad + at, sizeof bad - at, "%s%zu %s", at ? ", " : ": ", c->spec_bad_why[k], spec_why[k]);
+    ody_logf(log, ODY_LOG_INFO, "%s: spectra: %d grid bins, %d features; %zu bins interpolated over masked or "
+             "uncovered pixels; %zu spectr%s unusable%s", c->path, c->spec_grid, c->spec_out, c->spec_masked,
+             c->spec_bad, c->spec_bad == 1 ? "um" : "a", bad);
+}
+
+/* Every spectrum unusable: the reason most of them share, and what to set
+ * for it.  The wavelengths named are the first spectrum's, which a read by
+ * parts sees on its first process as a whole read does. */
+static int spec_none_usable(const cat *c, const cat_opt *o, long long n_read, ody_err *err)
+{
+    const cat_spec *s = o->spec;
+    int why = 0;
+    for (int k = 1; k < CAT_SPEC_WHY; k++)
+        if (c->spec_bad_why[k] > c->spec_bad_why[why]) why = k;
+    char hint[700];
+    double lo = c->spec_first_lo, hi = c->spec_first_hi;
+    if (why == CAT_SPEC_NO_Z)
+        snprintf(hint, sizeof hint, "spectra.redshift '%s' needs a finite value above -1 in each row", s->redshift);
+    else if (why == CAT_SPEC_WAVE)
+        snprintf(hint, sizeof hint, "%s%s%s must give finite wavelengths, increasing or decreasing throughout a row",
+                 s->wave && s->wave[0] ? "spectra.wave '" : "the flux column's WCS", s->wave && s->wave[0] ? s->wave : "",
+                 s->wave && s->wave[0] ? "'" : "");
+    else if (why == CAT_SPEC_NORM && (s->norm_hi < c->spec_lo || s->norm_lo > c->spec_hi))
+        snprintf(hint, sizeof hint, "the normalisation window %g-%g (spectra.norm_from, norm_to) lies outside the "
+                 "grid %g-%g — choose one inside it", s->norm_lo, s->norm_hi, c->spec_lo, c->spec_hi);
+    else if (why == CAT_SPEC_NORM)
+        snprintf(hint, sizeof hint, "choose spectra.norm_from and norm_to (now %g-%g) where the spectra have positive "
+                 "flux", s->norm_lo, s->norm_hi);
+    else if (!isfinite(lo))
+        snprintf(hint, sizeof hint, "no spectrum has a good pixel: a pixel is bad where its flux is NaN%s%s — check "
+                 "those columns", s->ivar && s->ivar[0] ? ", its ivar <= 0" : "",
+                 s->mask && s->mask[0] ? ", its mask nonzero" : "");
+    else if (fmin(hi, c->spec_hi) - fmax(lo, c->spec_lo) < 0.5 * (c->spec_hi - c->spec_lo))
+        snprintf(hint, sizeof hint, "the grid %g-%g A must lie within the spectra's wavelengths%s, and the first "
+                 "spectrum spans %.6g-%.6g%s", c->spec_lo, c->spec_hi, s->redshift && s->redshift[0] ? " at rest" : "",
+                 lo, hi, !s->loglam && hi < 10 ? ", which look like log10 wavelengths — set spectra.loglam: true"
+                                               : " — set spectra.grid_start and grid_stop inside it");
+    else
+        snprintf(hint, sizeof hint, "most of their pixels are bad (flux NaN%s%s) — check those columns",
+                 s->ivar && s->ivar[0] ? ", ivar <= 0" : "", s->mask && s->mask[0] ? ", mask nonzero" : "");
+    return ody_fail(err, ODY_EINPUT, "%s: no spectrum is usable: %zu of %lld %s — %s", o->path, c->spec_bad_why[why],
+                    n_read, spec_why[why], hint);
+}
+
 int cat_none_left_fail(const cat *c, const cat_opt *o, long long n_read, ody_err *err)
 {
+    if (c->spec_grid && o->spec && c->spec_bad == (size_t)n_read) return spec_none_usable(c, o, n_read, err);
     size_t worst = 0;
     for (size_t j = 1; j < c->n_feat; j++)
         if (c->n_missing[j] > c->n_missing[worst]) worst = j;

@@ -256,6 +256,12 @@ static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
     if (sr->row_lam[L - 1] < sr->row_lam[0]) reverse_row(sr, flux, good);
     for (long i = 1; i < L; i++)
         if (!(sr->row_lam[i] > sr->row_lam[i - 1])) return CAT_SPEC_WAVE;  /* resampling needs them in order */
+    if (!sr->have_first) {  /* where the spectra lie, for an error when none is usable */
+        long i0 = 0, i1 = L - 1;
+        while (i0 < L && !good[i0]) i0++;
+        while (i1 > i0 && !good[i1]) i1--;
+        if (i0 < L) sr->have_first = 1, sr->first_lo = sr->row_lam[i0], sr->first_hi = sr->row_lam[i1];
+    }
     resample(sr, flux, good);
     if (fill_gaps(sr) * 2 < sr->G) return CAT_SPEC_COVER;
     if (!normalise(sr)) return CAT_SPEC_NORM;

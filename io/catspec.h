@@ -22,6 +22,8 @@ typedef struct specrd {
     size_t n_masked;        /* grid bins interpolated over, all rows */
     size_t n_bad;           /* spectra left as missing values */
     size_t n_bad_why[CAT_SPEC_WHY];  /* ... by reason */
+    int have_first;         /* first_lo, first_hi are set */
+    double first_lo, first_hi;  /* the first spectrum's good pixels' rest wavelengths (cat.spec_first_lo) */
 } specrd;
 
 /* Resolves the columns, reads the grid, names the features.  On error the

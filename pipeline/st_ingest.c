@@ -289,11 +289,20 @@ static int warn_constant(const run_state *st, ody_err *err)
         for (size_t i = 0; i < nl && !differ[j]; i++) differ[j] = st->X[i * F + j] != v0[j];
     if (!rc) rc = ody_allreduce(st->comm, differ, F, ODY_SUM_I64, err);
     cat_warned named = {0};  /* five by name on the console, the rest summed up (a blank band's morphology) */
-    for (size_t j = 0; !rc && j < F; j++)
-        if (!differ[j])
-            ody_logf(st->log, cat_warned_level(&named, st->cat->feat_names[j]), "%s: feature %s is %g for all %zu "
-                     "objects — it cannot tell them apart; drop it from catalog.features", st->c->cat_path,
-                     st->cat->feat_names[j], (double)v0[j], st->n);
+    for (size_t j = 0; !rc && j < F; j++) {
+        if (differ[j]) continue;
+        const char *name = st->cat->feat_names[j], *at = strrchr(name, '@');
+        char advice[200] = "drop it from catalog.features";
+        if (j >= st->cat->n_table_feat && st->cat->spec_out && at) {  /* a bin of the spectral grid */
+            double centre = strtod(at + 1, NULL), n0 = st->c->spec_n0, n1 = st->c->spec_n1;
+            if (n1 > n0 && centre >= n0 - 0.5 * st->c->spec_dg && centre <= n1 + 0.5 * st->c->spec_dg)
+                snprintf(advice, sizeof advice, "a bin of the normalisation window %g-%g (spectra.norm_from, "
+                         "norm_to), by whose median each spectrum is divided: widen the window", n0, n1);
+            else snprintf(advice, sizeof advice, "a bin of the spectral grid: look at the spectra there");
+        }
+        ody_logf(st->log, cat_warned_level(&named, name), "%s: feature %s is %g for all %zu objects — it cannot tell "
+                 "them apart; %s", st->c->cat_path, name, (double)v0[j], st->n, advice);
+    }
     if (!rc) cat_warned_close(&named, CAT_WARNED_CONSTANT, st->c->cat_path, st->log);
     free(v0);
     free(differ);

@@ -378,6 +378,39 @@ static void test_spectra_red_to_blue(void **state)
     free(dir), free(path);
 }
 
+/* Every spectrum unusable: the error says why and what to set, not "drop
+ * FLUX@... from catalog.features" (a grid bin is no catalog column). */
+static void test_spectra_none_usable(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = write_spectra(dir);  /* 1000-1398 A observed, z 0-0.4 */
+    cat_spec sp = {.flux = "FLUX", .redshift = "Z", .grid_start = 3000, .grid_stop = 3100, .grid_step = 4,
+                   .downsample = 1};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.n_features = 0;
+    o.id_col = "ID";
+    o.spec = &sp;
+    cat *c = NULL;
+    ody_err e = {0};
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with under half the grid's bins covered"));
+    assert_non_null(strstr(e.msg, "the grid 3000-3100 A must lie within the spectra's wavelengths at rest, and the "
+                                  "first spectrum spans 1000-1398 — set spectra.grid_start and grid_stop inside it"));
+    sp.grid_start = 1000, sp.grid_stop = 1100, sp.mask = "FLUX";  /* every pixel's "mask" nonzero */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "no spectrum has a good pixel: a pixel is bad where its flux is NaN, its mask "
+                                  "nonzero — check those columns"));
+    sp.mask = NULL, sp.redshift = NULL, sp.grid_step = 0, sp.norm_lo = 2000, sp.norm_hi = 2100;  /* the file's grid */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "5 of 5 with no positive flux to normalise by — the normalisation window 2000-2100 "
+                                  "(spectra.norm_from, norm_to) lies outside the grid 1000-1398"));
+    assert_null(c);
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
 static void test_missing_policies(void **state)
 {
     fixture *fx = *state;
@@ -1236,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_feature_blocks),
         cmocka_unit_test(test_spectra_recipe),
         cmocka_unit_test(test_spectra_red_to_blue),
+        cmocka_unit_test(test_spectra_none_usable),
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),

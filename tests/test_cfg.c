@@ -203,6 +203,15 @@ static void test_rules_between_keys(void **state)
                  "lens.downsample = 4 does not divide cutouts.size = 50", NULL);
     expect_error(dir, GOOD "mlp:\n  hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n", "at most 15", NULL);
     expect_error(dir, GOOD "export:\n  formats: []\n", "export.formats lists no table", NULL);
+    /* a normalisation window backwards, or beside the grid, would leave every spectrum unnormalised or unusable */
+    const char *spec = "catalog:\n  path: s.fits\n  features: []\nspectra:\n  flux: F\n  grid_start: 4000\n"
+                       "  grid_stop: 6000\n  grid_step: 5\n";
+    char text[400];
+    snprintf(text, sizeof text, "%s  norm_from: 5600\n  norm_to: 5400\noutput: o\n", spec);
+    expect_error(dir, text, "spectra.norm_to = 5400 is below norm_from = 5600", NULL);
+    snprintf(text, sizeof text, "%s  norm_from: 7000\n  norm_to: 7200\noutput: o\n", spec);
+    expect_error(dir, text, "the normalisation window 7000-7200 (spectra.norm_from, norm_to) lies outside the grid "
+                 "4000-6000", NULL);
     tu_rmtree(dir);
     free(dir);
 }

@@ -1183,6 +1183,15 @@ static void test_spectra_demo(void **state)
     for (int r = 0; r < 20; r++) n_odd += strcmp(odd[r], "none") != 0;
     assert_true(n_odd >= 15);
     free(pc);
+    /* a normalisation window of one bin makes that bin 1 everywhere: the warning says to widen the window, not to
+     * drop a grid bin from catalog.features */
+    snprintf(args, sizeof args, "run '%s/configs/spectra_demo.yaml' --set forest.n_trees=10 --set spectra.norm_from=5500 "
+             "--set spectra.norm_to=5502 --set 'export.formats=[fits]' --set output='%s/one'", src, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    if (!strstr(err, "feature FLUX@5500 is 1 for all 800 objects — it cannot tell them apart; a bin of the "
+                     "normalisation window 5500-5502 (spectra.norm_from, norm_to), by whose median each spectrum is "
+                     "divided: widen the window"))
+        fail_msg("no advice on the one-bin window: %s", err);
     /* a first run says how long it will take once the data's size is known */
     snprintf(cmd, sizeof cmd, "grep -q 's to go for 800 objects x 721 features' '%s/sp/oddsky.log'", dir);
     if (system(cmd) != 0) fail_msg("no first estimate of the run's time in its log");
