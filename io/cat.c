@@ -152,6 +152,7 @@ void cat_destroy(cat *c)
     free(c->drop_row);
     free(c->drop_feat);
     free(c->drop_nmiss);
+    free(c->drop_spec);
     catcol_free(&c->drop_id);
     free(c->path);
     free(c);
@@ -362,7 +363,8 @@ static int reader_alloc(reader *rd)
         c->drop_row = malloc((N ? N : 1) * sizeof *c->drop_row);
         c->drop_feat = malloc((N ? N : 1) * sizeof *c->drop_feat);
         c->drop_nmiss = malloc((N ? N : 1) * sizeof *c->drop_nmiss);
-        ok = c->drop_row && c->drop_feat && c->drop_nmiss && !id_alloc(rd, &c->drop_id, N);
+        c->drop_spec = malloc(N ? N : 1);
+        ok = c->drop_row && c->drop_feat && c->drop_nmiss && c->drop_spec && !id_alloc(rd, &c->drop_id, N);
     }
     for (int k = 0; ok && k < o->n_passthru; k++) {
         c->n_pass = k + 1;
@@ -422,6 +424,10 @@ static int chunk_missing(reader *rd, long row0, long nr)
                 continue;
             }
             rd->c->n_missing[j]++;
+            if (o->missing == CAT_MISSING_FAIL && rd->has_spec && (int)j >= rd->nf + rd->ni)
+                return ody_fail(rd->err, ODY_EINPUT, "%s: row %ld: the spectrum is unusable, %s — set `missing: "
+                                "drop` to leave such rows out (listed in dropped.csv), or look at the row",
+                                rd->file, row0 + r, cat_spec_why(rd->sp.why_row[r]));
             if (o->missing == CAT_MISSING_FAIL)
                 return ody_fail(rd->err, ODY_EINPUT, "%s: feature '%s', row %ld: value is null, NaN, Inf or one of "
                                 "catalog.nulls — set `missing: drop` or `impute`, or filter the rows, e.g. "
@@ -463,6 +469,7 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
         size_t d = rd->dropped + (size_t)drops++;
         c->drop_row[d] = row0 + r;
         c->drop_nmiss[d] = 0;
+        c->drop_spec[d] = rd->has_spec ? rd->sp.why_row[r] : CAT_SPEC_WHY;
         for (size_t j = F; j-- > 0;)
             if (b->nul[j * cn + (size_t)r]) { c->drop_feat[d] = (int32_t)j; c->drop_nmiss[d]++; }
         if (!rd->has_id) c->drop_id.i[d] = row0 + r;
@@ -558,7 +565,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
             c->read_lo[j] = rd->b.lo[j], c->read_hi[j] = rd->b.hi[j];
         return 0;
     }
-    if (kept == 0)
+    if (kept == 0 || (c->spec_grid && c->spec_bad == N))  /* imputing spectra from none: say why there are none */
         return cat_none_left_fail(c, o, (long long)N, rd->err);
     if (o->missing == CAT_MISSING_IMPUTE)
         for (size_t j = 0; j < F; j++) {

@@ -60,6 +60,9 @@ enum { CAT_SPEC_NO_Z,       /* no finite redshift above -1 */
        CAT_SPEC_COVER,      /* under half the grid's bins covered by good pixels */
        CAT_SPEC_NORM,       /* no positive median flux in the normalisation window */
        CAT_SPEC_WHY };
+/* Why a spectrum is unusable, as the run log, errors and dropped.csv say it
+ * ("with no usable redshift"); "" for CAT_SPEC_WHY. */
+const char *cat_spec_why(int why);
 
 typedef struct cat_opt {
     const char *path;               /* required; CFITSIO syntax allowed */
@@ -144,6 +147,7 @@ typedef struct cat {
     int64_t *drop_row;    /* 1-based row in the (filtered) table */
     int32_t *drop_feat;   /* the first feature missing there */
     int32_t *drop_nmiss;  /* how many features are missing there */
+    uint8_t *drop_spec;   /* why its spectrum was unusable (CAT_SPEC_*); CAT_SPEC_WHY: it was not */
     cat_col drop_id;      /* their IDs (row numbers when no ID column) */
     size_t n_imputed;     /* values replaced by a median */
     int spec_grid, spec_out;          /* spectra: grid bins, features made of them (0: no spectra) */

@@ -46,6 +46,8 @@ static const char *spec_why[CAT_SPEC_WHY] = {"with no usable redshift", "with wa
                                              "with under half the grid's bins covered by good pixels",
                                              "with no positive flux to normalise by"};
 
+const char *cat_spec_why(int why) { return why >= 0 && why < CAT_SPEC_WHY ? spec_why[why] : ""; }
+
 void cat_log_spectra(const cat *c, const ody_log *log)
 {
     if (!c->spec_grid) return;

@@ -103,9 +103,10 @@ static int buffers(specrd *sr, ody_err *err)
     sr->row_edge = malloc(((size_t)sr->L + 1) * sizeof(double));
     sr->out = malloc(G * sizeof(double));
     sr->cov = malloc(G * sizeof(double));
+    sr->why_row = malloc((size_t)sr->chunk);
     int ok = sr->fbuf && sr->fnul && (!sr->has_wave || (sr->wbuf && sr->wnul)) &&
              (!sr->has_ivar || (sr->ibuf && sr->inul)) && (!sr->has_mask || (sr->mbuf && sr->mnul)) && sr->zbuf &&
-             sr->znul && sr->row_lam && sr->row_edge && sr->out && sr->cov;
+             sr->znul && sr->row_lam && sr->row_edge && sr->out && sr->cov && sr->why_row;
     return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory for spectra (%ld pixels x %ld rows)", sr->L, sr->chunk);
 }
 
@@ -143,7 +144,7 @@ void spec_close(specrd *sr)
     free(sr->lam);
     free(sr->fbuf); free(sr->wbuf); free(sr->ibuf); free(sr->mbuf); free(sr->zbuf);
     free(sr->fnul); free(sr->wnul); free(sr->inul); free(sr->mnul); free(sr->znul);
-    free(sr->row_lam); free(sr->row_edge); free(sr->out); free(sr->cov);
+    free(sr->row_lam); free(sr->row_edge); free(sr->out); free(sr->cov); free(sr->why_row);
     memset(sr, 0, sizeof *sr);
 }
 
@@ -298,6 +299,7 @@ int spec_chunk(fitsfile *f, const char *file, specrd *sr, long row0, long nr, do
     }
     for (long r = 0; r < nr; r++) {
         int why = one_spectrum(sr, r, vals, cn), ok = why == CAT_SPEC_WHY;
+        sr->why_row[r] = (unsigned char)why;
         sr->n_bad += !ok;
         if (!ok) sr->n_bad_why[why]++;
         for (int k = 0; k < sr->n_out; k++) nul[(size_t)k * cn + (size_t)r] = (char)!ok;

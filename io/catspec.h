@@ -22,6 +22,7 @@ typedef struct specrd {
     size_t n_masked;        /* grid bins interpolated over, all rows */
     size_t n_bad;           /* spectra left as missing values */
     size_t n_bad_why[CAT_SPEC_WHY];  /* ... by reason */
+    unsigned char *why_row; /* the chunk's rows: CAT_SPEC_WHY when usable, else why not */
     int have_first;         /* first_lo, first_hi are set */
     double first_lo, first_hi;  /* the first spectrum's good pixels' rest wavelengths (cat.spec_first_lo) */
 } specrd;

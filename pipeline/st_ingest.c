@@ -136,8 +136,14 @@ static int save_dropped(run_state *st, ody_err *err)
         cat_col_format(&k->drop_id, d, id, sizeof id);
         fprintf(t.f, "%lld,", (long long)k->drop_row[d]);
         stage_csv_field(t.f, id);
-        int more = k->drop_nmiss[d] - 1;
-        snprintf(why, sizeof why, more ? "%s and %d more" : "%s", k->feat_names[k->drop_feat[d]], more);
+        int spec = k->drop_spec[d] < CAT_SPEC_WHY, other = k->drop_nmiss[d] - (spec ? k->spec_out : 0);
+        size_t at = 0;  /* the spectrum's bins are one reason, said as such, after any other feature */
+        why[0] = 0;
+        if (other > 0)
+            at = (size_t)snprintf(why, sizeof why, other > 1 ? "%s and %d more" : "%s", k->feat_names[k->drop_feat[d]],
+                                  other - 1);
+        if (spec && at < sizeof why)
+            snprintf(why + at, sizeof why - at, "%sthe spectrum, %s", at ? "; " : "", cat_spec_why(k->drop_spec[d]));
         fputc(',', t.f);
         stage_csv_field(t.f, why);
         fputc('\n', t.f);
@@ -236,11 +242,22 @@ static void warn_dropped(const run_state *st)
 {
     const cfg *c = st->c;
     const cat *k = st->cat;
-    if (k->n_dropped * 50 > k->n_table_rows)
-        ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the ranking "
-                 "covers only the rest (a run lists them in %s/dropped.csv); set `catalog.missing: impute` to keep "
-                 "them, or choose other features", c->cat_path, k->n_dropped, k->n_table_rows,
-                 100.0 * (double)k->n_dropped / (double)k->n_table_rows, c->output);
+    if (k->n_dropped * 50 <= k->n_table_rows) return;
+    if (k->spec_bad * 2 > k->n_dropped) {  /* mostly spectra: the reason most share, and the grid to look at */
+        int why = 0;
+        for (int w = 1; w < CAT_SPEC_WHY; w++)
+            if (k->spec_bad_why[w] > k->spec_bad_why[why]) why = w;
+        ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped, %zu for an unusable spectrum (%zu %s) — "
+                 "the ranking covers only the rest (a run lists them in %s/dropped.csv)%s", c->cat_path, k->n_dropped,
+                 k->n_table_rows, 100.0 * (double)k->n_dropped / (double)k->n_table_rows, k->spec_bad,
+                 k->spec_bad_why[why], cat_spec_why(why), c->output, why == CAT_SPEC_COVER ? "; a grid (spectra.grid_"
+                 "start, grid_stop) within every spectrum's rest-frame wavelengths keeps them" : "");
+        return;
+    }
+    ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped for missing feature values — the ranking "
+             "covers only the rest (a run lists them in %s/dropped.csv); set `catalog.missing: impute` to keep "
+             "them, or choose other features", c->cat_path, k->n_dropped, k->n_table_rows,
+             100.0 * (double)k->n_dropped / (double)k->n_table_rows, c->output);
 }
 
 /* The run folder's record of the input: catalog.fits, dropped.csv. */

@@ -154,7 +154,8 @@ static int part_median(const run_state *st, const cat *k, const float *X, size_t
 
 /* Counts over the parts, and the medians in place of the missing values
  * (catalog.missing: impute). */
-static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, ody_err *err)
+static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, const cat_opt *o, long long nt,
+                          ody_err *err)
 {
     size_t F = k->n_feat;
     int64_t *cnt = malloc((F + 4 + CAT_SPEC_WHY) * sizeof *cnt);
@@ -168,6 +169,11 @@ static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, ody_
     cnt[F + 1] = 0;
     rc = ody_allreduce(st->comm, cnt, F + 1, ODY_SUM_I64, err);
     if (!rc) rc = ody_allreduce(st->comm, cnt + F + 2, 2 + CAT_SPEC_WHY, ODY_SUM_I64, err);
+    if (!rc && k->spec_grid && cnt[F + 3] == nt) {  /* no spectrum to impute from: say why, as a whole read does */
+        k->spec_bad = (size_t)nt;
+        for (int w = 0; w < CAT_SPEC_WHY; w++) k->spec_bad_why[w] = (size_t)cnt[F + 4 + w];
+        rc = cat_none_left_fail(k, o, nt, err);
+    }
     for (size_t j = 0; !rc && j < F; j++) {
         k->n_missing[j] = (size_t)cnt[j];
         if (!cnt[j] || st->c->cat_missing != CAT_MISSING_IMPUTE) continue;
@@ -318,7 +324,7 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     if (!rc && !k) rc = ody_fail(err, ODY_EINTERNAL, "a process read no rows of %s", st->c->cat_path);
     if (!rc) rc = part_offsets(c, k->n_rows, off, err);
     if (!rc) rc = part_offsets(c, k->drop_row ? k->n_dropped : 0, doff, err);
-    if (!rc) rc = settle_missing(st, k, k->X, k->n_rows, err);  /* the counts summed, for the error below too */
+    if (!rc) rc = settle_missing(st, k, k->X, k->n_rows, o_in, nt, err);  /* the counts summed, for the error below too */
     if (!rc && off[R] == 0) rc = cat_none_left_fail(k, o_in, nt, err);
     /* the dropped list whole on every process (process 0 writes it); the IDs, rows and pass-through columns,
      * like the features, moved to the rows each process holds from now on */
@@ -326,6 +332,7 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
         rc = share_array(c, &k->drop_row, doff, sizeof *k->drop_row, err);
         if (!rc) rc = share_array(c, &k->drop_feat, doff, sizeof *k->drop_feat, err);
         if (!rc) rc = share_array(c, &k->drop_nmiss, doff, sizeof *k->drop_nmiss, err);
+        if (!rc) rc = share_array(c, &k->drop_spec, doff, sizeof *k->drop_spec, err);
         if (!rc) rc = share_col(c, &k->drop_id, doff, err);
     }
     if (!rc) k->n_rows = off[R];

@@ -253,6 +253,9 @@ static void test_spectra_recipe(void **state)
     assert_int_equal(c->n_dropped, 2);
     assert_int_equal(c->spec_bad_why[CAT_SPEC_COVER], 1);
     assert_int_equal(c->spec_bad_why[CAT_SPEC_NO_Z], 1);
+    assert_int_equal(c->drop_spec[0], CAT_SPEC_COVER);  /* dropped.csv says why each went */
+    assert_int_equal(c->drop_spec[1], CAT_SPEC_NO_Z);
+    assert_string_equal(cat_spec_why(CAT_SPEC_NO_Z), "with no usable redshift");
     for (size_t r = 0; r < 3; r++)
         for (size_t k = 0; k < 51; k++) {  /* every bin the spectrum covers whole: to the pixels' sampling */
             double c0 = 1000 + 4.0 * (double)k, z = 0.1 * (double)r;
@@ -398,6 +401,15 @@ static void test_spectra_none_usable(void **state)
     assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with under half the grid's bins covered"));
     assert_non_null(strstr(e.msg, "the grid 3000-3100 A must lie within the spectra's wavelengths at rest, and the "
                                   "first spectrum spans 1000-1398 — set spectra.grid_start and grid_stop inside it"));
+    o.missing = CAT_MISSING_IMPUTE;  /* nothing to impute from: the same reason, not "FLUX@3000 has no value" */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with under half the grid's bins covered"));
+    o.missing = CAT_MISSING_FAIL, sp.grid_start = 1000, sp.grid_stop = 1200;  /* row 4 mostly masked, row 5 no z */
+    sp.mask = "MASK";
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "spec.fits: row 4: the spectrum is unusable, with under half the grid's bins covered "
+                                  "by good pixels — set `missing: drop`"));
+    o.missing = CAT_MISSING_DROP;
     sp.grid_start = 1000, sp.grid_stop = 1100, sp.mask = "FLUX";  /* every pixel's "mask" nonzero */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "no spectrum has a good pixel: a pixel is bad where its flux is NaN, its mask "

@@ -1192,6 +1192,17 @@ static void test_spectra_demo(void **state)
                      "normalisation window 5500-5502 (spectra.norm_from, norm_to), by whose median each spectrum is "
                      "divided: widen the window"))
         fail_msg("no advice on the one-bin window: %s", err);
+    /* a grid beyond the redder spectra's rest frame: those rows dropped, the reason said once and on record */
+    snprintf(args, sizeof args, "run '%s/configs/spectra_demo.yaml' --set forest.n_trees=10 --set spectra.grid_start=7000 "
+             "--set spectra.grid_stop=8900 --set spectra.norm_from=7000 --set spectra.norm_to=7200 "
+             "--set 'export.formats=[fits]' --set output='%s/red'", src, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    if (!strstr(err, "of 800 rows (43%) dropped, 346 for an unusable spectrum (346 with under half the grid's bins "
+                     "covered by good pixels) — the ranking covers only the rest"))
+        fail_msg("no reason for the dropped spectra: %s", err);
+    snprintf(cmd, sizeof cmd, "grep -q '^3,3,\"the spectrum, with under half the grid.s bins covered by good pixels\"$' "
+             "'%s/red/dropped.csv'", dir);
+    if (system(cmd) != 0) fail_msg("dropped.csv does not say why the spectrum went");
     /* a first run says how long it will take once the data's size is known */
     snprintf(cmd, sizeof cmd, "grep -q 's to go for 800 objects x 721 features' '%s/sp/oddsky.log'", dir);
     if (system(cmd) != 0) fail_msg("no first estimate of the run's time in its log");
