@@ -184,6 +184,8 @@ typedef struct reader {
     long first, N;           /* the rows read: [first, first + N), 0-based; all of them unless a part */
     int part;
     colref *fref, *pref, idref;
+    int n_pass;              /* pass-through columns resolved (pref), in o->passthru order */
+    char pass_left[256];     /* those the table lacks (passthru_optional) */
     char **fspec, **flabel;  /* the features with blocks expanded: specs, names */
     int nf;                  /* those features */
     imgblk *img;             /* image HDUs named as features: their values after the columns' */
@@ -246,8 +248,18 @@ static int reader_resolve(reader *rd)
         else if (rd->idref.typecode != TSTRING && rd->idref.repeat > rd->maxrep) rd->maxrep = rd->idref.repeat;
     }
     for (int k = 0; k < o->n_passthru && !rc; k++) {
-        const colref *p = &rd->pref[k];
-        if ((rc = catcol_resolve(rd->f, rd->file, o->passthru[k], "pass-through", &rd->pref[k], rd->err))) break;
+        const colref *p = &rd->pref[rd->n_pass];
+        int col = 0, st = 0;
+        if (o->passthru_optional && fits_get_colnum(rd->f, CASEINSEN, (char *)o->passthru[k], &col, &st) == COL_NOT_FOUND) {
+            fits_clear_errmsg();  /* not in this table: left out, and said */
+            size_t at = strlen(rd->pass_left);
+            if (at + 1 < sizeof rd->pass_left)
+                snprintf(rd->pass_left + at, sizeof rd->pass_left - at, "%s%s", at ? ", " : "", o->passthru[k]);
+            continue;
+        }
+        if ((rc = catcol_resolve(rd->f, rd->file, o->passthru[k], "pass-through", &rd->pref[rd->n_pass], rd->err)))
+            break;
+        rd->n_pass++;
         if (p->typecode == TSTRING && p->width > rd->maxwidth) rd->maxwidth = p->width;
         else if (p->typecode != TSTRING && p->repeat > rd->maxrep) rd->maxrep = p->repeat;
     }
@@ -324,7 +336,7 @@ static int id_alloc(reader *rd, cat_col *id, size_t N)
 static int reader_fits(const reader *rd)
 {
     double N = (double)rd->N, per_row = 4.0 * rd->nt + 16 + (rd->has_id ? rd->idref.width + 9 : 8);
-    for (int k = 0; k < rd->o->n_passthru; k++) per_row += (double)rd->pref[k].width + 9;
+    for (int k = 0; k < rd->n_pass; k++) per_row += (double)rd->pref[k].width + 9;
     double need = N * per_row, have = ody_phys_memory();
     if (have > 0 && need > 0.8 * have)
         return ody_fail(rd->err, ODY_EINPUT, "%s: %.0f rows x %d features need %.1f GB to read; this machine has %.1f "
@@ -347,9 +359,10 @@ static int reader_alloc(reader *rd)
     c->feat_names = calloc(F, sizeof *c->feat_names);
     c->feat_units = calloc(F, sizeof *c->feat_units);
     c->n_missing = calloc(F, sizeof *c->n_missing);
-    if (o->n_passthru > 0) c->pass = calloc((size_t)o->n_passthru, sizeof *c->pass);
+    if (rd->n_pass > 0) c->pass = calloc((size_t)rd->n_pass, sizeof *c->pass);
+    memcpy(c->pass_left, rd->pass_left, sizeof c->pass_left);
     int ok = c->path && c->X && c->row && c->feat_names && c->feat_units && c->n_missing &&
-             (o->n_passthru == 0 || c->pass) &&
+             (rd->n_pass == 0 || c->pass) &&
              !chunkbuf_alloc(&rd->b, (size_t)rd->chunk, F, rd->maxrep, rd->maxwidth);
     for (size_t j = 0; ok && j < F; j++) {
         c->feat_names[j] = ody_strdup(feat_name(rd, j));
@@ -366,7 +379,7 @@ static int reader_alloc(reader *rd)
         c->drop_spec = malloc(N ? N : 1);
         ok = c->drop_row && c->drop_feat && c->drop_nmiss && c->drop_spec && !id_alloc(rd, &c->drop_id, N);
     }
-    for (int k = 0; ok && k < o->n_passthru; k++) {
+    for (int k = 0; ok && k < rd->n_pass; k++) {
         c->n_pass = k + 1;
         ok = !catcol_alloc(&c->pass[k], &rd->pref[k], N);
     }
@@ -484,7 +497,7 @@ static int reader_chunk(reader *rd, long row0, long nr, size_t *kept)
     }
     if (rd->has_id)
         rc = catcol_read(rd->f, rd->file, &rd->idref, &c->id, row0, nr, b->keep, *kept, b->raw, b->rawnul, b->sptr, rd->err);
-    for (int k = 0; k < rd->o->n_passthru && !rc; k++)
+    for (int k = 0; k < rd->n_pass && !rc; k++)
         rc = catcol_read(rd->f, rd->file, &rd->pref[k], &c->pass[k], row0, nr, b->keep, *kept, b->raw, b->rawnul,
                          b->sptr, rd->err);
     if (!rc && rd->has_id && drops)
@@ -573,6 +586,9 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
             if (rc) return rc;
         }
     cat_log_missing(c, rd->file, o->missing, log);
+    if (c->pass_left[0])
+        ody_logf(log, ODY_LOG_INFO, "%s: not in this catalog, so not carried: %s (catalog.passthrough)", rd->file,
+                 c->pass_left);
     ody_logf(log, ODY_LOG_INFO, "%s: read %zu of %zu rows, %zu features (%zu dropped, %zu imputed)", rd->file, kept, N,
              F, c->n_dropped, c->n_imputed);
     cat_warned lw = {0};

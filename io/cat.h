@@ -80,6 +80,8 @@ typedef struct cat_opt {
                                        own copy, read back, was warned about when it was first read */
     int run_features;               /* the features are a finished run's (`oddsky score`): errors advise on
                                        the new catalog, not on catalog.features */
+    int passthru_optional;          /* a pass-through column the table lacks is left out, and cat.pass_left
+                                       names it (`oddsky score`: a night's alerts lack a run's truth columns) */
     long chunk_rows;                /* 0: CFITSIO's optimal row count */
     tab_format format;              /* TAB_AUTO (default): FITS, CSV or ECSV from the content */
     const cat_spec *spec;           /* NULL: none; else its grid bins follow the features */
@@ -133,6 +135,7 @@ typedef struct cat {
     cat_col id;           /* CAT_COL_INT row numbers when no ID column */
     int n_pass;
     cat_col *pass;
+    char pass_left[256];  /* passthru_optional: the pass-through columns left out, "KIND, ODDITY"; "" none */
     int64_t *row;         /* 1-based row in the (filtered) table of each kept row (a run frees
                              them once catalog.fits holds them: NULL then) */
     /* Which rows id, pass and row hold: every kept row (id_part 0, id_lo 0),

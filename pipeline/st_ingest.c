@@ -223,6 +223,7 @@ int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log 
     input_opt(c, &o, &spec);
     o.path = path;
     o.run_features = 1;
+    o.passthru_optional = 1;
     return cat_read(&o, out, log, err);
 }
 

@@ -1673,6 +1673,15 @@ static void test_score_new_objects(void **state)
     tu_same_table(a, b);
     snprintf(path, sizeof path, "cmp -s '%s/out/anomalies.csv' '%s/same/anomalies.csv'", dir, dir);
     assert_int_equal(system(path), 0);
+    /* a new catalog without some of the run's pass-through columns (a night's alerts have no truth columns):
+     * scored, those left out and named in the run's log */
+    snprintf(args, sizeof args, "score '%s' '%s/catalogs/mock_survey.fits[CATALOG][col -CLASS; -ANOMALY; UG = U - G; "
+             "GR = G - R; RI = R - I; IZ = I - Z]' -o '%s/lean' --top 0", run, src, dir);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    snprintf(path, sizeof path, "head -1 '%s/lean/anomalies.csv' | grep -q '^RANK,ID,RA,DEC,F_UG,'", dir);
+    assert_int_equal(system(path), 0);
+    snprintf(path, sizeof path, "grep -q 'not in this catalog, so not carried: CLASS, ANOMALY' '%s/oddsky.log'", run);
+    assert_int_equal(system(path), 0);
     /* the same objects under new IDs */
     char *moved = moved_catalog(dir);
     snprintf(args, sizeof args, "score '%s' '%s' -o '%s/moved' --top 0 --set threads=2", run, moved, dir);
