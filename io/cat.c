@@ -249,14 +249,8 @@ static int reader_resolve(reader *rd)
     }
     for (int k = 0; k < o->n_passthru && !rc; k++) {
         const colref *p = &rd->pref[rd->n_pass];
-        int col = 0, st = 0;
-        if (o->passthru_optional && fits_get_colnum(rd->f, CASEINSEN, (char *)o->passthru[k], &col, &st) == COL_NOT_FOUND) {
-            fits_clear_errmsg();  /* not in this table: left out, and said */
-            size_t at = strlen(rd->pass_left);
-            if (at + 1 < sizeof rd->pass_left)
-                snprintf(rd->pass_left + at, sizeof rd->pass_left - at, "%s%s", at ? ", " : "", o->passthru[k]);
+        if (o->passthru_optional && catcol_left_out(rd->f, o->passthru[k], rd->pass_left, sizeof rd->pass_left))
             continue;
-        }
         if ((rc = catcol_resolve(rd->f, rd->file, o->passthru[k], "pass-through", &rd->pref[rd->n_pass], rd->err)))
             break;
         rd->n_pass++;

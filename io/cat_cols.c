@@ -171,6 +171,16 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
 
 /* ================================================================ feature blocks */
 
+int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len)
+{
+    int col = 0, status = 0;
+    if (fits_get_colnum(f, CASEINSEN, (char *)name, &col, &status) != COL_NOT_FOUND) return 0;
+    fits_clear_errmsg();  /* no error: an optional column not there */
+    size_t at = strlen(left);
+    if (at + 1 < len) snprintf(left + at, len - at, "%s%s", at ? ", " : "", name);
+    return 1;
+}
+
 void catcol_names_free(char **names, int n)
 {
     for (int k = 0; names && k < n; k++) free(names[k]);

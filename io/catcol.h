@@ -24,6 +24,10 @@ int catcol_is_integer(int typecode);
  * messages ("feature", "id", "pass-through"). */
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
 
+/* 1 when the table has no column named name (nothing else resolved), with
+ * name appended to left ("A, B", as far as len allows); 0 when it has one. */
+int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len);
+
 /* Feature specs as the table resolves them: a vector column named bare
  * ("FLUX") stands for all its elements and "FLUX[a:b]" for elements a..b
  * (1-based, inclusive); anything else stays one spec.  *spec gets the n
