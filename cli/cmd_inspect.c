@@ -77,6 +77,11 @@ int cli_inspect(int argc, char **argv)
             printf("  %-4d %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", k + 1, ci->name,
                    cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul, vmin, vmax);
         }
+        for (int k = 0; k < hi->n_cols; k++)  /* where a spectrum's pixels lie: what spectra.grid_* must be within */
+            if (hi->cols[k].has_wcs)
+                printf("  %s: element coordinates %.10g to %.10g, step %.6g (its vector WCS, 1CRVL%d/1CDLT%d)\n",
+                       hi->cols[k].name, hi->cols[k].wcs_first, hi->cols[k].wcs_last, hi->cols[k].wcs_step, k + 1,
+                       k + 1);
     }
     cat_info_destroy(info);
     return 0;

@@ -307,6 +307,8 @@ typedef struct cat_colinfo {
     long n_null;        /* rows with a null/NaN/Inf element; -1 if not counted */
     double lo, hi;      /* the smallest and largest finite value (a survey's -9999 shows here);
                            lo > hi when there is none or the column was not counted */
+    int has_wcs;        /* a vector column with a vector WCS (1CRVLn, 1CDLTn): its elements' */
+    double wcs_first, wcs_last, wcs_step;  /* coordinates, e.g. a spectrum's wavelengths */
 } cat_colinfo;
 
 typedef struct cat_hduinfo {

@@ -187,8 +187,7 @@ void catcol_names_free(char **names, int n)
     free(names);
 }
 
-/* The column's vector WCS: λ(k) = crval + (k - crpix) cdelt; 0 when absent. */
-static int vector_wcs(fitsfile *f, int colnum, double *crval, double *cdelt, double *crpix)
+int catcol_vector_wcs(fitsfile *f, int colnum, double *crval, double *cdelt, double *crpix)
 {
     char key[FLEN_KEYWORD];
     int status = 0;
@@ -245,7 +244,7 @@ static int specs_add(specs *s, const char *spec, const char *label)
 static int add_block(fitsfile *f, specs *s, const colref *ref, long a, long b)
 {
     double crval = 0, cdelt = 0, crpix = 1;
-    int wcs = vector_wcs(f, ref->colnum, &crval, &cdelt, &crpix);
+    int wcs = catcol_vector_wcs(f, ref->colnum, &crval, &cdelt, &crpix);
     for (long k = a; k <= b; k++) {
         char sp[96], lab[128];
         snprintf(sp, sizeof sp, "%s[%ld]", ref->name, k);

@@ -92,6 +92,13 @@ static int describe_columns(fitsfile *f, cat_hduinfo *hi, int *status)
         fits_clear_errmsg();
         fits_get_eqcoltype(f, c + 1, &ci->typecode, &ci->repeat, &ci->width, status);
         if (*status) break;
+        double crval = 0, cdelt = 0, crpix = 1;  /* a spectrum's wavelengths, for choosing spectra.grid_* */
+        if (ci->repeat > 1 && ci->typecode != TSTRING && catcol_vector_wcs(f, c + 1, &crval, &cdelt, &crpix) &&
+            cdelt != 0 && isfinite(crval) && isfinite(cdelt) && isfinite(crpix)) {
+            ci->has_wcs = 1, ci->wcs_step = cdelt;
+            ci->wcs_first = crval + (1 - crpix) * cdelt;
+            ci->wcs_last = crval + ((double)ci->repeat - crpix) * cdelt;
+        }
         ci->n_null = count_null_rows(f, ci, c + 1, hi->n_rows, status);
     }
     return 0;

@@ -24,6 +24,10 @@ int catcol_is_integer(int typecode);
  * messages ("feature", "id", "pass-through"). */
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
 
+/* The column's vector WCS: coordinate of element k (1-based) = crval + (k -
+ * crpix) cdelt; 0 when it has none (1CRVLn or 1CDLTn missing). */
+int catcol_vector_wcs(fitsfile *f, int colnum, double *crval, double *cdelt, double *crpix);
+
 /* 1 when the table has no column named name (nothing else resolved), with
  * name appended to left ("A, B", as far as len allows); 0 when it has one. */
 int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len);

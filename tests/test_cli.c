@@ -77,6 +77,10 @@ static void test_simulate_then_inspect(void **state)
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "500 rows x 12 columns"));
     assert_non_null(strstr(out, "REDSHIFT"));
+    /* a spectrum column's wavelengths from its vector WCS, for choosing spectra.grid_* */
+    snprintf(args, sizeof args, "inspect '%s/catalogs/mock_spectra.fits'", getenv("ODDSKY_SOURCE_DIR"));
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "\n  FLUX: element coordinates 3800 to 9195.5, step 4.5 (its vector WCS, 1CRVL9/1CDLT9)\n"));
     snprintf(args, sizeof args, "simulate -n 5 -o '%s/c.fits'", dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     /* lens train -o: a catalog there is refused before training, a lens
