@@ -154,9 +154,8 @@ void spec_close(specrd *sr)
  * density over the bin, input pixel i covering [edge_i, edge_i+1); masked
  * pixels contribute nothing, and a bin less than half covered by good
  * pixels is empty (cov < 0.5). */
-static void resample(specrd *sr, const double *flux, const char *good)
+static void resample(specrd *sr, const double *flux, const char *good, long L)
 {
-    long L = sr->L;
     int G = sr->G;
     const double *lam = sr->row_lam;
     double *e = sr->row_edge;
@@ -221,9 +220,9 @@ static int normalise(specrd *sr)
 
 /* A spectrum stored red to blue (its wavelengths decrease throughout, as
  * some instruments write them) turned blue to red, in place. */
-static void reverse_row(specrd *sr, double *flux, char *good)
+static void reverse_row(specrd *sr, double *flux, char *good, long L)
 {
-    for (long i = 0, j = sr->L - 1; i < j; i++, j--) {
+    for (long i = 0, j = L - 1; i < j; i++, j--) {
         double t = flux[i];
         flux[i] = flux[j], flux[j] = t;
         t = sr->row_lam[i], sr->row_lam[i] = sr->row_lam[j], sr->row_lam[j] = t;
@@ -254,16 +253,23 @@ static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
         if (sr->has_mask) ok = ok && !sr->mnul[r * L + i] && sr->mbuf[r * L + i] == 0;
         good[i] = (char)ok;
     }
-    if (sr->row_lam[L - 1] < sr->row_lam[0]) reverse_row(sr, flux, good);
+    /* A shorter spectrum in a wider column: the unused pixels at either end have no wavelength (NaN, 0). */
+    long i0 = 0, i1 = L - 1;
+    while (i0 < L && !(sr->row_lam[i0] > 0 && isfinite(sr->row_lam[i0]))) i0++;
+    while (i1 > i0 && !(sr->row_lam[i1] > 0 && isfinite(sr->row_lam[i1]))) i1--;
+    if (i1 <= i0) return CAT_SPEC_WAVE;
+    if (i0 > 0) memmove(sr->row_lam, sr->row_lam + i0, (size_t)(i1 - i0 + 1) * sizeof *sr->row_lam);
+    flux += i0, good += i0, L = i1 - i0 + 1;
+    if (sr->row_lam[L - 1] < sr->row_lam[0]) reverse_row(sr, flux, good, L);
     for (long i = 1; i < L; i++)
         if (!(sr->row_lam[i] > sr->row_lam[i - 1])) return CAT_SPEC_WAVE;  /* resampling needs them in order */
     if (!sr->have_first) {  /* where the spectra lie, for an error when none is usable */
-        long i0 = 0, i1 = L - 1;
-        while (i0 < L && !good[i0]) i0++;
-        while (i1 > i0 && !good[i1]) i1--;
-        if (i0 < L) sr->have_first = 1, sr->first_lo = sr->row_lam[i0], sr->first_hi = sr->row_lam[i1];
+        long g0 = 0, g1 = L - 1;
+        while (g0 < L && !good[g0]) g0++;
+        while (g1 > g0 && !good[g1]) g1--;
+        if (g0 < L) sr->have_first = 1, sr->first_lo = sr->row_lam[g0], sr->first_hi = sr->row_lam[g1];
     }
-    resample(sr, flux, good);
+    resample(sr, flux, good, L);
     if (fill_gaps(sr) * 2 < sr->G) return CAT_SPEC_COVER;
     if (!normalise(sr)) return CAT_SPEC_NORM;
     int ds = sr->o->downsample > 1 ? sr->o->downsample : 1;

@@ -381,6 +381,57 @@ static void test_spectra_red_to_blue(void **state)
     free(dir), free(path);
 }
 
+/* Shorter spectra in a wider column, their unused pixels' wavelengths NaN
+ * or 0 at either end (and red to blue too): read as the spectrum alone.
+ * Row r holds the same 100 pixels from offset 0, 20, 10 and (reversed) 5. */
+static void test_spectra_padded(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "pad.fits"), fn[300];
+    fitsfile *f;
+    int status = 0;
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    char *tt[] = {"ID", "FLUX", "WAVE"}, *tf[] = {"K", "120E", "120D"};
+    fits_create_tbl(f, BINARY_TBL, 0, 3, tt, tf, NULL, "SPEC", &status);
+    const int off[4] = {0, 20, 10, 5};
+    for (int r = 0; r < 4; r++) {
+        long long id = r + 1;
+        float flux[120];
+        double wave[120];
+        for (int k = 0; k < 120; k++) {
+            int q = k - off[r];
+            if (r == 3) q = 99 - q;  /* red to blue */
+            int in = k >= off[r] && k < off[r] + 100;
+            wave[k] = in ? 1000 + 2 * q : r == 1 ? 0 : NAN;
+            flux[k] = in ? (float)(2 + 0.01 * (1000 + 2 * q) + (q % 5 == 0)) : r == 1 ? 0.0f : NAN;
+        }
+        fits_write_col(f, TLONGLONG, 1, r + 1, 1, 1, &id, &status);
+        fits_write_col(f, TFLOAT, 2, r + 1, 1, 120, flux, &status);
+        fits_write_col(f, TDOUBLE, 3, r + 1, 1, 120, wave, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    cat_spec sp = {.flux = "FLUX", .wave = "WAVE", .grid_start = 1010, .grid_stop = 1190, .grid_step = 4,
+                   .downsample = 1};
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.n_features = 0;
+    o.id_col = "ID";
+    o.spec = &sp;
+    cat *c = NULL;
+    ody_err e = {0};
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_int_equal(c->n_rows, 4);
+    for (size_t r = 1; r < 4; r++)
+        for (size_t k = 0; k < c->n_feat; k++)
+            if (c->X[r * c->n_feat + k] != c->X[k]) fail_msg("row %zu bin %zu: %g, not %g", r, k, c->X[r * c->n_feat + k], c->X[k]);
+    cat_destroy(c);
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
 /* Every spectrum unusable: the error says why and what to set, not "drop
  * FLUX@... from catalog.features" (a grid bin is no catalog column). */
 static void test_spectra_none_usable(void **state)
@@ -1282,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_spectra_recipe),
         cmocka_unit_test(test_spectra_red_to_blue),
         cmocka_unit_test(test_spectra_none_usable),
+        cmocka_unit_test(test_spectra_padded),
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
