@@ -192,6 +192,32 @@ static void test_feature_blocks(void **state)
 
 /* ================================================================ spectra */
 
+/* Options reading the spectra of path with sp, by ID. */
+static cat_opt spec_opt(const char *path, const cat_spec *sp)
+{
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.n_features = 0;
+    o.id_col = "ID";
+    o.spec = sp;
+    return o;
+}
+
+/* A new table SPEC at path with n columns tt of forms tf: the caller writes
+ * its rows and closes it. */
+static fitsfile *spec_table(const char *path, int n, char **tt, char **tf)
+{
+    fitsfile *f = NULL;
+    int status = 0;
+    char fn[300];
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, n, tt, tf, NULL, "SPEC", &status);
+    assert_int_equal(status, 0);
+    return f;
+}
+
 /* A table of spectra observed at redshift z on one grid (WCS 1000 + 2 k A,
  * 200 pixels) whose rest-frame flux density is a + b lambda: linear, so any
  * flux-conserving resampling gives a + b (bin centre) exactly.  Row 3 has
@@ -237,12 +263,7 @@ static void test_spectra_recipe(void **state)
     char *dir = tu_tmpdir(), *path = write_spectra(dir);
     cat_spec sp = {.flux = "FLUX", .mask = "MASK", .redshift = "Z", .grid_start = 1000, .grid_stop = 1200,
                    .grid_step = 4, .downsample = 1};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.n_features = 0;
-    o.id_col = "ID";
-    o.spec = &sp;
+    cat_opt o = spec_opt(path, &sp);
     cat *c = NULL;
     ody_err e = {0};
     assert_ok(cat_read(&o, &c, NULL, &e), e);
@@ -290,6 +311,16 @@ static void test_spectra_recipe(void **state)
     free(dir), free(path);
 }
 
+/* The spectra of path (FLUX, WAVE) on the grid 1010-1190 A by 4 into *c. */
+static int read_wave_grid(const char *path, cat **c, const ody_log *log, ody_err *e)
+{
+    cat_spec sp = {.flux = "FLUX", .wave = "WAVE", .grid_start = 1010, .grid_stop = 1190, .grid_step = 4,
+                   .downsample = 1};
+    cat_opt o = spec_opt(path, &sp);
+    *c = NULL;
+    return cat_read(&o, c, log, e);
+}
+
 /* Spectra stored red to blue are read as the same spectra stored blue to
  * red, whether the wavelengths come a row (a WAVE column) or from a
  * negative WCS step; a row whose wavelengths are out of order is a missing
@@ -298,13 +329,10 @@ static void test_spectra_recipe(void **state)
 static void test_spectra_red_to_blue(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir(), *path = tu_path(dir, "rb.fits"), fn[300];
-    fitsfile *f;
-    int status = 0;
-    snprintf(fn, sizeof fn, "!%s", path);
-    fits_create_file(&f, fn, &status);
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "rb.fits");
     char *tt[] = {"ID", "FLUX", "WAVE", "FLUXD"}, *tf[] = {"K", "100E", "100D", "100E"};
-    fits_create_tbl(f, BINARY_TBL, 0, 4, tt, tf, NULL, "SPEC", &status);
+    fitsfile *f = spec_table(path, 4, tt, tf);
+    int status = 0;
     double crval = 1198, cdelt = -2;  /* FLUXD: every row red to blue on the WCS */
     fits_write_key(f, TDOUBLE, "1CRVL4", &crval, NULL, &status);
     fits_write_key(f, TDOUBLE, "1CDLT4", &cdelt, NULL, &status);
@@ -326,21 +354,13 @@ static void test_spectra_red_to_blue(void **state)
     }
     fits_close_file(f, &status);
     assert_int_equal(status, 0);
-    cat_spec sp = {.flux = "FLUX", .wave = "WAVE", .grid_start = 1010, .grid_stop = 1190, .grid_step = 4,
-                   .downsample = 1};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.n_features = 0;
-    o.id_col = "ID";
-    o.spec = &sp;
     cat *c = NULL;
     ody_err e = {0};
     char *text = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&text, &len);
     ody_log log = {ODY_LOG_INFO, m, NULL};
-    assert_ok(cat_read(&o, &c, &log, &e), e);
+    assert_ok(read_wave_grid(path, &c, &log, &e), e);
     fclose(m);
     /* the bins missing alike in one line, and the reason named */
     assert_non_null(strstr(text, "features FLUX@1010 to FLUX@1190 (46): 2 missing values each (drop)\n"));
@@ -360,7 +380,8 @@ static void test_spectra_red_to_blue(void **state)
     memcpy(row0, c->X, sizeof row0);
     cat_destroy(c);
     /* the file's own grid, with a negative step: the features run blue to red */
-    sp.flux = "FLUXD", sp.wave = NULL, sp.grid_step = 0;
+    cat_spec sp = {.flux = "FLUXD", .grid_start = 1010, .grid_stop = 1190, .downsample = 1};
+    cat_opt o = spec_opt(path, &sp);
     assert_ok(cat_read(&o, &c, NULL, &e), e);
     assert_int_equal(c->n_rows, 5);
     assert_int_equal(c->n_feat, 100);
@@ -387,13 +408,10 @@ static void test_spectra_red_to_blue(void **state)
 static void test_spectra_padded(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir(), *path = tu_path(dir, "pad.fits"), fn[300];
-    fitsfile *f;
-    int status = 0;
-    snprintf(fn, sizeof fn, "!%s", path);
-    fits_create_file(&f, fn, &status);
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "pad.fits");
     char *tt[] = {"ID", "FLUX", "WAVE"}, *tf[] = {"K", "120E", "120D"};
-    fits_create_tbl(f, BINARY_TBL, 0, 3, tt, tf, NULL, "SPEC", &status);
+    fitsfile *f = spec_table(path, 3, tt, tf);
+    int status = 0;
     const int off[4] = {0, 20, 10, 5};
     for (int r = 0; r < 4; r++) {
         long long id = r + 1;
@@ -412,17 +430,9 @@ static void test_spectra_padded(void **state)
     }
     fits_close_file(f, &status);
     assert_int_equal(status, 0);
-    cat_spec sp = {.flux = "FLUX", .wave = "WAVE", .grid_start = 1010, .grid_stop = 1190, .grid_step = 4,
-                   .downsample = 1};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.n_features = 0;
-    o.id_col = "ID";
-    o.spec = &sp;
     cat *c = NULL;
     ody_err e = {0};
-    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_ok(read_wave_grid(path, &c, NULL, &e), e);
     assert_int_equal(c->n_rows, 4);
     for (size_t r = 1; r < 4; r++)
         for (size_t k = 0; k < c->n_feat; k++)
@@ -440,12 +450,7 @@ static void test_spectra_none_usable(void **state)
     char *dir = tu_tmpdir(), *path = write_spectra(dir);  /* 1000-1398 A observed, z 0-0.4 */
     cat_spec sp = {.flux = "FLUX", .redshift = "Z", .grid_start = 3000, .grid_stop = 3100, .grid_step = 4,
                    .downsample = 1};
-    cat_opt o;
-    cat_opt_init(&o);
-    o.path = path;
-    o.n_features = 0;
-    o.id_col = "ID";
-    o.spec = &sp;
+    cat_opt o = spec_opt(path, &sp);
     cat *c = NULL;
     ody_err e = {0};
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
