@@ -336,6 +336,44 @@ static void same_error_under_mpirun(const char *args, const char *one)
 /* Each process reads its part of the table: the catalog, the dropped list
  * and the imputed values are those of one process reading it all, and so
  * are the errors a whole read meets first. */
+/* Spectra read by parts: the bundled mock spectra on a grid the redder ones
+ * do not cover, so that rows go from every part.  Each process resamples its
+ * own rows; the features, the dropped list with each spectrum's reason, the
+ * warning that names the reason and the ranking are those of one process. */
+static void test_mpirun_spectra(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), args[4096];
+    for (int np = 1; np <= 3; np++) {
+        char launcher[64];
+        snprintf(launcher, sizeof launcher, "mpirun -np %d", np);
+        snprintf(args, sizeof args, "-q run '%s/configs/spectra_demo.yaml' --top 0 --set forest.n_trees=10 "
+                 "--set isolation.n_trees=50 --set spectra.grid_start=7000 --set spectra.grid_stop=8900 "
+                 "--set spectra.norm_from=7000 --set spectra.norm_to=7200 --set similarity.enabled=false "
+                 "--set 'export.formats=[fits, csv]' --set output='%s/np%d'", src, dir, np);
+        int rc = np == 1 ? tu_run(args, out, sizeof out, err, sizeof err)
+                         : tu_run_under(launcher, args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("%s: exit %d: %s", launcher, rc, err);
+        if (!strstr(err, "346 for an unusable spectrum (346 with under half the grid's bins covered"))
+            fail_msg("%s: the dropped spectra's reason not said: %s", launcher, err);
+        if (np == 1) continue;
+        char a[4300], b[4300];
+        const char *files[] = {"catalog.fits", "anomalies.fits"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(a, sizeof a, "%s/np1/%s", dir, files[k]);
+            snprintf(b, sizeof b, "%s/np%d/%s", dir, np, files[k]);
+            tu_same_table(a, b);
+        }
+        snprintf(a, sizeof a, "cmp -s '%s/np1/dropped.csv' '%s/np%d/dropped.csv' && cmp -s '%s/np1/anomalies.csv' "
+                 "'%s/np%d/anomalies.csv'", dir, dir, np, dir, dir, np);
+        if (system(a) != 0) fail_msg("dropped.csv or anomalies.csv differs under mpirun -np %d", np);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_mpirun_parts(void **state)
 {
     (void)state;
@@ -516,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_mpirun_identical),
         cmocka_unit_test(test_mpirun_long_exports),
         cmocka_unit_test(test_mpirun_parts),
+        cmocka_unit_test(test_mpirun_spectra),
         cmocka_unit_test(test_mpirun_errors),
         cmocka_unit_test(test_mpirun_without_mpi),
     };
