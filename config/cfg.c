@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cfg.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,13 @@ static int check_columns(const cfg *c, ody_err *err)
     if (c->spec_dg > 0 && !(c->spec_g1 > c->spec_g0))
         return ody_fail(err, ODY_EINPUT, "%s: spectra.grid_stop = %g is not above grid_start = %g — give the grid's "
                         "first and last bin centres", f, c->spec_g1, c->spec_g0);
+    double bins = c->spec_dg > 0 ? floor((c->spec_g1 - c->spec_g0) / c->spec_dg + 1e-9) + 1 : 0;
+    if (bins > 1e6)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.grid_start..grid_stop by grid_step makes %.0f bins — at most "
+                        "10^6: raise spectra.grid_step", f, bins);
+    if (bins > 0 && c->spec_ds > bins)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.downsample = %d is more than the grid's %.0f bins — set it to "
+                        "at most %.0f", f, c->spec_ds, bins, bins);
     if (c->spec_n1 < c->spec_n0)
         return ody_fail(err, ODY_EINPUT, "%s: spectra.norm_to = %g is below norm_from = %g — give the window's ends "
                         "in order (equal: not normalised)", f, c->spec_n1, c->spec_n0);

@@ -60,7 +60,9 @@ static int make_grid(const char *file, specrd *sr, ody_err *err)
         if (!(o->grid_stop > o->grid_start))
             return ody_fail(err, ODY_EINPUT, "spectra.grid: stop %g is not above start %g", o->grid_stop, o->grid_start);
         double n = floor((o->grid_stop - o->grid_start) / o->grid_step + 1e-9) + 1;
-        if (n > 1e6) return ody_fail(err, ODY_EINPUT, "spectra.grid makes %.0f bins — at most 10^6", n);
+        if (n > 1e6)
+            return ody_fail(err, ODY_EINPUT, "%s: spectra.grid makes %.0f bins — at most 10^6: raise spectra.grid_step",
+                            file, n);
         sr->G = (int)n, sr->g0 = o->grid_start, sr->dg = o->grid_step;
         return 0;
     }
@@ -73,11 +75,13 @@ static int make_grid(const char *file, specrd *sr, ody_err *err)
     return 0;
 }
 
-static int names(specrd *sr, ody_err *err)
+static int names(specrd *sr, const char *file, ody_err *err)
 {
     int ds = sr->o->downsample > 1 ? sr->o->downsample : 1;
     sr->n_out = sr->G / ds;
-    if (sr->n_out < 1) return ody_fail(err, ODY_EINPUT, "spectra.downsample = %d leaves no bins of %d", ds, sr->G);
+    if (sr->n_out < 1)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.downsample = %d is more than the %d bins of the spectra's own "
+                        "grid — set it to at most %d", file, ds, sr->G, sr->G);
     if (!(sr->names = calloc((size_t)sr->n_out, sizeof *sr->names))) return ody_fail(err, ODY_ENOMEM, "out of memory");
     for (int k = 0; k < sr->n_out; k++) {
         double c = sr->g0 + sr->dg * ((double)k * ds + (ds - 1) / 2.0);
@@ -131,7 +135,7 @@ int spec_open(fitsfile *f, const char *file, const cat_spec *o, long chunk, spec
     }
     if (!rc && !sr->has_wave) rc = wcs_grid(f, file, sr, err);
     if (!rc) rc = make_grid(file, sr, err);
-    if (!rc) rc = names(sr, err);
+    if (!rc) rc = names(sr, file, err);
     if (!rc) rc = buffers(sr, err);
     if (rc) spec_close(sr);
     return rc;

@@ -304,6 +304,11 @@ static void test_spectra_recipe(void **state)
     assert_int_equal(c->n_feat, 200);
     assert_true(fabs(c->X[10] - (1 + 0.01 * 1020)) < 1e-4);
     cat_destroy(c);
+    sp.downsample = 201;  /* more than the file's own grid has */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "spec.fits: spectra.downsample = 201 is more than the 200 bins of the spectra's own "
+                                  "grid — set it to at most 200"));
+    sp.downsample = 1;
     sp.flux = "Z";  /* a scalar is no spectrum */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "vector column"));

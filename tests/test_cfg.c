@@ -209,6 +209,11 @@ static void test_rules_between_keys(void **state)
     char text[400];
     snprintf(text, sizeof text, "%s  norm_from: 5600\n  norm_to: 5400\noutput: o\n", spec);
     expect_error(dir, text, "spectra.norm_to = 5400 is below norm_from = 5600", NULL);
+    snprintf(text, sizeof text, "%s  downsample: 500\noutput: o\n", spec);
+    expect_error(dir, text, "spectra.downsample = 500 is more than the grid's 401 bins — set it to at most 401", NULL);
+    expect_error(dir, "catalog:\n  path: s.fits\n  features: []\nspectra:\n  flux: F\n  grid_start: 4000\n"
+                 "  grid_stop: 6000\n  grid_step: 0.001\noutput: o\n", "makes 2000001 bins — at most 10^6: raise "
+                 "spectra.grid_step", NULL);
     snprintf(text, sizeof text, "%s  norm_from: 7000\n  norm_to: 7200\noutput: o\n", spec);
     expect_error(dir, text, "the normalisation window 7000-7200 (spectra.norm_from, norm_to) lies outside the grid "
                  "4000-6000", NULL);
