@@ -47,9 +47,10 @@ static int check_config(cfg *conf, const char *path, int values, const ody_log *
                    in.n_features, in.n_dropped, in.n_imputed, conf->output);
     } else {
         long long nr = 0;
-        if (!(rc = run_check_catalog(conf, &nr, &e)))
-            printf("%s: ok (catalog %s: %lld rows, %d features found; output %s)\n", path, conf->cat_path, nr,
-                   conf->n_features, conf->output);
+        int nf = 0;
+        if (!(rc = run_check_catalog(conf, &nr, &nf, &e)))
+            printf("%s: ok (catalog %s: %lld rows, %d features found%s; output %s)\n", path, conf->cat_path, nr, nf,
+                   conf->spec_flux[0] ? ", the spectra's grid bins among them" : "", conf->output);
     }
     cfg_destroy(conf);
     return rc ? cli_fail(&e) : 0;

@@ -663,12 +663,13 @@ static int reader_open(reader *rd, const cat_opt *o, ody_err *err)
     return rc;
 }
 
-int cat_check(const cat_opt *o, long long *n_rows, ody_err *err)
+int cat_check(const cat_opt *o, long long *n_rows, int *n_feat, ody_err *err)
 {
     reader rd;
     int rc = reader_open(&rd, o, err);
     if (rc) return rc;
     *n_rows = rd.nrows;
+    if (n_feat) *n_feat = rd.nt;
     reader_close(&rd);
     return 0;
 }

@@ -224,8 +224,10 @@ void cat_destroy(cat *c);
  * pass-through column, a table too large for the memory).  Reads no rows,
  * so the uniqueness of IDs and missing values are not checked — except that
  * a text table is converted, which checks each of its values' syntax.  On
- * success *n_rows is the (filtered) table's row count. */
-int cat_check(const cat_opt *o, long long *n_rows, ody_err *err);
+ * success *n_rows is the (filtered) table's row count and *n_feat (when
+ * not NULL) the features it makes: a vector column's elements, an image's
+ * pixels and the spectra's grid bins counted one by one. */
+int cat_check(const cat_opt *o, long long *n_rows, int *n_feat, ody_err *err);
 
 /* The spectra line of cat_read's log (nothing without spectra): for a
  * table read by parts, once their counts are summed. */

@@ -72,8 +72,9 @@ typedef struct run_summary {
 int run_pipeline(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *log, ody_err *err);
 
 /* `oddsky check`: opens the configured catalog and resolves its columns
- * without reading rows (cat_check); *n_rows gets its row count. */
-int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err);
+ * without reading rows (cat_check); *n_rows gets its row count, *n_feat the
+ * features it makes (a vector column's elements and grid bins one by one). */
+int run_check_catalog(const cfg *c, long long *n_rows, int *n_feat, ody_err *err);
 
 /* What `oddsky check --values` found. */
 typedef struct run_check_info {

@@ -208,12 +208,12 @@ static void input_opt(const cfg *c, cat_opt *o, cat_spec *spec)
     o->format = c->cat_format;
 }
 
-int run_check_catalog(const cfg *c, long long *n_rows, ody_err *err)
+int run_check_catalog(const cfg *c, long long *n_rows, int *n_feat, ody_err *err)
 {
     cat_opt o;
     cat_spec spec;
     input_opt(c, &o, &spec);
-    return cat_check(&o, n_rows, err);
+    return cat_check(&o, n_rows, n_feat, err);
 }
 
 int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log *log, ody_err *err)

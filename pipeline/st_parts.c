@@ -308,7 +308,7 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     const ody_comm *c = st->comm;
     int R = ody_comm_size(c), me = ody_comm_rank(c);
     long long nt = 0;
-    int rc = ody_comm_agree(c, cat_check(o_in, &nt, err), err);
+    int rc = ody_comm_agree(c, cat_check(o_in, &nt, NULL, err), err);
     if (rc) return rc;
     if (nt < R) return ody_comm_agree(c, cat_read(o_in, &st->cat, st->log, err), err);  /* a part each is too few */
     cat_opt o = *o_in;

@@ -1183,6 +1183,10 @@ static void test_spectra_demo(void **state)
     for (int r = 0; r < 20; r++) n_odd += strcmp(odd[r], "none") != 0;
     assert_true(n_odd >= 15);
     free(pc);
+    /* check counts the grid bins as the features they are */
+    snprintf(args, sizeof args, "check '%s/configs/spectra_demo.yaml'", src);
+    if ((rc = tu_run(args, out, sizeof out, err, sizeof err))) fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(out, ": 800 rows, 721 features found, the spectra's grid bins among them;"));
     /* a normalisation window of one bin makes that bin 1 everywhere: the warning says to widen the window, not to
      * drop a grid bin from catalog.features */
     snprintf(args, sizeof args, "run '%s/configs/spectra_demo.yaml' --set forest.n_trees=10 --set spectra.norm_from=5500 "
