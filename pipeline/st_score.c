@@ -191,16 +191,26 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         wd[0] = dev[wf[0]];
         w0 = 1;
     }
+    int lo[16], hi[16];  /* the stretch each reason covers (score.explain is at most 10) */
+    for (int w = 0; w < w0; w++) lo[w] = hi[w] = wf[w];
     for (int w = w0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
             int taken = 0;
-            for (int u = 0; u < w; u++)
-                taken |= wf[u] == f || (wf[u] >= 0 && blk[f] >= 0 && blk[f] == blk[wf[u]] && abs(f - wf[u]) <= BLOCK_GAP);
+            for (int u = 0; u < w; u++) taken |= f >= lo[u] && f <= hi[u];
             if (!taken && (best < 0 || fabsf(dev[f]) > fabsf(dev[best]))) best = f;
         }
         wf[w] = best;
         wd[w] = best >= 0 ? dev[best] : 0;
+        lo[w] = hi[w] = best;
+        if (best < 0 || blk[best] < 0) continue;
+        /* a line or a continuum is one reason, not its pixels: the stretch of the block around it that deviates
+         * the same way by at least a quarter as much, and BLOCK_GAP elements either side */
+        float quarter = 0.25f * dev[best];
+        while (lo[w] > 0 && blk[lo[w] - 1] == blk[best] && (best - lo[w] < BLOCK_GAP || dev[lo[w] - 1] * quarter >= quarter * quarter))
+            lo[w]--;
+        while (hi[w] + 1 < F && blk[hi[w] + 1] == blk[best] && (hi[w] - best < BLOCK_GAP || dev[hi[w] + 1] * quarter >= quarter * quarter))
+            hi[w]++;
     }
 }
 
