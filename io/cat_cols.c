@@ -143,8 +143,9 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
     if (fits_read_key(f, TSTRING, key, ref->unit, NULL, &status)) { status = 0; ref->unit[0] = 0; }
     fits_clear_errmsg();
     if (ref->typecode < 0)
-        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a variable-length array, "
-                        "which oddsky cannot use — choose a fixed-size column", file, role, spec);
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a variable-length array, which oddsky cannot use — "
+                        "write it as a fixed-size column, shorter rows padded with NaN (spectra padded so are read as "
+                        "the pixels they have)", file, role, ref->name);
     if (ref->typecode == TSTRING) {
         if (ref->elem)
             return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a string column and has no "

@@ -443,6 +443,20 @@ static void test_spectra_padded(void **state)
         for (size_t k = 0; k < c->n_feat; k++)
             if (c->X[r * c->n_feat + k] != c->X[k]) fail_msg("row %zu bin %zu: %g, not %g", r, k, c->X[r * c->n_feat + k], c->X[k]);
     cat_destroy(c);
+    /* the same spectra as variable-length arrays: refused, saying how to write them so that they are read */
+    char *tv[] = {"ID", "FLUX", "WAVE"}, *fv[] = {"K", "1PE(120)", "1PD(120)"};
+    f = spec_table(path, 3, tv, fv);
+    float one[3] = {1, 2, 3};
+    double wl[3] = {1000, 1002, 1004};
+    long long id1 = 1;
+    fits_write_col(f, TLONGLONG, 1, 1, 1, 1, &id1, &status);
+    fits_write_col(f, TFLOAT, 2, 1, 1, 3, one, &status);
+    fits_write_col(f, TDOUBLE, 3, 1, 1, 3, wl, &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(read_wave_grid(path, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "pad.fits: flux column 'FLUX' is a variable-length array, which oddsky cannot use "
+                                  "— write it as a fixed-size column, shorter rows padded with NaN"));
     tu_rmtree(dir);
     free(dir), free(path);
 }
