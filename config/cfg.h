@@ -59,6 +59,8 @@ typedef enum { CFG_COMBINE_MAX = 0, CFG_COMBINE_MEAN = 1 } cfg_combine;
 /* export.formats, as bits. */
 enum { CFG_FMT_FITS = 1, CFG_FMT_CSV = 2, CFG_FMT_ECSV = 4, CFG_FMT_VOTABLE = 8, CFG_FMT_HTML = 16 };
 
+#define CFG_EXPLAIN_MAX 10  /* score.explain: WHY names at most this many reasons */
+
 typedef struct cfg {
     char *file;          /* the config file as given */
     char *dir;           /* its directory, absolute; paths in the config
@@ -133,7 +135,7 @@ typedef struct cfg {
                                             CFG_AUTO: by cfg_local_weight_auto() */
     double context_weight;               /* the context detector's z-score is multiplied by it */
     double heap_weight;                  /* the heap detector's z-score is multiplied by it */
-    int explain;                         /* features named per object */
+    int explain;                         /* features named per object, at most CFG_EXPLAIN_MAX */
 
     /* export */
     int formats;                         /* CFG_FMT_* bits */

@@ -158,7 +158,7 @@ const key cfg_schema[] = {
     {"score.heap_weight", T_REAL, "0.2", 0, 100, NULL, NULL, O(heap_weight), 0,
      "weight of the heap detector when score.detectors lists it: objects that share a value with a small group "
      "(docs/SCORES.md)"},
-    {"score.explain", T_INT, "3", 0, 10, NULL, NULL, O(explain), 0,
+    {"score.explain", T_INT, "3", 0, CFG_EXPLAIN_MAX, NULL, NULL, O(explain), 0,
      "features named per object in WHY: largest deviations from its nearest normal neighbours"},
     {"export.formats", T_FLAGS, "[fits, csv]", NONE, "fits|csv|ecsv|votable|html", NULL, O(formats), 0,
      "ranked list formats: anomalies.fits, .csv, .ecsv (astropy, with units and descriptions), .vot (VOTable); "

@@ -155,6 +155,24 @@ static int32_t *blocks(const cat *k)
     return b;
 }
 
+/* The stretch [*lo, *hi] of f's block that one reason covers: a line or a
+ * continuum is one reason, not its pixels.  It reaches BLOCK_GAP elements
+ * either side, and on while the elements deviate the same way as f by at
+ * least a quarter as much.  A scalar feature is its own stretch. */
+static int same_reason(const float *dev, const int32_t *blk, int f, int g)
+{
+    float q = 0.25f * dev[f];
+    return blk[g] == blk[f] && (abs(g - f) <= BLOCK_GAP || (q > 0 ? dev[g] >= q : dev[g] <= q));
+}
+
+static void stretch(const float *dev, const int32_t *blk, int F, int f, int *lo, int *hi)
+{
+    *lo = *hi = f;
+    if (blk[f] < 0) return;
+    while (*lo > 0 && same_reason(dev, blk, f, *lo - 1)) (*lo)--;
+    while (*hi + 1 < F && same_reason(dev, blk, f, *hi + 1)) (*hi)++;
+}
+
 /* Object i of q's explanation from its normal neighbours among ref's
  * objects (all of them when none is normal): the n_why largest
  * |deviations|, one a stretch of a block (a spectral line is one reason, not
@@ -191,8 +209,8 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         wd[0] = dev[wf[0]];
         w0 = 1;
     }
-    int lo[16], hi[16];  /* the stretch each reason covers (score.explain is at most 10) */
-    for (int w = 0; w < w0; w++) lo[w] = hi[w] = wf[w];
+    int lo[CFG_EXPLAIN_MAX], hi[CFG_EXPLAIN_MAX];  /* the stretch each reason covers */
+    if (w0) stretch(dev, blk, F, wf[0], &lo[0], &hi[0]);
     for (int w = w0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
@@ -202,15 +220,8 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         }
         wf[w] = best;
         wd[w] = best >= 0 ? dev[best] : 0;
-        lo[w] = hi[w] = best;
-        if (best < 0 || blk[best] < 0) continue;
-        /* a line or a continuum is one reason, not its pixels: the stretch of the block around it that deviates
-         * the same way by at least a quarter as much, and BLOCK_GAP elements either side */
-        float quarter = 0.25f * dev[best];
-        while (lo[w] > 0 && blk[lo[w] - 1] == blk[best] && (best - lo[w] < BLOCK_GAP || dev[lo[w] - 1] * quarter >= quarter * quarter))
-            lo[w]--;
-        while (hi[w] + 1 < F && blk[hi[w] + 1] == blk[best] && (hi[w] - best < BLOCK_GAP || dev[hi[w] + 1] * quarter >= quarter * quarter))
-            hi[w]++;
+        if (best >= 0) stretch(dev, blk, F, best, &lo[w], &hi[w]);
+        else lo[w] = 0, hi[w] = -1;
     }
 }
 
