@@ -572,8 +572,7 @@ static int reader_finish(reader *rd, size_t kept, const ody_log *log)
             c->read_lo[j] = rd->b.lo[j], c->read_hi[j] = rd->b.hi[j];
         return 0;
     }
-    if (kept == 0 || (c->spec_grid && c->spec_bad == N))  /* imputing spectra from none: say why there are none */
-        return cat_none_left_fail(c, o, (long long)N, rd->err);
+    if (cat_none_left(c, kept, (long long)N)) return cat_none_left_fail(c, o, (long long)N, rd->err);
     if (o->missing == CAT_MISSING_IMPUTE)
         for (size_t j = 0; j < F; j++) {
             int rc = c->n_missing[j] ? impute_column(c, j, rd->file, rd->err) : 0;

@@ -206,11 +206,19 @@ void cat_sentinel_part(const float *X, size_t n, size_t n_feat, size_t j0, size_
 void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, int n_parts, const char *file,
                        const ody_log *log, cat_warned *named);
 
-/* The error for a read of o (whole, or the parts summed) whose n_read rows
- * all had a missing feature value: ODY_EINPUT, naming o->path and the
- * feature that missed most (c->n_missing); one missing everywhere is to be
- * dropped, since imputing it has nothing to impute from (or, for a run's
- * features, to be given values in the new catalog). */
+/* Whether a read of n_read rows (whole, or the parts summed) keeping `kept`
+ * leaves nothing to rank: no row kept, or no spectrum usable (which
+ * `missing: impute` would fill from nothing). */
+int cat_none_left(const cat *c, size_t kept, long long n_read);
+
+/* The reason most of c's unusable spectra share (CAT_SPEC_NO_Z .. CAT_SPEC_NORM). */
+int cat_spec_main_why(const cat *c);
+
+/* The error when cat_none_left: ODY_EINPUT, naming o->path and, for
+ * spectra, the reason most of them share and what to set (cat_spec_main_why);
+ * else the feature that missed most (c->n_missing): one missing everywhere
+ * is to be dropped, since imputing it has nothing to impute from (or, for a
+ * run's features, to be given values in the new catalog). */
 int cat_none_left_fail(const cat *c, const cat_opt *o, long long n_read, ody_err *err);
 
 /* The error for a path whose row filter names only #row

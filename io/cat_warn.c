@@ -48,6 +48,19 @@ static const char *spec_why[CAT_SPEC_WHY] = {"with no usable redshift", "with wa
 
 const char *cat_spec_why(int why) { return why >= 0 && why < CAT_SPEC_WHY ? spec_why[why] : ""; }
 
+int cat_spec_main_why(const cat *c)
+{
+    int why = 0;
+    for (int k = 1; k < CAT_SPEC_WHY; k++)
+        if (c->spec_bad_why[k] > c->spec_bad_why[why]) why = k;
+    return why;
+}
+
+int cat_none_left(const cat *c, size_t kept, long long n_read)
+{
+    return kept == 0 || (c->spec_grid && (long long)c->spec_bad == n_read);
+}
+
 void cat_log_spectra(const cat *c, const ody_log *log)
 {
     if (!c->spec_grid) return;
@@ -67,9 +80,7 @@ void cat_log_spectra(const cat *c, const ody_log *log)
 static int spec_none_usable(const cat *c, const cat_opt *o, long long n_read, ody_err *err)
 {
     const cat_spec *s = o->spec;
-    int why = 0;
-    for (int k = 1; k < CAT_SPEC_WHY; k++)
-        if (c->spec_bad_why[k] > c->spec_bad_why[why]) why = k;
+    int why = cat_spec_main_why(c);
     char hint[700];
     double lo = c->spec_first_lo, hi = c->spec_first_hi;
     if (why == CAT_SPEC_NO_Z)

@@ -245,9 +245,7 @@ static void warn_dropped(const run_state *st)
     const cat *k = st->cat;
     if (k->n_dropped * 50 <= k->n_table_rows) return;
     if (k->spec_bad * 2 > k->n_dropped) {  /* mostly spectra: the reason most share, and the grid to look at */
-        int why = 0;
-        for (int w = 1; w < CAT_SPEC_WHY; w++)
-            if (k->spec_bad_why[w] > k->spec_bad_why[why]) why = w;
+        int why = cat_spec_main_why(k);
         ody_logf(st->log, ODY_LOG_WARN, "%s: %zu of %zu rows (%.0f%%) dropped, %zu for an unusable spectrum (%zu %s) — "
                  "the ranking covers only the rest (a run lists them in %s/dropped.csv)%s", c->cat_path, k->n_dropped,
                  k->n_table_rows, 100.0 * (double)k->n_dropped / (double)k->n_table_rows, k->spec_bad,

@@ -152,45 +152,47 @@ static int part_median(const run_state *st, const cat *k, const float *X, size_t
     return rc;
 }
 
-/* Counts over the parts, and the medians in place of the missing values
- * (catalog.missing: impute). */
-static int settle_missing(const run_state *st, cat *k, float *X, size_t nl, const cat_opt *o, long long nt,
-                          ody_err *err)
+/* The parts' counts summed in place: every process then holds the whole
+ * table's, for the log and for the error when nothing is left. */
+static int sum_counts(const run_state *st, cat *k, ody_err *err)
 {
-    size_t F = k->n_feat;
-    int64_t *cnt = malloc((F + 4 + CAT_SPEC_WHY) * sizeof *cnt);
+    size_t F = k->n_feat, n = F + 3 + CAT_SPEC_WHY;
+    int64_t *cnt = malloc(n * sizeof *cnt);
     int rc = ody_comm_agree(st->comm, cnt ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory"), err);
     if (rc) { free(cnt); return rc; }
     for (size_t j = 0; j < F; j++) cnt[j] = (int64_t)k->n_missing[j];
     cnt[F] = (int64_t)k->n_dropped;
-    cnt[F + 2] = (int64_t)k->spec_masked;
-    cnt[F + 3] = (int64_t)k->spec_bad;
-    for (int w = 0; w < CAT_SPEC_WHY; w++) cnt[F + 4 + w] = (int64_t)k->spec_bad_why[w];
-    cnt[F + 1] = 0;
-    rc = ody_allreduce(st->comm, cnt, F + 1, ODY_SUM_I64, err);
-    if (!rc) rc = ody_allreduce(st->comm, cnt + F + 2, 2 + CAT_SPEC_WHY, ODY_SUM_I64, err);
-    if (!rc && k->spec_grid && cnt[F + 3] == nt) {  /* no spectrum to impute from: say why, as a whole read does */
-        k->spec_bad = (size_t)nt;
-        for (int w = 0; w < CAT_SPEC_WHY; w++) k->spec_bad_why[w] = (size_t)cnt[F + 4 + w];
-        rc = cat_none_left_fail(k, o, nt, err);
+    cnt[F + 1] = (int64_t)k->spec_masked;
+    cnt[F + 2] = (int64_t)k->spec_bad;
+    for (int w = 0; w < CAT_SPEC_WHY; w++) cnt[F + 3 + w] = (int64_t)k->spec_bad_why[w];
+    rc = ody_allreduce(st->comm, cnt, n, ODY_SUM_I64, err);
+    if (!rc) {
+        for (size_t j = 0; j < F; j++) k->n_missing[j] = (size_t)cnt[j];
+        k->n_dropped = (size_t)cnt[F];
+        k->spec_masked = (size_t)cnt[F + 1];
+        k->spec_bad = (size_t)cnt[F + 2];
+        for (int w = 0; w < CAT_SPEC_WHY; w++) k->spec_bad_why[w] = (size_t)cnt[F + 3 + w];
     }
+    free(cnt);
+    return rc;
+}
+
+/* The medians of every part's values in place of the missing ones
+ * (catalog.missing: impute), after sum_counts. */
+static int impute_parts(const run_state *st, cat *k, float *X, size_t nl, ody_err *err)
+{
+    size_t F = k->n_feat;
+    int64_t imputed = 0;
+    int rc = 0;
     for (size_t j = 0; !rc && j < F; j++) {
-        k->n_missing[j] = (size_t)cnt[j];
-        if (!cnt[j] || st->c->cat_missing != CAT_MISSING_IMPUTE) continue;
+        if (!k->n_missing[j]) continue;  /* the whole table's count: every process takes the same steps */
         float med = 0;
         if ((rc = part_median(st, k, X, nl, j, &med, err))) break;
         for (size_t r = 0; r < nl; r++)
-            if (isnan(X[r * F + j])) X[r * F + j] = med, cnt[F + 1]++;
+            if (isnan(X[r * F + j])) X[r * F + j] = med, imputed++;
     }
-    if (!rc) rc = ody_allreduce(st->comm, cnt + F + 1, 1, ODY_SUM_I64, err);
-    if (!rc) {
-        k->n_dropped = (size_t)cnt[F];
-        k->n_imputed = (size_t)cnt[F + 1];
-        k->spec_masked = (size_t)cnt[F + 2];
-        k->spec_bad = (size_t)cnt[F + 3];
-        for (int w = 0; w < CAT_SPEC_WHY; w++) k->spec_bad_why[w] = (size_t)cnt[F + 4 + w];
-    }
-    free(cnt);
+    if (!rc) rc = ody_allreduce(st->comm, &imputed, 1, ODY_SUM_I64, err);
+    if (!rc) k->n_imputed = (size_t)imputed;
     return rc;
 }
 
@@ -324,8 +326,9 @@ int stage_read_parts(run_state *st, const cat_opt *o_in, ody_err *err)
     if (!rc && !k) rc = ody_fail(err, ODY_EINTERNAL, "a process read no rows of %s", st->c->cat_path);
     if (!rc) rc = part_offsets(c, k->n_rows, off, err);
     if (!rc) rc = part_offsets(c, k->drop_row ? k->n_dropped : 0, doff, err);
-    if (!rc) rc = settle_missing(st, k, k->X, k->n_rows, o_in, nt, err);  /* the counts summed, for the error below too */
-    if (!rc && off[R] == 0) rc = cat_none_left_fail(k, o_in, nt, err);
+    if (!rc) rc = sum_counts(st, k, err);
+    if (!rc && cat_none_left(k, off[R], nt)) rc = cat_none_left_fail(k, o_in, nt, err);
+    if (!rc && st->c->cat_missing == CAT_MISSING_IMPUTE) rc = impute_parts(st, k, k->X, k->n_rows, err);
     /* the dropped list whole on every process (process 0 writes it); the IDs, rows and pass-through columns,
      * like the features, moved to the rows each process holds from now on */
     if (!rc && k->drop_row) {
