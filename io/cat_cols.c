@@ -78,6 +78,29 @@ static void closest_columns(fitsfile *f, const char *want, char *buf, size_t len
 
 /* Resolves "NAME" or "NAME[k]" in the current table.  `role` is used in
  * messages ("feature", "id", "pass-through"). */
+/* The column named `name` as a user means it: the name as written (its
+ * number returned), else *n_loose columns differing in case alone, the first
+ * *first_loose, their names in loose[0..1].  CFITSIO treats * ? # as
+ * wildcards, so the match is done here.  0 with *n_loose 0: no such column. */
+static int match_column(fitsfile *f, const char *name, int *n_loose, int *first_loose, char loose[2][FLEN_VALUE])
+{
+    int ncols = 0, status = 0, exact = 0;
+    *n_loose = *first_loose = 0;
+    fits_get_num_cols(f, &ncols, &status);
+    for (int c = 1; c <= ncols && !exact; c++) {
+        char key[FLEN_KEYWORD], col[FLEN_VALUE] = "";
+        fits_make_keyn("TTYPE", c, key, &status);
+        if (fits_read_key(f, TSTRING, key, col, NULL, &status)) { status = 0; continue; }
+        if (!strcmp(col, name)) exact = c;  /* as written: it wins */
+        else if (!strcasecmp(col, name)) {
+            if (*n_loose < 2) snprintf(loose[*n_loose], FLEN_VALUE, "%s", col);
+            if (!(*n_loose)++) *first_loose = c;
+        }
+    }
+    fits_clear_errmsg();
+    return exact;
+}
+
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role,
                           colref *ref, ody_err *err)
 {
@@ -101,25 +124,13 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
                         "run `oddsky inspect %s` to list the columns", file, role, spec, file);
     memcpy(ref->name, spec, n);
     ref->name[n] = 0;
-    /* CFITSIO treats * ? # as wildcards; a match of the whole name is what a
-     * user means, so do the match ourselves: the name as written, else the
-     * one column whose name differs from it in case alone.  Two such columns
-     * (u and U: SDSS's u band beside a U of another system) are refused by
-     * name — taking the first read the wrong band, silently. */
-    int ncols = 0, status = 0, n_loose = 0, first_loose = 0;
+    /* The name as written, else the one column whose name differs from it in
+     * case alone.  Two such columns (u and U: SDSS's u band beside a U of
+     * another system) are refused by name — taking the first read the wrong
+     * band, silently. */
+    int status = 0, n_loose = 0, first_loose = 0;
     char loose[2][FLEN_VALUE] = {"", ""};
-    fits_get_num_cols(f, &ncols, &status);
-    for (int c = 1; c <= ncols && !ref->colnum; c++) {
-        char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
-        fits_make_keyn("TTYPE", c, key, &status);
-        if (fits_read_key(f, TSTRING, key, name, NULL, &status)) { status = 0; continue; }
-        if (!strcmp(name, ref->name)) ref->colnum = c;  /* as written: it wins */
-        else if (!strcasecmp(name, ref->name)) {
-            if (n_loose < 2) snprintf(loose[n_loose], sizeof loose[n_loose], "%s", name);
-            if (!n_loose++) first_loose = c;
-        }
-    }
-    fits_clear_errmsg();
+    ref->colnum = match_column(f, ref->name, &n_loose, &first_loose, loose);
     if (!ref->colnum && n_loose > 1)
         return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is not there, and columns %s and %s differ from it in "
                         "case alone — name the one you mean exactly", file, role, ref->name, loose[0], loose[1]);
@@ -174,9 +185,11 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
 
 int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len)
 {
-    int col = 0, status = 0;
-    if (fits_get_colnum(f, CASEINSEN, (char *)name, &col, &status) != COL_NOT_FOUND) return 0;
-    fits_clear_errmsg();  /* no error: an optional column not there */
+    char bare[FLEN_VALUE];  /* matched as catcol_resolve matches it: "MAG[2]" is column MAG */
+    snprintf(bare, sizeof bare, "%.*s", (int)strcspn(name, "["), name);
+    int n_loose = 0, first_loose = 0;
+    char loose[2][FLEN_VALUE];
+    if (match_column(f, bare, &n_loose, &first_loose, loose) || n_loose) return 0;
     size_t at = strlen(left);
     if (at + 1 < len) snprintf(left + at, len - at, "%s%s", at ? ", " : "", name);
     return 1;

@@ -28,7 +28,8 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
  * crpix) cdelt; 0 when it has none (1CRVLn or 1CDLTn missing). */
 int catcol_vector_wcs(fitsfile *f, int colnum, double *crval, double *cdelt, double *crpix);
 
-/* 1 when the table has no column named name (nothing else resolved), with
+/* 1 when the table has no column named name, matched as catcol_resolve
+ * matches it (exactly, else in case alone; no CFITSIO wildcards), with
  * name appended to left ("A, B", as far as len allows); 0 when it has one. */
 int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len);
 

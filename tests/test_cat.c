@@ -461,6 +461,49 @@ static void test_spectra_padded(void **state)
     free(dir), free(path);
 }
 
+/* Optional pass-through columns (`oddsky score`): one the table lacks is
+ * left out and named; one it has is carried, matched as any column is
+ * (in case alone; '#' and '?' in a name are no CFITSIO wildcards). */
+static void test_passthru_optional(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "p.fits");
+    char *tt[] = {"ID", "N#1", "X"}, *tf[] = {"K", "D", "E"};
+    fitsfile *f = spec_table(path, 3, tt, tf);
+    int status = 0;
+    for (int r = 1; r <= 12; r++) {
+        long long id = r;
+        double n = 10.0 * r;
+        float x = (float)(r % 5);
+        fits_write_col(f, TLONGLONG, 1, r, 1, 1, &id, &status);
+        fits_write_col(f, TDOUBLE, 2, r, 1, 1, &n, &status);
+        fits_write_col(f, TFLOAT, 3, r, 1, 1, &x, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    const char *feat[] = {"X"}, *pass[] = {"n#1", "GONE", "N?1"};  /* N?1: a CFITSIO template would match N#1 */
+    cat_opt o;
+    cat_opt_init(&o);
+    o.path = path;
+    o.features = feat;
+    o.n_features = 1;
+    o.id_col = "ID";
+    o.passthru = pass;
+    o.n_passthru = 3;
+    o.passthru_optional = 1;
+    cat *c = NULL;
+    ody_err e = {0};
+    assert_ok(cat_read(&o, &c, NULL, &e), e);
+    assert_int_equal(c->n_pass, 1);
+    assert_string_equal(c->pass_left, "GONE, N?1");
+    cat_destroy(c);
+    o.passthru_optional = 0;  /* a run's own catalog: a missing one is an error */
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "no pass-through column named 'GONE'"));
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
 /* Every spectrum unusable: the error says why and what to set, not "drop
  * FLUX@... from catalog.features" (a grid bin is no catalog column). */
 static void test_spectra_none_usable(void **state)
@@ -1358,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_spectra_red_to_blue),
         cmocka_unit_test(test_spectra_none_usable),
         cmocka_unit_test(test_spectra_padded),
+        cmocka_unit_test(test_passthru_optional),
         cmocka_unit_test(test_image_blocks),
         cmocka_unit_test(test_missing_policies),
         cmocka_unit_test(test_beyond_float32),
