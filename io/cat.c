@@ -200,7 +200,6 @@ typedef struct reader {
     ody_err *err;
 } reader;
 
-/* Resolves every column before reading anything, so a typo costs nothing. */
 /* Whether the table column `column` (case-insensitive, as CFITSIO names
  * it) is one the features read (ctx: the reader). */
 static int is_feature_column(const void *ctx, const char *column)
@@ -211,6 +210,7 @@ static int is_feature_column(const void *ctx, const char *column)
     return 0;
 }
 
+/* Resolves every column before reading anything, so a typo costs nothing. */
 static int reader_resolve(reader *rd)
 {
     const cat_opt *o = rd->o;
