@@ -75,6 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *image[] = {"FLUX", "U"};
     read_as(path, image, 2, "ID", CAT_MISSING_DROP, 5, NULL);
     read_as(path, blocks, 2, "ID", CAT_MISSING_DROP, 0, &sp);
+    /* wavelengths a row (red to blue, padded with NaN or 0 at the ends) and ivar: no scalar feature at all */
+    cat_spec sw = {.flux = "FLUX", .wave = "WAVE", .ivar = "IVAR", .grid_start = 1010, .grid_stop = 1190,
+                   .grid_step = 4, .norm_lo = 1100, .norm_hi = 1120, .downsample = 1};
+    read_as(path, NULL, 0, "ID", CAT_MISSING_DROP, 0, &sw);
+    read_as(path, NULL, 0, "ID", CAT_MISSING_FAIL, 0, &sw);
     read_labels(path);
     close(fd);
     return 0;
