@@ -59,6 +59,7 @@ enum { CAT_SPEC_NO_Z,       /* no finite redshift above -1 */
        CAT_SPEC_WAVE,       /* wavelengths not finite, or neither increasing nor decreasing throughout */
        CAT_SPEC_COVER,      /* under half the grid's bins covered by good pixels */
        CAT_SPEC_NORM,       /* no positive median flux in the normalisation window */
+       CAT_SPEC_EMPTY,      /* not one good pixel: all flux NaN or flagged, or an empty row */
        CAT_SPEC_WHY };
 /* Why a spectrum is unusable, as the run log, errors and dropped.csv say it
  * ("with no usable redshift"); "" for CAT_SPEC_WHY. */
@@ -211,7 +212,7 @@ void cat_sentinel_warn(const cat *c, size_t j0, size_t j1, const double *parts, 
  * `missing: impute` would fill from nothing). */
 int cat_none_left(const cat *c, size_t kept, long long n_read);
 
-/* The reason most of c's unusable spectra share (CAT_SPEC_NO_Z .. CAT_SPEC_NORM). */
+/* The reason most of c's unusable spectra share (CAT_SPEC_NO_Z .. CAT_SPEC_EMPTY). */
 int cat_spec_main_why(const cat *c);
 
 /* The error when cat_none_left: ODY_EINPUT, naming o->path and, for

@@ -76,8 +76,6 @@ static void closest_columns(fitsfile *f, const char *want, char *buf, size_t len
     }
 }
 
-/* Resolves "NAME" or "NAME[k]" in the current table.  `role` is used in
- * messages ("feature", "id", "pass-through"). */
 /* The column named `name` as a user means it: the name as written (its
  * number returned), else *n_loose columns differing in case alone, the first
  * *first_loose, their names in loose[0..1].  CFITSIO treats * ? # as
@@ -101,8 +99,8 @@ static int match_column(fitsfile *f, const char *name, int *n_loose, int *first_
     return exact;
 }
 
-int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role,
-                          colref *ref, ody_err *err)
+static int resolve(fitsfile *f, const char *file, const char *spec, const char *role, int vla_ok, colref *ref,
+                   ody_err *err)
 {
     memset(ref, 0, sizeof *ref);
     size_t n = strlen(spec);
@@ -153,10 +151,11 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
     fits_make_keyn("TUNIT", ref->colnum, key, &status);
     if (fits_read_key(f, TSTRING, key, ref->unit, NULL, &status)) { status = 0; ref->unit[0] = 0; }
     fits_clear_errmsg();
-    if (ref->typecode < 0)
-        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a variable-length array, which oddsky cannot use — "
-                        "write it as a fixed-size column, shorter rows padded with NaN (spectra padded so are read as "
-                        "the pixels they have)", file, role, ref->name);
+    if (ref->typecode < 0 && !vla_ok)
+        return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a variable-length array, which oddsky reads only as "
+                        "a spectrum (spectra.flux, wave, ivar, mask) — write it as a fixed-size column",
+                        file, role, ref->name);
+    if (ref->typecode < 0) ref->vla = 1, ref->typecode = -ref->typecode;  /* repeat: 1, the caller measures rows */
     if (ref->typecode == TSTRING) {
         if (ref->elem)
             return ody_fail(err, ODY_EINPUT, "%s: %s column '%s' is a string column and has no "
@@ -179,6 +178,16 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
                         file, role, spec, ref->elem, ref->repeat, ref->repeat);
     if (ref->elem == 0) ref->elem = 1;
     return 0;
+}
+
+int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err)
+{
+    return resolve(f, file, spec, role, 0, ref, err);
+}
+
+int catcol_resolve_vla(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err)
+{
+    return resolve(f, file, spec, role, 1, ref, err);
 }
 
 /* ================================================================ feature blocks */

@@ -93,11 +93,14 @@ static int describe_columns(fitsfile *f, cat_hduinfo *hi, int *status)
         fits_get_eqcoltype(f, c + 1, &ci->typecode, &ci->repeat, &ci->width, status);
         if (*status) break;
         double crval = 0, cdelt = 0, crpix = 1;  /* a spectrum's wavelengths, for choosing spectra.grid_* */
-        if (ci->repeat > 1 && ci->typecode != TSTRING && catcol_vector_wcs(f, c + 1, &crval, &cdelt, &crpix) &&
+        long nel = ci->repeat;  /* a variable-length array's: the longest its TFORM declares, PE(4300) */
+        const char *paren = ci->typecode < 0 ? strchr(ci->tform, '(') : NULL;
+        if (paren) nel = strtol(paren + 1, NULL, 10);
+        if (nel > 1 && ci->typecode != TSTRING && catcol_vector_wcs(f, c + 1, &crval, &cdelt, &crpix) &&
             cdelt != 0 && isfinite(crval) && isfinite(cdelt) && isfinite(crpix)) {
             ci->has_wcs = 1, ci->wcs_step = cdelt;
             ci->wcs_first = crval + (1 - crpix) * cdelt;
-            ci->wcs_last = crval + ((double)ci->repeat - crpix) * cdelt;
+            ci->wcs_last = crval + ((double)nel - crpix) * cdelt;
         }
         ci->n_null = count_null_rows(f, ci, c + 1, hi->n_rows, status);
     }

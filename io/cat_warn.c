@@ -44,7 +44,8 @@ void cat_warned_close(const cat_warned *w, const char *what, const char *file, c
 
 static const char *spec_why[CAT_SPEC_WHY] = {"with no usable redshift", "with wavelengths not finite or not in order",
                                              "with under half the grid's bins covered by good pixels",
-                                             "with no positive flux to normalise by"};
+                                             "with no positive flux to normalise by",
+                                             "with no good pixel (flux missing or flagged in every pixel)"};
 
 const char *cat_spec_why(int why) { return why >= 0 && why < CAT_SPEC_WHY ? spec_why[why] : ""; }
 
@@ -95,9 +96,9 @@ static int spec_none_usable(const cat *c, const cat_opt *o, long long n_read, od
     else if (why == CAT_SPEC_NORM)
         snprintf(hint, sizeof hint, "choose spectra.norm_from and norm_to (now %g-%g) where the spectra have positive "
                  "flux", s->norm_lo, s->norm_hi);
-    else if (!isfinite(lo))
-        snprintf(hint, sizeof hint, "no spectrum has a good pixel: a pixel is bad where its flux is NaN%s%s — check "
-                 "those columns", s->ivar && s->ivar[0] ? ", its ivar <= 0" : "",
+    else if (why == CAT_SPEC_EMPTY || !isfinite(lo))
+        snprintf(hint, sizeof hint, "a pixel is bad where its flux is NaN or absent%s%s — check those columns",
+                 s->ivar && s->ivar[0] ? ", its ivar <= 0" : "",
                  s->mask && s->mask[0] ? ", its mask nonzero" : "");
     else if (fmin(hi, c->spec_hi) - fmax(lo, c->spec_lo) < 0.5 * (c->spec_hi - c->spec_lo))
         snprintf(hint, sizeof hint, "the grid %g-%g A must lie within the spectra's wavelengths%s, and the first "

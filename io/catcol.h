@@ -13,7 +13,8 @@ typedef struct colref {
     char name[72];   /* name in the file */
     long elem;       /* 1-based element within a vector column */
     int colnum, typecode;
-    long repeat, width;
+    long repeat, width;  /* a variable-length array: repeat as its reader sets it */
+    int vla;             /* a variable-length array (catcol_resolve_vla alone accepts one) */
     char unit[72];
 } colref;
 
@@ -23,6 +24,11 @@ int catcol_is_integer(int typecode);
 /* Resolves "NAME" or "NAME[k]" in the current table.  `role` is used in
  * messages ("feature", "id", "pass-through"). */
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
+
+/* The same, accepting a variable-length array (P or Q) too: ref->vla set,
+ * ref->typecode its element type and ref->repeat 1, for the caller to set
+ * from the rows' lengths (fits_read_descriptll).  Spectra alone read them. */
+int catcol_resolve_vla(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
 
 /* The column's vector WCS: coordinate of element k (1-based) = crval + (k -
  * crpix) cdelt; 0 when it has none (1CRVLn or 1CDLTn missing). */

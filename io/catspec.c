@@ -10,15 +10,43 @@
 
 /* ================================================================ opening */
 
+/* A variable-length column's longest row, as its repeat: rows are read into
+ * that width, the shorter padded as missing pixels (NaN wavelengths), which
+ * one_spectrum trims as it does a fixed-size column's padding. */
+static int vla_longest(fitsfile *f, const char *file, const char *role, colref *ref, ody_err *err)
+{
+    enum { STEP = 4096 };
+    LONGLONG nrows = 0, len[STEP], off[STEP], most = 0, at = 0;
+    int status = 0;
+    fits_get_num_rowsll(f, &nrows, &status);
+    for (LONGLONG r = 1; r <= nrows && !status; r += STEP) {
+        LONGLONG n = nrows - r + 1 < STEP ? nrows - r + 1 : STEP;
+        fits_read_descriptsll(f, ref->colnum, r, n, len, off, &status);
+        for (LONGLONG k = 0; k < n && !status; k++)
+            if (len[k] > most) most = len[k], at = r + k;
+    }
+    if (status) return ody_fits_fail(err, status, file, "cannot read the row lengths of a variable-length column", NULL);
+    if (most > 10000000)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' claims %lld pixels at row %lld — at most 10^7 a "
+                        "spectrum: is the file intact?", file, role, ref->name, most, at);
+    if (most == 0 && nrows > 0)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' is empty in every row — name the column that "
+                        "holds the spectra", file, role, ref->name);
+    ref->repeat = most > 0 ? (long)most : 1;
+    return 0;
+}
+
 static int resolve_vector(fitsfile *f, const char *file, const char *name, const char *role, long L, colref *ref,
                           ody_err *err)
 {
     char spec[96];
     snprintf(spec, sizeof spec, "%.80s[1]", name);
-    int rc = catcol_resolve(f, file, spec, role, ref, err);
+    int rc = catcol_resolve_vla(f, file, spec, role, ref, err);
     if (!rc && ref->typecode == TSTRING)
         rc = ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' holds strings — name a numeric vector column", file,
                       role, name);
+    if (!rc && ref->vla) rc = vla_longest(f, file, role, ref, err);
+    if (!rc && ref->vla && L > 0) ref->repeat = L;  /* its rows, cut or padded to the flux's width */
     if (!rc && L > 0 && ref->repeat != L)
         rc = ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' has %ld elements a row but the flux has %ld — "
                       "name the column that goes with spectra.flux", file, role, name, ref->repeat, L);
@@ -248,15 +276,18 @@ static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
         z = sr->zbuf[k];
         if (sr->znul[k] || !isfinite(z) || z <= -1) return CAT_SPEC_NO_Z;
     }
+    long n_flux = 0;  /* pixels with a flux, whatever their wavelength */
     for (long i = 0; i < L; i++) {
         double lam = sr->has_wave ? sr->wbuf[r * L + i] : sr->lam[i];
         if (sr->has_wave && sr->o->loglam) lam = pow(10, lam);
         sr->row_lam[i] = lam / (1 + z);
-        int ok = !good[i] && isfinite(flux[i]) && (!sr->has_wave || (!sr->wnul[r * L + i] && isfinite(lam)));
+        int ok = !good[i] && isfinite(flux[i]);
         if (sr->has_ivar) ok = ok && !sr->inul[r * L + i] && sr->ibuf[r * L + i] > 0;
         if (sr->has_mask) ok = ok && !sr->mnul[r * L + i] && sr->mbuf[r * L + i] == 0;
-        good[i] = (char)ok;
+        n_flux += ok;
+        good[i] = (char)(ok && (!sr->has_wave || (!sr->wnul[r * L + i] && isfinite(lam))));
     }
+    if (!n_flux) return CAT_SPEC_EMPTY;
     /* A shorter spectrum in a wider column: the unused pixels at either end have no wavelength (NaN, 0). */
     long i0 = 0, i1 = L - 1;
     while (i0 < L && !(sr->row_lam[i0] > 0 && isfinite(sr->row_lam[i0]))) i0++;
@@ -287,10 +318,23 @@ static int one_spectrum(specrd *sr, long r, double *vals, size_t cn)
 
 /* ================================================================ a chunk */
 
+/* Rows [row0, row0+nr) of ref, ref->repeat values a row.  A variable-length
+ * array's rows are read one by one, the shorter padded with NaN flagged
+ * null (a pixel that is not there), the longer cut. */
 static int read_block(fitsfile *f, const colref *ref, long row0, long nr, double *buf, char *nul, int *status)
 {
     int anynul = 0;
-    return fits_read_colnull(f, TDOUBLE, ref->colnum, row0, 1, nr * ref->repeat, buf, nul, &anynul, status);
+    if (!ref->vla) return fits_read_colnull(f, TDOUBLE, ref->colnum, row0, 1, nr * ref->repeat, buf, nul, &anynul, status);
+    long L = ref->repeat;
+    for (long r = 0; r < nr && !*status; r++) {
+        LONGLONG len = 0, off = 0;
+        fits_read_descriptll(f, ref->colnum, row0 + r, &len, &off, status);
+        long n = len < L ? (long)len : L;
+        if (n > 0 && !*status)
+            fits_read_colnull(f, TDOUBLE, ref->colnum, row0 + r, 1, n, buf + r * L, nul + r * L, &anynul, status);
+        for (long k = n < 0 ? 0 : n; k < L; k++) buf[r * L + k] = NAN, nul[r * L + k] = 1;
+    }
+    return *status;
 }
 
 int spec_chunk(fitsfile *f, const char *file, specrd *sr, long row0, long nr, double *vals, char *nul, size_t cn,

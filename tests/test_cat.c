@@ -442,21 +442,50 @@ static void test_spectra_padded(void **state)
     for (size_t r = 1; r < 4; r++)
         for (size_t k = 0; k < c->n_feat; k++)
             if (c->X[r * c->n_feat + k] != c->X[k]) fail_msg("row %zu bin %zu: %g, not %g", r, k, c->X[r * c->n_feat + k], c->X[k]);
+    /* the same spectra as variable-length arrays (no padding), row 1 red to
+     * blue, row 2's wavelengths running past its flux, row 3 with no pixels:
+     * rows 0-2 read as above, row 3 a missing value */
+    float row0[120];
+    size_t nf = c->n_feat;
+    assert_true(nf <= 120);
+    memcpy(row0, c->X, nf * sizeof *row0);
     cat_destroy(c);
-    /* the same spectra as variable-length arrays: refused, saying how to write them so that they are read */
-    char *tv[] = {"ID", "FLUX", "WAVE"}, *fv[] = {"K", "1PE(120)", "1PD(120)"};
+    char *tv[] = {"ID", "FLUX", "WAVE"}, *fv[] = {"K", "1PE(100)", "1QD"};
     f = spec_table(path, 3, tv, fv);
-    float one[3] = {1, 2, 3};
-    double wl[3] = {1000, 1002, 1004};
-    long long id1 = 1;
-    fits_write_col(f, TLONGLONG, 1, 1, 1, 1, &id1, &status);
-    fits_write_col(f, TFLOAT, 2, 1, 1, 3, one, &status);
-    fits_write_col(f, TDOUBLE, 3, 1, 1, 3, wl, &status);
+    for (int r = 0; r < 4; r++) {
+        long long id = r + 1;
+        float flux[100];
+        double wave[110];
+        for (int k = 0; k < 110; k++) {
+            int q = r == 1 ? 99 - k : k;
+            wave[k] = 1000 + 2 * q;
+            if (k < 100) flux[k] = (float)(2 + 0.01 * (1000 + 2 * q) + (q % 5 == 0));
+        }
+        fits_write_col(f, TLONGLONG, 1, r + 1, 1, 1, &id, &status);
+        if (r < 3) fits_write_col(f, TFLOAT, 2, r + 1, 1, 100, flux, &status);
+        fits_write_col(f, TDOUBLE, 3, r + 1, 1, r == 2 ? 110 : 100, wave, &status);
+    }
     fits_close_file(f, &status);
     assert_int_equal(status, 0);
-    assert_int_equal(read_wave_grid(path, &c, NULL, &e), ODY_EINPUT);
-    assert_non_null(strstr(e.msg, "pad.fits: flux column 'FLUX' is a variable-length array, which oddsky cannot use "
-                                  "— write it as a fixed-size column, shorter rows padded with NaN"));
+    assert_ok(read_wave_grid(path, &c, NULL, &e), e);
+    assert_int_equal(c->n_rows, 3);
+    assert_int_equal(c->n_dropped, 1);
+    assert_int_equal(c->spec_bad_why[CAT_SPEC_EMPTY], 1);
+    assert_int_equal(c->n_feat, nf);
+    for (size_t r = 0; r < 3; r++)
+        for (size_t k = 0; k < nf; k++)
+            if (c->X[r * nf + k] != row0[k]) fail_msg("VLA row %zu bin %zu: %g, not %g", r, k, c->X[r * nf + k], row0[k]);
+    cat_destroy(c);
+    /* as a feature a variable-length array is refused, saying where it is read */
+    const char *feat[] = {"FLUX"};
+    cat_opt fo;
+    cat_opt_init(&fo);
+    fo.path = path, fo.features = feat, fo.n_features = 1;
+    c = NULL;
+    assert_int_equal(cat_read(&fo, &c, NULL, &e), ODY_EINPUT);
+    assert_null(c);
+    assert_non_null(strstr(e.msg, "pad.fits: feature column 'FLUX' is a variable-length array, which oddsky reads "
+                                  "only as a spectrum"));
     tu_rmtree(dir);
     free(dir), free(path);
 }
@@ -530,8 +559,9 @@ static void test_spectra_none_usable(void **state)
     o.missing = CAT_MISSING_DROP;
     sp.grid_start = 1000, sp.grid_stop = 1100, sp.mask = "FLUX";  /* every pixel's "mask" nonzero */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
-    assert_non_null(strstr(e.msg, "no spectrum has a good pixel: a pixel is bad where its flux is NaN, its mask "
-                                  "nonzero — check those columns"));
+    assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with no good pixel (flux missing or flagged in "
+                                  "every pixel) — a pixel is bad where its flux is NaN or absent, its mask nonzero — "
+                                  "check those columns"));
     sp.mask = NULL, sp.redshift = NULL, sp.grid_step = 0, sp.norm_lo = 2000, sp.norm_hi = 2100;  /* the file's grid */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "5 of 5 with no positive flux to normalise by — the normalisation window 2000-2100 "
