@@ -141,7 +141,8 @@ static void query_free(run_state *q)
 {
     cat_destroy(q->cat);
     for (int s = 0; s < CFG_N_SCORES; s++) free(q->score[s]);
-    free(q->n_good); free(q->near); free(q->near_dist); free(q->heap_feat); free(q->why_feat); free(q->why_dev);
+    free(q->n_good); free(q->near); free(q->near_dist); free(q->heap_feat); free(q->why_feat); free(q->why_span);
+    free(q->why_dev);
     free(q->driver); free(q->det_z); free(q->nb);
 }
 
@@ -162,13 +163,14 @@ static int query_alloc(const run_state *ref, run_state *q, ody_err *err)
     q->near_dist = malloc(m * (size_t)q->K * sizeof *q->near_dist);
     q->why_feat = malloc(m * (size_t)q->n_why * sizeof *q->why_feat + 1);
     q->why_dev = malloc(m * (size_t)q->n_why * sizeof *q->why_dev + 1);
+    q->why_span = malloc(2 * m * (size_t)q->n_why * sizeof *q->why_span + 1);
     q->driver = malloc(m * sizeof *q->driver);
     q->det_z = malloc(m * (size_t)(q->n_det ? q->n_det : 1) * sizeof *q->det_z);
     if (q->k) {
         q->nb = malloc(m * (size_t)q->k * sizeof *q->nb);
         ok &= q->nb != NULL;
     }
-    ok &= q->n_good && q->near && q->near_dist && q->why_feat && q->why_dev && q->driver && q->det_z;
+    ok &= q->n_good && q->near && q->near_dist && q->why_feat && q->why_span && q->why_dev && q->driver && q->det_z;
     return ok ? 0 : ody_fail(err, ODY_ENOMEM, "out of memory for %zu objects", q->n);
 }
 
@@ -185,6 +187,7 @@ static void copy_row(const run_state *ref, run_state *q, size_t i, size_t r)
     memcpy(q->near_dist + i * K, ref->near_dist + r * K, K * sizeof *q->near_dist);
     memcpy(q->why_feat + i * w, ref->why_feat + r * w, w * sizeof *q->why_feat);
     memcpy(q->why_dev + i * w, ref->why_dev + r * w, w * sizeof *q->why_dev);
+    memcpy(q->why_span + 2 * i * w, ref->why_span + 2 * r * w, 2 * w * sizeof *q->why_span);
     memcpy(q->det_z + i * d, ref->det_z + r * d, d * sizeof *q->det_z);
     if (k) memcpy(q->nb + i * k, ref->nb + r * k, k * sizeof *q->nb);
 }

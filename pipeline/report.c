@@ -27,6 +27,7 @@ void rep_close(rep_view *v)
     free(v->label);
     free(v->driver);
     free(v->why_feat);
+    free(v->why_span);
     free(v->why_dev);
     free(v->nb);
     free(v->q);
@@ -108,6 +109,7 @@ static int take_state(run_state *st, void *ctx, ody_err *err)
     TAKE(v->label, st->label);
     TAKE(v->driver, st->driver);
     TAKE(v->why_feat, st->why_feat);
+    TAKE(v->why_span, st->why_span);
     TAKE(v->why_dev, st->why_dev);
     v->n_why = st->n_why;
     if (st->nb) {  /* the forest's most similar objects, else the nearest in feature space */
@@ -225,7 +227,8 @@ void rep_describe(const rep_view *v, size_t row, rep_obj *o)
              !v->driver || v->driver[row] < 0 ? "none" : cfg_score_name((cfg_score)v->driver[row]));
     if (v->why_feat) {
         size_t at = row * (size_t)v->n_why;
-        stage_why_text(v->k->feat_names, v->n_why, v->why_feat + at, v->why_dev + at, o->why, sizeof o->why);
+        stage_why_text(v->k->feat_names, v->n_why, v->why_feat + at, v->why_span ? v->why_span + 2 * at : NULL,
+                       v->why_dev + at, o->why, sizeof o->why);
     }
     for (int p = 0; p < v->k->n_pass && o->n_pass < REP_SHOW_PASS; p++, o->n_pass++) {
         snprintf(o->pass_name[o->n_pass], sizeof o->pass_name[0], "%s", v->k->pass[p].name);

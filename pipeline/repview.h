@@ -21,6 +21,7 @@ struct rep_view {
     int32_t *driver;
     int n_why;
     int32_t *why_feat;
+    int32_t *why_span;
     float *why_dev;
     int k_nb;
     int32_t *nb;              /* n x k_nb most similar (forest) or nearest rows, -1 padded */

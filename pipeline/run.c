@@ -43,6 +43,7 @@ static void state_free(run_state *st)
     free(st->near_dist);
     free(st->heap_feat);
     free(st->why_feat);
+    free(st->why_span);
     free(st->why_dev);
     free(st->driver);
     free(st->det_z);

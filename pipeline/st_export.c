@@ -154,9 +154,13 @@ static int ranked_init(const run_state *st, ranked *R, ody_err *err)
     R->kn = kl < st->K ? kl : st->K;
     R->nbw = (size_t)kl * ((size_t)R->idw + 1) + 1;
     R->whyw = 1;
-    for (size_t j = 0; j < k->n_feat; j++)
+    size_t span_w = 0;  /* " (6515-6565.4)" when a reason spans named elements (stage_why_text) */
+    for (size_t j = 0; j < k->n_feat; j++) {
+        const char *at = strchr(k->feat_names[j], '@');
         if (strlen(k->feat_names[j]) + 9 > R->whyw) R->whyw = strlen(k->feat_names[j]) + 9;
-    R->whyw = R->whyw * (size_t)(st->n_why ? st->n_why : 1) + 1;
+        if (at && 2 * strlen(at) + 2 > span_w) span_w = 2 * strlen(at) + 2;
+    }
+    R->whyw = (R->whyw + span_w) * (size_t)(st->n_why ? st->n_why : 1) + 1;
     R->feat_col = calloc(k->n_feat ? k->n_feat : 1, sizeof *R->feat_col);
     int ok = R->feat_col != NULL;
     for (size_t j = 0; j < k->n_feat && ok && k->n_feat <= STAGE_WIDE; j++) {

@@ -22,6 +22,7 @@ static int load_score(run_state *st, ody_err *err)
     if (!rc) rc = store_load_index(st, "score.fits", "DRIVER", 1, CFG_N_SCORES, st->driver, err);
     if (!rc && nw) rc = store_load_index(st, "score.fits", "WHY_FEATURE", nw, st->F, st->why_feat, err);
     if (!rc && nw) rc = store_load_rows(st, "score.fits", "WHY_DEVIATION", TFLOAT, nw, st->why_dev, err);
+    if (!rc && nw) rc = store_load_index(st, "score.fits", "WHY_SPAN", 2 * nw, st->F, st->why_span, err);
     if (!rc && st->n_det) rc = store_load_rows(st, "score.fits", "DETECTOR_Z", TDOUBLE, (size_t)st->n_det, st->det_z, err);
     return rc;
 }
@@ -133,7 +134,7 @@ static int is_normal(const run_state *ref, const uint8_t *normal, int32_t j)
     return q >= 0 && normal[q];
 }
 
-#define BLOCK_GAP 5  /* elements of a block this close to a named one add nothing to WHY */
+#define BLOCK_GAP 5  /* elements of a block this close to a named reason's run add nothing to WHY */
 
 /* Per feature, the first feature of its block (a vector column or spectrum:
  * names NAME[k] or NAME@x sharing NAME), or -1 for a scalar. */
@@ -155,22 +156,48 @@ static int32_t *blocks(const cat *k)
     return b;
 }
 
-/* The stretch [*lo, *hi] of f's block that one reason covers: a line or a
- * continuum is one reason, not its pixels.  It reaches BLOCK_GAP elements
- * either side, and on while the elements deviate the same way as f by at
- * least a quarter as much.  A scalar feature is its own stretch. */
-static int same_reason(const float *dev, const int32_t *blk, int f, int g)
+/* Whether element g deviates as f does: the same block, the same sign, by
+ * at least a quarter as much. */
+static int alike(const float *dev, const int32_t *blk, int f, int g)
 {
     float q = 0.25f * dev[f];
-    return blk[g] == blk[f] && (abs(g - f) <= BLOCK_GAP || (q > 0 ? dev[g] >= q : dev[g] <= q));
+    return blk[g] == blk[f] && (q > 0 ? dev[g] >= q : dev[g] <= q);
 }
 
+/* The unbroken run [*a, *b] of elements around f that deviate as f does: a
+ * line or a raised continuum, what one reason names.  A scalar feature is
+ * its own run. */
+static void run_of(const float *dev, const int32_t *blk, int F, int f, int *a, int *b)
+{
+    *a = *b = f;
+    if (blk[f] < 0 || dev[f] == 0) return;
+    while (*a > 0 && alike(dev, blk, f, *a - 1)) (*a)--;
+    while (*b + 1 < F && alike(dev, blk, f, *b + 1)) (*b)++;
+}
+
+/* The stretch [*lo, *hi] one reason covers, which no later reason may name:
+ * its run and BLOCK_GAP elements of the block beyond either end (a line's
+ * shoulders), so that the next reason is another part of the spectrum. */
 static void stretch(const float *dev, const int32_t *blk, int F, int f, int *lo, int *hi)
 {
-    *lo = *hi = f;
+    run_of(dev, blk, F, f, lo, hi);
     if (blk[f] < 0) return;
-    while (*lo > 0 && same_reason(dev, blk, f, *lo - 1)) (*lo)--;
-    while (*hi + 1 < F && same_reason(dev, blk, f, *hi + 1)) (*hi)++;
+    for (int k = 0; k < BLOCK_GAP && *lo > 0 && blk[*lo - 1] == blk[f]; k++) (*lo)--;
+    for (int k = 0; k < BLOCK_GAP && *hi + 1 < F && blk[*hi + 1] == blk[f]; k++) (*hi)++;
+}
+
+/* What WHY names for f (span[0..1]): its run, short of the n earlier
+ * reasons' stretches [lo, hi], which f is outside. */
+static void core(const float *dev, const int32_t *blk, int F, int f, const int *lo, const int *hi, int n,
+                 int32_t *span)
+{
+    int a, b;
+    run_of(dev, blk, F, f, &a, &b);
+    for (int u = 0; u < n; u++) {
+        if (lo[u] > f && b >= lo[u]) b = lo[u] - 1;
+        if (hi[u] < f && a <= hi[u]) a = hi[u] + 1;
+    }
+    span[0] = a, span[1] = b;
 }
 
 /* Object i of q's explanation from its normal neighbours among ref's
@@ -201,7 +228,7 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         float med = m % 2 ? col[m / 2] : 0.5f * (col[m / 2 - 1] + col[m / 2]);
         dev[f] = knn_z(sc, x[f], f) - med;
     }
-    int32_t *wf = q->why_feat + i * (size_t)q->n_why;
+    int32_t *wf = q->why_feat + i * (size_t)q->n_why, *ws = q->why_span + 2 * i * (size_t)q->n_why;
     float *wd = q->why_dev + i * (size_t)q->n_why;
     int w0 = 0;
     if (q->driver[i] == CFG_SCORE_HEAP && q->heap_feat && q->heap_feat[i] >= 0 && q->n_why > 0) {
@@ -210,7 +237,7 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         w0 = 1;
     }
     int lo[CFG_EXPLAIN_MAX], hi[CFG_EXPLAIN_MAX];  /* the stretch each reason covers */
-    if (w0) stretch(dev, blk, F, wf[0], &lo[0], &hi[0]);
+    if (w0) stretch(dev, blk, F, wf[0], &lo[0], &hi[0]), core(dev, blk, F, wf[0], lo, hi, 0, ws);
     for (int w = w0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
@@ -220,8 +247,8 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         }
         wf[w] = best;
         wd[w] = best >= 0 ? dev[best] : 0;
-        if (best >= 0) stretch(dev, blk, F, best, &lo[w], &hi[w]);
-        else lo[w] = 0, hi[w] = -1;
+        if (best >= 0) core(dev, blk, F, best, lo, hi, w, ws + 2 * w), stretch(dev, blk, F, best, &lo[w], &hi[w]);
+        else lo[w] = 0, hi[w] = -1, ws[2 * w] = ws[2 * w + 1] = -1;
     }
 }
 
@@ -276,11 +303,12 @@ static int score(run_state *st, int run, ody_err *err)
     st->n_why = st->c->explain < st->F ? st->c->explain : st->F;
     st->why_feat = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_feat);
     st->why_dev = malloc((n * (size_t)st->n_why + 1) * sizeof *st->why_dev);
+    st->why_span = malloc((2 * n * (size_t)st->n_why + 1) * sizeof *st->why_span);
     st->driver = malloc((n ? n : 1) * sizeof *st->driver);
     st->n_det = 0;
     for (int s = 0; s < CFG_N_SCORES; s++) st->n_det += st->c->detectors >> s & 1;
     st->det_z = malloc((n ? n : 1) * (size_t)(st->n_det ? st->n_det : 1) * sizeof *st->det_z);
-    if (!st->why_feat || !st->why_dev || !st->driver || !st->det_z || !store_score(st, CFG_SCORE_ANOMALY))
+    if (!st->why_feat || !st->why_dev || !st->why_span || !st->driver || !st->det_z || !store_score(st, CFG_SCORE_ANOMALY))
         return ody_fail(err, ODY_ENOMEM, "out of memory");
     if (!run) return load_score(st, err);
     int rc = stage_combine(st, st, err);
@@ -290,10 +318,12 @@ static int score(run_state *st, int run, ody_err *err)
                           {"DRIVER", TINT, 1, st->driver, NULL, NULL},
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
                           {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL},
+                          {"WHY_SPAN", TINT, 2 * st->n_why, st->why_span, NULL,
+                           "first and last feature of each WHY_FEATURE's core (a spectral line's elements)"},
                           {"DETECTOR_Z", TDOUBLE, st->n_det, st->det_z, NULL,
                            "robust z (clipped at 0, times its weight) of each of score.detectors, in their order"}};
-    if (!st->n_why) cols[2] = cols[4];
-    return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 5 : 3, err);
+    if (!st->n_why) cols[2] = cols[5];
+    return store_save_objects(st, "score.fits", "SCORE", cols, st->n_why ? 6 : 3, err);
 }
 
 const stage_def stage_score = {
@@ -302,8 +332,9 @@ const stage_def stage_score = {
     .keys = (const char *const[]){"score.", "local.k", NULL},
     .reads = (const char *const[]){"forest", "weirdness", "similarity", "local", "mlp", NULL},
     .writes = (const char *const[]){"score.fits", NULL},
-    .version = 6,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight; 5: WHY in the local
+    .version = 7,  /* 3: one WHY entry a stretch of a block; 4: score.local_weight; 5: WHY in the local
                       stage's standardisation, fitted on the reference rows; 6: an object good in no tree
-                      gives no weirdness evidence */
+                      gives no weirdness evidence; 7: WHY_SPAN, and a stretch five elements
+                      beyond either end of its run */
     .fn = score,
 };

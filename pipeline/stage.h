@@ -82,6 +82,9 @@ typedef struct run_state {
     int n_why;              /* features named per object */
     int32_t *why_feat;      /* n x n_why features, largest deviation first; -1 pads */
     float *why_dev;         /* n x n_why deviations from the nearest normal neighbours, in SD */
+    int32_t *why_span;      /* n x n_why x 2: the first and last feature of the reason's core (a spectral
+                               line's elements deviating as the one named, by a quarter as much); both
+                               the feature itself for a scalar; -1 pads */
     int32_t *driver;        /* n: the detector (cfg_score) that gave the largest z, -1 when none is positive */
     int want_trees;         /* a stage that runs walks the trees: read them back (else only the OOB score) */
     int n_det;              /* detectors in the default score */
@@ -135,9 +138,12 @@ double stage_guess(const run_state *st, const char *name);
 /* "GR +4.1; IZ -2.3": the features that set object i apart (score stage). */
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len);
 
-/* The same from one object's n_why feature indices (-1: none) and
- * deviations, for holders of those arrays outside a run_state. */
-void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len);
+/* The same from one object's n_why feature indices (-1: none), their spans
+ * (2 a reason; NULL: none) and deviations, for holders of those arrays
+ * outside a run_state.  A reason spanning elements named at wavelengths
+ * ("FLUX@6515" to "FLUX@6565.4") reads "FLUX@6562.7 +11.7 (6515-6565.4)". */
+void stage_why_text(char *const *names, int n_why, const int32_t *feat, const int32_t *span, const float *dev,
+                    char *out, size_t len);
 
 /* ---------------------------------------------------------------- shared with `oddsky score` */
 

@@ -532,7 +532,8 @@ static size_t put_text(char *out, size_t at, size_t len, const char *s)
  * deviations of the catalog from its nearest normal neighbours.  Not
  * through printf ("%s %+.1f"): an export makes it for every object, and
  * printf is slow in this process (ody.h). */
-void stage_why_text(char *const *names, int n_why, const int32_t *feat, const float *dev, char *out, size_t len)
+void stage_why_text(char *const *names, int n_why, const int32_t *feat, const int32_t *span, const float *dev,
+                    char *out, size_t len)
 {
     size_t at = 0;
     char num[48];
@@ -544,12 +545,23 @@ void stage_why_text(char *const *names, int n_why, const int32_t *feat, const fl
         at = put_text(out, at, len, signbit(dev[w]) ? " " : " +");
         strfromd(num, sizeof num, "%.1f", dev[w]);
         at = put_text(out, at, len, num);
+        const char *first = span && span[2 * w] >= 0 ? names[span[2 * w]] : NULL;
+        const char *last = span && span[2 * w + 1] >= 0 ? names[span[2 * w + 1]] : NULL;
+        const char *a1 = first ? strchr(first, '@') : NULL, *a2 = last ? strchr(last, '@') : NULL;
+        if (a1 && a2 && span[2 * w] < span[2 * w + 1]) {  /* " (6548.1-6577.8)": the elements it covers */
+            at = put_text(out, at, len, " (");
+            at = put_text(out, at, len, a1 + 1);
+            at = put_text(out, at, len, "-");
+            at = put_text(out, at, len, a2 + 1);
+            at = put_text(out, at, len, ")");
+        }
     }
 }
 
 void stage_format_why(const run_state *st, size_t i, char *out, size_t len)
 {
     size_t at = i * (size_t)st->n_why;
-    stage_why_text(st->cat->feat_names, st->n_why, st->why_feat + at, st->why_dev + at, out, len);
+    stage_why_text(st->cat->feat_names, st->n_why, st->why_feat + at, st->why_span ? st->why_span + 2 * at : NULL,
+                   st->why_dev + at, out, len);
 }
 
