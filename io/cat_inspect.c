@@ -23,12 +23,48 @@ void cat_info_destroy(cat_info *info)
     free(info);
 }
 
+/* The same for a variable-length array of numbers, a row at a time: -1
+ * (status cleared) when a row cannot be read or claims over 10^7 elements,
+ * a damaged heap being something to show as unknown, not to fail on. */
+static long count_null_rows_vla(fitsfile *f, cat_colinfo *ci, int colnum, long nrows)
+{
+    long count = 0, cap = 0;
+    double *v = NULL;
+    char *nul = NULL;
+    int status = 0;
+    for (long r = 1; r <= nrows && count >= 0; r++) {
+        LONGLONG len = 0, off = 0;
+        int anynul = 0, bad = 0;
+        if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > 10000000) count = -1;
+        if (count >= 0 && len > cap) {
+            free(v), free(nul);
+            cap = (long)len;
+            v = malloc((size_t)cap * sizeof *v), nul = malloc((size_t)cap);
+            if (!v || !nul) count = -1;
+        }
+        if (count >= 0 && len > 0 && fits_read_colnull(f, TDOUBLE, colnum, r, 1, len, v, nul, &anynul, &status))
+            count = -1;
+        for (long k = 0; count >= 0 && k < (long)len; k++) {
+            if (nul[k] || !isfinite(v[k])) bad = 1;
+            else ci->lo = fmin(ci->lo, v[k]), ci->hi = fmax(ci->hi, v[k]);
+        }
+        if (count >= 0) count += bad;
+    }
+    free(v), free(nul);
+    fits_clear_errmsg();
+    return count;
+}
+
 /* Counts rows of a numeric column with any null/NaN/Inf element, and sets
  * ci's range of finite values. */
 static long count_null_rows(fitsfile *f, cat_colinfo *ci, int colnum, long nrows, int *status)
 {
     ci->lo = INFINITY;
     ci->hi = -INFINITY;
+    int t = ci->typecode < 0 ? -ci->typecode : ci->typecode;
+    if (ci->typecode < 0 && t != TSTRING && t != TBIT && t != TLOGICAL && t != TCOMPLEX && t != TDBLCOMPLEX &&
+        nrows > 0)
+        return count_null_rows_vla(f, ci, colnum, nrows);
     if (ci->typecode < 0 || ci->typecode == TSTRING || ci->typecode == TBIT ||
         ci->typecode == TCOMPLEX || ci->typecode == TDBLCOMPLEX || ci->repeat < 1 || nrows < 1)
         return -1;

@@ -476,6 +476,13 @@ static void test_spectra_padded(void **state)
         for (size_t k = 0; k < nf; k++)
             if (c->X[r * nf + k] != row0[k]) fail_msg("VLA row %zu bin %zu: %g, not %g", r, k, c->X[r * nf + k], row0[k]);
     cat_destroy(c);
+    /* inspect reads them a row at a time: no null row, the flux's range */
+    cat_info *info = NULL;
+    assert_ok(cat_inspect(path, &info, &e), e);
+    const cat_colinfo *fc = &info->hdu[1].cols[1];
+    assert_int_equal(fc->n_null, 0);
+    assert_true(fabs(fc->lo - 12.02) < 1e-4 && fabs(fc->hi - 14.9) < 1e-4);  /* q = 1 and q = 95 */
+    cat_info_destroy(info);
     /* as a feature a variable-length array is refused, saying where it is read */
     const char *feat[] = {"FLUX"};
     cat_opt fo;
