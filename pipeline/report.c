@@ -309,7 +309,8 @@ plt *rep_picture_plot(const rep_view *v, size_t row, const float *cutout, int ba
     }
     size_t F = v->k->n_feat;
     plt_profile pr = {(int)F, (const char *const *)v->k->feat_names, v->q, v->k->X + row * F, v->at,
-                      v->at ? "wavelength" : NULL};
+                      v->at ? "wavelength" : NULL, v->why_span ? v->why_span + 2 * row * (size_t)v->n_why : NULL,
+                      v->n_why};
     return plt_profile_draw(&pr, 280, 220);
 }
 

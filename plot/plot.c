@@ -292,7 +292,8 @@ void plt_note(plt *p, const char *s)
 
 /* ================================================================ profiles */
 
-static const plt_rgba RANGE = {0.85, 0.87, 0.92, 1}, IQR = {0.62, 0.68, 0.8, 1}, OBJ = {0.85, 0.1, 0.1, 1};
+static const plt_rgba RANGE = {0.85, 0.87, 0.92, 1}, IQR = {0.62, 0.68, 0.8, 1}, OBJ = {0.85, 0.1, 0.1, 1},
+                      REASON = {1, 0.8, 0.3, 0.45};
 
 /* Position of v on a feature's axis: (v - median) / spread, spread from the
  * 25-75 % range (IQR / 1.349, a standard deviation for a Gaussian), or the
@@ -366,6 +367,15 @@ static void profile_curve(plt *p, const plt_profile *pr, int w, int h)
     if (!(a.xmax > a.xmin)) a.xmin = 0, a.xmax = (double)(F - 1);
     plt_pad_range(&a.ymin, &a.ymax, 0.05);
     clip_box(p, &a);
+    color(p, REASON);  /* where WHY's reasons lie, half a bin beyond their first and last */
+    for (int s = 0; pr->span && s < pr->n_span; s++) {
+        int f0 = pr->span[2 * s], f1 = pr->span[2 * s + 1];
+        if (f0 < 0 || f1 < f0 || f1 >= pr->F) continue;
+        double x0 = px(&a, x[f0]), x1 = px(&a, x[f1]), half = F > 1 ? 0.5 * fabs(px(&a, x[1]) - px(&a, x[0])) : 0;
+        half = fmax(half, 1.5 - 0.5 * fabs(x1 - x0));  /* at least 3 pixels: a spike stays visible */
+        cairo_rectangle(p->cr, fmin(x0, x1) - half, a.y0, fabs(x1 - x0) + 2 * half, a.h);
+        cairo_fill(p->cr);
+    }
     color(p, RANGE);  /* the 1-99 % band */
     for (size_t f = 0; f < F; f++) cairo_line_to(p->cr, px(&a, x[f]), py(&a, pr->q[5 * f]));
     for (size_t f = F; f-- > 0;) cairo_line_to(p->cr, px(&a, x[f]), py(&a, pr->q[5 * f + 4]));

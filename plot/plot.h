@@ -93,6 +93,9 @@ typedef struct plt_profile {
     const float *x;        /* the object's F values */
     const double *at;      /* the curve's abscissa a feature (e.g. wavelengths); NULL: the index */
     const char *at_label;  /* its axis title; NULL: "element" */
+    const int32_t *span;   /* n_span pairs of features, first and last, shaded behind a curve (WHY's
+                              reasons); -1 pads; NULL: none */
+    int n_span;
 } plt_profile;
 
 plt *plt_profile_draw(const plt_profile *pr, int w, int h_max);
