@@ -260,6 +260,7 @@ static int reader_resolve(reader *rd)
     if (!rc && o->spec && o->spec->flux && o->spec->flux[0]) {
         rc = spec_open(rd->f, rd->file, o->spec, rd->chunk, &rd->sp, rd->err);
         rd->has_spec = !rc;
+        if (!rc) rd->chunk = rd->sp.chunk;  /* no more rows a chunk than the spectra's buffers hold */
     }
     rd->nt = rd->nf + rd->ni + (rd->has_spec ? rd->sp.n_out : 0);
     if (!rc && rd->nt < 1)

@@ -164,6 +164,8 @@ int spec_open(fitsfile *f, const char *file, const cat_spec *o, long chunk, spec
     if (!rc && !sr->has_wave) rc = wcs_grid(f, file, sr, err);
     if (!rc) rc = make_grid(file, sr, err);
     if (!rc) rc = names(sr, file, err);
+    long wide = sr->L > sr->G ? sr->L : sr->G;  /* a chunk's buffers at most 2^22 pixels or bins a row set */
+    if (!rc && sr->chunk > 1 && sr->chunk * wide > (1L << 22)) sr->chunk = (1L << 22) / wide > 1 ? (1L << 22) / wide : 1;
     if (!rc) rc = buffers(sr, err);
     if (rc) spec_close(sr);
     return rc;

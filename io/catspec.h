@@ -27,8 +27,11 @@ typedef struct specrd {
     double first_lo, first_hi;  /* the first spectrum's good pixels' rest wavelengths (cat.spec_first_lo) */
 } specrd;
 
-/* Resolves the columns, reads the grid, names the features.  On error the
- * reader holds nothing. */
+/* Resolves the columns, reads the grid, names the features.  sr->chunk
+ * becomes chunk, or fewer rows where chunk rows of the spectra or of their
+ * grid would pass 2^22 values (a variable-length column's table has narrow
+ * rows, for which CFITSIO suggests thousands): the caller reads at most that
+ * many rows at a time.  On error the reader holds nothing. */
 int spec_open(fitsfile *f, const char *file, const cat_spec *o, long chunk, specrd *sr, ody_err *err);
 void spec_close(specrd *sr);
 
