@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fitsio.h>
+
 #include "ody.h"
 #include "par.h"
 #include "testutil.h"
@@ -333,9 +335,6 @@ static void same_error_under_mpirun(const char *args, const char *one)
     }
 }
 
-/* Each process reads its part of the table: the catalog, the dropped list
- * and the imputed values are those of one process reading it all, and so
- * are the errors a whole read meets first. */
 /* Spectra read by parts: the bundled mock spectra on a grid the redder ones
  * do not cover, so that rows go from every part.  Each process resamples its
  * own rows; the features, the dropped list with each spectrum's reason, the
@@ -374,6 +373,89 @@ static void test_mpirun_spectra(void **state)
     free(dir);
 }
 
+/* The bundled mock spectra written twice: as 1200E vectors, and as
+ * variable-length rows (1PE, 1PB) whose red ends are cut by up to 117
+ * pixels, which the fixed copy flags in MASK instead.  Both say the same. */
+static void write_vla_pair(const char *src, const char *fixed, const char *vla)
+{
+    enum { L = 1200 };
+    char in[4200], fn[4200];
+    snprintf(in, sizeof in, "%s/catalogs/mock_spectra.fits[1]", src);
+    fitsfile *f = NULL, *o[2] = {NULL, NULL};
+    int status = 0;
+    long n = 0;
+    fits_open_file(&f, in, READONLY, &status);
+    fits_get_num_rows(f, &n, &status);
+    char *tt[] = {"ID", "Z", "KIND", "ODDITY", "FLUX", "MASK"};
+    char *tf[2][6] = {{"K", "E", "11A", "9A", "1200E", "1200B"}, {"K", "E", "11A", "9A", "1PE(1200)", "1PB(1200)"}};
+    const char *paths[2] = {fixed, vla};
+    double crval = 3800, cdelt = 4.5, crpix = 1;
+    for (int k = 0; k < 2; k++) {
+        snprintf(fn, sizeof fn, "!%s", paths[k]);
+        fits_create_file(&o[k], fn, &status);
+        fits_create_tbl(o[k], BINARY_TBL, 0, 6, tt, tf[k], NULL, "SPECTRA", &status);
+        fits_write_key(o[k], TDOUBLE, "1CRVL5", &crval, NULL, &status);
+        fits_write_key(o[k], TDOUBLE, "1CDLT5", &cdelt, NULL, &status);
+        fits_write_key(o[k], TDOUBLE, "1CRPX5", &crpix, NULL, &status);
+    }
+    float flux[L], z;
+    unsigned char mask[L];
+    long long id;
+    char kind[12], odd[10], *pk = kind, *po = odd;
+    for (long r = 1; r <= n && !status; r++) {
+        fits_read_col(f, TLONGLONG, 1, r, 1, 1, NULL, &id, NULL, &status);
+        fits_read_col(f, TFLOAT, 4, r, 1, 1, NULL, &z, NULL, &status);
+        fits_read_col(f, TSTRING, 5, r, 1, 1, NULL, &pk, NULL, &status);
+        fits_read_col(f, TSTRING, 6, r, 1, 1, NULL, &po, NULL, &status);
+        fits_read_col(f, TFLOAT, 9, r, 1, L, NULL, flux, NULL, &status);
+        fits_read_col(f, TBYTE, 10, r, 1, L, NULL, mask, NULL, &status);
+        long keep = L - (r % 40) * 3;
+        for (long k = keep; k < L; k++) mask[k] = 1;
+        for (int k = 0; k < 2; k++) {
+            long w = k ? keep : L;
+            fits_write_col(o[k], TLONGLONG, 1, r, 1, 1, &id, &status);
+            fits_write_col(o[k], TFLOAT, 2, r, 1, 1, &z, &status);
+            fits_write_col(o[k], TSTRING, 3, r, 1, 1, &pk, &status);
+            fits_write_col(o[k], TSTRING, 4, r, 1, 1, &po, &status);
+            fits_write_col(o[k], TFLOAT, 5, r, 1, w, flux, &status);
+            fits_write_col(o[k], TBYTE, 6, r, 1, w, mask, &status);
+        }
+    }
+    for (int k = 0; k < 2; k++) fits_close_file(o[k], &status);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+}
+
+/* Spectra in variable-length rows read by parts: the same features and
+ * ranking as one process reading the fixed-size copy. */
+static void test_mpirun_vla_spectra(void **state)
+{
+    (void)state;
+    if (!have_mpirun()) skip();
+    const char *src = getenv("ODDSKY_SOURCE_DIR");
+    char *dir = tu_tmpdir(), *fixed = tu_path(dir, "fixed.fits"), *vla = tu_path(dir, "vla.fits"), args[4096];
+    write_vla_pair(src, fixed, vla);
+    for (int np = 1; np <= 2; np++) {
+        snprintf(args, sizeof args, "-q run '%s/configs/spectra_demo.yaml' --top 0 --set forest.n_trees=10 "
+                 "--set isolation.n_trees=50 --set similarity.enabled=false --set catalog.path='%s' "
+                 "--set 'export.formats=[fits, csv]' --set output='%s/np%d'", src, np == 1 ? fixed : vla, dir, np);
+        int rc = np == 1 ? tu_run(args, out, sizeof out, err, sizeof err)
+                         : tu_run_under("mpirun -np 2", args, out, sizeof out, err, sizeof err);
+        if (rc) fail_msg("np %d: exit %d: %s", np, rc, err);
+    }
+    char a[4300], b[4300];
+    snprintf(a, sizeof a, "%s/np1/catalog.fits", dir);
+    snprintf(b, sizeof b, "%s/np2/catalog.fits", dir);
+    tu_same_table(a, b);
+    snprintf(a, sizeof a, "cmp -s '%s/np1/anomalies.csv' '%s/np2/anomalies.csv'", dir, dir);
+    if (system(a) != 0) fail_msg("anomalies.csv of the variable-length spectra under mpirun -np 2 differs");
+    tu_rmtree(dir);
+    free(dir), free(fixed), free(vla);
+}
+
+/* Each process reads its part of the table: the catalog, the dropped list
+ * and the imputed values are those of one process reading it all, and so
+ * are the errors a whole read meets first. */
 static void test_mpirun_parts(void **state)
 {
     (void)state;
@@ -555,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_mpirun_long_exports),
         cmocka_unit_test(test_mpirun_parts),
         cmocka_unit_test(test_mpirun_spectra),
+        cmocka_unit_test(test_mpirun_vla_spectra),
         cmocka_unit_test(test_mpirun_errors),
         cmocka_unit_test(test_mpirun_without_mpi),
     };
