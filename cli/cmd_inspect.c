@@ -77,6 +77,10 @@ int cli_inspect(int argc, char **argv)
             printf("  %-4d %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", k + 1, ci->name,
                    cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul, vmin, vmax);
         }
+        for (int k = 0; k < hi->n_cols; k++)  /* spectra of different lengths: read only as spectra */
+            if (hi->cols[k].len_max >= 0)
+                printf("  %s: variable-length rows of %ld to %ld elements (read as spectra: spectra.flux, wave, ivar "
+                       "or mask)\n", hi->cols[k].name, hi->cols[k].len_min, hi->cols[k].len_max);
         for (int k = 0; k < hi->n_cols; k++)  /* where a spectrum's pixels lie: what spectra.grid_* must be within */
             if (hi->cols[k].has_wcs)
                 printf("  %s: element coordinates %.10g to %.10g, step %.6g (its vector WCS, 1CRVL%d/1CDLT%d)\n",

@@ -320,6 +320,7 @@ typedef struct cat_colinfo {
                            lo > hi when there is none or the column was not counted */
     int has_wcs;        /* a vector column with a vector WCS (1CRVLn, 1CDLTn): its elements' */
     double wcs_first, wcs_last, wcs_step;  /* coordinates, e.g. a spectrum's wavelengths */
+    long len_min, len_max;  /* a variable-length array's shortest and longest row; -1 when not read */
 } cat_colinfo;
 
 typedef struct cat_hduinfo {

@@ -49,7 +49,10 @@ static long count_null_rows_vla(fitsfile *f, cat_colinfo *ci, int colnum, long n
             else ci->lo = fmin(ci->lo, v[k]), ci->hi = fmax(ci->hi, v[k]);
         }
         if (count >= 0) count += bad;
+        if (count >= 0 && (ci->len_min < 0 || len < ci->len_min)) ci->len_min = (long)len;
+        if (count >= 0 && len > ci->len_max) ci->len_max = (long)len;
     }
+    if (count < 0) ci->len_min = ci->len_max = -1;
     free(v), free(nul);
     fits_clear_errmsg();
     return count;
@@ -61,6 +64,7 @@ static long count_null_rows(fitsfile *f, cat_colinfo *ci, int colnum, long nrows
 {
     ci->lo = INFINITY;
     ci->hi = -INFINITY;
+    ci->len_min = ci->len_max = -1;
     int t = ci->typecode < 0 ? -ci->typecode : ci->typecode;
     if (ci->typecode < 0 && t != TSTRING && t != TBIT && t != TLOGICAL && t != TCOMPLEX && t != TDBLCOMPLEX &&
         nrows > 0)

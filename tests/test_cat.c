@@ -481,6 +481,9 @@ static void test_spectra_padded(void **state)
     assert_ok(cat_inspect(path, &info, &e), e);
     const cat_colinfo *fc = &info->hdu[1].cols[1];
     assert_int_equal(fc->n_null, 0);
+    assert_int_equal(fc->len_min, 0);  /* row 3 */
+    assert_int_equal(fc->len_max, 100);
+    assert_int_equal(info->hdu[1].cols[0].len_max, -1);  /* a fixed-size column */
     assert_true(fabs(fc->lo - 12.02) < 1e-4 && fabs(fc->hi - 14.9) < 1e-4);  /* q = 1 and q = 95 */
     cat_info_destroy(info);
     /* as a feature a variable-length array is refused, saying where it is read */
