@@ -35,7 +35,7 @@ static long count_null_rows_vla(fitsfile *f, cat_colinfo *ci, int colnum, long n
     for (long r = 1; r <= nrows && count >= 0; r++) {
         LONGLONG len = 0, off = 0;
         int anynul = 0, bad = 0;
-        if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > 10000000) count = -1;
+        if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > CATCOL_VLA_MAX) count = -1;
         if (count >= 0 && len > cap) {
             free(v), free(nul);
             cap = (long)len;

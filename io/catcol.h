@@ -25,6 +25,10 @@ int catcol_is_integer(int typecode);
  * messages ("feature", "id", "pass-through"). */
 int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *role, colref *ref, ody_err *err);
 
+/* The longest row of a variable-length array read: a descriptor claiming
+ * more is taken for damage, not a spectrum. */
+#define CATCOL_VLA_MAX 10000000
+
 /* The same, accepting a variable-length array (P or Q) too: ref->vla set,
  * ref->typecode its element type and ref->repeat 1, for the caller to set
  * from the rows' lengths (fits_read_descriptll).  Spectra alone read them. */

@@ -26,7 +26,7 @@ static int vla_longest(fitsfile *f, const char *file, const char *role, colref *
             if (len[k] > most) most = len[k], at = r + k;
     }
     if (status) return ody_fits_fail(err, status, file, "cannot read the row lengths of a variable-length column", NULL);
-    if (most > 10000000)
+    if (most > CATCOL_VLA_MAX)
         return ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' claims %lld pixels at row %lld — at most 10^7 a "
                         "spectrum: is the file intact?", file, role, ref->name, most, at);
     if (most == 0 && nrows > 0)
