@@ -319,7 +319,7 @@ static int score(run_state *st, int run, ody_err *err)
                           {"WHY_FEATURE", TINT, st->n_why, st->why_feat, NULL, NULL},
                           {"WHY_DEVIATION", TFLOAT, st->n_why, st->why_dev, NULL, NULL},
                           {"WHY_SPAN", TINT, 2 * st->n_why, st->why_span, NULL,
-                           "first and last feature of each WHY_FEATURE's core (a spectral line's elements)"},
+                           "first and last feature (0-based) of each WHY_FEATURE's run: a spectrum's elements deviating as it does"},
                           {"DETECTOR_Z", TDOUBLE, st->n_det, st->det_z, NULL,
                            "robust z (clipped at 0, times its weight) of each of score.detectors, in their order"}};
     if (!st->n_why) cols[2] = cols[5];
