@@ -190,6 +190,23 @@ int catcol_resolve_vla(fitsfile *f, const char *file, const char *spec, const ch
     return resolve(f, file, spec, role, 1, ref, err);
 }
 
+long long catcol_heap_size(fitsfile *f)
+{
+    int status = 0;
+    LONGLONG naxis1 = 0, naxis2 = 0, pcount = 0, theap = 0;
+    fits_read_key(f, TLONGLONG, "NAXIS1", &naxis1, NULL, &status);
+    fits_read_key(f, TLONGLONG, "NAXIS2", &naxis2, NULL, &status);
+    fits_read_key(f, TLONGLONG, "PCOUNT", &pcount, NULL, &status);
+    if (status) {
+        fits_clear_errmsg();
+        return -1;
+    }
+    if (fits_read_key(f, TLONGLONG, "THEAP", &theap, NULL, &status)) theap = naxis1 * naxis2;  /* the default */
+    fits_clear_errmsg();
+    long long gap = theap - naxis1 * naxis2;
+    return pcount >= 0 && gap >= 0 && gap <= pcount ? pcount - gap : -1;
+}
+
 /* ================================================================ feature blocks */
 
 int catcol_left_out(fitsfile *f, const char *name, char *left, size_t len)

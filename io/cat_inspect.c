@@ -32,10 +32,13 @@ static long count_null_rows_vla(fitsfile *f, cat_colinfo *ci, int colnum, long n
     double *v = NULL;
     char *nul = NULL;
     int status = 0;
+    long long heap = catcol_heap_size(f);
     for (long r = 1; r <= nrows && count >= 0; r++) {
         LONGLONG len = 0, off = 0;
         int anynul = 0, bad = 0;
-        if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > CATCOL_VLA_MAX) count = -1;
+        if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > CATCOL_VLA_MAX ||
+            (len > 0 && (off < 0 || off + len * ci->width > heap)))
+            count = -1;
         if (count >= 0 && len > cap) {
             free(v), free(nul);
             cap = (long)len;

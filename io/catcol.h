@@ -29,6 +29,12 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
  * more is taken for damage, not a spectrum. */
 #define CATCOL_VLA_MAX 10000000
 
+/* The bytes of the current table's heap, from its start (THEAP): where a
+ * variable-length row's elements must lie; -1 when the header says none.
+ * A descriptor pointing beyond it is damage: CFITSIO would read past the
+ * file, or garbage. */
+long long catcol_heap_size(fitsfile *f);
+
 /* The same, accepting a variable-length array (P or Q) too: ref->vla set,
  * ref->typecode its element type and ref->repeat 1, for the caller to set
  * from the rows' lengths (fits_read_descriptll).  Spectra alone read them. */

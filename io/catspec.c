@@ -16,16 +16,23 @@
 static int vla_longest(fitsfile *f, const char *file, const char *role, colref *ref, ody_err *err)
 {
     enum { STEP = 4096 };
-    LONGLONG nrows = 0, len[STEP], off[STEP], most = 0, at = 0;
+    LONGLONG nrows = 0, len[STEP], off[STEP], most = 0, at = 0, past = 0;
+    long long heap = catcol_heap_size(f);
     int status = 0;
     fits_get_num_rowsll(f, &nrows, &status);
-    for (LONGLONG r = 1; r <= nrows && !status; r += STEP) {
+    for (LONGLONG r = 1; r <= nrows && !status && !past; r += STEP) {
         LONGLONG n = nrows - r + 1 < STEP ? nrows - r + 1 : STEP;
         fits_read_descriptsll(f, ref->colnum, r, n, len, off, &status);
-        for (LONGLONG k = 0; k < n && !status; k++)
+        for (LONGLONG k = 0; k < n && !status && !past; k++) {
             if (len[k] > most) most = len[k], at = r + k;
+            if (len[k] > 0 && (off[k] < 0 || off[k] + len[k] * (LONGLONG)ref->width > heap)) past = r + k;
+        }
     }
     if (status) return ody_fits_fail(err, status, file, "cannot read the row lengths of a variable-length column", NULL);
+    if (past)
+        return ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' at row %lld points past the end of the table's "
+                        "heap — the file is damaged or truncated: check it with `fitsverify %s`", file, role, ref->name,
+                        past, file);
     if (most > CATCOL_VLA_MAX)
         return ody_fail(err, ODY_EINPUT, "%s: spectra.%s column '%s' claims %lld pixels at row %lld — at most 10^7 a "
                         "spectrum: is the file intact?", file, role, ref->name, most, at);
