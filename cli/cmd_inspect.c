@@ -77,10 +77,19 @@ int cli_inspect(int argc, char **argv)
             printf("  %-4d %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", k + 1, ci->name,
                    cat_type_name(ci->typecode), size, ci->tform, ci->unit[0] ? ci->unit : "-", nul, vmin, vmax);
         }
-        for (int k = 0; k < hi->n_cols; k++)  /* spectra of different lengths: read only as spectra */
-            if (hi->cols[k].len_max >= 0)
-                printf("  %s: variable-length rows of %ld to %ld elements (read as spectra: spectra.flux, wave, ivar "
-                       "or mask)\n", hi->cols[k].name, hi->cols[k].len_min, hi->cols[k].len_max);
+        for (int k = 0; k < hi->n_cols; k++) {  /* spectra of different lengths: read only as spectra */
+            const cat_colinfo *ci = &hi->cols[k];
+            if (ci->len_max < 0) continue;
+            int last = k;  /* columns of the same row lengths (a flux, its wavelengths, ivar, mask) share a line */
+            while (last + 1 < hi->n_cols && hi->cols[last + 1].len_min == ci->len_min &&
+                   hi->cols[last + 1].len_max == ci->len_max)
+                last++;
+            printf("  ");
+            for (int j = k; j <= last; j++) printf("%s%s", j > k ? ", " : "", hi->cols[j].name);
+            printf(": variable-length rows of %ld to %ld elements (read as spectra: spectra.flux, wave, ivar or "
+                   "mask)\n", ci->len_min, ci->len_max);
+            k = last;
+        }
         for (int k = 0; k < hi->n_cols; k++)  /* where a spectrum's pixels lie: what spectra.grid_* must be within */
             if (hi->cols[k].has_wcs)
                 printf("  %s: element coordinates %.10g to %.10g, step %.6g (its vector WCS, 1CRVL%d/1CDLT%d)\n",

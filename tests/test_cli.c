@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fitsio.h>
+
 #include "testutil.h"
 
 static char out[1 << 16], err[1 << 14];
@@ -52,6 +54,34 @@ static void test_help_and_version(void **state)
         assert_int_equal(tu_run(bad[k], out, sizeof out, err, sizeof err), 2);
         if (!strstr(err, "expects a") || strchr(err, '\n') != err + strlen(err) - 1) fail_msg("%s: %s", bad[k], err);
     }
+}
+
+/* Variable-length columns: their row lengths, one line for the columns
+ * that share them, and that spectra read them. */
+static void test_inspect_vla(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "v.fits"), fn[1100], args[1200];
+    fitsfile *f = NULL;
+    int status = 0;
+    char *tt[] = {"ID", "FLUX", "WAVE", "IVAR"}, *tf[] = {"K", "1PE", "1QD", "1PE"};
+    snprintf(fn, sizeof fn, "!%s", path);
+    fits_create_file(&f, fn, &status);
+    fits_create_tbl(f, BINARY_TBL, 0, 4, tt, tf, NULL, "SPEC", &status);
+    double v[7] = {1, 2, 3, 4, 5, 6, 7};
+    for (int r = 1; r <= 3; r++) {
+        long long id = r;
+        fits_write_col(f, TLONGLONG, 1, r, 1, 1, &id, &status);
+        for (int c = 2; c <= 4; c++) fits_write_col(f, TDOUBLE, c, r, 1, c == 4 ? 7 : 2 + r, v, &status);
+    }
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    snprintf(args, sizeof args, "inspect '%s'", path);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "\n  FLUX, WAVE: variable-length rows of 3 to 5 elements (read as spectra: "
+                                "spectra.flux, wave, ivar or mask)\n  IVAR: variable-length rows of 7 to 7 elements"));
+    tu_rmtree(dir);
+    free(dir), free(path);
 }
 
 static void test_simulate_then_inspect(void **state)
@@ -146,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_simulate_then_inspect),
+        cmocka_unit_test(test_inspect_vla),
         cmocka_unit_test(test_broken_zoo_exit_2),
         cmocka_unit_test(test_inspect_real_catalogs),
     };
