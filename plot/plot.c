@@ -306,6 +306,14 @@ static double spread_units(const float *q, double v)
     return (v - q[2]) / s;
 }
 
+/* Whether feature f lies in one of pr's spans (a WHY reason). */
+static int in_span(const plt_profile *pr, int f)
+{
+    for (int s = 0; pr->span && s < pr->n_span; s++)
+        if (pr->span[2 * s] >= 0 && f >= pr->span[2 * s] && f <= pr->span[2 * s + 1]) return 1;
+    return 0;
+}
+
 static void profile_rows(plt *p, const plt_profile *pr, int w)
 {
     const double L = 96, R = w - 10, lim = 6, rowh = 16;
@@ -315,6 +323,11 @@ static void profile_rows(plt *p, const plt_profile *pr, int w)
         const float *q = pr->q + 5 * (size_t)f;
         double y = 8 + f * rowh, u[5];
         for (int k = 0; k < 5; k++) u[k] = fmax(-lim, fmin(lim, spread_units(q, q[k])));
+        if (in_span(pr, f)) {  /* a feature WHY names: its row shaded as a spectrum's stretch is */
+            color(p, REASON);
+            cairo_rectangle(p->cr, 0, y, w, rowh);
+            cairo_fill(p->cr);
+        }
         color(p, RANGE);
         cairo_rectangle(p->cr, mid + u[0] * sc, y + 3, (u[4] - u[0]) * sc, rowh - 6);
         cairo_fill(p->cr);

@@ -93,8 +93,8 @@ typedef struct plt_profile {
     const float *x;        /* the object's F values */
     const double *at;      /* the curve's abscissa a feature (e.g. wavelengths); NULL: the index */
     const char *at_label;  /* its axis title; NULL: "element" */
-    const int32_t *span;   /* n_span pairs of features, first and last, shaded behind a curve (WHY's
-                              reasons); -1 pads; NULL: none */
+    const int32_t *span;   /* n_span pairs of features, first and last, shaded (WHY's reasons: a curve's stretches, a
+                              feature's row); -1 pads; NULL: none */
     int n_span;
 } plt_profile;
 
