@@ -79,13 +79,13 @@ static void test_profile_rows_and_curve(void **state)
         x[f] = f == 3 ? 100.0f : 0.0f;  /* off the axis: drawn as an arrow, no crash */
         names[f] = "feature_with_a_long_name";
     }
-    plt_profile pr = {.F = 6, .names = names, .q = q, .x = x};
+    /* WHY's reasons shaded: rows 2-5 of the six; on the curve also 7, and a pad and one past the end skipped */
+    const int32_t span[] = {2, 5, -1, -1, 28, 30, 7, 7};
+    plt_profile pr = {.F = 6, .names = names, .q = q, .x = x, .span = span, .n_span = 4};
     plt *p = plt_profile_draw(&pr, 280, 400);
     assert_non_null(p);
     plt_destroy(p);
-    pr.F = 30;  /* a spectrum-like block: a curve, WHY's reasons shaded (a pad, one past the end: skipped) */
-    const int32_t span[] = {2, 5, -1, -1, 28, 30, 7, 7};
-    pr.span = span, pr.n_span = 4;
+    pr.F = 30;  /* a spectrum-like block: a curve */
     p = plt_profile_draw(&pr, 280, 220);
     assert_non_null(p);
     plt_destroy(p);
