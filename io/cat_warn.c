@@ -100,11 +100,19 @@ static int spec_none_usable(const cat *c, const cat_opt *o, long long n_read, od
         snprintf(hint, sizeof hint, "a pixel is bad where its flux is NaN or absent%s%s — check those columns",
                  s->ivar && s->ivar[0] ? ", its ivar <= 0" : "",
                  s->mask && s->mask[0] ? ", its mask nonzero" : "");
-    else if (fmin(hi, c->spec_hi) - fmax(lo, c->spec_lo) < 0.5 * (c->spec_hi - c->spec_lo))
+    else if (fmin(hi, c->spec_hi) - fmax(lo, c->spec_lo) < 0.5 * (c->spec_hi - c->spec_lo)) {
+        int has_z = s->redshift && s->redshift[0];
+        char fix[200];  /* under 1 A at rest: divided by a velocity (km/s) or garbage; 1-10: log10 wavelengths */
+        if (has_z && hi < 1)
+            snprintf(fix, sizeof fix, ", under 1 A — is spectra.redshift '%s' a redshift z, not a velocity (km/s)?",
+                     s->redshift);
+        else if (!s->loglam && hi < 10)
+            snprintf(fix, sizeof fix, ", which look like log10 wavelengths — set spectra.loglam: true");
+        else
+            snprintf(fix, sizeof fix, " — set spectra.grid_start and grid_stop inside it");
         snprintf(hint, sizeof hint, "the grid %g-%g A must lie within the spectra's wavelengths%s, and the first "
-                 "spectrum spans %.6g-%.6g%s", c->spec_lo, c->spec_hi, s->redshift && s->redshift[0] ? " at rest" : "",
-                 lo, hi, !s->loglam && hi < 10 ? ", which look like log10 wavelengths — set spectra.loglam: true"
-                                               : " — set spectra.grid_start and grid_stop inside it");
+                 "spectrum spans %.6g-%.6g%s", c->spec_lo, c->spec_hi, has_z ? " at rest" : "", lo, hi, fix);
+    }
     else
         snprintf(hint, sizeof hint, "most of their pixels are bad (flux NaN%s%s) — check those columns",
                  s->ivar && s->ivar[0] ? ", ivar <= 0" : "", s->mask && s->mask[0] ? ", mask nonzero" : "");

@@ -157,8 +157,8 @@ int spec_open(fitsfile *f, const char *file, const cat_spec *o, long chunk, spec
     int rc = resolve_vector(f, file, o->flux, "flux", 0, &sr->flux, err);
     sr->L = sr->flux.repeat;
     if (!rc && sr->L < 2)
-        rc = ody_fail(err, ODY_EINPUT, "%s: spectra.flux '%s' holds one value a row — a spectrum is a vector column",
-                      file, o->flux);
+        rc = ody_fail(err, ODY_EINPUT, "%s: spectra.flux '%s' holds %sone value a row — a spectrum is a vector column",
+                      file, o->flux, sr->flux.vla ? "at most " : "");
     if (!rc && (sr->has_wave = o->wave && o->wave[0])) rc = resolve_vector(f, file, o->wave, "wave", sr->L, &sr->wave, err);
     if (!rc && (sr->has_ivar = o->ivar && o->ivar[0])) rc = resolve_vector(f, file, o->ivar, "ivar", sr->L, &sr->ivar, err);
     if (!rc && (sr->has_mask = o->mask && o->mask[0])) rc = resolve_vector(f, file, o->mask, "mask", sr->L, &sr->mask, err);

@@ -576,6 +576,13 @@ static void test_spectra_none_usable(void **state)
     assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with under half the grid's bins covered"));
     assert_non_null(strstr(e.msg, "the grid 3000-3100 A must lie within the spectra's wavelengths at rest, and the "
                                   "first spectrum spans 1000-1398 — set spectra.grid_start and grid_stop inside it"));
+    /* a velocity (km/s) given as the redshift: the spectra at rest under 1 A, and the hint says so */
+    char vel[300];
+    snprintf(vel, sizeof vel, "%s[col *; VEL = Z * 299792.458 + 3000]", path);
+    o.path = vel, sp.redshift = "VEL", sp.grid_start = 1000, sp.grid_stop = 1200;
+    assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
+    assert_non_null(strstr(e.msg, "under 1 A — is spectra.redshift 'VEL' a redshift z, not a velocity (km/s)?"));
+    o.path = path, sp.redshift = "Z", sp.grid_start = 3000, sp.grid_stop = 3100;
     o.missing = CAT_MISSING_IMPUTE;  /* nothing to impute from: the same reason, not "FLUX@3000 has no value" */
     assert_int_equal(cat_read(&o, &c, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "no spectrum is usable: 4 of 5 with under half the grid's bins covered"));
