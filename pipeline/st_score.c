@@ -175,25 +175,19 @@ static void run_of(const float *dev, const int32_t *blk, int F, int f, int *a, i
     while (*b + 1 < F && alike(dev, blk, f, *b + 1)) (*b)++;
 }
 
-/* The stretch [*lo, *hi] one reason covers, which no later reason may name:
- * its run and BLOCK_GAP elements of the block beyond either end (a line's
- * shoulders), so that the next reason is another part of the spectrum. */
-static void stretch(const float *dev, const int32_t *blk, int F, int f, int *lo, int *hi)
-{
-    run_of(dev, blk, F, f, lo, hi);
-    if (blk[f] < 0) return;
-    for (int k = 0; k < BLOCK_GAP && *lo > 0 && blk[*lo - 1] == blk[f]; k++) (*lo)--;
-    for (int k = 0; k < BLOCK_GAP && *hi + 1 < F && blk[*hi + 1] == blk[f]; k++) (*hi)++;
-}
-
-/* What WHY names for f (span[0..1]): its run, short of the n earlier
- * reasons' stretches [lo, hi], which f is outside. */
-static void core(const float *dev, const int32_t *blk, int F, int f, const int *lo, const int *hi, int n,
-                 int32_t *span)
+/* Reason w, at feature f: what WHY names (span[0..1]), f's run short of the
+ * w earlier reasons' stretches, which f is outside; and the stretch [lo[w],
+ * hi[w]] no later reason may name, the run and BLOCK_GAP elements of the
+ * block beyond either end (a line's shoulders), so that the next reason is
+ * another part of the spectrum. */
+static void reason_at(const float *dev, const int32_t *blk, int F, int f, int w, int *lo, int *hi, int32_t *span)
 {
     int a, b;
     run_of(dev, blk, F, f, &a, &b);
-    for (int u = 0; u < n; u++) {
+    lo[w] = a, hi[w] = b;
+    for (int k = 0; blk[f] >= 0 && k < BLOCK_GAP && lo[w] > 0 && blk[lo[w] - 1] == blk[f]; k++) lo[w]--;
+    for (int k = 0; blk[f] >= 0 && k < BLOCK_GAP && hi[w] + 1 < F && blk[hi[w] + 1] == blk[f]; k++) hi[w]++;
+    for (int u = 0; u < w; u++) {
         if (lo[u] > f && b >= lo[u]) b = lo[u] - 1;
         if (hi[u] < f && a <= hi[u]) a = hi[u] + 1;
     }
@@ -237,7 +231,7 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         w0 = 1;
     }
     int lo[CFG_EXPLAIN_MAX], hi[CFG_EXPLAIN_MAX];  /* the stretch each reason covers */
-    if (w0) stretch(dev, blk, F, wf[0], &lo[0], &hi[0]), core(dev, blk, F, wf[0], lo, hi, 0, ws);
+    if (w0) reason_at(dev, blk, F, wf[0], 0, lo, hi, ws);
     for (int w = w0; w < q->n_why; w++) {
         int best = -1;
         for (int f = 0; f < F; f++) {
@@ -247,7 +241,7 @@ static void explain(run_state *q, const run_state *ref, const knn_scale *sc, con
         }
         wf[w] = best;
         wd[w] = best >= 0 ? dev[best] : 0;
-        if (best >= 0) core(dev, blk, F, best, lo, hi, w, ws + 2 * w), stretch(dev, blk, F, best, &lo[w], &hi[w]);
+        if (best >= 0) reason_at(dev, blk, F, best, w, lo, hi, ws + 2 * w);
         else lo[w] = 0, hi[w] = -1, ws[2 * w] = ws[2 * w + 1] = -1;
     }
 }
