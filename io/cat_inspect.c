@@ -37,7 +37,7 @@ static long count_null_rows_vla(fitsfile *f, cat_colinfo *ci, int colnum, long n
         LONGLONG len = 0, off = 0;
         int anynul = 0, bad = 0;
         if (fits_read_descriptll(f, colnum, r, &len, &off, &status) || len < 0 || len > CATCOL_VLA_MAX ||
-            (len > 0 && (off < 0 || off + len * ci->width > heap)))
+            catcol_vla_outside(len, off, ci->width, heap))
             count = -1;
         if (count >= 0 && len > cap) {
             free(v), free(nul);

@@ -35,6 +35,13 @@ int catcol_resolve(fitsfile *f, const char *file, const char *spec, const char *
  * file, or garbage. */
 long long catcol_heap_size(fitsfile *f);
 
+/* Whether a row of len elements of width bytes at heap offset off lies
+ * outside a heap of heap bytes (catcol_heap_size): damage. */
+static inline int catcol_vla_outside(long long len, long long off, long width, long long heap)
+{
+    return len > 0 && (off < 0 || off + len * width > heap);
+}
+
 /* The same, accepting a variable-length array (P or Q) too: ref->vla set,
  * ref->typecode its element type and ref->repeat 1, for the caller to set
  * from the rows' lengths (fits_read_descriptll).  Spectra alone read them. */

@@ -25,7 +25,7 @@ static int vla_longest(fitsfile *f, const char *file, const char *role, colref *
         fits_read_descriptsll(f, ref->colnum, r, n, len, off, &status);
         for (LONGLONG k = 0; k < n && !status && !past; k++) {
             if (len[k] > most) most = len[k], at = r + k;
-            if (len[k] > 0 && (off[k] < 0 || off[k] + len[k] * (LONGLONG)ref->width > heap)) past = r + k;
+            if (catcol_vla_outside(len[k], off[k], ref->width, heap)) past = r + k;
         }
     }
     if (status) return ody_fits_fail(err, status, file, "cannot read the row lengths of a variable-length column", NULL);
