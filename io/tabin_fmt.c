@@ -50,11 +50,12 @@ int tab_detect(const char *file, tab_format *out, ody_err *err)
         return 0;
     }
     if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return 0;
-    if (n - off >= 5 && (!memcmp(b + off, "<?xml", 5) || !memcmp(b + off, "<VOTA", 5))) {
-        if (memmem(b, (size_t)n, "<VOTABLE", 8) || memmem(b, (size_t)n, ":VOTABLE", 8)) {
-            *out = TAB_VOTABLE;
-            return 0;
-        }
+    /* XML: a declaration, comment or DOCTYPE may run past these 512 bytes before the root element, so
+     * the prolog decides; the VOTable reader then says whether the root is one */
+    if (n - off >= 5 && (!memcmp(b + off, "<?xml", 5) || !memcmp(b + off, "<!", 2) ||
+                         ((!memcmp(b + off, "<VOTA", 5) || memmem(b, (size_t)n, ":VOTABLE", 8)) && b[off] == '<'))) {
+        *out = TAB_VOTABLE;
+        return 0;
     }
     /* text: printable ASCII, tabs, line ends, UTF-8; a file named as CSV is read as CSV anyway, so that
      * a stray control byte is reported by line, not as a FITS file that will not open */
