@@ -377,7 +377,7 @@ static void on_entity(void *data, const char *name, int pe, const char *value, i
                       const char *sys, const char *pub, const char *notation)
 {
     (void)name, (void)pe, (void)value, (void)vlen, (void)base, (void)sys, (void)pub, (void)notation;
-    fail(data, ODY_EINPUT, "an entity declaration — VOTables need none; refused");
+    fail(data, ODY_EINPUT, "an entity declaration (in a DOCTYPE) — VOTables need none, and it is refused: remove the DOCTYPE or export the table again");
 }
 
 int tab_vot_pass(conv *cv)
