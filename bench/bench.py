@@ -1015,7 +1015,7 @@ def stage_times(run_dir):
     t = {}
     for line in open(os.path.join(run_dir, "manifest.txt")):
         p = line.split()
-        if len(p) == 3 and not line.startswith("#"):
+        if len(p) >= 3 and not line.startswith("#"):  # then its artifacts: NAME=BYTES:DIGEST
             t[p[0]] = float(p[2])
     return t
 

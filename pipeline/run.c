@@ -111,34 +111,17 @@ static uint64_t stage_hash(const cfg *c, const stage_def *d, int s, const uint64
     return h;
 }
 
-static int artifact_present(const run_state *st, const char *name)
-{
-    char *p = store_path(st, name);
-    int ok = p && access(p, R_OK) == 0;
-    free(p);
-    return ok;
-}
-
-/* Whether every artifact a stage writes under the run's config is in the run
- * directory. */
-static int artifacts_present(const run_state *st, const stage_def *d)
-{
-    char name[256];
-    for (int a = 0; d->writes[a]; a++)
-        for (int k = 0; stage_artifact(st->c, d, a, k, name, sizeof name); k++)
-            if (!artifact_present(st, name)) return 0;
-    return 1;
-}
-
 /* ================================================================ running */
 
 typedef struct walk {
     uint64_t hash[64], done[64];
     double secs[64];
+    char *files[64];         /* each stage's artifacts as the manifest records them (owned) */
     int from;                /* stages from this index on run whatever their hash */
     uint64_t input_sum;      /* the input catalog's bytes */
     int on[64], run[64];     /* enabled; to run (else up to date) */
     int need[64];            /* up to date, but its artifacts must be read back */
+    int damaged[64];         /* to run for its artifacts alone: missing, cut short or changed since */
 } walk;
 
 /* Decides every stage up to `last` before any runs: its hash, whether it
@@ -153,7 +136,13 @@ static void plan(run_state *st, walk *w, int last, const char *const *also)
         uint64_t h = stage_hash(st->c, d, s, w->hash, w->input_sum);
         w->hash[s] = h;
         w->on[s] = !d->enabled || d->enabled(st->c);
-        w->run[s] = w->on[s] && (s >= w->from || w->done[s] != h || !artifacts_present(st, d));
+        w->run[s] = w->on[s] && (s >= w->from || w->done[s] != h);
+        char why[256];
+        if (w->on[s] && !w->run[s] && !store_files_intact(st, d, w->files[s], why, sizeof why)) {
+            w->run[s] = w->damaged[s] = 1;  /* deleted, cut short or replaced since: made again, not read back */
+            ody_logf(st->log, ODY_LOG_INFO, "stage %s: %s is missing or not as this run wrote it (cut short or "
+                     "changed since): the stage runs again", d->name, why);
+        }
         w->need[s] = s == last || s == 0;
     }
     for (int k = 0; also && also[k]; k++) {
@@ -226,12 +215,14 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     }
     w->secs[s] = ody_now() - t0;
     w->done[s] = h;
+    free(w->files[s]);
+    w->files[s] = store_writes(st) ? store_files_record(st, d) : NULL;
     st->sum->stages_run++;
     ody_logf(st->log, ODY_LOG_INFO, "stage %d/%d %s: done in %.2f s", s + 1, run_stage_count, d->name, w->secs[s]);
     if (ody_comm_size(st->comm) > 1)
         ody_logf(st->log, ODY_LOG_INFO, "stage %s: %.0f bytes through MPI collectives on process 0 of %d", d->name,
                  st->comm->bytes(st->comm) - b0, st->comm->size);
-    return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, err) : 0, err);
+    return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, w->files, err) : 0, err);
 }
 
 /* The forests' trees, once no stage left walks them and the caller did
@@ -263,35 +254,36 @@ static int save_config(const run_state *st, ody_err *err)
     return fitsout_text_commit(&t, err);
 }
 
-static int run_stages(run_state *st, const run_opt *o, ody_err *err)
+static int walk_stages(run_state *st, const run_opt *o, walk *w, ody_err *err)
 {
-    walk w;
-    memset(&w, 0, sizeof w);
     if (run_stage_count > 64) return ody_fail(err, ODY_EINTERNAL, "more than 64 stages");
-    w.from = o->force ? 0 : o->from_stage ? run_stage_index(o->from_stage) : run_stage_count;
-    if (o->from_stage && w.from < 0) {
+    w->from = o->force ? 0 : o->from_stage ? run_stage_index(o->from_stage) : run_stage_count;
+    if (o->from_stage && w->from < 0) {
         char names[512] = "";
         for (int k = 0; k < run_stage_count; k++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", run_stage_table[k]->name);
         return ody_fail(err, ODY_EINPUT, "--from %s: no such stage — use one of %s", o->from_stage, names);
     }
     uint64_t recorded = 0;
-    store_manifest_read(st, w.done, w.secs, &recorded);
-    w.input_sum = store_checksum(st->c->cat_path);
+    store_manifest_read(st, w->done, w->secs, w->files, &recorded);
+    w->input_sum = store_checksum(st->c->cat_path);
     /* A run folder moved away from its catalog (to a laptop, an archive):
      * the stages after ingest read the folder's copy (catalog.fits), so the
      * manifest's word for the input stands while ingest is up to date.  A
      * catalog that is there but changed still makes the run out of date. */
-    int stand_in = !w.input_sum && recorded && !ody_fits_file_there(st->c->cat_path);
-    if (stand_in) w.input_sum = recorded;
+    int stand_in = !w->input_sum && recorded && !ody_fits_file_there(st->c->cat_path);
+    if (stand_in) w->input_sum = recorded;
     /* every process has read the manifest before process 0 rewrites it */
     int rc = ody_comm_agree(st->comm, 0, err);
     if (rc) return rc;
     int last = o->until_stage ? run_stage_index(o->until_stage) : run_stage_count - 1;
-    plan(st, &w, last, o->also_load);
+    plan(st, w, last, o->also_load);
+    /* and has looked at the artifacts before process 0 writes any: a stage's files are judged intact by
+     * their sizes and digests, which a rewrite under way would change for some processes only */
+    if ((rc = ody_comm_agree(st->comm, 0, err))) return rc;
     /* the copy stands in only for the catalog as the run read it: when ingest must run again (the path, the
      * columns or the rows asked for changed), the read that follows fails, and this says why */
-    if (stand_in && !(w.on[0] && w.run[0]))
+    if (stand_in && !(w->on[0] && w->run[0]))
         ody_logf(st->log, ODY_LOG_WARN, "%s is not there: the run folder's copy of it (catalog.fits) stands in",
                  st->c->cat_path);
     else if (stand_in)
@@ -299,24 +291,34 @@ static int run_stages(run_state *st, const run_opt *o, ody_err *err)
                  "stand in: this config reads the catalog otherwise than the run did (its path, columns, filters "
                  "or missing values) — point catalog.path at the catalog, or use the run's own config.yaml",
                  st->c->cat_path);
-    memcpy(st->stage_hash, w.hash, sizeof st->stage_hash);
+    memcpy(st->stage_hash, w->hash, sizeof st->stage_hash);
     if (o->want_trees) st->want_trees = 1;
     for (int s = 0; s <= last && o->load_only; s++)
-        if (w.on[s] && w.run[s])
-            return ody_fail(err, ODY_EINPUT, "%s: stage %s is not up to date with the run's config — finish the run "
-                            "first: oddsky run %s/config.yaml", st->dir, run_stage_table[s]->name, st->dir);
-    estimate(st, &w, 0, last);
+        if (w->on[s] && w->run[s])
+            return ody_fail(err, ODY_EINPUT, "%s: stage %s is not up to date with the run's config%s — finish the run "
+                            "first: oddsky run %s/config.yaml", st->dir, run_stage_table[s]->name,
+                            w->damaged[s] ? " (an artifact of it is missing, cut short or changed since)" : "", st->dir);
+    estimate(st, w, 0, last);
     int trees_until = -1;  /* the last stage that walks the trees */
     for (int s = 0; s <= last; s++)
-        if (w.on[s] && w.run[s] && run_stage_table[s]->needs_trees) trees_until = s;
+        if (w->on[s] && w->run[s] && run_stage_table[s]->needs_trees) trees_until = s;
     for (int s = 0; s <= last && !rc; s++) {
-        rc = run_stage(st, &w, s, err);
+        rc = run_stage(st, w, s, err);
         if (!rc && s == 0 && !o->load_only) rc = ody_comm_agree(st->comm, save_config(st, err), err);
-        if (!rc && s == 0) estimate(st, &w, 1, last);
+        if (!rc && s == 0) estimate(st, w, 1, last);
         if (!rc && s == trees_until && !o->want_trees) drop_trees(st);
         /* the forests' and isolation's training read every row; no later stage needs them all */
         if (!rc && !strcmp(run_stage_table[s]->name, "weirdness")) rc = stage_drop_rows(st, err);
     }
+    return rc;
+}
+
+static int run_stages(run_state *st, const run_opt *o, ody_err *err)
+{
+    walk w;
+    memset(&w, 0, sizeof w);
+    int rc = walk_stages(st, o, &w, err);
+    for (int s = 0; s < run_stage_count; s++) free(w.files[s]);
     return rc;
 }
 

@@ -541,5 +541,6 @@ const stage_def stage_export = {
     .load_needs_reads = 1,  /* even up to date, it ranks (for the summary) */
     .writes = (const char *const[]){"anomalies.fits?", "anomalies.csv?", "anomalies.ecsv?", "anomalies.vot?", NULL},
     .writes_if = writes_format,
+    .digests = 1,  /* what the astronomer opens; no stage reads it back */
     .fn = export,
 };

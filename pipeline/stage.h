@@ -122,6 +122,10 @@ typedef struct stage_def {
     int (*writes_if)(const cfg *c, const char *artifact);  /* NULL, or whether c writes an artifact marked '?'
                                            (named without it): one it writes must be there for the stage to
                                            be up to date, so that a deleted result is made again */
+    int digests;                        /* its artifacts are read by people, not read back by a stage: the
+                                           manifest keeps a digest of each besides its size, so that a rerun
+                                           writes again one that changed since (a damaged anomalies.fits is
+                                           not left standing as up to date) */
     int (*fn)(run_state *st, int run, ody_err *err);
 } stage_def;
 
@@ -408,12 +412,29 @@ int store_load_index(const run_state *st, const char *file, const char *col, siz
  * when out of memory. */
 double *store_score(run_state *st, cfg_score s);
 
-/* The manifest: one line per completed stage (name, hash, seconds), after
- * a header naming the input catalog and its checksum.  read fills done[]
- * and secs[] (0 for stages it does not list: a stage read back keeps the
- * time it took when it last ran) and *input_sum (0 when not recorded). */
-void store_manifest_read(const run_state *st, uint64_t *done, double *secs, uint64_t *input_sum);
-int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, ody_err *err);
+/* The manifest: one line per completed stage (name, hash, seconds, then
+ * its artifacts as NAME=BYTES:DIGEST), after a header naming the input
+ * catalog and its checksum.  read fills done[] and secs[] (0 for stages it
+ * does not list: a stage read back keeps the time it took when it last
+ * ran), files[] (each stage's artifacts as recorded, malloc'd, NULL where
+ * none are: a manifest of an older oddsky; the caller frees them) and
+ * *input_sum (0 when not recorded).  write takes files[] as they are. */
+void store_manifest_read(const run_state *st, uint64_t *done, double *secs, char **files, uint64_t *input_sum);
+int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, char *const *files,
+                         ody_err *err);
+
+/* Stage d's artifacts as they are in the run folder now, for the manifest:
+ * "NAME=BYTES:DIGEST ..." (DIGEST 0 unless d->digests).  NULL when out of
+ * memory or an artifact cannot be read (the manifest then vouches for its
+ * presence alone).  Owned by the caller. */
+char *store_files_record(const run_state *st, const stage_def *d);
+
+/* 1 when every artifact of d is in the run folder as `record` says it was
+ * written (its size, and its digest where one was kept; NULL record: its
+ * presence); else 0, and the first artifact that is not into why.  Truncated
+ * or replaced since, it is made again, where it was read back as the run's
+ * (or failed the rerun with "damaged; rerun with --force"). */
+int store_files_intact(const run_state *st, const stage_def *d, const char *record, char *why, size_t len);
 
 /* Removes dir's temporaries (NAME.tmp-PID) left by processes that are gone. */
 void store_sweep_stale(const run_state *st);
