@@ -36,7 +36,7 @@ int cli_inspect(int argc, char **argv)
         if (c == 'h') { print_inspect_help(); return 0; }
         return cli_bad_option("inspect", argv, "h");
     }
-    if (optind != argc - 1) return cli_usage_error("inspect", "give exactly one FITS file");
+    if (optind != argc - 1) return cli_usage_error("inspect", "give exactly one catalog or image file (FITS, CSV, ECSV or VOTable)");
     const char *path = argv[optind];
     cat_info *info = NULL;
     ody_err e = {0};

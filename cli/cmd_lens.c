@@ -264,9 +264,10 @@ static int lens_score_cmd(const lens_args *a, const ody_log *log)
 
 int cli_lens(int argc, char **argv, const ody_log *log)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2) return cli_usage_error("lens", "give `lens train` or `lens score`");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         print_lens_help();
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     int train = !strcmp(argv[1], "train");
     if (!train && strcmp(argv[1], "score")) return cli_usage_error("lens", "use `lens train` or `lens score`");

@@ -28,6 +28,13 @@ static void test_help_and_version(void **state)
         if (tu_run(args, out, sizeof out, err, sizeof err) != 0 || !strstr(out, cmds[i]))
             fail_msg("`oddsky %s` did not print its usage and exit 0; stderr: %s", args, err);
     }
+    /* and without its arguments, one error line and exit 2 (`lens` printed its usage to stdout, nothing
+     * on stderr) */
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        if (tu_run(cmds[i], out, sizeof out, err, sizeof err) != 2 || strncmp(err, "oddsky: error: ", 15) ||
+            strchr(err, '\n') != err + strlen(err) - 1)
+            fail_msg("`oddsky %s` alone: stderr: %s", cmds[i], err);
+    }
     assert_int_equal(tu_run("", out, sizeof out, err, sizeof err), 2);
     assert_int_equal(tu_run("frobnicate", out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "unknown command 'frobnicate'"));

@@ -269,6 +269,11 @@ static void test_header_only_and_detection(void **state)
     assert_ok(tab_detect(x, &f, &err), err);
     assert_int_equal(f, TAB_VOTABLE);
     free(x);
+    /* a config given where a catalog goes is named as one (read as CSV it was "a stray quote") */
+    char *y = write_text(dir, "run.yaml", "catalog:\n  path: \"cat.fits\"\n  features: [a, b]\n");
+    assert_int_equal(read_cat(y, feat, 1, NULL, NULL, 0, &c, &err), ODY_EINPUT);
+    if (!strstr(err.msg, "a YAML file (a config?), not a table")) fail_msg("%s", err.msg);
+    free(y);
     assert_int_equal(tab_format_parse("csv"), TAB_CSV);
     assert_int_equal(tab_format_parse("xls"), -1);
     free(p);
