@@ -176,6 +176,11 @@ static int read_dir(cutrd *c, const char *id, float *dst, int *found, int *resiz
         if (!rc && !status) rc = fitsin_check_tiles(g, p, c->err);
         for (int q = 0; !rc && q < (per_band ? 1 : B) && !status; q++)
             read_plane(g, q + 1, S, dst + (size_t)(per_band ? b : q) * S * S, &c->s->n_nan, resized, &status);
+        int naxis = -1, s2 = 0;
+        if (status == BAD_NAXIS && !rc && g && !fits_get_img_dim(g, &naxis, &s2))  /* a valid file, not an image */
+            rc = ody_fail(c->err, ODY_EINPUT, "%s: holds no 2-D image (its first image HDU has NAXIS = %d) — a cutout "
+                          "is a 2-D image, or a cube of its bands; see what the file holds with `oddsky inspect %s`",
+                          p, naxis, p);
         if (status && !rc)
             rc = ody_fits_fail(c->err, status, p, "unreadable cutout",
                                per_band || B == 1 ? NULL : "a file without {band} in the template must hold every "

@@ -152,7 +152,7 @@ static double asymmetry(const morph *m)
     size_t n = (size_t)m->S * m->S;
     double num = 0, den = 0;
     for (size_t k = 0; k < n; k++) {
-        num += fabs(m->img[k] - m->img[n - 1 - k]);
+        num += fabs((double)m->img[k] - m->img[n - 1 - k]);  /* in float, pixels near FLT_MAX gave inf */
         den += fabs(m->img[k]);
     }
     return den > 0 ? num / (2 * den) : 0;

@@ -46,6 +46,10 @@ static int drop_missing_cutouts(run_state *st, ody_err *err)
 {
     cut_set *cs = st->cut;
     size_t per = (size_t)cs->n_bands * cs->size * cs->size, at = 0;
+    if (cs->n_missing == cs->n)  /* else "only 0 objects left to score", which blamed catalog.missing */
+        return ody_fail(err, ODY_EINPUT, "%s: none of the %zu catalog rows has a cutout — check cutouts.path "
+                        "(its folder, {id}, {band}) and cutouts.layout against the files, and catalog.id against the "
+                        "IDs they carry", st->c->cut_path, cs->n);
     ody_logf(st->log, ODY_LOG_WARN, "cutouts: %zu catalog rows have no cutout and are dropped (cutouts.missing: drop)",
              cs->n_missing);
     for (size_t r = 0; r < cs->n; r++) {

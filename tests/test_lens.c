@@ -182,6 +182,19 @@ static void test_every_layout_round_trips(void **state)
     ody_err e;
     assert_int_equal(cut_read(&o, &col, 6, &cs, NULL, &e), ODY_EINPUT);
     assert_non_null(strstr(e.msg, "2.fits"));
+    /* a valid FITS file that is no image (a spectrum, a table) says so, where it was "unreadable cutout
+     * (CFITSIO: illegal NAXIS keyword value) — run fitsverify" */
+    remove(bad);
+    fitsfile *ff = NULL;
+    int status = 0;
+    long len = 32;
+    fits_create_file(&ff, bad, &status);
+    fits_create_img(ff, FLOAT_IMG, 1, &len, &status);
+    fits_write_img(ff, TFLOAT, 1, 32, pix, &status);
+    fits_close_file(ff, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(cut_read(&o, &col, 6, &cs, NULL, &e), ODY_EINPUT);
+    if (!strstr(e.msg, "2.fits: holds no 2-D image (its first image HDU has NAXIS = 1)")) fail_msg("%s", e.msg);
     tu_rmtree(dir);
     free(dir); free(p); free(bad); free(pix); free(col.s);
 }
@@ -301,6 +314,14 @@ static void test_features_on_analytic_images(void **state)
     cut_features(g, S, fs);
     for (int k = 0; k < CUT_NFEAT; k++)
         if (k != 3 /* a round source has no angle */ && !(fabs(fs[k] - fg[k]) < 0.02 * (1 + fabs(fg[k])))) fail_msg("feature %s: %g vs %g", cut_feature_name(k), fs[k], fg[k]);
+    /* pixels near FLT_MAX (a saturated or mis-scaled image) give finite features: the asymmetry of
+     * +3e38 against -3e38 was inf, computed in float */
+    for (int k = 0; k < S * S; k++) ell[k] *= 3e35f;
+    ell[0] = 3e38f;
+    ell[S * S - 1] = -3e38f;
+    cut_features(ell, S, fs);
+    for (int k = 0; k < CUT_NFEAT; k++)
+        if (!isfinite(fs[k])) fail_msg("feature %s of an image near FLT_MAX: %g", cut_feature_name(k), fs[k]);
     free(g); free(ring); free(ell);
 }
 

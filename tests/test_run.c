@@ -1109,6 +1109,13 @@ static void test_lens_demo(void **state)
     snprintf(args, sizeof args, "-q run '%s/configs/lens_demo.yaml' --set cutouts.path=nothere.fits --set output='%s/x'", src, dir);
     assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "nothere.fits"));
+    /* a template no file matches drops every row: said so, where it was "only 0 objects left to score
+     * ... check the filter and catalog.missing" */
+    snprintf(args, sizeof args, "-q run '%s/configs/lens_demo.yaml' --set cutouts.layout=dir --set "
+             "'cutouts.path=%s/none/{id}_{band}.fits' --set output='%s/x'", src, dir, dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "none/{id}_{band}.fits: none of the 600 catalog rows has a cutout") || strchr(err, '\n') != err + strlen(err) - 1)
+        fail_msg("%s", err);
     tu_rmtree(dir);
     free(dir);
 }
