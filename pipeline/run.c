@@ -341,8 +341,10 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
     double t0 = ody_now();
     memset(sum, 0, sizeof *sum);
     run_state st;
-    int rc = state_init(&st, c, sum, o->comm, err);
-    if (rc) { state_free(&st); return rc; }
+    int rc = state_init(&st, c, sum, o->comm, err), lock = -1;
+    if (!rc && store_writes(&st)) rc = store_lock(&st, o->load_only, &lock, err);
+    rc = ody_comm_agree(o->comm, rc, err);
+    if (rc) { store_unlock(lock); state_free(&st); return rc; }
     FILE *lf = open_log(&st, log_in);
     ody_log log = {log_in ? log_in->level : ODY_LOG_ERROR, log_in ? log_in->err : NULL, lf};
     st.log = &log;
@@ -361,6 +363,7 @@ int run_with(const cfg *c, const run_opt *o, run_summary *sum, const ody_log *lo
         ody_logf(&file_only, ODY_LOG_ERROR, "%s", err->msg);
     }
     if (lf) fclose(lf);
+    store_unlock(lock);
     state_free(&st);
     return rc;
 }

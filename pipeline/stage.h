@@ -439,6 +439,17 @@ int store_files_intact(const run_state *st, const stage_def *d, const char *reco
 /* Removes dir's temporaries (NAME.tmp-PID) left by processes that are gone. */
 void store_sweep_stale(const run_state *st);
 
+/* The run folder's lock (flock on DIR/.oddsky.lock), held from a run's
+ * start to its end: shared for one that only reads the folder back
+ * (read_only), else exclusive.  Two runs writing one folder at once would
+ * leave it a mix of both, each file whole but not of one run; so a lock
+ * held the other way is an error naming the holder (exit 2), not a wait
+ * behind a run of hours.  *fd is -1, and 0 is returned, where the folder
+ * cannot take a lock file (read-only: nobody writes there either).
+ * store_unlock(-1) does nothing. */
+int store_lock(const run_state *st, int read_only, int *fd, ody_err *err);
+void store_unlock(int fd);
+
 /* ---------------------------------------------------------------- shared helpers */
 
 /* Column name of feature `name` in catalog.fits: F_ + the name made safe. */

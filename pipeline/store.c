@@ -1,5 +1,5 @@
 /* store.c — the run directory: artifact paths, provenance, atomic tables,
- * the manifest, stale temporaries. */
+ * stale temporaries (the manifest and the lock: store_manifest.c). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -57,97 +57,6 @@ uint64_t store_checksum(const char *path)
         for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
     fclose(f);
     return h;
-}
-
-/* ================================================================ artifacts as written */
-
-/* A digest of a file's bytes, eight at a time (an export of 10^6 objects is
- * hundreds of MB, read at every rerun); *size -1 when it cannot be read. */
-static uint64_t file_digest(const char *path, long long *size)
-{
-    struct stat sb;
-    FILE *f = stat(path, &sb) || !S_ISREG(sb.st_mode) ? NULL : fopen(path, "rb");
-    *size = -1;
-    if (!f) return 0;
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)sb.st_size, buf[1 << 13];
-    size_t n;
-    long long got = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        got += (long long)n;
-        if (n % 8) memset((unsigned char *)buf + n, 0, 8 - n % 8);  /* the last, short read */
-        for (size_t i = 0; i < (n + 7) / 8; i++) {
-            h = (h ^ buf[i]) * 0xFF51AFD7ED558CCDULL;
-            h ^= h >> 32;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!bad) *size = got;
-    return bad ? 0 : h | 1;  /* never 0, which means "no digest kept" */
-}
-
-char *store_files_record(const run_state *st, const stage_def *d)
-{
-    char *out = NULL, name[256];
-    size_t len = 0;
-    FILE *m = open_memstream(&out, &len);
-    if (!m) return NULL;
-    int ok = 1;
-    for (int a = 0; d->writes[a] && ok; a++)
-        for (int k = 0; ok && stage_artifact(st->c, d, a, k, name, sizeof name); k++) {
-            char *p = store_path(st, name);
-            long long size = -1;
-            uint64_t h = 0;
-            struct stat sb;
-            if (p && d->digests) h = file_digest(p, &size);
-            else if (p && !stat(p, &sb)) size = (long long)sb.st_size;
-            ok = size >= 0 && !strchr(name, ' ') && !strchr(name, '=');
-            if (ok) fprintf(m, "%s%s=%lld:%llx", ftell(m) ? " " : "", name, size, (unsigned long long)h);
-            free(p);
-        }
-    if (fclose(m) || !ok) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* What record says of artifact `name`: 1 with its size and digest, else 0. */
-static int recorded(const char *record, const char *name, long long *size, uint64_t *h)
-{
-    size_t n = strlen(name);
-    for (const char *q = record; q && *q; q = strchr(q, ' '), q = q ? q + 1 : NULL) {
-        unsigned long long d;
-        if (!strncmp(q, name, n) && q[n] == '=' && sscanf(q + n + 1, "%lld:%llx", size, &d) == 2) {
-            *h = d;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int store_files_intact(const run_state *st, const stage_def *d, const char *record, char *why, size_t len)
-{
-    char name[256];
-    for (int a = 0; d->writes[a]; a++)
-        for (int k = 0; stage_artifact(st->c, d, a, k, name, sizeof name); k++) {
-            char *p = store_path(st, name);
-            long long want = -1, size = -1;
-            uint64_t h = 0, now = 0;
-            struct stat sb;
-            int ok = p && access(p, R_OK) == 0;
-            if (ok && record && recorded(record, name, &want, &h)) {
-                if (h) now = file_digest(p, &size);
-                else if (!stat(p, &sb)) size = (long long)sb.st_size;
-                ok = size == want && now == h;
-            }
-            free(p);
-            if (!ok) {
-                snprintf(why, len, "%s", name);
-                return 0;
-            }
-        }
-    return 1;
 }
 
 /* ================================================================ tables */
@@ -424,39 +333,6 @@ double *store_score(run_state *st, cfg_score s)
     return st->score[s];
 }
 
-/* ================================================================ manifest */
-
-void store_manifest_read(const run_state *st, uint64_t *done, double *secs, char **files, uint64_t *input_sum)
-{
-    for (int k = 0; k < run_stage_count; k++) done[k] = 0, secs[k] = 0, files[k] = NULL;
-    *input_sum = 0;
-    char *p = store_path(st, "manifest.txt");
-    FILE *f = p ? fopen(p, "r") : NULL;
-    free(p);
-    if (!f) return;
-    char line[16384], name[64];
-    unsigned long long h;
-    double t;
-    /* the header names the input and its checksum last: "... checksum %016llx" */
-    if (fgets(line, sizeof line, f) && line[0] == '#') {
-        const char *c = NULL;
-        for (const char *q = strstr(line, " checksum "); q; q = strstr(q + 1, " checksum ")) c = q;
-        if (c && sscanf(c, " checksum %llx", &h) == 1) *input_sum = h;
-    } else rewind(f);
-    while (fgets(line, sizeof line, f)) {
-        int end = 0, got = line[0] == '#' ? 0 : sscanf(line, "%63s %llx %lf%n", name, &h, &t, &end);
-        if (got < 2) continue;
-        int k = run_stage_index(name);
-        if (k < 0) continue;
-        done[k] = h, secs[k] = got == 3 && t >= 0 ? t : 0;
-        const char *rest = got == 3 ? line + end + strspn(line + end, " ") : "";
-        size_t n = strcspn(rest, "\r\n");
-        free(files[k]);
-        files[k] = n ? strndup(rest, n) : NULL;  /* out of memory: presence alone is checked */
-    }
-    fclose(f);
-}
-
 int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_err *err)
 {
     if (!store_writes(st)) return fitsout_text_open(t, NULL, err);
@@ -465,21 +341,6 @@ int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_
     int rc = fitsout_text_open(t, p, err);
     free(p);
     return rc;
-}
-
-int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, char *const *files,
-                         ody_err *err)
-{
-    fitsout_text t;
-    int rc = store_text_open(st, "manifest.txt", &t, err);
-    if (rc) return rc;
-    fprintf(t.f, "# stage config+inputs hash, seconds — written by oddsky %s; input %s checksum %016llx\n",
-            ody_version(), st->c->cat_path, (unsigned long long)store_checksum(st->c->cat_path));
-    for (int k = 0; k < run_stage_count; k++)
-        if (done[k])
-            fprintf(t.f, "%s %016llx %.3f%s%s\n", run_stage_table[k]->name, (unsigned long long)done[k], secs[k],
-                    files[k] ? " " : "", files[k] ? files[k] : "");
-    return fitsout_text_commit(&t, err);
 }
 
 /* ================================================================ temporaries */
@@ -662,4 +523,3 @@ void stage_format_why(const run_state *st, size_t i, char *out, size_t len)
     stage_why_text(st->cat->feat_names, st->n_why, st->why_feat + at, st->why_span ? st->why_span + 2 * at : NULL,
                    st->why_dev + at, out, len);
 }
-

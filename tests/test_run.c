@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -349,6 +350,41 @@ static int same_file(const char *a, const char *b)
     if (fa) fclose(fa);
     if (fb) fclose(fb);
     return same;
+}
+
+/* Two oddsky at once in one run folder: a writer is refused while another
+ * holds it (each file would be whole, the folder a mix of both runs); a
+ * run that only reads the folder back (score) shares it with readers. */
+static void test_run_folder_lock(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *conf = small_config(dir, NULL), args[4400], lock[4200];
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    snprintf(lock, sizeof lock, "%s/out/.oddsky.lock", dir);
+    int fd = open(lock, O_RDWR);
+    assert_true(fd >= 0);
+    char pid[32] = "";
+    assert_true(read(fd, pid, sizeof pid - 1) > 0);  /* the last writer's PID, for the message */
+    assert_int_equal(flock(fd, LOCK_EX), 0);  /* as a run under way holds it */
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, "out: another oddsky is using this run folder (process ") || strchr(err, '\n') != err + strlen(err) - 1)
+        fail_msg("%s", err);
+    snprintf(args, sizeof args, "-q score '%s/out' '%s/catalogs/mock_survey.fits' -o '%s/scored'", dir,
+             getenv("ODDSKY_SOURCE_DIR"), dir);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "another oddsky is writing to this run folder"));
+    /* held to read (as score holds it): score runs beside it, a run does not */
+    assert_int_equal(flock(fd, LOCK_SH), 0);
+    if (tu_run(args, out, sizeof out, err, sizeof err)) fail_msg("score beside a reader: %s", err);
+    snprintf(args, sizeof args, "-q run '%s' --top 0", conf);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 2);
+    /* released (a run killed with -9 releases it too: the kernel closes its file) */
+    close(fd);
+    if (tu_run(args, out, sizeof out, err, sizeof err)) fail_msg("after the lock: %s", err);
+    tu_rmtree(dir);
+    free(dir);
+    free(conf);
 }
 
 /* Fault injection: killed with -9 at ten seeded random moments, each time
@@ -1904,6 +1940,7 @@ int main(void)
         cmocka_unit_test(test_demo_end_to_end_and_skipping),
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_run_folder_lock),
         cmocka_unit_test(test_moved_run_folder),
         cmocka_unit_test(test_moved_run_folder_labels),
         cmocka_unit_test(test_inputs_in_the_run_folder),
