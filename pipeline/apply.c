@@ -244,6 +244,13 @@ static int apply(run_state *ref, void *vctx, ody_err *err)
         if (mkdir(a->out_dir, 0777) && errno != EEXIST)
             rc = ody_fail(err, ODY_EIO, "cannot create %s: %s", a->out_dir, strerror(errno));
     }
+    /* a night's alerts are few, and each one left out matters: said whatever their share (a run warns
+     * above 2%), and listed */
+    if (!rc) rc = stage_save_dropped(&q, err);
+    if (!rc && q.cat->n_dropped)
+        ody_logf(ref->log, ODY_LOG_WARN, "%s: %zu of %zu objects not scored, for missing feature values (listed in "
+                 "%s/dropped.csv) — set `catalog.missing: impute` in the run's config to score them too", a->catalog,
+                 q.cat->n_dropped, q.cat->n_table_rows, a->out_dir);
     if (!rc) rc = stage_export.fn(&q, 1, err);
     a->sum->n_objects = q.n;
     free(match);

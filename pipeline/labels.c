@@ -98,6 +98,9 @@ static int read_row(reading *rd, long r, lrn_labels *out, ody_err *err)
     trim(idb);
     trim(lab);
     where(at, sizeof at, rd->path, rd->hdrline, r);
+    if (!lab[0])  /* empty, or a word such as nan or null that the table reader reads as missing */
+        return ody_fail(err, ODY_EINPUT, "%s: no label for ID '%.80s' (empty or missing) — write 1 (interesting) or 0 "
+                        "(not), or drop the line", at, idb);
     if (strcmp(lab, "0") && strcmp(lab, "1"))
         return ody_fail(err, ODY_EINPUT, "%s: label '%.40s%s' for ID '%.80s' — a label is 1 (interesting) or 0 (not)", at,
                         lab, strlen(lab) > 40 ? "..." : "", idb);

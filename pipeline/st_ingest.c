@@ -124,9 +124,7 @@ static int save_catalog(run_state *st, ody_err *err)
     return rc;
 }
 
-/* dropped.csv: every row `missing: drop` took out, and why — so that the
- * objects the ranking does not cover are on record, not only counted. */
-static int save_dropped(run_state *st, ody_err *err)
+int stage_save_dropped(run_state *st, ody_err *err)
 {
     const cat *k = st->cat;
     fitsout_text t;
@@ -267,7 +265,7 @@ static void warn_dropped(const run_state *st)
 static int save_input(run_state *st, ody_err *err)
 {
     int rc = save_catalog(st, err);
-    if (!rc && store_writes(st)) rc = save_dropped(st, err);
+    if (!rc && store_writes(st)) rc = stage_save_dropped(st, err);
     rc = ody_comm_agree(st->comm, rc, err);
     if (!rc) warn_dropped(st);
     return rc;

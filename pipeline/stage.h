@@ -214,6 +214,11 @@ int stage_isolation(const run_state *st, const float *X, size_t n, double *out, 
  * values); cutouts are not read.  *out owned by the caller. */
 int stage_read_catalog(const cfg *c, const char *path, cat **out, const ody_log *log, ody_err *err);
 
+/* st->dir/dropped.csv: every row of st->cat that `missing: drop` took out,
+ * and why — so that the objects a ranking does not cover are on record, not
+ * only counted (a run's, and `oddsky score`'s folder). */
+int stage_save_dropped(run_state *st, ody_err *err);
+
 extern const stage_def *const run_stage_table[];
 extern const int run_stage_count;
 
