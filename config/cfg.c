@@ -297,6 +297,13 @@ static int check_export(const cfg *c, ody_err *err)
     if (c->detectors & (1 << CFG_SCORE_ANOMALY | 1 << CFG_SCORE_LENS))
         return ody_fail(err, ODY_EINPUT, "%s: score.detectors may not list anomaly (it is their combination) or lens "
                         "(not an anomaly score) — remove them", f);
+    int weighed = 0;  /* a listed detector that counts: all at weight 0 made ANOMALY_SCORE 0 for every object */
+    for (int d = 0; d < CFG_N_SCORES; d++)
+        if ((c->detectors & 1 << d) && cfg_detector_weight(c, (cfg_score)d, 0) > 0) weighed = 1;
+    if (!weighed)
+        return ody_fail(err, ODY_EINPUT, "%s: every detector in score.detectors has weight 0 (score.local_weight, "
+                        "context_weight, heap_weight), so the anomaly score would be 0 for every object — raise a "
+                        "weight or list another detector", f);
     if ((c->detectors & 1 << CFG_SCORE_MLP) && !c->mlp_on)
         return ody_fail(err, ODY_EINPUT, "%s: score.detectors lists mlp but mlp.enabled is false — enable the MLP or "
                         "remove it from the detectors", f);

@@ -61,6 +61,9 @@ static void test_broken_configs(void **state)
     expect_error(dir, GOOD "score:\n  local_weight: half\n", "score.local_weight: expected auto or a number", NULL);
     expect_error(dir, GOOD "score:\n  heap_weight: 101\n", "score.heap_weight = 101 is out of range", "0 to 100");
     expect_error(dir, GOOD "score:\n  detectors: [isolation, heaps]\n", "c.yaml:6:26: score.detectors: 'heaps' is not one of", "|context|heap");
+    /* every detector listed at weight 0: ANOMALY_SCORE was 0 for every object, a ranking of nothing */
+    expect_error(dir, GOOD "score:\n  detectors: [local, context]\n  local_weight: 0\n  context_weight: 0\n",
+                 "c.yaml: every detector in score.detectors has weight 0", "raise a weight");
     expect_error(dir, GOOD "mlp:\n  momentum: 1.5\n", "c.yaml:6:13", "out of range");
     expect_error(dir, GOOD "synthetic:\n  mode: gaussian\n", "c.yaml:6:9", "not one of marginal|uniform");
     expect_error(dir, GOOD "forest:\n  bootstrap: maybe\n", "expected true or false", NULL);
