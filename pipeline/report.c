@@ -265,7 +265,13 @@ int rep_label(rep_view *v, const char *id, int y, ody_err *err)
     static const char *const uses[] = {"learn", NULL};
     o.also_load = uses;
     run_summary sum;
-    return run_with(v->c, &o, &sum, v->log, err, take_learned, v);
+    rc = run_with(v->c, &o, &sum, v->log, err, take_learned, v);
+    if (rc) {  /* the label is in the file whatever the re-ranking did: say so, so that it is not clicked as lost */
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        ody_fail(err, rc, "label recorded in %s, but the ranking is not updated: %s", v->c->labels, m);
+    }
+    return rc;
 }
 
 /* ================================================================ pictures */

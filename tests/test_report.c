@@ -3,10 +3,12 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -396,6 +398,17 @@ static void test_labels_through_the_api(void **state)
     /* an integer ID works too */
     assert_int_equal(post_label(fx, "{\"id\": 7, \"label\": 0}", body, sizeof body), 200);
     assert_int_equal(count_lines(lab), 3);
+    /* another oddsky at work in the run folder: the label is kept, and the answer says so and why the
+     * ranking waits (it said only the second, as if the click were lost) */
+    char *lk = tu_path(fx->dir, "out/.oddsky.lock");
+    int fd = open(lk, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    assert_int_equal(post_label(fx, "{\"id\": 9, \"label\": 1}", body, sizeof body), 400);
+    if (!strstr(body, "label recorded in") || !strstr(body, "another oddsky is using this run folder")) fail_msg("%s", body);
+    assert_int_equal(count_lines(lab), 4);
+    close(fd);
+    free(lk);
     free(lab);
     /* with labels the report has the discovery curve and the labelled object first */
     ody_err e;
