@@ -203,6 +203,8 @@ static int lens_train_cmd(lens_args *a, const ody_log *log)
 /* ================================================================ score */
 
 /* The comma-separated IDs as a string column of 63-character values. */
+/* "a,b,c" into a string column; 0, or an exit code when an ID is empty (",,", a trailing comma, an empty
+ * list: they were scored as "missing") or longer than 63 characters (it was cut, and then not found). */
 static int id_column(const char *list, cat_col *ids, size_t *n)
 {
     size_t nid = 1, k = 0;
@@ -211,10 +213,17 @@ static int id_column(const char *list, cat_col *ids, size_t *n)
     ids->type = CAT_COL_STRING;
     ids->width = 63;
     ids->s = calloc(nid, 64);
-    if (!ids->s) return -1;
-    for (const char *p = list; *p && k < nid; k++) {
+    if (!ids->s) return cli_usage_error("lens", "out of memory for --ids");
+    for (const char *p = list; k < nid; k++) {
         size_t l = strcspn(p, ",");
-        snprintf(ids->s + k * 64, 64, "%.*s", (int)(l < 63 ? l : 63), p);
+        if (!l || l > 63) {
+            free(ids->s);
+            ids->s = NULL;
+            return cli_usage_error("lens", !l ? "--ids has an empty ID (an empty list, two commas, or one at an "
+                                               "end): give IDs separated by single commas"
+                                              : "--ids holds an ID of more than 63 characters: check the list");
+        }
+        snprintf(ids->s + k * 64, 64, "%.*s", (int)l, p);
         p += l;
         if (*p == ',') p++;
     }
@@ -235,7 +244,8 @@ static int score_cutouts(const lens_args *a, const nn_model *m, const lens_prep 
         return cli_usage_error("lens", "--bands must list as many bands as the model was trained on");
     cat_col ids;
     size_t k = 0;
-    if (id_column(a->ids, &ids, &k)) return cli_usage_error("lens", "out of memory for --ids");
+    int bad = id_column(a->ids, &ids, &k);
+    if (bad) return bad;
     cut_set *cs = NULL;
     ody_err e = {0};
     int rc = cut_read(&co, &ids, k, &cs, log, &e) ? cli_fail(&e) : 0;
@@ -253,6 +263,11 @@ static int score_cutouts(const lens_args *a, const nn_model *m, const lens_prep 
 static int lens_score_cmd(const lens_args *a, const ody_log *log)
 {
     if (!a->model || !a->cutouts || !a->ids) return cli_usage_error("lens", "score needs --model, --cutouts and --ids");
+    cat_col ids;
+    size_t k = 0;
+    int bad = id_column(a->ids, &ids, &k);  /* the list checked before the model is read */
+    if (bad) return bad;
+    free(ids.s);
     nn_model *m = NULL;
     lens_prep prep;
     ody_err e = {0};

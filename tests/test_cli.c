@@ -46,6 +46,14 @@ static void test_help_and_version(void **state)
     assert_non_null(strstr(err, "option '-n' needs a value"));
     assert_int_equal(tu_run("compare a b --frob", out, sizeof out, err, sizeof err), 2);
     assert_string_equal(err, "oddsky: error: compare: unknown option '--frob' — run `oddsky compare --help`\n");
+    /* lens score --ids: an empty ID was scored as "missing", a long one cut and then not found */
+    const char *ids[] = {"''", "1,,2", "1,", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) {
+        char args[256];
+        snprintf(args, sizeof args, "lens score --model m.fits --cutouts c.fits --ids %s", ids[k]);
+        if (tu_run(args, out, sizeof out, err, sizeof err) != 2 || !strstr(err, "--ids ") || strchr(err, '\n') != err + strlen(err) - 1)
+            fail_msg("%s: %s", args, err);
+    }
     assert_int_equal(tu_run("lens train -x", out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "unknown option '-x'"));
     /* an unknown letter inside a cluster, after a long option: the letter
