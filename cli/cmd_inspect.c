@@ -14,12 +14,14 @@
 
 static void print_inspect_help(void)
 {
-    printf("Usage: oddsky inspect FILE\n\n"
+    printf("Usage: oddsky inspect [--all] FILE\n\n"
            "Lists the HDUs of a FITS file; for tables, every column with its type,\n"
            "unit, vector size and number of null/NaN/Inf rows.  FILE may use CFITSIO's\n"
            "extended syntax, e.g. 'cat.fits[1][class==\"GALAXY\"]', to describe one HDU.\n"
            "A CSV, ECSV or VOTable file (gzipped or not) is shown as the one table\n"
-           "oddsky reads from it: the types found by scanning or declared, the units.\n");
+           "oddsky reads from it: the types found by scanning or declared, the units.\n\n"
+           "  --all    null rows, min and max over every row; by default over the first\n"
+           "           %lld MB of each table (all of it up to that size)\n", CAT_INSPECT_BYTES >> 20);
 }
 
 static const char *hdu_type_name(int t)
@@ -29,18 +31,19 @@ static const char *hdu_type_name(int t)
 
 int cli_inspect(int argc, char **argv)
 {
-    static const struct option lo[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+    static const struct option lo[] = {{"help", no_argument, 0, 'h'}, {"all", no_argument, 0, 'a'}, {0, 0, 0, 0}};
+    int c, all = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (c == 'h') { print_inspect_help(); return 0; }
+        if (c == 'a') { all = 1; continue; }
         return cli_bad_option("inspect", argv, "h");
     }
     if (optind != argc - 1) return cli_usage_error("inspect", "give exactly one catalog or image file (FITS, CSV, ECSV or VOTable)");
     const char *path = argv[optind];
     cat_info *info = NULL;
     ody_err e = {0};
-    if (cat_inspect(path, &info, &e)) return cli_fail(&e);
+    if (cat_inspect_upto(path, all ? 0 : CAT_INSPECT_BYTES, &info, &e)) return cli_fail(&e);
     if (info->n_hdu == 1 && info->hdu[0].format[0]) printf("%s: %s, read as one table\n", path, info->hdu[0].format);
     else printf("%s: %d HDU%s\n", path, info->n_hdu, info->n_hdu == 1 ? "" : "s");
     for (int h = 0; h < info->n_hdu; h++) {
@@ -58,6 +61,9 @@ int cli_inspect(int argc, char **argv)
             continue;
         }
         printf("  %ld rows x %d columns\n", hi->n_rows, hi->n_cols);
+        if (hi->n_scanned < hi->n_rows && hi->n_cols)
+            printf("  (null rows, min and max over the first %ld rows; `oddsky inspect --all` reads all %ld)\n",
+                   hi->n_scanned, hi->n_rows);
         if (hi->n_cols)
             printf("  %-4s %-24s %-10s %-7s %-10s %-12s %-10s %-12s %s\n", "col", "name", "type", "size",
                    "TFORM", "unit", "null rows", "min", "max");

@@ -115,10 +115,18 @@ static long count_null_rows(fitsfile *f, cat_colinfo *ci, int colnum, long nrows
 }
 
 /* Name, form, unit, type and null count of every column of a table HDU. */
-static int describe_columns(fitsfile *f, cat_hduinfo *hi, int *status)
+static int describe_columns(fitsfile *f, cat_hduinfo *hi, long long max_bytes, int *status)
 {
     fits_get_num_rows(f, &hi->n_rows, status);
     fits_get_num_cols(f, &hi->n_cols, status);
+    long long width = 0, heap = 0;  /* a row's bytes, its share of a heap (variable-length arrays) counted */
+    int s2 = 0;
+    fits_read_key_lnglng(f, "NAXIS1", &width, NULL, &s2);
+    if (!s2 && hi->n_rows > 0 && !fits_read_key_lnglng(f, "PCOUNT", &heap, NULL, &s2)) width += heap / hi->n_rows;
+    fits_clear_errmsg();
+    hi->n_scanned = hi->n_rows;
+    if (max_bytes > 0 && width > 0 && hi->n_rows > max_bytes / width)
+        hi->n_scanned = max_bytes / width > 1 ? (long)(max_bytes / width) : 1;
     if (!*status && hi->n_cols > 0 && !(hi->cols = calloc((size_t)hi->n_cols, sizeof *hi->cols))) return ODY_ENOMEM;
     for (int c = 0; c < hi->n_cols && !*status; c++) {
         cat_colinfo *ci = &hi->cols[c];
@@ -145,13 +153,14 @@ static int describe_columns(fitsfile *f, cat_hduinfo *hi, int *status)
             ci->wcs_first = crval + (1 - crpix) * cdelt;
             ci->wcs_last = crval + ((double)nel - crpix) * cdelt;
         }
-        ci->n_null = count_null_rows(f, ci, c + 1, hi->n_rows, status);
+        ci->n_null = count_null_rows(f, ci, c + 1, hi->n_scanned, status);
     }
     return 0;
 }
 
 /* Describes HDU h (0-based), or the current one when single. */
-static int describe_hdu(fitsfile *f, const char *path, int h, int single, cat_hduinfo *hi, ody_err *err)
+static int describe_hdu(fitsfile *f, const char *path, int h, int single, long long max_bytes, cat_hduinfo *hi,
+                        ody_err *err)
 {
     int type = 0, status = 0, rc = 0;
     if (single) {
@@ -173,7 +182,7 @@ static int describe_hdu(fitsfile *f, const char *path, int h, int single, cat_hd
         if (type == IMAGE_HDU) {
             hi->compressed = fits_is_compressed_image(f, &status);
             fits_get_img_param(f, 9, &hi->bitpix, &hi->naxis, hi->naxes, &status);
-        } else if (describe_columns(f, hi, &status)) {
+        } else if (describe_columns(f, hi, max_bytes, &status)) {
             return ody_fail(err, ODY_ENOMEM, "out of memory");
         }
     }
@@ -183,7 +192,7 @@ static int describe_hdu(fitsfile *f, const char *path, int h, int single, cat_hd
     return ody_fits_fail(err, status, path, what, NULL);
 }
 
-int cat_inspect(const char *path, cat_info **out, ody_err *err)
+int cat_inspect_upto(const char *path, long long max_bytes, cat_info **out, ody_err *err)
 {
     int status = 0, nhdu = 0, rc = 0;
     fitsin_info fi;
@@ -213,7 +222,7 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
         rc = ody_fail(err, ODY_ENOMEM, "out of memory inspecting %s", path);
     for (int h = 0; h < nhdu && !rc; h++) {
         info->n_hdu = h + 1;
-        rc = describe_hdu(f, path, h, single, &info->hdu[h], err);
+        rc = describe_hdu(f, path, h, single, max_bytes, &info->hdu[h], err);
     }
     int ks = 0;  /* a text table: the format its FITS copy was made from */
     if (!rc && text && fits_read_key(f, TSTRING, "ORIGFMT", info->hdu[0].format, NULL, &ks)) info->hdu[0].format[0] = 0;
@@ -224,4 +233,9 @@ int cat_inspect(const char *path, cat_info **out, ody_err *err)
     }
     *out = info;
     return 0;
+}
+
+int cat_inspect(const char *path, cat_info **out, ody_err *err)
+{
+    return cat_inspect_upto(path, 0, out, err);
 }

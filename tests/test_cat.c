@@ -1264,6 +1264,20 @@ static void test_inspect_counts_nulls(void **state)
     assert_true(t->cols[11].lo == v_vec(0, 1) && t->cols[11].hi == v_vec(NR - 1, 3));
     assert_int_equal(info->hdu[5].hdutype, ASCII_TBL);
     assert_int_equal(info->hdu[5].cols[1].n_null, 1);
+    assert_int_equal(t->n_scanned, NR);
+    cat_info_destroy(info);
+    /* bounded (inspect's default, for a survey of 10^9 rows): counts and ranges over the first rows, and
+     * it says how many; a bound past the table's size reads it all */
+    assert_ok(cat_inspect_upto(fx->all, 1, &info, &err), err);
+    t = &info->hdu[2];
+    assert_int_equal(t->n_rows, NR);
+    assert_int_equal(t->n_scanned, 1);
+    assert_int_equal(t->cols[3].n_null, 0);  /* its null is row 3 */
+    assert_true(t->cols[11].lo == v_vec(0, 1) && t->cols[11].hi == v_vec(0, 3));
+    cat_info_destroy(info);
+    assert_ok(cat_inspect_upto(fx->all, CAT_INSPECT_BYTES, &info, &err), err);
+    assert_int_equal(info->hdu[2].n_scanned, NR);
+    assert_int_equal(info->hdu[2].cols[3].n_null, 1);
     cat_info_destroy(info);
 }
 

@@ -1,7 +1,9 @@
 /* test_cli.c — the oddsky executable: exit codes and messages. */
+#define _GNU_SOURCE  /* truncate() */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <fitsio.h>
 
@@ -99,6 +101,43 @@ static void test_inspect_vla(void **state)
     free(dir), free(path);
 }
 
+/* A survey-sized table (a sparse file: 2 x 10^7 rows of zeros, 320 MB on paper) is described in a moment,
+ * its counts over the first 256 MB; --all reads every row.  It read every row of every column, which at
+ * 10^9 rows took minutes. */
+static void test_inspect_bounded(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *path = tu_path(dir, "big.fits"), args[1200];
+    const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                           "NAXIS   =                    0", "EXTEND  =                    T", "END", NULL,
+                           "XTENSION= 'BINTABLE'", "BITPIX  =                    8", "NAXIS   =                    2",
+                           "NAXIS1  =                   16", "NAXIS2  =             20000000",
+                           "PCOUNT  =                    0", "GCOUNT  =                    1",
+                           "TFIELDS =                    2", "TTYPE1  = 'ID      '", "TFORM1  = 'K       '",
+                           "TTYPE2  = 'F       '", "TFORM2  = 'D       '", "END", NULL};
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int h = 0, k = 0; h < 2; h++, k++) {
+        char block[2880];
+        memset(block, ' ', sizeof block);
+        for (int c = 0; cards[k]; c++, k++) memcpy(block + 80 * c, cards[k], strlen(cards[k]));
+        fwrite(block, 1, sizeof block, f);
+    }
+    fclose(f);
+    long long data = 16LL * 20000000;
+    assert_int_equal(truncate(path, 2 * 2880 + (data + 2879) / 2880 * 2880), 0);
+    snprintf(args, sizeof args, "inspect '%s'", path);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    if (!strstr(out, "20000000 rows x 2 columns\n  (null rows, min and max over the first 16777216 rows; "
+                     "`oddsky inspect --all` reads all 20000000)\n"))
+        fail_msg("%s", out);
+    snprintf(args, sizeof args, "inspect --all '%s'", path);
+    assert_int_equal(tu_run(args, out, sizeof out, err, sizeof err), 0);
+    assert_null(strstr(out, "over the first"));
+    tu_rmtree(dir);
+    free(dir), free(path);
+}
+
 static void test_simulate_then_inspect(void **state)
 {
     (void)state;
@@ -190,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_inspect_bounded),
         cmocka_unit_test(test_simulate_then_inspect),
         cmocka_unit_test(test_inspect_vla),
         cmocka_unit_test(test_broken_zoo_exit_2),
