@@ -328,6 +328,15 @@ static int check_export(const cfg *c, ody_err *err)
     return 0;
 }
 
+int cfg_names_key(const char *text)
+{
+    for (int k = 0; k < cfg_n_keys; k++) {
+        size_t n = strlen(cfg_schema[k].path);
+        if (strchr(cfg_schema[k].path, '.') && !strncmp(text, cfg_schema[k].path, n) && text[n] == ' ') return 1;
+    }
+    return 0;
+}
+
 int cfg_check(const cfg *c, ody_err *err)
 {
     int rc = check_columns(c, err);

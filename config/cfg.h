@@ -184,6 +184,11 @@ uint64_t cfg_hash(const cfg *c, const char *const *prefixes, int n_prefixes);
 /* configs/README.md's key reference, generated from the schema; malloc'd. */
 char *cfg_reference_markdown(void);
 
+/* 1 when text opens with a key's dotted path and a space ("forest.n_trees
+ * = 0 ..."): a library's refusal of a setting, which the pipeline then says
+ * with the config file it came from. */
+int cfg_names_key(const char *text);
+
 /* Name of a score ("anomaly", "knn", "mlp"...), as in the config. */
 const char *cfg_score_name(cfg_score s);
 

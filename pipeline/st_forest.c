@@ -93,11 +93,6 @@ static int train_forests(run_state *st, ody_err *err)
     for (int r = 0; r < R && !rc; r++) {
         o.seed = (uint64_t)c->seed + (uint64_t)r;
         rc = rf_train(&o, &d, oob, by_parts ? nl : n, &st->forests[r], st->log, err);
-        if (rc == ODY_EINPUT && strncmp(err->msg, c->file, strlen(c->file))) {  /* a setting: said with its file */
-            char m[sizeof err->msg];
-            snprintf(m, sizeof m, "%s", err->msg);
-            ody_fail(err, rc, "%s: %s", c->file, m);
-        }
         if (rc) break;
         ody_logf(st->log, ODY_LOG_INFO, "forest %d: out-of-bag accuracy real vs synthetic %.4f", r,
                  st->forests[r]->oob_accuracy);
