@@ -227,7 +227,7 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     if (ody_comm_size(st->comm) > 1)
         ody_logf(st->log, ODY_LOG_INFO, "stage %s: %.0f bytes through MPI collectives on process 0 of %d", d->name,
                  st->comm->bytes(st->comm) - b0, st->comm->size);
-    return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, w->files, err) : 0, err);
+    return ody_comm_agree(st->comm, store_writes(st) ? store_manifest_write(st, w->done, w->secs, w->files, w->input_sum, err) : 0, err);
 }
 
 /* The forests' trees, once no stage left walks them and the caller did

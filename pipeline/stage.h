@@ -256,8 +256,12 @@ int store_text_open(const run_state *st, const char *name, fitsout_text *t, ody_
 /* Creates dir and its parents. */
 int store_mkdir(const char *dir, ody_err *err);
 
-/* FNV-1a of the bytes of the file behind a CFITSIO path (its [..] suffix
- * dropped); 0 when it cannot be read. */
+/* A digest of a regular file's bytes, eight at a time (the input catalog
+ * and the exports, hundreds of MB at 10^6 objects, are read at every run);
+ * never 0.  0, and *size -1 (size may be NULL), when it cannot be read. */
+uint64_t store_digest(const char *path, long long *size);
+
+/* store_digest of the file behind a CFITSIO path (its [..] suffix dropped). */
 uint64_t store_checksum(const char *path);
 
 /* Provenance in a primary header: version, input, config, seed, the stage
@@ -423,10 +427,12 @@ double *store_score(run_state *st, cfg_score s);
  * does not list: a stage read back keeps the time it took when it last
  * ran), files[] (each stage's artifacts as recorded, malloc'd, NULL where
  * none are: a manifest of an older oddsky; the caller frees them) and
- * *input_sum (0 when not recorded).  write takes files[] as they are. */
+ * *input_sum (0 when not recorded).  write takes files[] as they are, and
+ * the input's digest as the run took it (the recorded one where the run
+ * folder's copy stands in for a catalog that is not there). */
 void store_manifest_read(const run_state *st, uint64_t *done, double *secs, char **files, uint64_t *input_sum);
 int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, char *const *files,
-                         ody_err *err);
+                         uint64_t input_sum, ody_err *err);
 
 /* Stage d's artifacts as they are in the run folder now, for the manifest:
  * "NAME=BYTES:DIGEST ..." (DIGEST 0 unless d->digests).  NULL when out of

@@ -42,21 +42,34 @@ int store_mkdir(const char *dir, ody_err *err)
     return 0;
 }
 
+uint64_t store_digest(const char *path, long long *size)
+{
+    struct stat sb;
+    FILE *f = stat(path, &sb) || !S_ISREG(sb.st_mode) ? NULL : fopen(path, "rb");  /* never a FIFO or a device */
+    if (size) *size = -1;
+    if (!f) return 0;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)sb.st_size, buf[1 << 13];
+    size_t n;
+    long long got = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        got += (long long)n;
+        if (n % 8) memset((unsigned char *)buf + n, 0, 8 - n % 8);  /* the last, short read */
+        for (size_t i = 0; i < (n + 7) / 8; i++) {
+            h = (h ^ buf[i]) * 0xFF51AFD7ED558CCDULL;
+            h ^= h >> 32;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!bad && size) *size = got;
+    return bad ? 0 : h | 1;
+}
+
 uint64_t store_checksum(const char *path)
 {
     char base[4096];
     snprintf(base, sizeof base, "%.*s", (int)ody_fits_file_len(path), path);
-    uint64_t h = 1469598103934665603ULL;
-    struct stat sb;
-    if (stat(base, &sb) || !S_ISREG(sb.st_mode)) return 0;  /* never read a FIFO or a device */
-    FILE *f = fopen(base, "rb");
-    if (!f) return 0;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
-    fclose(f);
-    return h;
+    return store_digest(base, NULL);
 }
 
 /* ================================================================ tables */

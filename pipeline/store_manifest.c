@@ -15,31 +15,6 @@
 
 /* ================================================================ artifacts as written */
 
-/* A digest of a file's bytes, eight at a time (an export of 10^6 objects is
- * hundreds of MB, read at every rerun); *size -1 when it cannot be read. */
-static uint64_t file_digest(const char *path, long long *size)
-{
-    struct stat sb;
-    FILE *f = stat(path, &sb) || !S_ISREG(sb.st_mode) ? NULL : fopen(path, "rb");
-    *size = -1;
-    if (!f) return 0;
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)sb.st_size, buf[1 << 13];
-    size_t n;
-    long long got = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        got += (long long)n;
-        if (n % 8) memset((unsigned char *)buf + n, 0, 8 - n % 8);  /* the last, short read */
-        for (size_t i = 0; i < (n + 7) / 8; i++) {
-            h = (h ^ buf[i]) * 0xFF51AFD7ED558CCDULL;
-            h ^= h >> 32;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!bad) *size = got;
-    return bad ? 0 : h | 1;  /* never 0, which means "no digest kept" */
-}
-
 char *store_files_record(const run_state *st, const stage_def *d)
 {
     char *out = NULL, name[256];
@@ -53,7 +28,7 @@ char *store_files_record(const run_state *st, const stage_def *d)
             long long size = -1;
             uint64_t h = 0;
             struct stat sb;
-            if (p && d->digests) h = file_digest(p, &size);
+            if (p && d->digests) h = store_digest(p, &size);
             else if (p && !stat(p, &sb)) size = (long long)sb.st_size;
             ok = size >= 0 && !strchr(name, ' ') && !strchr(name, '=');
             if (ok) fprintf(m, "%s%s=%lld:%llx", ftell(m) ? " " : "", name, size, (unsigned long long)h);
@@ -91,7 +66,7 @@ int store_files_intact(const run_state *st, const stage_def *d, const char *reco
             struct stat sb;
             int ok = p && access(p, R_OK) == 0;
             if (ok && record && recorded(record, name, &want, &h)) {
-                if (h) now = file_digest(p, &size);
+                if (h) now = store_digest(p, &size);
                 else if (!stat(p, &sb)) size = (long long)sb.st_size;
                 ok = size == want && now == h;
             }
@@ -138,13 +113,13 @@ void store_manifest_read(const run_state *st, uint64_t *done, double *secs, char
 }
 
 int store_manifest_write(const run_state *st, const uint64_t *done, const double *secs, char *const *files,
-                         ody_err *err)
+                         uint64_t input_sum, ody_err *err)
 {
     fitsout_text t;
     int rc = store_text_open(st, "manifest.txt", &t, err);
     if (rc) return rc;
     fprintf(t.f, "# stage config+inputs hash, seconds — written by oddsky %s; input %s checksum %016llx\n",
-            ody_version(), st->c->cat_path, (unsigned long long)store_checksum(st->c->cat_path));
+            ody_version(), st->c->cat_path, (unsigned long long)input_sum);
     for (int k = 0; k < run_stage_count; k++)
         if (done[k])
             fprintf(t.f, "%s %016llx %.3f%s%s\n", run_stage_table[k]->name, (unsigned long long)done[k], secs[k],
