@@ -231,7 +231,8 @@ static int id_column(const char *list, cat_col *ids, size_t *n)
     return 0;
 }
 
-static int score_cutouts(const lens_args *a, const nn_model *m, const lens_prep *prep, const ody_log *log)
+static int score_cutouts(const lens_args *a, const cat_col *ids, size_t k, const nn_model *m, const lens_prep *prep,
+                         const ody_log *log)
 {
     cut_opt co;
     cut_opt_init(&co);
@@ -242,20 +243,15 @@ static int score_cutouts(const lens_args *a, const nn_model *m, const lens_prep 
     for (int b = 0; b < co.n_bands && a->n_bands > 0; b++) snprintf(co.band[b], sizeof co.band[b], "%s", a->bands[b]);
     if (co.n_bands != prep->n_bands)
         return cli_usage_error("lens", "--bands must list as many bands as the model was trained on");
-    cat_col ids;
-    size_t k = 0;
-    int bad = id_column(a->ids, &ids, &k);
-    if (bad) return bad;
     cut_set *cs = NULL;
     ody_err e = {0};
-    int rc = cut_read(&co, &ids, k, &cs, log, &e) ? cli_fail(&e) : 0;
+    int rc = cut_read(&co, ids, k, &cs, log, &e) ? cli_fail(&e) : 0;
     double *p = rc ? NULL : malloc(k * sizeof *p);
     if (!rc && !p) rc = cli_usage_error("lens", "out of memory");
     if (!rc && lens_score(m, prep, cs->pix, k, p, &e)) rc = cli_fail(&e);
     for (size_t q = 0; !rc && q < k; q++)
-        printf("%s %s %.4f\n", ids.s + q * 64, cs->have[q] ? "found" : "missing", cs->have[q] ? p[q] : NAN);
+        printf("%s %s %.4f\n", ids->s + q * 64, cs->have[q] ? "found" : "missing", cs->have[q] ? p[q] : NAN);
     free(p);
-    free(ids.s);
     cut_destroy(cs);
     return rc;
 }
@@ -265,15 +261,14 @@ static int lens_score_cmd(const lens_args *a, const ody_log *log)
     if (!a->model || !a->cutouts || !a->ids) return cli_usage_error("lens", "score needs --model, --cutouts and --ids");
     cat_col ids;
     size_t k = 0;
-    int bad = id_column(a->ids, &ids, &k);  /* the list checked before the model is read */
-    if (bad) return bad;
-    free(ids.s);
+    int rc = id_column(a->ids, &ids, &k);  /* the list checked before the model is read */
+    if (rc) return rc;
     nn_model *m = NULL;
     lens_prep prep;
     ody_err e = {0};
-    if (lens_model_load(a->model, &m, &prep, &e)) return cli_fail(&e);
-    int rc = score_cutouts(a, m, &prep, log);
+    rc = lens_model_load(a->model, &m, &prep, &e) ? cli_fail(&e) : score_cutouts(a, &ids, k, m, &prep, log);
     nn_destroy(m);
+    free(ids.s);
     return rc;
 }
 
