@@ -32,6 +32,22 @@ int ody_fail(ody_err *err, int code, const char *fmt, ...)
     return code;
 }
 
+int ody_prefix(ody_err *err, const char *fmt, ...)
+{
+    if (!err) return 0;
+    char lead[ODY_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lead, sizeof lead, fmt, ap);
+    va_end(ap);
+    size_t l = strlen(lead), r = strnlen(err->msg, sizeof err->msg - 1);
+    if (l + r > sizeof err->msg - 1) r = sizeof err->msg - 1 - l;  /* the message's end gives way */
+    memmove(err->msg + l, err->msg, r);
+    memcpy(err->msg, lead, l);
+    err->msg[l + r] = 0;
+    return err->code;
+}
+
 static const char *fits_default_hint(int status)
 {
     switch (status) {

@@ -39,6 +39,11 @@ typedef struct ody_err {
 int ody_fail(ody_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Puts a formatted lead before err's message ("FILE: " + "forest.n_trees
+ * = 0 ..."), for a caller that knows where an error it passes on came from;
+ * returns the code err holds. */
+int ody_prefix(ody_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The one CFITSIO-status wrapper.  Builds "FILE: WHAT (CFITSIO: text) — HINT"
  * from a nonzero CFITSIO status, clears CFITSIO's message stack, and returns
  * ODY_EINPUT (or ODY_ENOMEM / ODY_EIO when the status says so).  hint may be

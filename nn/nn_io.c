@@ -126,9 +126,9 @@ int nn_load(const char *path, nn_model **out, ody_err *err)
     }
     if (status) { rc = ody_fits_fail(err, status, path, "cannot read the layers", NULL); goto done; }
     if (nn_arch_check(&a, err)) {  /* a layer oddsky never writes: say which file */
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        rc = ody_fail(err, ODY_EINPUT, "%s: %s — the file is damaged, or not an oddsky model", path, why);
+        rc = ody_prefix(err, "%s: ", path);
+        size_t at = strlen(err->msg);
+        snprintf(err->msg + at, sizeof err->msg - at, " — the file is damaged, or not an oddsky model");
         goto done;
     }
     if ((rc = nnw_model_alloc(&a, &m, err))) goto done;

@@ -266,11 +266,8 @@ int rep_label(rep_view *v, const char *id, int y, ody_err *err)
     o.also_load = uses;
     run_summary sum;
     rc = run_with(v->c, &o, &sum, v->log, err, take_learned, v);
-    if (rc) {  /* the label is in the file whatever the re-ranking did: say so, so that it is not clicked as lost */
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        ody_fail(err, rc, "label recorded in %s, but the ranking is not updated: %s", v->c->labels, m);
-    }
+    if (rc)  /* the label is in the file whatever the re-ranking did: say so, so that it is not clicked as lost */
+        ody_prefix(err, "label recorded in %s, but the ranking is not updated: ", v->c->labels);
     return rc;
 }
 

@@ -208,11 +208,8 @@ static int run_stage(run_state *st, walk *w, int s, ody_err *err)
     st->stamp = h;
     int rc = ody_comm_agree(st->comm, d->fn(st, run, err), err);
     st->stamp = 0;
-    if (rc == ODY_EINPUT && cfg_names_key(err->msg)) {  /* the forest's, the MLP's refusal of a setting: from where */
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        ody_fail(err, rc, "%s: %s", st->c->file, m);
-    }
+    if (rc == ODY_EINPUT && cfg_names_key(err->msg))  /* the forest's, the MLP's refusal of a setting: from where */
+        ody_prefix(err, "%s: ", st->c->file);
     if (rc) return rc;
     if (!run) {
         st->sum->stages_skipped++;

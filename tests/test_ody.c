@@ -159,6 +159,14 @@ static void test_fail_and_fits_fail(void **state)
     assert_int_equal(ody_fail(&e, ODY_EINPUT, "x=%d", 3), ODY_EINPUT);
     assert_string_equal(e.msg, "x=3");
     assert_int_equal(ody_fail(NULL, ODY_ENOMEM, "ignored"), ODY_ENOMEM);
+    /* a lead put before a message passed on, its code kept; a full message gives way at its end */
+    assert_int_equal(ody_prefix(&e, "%s: ", "c.yaml"), ODY_EINPUT);
+    assert_string_equal(e.msg, "c.yaml: x=3");
+    memset(e.msg, 'm', sizeof e.msg - 1);
+    e.msg[sizeof e.msg - 1] = 0;
+    ody_prefix(&e, "lead: ");
+    assert_int_equal(strlen(e.msg), sizeof e.msg - 1);
+    assert_true(!strncmp(e.msg, "lead: mmm", 9));
     int rc = ody_fits_fail(&e, FILE_NOT_OPENED, "a.fits[2][x>1]", "cannot open", NULL);
     assert_int_equal(rc, ODY_EINPUT);
     assert_non_null(strstr(e.msg, "a.fits[2][x>1]: cannot open (CFITSIO: "));
