@@ -659,9 +659,8 @@ int tab_resolve(const char *path, tab_format fmt, char **fits_path, char **tmp, 
     struct stat st;
     if (fmt == TAB_AUTO && stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, R_OK) == 0) {
         rc = tab_detect(file, &fmt, err);
-        size_t n = strlen(file);
-        int yaml = (n > 5 && !strcasecmp(file + n - 5, ".yaml")) || (n > 4 && !strcasecmp(file + n - 4, ".yml"));
-        if (!rc && fmt == TAB_CSV && yaml)  /* read as CSV it was "a stray quote" at a line of the config */
+        static const char *const yaml[] = {".yaml", ".yml", NULL};
+        if (!rc && fmt == TAB_CSV && tab_named(file, yaml))  /* read as CSV it was "a stray quote" at a line of the config */
             rc = ody_fail(err, ODY_EINPUT, "%s: a YAML file (a config?), not a table — give the catalog it names in "
                           "catalog.path, or check the config with `oddsky check %s`", file, file);
         else if (!rc && fmt != TAB_FITS && tab_format_by_name(file) == TAB_FITS)

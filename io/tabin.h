@@ -35,6 +35,10 @@ typedef enum { TAB_AUTO = 0, TAB_FITS = 1, TAB_CSV = 2, TAB_ECSV = 3, TAB_VOTABL
 int tab_format_parse(const char *s);
 const char *tab_format_name(tab_format f);
 
+/* Whether FILE's name ends in one of exts (".csv", ...; NULL-terminated),
+ * gzipped or not, in any case. */
+int tab_named(const char *file, const char *const *exts);
+
 /* The format FILE's name says, gzipped or not: FITS for .fits, .fit, .fts
  * and .fz, ECSV for .ecsv, VOTable for .vot and .xml, else CSV. */
 tab_format tab_format_by_name(const char *file);

@@ -25,13 +25,21 @@ const char *tab_format_name(tab_format f)
     return f >= TAB_AUTO && f <= TAB_VOTABLE ? FORMAT_NAMES[f] : "?";
 }
 
-/* Whether the file's name ends in .csv, .tsv or .txt (gzipped or not). */
-static int named_csv(const char *file)
+int tab_named(const char *file, const char *const *exts)
 {
     size_t n = strlen(file);
     if (n > 3 && !strcasecmp(file + n - 3, ".gz")) n -= 3;
-    return n > 4 && (!strncasecmp(file + n - 4, ".csv", 4) || !strncasecmp(file + n - 4, ".tsv", 4) ||
-                     !strncasecmp(file + n - 4, ".txt", 4));
+    for (int k = 0; exts[k]; k++) {
+        size_t m = strlen(exts[k]);
+        if (n > m && !strncasecmp(file + n - m, exts[k], m)) return 1;
+    }
+    return 0;
+}
+
+static int named_csv(const char *file)
+{
+    static const char *const text[] = {".csv", ".tsv", ".txt", NULL};
+    return tab_named(file, text);
 }
 
 int tab_detect(const char *file, tab_format *out, ody_err *err)
@@ -67,14 +75,8 @@ int tab_detect(const char *file, tab_format *out, ody_err *err)
 
 tab_format tab_format_by_name(const char *file)
 {
-    static const struct { const char *ext; tab_format f; } by[] = {
-        {".fits", TAB_FITS}, {".fit", TAB_FITS}, {".fts", TAB_FITS}, {".fz", TAB_FITS},
-        {".ecsv", TAB_ECSV}, {".vot", TAB_VOTABLE}, {".xml", TAB_VOTABLE}};
-    size_t n = strlen(file);
-    if (n > 3 && !strcasecmp(file + n - 3, ".gz")) n -= 3;
-    for (size_t k = 0; k < sizeof by / sizeof *by; k++) {
-        size_t m = strlen(by[k].ext);
-        if (n > m && !strncasecmp(file + n - m, by[k].ext, m)) return by[k].f;
-    }
-    return TAB_CSV;
+    static const char *const fits[] = {".fits", ".fit", ".fts", ".fz", NULL}, *const ecsv[] = {".ecsv", NULL},
+                             *const vot[] = {".vot", ".xml", NULL};
+    return tab_named(file, fits) ? TAB_FITS : tab_named(file, ecsv) ? TAB_ECSV : tab_named(file, vot) ? TAB_VOTABLE
+                                                                                                      : TAB_CSV;
 }
